@@ -1,0 +1,137 @@
+//! The command-line flags every chapter crate shares, defined once, and the rule that bad input
+//! gets one clear line and a non-zero exit instead of a panic or a wall of usage text.
+//!
+//! A chapter crate flattens [`CommonArgs`] into its own clap parser:
+//!
+//! ```
+//! use clap::Parser;
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     common: shared::cli::CommonArgs,
+//! }
+//! let cli = Cli::try_parse_from(["demo", "--json"]).unwrap();
+//! assert!(cli.common.json);
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser};
+use reqwest::Url;
+
+/// `--json`, `--quiet`, `--no-timeline` and `--url`: the same in every chapter crate.
+///
+/// ```
+/// let args = shared::cli::CommonArgs::default();
+/// assert!(!args.json && !args.quiet && !args.no_timeline && args.url.is_none());
+/// ```
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// Print the results as JSON, one line per demo, and nothing else on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only the result tables: no narration, no progress, no timeline.
+    #[arg(long, global = true, conflicts_with = "json")]
+    pub quiet: bool,
+
+    /// Leave out the timelines.
+    #[arg(long, global = true)]
+    pub no_timeline: bool,
+
+    /// Send requests to this URL instead of the embedded local server (e.g. a real website).
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_http_url)]
+    pub url: Option<Url>,
+}
+
+/// Accepts only absolute `http://` or `https://` URLs, with a message that says so.
+///
+/// ```
+/// assert!(shared::cli::parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
+/// assert!(shared::cli::parse_http_url("ftp://example.com").is_err());
+/// assert!(shared::cli::parse_http_url("not a url").is_err());
+/// ```
+pub fn parse_http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err("the URL has no host".into()),
+        other => Err(format!(
+            "only http and https URLs are supported, not {other}"
+        )),
+    }
+}
+
+/// Parses the command line into `T`. `--help` prints help and exits 0; any error prints one line
+/// (`error: invalid value 'abc' for '--requests <N>': ...`) and exits with status 2.
+///
+/// ```no_run
+/// #[derive(clap::Parser)]
+/// struct Cli { #[arg(long)] requests: usize }
+/// let cli: Cli = shared::cli::parse_or_exit();
+/// ```
+pub fn parse_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(parsed) => parsed,
+        Err(error) => exit_on_clap_error(error),
+    }
+}
+
+/// Like [`parse_or_exit`], from an explicit argument list (useful in tests and hidden
+/// subcommands); returns the one-line error instead of exiting.
+///
+/// ```
+/// #[derive(clap::Parser, Debug)]
+/// struct Cli { #[arg(long)] requests: usize }
+/// let error = shared::cli::try_parse_from::<Cli>(["demo", "--requests", "abc"]).unwrap_err();
+/// assert!(error.starts_with("error: invalid value 'abc'"));
+/// assert!(!error.contains('\n'));
+/// ```
+pub fn try_parse_from<T: Parser>(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<T, String> {
+    T::try_parse_from(args).map_err(|error| one_line(&error))
+}
+
+fn exit_on_clap_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+        _ => {
+            eprintln!("{} (see --help)", one_line(&error));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The first line of clap's message, which already names the flag, the value and the problem.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("error: invalid arguments")
+        .trim_end()
+        .to_string()
+}
+
+/// Turns a demo's result into the process exit status: errors are printed as one line
+/// (`error: cannot reach http://...: connection refused`) and exit with status 1.
+///
+/// ```
+/// let status = shared::cli::report_errors(Err(anyhow::anyhow!("boom")));
+/// assert_eq!(status, std::process::ExitCode::FAILURE);
+/// ```
+pub fn report_errors(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain of causes on one line, separated by ": ".
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! File-descriptor limits: every open socket costs one descriptor, so a demo with 1,000 concurrent
+//! requests needs about 2,000 (client and server side) (sections 1.1 and 1.6).
+//!
+//! Most systems start programs with a soft limit of 1,024 and allow raising it up to a hard
+//! limit. We raise it once, and when even the hard limit is too small we say so in one line
+//! instead of failing half-way with "Too many open files".
+
+use std::io;
+
+/// The current soft limit on open file descriptors, if the OS reports one.
+///
+/// ```
+/// assert!(shared::fdlimit::soft_limit().unwrap_or(1) > 0);
+/// ```
+pub fn soft_limit() -> Option<u64> {
+    read_limit().map(|limit| limit.rlim_cur)
+}
+
+/// Raises the soft limit to the hard limit (idempotent) and returns the soft limit now in force.
+///
+/// ```
+/// let now = shared::fdlimit::raise_to_hard_limit();
+/// assert_eq!(Some(now), shared::fdlimit::soft_limit());
+/// ```
+pub fn raise_to_hard_limit() -> u64 {
+    let Some(mut limit) = read_limit() else {
+        return u64::MAX;
+    };
+    if limit.rlim_cur < limit.rlim_max {
+        // macOS refuses values above OPEN_MAX even when the hard limit says "unlimited".
+        let wanted = if cfg!(target_os = "macos") {
+            limit.rlim_max.min(10_240)
+        } else {
+            limit.rlim_max
+        };
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit that lives across the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = wanted;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Checks that `needed` descriptors fit under the (raised) limit, with a message that says what to
+/// do when they do not.
+///
+/// ```
+/// assert!(shared::fdlimit::ensure_available(10, "10 requests").is_ok());
+/// assert!(shared::fdlimit::ensure_available(u64::MAX / 2, "too many requests").is_err());
+/// ```
+pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
+    let limit = raise_to_hard_limit();
+    // Leave room for stdio, the runtime's own descriptors and the odd log file.
+    let usable = limit.saturating_sub(64);
+    if needed > usable {
+        anyhow::bail!(
+            "{what} need about {needed} file descriptors, but this process may open only {limit} \
+             (hard limit): lower the number, or raise the limit with `ulimit -n` as root"
+        );
+    }
+    Ok(())
+}
+
+/// True for "too many open files" (per process or system-wide).
+///
+/// ```
+/// let error = std::io::Error::from_raw_os_error(libc::EMFILE);
+/// assert!(shared::fdlimit::is_out_of_fds(&error));
+/// ```
+pub fn is_out_of_fds(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE)
+    )
+}
+
+fn read_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0).then_some(limit)
+}

@@ -1,0 +1,453 @@
+//! The embedded slow HTTP server: the stand-in for "the internet" in every demo that makes
+//! requests (sections 1.1, 1.2, 1.5 and 1.7).
+//!
+//! It listens on 127.0.0.1 with a port the OS picks, answers `GET /delay/{ms}` after that many
+//! milliseconds, and counts how many requests it is handling at once. That count is the proof the
+//! demos rely on: ten "concurrent" requests are only concurrent if the server saw ten in flight.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /delay/{ms}` | `200` after `ms` milliseconds (0 to 60000) |
+//! | `GET /status/{code}` | that status code (100 to 599) |
+//! | `GET /bytes/{n}` | `n` bytes of body (up to 64 MiB) |
+//! | anything malformed | `400`, unknown paths `404`, other methods `405` |
+//!
+//! ```
+//! let server = shared::server::SlowServer::start().unwrap();
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//! assert_eq!(server.max_in_flight(), 0);
+//! ```
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::oneshot;
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::fdlimit;
+
+/// The longest delay `/delay/{ms}` accepts.
+pub const MAX_DELAY_MS: u64 = 60_000;
+/// The largest body `/bytes/{n}` sends.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Pending connections the kernel may queue before we accept them (Linux caps it at somaxconn).
+const BACKLOG: u32 = 4096;
+
+/// A running slow server; stops when dropped.
+///
+/// ```
+/// let server = shared::server::SlowServer::start().unwrap();
+/// let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
+/// assert!(body.contains("10 ms"));
+/// assert_eq!(server.requests(), 1);
+/// ```
+#[derive(Debug)]
+pub struct SlowServer {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    accept_loop: AbortHandle,
+    own_runtime: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// A snapshot of the server's counters.
+///
+/// ```
+/// let server = shared::server::SlowServer::start().unwrap();
+/// let stats = server.stats();
+/// assert_eq!((stats.requests, stats.in_flight, stats.max_in_flight), (0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerStats {
+    /// Requests received since start (or the last reset).
+    pub requests: u64,
+    /// Requests being handled right now.
+    pub in_flight: u64,
+    /// The most requests handled at the same moment since start (or the last reset).
+    pub max_in_flight: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    out_of_fds_reported: AtomicU64,
+}
+
+/// Counts one request as in flight from creation until drop, even when the client hangs up and
+/// hyper drops the handler half-way.
+struct InFlight(Arc<Counters>);
+
+impl InFlight {
+    fn enter(counters: &Arc<Counters>) -> Self {
+        counters.requests.fetch_add(1, Ordering::SeqCst);
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(Arc::clone(counters))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl SlowServer {
+    /// Starts the server on its own thread with its own single-threaded tokio runtime, so it
+    /// works from synchronous code and from any runtime alike.
+    ///
+    /// ```
+    /// let server = shared::server::SlowServer::start().unwrap();
+    /// assert!(server.addr().ip().is_loopback());
+    /// ```
+    pub fn start() -> anyhow::Result<Self> {
+        fdlimit::raise_to_hard_limit();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("slow-server".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(anyhow::Error::new(error)));
+                        return;
+                    }
+                };
+                let started = runtime.block_on(async { Self::spawn_accept_loop() });
+                let failed = started.is_err();
+                let _ = ready_tx.send(started);
+                if !failed {
+                    // Serve until the owner drops us (or goes away without saying so).
+                    let _ = runtime.block_on(stop_rx);
+                }
+                // Dropping the runtime cancels every connection still open.
+            })
+            .context("could not start the slow server's thread")?;
+        let (addr, counters, accept_loop) = ready_rx
+            .recv()
+            .context("the slow server's thread stopped before it was ready")??;
+        Ok(Self {
+            addr,
+            counters,
+            accept_loop,
+            own_runtime: Some((stop_tx, thread)),
+        })
+    }
+
+    /// Starts the server as tasks of an existing tokio runtime (the caller's). It stops when
+    /// dropped or when that runtime shuts down.
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let server = shared::server::SlowServer::start_on(runtime.handle()).unwrap();
+    /// assert_ne!(server.addr().port(), 0);
+    /// ```
+    pub fn start_on(runtime: &tokio::runtime::Handle) -> anyhow::Result<Self> {
+        fdlimit::raise_to_hard_limit();
+        let _inside = runtime.enter();
+        let (addr, counters, accept_loop) = Self::spawn_accept_loop()?;
+        Ok(Self {
+            addr,
+            counters,
+            accept_loop,
+            own_runtime: None,
+        })
+    }
+
+    fn spawn_accept_loop() -> anyhow::Result<(SocketAddr, Arc<Counters>, AbortHandle)> {
+        let socket = TcpSocket::new_v4().context("could not create the slow server's socket")?;
+        socket
+            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .context("could not bind the slow server to 127.0.0.1")?;
+        let listener = socket
+            .listen(BACKLOG)
+            .context("could not listen on 127.0.0.1")?;
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&counters)));
+        Ok((addr, counters, task.abort_handle()))
+    }
+
+    /// The address it listens on (127.0.0.1 and an ephemeral port).
+    ///
+    /// ```
+    /// let server = shared::server::SlowServer::start().unwrap();
+    /// assert_eq!(server.addr().ip().to_string(), "127.0.0.1");
+    /// ```
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    ///
+    /// ```
+    /// let server = shared::server::SlowServer::start().unwrap();
+    /// assert_eq!(server.url(), format!("http://{}", server.addr()));
+    /// ```
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL that answers after `ms` milliseconds.
+    ///
+    /// ```
+    /// let server = shared::server::SlowServer::start().unwrap();
+    /// assert!(server.delay_url(300).ends_with("/delay/300"));
+    /// ```
+    pub fn delay_url(&self, ms: u64) -> String {
+        format!("{}/delay/{ms}", self.url())
+    }
+
+    /// Requests received since start or the last [`reset`](Self::reset).
+    ///
+    /// ```
+    /// assert_eq!(shared::server::SlowServer::start().unwrap().requests(), 0);
+    /// ```
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests being handled right now.
+    ///
+    /// ```
+    /// assert_eq!(shared::server::SlowServer::start().unwrap().in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests handled at once since start or the last [`reset`](Self::reset).
+    ///
+    /// ```
+    /// assert_eq!(shared::server::SlowServer::start().unwrap().max_in_flight(), 0);
+    /// ```
+    pub fn max_in_flight(&self) -> u64 {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// All counters at once.
+    ///
+    /// ```
+    /// assert_eq!(shared::server::SlowServer::start().unwrap().stats().requests, 0);
+    /// ```
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            requests: self.requests(),
+            in_flight: self.in_flight(),
+            max_in_flight: self.max_in_flight(),
+        }
+    }
+
+    /// Starts a new measurement: the request count goes to zero and the maximum in flight to the
+    /// number in flight now.
+    ///
+    /// ```
+    /// let server = shared::server::SlowServer::start().unwrap();
+    /// reqwest::blocking::get(server.delay_url(0)).unwrap();
+    /// server.reset();
+    /// assert_eq!((server.requests(), server.max_in_flight()), (0, 0));
+    /// ```
+    pub fn reset(&self) {
+        self.counters.requests.store(0, Ordering::SeqCst);
+        let now = self.counters.in_flight.load(Ordering::SeqCst);
+        self.counters.max_in_flight.store(now, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SlowServer {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+        if let Some((stop, thread)) = self.own_runtime.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
+    // Owning the connections here means aborting this task closes them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let counters = Arc::clone(&counters);
+                    connections.spawn(serve_connection(stream, counters));
+                }
+                Err(error) => on_accept_error(&error, &counters).await,
+            },
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, counters: Arc<Counters>) {
+    let service = service_fn(move |request| answer(request, Arc::clone(&counters)));
+    // A client that disconnects half-way ends only its own connection: the error is not ours.
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
+    if fdlimit::is_out_of_fds(error) {
+        // Report at most once a second, and back off instead of spinning on a full table.
+        let now = now_secs();
+        if counters.out_of_fds_reported.swap(now, Ordering::Relaxed) != now {
+            eprintln!(
+                "slow server: out of file descriptors (limit {}): connections wait until others close; \
+                 raise the limit with `ulimit -n`",
+                fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Other accept errors (a client that gave up while queued) concern that client only.
+}
+
+fn now_secs() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs() + 1
+}
+
+/// The routes, parsed before any waiting so that bad input is answered at once.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Index,
+    Delay(u64),
+    Status(StatusCode),
+    Bytes(u64),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Rejection {
+    BadRequest(String),
+    NotFound,
+    MethodNotAllowed,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, Rejection> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(Rejection::MethodNotAllowed);
+    }
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let head = parts.next().unwrap_or("");
+    let arg = parts.next();
+    let number = |what: &str, max: u64| -> Result<u64, Rejection> {
+        let text = arg.unwrap_or("");
+        let value: u64 = text.parse().map_err(|_| {
+            Rejection::BadRequest(format!("{what} must be a whole number, not {text:?}"))
+        })?;
+        if value > max {
+            return Err(Rejection::BadRequest(format!(
+                "{what} must be at most {max}, not {value}"
+            )));
+        }
+        Ok(value)
+    };
+    match (head, arg) {
+        ("", None) => Ok(Route::Index),
+        ("delay", Some(_)) => number("the delay in ms", MAX_DELAY_MS).map(Route::Delay),
+        ("bytes", Some(_)) => number("the byte count", MAX_BYTES).map(Route::Bytes),
+        ("status", Some(_)) => {
+            let code = number("the status code", 599)?;
+            u16::try_from(code)
+                .ok()
+                .filter(|code| *code >= 100)
+                .and_then(|code| StatusCode::from_u16(code).ok())
+                .map(Route::Status)
+                .ok_or_else(|| Rejection::BadRequest("status codes go from 100 to 599".into()))
+        }
+        _ => Err(Rejection::NotFound),
+    }
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let _in_flight = InFlight::enter(&counters);
+    let response = match route(request.method(), request.uri().path()) {
+        Ok(Route::Index) => text(
+            StatusCode::OK,
+            "slow server: GET /delay/{ms}, /status/{code}, /bytes/{n}\n".into(),
+        ),
+        Ok(Route::Delay(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            text(StatusCode::OK, format!("waited {ms} ms\n"))
+        }
+        Ok(Route::Status(code)) => text(code, format!("status {}\n", code.as_u16())),
+        Ok(Route::Bytes(n)) => Response::new(Full::new(Bytes::from(vec![b'x'; n as usize]))),
+        Err(Rejection::BadRequest(why)) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+        Err(Rejection::NotFound) => text(
+            StatusCode::NOT_FOUND,
+            "no such route: try /delay/{ms}, /status/{code} or /bytes/{n}\n".into(),
+        ),
+        Err(Rejection::MethodNotAllowed) => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into())
+        }
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_numbers_and_reject_the_rest() {
+        let get = Method::GET;
+        assert_eq!(route(&get, "/delay/250"), Ok(Route::Delay(250)));
+        assert_eq!(route(&get, "/bytes/0"), Ok(Route::Bytes(0)));
+        assert_eq!(
+            route(&get, "/status/503"),
+            Ok(Route::Status(StatusCode::SERVICE_UNAVAILABLE))
+        );
+        for bad in [
+            "/delay/abc",
+            "/delay/-1",
+            "/delay/99999999999999999999999",
+            "/delay/60001",
+            "/delay/",
+            "/status/99",
+            "/status/600",
+            "/bytes/999999999999",
+        ] {
+            assert!(
+                matches!(route(&get, bad), Err(Rejection::BadRequest(_))),
+                "{bad} should be a bad request"
+            );
+        }
+        assert_eq!(route(&get, "/nope"), Err(Rejection::NotFound));
+        assert_eq!(
+            route(&Method::POST, "/delay/1"),
+            Err(Rejection::MethodNotAllowed)
+        );
+    }
+}

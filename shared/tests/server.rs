@@ -1,0 +1,189 @@
+//! The embedded slow server: delays, status codes, bad input, overlap counting, resilience.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use shared::server::SlowServer;
+
+/// One raw HTTP/1.1 GET, so the tests see exactly what the server answers.
+fn get(server: &SlowServer, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn delay_waits_at_least_that_long() {
+    let server = SlowServer::start().unwrap();
+    let started = Instant::now();
+    let (status, body) = get(&server, "/delay/200");
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(body.contains("200 ms"), "{body}");
+}
+
+#[test]
+fn status_route_answers_that_status() {
+    let server = SlowServer::start().unwrap();
+    assert_eq!(get(&server, "/status/503").0, 503);
+    assert_eq!(get(&server, "/status/204").0, 204);
+}
+
+#[test]
+fn bytes_route_sends_that_many_bytes() {
+    let server = SlowServer::start().unwrap();
+    let (status, body) = get(&server, "/bytes/1000");
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 1000);
+}
+
+#[test]
+fn bad_paths_get_400_and_the_server_keeps_going() {
+    let server = SlowServer::start().unwrap();
+    for path in [
+        "/delay/abc",
+        "/delay/-1",
+        "/delay/18446744073709551616",
+        "/delay/100000000",
+        "/status/42",
+        "/bytes/x",
+    ] {
+        assert_eq!(get(&server, path).0, 400, "{path}");
+    }
+    assert_eq!(get(&server, "/nowhere").0, 404);
+    assert_eq!(get(&server, "/delay/0").0, 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_requests_are_twenty_in_flight() {
+    let server = SlowServer::start().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = server.delay_url(300);
+    let requests = (0..20).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    assert_eq!(server.requests(), 20);
+    assert_eq!(server.max_in_flight(), 20);
+    assert_eq!(server.in_flight(), 0);
+}
+
+#[test]
+fn sequential_requests_are_never_more_than_one_in_flight() {
+    let server = SlowServer::start().unwrap();
+    for _ in 0..5 {
+        assert_eq!(get(&server, "/delay/20").0, 200);
+    }
+    assert_eq!(server.requests(), 5);
+    assert_eq!(server.max_in_flight(), 1);
+}
+
+#[test]
+fn reset_starts_a_new_measurement() {
+    let server = SlowServer::start().unwrap();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                write!(
+                    s,
+                    "GET /delay/100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut sink = Vec::new();
+                s.read_to_end(&mut sink).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(server.max_in_flight(), 3);
+    server.reset();
+    assert_eq!(server.stats().requests, 0);
+    get(&server, "/delay/0");
+    assert_eq!(server.max_in_flight(), 1);
+}
+
+#[test]
+fn a_client_that_disconnects_mid_request_does_not_stop_the_server() {
+    let server = SlowServer::start().unwrap();
+    {
+        // Half a request line, then hang up.
+        let mut half = TcpStream::connect(server.addr()).unwrap();
+        half.write_all(b"GET /delay/10 HT").unwrap();
+    }
+    {
+        // A whole request whose answer we never wait for.
+        let mut impatient = TcpStream::connect(server.addr()).unwrap();
+        impatient
+            .write_all(b"GET /delay/500 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&server, "/delay/10").0, 200);
+    // The abandoned request does not stay "in flight" forever.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.in_flight() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.in_flight(), 0);
+}
+
+#[test]
+fn the_server_stops_when_dropped() {
+    let server = SlowServer::start().unwrap();
+    let addr = server.addr();
+    drop(server);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn start_on_serves_from_the_callers_runtime() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = SlowServer::start_on(runtime.handle()).unwrap();
+    assert_eq!(get(&server, "/delay/5").0, 200);
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections_are_served() {
+    let server = SlowServer::start().unwrap();
+    shared::fdlimit::ensure_available(2200, "1000 connections").unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()
+        .unwrap();
+    let url = server.delay_url(1500);
+    let requests = (0..1000).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| matches!(s, Ok(200))));
+    assert_eq!(server.requests(), 1000);
+    // All of them were held open at once: the 1.5 s delay dwarfs the time to connect them all.
+    assert!(server.max_in_flight() >= 900, "{}", server.max_in_flight());
+}

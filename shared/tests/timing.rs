@@ -1,0 +1,71 @@
+//! Stopwatch, `timed` and CPU time return what they measured.
+
+use std::time::Duration;
+
+use shared::timing::{Stopwatch, measure, process_cpu_time, thread_cpu_time, timed};
+
+fn burn(for_at_least: Duration) -> u64 {
+    let watch = Stopwatch::start();
+    let mut x = 0u64;
+    while watch.elapsed() < for_at_least {
+        for i in 0..10_000u64 {
+            x = x.wrapping_add(std::hint::black_box(i * i));
+        }
+    }
+    x
+}
+
+#[test]
+fn timed_returns_the_value_and_a_duration_covering_the_work() {
+    let (value, took) = timed("sleep", || {
+        std::thread::sleep(Duration::from_millis(30));
+        "done"
+    });
+    assert_eq!(value, "done");
+    assert!(took >= Duration::from_millis(30), "took {took:?}");
+}
+
+#[tokio::test]
+async fn timed_async_measures_the_await() {
+    let (value, took) = shared::timed_async("nap", async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        5
+    })
+    .await;
+    assert_eq!(value, 5);
+    assert!(took >= Duration::from_millis(30));
+}
+
+#[test]
+fn cpu_time_grows_under_a_busy_loop() {
+    let (_, usage) = measure(|| burn(Duration::from_millis(200)));
+    assert!(usage.wall >= Duration::from_millis(200));
+    // Even on a loaded machine a busy thread gets a good share of a core.
+    assert!(
+        usage.cpu >= Duration::from_millis(40),
+        "cpu {:?} for a 200 ms busy loop",
+        usage.cpu
+    );
+}
+
+#[test]
+fn cpu_time_barely_grows_under_a_sleep() {
+    let before = thread_cpu_time();
+    let (_, usage) = measure(|| std::thread::sleep(Duration::from_millis(300)));
+    let thread_cpu = thread_cpu_time() - before;
+    assert!(usage.wall >= Duration::from_millis(300));
+    // This thread slept: it used (almost) no CPU of its own while the wall clock ran.
+    assert!(
+        thread_cpu < Duration::from_millis(30),
+        "thread cpu {thread_cpu:?}"
+    );
+}
+
+#[test]
+fn process_cpu_time_counts_other_threads_too() {
+    let before = process_cpu_time();
+    std::thread::spawn(|| burn(Duration::from_millis(150)))
+        .join()
+        .unwrap();
+    assert!(process_cpu_time() - before >= Duration::from_millis(30));
+}
