@@ -1,1 +1,29 @@
-//! Work in progress: see the issue for this crate.
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod demos;
+pub mod outcome;
+
+pub use cli::{Cli, Demo, Sizes};
+pub use outcome::Outcome;
+
+use shared::Narrator;
+
+/// Runs the demo named on the command line, or all four in the order of the notes.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    let narrator = Narrator::new(&cli.common);
+    let url = cli.common.url.as_ref();
+    let chosen: Vec<Demo> = match cli.demo {
+        Some(demo) => vec![demo],
+        None => Demo::ALL.to_vec(),
+    };
+    for demo in chosen {
+        match demo {
+            Demo::Requests => demos::requests::run(&cli.sizes, url, &narrator)?,
+            Demo::Background => demos::background::run(&cli.sizes, url, &narrator)?,
+            Demo::IoVsCpu => demos::io_vs_cpu::run(&cli.sizes, url, &narrator)?,
+            Demo::Multitasking => demos::multitasking::run(&cli.sizes, &narrator)?,
+        }
+    }
+    Ok(())
+}
