@@ -1,1 +1,30 @@
-//! Work in progress: see the issue for this crate.
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod demos;
+pub mod echo;
+pub mod slow_reply;
+pub mod ticker;
+
+use shared::Narrator;
+
+use cli::{Cli, Demo};
+
+/// The section of the notes every demo here shows.
+pub const SECTION: &str = "1.6";
+
+/// Runs the demo the command line asks for, or the four default demos in order.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    if let Some(url) = &cli.common.url {
+        anyhow::bail!(
+            "--url {url} is not used here: section 1.6's demos talk to their own local sockets"
+        );
+    }
+    let narrator = Narrator::new(&cli.common);
+    match &cli.demo {
+        Some(demo) => demos::run(demo, &narrator, &cli.sizes),
+        None => Demo::DEFAULT_RUN
+            .iter()
+            .try_for_each(|demo| demos::run(demo, &narrator, &cli.sizes)),
+    }
+}

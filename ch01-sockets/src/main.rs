@@ -1,1 +1,9 @@
-fn main() {}
+//! `cargo run -p ch01-sockets [-- <demo>]`: section 1.6, blocking and non-blocking sockets.
+//! Only parses the command line; the demos live in the library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli: ch01_sockets::cli::Cli = shared::cli::parse_or_exit();
+    shared::cli::report_errors(ch01_sockets::run(&cli))
+}

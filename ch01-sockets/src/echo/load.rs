@@ -1,0 +1,173 @@
+//! Section 1.6: the load for the echo servers: many clients at once, each checking its echoes.
+//!
+//! Every client connects first; then all start together (a barrier), and each sends its lines
+//! one at a time, waiting for each echo before sending the next (a round trip). Each line names
+//! its client and its number, so a byte delivered to the wrong client or out of order is caught.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shared::{SpanKind, SpanRecorder};
+
+/// A client gives up after waiting this long for an echo (so a broken server cannot hang a test).
+const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shape of the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Clients connected at the same time.
+    pub clients: usize,
+    /// Lines (round trips) per client.
+    pub lines: usize,
+    /// Bytes per line, newline included (at least 16).
+    pub line_bytes: usize,
+}
+
+/// What the clients measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadOutcome {
+    /// From the first connect to the last client finishing.
+    pub wall: Duration,
+    /// Lines sent and echoed back exactly.
+    pub round_trips: u64,
+}
+
+impl LoadOutcome {
+    /// Round trips per second of wall time.
+    pub fn round_trips_per_sec(&self) -> f64 {
+        self.round_trips as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Where the clients record their spans for the timeline: the first `rows` clients, on rows
+/// named `"client N"`.
+#[derive(Clone, Copy)]
+pub struct Recording<'a> {
+    /// The recorder.
+    pub recorder: &'a SpanRecorder,
+    /// How many clients get a row.
+    pub rows: usize,
+}
+
+/// The line client `client` sends as its line number `line`: unique, fixed length.
+pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
+    let mut text = format!("c{client:05} l{line:06} ").into_bytes();
+    let mut k = client + line;
+    while text.len() + 1 < line_bytes {
+        text.push(b'a' + (k % 26) as u8);
+        k += 1;
+    }
+    text.push(b'\n');
+    text
+}
+
+/// Runs the load against the echo server at `addr`; fails if any client got a wrong byte.
+pub fn run(
+    addr: SocketAddr,
+    load: Load,
+    recording: Option<Recording<'_>>,
+    progress: Option<&AtomicU64>,
+) -> anyhow::Result<LoadOutcome> {
+    if load.line_bytes < 16 {
+        bail!("lines must be at least 16 bytes long");
+    }
+    let started = Instant::now();
+    // Connect everybody first: a blocking server leaves them queued in the kernel, which is the
+    // point: they are all *there*, waiting.
+    let mut streams = Vec::with_capacity(load.clients);
+    for client in 0..load.clients {
+        let stream = TcpStream::connect(addr)
+            .with_context(|| format!("client {client} cannot connect to {addr}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(ECHO_TIMEOUT))?;
+        stream.set_write_timeout(Some(ECHO_TIMEOUT))?;
+        streams.push(stream);
+    }
+    let start_together = Barrier::new(load.clients);
+    let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(client, stream)| {
+                let start_together = &start_together;
+                std::thread::Builder::new()
+                    .name(format!("client-{client}"))
+                    .spawn_scoped(scope, move || {
+                        start_together.wait();
+                        let recorder = recording.filter(|r| client < r.rows).map(|r| r.recorder);
+                        exchange_lines(stream, client, load, recorder, progress)
+                            .with_context(|| format!("client {client}"))
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked"))),
+                Err(e) => Err(anyhow::Error::new(e).context("cannot start a client thread")),
+            })
+            .collect()
+    });
+    let wall = started.elapsed();
+    for result in results {
+        result?;
+    }
+    Ok(LoadOutcome {
+        wall,
+        round_trips: (load.clients * load.lines) as u64,
+    })
+}
+
+fn exchange_lines(
+    mut stream: TcpStream,
+    client: usize,
+    load: Load,
+    recorder: Option<&SpanRecorder>,
+    progress: Option<&AtomicU64>,
+) -> anyhow::Result<()> {
+    let label = format!("client {client}");
+    let waiting_since = Instant::now();
+    let mut served_since = None;
+    let mut echo = vec![0u8; load.line_bytes];
+    for line in 0..load.lines {
+        let sent = line_for(client, line, load.line_bytes);
+        stream.write_all(&sent).context("sending a line")?;
+        stream
+            .read_exact(&mut echo)
+            .with_context(|| format!("waiting for the echo of line {line}"))?;
+        if echo != sent {
+            bail!(
+                "line {line} came back as {:?} instead of {:?}",
+                String::from_utf8_lossy(&echo),
+                String::from_utf8_lossy(&sent)
+            );
+        }
+        if served_since.is_none() {
+            served_since = Some(Instant::now());
+        }
+        if let Some(progress) = progress {
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // Half-close: "no more lines". The server must answer with its own close, and nothing else.
+    stream
+        .shutdown(Shutdown::Write)
+        .context("closing the sending side")?;
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(0) => {}
+        Ok(n) => bail!("{n} unexpected bytes after the last echo"),
+        Err(e) => return Err(e).context("waiting for the server to close"),
+    }
+    if let (Some(recorder), Some(served_since)) = (recorder, served_since) {
+        recorder.record(label.clone(), SpanKind::WaitIo, waiting_since, served_since);
+        recorder.record(label, SpanKind::Cpu, served_since, Instant::now());
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Section 1.6: three echo servers for the same load, and the clients that load them.
+//!
+//! - [`blocking_servers`]: blocking sockets, one client at a time or one thread per client;
+//! - [`nonblocking`] (with [`connection`]): one thread, non-blocking sockets, readiness from mio;
+//! - [`load`]: many clients sending lines and checking every echoed byte;
+//! - [`stats`]: what each server counted (clients at once, threads, paused reads, ...).
+
+pub mod blocking_servers;
+pub mod connection;
+pub mod load;
+pub mod nonblocking;
+pub mod stats;
+
+use std::io;
+use std::net::SocketAddr;
+
+use blocking_servers::{BlockingServer, Policy};
+use nonblocking::NonblockingServer;
+use stats::StatsSnapshot;
+
+/// The three servers of the `echo-server` demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Blocking sockets, one thread, one client at a time.
+    OneAtATime,
+    /// Blocking sockets, one thread per client.
+    ThreadPerConnection,
+    /// Non-blocking sockets and mio, one thread for every client.
+    SingleThreadNonblocking,
+}
+
+impl ServerKind {
+    /// All three, in the order the demo runs them.
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::OneAtATime,
+        ServerKind::ThreadPerConnection,
+        ServerKind::SingleThreadNonblocking,
+    ];
+
+    /// The measurement name in the report (a public interface: scripts read it).
+    pub fn measurement_name(self) -> &'static str {
+        match self {
+            ServerKind::OneAtATime => "one_at_a_time",
+            ServerKind::ThreadPerConnection => "thread_per_connection",
+            ServerKind::SingleThreadNonblocking => "single_thread_nonblocking",
+        }
+    }
+
+    /// Starts this server on `addr` (port 0: any free port).
+    pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
+        Ok(match self {
+            ServerKind::OneAtATime => {
+                RunningServer::Blocking(BlockingServer::start(addr, Policy::OneAtATime)?)
+            }
+            ServerKind::ThreadPerConnection => {
+                RunningServer::Blocking(BlockingServer::start(addr, Policy::ThreadPerConnection)?)
+            }
+            ServerKind::SingleThreadNonblocking => {
+                RunningServer::Nonblocking(NonblockingServer::start(addr)?)
+            }
+        })
+    }
+}
+
+/// Any of the three servers, running.
+pub enum RunningServer {
+    /// [`ServerKind::OneAtATime`] or [`ServerKind::ThreadPerConnection`].
+    Blocking(BlockingServer),
+    /// [`ServerKind::SingleThreadNonblocking`].
+    Nonblocking(NonblockingServer),
+}
+
+impl RunningServer {
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            RunningServer::Blocking(server) => server.addr(),
+            RunningServer::Nonblocking(server) => server.addr(),
+        }
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        match self {
+            RunningServer::Blocking(server) => server.stats(),
+            RunningServer::Nonblocking(server) => server.stats(),
+        }
+    }
+
+    /// Stops the server and waits for its threads.
+    pub fn stop(self) -> io::Result<()> {
+        match self {
+            RunningServer::Blocking(server) => {
+                server.stop();
+                Ok(())
+            }
+            RunningServer::Nonblocking(server) => server.stop(),
+        }
+    }
+}
+
+/// `127.0.0.1:0`: loopback, any free port.
+pub fn any_local_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}

@@ -1,0 +1,222 @@
+//! Section 1.6: the echo servers' properties — every byte back, in order, to the right client;
+//! slow readers and resets handled; how many clients each server had at once.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use ch01_sockets::echo::connection::MAX_PENDING;
+use ch01_sockets::echo::load::{self, Load};
+use ch01_sockets::echo::nonblocking::NonblockingServer;
+use ch01_sockets::echo::{ServerKind, any_local_port};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn pattern(at: usize) -> u8 {
+    // Not periodic in a way that a lost or repeated chunk could hide.
+    ((at * 31 + at / 4096) % 251) as u8
+}
+
+/// Waits (bounded) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
+    let server = NonblockingServer::start(any_local_port()).unwrap();
+    let load = Load {
+        clients: 100,
+        lines: 20,
+        line_bytes: 100,
+    };
+    // `load::run` compares every echoed line with what that client sent.
+    let outcome = load::run(server.addr(), load, None, None).unwrap();
+    assert_eq!(outcome.round_trips, 2000);
+    let stats = server.stats();
+    assert_eq!(
+        stats.max_connected, 100,
+        "all 100 clients were connected at once"
+    );
+    assert_eq!(stats.threads_started, 1);
+    assert_eq!(stats.bytes_echoed, 100 * 20 * 100);
+    eventually("every client left", || server.stats().connected == 0);
+    server.stop().unwrap();
+}
+
+#[test]
+fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
+    let load = Load {
+        clients: 8,
+        lines: 5,
+        line_bytes: 32,
+    };
+    for (kind, expected) in [
+        (ServerKind::OneAtATime, 1),
+        (ServerKind::SingleThreadNonblocking, 8),
+    ] {
+        let server = kind.start(any_local_port()).unwrap();
+        load::run(server.addr(), load, None, None).unwrap();
+        let stats = server.stats();
+        assert_eq!(stats.max_connected, expected, "{kind:?}");
+        assert_eq!(stats.threads_started, 1, "{kind:?} uses one thread");
+        server.stop().unwrap();
+    }
+    let server = ServerKind::ThreadPerConnection
+        .start(any_local_port())
+        .unwrap();
+    load::run(server.addr(), load, None, None).unwrap();
+    assert_eq!(
+        server.stats().threads_started,
+        1 + 8,
+        "an acceptor and one thread per client"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
+    const TOTAL: usize = 8 * 1024 * 1024;
+    let server = NonblockingServer::start(any_local_port()).unwrap();
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
+        for chunk in data.chunks(64 * 1024) {
+            writer.write_all(chunk).unwrap();
+        }
+        // Half-close: "that was all". The server must still send back everything.
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+
+    // Do not read until the server had to stop reading from us: its buffer for us is full.
+    eventually("the server paused reading (back-pressure)", || {
+        server.stats().read_pauses > 0
+    });
+
+    let mut reader = stream;
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 32 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        for (i, &byte) in chunk[..n].iter().enumerate() {
+            assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
+        }
+        received += n;
+        if received % (1024 * 1024) < n {
+            std::thread::sleep(Duration::from_millis(2)); // a slow reader
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(
+        received, TOTAL,
+        "every byte came back, then the server closed"
+    );
+    let stats = server.stats();
+    assert!(
+        stats.peak_buffered_bytes <= (MAX_PENDING + 64 * 1024) as u64,
+        "the server's buffer for one client stayed bounded: {} bytes",
+        stats.peak_buffered_bytes
+    );
+    assert_eq!(stats.dropped_on_error, 0);
+    server.stop().unwrap();
+}
+
+/// Closes with SO_LINGER set to zero: the kernel sends a reset (RST) instead of a normal close.
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is open (we own `stream`), and `linger` is a valid value of the size
+    // we pass; std has no stable `set_linger` yet.
+    let status = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(status, 0, "setsockopt(SO_LINGER)");
+    drop(stream);
+}
+
+#[test]
+fn a_client_that_resets_is_dropped_and_others_are_still_served() {
+    let server = NonblockingServer::start(any_local_port()).unwrap();
+    // A well-behaved client, connected before and served after the resets.
+    let mut steady = TcpStream::connect(server.addr()).unwrap();
+    steady.set_read_timeout(Some(PATIENCE)).unwrap();
+
+    for _ in 0..5 {
+        let mut rude = TcpStream::connect(server.addr()).unwrap();
+        // Mid-transfer: much more than the server can echo before we reset.
+        rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
+        reset(rude);
+    }
+    eventually("the server dropped the resetting clients", || {
+        let stats = server.stats();
+        stats.accepted == 6 && stats.connected == 1
+    });
+    assert!(server.stats().dropped_on_error >= 1, "{:?}", server.stats());
+
+    steady.write_all(b"still there?\n").unwrap();
+    let mut echo = [0u8; 13];
+    steady.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"still there?\n");
+    // And new clients are still accepted.
+    let load = Load {
+        clients: 3,
+        lines: 3,
+        line_bytes: 20,
+    };
+    load::run(server.addr(), load, None, None).unwrap();
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
+    let server = NonblockingServer::start(any_local_port()).unwrap();
+    let mut client = TcpStream::connect(server.addr()).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    client.write_all(b"partial line without newline").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut echoed = Vec::new();
+    client.read_to_end(&mut echoed).unwrap();
+    assert_eq!(echoed, b"partial line without newline");
+    eventually("the client was closed", || server.stats().connected == 0);
+    load::run(
+        server.addr(),
+        Load {
+            clients: 2,
+            lines: 2,
+            line_bytes: 16,
+        },
+        None,
+        None,
+    )
+    .unwrap();
+    server.stop().unwrap();
+}
+
+#[test]
+fn the_server_stops_when_asked_even_with_clients_connected() {
+    let server = NonblockingServer::start(any_local_port()).unwrap();
+    let _idle = TcpStream::connect(server.addr()).unwrap();
+    eventually("the idle client was accepted", || {
+        server.stats().connected == 1
+    });
+    server.stop().unwrap();
+}
