@@ -1,1 +1,82 @@
-//! Work in progress: see the issue for this crate.
+#![doc = include_str!("../README.md")]
+//!
+//! Modules: [`demos`] (one per demo), [`gil`] (the model interpreter and its lock), [`child`]
+//! (child processes re-executing this binary), [`cli`] (arguments).
+
+pub mod child;
+pub mod cli;
+pub mod demos;
+pub mod gil;
+
+use anyhow::Context as _;
+use shared::DemoReport;
+use shared::narrate::Narrator;
+
+pub use child::SelfExe;
+pub use cli::{ChildCommand, Cli, Demo, Sizes};
+
+use child::ChildJob;
+
+/// Runs what the command line asks for, starting child processes from this very executable.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    run_with(cli, &SelfExe::current()?)
+}
+
+/// Like [`run`], with the executable to start child processes from (tests pass the demo
+/// binary, since their own executable is the test harness).
+pub fn run_with(cli: Cli, exe: &SelfExe) -> anyhow::Result<()> {
+    if let Some(Demo::Child { job }) = &cli.demo {
+        return child::run_in_child(child_job(job, &cli.sizes)?);
+    }
+    let narrator = Narrator::new(&cli.common);
+    let demos = match &cli.demo {
+        Some(demo) => vec![demo.clone()],
+        None => Demo::ALL.to_vec(),
+    };
+    for demo in &demos {
+        run_demo(demo, &cli, &narrator, exe)?;
+    }
+    Ok(())
+}
+
+/// Runs one demo (narrated as `narrator` says) and returns its measurements.
+pub fn run_demo(
+    demo: &Demo,
+    cli: &Cli,
+    narrator: &Narrator,
+    exe: &SelfExe,
+) -> anyhow::Result<DemoReport> {
+    let sizes = &cli.sizes;
+    match demo {
+        Demo::ProcessesAndThreads => demos::processes_and_threads::run(narrator, sizes, exe),
+        Demo::Gil => demos::gil::run(narrator, sizes, cli.common.url.as_ref(), exe),
+        Demo::Refcount => demos::refcount::run(narrator, sizes),
+        Demo::Child { .. } => anyhow::bail!("the child subcommand is not a demo"),
+    }
+    .with_context(|| format!("the {} demo failed", demo_name(demo)))
+}
+
+/// The name a demo has on the command line.
+///
+/// ```
+/// assert_eq!(ch01_gil_analogy::demo_name(&ch01_gil_analogy::Demo::Gil), "gil");
+/// ```
+pub fn demo_name(demo: &Demo) -> &'static str {
+    match demo {
+        Demo::ProcessesAndThreads => "processes-and-threads",
+        Demo::Gil => "gil",
+        Demo::Refcount => "refcount",
+        Demo::Child { .. } => child::CHILD_COMMAND,
+    }
+}
+
+fn child_job(job: &ChildCommand, sizes: &Sizes) -> anyhow::Result<ChildJob> {
+    Ok(match *job {
+        ChildCommand::Hello => ChildJob::Hello,
+        ChildCommand::Increment { start, times } => ChildJob::Increment { start, times },
+        ChildCommand::Fib => ChildJob::Fib {
+            n: sizes.fib.context("the fib child needs --fib")?,
+            switch_interval: sizes.switch_interval(),
+        },
+    })
+}

@@ -1,1 +1,8 @@
-fn main() {}
+//! Sections 1.4-1.5: parses the arguments and hands them to the library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli: ch01_gil_analogy::Cli = shared::cli::parse_or_exit();
+    shared::cli::report_errors(ch01_gil_analogy::run(cli))
+}

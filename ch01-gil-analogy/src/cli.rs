@@ -1,0 +1,123 @@
+//! The command line: which demo to run (sections 1.4-1.5) and the sizes, checked by clap so bad
+//! input gets one clear line instead of a panic.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use shared::cli::CommonArgs;
+
+/// The largest `--fib`: the book's fib(40). The model interpreter is much slower than native
+/// code, so even that takes minutes in a debug build.
+pub const MAX_FIB: u32 = 40;
+
+/// Sections 1.4-1.5: processes and threads, and a model of Python's global interpreter lock you
+/// can switch on and off. Without a demo name, runs every demo in the order of the notes.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ch01-gil-analogy",
+    subcommand_value_name = "DEMO",
+    subcommand_help_heading = "Demos (in the order of the notes)"
+)]
+pub struct Cli {
+    /// The flags every chapter crate shares.
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Sizes of the work.
+    #[command(flatten)]
+    pub sizes: Sizes,
+
+    /// Which demo to run (all of them when left out).
+    #[command(subcommand)]
+    pub demo: Option<Demo>,
+}
+
+/// The sizes every demo reads; `global` so they go before or after the demo name.
+#[derive(Args, Debug, Clone)]
+pub struct Sizes {
+    /// gil: compute fib(N) with the model interpreter [default: calibrated so that two fibs take
+    /// about 1 s on this machine and build]
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_FIB)))]
+    pub fib: Option<u32>,
+
+    /// gil: how long a thread may keep the lock once another thread asks for it (CPython: 5 ms)
+    #[arg(long, global = true, value_name = "MS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub switch_interval: u64,
+
+    /// gil: how many blocking requests the I/O part makes
+    #[arg(long, global = true, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=200))]
+    pub requests: u64,
+
+    /// gil: how long the embedded server takes to answer each request
+    #[arg(long, global = true, value_name = "MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub delay: u64,
+
+    /// processes-and-threads and refcount: how many times each thread or process adds 1
+    #[arg(long, global = true, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub increments: u64,
+}
+
+impl Sizes {
+    /// The switch interval as a duration.
+    pub fn switch_interval(&self) -> Duration {
+        Duration::from_millis(self.switch_interval)
+    }
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            fib: None,
+            switch_interval: 5,
+            requests: 5,
+            delay: 200,
+            increments: 1_000_000,
+        }
+    }
+}
+
+/// The demos, in the order of the notes.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Demo {
+    /// 1.4: a process, its threads and a child process; threads share memory, processes do not
+    ProcessesAndThreads,
+    /// 1.5: a model GIL: CPU-bound threads gain nothing under it, processes and I/O-bound threads do
+    Gil,
+    /// 1.5: why the GIL exists: a non-thread-safe reference count loses updates
+    Refcount,
+    /// Internal: the child process the demos start (the same binary, re-executed).
+    #[command(name = "__child", hide = true)]
+    Child {
+        /// The child's job.
+        #[command(subcommand)]
+        job: ChildCommand,
+    },
+}
+
+impl Demo {
+    /// Every demo, in the order `cargo run` shows them.
+    pub const ALL: [Demo; 3] = [Demo::ProcessesAndThreads, Demo::Gil, Demo::Refcount];
+}
+
+/// Jobs for the hidden child subcommand.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ChildCommand {
+    /// Report the child's pid.
+    Hello,
+    /// Increment a private copy of a counter.
+    Increment {
+        /// The parent's value, copied.
+        #[arg(long)]
+        start: u64,
+        /// How many increments.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+        times: u64,
+    },
+    /// Run fib under the child's own GIL (uses the global --fib and --switch-interval).
+    Fib,
+}

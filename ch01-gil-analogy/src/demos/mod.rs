@@ -1,0 +1,5 @@
+//! The demos, one module each, in the order of the notes (sections 1.4 and 1.5).
+
+pub mod gil;
+pub mod processes_and_threads;
+pub mod refcount;

@@ -1,0 +1,168 @@
+//! The real binary, as a learner or a script runs it: help, `--json`, and bad input.
+
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_ch01-gil-analogy");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .output()
+        .expect("the demo binary runs")
+}
+
+#[test]
+fn help_lists_every_demo_with_its_section_but_not_the_child() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (demo, section) in [
+        ("processes-and-threads", "1.4"),
+        ("gil", "1.5"),
+        ("refcount", "1.5"),
+    ] {
+        let line = help
+            .lines()
+            .find(|line| line.trim_start().starts_with(demo))
+            .unwrap_or_else(|| panic!("{demo} missing from --help:\n{help}"));
+        assert!(line.contains(section), "{demo} without its section: {line}");
+    }
+    assert!(
+        !help.contains("__child"),
+        "the hidden child shows in --help"
+    );
+    for flag in [
+        "--json",
+        "--fib",
+        "--switch-interval",
+        "--requests",
+        "--increments",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+/// A measurement's name and the fields it must have.
+type Row<'a> = (&'a str, &'a [&'a str]);
+
+#[test]
+fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
+    let output = run(&[
+        "--json",
+        "--fib",
+        "14",
+        "--requests",
+        "2",
+        "--delay",
+        "20",
+        "--increments",
+        "2000",
+    ]);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let expected: [(&str, &str, &[Row]); 3] = [
+        (
+            "processes-and-threads",
+            "1.4",
+            &[
+                ("threads", &["wall_ms", "pid_differs", "shared_memory"]),
+                ("processes", &["wall_ms", "pid_differs", "shared_memory"]),
+            ],
+        ),
+        (
+            "gil",
+            "1.5",
+            &[
+                ("sequential", &["wall_ms", "ratio", "fib_n"]),
+                ("threads_with_gil", &["wall_ms", "ratio", "handoffs"]),
+                ("threads_no_gil", &["wall_ms", "ratio"]),
+                ("processes", &["wall_ms", "ratio"]),
+                ("rayon", &["wall_ms", "ratio"]),
+                ("io_sequential", &["wall_ms", "max_in_flight"]),
+                (
+                    "io_threads_with_gil",
+                    &["wall_ms", "ratio", "handoffs", "max_in_flight"],
+                ),
+            ],
+        ),
+        (
+            "refcount",
+            "1.5",
+            &[
+                ("non_atomic", &["wall_ms", "lost_updates"]),
+                ("atomic", &["wall_ms", "lost_updates"]),
+            ],
+        ),
+    ];
+    assert_eq!(lines.len(), expected.len(), "one line per demo:\n{stdout}");
+    for (line, (demo, section, measurements)) in lines.iter().zip(expected) {
+        assert_eq!(line["demo"], demo);
+        assert_eq!(line["section"], section);
+        let rows = line["measurements"].as_array().expect("measurements");
+        let names: Vec<&str> = rows.iter().filter_map(|m| m["name"].as_str()).collect();
+        let wanted: Vec<&str> = measurements.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, wanted);
+        for (row, (name, fields)) in rows.iter().zip(measurements) {
+            for field in *fields {
+                assert!(row[field].is_number(), "{demo}/{name} lacks {field}: {row}");
+            }
+        }
+    }
+    // The facts, as the JSON states them.
+    let field = |demo: usize, row: usize, key: &str| lines[demo]["measurements"][row][key].as_f64();
+    assert_eq!(field(0, 0, "pid_differs"), Some(0.0));
+    assert_eq!(field(0, 0, "shared_memory"), Some(1.0));
+    assert_eq!(field(0, 1, "pid_differs"), Some(1.0));
+    assert_eq!(field(0, 1, "shared_memory"), Some(0.0));
+    assert_eq!(field(1, 0, "fib_n"), Some(14.0));
+    assert_eq!(field(1, 5, "max_in_flight"), Some(1.0));
+    assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));
+    assert_eq!(field(2, 1, "lost_updates"), Some(0.0));
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["gil", "--fib", "abc"], "abc"),
+        (&["gil", "--fib", "1000"], "1..=40"),
+        (&["gil", "--fib", "0"], "1..=40"),
+        (&["--switch-interval", "0"], "--switch-interval"),
+        (&["no-such-demo"], "no-such-demo"),
+        (&["refcount", "--increments", "0"], "--increments"),
+        (
+            &["gil", "--fib", "10", "--url", "http://127.0.0.1:1/"],
+            "cannot reach",
+        ),
+    ];
+    for (args, mentions) in cases {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.lines().count(), 1, "{args:?} printed:\n{stderr}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(mentions),
+            "{args:?} does not mention {mentions}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+#[test]
+fn the_hidden_child_answers_with_its_own_pid() {
+    let output = run(&["__child", "hello"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(report["child_report"]["parent_pid"], std::process::id());
+    assert_ne!(report["child_report"]["pid"], std::process::id());
+}
