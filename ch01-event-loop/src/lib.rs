@@ -1,1 +1,6 @@
-//! Work in progress: see the issue for this crate.
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod demos;
+pub mod event_loop;
+pub mod http;

@@ -1,0 +1,113 @@
+//! The command line: which demo of section 1.7 to run, and its sizes. Sizes are global flags, so
+//! both `-- --requests 5` and `-- requests --requests 5` work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Section 1.7 of the notes: an event loop built from scratch, measured against tokio.
+/// Without a demo name, every demo runs in the order of the notes.
+#[derive(Parser, Debug)]
+#[command(name = "ch01-event-loop", version)]
+pub struct Cli {
+    /// Which demo to run (all of them when left out).
+    #[command(subcommand)]
+    pub demo: Option<Demo>,
+    #[command(flatten)]
+    pub sizes: Sizes,
+    #[command(flatten)]
+    pub common: shared::cli::CommonArgs,
+}
+
+/// The demos, in the order of the notes.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Demo {
+    /// 1.7: N HTTP GETs on the hand-built loop's own sockets, then the same with tokio + reqwest.
+    Requests,
+    /// 1.7: many concurrent sleeps: a heap of deadlines vs tokio's timer wheel (memory and time).
+    Timers,
+    /// 1.7: round trips per second of a loopback echo server, hand-built loop vs tokio.
+    EchoBench,
+    /// 1.7: a task that never awaits blocks the whole loop (one long iteration).
+    Cooperative,
+    /// Internal: runs one timers measurement in a fresh process and prints it as JSON.
+    #[command(hide = true)]
+    TimersChild {
+        /// Which runtime to measure.
+        #[arg(long, value_enum)]
+        runtime: TimerRuntime,
+    },
+}
+
+impl Demo {
+    /// Every public demo, in the order `cargo run` runs them.
+    pub const ALL: [Demo; 4] = [
+        Demo::Requests,
+        Demo::Timers,
+        Demo::EchoBench,
+        Demo::Cooperative,
+    ];
+}
+
+/// The runtimes the timers demo compares.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerRuntime {
+    /// One task per sleep on the hand-built loop.
+    HandBuilt,
+    /// One spawned task per sleep on tokio's current-thread runtime (the idiomatic way).
+    Tokio,
+    /// Every sleep in one `join_all` inside one tokio task.
+    TokioJoinAll,
+    /// The same, with tokio's cooperative budget switched off (`tokio::task::unconstrained`).
+    TokioJoinAllUnconstrained,
+}
+
+/// The sizes of the demos.
+#[derive(Args, Debug, Clone)]
+pub struct Sizes {
+    /// requests: how many GETs run at once.
+    #[arg(long, global = true, default_value_t = 100, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    pub requests: u64,
+
+    /// requests: how long the server waits before answering each one, in milliseconds.
+    #[arg(long, global = true, default_value_t = 500, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub delay_ms: u64,
+
+    /// timers: how many 1-second sleeps run at once.
+    #[arg(long, global = true, default_value_t = 10_000, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub count: u64,
+
+    /// echo-bench: how many client connections at once.
+    #[arg(long, global = true, default_value_t = 32, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=2_000))]
+    pub connections: u64,
+
+    /// echo-bench: round trips of 64 bytes per connection.
+    #[arg(long, global = true, default_value_t = 1_000, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub round_trips: u64,
+
+    /// cooperative: how long the greedy task computes without awaiting, in milliseconds.
+    #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub hog_ms: u64,
+
+    /// Print one line per iteration of the hand-built loop (to standard error).
+    #[arg(long, global = true)]
+    pub trace: bool,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            requests: 100,
+            delay_ms: 500,
+            count: 10_000,
+            connections: 32,
+            round_trips: 1_000,
+            hog_ms: 300,
+            trace: false,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Section 1.7: the real binary, as a learner runs it: help, JSON output, bad input, trace.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ch01-event-loop");
+const TINY: [&str; 12] = [
+    "--requests",
+    "5",
+    "--delay-ms",
+    "50",
+    "--count",
+    "50",
+    "--connections",
+    "2",
+    "--round-trips",
+    "20",
+    "--hog-ms",
+    "30",
+];
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn help_lists_every_demo_with_its_section() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for demo in ["requests", "timers", "echo-bench", "cooperative"] {
+        assert!(help.contains(demo), "{demo} missing from --help");
+    }
+    assert!(help.contains("1.7"));
+    assert!(
+        !help.contains("timers-child"),
+        "the internal subcommand stays hidden"
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_names_and_fields() {
+    let mut args = vec!["--json"];
+    args.extend(TINY);
+    let output = run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let reports: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
+        .collect();
+    let demos: Vec<&str> = reports
+        .iter()
+        .map(|r| r["demo"].as_str().unwrap())
+        .collect();
+    assert_eq!(demos, ["requests", "timers", "echo-bench", "cooperative"]);
+    let field = |demo: usize, name: &str, key: &str| -> f64 {
+        reports[demo]["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("measurement {name} missing"))[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}.{key} missing"))
+    };
+    for key in ["wall_ms", "max_in_flight", "iterations", "polls"] {
+        field(0, "hand_built", key);
+    }
+    // All five requests were in flight at once, on both runtimes.
+    assert_eq!(field(0, "hand_built", "max_in_flight"), 5.0);
+    assert_eq!(field(0, "tokio", "max_in_flight"), 5.0);
+    for name in ["hand_built", "tokio"] {
+        field(1, name, "wall_ms");
+        assert!(field(1, name, "peak_rss_kb") > 0.0);
+        // A 1 s sleep never ends early.
+        assert!(field(1, name, "wall_ms") >= 1000.0);
+        assert!(field(2, name, "round_trips_per_s") > 0.0);
+    }
+    field(3, "never_awaits", "longest_iteration_ms");
+    for report in &reports {
+        assert_eq!(report["section"], "1.7");
+    }
+}
+
+fn assert_one_line_error(args: &[&str], expected: &str) {
+    let output = run(args);
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    assert_one_line_error(&["timers", "--count", "-5"], "--count");
+    assert_one_line_error(&["requests", "--requests", "0"], "--requests");
+    assert_one_line_error(&["--requests", "many"], "--requests");
+    assert_one_line_error(&["no-such-demo"], "no-such-demo");
+    assert_one_line_error(&["requests", "--url", "https://127.0.0.1:1/"], "error:");
+}
+
+#[test]
+fn trace_prints_one_line_per_iteration() {
+    let output = run(&[
+        "requests",
+        "--quiet",
+        "--trace",
+        "--requests",
+        "3",
+        "--delay-ms",
+        "20",
+    ]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[loop] iteration 1: polled 1 task (main)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("I/O events"));
+}

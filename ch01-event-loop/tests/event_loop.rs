@@ -1,0 +1,329 @@
+//! Section 1.7: deterministic tests of the hand-built loop. Each one would fail if a sentence of
+//! the notes (or a promise of the loop's API) were false.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use ch01_event_loop::event_loop::{
+    EventLoop, TcpListener, TcpStream, block_on, sleep, spawn, yield_now,
+};
+
+fn new_loop() -> EventLoop {
+    EventLoop::new().expect("an event loop")
+}
+
+#[test]
+fn ready_tasks_run_in_fifo_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    block_on(async {
+        let handles: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let order = Rc::clone(&order);
+                spawn(async move {
+                    order.borrow_mut().push(name);
+                    yield_now().await;
+                    order.borrow_mut().push(name);
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    assert_eq!(*order.borrow(), ["a", "b", "c", "a", "b", "c"]);
+}
+
+#[test]
+fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
+    let event_loop = new_loop();
+    let polls = Rc::new(Cell::new(0));
+    let saved: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let release = Rc::new(Cell::new(false));
+    event_loop.block_on(async {
+        let task = {
+            let (polls, saved, release) = (polls.clone(), saved.clone(), release.clone());
+            spawn(poll_fn(move |cx| {
+                polls.set(polls.get() + 1);
+                *saved.borrow_mut() = Some(cx.waker().clone());
+                if release.get() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }))
+        };
+        // The queue is now [task, main]: the task is polled once before we continue.
+        yield_now().await;
+        assert_eq!(polls.get(), 1);
+        let waker = saved.borrow().clone().unwrap();
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        // Queue: [task, task, main]: one poll per wake.
+        yield_now().await;
+        assert_eq!(polls.get(), 3, "two wakes, two polls");
+        release.set(true);
+        waker.wake_by_ref();
+        task.await.unwrap();
+        assert_eq!(polls.get(), 4);
+        // The task is gone: this wake finds no task and is ignored.
+        waker.wake_by_ref();
+        yield_now().await;
+    });
+    assert_eq!(polls.get(), 4, "a stale wake must not poll anything");
+    let stats = event_loop.stats();
+    assert_eq!(stats.stale_wakeups, 1);
+    assert_eq!(stats.completed, 1);
+    assert_eq!(event_loop.task_count(), 0);
+}
+
+#[test]
+fn timers_fire_in_deadline_order_and_never_early() {
+    let event_loop = new_loop();
+    let fired = Rc::new(RefCell::new(Vec::new()));
+    event_loop.block_on(async {
+        let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
+            .into_iter()
+            .enumerate()
+            .map(|(i, ms)| {
+                let fired = Rc::clone(&fired);
+                let deadline = Instant::now() + Duration::from_millis(ms);
+                spawn(async move {
+                    ch01_event_loop::event_loop::sleep_until(deadline).await;
+                    let now = Instant::now();
+                    assert!(now >= deadline, "timer {i} fired early");
+                    fired.borrow_mut().push((ms, i));
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    let fired = fired.borrow();
+    let mut expected = fired.clone();
+    expected.sort();
+    assert_eq!(*fired, expected, "deadline order, ties in spawn order");
+    // The zero-length sleep is already due at its first poll: no timer needed.
+    assert_eq!(event_loop.stats().timers_fired, 5);
+}
+
+#[test]
+fn a_sleep_lasts_at_least_its_duration() {
+    let event_loop = new_loop().keep_trace(true);
+    let started = Instant::now();
+    event_loop.block_on(sleep(Duration::from_millis(30)));
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    let waited: Duration = event_loop.iterations().iter().map(|i| i.waited).sum();
+    assert!(
+        waited >= Duration::from_millis(25),
+        "the loop slept in the OS, {waited:?}"
+    );
+}
+
+#[test]
+fn join_handles_return_values_even_from_nested_spawns() {
+    let (text, numbers) = block_on(async {
+        let text = spawn(async { String::from("hello") });
+        let numbers = spawn(async {
+            let inner = spawn(async { vec![1, 2, 3] });
+            inner.await.unwrap()
+        });
+        (text.await.unwrap(), numbers.await.unwrap())
+    });
+    assert_eq!(text, "hello");
+    assert_eq!(numbers, [1, 2, 3]);
+}
+
+#[test]
+fn a_panicking_task_is_removed_and_the_others_go_on() {
+    let event_loop = new_loop();
+    let (crashed, survivor) = event_loop.block_on(async {
+        let crashed = spawn(async {
+            yield_now().await;
+            panic!("boom in a task");
+        });
+        let survivor = spawn(async {
+            sleep(Duration::from_millis(10)).await;
+            5
+        });
+        (crashed.await, survivor.await)
+    });
+    let error = crashed.unwrap_err();
+    assert!(error.message.contains("boom in a task"), "{error}");
+    assert_eq!(survivor.unwrap(), 5);
+    let stats = event_loop.stats();
+    assert_eq!((stats.panicked, stats.completed), (1, 1));
+    assert_eq!(event_loop.task_count(), 0);
+}
+
+#[test]
+fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
+    const SIZE: usize = 1024 * 1024;
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+    let partial_writes = Rc::new(Cell::new(0u32));
+    let partial_reads = Rc::new(Cell::new(0u32));
+    let server_reads = Rc::new(Cell::new(0u32));
+    let echoed = block_on(async {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The server echoes in small pieces: many partial reads and writes.
+        let reads = server_reads.clone();
+        let server = spawn(async move {
+            let (connection, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1000];
+            loop {
+                let n = connection.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                reads.set(reads.get() + 1);
+                connection.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let client = Rc::new(TcpStream::connect(addr).await.unwrap());
+        // Write and read at the same time: a megabyte does not fit in the socket buffers.
+        let writer = {
+            let (client, data, writes) = (client.clone(), data.clone(), partial_writes.clone());
+            spawn(async move {
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let n = client.write(rest).await.unwrap();
+                    writes.set(writes.get() + 1);
+                    rest = &rest[n..];
+                }
+                client.shutdown_write().unwrap();
+            })
+        };
+        let mut received = Vec::with_capacity(SIZE);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = client.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            partial_reads.set(partial_reads.get() + 1);
+            received.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        server.await.unwrap();
+        received
+    });
+    assert_eq!(echoed.len(), SIZE);
+    assert!(echoed == data, "every byte back, in order");
+    // The client's `write` loop copes with partial writes (how many depends on the kernel's
+    // buffer sizes); the reads are partial for sure: the megabyte arrives in many pieces.
+    assert!(partial_writes.get() >= 1);
+    assert!(
+        partial_reads.get() > 1,
+        "the megabyte arrived in several reads"
+    );
+    assert!(
+        server_reads.get() >= SIZE as u32 / 1000,
+        "the server echoed in small pieces"
+    );
+}
+
+#[test]
+fn connecting_to_a_closed_port_fails_cleanly() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let result = block_on(TcpStream::connect(addr));
+    assert!(result.is_err());
+}
+
+#[test]
+fn futures_join_all_select_and_channels_run_unchanged() {
+    use futures::future::{self, Either};
+    use futures::{SinkExt, StreamExt};
+    let event_loop = new_loop();
+    event_loop.block_on(async {
+        let joined = future::join_all((0..5u64).map(|i| async move {
+            sleep(Duration::from_millis(5 * (5 - i))).await;
+            i
+        }))
+        .await;
+        assert_eq!(joined, [0, 1, 2, 3, 4]);
+
+        let quick = Box::pin(sleep(Duration::from_millis(5)));
+        let slow = Box::pin(sleep(Duration::from_secs(60)));
+        assert!(matches!(future::select(quick, slow).await, Either::Left(_)));
+
+        let (mut sender, receiver) = futures::channel::mpsc::channel::<u32>(4);
+        let producer = spawn(async move {
+            for i in 0..100 {
+                sender.send(i).await.unwrap();
+            }
+        });
+        let received: Vec<u32> = receiver.collect().await;
+        producer.await.unwrap();
+        assert_eq!(received, (0..100).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
+    let event_loop = new_loop();
+    let value = event_loop.block_on(async {
+        let (sender, receiver) = futures::channel::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            sender.send(7).unwrap();
+        });
+        let value = receiver.await.unwrap();
+        thread.join().unwrap();
+        value
+    });
+    assert_eq!(value, 7);
+    // No socket and no timer: only the mio::Waker could have ended the wait.
+    assert_eq!(event_loop.stats().timers_fired, 0);
+}
+
+#[test]
+fn ten_thousand_tasks_complete() {
+    let event_loop = new_loop();
+    let sum = event_loop.block_on(async {
+        let handles: Vec<_> = (0..10_000u64)
+            .map(|i| {
+                spawn(async move {
+                    yield_now().await;
+                    i
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, (0..10_000).sum::<u64>());
+    let stats = event_loop.stats();
+    assert_eq!(stats.completed, 10_000);
+    assert_eq!(event_loop.task_count(), 0);
+}
+
+#[test]
+fn the_trace_records_every_iteration() {
+    let event_loop = new_loop().keep_trace(true);
+    event_loop.block_on(async {
+        spawn(sleep(Duration::from_millis(5))).await.unwrap();
+    });
+    let iterations = event_loop.iterations();
+    assert_eq!(iterations.len() as u64, event_loop.stats().iterations);
+    assert_eq!(
+        iterations.iter().map(|i| i.polled).sum::<u64>(),
+        event_loop.stats().polls
+    );
+    assert_eq!(iterations.iter().map(|i| i.timers_fired).sum::<u64>(), 1);
+    assert!(
+        iterations[0]
+            .to_string()
+            .starts_with("iteration 1: polled 1 task (main)")
+    );
+}
