@@ -44,8 +44,9 @@ pub struct ReadinessOutcome {
     pub spans: Vec<Span>,
 }
 
-/// Waits through mio for a server that replies after `delay`, ticking every `tick`.
-pub fn measure(delay: Duration, tick: Duration) -> anyhow::Result<ReadinessOutcome> {
+/// Waits through mio for a server that replies after `delay`; with `tick`, the same thread also
+/// ticks that often (poll's timeout wakes it for the ticker), without it poll sleeps until readable.
+pub fn measure(delay: Duration, tick: Option<Duration>) -> anyhow::Result<ReadinessOutcome> {
     let recorder = Arc::new(SpanRecorder::new());
     let server =
         SlowReply::start(delay, Arc::clone(&recorder)).context("starting the local server")?;
@@ -54,7 +55,7 @@ pub fn measure(delay: Duration, tick: Duration) -> anyhow::Result<ReadinessOutco
     let mut stream = TcpStream::from_std(std_stream);
     let mut poll = Poll::new().context("creating the poller")?;
     let mut events = Events::with_capacity(8);
-    let mut ticker = Ticker::new(tick);
+    let mut ticker = tick.map(Ticker::new);
     let mut reply = Vec::new();
     let (mut wakeups, mut readable_events) = (0u64, 0u64);
 
@@ -70,13 +71,20 @@ pub fn measure(delay: Duration, tick: Duration) -> anyhow::Result<ReadinessOutco
         if drain(&mut stream, &mut reply)? || reply.len() >= REPLY.len() {
             break;
         }
-        ticker.tick_if_due(&recorder, TICK_ROW);
+        if let Some(ticker) = &mut ticker {
+            ticker.tick_if_due(&recorder, TICK_ROW);
+        }
         if Instant::now() > deadline {
             bail!("no reply within {:?}", delay + WAIT_MARGIN);
         }
         let asleep = Instant::now();
-        // The thread sleeps here until the socket is ready or the ticker is due: no CPU used.
-        match poll.poll(&mut events, Some(ticker.until_next())) {
+        // The thread sleeps here until the socket is ready (or the ticker is due): no CPU used.
+        // Without a ticker the timeout only bounds the wait, it never fires in a working run.
+        let timeout = match &ticker {
+            Some(ticker) => ticker.until_next(),
+            None => deadline.saturating_duration_since(Instant::now()),
+        };
+        match poll.poll(&mut events, Some(timeout)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).context("waiting in poll"),
             Ok(()) => {}
@@ -95,7 +103,7 @@ pub fn measure(delay: Duration, tick: Duration) -> anyhow::Result<ReadinessOutco
         cpu,
         wakeups,
         readable_events,
-        ticks_while_waiting: ticks_between(ticker.ticks(), started, finished),
+        ticks_while_waiting: ticker.map_or(0, |t| ticks_between(t.ticks(), started, finished)),
         reply,
         spans: recorder.spans(),
     })
@@ -125,11 +133,13 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
     );
     narrator.say(format!(
         "Same server (reply after {} ms). The thread sleeps in poll() until the socket is \
-         readable or the ticker is due; for comparison we repeat the busy poll.",
+         readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
+         for it), and, for comparison, the busy poll again.",
         delay.as_millis()
     ));
     let progress = narrator.progress("waiting through poll(), then busy polling", None);
-    let outcome = measure(delay, tick)?;
+    let outcome = measure(delay, None)?;
+    let ticking = measure(delay, Some(tick))?;
     let busy = super::busy_poll::measure(delay, tick)?;
     drop(progress);
 
@@ -141,7 +151,18 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
             .field("wakeups", outcome.wakeups as f64)
             .field("readable_events", outcome.readable_events as f64)
             .field("ticks_while_waiting", outcome.ticks_while_waiting as f64)
-            .field("cpu_vs_busy_poll", cpu_share),
+            .field("cpu_percent_of_busy_poll", cpu_share * 100.0),
+    );
+    report.push(
+        Measurement::new("readiness_with_ticker", ticking.wall)
+            .cpu(ticking.cpu)
+            .field("wakeups", ticking.wakeups as f64)
+            .field("readable_events", ticking.readable_events as f64)
+            .field("ticks_while_waiting", ticking.ticks_while_waiting as f64)
+            .field(
+                "cpu_percent_of_busy_poll",
+                100.0 * ticking.cpu.as_secs_f64() / busy.cpu.as_secs_f64().max(1e-9),
+            ),
     );
     report.push(
         Measurement::new("busy_poll", busy.wall)
@@ -166,11 +187,14 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
                 busy.cpu.as_secs_f64() * 1e3
             ),
             &format!(
-                "poll() returned {} times: {} for the ticker's timeouts and {} because the socket \
-                 became readable. The thread stayed free and slept in between.",
+                "Alone, poll() returned {} time(s). With the ticker it returned {} times ({} \
+                 timeouts for the ticker, {} for the socket) and still cost only {:.3} ms of CPU: \
+                 the thread was free for other work and slept in between.",
                 outcome.wakeups,
-                outcome.wakeups - outcome.readable_events,
-                outcome.readable_events
+                ticking.wakeups,
+                ticking.wakeups - ticking.readable_events,
+                ticking.readable_events,
+                ticking.cpu.as_secs_f64() * 1e3
             ),
             "This is the notes' point: in non-blocking mode the OS informs us when data is \
              received, so one thread can wait on many sockets (next: an echo server).",

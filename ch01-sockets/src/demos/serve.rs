@@ -3,6 +3,7 @@
 //! Not part of the default run: it serves until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few
 //! terminals at once, or watch its system calls with `strace` (see the README).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use crate::echo::stats::EchoStats;
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
 pub fn run(narrator: &Narrator, args: &ServeArgs) -> anyhow::Result<()> {
-    let wanted = SocketAddr::new(args.host, args.port);
+    let wanted = SocketAddr::new(args.host, args.port()?);
     let listener = std::net::TcpListener::bind(wanted)
         .with_context(|| format!("cannot listen on {wanted}"))?;
     // Hundreds of clients need hundreds of descriptors.
@@ -24,19 +25,26 @@ pub fn run(narrator: &Narrator, args: &ServeArgs) -> anyhow::Result<()> {
     let (event_loop, _stop) = EventLoop::new(listener, Arc::new(EchoStats::default()))
         .context("setting up the event loop")?;
     let addr = event_loop.local_addr()?;
-    if narrator.is_json() {
-        println!(
-            "{}",
-            serde_json::json!({"demo": "serve", "section": SECTION, "listening": addr.to_string()})
-        );
+    // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
+    // server keeps serving instead of panicking on a failed print.
+    let mut out = std::io::stdout().lock();
+    let _ = if narrator.is_json() {
+        let line =
+            serde_json::json!({"demo": "serve", "section": SECTION, "listening": addr.to_string()});
+        writeln!(out, "{line}")
     } else {
-        println!("listening on {addr}");
-        narrator.say(format!(
+        writeln!(out, "listening on {addr}")
+    };
+    if narrator.is_narrated() {
+        let _ = writeln!(
+            out,
             "Echo server: one thread, non-blocking sockets, mio. Try `nc {} {}` (several at \
              once). Ctrl-C stops it.",
             addr.ip(),
             addr.port()
-        ));
+        );
     }
+    let _ = out.flush();
+    drop(out);
     event_loop.run().context("the event loop failed")
 }

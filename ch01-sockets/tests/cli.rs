@@ -1,0 +1,262 @@
+//! The real binary: `--help`, `--json`, bad input, and `serve` with real sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ch01-sockets");
+const SMALL: [&str; 8] = [
+    "--delay-ms",
+    "20",
+    "--tick-ms",
+    "5",
+    "--clients",
+    "3",
+    "--lines",
+    "2",
+];
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_every_demo_with_its_section() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for demo in ["blocking", "busy-poll", "readiness", "echo-server", "serve"] {
+        assert!(help.contains(demo), "--help lacks {demo}:\n{help}");
+    }
+    assert!(help.contains("[1.6]"));
+    for flag in [
+        "--json",
+        "--quiet",
+        "--no-timeline",
+        "--clients",
+        "--delay-ms",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn json_output_has_the_documented_names_and_fields() {
+    let mut args = vec!["--json"];
+    args.extend(SMALL);
+    let output = run(&args);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let demos: Vec<&str> = lines.iter().map(|l| l["demo"].as_str().unwrap()).collect();
+    assert_eq!(demos, ["blocking", "busy-poll", "readiness", "echo-server"]);
+    let expected: [(&str, &[&str]); 6] = [
+        ("blocking", &["wall_ms", "ticks_while_blocked"]),
+        ("busy_poll", &["wall_ms", "cpu_ms", "would_block_count"]),
+        ("readiness", &["wall_ms", "cpu_ms", "wakeups"]),
+        (
+            "one_at_a_time",
+            &["wall_ms", "threads", "max_concurrent_clients"],
+        ),
+        (
+            "thread_per_connection",
+            &["wall_ms", "threads", "max_concurrent_clients"],
+        ),
+        (
+            "single_thread_nonblocking",
+            &["wall_ms", "threads", "max_concurrent_clients"],
+        ),
+    ];
+    for (name, fields) in expected {
+        let measurement = lines
+            .iter()
+            .flat_map(|l| l["measurements"].as_array().unwrap())
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no measurement {name}"));
+        for field in fields {
+            assert!(measurement[field].is_number(), "{name} lacks {field}");
+        }
+        assert_eq!(lines[0]["section"], "1.6");
+    }
+}
+
+#[test]
+fn one_demo_runs_alone_and_sizes_work_before_or_after_its_name() {
+    let output = run(&["--json", "--delay-ms", "10", "blocking"]);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 1);
+    let output = run(&["echo-server", "--quiet", "--clients", "2", "--lines", "1"]);
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("single_thread_nonblocking")
+    );
+}
+
+fn assert_one_line_error(args: &[&str], mentions: &str) {
+    let output = run(args);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(mentions), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_failing_status() {
+    assert_one_line_error(&["--clients", "0"], "--clients");
+    assert_one_line_error(&["--delay-ms", "soon"], "--delay-ms");
+    assert_one_line_error(&["no-such-demo"], "no-such-demo");
+    assert_one_line_error(&["serve", "--port", "70000"], "--port");
+    assert_one_line_error(&["serve", "--port", "http"], "--port");
+    assert_one_line_error(&["serve", "--port", "-1"], "error");
+    assert_one_line_error(&["serve"], "--port");
+    assert_one_line_error(&["serve", "--port"], "--port");
+    assert_one_line_error(&["serve", "--port", "0", "--host", "nowhere"], "--host");
+    assert_one_line_error(&["--url", "http://127.0.0.1:1/", "blocking"], "--url");
+}
+
+#[test]
+fn serve_on_a_port_in_use_says_so_in_one_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
+}
+
+/// Kills the server even when an assertion fails; keeps its standard output open meanwhile.
+struct Server(
+    Child,
+    #[allow(dead_code)] BufReader<std::process::ChildStdout>,
+);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_serve(limit_fds: Option<u64>) -> (Server, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(limit) = limit_fds {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe, on a stack value.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Server(child, stdout);
+    let mut first = String::new();
+    child.1.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .to_string();
+    (child, addr)
+}
+
+fn echo_once(addr: &str, text: &[u8]) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(text).unwrap();
+    let mut echo = vec![0u8; text.len()];
+    stream.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, text);
+}
+
+#[test]
+fn serve_prints_its_address_and_echoes() {
+    let (_server, addr) = start_serve(None);
+    assert!(addr.starts_with("127.0.0.1:"));
+    echo_once(&addr, b"hello, echo\n");
+    echo_once(&addr, b"again\n");
+}
+
+/// CPU time (user + system) of a process so far, from /proc.
+#[cfg(target_os = "linux")]
+fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+#[cfg(target_os = "linux")]
+fn server_alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped) still has /proc/PID; its state letter is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_file_descriptors_the_server_backs_off_instead_of_spinning_or_crashing() {
+    // Room for stdio, the poller, its waker, the listener and a handful of clients only.
+    let (server, addr) = start_serve(Some(24));
+    let mut clients: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            stream
+                .write_all(format!("client {i:02}\n").as_bytes())
+                .unwrap();
+            stream
+        })
+        .collect();
+    // Accepting now fails with EMFILE for the clients beyond the limit.
+    let cpu_before = cpu_of(server.0.id());
+    let watched = Duration::from_millis(600);
+    std::thread::sleep(watched);
+    let cpu = cpu_of(server.0.id()).saturating_sub(cpu_before);
+    assert!(
+        cpu < watched / 2,
+        "the server spun: {cpu:?} of CPU in {watched:?}"
+    );
+    assert!(server_alive(server.0.id()), "the server exited");
+
+    // Free descriptors: the clients who waited in the queue are accepted and echoed, in order;
+    // each one that leaves makes room for the next.
+    clients.drain(..20);
+    for (i, mut stream) in clients.into_iter().enumerate() {
+        let expected = format!("client {:02}\n", i + 20);
+        let mut echo = vec![0u8; expected.len()];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, expected.as_bytes());
+    }
+}
