@@ -77,7 +77,7 @@ fn without_the_gil_both_threads_run_at_the_same_time() {
 #[test]
 fn the_lock_is_released_while_a_thread_waits_for_io() {
     let server = SlowServer::start().expect("server");
-    let url = server.delay_url(300).parse().expect("url");
+    let url = server.delay_url(500).parse().expect("url");
     let client = shared::workloads::blocking_http_client(&url).expect("client");
     let gil = Gil::new(INTERVAL);
     let (io_started, wait_for_io) = mpsc::channel();
@@ -92,7 +92,7 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
         wait_for_io
             .recv()
             .expect("the I/O thread started its request");
-        // If the I/O thread still held the lock, this would wait the whole 300 ms.
+        // If the I/O thread still held the lock, this would wait the whole 500 ms.
         gil.attach("cpu").run_fib(14);
     });
     let spans = gil.recorder().spans();

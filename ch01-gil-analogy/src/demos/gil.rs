@@ -29,6 +29,8 @@ pub fn run(
     url: Option<&Url>,
     exe: &SelfExe,
 ) -> anyhow::Result<DemoReport> {
+    // First, so that an unreachable --url is reported at once, not after the fib runs.
+    let target = Target::new(url, sizes.delay)?;
     narrator.header(
         "1.5",
         "Understanding the global interpreter lock",
@@ -80,7 +82,6 @@ pub fn run(
         );
     }
 
-    let target = Target::new(url, sizes.delay)?;
     let io_sequential = measured_io(&target, || {
         gil::io_sequential(sizes.requests, target.url(), interval)
     })?;

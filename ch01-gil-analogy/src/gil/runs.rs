@@ -6,6 +6,7 @@
 //! Every run returns a [`RunOutcome`]: what it computed, the wall and CPU time, the recorded
 //! spans and the lock's hand-offs.
 
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -89,15 +90,20 @@ pub fn sequential(n: u32, switch_interval: Duration) -> RunOutcome {
 /// assert_eq!(run.values, [89, 89]);
 /// ```
 pub fn two_threads(n: u32, gil: Gil) -> RunOutcome {
+    // Both threads start together, so neither gets a head start while the other is created.
+    let start_line = Barrier::new(2);
     let (values, usage) = measure(|| {
         std::thread::scope(|scope| {
             let handles: Vec<_> = ["thread A", "thread B"]
                 .into_iter()
                 .map(|name| {
-                    let gil = &gil;
+                    let (gil, start_line) = (&gil, &start_line);
                     std::thread::Builder::new()
                         .name(name.into())
-                        .spawn_scoped(scope, move || gil.attach(name).run_fib(n))
+                        .spawn_scoped(scope, move || {
+                            start_line.wait();
+                            gil.attach(name).run_fib(n)
+                        })
                         .expect("the OS refused to start a thread")
                 })
                 .collect();
