@@ -35,7 +35,7 @@ impl SlowReply {
         listener.set_nonblocking(true)?;
         std::thread::Builder::new()
             .name("slow-reply-server".into())
-            .spawn(move || serve_once(&listener, delay, &recorder))?;
+            .spawn(move || serve_once(listener, delay, &recorder))?;
         Ok(Self { addr })
     }
 
@@ -50,24 +50,44 @@ impl SlowReply {
     }
 }
 
-fn serve_once(listener: &TcpListener, delay: Duration, recorder: &SpanRecorder) {
-    let deadline = Instant::now() + ACCEPT_DEADLINE;
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => return,
-        }
+fn serve_once(listener: TcpListener, delay: Duration, recorder: &SpanRecorder) {
+    // Wait for the client through readiness (no polling loop), giving up after the deadline.
+    let Some(mut stream) = accept_within(listener, ACCEPT_DEADLINE) else {
+        return;
     };
     let accepted = Instant::now();
     std::thread::sleep(delay);
     let slept = Instant::now();
     recorder.record(SERVER_ROW, SpanKind::Idle, accepted, slept);
-    if stream.set_nonblocking(false).is_ok() && stream.write_all(REPLY).is_ok() {
+    if stream.write_all(REPLY).is_ok() {
         recorder.record(SERVER_ROW, SpanKind::Cpu, slept, Instant::now());
     }
+}
+
+fn accept_within(listener: TcpListener, deadline: Duration) -> Option<TcpStream> {
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    let mut poll = mio::Poll::new().ok()?;
+    poll.registry()
+        .register(&mut listener, mio::Token(0), mio::Interest::READABLE)
+        .ok()?;
+    let mut events = mio::Events::with_capacity(1);
+    let give_up = Instant::now() + deadline;
+    while Instant::now() < give_up {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let stream = TcpStream::from(stream);
+                stream.set_nonblocking(false).ok()?;
+                return Some(stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = give_up.saturating_duration_since(Instant::now());
+                // An error here (EINTR) just means: try accept again.
+                let _ = poll.poll(&mut events, Some(left));
+            }
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Reads with a blocking socket until the whole [`REPLY`] arrived or the server closed.

@@ -172,8 +172,8 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
     );
     narrator.report(&report, None);
     narrator.timeline(
-        "waiting through poll() (asleep between wakeups)",
-        &outcome.spans,
+        "waiting through poll() with a ticker (asleep between wakeups)",
+        &ticking.spans,
     );
     narrator.summary(
         SECTION,
