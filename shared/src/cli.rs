@@ -86,6 +86,11 @@ pub fn parse_or_exit<T: Parser>() -> T {
 /// let error = shared::cli::try_parse_from::<Cli>(["demo", "--requests", "abc"]).unwrap_err();
 /// assert!(error.starts_with("error: invalid value 'abc'"));
 /// assert!(!error.contains('\n'));
+///
+/// #[derive(clap::Parser, Debug)]
+/// struct Serve { #[arg(long)] port: u16 }
+/// let missing = shared::cli::try_parse_from::<Serve>(["serve"]).unwrap_err();
+/// assert!(missing.contains("--port"), "{missing}");
 /// ```
 pub fn try_parse_from<T: Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
@@ -106,15 +111,22 @@ fn exit_on_clap_error(error: clap::Error) -> ! {
     }
 }
 
-/// The first line of clap's message, which already names the flag, the value and the problem.
+/// Clap's first paragraph on one line: it already names the flag, the value and the problem. A
+/// message that continues on indented lines ("the following required arguments were not
+/// provided:" then the flags) keeps those lines, joined with spaces.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    rendered
+    let first_paragraph: Vec<&str> = rendered
         .lines()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("error: invalid arguments")
-        .trim_end()
-        .to_string()
+        .skip_while(|line| line.trim().is_empty())
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if first_paragraph.is_empty() {
+        "error: invalid arguments".to_string()
+    } else {
+        first_paragraph.join(" ")
+    }
 }
 
 /// Turns a demo's result into the process exit status: errors are printed as one line
