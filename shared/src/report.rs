@@ -129,15 +129,17 @@ impl Measurement {
     /// The JSON object: `{"name": ..., "wall_ms": ..., <fields>..., "note": ...}`.
     ///
     /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::from_millis(2));
-    /// assert_eq!(m.to_json()["wall_ms"], 2.0);
+    /// let m = shared::report::Measurement::new("x", std::time::Duration::from_micros(2500))
+    ///     .field("max_in_flight", 50);
+    /// assert_eq!(m.to_json()["wall_ms"], 2.5);
+    /// assert_eq!(m.to_json().to_string(), r#"{"name":"x","wall_ms":2.5,"max_in_flight":50}"#);
     /// ```
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("name".into(), json!(self.name));
-        object.insert("wall_ms".into(), json!(round3(self.wall_ms)));
+        object.insert("wall_ms".into(), json_number(self.wall_ms));
         for (key, value) in &self.fields {
-            object.insert(key.clone(), json!(round3(*value)));
+            object.insert(key.clone(), json_number(*value));
         }
         if let Some(note) = &self.note {
             object.insert("note".into(), json!(note));
@@ -364,7 +366,13 @@ pub fn format_number(value: f64) -> String {
     }
 }
 
-/// Keeps JSON readable: three decimals are more than any of these measurements can resolve.
-fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
+/// Counts print as integers (`"max_in_flight":50`), other values with at most three decimals,
+/// which is more than any of these measurements can resolve.
+fn json_number(value: f64) -> Value {
+    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0; // 2^53
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < EXACT_INTEGERS {
+        json!(value as i64)
+    } else {
+        json!((value * 1000.0).round() / 1000.0)
+    }
 }
