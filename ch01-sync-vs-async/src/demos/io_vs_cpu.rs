@@ -69,7 +69,7 @@ pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Res
         SECTION,
         &[
             &format!(
-                "The request used {:.0}% of a CPU while it lasted: it is I/O-bound, \
+                "The request used {:.1}% of a CPU while it lasted: it is I/O-bound, \
                  a faster CPU would not make it faster, a faster server or network would.",
                 ratio("io_bound") * 100.0
             ),
@@ -81,6 +81,12 @@ pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Res
             "While a program waits on I/O its CPU is free for other work: that gap is what asyncio uses.",
         ],
     );
+    if ratio("cpu_bound") < 0.9 {
+        narrator.say(
+            "  (Below 100% for the CPU-bound step means other programs got part of this CPU \
+             meanwhile: the step wanted all of it.)",
+        );
+    }
     Ok(())
 }
 

@@ -67,29 +67,26 @@ pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Outcome> {
     outcome.spans.push(("preemptive_one_core".into(), spans));
 
     let progress = narrator.progress("parallel", None);
-    let recorder = SpanRecorder::new();
-    let watch = Stopwatch::start();
-    let two = threads::run_two(busy, None, &recorder)?;
-    let usage = watch.usage();
+    let two_cores = parallel(busy);
     drop(progress);
-    let spans = recorder.spans();
-    let mut measurement = thread_measurement("parallel", usage, &two, &spans);
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        measurement =
-            measurement.note("only one CPU is available here: nothing can run in parallel");
-    }
+    let (measurement, spans) = two_cores?;
     outcome.report.push(measurement);
     outcome.spans.push(("parallel".into(), spans));
     Ok(outcome)
 }
 
 #[cfg(target_os = "linux")]
-fn preemptive_one_core(busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
-    let cpu = pin::first_allowed_cpu()
-        .map_err(|e| anyhow::anyhow!("could not read this process's CPU affinity: {e}"))?;
+fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
+    pin::allowed_cpus()
+        .map_err(|e| anyhow::anyhow!("could not read this process's CPU affinity: {e}"))
+}
+
+#[cfg(target_os = "linux")]
+pub fn preemptive_one_core(busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
+    let cpu = allowed_cpus()?[0];
     let recorder = SpanRecorder::new();
     let watch = Stopwatch::start();
-    let two = threads::run_two(busy, Some(cpu), &recorder)?;
+    let two = threads::run_two(busy, [Some(cpu), Some(cpu)], &recorder)?;
     let usage = watch.usage();
     let spans = recorder.spans();
     let measurement = thread_measurement("preemptive_one_core", usage, &two, &spans).note(format!(
@@ -99,13 +96,41 @@ fn preemptive_one_core(busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>
 }
 
 #[cfg(not(target_os = "linux"))]
-fn preemptive_one_core(_busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
+pub fn preemptive_one_core(_busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
     let measurement = Measurement::new("preemptive_one_core", Duration::ZERO)
         .field("threads_used", 0)
         .note(
             "skipped: pinning two threads to one CPU needs sched_setaffinity, which only Linux has",
         );
     Ok((measurement, Vec::new()))
+}
+
+/// Two threads on two different CPUs. Pinned apart on Linux: left alone, a scheduler on a busy
+/// machine may well put both on the same core, and then nothing runs in parallel.
+pub fn parallel(busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
+    #[cfg(target_os = "linux")]
+    let (pins, how) = match allowed_cpus()?.as_slice() {
+        [first, second, ..] => (
+            [Some(*first), Some(*second)],
+            format!("threads pinned to CPUs {first} and {second} with sched_setaffinity"),
+        ),
+        _ => (
+            [None, None],
+            "only one CPU is available here: nothing can run in parallel".into(),
+        ),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let (pins, how) = (
+        [None, None],
+        "threads not pinned (Linux only): the OS may or may not use two cores".to_string(),
+    );
+    let recorder = SpanRecorder::new();
+    let watch = Stopwatch::start();
+    let two = threads::run_two(busy, pins, &recorder)?;
+    let usage = watch.usage();
+    let spans = recorder.spans();
+    let measurement = thread_measurement("parallel", usage, &two, &spans).note(how);
+    Ok((measurement, spans))
 }
 
 fn thread_measurement(
@@ -193,7 +218,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             ),
             &one_core,
             &format!(
-                "Parallel: unpinned, the two threads ran at the same time for {} ({:.2} CPU-seconds \
+                "Parallel: on two CPUs, the two threads ran at the same time for {} ({:.2} CPU-seconds \
                  per second): concurrency is taking turns, parallelism is running at once.",
                 shared::report::format_ms(get("parallel", "overlap_ms")),
                 ratio("parallel")

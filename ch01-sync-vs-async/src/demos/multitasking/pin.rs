@@ -1,9 +1,9 @@
 //! Section 1.3: pinning threads to one CPU, so that only the OS's time-slicing (preemptive
 //! multitasking) can let two of them make progress. Linux only (`sched_setaffinity`).
 
-/// The lowest-numbered CPU this process may run on.
+/// The CPUs this process may run on, lowest first.
 #[cfg(target_os = "linux")]
-pub fn first_allowed_cpu() -> std::io::Result<usize> {
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
     // SAFETY: an all-zero cpu_set_t is the empty set, a valid value of this plain C struct.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid and writable, and the size passed is its size.
@@ -13,9 +13,13 @@ pub fn first_allowed_cpu() -> std::io::Result<usize> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: every index is below CPU_SETSIZE, the number of CPUs a cpu_set_t holds.
-    (0..libc::CPU_SETSIZE as usize)
-        .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .ok_or_else(|| std::io::Error::other("no CPU is allowed"))
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    if cpus.is_empty() {
+        return Err(std::io::Error::other("no CPU is allowed"));
+    }
+    Ok(cpus)
 }
 
 /// Restricts the calling thread to `cpu`.
@@ -23,7 +27,7 @@ pub fn first_allowed_cpu() -> std::io::Result<usize> {
 pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` comes from first_allowed_cpu, so it is below CPU_SETSIZE.
+    // SAFETY: `cpu` comes from allowed_cpus, so it is below CPU_SETSIZE.
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: pid 0 means the calling thread; `set` is valid for the size passed.
     let status =

@@ -26,16 +26,17 @@ pub struct TwoThreads {
     pub cpus_seen: Vec<usize>,
 }
 
-/// Runs two spinning threads for `busy`, each pinned to `pin_to` when given.
+/// Runs two spinning threads for `busy`; thread i is pinned to CPU `pins[i]` when given.
 pub fn run_two(
     busy: Duration,
-    pin_to: Option<usize>,
+    pins: [Option<usize>; 2],
     recorder: &SpanRecorder,
 ) -> anyhow::Result<TwoThreads> {
     let results = std::thread::scope(|scope| {
         let handles: Vec<_> = THREADS
             .iter()
-            .map(|&name| {
+            .zip(pins)
+            .map(|(&name, pin_to)| {
                 std::thread::Builder::new()
                     .name(name.into())
                     .spawn_scoped(scope, move || spin_and_record(name, busy, pin_to, recorder))

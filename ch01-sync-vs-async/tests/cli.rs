@@ -1,0 +1,176 @@
+//! The real binary, as a learner or a script uses it: `--help`, `--json`, narration, bad input.
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ch01-sync-vs-async");
+const SMALL: [&str; 10] = [
+    "--requests",
+    "3",
+    "--delay-ms",
+    "50",
+    "--background-ms",
+    "100",
+    "--cpu-ms",
+    "50",
+    "--busy-ms",
+    "50",
+];
+
+/// (demo, section, [(measurement, [fields])]): the public interface of `--json`.
+type Expected = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static [&'static str])],
+);
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn help_lists_every_demo_with_its_section() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (demo, section) in [
+        ("requests", "[1.1]"),
+        ("background", "[1.1]"),
+        ("io-vs-cpu", "[1.2]"),
+        ("multitasking", "[1.3]"),
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(demo))
+            .unwrap_or_else(|| panic!("{demo} missing:\n{help}"));
+        assert!(line.contains(section), "{line}");
+    }
+}
+
+#[test]
+fn json_has_one_line_per_demo_with_the_documented_names() {
+    let mut args = vec!["--json"];
+    args.extend(SMALL);
+    let output = run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
+        .collect();
+    let expected: [Expected; 4] = [
+        (
+            "requests",
+            "1.1",
+            &[
+                (
+                    "sequential_blocking",
+                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
+                ),
+                (
+                    "sequential_async",
+                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
+                ),
+                (
+                    "concurrent",
+                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
+                ),
+            ],
+        ),
+        (
+            "background",
+            "1.1",
+            &[("background", &["wall_ms", "main_ticks"])],
+        ),
+        (
+            "io-vs-cpu",
+            "1.2",
+            &[
+                ("io_bound", &["wall_ms", "cpu_ms"]),
+                ("cpu_bound", &["wall_ms", "cpu_ms"]),
+            ],
+        ),
+        (
+            "multitasking",
+            "1.3",
+            &[
+                ("cooperative", &["wall_ms", "threads_used"]),
+                ("starved", &["wall_ms", "threads_used", "starved_ms"]),
+                ("preemptive_one_core", &["wall_ms", "threads_used"]),
+                ("parallel", &["wall_ms", "threads_used"]),
+            ],
+        ),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stdout}");
+    for (line, (demo, section, measurements)) in lines.iter().zip(expected) {
+        assert_eq!(line["demo"], demo);
+        assert_eq!(line["section"], section);
+        let got = line["measurements"].as_array().unwrap();
+        assert_eq!(got.len(), measurements.len(), "{demo}");
+        for (m, (name, fields)) in got.iter().zip(measurements) {
+            assert_eq!(m["name"], *name);
+            for field in *fields {
+                assert!(m[field].is_number(), "{demo}/{name} lacks {field}: {m}");
+            }
+        }
+    }
+    assert_eq!(lines[0]["measurements"][2]["max_in_flight"], 3.0);
+    assert_eq!(lines[0]["measurements"][0]["max_in_flight"], 1.0);
+}
+
+#[test]
+fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
+    let mut args = vec!["background"];
+    args.extend(SMALL);
+    let output = run(&args);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1.1  What is asyncio"), "{stdout}");
+    assert!(stdout.contains("main_ticks"));
+    assert!(stdout.contains("timeline: background"));
+    assert!(stdout.contains("What you just saw (notes, section 1.1)"));
+    // One demo only.
+    assert!(!stdout.contains("section 1.3"));
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_non_zero_exit() {
+    let cases: [&[&str]; 6] = [
+        &["--requests", "abc"],
+        &["--requests", "0"],
+        &[
+            "requests",
+            "--requests",
+            "3",
+            "--url",
+            "http://127.0.0.1:1/",
+        ],
+        &["frobnicate"],
+        &["--delay-ms", "-5"],
+        &["--url", "ftp://example.com/"],
+    ];
+    for args in cases {
+        let output = run(args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = stderr_lines(&output);
+        assert_eq!(stderr.len(), 1, "{args:?}: {stderr:?}");
+        assert!(stderr[0].starts_with("error:"), "{args:?}: {stderr:?}");
+        assert!(!stderr[0].contains("panicked"), "{args:?}: {stderr:?}");
+    }
+    let unreachable = run(&["requests", "--url", "http://127.0.0.1:1/"]);
+    assert!(stderr_lines(&unreachable)[0].contains("cannot reach"));
+}
