@@ -21,6 +21,8 @@ pub const TICK: Duration = Duration::from_millis(10);
 const TICKERS: usize = 2;
 /// The greedy task starts after the tickers have ticked a few times.
 const HEAD_START: Duration = Duration::from_millis(30);
+/// Later than this after its deadline, a ticker's wait is drawn as "waiting for the loop".
+const LATE: Duration = Duration::from_millis(2);
 
 /// What one variant measured.
 #[derive(Debug, Clone)]
@@ -71,6 +73,10 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
         "longest iteration, awaits often:  {}",
         polite.longest
     ));
+    narrator.say(
+        "In the timelines a ticker's sleep is idle; once due, the time it waits for the busy \
+         loop to poll it is drawn as waiting for a lock (the loop's one thread).",
+    );
     narrator.timeline("the greedy task never awaits", &greedy_spans.spans());
     narrator.timeline(
         "the same work, awaiting every millisecond",
@@ -123,8 +129,15 @@ pub fn run_variant(
                         let asleep = Instant::now();
                         sleep(TICK).await;
                         let awake = Instant::now();
-                        worst = worst.max(awake.duration_since(asleep + TICK));
-                        recorder.record(format!("ticker {n}"), SpanKind::Idle, asleep, awake);
+                        let due = asleep + TICK;
+                        worst = worst.max(awake.duration_since(due));
+                        let row = format!("ticker {n}");
+                        recorder.record(row.clone(), SpanKind::Idle, asleep, due.min(awake));
+                        // Due but not running: the one thread is busy elsewhere, much like
+                        // waiting for a lock that another task holds.
+                        if awake > due + LATE {
+                            recorder.record(row, SpanKind::WaitLock, due, awake);
+                        }
                     }
                     worst
                 })
