@@ -224,12 +224,33 @@ fn cpu_clock(clock: libc::clockid_t) -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// The most resident memory this process has used so far, in KiB (`ru_maxrss`).
+/// The most resident memory this process has used so far, in KiB.
+///
+/// On Linux this is `VmHWM` from `/proc/self/status`, which belongs to this process alone.
+/// `getrusage`'s `ru_maxrss` (the fallback elsewhere) is inherited across `exec`, so a child
+/// process re-executed from a big parent would report the parent's peak.
 ///
 /// ```
 /// assert!(shared::timing::peak_rss_kb() > 0);
 /// ```
 pub fn peak_rss_kb() -> u64 {
+    #[cfg(target_os = "linux")]
+    if let Some(kb) = linux_high_water_mark_kb() {
+        return kb;
+    }
+    rusage_max_rss_kb()
+}
+
+#[cfg(target_os = "linux")]
+fn linux_high_water_mark_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?;
+    value.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+fn rusage_max_rss_kb() -> u64 {
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.

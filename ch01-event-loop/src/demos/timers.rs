@@ -165,24 +165,9 @@ fn child_error(stderr: &str) -> &str {
     lines.last().copied().unwrap_or("no message")
 }
 
-/// This process's own peak resident memory in KiB. On Linux `getrusage`'s `ru_maxrss` survives
-/// fork and exec (a child starts with its parent's peak), so we read the kernel's high-water mark
-/// of this program's address space (`VmHWM`), which exec starts afresh.
-pub fn own_peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or_else(shared::timing::peak_rss_kb)
-}
-
 /// The hidden `timers-child` subcommand: measures one runtime and prints a [`ChildResult`].
 pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<()> {
-    let start_rss_kb = own_peak_rss_kb();
+    let start_rss_kb = shared::timing::peak_rss_kb();
     let wall = match runtime {
         TimerRuntime::HandBuilt => hand_built(count)?,
         TimerRuntime::Tokio => tokio_spawned(count)?,
@@ -191,7 +176,7 @@ pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<()> {
     };
     let result = ChildResult {
         wall_ms: wall.as_secs_f64() * 1e3,
-        peak_rss_kb: own_peak_rss_kb(),
+        peak_rss_kb: shared::timing::peak_rss_kb(),
         start_rss_kb,
     };
     println!("{}", serde_json::to_string(&result)?);
