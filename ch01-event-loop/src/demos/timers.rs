@@ -82,8 +82,8 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     let wall = |name: &str| report.get(name).map_or(f64::NAN, |m| m.wall_ms);
     let join_all_line = if count <= JOIN_ALL_LIMIT {
         format!(
-            "tokio_join_all took {:.0} ms here, the tokio row {:.0} ms; with 100,000 timers it \
-             is about 3x slower (try --count 100000). Not because join_all re-polls every child \
+            "tokio_join_all took {:.0} ms here, the tokio row {:.0} ms; the gap grows faster \
+             than the count (try --count 100000). Not because join_all re-polls every child \
              (above 30 futures it uses FuturesOrdered, which polls only the woken ones) but \
              because of tokio's cooperative budget: one task may poll about 128 tokio resources \
              per turn, then each Sleep answers Pending and wakes itself, so one task holding every \
