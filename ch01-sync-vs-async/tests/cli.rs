@@ -174,3 +174,17 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
     let unreachable = run(&["requests", "--url", "http://127.0.0.1:1/"]);
     assert!(stderr_lines(&unreachable)[0].contains("cannot reach"));
 }
+
+#[test]
+fn the_library_defaults_match_the_command_line_defaults() {
+    let cli: ch01_sync_vs_async::Cli = shared::cli::try_parse_from(["demo"]).unwrap();
+    assert_eq!(cli.sizes, ch01_sync_vs_async::Sizes::default());
+    assert_eq!(cli.demo, None);
+    // Sizes are global: before or after the demo name.
+    let after: ch01_sync_vs_async::Cli =
+        shared::cli::try_parse_from(["demo", "requests", "--requests", "5"]).unwrap();
+    let before: ch01_sync_vs_async::Cli =
+        shared::cli::try_parse_from(["demo", "--requests", "5", "requests"]).unwrap();
+    assert_eq!(after.sizes.requests, 5);
+    assert_eq!(before.sizes, after.sizes);
+}

@@ -39,6 +39,13 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     // One span per leg on a shared clock: the three legs' lengths side by side.
     let legs = SpanRecorder::new();
 
+    if sequential_n < n {
+        narrator.say(format!(
+            "(the two sequential legs stop after {sequential_n} of {n} requests: all {n} would take \
+             about {} each; --sequential-limit changes this)",
+            shared::timing::human(Duration::from_millis(n * sizes.delay_ms))
+        ));
+    }
     // Leg 1 runs before any tokio runtime exists: reqwest::blocking must not live inside one.
     narrator.say(format!(
         "sequential_blocking: {sequential_n} requests with reqwest::blocking, each waits for the one before..."
@@ -48,7 +55,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     let client = blocking_http_client(target.url())?;
     target.reset();
     let watch = Stopwatch::start();
-    let leg = legs.start("sequential_blocking", SpanKind::WaitIo);
+    let leg = legs.start("blocking, 1 by 1", SpanKind::WaitIo);
     sequential_blocking(
         &client,
         target.url(),
@@ -83,7 +90,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     let progress = narrator.progress("sequential_async", Some(sequential_n));
     target.reset();
     let watch = Stopwatch::start();
-    let leg = legs.start("sequential_async", SpanKind::WaitIo);
+    let leg = legs.start("async, 1 by 1", SpanKind::WaitIo);
     runtime.block_on(sequential_async(
         &client,
         target.url(),
@@ -110,7 +117,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     let progress = narrator.progress("concurrent", Some(n));
     target.reset();
     let watch = Stopwatch::start();
-    let leg = legs.start("concurrent", SpanKind::WaitIo);
+    let leg = legs.start("async, all at once", SpanKind::WaitIo);
     runtime.block_on(concurrent(
         &client,
         target.url(),
@@ -127,6 +134,16 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
         .spans
         .push(("the three legs on one clock".into(), legs.spans()));
     add_speedups(&mut outcome, n, sizes);
+    if let Some(concurrent) = outcome.report.get_mut("concurrent") {
+        let seen = concurrent.get("max_in_flight").unwrap_or(n as f64);
+        if seen < n as f64 {
+            *concurrent = concurrent.clone().note(format!(
+                "the server saw at most {seen:.0} of {n} at once: opening {n} connections took \
+                 longer than one request's delay, so the first answers came back before the \
+                 last requests were sent (a longer --delay-ms shows all {n} in flight)"
+            ));
+        }
+    }
     if !target.is_local() {
         for m in &mut outcome.report.measurements {
             if m.note.is_none() {
