@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ch01_gil_analogy::die_quietly_on_closed_stdout();
     let cli: ch01_gil_analogy::Cli = shared::cli::parse_or_exit();
     shared::cli::report_errors(ch01_gil_analogy::run(cli))
 }
