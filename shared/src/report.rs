@@ -113,6 +113,17 @@ impl Measurement {
         self
     }
 
+    /// Sets the remark in place (for a measurement already in a report).
+    ///
+    /// ```
+    /// let mut m = shared::report::Measurement::new("x", std::time::Duration::ZERO);
+    /// m.set_note("the server saw fewer requests at once than were sent");
+    /// assert!(m.note.is_some());
+    /// ```
+    pub fn set_note(&mut self, note: impl Into<String>) {
+        self.note = Some(note.into());
+    }
+
     /// A field's value; `wall_ms` is a field like the others.
     ///
     /// ```

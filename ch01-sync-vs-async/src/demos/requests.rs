@@ -137,7 +137,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     if let Some(concurrent) = outcome.report.get_mut("concurrent") {
         let seen = concurrent.get("max_in_flight").unwrap_or(n as f64);
         if seen < n as f64 {
-            *concurrent = concurrent.clone().note(format!(
+            concurrent.set_note(format!(
                 "the server saw at most {seen:.0} of {n} at once: opening {n} connections took \
                  longer than one request's delay, so the first answers came back before the \
                  last requests were sent (a longer --delay-ms shows all {n} in flight)"
@@ -147,9 +147,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     if !target.is_local() {
         for m in &mut outcome.report.measurements {
             if m.note.is_none() {
-                *m = m
-                    .clone()
-                    .note("max_in_flight unknown: only the embedded server counts it");
+                m.set_note("max_in_flight unknown: only the embedded server counts it");
             }
         }
     }
@@ -278,7 +276,7 @@ fn add_speedups(outcome: &mut Outcome, n: u64, sizes: &Sizes) {
         let made = m.get("requests").unwrap_or(n as f64) as u64;
         if made < n {
             let would_take = Duration::from_millis(n * sizes.delay_ms);
-            *m = m.clone().note(format!(
+            m.set_note(format!(
                 "ran {made} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
                  speedup compares time per request x {n}",
                 sizes.sequential_limit,
