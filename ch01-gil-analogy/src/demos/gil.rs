@@ -42,13 +42,14 @@ pub fn run(
     let n = match sizes.fib {
         Some(n) => n,
         None => {
-            let n = gil::calibrate_fib(CALIBRATED_FIB_BUDGET);
+            let calibration = gil::calibrate(CALIBRATED_FIB_BUDGET);
             narrator.say(format!(
-                "Calibrated: fib({n}) on the model interpreter takes about {} ms in this build \
-                 (choose with --fib N; --release runs much faster).",
-                CALIBRATED_FIB_BUDGET.as_millis()
+                "Calibrated: one fib({}) should take about {} ms on the model interpreter in this \
+                 build (choose with --fib N; --release runs much faster).",
+                calibration.n,
+                calibration.estimate.as_millis()
             ));
-            n
+            calibration.n
         }
     };
     narrator.say(format!(

@@ -7,6 +7,6 @@ pub mod runs;
 
 pub use lock::{Gil, PyThread};
 pub use runs::{
-    IO_TASK_FIB, RunOutcome, calibrate_fib, io_sequential, io_threads, rayon_join, sequential,
-    two_processes, two_threads,
+    Calibration, IO_TASK_FIB, RunOutcome, calibrate, calibrate_fib, io_sequential, io_threads,
+    rayon_join, sequential, two_processes, two_threads,
 };

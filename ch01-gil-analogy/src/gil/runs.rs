@@ -221,14 +221,33 @@ pub fn io_threads(
 }
 
 /// Picks the largest `n` for which one model-interpreter `fib(n)` takes at most `budget` on this
-/// machine and this build (debug builds are much slower than `--release`). Grows `n` while a
-/// single run stays short, then extrapolates: each step up costs about 1.618 times more.
+/// machine and this build (debug builds are much slower than `--release`).
 ///
 /// ```
 /// let n = ch01_gil_analogy::gil::calibrate_fib(std::time::Duration::from_millis(5));
 /// assert!((10..=40).contains(&n));
 /// ```
 pub fn calibrate_fib(budget: Duration) -> u32 {
+    calibrate(budget).n
+}
+
+/// The result of [`calibrate`]: the chosen `n` and how long one `fib(n)` should take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// The chosen argument of fib.
+    pub n: u32,
+    /// One `fib(n)`'s expected time, extrapolated from a measured smaller fib.
+    pub estimate: Duration,
+}
+
+/// Grows `n` while a single run stays short (about 20 ms), then extrapolates from that measured
+/// run: each step up in `n` costs about 1.618 times more (the golden ratio, as fib itself grows).
+///
+/// ```
+/// let calibration = ch01_gil_analogy::gil::calibrate(std::time::Duration::from_millis(5));
+/// assert!(calibration.estimate <= std::time::Duration::from_millis(5) || calibration.n == 10);
+/// ```
+pub fn calibrate(budget: Duration) -> Calibration {
     const GROWTH: f64 = 1.618;
     let gil = Gil::disabled();
     let mut n = 10;
@@ -251,5 +270,8 @@ pub fn calibrate_fib(budget: Duration) -> u32 {
         estimate /= GROWTH;
         n -= 1;
     }
-    n
+    Calibration {
+        n,
+        estimate: Duration::from_secs_f64(estimate),
+    }
 }
