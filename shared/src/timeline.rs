@@ -201,6 +201,36 @@ pub fn render(spans: &[Span], style: &TimelineStyle) -> String {
     out
 }
 
+/// The spans cut to the first `length` after the earliest start: a zoom for runs whose
+/// interesting detail (5 ms lock slices, say) is too fine to see at full scale.
+///
+/// ```
+/// use std::time::Duration;
+/// use shared::spans::{Span, SpanKind};
+/// let ms = Duration::from_millis;
+/// let spans = [
+///     Span::at("a", SpanKind::Cpu, ms(0), ms(100)),
+///     Span::at("b", SpanKind::Cpu, ms(50), ms(60)),
+/// ];
+/// let zoomed = shared::timeline::first(&spans, ms(10));
+/// assert_eq!(zoomed.len(), 1);
+/// assert_eq!(zoomed[0].end, ms(10));
+/// ```
+pub fn first(spans: &[Span], length: Duration) -> Vec<Span> {
+    let Some(from) = spans.iter().map(|span| span.start).min() else {
+        return Vec::new();
+    };
+    let to = from + length;
+    spans
+        .iter()
+        .filter(|span| span.start < to)
+        .map(|span| Span {
+            end: span.end.min(to),
+            ..span.clone()
+        })
+        .collect()
+}
+
 struct Row<'a> {
     task: &'a str,
     spans: Vec<&'a Span>,

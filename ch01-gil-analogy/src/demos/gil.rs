@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use reqwest::Url;
+use shared::DemoReport;
 use shared::narrate::Narrator;
 use shared::report::Measurement;
 use shared::workloads::Target;
-use shared::{DemoReport, Span};
 
 use crate::Sizes;
 use crate::child::SelfExe;
@@ -128,7 +128,7 @@ pub fn run(
             "threads_with_gil, the first {} ms: the lock passes back and forth",
             zoom.as_millis()
         ),
-        &window(&with_gil.spans, zoom),
+        &shared::timeline::first(&with_gil.spans, zoom),
     );
     narrator.timeline("threads_no_gil: both threads run at once", &no_gil.spans);
     narrator.timeline(
@@ -203,29 +203,4 @@ fn io_row(name: &str, run: &RunOutcome, base: Duration, requests: u64) -> Measur
         Some(max) => row.field("max_in_flight", max as f64),
         None => row,
     }
-}
-
-/// The spans cut to the first `length` of the run, so that 5 ms slices are wide enough to see.
-///
-/// ```
-/// use std::time::Duration;
-/// use shared::{Span, SpanKind};
-/// let ms = Duration::from_millis;
-/// let spans = [Span::at("a", SpanKind::Cpu, ms(0), ms(100))];
-/// let cut = ch01_gil_analogy::demos::gil::window(&spans, ms(10));
-/// assert_eq!(cut[0].end, ms(10));
-/// ```
-pub fn window(spans: &[Span], length: Duration) -> Vec<Span> {
-    let Some(from) = spans.iter().map(|span| span.start).min() else {
-        return Vec::new();
-    };
-    let to = from + length;
-    spans
-        .iter()
-        .filter(|span| span.start < to)
-        .map(|span| Span {
-            end: span.end.min(to),
-            ..span.clone()
-        })
-        .collect()
 }
