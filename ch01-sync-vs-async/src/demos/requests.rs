@@ -37,7 +37,7 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
 
     let mut outcome = Outcome::new(DEMO, SECTION);
     // One span per leg on a shared clock: the three legs' lengths side by side.
-    let legs = SpanRecorder::new();
+    let clock = SpanRecorder::new();
 
     if sequential_n < n {
         narrator.say(format!(
@@ -50,31 +50,20 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
     narrator.say(format!(
         "sequential_blocking: {sequential_n} requests with reqwest::blocking, each waits for the one before..."
     ));
-    let recorder = SpanRecorder::new();
-    let progress = narrator.progress("sequential_blocking", Some(sequential_n));
     let client = blocking_http_client(target.url())?;
-    target.reset();
-    let watch = Stopwatch::start();
-    let leg = legs.start("blocking, 1 by 1", SpanKind::WaitIo);
-    sequential_blocking(
-        &client,
-        target.url(),
-        sequential_n,
-        &recorder,
-        &progress.counter(),
-    )?;
-    let wall = watch.elapsed();
-    leg.end();
-    drop(progress);
-    drop(client);
-    push_leg(
-        &mut outcome,
+    let mut legs = Legs {
+        outcome: &mut outcome,
+        clock: &clock,
+        target: &target,
+        narrator,
+    };
+    legs.run(
         "sequential_blocking",
-        wall,
+        "blocking, 1 by 1",
         sequential_n,
-        &target,
-        recorder,
-    );
+        |recorder, done| sequential_blocking(&client, target.url(), sequential_n, recorder, done),
+    )?;
+    drop(client);
 
     // A single-threaded runtime: like asyncio's event loop, one thread runs every task.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -83,56 +72,34 @@ pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow:
         .context("could not start the tokio runtime")?;
     let client = http_client(target.url())?;
 
-    narrator.say(format!(
+    legs.narrator.say(format!(
         "sequential_async: {sequential_n} requests with async reqwest, each awaited before the next..."
     ));
-    let recorder = SpanRecorder::new();
-    let progress = narrator.progress("sequential_async", Some(sequential_n));
-    target.reset();
-    let watch = Stopwatch::start();
-    let leg = legs.start("async, 1 by 1", SpanKind::WaitIo);
-    runtime.block_on(sequential_async(
-        &client,
-        target.url(),
-        sequential_n,
-        &recorder,
-        &progress.counter(),
-    ))?;
-    let wall = watch.elapsed();
-    leg.end();
-    drop(progress);
-    push_leg(
-        &mut outcome,
+    legs.run(
         "sequential_async",
-        wall,
+        "async, 1 by 1",
         sequential_n,
-        &target,
-        recorder,
-    );
+        |recorder, done| {
+            runtime.block_on(sequential_async(
+                &client,
+                target.url(),
+                sequential_n,
+                recorder,
+                done,
+            ))
+        },
+    )?;
 
-    narrator.say(format!(
+    legs.narrator.say(format!(
         "concurrent: {n} requests with async reqwest, all started before any is awaited..."
     ));
-    let recorder = SpanRecorder::new();
-    let progress = narrator.progress("concurrent", Some(n));
-    target.reset();
-    let watch = Stopwatch::start();
-    let leg = legs.start("async, all at once", SpanKind::WaitIo);
-    runtime.block_on(concurrent(
-        &client,
-        target.url(),
-        n,
-        Some(&recorder),
-        &progress.counter(),
-    ))?;
-    let wall = watch.elapsed();
-    leg.end();
-    drop(progress);
-    push_leg(&mut outcome, "concurrent", wall, n, &target, recorder);
+    legs.run("concurrent", "async, all at once", n, |recorder, done| {
+        runtime.block_on(concurrent(&client, target.url(), n, Some(recorder), done))
+    })?;
 
     outcome
         .spans
-        .push(("the three legs on one clock".into(), legs.spans()));
+        .push(("the three legs on one clock".into(), clock.spans()));
     add_speedups(&mut outcome, n, sizes);
     if let Some(concurrent) = outcome.report.get_mut("concurrent") {
         let seen = concurrent.get("max_in_flight").unwrap_or(n as f64);
@@ -240,20 +207,45 @@ pub async fn concurrent(
     Ok(())
 }
 
-fn push_leg(
-    outcome: &mut Outcome,
-    name: &str,
-    wall: Duration,
-    requests: u64,
-    target: &Target,
-    recorder: SpanRecorder,
-) {
-    let mut measurement = Measurement::new(name, wall).field("requests", requests as f64);
-    if let Some(max) = target.max_in_flight() {
-        measurement = measurement.field("max_in_flight", max as f64);
+/// Everything the three legs share: the report they add to, the clock that lines them up, the
+/// server whose counters each leg resets, and the narrator that shows their progress.
+struct Legs<'a> {
+    outcome: &'a mut Outcome,
+    clock: &'a SpanRecorder,
+    target: &'a Target,
+    narrator: &'a Narrator,
+}
+
+impl Legs<'_> {
+    /// Runs one leg on fresh spans and a fresh server count, timed by the wall clock, and adds
+    /// its measurement (with `max_in_flight` when the embedded server counted it).
+    fn run(
+        &mut self,
+        name: &str,
+        label_on_clock: &str,
+        requests: u64,
+        work: impl FnOnce(&SpanRecorder, &AtomicU64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let recorder = SpanRecorder::new();
+        let progress = self.narrator.progress(name, Some(requests));
+        self.target.reset();
+        let watch = Stopwatch::start();
+        let on_clock = self.clock.start(label_on_clock, SpanKind::WaitIo);
+        work(&recorder, &progress.counter())?;
+        let wall = watch.elapsed();
+        on_clock.end();
+        drop(progress);
+
+        let mut measurement = Measurement::new(name, wall).field("requests", requests as f64);
+        if let Some(max) = self.target.max_in_flight() {
+            measurement = measurement.field("max_in_flight", max as f64);
+        }
+        self.outcome.report.push(measurement);
+        self.outcome
+            .spans
+            .push((name.to_string(), recorder.spans()));
+        Ok(())
     }
-    outcome.report.push(measurement);
-    outcome.spans.push((name.to_string(), recorder.spans()));
 }
 
 /// speedup = time sequential_blocking needs for N requests / time this leg needs for N.
