@@ -11,8 +11,10 @@ pub struct Cli {
     /// Which demo to run (all of them when left out).
     #[command(subcommand)]
     pub demo: Option<Demo>,
+    /// Sizes of the work.
     #[command(flatten)]
     pub sizes: Sizes,
+    /// The flags every chapter crate shares.
     #[command(flatten)]
     pub common: shared::cli::CommonArgs,
 }

@@ -15,9 +15,11 @@ pub struct Cli {
     #[command(subcommand)]
     pub demo: Option<Demo>,
 
+    /// The flags every chapter crate shares.
     #[command(flatten)]
     pub common: CommonArgs,
 
+    /// Sizes of the work.
     #[command(flatten)]
     pub sizes: Sizes,
 }

@@ -81,6 +81,8 @@ fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
         .map_err(|e| anyhow::anyhow!("could not read this process's CPU affinity: {e}"))
 }
 
+/// Two busy threads pinned to the same CPU: neither yields, yet both make progress, because the
+/// OS preempts one to run the other. Returns the measurement and the threads' CPU spans.
 #[cfg(target_os = "linux")]
 pub fn preemptive_one_core(busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
     let cpu = allowed_cpus()?[0];
@@ -95,6 +97,8 @@ pub fn preemptive_one_core(busy: Duration) -> anyhow::Result<(Measurement, Vec<S
     Ok((measurement, spans))
 }
 
+/// Pinning threads to a CPU needs Linux's `sched_setaffinity`: elsewhere the measurement says
+/// it was skipped.
 #[cfg(not(target_os = "linux"))]
 pub fn preemptive_one_core(_busy: Duration) -> anyhow::Result<(Measurement, Vec<Span>)> {
     let measurement = Measurement::new("preemptive_one_core", Duration::ZERO)
