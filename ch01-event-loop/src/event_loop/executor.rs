@@ -292,17 +292,18 @@ impl Core {
             timeout = Some(Duration::ZERO);
         }
         let waited = Instant::now();
-        let events = self.reactor.borrow_mut().wait(timeout);
+        let polled = self.reactor.borrow_mut().wait(timeout);
+        // Awake again before waking anyone: a wake now needs no interrupt (no eventfd write,
+        // and no extra empty iteration to read it back).
         self.queue.stop_sleeping();
         iteration.waited = waited.elapsed();
-        match events {
-            Ok(count) => {
-                iteration.io_events = count;
-                self.count(|stats| stats.io_events += count);
-            }
+        if let Err(error) = polled {
             // epoll_wait failing is not recoverable for a loop that needs it.
-            Err(error) => panic!("the OS readiness queue failed: {error}"),
+            panic!("the OS readiness queue failed: {error}");
         }
+        let count = self.reactor.borrow_mut().wake_ready();
+        iteration.io_events = count;
+        self.count(|stats| stats.io_events += count);
         let mut due = Vec::new();
         self.timers.borrow_mut().take_due(Instant::now(), &mut due);
         let fired = due.len() as u64;

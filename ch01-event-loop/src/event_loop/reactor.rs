@@ -111,15 +111,22 @@ impl Reactor {
         }
     }
 
-    /// Blocks in the OS until a socket is ready, a thread wakes us, or `timeout` passes; then
-    /// marks the ready sockets and wakes their tasks. Returns the number of socket events.
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<u64> {
-        if let Err(error) = self.poll.poll(&mut self.events, timeout) {
+    /// Blocks in the OS until a socket is ready, a thread wakes us, or `timeout` passes. The
+    /// events wait in `self.events` for [`wake_ready`](Self::wake_ready).
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
             // A signal interrupted the wait: not an error, just a short iteration.
-            if error.kind() != io::ErrorKind::Interrupted {
-                return Err(error);
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
             }
+            result => result,
         }
+    }
+
+    /// Marks the sockets of the last [`wait`](Self::wait) ready and wakes their tasks. Returns the
+    /// number of socket events.
+    pub(crate) fn wake_ready(&mut self) -> u64 {
         let mut count = 0;
         for event in &self.events {
             if event.token() == WAKE_TOKEN {
@@ -143,7 +150,7 @@ impl Reactor {
                 }
             }
         }
-        Ok(count)
+        count
     }
 }
 
