@@ -33,6 +33,12 @@ pub fn run_with(cli: Cli, exe: &SelfExe) -> anyhow::Result<()> {
         Some(demo) => vec![demo.clone()],
         None => Demo::ALL.to_vec(),
     };
+    // A wrong --url should fail before any demo runs, not after the first has printed.
+    if let Some(url) = &cli.common.url {
+        if demos.contains(&Demo::Gil) {
+            shared::workloads::check_reachable(url)?;
+        }
+    }
     for demo in &demos {
         run_demo(demo, &cli, &narrator, exe)?;
     }
