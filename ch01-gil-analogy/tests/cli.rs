@@ -157,6 +157,18 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
 }
 
 #[test]
+fn an_unreachable_url_stops_the_whole_run_before_any_demo() {
+    let output = run(&["--json", "--url", "http://127.0.0.1:1/"]);
+    assert!(!output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "a demo ran first: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
+}
+
+#[test]
 fn the_hidden_child_answers_with_its_own_pid() {
     let output = run(&["__child", "hello"]);
     assert!(output.status.success());
