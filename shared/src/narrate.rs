@@ -110,6 +110,7 @@ impl Narrator {
     pub fn header(&self, section: &str, title: &str, claim: &str) {
         if self.is_narrated() {
             let rule = "=".repeat(72);
+            let claim = wrap(claim, line_width(), "", "");
             println!("\n{rule}\n{section}  {title}\n{rule}\n{claim}\n");
         }
     }
@@ -177,10 +178,59 @@ impl Narrator {
     pub fn summary(&self, section: &str, lines: &[&str]) {
         if self.is_narrated() {
             println!("What you just saw (notes, section {section}):");
+            let width = line_width();
             for line in lines {
-                println!("  - {line}");
+                println!("{}", wrap(line, width, "  - ", "    "));
             }
         }
+    }
+}
+
+/// Narration fits the terminal (80 columns when not a terminal), as the timelines do.
+fn line_width() -> usize {
+    TimelineStyle::detect().width
+}
+
+/// Breaks `text` into lines of at most `width` columns at spaces, the first line starting with
+/// `first`, the others with `rest` (a hanging indent for bullets). A word longer than a line
+/// stays whole.
+///
+/// ```text
+/// wrap("one two three", 9, "- ", "  ") == "- one two\n  three"
+/// ```
+fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::from(first);
+    let mut column = first.chars().count();
+    let mut line_has_word = false;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line_has_word && column + 1 + len > width {
+            out.push('\n');
+            out.push_str(rest);
+            column = rest.chars().count();
+            line_has_word = false;
+        }
+        if line_has_word {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_has_word = true;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_at_spaces_with_a_hanging_indent() {
+        assert_eq!(wrap("one two three", 9, "- ", "  "), "- one two\n  three");
+        assert_eq!(wrap("short", 80, "", ""), "short");
+        // A word longer than the line is not cut.
+        assert_eq!(wrap("a verylongword b", 6, "", ""), "a\nverylongword\nb");
     }
 }
 
