@@ -7,6 +7,11 @@ use std::net::IpAddr;
 use clap::{Args, Parser, Subcommand, value_parser};
 use shared::cli::CommonArgs;
 
+/// The most echo-server clients: every client connects before any sends, and the blocking
+/// one-at-a-time server accepts one at a time, so all the others must fit in the kernel's accept
+/// queue (std's `TcpListener::bind` asks for a backlog of 128).
+pub const MAX_CLIENTS: u64 = 128;
+
 /// Section 1.6 of the notes, run on your machine: blocking sockets, non-blocking sockets, and
 /// readiness from the OS (epoll/kqueue through mio). Without a demo name, runs the four demos
 /// in order (not `serve`).
@@ -87,9 +92,11 @@ pub struct Sizes {
           value_parser = value_parser!(u64).range(1..=1_000))]
     pub tick_ms: u64,
 
-    /// echo-server: clients connected at the same time.
+    /// echo-server: clients connected at the same time (at most 128: the one-at-a-time server
+    /// leaves the others waiting in the kernel's accept queue, which std's listen backlog sizes
+    /// to 128; any more would hang in connect() until the first client is served).
     #[arg(long, global = true, default_value_t = 100, value_name = "N",
-          value_parser = value_parser!(u64).range(1..=1_000))]
+          value_parser = value_parser!(u64).range(1..=MAX_CLIENTS))]
     pub clients: u64,
 
     /// echo-server: lines (round trips) each client sends.

@@ -114,6 +114,8 @@ fn assert_one_line_error(args: &[&str], mentions: &str) {
 #[test]
 fn bad_input_gives_one_line_and_a_failing_status() {
     assert_one_line_error(&["--clients", "0"], "--clients");
+    // More clients than the one-at-a-time server's accept queue holds would hang in connect().
+    assert_one_line_error(&["echo-server", "--clients", "129"], "1..=128");
     assert_one_line_error(&["--delay-ms", "soon"], "--delay-ms");
     assert_one_line_error(&["no-such-demo"], "no-such-demo");
     assert_one_line_error(&["serve", "--port", "70000"], "--port");
