@@ -115,14 +115,24 @@ impl Narrator {
         }
     }
 
-    /// One line of narration.
+    /// Narration, as it is: lines that fit the terminal are printed unchanged, longer ones are
+    /// wrapped at spaces.
     ///
     /// ```
     /// shared::narrate::Narrator::with_mode(shared::narrate::Mode::Quiet, false).say("hidden");
     /// ```
     pub fn say(&self, text: impl AsRef<str>) {
         if self.is_narrated() {
-            println!("{}", text.as_ref());
+            let width = line_width();
+            for line in text.as_ref().split('\n') {
+                if line.chars().count() <= width {
+                    println!("{line}");
+                } else {
+                    // Keep the line's own indentation, on every piece of it.
+                    let indent = &line[..line.len() - line.trim_start().len()];
+                    println!("{}", wrap(line, width, indent, indent));
+                }
+            }
         }
     }
 
