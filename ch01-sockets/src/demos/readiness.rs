@@ -145,25 +145,8 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
 
     let cpu_share = outcome.cpu.as_secs_f64() / busy.cpu.as_secs_f64().max(1e-9);
     let mut report = DemoReport::new("readiness", SECTION);
-    report.push(
-        Measurement::new("readiness", outcome.wall)
-            .cpu(outcome.cpu)
-            .field("wakeups", outcome.wakeups as f64)
-            .field("readable_events", outcome.readable_events as f64)
-            .field("ticks_while_waiting", outcome.ticks_while_waiting as f64)
-            .field("cpu_percent_of_busy_poll", cpu_share * 100.0),
-    );
-    report.push(
-        Measurement::new("readiness_with_ticker", ticking.wall)
-            .cpu(ticking.cpu)
-            .field("wakeups", ticking.wakeups as f64)
-            .field("readable_events", ticking.readable_events as f64)
-            .field("ticks_while_waiting", ticking.ticks_while_waiting as f64)
-            .field(
-                "cpu_percent_of_busy_poll",
-                100.0 * ticking.cpu.as_secs_f64() / busy.cpu.as_secs_f64().max(1e-9),
-            ),
-    );
+    report.push(readiness_row("readiness", &outcome, busy.cpu));
+    report.push(readiness_row("readiness_with_ticker", &ticking, busy.cpu));
     report.push(
         Measurement::new("busy_poll", busy.wall)
             .cpu(busy.cpu)
@@ -201,4 +184,15 @@ pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Resu
         ],
     );
     Ok(report)
+}
+
+/// One row of the report: a wait through poll(), and its CPU time as a share of the busy poll's.
+fn readiness_row(name: &str, outcome: &ReadinessOutcome, busy_cpu: Duration) -> Measurement {
+    let cpu_share = outcome.cpu.as_secs_f64() / busy_cpu.as_secs_f64().max(1e-9);
+    Measurement::new(name, outcome.wall)
+        .cpu(outcome.cpu)
+        .field("wakeups", outcome.wakeups as f64)
+        .field("readable_events", outcome.readable_events as f64)
+        .field("ticks_while_waiting", outcome.ticks_while_waiting as f64)
+        .field("cpu_percent_of_busy_poll", cpu_share * 100.0)
 }
