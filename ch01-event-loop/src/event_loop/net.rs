@@ -40,10 +40,19 @@ pub struct TcpStream {
     reactor: ReactorHandle,
 }
 
+/// Hands a socket to the reactor of the loop running on this thread; the token names the socket
+/// in the OS's readiness reports.
+fn register_with_running_loop(
+    socket: &mut impl mio::event::Source,
+) -> io::Result<(Token, ReactorHandle)> {
+    let reactor = with_core(|core| core.reactor.clone());
+    let token = reactor.borrow_mut().register(socket)?;
+    Ok((token, reactor))
+}
+
 impl TcpStream {
     fn register(mut socket: mio::net::TcpStream) -> io::Result<Self> {
-        let reactor = with_core(|core| core.reactor.clone());
-        let token = reactor.borrow_mut().register(&mut socket)?;
+        let (token, reactor) = register_with_running_loop(&mut socket)?;
         Ok(Self {
             socket,
             token,
@@ -159,8 +168,7 @@ impl TcpListener {
     /// Binds and listens (`127.0.0.1:0` picks a free port). Needs a running event loop.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let mut socket = mio::net::TcpListener::bind(addr)?;
-        let reactor = with_core(|core| core.reactor.clone());
-        let token = reactor.borrow_mut().register(&mut socket)?;
+        let (token, reactor) = register_with_running_loop(&mut socket)?;
         Ok(Self {
             socket,
             token,
