@@ -1,0 +1,79 @@
+//! The reference row: the least a client can do per request. One hand-written `GET` per open
+//! connection and a minimal read of the answer, no reqwest, no pool, no timeouts.
+//!
+//! What this row still loses to D = 100 ms is what the embedded server and the kernel's loopback
+//! TCP cost on the same two cores; the gap between it and the reqwest rows is the client.
+
+use anyhow::{Context as _, bail};
+use futures::future::join_all;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// N connections to the server, opened once and kept open, as a warm pool would keep them.
+pub struct WarmConnections {
+    streams: Vec<TcpStream>,
+}
+
+impl WarmConnections {
+    /// Opens `n` connections one after another (untimed set-up, like warming a pool).
+    pub async fn open(addr: SocketAddr, n: u64) -> anyhow::Result<Self> {
+        let mut streams = Vec::new();
+        for _ in 0..n {
+            let stream = TcpStream::connect(addr)
+                .await
+                .with_context(|| format!("could not connect to {addr}"))?;
+            // Same as reqwest: send each small request at once, no Nagle delay.
+            stream.set_nodelay(true)?;
+            streams.push(stream);
+        }
+        Ok(Self { streams })
+    }
+
+    /// `GET path` on every connection at once, each answer read in full.
+    pub async fn get_on_each(&mut self, host: &str, path: &str) -> anyhow::Result<()> {
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n");
+        let gets = self
+            .streams
+            .iter_mut()
+            .map(|stream| get(stream, request.as_bytes()));
+        for result in join_all(gets).await {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one request and reads exactly one response (head plus `content-length` bytes), so the
+/// connection is ready for the next request.
+async fn get(stream: &mut TcpStream, request: &[u8]) -> anyhow::Result<()> {
+    stream.write_all(request).await?;
+    let mut buffer = Vec::with_capacity(512);
+    loop {
+        if stream.read_buf(&mut buffer).await? == 0 {
+            bail!("the server closed the connection before answering");
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = response.parse(&buffer)? {
+            if response.code != Some(200) {
+                bail!("the server answered {:?}", response.code);
+            }
+            let body_len = content_length(response.headers)?;
+            while buffer.len() < head_len + body_len {
+                if stream.read_buf(&mut buffer).await? == 0 {
+                    bail!("the server closed the connection half-way through an answer");
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
+fn content_length(headers: &[httparse::Header]) -> anyhow::Result<usize> {
+    let header = headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-length"))
+        .context("the answer has no content-length")?;
+    Ok(std::str::from_utf8(header.value)?.trim().parse()?)
+}
