@@ -5,6 +5,7 @@
 //! TCP cost on the same two cores; the gap between it and the reqwest rows is the client.
 
 use anyhow::{Context as _, bail};
+use ch01_event_loop::http::complete_response;
 use futures::future::join_all;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -45,35 +46,20 @@ impl WarmConnections {
 }
 
 /// Writes one request and reads exactly one response (head plus `content-length` bytes), so the
-/// connection is ready for the next request.
+/// connection is ready for the next request. The answer is judged complete by the same parser
+/// section 1.7's hand-built client uses.
 async fn get(stream: &mut TcpStream, request: &[u8]) -> anyhow::Result<()> {
     stream.write_all(request).await?;
     let mut buffer = Vec::with_capacity(512);
     loop {
-        if stream.read_buf(&mut buffer).await? == 0 {
-            bail!("the server closed the connection before answering");
-        }
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut response = httparse::Response::new(&mut headers);
-        if let httparse::Status::Complete(head_len) = response.parse(&buffer)? {
-            if response.code != Some(200) {
-                bail!("the server answered {:?}", response.code);
+        let at_eof = stream.read_buf(&mut buffer).await? == 0;
+        match complete_response(&buffer, at_eof)? {
+            Some(200) => return Ok(()),
+            Some(status) => bail!("the server answered {status}"),
+            None if at_eof => {
+                bail!("the server closed the connection before the answer was complete")
             }
-            let body_len = content_length(response.headers)?;
-            while buffer.len() < head_len + body_len {
-                if stream.read_buf(&mut buffer).await? == 0 {
-                    bail!("the server closed the connection half-way through an answer");
-                }
-            }
-            return Ok(());
+            None => {}
         }
     }
-}
-
-fn content_length(headers: &[httparse::Header]) -> anyhow::Result<usize> {
-    let header = headers
-        .iter()
-        .find(|header| header.name.eq_ignore_ascii_case("content-length"))
-        .context("the answer has no content-length")?;
-    Ok(std::str::from_utf8(header.value)?.trim().parse()?)
 }
