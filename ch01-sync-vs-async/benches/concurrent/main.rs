@@ -269,9 +269,9 @@ fn print_efficiency(tally: &Tally) {
     );
     let mut at_1000 = Vec::new();
     for ((row, n), runs) in runs.iter() {
-        let mut walls: Vec<_> = runs.iter().map(|run| run.usage).collect();
-        walls.sort_by_key(|usage| usage.wall);
-        let median = walls[walls.len() / 2];
+        let mut usages: Vec<_> = runs.iter().map(|run| run.usage).collect();
+        usages.sort_by_key(|usage| usage.wall);
+        let median = usages[usages.len() / 2];
         let efficiency = ideal / median.wall.as_secs_f64();
         let fewest_in_flight = runs.iter().map(|run| run.max_in_flight).min().unwrap_or(0);
         println!(
