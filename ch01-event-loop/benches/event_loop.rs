@@ -64,6 +64,7 @@ fn echo_round_trips(c: &mut Criterion) {
                 .map(|_| {
                     echo_bench::hand_built(CONNECTIONS, ROUND_TRIPS, false)
                         .unwrap()
+                        .client
                         .wall
                 })
                 .sum()
@@ -72,7 +73,12 @@ fn echo_round_trips(c: &mut Criterion) {
     group.bench_function("tokio", |b| {
         b.iter_custom(|iterations| {
             (0..iterations)
-                .map(|_| echo_bench::with_tokio(CONNECTIONS, ROUND_TRIPS).unwrap())
+                .map(|_| {
+                    echo_bench::with_tokio(CONNECTIONS, ROUND_TRIPS)
+                        .unwrap()
+                        .client
+                        .wall
+                })
                 .sum()
         })
     });

@@ -4,3 +4,4 @@ pub mod cli;
 pub mod demos;
 pub mod event_loop;
 pub mod http;
+pub mod observe;

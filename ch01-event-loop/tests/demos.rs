@@ -1,11 +1,11 @@
-//! Section 1.7: every demo runs small, and its measurements say what the notes claim.
+//! Section 1.7: every demo runs small, and its results say what the notes claim. The machine may
+//! be busy (other builds, CPU hogs): delays are long enough that overlap cannot happen by luck,
+//! and no test asserts a tight wall-clock bound.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::{cooperative, echo_bench, requests};
-use shared::SpanRecorder;
 use shared::narrate::{Mode, Narrator};
 
 fn quiet() -> Narrator {
@@ -13,80 +13,76 @@ fn quiet() -> Narrator {
 }
 
 #[test]
-fn requests_demo_runs_and_all_requests_overlap() {
+fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
     let sizes = Sizes {
         requests: 20,
-        delay_ms: 100,
+        delay_ms: 300,
         ..Sizes::default()
     };
-    requests::run(&quiet(), &sizes, None).unwrap();
-}
-
-#[test]
-fn hand_built_requests_are_all_in_flight_at_once() {
-    use ch01_event_loop::event_loop::{EventLoop, spawn};
-    use ch01_event_loop::http::{Request, get};
-    let server = shared::SlowServer::start().unwrap();
-    let request = Request::from_url(&server.delay_url(100).parse().unwrap()).unwrap();
-    let event_loop = EventLoop::new().unwrap();
-    let statuses = event_loop.block_on(async {
-        let handles: Vec<_> = (0..30)
-            .map(|_| {
-                let request = request.clone();
-                spawn(async move { get(&request).await.unwrap() })
-            })
-            .collect();
-        futures::future::join_all(handles).await
-    });
-    assert!(statuses.into_iter().all(|status| status.unwrap() == 200));
-    assert_eq!(
-        server.max_in_flight(),
-        30,
-        "one thread, thirty waits at once"
-    );
-    // Far fewer iterations than requests x steps: each iteration serves many ready tasks.
-    assert!(event_loop.stats().iterations < 30 * 4);
-}
-
-#[test]
-fn echo_bench_servers_echo_every_round_trip() {
-    let hand = echo_bench::hand_built(3, 50, false).unwrap();
-    assert!(hand.wall > Duration::ZERO);
-    // The client checks every echo byte for byte; the loop was woken by socket readiness.
-    assert!(hand.stats.io_events > 0);
+    let result = requests::run(&quiet(), &sizes, None).unwrap();
+    for (name, row) in [("hand_built", &result.hand_built), ("tokio", &result.tokio)] {
+        assert_eq!(row.max_in_flight, Some(20), "{name}: all 20 at once");
+        // Never faster than one delay: the server really waited.
+        assert!(
+            row.wall >= Duration::from_millis(300),
+            "{name}: {:?}",
+            row.wall
+        );
+    }
+    // Each iteration serves many ready tasks: far fewer iterations than requests.
+    let counts = &result.hand_built.counts;
+    assert!(counts.iterations < 20 * 3, "{counts:?}");
     assert!(
-        hand.stats.spawned > 3,
-        "an acceptor and one task per connection"
+        counts.polls >= 40,
+        "each request is polled at least twice: {counts:?}"
     );
-    let tokio = echo_bench::with_tokio(3, 50).unwrap();
-    assert!(tokio > Duration::ZERO);
 }
 
 #[test]
-fn a_task_that_never_awaits_makes_one_long_iteration() {
-    let hog = Duration::from_millis(80);
-    let greedy =
-        cooperative::run_variant(hog, false, false, &Arc::new(SpanRecorder::new())).unwrap();
-    let polite =
-        cooperative::run_variant(hog, true, false, &Arc::new(SpanRecorder::new())).unwrap();
+fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
+    let (connections, round_trips) = (3, 50);
+    let expected_bytes = connections * round_trips * echo_bench::MESSAGE_LEN as u64;
+    for run in [
+        echo_bench::hand_built(connections, round_trips, false).unwrap(),
+        echo_bench::with_tokio(connections, round_trips).unwrap(),
+    ] {
+        // The client checked each echo byte for byte; the server counted what it wrote back.
+        assert_eq!(run.client.round_trips, connections * round_trips);
+        assert_eq!(run.client.bytes_checked, expected_bytes);
+        assert_eq!(run.server_echoed, expected_bytes);
+    }
+    let hand = echo_bench::hand_built(connections, round_trips, false).unwrap();
+    // The loop was woken by socket readiness, many round trips per iteration or at least one.
+    assert!(hand.stats.io_events >= connections * round_trips);
+    assert!(hand.stats.polls >= connections * round_trips);
+}
+
+#[test]
+fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
+    let sizes = Sizes {
+        hog_ms: 300,
+        ..Sizes::default()
+    };
+    let hog = Duration::from_millis(sizes.hog_ms);
+    let result = cooperative::run(&quiet(), &sizes).unwrap();
+    let (greedy, polite) = (&result.never_awaits, &result.awaits_every_ms);
+    // A ticker due during the computation waits for its end: up to one tick less than the hog.
+    assert!(
+        greedy.worst_lateness >= hog - cooperative::TICK * 2,
+        "never awaiting: tickers only {:?} late",
+        greedy.worst_lateness
+    );
     assert!(
         greedy.longest.ran >= hog,
-        "the whole computation ran inside one iteration"
+        "the computation ran in one iteration"
     );
+    // Awaiting every millisecond, the tickers run between slices; only the OS's scheduling of
+    // a busy machine delays them, far less than the hog.
     assert!(
-        polite.longest.ran < hog / 2,
-        "awaiting often splits it: {:?}",
-        polite.longest.ran
+        polite.worst_lateness < hog / 3,
+        "awaiting often: tickers {:?} late",
+        polite.worst_lateness
     );
-    assert!(greedy.worst_lateness > polite.worst_lateness);
+    assert!(polite.longest.ran < hog / 3, "{:?}", polite.longest.ran);
     assert!(polite.iterations > greedy.iterations);
-}
-
-#[test]
-fn cooperative_demo_runs() {
-    let sizes = Sizes {
-        hog_ms: 40,
-        ..Sizes::default()
-    };
-    cooperative::run(&quiet(), &sizes).unwrap();
 }

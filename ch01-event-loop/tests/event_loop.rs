@@ -11,9 +11,17 @@ use std::time::{Duration, Instant};
 use ch01_event_loop::event_loop::{
     EventLoop, TcpListener, TcpStream, block_on, sleep, spawn, yield_now,
 };
+use ch01_event_loop::observe::{Counts, LoopStats, TraceLayer, subscriber};
 
 fn new_loop() -> EventLoop {
     EventLoop::new().expect("an event loop")
+}
+
+/// Runs `work` with the loop's events counted, as the demos do.
+fn counted<R>(work: impl FnOnce() -> R) -> (R, Counts) {
+    let stats = LoopStats::default();
+    let result = tracing::subscriber::with_default(subscriber(&stats, None), work);
+    (result, stats.get())
 }
 
 #[test]
@@ -44,81 +52,85 @@ fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
     let polls = Rc::new(Cell::new(0));
     let saved: Rc<RefCell<Option<Waker>>> = Rc::default();
     let release = Rc::new(Cell::new(false));
-    event_loop.block_on(async {
-        let task = {
-            let (polls, saved, release) = (polls.clone(), saved.clone(), release.clone());
-            spawn(poll_fn(move |cx| {
-                polls.set(polls.get() + 1);
-                *saved.borrow_mut() = Some(cx.waker().clone());
-                if release.get() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }))
-        };
-        // The queue is now [task, main]: the task is polled once before we continue.
-        yield_now().await;
-        assert_eq!(polls.get(), 1);
-        let waker = saved.borrow().clone().unwrap();
-        waker.wake_by_ref();
-        waker.wake_by_ref();
-        // Queue: [task, task, main]: one poll per wake.
-        yield_now().await;
-        assert_eq!(polls.get(), 3, "two wakes, two polls");
-        release.set(true);
-        waker.wake_by_ref();
-        task.await.unwrap();
-        assert_eq!(polls.get(), 4);
-        // The task is gone: this wake finds no task and is ignored.
-        waker.wake_by_ref();
-        yield_now().await;
+    let ((), counts) = counted(|| {
+        event_loop.block_on(async {
+            let task = {
+                let (polls, saved, release) = (polls.clone(), saved.clone(), release.clone());
+                spawn(poll_fn(move |cx| {
+                    polls.set(polls.get() + 1);
+                    *saved.borrow_mut() = Some(cx.waker().clone());
+                    if release.get() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }))
+            };
+            // The queue is now [task, main]: the task is polled once before we continue.
+            yield_now().await;
+            assert_eq!(polls.get(), 1);
+            let waker = saved.borrow().clone().unwrap();
+            waker.wake_by_ref();
+            waker.wake_by_ref();
+            // Queue: [task, task, main]: one poll per wake.
+            yield_now().await;
+            assert_eq!(polls.get(), 3, "two wakes, two polls");
+            release.set(true);
+            waker.wake_by_ref();
+            task.await.unwrap();
+            assert_eq!(polls.get(), 4);
+            // The task is gone: this wake finds no task and is ignored.
+            waker.wake_by_ref();
+            yield_now().await;
+        })
     });
     assert_eq!(polls.get(), 4, "a stale wake must not poll anything");
-    let stats = event_loop.stats();
-    assert_eq!(stats.stale_wakeups, 1);
-    assert_eq!(stats.completed, 1);
+    assert_eq!(
+        counts.wakeups - counts.polls,
+        1,
+        "one id taken, nothing polled"
+    );
     assert_eq!(event_loop.task_count(), 0);
 }
 
 #[test]
 fn timers_fire_in_deadline_order_and_never_early() {
-    let event_loop = new_loop();
     let fired = Rc::new(RefCell::new(Vec::new()));
-    event_loop.block_on(async {
-        let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
-            .into_iter()
-            .enumerate()
-            .map(|(i, ms)| {
-                let fired = Rc::clone(&fired);
-                let deadline = Instant::now() + Duration::from_millis(ms);
-                spawn(async move {
-                    ch01_event_loop::event_loop::sleep_until(deadline).await;
-                    let now = Instant::now();
-                    assert!(now >= deadline, "timer {i} fired early");
-                    fired.borrow_mut().push((ms, i));
+    let ((), counts) = counted(|| {
+        block_on(async {
+            let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
+                .into_iter()
+                .enumerate()
+                .map(|(i, ms)| {
+                    let fired = Rc::clone(&fired);
+                    let deadline = Instant::now() + Duration::from_millis(ms);
+                    spawn(async move {
+                        ch01_event_loop::event_loop::sleep_until(deadline).await;
+                        let now = Instant::now();
+                        assert!(now >= deadline, "timer {i} fired early");
+                        fired.borrow_mut().push((ms, i));
+                    })
                 })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
+                .collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        })
     });
     let fired = fired.borrow();
     let mut expected = fired.clone();
     expected.sort();
     assert_eq!(*fired, expected, "deadline order, ties in spawn order");
     // The zero-length sleep is already due at its first poll: no timer needed.
-    assert_eq!(event_loop.stats().timers_fired, 5);
+    assert_eq!(counts.timers_fired, 5);
 }
 
 #[test]
 fn a_sleep_lasts_at_least_its_duration() {
-    let event_loop = new_loop().keep_trace(true);
     let started = Instant::now();
-    event_loop.block_on(sleep(Duration::from_millis(30)));
+    let ((), counts) = counted(|| block_on(sleep(Duration::from_millis(30))));
     assert!(started.elapsed() >= Duration::from_millis(30));
-    let waited: Duration = event_loop.iterations().iter().map(|i| i.waited).sum();
+    let waited = counts.waited;
     assert!(
         waited >= Duration::from_millis(25),
         "the loop slept in the OS, {waited:?}"
@@ -142,22 +154,23 @@ fn join_handles_return_values_even_from_nested_spawns() {
 #[test]
 fn a_panicking_task_is_removed_and_the_others_go_on() {
     let event_loop = new_loop();
-    let (crashed, survivor) = event_loop.block_on(async {
-        let crashed = spawn(async {
-            yield_now().await;
-            panic!("boom in a task");
-        });
-        let survivor = spawn(async {
-            sleep(Duration::from_millis(10)).await;
-            5
-        });
-        (crashed.await, survivor.await)
+    let ((crashed, survivor), counts) = counted(|| {
+        event_loop.block_on(async {
+            let crashed = spawn(async {
+                yield_now().await;
+                panic!("boom in a task");
+            });
+            let survivor = spawn(async {
+                sleep(Duration::from_millis(10)).await;
+                5
+            });
+            (crashed.await, survivor.await)
+        })
     });
     let error = crashed.unwrap_err();
     assert!(error.message.contains("boom in a task"), "{error}");
     assert_eq!(survivor.unwrap(), 5);
-    let stats = event_loop.stats();
-    assert_eq!((stats.panicked, stats.completed), (1, 1));
+    assert_eq!(counts.panicked, 1);
     assert_eq!(event_loop.task_count(), 0);
 }
 
@@ -268,20 +281,30 @@ fn futures_join_all_select_and_channels_run_unchanged() {
 
 #[test]
 fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
-    let event_loop = new_loop();
-    let value = event_loop.block_on(async {
-        let (sender, receiver) = futures::channel::oneshot::channel();
-        let thread = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            sender.send(7).unwrap();
+    // The loop runs on its own thread, so that a broken interrupt fails this test in bounded
+    // time instead of hanging it: the loop would sleep forever (no socket, no timer).
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = counted(|| {
+            block_on(async {
+                let (sender, receiver) = futures::channel::oneshot::channel();
+                let thread = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    sender.send(7).unwrap();
+                });
+                let value = receiver.await.unwrap();
+                thread.join().unwrap();
+                value
+            })
         });
-        let value = receiver.await.unwrap();
-        thread.join().unwrap();
-        value
+        let _ = done.send(outcome);
     });
+    let (value, counts) = result
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the loop never woke up: the other thread's wake did not end its sleep");
     assert_eq!(value, 7);
     // No socket and no timer: only the mio::Waker could have ended the wait.
-    assert_eq!(event_loop.stats().timers_fired, 0);
+    assert_eq!((counts.timers_fired, counts.io_events), (0, 0));
 }
 
 #[test]
@@ -303,27 +326,48 @@ fn ten_thousand_tasks_complete() {
         sum
     });
     assert_eq!(sum, (0..10_000).sum::<u64>());
-    let stats = event_loop.stats();
-    assert_eq!(stats.completed, 10_000);
     assert_eq!(event_loop.task_count(), 0);
 }
 
+/// A `Write` the test can read back.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
-fn the_trace_records_every_iteration() {
-    let event_loop = new_loop().keep_trace(true);
-    event_loop.block_on(async {
-        spawn(sleep(Duration::from_millis(5))).await.unwrap();
+fn the_trace_prints_every_iteration_and_the_counts_agree() {
+    let buffer = Buffer::default();
+    let stats = LoopStats::default();
+    let printer = TraceLayer::to(Box::new(buffer.clone()));
+    tracing::subscriber::with_default(subscriber(&stats, Some(printer)), || {
+        block_on(async {
+            spawn(sleep(Duration::from_millis(5))).await.unwrap();
+        })
     });
-    let iterations = event_loop.iterations();
-    assert_eq!(iterations.len() as u64, event_loop.stats().iterations);
-    assert_eq!(
-        iterations.iter().map(|i| i.polled).sum::<u64>(),
-        event_loop.stats().polls
-    );
-    assert_eq!(iterations.iter().map(|i| i.timers_fired).sum::<u64>(), 1);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let counts = stats.get();
+    assert_eq!(lines.len() as u64, counts.iterations, "{text}");
+    assert_eq!(counts.timers_fired, 1);
+    // main spawns the task; the task registers its sleep; the timer fires; the task ends and
+    // wakes main. Four polls of main and task, over at least three iterations.
+    assert_eq!(counts.polls, 4, "{text}");
     assert!(
-        iterations[0]
-            .to_string()
-            .starts_with("iteration 1: polled 1 task (main)")
+        lines[0].starts_with("[loop] iteration 1: polled 1 task (main)"),
+        "{text}"
     );
+    assert!(
+        lines[1].starts_with("[loop] iteration 2: polled 1 task (#0)"),
+        "{text}"
+    );
+    assert!(text.contains("1 timers fired"), "{text}");
 }

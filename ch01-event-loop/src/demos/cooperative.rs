@@ -12,7 +12,8 @@ use shared::report::{DemoReport, Measurement};
 use shared::{Narrator, SpanKind, SpanRecorder};
 
 use crate::cli::Sizes;
-use crate::event_loop::{EventLoop, Iteration, sleep, spawn, yield_now};
+use crate::event_loop::{EventLoop, sleep, spawn, yield_now};
+use crate::observe::{self, Iteration};
 
 /// The demo's name in `--help` and `--json`.
 pub const NAME: &str = "cooperative";
@@ -37,8 +38,17 @@ pub struct CooperativeRun {
     pub iterations: u64,
 }
 
-/// Runs the demo and prints its report.
-pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+/// Both variants' results.
+#[derive(Debug, Clone)]
+pub struct Cooperative {
+    /// The greedy task computes without awaiting.
+    pub never_awaits: CooperativeRun,
+    /// The same work, awaiting every millisecond.
+    pub awaits_every_ms: CooperativeRun,
+}
+
+/// Runs the demo, prints its report, and returns both variants' results.
+pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Cooperative> {
     let hog = Duration::from_millis(sizes.hog_ms);
     narrator.header(
         "1.7",
@@ -100,7 +110,10 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
             ),
         ],
     );
-    Ok(())
+    Ok(Cooperative {
+        never_awaits: greedy,
+        awaits_every_ms: polite,
+    })
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -115,7 +128,8 @@ pub fn run_variant(
     trace: bool,
     recorder: &Arc<SpanRecorder>,
 ) -> anyhow::Result<CooperativeRun> {
-    let event_loop = EventLoop::new()?.print_trace(trace).keep_trace(true);
+    let (stats, _watching) = observe::watch(trace);
+    let event_loop = EventLoop::new()?;
     let started = Instant::now();
     let worst_lateness = event_loop.block_on(async {
         let finished = Rc::new(Cell::new(false));
@@ -167,16 +181,11 @@ pub fn run_variant(
         }
         anyhow::Ok(worst)
     })?;
-    let iterations = event_loop.iterations();
-    let longest = iterations
-        .iter()
-        .max_by_key(|iteration| iteration.ran)
-        .cloned()
-        .unwrap_or_default();
+    let counts = stats.get();
     Ok(CooperativeRun {
         wall: started.elapsed(),
         worst_lateness,
-        longest,
-        iterations: event_loop.stats().iterations,
+        longest: counts.longest,
+        iterations: counts.iterations,
     })
 }

@@ -2,38 +2,83 @@
 //! tokio's current-thread runtime, driven by the same load client (C connections, each doing R
 //! round trips of 64 bytes). A simple loop has little to do per event, so it should keep up.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use shared::report::{DemoReport, Measurement};
+use shared::timing::thread_cpu_time;
 use shared::{Narrator, SpanKind, SpanRecorder, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::Sizes;
-use crate::event_loop::{EventLoop, Stats, TcpListener, TcpStream, spawn};
+use crate::event_loop::{EventLoop, TcpListener, TcpStream, spawn};
+use crate::observe::{self, Counts};
 
 /// The demo's name in `--help` and `--json`.
 pub const NAME: &str = "echo-bench";
 /// Bytes per message.
 pub const MESSAGE_LEN: usize = 64;
-/// Each server runs this many times, alternating, and keeps its best: other programs share the
-/// machine's cores, and a single unlucky run should not decide the comparison.
-const ROUNDS: usize = 2;
+/// Each server runs this many times, alternating, and the median run counts: other programs
+/// share the machine's cores, and a single unlucky run should not decide the comparison.
+pub const ROUNDS: usize = 3;
 
-/// One server's result: how long the client needed for all its round trips.
-#[derive(Debug, Clone, Copy)]
-pub struct EchoRun {
-    /// From the first message sent to the last echo received, measured by the client.
+// ---- the lesson: an echo server on the hand-built loop, as `ch01-sockets` wrote it by hand ----
+
+/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`.
+async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = connection.read(&mut buf).await {
+        if connection.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+        echoed.set(echoed.get() + n as u64);
+    }
+}
+
+// ---- measuring it ----
+
+/// What the load client saw: every echo is checked byte for byte before it counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientRun {
+    /// From the first message sent to the last echo received.
     pub wall: Duration,
+    /// Round trips whose echo came back identical.
+    pub round_trips: u64,
+    /// Bytes the client got back and checked.
+    pub bytes_checked: u64,
+}
+
+/// One server's run.
+#[derive(Debug, Clone)]
+pub struct EchoRun {
+    /// What the client measured.
+    pub client: ClientRun,
+    /// Bytes the server wrote back.
+    pub server_echoed: u64,
+    /// CPU time of the server's thread (the loop) during the run.
+    pub server_cpu: Duration,
     /// The hand-built loop's counters (zero for tokio).
-    pub stats: Stats,
+    pub stats: Counts,
+}
+
+impl EchoRun {
+    fn cpu_us_per_round_trip(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
+    }
+
+    fn per_second(&self) -> f64 {
+        self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
+    }
 }
 
 /// Runs the demo and prints its report.
 pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     let (connections, round_trips) = (sizes.connections, sizes.round_trips);
-    let total = connections * round_trips;
     narrator.header(
         "1.7",
         "How an event loop works: measured against tokio",
@@ -48,67 +93,71 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
         &format!("{connections} echo connections"),
     )?;
     let recorder = SpanRecorder::new();
-    let mut best_hand: Option<EchoRun> = None;
-    let mut best_tokio: Option<Duration> = None;
+    let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
-        let progress = narrator.progress(format!("round {round}: hand-built server"), None);
-        let started = Instant::now();
-        let run = hand_built(connections, round_trips, sizes.trace && round == 1)?;
-        recorder.record("hand_built server", SpanKind::Cpu, started, Instant::now());
-        drop(progress);
-        narrator.say(format!(
-            "round {round}: hand-built {:>9.0} round trips/s",
-            per_second(total, run.wall)
-        ));
-        if best_hand.is_none_or(|best| run.wall < best.wall) {
-            best_hand = Some(run);
-        }
-        let progress = narrator.progress(format!("round {round}: tokio server"), None);
-        let started = Instant::now();
-        let wall = with_tokio(connections, round_trips)?;
-        recorder.record("tokio server", SpanKind::Cpu, started, Instant::now());
-        drop(progress);
-        narrator.say(format!(
-            "round {round}: tokio      {:>9.0} round trips/s",
-            per_second(total, wall)
-        ));
-        if best_tokio.is_none_or(|best| wall < best) {
-            best_tokio = Some(wall);
+        for hand_built_server in [true, false] {
+            let name = if hand_built_server {
+                "hand-built"
+            } else {
+                "tokio"
+            };
+            let progress = narrator.progress(format!("round {round}: {name} server"), None);
+            let started = Instant::now();
+            let run = if hand_built_server {
+                hand_built(connections, round_trips, sizes.trace && round == 1)?
+            } else {
+                with_tokio(connections, round_trips)?
+            };
+            recorder.record(
+                format!("{name} server"),
+                SpanKind::Cpu,
+                started,
+                Instant::now(),
+            );
+            drop(progress);
+            narrator.say(format!(
+                "round {round}: {name:<10} {:>9.0} round trips/s, {:.2} us of server CPU each",
+                run.per_second(),
+                run.cpu_us_per_round_trip()
+            ));
+            let runs = if hand_built_server {
+                &mut hand_runs
+            } else {
+                &mut tokio_runs
+            };
+            runs.push(run);
         }
     }
-    let (Some(hand), Some(tokio)) = (best_hand, best_tokio) else {
-        bail!("no echo round was run");
-    };
+    let (hand, tokio) = (median(hand_runs)?, median(tokio_runs)?);
     let mut report = DemoReport::new(NAME, "1.7");
-    report.push(
-        Measurement::new("hand_built", hand.wall)
-            .field("round_trips_per_s", per_second(total, hand.wall))
-            .field("round_trips", total as f64)
-            .field("iterations", hand.stats.iterations as f64)
-            .field("polls", hand.stats.polls as f64),
-    );
-    report.push(
-        Measurement::new("tokio", tokio)
-            .field("round_trips_per_s", per_second(total, tokio))
-            .field("round_trips", total as f64),
-    );
+    for (name, run) in [("hand_built", &hand), ("tokio", &tokio)] {
+        let mut measurement = Measurement::new(name, run.client.wall)
+            .cpu(run.server_cpu)
+            .field("round_trips_per_s", run.per_second())
+            .field("round_trips", run.client.round_trips as f64)
+            .field("bytes_echoed", run.server_echoed as f64)
+            .field("server_cpu_us_per_round_trip", run.cpu_us_per_round_trip());
+        if name == "hand_built" {
+            measurement.set("iterations", run.stats.iterations as f64);
+            measurement.set("polls", run.stats.polls as f64);
+        }
+        report.push(measurement);
+    }
     narrator.report(&report, Some("tokio"));
-    narrator.timeline(
-        "the servers ran in turn, best of each kept",
-        &recorder.spans(),
-    );
-    let ratio = tokio.as_secs_f64() / hand.wall.as_secs_f64();
+    narrator.timeline("the servers ran in turn", &recorder.spans());
     narrator.summary(
         "1.7",
         &[
             &format!(
-                "hand-built / tokio = {ratio:.2}x round trips per second (goal: at least 0.9x; \
-                 best of {ROUNDS} runs each, the machine's cores are shared)."
+                "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
+                 round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
+                hand.per_second() / tokio.per_second(),
+                hand.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
             ),
             &format!(
-                "The hand-built loop made {} iterations for {total} round trips: each iteration \
+                "The hand-built loop made {} iterations for {} round trips: each iteration \
                  polled every connection whose socket the OS reported readable.",
-                hand.stats.iterations
+                hand.stats.iterations, hand.client.round_trips
             ),
             "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
              doing nothing else.",
@@ -117,14 +166,22 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn per_second(round_trips: u64, wall: Duration) -> f64 {
-    round_trips as f64 / wall.as_secs_f64().max(1e-9)
+/// The run with the median wall time.
+fn median(mut runs: Vec<EchoRun>) -> anyhow::Result<EchoRun> {
+    runs.sort_by_key(|run| run.client.wall);
+    let middle = runs.len() / 2;
+    runs.into_iter()
+        .nth(middle)
+        .context("no echo round was run")
 }
 
 /// The echo server on the hand-built loop, with the load client on its own thread.
 pub fn hand_built(connections: u64, round_trips: u64, trace: bool) -> anyhow::Result<EchoRun> {
-    let event_loop = EventLoop::new()?.print_trace(trace);
-    let wall = event_loop.block_on(async {
+    let (stats, _watching) = observe::watch(trace);
+    let event_loop = EventLoop::new()?;
+    let echoed = Rc::new(Cell::new(0));
+    let cpu_before = thread_cpu_time();
+    let client = event_loop.block_on(async {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = listener.local_addr()?;
         let (done, finished) = futures::channel::oneshot::channel();
@@ -134,9 +191,10 @@ pub fn hand_built(connections: u64, round_trips: u64, trace: bool) -> anyhow::Re
             .spawn(move || {
                 let _ = done.send(load_client(addr, connections, round_trips));
             })?;
+        let server_echoed = Rc::clone(&echoed);
         spawn(async move {
             while let Ok((connection, _)) = listener.accept().await {
-                spawn(echo(connection));
+                spawn(echo(connection, Rc::clone(&server_echoed)));
             }
         });
         let result = finished.await.context("the echo client thread died");
@@ -144,33 +202,22 @@ pub fn hand_built(connections: u64, round_trips: u64, trace: bool) -> anyhow::Re
         result?
     })?;
     Ok(EchoRun {
-        wall,
-        stats: event_loop.stats(),
+        client,
+        server_echoed: echoed.get(),
+        server_cpu: thread_cpu_time().saturating_sub(cpu_before),
+        stats: stats.get(),
     })
 }
 
-/// Echoes every byte back until the client hangs up.
-async fn echo(connection: TcpStream) {
-    let mut buf = [0u8; 4096];
-    loop {
-        match connection.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if connection.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// The same echo server on tokio's current-thread runtime, with the same load client.
-pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<Duration> {
+pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<EchoRun> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("could not start a tokio runtime")?;
-    runtime.block_on(async {
+    let echoed = Arc::new(AtomicU64::new(0));
+    let cpu_before = thread_cpu_time();
+    let client = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let (done, finished) = tokio::sync::oneshot::channel();
@@ -179,20 +226,18 @@ pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<Duration
             .spawn(move || {
                 let _ = done.send(load_client(addr, connections, round_trips));
             })?;
+        let server_echoed = Arc::clone(&echoed);
         tokio::spawn(async move {
             while let Ok((mut connection, _)) = listener.accept().await {
                 let _ = connection.set_nodelay(true);
+                let echoed = Arc::clone(&server_echoed);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
-                    loop {
-                        match connection.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if connection.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
+                    while let Ok(n @ 1..) = connection.read(&mut buf).await {
+                        if connection.write_all(&buf[..n]).await.is_err() {
+                            return;
                         }
+                        echoed.fetch_add(n as u64, Ordering::Relaxed);
                     }
                 });
             }
@@ -200,17 +245,23 @@ pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<Duration
         let result = finished.await.context("the echo client thread died");
         let _ = client.join();
         result?
+    })?;
+    Ok(EchoRun {
+        client,
+        server_echoed: echoed.load(Ordering::Relaxed),
+        server_cpu: thread_cpu_time().saturating_sub(cpu_before),
+        stats: Counts::default(),
     })
 }
 
 /// The load client both servers face: its own thread and tokio runtime, `connections` sockets,
-/// each sending `round_trips` messages and checking every echo. Returns the time from the first
-/// message to the last echo (connecting is not counted).
+/// each sending `round_trips` messages and checking every echo byte for byte. Connecting is not
+/// counted in the wall time.
 pub fn load_client(
     addr: SocketAddr,
     connections: u64,
     round_trips: u64,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<ClientRun> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,21 +279,30 @@ pub fn load_client(
         let mut clients = tokio::task::JoinSet::new();
         for (i, mut socket) in sockets.into_iter().enumerate() {
             clients.spawn(async move {
-                let message = [i as u8; MESSAGE_LEN];
+                // Each connection and each round trip sends different bytes, so an echo sent to
+                // the wrong client, or an old one, would not match.
+                let mut message = [0u8; MESSAGE_LEN];
                 let mut echoed = [0u8; MESSAGE_LEN];
-                for _ in 0..round_trips {
+                for trip in 0..round_trips {
+                    message[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    message[8..16].copy_from_slice(&trip.to_le_bytes());
                     socket.write_all(&message).await?;
                     socket.read_exact(&mut echoed).await?;
                     if echoed != message {
                         bail!("the echo server sent back different bytes");
                     }
                 }
-                anyhow::Ok(())
+                anyhow::Ok(round_trips)
             });
         }
+        let mut done = 0;
         for result in clients.join_all().await {
-            result?;
+            done += result?;
         }
-        Ok(started.elapsed())
+        Ok(ClientRun {
+            wall: started.elapsed(),
+            round_trips: done,
+            bytes_checked: done * MESSAGE_LEN as u64,
+        })
     })
 }

@@ -18,10 +18,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     for demo in demos {
         match demo {
-            Demo::Requests => requests::run(&narrator, &cli.sizes, cli.common.url.as_ref())?,
+            Demo::Requests => drop(requests::run(
+                &narrator,
+                &cli.sizes,
+                cli.common.url.as_ref(),
+            )?),
             Demo::Timers => timers::run(&narrator, &cli.sizes)?,
             Demo::EchoBench => echo_bench::run(&narrator, &cli.sizes)?,
-            Demo::Cooperative => cooperative::run(&narrator, &cli.sizes)?,
+            Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }
     }

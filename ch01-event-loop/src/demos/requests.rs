@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use shared::report::{DemoReport, Measurement};
@@ -15,14 +15,55 @@ use shared::{Narrator, SpanKind, SpanRecorder, Stopwatch, fdlimit};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, spawn};
 use crate::http::{self, Request};
+use crate::observe::{self, Counts};
 
 /// The demo's name in `--help` and `--json`.
 pub const NAME: &str = "requests";
 const HAND_BUILT_ROW: &str = "hand-built loop";
 const TOKIO_ROW: &str = "tokio + reqwest";
 
-/// Runs the demo and prints its report.
-pub fn run(narrator: &Narrator, sizes: &Sizes, url: Option<&reqwest::Url>) -> anyhow::Result<()> {
+/// What one runtime did with the batch.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    /// From the first request made to the last answer read.
+    pub wall: Duration,
+    /// The most requests the embedded server had in flight at once (`None` with `--url`).
+    pub max_in_flight: Option<u64>,
+    /// The hand-built loop's counters (zero for tokio).
+    pub counts: Counts,
+}
+
+impl Row {
+    fn measurement(&self, name: &str) -> Measurement {
+        let mut measurement = Measurement::new(name, self.wall);
+        if name == "hand_built" {
+            measurement.set("iterations", self.counts.iterations as f64);
+            measurement.set("polls", self.counts.polls as f64);
+            measurement.set("wakeups", self.counts.wakeups as f64);
+            measurement.set("io_events", self.counts.io_events as f64);
+        }
+        if let Some(max) = self.max_in_flight {
+            measurement.set("max_in_flight", max as f64);
+        }
+        measurement
+    }
+}
+
+/// What the demo measured on each runtime.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    /// The hand-built loop's row.
+    pub hand_built: Row,
+    /// tokio + reqwest's row.
+    pub tokio: Row,
+}
+
+/// Runs the demo, prints its report, and returns what it measured.
+pub fn run(
+    narrator: &Narrator,
+    sizes: &Sizes,
+    url: Option<&reqwest::Url>,
+) -> anyhow::Result<Requests> {
     let n = sizes.requests;
     narrator.header(
         "1.7",
@@ -42,18 +83,16 @@ pub fn run(narrator: &Narrator, sizes: &Sizes, url: Option<&reqwest::Url>) -> an
     let tokio = with_tokio(narrator, n, &target, &recorder)?;
 
     let mut report = DemoReport::new(NAME, "1.7");
-    report.push(hand_built);
-    report.push(tokio);
+    report.push(hand_built.measurement("hand_built"));
+    report.push(tokio.measurement("tokio"));
     narrator.report(&report, Some("tokio"));
     narrator.timeline(
         &format!("{n} requests per row, each a span from connect to last byte"),
         &recorder.spans(),
     );
-    let hand_ms = report.get("hand_built").map_or(0.0, |m| m.wall_ms);
-    let iterations = report
-        .get("hand_built")
-        .and_then(|m| m.get("iterations"))
-        .unwrap_or(0.0);
+    let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
+    let iterations = hand_built.counts.iterations;
+    let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
     narrator.summary(
         "1.7",
         &[
@@ -63,10 +102,13 @@ pub fn run(narrator: &Narrator, sizes: &Sizes, url: Option<&reqwest::Url>) -> an
                  then slept in the OS until sockets were ready."
             ),
             "The server saw the requests in flight together: one thread, many waits at once.",
-            "tokio does the same thing with the same OS tools (epoll via mio), only more polished.",
+            &format!(
+                "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the \
+                 same OS tools (epoll via mio), only more polished."
+            ),
         ],
     );
-    Ok(())
+    Ok(Requests { hand_built, tokio })
 }
 
 fn hand_built(
@@ -74,7 +116,7 @@ fn hand_built(
     sizes: &Sizes,
     target: &Target,
     recorder: &Arc<SpanRecorder>,
-) -> anyhow::Result<Measurement> {
+) -> anyhow::Result<Row> {
     let n = sizes.requests;
     let request = Rc::new(Request::from_url(target.url())?);
     narrator.say(format!(
@@ -82,7 +124,8 @@ fn hand_built(
         target.url()
     ));
     target.reset();
-    let event_loop = EventLoop::new()?.print_trace(sizes.trace);
+    let (stats, _watching) = observe::watch(sizes.trace);
+    let event_loop = EventLoop::new()?;
     let progress = narrator.progress("hand-built loop: requests", Some(n));
     let stopwatch = Stopwatch::start();
     let results = event_loop.block_on(async {
@@ -113,16 +156,11 @@ fn hand_built(
             bail!("a hand-built request got HTTP status {status}");
         }
     }
-    let stats = event_loop.stats();
-    let mut measurement = Measurement::new("hand_built", wall)
-        .field("iterations", stats.iterations as f64)
-        .field("polls", stats.polls as f64)
-        .field("wakeups", stats.wakeups as f64)
-        .field("io_events", stats.io_events as f64);
-    if let Some(max) = target.max_in_flight() {
-        measurement.set("max_in_flight", max as f64);
-    }
-    Ok(measurement)
+    Ok(Row {
+        wall,
+        max_in_flight: target.max_in_flight(),
+        counts: stats.get(),
+    })
 }
 
 fn with_tokio(
@@ -130,7 +168,7 @@ fn with_tokio(
     n: u64,
     target: &Target,
     recorder: &Arc<SpanRecorder>,
-) -> anyhow::Result<Measurement> {
+) -> anyhow::Result<Row> {
     narrator.say(format!(
         "tokio (current-thread) + reqwest: the same {n} GETs ..."
     ));
@@ -167,9 +205,9 @@ fn with_tokio(
             bail!("a tokio request got HTTP status {status}");
         }
     }
-    let mut measurement = Measurement::new("tokio", wall);
-    if let Some(max) = target.max_in_flight() {
-        measurement.set("max_in_flight", max as f64);
-    }
-    Ok(measurement)
+    Ok(Row {
+        wall,
+        max_in_flight: target.max_in_flight(),
+        counts: Counts::default(),
+    })
 }

@@ -1,28 +1,26 @@
-//! Section 1.7: an event loop built from scratch, one file per part.
+//! Section 1.7: an event loop built from scratch, one file per part, each readable on its own.
 //!
-//! | file | part of the loop |
-//! | --- | --- |
-//! | `executor.rs` | the loop: `block_on`, `spawn`, one iteration = run the ready tasks, then wait |
-//! | `task.rs` | tasks (pinned boxed futures), the table that holds them, join handles |
-//! | `waker.rs` | the queue of ready tasks and the waker that puts a task back on it |
-//! | `reactor.rs` | mio `Poll`: which sockets are ready; wakes the tasks waiting on them |
-//! | `net.rs` | `TcpStream` / `TcpListener` that return `Pending` until the OS says ready |
-//! | `timers.rs` | `sleep`, `sleep_until`: a heap of deadlines that bounds the wait |
-//! | `stats.rs` | counters: iterations, polls, wakeups, I/O events, timers fired |
-//! | `trace.rs` | `--trace`: one line per iteration |
+//! | file | part of the loop | asyncio |
+//! | --- | --- | --- |
+//! | `executor.rs` | the loop: `block_on`; one iteration = run the ready tasks, then wait | `run_until_complete`, `_run_once` |
+//! | `context.rs` | the running loop as tasks see it: `spawn`, `sleep`, `yield_now` | `get_running_loop`, `create_task`, `sleep` |
+//! | `task.rs` | a task (a boxed future), the table of tasks, join handles | `Task` |
+//! | `waker.rs` | the ready queue and the waker that puts a task back on it | `loop._ready` |
+//! | `reactor.rs` | mio `Poll`: which sockets are ready; wakes their tasks | `selectors` |
+//! | `timers.rs` | a heap of deadlines that bounds the wait | `loop._scheduled`, `call_at` |
+//! | `net.rs` | `TcpStream`, `TcpListener`: `Pending` until the OS says ready | `sock_recv`, `sock_sendall` |
+//!
+//! `reactor.rs`, `timers.rs` and `waker.rs` import nothing from the loop: read them first.
 
+mod context;
 mod executor;
 mod net;
 mod reactor;
-mod stats;
 mod task;
 mod timers;
-mod trace;
 mod waker;
 
-pub use executor::{EventLoop, block_on, spawn, yield_now};
+pub use context::{Sleep, sleep, sleep_until, spawn, yield_now};
+pub use executor::{EventLoop, block_on};
 pub use net::{TcpListener, TcpStream};
-pub use stats::Stats;
 pub use task::{JoinError, JoinHandle, TaskId};
-pub use timers::{Sleep, sleep, sleep_until};
-pub use trace::{Iteration, PRINT_LIMIT};

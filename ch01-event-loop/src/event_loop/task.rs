@@ -1,174 +1,129 @@
-//! Section 1.7, "an empty queue of tasks": what a task is, where the loop keeps the tasks that are
-//! waiting, and the join handle a spawner awaits to get a task's result.
+//! Section 1.7, "an empty queue of tasks": what a task is, the table that holds the tasks
+//! waiting for a wake-up, and the handle a spawner awaits (asyncio's `Task` object).
 //!
-//! A task is a future that has been pinned in a box: the loop owns it and polls it whenever its
-//! waker says it can make progress. Between polls it sits in a [`TaskSlab`], a table indexed by a
-//! [`TaskId`]. Ids carry a generation so that a wake arriving after a task finished (and its slot
-//! was reused) can never poll the wrong task: the loop sees a stale id and ignores it.
+//! A task is a future pinned in a box, plus the waker that puts it back on the ready queue. The
+//! loop owns it; between polls it sits in a [`TaskTable`] slot, and its [`TaskId`] is that slot.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-/// A task's identity: its slot in the table and which occupant of that slot it is.
-///
-/// ```
-/// use ch01_event_loop::event_loop::TaskId;
-/// assert_eq!(TaskId::MAIN.to_string(), "main");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskId {
-    index: u32,
-    generation: u32,
-}
+use futures::FutureExt;
+
+/// A task's name: its slot in the table. A finished task's slot is reused, so a late wake-up
+/// meant for it may poll the next occupant once for nothing; every future copes with that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskId(pub(crate) usize);
 
 impl TaskId {
-    /// The future passed to `block_on`: it is polled by the loop like a task but lives on the
-    /// caller's stack, not in the table.
-    pub const MAIN: TaskId = TaskId {
-        index: u32::MAX,
-        generation: 0,
-    };
+    /// The future given to `block_on`: polled like a task, but lives on the caller's stack.
+    pub const MAIN: TaskId = TaskId(usize::MAX);
 }
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (*self == Self::MAIN, self.generation) {
-            (true, _) => write!(f, "main"),
-            (false, 0) => write!(f, "#{}", self.index),
-            // A reused slot: show which occupant it is, so traces never confuse two tasks.
-            (false, generation) => write!(f, "#{}.{generation}", self.index),
+        match *self {
+            TaskId::MAIN => write!(f, "main"),
+            TaskId(index) => write!(f, "#{index}"),
         }
     }
 }
 
-/// A spawned task: the boxed future, the waker that re-queues it (made once, reused for every
-/// poll), and whom to tell if it panics.
+/// A spawned task: the boxed future and its waker (made once, reused for every poll).
 pub(crate) struct Task {
     pub(crate) future: Pin<Box<dyn Future<Output = ()>>>,
     pub(crate) waker: Waker,
-    pub(crate) completion: Rc<dyn Completion>,
 }
 
-/// Someone waiting for a task's end who must hear about a panic (the loop only knows the task
-/// as `dyn Future<Output = ()>`, so it reaches the typed join slot through this trait).
-pub(crate) trait Completion {
-    fn panicked(&self, error: JoinError);
-}
-
-enum Slot {
-    Free {
-        generation: u32,
-    },
-    /// Waiting in the table until a wake-up brings it to the ready queue.
-    Parked {
-        generation: u32,
-        task: Task,
-    },
-    /// Taken out while the loop polls it (so it can spawn other tasks meanwhile).
-    Running {
-        generation: u32,
-    },
-}
-
-impl Slot {
-    fn generation(&self) -> u32 {
-        match self {
-            Slot::Free { generation }
-            | Slot::Parked { generation, .. }
-            | Slot::Running { generation } => *generation,
+/// Wraps `future` as a task body that leaves its output, or its panic, in the join handle: a
+/// panic ends this task only (asyncio stores a task's exception for whoever awaits it).
+pub(crate) fn task_body<F: Future + 'static>(
+    id: TaskId,
+    future: F,
+) -> (impl Future<Output = ()>, JoinHandle<F::Output>) {
+    let state = Rc::new(RefCell::new(JoinState {
+        result: None,
+        waiter: None,
+    }));
+    let handle = JoinHandle {
+        state: Rc::clone(&state),
+        id,
+    };
+    let body = async move {
+        let result = AssertUnwindSafe(future).catch_unwind().await;
+        let result = result.map_err(|payload| {
+            let message = panic_message(payload.as_ref());
+            tracing::warn!(target: "event_loop", task = id.0, %message, "task panicked");
+            JoinError { task: id, message }
+        });
+        let mut state = state.borrow_mut();
+        state.result = Some(result);
+        if let Some(waiter) = state.waiter.take() {
+            waiter.wake();
         }
-    }
+    };
+    (body, handle)
 }
 
-/// The table of tasks that exist: a vector of slots plus a list of free ones, so spawning and
-/// finding a task cost no hashing and no search.
+/// The tasks that exist, each in a slot of a vector; freed slots are listed for reuse, so
+/// spawning and finding a task cost no hashing and no search.
 #[derive(Default)]
-pub(crate) struct TaskSlab {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+pub(crate) struct TaskTable {
+    slots: Vec<Option<Task>>,
+    free: Vec<usize>,
     live: usize,
 }
 
-impl TaskSlab {
-    /// Reserves a slot for a task about to be made (its waker needs the id first).
-    pub(crate) fn reserve(&mut self) -> TaskId {
+impl TaskTable {
+    /// The id the next spawned task gets (its waker needs it before the task exists).
+    pub(crate) fn next_id(&self) -> TaskId {
+        TaskId(self.free.last().copied().unwrap_or(self.slots.len()))
+    }
+
+    pub(crate) fn insert(&mut self, task: Task) -> TaskId {
+        let id = self.next_id();
+        match self.free.pop() {
+            Some(index) => self.slots[index] = Some(task),
+            None => self.slots.push(Some(task)),
+        }
         self.live += 1;
-        if let Some(index) = self.free.pop() {
-            let generation = self.slots[index as usize].generation();
-            self.slots[index as usize] = Slot::Running { generation };
-            return TaskId { index, generation };
-        }
-        let index = u32::try_from(self.slots.len()).expect("more than 4 billion tasks");
-        assert!(index != u32::MAX, "more than 4 billion tasks");
-        self.slots.push(Slot::Running { generation: 0 });
-        TaskId {
-            index,
-            generation: 0,
-        }
+        id
     }
 
-    /// Parks a task in its slot (after spawning, or after a poll that returned `Pending`).
-    pub(crate) fn park(&mut self, id: TaskId, task: Task) {
-        self.slots[id.index as usize] = Slot::Parked {
-            generation: id.generation,
-            task,
-        };
-    }
-
-    /// Takes a parked task out to poll it; `None` for a stale id (the task already finished).
+    /// Takes a task out to poll it (it may spawn others meanwhile); `None` if it is gone.
     pub(crate) fn take(&mut self, id: TaskId) -> Option<Task> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation() != id.generation || !matches!(slot, Slot::Parked { .. }) {
-            return None;
-        }
-        match std::mem::replace(
-            slot,
-            Slot::Running {
-                generation: id.generation,
-            },
-        ) {
-            Slot::Parked { task, .. } => Some(task),
-            _ => unreachable!("checked above that the slot is parked"),
-        }
+        self.slots.get_mut(id.0)?.take()
     }
 
-    /// Frees the slot of a finished task; the next occupant gets a new generation.
-    pub(crate) fn finish(&mut self, id: TaskId) {
-        self.slots[id.index as usize] = Slot::Free {
-            generation: id.generation.wrapping_add(1),
-        };
-        self.free.push(id.index);
+    /// Puts a task back after a poll that returned `Pending`.
+    pub(crate) fn put_back(&mut self, id: TaskId, task: Task) {
+        self.slots[id.0] = Some(task);
+    }
+
+    /// Frees the slot of a task that finished.
+    pub(crate) fn remove(&mut self, id: TaskId) {
+        self.free.push(id.0);
         self.live -= 1;
     }
 
-    /// How many tasks exist (parked or running).
     pub(crate) fn len(&self) -> usize {
         self.live
     }
 
-    /// Removes every parked task (the loop is going away); the caller drops them outside any borrow.
+    /// Every waiting task, for the loop to drop when it goes away.
     pub(crate) fn drain(&mut self) -> Vec<Task> {
-        let mut tasks = Vec::new();
-        for slot in &mut self.slots {
-            if let Slot::Parked { generation, .. } = slot {
-                let generation = *generation;
-                if let Slot::Parked { task, .. } =
-                    std::mem::replace(slot, Slot::Free { generation })
-                {
-                    tasks.push(task);
-                }
-            }
-        }
-        self.live -= tasks.len();
-        tasks
+        self.free.clear();
+        self.live = 0;
+        self.slots.drain(..).flatten().collect()
     }
 }
 
-/// Why awaiting a [`JoinHandle`] gave no value: the task panicked.
+/// Why a [`JoinHandle`] gave no value: the task panicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinError {
     /// The task that panicked.
@@ -185,49 +140,31 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
-/// Where a task leaves its result for the join handle, and the waker of whoever awaits it.
-pub(crate) struct JoinSlot<T> {
-    result: RefCell<Option<Result<T, JoinError>>>,
-    waiter: RefCell<Option<Waker>>,
-}
-
-impl<T> JoinSlot<T> {
-    pub(crate) fn new() -> Self {
-        Self {
-            result: RefCell::new(None),
-            waiter: RefCell::new(None),
-        }
-    }
-
-    pub(crate) fn complete(&self, result: Result<T, JoinError>) {
-        *self.result.borrow_mut() = Some(result);
-        if let Some(waiter) = self.waiter.borrow_mut().take() {
-            waiter.wake();
-        }
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => (*text).to_string(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic with a non-text payload".to_string(),
     }
 }
 
-impl<T> Completion for JoinSlot<T> {
-    fn panicked(&self, error: JoinError) {
-        self.complete(Err(error));
-    }
+struct JoinState<T> {
+    result: Option<Result<T, JoinError>>,
+    waiter: Option<Waker>,
 }
 
-/// The spawner's side of a task: a future that resolves to the task's output (or to the panic
-/// that ended it). Dropping it does not cancel the task, as in asyncio and tokio.
-///
-/// ```
-/// use ch01_event_loop::event_loop::{block_on, spawn};
-/// let answer = block_on(async { spawn(async { 6 * 7 }).await });
-/// assert_eq!(answer.unwrap(), 42);
-/// ```
+/// What `spawn` returns: a future of the task's output (or of the panic that ended it).
+/// Dropping it does not cancel the task: the loop's table owns the task, not this handle.
 pub struct JoinHandle<T> {
-    pub(crate) slot: Rc<JoinSlot<T>>,
-    pub(crate) id: TaskId,
+    state: Rc<RefCell<JoinState<T>>>,
+    id: TaskId,
 }
 
 impl<T> JoinHandle<T> {
-    /// The id of the task this handle waits for (the one `--trace` prints).
+    /// The task this handle waits for (the id `--trace` prints).
     pub fn id(&self) -> TaskId {
         self.id
     }
@@ -237,15 +174,14 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(result) = self.slot.result.borrow_mut().take() {
-            return Poll::Ready(result);
+        let mut state = self.state.borrow_mut();
+        match state.result.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                // Not finished: the task's end wakes whoever polled us last.
+                state.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
         }
-        // Not finished: leave our waker so that the task's end puts us back on the queue.
-        let mut waiter = self.slot.waiter.borrow_mut();
-        match waiter.as_ref() {
-            Some(known) if known.will_wake(cx.waker()) => {}
-            _ => *waiter = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }

@@ -1,0 +1,132 @@
+//! Section 1.7 made visible, outside the loop: the loop emits one `tracing` event per iteration
+//! (and one per poll), and these subscribers turn them into `--trace` lines ([`TraceLayer`]) and
+//! counters ([`LoopStats`]). With no subscriber listening, an event costs the loop one check of a
+//! flag `tracing` caches per call site.
+
+mod stats;
+mod trace;
+
+use std::fmt;
+use std::time::Duration;
+
+use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+
+pub use stats::{Counts, LoopStats};
+pub use trace::{PRINT_LIMIT, TraceLayer};
+
+/// The `tracing` target of the loop's events.
+pub const TARGET: &str = "event_loop";
+
+/// One iteration of the loop, read back from its event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Iteration {
+    /// Counted from 1 in each `block_on`.
+    pub number: u64,
+    /// Ids taken from the ready queue (one per wake-up, including wake-ups of finished tasks).
+    pub woken: u64,
+    /// Tasks polled.
+    pub polled: u64,
+    /// The first few tasks polled, as `--trace` prints them (`main`, `#0`, ...).
+    pub first_polled: Vec<String>,
+    /// Time inside tasks' `poll` (the loop cannot wait while a task runs).
+    pub ran: Duration,
+    /// Time blocked in the OS waiting for I/O or the next timer.
+    pub waited: Duration,
+    /// Readiness events the OS reported.
+    pub io_events: u64,
+    /// Timers that fired after the wait.
+    pub timers_fired: u64,
+}
+
+impl Visit for Iteration {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "iteration" => self.number = value,
+            "woken" => self.woken = value,
+            "polled" => self.polled = value,
+            "ran_us" => self.ran = Duration::from_micros(value),
+            "waited_us" => self.waited = Duration::from_micros(value),
+            "io_events" => self.io_events = value,
+            "timers_fired" => self.timers_fired = value,
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
+/// The task id of a `poll` event, as `--trace` prints it.
+#[derive(Default)]
+struct PolledTask(Option<u64>);
+
+impl Visit for PolledTask {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "task" {
+            self.0 = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
+impl fmt::Display for PolledTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) if id == usize::MAX as u64 => write!(f, "main"),
+            Some(id) => write!(f, "#{id}"),
+            None => write!(f, "?"),
+        }
+    }
+}
+
+impl fmt::Display for Iteration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.polled == 1 { "task" } else { "tasks" };
+        write!(
+            f,
+            "iteration {}: polled {} {plural}",
+            self.number, self.polled
+        )?;
+        if self.polled > 0 && !self.first_polled.is_empty() {
+            let more = if self.polled as usize > self.first_polled.len() {
+                " ..."
+            } else {
+                ""
+            };
+            write!(f, " ({}{more})", self.first_polled.join(" "))?;
+        }
+        write!(
+            f,
+            " for {} | waited {} | {} I/O events, {} timers fired",
+            ms(self.ran),
+            ms(self.waited),
+            self.io_events,
+            self.timers_fired
+        )
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// A subscriber that feeds the loop's events to `stats` and, if given, to a `--trace` printer.
+/// Each layer filters for itself, so the per-poll events stay off unless a printer wants them.
+pub fn subscriber(stats: &LoopStats, trace: Option<TraceLayer>) -> impl Subscriber + Send + Sync {
+    let iterations = Targets::new().with_target(TARGET, Level::DEBUG);
+    let polls_too = Targets::new().with_target(TARGET, Level::TRACE);
+    tracing_subscriber::registry()
+        .with(stats.clone().with_filter(iterations))
+        .with(trace.map(|printer| printer.with_filter(polls_too)))
+}
+
+/// Counts what the loops on this thread do until the guard is dropped, and prints one line per
+/// iteration to standard error when `trace` is on.
+pub fn watch(trace: bool) -> (LoopStats, tracing::subscriber::DefaultGuard) {
+    let stats = LoopStats::default();
+    let subscriber = subscriber(&stats, trace.then(TraceLayer::stderr));
+    (stats, tracing::subscriber::set_default(subscriber))
+}
