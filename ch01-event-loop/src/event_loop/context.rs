@@ -1,17 +1,14 @@
-//! Section 1.7: the running loop as a task sees it. Like asyncio's module-level functions
-//! (`asyncio.create_task`, `asyncio.sleep`), each function here first finds the loop running on
-//! this thread (`asyncio.get_running_loop()`), then asks it for something: to queue a new task,
-//! to wake this one at a deadline, or to watch a socket.
-//!
-//! One thread runs everything, so tasks need not be `Send`: the loop keeps its parts in
-//! `RefCell`s and lends them to tasks through a thread-local while `block_on` runs.
+//! Section 1.7: the running loop as a task sees it. Like `asyncio.create_task` and
+//! `asyncio.sleep`, each function here first finds the loop running on this thread (asyncio's
+//! `get_running_loop()`), then asks it to queue a new task, to wake this one at a deadline, or
+//! (for `net.rs`) to watch a socket. One thread runs everything, so tasks need not be `Send`: the
+//! loop keeps its parts in `RefCell`s, lent to tasks through a thread-local while `block_on` runs.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::reactor::Reactor;
@@ -63,64 +60,42 @@ pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
         let mut tasks = running.tasks.borrow_mut();
         let id = tasks.next_id();
         let (body, handle) = task_body(id, future);
-        let waker = task_waker(id, &running.ready);
-        tasks.insert(Task {
-            future: Box::pin(body),
-            waker,
-        });
+        let (future, waker) = (Box::pin(body), task_waker(id, &running.ready));
+        tasks.insert(Task { future, waker });
         running.ready.push(id);
         handle
     })
 }
 
 /// Completes after `duration`, never earlier (`asyncio.sleep`).
-pub fn sleep(duration: Duration) -> Sleep {
+pub fn sleep(duration: Duration) -> impl Future<Output = ()> {
     sleep_until(Instant::now() + duration)
 }
 
 /// Completes at `deadline`, at once if it has passed (asyncio's `loop.call_at` underneath).
-pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        registered: None,
-    }
-}
-
-/// The future [`sleep`] and [`sleep_until`] return.
-#[must_use = "a sleep does nothing unless awaited"]
-pub struct Sleep {
-    deadline: Instant,
-    /// The waker already in the timer heap, if any.
-    registered: Option<Waker>,
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+pub fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
+    // The waker already in the timer heap, if any.
+    let mut registered: Option<Waker> = None;
+    poll_fn(move |cx| {
         // The clock decides, not the heap: a wake-up for any other reason finds it not yet due.
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= deadline {
             return Poll::Ready(());
         }
         // First poll, or polled by a new waker (a combinator moved us): tell the heap.
-        if !self
-            .registered
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            let (deadline, waker) = (self.deadline, cx.waker().clone());
+        if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            let waker = cx.waker().clone();
             with_running_loop(|running| running.timers.borrow_mut().add(deadline, waker.clone()));
-            self.registered = Some(waker);
+            registered = Some(waker);
         }
         Poll::Pending
-    }
+    })
 }
 
 /// Lets the other ready tasks run first: the task re-queues itself and pauses once
 /// (asyncio's `await asyncio.sleep(0)`).
 pub async fn yield_now() {
     let mut yielded = false;
-    std::future::poll_fn(|cx| {
+    poll_fn(|cx| {
         if yielded {
             return Poll::Ready(());
         }

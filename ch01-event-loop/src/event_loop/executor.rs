@@ -6,7 +6,7 @@
 //! - "each iteration checks for tasks that need to be run, runs them one at a time until a task
 //!   hits an I/O operation": step 1 of `block_on`. A task "hits I/O" when its `poll` returns
 //!   `Pending`, having left its waker with the reactor or the timers.
-//! - "on the next iteration, check to see if the I/O has completed": step 2, [`EventLoop::wait`],
+//! - "on the next iteration, check to see if the I/O has completed": step 2, `wait_and_wake`,
 //!   asks the OS which sockets became ready (or sleeps until the next timer) and puts the tasks
 //!   waiting on them back on the ready queue.
 //!
@@ -29,20 +29,10 @@ use super::task::{TaskId, TaskTable};
 use super::timers::Timers;
 use super::waker::{ReadyQueue, task_waker};
 
-/// A single-threaded event loop: a queue of ready tasks, a reactor for sockets, a heap of timers.
+/// A single-threaded event loop: a queue of ready tasks, a reactor for sockets, timers. Dropping
+/// it drops the tasks that never finished, closing their sockets.
 pub struct EventLoop {
     running: Rc<Running>,
-}
-
-/// What one iteration did, for its `tracing` event.
-#[derive(Default)]
-struct Turn {
-    woken: u64,
-    polled: u64,
-    ran: Duration,
-    waited: Duration,
-    io_events: u64,
-    timers_fired: u64,
 }
 
 impl EventLoop {
@@ -68,41 +58,54 @@ impl EventLoop {
     /// goes on with them.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _entered = context::enter(&self.running);
-        let running = &*self.running;
+        let ready = &self.running.ready;
         let mut main = pin!(future);
-        let main_waker = task_waker(TaskId::MAIN, &running.ready);
-        running.ready.push(TaskId::MAIN);
+        let main_waker = task_waker(TaskId::MAIN, ready);
+        ready.push(TaskId::MAIN);
         let mut batch = VecDeque::new();
         for iteration in 1u64.. {
-            let mut turn = Turn::default();
             let started = Instant::now();
             // 1. Run every task that is ready, one at a time, until it returns `Pending` (it
             //    waits for I/O, a timer or another task) or finishes.
-            running.ready.take_all(&mut batch);
-            turn.woken = batch.len() as u64;
+            ready.take_all(&mut batch);
+            let (woken, mut polled, mut output) = (batch.len(), 0, None);
             while let Some(id) = batch.pop_front() {
                 if id != TaskId::MAIN {
-                    turn.polled += u64::from(self.run_task(id));
+                    polled += usize::from(self.run_task(id));
                     continue;
                 }
-                turn.polled += 1;
+                polled += 1;
                 tracing::trace!(target: "event_loop", task = id.0, "poll");
-                if let Poll::Ready(output) =
-                    main.as_mut().poll(&mut Context::from_waker(&main_waker))
+                if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
-                    // Tasks woken but not yet run keep their turn for the next `block_on`.
-                    batch.drain(..).for_each(|id| running.ready.push(id));
-                    turn.ran = started.elapsed();
-                    turn.emit(iteration);
-                    return output;
+                    // The tasks not run yet keep their wake-up for the next `block_on`.
+                    batch.drain(..).for_each(|id| ready.push(id));
+                    output = Some(out);
                 }
             }
-            turn.ran = started.elapsed();
+            let ran = started.elapsed();
             // 2. Wait for I/O or the next timer, and wake the tasks that can go on.
-            self.wait(&mut turn);
-            turn.emit(iteration);
+            let (waited, io_events, timers_fired) = match output {
+                None => self.wait_and_wake(),
+                Some(_) => (Duration::ZERO, 0, 0),
+            };
+            // Free when nobody listens: `tracing` caches "not interested" per call site.
+            tracing::debug!(
+                target: "event_loop",
+                iteration,
+                woken,
+                polled,
+                ran_us = ran.as_micros() as u64,
+                waited_us = waited.as_micros() as u64,
+                io_events,
+                timers_fired,
+                "iteration"
+            );
+            if let Some(output) = output {
+                return output;
+            }
         }
-        unreachable!("an event loop runs more than 2^64 iterations only in theory")
+        unreachable!("2^64 iterations")
     }
 
     /// Polls one task once. Pending: back to the table until its waker says otherwise.
@@ -112,22 +115,20 @@ impl EventLoop {
             return false;
         };
         tracing::trace!(target: "event_loop", task = id.0, "poll");
-        // The task body catches its own panics (see `task_body`), so this never unwinds.
-        match task
-            .future
-            .as_mut()
-            .poll(&mut Context::from_waker(&task.waker))
-        {
+        // The task body catches its own panics (see `task_body`): this never unwinds.
+        let waker = &task.waker;
+        match task.future.as_mut().poll(&mut Context::from_waker(waker)) {
             Poll::Pending => self.running.tasks.borrow_mut().put_back(id, task),
-            // Dropped outside the table's borrow: dropping may close sockets or wake others.
+            // `task` is dropped after the table's borrow ends: dropping may close sockets.
             Poll::Ready(()) => self.running.tasks.borrow_mut().remove(id),
         }
         true
     }
 
     /// Blocks in the OS until a socket is ready, another thread wakes a task, or the next timer
-    /// is due (`selectors`' `select(timeout)`); then wakes the tasks that can go on.
-    fn wait(&self, turn: &mut Turn) {
+    /// is due (`selector.select(timeout)`); then wakes the tasks that can go on.
+    /// Returns the time waited, the socket events, and the timers fired.
+    fn wait_and_wake(&self) -> (Duration, u64, u64) {
         let running = &*self.running;
         let mut timeout = running.timers.borrow().time_to_next(Instant::now());
         // Tasks woken while the others ran must not wait: only collect what the OS has ready.
@@ -138,43 +139,20 @@ impl EventLoop {
         let result = running.reactor.borrow_mut().wait(timeout);
         // Awake before waking anyone: from here on a wake-up needs no interrupt.
         running.ready.stop_sleeping();
-        turn.waited = started.elapsed();
-        if let Err(error) = result {
-            panic!("the OS readiness queue (epoll/kqueue) failed: {error}");
+        let waited = started.elapsed();
+        match result {
+            Err(error) if error.kind() != io::ErrorKind::Interrupted => {
+                panic!("the OS readiness queue (epoll/kqueue) failed: {error}")
+            }
+            _ => {} // done, or a signal cut the wait short (with no events)
         }
-        turn.io_events = running.reactor.borrow_mut().wake_ready();
-        let now = Instant::now();
+        let io_events = running.reactor.borrow_mut().wake_ready();
+        let (now, mut fired) = (Instant::now(), 0);
         while let Some(waker) = running.timers.borrow_mut().pop_due(now) {
-            turn.timers_fired += 1;
+            fired += 1;
             waker.wake();
         }
-    }
-}
-
-impl Turn {
-    /// The iteration's event; it costs one check of a cached flag when nobody listens.
-    fn emit(&self, iteration: u64) {
-        tracing::debug!(
-            target: "event_loop",
-            iteration,
-            woken = self.woken,
-            polled = self.polled,
-            ran_us = self.ran.as_micros() as u64,
-            waited_us = self.waited.as_micros() as u64,
-            io_events = self.io_events,
-            timers_fired = self.timers_fired,
-            "iteration"
-        );
-    }
-}
-
-impl Drop for EventLoop {
-    fn drop(&mut self) {
-        // Unfinished tasks are dropped (closing their sockets) while the loop is current, and
-        // outside any borrow of the table.
-        let _entered = context::enter(&self.running);
-        let leftovers = self.running.tasks.borrow_mut().drain();
-        drop(leftovers);
+        (waited, io_events, fired)
     }
 }
 

@@ -10,7 +10,8 @@
 //! | `timers.rs` | a heap of deadlines that bounds the wait | `loop._scheduled`, `call_at` |
 //! | `net.rs` | `TcpStream`, `TcpListener`: `Pending` until the OS says ready | `sock_recv`, `sock_sendall` |
 //!
-//! `reactor.rs`, `timers.rs` and `waker.rs` import nothing from the loop: read them first.
+//! `reactor.rs`, `timers.rs` and `task.rs` import nothing from the other files, and `waker.rs`
+//! only a task's id: read them first.
 
 mod context;
 mod executor;
@@ -20,7 +21,7 @@ mod task;
 mod timers;
 mod waker;
 
-pub use context::{Sleep, sleep, sleep_until, spawn, yield_now};
+pub use context::{sleep, sleep_until, spawn, yield_now};
 pub use executor::{EventLoop, block_on};
 pub use net::{TcpListener, TcpStream};
 pub use task::{JoinError, JoinHandle, TaskId};

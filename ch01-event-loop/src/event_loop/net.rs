@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 
 use super::context::with_running_loop;
-use super::reactor::{Direction, Registration};
+use super::reactor::{READ, Registration, WRITE};
 
 fn register(source: &mut impl mio::event::Source) -> io::Result<Registration> {
     with_running_loop(|running| Registration::new(&running.reactor, source))
@@ -37,7 +37,7 @@ impl TcpStream {
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = Self::new(mio::net::TcpStream::connect(addr)?)?;
         poll_fn(|cx| {
-            stream.registration.poll_io(Direction::Write, cx, || {
+            stream.registration.poll_io(WRITE, cx, || {
                 if let Some(error) = stream.socket.take_error()? {
                     return Err(error);
                 }
@@ -57,21 +57,13 @@ impl TcpStream {
     /// Reads what has arrived (at least one byte), or 0 at end of stream.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut socket = &self.socket;
-        poll_fn(|cx| {
-            self.registration
-                .poll_io(Direction::Read, cx, || socket.read(buf))
-        })
-        .await
+        poll_fn(|cx| self.registration.poll_io(READ, cx, || socket.read(buf))).await
     }
 
     /// Writes as much of `buf` as the OS takes now (at least one byte) and says how much.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut socket = &self.socket;
-        poll_fn(|cx| {
-            self.registration
-                .poll_io(Direction::Write, cx, || socket.write(buf))
-        })
-        .await
+        poll_fn(|cx| self.registration.poll_io(WRITE, cx, || socket.write(buf))).await
     }
 
     /// Writes all of `buf`, however many partial writes that takes.
@@ -85,25 +77,9 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Fills `buf` exactly, however many partial reads that takes.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
-    }
-
     /// Closes the writing half: the peer reads end of stream, and can still answer.
     pub fn shutdown_write(&self) -> io::Result<()> {
         self.socket.shutdown(Shutdown::Write)
-    }
-
-    /// The address of the other end.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.peer_addr()
     }
 }
 
@@ -131,11 +107,8 @@ impl TcpListener {
 
     /// Waits for the next connection and registers it with the loop.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, peer) = poll_fn(|cx| {
-            self.registration
-                .poll_io(Direction::Read, cx, || self.socket.accept())
-        })
-        .await?;
+        let (socket, peer) =
+            poll_fn(|cx| self.registration.poll_io(READ, cx, || self.socket.accept())).await?;
         Ok((TcpStream::new(socket)?, peer))
     }
 }

@@ -1,12 +1,10 @@
-//! Section 1.7 (with 1.6 underneath): the reactor asks the operating system which sockets are
-//! ready, so that no task ever blocks on one (Python's `selectors` module, which asyncio's loop
-//! calls once per iteration).
+//! Section 1.7 (with 1.6 underneath): the reactor asks the OS which sockets are ready, so that
+//! no task ever blocks on one (Python's `selectors`, which asyncio's loop calls every iteration).
 //!
-//! Each socket is registered once with mio's `Poll` (epoll on Linux, kqueue on macOS) for reading
-//! and writing, under a token: its slot in [`Reactor::waiters`]. mio is *edge-triggered*: the OS
-//! reports a socket once when it becomes ready, not again while it stays ready. So an operation
-//! always tries the non-blocking syscall first; only when it says `WouldBlock` does the task leave
-//! its waker here, and the next edge (new data, or room to write) wakes it.
+//! Each socket is registered once with mio's `Poll` (epoll on Linux, kqueue on macOS), for reading
+//! and writing, under a token: its slot in `waiters`. mio is *edge-triggered*: the OS reports a
+//! socket when it becomes ready, not again while it stays ready. So an operation always tries the
+//! non-blocking syscall first, and only on `WouldBlock` leaves its waker for the next edge.
 
 use std::cell::RefCell;
 use std::io;
@@ -20,11 +18,8 @@ use mio::{Events, Interest, Token};
 pub(crate) const INTERRUPT: Token = Token(usize::MAX);
 
 /// Which half of a socket an operation needs: an index into a socket's two waiters.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Direction {
-    Read = 0,
-    Write = 1,
-}
+pub(crate) const READ: usize = 0;
+pub(crate) const WRITE: usize = 1;
 
 /// The OS readiness queue and, per registered socket, who waits to read and who waits to write.
 pub(crate) struct Reactor {
@@ -38,8 +33,7 @@ impl Reactor {
     pub(crate) fn new() -> io::Result<(Self, mio::Waker)> {
         let poll = mio::Poll::new()?;
         let interrupt = mio::Waker::new(poll.registry(), INTERRUPT)?;
-        let events = Events::with_capacity(1024);
-        let (waiters, free) = (Vec::new(), Vec::new());
+        let (events, waiters, free) = (Events::with_capacity(1024), Vec::new(), Vec::new());
         let reactor = Self {
             poll,
             events,
@@ -52,14 +46,7 @@ impl Reactor {
     /// Blocks in the OS until a socket is ready, a thread pokes the interrupt, or `timeout`
     /// passes (`None`: no timer is pending, wait for I/O alone).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self.poll.poll(&mut self.events, timeout) {
-            // A signal cut the wait short: no events, just a short iteration.
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
-                self.events.clear();
-                Ok(())
-            }
-            result => result,
-        }
+        self.poll.poll(&mut self.events, timeout)
     }
 
     /// Wakes the tasks waiting on the sockets of the last [`wait`](Self::wait); returns how many
@@ -105,18 +92,15 @@ impl Registration {
         } else {
             inner.free.pop();
         }
-        let reactor = Rc::clone(reactor);
-        Ok(Self {
-            token: Token(index),
-            reactor,
-        })
+        let (token, reactor) = (Token(index), Rc::clone(reactor));
+        Ok(Self { token, reactor })
     }
 
     /// Runs the non-blocking `operation`; on `WouldBlock`, leaves the task's waker for the
     /// socket's next readiness edge and returns `Pending`.
     pub(crate) fn poll_io<R>(
         &self,
-        direction: Direction,
+        direction: usize,
         cx: &mut Context<'_>,
         mut operation: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
@@ -124,7 +108,7 @@ impl Registration {
             match operation() {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     let mut reactor = self.reactor.borrow_mut();
-                    let waiter = &mut reactor.waiters[self.token.0][direction as usize];
+                    let waiter = &mut reactor.waiters[self.token.0][direction];
                     if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                         *waiter = Some(cx.waker().clone());
                     }

@@ -15,23 +15,15 @@ use std::task::{Context, Poll, Waker};
 
 use futures::FutureExt;
 
-/// A task's name: its slot in the table. A finished task's slot is reused, so a late wake-up
-/// meant for it may poll the next occupant once for nothing; every future copes with that.
+/// A task's name: its slot in the table (`--trace` prints `#3`). A finished task's slot is
+/// reused, so a late wake-up meant for it may poll the next occupant once for nothing; every
+/// future copes with that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskId(pub(crate) usize);
+pub struct TaskId(pub usize);
 
 impl TaskId {
     /// The future given to `block_on`: polled like a task, but lives on the caller's stack.
     pub const MAIN: TaskId = TaskId(usize::MAX);
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            TaskId::MAIN => write!(f, "main"),
-            TaskId(index) => write!(f, "#{index}"),
-        }
-    }
 }
 
 /// A spawned task: the boxed future and its waker (made once, reused for every poll).
@@ -52,7 +44,6 @@ pub(crate) fn task_body<F: Future + 'static>(
     }));
     let handle = JoinHandle {
         state: Rc::clone(&state),
-        id,
     };
     let body = async move {
         let result = AssertUnwindSafe(future).catch_unwind().await;
@@ -76,7 +67,6 @@ pub(crate) fn task_body<F: Future + 'static>(
 pub(crate) struct TaskTable {
     slots: Vec<Option<Task>>,
     free: Vec<usize>,
-    live: usize,
 }
 
 impl TaskTable {
@@ -85,14 +75,12 @@ impl TaskTable {
         TaskId(self.free.last().copied().unwrap_or(self.slots.len()))
     }
 
-    pub(crate) fn insert(&mut self, task: Task) -> TaskId {
-        let id = self.next_id();
+    /// Stores a new task under [`next_id`](Self::next_id).
+    pub(crate) fn insert(&mut self, task: Task) {
         match self.free.pop() {
             Some(index) => self.slots[index] = Some(task),
             None => self.slots.push(Some(task)),
         }
-        self.live += 1;
-        id
     }
 
     /// Takes a task out to poll it (it may spawn others meanwhile); `None` if it is gone.
@@ -108,18 +96,10 @@ impl TaskTable {
     /// Frees the slot of a task that finished.
     pub(crate) fn remove(&mut self, id: TaskId) {
         self.free.push(id.0);
-        self.live -= 1;
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-
-    /// Every waiting task, for the loop to drop when it goes away.
-    pub(crate) fn drain(&mut self) -> Vec<Task> {
-        self.free.clear();
-        self.live = 0;
-        self.slots.drain(..).flatten().collect()
+        self.slots.len() - self.free.len()
     }
 }
 
@@ -134,21 +114,16 @@ pub struct JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {} panicked: {}", self.task, self.message)
+        write!(f, "task #{} panicked: {}", self.task.0, self.message)
     }
 }
 
 impl std::error::Error for JoinError {}
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    match (
-        payload.downcast_ref::<&str>(),
-        payload.downcast_ref::<String>(),
-    ) {
-        (Some(text), _) => (*text).to_string(),
-        (_, Some(text)) => text.clone(),
-        _ => "a panic with a non-text payload".to_string(),
-    }
+    let text = payload.downcast_ref::<&str>().copied();
+    let text = text.or(payload.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("a panic with a non-text payload").into()
 }
 
 struct JoinState<T> {
@@ -160,14 +135,6 @@ struct JoinState<T> {
 /// Dropping it does not cancel the task: the loop's table owns the task, not this handle.
 pub struct JoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
-    id: TaskId,
-}
-
-impl<T> JoinHandle<T> {
-    /// The task this handle waits for (the id `--trace` prints).
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
 }
 
 impl<T> Future for JoinHandle<T> {
