@@ -1,10 +1,12 @@
 //! The command line: which demo of section 1.7 to run, and its sizes. Sizes are global flags, so
 //! both `-- --requests 5` and `-- requests --requests 5` work.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum, value_parser};
 
 /// Section 1.7 of the notes: an event loop built from scratch, measured against tokio.
-/// Without a demo name, every demo runs in the order of the notes.
+/// Without a demo name, every demo runs in the order of the notes (not `serve`).
 #[derive(Parser, Debug)]
 #[command(name = "ch01-event-loop", version)]
 pub struct Cli {
@@ -30,6 +32,8 @@ pub enum Demo {
     EchoBench,
     /// 1.7: a task that never awaits blocks the whole loop (one long iteration).
     Cooperative,
+    /// 1.7: an echo server on the hand-built loop, one thread, until Ctrl-C (try `nc`).
+    Serve(ServeArgs),
     /// Internal: runs one timers measurement in a fresh process and prints it as JSON.
     #[command(hide = true)]
     TimersChild {
@@ -47,6 +51,29 @@ impl Demo {
         Demo::EchoBench,
         Demo::Cooperative,
     ];
+}
+
+/// Where `serve` listens.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct ServeArgs {
+    /// Port to listen on, 0-65535 (0: any free port, printed at start). Required.
+    // Optional for clap only: clap's "required argument missing" message spans several lines;
+    // `port()` gives the one-line error instead.
+    #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
+    pub port: Option<u16>,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+}
+
+impl ServeArgs {
+    /// The port, or a one-line error naming the missing flag.
+    pub fn port(&self) -> anyhow::Result<u16> {
+        self.port.ok_or_else(|| {
+            anyhow::anyhow!("serve needs --port <PORT> (0-65535; 0 picks a free port)")
+        })
+    }
 }
 
 /// The runtimes the timers demo compares.

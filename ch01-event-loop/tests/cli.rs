@@ -32,7 +32,7 @@ fn help_lists_every_demo_with_its_section() {
     let output = run(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for demo in ["requests", "timers", "echo-bench", "cooperative"] {
+    for demo in ["requests", "timers", "echo-bench", "cooperative", "serve"] {
         assert!(help.contains(demo), "{demo} missing from --help");
     }
     assert!(help.contains("1.7"));

@@ -3,6 +3,7 @@
 pub mod cooperative;
 pub mod echo_bench;
 pub mod requests;
+pub mod serve;
 pub mod timers;
 
 use shared::Narrator;
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             Demo::Timers => timers::run(&narrator, &cli.sizes)?,
             Demo::EchoBench => echo_bench::run(&narrator, &cli.sizes)?,
             Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
+            Demo::Serve(args) => serve::run(&narrator, &args, cli.sizes.trace)?,
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }
     }

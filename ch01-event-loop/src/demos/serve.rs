@@ -1,0 +1,105 @@
+//! Section 1.7, `serve`: the echo server of section 1.6, now written as tasks on the hand-built
+//! loop. One thread; each client is a task that reads and writes as if it were blocking, and
+//! the loop runs whichever task's socket the OS reports ready.
+//!
+//! Not part of the default run: it serves until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few
+//! terminals at once, and add `--trace` to watch the loop's iterations.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::Narrator;
+
+use crate::cli::ServeArgs;
+use crate::event_loop::{EventLoop, TcpListener, TcpStream, sleep, spawn};
+use crate::observe;
+
+/// How long to stop accepting after running out of file descriptors. The clients wait in the
+/// kernel's accept queue meanwhile, and retrying at once would only spin.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+// ---- the lesson: asyncio's `start_server` echo example, on our loop ----
+
+/// Accepts clients forever, one task each (like `asyncio.start_server` with a client callback).
+pub async fn serve(listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((client, _)) => drop(spawn(echo(client))),
+            Err(error) if shared::fdlimit::is_out_of_fds(&error) => {
+                eprintln!("serve: out of file descriptors, waiting for clients to leave");
+                sleep(ACCEPT_BACKOFF).await;
+            }
+            // A client that gave up before we accepted it: nothing to serve.
+            Err(_) => {}
+        }
+    }
+}
+
+/// Sends every byte back, in order, until the client stops sending; then closes our side too.
+/// Returns how many bytes were echoed. An error (the client reset the connection) ends only
+/// this client's task.
+///
+/// - Partial writes: `write_all` retries until the OS has taken every byte.
+/// - Slow readers: while `write_all` waits for room, this task reads nothing more, so a client
+///   that does not read stops being read (its own sends then block), and each client costs one
+///   buffer of memory however fast it sends.
+/// - Half-close: a client that shuts down its sending side still gets every byte back before we
+///   close ours.
+pub async fn echo(client: TcpStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut echoed = 0;
+    loop {
+        let n = client.read(&mut buf).await?;
+        if n == 0 {
+            client.shutdown_write()?;
+            return Ok(echoed);
+        }
+        client.write_all(&buf[..n]).await?;
+        echoed += n as u64;
+    }
+}
+
+// ---- running it ----
+
+/// Binds, prints the address, and serves on this thread until the process is stopped.
+pub fn run(narrator: &Narrator, args: &ServeArgs, trace: bool) -> anyhow::Result<()> {
+    let wanted = SocketAddr::new(args.host, args.port()?);
+    // Hundreds of clients need hundreds of descriptors.
+    shared::fdlimit::raise_to_hard_limit();
+    let (_stats, _watching) = observe::watch(trace);
+    let event_loop = EventLoop::new().context("setting up the event loop")?;
+    event_loop.block_on(async {
+        let listener =
+            TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
+        let addr = listener.local_addr()?;
+        announce(narrator, addr);
+        serve(listener).await;
+        anyhow::Ok(())
+    })
+}
+
+/// The first line says where we listen (tests and scripts read it).
+fn announce(narrator: &Narrator, addr: SocketAddr) {
+    // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
+    // server keeps serving instead of panicking on a failed print.
+    let mut out = io::stdout().lock();
+    let _ = if narrator.is_json() {
+        let line =
+            serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
+        writeln!(out, "{line}")
+    } else {
+        writeln!(out, "listening on {addr}")
+    };
+    if narrator.is_narrated() {
+        let _ = writeln!(
+            out,
+            "Echo server on the hand-built event loop: one thread, one task per client. Try \
+             `nc {} {}` (several at once). Ctrl-C stops it.",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,163 @@
+//! Section 1.7: `serve`, the echo server on the hand-built loop, run as a learner runs it and
+//! driven with real sockets: every byte comes back under partial writes, slow readers, resets and
+//! half-closes, and bad ports get one line, not a panic.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ch01-event-loop");
+/// No single read may wait longer than this: a lost byte fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Kills the server even when an assertion fails; keeps its standard output open meanwhile.
+struct Server(Child, #[allow(dead_code)] BufReader<ChildStdout>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    fn start() -> (Server, String) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+            .to_string();
+        (Server(child, stdout), addr)
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+fn echo_once(addr: &str, text: &[u8]) {
+    let mut stream = connect(addr);
+    stream.write_all(text).unwrap();
+    let mut echo = vec![0u8; text.len()];
+    stream.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, text);
+}
+
+#[test]
+fn serve_prints_its_address_and_echoes_many_clients_at_once() {
+    let (_server, addr) = Server::start();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    // All connected and waiting before any is answered: one thread serves them together.
+    let mut clients: Vec<TcpStream> = (0..50).map(|_| connect(&addr)).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .write_all(format!("client {i:02}\n").as_bytes())
+            .unwrap();
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let mut echo = [0u8; 10];
+        client.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, format!("client {i:02}\n").as_bytes());
+    }
+}
+
+#[test]
+fn a_slow_reader_that_half_closes_gets_every_byte_back_while_others_are_served() {
+    const SIZE: usize = 8 * 1024 * 1024;
+    let (_server, addr) = Server::start();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 % 251) as u8).collect();
+    let mut client = connect(&addr);
+    // Far more than the socket buffers hold: the server's writes are partial and then wait,
+    // because this client reads nothing for a while.
+    let writer = {
+        let (mut client, data) = (client.try_clone().unwrap(), data.clone());
+        std::thread::spawn(move || {
+            client.write_all(&data).unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // The server is stuck on this client's full buffers, not on the whole loop.
+    echo_once(&addr, b"meanwhile, another client\n");
+    let mut received = Vec::with_capacity(SIZE);
+    client.read_to_end(&mut received).unwrap();
+    writer.join().unwrap();
+    assert_eq!(received.len(), SIZE, "every byte, then end of stream");
+    assert!(received == data, "in order");
+}
+
+/// Closes `stream` with a reset instead of a FIN (what a crashed client looks like).
+#[cfg(unix)]
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is open (we own `stream`) and `linger` is a valid value of the size
+    // we pass.
+    let status = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(status, 0, "{}", std::io::Error::last_os_error());
+    drop(stream);
+}
+
+#[cfg(unix)]
+#[test]
+fn clients_that_reset_mid_echo_end_only_their_own_task() {
+    let (mut server, addr) = Server::start();
+    for _ in 0..5 {
+        let mut client = connect(&addr);
+        // Enough that the server is still echoing when the reset arrives.
+        client.write_all(&vec![7u8; 256 * 1024]).unwrap_or(());
+        reset(client);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.is_running(), "the server died of a client's reset");
+    echo_once(&addr, b"still here\n");
+}
+
+fn assert_one_line_error(args: &[&str], expected: &str) {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_ports_and_ports_in_use_give_one_line() {
+    assert_one_line_error(&["serve", "--port", "70000"], "--port");
+    assert_one_line_error(&["serve", "--port", "http"], "--port");
+    assert_one_line_error(&["serve"], "--port");
+    assert_one_line_error(&["serve", "--port"], "--port");
+    assert_one_line_error(&["serve", "--port", "0", "--host", "nowhere"], "--host");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
+}
