@@ -32,8 +32,17 @@ pub enum Demo {
     EchoBench,
     /// 1.7: a task that never awaits blocks the whole loop (one long iteration).
     Cooperative,
+    /// Summary: CPU-heavy work on the loop, on tokio's blocking pool, in a child process.
+    Offload,
     /// 1.7: an echo server on the hand-built loop, one thread, until Ctrl-C (try `nc`).
     Serve(ServeArgs),
+    /// Internal: the offload demo's job in a child process; prints its checksum.
+    #[command(hide = true)]
+    OffloadChild {
+        /// Rounds of the job.
+        #[arg(long)]
+        iterations: u64,
+    },
     /// Internal: runs one timers measurement in a fresh process and prints it as JSON.
     #[command(hide = true)]
     TimersChild {
@@ -45,11 +54,12 @@ pub enum Demo {
 
 impl Demo {
     /// Every public demo, in the order `cargo run` runs them.
-    pub const ALL: [Demo; 4] = [
+    pub const ALL: [Demo; 5] = [
         Demo::Requests,
         Demo::Timers,
         Demo::EchoBench,
         Demo::Cooperative,
+        Demo::Offload,
     ];
 }
 
@@ -122,6 +132,11 @@ pub struct Sizes {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub hog_ms: u64,
 
+    /// offload: how long the CPU-heavy job computes, in milliseconds.
+    #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    pub job_ms: u64,
+
     /// Print one line per iteration of the hand-built loop (to standard error).
     #[arg(long, global = true)]
     pub trace: bool,
@@ -136,6 +151,7 @@ impl Default for Sizes {
             connections: 32,
             round_trips: 1_000,
             hog_ms: 300,
+            job_ms: 300,
             trace: false,
         }
     }

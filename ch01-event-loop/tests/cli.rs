@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-event-loop");
-const TINY: [&str; 12] = [
+const TINY: [&str; 14] = [
     "--requests",
     "5",
     "--delay-ms",
@@ -18,6 +18,8 @@ const TINY: [&str; 12] = [
     "20",
     "--hog-ms",
     "30",
+    "--job-ms",
+    "60",
 ];
 
 fn run(args: &[&str]) -> Output {
@@ -32,12 +34,19 @@ fn help_lists_every_demo_with_its_section() {
     let output = run(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for demo in ["requests", "timers", "echo-bench", "cooperative", "serve"] {
+    for demo in [
+        "requests",
+        "timers",
+        "echo-bench",
+        "cooperative",
+        "offload",
+        "serve",
+    ] {
         assert!(help.contains(demo), "{demo} missing from --help");
     }
     assert!(help.contains("1.7"));
     assert!(
-        !help.contains("timers-child"),
+        !help.contains("timers-child") && !help.contains("offload-child"),
         "the internal subcommand stays hidden"
     );
 }
@@ -61,7 +70,10 @@ fn json_output_has_the_documented_names_and_fields() {
         .iter()
         .map(|r| r["demo"].as_str().unwrap())
         .collect();
-    assert_eq!(demos, ["requests", "timers", "echo-bench", "cooperative"]);
+    assert_eq!(
+        demos,
+        ["requests", "timers", "echo-bench", "cooperative", "offload"]
+    );
     let field = |demo: usize, name: &str, key: &str| -> f64 {
         reports[demo]["measurements"]
             .as_array()
@@ -86,6 +98,12 @@ fn json_output_has_the_documented_names_and_fields() {
         assert!(field(2, name, "round_trips_per_s") > 0.0);
     }
     field(3, "never_awaits", "longest_iteration_ms");
+    for name in ["on_loop", "spawn_blocking", "process"] {
+        for key in ["worst_tick_lateness_ms", "ticks", "wall_ms"] {
+            field(4, name, key);
+        }
+    }
+    assert_eq!(field(4, "on_loop", "ticks_during_job"), 0.0);
     for report in &reports {
         assert_eq!(report["section"], "1.7");
     }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
-use ch01_event_loop::demos::{cooperative, echo_bench, requests};
+use ch01_event_loop::demos::offload::Place;
+use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
 use shared::narrate::{Mode, Narrator};
 
 fn quiet() -> Narrator {
@@ -85,4 +86,34 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
     );
     assert!(polite.longest.ran < hog / 3, "{:?}", polite.longest.ran);
     assert!(polite.iterations > greedy.iterations);
+}
+
+#[test]
+fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
+    let sizes = Sizes {
+        job_ms: 300,
+        ..Sizes::default()
+    };
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-event-loop"));
+    let result = offload::run_with(&quiet(), &sizes, program).unwrap();
+    let places: Vec<Place> = result.runs.iter().map(|run| run.place).collect();
+    assert_eq!(places, Place::ALL);
+    for run in &result.runs {
+        let job = run.job_time();
+        let (during, silence) = (run.ticks_during_job(), run.longest_silence_during_job());
+        let name = run.place.name();
+        if run.place == Place::OnLoop {
+            // The loop's only thread computes: no tick can run until the job ends.
+            assert_eq!(during, 0, "{name}: {run:?}");
+            assert!(run.worst_lateness >= job / 2, "{name}: {run:?}");
+        } else {
+            // The loop stays free: ticks keep coming all through the job. A busy machine may
+            // delay a few of them, never for most of the job.
+            assert!(during >= 3, "{name}: only {during} ticks in {job:?}");
+            assert!(
+                silence < job / 2,
+                "{name}: no tick for {silence:?} of {job:?}"
+            );
+        }
+    }
 }

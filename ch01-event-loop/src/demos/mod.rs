@@ -2,6 +2,7 @@
 
 pub mod cooperative;
 pub mod echo_bench;
+pub mod offload;
 pub mod requests;
 pub mod serve;
 pub mod timers;
@@ -27,6 +28,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             Demo::Timers => timers::run(&narrator, &cli.sizes)?,
             Demo::EchoBench => echo_bench::run(&narrator, &cli.sizes)?,
             Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
+            Demo::Offload => drop(offload::run(&narrator, &cli.sizes)?),
+            Demo::OffloadChild { iterations } => offload::child(iterations)?,
             Demo::Serve(args) => serve::run(&narrator, &args, cli.sizes.trace)?,
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }

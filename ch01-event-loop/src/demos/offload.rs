@@ -1,0 +1,363 @@
+//! Section 1.7 and the notes' summary: asyncio "exposes APIs for making CPU-bound work concurrent
+//! as well". Demo `offload`: a ticker task wants to run every 10 ms on the hand-built loop while a
+//! CPU-heavy job (about 300 ms) runs three ways:
+//!
+//! - `on_loop`: the job is called inside a task. The loop's one thread computes, so the ticker
+//!   is starved until the job ends (what calling a CPU-bound function in a coroutine does).
+//! - `spawn_blocking`: the job goes to tokio's blocking thread pool, and the task awaits its
+//!   result (asyncio's `loop.run_in_executor(None, job)` / `asyncio.to_thread`).
+//! - `process`: the job runs in a child process, this same program re-run with the hidden
+//!   `offload-child` subcommand (`loop.run_in_executor(ProcessPoolExecutor(), job)`).
+//!
+//! Either way the loop hands the job to another thread or process and goes on polling; the
+//! job's end comes back as a wake-up from another thread, like asyncio's `call_soon_threadsafe`.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use shared::report::{DemoReport, Measurement};
+use shared::{Narrator, SpanKind, SpanRecorder};
+
+use crate::cli::Sizes;
+use crate::event_loop::{EventLoop, sleep, spawn};
+
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "offload";
+/// How often the ticker wants to run.
+pub const TICK: Duration = Duration::from_millis(10);
+/// The ticker runs alone for this long before the job starts, and after it ends.
+const MARGIN: Duration = Duration::from_millis(50);
+
+// ---- the lesson: one CPU-heavy job, and three places to run it ----
+
+/// The CPU-heavy job: `iterations` rounds of integer mixing (xorshift), with a checksum so that
+/// neither the compiler nor a lazy child process can skip the work.
+pub fn cpu_job(iterations: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut sum = 0u64;
+    for _ in 0..iterations {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sum = sum.wrapping_add(black_box(x));
+    }
+    sum
+}
+
+/// Where the job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Inside a task, on the loop's own thread.
+    OnLoop,
+    /// On tokio's blocking thread pool.
+    SpawnBlocking,
+    /// In a child process.
+    Process,
+}
+
+impl Place {
+    /// Every place, in the order the demo runs them.
+    pub const ALL: [Place; 3] = [Place::OnLoop, Place::SpawnBlocking, Place::Process];
+
+    /// The measurement's name in the report and `--json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Place::OnLoop => "on_loop",
+            Place::SpawnBlocking => "spawn_blocking",
+            Place::Process => "process",
+        }
+    }
+}
+
+/// Runs the job at `place`; the loop keeps running while it waits, except on the loop itself.
+/// Returns the checksum, and when the job started and ended where it ran.
+async fn run_job(
+    place: Place,
+    iterations: u64,
+    blocking_pool: &tokio::runtime::Handle,
+    program: &Path,
+) -> anyhow::Result<(u64, Instant, Instant)> {
+    let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
+    let (started, checksum, ended) = match place {
+        Place::OnLoop => spawn(async move { timed() }).await?,
+        Place::SpawnBlocking => blocking_pool.spawn_blocking(timed).await?,
+        Place::Process => {
+            let program = program.to_path_buf();
+            let in_child = move || {
+                (
+                    Instant::now(),
+                    run_child(&program, iterations),
+                    Instant::now(),
+                )
+            };
+            let (started, checksum, ended) = off_thread(in_child).await?;
+            (started, checksum?, ended)
+        }
+    };
+    Ok((checksum, started, ended))
+}
+
+/// Runs blocking `work` on a new thread and awaits its result: the thread's send wakes the
+/// loop (this is how a process pool's result gets back to asyncio's loop, too).
+fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl Future<Output = anyhow::Result<T>> {
+    let (done, result) = futures::channel::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("offload-waiter".into())
+        .spawn(move || drop(done.send(work())));
+    async move {
+        thread.context("cannot start a thread")?;
+        result.await.context("the offload thread died")
+    }
+}
+
+// ---- measuring it ----
+
+/// One run of the ticker: when it was due, and when the loop got to run it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    /// Its sleep's deadline.
+    pub due: Instant,
+    /// When it ran.
+    pub ran: Instant,
+}
+
+/// What one row measured. Instants are comparable across threads and with the ticks.
+#[derive(Debug, Clone)]
+pub struct OffloadRun {
+    /// Where the job ran.
+    pub place: Place,
+    /// When the job started and ended, measured where it ran (for the process: around the
+    /// child's run, as seen by the thread that waits for it).
+    pub job: (Instant, Instant),
+    /// Every tick, in order.
+    pub ticks: Vec<Tick>,
+    /// The longest a tick ran after its due time.
+    pub worst_lateness: Duration,
+    /// The whole row, ticker included.
+    pub wall: Duration,
+    /// The job's checksum (the same in every row: the same work was done).
+    pub checksum: u64,
+}
+
+impl OffloadRun {
+    /// Ticks that ran while the job was running.
+    pub fn ticks_during_job(&self) -> usize {
+        let (start, end) = self.job;
+        let during = |tick: &&Tick| tick.ran > start && tick.ran < end;
+        self.ticks.iter().filter(during).count()
+    }
+
+    /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
+    pub fn longest_silence_during_job(&self) -> Duration {
+        let (start, end) = self.job;
+        let inside = self
+            .ticks
+            .iter()
+            .map(|tick| tick.ran)
+            .filter(|&ran| ran > start && ran < end);
+        let mut moments: Vec<Instant> = std::iter::once(start).chain(inside).collect();
+        moments.push(end);
+        let gaps = moments
+            .windows(2)
+            .map(|pair| pair[1].duration_since(pair[0]));
+        gaps.max().unwrap_or_default()
+    }
+
+    /// The job's length.
+    pub fn job_time(&self) -> Duration {
+        self.job.1.duration_since(self.job.0)
+    }
+}
+
+/// The three rows.
+#[derive(Debug, Clone)]
+pub struct Offload {
+    /// `on_loop`, `spawn_blocking`, `process`, in that order.
+    pub runs: Vec<OffloadRun>,
+}
+
+/// Runs the demo, prints its report, and returns the three rows.
+pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
+    let program = std::env::current_exe().context("cannot find this program to re-run it")?;
+    run_with(narrator, sizes, &program)
+}
+
+/// [`run`], with `program` (this crate's binary) as the child process.
+pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+    let job = Duration::from_millis(sizes.job_ms);
+    narrator.header(
+        "1.7",
+        "CPU-bound work, made concurrent: hand it to a thread or a process",
+        &format!(
+            "A ticker wants to run every {} ms while a {} ms computation runs: inside a task it \
+             starves the loop; on a thread pool or in a child process the loop keeps ticking.",
+            TICK.as_millis(),
+            job.as_millis()
+        ),
+    );
+    let iterations = iterations_for(job);
+    let recorder = SpanRecorder::new();
+    let mut report = DemoReport::new(NAME, "1.7");
+    let mut runs = Vec::new();
+    for place in Place::ALL {
+        let progress = narrator.progress(format!("{}: job and ticker", place.name()), None);
+        let run = measure(place, iterations, program)?;
+        drop(progress);
+        let row = place.name();
+        let short = row.trim_start_matches("spawn_");
+        recorder.record(format!("{short} job"), SpanKind::Cpu, run.job.0, run.job.1);
+        for pair in run.ticks.windows(2) {
+            let (asleep, tick) = (pair[0].ran, pair[1]);
+            recorder.record(format!("{short} ticker"), SpanKind::Idle, asleep, tick.due);
+            // Due but not run: the loop's one thread is busy, like waiting for a lock.
+            if tick.ran > tick.due + Duration::from_millis(2) {
+                recorder.record(
+                    format!("{short} ticker"),
+                    SpanKind::WaitLock,
+                    tick.due,
+                    tick.ran,
+                );
+            }
+        }
+        report.push(
+            Measurement::new(row, run.wall)
+                .field("worst_tick_lateness_ms", ms(run.worst_lateness))
+                .field("ticks", run.ticks.len() as f64)
+                .field("ticks_during_job", run.ticks_during_job() as f64)
+                .field("job_ms", ms(run.job_time())),
+        );
+        runs.push(run);
+    }
+    if runs.iter().any(|run| run.checksum != runs[0].checksum) {
+        bail!("the job's checksum differs between rows: the same work was not done");
+    }
+    narrator.report(&report, None);
+    narrator.timeline(
+        "each row: the job, and the ticker's waits between ticks",
+        &recorder.spans(),
+    );
+    let line = |run: &OffloadRun, api: &str| {
+        format!(
+            "{}: {api}. {} of {} ticks ran during the {:.0} ms job; the latest was {:.0} ms late.",
+            run.place.name(),
+            run.ticks_during_job(),
+            run.ticks.len(),
+            ms(run.job_time()),
+            ms(run.worst_lateness)
+        )
+    };
+    narrator.summary(
+        "1.7 and its summary",
+        &[
+            &line(
+                &runs[0],
+                "the job called inside a coroutine, as if it were I/O; no asyncio API helps",
+            ),
+            &line(
+                &runs[1],
+                "asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
+            ),
+            &line(
+                &runs[2],
+                "asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
+            ),
+            "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
+             so for pure-Python work the process pool is the way; Rust threads have no such lock.",
+        ],
+    );
+    Ok(Offload { runs })
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// How many iterations of [`cpu_job`] take about `job` on this machine: measured for 20 ms,
+/// not assumed (a busy machine makes the job longer, never shorter than its work).
+pub fn iterations_for(job: Duration) -> u64 {
+    const CHUNK: u64 = 1 << 16;
+    let (started, mut done) = (Instant::now(), 0);
+    while started.elapsed() < Duration::from_millis(20) {
+        black_box(cpu_job(CHUNK));
+        done += CHUNK;
+    }
+    let per_iteration = started.elapsed().as_secs_f64() / done as f64;
+    ((job.as_secs_f64() / per_iteration) as u64).max(1)
+}
+
+/// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
+/// runs a little longer and stops.
+pub fn measure(place: Place, iterations: u64, program: &Path) -> anyhow::Result<OffloadRun> {
+    let blocking_pool = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("could not start a tokio runtime for its blocking pool")?;
+    let event_loop = EventLoop::new()?;
+    let started = Instant::now();
+    let ticks = Rc::new(RefCell::new(Vec::new()));
+    let (job, checksum) = event_loop.block_on(async {
+        let stop = Rc::new(Cell::new(false));
+        let ticker = {
+            let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
+            spawn(async move {
+                while !stop.get() {
+                    let due = Instant::now() + TICK;
+                    sleep(TICK).await;
+                    ticks.borrow_mut().push(Tick {
+                        due,
+                        ran: Instant::now(),
+                    });
+                }
+            })
+        };
+        sleep(MARGIN).await;
+        let (checksum, started, ended) =
+            run_job(place, iterations, blocking_pool.handle(), program).await?;
+        sleep(MARGIN).await;
+        stop.set(true);
+        ticker.await?;
+        anyhow::Ok(((started, ended), checksum))
+    })?;
+    let ticks = ticks.take();
+    let late = |tick: &Tick| tick.ran.saturating_duration_since(tick.due);
+    Ok(OffloadRun {
+        place,
+        job,
+        worst_lateness: ticks.iter().map(late).max().unwrap_or_default(),
+        ticks,
+        wall: started.elapsed(),
+        checksum,
+    })
+}
+
+/// Runs the job in a child process (this program, `offload-child`) and reads its checksum.
+fn run_child(program: &Path, iterations: u64) -> anyhow::Result<u64> {
+    let output = Command::new(program)
+        .args(["offload-child", "--iterations", &iterations.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "the offload child failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    stdout
+        .trim()
+        .parse()
+        .with_context(|| format!("the offload child printed {stdout:?}"))
+}
+
+/// The hidden `offload-child` subcommand: does the job and prints its checksum.
+pub fn child(iterations: u64) -> anyhow::Result<()> {
+    println!("{}", cpu_job(iterations));
+    Ok(())
+}
