@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Demo {
     /// 1.7: N HTTP GETs on the hand-built loop's own sockets, then the same with tokio + reqwest.
     Requests,
-    /// 1.7: many concurrent sleeps: a heap of deadlines vs tokio's timer wheel (memory and time).
+    /// 1.7: many concurrent sleeps: a sorted map of deadlines vs tokio's timer wheel (memory and time).
     Timers,
     /// 1.7: round trips per second of a loopback echo server, hand-built loop vs tokio.
     EchoBench,

@@ -371,3 +371,48 @@ fn the_trace_prints_every_iteration_and_the_counts_agree() {
     );
     assert!(text.contains("1 timers fired"), "{text}");
 }
+
+#[test]
+fn a_task_left_pending_goes_on_in_the_next_block_on() {
+    let event_loop = new_loop();
+    let done = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&done);
+    event_loop.block_on(async move {
+        spawn(async move {
+            sleep(Duration::from_millis(20)).await;
+            flag.set(true);
+        });
+    });
+    assert!(!done.get(), "block_on returns when its own future is done");
+    assert_eq!(event_loop.task_count(), 1);
+    event_loop.block_on(sleep(Duration::from_millis(50)));
+    assert!(done.get(), "the second block_on ran the task to its end");
+    assert_eq!(event_loop.task_count(), 0);
+}
+
+#[test]
+fn the_core_reads_in_at_most_800_lines() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/event_loop");
+    let files = [
+        "executor.rs",
+        "context.rs",
+        "task.rs",
+        "waker.rs",
+        "reactor.rs",
+        "timers.rs",
+        "net.rs",
+    ];
+    let lines: usize = files
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(dir.join(file))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert!(
+        lines <= 800,
+        "the core has grown to {lines} lines, comments included"
+    );
+}

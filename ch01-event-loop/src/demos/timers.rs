@@ -1,5 +1,5 @@
 //! Section 1.7, demo `timers`: thousands of tasks each sleeping one second. A sleeping task is
-//! only an entry in the loop's heap of deadlines, so the whole batch takes about one second and a
+//! only an entry in the loop's sorted map of deadlines, so the whole batch takes about one second and a
 //! few hundred bytes per task, on one thread.
 //!
 //! Peak memory (`ru_maxrss`) belongs to a process and only ever grows, so each runtime is measured
@@ -40,7 +40,7 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     let count = sizes.count;
     narrator.header(
         "1.7",
-        "How an event loop works: a sleeping task costs a heap entry, not a thread",
+        "How an event loop works: a sleeping task costs a timer entry, not a thread",
         &format!(
             "{count} tasks each sleep 1 s at the same time on one thread: the loop waits in the OS \
              until the earliest deadline, so the batch takes about 1 s."
@@ -101,11 +101,11 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
         &[
             &format!(
                 "hand-built: {count} sleeps of 1 s took {:.0} ms: one wait in the OS until the \
-                 earliest deadline, then a pop from the heap and a wake per timer.",
+                 earliest deadline, then the due deadlines taken in order and one wake per timer.",
                 wall("hand_built")
             ),
             &join_all_line,
-            "Memory per sleeping task is a boxed future plus a heap entry: no thread, no stack.",
+            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no thread, no stack.",
         ],
     );
     Ok(())

@@ -79,7 +79,8 @@ impl EventLoop {
                 if let Poll::Ready(out) = main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
                     // The tasks not run yet keep their wake-up for the next `block_on`.
-                    batch.drain(..).for_each(|id| ready.push(id));
+                    let tasks = batch.drain(..).filter(|&id| id != TaskId::MAIN);
+                    tasks.for_each(|id| ready.push(id));
                     output = Some(out);
                 }
             }
