@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::reactor::Reactor;
-use super::task::{JoinHandle, Task, TaskTable, task_body};
+use super::task::{JoinHandle, Task, TaskId, TaskTable, task_body};
 use super::timers::Timers;
 use super::waker::{ReadyQueue, task_waker};
 
@@ -58,10 +58,10 @@ pub(crate) fn enter(running: &Rc<Running>) -> impl Drop {
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
     with_running_loop(|running| {
         let mut tasks = running.tasks.borrow_mut();
-        let id = tasks.next_id();
+        let id = TaskId(tasks.vacant_key());
         let (body, handle) = task_body(id, future);
         let (future, waker) = (Box::pin(body), task_waker(id, &running.ready));
-        tasks.insert(Task { future, waker });
+        tasks.insert(Some(Task { future, waker }));
         running.ready.push(id);
         handle
     })

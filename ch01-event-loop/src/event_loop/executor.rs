@@ -112,16 +112,17 @@ impl EventLoop {
     /// Polls one task once. Pending: back to the table until its waker says otherwise.
     /// Finished: removed. A wake-up for a task that no longer exists is ignored (`false`).
     fn run_task(&self, id: TaskId) -> bool {
-        let Some(mut task) = self.running.tasks.borrow_mut().take(id) else {
+        let tasks = &self.running.tasks;
+        let Some(mut task) = tasks.borrow_mut().get_mut(id.0).and_then(Option::take) else {
             return false;
         };
         tracing::trace!(target: "event_loop", task = id.0, "poll");
         // The task body catches its own panics (see `task_body`): this never unwinds.
         let waker = &task.waker;
         match task.future.as_mut().poll(&mut Context::from_waker(waker)) {
-            Poll::Pending => self.running.tasks.borrow_mut().put_back(id, task),
+            Poll::Pending => tasks.borrow_mut()[id.0] = Some(task),
             // `task` is dropped after the table's borrow ends: dropping may close sockets.
-            Poll::Ready(()) => self.running.tasks.borrow_mut().remove(id),
+            Poll::Ready(()) => drop(tasks.borrow_mut().remove(id.0)),
         }
         true
     }

@@ -56,14 +56,27 @@ impl TcpStream {
 
     /// Reads what has arrived (at least one byte), or 0 at end of stream.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut socket = &self.socket;
-        poll_fn(|cx| self.registration.poll_io(READ, cx, || socket.read(buf))).await
+        let (mut socket, len) = (&self.socket, buf.len());
+        let n = poll_fn(|cx| self.registration.poll_io(READ, cx, || socket.read(buf))).await?;
+        self.drained_if_short(READ, n, len);
+        Ok(n)
     }
 
     /// Writes as much of `buf` as the OS takes now (at least one byte) and says how much.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut socket = &self.socket;
-        poll_fn(|cx| self.registration.poll_io(WRITE, cx, || socket.write(buf))).await
+        let n = poll_fn(|cx| self.registration.poll_io(WRITE, cx, || socket.write(buf))).await?;
+        self.drained_if_short(WRITE, n, buf.len());
+        Ok(n)
+    }
+
+    /// A read or write that did less than asked found the socket drained (or its buffer full):
+    /// the next one waits for an edge instead of making a syscall that says `WouldBlock`.
+    /// Not after 0 bytes: end of stream brings no further edge.
+    fn drained_if_short(&self, direction: usize, done: usize, asked: usize) {
+        if done > 0 && done < asked {
+            self.registration.drained(direction);
+        }
     }
 
     /// Writes all of `buf`, however many partial writes that takes.

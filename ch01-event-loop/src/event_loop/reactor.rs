@@ -2,9 +2,10 @@
 //! no task ever blocks on one (Python's `selectors`, which asyncio's loop calls every iteration).
 //!
 //! Each socket is registered once with mio's `Poll` (epoll on Linux, kqueue on macOS), for reading
-//! and writing, under a token: its slot in `waiters`. mio is *edge-triggered*: the OS reports a
-//! socket when it becomes ready, not again while it stays ready. So an operation always tries the
-//! non-blocking syscall first, and only on `WouldBlock` leaves its waker for the next edge.
+//! and writing, under a token: its slot in `sockets`. mio is *edge-triggered*: the OS reports a
+//! socket when it becomes ready, not again while it stays ready. So an operation tries the
+//! non-blocking syscall until it says `WouldBlock` (or reads or writes less than asked: the socket
+//! is drained); only then does the task leave its waker here, for the next edge.
 
 use std::cell::RefCell;
 use std::io;
@@ -13,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use mio::{Events, Interest, Token};
+use slab::Slab;
 
 /// The token of the `mio::Waker` with which other threads end the loop's sleep.
 pub(crate) const INTERRUPT: Token = Token(usize::MAX);
@@ -21,24 +23,33 @@ pub(crate) const INTERRUPT: Token = Token(usize::MAX);
 pub(crate) const READ: usize = 0;
 pub(crate) const WRITE: usize = 1;
 
-/// The OS readiness queue and, per registered socket, who waits to read and who waits to write.
+/// One direction of one socket: whether the OS has said "nothing now" since its last edge, and
+/// who waits for the next one. Once closed (end of stream, reset), no further edge will come,
+/// so it never blocks again: the syscall reports what happened.
+#[derive(Default)]
+struct Half {
+    blocked: bool,
+    closed: bool,
+    waiter: Option<Waker>,
+}
+
+/// The OS readiness queue and, per registered socket (a slab, like the tasks), its reading and
+/// writing halves.
 pub(crate) struct Reactor {
     poll: mio::Poll,
     events: Events,
-    waiters: Vec<[Option<Waker>; 2]>,
-    free: Vec<usize>,
+    sockets: Slab<[Half; 2]>,
 }
 
 impl Reactor {
     pub(crate) fn new() -> io::Result<(Self, mio::Waker)> {
         let poll = mio::Poll::new()?;
         let interrupt = mio::Waker::new(poll.registry(), INTERRUPT)?;
-        let (events, waiters, free) = (Events::with_capacity(1024), Vec::new(), Vec::new());
+        let (events, sockets) = (Events::with_capacity(1024), Slab::new());
         let reactor = Self {
             poll,
             events,
-            waiters,
-            free,
+            sockets,
         };
         Ok((reactor, interrupt))
     }
@@ -54,16 +65,20 @@ impl Reactor {
     pub(crate) fn wake_ready(&mut self) -> u64 {
         let mut count = 0;
         for event in &self.events {
-            let Some(waiters) = self.waiters.get_mut(event.token().0) else {
+            let Some(halves) = self.sockets.get_mut(event.token().0) else {
                 continue; // the interrupt: it only had to end the wait
             };
             count += 1;
             let failed = event.is_error();
-            let readable = event.is_readable() || event.is_read_closed() || failed;
-            let writable = event.is_writable() || event.is_write_closed() || failed;
-            for (waiter, ready) in waiters.iter_mut().zip([readable, writable]) {
-                if let Some(waker) = waiter.take_if(|_| ready) {
-                    waker.wake();
+            let closed = [event.is_read_closed(), event.is_write_closed()].map(|c| c || failed);
+            let ready = [event.is_readable(), event.is_writable()];
+            for (half, (ready, closed)) in halves.iter_mut().zip(ready.into_iter().zip(closed)) {
+                half.closed |= closed;
+                if ready || closed {
+                    half.blocked = false;
+                    if let Some(waker) = half.waiter.take() {
+                        waker.wake();
+                    }
                 }
             }
         }
@@ -83,21 +98,17 @@ impl Registration {
         reactor: &Rc<RefCell<Reactor>>,
         source: &mut impl mio::event::Source,
     ) -> io::Result<Self> {
-        let mut inner = reactor.borrow_mut();
-        let index = inner.free.last().copied().unwrap_or(inner.waiters.len());
-        let both = Interest::READABLE | Interest::WRITABLE;
-        inner.poll.registry().register(source, Token(index), both)?;
-        if index == inner.waiters.len() {
-            inner.waiters.push([None, None]);
-        } else {
-            inner.free.pop();
-        }
-        let (token, reactor) = (Token(index), Rc::clone(reactor));
+        let inner = &mut *reactor.borrow_mut();
+        let slot = inner.sockets.vacant_entry();
+        let (token, both) = (Token(slot.key()), Interest::READABLE | Interest::WRITABLE);
+        inner.poll.registry().register(source, token, both)?;
+        slot.insert(Default::default());
+        let reactor = Rc::clone(reactor);
         Ok(Self { token, reactor })
     }
 
-    /// Runs the non-blocking `operation`; on `WouldBlock`, leaves the task's waker for the
-    /// socket's next readiness edge and returns `Pending`.
+    /// Runs the non-blocking `operation` unless the OS said "nothing now" since the last edge;
+    /// then, or on `WouldBlock`, leaves the task's waker for the next edge and returns `Pending`.
     pub(crate) fn poll_io<R>(
         &self,
         direction: usize,
@@ -105,26 +116,34 @@ impl Registration {
         mut operation: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
+            let mut reactor = self.reactor.borrow_mut();
+            let half = &mut reactor.sockets[self.token.0][direction];
+            if half.blocked {
+                half.waiter = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            drop(reactor); // the syscall needs no borrow
             match operation() {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    let mut reactor = self.reactor.borrow_mut();
-                    let waiter = &mut reactor.waiters[self.token.0][direction];
-                    if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *waiter = Some(cx.waker().clone());
-                    }
-                    return Poll::Pending;
+                    self.reactor.borrow_mut().sockets[self.token.0][direction].blocked = true;
                 }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
             }
         }
+    }
+
+    /// Notes that a syscall did less than asked: the OS has nothing more in `direction` until
+    /// the next edge, so the syscall that would say `WouldBlock` can be spared. Not once closed:
+    /// after end of stream no edge comes, and the next read must see it.
+    pub(crate) fn drained(&self, direction: usize) {
+        let half = &mut self.reactor.borrow_mut().sockets[self.token.0][direction];
+        half.blocked = !half.closed;
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut reactor = self.reactor.borrow_mut();
-        reactor.waiters[self.token.0] = [None, None];
-        reactor.free.push(self.token.0);
+        self.reactor.borrow_mut().sockets.remove(self.token.0);
     }
 }

@@ -2,7 +2,7 @@
 //! waiting for a wake-up, and the handle a spawner awaits (asyncio's `Task` object).
 //!
 //! A task is a future pinned in a box, plus the waker that puts it back on the ready queue. The
-//! loop owns it; between polls it sits in a [`TaskTable`] slot, and its [`TaskId`] is that slot.
+//! loop owns it; between polls it sits in a `TaskTable` slot, and its [`TaskId`] is that slot.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -61,47 +61,10 @@ pub(crate) fn task_body<F: Future + 'static>(
     (body, handle)
 }
 
-/// The tasks that exist, each in a slot of a vector; freed slots are listed for reuse, so
-/// spawning and finding a task cost no hashing and no search.
-#[derive(Default)]
-pub(crate) struct TaskTable {
-    slots: Vec<Option<Task>>,
-    free: Vec<usize>,
-}
-
-impl TaskTable {
-    /// The id the next spawned task gets (its waker needs it before the task exists).
-    pub(crate) fn next_id(&self) -> TaskId {
-        TaskId(self.free.last().copied().unwrap_or(self.slots.len()))
-    }
-
-    /// Stores a new task under [`next_id`](Self::next_id).
-    pub(crate) fn insert(&mut self, task: Task) {
-        match self.free.pop() {
-            Some(index) => self.slots[index] = Some(task),
-            None => self.slots.push(Some(task)),
-        }
-    }
-
-    /// Takes a task out to poll it (it may spawn others meanwhile); `None` if it is gone.
-    pub(crate) fn take(&mut self, id: TaskId) -> Option<Task> {
-        self.slots.get_mut(id.0)?.take()
-    }
-
-    /// Puts a task back after a poll that returned `Pending`.
-    pub(crate) fn put_back(&mut self, id: TaskId, task: Task) {
-        self.slots[id.0] = Some(task);
-    }
-
-    /// Frees the slot of a task that finished.
-    pub(crate) fn remove(&mut self, id: TaskId) {
-        self.free.push(id.0);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
-}
+/// The tasks that exist, by id: a slab, a vector whose freed slots are reused, so spawning and
+/// finding a task cost no hashing and no search. A task is taken out (`None`) while the loop
+/// polls it, so that it can spawn others meanwhile.
+pub(crate) type TaskTable = slab::Slab<Option<Task>>;
 
 /// Why a [`JoinHandle`] gave no value: the task panicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
