@@ -10,7 +10,19 @@ use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
 use shared::narrate::{Mode, Narrator};
 
 fn quiet() -> Narrator {
+    steady_tracing();
     Narrator::with_mode(Mode::Quiet, false)
+}
+
+/// Tests run in parallel, each with its own thread-local subscriber. `tracing` keeps one global
+/// "most verbose level anyone wants" and recomputes it as subscribers come and go; two threads
+/// doing so at once can leave it lower than a live subscriber wants, and its events are lost. A
+/// global subscriber that wants everything (and does nothing) keeps that level at TRACE.
+fn steady_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
 }
 
 #[test]
@@ -41,6 +53,7 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
 
 #[test]
 fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
+    steady_tracing();
     let (connections, round_trips) = (3, 50);
     let expected_bytes = connections * round_trips * echo_bench::MESSAGE_LEN as u64;
     for run in [

@@ -17,8 +17,20 @@ fn new_loop() -> EventLoop {
     EventLoop::new().expect("an event loop")
 }
 
+/// Tests run in parallel, each with its own thread-local subscriber. `tracing` keeps one global
+/// "most verbose level anyone wants" and recomputes it as subscribers come and go; two threads
+/// doing so at once can leave it lower than a live subscriber wants, and its events are lost. A
+/// global subscriber that wants everything (and does nothing) keeps that level at TRACE.
+fn steady_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 /// Runs `work` with the loop's events counted, as the demos do.
 fn counted<R>(work: impl FnOnce() -> R) -> (R, Counts) {
+    steady_tracing();
     let stats = LoopStats::default();
     let result = tracing::subscriber::with_default(subscriber(&stats, None), work);
     (result, stats.get())
@@ -370,6 +382,7 @@ impl std::io::Write for Buffer {
 
 #[test]
 fn the_trace_prints_every_iteration_and_the_counts_agree() {
+    steady_tracing();
     let buffer = Buffer::default();
     let stats = LoopStats::default();
     let printer = TraceLayer::to(Box::new(buffer.clone()));

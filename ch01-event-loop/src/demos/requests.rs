@@ -74,13 +74,8 @@ pub fn run(
             sizes.delay_ms
         ),
     );
-    // Each request needs a socket here and one in the embedded server.
-    fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
-    let target = Target::new(url, sizes.delay_ms)?;
     let recorder = Arc::new(SpanRecorder::new());
-
-    let hand_built = hand_built(narrator, sizes, &target, &recorder)?;
-    let tokio = with_tokio(narrator, n, &target, &recorder)?;
+    let Requests { hand_built, tokio } = measure(narrator, sizes, url, &recorder)?;
 
     let mut report = DemoReport::new(NAME, "1.7");
     report.push(hand_built.measurement("hand_built"));
@@ -108,6 +103,22 @@ pub fn run(
             ),
         ],
     );
+    Ok(Requests { hand_built, tokio })
+}
+
+/// Both rows, hand-built loop first, each request recorded as a span in `recorder`.
+pub fn measure(
+    narrator: &Narrator,
+    sizes: &Sizes,
+    url: Option<&reqwest::Url>,
+    recorder: &Arc<SpanRecorder>,
+) -> anyhow::Result<Requests> {
+    let n = sizes.requests;
+    // Each request needs a socket here and one in the embedded server.
+    fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
+    let target = Target::new(url, sizes.delay_ms)?;
+    let hand_built = hand_built(narrator, sizes, &target, recorder)?;
+    let tokio = with_tokio(narrator, n, &target, recorder)?;
     Ok(Requests { hand_built, tokio })
 }
 

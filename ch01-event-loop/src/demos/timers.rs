@@ -80,6 +80,10 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     narrator.report(&report, Some("tokio"));
     narrator.timeline("each runtime in its own child process", &recorder.spans());
     let wall = |name: &str| report.get(name).map_or(f64::NAN, |m| m.wall_ms);
+    let bytes = |name: &str| {
+        let bytes = report.get(name).and_then(|m| m.get("bytes_per_timer"));
+        bytes.unwrap_or(f64::NAN)
+    };
     let join_all_line = if count <= JOIN_ALL_LIMIT {
         format!(
             "tokio_join_all took {:.0} ms here, the tokio row {:.0} ms; the gap grows faster \
@@ -105,7 +109,12 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
                 wall("hand_built")
             ),
             &join_all_line,
-            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no thread, no stack.",
+            &format!(
+                "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
+                 thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per timer.",
+                wall("hand_built") / wall("tokio"),
+                bytes("hand_built") / bytes("tokio")
+            ),
         ],
     );
     Ok(())

@@ -9,10 +9,10 @@ mod trace;
 use std::fmt;
 use std::time::Duration;
 
+use tracing::Subscriber;
 use tracing::field::{Field, Visit};
-use tracing::{Level, Subscriber};
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
 
 pub use stats::{Counts, LoopStats};
 pub use trace::{PRINT_LIMIT, TraceLayer};
@@ -114,13 +114,18 @@ fn ms(duration: Duration) -> String {
 }
 
 /// A subscriber that feeds the loop's events to `stats` and, if given, to a `--trace` printer.
-/// Each layer filters for itself, so the per-poll events stay off unless a printer wants them.
+/// Without a printer the per-poll events (level TRACE) are off for the whole subscriber, so
+/// `tracing` skips them at their call site. (One filter for the whole subscriber, not one per
+/// layer: per-layer filters misjudge call sites when tests run several subscribers at once.)
 pub fn subscriber(stats: &LoopStats, trace: Option<TraceLayer>) -> impl Subscriber + Send + Sync {
-    let iterations = Targets::new().with_target(TARGET, Level::DEBUG);
-    let polls_too = Targets::new().with_target(TARGET, Level::TRACE);
+    let level = match trace {
+        Some(_) => LevelFilter::TRACE,
+        None => LevelFilter::DEBUG,
+    };
     tracing_subscriber::registry()
-        .with(stats.clone().with_filter(iterations))
-        .with(trace.map(|printer| printer.with_filter(polls_too)))
+        .with(level)
+        .with(stats.clone())
+        .with(trace)
 }
 
 /// Counts what the loops on this thread do until the guard is dropped, and prints one line per
