@@ -32,7 +32,7 @@ pub enum Demo {
     EchoBench,
     /// 1.7: a task that never awaits blocks the whole loop (one long iteration).
     Cooperative,
-    /// Summary: CPU-heavy work on the loop, on tokio's blocking pool, in a child process.
+    /// 1.7 and the summary: CPU-heavy work inside a task, on tokio's blocking pool, in a child process.
     Offload,
     /// 1.7: an echo server on the hand-built loop, one thread, until Ctrl-C (try `nc`).
     Serve(ServeArgs),
