@@ -74,14 +74,14 @@ pub fn sleep(duration: Duration) -> impl Future<Output = ()> {
 
 /// Completes at `deadline`, at once if it has passed (asyncio's `loop.call_at` underneath).
 pub fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
-    // The waker already in the timer heap, if any.
+    // The waker already with the timers, if any.
     let mut registered: Option<Waker> = None;
     poll_fn(move |cx| {
-        // The clock decides, not the heap: a wake-up for any other reason finds it not yet due.
+        // The clock decides, not the timers: a wake-up for any other reason finds it not yet due.
         if Instant::now() >= deadline {
             return Poll::Ready(());
         }
-        // First poll, or polled by a new waker (a combinator moved us): tell the heap.
+        // First poll, or polled by a new waker (a combinator moved us): tell the timers.
         if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             let waker = cx.waker().clone();
             with_running_loop(|running| running.timers.borrow_mut().add(deadline, waker.clone()));
