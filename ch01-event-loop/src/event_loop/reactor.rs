@@ -61,7 +61,7 @@ impl Reactor {
     }
 
     /// Wakes the tasks waiting on the sockets of the last [`wait`](Self::wait); returns how many
-    /// socket events there were. Errors and hang-ups wake both sides: the syscall reports them.
+    /// socket events there were. An error wakes both halves, and the syscall reports it.
     pub(crate) fn wake_ready(&mut self) -> u64 {
         let mut count = 0;
         for event in &self.events {
