@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ch01_event_loop::cli::Sizes;
+use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::timers::ChildResult;
 use ch01_event_loop::demos::{echo_bench, requests};
 use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
@@ -94,7 +95,7 @@ fn echo_head_to_head() {
     let mut cpu = (Vec::new(), Vec::new());
     let (hand, tokio) = alternate(
         || {
-            let run = echo_bench::hand_built(connections, round_trips, false).unwrap();
+            let run = echo_bench::hand_built(connections, round_trips, Watch::Nothing).unwrap();
             cpu.0
                 .push(run.server_cpu.as_secs_f64() * 1e6 / run.client.round_trips as f64);
             run.client.round_trips as f64 / run.client.wall.as_secs_f64()

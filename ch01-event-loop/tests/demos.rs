@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
+use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::offload::Place;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
 use shared::narrate::{Mode, Narrator};
@@ -57,7 +58,7 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let (connections, round_trips) = (3, 50);
     let expected_bytes = connections * round_trips * echo_bench::MESSAGE_LEN as u64;
     for run in [
-        echo_bench::hand_built(connections, round_trips, false).unwrap(),
+        echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap(),
         echo_bench::with_tokio(connections, round_trips).unwrap(),
     ] {
         // The client checked each echo byte for byte; the server counted what it wrote back.
@@ -65,7 +66,7 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
         assert_eq!(run.client.bytes_checked, expected_bytes);
         assert_eq!(run.server_echoed, expected_bytes);
     }
-    let hand = echo_bench::hand_built(connections, round_trips, false).unwrap();
+    let hand = echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap();
     // The loop was woken by socket readiness, many round trips per iteration or at least one.
     assert!(hand.stats.io_events >= connections * round_trips);
     assert!(hand.stats.polls >= connections * round_trips);

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, TcpListener, TcpStream, spawn};
-use crate::observe::{self, Counts};
+use crate::observe::{self, Counts, LoopStats};
 
 /// The demo's name in `--help` and `--json`.
 pub const NAME: &str = "echo-bench";
@@ -104,7 +104,11 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
             let progress = narrator.progress(format!("round {round}: {name} server"), None);
             let started = Instant::now();
             let run = if hand_built_server {
-                hand_built(connections, round_trips, sizes.trace && round == 1)?
+                let watch = match sizes.trace && round == 1 {
+                    true => Watch::CountsAndTrace,
+                    false => Watch::Counts,
+                };
+                hand_built(connections, round_trips, watch)?
             } else {
                 with_tokio(connections, round_trips)?
             };
@@ -175,9 +179,26 @@ fn median(mut runs: Vec<EchoRun>) -> anyhow::Result<EchoRun> {
         .context("no echo round was run")
 }
 
+/// What watches the hand-built loop during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Nothing: each of the loop's events costs one check at its call site (the bench).
+    Nothing,
+    /// The counters the report shows (one `tracing` event per iteration).
+    Counts,
+    /// The counters, and `--trace` lines on standard error.
+    CountsAndTrace,
+}
+
 /// The echo server on the hand-built loop, with the load client on its own thread.
-pub fn hand_built(connections: u64, round_trips: u64, trace: bool) -> anyhow::Result<EchoRun> {
-    let (stats, _watching) = observe::watch(trace);
+pub fn hand_built(connections: u64, round_trips: u64, watch: Watch) -> anyhow::Result<EchoRun> {
+    let (stats, _watching) = match watch {
+        Watch::Nothing => (LoopStats::default(), None),
+        _ => {
+            let (stats, guard) = observe::watch(watch == Watch::CountsAndTrace);
+            (stats, Some(guard))
+        }
+    };
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let cpu_before = thread_cpu_time();
