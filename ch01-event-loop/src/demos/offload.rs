@@ -26,6 +26,7 @@ use shared::{Narrator, SpanKind, SpanRecorder};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, spawn};
+use crate::observe;
 
 /// The demo's name in `--help` and `--json`.
 pub const NAME: &str = "offload";
@@ -209,7 +210,7 @@ pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::R
     let mut runs = Vec::new();
     for place in Place::ALL {
         let progress = narrator.progress(format!("{}: job and ticker", place.name()), None);
-        let run = measure(place, iterations, program)?;
+        let run = measure(place, iterations, program, sizes.trace)?;
         drop(progress);
         let row = place.name();
         let short = row.trim_start_matches("spawn_");
@@ -294,8 +295,14 @@ pub fn iterations_for(job: Duration) -> u64 {
 }
 
 /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
-/// runs a little longer and stops.
-pub fn measure(place: Place, iterations: u64, program: &Path) -> anyhow::Result<OffloadRun> {
+/// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
+pub fn measure(
+    place: Place,
+    iterations: u64,
+    program: &Path,
+    trace: bool,
+) -> anyhow::Result<OffloadRun> {
+    let (_stats, _watching) = observe::watch(trace);
     let blocking_pool = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("could not start a tokio runtime for its blocking pool")?;
