@@ -9,7 +9,8 @@ const TINY: [&str; 14] = [
     "--requests",
     "5",
     "--delay-ms",
-    "50",
+    // Long enough that the five requests overlap even on a busy machine.
+    "300",
     "--count",
     "50",
     "--connections",
