@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::{cooperative, echo_bench, requests};
-use shared::SpanRecorder;
-use shared::narrate::{Mode, Narrator};
+use shared::legacy::SpanRecorder;
+use shared::legacy::narrate::{Mode, Narrator};
 
 fn quiet() -> Narrator {
     Narrator::with_mode(Mode::Quiet, false)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use shared::{SpanKind, SpanRecorder};
+use shared::legacy::{SpanKind, SpanRecorder};
 
 use crate::gil::Gil;
 

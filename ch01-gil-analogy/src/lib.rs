@@ -9,8 +9,8 @@ pub mod demos;
 pub mod gil;
 
 use anyhow::Context as _;
-use shared::DemoReport;
-use shared::narrate::Narrator;
+use shared::legacy::DemoReport;
+use shared::legacy::narrate::Narrator;
 
 pub use child::SelfExe;
 pub use cli::{ChildCommand, Cli, Demo, Sizes};

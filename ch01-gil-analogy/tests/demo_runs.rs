@@ -1,7 +1,7 @@
 //! Every demo runs end to end with tiny sizes and reports its measurements.
 
 use ch01_gil_analogy::{Cli, Demo, SelfExe, run_demo};
-use shared::narrate::{Mode, Narrator};
+use shared::legacy::narrate::{Mode, Narrator};
 
 fn cli(args: &[&str]) -> Cli {
     let mut all = vec!["ch01-gil-analogy"];
@@ -9,7 +9,7 @@ fn cli(args: &[&str]) -> Cli {
     shared::cli::try_parse_from(all).expect("valid arguments")
 }
 
-fn run(demo: Demo, args: &[&str]) -> shared::DemoReport {
+fn run(demo: Demo, args: &[&str]) -> shared::legacy::DemoReport {
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     run_demo(
         &demo,

@@ -4,7 +4,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ch01_gil_analogy::gil::{self, Gil, interpreter::Machine};
-use shared::{SlowServer, Span, SpanKind};
+use shared::SlowServer;
+use shared::legacy::{Span, SpanKind};
 
 const INTERVAL: Duration = Duration::from_millis(1);
 

@@ -3,7 +3,7 @@
 use ch01_gil_analogy::SelfExe;
 use ch01_gil_analogy::demos::processes_and_threads::{processes_copy, threads_share};
 use ch01_gil_analogy::gil;
-use shared::SpanRecorder;
+use shared::legacy::SpanRecorder;
 
 fn exe() -> SelfExe {
     SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))

@@ -1,7 +1,7 @@
 //! Why the GIL exists (section 1.5): a load-then-store count loses updates, fetch_add does not.
 
 use ch01_gil_analogy::demos::refcount::{Increment, count};
-use shared::SpanRecorder;
+use shared::legacy::SpanRecorder;
 
 #[test]
 fn fetch_add_never_loses_an_update() {

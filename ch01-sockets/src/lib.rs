@@ -6,7 +6,7 @@ pub mod echo;
 pub mod slow_reply;
 pub mod ticker;
 
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use cli::{Cli, Demo};
 

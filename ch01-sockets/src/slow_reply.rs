@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::{SpanKind, SpanRecorder};
+use shared::legacy::{SpanKind, SpanRecorder};
 
 /// What the server sends after the delay.
 pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";

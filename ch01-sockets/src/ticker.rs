@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use shared::{SpanKind, SpanRecorder};
+use shared::legacy::{SpanKind, SpanRecorder};
 
 /// Ticks at most once per interval, when asked.
 #[derive(Debug)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use ch01_sockets::demos::{blocking, busy_poll, echo_server, readiness};
 use ch01_sockets::echo::load::Load;
 use ch01_sockets::slow_reply::{REPLY, SlowReply};
-use shared::SpanRecorder;
-use shared::narrate::{Mode, Narrator};
+use shared::legacy::SpanRecorder;
+use shared::legacy::narrate::{Mode, Narrator};
 
 const DELAY: Duration = Duration::from_millis(150);
 const TICK: Duration = Duration::from_millis(5);

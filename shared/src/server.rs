@@ -8,8 +8,6 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /delay/{ms}` | `200` after `ms` milliseconds (0 to 60000) |
-//! | `GET /status/{code}` | that status code (100 to 599) |
-//! | `GET /bytes/{n}` | `n` bytes of body (up to 64 MiB) |
 //! | anything malformed | `400`, unknown paths `404`, other methods `405` |
 //!
 //! ```
@@ -41,8 +39,6 @@ use crate::fdlimit;
 
 /// The longest delay `/delay/{ms}` accepts.
 pub const MAX_DELAY_MS: u64 = 60_000;
-/// The largest body `/bytes/{n}` sends.
-pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Pending connections the kernel may queue before we accept them (Linux caps it at somaxconn).
 const BACKLOG: u32 = 4096;
 
@@ -60,23 +56,6 @@ pub struct SlowServer {
     counters: Arc<Counters>,
     accept_loop: AbortHandle,
     own_runtime: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-}
-
-/// A snapshot of the server's counters.
-///
-/// ```
-/// let server = shared::server::SlowServer::start().unwrap();
-/// let stats = server.stats();
-/// assert_eq!((stats.requests, stats.in_flight, stats.max_in_flight), (0, 0, 0));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ServerStats {
-    /// Requests received since start (or the last reset).
-    pub requests: u64,
-    /// Requests being handled right now.
-    pub in_flight: u64,
-    /// The most requests handled at the same moment since start (or the last reset).
-    pub max_in_flight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -243,19 +222,6 @@ impl SlowServer {
         self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// All counters at once.
-    ///
-    /// ```
-    /// assert_eq!(shared::server::SlowServer::start().unwrap().stats().requests, 0);
-    /// ```
-    pub fn stats(&self) -> ServerStats {
-        ServerStats {
-            requests: self.requests(),
-            in_flight: self.in_flight(),
-            max_in_flight: self.max_in_flight(),
-        }
-    }
-
     /// Starts a new measurement: the request count goes to zero and the maximum in flight to the
     /// number in flight now.
     ///
@@ -335,8 +301,6 @@ fn now_secs() -> u64 {
 enum Route {
     Index,
     Delay(u64),
-    Status(StatusCode),
-    Bytes(u64),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -368,16 +332,6 @@ fn route(method: &Method, path: &str) -> Result<Route, Rejection> {
     match (head, arg) {
         ("", None) => Ok(Route::Index),
         ("delay", Some(_)) => number("the delay in ms", MAX_DELAY_MS).map(Route::Delay),
-        ("bytes", Some(_)) => number("the byte count", MAX_BYTES).map(Route::Bytes),
-        ("status", Some(_)) => {
-            let code = number("the status code", 599)?;
-            u16::try_from(code)
-                .ok()
-                .filter(|code| *code >= 100)
-                .and_then(|code| StatusCode::from_u16(code).ok())
-                .map(Route::Status)
-                .ok_or_else(|| Rejection::BadRequest("status codes go from 100 to 599".into()))
-        }
         _ => Err(Rejection::NotFound),
     }
 }
@@ -388,20 +342,15 @@ async fn answer(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::enter(&counters);
     let response = match route(request.method(), request.uri().path()) {
-        Ok(Route::Index) => text(
-            StatusCode::OK,
-            "slow server: GET /delay/{ms}, /status/{code}, /bytes/{n}\n".into(),
-        ),
+        Ok(Route::Index) => text(StatusCode::OK, "slow server: GET /delay/{ms}\n".into()),
         Ok(Route::Delay(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             text(StatusCode::OK, format!("waited {ms} ms\n"))
         }
-        Ok(Route::Status(code)) => text(code, format!("status {}\n", code.as_u16())),
-        Ok(Route::Bytes(n)) => Response::new(Full::new(Bytes::from(vec![b'x'; n as usize]))),
         Err(Rejection::BadRequest(why)) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
         Err(Rejection::NotFound) => text(
             StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}, /status/{code} or /bytes/{n}\n".into(),
+            "no such route: try /delay/{ms}\n".into(),
         ),
         Err(Rejection::MethodNotAllowed) => {
             text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into())
@@ -424,20 +373,12 @@ mod tests {
     fn routes_parse_numbers_and_reject_the_rest() {
         let get = Method::GET;
         assert_eq!(route(&get, "/delay/250"), Ok(Route::Delay(250)));
-        assert_eq!(route(&get, "/bytes/0"), Ok(Route::Bytes(0)));
-        assert_eq!(
-            route(&get, "/status/503"),
-            Ok(Route::Status(StatusCode::SERVICE_UNAVAILABLE))
-        );
         for bad in [
             "/delay/abc",
             "/delay/-1",
             "/delay/99999999999999999999999",
             "/delay/60001",
             "/delay/",
-            "/status/99",
-            "/status/600",
-            "/bytes/999999999999",
         ] {
             assert!(
                 matches!(route(&get, bad), Err(Rejection::BadRequest(_))),

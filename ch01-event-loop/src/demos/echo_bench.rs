@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, SpanKind, SpanRecorder, fdlimit};
+use shared::fdlimit;
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::Sizes;

@@ -5,7 +5,7 @@ pub mod echo_bench;
 pub mod requests;
 pub mod timers;
 
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use crate::cli::{Cli, Demo};
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use reqwest::Url;
-use shared::DemoReport;
-use shared::narrate::Narrator;
-use shared::report::Measurement;
+use shared::legacy::DemoReport;
+use shared::legacy::narrate::Narrator;
+use shared::legacy::report::Measurement;
 use shared::workloads::Target;
 
 use crate::Sizes;
@@ -128,7 +128,7 @@ pub fn run(
             "threads_with_gil, the first {} ms: the lock passes back and forth",
             zoom.as_millis()
         ),
-        &shared::timeline::first(&with_gil.spans, zoom),
+        &shared::legacy::timeline::first(&with_gil.spans, zoom),
     );
     narrator.timeline("threads_no_gil: both threads run at once", &no_gil.spans);
     narrator.timeline(

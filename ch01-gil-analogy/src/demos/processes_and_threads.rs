@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shared::narrate::Narrator;
-use shared::report::Measurement;
-use shared::spans::os_thread_id;
+use shared::legacy::narrate::Narrator;
+use shared::legacy::report::Measurement;
+use shared::legacy::spans::os_thread_id;
+use shared::legacy::{DemoReport, SpanKind, SpanRecorder};
 use shared::timing::measure;
-use shared::{DemoReport, SpanKind, SpanRecorder};
 
 use crate::Sizes;
 use crate::child::{ChildJob, SelfExe, children_cpu_time};
@@ -79,7 +79,7 @@ impl Sharing {
 ///
 /// ```
 /// use ch01_gil_analogy::demos::processes_and_threads::threads_share;
-/// let sharing = threads_share(100, &shared::SpanRecorder::new());
+/// let sharing = threads_share(100, &shared::legacy::SpanRecorder::new());
 /// assert!(sharing.shared_memory() && !sharing.pid_differs());
 /// ```
 pub fn threads_share(increments: u64, recorder: &SpanRecorder) -> Sharing {

@@ -9,10 +9,10 @@
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shared::narrate::Narrator;
-use shared::report::Measurement;
+use shared::legacy::narrate::Narrator;
+use shared::legacy::report::Measurement;
+use shared::legacy::{DemoReport, SpanKind, SpanRecorder};
 use shared::timing::measure;
-use shared::{DemoReport, SpanKind, SpanRecorder};
 
 use crate::Sizes;
 
@@ -53,7 +53,7 @@ pub enum Increment {
 ///
 /// ```
 /// use ch01_gil_analogy::demos::refcount::{Increment, count};
-/// let tally = count(Increment::FetchAdd, 2, 10_000, &shared::SpanRecorder::new());
+/// let tally = count(Increment::FetchAdd, 2, 10_000, &shared::legacy::SpanRecorder::new());
 /// assert_eq!(tally.counted, 20_000);
 /// ```
 pub fn count(how: Increment, threads: u64, increments: u64, recorder: &SpanRecorder) -> Tally {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use shared::{SpanKind, SpanRecorder};
+use shared::legacy::{SpanKind, SpanRecorder};
 
 use super::interpreter::Machine;
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use reqwest::Url;
+use shared::legacy::{Span, SpanKind, SpanRecorder};
 use shared::timing::{Usage, measure};
-use shared::{Span, SpanKind, SpanRecorder};
 
 use super::lock::Gil;
 use crate::child::{ChildJob, SelfExe, children_cpu_time};

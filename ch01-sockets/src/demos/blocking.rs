@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, Span, SpanKind, SpanRecorder};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, Span, SpanKind, SpanRecorder};
 
 use crate::SECTION;
 use crate::slow_reply::{REPLY, SlowReply, read_reply_blocking};

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use shared::report::{DemoReport, Measurement};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, Span, SpanKind, SpanRecorder};
 use shared::timing::thread_cpu_time;
-use shared::{Narrator, Span, SpanKind, SpanRecorder};
 
 use super::WAIT_MARGIN;
 use crate::SECTION;

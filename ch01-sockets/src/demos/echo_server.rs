@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, Span, SpanRecorder};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, Span, SpanRecorder};
 
 use crate::SECTION;
 use crate::cli::Sizes;

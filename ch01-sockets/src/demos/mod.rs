@@ -8,7 +8,7 @@ pub mod serve;
 
 use std::time::Duration;
 
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use crate::cli::{Demo, Sizes};
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use shared::report::{DemoReport, Measurement};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, Span, SpanKind, SpanRecorder};
 use shared::timing::thread_cpu_time;
-use shared::{Narrator, Span, SpanKind, SpanRecorder};
 
 use super::WAIT_MARGIN;
 use crate::SECTION;

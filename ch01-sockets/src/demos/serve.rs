@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use crate::SECTION;
 use crate::cli::ServeArgs;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shared::{SpanKind, SpanRecorder};
+use shared::legacy::{SpanKind, SpanRecorder};
 
 /// A client gives up after waiting this long for an echo (so a broken server cannot hang a test).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
