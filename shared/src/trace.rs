@@ -28,7 +28,7 @@
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tracing::span::{Attributes, Id};
@@ -301,10 +301,76 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The instant all recorded offsets count from, shared by every recording of this process.
-pub fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+/// The instant all recorded offsets count from, shared by every recording of this process, and
+/// the same instant in Unix time, which lines up the clocks of parent and child processes.
+fn epoch() -> (Instant, u128) {
+    static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (Instant::now(), unix.as_nanos())
+    })
+}
+
+/// A child process's spans as JSON lines for its standard output, each carrying the child's
+/// clock so that [`from_json_lines`] can put them on the parent's.
+///
+/// ```
+/// let ((), spans) = shared::trace::record(|| tracing::info_span!("child work").in_scope(|| ()));
+/// let printed = shared::trace::to_json_lines(&spans);
+/// let child_output = format!("hello\n{printed}");
+/// let (read, other) = shared::trace::from_json_lines(&child_output);
+/// assert_eq!((read[0].label.as_str(), other), ("child work", vec!["hello"]));
+/// ```
+pub fn to_json_lines(spans: &[Span]) -> String {
+    let clock = epoch().1;
+    spans
+        .iter()
+        .filter_map(|span| {
+            serde_json::to_string(&ChildSpan {
+                clock,
+                span: span.clone(),
+            })
+            .ok()
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// Reads the spans a child printed with [`to_json_lines`], moved onto this process's clock.
+/// Returns them with the lines of `text` that were not spans.
+pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
+    let ours = epoch().1;
+    let mut spans = Vec::new();
+    let mut other = Vec::new();
+    for line in text.lines() {
+        match serde_json::from_str::<ChildSpan>(line) {
+            Ok(ChildSpan { clock, mut span }) => {
+                // Both clocks count from an instant; the difference of those instants in Unix
+                // time moves the child's offsets onto ours.
+                let shift = |at: Duration| {
+                    let nanos = (clock + at.as_nanos()).saturating_sub(ours);
+                    Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
+                };
+                span.opened = shift(span.opened);
+                span.closed = shift(span.closed);
+                for run in &mut span.runs {
+                    (run.start, run.end) = (shift(run.start), shift(run.end));
+                }
+                spans.push(span);
+            }
+            Err(_) => other.push(line),
+        }
+    }
+    (spans, other)
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChildSpan {
+    /// The child's epoch in Unix nanoseconds.
+    clock: u128,
+    span: Span,
 }
 
 /// Makes [`SpanLayer`] the process's global subscriber, unless one is set already.
@@ -329,7 +395,7 @@ impl Recording {
         install();
         let guard = lock(&ONE_AT_A_TIME);
         let sink = Arc::new(Sink {
-            origin: epoch(),
+            origin: epoch().0,
             spans: Mutex::new(Vec::new()),
             on_close: Mutex::new(Vec::new()),
         });
@@ -343,11 +409,6 @@ impl Recording {
     /// Calls `hook` with every span of this recording as it closes (progress bars count them).
     pub fn on_close(&self, hook: impl Fn(&Span) + Send + Sync + 'static) {
         lock(&self.sink.on_close).push(Box::new(hook));
-    }
-
-    /// Now, on the recordings' shared clock.
-    pub fn now(&self) -> Duration {
-        self.sink.origin.elapsed()
     }
 
     /// Stops recording and returns the spans that closed, in the order they opened. A span still
