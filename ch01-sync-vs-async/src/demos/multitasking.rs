@@ -229,7 +229,8 @@ mod measuring {
             wall_ms: usage.wall.as_secs_f64() * 1e3,
             cpu_ms: usage.cpu.as_secs_f64() * 1e3,
             threads_used: threads_used(&spans),
-            switches: Some(switches(&spans)),
+            // Every poll is a turn, however much CPU other programs left it.
+            switches: Some(hand_overs(&runs(&spans, false))),
             starved_ms: None,
             os_context_switches: os_context_switches(&spans),
             spans,
@@ -311,33 +312,33 @@ mod measuring {
         })
     }
 
-    /// Every stretch a span's thread spent mostly on a CPU, with the span's label, by start.
-    fn running(spans: &[Span]) -> Vec<(&str, &Run)> {
+    /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
+    /// with `only_running`, only the stretches it spent mostly on a CPU.
+    fn runs(spans: &[Span], only_running: bool) -> Vec<(&str, &Run)> {
         let mut runs: Vec<(&str, &Run)> = spans
             .iter()
-            .flat_map(|s| {
-                s.runs
-                    .iter()
-                    .filter(|r| r.was_running())
-                    .map(move |r| (s.label.as_str(), r))
-            })
+            .flat_map(|s| s.runs.iter().map(move |r| (s.label.as_str(), r)))
+            .filter(|(_, run)| !only_running || run.was_running())
             .collect();
         runs.sort_by_key(|(_, run)| run.start);
         runs
     }
 
-    /// How often the CPU went from one label's work to another's: with strict turns, the number
-    /// of turns minus one; for a scheduler that runs one to completion, 1.
-    pub fn switches(spans: &[Span]) -> usize {
-        let runs = running(spans);
+    fn hand_overs(runs: &[(&str, &Run)]) -> usize {
         runs.windows(2)
             .filter(|pair| pair[0].0 != pair[1].0)
             .count()
     }
 
+    /// How often the CPU went from one thread's work to another's: each time a different label
+    /// runs next. A scheduler that ran one thread to completion would switch once.
+    pub fn switches(spans: &[Span]) -> usize {
+        hand_overs(&runs(spans, true))
+    }
+
     /// How long work of two different labels was on a CPU at the same moment: parallelism.
     fn running_overlap(spans: &[Span]) -> Duration {
-        let runs = running(spans);
+        let runs = runs(spans, true);
         let mut total = Duration::ZERO;
         for (i, (a_label, a)) in runs.iter().enumerate() {
             for (b_label, b) in &runs[i + 1..] {
