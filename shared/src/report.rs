@@ -127,7 +127,7 @@ impl<M: Serialize> Report<M> {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&table.to_string());
+            out.push_str(&table.trim_fmt());
             out.push('\n');
         }
         for row in &rows {

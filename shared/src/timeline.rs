@@ -94,7 +94,7 @@ impl Cell {
 }
 
 const GAP: &str = "  ";
-const MAX_LABEL: usize = 20;
+const MAX_LABEL: usize = 24;
 const MIN_BAR: usize = 10;
 
 /// Renders spans as a timeline: rows in order of each label's first span, an axis with units,
@@ -221,27 +221,26 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     let mut open = vec![0.0f64; bar_w];
     let mut cpu = vec![0.0f64; bar_w];
     let mut touched = vec![false; bar_w];
+    // Columns where a span longer than one column starts, ends or passes.
+    let mut long = vec![false; bar_w];
     let mut lock = vec![false; bar_w];
-    // Spread `seconds` evenly over the columns from `from` to `to` (at least one column): spans
-    // that touch in time touch on screen, and a span too short for a column still gets one.
-    let mut spread = |into: &mut Vec<f64>, from: Duration, to: Duration, seconds: f64| {
-        let first = column(from).min(bar_w - 1);
-        let last = column(to).max(first + 1);
-        for c in first..last {
-            into[c] += seconds.max(1e-9) / (last - first) as f64;
+    // Spread `seconds` evenly over columns `first..last`.
+    let mut spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
+        let n = columns.len() as f64;
+        for c in columns {
+            into[c] += seconds.max(1e-9) / n;
             touched[c] = true;
         }
-        first..last
     };
     for span in row {
-        let columns = spread(
-            &mut open,
-            span.opened,
-            span.closed,
-            span.wall().as_secs_f64(),
-        );
-        if span.waiting_for.as_deref() == Some("lock") {
-            columns.for_each(|c| lock[c] = true);
+        // Round both ends to the nearest column, so that spans touching in time touch on
+        // screen; a span too short for a column still gets one.
+        let first = column(span.opened).min(bar_w - 1);
+        let columns = first..column(span.closed).max(first + 1);
+        spread(&mut open, columns.clone(), span.wall().as_secs_f64());
+        for c in columns.clone() {
+            long[c] |= columns.len() > 1;
+            lock[c] |= span.waiting_for.as_deref() == Some("lock");
         }
         for run in &span.runs {
             let wall = (run.end - run.start).as_secs_f64();
@@ -251,13 +250,20 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
             } else {
                 (run.cpu().as_secs_f64() / wall).min(1.0)
             };
-            spread(&mut cpu, run.start, run.end, wall * share);
+            // Never outside the span's own columns, whatever the rounding.
+            let from = column(run.start).clamp(columns.start, columns.end - 1);
+            let to = column(run.end).clamp(from + 1, columns.end);
+            spread(&mut cpu, from..to, wall * share);
         }
     }
+    let width = total.as_secs_f64() / bar_w as f64;
+    // A column is running when the CPU was busy for half of it. Where only spans shorter than a
+    // column fall, half of the time they were open is enough: a short burst of work still shows.
+    // The edge of a long wait does not: its last CPU-heavy millisecond is not half a column.
     (0..bar_w)
         .map(|c| match () {
             _ if !touched[c] => Cell::Empty,
-            _ if cpu[c] * 2.0 >= open[c].min(total.as_secs_f64() / bar_w as f64) => Cell::Running,
+            _ if cpu[c] * 2.0 >= if long[c] { width } else { open[c].min(width) } => Cell::Running,
             _ if lock[c] => Cell::WaitingForLock,
             _ => Cell::Waiting,
         })
