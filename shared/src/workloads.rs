@@ -13,9 +13,9 @@ use reqwest::Url;
 use crate::server::SlowServer;
 
 /// How long a request may take before we call it a failure (the slowest route takes 60 s).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long connecting may take: an unreachable host fails fast instead of hanging.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The book's naive recursive Fibonacci (listing 1.5): `fib(1) = 0`, `fib(2) = 1`, and every call
 /// below makes two more, so the work doubles with each step of `n`. `fib(0)` is 0.

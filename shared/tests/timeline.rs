@@ -146,3 +146,38 @@ fn fancy_style_uses_blocks_and_colour() {
 fn no_spans_render_nothing() {
     assert_eq!(render(&[], &Style::plain(80)), "");
 }
+
+#[test]
+fn a_report_too_wide_for_the_terminal_is_split_and_every_line_fits() {
+    #[derive(serde::Serialize)]
+    struct Row {
+        name: &'static str,
+        wall_ms: f64,
+        first_long_field_name: u64,
+        second_long_field_name: u64,
+        third_long_field_name: u64,
+        fourth_long_field_name: f64,
+    }
+    let row = |name| Row {
+        name,
+        wall_ms: 1234.5,
+        first_long_field_name: 1_000_000,
+        second_long_field_name: 2_000_000,
+        third_long_field_name: 3_000_000,
+        fourth_long_field_name: 0.25,
+    };
+    let report = shared::Report::new(
+        "demo",
+        "1.0",
+        vec![row("preemptive_one_core"), row("parallel")],
+    );
+    let table = report.table(50, false);
+    for line in table.lines() {
+        assert!(line.chars().count() <= 50, "{line}\n{table}");
+    }
+    // Split, each part led by the names, and no value broken across lines.
+    assert!(table.matches("preemptive_one_core").count() >= 2, "{table}");
+    for value in ["1.23 s", "1000000", "2000000", "3000000", "0.25"] {
+        assert!(table.contains(value), "{value} missing:\n{table}");
+    }
+}

@@ -1,4 +1,4 @@
-//! Section 1.1's speed target: N concurrent requests of D = 100 ms should take about D, not
+//! Section 1.1, measured at scale: N concurrent requests of D = 100 ms should take about D, not
 //! N x D. `cargo bench -p ch01-sync-vs-async` times N = 10, 100 and 1,000 with criterion, then
 //! prints efficiency = D / wall for every row, and at N = 1,000 how close reqwest comes to the
 //! reference client. About a minute.
