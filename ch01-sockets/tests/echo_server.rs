@@ -35,7 +35,7 @@ fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
         line_bytes: 100,
     };
     // `load::run` compares every echoed line with what that client sent.
-    let outcome = load::run(server.addr(), load, None, None).unwrap();
+    let outcome = load::run(server.addr(), load).unwrap();
     assert_eq!(outcome.round_trips, 2000);
     let stats = server.stats();
     assert_eq!(
@@ -60,7 +60,7 @@ fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
         (ServerKind::SingleThreadNonblocking, 8),
     ] {
         let server = kind.start(any_local_port()).unwrap();
-        load::run(server.addr(), load, None, None).unwrap();
+        load::run(server.addr(), load).unwrap();
         let stats = server.stats();
         assert_eq!(stats.max_connected, expected, "{kind:?}");
         assert_eq!(stats.threads_started, 1, "{kind:?} uses one thread");
@@ -69,7 +69,7 @@ fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
     let server = ServerKind::ThreadPerConnection
         .start(any_local_port())
         .unwrap();
-    load::run(server.addr(), load, None, None).unwrap();
+    load::run(server.addr(), load).unwrap();
     assert_eq!(
         server.stats().threads_started,
         1 + 8,
@@ -182,7 +182,7 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
         lines: 3,
         line_bytes: 20,
     };
-    load::run(server.addr(), load, None, None).unwrap();
+    load::run(server.addr(), load).unwrap();
     server.stop().unwrap();
 }
 
@@ -204,8 +204,6 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
             lines: 2,
             line_bytes: 16,
         },
-        None,
-        None,
     )
     .unwrap();
     server.stop().unwrap();
