@@ -141,13 +141,16 @@ pub fn run(load: Load, narrator: &Narrator) -> anyhow::Result<Vec<ServerRun>> {
         .map(|kind| measure(kind, load, narrator))
         .collect::<anyhow::Result<Vec<_>>>()?;
     narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
+    narrator.say(
+        "In the timelines, each row is one connection from accept to close, with the OS thread \
+         that served it (t...): one thread in turn, one thread each, one thread for all at once.",
+    );
     for run in &runs {
         narrator.timeline(
             &format!(
-                "{}: the first {} connections, each from accept to close (# the server \
-                 working for it, ~ waiting for it)",
+                "{}, connections 0 to {}, each from accept to close",
                 run.name,
-                TIMELINE_ROWS.min(load.clients)
+                TIMELINE_ROWS.min(load.clients) - 1
             ),
             &run.first_connections(TIMELINE_ROWS),
         );
@@ -191,8 +194,8 @@ fn summary(runs: &[ServerRun]) -> Vec<String> {
     vec![
         format!(
             "Blocking, one thread: at most {} client connected at a time; the others waited in \
-             line (the staircase above), and the thread blocked in read() {:.2} times per round \
-             trip.",
+             line (the staircase above). The OS took its thread off the CPU {:.2} times per round \
+             trip: it blocks in read() for every line.",
             one.max_concurrent_clients, one.context_switches_per_round_trip
         ),
         format!(

@@ -43,14 +43,14 @@ impl OutOfFds {
 pub fn message(error: &io::Error, connected: u64) -> String {
     let (soft, hard) = limits();
     let who = if error.raw_os_error() == Some(libc::ENFILE) {
-        "the system is"
+        "the whole system is"
     } else {
         "this process is"
     };
     format!(
-        "echo server: cannot accept a new client, {who} out of file descriptors ({error}); \
-         the descriptor limit is {soft} (`ulimit -n` is {soft}, hard limit {hard}). Still serving \
-         the {connected} connected; new clients wait until one leaves."
+        "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
+         once (`ulimit -n` is {soft}, hard limit {hard}). Still serving the {connected} clients \
+         connected; new clients wait in the queue until one leaves."
     )
 }
 
