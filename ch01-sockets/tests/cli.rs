@@ -339,3 +339,12 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
         "{said} lines in {elapsed:?}"
     );
 }
+
+#[test]
+fn size_defaults_are_what_an_empty_command_line_gives() {
+    use ch01_sockets::cli::{Cli, Sizes};
+    let parsed: Cli = shared::cli::try_parse_from(["ch01-sockets", "echo-server"]).unwrap();
+    assert_eq!(Sizes::default(), parsed.sizes);
+    let changed: Cli = shared::cli::try_parse_from(["ch01-sockets", "--clients", "7"]).unwrap();
+    assert_ne!(Sizes::default(), changed.sizes);
+}
