@@ -104,8 +104,10 @@ impl EchoLoop {
         self.listener.local_addr()
     }
 
-    /// Runs until [`StopHandle::stop`] is called. Errors of single clients never end it; only an
-    /// error of the poller itself does.
+    /// Listing 3.7's `while True: for event, _ in selector.select(): ...`: sleep until some
+    /// sockets are ready, then accept or echo for each of them, and again, until
+    /// [`StopHandle::stop`] is called. Errors of single clients never end it; only an error of
+    /// the poller itself does.
     pub fn run(mut self) -> io::Result<()> {
         let stats = Arc::clone(&self.stats);
         let _counted = stats.thread_started();
