@@ -12,8 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ch01_gil_analogy::SelfExe;
-use ch01_gil_analogy::gil::{self, Gil};
+use ch01_gil_analogy::demos::gil as demo;
+use ch01_gil_analogy::gil::Gil;
 use shared::SlowServer;
+use shared::timing::measure;
 
 const INTERVAL: Duration = Duration::from_millis(5);
 
@@ -77,7 +79,7 @@ fn main() -> ExitCode {
     let benchmarking = std::env::args().any(|arg| arg == "--bench");
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let (n, rounds, requests, delay) = if benchmarking {
-        (gil::calibrate_fib(Duration::from_millis(300)), 7, 10, 100)
+        (demo::calibrate(Duration::from_millis(300)).n, 7, 10, 100)
     } else {
         (12, 1, 2, 10)
     };
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         .delay_url(delay)
         .parse()
         .expect("the server's URL parses");
+    let client = shared::workloads::blocking_http_client(&url).expect("an HTTP client");
 
     let mut rows = [
         Row::new("sequential", None),
@@ -102,16 +105,24 @@ fn main() -> ExitCode {
     ];
     for round in 1..=rounds {
         eprintln!("  ... round {round} of {rounds}");
-        let sequential = gil::sequential(n, INTERVAL).usage.wall;
+        let wall = |run: &dyn Fn()| measure(run).1.wall;
+        let sequential = wall(&|| {
+            demo::sequential(&Gil::new(INTERVAL), n);
+        });
         let cpu_runs = [
             sequential,
-            gil::two_threads(n, Gil::new(INTERVAL)).usage.wall,
-            gil::two_threads(n, Gil::disabled()).usage.wall,
-            gil::two_processes(n, INTERVAL, &exe)
-                .expect("the child processes ran")
-                .usage
-                .wall,
-            gil::rayon_join(n).usage.wall,
+            wall(&|| {
+                demo::two_threads(&Gil::new(INTERVAL), n);
+            }),
+            wall(&|| {
+                demo::two_threads(&Gil::disabled(), n);
+            }),
+            wall(&|| {
+                demo::two_processes(&exe, n, INTERVAL).expect("the child processes ran");
+            }),
+            wall(&|| {
+                demo::rayon_join(n);
+            }),
         ];
         for (row, wall) in rows.iter_mut().zip(cpu_runs) {
             row.add(wall, sequential);
@@ -123,14 +134,13 @@ fn main() -> ExitCode {
         eprintln!("      {}", this_round.join(", "));
         // The request rows take about a second; two rounds of them are plenty.
         if round <= 2 {
-            let io_sequential = gil::io_sequential(requests, &url, INTERVAL)
-                .expect("requests")
-                .usage
-                .wall;
-            let io_threads = gil::io_threads(requests, &url, INTERVAL)
-                .expect("requests")
-                .usage
-                .wall;
+            let gil = Gil::new(INTERVAL);
+            let io_sequential = wall(&|| {
+                demo::io_sequential(&gil, &client, &url, requests).expect("requests");
+            });
+            let io_threads = wall(&|| {
+                demo::io_threads(&gil, &client, &url, requests).expect("requests");
+            });
             rows[5].add(io_sequential, io_sequential);
             rows[6].add(io_threads, io_sequential);
         }
