@@ -4,8 +4,8 @@
 //! Four limits count (Linux; elsewhere only memory is guessed at, very cautiously):
 //! - `RLIMIT_NPROC` (`ulimit -u`): threads and processes one user may have, all programs together;
 //! - `/proc/sys/kernel/threads-max`: threads the whole system may have;
-//! - `/proc/sys/vm/max_map_count`: memory mappings per process; each thread's stack takes two
-//!   (the stack and its guard page), and running out makes thread creation fail;
+//! - `/proc/sys/vm/max_map_count`: memory mappings per process; each thread takes four (its
+//!   stack, signal stack and their guard pages), and running out aborts the process;
 //! - available memory: each thread costs kernel memory and the stack pages it touches.
 //!
 //! We take half of what is left under each, so the machine keeps room for everything else.
@@ -47,9 +47,12 @@ pub fn current() -> ThreadCap {
         ));
     }
     if let Some(maps) = read_number("/proc/sys/vm/max_map_count") {
+        // A Rust thread maps four areas: its stack, the stack's guard page, the signal stack and
+        // its guard. Running out does not fail the spawn cleanly: the new thread aborts the
+        // process. An eighth leaves the other half for everything else.
         limits.push((
-            maps / 4,
-            format!("vm.max_map_count = {maps} (two mappings per thread stack, half of them)"),
+            maps / 8,
+            format!("vm.max_map_count = {maps}, at four mappings per thread, halved"),
         ));
     }
     match available_memory() {

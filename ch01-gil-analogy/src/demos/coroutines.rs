@@ -107,8 +107,23 @@ mod measuring {
                         .join()
                         .map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
                 }
-                let note = refused
-                    .map(|error| format!("the OS refused thread {} ({error})", started_units + 1));
+                let mut notes = Vec::new();
+                if let Some(error) = refused {
+                    notes.push(format!(
+                        "the OS refused thread {} ({error})",
+                        started_units + 1
+                    ));
+                }
+                if threads_used <= started_units {
+                    // The main thread plus every unit would be `started_units + 1`.
+                    notes.push(format!(
+                        "starting them took {}, longer than a nap, so the first had finished \
+                         before the last started: {} were alive at once",
+                        shared::timing::human(spawned),
+                        threads_used.saturating_sub(1)
+                    ));
+                }
+                let note = (!notes.is_empty()).then(|| notes.join("; "));
                 (spawned, threads_used, (started_units, note))
             }
             Way::Tasks => {
@@ -180,7 +195,7 @@ mod measuring {
             if way == Way::Threads && n < units {
                 let capped = format!("capped from {units} to {n} threads: {}", cap.reason);
                 row.note = Some(match row.note {
-                    Some(refused) => format!("{capped}; {refused}"),
+                    Some(more) => format!("{capped}; {more}"),
                     None => capped,
                 });
             }

@@ -315,7 +315,7 @@ mod measuring {
 
         narrator.say(format!(
             "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
-             that do nothing, each started and waited for before the next."
+             that do nothing, each started and waited for before the next.\n"
         ));
         let recording = Recording::start();
         let progress =
