@@ -218,7 +218,7 @@ mod measuring {
         let units = sizes.units;
         narrator.say(format!(
             "{units} units each sleep {} at once: as OS threads, then as tokio tasks on one \
-             thread, each way in a fresh child process so that its memory is its own.\n",
+             thread, each way in a fresh child process so that its memory is its own.\n\n",
             shared::timing::human(super::NAP)
         ));
         let [threads, tasks] = measure(units, exe, narrator)?;

@@ -80,7 +80,7 @@ pub fn measure(budget: Duration) -> anyhow::Result<Option<(Python, Vec<GilRun>)>
 /// Prints the CPython rows (or why there are none) and returns the summary's line about them.
 pub fn report(runs: &GilRuns, narrator: &Narrator) -> Option<String> {
     let Some(python) = &runs.python else {
-        narrator.say("No python3 on PATH: the CPython rows are skipped.\n");
+        narrator.say("No python3 on PATH: the CPython rows are skipped.\n\n");
         return None;
     };
     let gil = if python.gil_enabled {
@@ -89,7 +89,7 @@ pub fn report(runs: &GilRuns, narrator: &Narrator) -> Option<String> {
         "its GIL is off (a free-threaded build, PEP 703)"
     };
     narrator.say(format!(
-        "The same two fibs in real CPython {} ({gil}), sized to take about as long:",
+        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the model's sequential run:",
         python.version
     ));
     if !narrator.json() {

@@ -441,7 +441,7 @@ mod measuring {
             }
         };
         narrator.say(format!(
-            "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n",
+            "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
             shared::timing::human(interval)
         ));
         let runs = measure(n, sizes, &target, exe, narrator)?;
@@ -453,7 +453,7 @@ mod measuring {
             narrator.report(&Report::new(DEMO, SECTION, runs.io.iter().collect()));
             narrator.say(
                 "ratio = wall time / wall time of sequential (fib rows) or of io_sequential \
-                 (request rows)\n",
+                 (request rows)\n\n",
             );
         }
         let get = |name: &str| runs.get(name).cloned().unwrap_or_default();

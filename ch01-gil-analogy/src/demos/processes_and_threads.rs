@@ -209,6 +209,9 @@ mod measuring {
         pub workers_counted: u64,
         /// The parent's counter afterwards.
         pub parent_sees: u64,
+        /// What a reader should know about this row.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub note: Option<String>,
         /// The workers' spans.
         #[serde(skip)]
         pub spans: Vec<Span>,
@@ -224,6 +227,9 @@ mod measuring {
                 shared_memory: u8::from(sharing.shared_memory()),
                 workers_counted: sharing.workers_counted,
                 parent_sees: sharing.parent_sees,
+                // Without getrusage there is no reading of the children's CPU time.
+                note: (name == "processes" && cfg!(not(unix)))
+                    .then(|| "cpu leaves out the child processes on this platform".into()),
                 spans,
             }
         }
@@ -294,7 +300,7 @@ mod measuring {
             .parent_pid
             .map_or("unknown here (Unix only)".into(), |p| p.to_string());
         narrator.say(format!(
-            "A child process says hello: I am pid {}, my parent is pid {parent}.\n",
+            "A child process says hello: I am pid {}, my parent is pid {parent}.\n\n",
             child.pid
         ));
 
@@ -315,7 +321,7 @@ mod measuring {
 
         narrator.say(format!(
             "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
-             that do nothing, each started and waited for before the next.\n"
+             that do nothing, each started and waited for before the next.\n\n"
         ));
         let recording = Recording::start();
         let progress =

@@ -222,7 +222,7 @@ mod measuring {
         let increments = sizes.increments;
         narrator.say(format!(
             "One object with {REFERENCES} references, dropped one by one; then {THREADS} threads \
-             each add 1 to a shared count {increments} times.\n"
+             each add 1 to a shared count {increments} times.\n\n"
         ));
         let freed = freed(REFERENCES);
         let racy = tally("non_atomic", Increment::LoadThenStore, increments);
