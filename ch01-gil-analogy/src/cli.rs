@@ -95,11 +95,11 @@ impl Default for Sizes {
 /// The demos, in the order of the notes.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Demo {
-    /// 1.4: a process, its threads and a child process; threads share memory, processes do not
+    /// 1.4: a process, its threads and a child process; threads share memory and start faster
     ProcessesAndThreads,
-    /// 1.5: a model GIL: CPU-bound threads gain nothing under it, processes and I/O-bound threads do
+    /// 1.5: a model GIL (and real CPython): CPU-bound threads gain nothing under it, processes and I/O-bound threads do
     Gil,
-    /// 1.5: why the GIL exists: a non-thread-safe reference count loses updates
+    /// 1.5: why the GIL exists: objects are freed at a count of zero; a racy count loses updates
     Refcount,
     /// 1.5: a coroutine is a lightweight thread: N tokio tasks vs N OS threads, each sleeping 1 s
     Coroutines,

@@ -224,9 +224,9 @@ mod measuring {
         let [threads, tasks] = measure(units, exe, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
         let mut lines = vec![format!(
-            "Spawning: a task took {} to create, a thread {}: {:.0} times less.",
-            human_ms(tasks.spawn_us_per_unit / 1e3),
-            human_ms(threads.spawn_us_per_unit / 1e3),
+            "Spawning: a task took {:.2} µs to create, a thread {:.2} µs: {:.0} times less.",
+            tasks.spawn_us_per_unit,
+            threads.spawn_us_per_unit,
             ratio(threads.spawn_us_per_unit, tasks.spawn_us_per_unit)
         )];
         lines.push(format!(
