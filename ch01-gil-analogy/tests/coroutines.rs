@@ -2,7 +2,8 @@
 //! threads need N OS threads.
 
 use ch01_gil_analogy::SelfExe;
-use ch01_gil_analogy::demos::coroutines::{NAP, measure};
+use ch01_gil_analogy::demos::coroutines::{NAP, measure, measure_capped};
+use ch01_gil_analogy::thread_cap::ThreadCap;
 use shared::narrate::{Mode, Narrator};
 
 #[test]
@@ -37,17 +38,23 @@ fn tasks_sleep_at_once_on_one_thread_and_threads_need_one_each() {
 }
 
 #[test]
-fn the_thread_cap_leaves_room_on_this_machine() {
-    let cap = ch01_gil_analogy::thread_cap::current();
-    assert!(cap.max_threads >= 1 && !cap.reason.is_empty(), "{cap:?}");
-    #[cfg(target_os = "linux")]
-    if let Some(max) = std::fs::read_to_string("/proc/sys/kernel/threads-max")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-    {
-        assert!(
-            cap.max_threads <= max / 2,
-            "{cap:?} against threads-max {max}"
-        );
-    }
+fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
+    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let cap = ThreadCap {
+        max_threads: 20,
+        reason: "a cap for this test".into(),
+    };
+    let [threads, tasks] =
+        measure_capped(50, &cap, &exe, &Narrator::with_mode(Mode::Json, false)).expect("both ran");
+    assert_eq!(
+        (threads.units, tasks.units),
+        (20, 50),
+        "tasks are never capped"
+    );
+    assert!(threads.threads_used <= 21, "{threads:?}");
+    let note = threads.note.expect("a capped row says so");
+    assert!(
+        note.contains("capped from 50 to 20") && note.contains("a cap for this test"),
+        "{note}"
+    );
 }

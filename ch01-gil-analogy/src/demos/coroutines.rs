@@ -51,7 +51,7 @@ impl std::fmt::Display for Way {
 
 // ---- measuring it ----
 
-pub use measuring::{Sleepers, in_child, measure, run};
+pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
 
 mod measuring {
     use std::time::Instant;
@@ -65,6 +65,7 @@ mod measuring {
     use crate::Sizes;
     use crate::child::{ChildJob, SelfExe};
     use crate::demos::processes_and_threads::thread_count;
+    use crate::thread_cap::ThreadCap;
 
     const DEMO: &str = "coroutines";
     const SECTION: &str = "1.5";
@@ -169,7 +170,16 @@ mod measuring {
         exe: &SelfExe,
         narrator: &Narrator,
     ) -> anyhow::Result<[Sleepers; 2]> {
-        let cap = crate::thread_cap::current();
+        measure_capped(units, &crate::thread_cap::current(), exe, narrator)
+    }
+
+    /// [`measure`] with the thread cap given.
+    pub fn measure_capped(
+        units: u64,
+        cap: &ThreadCap,
+        exe: &SelfExe,
+        narrator: &Narrator,
+    ) -> anyhow::Result<[Sleepers; 2]> {
         let thread_units = units.min(cap.max_threads);
         let mut rows = Vec::new();
         for (way, n, what) in [
