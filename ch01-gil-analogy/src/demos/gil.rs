@@ -433,7 +433,7 @@ mod measuring {
                 let calibration = calibrate(CALIBRATED_FIB_BUDGET);
                 narrator.say(format!(
                     "Calibrated: one fib({}) should take about {} on the model interpreter in \
-                     this build (choose with --fib N; --release runs much faster).",
+                     this build (choose with --fib N; a release build picks a larger N for the same time).",
                     calibration.n,
                     shared::timing::human(calibration.estimate)
                 ));
