@@ -1,12 +1,12 @@
-//! Section 1.5's speed claims, measured against their targets (`cargo bench -p ch01-gil-analogy`):
+//! Section 1.5's speed claims, measured against the bounds they imply (`cargo bench -p ch01-gil-analogy`):
 //! two CPU-bound threads under the GIL take at least 0.9x the sequential time; two processes,
 //! lock-free threads and rayon take at most 0.7x on 2 cores (aiming for 0.6x); blocking requests
 //! in threads under the GIL take at most 0.6x the sequential time.
 //!
 //! Every round runs each configuration once and compares it with that round's sequential run;
 //! the median over the rounds counts, because 2 shared cores are noisy.
-//! Exits with status 1 if a target is missed. Run by `cargo test --benches` (no `--bench`
-//! argument), it only checks that everything runs, with tiny sizes and no targets.
+//! Exits with status 1 if a bound is missed. Run by `cargo test --benches` (no `--bench`
+//! argument), it only checks that everything runs, with tiny sizes and no bounds.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,24 +19,24 @@ use shared::timing::measure;
 
 const INTERVAL: Duration = Duration::from_millis(5);
 
-/// A target: the ratio must be at least or at most this.
-enum Target {
+/// A bound: the ratio must be at least or at most this.
+enum Bound {
     AtLeast(f64),
     AtMost(f64),
 }
 
-impl Target {
+impl Bound {
     fn met(&self, ratio: f64) -> bool {
         match *self {
-            Target::AtLeast(bound) => ratio >= bound,
-            Target::AtMost(bound) => ratio <= bound,
+            Bound::AtLeast(bound) => ratio >= bound,
+            Bound::AtMost(bound) => ratio <= bound,
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            Target::AtLeast(bound) => format!(">= {bound:.1}x"),
-            Target::AtMost(bound) => format!("<= {bound:.1}x"),
+            Bound::AtLeast(bound) => format!(">= {bound:.1}x"),
+            Bound::AtMost(bound) => format!("<= {bound:.1}x"),
         }
     }
 }
@@ -48,21 +48,21 @@ fn median(values: &[f64]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
-/// One measured configuration: its target, and its wall time and ratio to the baseline in every
+/// One measured configuration: its bound, and its wall time and ratio to the baseline in every
 /// round. Rounds run every configuration in turn and a ratio compares runs of the same round, so
 /// a burst of load from other programs on the 2 cores distorts one round, not the verdict.
 struct Row {
     name: &'static str,
-    target: Option<Target>,
+    bound: Option<Bound>,
     walls: Vec<f64>,
     ratios: Vec<f64>,
 }
 
 impl Row {
-    fn new(name: &'static str, target: Option<Target>) -> Self {
+    fn new(name: &'static str, bound: Option<Bound>) -> Self {
         Self {
             name,
-            target,
+            bound,
             walls: Vec::new(),
             ratios: Vec::new(),
         }
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         (12, 1, 2, 10)
     };
     println!(
-        "GIL model targets: fib({n}) twice, {rounds} rounds; {requests} requests of {delay} ms; \
+        "GIL model speedups: fib({n}) twice, {rounds} rounds; {requests} requests of {delay} ms; \
          median per row"
     );
     let server = SlowServer::start().expect("the embedded server starts");
@@ -96,12 +96,12 @@ fn main() -> ExitCode {
 
     let mut rows = [
         Row::new("sequential", None),
-        Row::new("threads_with_gil", Some(Target::AtLeast(0.9))),
-        Row::new("threads_no_gil", Some(Target::AtMost(0.7))),
-        Row::new("processes", Some(Target::AtMost(0.7))),
-        Row::new("rayon", Some(Target::AtMost(0.7))),
+        Row::new("threads_with_gil", Some(Bound::AtLeast(0.9))),
+        Row::new("threads_no_gil", Some(Bound::AtMost(0.7))),
+        Row::new("processes", Some(Bound::AtMost(0.7))),
+        Row::new("rayon", Some(Bound::AtMost(0.7))),
         Row::new("io_sequential", None),
-        Row::new("io_threads_with_gil", Some(Target::AtMost(0.6))),
+        Row::new("io_threads_with_gil", Some(Bound::AtMost(0.6))),
     ];
     for round in 1..=rounds {
         eprintln!("  ... round {round} of {rounds}");
@@ -149,16 +149,16 @@ fn main() -> ExitCode {
     let mut missed = 0;
     println!(
         "{:<20} {:>10} {:>7} {:>9}  result",
-        "measurement", "wall", "ratio", "target"
+        "measurement", "wall", "ratio", "bound"
     );
     for row in &rows {
         let (wall, ratio) = (median(&row.walls), median(&row.ratios));
-        let (shown, verdict) = match &row.target {
+        let (shown, verdict) = match &row.bound {
             None => ("baseline".to_string(), ""),
-            Some(target) if target.met(ratio) => (target.describe(), "met"),
-            Some(target) => {
+            Some(bound) if bound.met(ratio) => (bound.describe(), "met"),
+            Some(bound) => {
                 missed += 1;
-                (target.describe(), "MISSED")
+                (bound.describe(), "MISSED")
             }
         };
         println!(
@@ -167,7 +167,7 @@ fn main() -> ExitCode {
         );
     }
     if benchmarking && missed > 0 {
-        eprintln!("error: {missed} GIL-model target(s) missed (see the table above)");
+        eprintln!("error: {missed} GIL-model bound(s) missed (see the table above)");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
