@@ -297,6 +297,8 @@ fn axis(total: Duration, width: usize) -> String {
 fn tick(at: Duration, total: Duration) -> String {
     if total < Duration::from_millis(2) {
         format!("{} µs", at.as_micros())
+    } else if total < Duration::from_millis(20) {
+        format!("{:.1} ms", at.as_secs_f64() * 1e3)
     } else if total < Duration::from_secs(2) {
         format!("{} ms", at.as_millis())
     } else if at.subsec_millis() == 0 {
