@@ -8,7 +8,7 @@ use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::offload::Place;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
-use shared::narrate::{Mode, Narrator};
+use shared::legacy::narrate::{Mode, Narrator};
 
 fn quiet() -> Narrator {
     steady_tracing();

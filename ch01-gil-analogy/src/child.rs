@@ -4,17 +4,19 @@
 //! (the "spawn" start method). We do the same: the parent re-executes *this very binary* with a
 //! hidden subcommand (`__child ...`), never `fork`. The child has its own process id, its own
 //! memory and, in the GIL demo, its own lock. It answers on standard output with JSON lines: the
-//! spans it recorded (merged into the parent's timeline) and one [`ChildReport`].
+//! spans it recorded (`shared::trace::to_json_lines`, merged into the parent's timeline) and one
+//! [`ChildReport`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use shared::{SpanKind, SpanRecorder};
+use shared::{Recording, Span};
 
+use crate::demos::coroutines::Way;
+use crate::demos::processes_and_threads::count_in_a_copy;
 use crate::gil::Gil;
 
 /// The hidden subcommand's name.
@@ -25,9 +27,9 @@ pub const CHILD_COMMAND: &str = "__child";
 pub struct ChildReport {
     /// The child's process id.
     pub pid: u32,
-    /// Its parent's process id, as the child sees it.
-    pub parent_pid: u32,
-    /// The job's result: a counter's final value or a fib value (0 for `hello`).
+    /// Its parent's process id, as the child sees it (known on Unix only).
+    pub parent_pid: Option<u32>,
+    /// The job's result: a counter's final value or a fib value (0 for the others).
     pub value: u64,
 }
 
@@ -40,15 +42,19 @@ impl ChildReport {
     fn for_this_process(value: u64) -> Self {
         Self {
             pid: std::process::id(),
-            parent_pid: std::os::unix::process::parent_id(),
+            parent_pid: parent_pid(),
             value,
         }
     }
+}
 
-    fn to_json_line(self) -> String {
-        serde_json::to_string(&WireReport { child_report: self })
-            .expect("a report always serializes")
-    }
+/// The parent's process id, as this process sees it.
+fn parent_pid() -> Option<u32> {
+    #[cfg(unix)]
+    return Some(std::os::unix::process::parent_id());
+    // Windows keeps no parent link a process can ask for without walking a process snapshot.
+    #[cfg(not(unix))]
+    None
 }
 
 /// The jobs a child process can be asked to do.
@@ -56,6 +62,8 @@ impl ChildReport {
 pub enum ChildJob {
     /// Say hello: report the pid.
     Hello,
+    /// Nothing at all: start and exit (what starting a process costs).
+    Nothing,
     /// Start a counter at `start` (the parent's value, copied as `spawn` would) and add 1 `times`.
     Increment {
         /// The parent's counter value, passed as the child's starting copy.
@@ -70,6 +78,13 @@ pub enum ChildJob {
         /// The child's switch interval.
         switch_interval: Duration,
     },
+    /// `units` sleepers at once, as threads or tasks (the `coroutines` demo).
+    Sleepers {
+        /// Threads or tasks.
+        way: Way,
+        /// How many.
+        units: u64,
+    },
 }
 
 impl ChildJob {
@@ -83,6 +98,7 @@ impl ChildJob {
         let mut args = vec![CHILD_COMMAND.to_string()];
         match *self {
             ChildJob::Hello => args.push("hello".into()),
+            ChildJob::Nothing => args.push("nothing".into()),
             ChildJob::Increment { start, times } => args.extend([
                 "increment".into(),
                 "--start".into(),
@@ -97,57 +113,85 @@ impl ChildJob {
                 "--switch-interval".into(),
                 switch_interval.as_millis().max(1).to_string(),
             ]),
+            ChildJob::Sleepers { way, units } => args.extend([
+                "sleepers".into(),
+                "--way".into(),
+                way.to_string(),
+                "--units".into(),
+                units.to_string(),
+            ]),
         }
         args
     }
 }
 
-/// Runs a job inside the child process and prints its answer on standard output.
+/// Runs a job inside the child process and prints its answer on standard output: the spans it
+/// recorded, any lines of its own, then its [`ChildReport`].
 pub fn run_in_child(job: ChildJob) -> anyhow::Result<()> {
-    let recorder = SpanRecorder::new();
-    let task = format!("child pid {}", std::process::id());
-    let (value, spans) = match job {
-        ChildJob::Hello => (0, recorder.to_json_lines()),
+    let recording = Recording::start();
+    let mut lines = Vec::new();
+    let pid = std::process::id();
+    let value = match job {
+        ChildJob::Hello | ChildJob::Nothing => 0,
         ChildJob::Increment { start, times } => {
-            // This counter lives in the child's memory only; the parent never sees it change.
-            let counter = AtomicU64::new(start);
-            recorder.in_span(&task, SpanKind::Cpu, || {
-                for _ in 0..times {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-            (counter.load(Ordering::Relaxed), recorder.to_json_lines())
+            tracing::info_span!("child pid", pid).in_scope(|| count_in_a_copy(start, times))
         }
-        ChildJob::Fib { n, switch_interval } => {
-            let gil = Gil::new(switch_interval);
-            let value = gil.attach(task).run_fib(n);
-            (value, gil.recorder().to_json_lines())
+        ChildJob::Fib { n, switch_interval } => Gil::new(switch_interval)
+            .attach(format!("pid {pid}"))
+            .run_fib(n),
+        ChildJob::Sleepers { way, units } => {
+            lines.push(crate::demos::coroutines::in_child(way, units)?);
+            0
         }
     };
-    print!("{spans}");
-    println!("{}", ChildReport::for_this_process(value).to_json_line());
+    let spans = recording.finish();
+    print!("{}", shared::trace::to_json_lines(&spans));
+    for line in lines {
+        println!("{line}");
+    }
+    let report = WireReport {
+        child_report: ChildReport::for_this_process(value),
+    };
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// What the parent read from a child that finished.
+#[derive(Debug, Clone)]
+pub struct ChildOutput {
+    /// The child's report.
+    pub report: ChildReport,
+    /// The spans it recorded, on the parent's clock.
+    pub spans: Vec<Span>,
+    /// Its other lines of output.
+    pub lines: Vec<String>,
 }
 
 /// CPU time used by this process's children that have exited and been waited for (user +
 /// system). The parent's own CPU clock does not include it, so runs that use child processes
-/// add the difference to their CPU time.
+/// add the difference to their CPU time. Zero where `getrusage` does not exist (Windows).
 ///
 /// ```
 /// let before = ch01_gil_analogy::child::children_cpu_time();
 /// assert!(ch01_gil_analogy::child::children_cpu_time() >= before);
 /// ```
 pub fn children_cpu_time() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
-        return Duration::ZERO;
+    #[cfg(unix)]
+    {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
+        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+            return Duration::ZERO;
+        }
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        time(usage.ru_utime) + time(usage.ru_stime)
     }
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
+    #[cfg(not(unix))]
+    Duration::ZERO
 }
 
 /// The program to re-execute for a child process. The demo binary uses its own path
@@ -203,9 +247,9 @@ impl SelfExe {
         Ok(RunningChild { child })
     }
 
-    /// Runs one child to the end and merges its spans into `recorder`.
-    pub fn run(&self, job: ChildJob, recorder: &SpanRecorder) -> anyhow::Result<ChildReport> {
-        self.spawn(job)?.wait(recorder)
+    /// Runs one child to the end.
+    pub fn run(&self, job: ChildJob) -> anyhow::Result<ChildOutput> {
+        self.spawn(job)?.wait()
     }
 }
 
@@ -215,8 +259,8 @@ impl RunningChild {
         self.child.id()
     }
 
-    /// Waits for the child to exit, merges its spans into `recorder` and returns its report.
-    pub fn wait(self, recorder: &SpanRecorder) -> anyhow::Result<ChildReport> {
+    /// Waits for the child to exit and reads its spans, lines and report.
+    pub fn wait(self) -> anyhow::Result<ChildOutput> {
         let output = self
             .child
             .wait_with_output()
@@ -225,11 +269,16 @@ impl RunningChild {
             bail!("a child process failed ({})", output.status);
         }
         let text = String::from_utf8_lossy(&output.stdout);
-        let other_lines = recorder.merge_json_lines(&text);
-        other_lines
+        let (spans, other) = shared::trace::from_json_lines(&text);
+        let report = other
             .iter()
             .find_map(|line| serde_json::from_str::<WireReport>(line).ok())
             .map(|wire| wire.child_report)
-            .context("a child process did not report its result")
+            .context("a child process did not report its result")?;
+        Ok(ChildOutput {
+            report,
+            spans,
+            lines: other.into_iter().map(str::to_string).collect(),
+        })
     }
 }

@@ -10,6 +10,10 @@ use shared::cli::CommonArgs;
 /// code, so even that takes minutes in a debug build.
 pub const MAX_FIB: u32 = 40;
 
+/// The most `--units` (kept in step with the range below): a million tokio tasks fit in a few
+/// hundred MB; more would risk the machine's memory for no new lesson.
+pub const MAX_UNITS: u64 = 1_000_000;
+
 /// Sections 1.4-1.5: processes and threads, and a model of Python's global interpreter lock you
 /// can switch on and off. Without a demo name, runs every demo in the order of the notes.
 #[derive(Parser, Debug, Clone)]
@@ -60,6 +64,12 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "N", default_value_t = 1_000_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub increments: u64,
+
+    /// coroutines: how many units sleep 1 s at once, as threads and then as tasks (threads are
+    /// capped at what this machine allows)
+    #[arg(long, global = true, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub units: u64,
 }
 
 impl Sizes {
@@ -77,6 +87,7 @@ impl Default for Sizes {
             requests: 5,
             delay: 200,
             increments: 1_000_000,
+            units: 10_000,
         }
     }
 }
@@ -84,12 +95,14 @@ impl Default for Sizes {
 /// The demos, in the order of the notes.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Demo {
-    /// 1.4: a process, its threads and a child process; threads share memory, processes do not
+    /// 1.4: a process, its threads and a child process; threads share memory and start faster
     ProcessesAndThreads,
-    /// 1.5: a model GIL: CPU-bound threads gain nothing under it, processes and I/O-bound threads do
+    /// 1.5: a model GIL (and real CPython): CPU-bound threads gain nothing under it, processes and I/O-bound threads do
     Gil,
-    /// 1.5: why the GIL exists: a non-thread-safe reference count loses updates
+    /// 1.5: why the GIL exists: objects are freed at a count of zero; a racy count loses updates
     Refcount,
+    /// 1.5: a coroutine is a lightweight thread: N tokio tasks vs N OS threads, each sleeping 1 s
+    Coroutines,
     /// Internal: the child process the demos start (the same binary, re-executed).
     #[command(name = "__child", hide = true)]
     Child {
@@ -101,7 +114,12 @@ pub enum Demo {
 
 impl Demo {
     /// Every demo, in the order `cargo run` shows them.
-    pub const ALL: [Demo; 3] = [Demo::ProcessesAndThreads, Demo::Gil, Demo::Refcount];
+    pub const ALL: [Demo; 4] = [
+        Demo::ProcessesAndThreads,
+        Demo::Gil,
+        Demo::Refcount,
+        Demo::Coroutines,
+    ];
 }
 
 /// Jobs for the hidden child subcommand.
@@ -120,4 +138,12 @@ pub enum ChildCommand {
     },
     /// Run fib under the child's own GIL (uses the global --fib and --switch-interval).
     Fib,
+    /// Start, do nothing, exit: what starting a process costs.
+    Nothing,
+    /// Sleep 1 s in N units at once (uses the global --units), as OS threads or tokio tasks.
+    Sleepers {
+        /// `threads` or `tasks`.
+        #[arg(long)]
+        way: crate::demos::coroutines::Way,
+    },
 }

@@ -1,16 +1,17 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Modules: [`demos`] (one per demo), [`gil`] (the model interpreter and its lock), [`child`]
-//! (child processes re-executing this binary), [`cli`] (arguments).
+//! (child processes re-executing this binary), [`thread_cap`] (how many threads are safe to
+//! start), [`cli`] (arguments).
 
 pub mod child;
 pub mod cli;
 pub mod demos;
 pub mod gil;
+pub mod thread_cap;
 
 use anyhow::Context as _;
-use shared::DemoReport;
-use shared::narrate::Narrator;
+use shared::Narrator;
 
 pub use child::SelfExe;
 pub use cli::{ChildCommand, Cli, Demo, Sizes};
@@ -45,18 +46,14 @@ pub fn run_with(cli: Cli, exe: &SelfExe) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one demo (narrated as `narrator` says) and returns its measurements.
-pub fn run_demo(
-    demo: &Demo,
-    cli: &Cli,
-    narrator: &Narrator,
-    exe: &SelfExe,
-) -> anyhow::Result<DemoReport> {
+/// Runs one demo, narrated as `narrator` says.
+pub fn run_demo(demo: &Demo, cli: &Cli, narrator: &Narrator, exe: &SelfExe) -> anyhow::Result<()> {
     let sizes = &cli.sizes;
     match demo {
-        Demo::ProcessesAndThreads => demos::processes_and_threads::run(narrator, sizes, exe),
-        Demo::Gil => demos::gil::run(narrator, sizes, cli.common.url.as_ref(), exe),
-        Demo::Refcount => demos::refcount::run(narrator, sizes),
+        Demo::ProcessesAndThreads => demos::processes_and_threads::run(sizes, exe, narrator),
+        Demo::Gil => demos::gil::run(sizes, cli.common.url.as_ref(), exe, narrator).map(drop),
+        Demo::Refcount => demos::refcount::run(sizes, narrator),
+        Demo::Coroutines => demos::coroutines::run(sizes, exe, narrator),
         Demo::Child { .. } => anyhow::bail!("the child subcommand is not a demo"),
     }
     .with_context(|| format!("the {} demo failed", demo_name(demo)))
@@ -84,6 +81,7 @@ pub fn demo_name(demo: &Demo) -> &'static str {
         Demo::ProcessesAndThreads => "processes-and-threads",
         Demo::Gil => "gil",
         Demo::Refcount => "refcount",
+        Demo::Coroutines => "coroutines",
         Demo::Child { .. } => child::CHILD_COMMAND,
     }
 }
@@ -95,6 +93,11 @@ fn child_job(job: &ChildCommand, sizes: &Sizes) -> anyhow::Result<ChildJob> {
         ChildCommand::Fib => ChildJob::Fib {
             n: sizes.fib.context("the fib child needs --fib")?,
             switch_interval: sizes.switch_interval(),
+        },
+        ChildCommand::Nothing => ChildJob::Nothing,
+        ChildCommand::Sleepers { way } => ChildJob::Sleepers {
+            way,
+            units: sizes.units,
         },
     })
 }

@@ -20,6 +20,7 @@ fn help_lists_every_demo_with_its_section_but_not_the_child() {
         ("processes-and-threads", "1.4"),
         ("gil", "1.5"),
         ("refcount", "1.5"),
+        ("coroutines", "1.5"),
     ] {
         let line = help
             .lines()
@@ -37,6 +38,7 @@ fn help_lists_every_demo_with_its_section_but_not_the_child() {
         "--switch-interval",
         "--requests",
         "--increments",
+        "--units",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -57,6 +59,8 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         "20",
         "--increments",
         "2000",
+        "--units",
+        "20",
     ]);
     assert!(
         output.status.success(),
@@ -68,38 +72,83 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
-    let expected: [(&str, &str, &[Row]); 3] = [
+    let python = Command::new("python3").arg("--version").output().is_ok();
+    let mut gil_rows: Vec<Row> = vec![
+        ("sequential", &["wall_ms", "cpu_ms", "ratio", "fib_n"]),
+        (
+            "threads_with_gil",
+            &[
+                "wall_ms",
+                "cpu_ms",
+                "ratio",
+                "handoffs",
+                "drop_requests",
+                "lock_wait_ms",
+            ],
+        ),
+        ("threads_no_gil", &["wall_ms", "cpu_ms", "ratio"]),
+        ("processes", &["wall_ms", "cpu_ms", "ratio"]),
+        ("rayon", &["wall_ms", "cpu_ms", "ratio"]),
+        (
+            "io_sequential",
+            &["wall_ms", "ratio", "requests", "max_in_flight"],
+        ),
+        (
+            "io_threads_with_gil",
+            &["wall_ms", "ratio", "handoffs", "max_in_flight"],
+        ),
+    ];
+    if python {
+        gil_rows.push((
+            "cpython_sequential",
+            &["wall_ms", "cpu_ms", "ratio", "fib_n"],
+        ));
+        gil_rows.push(("cpython_threads", &["wall_ms", "cpu_ms", "ratio"]));
+    } else {
+        eprintln!("note: no python3 on PATH, the CPython rows are not expected");
+    }
+    let sleepers: &[&str] = &[
+        "units",
+        "wall_ms",
+        "peak_rss_kb",
+        "bytes_per_unit",
+        "spawn_us_per_unit",
+        "threads_used",
+    ];
+    let expected: [(&str, &str, &[Row]); 4] = [
         (
             "processes-and-threads",
             "1.4",
             &[
-                ("threads", &["wall_ms", "pid_differs", "shared_memory"]),
-                ("processes", &["wall_ms", "pid_differs", "shared_memory"]),
-            ],
-        ),
-        (
-            "gil",
-            "1.5",
-            &[
-                ("sequential", &["wall_ms", "ratio", "fib_n"]),
-                ("threads_with_gil", &["wall_ms", "ratio", "handoffs"]),
-                ("threads_no_gil", &["wall_ms", "ratio"]),
-                ("processes", &["wall_ms", "ratio"]),
-                ("rayon", &["wall_ms", "ratio"]),
-                ("io_sequential", &["wall_ms", "max_in_flight"]),
                 (
-                    "io_threads_with_gil",
-                    &["wall_ms", "ratio", "handoffs", "max_in_flight"],
+                    "threads",
+                    &["wall_ms", "cpu_ms", "pid_differs", "shared_memory"],
                 ),
+                (
+                    "processes",
+                    &["wall_ms", "cpu_ms", "pid_differs", "shared_memory"],
+                ),
+                ("thread_start", &["units", "wall_ms", "per_unit_us"]),
+                ("process_start", &["units", "wall_ms", "per_unit_us"]),
             ],
         ),
+        ("gil", "1.5", &gil_rows),
         (
             "refcount",
             "1.5",
             &[
                 ("non_atomic", &["wall_ms", "lost_updates"]),
                 ("atomic", &["wall_ms", "lost_updates"]),
+                (
+                    "freed_at_zero",
+                    &["references", "freed_after_drops", "frees"],
+                ),
             ],
+        ),
+        (
+            "coroutines",
+            "1.5",
+            &[("os_threads", sleepers), ("tokio_tasks", sleepers)],
         ),
     ];
     assert_eq!(lines.len(), expected.len(), "one line per demo:\n{stdout}");
@@ -126,11 +175,17 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
     assert_eq!(field(1, 5, "max_in_flight"), Some(1.0));
     assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));
     assert_eq!(field(2, 1, "lost_updates"), Some(0.0));
+    assert_eq!(field(2, 2, "frees"), Some(1.0));
+    assert_eq!(field(3, 1, "threads_used"), Some(1.0));
+    assert_eq!(field(3, 1, "units"), Some(20.0));
 }
 
 #[test]
 fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["coroutines", "--units", "0"], "--units"),
+        (&["coroutines", "--units", "abc"], "abc"),
+        (&["coroutines", "--units", "100000000000"], "--units"),
         (&["gil", "--fib", "abc"], "abc"),
         (&["gil", "--fib", "1000"], "1..=40"),
         (&["gil", "--fib", "0"], "1..=40"),
@@ -146,6 +201,13 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
         let output = run(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} succeeded");
+        if mentions != "cannot reach" {
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{args:?}: bad arguments exit with 2"
+            );
+        }
         assert_eq!(stderr.lines().count(), 1, "{args:?} printed:\n{stderr}");
         assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
         assert!(

@@ -1,9 +1,14 @@
-//! Child processes (sections 1.4 and 1.5): their own pid, their own memory, their own GIL.
+//! Processes and threads (sections 1.4 and 1.5): their own pid, their own memory, their own GIL,
+//! and computing at the same time.
+
+use std::time::Duration;
 
 use ch01_gil_analogy::SelfExe;
-use ch01_gil_analogy::demos::processes_and_threads::{processes_copy, threads_share};
-use ch01_gil_analogy::gil;
-use shared::SpanRecorder;
+use ch01_gil_analogy::demos::gil::{holding, two_processes};
+use ch01_gil_analogy::demos::processes_and_threads::{
+    hello_from_a_child, measure_start, processes_copy, threads_share,
+};
+use shared::trace::record;
 
 fn exe() -> SelfExe {
     SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
@@ -11,16 +16,20 @@ fn exe() -> SelfExe {
 
 #[test]
 fn threads_share_the_parents_memory() {
-    let sharing = threads_share(10_000, &SpanRecorder::new());
+    let (sharing, spans) = record(|| threads_share(10_000));
     assert!(!sharing.pid_differs());
     assert_eq!(sharing.parent_sees, 20_000);
     assert!(sharing.shared_memory());
+    assert_eq!(
+        shared::trace::threads_used(&spans),
+        2,
+        "two threads counted"
+    );
 }
 
 #[test]
 fn a_child_process_has_its_own_pid_and_its_own_memory() {
-    let recorder = SpanRecorder::new();
-    let sharing = processes_copy(10_000, &exe(), &recorder).expect("children ran");
+    let (sharing, children) = processes_copy(10_000, &exe()).expect("children ran");
     assert!(sharing.pid_differs());
     assert!(!sharing.worker_pids.contains(&std::process::id()));
     assert_eq!(
@@ -29,20 +38,50 @@ fn a_child_process_has_its_own_pid_and_its_own_memory() {
     );
     assert_eq!(sharing.parent_sees, 0, "the parent's counter never changed");
     assert!(!sharing.shared_memory());
-    // The children's spans came back over their stdout, labelled with their pids.
-    let pids: Vec<u32> = recorder.spans().iter().map(|s| s.pid).collect();
+    // The children's spans came back over their stdout, carrying their own pids.
+    let pids: Vec<u32> = children
+        .iter()
+        .flat_map(|c| &c.spans)
+        .map(|s| s.pid)
+        .collect();
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|pid| sharing.worker_pids.contains(pid)));
 }
 
 #[test]
-fn two_processes_compute_fib_each_under_its_own_lock() {
-    let run = gil::two_processes(15, std::time::Duration::from_millis(5), &exe()).expect("ran");
-    let expected = shared::workloads::fib(15);
-    assert_eq!(run.values, [expected, expected]);
-    let mut pids: Vec<u32> = run.spans.iter().map(|s| s.pid).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    assert_eq!(pids.len(), 2, "two processes, two pids");
-    assert!(!pids.contains(&std::process::id()));
+fn a_child_names_this_process_as_its_parent() {
+    let child = hello_from_a_child(&exe()).expect("child ran").report;
+    assert_ne!(child.pid, std::process::id());
+    #[cfg(unix)]
+    assert_eq!(child.parent_pid, Some(std::process::id()));
+}
+
+#[test]
+fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
+    let children = two_processes(&exe(), 22, Duration::from_millis(5)).expect("ran");
+    let expected = shared::workloads::fib(22);
+    assert!(children.iter().all(|c| c.report.value == expected));
+    let spans: Vec<_> = children.into_iter().flat_map(|c| c.spans).collect();
+    let held = holding(&spans);
+    let (a, b): (Vec<&shared::Span>, Vec<&shared::Span>) =
+        held.iter().partition(|s| s.pid == held[0].pid);
+    assert!(!b.is_empty(), "two processes, two pids");
+    assert!(held.iter().all(|s| s.pid != std::process::id()));
+    // Both computed at once: a span of one overlaps a span of the other in time. (How much faster
+    // that makes them depends on free cores, so no speed is asserted.)
+    assert!(
+        a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
+        "the processes computed one after the other: {held:#?}"
+    );
+}
+
+#[test]
+fn starting_threads_and_processes_is_measured_per_unit() {
+    let [threads, processes] = measure_start(5, &exe()).expect("started");
+    assert_eq!((threads.name, threads.units), ("thread_start", 5));
+    assert_eq!((processes.name, processes.units), ("process_start", 5));
+    for row in [&threads, &processes] {
+        assert!(row.per_unit_us > 0.0);
+        assert!((row.per_unit_us * 5.0 / 1e3 - row.wall_ms).abs() < 1e-6);
+    }
 }

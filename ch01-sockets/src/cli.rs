@@ -59,24 +59,13 @@ impl Demo {
 /// Where `serve` listens.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {
-    /// Port to listen on, 0-65535 (0: any free port, printed at start). Required.
-    // Optional for clap only: clap's "required argument missing" message spans two lines and
-    // the one-line form would not name the flag; `port()` gives the one-line error instead.
+    /// Port to listen on, 0-65535 (0: any free port, printed at start).
     #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
-    pub port: Option<u16>,
+    pub port: u16,
 
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-}
-
-impl ServeArgs {
-    /// The port, or a one-line error naming the missing flag.
-    pub fn port(&self) -> anyhow::Result<u16> {
-        self.port.ok_or_else(|| {
-            anyhow::anyhow!("serve needs --port <PORT> (0-65535; 0 picks a free port)")
-        })
-    }
 }
 
 /// Sizes of the demos; each applies to the demos that name it.
@@ -110,14 +99,19 @@ pub struct Sizes {
     pub line_bytes: u64,
 }
 
+/// The defaults are written once, in the `#[arg]` attributes above: this is what an empty
+/// command line gives.
 impl Default for Sizes {
     fn default() -> Self {
-        Self {
-            delay_ms: 300,
-            tick_ms: 10,
-            clients: 100,
-            lines: 100,
-            line_bytes: 64,
+        #[derive(Parser)]
+        struct OnlySizes {
+            #[command(flatten)]
+            sizes: Sizes,
         }
+        // Cannot fail: every size has a default, and no argument is given.
+        OnlySizes::try_parse_from(["ch01-sockets"]).map_or_else(
+            |error| unreachable!("the size defaults do not parse: {error}"),
+            |only| only.sizes,
+        )
     }
 }

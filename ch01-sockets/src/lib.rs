@@ -21,10 +21,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         );
     }
     let narrator = Narrator::new(&cli.common);
+    let narrated = !cli.common.json && !cli.common.quiet;
     match &cli.demo {
-        Some(demo) => demos::run(demo, &narrator, &cli.sizes),
+        Some(demo) => demos::run(demo, &cli.sizes, &narrator, narrated),
         None => Demo::DEFAULT_RUN
             .iter()
-            .try_for_each(|demo| demos::run(demo, &narrator, &cli.sizes)),
+            .try_for_each(|demo| demos::run(demo, &cli.sizes, &narrator, narrated)),
     }
 }

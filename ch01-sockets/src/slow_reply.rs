@@ -1,15 +1,14 @@
 //! Section 1.6: a tiny local TCP server that answers one client after a delay.
 //!
 //! It stands in for "a server on the internet that takes a while": the client connects, and the
-//! reply arrives only `delay` later. Waiting for that reply is what sections 1.6's demos do in
+//! reply arrives only `delay` later. Waiting for that reply is what section 1.6's demos do in
 //! three ways (blocking, busy polling, readiness).
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::{SpanKind, SpanRecorder};
+use tracing::info_span;
 
 /// What the server sends after the delay.
 pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
@@ -17,8 +16,9 @@ pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
 /// If nobody connects within this time, the server gives up (no thread waits for ever).
 const ACCEPT_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Row label of the server in timelines.
-pub const SERVER_ROW: &str = "server: late reply";
+/// The span around the server's delay: it opens once the client is accepted and closes just
+/// before the reply is written, so no reply can reach a client before this span has closed.
+pub const SERVER_WAITS: &str = "server waits";
 
 /// A one-shot server on 127.0.0.1 with an ephemeral port, on its own thread.
 #[derive(Debug)]
@@ -28,14 +28,14 @@ pub struct SlowReply {
 
 impl SlowReply {
     /// Starts the server: it accepts one connection, waits `delay`, sends [`REPLY`] and closes.
-    pub fn start(delay: Duration, recorder: Arc<SpanRecorder>) -> io::Result<Self> {
+    pub fn start(delay: Duration) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         // Non-blocking accept with a deadline, so that the thread ends even if no client comes.
         listener.set_nonblocking(true)?;
         std::thread::Builder::new()
             .name("slow-reply-server".into())
-            .spawn(move || serve_once(listener, delay, &recorder))?;
+            .spawn(move || serve_once(listener, delay))?;
         Ok(Self { addr })
     }
 
@@ -43,25 +43,16 @@ impl SlowReply {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
-
-    /// Connects a (blocking) client.
-    pub fn connect(&self) -> io::Result<TcpStream> {
-        TcpStream::connect(self.addr)
-    }
 }
 
-fn serve_once(listener: TcpListener, delay: Duration, recorder: &SpanRecorder) {
+fn serve_once(listener: TcpListener, delay: Duration) {
     // Wait for the client through readiness (no polling loop), giving up after the deadline.
     let Some(mut stream) = accept_within(listener, ACCEPT_DEADLINE) else {
         return;
     };
-    let accepted = Instant::now();
-    std::thread::sleep(delay);
-    let slept = Instant::now();
-    recorder.record(SERVER_ROW, SpanKind::Idle, accepted, slept);
-    if stream.write_all(REPLY).is_ok() {
-        recorder.record(SERVER_ROW, SpanKind::Cpu, slept, Instant::now());
-    }
+    info_span!("server waits").in_scope(|| std::thread::sleep(delay));
+    // The client may have given up already; that is its business.
+    let _ = stream.write_all(REPLY);
 }
 
 fn accept_within(listener: TcpListener, deadline: Duration) -> Option<TcpStream> {
@@ -88,21 +79,4 @@ fn accept_within(listener: TcpListener, deadline: Duration) -> Option<TcpStream>
         }
     }
     None
-}
-
-/// Reads with a blocking socket until the whole [`REPLY`] arrived or the server closed.
-pub fn read_reply_blocking(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut reply = Vec::new();
-    let mut chunk = [0u8; 256];
-    while reply.len() < REPLY.len() {
-        // Blocking: this call returns only when bytes arrived (or the connection ended).
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => reply.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(reply)
 }

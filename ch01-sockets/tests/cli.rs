@@ -3,7 +3,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-sockets");
 const SMALL: [&str; 8] = [
@@ -58,33 +59,73 @@ fn json_output_has_the_documented_names_and_fields() {
         .collect();
     let demos: Vec<&str> = lines.iter().map(|l| l["demo"].as_str().unwrap()).collect();
     assert_eq!(demos, ["blocking", "busy-poll", "readiness", "echo-server"]);
-    let expected: [(&str, &[&str]); 6] = [
-        ("blocking", &["wall_ms", "ticks_while_blocked"]),
-        ("busy_poll", &["wall_ms", "cpu_ms", "would_block_count"]),
-        ("readiness", &["wall_ms", "cpu_ms", "wakeups"]),
-        (
-            "one_at_a_time",
-            &["wall_ms", "threads", "max_concurrent_clients"],
-        ),
-        (
-            "thread_per_connection",
-            &["wall_ms", "threads", "max_concurrent_clients"],
-        ),
-        (
-            "single_thread_nonblocking",
-            &["wall_ms", "threads", "max_concurrent_clients"],
-        ),
+    // Every field of every measurement, in order: scripts read these names.
+    let echo: &[&str] = &[
+        "name",
+        "wall_ms",
+        "threads",
+        "max_concurrent_clients",
+        "round_trips_per_sec",
+        "server_context_switches",
+        "context_switches_per_round_trip",
     ];
-    for (name, fields) in expected {
-        let measurement = lines
+    let readiness: &[&str] = &[
+        "name",
+        "wall_ms",
+        "cpu_ms",
+        "wakeups",
+        "readable_events",
+        "ticks_while_waiting",
+        "cpu_percent_of_busy_poll",
+    ];
+    let busy: &[&str] = &[
+        "name",
+        "wall_ms",
+        "cpu_ms",
+        "would_block_count",
+        "ticks_while_waiting",
+    ];
+    let expected: [(&str, &str, &[&str]); 8] = [
+        (
+            "blocking",
+            "blocking",
+            &[
+                "name",
+                "wall_ms",
+                "ticks_while_blocked",
+                "other_thread_ticks",
+            ],
+        ),
+        ("busy-poll", "busy_poll", busy),
+        ("readiness", "readiness", readiness),
+        ("readiness", "readiness_with_ticker", readiness),
+        ("readiness", "busy_poll", busy),
+        ("echo-server", "one_at_a_time", echo),
+        ("echo-server", "thread_per_connection", echo),
+        ("echo-server", "single_thread_nonblocking", echo),
+    ];
+    for (demo, name, fields) in expected {
+        let line = lines.iter().find(|l| l["demo"] == demo).unwrap();
+        assert_eq!(line["section"], "1.6");
+        let measurement = line["measurements"]
+            .as_array()
+            .unwrap()
             .iter()
-            .flat_map(|l| l["measurements"].as_array().unwrap())
             .find(|m| m["name"] == name)
-            .unwrap_or_else(|| panic!("no measurement {name}"));
-        for field in fields {
-            assert!(measurement[field].is_number(), "{name} lacks {field}");
+            .unwrap_or_else(|| panic!("{demo} has no measurement {name}"));
+        let keys: Vec<&str> = measurement
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, fields, "{demo}/{name}");
+        for field in &fields[1..] {
+            assert!(
+                measurement[field].is_number(),
+                "{name}: {field} is not a number"
+            );
         }
-        assert_eq!(lines[0]["section"], "1.6");
     }
 }
 
@@ -135,15 +176,17 @@ fn serve_on_a_port_in_use_says_so_in_one_line() {
 }
 
 /// Kills the server even when an assertion fails; keeps its standard output open meanwhile.
-struct Server(
-    Child,
-    #[allow(dead_code)] BufReader<std::process::ChildStdout>,
-);
+struct Server {
+    child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
+    /// Lines the server printed on standard error so far, read by a thread of their own.
+    stderr: Receiver<String>,
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -152,7 +195,7 @@ fn start_serve(limit_fds: Option<u64>) -> (Server, String) {
     command
         .args(["serve", "--port", "0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     if let Some(limit) = limit_fds {
         use std::os::unix::process::CommandExt;
         // SAFETY: between fork and exec the closure only calls setrlimit, which is
@@ -172,16 +215,29 @@ fn start_serve(limit_fds: Option<u64>) -> (Server, String) {
         }
     }
     let mut child = command.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut child = Server(child, stdout);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut first = String::new();
-    child.1.read_line(&mut first).unwrap();
+    stdout.read_line(&mut first).unwrap();
+    let server = Server {
+        child,
+        _stdout: stdout,
+        stderr: received,
+    };
     let addr = first
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
         .to_string();
-    (child, addr)
+    (server, addr)
 }
 
 fn echo_once(addr: &str, text: &[u8]) {
@@ -226,39 +282,69 @@ fn server_alive(pid: u32) -> bool {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn out_of_file_descriptors_the_server_backs_off_instead_of_spinning_or_crashing() {
-    // Room for stdio, the poller, its waker, the listener and a handful of clients only.
-    let (server, addr) = start_serve(Some(24));
-    let mut clients: Vec<TcpStream> = (0..40)
+fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
+    // 40 descriptors: stdio, the poller, its waker and the listener leave room for about 34
+    // clients; 100 connect (the kernel queues the rest) and each sends a line.
+    let started = Instant::now();
+    let (server, addr) = start_serve(Some(40));
+    let pid = server.child.id();
+    let mut clients: Vec<TcpStream> = (0..100)
         .map(|i| {
             let mut stream = TcpStream::connect(&addr).unwrap();
             stream
                 .set_read_timeout(Some(Duration::from_secs(20)))
                 .unwrap();
             stream
-                .write_all(format!("client {i:02}\n").as_bytes())
+                .write_all(format!("client {i:03}\n").as_bytes())
                 .unwrap();
             stream
         })
         .collect();
     // Accepting now fails with EMFILE for the clients beyond the limit.
-    let cpu_before = cpu_of(server.0.id());
+    let cpu_before = cpu_of(pid);
     let watched = Duration::from_millis(600);
     std::thread::sleep(watched);
-    let cpu = cpu_of(server.0.id()).saturating_sub(cpu_before);
+    let cpu = cpu_of(pid).saturating_sub(cpu_before);
     assert!(
         cpu < watched / 2,
         "the server spun: {cpu:?} of CPU in {watched:?}"
     );
-    assert!(server_alive(server.0.id()), "the server exited");
+    assert!(server_alive(pid), "the server exited");
+
+    // It said why, in one line that names the limit and `ulimit -n`.
+    let first = server
+        .stderr
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a line on standard error");
+    assert!(first.contains("out of file descriptors"), "{first}");
+    assert!(first.contains("`ulimit -n` is 40"), "{first}");
 
     // Free descriptors: the clients who waited in the queue are accepted and echoed, in order;
     // each one that leaves makes room for the next.
-    clients.drain(..20);
+    clients.drain(..50);
     for (i, mut stream) in clients.into_iter().enumerate() {
-        let expected = format!("client {:02}\n", i + 20);
+        let expected = format!("client {:03}\n", i + 50);
         let mut echo = vec![0u8; expected.len()];
         stream.read_exact(&mut echo).unwrap();
         assert_eq!(echo, expected.as_bytes());
     }
+    // And it still accepts new clients.
+    echo_once(&addr, b"after the storm\n");
+
+    // However often accept failed meanwhile, at most one line per second.
+    let elapsed = started.elapsed();
+    let said = 1 + server.stderr.try_iter().count();
+    assert!(
+        said as f64 <= elapsed.as_secs_f64().ceil() + 1.0,
+        "{said} lines in {elapsed:?}"
+    );
+}
+
+#[test]
+fn size_defaults_are_what_an_empty_command_line_gives() {
+    use ch01_sockets::cli::{Cli, Sizes};
+    let parsed: Cli = shared::cli::try_parse_from(["ch01-sockets", "echo-server"]).unwrap();
+    assert_eq!(Sizes::default(), parsed.sizes);
+    let changed: Cli = shared::cli::try_parse_from(["ch01-sockets", "--clients", "7"]).unwrap();
+    assert_ne!(Sizes::default(), changed.sizes);
 }

@@ -35,7 +35,7 @@ fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
         line_bytes: 100,
     };
     // `load::run` compares every echoed line with what that client sent.
-    let outcome = load::run(server.addr(), load, None, None).unwrap();
+    let outcome = load::run(server.addr(), load).unwrap();
     assert_eq!(outcome.round_trips, 2000);
     let stats = server.stats();
     assert_eq!(
@@ -60,7 +60,7 @@ fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
         (ServerKind::SingleThreadNonblocking, 8),
     ] {
         let server = kind.start(any_local_port()).unwrap();
-        load::run(server.addr(), load, None, None).unwrap();
+        load::run(server.addr(), load).unwrap();
         let stats = server.stats();
         assert_eq!(stats.max_connected, expected, "{kind:?}");
         assert_eq!(stats.threads_started, 1, "{kind:?} uses one thread");
@@ -69,7 +69,7 @@ fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
     let server = ServerKind::ThreadPerConnection
         .start(any_local_port())
         .unwrap();
-    load::run(server.addr(), load, None, None).unwrap();
+    load::run(server.addr(), load).unwrap();
     assert_eq!(
         server.stats().threads_started,
         1 + 8,
@@ -182,7 +182,7 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
         lines: 3,
         line_bytes: 20,
     };
-    load::run(server.addr(), load, None, None).unwrap();
+    load::run(server.addr(), load).unwrap();
     server.stop().unwrap();
 }
 
@@ -204,8 +204,6 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
             lines: 2,
             line_bytes: 16,
         },
-        None,
-        None,
     )
     .unwrap();
     server.stop().unwrap();
@@ -218,5 +216,89 @@ fn the_server_stops_when_asked_even_with_clients_connected() {
     eventually("the idle client was accepted", || {
         server.stats().connected == 1
     });
+    server.stop().unwrap();
+}
+
+/// Set in the child process of the test below, which runs that same test under a low limit.
+#[cfg(target_os = "linux")]
+const LOW_LIMIT_CHILD: &str = "CH01_SOCKETS_LOW_FD_LIMIT_CHILD";
+
+#[cfg(target_os = "linux")]
+#[test]
+fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
+    if std::env::var_os(LOW_LIMIT_CHILD).is_some() {
+        return out_of_descriptors_in_this_process();
+    }
+    // The same test again, alone in a child process, which lowers its own limit.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "thread_per_connection_out_of_descriptors_says_so_and_keeps_serving",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(LOW_LIMIT_CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{}\n{stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("out of file descriptors"))
+        .collect();
+    assert!(!said.is_empty(), "nothing said on standard error: {stderr}");
+    assert!(said[0].contains("`ulimit -n` is"), "{}", said[0]);
+}
+
+/// Lowers this process's descriptor limit to what it has open now plus `room`.
+#[cfg(target_os = "linux")]
+fn leave_room_for(room: u64) {
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: open_now + room,
+        rlim_max: open_now + room,
+    };
+    // SAFETY: `limit` is a valid rlimit that lives across the call.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+}
+
+/// In the child, under the low limit: clients beyond it wait, the server says why once, serves
+/// the clients it has, and serves the others when the first ones leave.
+#[cfg(target_os = "linux")]
+fn out_of_descriptors_in_this_process() {
+    // Clients and the server's side of their connections share the 20, both being in here.
+    leave_room_for(20);
+    let server = ServerKind::ThreadPerConnection
+        .start(any_local_port())
+        .unwrap();
+    // 14 clients: with 20 descriptors to share, the server gets about 6 before it runs out.
+    let mut clients: Vec<TcpStream> = (0..14)
+        .map(|i| {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            stream
+                .write_all(format!("client {i:02}\n").as_bytes())
+                .unwrap();
+            stream
+        })
+        .collect();
+    eventually("accept failed for want of descriptors", || {
+        server.stats().accept_backoffs > 0
+    });
+    // The clients it accepted are served meanwhile.
+    let mut first = [0u8; 10];
+    clients[0].read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"client 00\n");
+    // The first seven leave; the rest are accepted and echoed.
+    clients.drain(..7);
+    for (i, mut stream) in clients.into_iter().enumerate() {
+        let expected = format!("client {:02}\n", i + 7);
+        let mut echo = vec![0u8; expected.len()];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, expected.as_bytes());
+    }
     server.stop().unwrap();
 }

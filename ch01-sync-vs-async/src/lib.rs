@@ -2,10 +2,8 @@
 
 pub mod cli;
 pub mod demos;
-pub mod outcome;
 
 pub use cli::{Cli, Demo, Sizes};
-pub use outcome::Outcome;
 
 use shared::Narrator;
 

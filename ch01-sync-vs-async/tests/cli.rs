@@ -7,7 +7,7 @@ const SMALL: [&str; 10] = [
     "--requests",
     "3",
     "--delay-ms",
-    "50",
+    "300",
     "--background-ms",
     "100",
     "--cpu-ms",
@@ -101,17 +101,34 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
             "1.2",
             &[
                 ("io_bound", &["wall_ms", "cpu_ms"]),
-                ("cpu_bound", &["wall_ms", "cpu_ms"]),
+                ("cpu_bound", &["wall_ms", "cpu_ms", "rounds"]),
             ],
         ),
         (
             "multitasking",
             "1.3",
             &[
-                ("cooperative", &["wall_ms", "threads_used"]),
-                ("starved", &["wall_ms", "threads_used", "starved_ms"]),
-                ("preemptive_one_core", &["wall_ms", "threads_used"]),
-                ("parallel", &["wall_ms", "threads_used"]),
+                (
+                    "cooperative",
+                    &["wall_ms", "threads_used", "switches", "os_context_switches"],
+                ),
+                (
+                    "starved",
+                    &[
+                        "wall_ms",
+                        "threads_used",
+                        "starved_ms",
+                        "os_context_switches",
+                    ],
+                ),
+                (
+                    "preemptive_one_core",
+                    &["wall_ms", "threads_used", "os_context_switches"],
+                ),
+                (
+                    "parallel",
+                    &["wall_ms", "threads_used", "os_context_switches"],
+                ),
             ],
         ),
     ];
@@ -140,7 +157,7 @@ fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("1.1  What is asyncio"), "{stdout}");
-    assert!(stdout.contains("main_ticks"));
+    assert!(stdout.contains("main ticks"), "{stdout}");
     assert!(stdout.contains("timeline: background"));
     assert!(stdout.contains("What you just saw (notes, section 1.1)"));
     // One demo only.

@@ -12,19 +12,19 @@ fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
         cpu_ms: 300,
         ..Sizes::default()
     };
-    let outcome =
-        io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
-    let ratio = |name: &str| {
-        outcome.field(name, "cpu_ms").unwrap() / outcome.field(name, "wall_ms").unwrap()
-    };
-    let (io, cpu) = (ratio("io_bound"), ratio("cpu_bound"));
+    let m = io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let (io, cpu) = (m.io_bound.cpu_per_wall, m.cpu_bound.cpu_per_wall);
     println!("cpu/wall: io_bound {io:.3}, cpu_bound {cpu:.3}");
     // Coarse on purpose: other programs may take CPU from the CPU-bound step.
     assert!(
         io * 3.0 < cpu,
         "io_bound {io:.3} should be well below cpu_bound {cpu:.3}"
     );
-    assert!(outcome.field("cpu_bound", "rounds").unwrap() > 0.0);
+    assert!(m.cpu_bound.rounds.unwrap() > 0);
     // The request waited for the server's delay.
-    assert!(outcome.field("io_bound", "wall_ms").unwrap() >= 300.0);
+    assert!(m.io_bound.wall_ms >= 300.0);
+    // The same from the spans, per thread: the request's span waited, the formatting ran.
+    let span = |name| m.spans.iter().find(|s| s.name == name).unwrap();
+    assert!(span("io_bound").cpu() * 3 < span("io_bound").wall());
+    assert!(span("cpu_bound").cpu() > span("io_bound").cpu() * 3);
 }

@@ -4,6 +4,7 @@
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::requests;
 use shared::narrate::{Mode, Narrator};
+use shared::trace::threads_used;
 
 fn silent() -> Narrator {
     Narrator::with_mode(Mode::Json, false)
@@ -11,57 +12,70 @@ fn silent() -> Narrator {
 
 #[test]
 fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
+    // 300 ms: long enough for all five to be in flight at once even on a busy machine.
     let sizes = Sizes {
         requests: 5,
-        delay_ms: 80,
+        delay_ms: 300,
         ..Sizes::default()
     };
-    let outcome = requests::measure(&sizes, None, &silent()).unwrap();
-    for leg in ["sequential_blocking", "sequential_async"] {
-        assert_eq!(outcome.field(leg, "max_in_flight"), Some(1.0), "{leg}");
-        assert_eq!(outcome.field(leg, "requests"), Some(5.0), "{leg}");
-        let spans = outcome.spans_of(leg);
-        assert_eq!(spans.len(), 5, "{leg}");
+    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    for leg in [&legs.sequential_blocking, &legs.sequential_async] {
+        assert_eq!(leg.max_in_flight, Some(1), "{}", leg.name);
+        assert_eq!(leg.requests, 5, "{}", leg.name);
+        let spans = leg.requests();
+        assert_eq!(spans.len(), 5, "{}", leg.name);
         for pair in spans.windows(2) {
-            assert!(!pair[0].overlaps(&pair[1]), "{leg}: {pair:?}");
+            assert!(!pair[0].overlaps(pair[1]), "{}: {pair:?}", leg.name);
         }
     }
-    assert_eq!(outcome.field("concurrent", "max_in_flight"), Some(5.0));
-    let spans = outcome.spans_of("concurrent");
+    let concurrent = &legs.concurrent;
+    assert_eq!(concurrent.max_in_flight, Some(5));
+    let spans = concurrent.requests();
     assert_eq!(spans.len(), 5);
-    for a in spans {
-        for b in spans {
+    for a in &spans {
+        for b in &spans {
             assert!(a.overlaps(b), "concurrent requests must all overlap");
         }
     }
-    // All five waited on one thread: concurrency without extra threads.
-    assert_eq!(ch01_sync_vs_async::outcome::threads_used(spans), 1);
-    for leg in ["sequential_blocking", "sequential_async", "concurrent"] {
-        assert_eq!(outcome.field(leg, "ideal"), Some(5.0));
-        assert!(outcome.field(leg, "speedup").is_some());
+    // All five waited on one thread, mostly not computing: concurrency without extra threads.
+    let owned: Vec<_> = spans.iter().map(|s| (*s).clone()).collect();
+    assert_eq!(threads_used(&owned), 1);
+    for span in &spans {
+        assert!(span.cpu() < span.wall() / 2, "a request waits: {span:?}");
     }
-    // The three legs on one clock: each leg starts after the previous one ended.
-    let legs = outcome.spans_of("the three legs on one clock");
-    assert_eq!(legs.len(), 3);
-    assert!(!legs[0].overlaps(&legs[1]) && !legs[1].overlaps(&legs[2]));
+    for leg in legs.report().measurements {
+        assert_eq!(leg.ideal, 5);
+        assert!(leg.speedup > 0.0);
+    }
+    // The three legs on one clock: each starts after the previous one ended.
+    let on_clock: Vec<_> = [
+        &legs.sequential_blocking,
+        &legs.sequential_async,
+        concurrent,
+    ]
+    .iter()
+    .map(|leg| shared::trace::named(&leg.spans, "leg")[0].clone())
+    .collect();
+    assert!(on_clock[0].closed <= on_clock[1].opened && on_clock[1].closed <= on_clock[2].opened);
 }
 
 #[test]
 fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
     let sizes = Sizes {
         requests: 6,
-        delay_ms: 40,
+        delay_ms: 300,
         sequential_limit: 2,
         ..Sizes::default()
     };
-    let outcome = requests::measure(&sizes, None, &silent()).unwrap();
-    for leg in ["sequential_blocking", "sequential_async"] {
-        assert_eq!(outcome.field(leg, "requests"), Some(2.0));
-        let note = outcome.report.get(leg).unwrap().note.clone().unwrap();
+    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    for leg in [&legs.sequential_blocking, &legs.sequential_async] {
+        assert_eq!(leg.requests, 2);
+        assert_eq!(leg.requests().len(), 2);
+        let note = leg.note.as_deref().unwrap();
         assert!(note.contains("2 of 6"), "{note}");
     }
-    assert_eq!(outcome.field("concurrent", "requests"), Some(6.0));
-    assert_eq!(outcome.field("concurrent", "max_in_flight"), Some(6.0));
+    assert_eq!(legs.concurrent.requests, 6);
+    assert_eq!(legs.concurrent.max_in_flight, Some(6));
 }
 
 #[test]
@@ -72,16 +86,12 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
         requests: 3,
         ..Sizes::default()
     };
-    let outcome = requests::measure(&sizes, Some(&url), &silent()).unwrap();
-    let concurrent = outcome.report.get("concurrent").unwrap();
-    assert_eq!(concurrent.get("max_in_flight"), None);
-    assert!(
-        concurrent
-            .note
-            .as_deref()
-            .unwrap()
-            .contains("max_in_flight unknown")
-    );
+    let legs = requests::measure(&sizes, Some(&url), &silent()).unwrap();
+    assert_eq!(legs.concurrent.max_in_flight, None);
+    let note = legs.concurrent.note.as_deref().unwrap();
+    assert!(note.contains("max_in_flight unknown"), "{note}");
+    let line = legs.report().to_json_line();
+    assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg.
     assert_eq!(server.requests(), 9);
 }

@@ -19,15 +19,16 @@ fn serve() -> anyhow::Result<()> {
     let server = SlowServer::start()?;
     let url = server.url();
     println!("slow server listening on {url}");
-    println!("try: curl {url}/delay/500   (also /status/503, /bytes/100); Ctrl-C stops it");
-    let mut last = server.stats();
+    println!("try: curl {url}/delay/500   Ctrl-C stops it");
+    let counts = |s: &SlowServer| (s.requests(), s.in_flight(), s.max_in_flight());
+    let mut last = counts(&server);
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        let now = server.stats();
+        let now = counts(&server);
         if now != last {
+            let (requests, in_flight, most) = now;
             println!(
-                "requests: {}, in flight now: {}, most in flight at once: {}",
-                now.requests, now.in_flight, now.max_in_flight
+                "requests: {requests}, in flight now: {in_flight}, most in flight at once: {most}"
             );
             last = now;
         }

@@ -8,20 +8,11 @@
 use std::io;
 
 /// The current soft limit on open file descriptors, if the OS reports one.
-///
-/// ```
-/// assert!(shared::fdlimit::soft_limit().unwrap_or(1) > 0);
-/// ```
 pub fn soft_limit() -> Option<u64> {
     read_limit().map(|limit| limit.rlim_cur)
 }
 
 /// Raises the soft limit to the hard limit (idempotent) and returns the soft limit now in force.
-///
-/// ```
-/// let now = shared::fdlimit::raise_to_hard_limit();
-/// assert_eq!(Some(now), shared::fdlimit::soft_limit());
-/// ```
 pub fn raise_to_hard_limit() -> u64 {
     let Some(mut limit) = read_limit() else {
         return u64::MAX;
@@ -47,11 +38,6 @@ pub fn raise_to_hard_limit() -> u64 {
 
 /// Checks that `needed` descriptors fit under the (raised) limit, with a message that says what to
 /// do when they do not.
-///
-/// ```
-/// assert!(shared::fdlimit::ensure_available(10, "10 requests").is_ok());
-/// assert!(shared::fdlimit::ensure_available(u64::MAX / 2, "too many requests").is_err());
-/// ```
 pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
     let limit = raise_to_hard_limit();
     // Leave room for stdio, the runtime's own descriptors and the odd log file.
@@ -66,11 +52,6 @@ pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
 }
 
 /// True for "too many open files" (per process or system-wide).
-///
-/// ```
-/// let error = std::io::Error::from_raw_os_error(libc::EMFILE);
-/// assert!(shared::fdlimit::is_out_of_fds(&error));
-/// ```
 pub fn is_out_of_fds(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),

@@ -2,16 +2,17 @@
 
 pub mod cli;
 pub mod fdlimit;
+pub mod legacy;
 pub mod narrate;
 pub mod report;
 pub mod server;
-pub mod spans;
 pub mod timeline;
 pub mod timing;
+pub mod trace;
 pub mod workloads;
 
 pub use narrate::Narrator;
-pub use report::{DemoReport, Measurement};
+pub use report::Report;
 pub use server::SlowServer;
-pub use spans::{Span, SpanKind, SpanRecorder};
-pub use timing::{Stopwatch, Usage, timed, timed_async};
+pub use timing::{Stopwatch, Usage};
+pub use trace::{Recording, Span};

@@ -1,377 +1,167 @@
-//! How a demo talks to the learner: a header naming the section and its claim, progress while it
-//! waits, the results table, the timeline, and "what you just saw" (every section).
+//! How a demo talks to the learner (every section): a header naming the section and its claim,
+//! progress while it waits, the results table, the timeline, and "what you just saw".
 //!
-//! One [`Narrator`] per run, made from the [`CommonArgs`]: with `--json` it prints only JSON lines,
-//! with `--quiet` only tables, otherwise everything. Narration goes to standard output; progress
-//! goes to standard error so that it never mixes with results.
+//! One [`Narrator`] per run, made from the [`CommonArgs`]: with `--json` it prints only the JSON
+//! lines, with `--quiet` only the tables, otherwise everything. Narration goes to standard output;
+//! progress (`indicatif`) goes to standard error, and only when that is a terminal.
 
-use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::io::{IsTerminal, Write as _};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use owo_colors::{OwoColorize as _, Stream};
+use serde::Serialize;
 
 use crate::cli::CommonArgs;
-use crate::report::DemoReport;
-use crate::spans::Span;
-use crate::timeline::{self, TimelineStyle};
+use crate::report::Report;
+use crate::timeline::{self, Style};
+use crate::trace::{Recording, Span};
 
 /// What the run prints.
-///
-/// ```
-/// use shared::narrate::{Mode, Narrator};
-/// assert_eq!(Narrator::with_mode(Mode::Json, false).mode(), Mode::Json);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Headers, progress, tables, timelines and summaries.
+    /// Everything: header, progress, table, timeline, summary.
     Narrated,
-    /// Tables only.
+    /// The result tables only.
     Quiet,
-    /// One JSON line per demo on standard output, nothing else there.
+    /// One JSON line per demo, nothing else on standard output.
     Json,
 }
 
-/// Prints a demo's story according to the [`Mode`].
-///
-/// ```
-/// let narrator = shared::narrate::Narrator::new(&shared::cli::CommonArgs::default());
-/// assert!(narrator.is_narrated());
-/// ```
+/// Prints a demo's narration in the mode the command line chose.
 #[derive(Debug, Clone)]
 pub struct Narrator {
     mode: Mode,
-    timeline: bool,
+    timelines: bool,
+    style: Style,
 }
 
 impl Narrator {
     /// The narrator the shared flags ask for.
-    ///
-    /// ```
-    /// let args = shared::cli::CommonArgs { json: true, ..Default::default() };
-    /// assert!(shared::narrate::Narrator::new(&args).is_json());
-    /// ```
     pub fn new(args: &CommonArgs) -> Self {
-        let mode = if args.json {
-            Mode::Json
-        } else if args.quiet {
-            Mode::Quiet
-        } else {
-            Mode::Narrated
+        let mode = match (args.json, args.quiet) {
+            (true, _) => Mode::Json,
+            (false, true) => Mode::Quiet,
+            (false, false) => Mode::Narrated,
         };
         Self::with_mode(mode, !args.no_timeline)
     }
 
-    /// A narrator with an explicit mode (tests use [`Mode::Json`] or [`Mode::Quiet`]).
-    ///
-    /// ```
-    /// let quiet = shared::narrate::Narrator::with_mode(shared::narrate::Mode::Quiet, true);
-    /// assert!(!quiet.is_narrated());
-    /// ```
-    pub fn with_mode(mode: Mode, timeline: bool) -> Self {
-        Self { mode, timeline }
+    /// A narrator in this mode; tests use `Mode::Json` to print nothing but results.
+    pub fn with_mode(mode: Mode, timelines: bool) -> Self {
+        Self {
+            mode,
+            timelines,
+            style: Style::detect(),
+        }
     }
 
-    /// The mode.
-    ///
-    /// ```
-    /// let n = shared::narrate::Narrator::with_mode(shared::narrate::Mode::Quiet, true);
-    /// assert_eq!(n.mode(), shared::narrate::Mode::Quiet);
-    /// ```
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
-    /// True with `--json`.
-    ///
-    /// ```
-    /// assert!(!shared::narrate::Narrator::new(&Default::default()).is_json());
-    /// ```
-    pub fn is_json(&self) -> bool {
+    /// True with `--json`: a demo that prints its results in parts prints them whole instead.
+    pub fn json(&self) -> bool {
         self.mode == Mode::Json
     }
 
-    /// True when headers, progress and summaries are printed.
-    ///
-    /// ```
-    /// assert!(shared::narrate::Narrator::new(&Default::default()).is_narrated());
-    /// ```
-    pub fn is_narrated(&self) -> bool {
+    fn narrated(&self) -> bool {
         self.mode == Mode::Narrated
     }
 
     /// The opening lines of a demo: the section, its title and the claim about to be shown.
-    ///
-    /// ```
-    /// let n = shared::narrate::Narrator::with_mode(shared::narrate::Mode::Json, false);
-    /// n.header("1.1", "What is asyncio", "Waiting for ten requests one by one takes ten times as long.");
-    /// ```
     pub fn header(&self, section: &str, title: &str, claim: &str) {
-        if self.is_narrated() {
-            let rule = "=".repeat(72);
-            let claim = wrap(claim, line_width(), "", "");
-            println!("\n{rule}\n{section}  {title}\n{rule}\n{claim}\n");
+        if self.narrated() {
+            let rule = "=".repeat(self.style.width.min(72));
+            let title = format!("{section}  {title}");
+            let title = title.if_supports_color(Stream::Stdout, |t| t.bold());
+            println!("\n{rule}\n{title}\n{rule}\n{}\n", self.wrap(claim, "", ""));
         }
     }
 
-    /// Narration, as it is: lines that fit the terminal are printed unchanged, longer ones are
-    /// wrapped at spaces.
-    ///
-    /// ```
-    /// shared::narrate::Narrator::with_mode(shared::narrate::Mode::Quiet, false).say("hidden");
-    /// ```
+    /// Narration, wrapped to the terminal, keeping each line's own indentation.
     pub fn say(&self, text: impl AsRef<str>) {
-        if self.is_narrated() {
-            let width = line_width();
-            for line in text.as_ref().split('\n') {
-                if line.chars().count() <= width {
-                    println!("{line}");
-                } else {
-                    // Keep the line's own indentation, on every piece of it.
-                    let indent = &line[..line.len() - line.trim_start().len()];
-                    println!("{}", wrap(line, width, indent, indent));
-                }
+        if self.narrated() {
+            for line in text.as_ref().lines() {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                println!("{}", self.wrap(line.trim_start(), indent, indent));
             }
         }
     }
 
-    /// Shows progress on standard error while a wait goes on (only in narrated mode, and only once
-    /// the wait has lasted a second). Drop the returned [`Progress`] when the wait is over.
-    ///
-    /// ```
-    /// let n = shared::narrate::Narrator::with_mode(shared::narrate::Mode::Json, false);
-    /// let progress = n.progress("waiting for 10 requests", Some(10));
-    /// progress.inc();
-    /// assert_eq!(progress.done(), 1);
-    /// ```
-    pub fn progress(&self, label: impl Into<String>, total: Option<u64>) -> Progress {
-        Progress::start(label.into(), total, self.is_narrated())
+    /// A progress bar on standard error that counts the spans named `span_name` as they close
+    /// in `recording`; `total` of them are expected (a spinner when unknown). Shown only in
+    /// narrated mode on a terminal; it disappears when dropped.
+    pub fn progress(
+        &self,
+        recording: &Recording,
+        what: &str,
+        span_name: &'static str,
+        total: Option<u64>,
+    ) -> Progress {
+        let bar = if self.narrated() && std::io::stderr().is_terminal() {
+            let bar = match total {
+                Some(total) => ProgressBar::new(total).with_style(
+                    ProgressStyle::with_template("  {msg} [{bar:30}] {pos}/{len}, {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("  {spinner} {msg}, {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            };
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar.with_message(what.to_string())
+        } else {
+            ProgressBar::hidden()
+        };
+        let counter = bar.clone();
+        recording.on_close(move |span| {
+            if span.name == span_name {
+                counter.inc(1);
+            }
+        });
+        Progress(bar)
     }
 
-    /// Prints the results: a table (narrated and quiet modes; `baseline` names the row the
-    /// speedup column divides by) or one JSON line (`--json`).
-    ///
-    /// ```
-    /// let n = shared::narrate::Narrator::with_mode(shared::narrate::Mode::Quiet, false);
-    /// n.report(&shared::report::DemoReport::new("gil", "1.5"), None);
-    /// ```
-    pub fn report(&self, report: &DemoReport, baseline: Option<&str>) {
-        match self.mode {
-            Mode::Json => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}", report.to_json_line());
-                let _ = out.flush();
-            }
-            Mode::Narrated | Mode::Quiet => println!("{}", report.table(baseline)),
-        }
+    /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
+    pub fn report<M: Serialize>(&self, report: &Report<M>) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self.mode {
+            Mode::Json => writeln!(out, "{}", report.to_json_line()),
+            _ => writeln!(out, "{}", report.table(self.style.width, self.style.fancy)),
+        };
+        let _ = out.flush();
     }
 
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
-    ///
-    /// ```
-    /// shared::narrate::Narrator::with_mode(shared::narrate::Mode::Json, true).timeline("requests", &[]);
-    /// ```
     pub fn timeline(&self, title: &str, spans: &[Span]) {
-        if self.is_narrated() && self.timeline && !spans.is_empty() {
+        if self.narrated() && self.timelines && !spans.is_empty() {
             println!("timeline: {title}");
-            println!("{}", timeline::render(spans, &TimelineStyle::detect()));
+            println!("{}", timeline::render(spans, &self.style));
         }
     }
 
-    /// The closing lines: what the learner just saw and which note it confirms.
-    ///
-    /// ```
-    /// shared::narrate::Narrator::with_mode(shared::narrate::Mode::Json, false)
-    ///     .summary("1.1", &["Concurrent requests took as long as the slowest one."]);
-    /// ```
-    pub fn summary(&self, section: &str, lines: &[&str]) {
-        if self.is_narrated() {
+    /// The closing lines: what the learner just saw, and which section of the notes it shows.
+    pub fn summary(&self, section: &str, lines: &[String]) {
+        if self.narrated() {
             println!("What you just saw (notes, section {section}):");
-            let width = line_width();
             for line in lines {
-                println!("{}", wrap(line, width, "  - ", "    "));
+                println!("{}", self.wrap(line, "  - ", "    "));
             }
         }
     }
-}
 
-/// Narration fits the terminal (80 columns when not a terminal), as the timelines do.
-fn line_width() -> usize {
-    TimelineStyle::detect().width
-}
-
-/// Breaks `text` into lines of at most `width` columns at spaces, the first line starting with
-/// `first`, the others with `rest` (a hanging indent for bullets). A word longer than a line
-/// stays whole.
-///
-/// ```text
-/// wrap("one two three", 9, "- ", "  ") == "- one two\n  three"
-/// ```
-fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
-    let mut out = String::from(first);
-    let mut column = first.chars().count();
-    let mut line_has_word = false;
-    for word in text.split_whitespace() {
-        let len = word.chars().count();
-        if line_has_word && column + 1 + len > width {
-            out.push('\n');
-            out.push_str(rest);
-            column = rest.chars().count();
-            line_has_word = false;
-        }
-        if line_has_word {
-            out.push(' ');
-            column += 1;
-        }
-        out.push_str(word);
-        column += len;
-        line_has_word = true;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wrap_breaks_at_spaces_with_a_hanging_indent() {
-        assert_eq!(wrap("one two three", 9, "- ", "  "), "- one two\n  three");
-        assert_eq!(wrap("short", 80, "", ""), "short");
-        // A word longer than the line is not cut.
-        assert_eq!(wrap("a verylongword b", 6, "", ""), "a\nverylongword\nb");
+    fn wrap(&self, text: &str, first: &str, rest: &str) -> String {
+        let options = textwrap::Options::new(self.style.width)
+            .initial_indent(first)
+            .subsequent_indent(rest);
+        textwrap::fill(text, options)
     }
 }
 
-/// A progress line on standard error, redrawn while a wait lasts. Made by
-/// [`Narrator::progress`]; count finished work with [`inc`](Self::inc); drop it to stop.
-///
-/// ```
-/// let progress = shared::narrate::Progress::start("work".into(), None, false);
-/// progress.add(3);
-/// assert_eq!(progress.done(), 3);
-/// ```
+/// A progress bar that goes away when dropped (made by [`Narrator::progress`]).
 #[derive(Debug)]
-pub struct Progress {
-    done: Arc<AtomicU64>,
-    stop: Option<mpsc::Sender<()>>,
-    painter: Option<JoinHandle<()>>,
-}
-
-impl Progress {
-    /// Starts the progress line; `visible` false counts silently.
-    ///
-    /// ```
-    /// let progress = shared::narrate::Progress::start("quiet".into(), Some(2), false);
-    /// progress.inc();
-    /// progress.inc();
-    /// assert_eq!(progress.done(), 2);
-    /// ```
-    pub fn start(label: String, total: Option<u64>, visible: bool) -> Self {
-        let done = Arc::new(AtomicU64::new(0));
-        if !visible {
-            return Self {
-                done,
-                stop: None,
-                painter: None,
-            };
-        }
-        let (stop, stopped) = mpsc::channel::<()>();
-        let counter = Arc::clone(&done);
-        let painter = std::thread::Builder::new()
-            .name("progress".into())
-            .spawn(move || paint_progress(&label, total, &counter, &stopped))
-            .ok();
-        Self {
-            done,
-            stop: Some(stop),
-            painter,
-        }
-    }
-
-    /// Counts one finished piece of work.
-    ///
-    /// ```
-    /// let p = shared::narrate::Progress::start("x".into(), None, false);
-    /// p.inc();
-    /// assert_eq!(p.done(), 1);
-    /// ```
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// Counts `n` finished pieces of work.
-    ///
-    /// ```
-    /// let p = shared::narrate::Progress::start("x".into(), None, false);
-    /// p.add(5);
-    /// assert_eq!(p.done(), 5);
-    /// ```
-    pub fn add(&self, n: u64) {
-        self.done.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// A cheap handle to the counter, for threads and tasks that report progress.
-    ///
-    /// ```
-    /// let p = shared::narrate::Progress::start("x".into(), None, false);
-    /// p.counter().fetch_add(2, std::sync::atomic::Ordering::Relaxed);
-    /// assert_eq!(p.done(), 2);
-    /// ```
-    pub fn counter(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.done)
-    }
-
-    /// How much work was counted so far.
-    ///
-    /// ```
-    /// assert_eq!(shared::narrate::Progress::start("x".into(), None, false).done(), 0);
-    /// ```
-    pub fn done(&self) -> u64 {
-        self.done.load(Ordering::Relaxed)
-    }
-}
+pub struct Progress(ProgressBar);
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        // Closing the channel wakes the painter at once.
-        self.stop.take();
-        if let Some(painter) = self.painter.take() {
-            let _ = painter.join();
-        }
-    }
-}
-
-fn paint_progress(label: &str, total: Option<u64>, done: &AtomicU64, stopped: &mpsc::Receiver<()>) {
-    let started = Instant::now();
-    let terminal = std::io::stderr().is_terminal();
-    // Short waits need no progress; a terminal gets a line redrawn in place, a pipe one line a
-    // second.
-    let mut wait = Duration::from_secs(1);
-    let mut painted = false;
-    // A message or a closed channel ends the wait; only a timeout means "still waiting".
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
-        let elapsed = started.elapsed().as_secs_f64();
-        let count = done.load(Ordering::Relaxed);
-        let counted = match total {
-            Some(total) => format!(" [{count}/{total}]"),
-            None if count > 0 => format!(" [{count}]"),
-            None => String::new(),
-        };
-        let mut err = std::io::stderr().lock();
-        if terminal {
-            let _ = write!(err, "\r\x1b[2K  ... {label}: {elapsed:.1} s{counted}");
-            wait = Duration::from_millis(100);
-        } else {
-            let _ = writeln!(err, "  ... {label}: {elapsed:.1} s{counted}");
-        }
-        let _ = err.flush();
-        painted = true;
-    }
-    if painted && terminal {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K");
-        let _ = err.flush();
+        self.0.finish_and_clear();
     }
 }

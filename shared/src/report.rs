@@ -1,389 +1,174 @@
-//! Measured results: a small table for people, one JSON line per demo for programs.
+//! Typed results: a small table for people, one JSON line per demo for programs (every section).
 //!
-//! Every demo ends with a [`DemoReport`]. With `--json` it becomes exactly one line on standard
-//! output:
+//! A demo defines its own measurement struct with named fields and derives `Serialize`; a
+//! [`Report`] of them prints as exactly one line with `--json`
 //!
 //! ```text
-//! {"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.3,"max_in_flight":10.0}]}
+//! {"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.3,"max_in_flight":10}]}
 //! ```
 //!
-//! The demo and measurement names are a public interface: scripts read them.
+//! and as a table otherwise, both through serde, so the two can never disagree. The demo,
+//! measurement and field names are a public interface: scripts read them.
+//!
+//! ```
+//! #[derive(serde::Serialize)]
+//! struct Leg { name: &'static str, wall_ms: f64, max_in_flight: u64 }
+//! let report = shared::report::Report::new("requests", "1.1", vec![
+//!     Leg { name: "concurrent", wall_ms: 512.34567, max_in_flight: 10 },
+//! ]);
+//! assert_eq!(
+//!     report.to_json_line(),
+//!     r#"{"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.346,"max_in_flight":10}]}"#
+//! );
+//! assert!(report.table(80, false).contains("512.3 ms"));
+//! ```
 
-use std::fmt::Write as _;
-use std::time::Duration;
+use comfy_table::{
+    CellAlignment, ColumnConstraint, ContentArrangement, Table, TableComponent, Width, presets,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
 
-use serde_json::{Map, Value, json};
-
-use crate::timing::Usage;
-
-/// One named result: its wall time plus any number of extra numeric fields.
-///
-/// ```
-/// use std::time::Duration;
-/// use shared::report::Measurement;
-/// let m = Measurement::new("concurrent", Duration::from_millis(512)).field("max_in_flight", 10);
-/// assert_eq!(m.get("wall_ms"), Some(512.0));
-/// assert_eq!(m.get("max_in_flight"), Some(10.0));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Measurement {
-    /// The measurement's name, e.g. `sequential_blocking`.
-    pub name: String,
-    /// Wall-clock time in milliseconds.
-    pub wall_ms: f64,
-    /// Extra numeric fields in the order they were added (`cpu_ms`, `max_in_flight`, ...).
-    pub fields: Vec<(String, f64)>,
-    /// A remark for people, e.g. why a measurement was skipped on this platform.
-    pub note: Option<String>,
-}
-
-impl Measurement {
-    /// A measurement with its wall time.
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::from_secs(1));
-    /// assert_eq!(m.wall_ms, 1000.0);
-    /// ```
-    pub fn new(name: impl Into<String>, wall: Duration) -> Self {
-        Self {
-            name: name.into(),
-            wall_ms: wall.as_secs_f64() * 1e3,
-            fields: Vec::new(),
-            note: None,
-        }
-    }
-
-    /// A measurement with wall time and `cpu_ms` from a [`Usage`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use shared::{report::Measurement, timing::Usage};
-    /// let usage = Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(3) };
-    /// assert_eq!(Measurement::from_usage("io_bound", usage).get("cpu_ms"), Some(3.0));
-    /// ```
-    pub fn from_usage(name: impl Into<String>, usage: Usage) -> Self {
-        Self::new(name, usage.wall).cpu(usage.cpu)
-    }
-
-    /// Adds `cpu_ms`.
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::ZERO).cpu(std::time::Duration::from_millis(5));
-    /// assert_eq!(m.get("cpu_ms"), Some(5.0));
-    /// ```
-    pub fn cpu(self, cpu: Duration) -> Self {
-        self.field("cpu_ms", cpu.as_secs_f64() * 1e3)
-    }
-
-    /// Adds (or replaces) a numeric field.
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::ZERO).field("lost_updates", 0u32);
-    /// assert_eq!(m.get("lost_updates"), Some(0.0));
-    /// ```
-    pub fn field(mut self, key: impl Into<String>, value: impl Into<f64>) -> Self {
-        self.set(key, value);
-        self
-    }
-
-    /// Sets a numeric field in place.
-    ///
-    /// ```
-    /// let mut m = shared::report::Measurement::new("x", std::time::Duration::ZERO);
-    /// m.set("speedup", 2.0);
-    /// assert_eq!(m.get("speedup"), Some(2.0));
-    /// ```
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<f64>) {
-        let key = key.into();
-        let value = value.into();
-        match self.fields.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, old)) => *old = value,
-            None => self.fields.push((key, value)),
-        }
-    }
-
-    /// Adds a remark for people (kept in the JSON as `note`).
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::ZERO).note("skipped: not Linux");
-    /// assert_eq!(m.note.as_deref(), Some("skipped: not Linux"));
-    /// ```
-    pub fn note(mut self, note: impl Into<String>) -> Self {
-        self.note = Some(note.into());
-        self
-    }
-
-    /// Sets the remark in place (for a measurement already in a report).
-    ///
-    /// ```
-    /// let mut m = shared::report::Measurement::new("x", std::time::Duration::ZERO);
-    /// m.set_note("the server saw fewer requests at once than were sent");
-    /// assert!(m.note.is_some());
-    /// ```
-    pub fn set_note(&mut self, note: impl Into<String>) {
-        self.note = Some(note.into());
-    }
-
-    /// A field's value; `wall_ms` is a field like the others.
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::ZERO);
-    /// assert_eq!(m.get("missing"), None);
-    /// ```
-    pub fn get(&self, key: &str) -> Option<f64> {
-        if key == "wall_ms" {
-            return Some(self.wall_ms);
-        }
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-
-    /// The JSON object: `{"name": ..., "wall_ms": ..., <fields>..., "note": ...}`.
-    ///
-    /// ```
-    /// let m = shared::report::Measurement::new("x", std::time::Duration::from_micros(2500))
-    ///     .field("max_in_flight", 50);
-    /// assert_eq!(m.to_json()["wall_ms"], 2.5);
-    /// assert_eq!(m.to_json().to_string(), r#"{"name":"x","wall_ms":2.5,"max_in_flight":50}"#);
-    /// ```
-    pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("name".into(), json!(self.name));
-        object.insert("wall_ms".into(), json_number(self.wall_ms));
-        for (key, value) in &self.fields {
-            object.insert(key.clone(), json_number(*value));
-        }
-        if let Some(note) = &self.note {
-            object.insert("note".into(), json!(note));
-        }
-        Value::Object(object)
-    }
-}
+use crate::timing::human_ms;
 
 /// All the measurements of one demo, with the section of the notes it demonstrates.
-///
-/// ```
-/// use std::time::Duration;
-/// use shared::report::{DemoReport, Measurement};
-/// let mut report = DemoReport::new("requests", "1.1");
-/// report.push(Measurement::new("sequential_blocking", Duration::from_millis(5000)));
-/// report.push(Measurement::new("concurrent", Duration::from_millis(500)));
-/// let line = report.to_json_line();
-/// assert!(line.starts_with(r#"{"demo":"requests","section":"1.1""#));
-/// let table = report.table(Some("sequential_blocking"));
-/// assert!(table.contains("10.0x"));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemoReport {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report<M> {
     /// The demo's name as `--help` lists it, e.g. `requests`.
-    pub demo: String,
+    pub demo: &'static str,
     /// The section of the notes, e.g. `1.1`.
-    pub section: String,
-    /// The results, in the order they were measured.
-    pub measurements: Vec<Measurement>,
+    pub section: &'static str,
+    /// The results, in the order they were measured. Each serialises to an object whose first
+    /// field is `name`; an optional `note` is shown under the table.
+    pub measurements: Vec<M>,
 }
 
-impl DemoReport {
-    /// An empty report.
-    ///
-    /// ```
-    /// assert!(shared::report::DemoReport::new("gil", "1.5").measurements.is_empty());
-    /// ```
-    pub fn new(demo: impl Into<String>, section: impl Into<String>) -> Self {
+impl<M: Serialize> Report<M> {
+    /// A report of these measurements.
+    pub fn new(demo: &'static str, section: &'static str, measurements: Vec<M>) -> Self {
         Self {
-            demo: demo.into(),
-            section: section.into(),
-            measurements: Vec::new(),
+            demo,
+            section,
+            measurements,
         }
     }
 
-    /// Appends a measurement.
-    ///
-    /// ```
-    /// let mut report = shared::report::DemoReport::new("gil", "1.5");
-    /// report.push(shared::report::Measurement::new("sequential", std::time::Duration::ZERO));
-    /// assert_eq!(report.measurements.len(), 1);
-    /// ```
-    pub fn push(&mut self, measurement: Measurement) {
-        self.measurements.push(measurement);
-    }
-
-    /// The measurement with this name.
-    ///
-    /// ```
-    /// let mut report = shared::report::DemoReport::new("gil", "1.5");
-    /// report.push(shared::report::Measurement::new("sequential", std::time::Duration::ZERO));
-    /// assert!(report.get("sequential").is_some());
-    /// ```
-    pub fn get(&self, name: &str) -> Option<&Measurement> {
-        self.measurements.iter().find(|m| m.name == name)
-    }
-
-    /// The measurement with this name, to add fields after the fact.
-    ///
-    /// ```
-    /// let mut report = shared::report::DemoReport::new("gil", "1.5");
-    /// report.push(shared::report::Measurement::new("sequential", std::time::Duration::ZERO));
-    /// report.get_mut("sequential").unwrap().set("ratio", 1.0);
-    /// assert_eq!(report.get("sequential").unwrap().get("ratio"), Some(1.0));
-    /// ```
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Measurement> {
-        self.measurements.iter_mut().find(|m| m.name == name)
-    }
-
-    /// The report as one line of JSON (no trailing newline).
-    ///
-    /// ```
-    /// let report = shared::report::DemoReport::new("gil", "1.5");
-    /// let value: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
-    /// assert_eq!(value["demo"], "gil");
-    /// ```
+    /// The report as one line of JSON (no trailing newline). Fractions keep three decimals,
+    /// more than any of these measurements can resolve.
     pub fn to_json_line(&self) -> String {
-        let value = json!({
-            "demo": self.demo,
-            "section": self.section,
-            "measurements": self.measurements.iter().map(Measurement::to_json).collect::<Vec<_>>(),
-        });
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        round_floats(&mut value);
         value.to_string()
     }
 
-    /// A table for people: name, wall time, CPU time and CPU/wall where measured, the speedup
-    /// against `baseline` (its wall time divided by each row's), then every extra field.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use shared::report::{DemoReport, Measurement};
-    /// let mut report = DemoReport::new("io-vs-cpu", "1.2");
-    /// report.push(Measurement::new("io_bound", Duration::from_millis(500)).cpu(Duration::from_millis(5)));
-    /// let table = report.table(None);
-    /// assert!(table.contains("io_bound"));
-    /// assert!(table.contains("0.01"));
-    /// ```
-    pub fn table(&self, baseline: Option<&str>) -> String {
-        let baseline_wall = baseline.and_then(|name| self.get(name)).map(|m| m.wall_ms);
-        let any_cpu = self.measurements.iter().any(|m| m.get("cpu_ms").is_some());
-        let mut extra_keys: Vec<&str> = Vec::new();
-        for m in &self.measurements {
-            for (key, _) in &m.fields {
-                if key != "cpu_ms" && !extra_keys.contains(&key.as_str()) {
-                    extra_keys.push(key);
-                }
-            }
-        }
-
-        let mut header = vec!["measurement".to_string(), "wall".to_string()];
-        if any_cpu {
-            header.push("cpu".into());
-            header.push("cpu/wall".into());
-        }
-        if baseline_wall.is_some() {
-            header.push("speedup".into());
-        }
-        header.extend(extra_keys.iter().map(|k| k.to_string()));
-
-        let mut rows = vec![header];
-        for m in &self.measurements {
-            let mut row = vec![m.name.clone(), format_ms(m.wall_ms)];
-            if any_cpu {
-                match m.get("cpu_ms") {
-                    Some(cpu) => {
-                        row.push(format_ms(cpu));
-                        let ratio = if m.wall_ms > 0.0 {
-                            cpu / m.wall_ms
-                        } else {
-                            0.0
-                        };
-                        row.push(format!("{ratio:.2}"));
-                    }
-                    None => row.extend(["-".to_string(), "-".to_string()]),
-                }
-            }
-            if let Some(base) = baseline_wall {
-                row.push(if m.wall_ms > 0.0 {
-                    format!("{:.1}x", base / m.wall_ms)
-                } else {
-                    "-".into()
-                });
-            }
-            for key in &extra_keys {
-                row.push(m.get(key).map(format_number).unwrap_or_else(|| "-".into()));
-            }
-            rows.push(row);
-        }
-
-        let columns = rows[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+    /// A table for people, at most `width` columns wide: one row per measurement, one column per
+    /// field, durations (`*_ms`) in readable units; then each measurement's note.
+    pub fn table(&self, width: usize, fancy: bool) -> String {
+        let rows: Vec<serde_json::Map<String, Value>> = self
+            .measurements
+            .iter()
+            .filter_map(|m| match serde_json::to_value(m) {
+                Ok(Value::Object(fields)) => Some(fields),
+                _ => None,
+            })
             .collect();
+        let mut keys: Vec<&str> = Vec::new();
+        for key in rows.iter().flat_map(|row| row.keys()) {
+            if key != "note" && !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+        let headers: Vec<String> = keys
+            .iter()
+            .map(|key| match *key {
+                "name" => "measurement".to_string(),
+                key => key.strip_suffix("_ms").unwrap_or(key).replace('_', " "),
+            })
+            .collect();
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| keys.iter().map(|key| cell(key, row.get(*key))).collect())
+            .collect();
+        // A column needs its widest value and its longest header word, plus a space each side.
+        let needs: Vec<usize> = (0..keys.len())
+            .map(|c| {
+                let values = cells.iter().map(|row| row[c].chars().count());
+                let words = headers[c].split(' ').map(str::len);
+                values.chain(words).max().unwrap_or(1) + 2
+            })
+            .collect();
+        // Too many columns for the width: split the table, each part led by the names.
+        let mut parts: Vec<Vec<usize>> = vec![vec![0]];
+        for c in 1..keys.len() {
+            let part = parts.last_mut().expect("never empty");
+            if part.iter().map(|&i| needs[i]).sum::<usize>() + needs[c] > width && part.len() > 1 {
+                parts.push(vec![0, c]);
+            } else {
+                part.push(c);
+            }
+        }
         let mut out = String::new();
-        for (i, row) in rows.iter().enumerate() {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let w = widths[c];
-                if c == 0 {
-                    let _ = write!(line, "{cell:<w$}");
-                } else {
-                    let _ = write!(line, "  {cell:>w$}");
+        for part in parts {
+            let mut table = Table::new();
+            table
+                .load_preset(presets::NOTHING)
+                .set_style(TableComponent::HeaderLines, if fancy { '─' } else { '-' })
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width as u16)
+                .set_header(part.iter().map(|&c| &headers[c]))
+                .add_rows(cells.iter().map(|row| part.iter().map(|&c| &row[c])));
+            for (i, column) in table.column_iter_mut().enumerate() {
+                let least = Width::Fixed(needs[part[i]] as u16);
+                column.set_constraint(ColumnConstraint::LowerBoundary(least));
+                if i > 0 {
+                    column.set_cell_alignment(CellAlignment::Right);
                 }
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
-            if i == 0 {
-                let total: usize = widths.iter().sum::<usize>() + 2 * (columns - 1);
-                out.push_str(&"-".repeat(total));
+            if !out.is_empty() {
                 out.push('\n');
             }
+            out.push_str(&table.trim_fmt());
+            out.push('\n');
         }
-        if let Some(name) = baseline.filter(|_| baseline_wall.is_some()) {
-            let _ = writeln!(out, "speedup = wall time of {name} / wall time of the row");
-        }
-        for m in &self.measurements {
-            if let Some(note) = &m.note {
-                let _ = writeln!(out, "note on {}: {note}", m.name);
+        for row in &rows {
+            if let (Some(Value::String(name)), Some(Value::String(note))) =
+                (row.get("name"), row.get("note"))
+            {
+                let text = format!("note on {name}: {note}");
+                out.push_str(&textwrap::fill(&text, width));
+                out.push('\n');
             }
         }
         out
     }
 }
 
-/// Milliseconds for people: `850.0 ms`, `14.21 s`, `0.042 ms`.
-///
-/// ```
-/// assert_eq!(shared::report::format_ms(14210.0), "14.21 s");
-/// assert_eq!(shared::report::format_ms(850.0), "850.0 ms");
-/// ```
-pub fn format_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else if ms >= 1.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.3} ms")
+fn cell(key: &str, value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Bool(yes)) => if *yes { "yes" } else { "no" }.into(),
+        Some(Value::Number(n)) if key.ends_with("_ms") => human_ms(n.as_f64().unwrap_or(0.0)),
+        Some(Value::Number(n)) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            if x.abs() >= 100.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.2}")
+            }
+        }
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "-".into(),
     }
 }
 
-/// Whole numbers without decimals, others with up to two: `50`, `0.25`, `12.5`.
-///
-/// ```
-/// assert_eq!(shared::report::format_number(50.0), "50");
-/// assert_eq!(shared::report::format_number(0.256), "0.26");
-/// ```
-pub fn format_number(value: f64) -> String {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else if value.abs() >= 100.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
-/// Counts print as integers (`"max_in_flight":50`), other values with at most three decimals,
-/// which is more than any of these measurements can resolve.
-fn json_number(value: f64) -> Value {
-    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0; // 2^53
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < EXACT_INTEGERS {
-        json!(value as i64)
-    } else {
-        json!((value * 1000.0).round() / 1000.0)
+fn round_floats(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            *value = json!((x * 1000.0).round() / 1000.0);
+        }
+        Value::Array(items) => items.iter_mut().for_each(round_floats),
+        Value::Object(fields) => fields.values_mut().for_each(round_floats),
+        _ => {}
     }
 }

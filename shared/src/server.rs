@@ -8,8 +8,6 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /delay/{ms}` | `200` after `ms` milliseconds (0 to 60000) |
-//! | `GET /status/{code}` | that status code (100 to 599) |
-//! | `GET /bytes/{n}` | `n` bytes of body (up to 64 MiB) |
 //! | anything malformed | `400`, unknown paths `404`, other methods `405` |
 //!
 //! ```
@@ -41,8 +39,6 @@ use crate::fdlimit;
 
 /// The longest delay `/delay/{ms}` accepts.
 pub const MAX_DELAY_MS: u64 = 60_000;
-/// The largest body `/bytes/{n}` sends.
-pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Pending connections the kernel may queue before we accept them (Linux caps it at somaxconn).
 const BACKLOG: u32 = 4096;
 
@@ -60,23 +56,6 @@ pub struct SlowServer {
     counters: Arc<Counters>,
     accept_loop: AbortHandle,
     own_runtime: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-}
-
-/// A snapshot of the server's counters.
-///
-/// ```
-/// let server = shared::server::SlowServer::start().unwrap();
-/// let stats = server.stats();
-/// assert_eq!((stats.requests, stats.in_flight, stats.max_in_flight), (0, 0, 0));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ServerStats {
-    /// Requests received since start (or the last reset).
-    pub requests: u64,
-    /// Requests being handled right now.
-    pub in_flight: u64,
-    /// The most requests handled at the same moment since start (or the last reset).
-    pub max_in_flight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -109,11 +88,6 @@ impl Drop for InFlight {
 impl SlowServer {
     /// Starts the server on its own thread with its own single-threaded tokio runtime, so it
     /// works from synchronous code and from any runtime alike.
-    ///
-    /// ```
-    /// let server = shared::server::SlowServer::start().unwrap();
-    /// assert!(server.addr().ip().is_loopback());
-    /// ```
     pub fn start() -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -154,12 +128,6 @@ impl SlowServer {
 
     /// Starts the server as tasks of an existing tokio runtime (the caller's). It stops when
     /// dropped or when that runtime shuts down.
-    ///
-    /// ```
-    /// let runtime = tokio::runtime::Runtime::new().unwrap();
-    /// let server = shared::server::SlowServer::start_on(runtime.handle()).unwrap();
-    /// assert_ne!(server.addr().port(), 0);
-    /// ```
     pub fn start_on(runtime: &tokio::runtime::Handle) -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
         let _inside = runtime.enter();
@@ -187,84 +155,37 @@ impl SlowServer {
     }
 
     /// The address it listens on (127.0.0.1 and an ephemeral port).
-    ///
-    /// ```
-    /// let server = shared::server::SlowServer::start().unwrap();
-    /// assert_eq!(server.addr().ip().to_string(), "127.0.0.1");
-    /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `http://127.0.0.1:<port>`, without a trailing slash.
-    ///
-    /// ```
-    /// let server = shared::server::SlowServer::start().unwrap();
-    /// assert_eq!(server.url(), format!("http://{}", server.addr()));
-    /// ```
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The URL that answers after `ms` milliseconds.
-    ///
-    /// ```
-    /// let server = shared::server::SlowServer::start().unwrap();
-    /// assert!(server.delay_url(300).ends_with("/delay/300"));
-    /// ```
     pub fn delay_url(&self, ms: u64) -> String {
         format!("{}/delay/{ms}", self.url())
     }
 
     /// Requests received since start or the last [`reset`](Self::reset).
-    ///
-    /// ```
-    /// assert_eq!(shared::server::SlowServer::start().unwrap().requests(), 0);
-    /// ```
     pub fn requests(&self) -> u64 {
         self.counters.requests.load(Ordering::SeqCst)
     }
 
     /// Requests being handled right now.
-    ///
-    /// ```
-    /// assert_eq!(shared::server::SlowServer::start().unwrap().in_flight(), 0);
-    /// ```
     pub fn in_flight(&self) -> u64 {
         self.counters.in_flight.load(Ordering::SeqCst)
     }
 
     /// The most requests handled at once since start or the last [`reset`](Self::reset).
-    ///
-    /// ```
-    /// assert_eq!(shared::server::SlowServer::start().unwrap().max_in_flight(), 0);
-    /// ```
     pub fn max_in_flight(&self) -> u64 {
         self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// All counters at once.
-    ///
-    /// ```
-    /// assert_eq!(shared::server::SlowServer::start().unwrap().stats().requests, 0);
-    /// ```
-    pub fn stats(&self) -> ServerStats {
-        ServerStats {
-            requests: self.requests(),
-            in_flight: self.in_flight(),
-            max_in_flight: self.max_in_flight(),
-        }
-    }
-
     /// Starts a new measurement: the request count goes to zero and the maximum in flight to the
     /// number in flight now.
-    ///
-    /// ```
-    /// let server = shared::server::SlowServer::start().unwrap();
-    /// reqwest::blocking::get(server.delay_url(0)).unwrap();
-    /// server.reset();
-    /// assert_eq!((server.requests(), server.max_in_flight()), (0, 0));
-    /// ```
     pub fn reset(&self) {
         self.counters.requests.store(0, Ordering::SeqCst);
         let now = self.counters.in_flight.load(Ordering::SeqCst);
@@ -330,55 +251,28 @@ fn now_secs() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_secs() + 1
 }
 
-/// The routes, parsed before any waiting so that bad input is answered at once.
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
-    Index,
-    Delay(u64),
-    Status(StatusCode),
-    Bytes(u64),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Rejection {
-    BadRequest(String),
-    NotFound,
-    MethodNotAllowed,
-}
-
-fn route(method: &Method, path: &str) -> Result<Route, Rejection> {
+/// What a request asks for, judged before any waiting so that bad input is answered at once:
+/// `Ok(None)` for the index, `Ok(Some(ms))` for a delay, or the status and reason to refuse with.
+fn route(method: &Method, path: &str) -> Result<Option<u64>, (StatusCode, String)> {
     if method != Method::GET && method != Method::HEAD {
-        return Err(Rejection::MethodNotAllowed);
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "only GET".into()));
     }
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let head = parts.next().unwrap_or("");
-    let arg = parts.next();
-    let number = |what: &str, max: u64| -> Result<u64, Rejection> {
-        let text = arg.unwrap_or("");
-        let value: u64 = text.parse().map_err(|_| {
-            Rejection::BadRequest(format!("{what} must be a whole number, not {text:?}"))
-        })?;
-        if value > max {
-            return Err(Rejection::BadRequest(format!(
-                "{what} must be at most {max}, not {value}"
-            )));
-        }
-        Ok(value)
-    };
-    match (head, arg) {
-        ("", None) => Ok(Route::Index),
-        ("delay", Some(_)) => number("the delay in ms", MAX_DELAY_MS).map(Route::Delay),
-        ("bytes", Some(_)) => number("the byte count", MAX_BYTES).map(Route::Bytes),
-        ("status", Some(_)) => {
-            let code = number("the status code", 599)?;
-            u16::try_from(code)
-                .ok()
-                .filter(|code| *code >= 100)
-                .and_then(|code| StatusCode::from_u16(code).ok())
-                .map(Route::Status)
-                .ok_or_else(|| Rejection::BadRequest("status codes go from 100 to 599".into()))
-        }
-        _ => Err(Rejection::NotFound),
+    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+    match path.trim_start_matches('/').split_once('/') {
+        None if path.trim_matches('/').is_empty() => Ok(None),
+        Some(("delay", ms)) => match ms.parse::<u64>() {
+            Ok(ms) if ms <= MAX_DELAY_MS => Ok(Some(ms)),
+            Ok(ms) => Err(bad(format!(
+                "the delay must be at most {MAX_DELAY_MS} ms, not {ms}"
+            ))),
+            Err(_) => Err(bad(format!(
+                "the delay in ms must be a whole number, not {ms:?}"
+            ))),
+        },
+        _ => Err((
+            StatusCode::NOT_FOUND,
+            "no such route: try /delay/{ms}".into(),
+        )),
     }
 }
 
@@ -387,33 +281,17 @@ async fn answer(
     counters: Arc<Counters>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::enter(&counters);
-    let response = match route(request.method(), request.uri().path()) {
-        Ok(Route::Index) => text(
-            StatusCode::OK,
-            "slow server: GET /delay/{ms}, /status/{code}, /bytes/{n}\n".into(),
-        ),
-        Ok(Route::Delay(ms)) => {
+    let (status, body) = match route(request.method(), request.uri().path()) {
+        Ok(None) => (StatusCode::OK, "slow server: GET /delay/{ms}".to_string()),
+        Ok(Some(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            text(StatusCode::OK, format!("waited {ms} ms\n"))
+            (StatusCode::OK, format!("waited {ms} ms"))
         }
-        Ok(Route::Status(code)) => text(code, format!("status {}\n", code.as_u16())),
-        Ok(Route::Bytes(n)) => Response::new(Full::new(Bytes::from(vec![b'x'; n as usize]))),
-        Err(Rejection::BadRequest(why)) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
-        Err(Rejection::NotFound) => text(
-            StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}, /status/{code} or /bytes/{n}\n".into(),
-        ),
-        Err(Rejection::MethodNotAllowed) => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into())
-        }
+        Err(refused) => refused,
     };
-    Ok(response)
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
     *response.status_mut() = status;
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -423,31 +301,25 @@ mod tests {
     #[test]
     fn routes_parse_numbers_and_reject_the_rest() {
         let get = Method::GET;
-        assert_eq!(route(&get, "/delay/250"), Ok(Route::Delay(250)));
-        assert_eq!(route(&get, "/bytes/0"), Ok(Route::Bytes(0)));
-        assert_eq!(
-            route(&get, "/status/503"),
-            Ok(Route::Status(StatusCode::SERVICE_UNAVAILABLE))
-        );
+        assert_eq!(route(&get, "/delay/250"), Ok(Some(250)));
+        assert_eq!(route(&get, "/"), Ok(None));
         for bad in [
             "/delay/abc",
             "/delay/-1",
             "/delay/99999999999999999999999",
             "/delay/60001",
             "/delay/",
-            "/status/99",
-            "/status/600",
-            "/bytes/999999999999",
         ] {
-            assert!(
-                matches!(route(&get, bad), Err(Rejection::BadRequest(_))),
-                "{bad} should be a bad request"
+            assert_eq!(
+                route(&get, bad).unwrap_err().0,
+                StatusCode::BAD_REQUEST,
+                "{bad}"
             );
         }
-        assert_eq!(route(&get, "/nope"), Err(Rejection::NotFound));
+        assert_eq!(route(&get, "/nope").unwrap_err().0, StatusCode::NOT_FOUND);
         assert_eq!(
-            route(&Method::POST, "/delay/1"),
-            Err(Rejection::MethodNotAllowed)
+            route(&Method::POST, "/delay/1").unwrap_err().0,
+            StatusCode::METHOD_NOT_ALLOWED
         );
     }
 }

@@ -1,20 +1,18 @@
-//! Wall time and CPU time, side by side (sections 1.1 and 1.2).
+//! Wall time and CPU time, side by side (sections 1.1 to 1.3).
 //!
-//! The book times its coroutines with an `async_timed` decorator that prints "starting" and
-//! "finished ... in N s". [`timed`] and [`timed_async`] are that decorator in Rust. Next to the wall
-//! clock we read the *process CPU time* (user + system), because the difference between the two is
-//! the whole lesson of section 1.2: I/O-bound work spends wall time without spending CPU time.
+//! The difference between the two clocks is the whole lesson of section 1.2: I/O-bound work spends
+//! wall time without spending CPU time. [`Stopwatch`] reads both for the whole process;
+//! [`ThreadUsage`] reads one thread's CPU time and OS context switches, which is what the
+//! [span layer](crate::trace) records at every enter and exit.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Measures wall time and process CPU time from the moment it was started.
 ///
 /// ```
-/// use shared::timing::Stopwatch;
-/// let watch = Stopwatch::start();
+/// let watch = shared::timing::Stopwatch::start();
 /// std::thread::sleep(std::time::Duration::from_millis(5));
-/// assert!(watch.elapsed() >= std::time::Duration::from_millis(5));
+/// assert!(watch.usage().wall >= std::time::Duration::from_millis(5));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch {
@@ -24,11 +22,6 @@ pub struct Stopwatch {
 
 impl Stopwatch {
     /// Starts measuring now.
-    ///
-    /// ```
-    /// let watch = shared::timing::Stopwatch::start();
-    /// assert!(watch.elapsed() < std::time::Duration::from_secs(60));
-    /// ```
     pub fn start() -> Self {
         Self {
             started: Instant::now(),
@@ -36,48 +29,16 @@ impl Stopwatch {
         }
     }
 
-    /// The instant this stopwatch was started.
-    ///
-    /// ```
-    /// let watch = shared::timing::Stopwatch::start();
-    /// assert!(watch.started_at() <= std::time::Instant::now());
-    /// ```
-    pub fn started_at(&self) -> Instant {
-        self.started
-    }
-
     /// Wall-clock time since the start.
-    ///
-    /// ```
-    /// let watch = shared::timing::Stopwatch::start();
-    /// let first = watch.elapsed();
-    /// assert!(watch.elapsed() >= first);
-    /// ```
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
-    /// CPU time (user + system, all threads of this process) spent since the start.
-    ///
-    /// ```
-    /// let watch = shared::timing::Stopwatch::start();
-    /// let _busy: u64 = (0..1_000_000u64).map(std::hint::black_box).sum();
-    /// let _ = watch.cpu_elapsed(); // grows with work, not with sleeping
-    /// ```
-    pub fn cpu_elapsed(&self) -> Duration {
-        process_cpu_time().saturating_sub(self.cpu_at_start)
-    }
-
-    /// Both readings at once, as a [`Usage`].
-    ///
-    /// ```
-    /// let watch = shared::timing::Stopwatch::start();
-    /// let usage = watch.usage();
-    /// assert!(usage.cpu_per_wall() >= 0.0);
-    /// ```
+    /// Wall time and the CPU time of every thread of this process since the start.
     pub fn usage(&self) -> Usage {
-        // Read the CPU clock first: reading the wall clock is cheaper, so the pair stays honest.
-        let cpu = self.cpu_elapsed();
+        // The CPU clock first: the wall reading after it is the cheaper one, so cpu <= wall holds
+        // for a single busy thread.
+        let cpu = process_cpu_time().saturating_sub(self.cpu_at_start);
         Usage {
             wall: self.elapsed(),
             cpu,
@@ -86,12 +47,6 @@ impl Stopwatch {
 }
 
 /// Wall time and CPU time of one piece of work.
-///
-/// ```
-/// use std::time::Duration;
-/// let usage = shared::timing::Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
-/// assert!((usage.cpu_per_wall() - 0.05).abs() < 1e-9);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
     /// Time on the wall clock.
@@ -102,22 +57,19 @@ pub struct Usage {
 
 impl Usage {
     /// CPU time divided by wall time: near 0 for waiting, near 1 for one busy core, up to the
-    /// number of cores for parallel work. 0 when no wall time passed.
+    /// number of cores for parallel work; 0 when no wall time passed.
     ///
     /// ```
-    /// assert_eq!(shared::timing::Usage::default().cpu_per_wall(), 0.0);
+    /// use std::time::Duration;
+    /// let usage = shared::timing::Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
+    /// assert!((usage.cpu_per_wall() - 0.05).abs() < 1e-9);
     /// ```
     pub fn cpu_per_wall(&self) -> f64 {
-        let wall = self.wall.as_secs_f64();
-        if wall == 0.0 {
-            0.0
-        } else {
-            self.cpu.as_secs_f64() / wall
-        }
+        ratio(self.cpu.as_secs_f64(), self.wall.as_secs_f64())
     }
 }
 
-/// Runs `work`, measures it and returns its value with its [`Usage`], printing nothing.
+/// Runs `work` and returns its value with the [`Usage`] it took.
 ///
 /// ```
 /// let (sum, usage) = shared::timing::measure(|| (1..=10).sum::<u32>());
@@ -130,74 +82,17 @@ pub fn measure<T>(work: impl FnOnce() -> T) -> (T, Usage) {
     (value, watch.usage())
 }
 
-/// Awaits `work`, measures it and returns its value with its [`Usage`], printing nothing.
-///
-/// ```
-/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-/// # rt.block_on(async {
-/// let (value, usage) = shared::timing::measure_async(async { 7 }).await;
-/// assert_eq!(value, 7);
-/// # let _ = usage;
-/// # });
-/// ```
-pub async fn measure_async<T>(work: impl Future<Output = T>) -> (T, Usage) {
-    let watch = Stopwatch::start();
-    let value = work.await;
-    (value, watch.usage())
-}
-
-/// The book's timing decorator for plain functions: prints `starting <label>`, runs `work`, prints
-/// `finished <label> in 1.0012 s`, and returns the value and the wall time it took.
-///
-/// The two lines go to standard error, so a demo's `--json` output on standard out stays clean.
-///
-/// ```
-/// let (value, took) = shared::timing::timed("add", || 2 + 2);
-/// assert_eq!(value, 4);
-/// assert!(took < std::time::Duration::from_secs(5));
-/// ```
-pub fn timed<T>(label: &str, work: impl FnOnce() -> T) -> (T, Duration) {
-    eprintln!("starting {label}");
-    let watch = Stopwatch::start();
-    let value = work();
-    let took = watch.elapsed();
-    eprintln!("finished {label} in {:.4} s", took.as_secs_f64());
-    (value, took)
-}
-
-/// The book's `async_timed` decorator: like [`timed`], for a future.
-///
-/// ```
-/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-/// # rt.block_on(async {
-/// use std::time::Duration;
-/// let (value, took) = shared::timing::timed_async("nap", async {
-///     tokio::time::sleep(Duration::from_millis(10)).await;
-///     "rested"
-/// })
-/// .await;
-/// assert_eq!(value, "rested");
-/// assert!(took >= Duration::from_millis(10));
-/// # });
-/// ```
-pub async fn timed_async<T>(label: &str, work: impl Future<Output = T>) -> (T, Duration) {
-    eprintln!("starting {label}");
-    let watch = Stopwatch::start();
-    let value = work.await;
-    let took = watch.elapsed();
-    eprintln!("finished {label} in {:.4} s", took.as_secs_f64());
-    (value, took)
+/// `a / b`, or 0 when `b` is 0: speedups and CPU shares of runs too short to measure.
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
 }
 
 /// CPU time (user + system) used so far by every thread of this process.
-///
-/// ```
-/// let before = shared::timing::process_cpu_time();
-/// let _busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
-/// assert!(shared::timing::process_cpu_time() >= before);
-/// ```
 pub fn process_cpu_time() -> Duration {
-    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+    #[cfg(unix)]
+    return cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    Duration::ZERO
 }
 
 /// CPU time (user + system) used so far by the calling thread only.
@@ -208,20 +103,89 @@ pub fn process_cpu_time() -> Duration {
 /// assert!(shared::timing::thread_cpu_time() >= before);
 /// ```
 pub fn thread_cpu_time() -> Duration {
-    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+    #[cfg(unix)]
+    return cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
+    #[cfg(not(unix))]
+    Duration::ZERO
 }
 
+#[cfg(unix)]
 fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `now` is a valid, writable timespec and both clock ids exist on every Unix we build for.
-    let status = unsafe { libc::clock_gettime(clock, &mut now) };
-    if status != 0 {
+    // SAFETY: `now` is a valid, writable timespec and both clock ids exist on every Unix.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
         return Duration::ZERO;
     }
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// The calling thread's CPU time and OS context switches so far.
+///
+/// A context switch is the OS taking a thread off its CPU: voluntarily when the thread blocks
+/// (a read, a lock, a sleep), involuntarily when its time slice is up. Section 1.3's claim that
+/// cooperative multitasking "does not need context switches" is about these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ThreadUsage {
+    /// CPU time (user + system).
+    pub cpu: Duration,
+    /// Voluntary plus involuntary context switches (Linux only; 0 elsewhere).
+    pub context_switches: u64,
+}
+
+impl ThreadUsage {
+    /// Reads both for the calling thread.
+    ///
+    /// ```
+    /// let before = shared::timing::ThreadUsage::now();
+    /// std::thread::sleep(std::time::Duration::from_millis(2)); // blocking: a voluntary switch
+    /// let after = shared::timing::ThreadUsage::now();
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(after.context_switches > before.context_switches);
+    /// ```
+    pub fn now() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: `usage` is valid and writable; RUSAGE_THREAD means the calling thread.
+            if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } == 0 {
+                return Self {
+                    // getrusage counts CPU in microseconds; the thread clock is finer.
+                    cpu: thread_cpu_time(),
+                    context_switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+                };
+            }
+        }
+        Self {
+            cpu: thread_cpu_time(),
+            context_switches: 0,
+        }
+    }
+}
+
+/// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
+/// a small per-process number elsewhere.
+///
+/// ```
+/// let here = shared::timing::os_thread_id();
+/// assert_ne!(here, std::thread::spawn(shared::timing::os_thread_id).join().unwrap());
+/// ```
+pub fn os_thread_id() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        (unsafe { libc::gettid() }) as u64
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        thread_local!(static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+        ID.with(|id| *id)
+    }
 }
 
 /// The most resident memory this process has used so far, in KiB.
@@ -235,39 +199,34 @@ fn cpu_clock(clock: libc::clockid_t) -> Duration {
 /// ```
 pub fn peak_rss_kb() -> u64 {
     #[cfg(target_os = "linux")]
-    if let Some(kb) = linux_high_water_mark_kb() {
+    if let Some(kb) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+            line.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+    {
         return kb;
     }
-    rusage_max_rss_kb()
-}
-
-#[cfg(target_os = "linux")]
-fn linux_high_water_mark_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let value = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?;
-    value.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-fn rusage_max_rss_kb() -> u64 {
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    if status != 0 {
-        return 0;
+    #[cfg(unix)]
+    {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            // Linux reports KiB; macOS reports bytes.
+            let raw = usage.ru_maxrss.max(0) as u64;
+            return if cfg!(target_os = "macos") {
+                raw / 1024
+            } else {
+                raw
+            };
+        }
     }
-    // Linux reports KiB; macOS reports bytes.
-    let raw = usage.ru_maxrss.max(0) as u64;
-    if cfg!(target_os = "macos") {
-        raw / 1024
-    } else {
-        raw
-    }
+    0
 }
 
-/// Formats a duration the way every demo prints it: `850 ms`, `1.25 s`, `12 µs`.
+/// The one duration format of every demo: `850.0 ms`, `1.25 s`, `12 µs`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -284,4 +243,13 @@ pub fn human(duration: Duration) -> String {
     } else {
         format!("{:.0} µs", secs * 1e6)
     }
+}
+
+/// [`human`] for a number of milliseconds, as the results carry them (`wall_ms`).
+///
+/// ```
+/// assert_eq!(shared::timing::human_ms(14210.0), "14.21 s");
+/// ```
+pub fn human_ms(ms: f64) -> String {
+    human(Duration::from_secs_f64(ms.max(0.0) / 1e3))
 }

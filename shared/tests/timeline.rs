@@ -2,36 +2,69 @@
 
 use std::time::Duration;
 
-use shared::spans::{Span, SpanKind};
-use shared::timeline::{TimelineStyle, render};
+use shared::timeline::{Style, render};
+use shared::timing::ThreadUsage;
+use shared::trace::{Run, Span};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn span(task: &str, kind: SpanKind, from: u64, to: u64, thread: u64) -> Span {
-    Span::at(task, kind, ms(from), ms(to)).on_thread("t", thread, 100)
+/// A span open from `from` to `to` ms, entered once for that whole time with `cpu` ms of CPU.
+fn span(label: &str, from: u64, to: u64, cpu: u64, thread: u64) -> Span {
+    Span {
+        name: label.into(),
+        label: label.into(),
+        pid: 100,
+        thread_id: thread,
+        opened: ms(from),
+        closed: ms(to),
+        runs: vec![Run {
+            thread_id: thread,
+            start: ms(from),
+            end: ms(to),
+            at_start: ThreadUsage::default(),
+            at_end: ThreadUsage {
+                cpu: ms(cpu),
+                context_switches: 0,
+            },
+        }],
+        waiting_for: None,
+    }
 }
 
 #[test]
-fn sequential_requests_draw_a_staircase() {
+fn sequential_requests_draw_a_staircase_and_computing_draws_running() {
     let spans = vec![
-        span("request 1", SpanKind::WaitIo, 0, 100, 7),
-        span("request 2", SpanKind::WaitIo, 100, 200, 7),
-        span("request 3", SpanKind::WaitIo, 200, 300, 7),
-        span("process", SpanKind::Cpu, 300, 400, 8),
+        span("request 1", 0, 100, 1, 7),
+        span("request 2", 100, 200, 1, 7),
+        span("request 3", 200, 300, 1, 7),
+        span("process", 300, 400, 95, 8),
     ];
-    let text = render(&spans, &TimelineStyle::plain(60));
+    let text = render(&spans, &Style::plain(60));
     let expected = "\
 request 1  t7  |~~~~~~~~~~~                                |
 request 2  t7  |           ~~~~~~~~~~~                     |
 request 3  t7  |                      ~~~~~~~~~~           |
 process    t8  |                                ###########|
                0 ms    100 ms     200 ms     300 ms   400 ms
-               1 column = 9.3 ms, # running on a CPU
-               ~ waiting on I/O
+               1 column = 9.3 ms, # running on a CPU, ~
+               waiting (on I/O, a timer or its turn)
 ";
     assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn an_open_span_that_is_not_entered_waits_and_runs_only_while_entered() {
+    // An async task: open from 0 to 100 ms, polled from 50 to 100 ms with full CPU.
+    let mut task = span("task", 0, 100, 50, 1);
+    task.runs[0].start = ms(50);
+    let text = render(&[task], &Style::plain(40));
+    let row = text.lines().next().unwrap();
+    let bar: String = row.split('|').nth(1).unwrap().into();
+    let half = bar.len() / 2;
+    assert!(bar[..half - 1].chars().all(|c| c == '~'), "{row}");
+    assert!(bar[half + 1..].chars().all(|c| c == '#'), "{row}");
 }
 
 #[test]
@@ -40,15 +73,15 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
         .map(|i| {
             span(
                 &format!("a rather long task name {i}"),
-                SpanKind::Cpu,
                 i * 3,
                 i * 3 + 40,
+                40,
                 i,
             )
         })
         .collect();
     for width in [40, 80, 120] {
-        let text = render(&spans, &TimelineStyle::plain(width));
+        let text = render(&spans, &Style::plain(width));
         for line in text.lines() {
             assert!(line.is_ascii(), "{line}");
             assert!(line.len() <= width, "{} > {width}: {line}", line.len());
@@ -57,23 +90,9 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
 }
 
 #[test]
-fn a_single_zero_length_span_still_shows() {
-    let text = render(
-        &[span("blip", SpanKind::Cpu, 5, 5, 1)],
-        &TimelineStyle::plain(50),
-    );
-    let first = text.lines().next().unwrap();
-    assert!(first.starts_with("blip  t1  |#"), "{text}");
-    assert_eq!(first.matches('#').count(), 1);
-}
-
-#[test]
-fn zero_length_spans_among_others_get_one_column() {
-    let spans = vec![
-        span("long", SpanKind::WaitIo, 0, 1000, 1),
-        span("blip", SpanKind::Cpu, 500, 500, 2),
-    ];
-    let text = render(&spans, &TimelineStyle::plain(60));
+fn a_zero_length_span_still_gets_one_column() {
+    let spans = vec![span("long", 0, 1000, 0, 1), span("blip", 500, 500, 0, 2)];
+    let text = render(&spans, &Style::plain(60));
     let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
     assert_eq!(blip.matches('#').count(), 1, "{text}");
 }
@@ -81,54 +100,84 @@ fn zero_length_spans_among_others_get_one_column() {
 #[test]
 fn a_thousand_spans_are_capped_to_the_row_limit() {
     let spans: Vec<Span> = (0..1000)
-        .map(|i| span(&format!("request {i}"), SpanKind::WaitIo, i, i + 500, 1))
+        .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
         .collect();
-    let style = TimelineStyle::plain(80);
+    let style = Style::plain(80);
     let text = render(&spans, &style);
     let rows = text.lines().filter(|l| l.contains('|')).count();
-    // Rows plus the axis, which has no border.
     assert_eq!(rows, style.max_rows - 1);
     assert!(text.contains("(981 more rows not shown)"), "{text}");
 }
 
 #[test]
-fn cpu_wins_a_shared_column_and_the_legend_lists_used_kinds_only() {
-    let spans = vec![
-        span("worker", SpanKind::WaitLock, 0, 100, 1),
-        span("worker", SpanKind::Cpu, 0, 100, 1),
-    ];
-    let text = render(&spans, &TimelineStyle::plain(40));
-    let row = text.lines().next().unwrap();
-    assert!(row.contains('#') && !row.contains('!'), "{text}");
-    let legend: String = text.lines().skip(2).collect();
-    assert!(legend.contains("# running on a CPU"));
-    assert!(legend.contains("! waiting for a lock"));
-    assert!(!legend.contains("waiting on I/O"));
+fn a_wait_declared_for_a_lock_draws_its_own_glyph() {
+    let mut waiting = span("worker", 0, 100, 0, 1);
+    waiting.waiting_for = Some("lock".into());
+    let text = render(
+        &[waiting, span("holder", 0, 100, 100, 2)],
+        &Style::plain(40),
+    );
+    assert!(text.lines().next().unwrap().contains('!'), "{text}");
+    assert!(text.contains("! waiting for a lock"), "{text}");
 }
 
 #[test]
 fn rows_from_several_processes_name_the_process() {
-    let spans = vec![
-        Span::at("parent", SpanKind::Cpu, ms(0), ms(10)).on_thread("main", 1, 100),
-        Span::at("child", SpanKind::Cpu, ms(0), ms(10)).on_thread("main", 2, 200),
-    ];
-    let text = render(&spans, &TimelineStyle::plain(60));
+    let parent = span("parent", 0, 10, 10, 1);
+    let mut child = span("child", 0, 10, 10, 2);
+    child.pid = 200;
+    let text = render(&[parent, child], &Style::plain(60));
     assert!(text.contains("p100 t1"), "{text}");
     assert!(text.contains("p200 t2"), "{text}");
 }
 
 #[test]
 fn fancy_style_uses_blocks_and_colour() {
-    let style = TimelineStyle {
+    let style = Style {
         fancy: true,
-        ..TimelineStyle::plain(60)
+        ..Style::plain(60)
     };
-    let text = render(&[span("x", SpanKind::Cpu, 0, 10, 1)], &style);
+    let text = render(&[span("x", 0, 10, 10, 1)], &style);
     assert!(text.contains('█'));
     assert!(text.contains("\x1b["));
 }
 
 #[test]
 fn no_spans_render_nothing() {
-    assert_eq!(render(&[], &TimelineStyle::plain(80)), "");
+    assert_eq!(render(&[], &Style::plain(80)), "");
+}
+
+#[test]
+fn a_report_too_wide_for_the_terminal_is_split_and_every_line_fits() {
+    #[derive(serde::Serialize)]
+    struct Row {
+        name: &'static str,
+        wall_ms: f64,
+        first_long_field_name: u64,
+        second_long_field_name: u64,
+        third_long_field_name: u64,
+        fourth_long_field_name: f64,
+    }
+    let row = |name| Row {
+        name,
+        wall_ms: 1234.5,
+        first_long_field_name: 1_000_000,
+        second_long_field_name: 2_000_000,
+        third_long_field_name: 3_000_000,
+        fourth_long_field_name: 0.25,
+    };
+    let report = shared::Report::new(
+        "demo",
+        "1.0",
+        vec![row("preemptive_one_core"), row("parallel")],
+    );
+    let table = report.table(50, false);
+    for line in table.lines() {
+        assert!(line.chars().count() <= 50, "{line}\n{table}");
+    }
+    // Split, each part led by the names, and no value broken across lines.
+    assert!(table.matches("preemptive_one_core").count() >= 2, "{table}");
+    for value in ["1.23 s", "1000000", "2000000", "3000000", "0.25"] {
+        assert!(table.contains(value), "{value} missing:\n{table}");
+    }
 }

@@ -1,8 +1,8 @@
-//! Stopwatch, `timed` and CPU time return what they measured.
+//! Stopwatch and CPU time return what they measured.
 
 use std::time::Duration;
 
-use shared::timing::{Stopwatch, measure, process_cpu_time, thread_cpu_time, timed};
+use shared::timing::{Stopwatch, measure, process_cpu_time, thread_cpu_time};
 
 fn burn(for_at_least: Duration) -> u64 {
     let watch = Stopwatch::start();
@@ -13,27 +13,6 @@ fn burn(for_at_least: Duration) -> u64 {
         }
     }
     x
-}
-
-#[test]
-fn timed_returns_the_value_and_a_duration_covering_the_work() {
-    let (value, took) = timed("sleep", || {
-        std::thread::sleep(Duration::from_millis(30));
-        "done"
-    });
-    assert_eq!(value, "done");
-    assert!(took >= Duration::from_millis(30), "took {took:?}");
-}
-
-#[tokio::test]
-async fn timed_async_measures_the_await() {
-    let (value, took) = shared::timed_async("nap", async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        5
-    })
-    .await;
-    assert_eq!(value, 5);
-    assert!(took >= Duration::from_millis(30));
 }
 
 #[test]

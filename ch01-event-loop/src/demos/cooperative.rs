@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, SpanKind, SpanRecorder};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, spawn, yield_now};

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::report::{DemoReport, Measurement};
+use shared::fdlimit;
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 use shared::timing::thread_cpu_time;
-use shared::{Narrator, SpanKind, SpanRecorder, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::Sizes;

@@ -7,7 +7,7 @@ pub mod requests;
 pub mod serve;
 pub mod timers;
 
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use crate::cli::{Cli, Demo};
 

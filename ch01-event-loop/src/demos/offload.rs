@@ -21,8 +21,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, SpanKind, SpanRecorder};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, spawn};

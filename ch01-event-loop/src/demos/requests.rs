@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::report::{DemoReport, Measurement};
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 use shared::workloads::{Target, fetch, http_client};
-use shared::{Narrator, SpanKind, SpanRecorder, Stopwatch, fdlimit};
+use shared::{Stopwatch, fdlimit};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, spawn};

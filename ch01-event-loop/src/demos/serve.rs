@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::Narrator;
+use shared::legacy::Narrator;
 
 use crate::cli::ServeArgs;
 use crate::event_loop::{EventLoop, TcpListener, TcpStream, sleep, spawn};

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use shared::report::{DemoReport, Measurement};
-use shared::{Narrator, SpanKind, SpanRecorder, Stopwatch};
+use shared::Stopwatch;
+use shared::legacy::report::{DemoReport, Measurement};
+use shared::legacy::{Narrator, SpanKind, SpanRecorder};
 
 use crate::cli::{Sizes, TimerRuntime};
 use crate::event_loop::{EventLoop, sleep, spawn};

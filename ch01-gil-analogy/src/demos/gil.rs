@@ -1,206 +1,511 @@
 //! Section 1.5: the global interpreter lock, switched on and off.
 //!
-//! The same bytecode (the book's recursive fib, listings 1.5/1.6) runs one fib after the other,
-//! in two threads under one GIL, in two threads without it, in two processes with a GIL each, and
-//! with rayon. Then blocking requests (listings 1.7/1.8) run one after the other and in threads
-//! under the GIL, which each thread releases while it waits.
+//! The same bytecode (the book's recursive fib) runs one fib after the other, in two threads
+//! under one GIL, in two threads without it, in two processes with a GIL each, and with rayon.
+//! Then blocking requests run one after the other and in threads under the GIL, which each thread
+//! releases while it waits. When `python3` is on `PATH`, real CPython runs the same two fibs
+//! beside the model ([`super::cpython`]).
 
-use std::time::Duration;
+use std::sync::Barrier;
 
-use anyhow::ensure;
 use reqwest::Url;
-use shared::DemoReport;
-use shared::narrate::Narrator;
-use shared::report::Measurement;
-use shared::workloads::Target;
+use reqwest::blocking::Client;
+use shared::workloads::fetch_blocking;
 
-use crate::Sizes;
-use crate::child::SelfExe;
-use crate::gil::{self, Gil, RunOutcome};
+use crate::child::{ChildJob, ChildOutput, SelfExe};
+use crate::gil::Gil;
 
-/// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
-/// two takes about a second in a debug build and in `--release` alike.
-pub const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
+// ---- the lesson: the book's fib and requests, with and without threads, under one GIL ----
 
-/// The `gil` demo.
-pub fn run(
-    narrator: &Narrator,
-    sizes: &Sizes,
-    url: Option<&Url>,
+/// Listing 1.5: two fibs, one after the other, on one thread holding the lock.
+pub fn sequential(gil: &Gil, n: u32) -> [u64; 2] {
+    let mut main = gil.attach("main");
+    [main.run_fib(n), main.run_fib(n)]
+}
+
+/// Listing 1.6: two fibs in two threads sharing one interpreter: under the lock if `gil` is
+/// enabled, truly in parallel if it is [`Gil::disabled`].
+pub fn two_threads(gil: &Gil, n: u32) -> [u64; 2] {
+    // Both threads start together, so neither gets a head start while the other is created.
+    let start_line = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let [a, b] = ["A", "B"].map(|name| {
+            let start_line = &start_line;
+            scope.spawn(move || {
+                start_line.wait();
+                gil.attach(name).run_fib(n)
+            })
+        });
+        [a, b].map(|thread| thread.join().expect("a fib thread panicked"))
+    })
+}
+
+/// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
+/// lock. Their answers carry their spans.
+pub fn two_processes(
     exe: &SelfExe,
-) -> anyhow::Result<DemoReport> {
-    // First, so that an unreachable --url is reported at once, not after the fib runs.
-    let target = Target::new(url, sizes.delay)?;
-    narrator.header(
-        "1.5",
-        "Understanding the global interpreter lock",
-        "Under one GIL, two CPU-bound threads are no faster than one after the other; two\n\
-         processes (one GIL each), lock-free threads and rayon are. Threads doing blocking I/O\n\
-         speed up even under the GIL, because a thread releases it while it waits.",
+    n: u32,
+    switch_interval: std::time::Duration,
+) -> anyhow::Result<Vec<ChildOutput>> {
+    let job = ChildJob::Fib { n, switch_interval };
+    let children = [exe.spawn(job)?, exe.spawn(job)?];
+    children.into_iter().map(|child| child.wait()).collect()
+}
+
+/// Two fibs with `rayon::join`: rayon's worker threads, no lock.
+pub fn rayon_join(n: u32) -> [u64; 2] {
+    let gil = Gil::disabled();
+    let (a, b) = rayon::join(
+        || gil.attach("rayon A").run_fib(n),
+        || gil.attach("rayon B").run_fib(n),
     );
-    let interval = sizes.switch_interval();
-    let n = match sizes.fib {
-        Some(n) => n,
-        None => {
-            let calibration = gil::calibrate(CALIBRATED_FIB_BUDGET);
-            narrator.say(format!(
-                "Calibrated: one fib({}) should take about {} ms on the model interpreter in this \
-                 build (choose with --fib N; --release runs much faster).",
-                calibration.n,
-                calibration.estimate.as_millis()
-            ));
-            calibration.n
+    [a, b]
+}
+
+/// The bytecode each request runs before and after it (handling the answer): small next to the
+/// request, but enough to need the lock.
+pub const IO_TASK_FIB: u32 = 15;
+
+/// One request as a Python thread makes it: a little bytecode, the blocking call with the lock
+/// released, a little bytecode again.
+fn request(gil: &Gil, name: String, client: &Client, url: &Url) -> anyhow::Result<u16> {
+    let mut thread = gil.attach(name);
+    thread.run_fib(IO_TASK_FIB);
+    let status = thread.blocking_io(|| fetch_blocking(client, url))?;
+    thread.run_fib(IO_TASK_FIB);
+    Ok(status)
+}
+
+/// Listing 1.7: `n` blocking requests, one after the other, on one thread.
+pub fn io_sequential(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
+    (1..=n)
+        .map(|i| request(gil, format!("request {i}"), client, url))
+        .collect()
+}
+
+/// Listing 1.8: `n` blocking requests, one thread each, all under one GIL. Each thread releases
+/// the lock while it waits, so the waits overlap.
+pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (1..=n)
+            .map(|i| scope.spawn(move || request(gil, format!("request {i}"), client, url)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a request thread panicked"))
+            .collect()
+    })
+}
+
+// ---- measuring it ----
+
+pub use measuring::{
+    Calibration, GilRun, GilRuns, calibrate, handoffs, holding, lock_wait, measure, run,
+};
+
+mod measuring {
+    use std::time::Duration;
+
+    use anyhow::ensure;
+    use reqwest::Url;
+    use serde::Serialize;
+    use shared::timing::{human_ms, measure as timed, ratio};
+    use shared::workloads::{Target, blocking_http_client};
+    use shared::{Narrator, Recording, Report, Span, Usage};
+
+    use crate::Sizes;
+    use crate::child::{SelfExe, children_cpu_time};
+    use crate::demos::cpython::{self, Python};
+    use crate::gil::Gil;
+
+    const DEMO: &str = "gil";
+    const SECTION: &str = "1.5";
+
+    /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
+    /// two takes about a second in a debug build and in `--release` alike.
+    pub const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
+
+    /// One run of the demo, measured.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct GilRun {
+        /// `sequential`, `threads_with_gil`, ..., `cpython_threads`.
+        pub name: &'static str,
+        /// Wall time of the run.
+        pub wall_ms: f64,
+        /// CPU time of the run, child processes included.
+        pub cpu_ms: f64,
+        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential` or
+        /// `cpython_sequential`).
+        pub ratio: f64,
+        /// fib's argument (on the baseline rows).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub fib_n: Option<u32>,
+        /// How many times the lock went from one thread to another.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub handoffs: Option<u64>,
+        /// How many times a waiting thread asked the holder to let go.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub drop_requests: Option<u64>,
+        /// Time all threads together spent waiting for the lock.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub lock_wait_ms: Option<f64>,
+        /// Requests made (request rows).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub requests: Option<u64>,
+        /// The most requests the embedded server saw at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_in_flight: Option<u64>,
+        /// What a reader should know about this row.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub note: Option<String>,
+        /// The values computed (fib values or HTTP statuses).
+        #[serde(skip)]
+        pub values: Vec<u64>,
+        /// The `thread` spans: holding the lock, waiting for it, waiting on I/O.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    impl GilRun {
+        fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
+            Self {
+                name,
+                wall_ms: usage.wall.as_secs_f64() * 1e3,
+                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                values,
+                spans,
+                ..Self::default()
+            }
         }
-    };
-    narrator.say(format!(
-        "Each run computes fib({n}) twice by executing bytecode; the switch interval is {} ms.\n",
-        interval.as_millis()
-    ));
 
-    let progress = narrator.progress(format!("fib({n}) five ways, then requests"), Some(7));
-    let sequential = gil::sequential(n, interval);
-    progress.inc();
-    let with_gil = gil::two_threads(n, Gil::new(interval));
-    progress.inc();
-    let no_gil = gil::two_threads(n, Gil::disabled());
-    progress.inc();
-    let processes = gil::two_processes(n, interval, exe)?;
-    progress.inc();
-    let rayon = gil::rayon_join(n);
-    progress.inc();
-    let expected = shared::workloads::fib(n);
-    for (name, run) in [
-        ("sequential", &sequential),
-        ("threads_with_gil", &with_gil),
-        ("threads_no_gil", &no_gil),
-        ("processes", &processes),
-        ("rayon", &rayon),
-    ] {
-        ensure!(
-            run.values == [expected, expected],
-            "{name} computed {:?}, but fib({n}) is {expected}",
-            run.values
+        fn against(mut self, baseline: &GilRun) -> Self {
+            self.ratio = ratio(self.wall_ms, baseline.wall_ms);
+            self
+        }
+
+        /// Adds what the lock did, read from the spans.
+        fn with_lock(mut self, gil: &Gil) -> Self {
+            self.handoffs = Some(handoffs(&self.spans));
+            self.drop_requests = Some(gil.drop_requests());
+            self.lock_wait_ms = Some(lock_wait(&self.spans).as_secs_f64() * 1e3);
+            self
+        }
+    }
+
+    /// The spans during which a thread held the lock (ran bytecode).
+    pub fn holding(spans: &[Span]) -> Vec<&Span> {
+        spans
+            .iter()
+            .filter(|s| s.name == "thread" && s.waiting_for.is_none())
+            .collect()
+    }
+
+    /// How many times the lock went from one thread to a different one: consecutive holding
+    /// spans (in the order they opened) with different labels.
+    pub fn handoffs(spans: &[Span]) -> u64 {
+        let held = holding(spans);
+        held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
+    }
+
+    /// Time all threads together spent waiting for the lock.
+    pub fn lock_wait(spans: &[Span]) -> Duration {
+        spans
+            .iter()
+            .filter(|s| s.waiting_for.as_deref() == Some("lock"))
+            .map(Span::wall)
+            .sum()
+    }
+
+    /// Every run of the demo.
+    #[derive(Debug, Clone)]
+    pub struct GilRuns {
+        /// The model, CPU-bound: sequential, threads_with_gil, threads_no_gil, processes, rayon.
+        pub cpu: Vec<GilRun>,
+        /// The model, I/O-bound: io_sequential, io_threads_with_gil.
+        pub io: Vec<GilRun>,
+        /// Which CPython ran, when one did.
+        pub python: Option<Python>,
+        /// Real CPython: cpython_sequential, cpython_threads (empty without `python3`).
+        pub cpython: Vec<GilRun>,
+    }
+
+    impl GilRuns {
+        /// The run with this name.
+        pub fn get(&self, name: &str) -> Option<&GilRun> {
+            self.cpu
+                .iter()
+                .chain(&self.io)
+                .chain(&self.cpython)
+                .find(|run| run.name == name)
+        }
+    }
+
+    /// Runs `work` while recording, with a spinner named `what`; returns its value, its usage
+    /// (child processes' CPU included) and its spans.
+    fn recorded<T>(
+        narrator: &Narrator,
+        what: &str,
+        work: impl FnOnce() -> T,
+    ) -> (T, Usage, Vec<Span>) {
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, what, "thread", None);
+        let children_before = children_cpu_time();
+        let (value, mut usage) = timed(work);
+        usage.cpu += children_cpu_time().saturating_sub(children_before);
+        drop(progress);
+        (value, usage, recording.finish())
+    }
+
+    /// Runs every way with fib(`n`) and the requests `sizes` asks for.
+    pub fn measure(
+        n: u32,
+        sizes: &Sizes,
+        target: &Target,
+        exe: &SelfExe,
+        narrator: &Narrator,
+    ) -> anyhow::Result<GilRuns> {
+        let interval = sizes.switch_interval();
+        let gil = Gil::new(interval);
+        let (values, usage, spans) =
+            recorded(narrator, "sequential", || super::sequential(&gil, n));
+        let mut sequential = GilRun::new("sequential", usage, values.to_vec(), spans);
+        sequential.ratio = 1.0;
+        sequential.fib_n = Some(n);
+
+        let gil = Gil::new(interval);
+        let (values, usage, spans) =
+            recorded(narrator, "threads_with_gil", || super::two_threads(&gil, n));
+        let with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
+            .with_lock(&gil)
+            .against(&sequential);
+
+        let no_gil = Gil::disabled();
+        let (values, usage, spans) = recorded(narrator, "threads_no_gil", || {
+            super::two_threads(&no_gil, n)
+        });
+        let no_gil =
+            GilRun::new("threads_no_gil", usage, values.to_vec(), spans).against(&sequential);
+
+        let (children, usage, _) = recorded(narrator, "processes", || {
+            super::two_processes(exe, n, interval)
+        });
+        let children = children?;
+        let values = children.iter().map(|c| c.report.value).collect();
+        let spans = children.into_iter().flat_map(|c| c.spans).collect();
+        let processes = GilRun::new("processes", usage, values, spans).against(&sequential);
+
+        let (values, usage, spans) = recorded(narrator, "rayon", || super::rayon_join(n));
+        let rayon = GilRun::new("rayon", usage, values.to_vec(), spans).against(&sequential);
+
+        let expected = shared::workloads::fib(n);
+        let cpu = vec![sequential, with_gil, no_gil, processes, rayon];
+        for run in &cpu {
+            ensure!(
+                run.values == [expected, expected],
+                "{} computed {:?}, but fib({n}) is {expected}",
+                run.name,
+                run.values
+            );
+        }
+
+        let io = measure_io(sizes, target, narrator)?;
+        // Sized to take about as long as the model's sequential run: half of it per fib.
+        let budget = Duration::from_secs_f64(cpu[0].wall_ms / 2e3);
+        let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(budget));
+        let (python, cpython) = match answer? {
+            Some((python, rows)) => (Some(python), rows),
+            None => (None, Vec::new()),
+        };
+        Ok(GilRuns {
+            cpu,
+            io,
+            python,
+            cpython,
+        })
+    }
+
+    fn measure_io(
+        sizes: &Sizes,
+        target: &Target,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Vec<GilRun>> {
+        let url: &Url = target.url();
+        let client = blocking_http_client(url)?;
+        let n = sizes.requests;
+        let mut runs = Vec::new();
+        for name in ["io_sequential", "io_threads_with_gil"] {
+            target.reset();
+            let gil = Gil::new(sizes.switch_interval());
+            let (statuses, usage, spans) = recorded(narrator, name, || {
+                if name == "io_sequential" {
+                    super::io_sequential(&gil, &client, url, n)
+                } else {
+                    super::io_threads(&gil, &client, url, n)
+                }
+            });
+            let values = statuses?.into_iter().map(u64::from).collect();
+            let mut run = GilRun::new(name, usage, values, spans);
+            run.requests = Some(n);
+            run.max_in_flight = target.max_in_flight();
+            if name == "io_threads_with_gil" {
+                run.handoffs = Some(handoffs(&run.spans));
+            }
+            runs.push(run);
+        }
+        let baseline = runs[0].clone();
+        Ok(runs.into_iter().map(|run| run.against(&baseline)).collect())
+    }
+
+    /// The result of [`calibrate`]: the chosen `n` and how long one `fib(n)` should take.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct Calibration {
+        /// The chosen argument of fib.
+        pub n: u32,
+        /// One `fib(n)`'s expected time, extrapolated from a measured smaller fib.
+        pub estimate: Duration,
+    }
+
+    /// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
+    /// `budget` on this machine and build: grows `n` while one run stays short (about 20 ms),
+    /// then extrapolates, each step up in `n` costing about 1.618 times more (the golden ratio,
+    /// as fib itself grows).
+    pub fn calibrate(budget: Duration) -> Calibration {
+        const GROWTH: f64 = 1.618;
+        let gil = Gil::disabled();
+        let mut n = 10;
+        let mut took = Duration::ZERO;
+        while n < crate::cli::MAX_FIB {
+            let (_, usage) = timed(|| gil.attach("calibration").run_fib(n));
+            took = usage.wall;
+            if took >= Duration::from_millis(20) || took >= budget {
+                break;
+            }
+            n += 2;
+        }
+        let mut estimate = took.as_secs_f64().max(1e-6);
+        while n < crate::cli::MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
+            estimate *= GROWTH;
+            n += 1;
+        }
+        while n > 10 && estimate > budget.as_secs_f64() {
+            estimate /= GROWTH;
+            n -= 1;
+        }
+        Calibration {
+            n,
+            estimate: Duration::from_secs_f64(estimate),
+        }
+    }
+
+    /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
+    /// 5 ms slices, too thin to draw; the first dozen show the pattern.
+    fn first(spans: &[Span], window: Duration) -> Vec<Span> {
+        let Some(start) = spans.iter().map(|s| s.opened).min() else {
+            return Vec::new();
+        };
+        spans
+            .iter()
+            .filter(|s| s.closed <= start + window)
+            .cloned()
+            .collect()
+    }
+
+    /// Runs the demo with its narration.
+    pub fn run(
+        sizes: &Sizes,
+        url: Option<&Url>,
+        exe: &SelfExe,
+        narrator: &Narrator,
+    ) -> anyhow::Result<GilRuns> {
+        // First, so that an unreachable --url is reported at once, not after the fib runs.
+        let target = Target::new(url, sizes.delay)?;
+        narrator.header(
+            SECTION,
+            "Understanding the global interpreter lock",
+            "Under one GIL, two CPU-bound threads are no faster than one after the other; two \
+             processes (one GIL each), lock-free threads and rayon are. Threads doing blocking I/O \
+             speed up even under the GIL, because a thread releases it while it waits.",
         );
-    }
+        let interval = sizes.switch_interval();
+        let n = match sizes.fib {
+            Some(n) => n,
+            None => {
+                let calibration = calibrate(CALIBRATED_FIB_BUDGET);
+                narrator.say(format!(
+                    "Calibrated: one fib({}) should take about {} on the model interpreter in \
+                     this build (choose with --fib N; a release build picks a larger N for the same time).",
+                    calibration.n,
+                    shared::timing::human(calibration.estimate)
+                ));
+                calibration.n
+            }
+        };
+        narrator.say(format!(
+            "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
+            shared::timing::human(interval)
+        ));
+        let runs = measure(n, sizes, &target, exe, narrator)?;
+        if narrator.json() {
+            let all = runs.cpu.iter().chain(&runs.io).chain(&runs.cpython);
+            narrator.report(&Report::new(DEMO, SECTION, all.collect()));
+        } else {
+            narrator.report(&Report::new(DEMO, SECTION, runs.cpu.iter().collect()));
+            narrator.report(&Report::new(DEMO, SECTION, runs.io.iter().collect()));
+            narrator.say(
+                "ratio = wall time / wall time of sequential (fib rows) or of io_sequential \
+                 (request rows)\n\n",
+            );
+        }
+        let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+        let zoom = interval * 12;
+        narrator.timeline(
+            &format!(
+                "threads_with_gil, the first {}: the lock passes back and forth",
+                shared::timing::human(zoom)
+            ),
+            &first(&get("threads_with_gil").spans, zoom),
+        );
+        narrator.timeline(
+            "threads_no_gil: both threads run at once",
+            &get("threads_no_gil").spans,
+        );
+        narrator.timeline(
+            "processes: one GIL each, both run at once",
+            &get("processes").spans,
+        );
+        narrator.timeline(
+            "io_threads_with_gil: the lock is released during every request",
+            &get("io_threads_with_gil").spans,
+        );
 
-    let io_sequential = measured_io(&target, || {
-        gil::io_sequential(sizes.requests, target.url(), interval)
-    })?;
-    progress.inc();
-    let io_threads = measured_io(&target, || {
-        gil::io_threads(sizes.requests, target.url(), interval)
-    })?;
-    progress.inc();
-    drop(progress);
-
-    let mut report = DemoReport::new("gil", "1.5");
-    let cpu_base = sequential.usage.wall;
-    report.push(cpu_row("sequential", &sequential, cpu_base).field("fib_n", n));
-    report.push(
-        cpu_row("threads_with_gil", &with_gil, cpu_base)
-            .field("handoffs", with_gil.handoffs as f64)
-            .field("drop_requests", with_gil.drop_requests as f64)
-            .field("lock_wait_ms", ms(with_gil.lock_wait())),
-    );
-    report.push(cpu_row("threads_no_gil", &no_gil, cpu_base));
-    report.push(cpu_row("processes", &processes, cpu_base));
-    report.push(cpu_row("rayon", &rayon, cpu_base));
-    let io_base = io_sequential.usage.wall;
-    report.push(io_row(
-        "io_sequential",
-        &io_sequential,
-        io_base,
-        sizes.requests,
-    ));
-    report.push(
-        io_row("io_threads_with_gil", &io_threads, io_base, sizes.requests)
-            .field("handoffs", io_threads.handoffs as f64),
-    );
-    narrator.report(&report, None);
-    narrator.say(
-        "ratio = wall time / wall time of sequential (fib rows) or of io_sequential (request rows)\n",
-    );
-
-    // A whole run has hundreds of 5 ms slices, too thin to draw; the first dozen show the pattern.
-    let zoom = interval * 12;
-    narrator.timeline(
-        &format!(
-            "threads_with_gil, the first {} ms: the lock passes back and forth",
-            zoom.as_millis()
-        ),
-        &shared::timeline::first(&with_gil.spans, zoom),
-    );
-    narrator.timeline("threads_no_gil: both threads run at once", &no_gil.spans);
-    narrator.timeline(
-        "processes: one GIL each, both run at once",
-        &processes.spans,
-    );
-    narrator.timeline(
-        "io_threads_with_gil: the lock is released during every request",
-        &io_threads.spans,
-    );
-
-    let ratio = |name: &str| report.get(name).and_then(|m| m.get("ratio")).unwrap_or(0.0);
-    let cpu_line = format!(
-        "Two threads under the GIL took {:.2}x the sequential time (target: >= 0.9x), with \
-         cpu/wall {:.2} (never more than one core at a time). The lock changed hands {} times \
-         and the threads waited {:.0} ms for it in total. Each hand-off costs a wake-up: while the next thread \
-         is woken and scheduled, no bytecode runs at all, so it is often slower than sequential.",
-        ratio("threads_with_gil"),
-        with_gil.usage.cpu_per_wall(),
-        with_gil.handoffs,
-        ms(with_gil.lock_wait())
-    );
-    let parallel_line = format!(
-        "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x (target on 2 cores: \
-         <= 0.7x). A process brings its own GIL, as multiprocessing does.",
-        ratio("threads_no_gil"),
-        ratio("processes"),
-        ratio("rayon")
-    );
-    let io_line = format!(
-        "{} blocking requests in threads under the GIL took {:.2}x the sequential time (target: \
-         <= 0.6x): the lock is released around I/O, so the waits overlap.",
-        sizes.requests,
-        ratio("io_threads_with_gil")
-    );
-    narrator.summary("1.5", &[&cpu_line, &parallel_line, &io_line]);
-    Ok(report)
-}
-
-/// Runs an I/O run against the target and notes the most requests the server saw at once.
-fn measured_io(
-    target: &Target,
-    run: impl FnOnce() -> anyhow::Result<RunOutcome>,
-) -> anyhow::Result<RunOutcome> {
-    target.reset();
-    let mut outcome = run()?;
-    outcome.max_in_flight = target.max_in_flight();
-    Ok(outcome)
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
-}
-
-fn ratio(wall: Duration, base: Duration) -> f64 {
-    if base.is_zero() {
-        0.0
-    } else {
-        wall.as_secs_f64() / base.as_secs_f64()
-    }
-}
-
-fn cpu_row(name: &str, run: &RunOutcome, base: Duration) -> Measurement {
-    Measurement::from_usage(name, run.usage).field("ratio", ratio(run.usage.wall, base))
-}
-
-fn io_row(name: &str, run: &RunOutcome, base: Duration, requests: u64) -> Measurement {
-    let row = Measurement::from_usage(name, run.usage)
-        .field("ratio", ratio(run.usage.wall, base))
-        .field("requests", requests as f64);
-    match run.max_in_flight {
-        Some(max) => row.field("max_in_flight", max as f64),
-        None => row,
+        let mut lines = Vec::new();
+        let with_gil = get("threads_with_gil");
+        lines.push(format!(
+            "Two threads under the GIL took {:.2}x the sequential time, using {:.2} CPU-seconds \
+             per second (never more than one core at a time). The lock changed hands {} times \
+             and the threads waited {} for it in total. Each hand-off costs a wake-up: while the \
+             next thread is woken and scheduled, no bytecode runs at all.",
+            with_gil.ratio,
+            ratio(with_gil.cpu_ms, with_gil.wall_ms),
+            with_gil.handoffs.unwrap_or(0),
+            human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
+        ));
+        lines.push(format!(
+            "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
+             A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
+             (3.13t, PEP 703) is what threads_no_gil models.",
+            get("threads_no_gil").ratio,
+            get("processes").ratio,
+            get("rayon").ratio
+        ));
+        lines.push(format!(
+            "{} blocking requests in threads under the GIL took {:.2}x the sequential time: the \
+             lock is released around I/O, so the waits overlap.",
+            sizes.requests,
+            get("io_threads_with_gil").ratio
+        ));
+        lines.extend(cpython::report(&runs, narrator));
+        narrator.summary(SECTION, &lines);
+        Ok(runs)
     }
 }

@@ -1,25 +1,31 @@
 //! Section 1.5: the global interpreter lock itself, modelled on CPython's (since 3.2).
 //!
-//! How CPython's lock behaves, and so how this one does:
+//! In CPython the GIL guards *all* interpreter state: reference counts, the object allocator,
+//! module and type dictionaries, and every call into the C API. A thread must hold it to touch any
+//! of that, which in practice means to execute bytecode. How CPython's lock behaves, and so how
+//! this one does:
 //! - A thread must hold the lock to execute bytecode ([`PyThread::run`]).
 //! - A thread that wants the lock waits at most one *switch interval* (5 ms by default, what
 //!   `sys.getswitchinterval()` returns). If in that time nobody gave the lock up, it sets a "drop
-//!   request"; the holder sees it between two instructions and lets go.
+//!   request". The holder does not see it between any two instructions: CPython checks its "eval
+//!   breaker" only at certain points (backward jumps, that is loop iterations, and function
+//!   calls); our machine checks at every instruction, which only makes it react a little sooner.
 //! - The holder that was asked to let go then waits until somebody else has really taken the
-//!   lock, so it cannot grab it straight back (CPython's `FORCE_SWITCHING`). Each time the lock
-//!   changes hands, that is one *hand-off*.
+//!   lock, so it cannot grab it straight back (CPython's `FORCE_SWITCHING`).
 //! - Around blocking I/O the lock is released without being asked ([`PyThread::blocking_io`]):
 //!   the thread waits in the operating system, outside the interpreter.
 //!
-//! Every stretch of holding the lock is recorded as a [`SpanKind::Cpu`] span, every wait for it
-//! as [`SpanKind::WaitLock`], every I/O wait as [`SpanKind::WaitIo`], so tests can check that
-//! lock-holding spans of different threads never overlap.
+//! The lock reports what it does as `tracing` spans, all named `thread` with the thread's name as
+//! a field, so one timeline row shows one thread: holding the lock (no `waiting_for`), waiting for
+//! it (`waiting_for = "lock"`, drawn `!`) and waiting on I/O with the lock released
+//! (`waiting_for = "io"`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use shared::{SpanKind, SpanRecorder};
+use tracing::info_span;
+use tracing::span::EnteredSpan;
 
 use super::interpreter::Machine;
 
@@ -27,11 +33,10 @@ use super::interpreter::Machine;
 /// Only a safety net (the waiter is always woken); it keeps every wait bounded.
 const FORCED_SWITCH_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Who holds the lock, who held it last, and how many threads are waiting.
+/// Who holds the lock and how many threads are waiting for it.
 #[derive(Debug, Default)]
 struct State {
     holder: Option<u64>,
-    last_holder: Option<u64>,
     /// Grows every time the lock is taken; a waiter compares it to tell "nobody switched".
     switch_number: u64,
     waiting: usize,
@@ -43,9 +48,7 @@ struct State {
 /// use std::time::Duration;
 /// use ch01_gil_analogy::gil::Gil;
 /// let gil = Gil::new(Duration::from_millis(5));
-/// let value = gil.attach("main").run_fib(10);
-/// assert_eq!(value, 34);
-/// assert!(!gil.recorder().spans().is_empty());
+/// assert_eq!(gil.attach("main").run_fib(10), 34);
 /// ```
 #[derive(Debug)]
 pub struct Gil {
@@ -57,10 +60,8 @@ pub struct Gil {
     /// Signalled when the lock is taken: wakes a holder that was forced to let go.
     taken: Condvar,
     drop_request: AtomicBool,
-    handoffs: AtomicU64,
     drop_requests: AtomicU64,
     next_thread: AtomicU64,
-    recorder: SpanRecorder,
 }
 
 impl Gil {
@@ -74,7 +75,8 @@ impl Gil {
         Self::build(true, switch_interval)
     }
 
-    /// No lock at all: every thread runs bytecode whenever the OS lets it (Rust's own threads).
+    /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
+    /// CPython (3.13t, PEP 703) or with Rust's own threads.
     ///
     /// ```
     /// let gil = ch01_gil_analogy::gil::Gil::disabled();
@@ -93,50 +95,32 @@ impl Gil {
             released: Condvar::new(),
             taken: Condvar::new(),
             drop_request: AtomicBool::new(false),
-            handoffs: AtomicU64::new(0),
             drop_requests: AtomicU64::new(0),
             next_thread: AtomicU64::new(1),
-            recorder: SpanRecorder::new(),
         }
     }
 
     /// True for a real lock, false for [`Gil::disabled`].
-    ///
-    /// ```
-    /// assert!(!ch01_gil_analogy::gil::Gil::disabled().is_enabled());
-    /// ```
     pub fn is_enabled(&self) -> bool {
         self.enabled
     }
 
-    /// Registers the calling thread with the interpreter under `name` (the timeline's row) and
+    /// Registers the calling thread with the interpreter under `name` (its timeline row) and
     /// takes the lock. The lock is released when the returned [`PyThread`] is dropped.
     ///
     /// ```
     /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// let thread = gil.attach("main");
-    /// assert_eq!(thread.name(), "main");
+    /// assert_eq!(gil.attach("main").name(), "main");
     /// ```
     pub fn attach(&self, name: impl Into<String>) -> PyThread<'_> {
         let mut thread = PyThread {
             gil: self,
             name: name.into(),
             id: self.next_thread.fetch_add(1, Ordering::Relaxed),
-            holding_since: None,
+            holding: None,
         };
-        thread.take();
+        thread.take(None);
         thread
-    }
-
-    /// How many times the lock passed from one thread to a different one.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// gil.attach("only").run_fib(5);
-    /// assert_eq!(gil.handoffs(), 0);
-    /// ```
-    pub fn handoffs(&self) -> u64 {
-        self.handoffs.load(Ordering::Relaxed)
     }
 
     /// How many times a waiting thread, after a whole switch interval, asked the holder to let go.
@@ -146,16 +130,6 @@ impl Gil {
     /// ```
     pub fn drop_requests(&self) -> u64 {
         self.drop_requests.load(Ordering::Relaxed)
-    }
-
-    /// The spans recorded so far: holding the lock (`Cpu`), waiting for it (`WaitLock`), I/O.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::disabled();
-    /// assert!(gil.recorder().is_empty());
-    /// ```
-    pub fn recorder(&self) -> &SpanRecorder {
-        &self.recorder
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -173,15 +147,12 @@ pub struct PyThread<'g> {
     gil: &'g Gil,
     name: String,
     id: u64,
-    holding_since: Option<Instant>,
+    /// The `thread` span entered while this thread holds the lock.
+    holding: Option<EnteredSpan>,
 }
 
 impl PyThread<'_> {
     /// The name shown as this thread's row in timelines.
-    ///
-    /// ```
-    /// assert_eq!(ch01_gil_analogy::gil::Gil::disabled().attach("t").name(), "t");
-    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -197,56 +168,48 @@ impl PyThread<'_> {
     }
 
     /// Executes a machine to the end under the lock.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
-    /// let gil = Gil::disabled();
-    /// assert_eq!(gil.attach("main").run(&mut Machine::fib(6)), 5);
-    /// ```
     pub fn run(&mut self, machine: &mut Machine) -> u64 {
         let gil = self.gil;
-        // Between two instructions, like CPython's eval breaker: one relaxed load, almost free.
+        // The eval breaker: one relaxed load between instructions, almost free.
         machine.run(|| {
             if gil.drop_request.load(Ordering::Relaxed) {
-                // From the moment it let go, this thread is waiting for the lock to come back.
-                let released_at = self.release(true).unwrap_or_else(Instant::now);
-                self.take_waiting_since(released_at);
+                let waiting = self.release(true);
+                self.take(waiting);
             }
         })
     }
 
-    /// Runs blocking I/O with the lock released, as CPython does around a system call, and takes
-    /// the lock back afterwards. The wait is recorded as a `WaitIo` span.
+    /// Runs blocking I/O with the lock released, as CPython does around a system call
+    /// (`Py_BEGIN_ALLOW_THREADS`), and takes the lock back afterwards.
     ///
     /// ```
     /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
     /// let mut thread = gil.attach("main");
-    /// let slept = thread.blocking_io(|| std::thread::sleep(std::time::Duration::from_millis(2)));
-    /// assert_eq!(slept, ());
+    /// thread.blocking_io(|| std::thread::sleep(std::time::Duration::from_millis(2)));
     /// ```
     pub fn blocking_io<T>(&mut self, io: impl FnOnce() -> T) -> T {
-        let _ = self.release(false);
-        let value = self.gil.recorder.in_span(&self.name, SpanKind::WaitIo, io);
-        self.take();
+        drop(self.release(false));
+        let name = self.name.as_str();
+        let value = info_span!("thread", name, waiting_for = "io").in_scope(io);
+        self.take(None);
         value
     }
 
-    /// Takes the lock, waiting (recorded as `WaitLock`) while another thread holds it.
-    fn take(&mut self) {
-        self.take_waiting_since(Instant::now());
-    }
-
-    /// Takes the lock; `asked` is when this thread started wanting it back.
-    fn take_waiting_since(&mut self, asked: Instant) {
+    /// Takes the lock, waiting while another thread holds it. `waiting` is the lock-wait span
+    /// already open when this thread was made to let go a moment ago.
+    fn take(&mut self, waiting: Option<EnteredSpan>) {
         let gil = self.gil;
+        let name = self.name.as_str();
         if !gil.enabled {
-            self.holding_since = Some(Instant::now());
+            self.holding = Some(info_span!("thread", name).entered());
             return;
         }
+        let mut waiting = waiting;
         let mut state = gil.state();
-        // After a forced switch the other thread holds the lock by now, so this one waits.
-        let waited = state.holder.is_some();
-        if waited {
+        if state.holder.is_some() {
+            let _waiting = waiting
+                .take()
+                .unwrap_or_else(|| info_span!("thread", name, waiting_for = "lock").entered());
             state.waiting += 1;
             while state.holder.is_some() {
                 let switch_before = state.switch_number;
@@ -265,60 +228,53 @@ impl PyThread<'_> {
                 }
             }
             state.waiting -= 1;
+            // `_waiting` closes here, before the holding span opens.
         }
-        if state.last_holder.is_some_and(|last| last != self.id) {
-            gil.handoffs.fetch_add(1, Ordering::Relaxed);
-        }
+        drop(waiting);
         state.holder = Some(self.id);
-        state.last_holder = Some(self.id);
         state.switch_number += 1;
         gil.drop_request.store(false, Ordering::Relaxed);
-        // Read the clock while the state is still locked: the previous holder's span ended
-        // before it unlocked, so the two spans cannot overlap.
-        let now = Instant::now();
+        // Opened while the state is still locked: the previous holder closed its span before it
+        // let go, so two threads' holding spans can never overlap.
+        self.holding = Some(info_span!("thread", name).entered());
         drop(state);
         gil.taken.notify_all();
-        if waited {
-            gil.recorder
-                .record(&self.name, SpanKind::WaitLock, asked, now);
-        }
-        self.holding_since = Some(now);
     }
 
-    /// Gives the lock up and returns when. `forced` means another thread asked for it: then wait
-    /// until that thread really has it, so this one cannot take it straight back.
-    fn release(&mut self, forced: bool) -> Option<Instant> {
-        let since = self.holding_since.take()?;
+    /// Gives the lock up. `forced` means another thread asked for it: then wait until that
+    /// thread really has it, so this one cannot take it straight back; the wait is returned as
+    /// an open lock-wait span, for [`take`](Self::take) to close.
+    fn release(&mut self, forced: bool) -> Option<EnteredSpan> {
         let gil = self.gil;
         if !gil.enabled {
-            let now = Instant::now();
-            gil.recorder.record(&self.name, SpanKind::Cpu, since, now);
-            return Some(now);
+            self.holding = None;
+            return None;
         }
         let mut state = gil.state();
-        let now = Instant::now();
+        // Closed before the lock is free (see `take`).
+        drop(self.holding.take()?);
         state.holder = None;
         gil.released.notify_one();
-        if forced && state.waiting > 0 {
-            let switch_before = state.switch_number;
-            let started = Instant::now();
-            while state.switch_number == switch_before && started.elapsed() < FORCED_SWITCH_PATIENCE
-            {
-                state = gil
-                    .taken
-                    .wait_timeout(state, gil.switch_interval)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .0;
-            }
+        if !(forced && state.waiting > 0) {
+            return None;
         }
-        drop(state);
-        gil.recorder.record(&self.name, SpanKind::Cpu, since, now);
-        Some(now)
+        let name = self.name.as_str();
+        let waiting = info_span!("thread", name, waiting_for = "lock").entered();
+        let switch_before = state.switch_number;
+        let started = Instant::now();
+        while state.switch_number == switch_before && started.elapsed() < FORCED_SWITCH_PATIENCE {
+            state = gil
+                .taken
+                .wait_timeout(state, gil.switch_interval)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        Some(waiting)
     }
 }
 
 impl Drop for PyThread<'_> {
     fn drop(&mut self) {
-        let _ = self.release(false);
+        drop(self.release(false));
     }
 }

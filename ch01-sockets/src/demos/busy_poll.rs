@@ -2,154 +2,187 @@
 //!
 //! With `set_nonblocking(true)`, `read` on a socket with nothing to read returns `WouldBlock` at
 //! once instead of waiting. The thread is free to do other work (the ticker on the same thread
-//! keeps ticking) — but if the only way to learn that data arrived is to call `read` again, the
+//! keeps ticking), but if the only way to learn that data arrived is to call `read` again, the
 //! loop that keeps asking burns a whole core for the entire wait.
 
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpStream};
 
-use anyhow::{Context, bail, ensure};
-use shared::report::{DemoReport, Measurement};
-use shared::timing::thread_cpu_time;
-use shared::{Narrator, Span, SpanKind, SpanRecorder};
+use tracing::info_span;
 
-use super::WAIT_MARGIN;
-use crate::SECTION;
-use crate::slow_reply::{REPLY, SlowReply};
-use crate::ticker::{Ticker, ticks_between};
+use crate::ticker::Ticker;
 
-const TICK_ROW: &str = "main: ticker";
-const LOOP_ROW: &str = "main: read() loop";
+// ---- the lesson: a non-blocking socket, asked again and again ----
 
-/// What the busy poll cost.
-#[derive(Debug, Clone)]
-pub struct BusyPollOutcome {
-    /// From the first `read` to the reply.
-    pub wall: Duration,
-    /// CPU time of the polling thread over the same interval.
-    pub cpu: Duration,
-    /// How many `read` calls answered `WouldBlock`.
-    pub would_block_count: u64,
-    /// Whether the very first `read` (nothing sent yet) returned `WouldBlock`.
-    pub first_read_would_block: bool,
-    /// How long that first `read` took.
-    pub first_read_took: Duration,
-    /// Ticks of the same-thread ticker during the wait.
-    pub ticks_while_waiting: u64,
-    /// The bytes received.
-    pub reply: Vec<u8>,
-    /// Everything recorded, for the timeline.
-    pub spans: Vec<Span>,
+/// Listing 3.5's `setblocking(False)`: from now on a call on this socket that cannot complete
+/// returns `WouldBlock` (Python's `BlockingIOError`) at once instead of waiting.
+pub fn connect_nonblocking(server: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(server)?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
 }
 
-/// Polls a non-blocking socket in a loop until a server that replies after `delay` has replied.
-pub fn measure(delay: Duration, tick: Duration) -> anyhow::Result<BusyPollOutcome> {
-    let recorder = Arc::new(SpanRecorder::new());
-    let server =
-        SlowReply::start(delay, Arc::clone(&recorder)).context("starting the local server")?;
-    let mut stream = server.connect().context("connecting to the local server")?;
-    stream.set_nonblocking(true)?;
-    let mut ticker = Ticker::new(tick);
-    let mut reply = Vec::new();
-    let mut chunk = [0u8; 256];
-    let mut would_block_count = 0u64;
-    let mut first_read = None;
-
-    let deadline = Instant::now() + delay + WAIT_MARGIN;
-    let cpu_before = thread_cpu_time();
-    let started = Instant::now();
-    while reply.len() < REPLY.len() {
-        let result = stream.read(&mut chunk);
-        first_read.get_or_insert_with(|| {
-            (
-                matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-                started.elapsed(),
-            )
-        });
-        match result {
-            Ok(0) => break,
-            Ok(n) => reply.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Nothing yet: the thread is free. Do other work, then ask again... and again.
-                would_block_count += 1;
-                ticker.tick_if_due(&recorder, TICK_ROW);
-                if Instant::now() > deadline {
-                    bail!("no reply within {:?}", delay + WAIT_MARGIN);
+/// Listing 3.6 catches `BlockingIOError` and simply goes round its loop again. Between two tries
+/// the thread is free for other work (the ticker), but nothing tells it when the data has come,
+/// so it asks, and asks. Returns the reply and how many reads answered `WouldBlock`.
+pub fn busy_poll(stream: &mut TcpStream, ticker: &mut Ticker) -> io::Result<(Vec<u8>, u64)> {
+    info_span!("busy poll").in_scope(|| {
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 256];
+        let mut would_block = 0;
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => return Ok((reply, would_block)),
+                Ok(n) => reply.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Nothing yet: do a little other work, then ask again... and again.
+                    would_block += 1;
+                    ticker.tick_if_due();
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("reading the reply"),
         }
-    }
-    let finished = Instant::now();
-    let cpu = thread_cpu_time().saturating_sub(cpu_before);
-    recorder.record(LOOP_ROW, SpanKind::Cpu, started, finished);
-    ensure!(reply == REPLY, "the server's reply arrived incomplete");
-    let (first_read_would_block, first_read_took) = first_read.unwrap_or_default();
-    Ok(BusyPollOutcome {
-        wall: finished - started,
-        cpu,
-        would_block_count,
-        first_read_would_block,
-        first_read_took,
-        ticks_while_waiting: ticks_between(ticker.ticks(), started, finished),
-        reply,
-        spans: recorder.spans(),
     })
 }
 
-/// The demo, narrated.
-pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Result<DemoReport> {
-    narrator.header(
-        SECTION,
-        "Non-blocking mode: the OS answers at once",
-        "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a whole core.",
-    );
-    narrator.say(format!(
-        "Same server (reply after {} ms), but the socket is non-blocking and we call read() in a \
-         loop until the data is there, ticking in between.",
-        delay.as_millis()
-    ));
-    let progress = narrator.progress("busy polling read()", None);
-    let outcome = measure(delay, tick)?;
-    drop(progress);
+// ---- measuring it: the first read timed, the loop's CPU time read from its span ----
 
-    let mut report = DemoReport::new("busy-poll", SECTION);
-    report.push(
-        Measurement::new("busy_poll", outcome.wall)
-            .cpu(outcome.cpu)
-            .field("would_block_count", outcome.would_block_count as f64)
-            .field("ticks_while_waiting", outcome.ticks_while_waiting as f64),
-    );
-    narrator.report(&report, None);
-    narrator.timeline(
-        "busy polling (the loop is on the CPU the whole time)",
-        &outcome.spans,
-    );
-    narrator.summary(
-        SECTION,
-        &[
-            &format!(
-                "The first read() returned {} after {:.1} µs: a non-blocking socket never waits.",
-                if outcome.first_read_would_block {
-                    "WouldBlock"
-                } else {
-                    "data"
-                },
-                outcome.first_read_took.as_secs_f64() * 1e6
-            ),
-            &format!(
-                "The thread stayed free (its ticker ticked {} times), but asking {} times cost \
-                 {:.0} ms of CPU for {:.0} ms of waiting.",
-                outcome.ticks_while_waiting,
-                outcome.would_block_count,
-                outcome.cpu.as_secs_f64() * 1e3,
-                outcome.wall.as_secs_f64() * 1e3
-            ),
-            "Non-blocking mode alone lets us do other things while waiting; we still need the OS \
-             to *tell* us when data came (next demo).",
-        ],
-    );
-    Ok(report)
+pub use measuring::{BusyPoll, DEMO, measure, run};
+
+mod measuring {
+    use std::io::{self, Read as _};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context as _, ensure};
+    use serde::Serialize;
+    use shared::timing::{human, human_ms};
+    use shared::trace::named;
+    use shared::{Narrator, Recording, Report, Span};
+
+    use crate::SECTION;
+    use crate::slow_reply::{REPLY, SlowReply};
+    use crate::ticker::{TICK_SPAN, Ticker};
+
+    /// The demo's name in `--help` and `--json`.
+    pub const DEMO: &str = "busy-poll";
+
+    /// What the busy poll cost.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct BusyPoll {
+        /// Always `busy_poll`.
+        pub name: &'static str,
+        /// How long the `busy poll` span was open: from the first try to the reply.
+        pub wall_ms: f64,
+        /// CPU time the polling thread used inside that span.
+        pub cpu_ms: f64,
+        /// How many `read` calls answered `WouldBlock`.
+        pub would_block_count: u64,
+        /// Ticks of the same-thread ticker inside the span.
+        pub ticks_while_waiting: u64,
+        /// Whether a `read` right after connecting (nothing sent yet) returned `WouldBlock`.
+        #[serde(skip)]
+        pub first_read_would_block: bool,
+        /// How long that first `read` took.
+        #[serde(skip)]
+        pub first_read_took: Duration,
+        /// The bytes received.
+        #[serde(skip)]
+        pub reply: Vec<u8>,
+        /// The `busy poll` span, the `server waits` span and the `ticker` spans.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    /// Busy-polls a server that replies after `delay`, ticking every `tick` between tries.
+    pub fn measure(
+        delay: Duration,
+        tick: Duration,
+        narrator: &Narrator,
+    ) -> anyhow::Result<BusyPoll> {
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, "busy polling read()", "busy poll", None);
+        let server = SlowReply::start(delay).context("starting the local server")?;
+        let mut stream =
+            super::connect_nonblocking(server.addr()).context("connecting to the local server")?;
+        // One read by hand first, to time it: the server has not sent anything yet.
+        let asked = Instant::now();
+        let mut first = [0u8; 1];
+        let first_read = stream.read(&mut first);
+        let first_read_took = asked.elapsed();
+        let first_read_would_block =
+            matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        let mut ticker = Ticker::new(tick, "main");
+        let polled = super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
+        drop(progress);
+        let spans = recording.finish();
+        let (reply, would_block_count) = polled?;
+        ensure!(
+            first_read_would_block,
+            "the first read did not return WouldBlock: {first_read:?}"
+        );
+        ensure!(reply == REPLY, "the server's reply arrived incomplete");
+        let busy = named(&spans, "busy poll")
+            .first()
+            .map(|span| (*span).clone())
+            .context("the busy poll recorded no span")?;
+        let ticks_while_waiting = named(&spans, TICK_SPAN)
+            .into_iter()
+            .filter(|tick| busy.contains(tick))
+            .count() as u64;
+        Ok(BusyPoll {
+            name: "busy_poll",
+            wall_ms: busy.wall().as_secs_f64() * 1e3,
+            cpu_ms: busy.cpu().as_secs_f64() * 1e3,
+            would_block_count,
+            ticks_while_waiting,
+            first_read_would_block,
+            first_read_took,
+            reply,
+            spans,
+        })
+    }
+
+    /// The demo, narrated.
+    pub fn run(delay: Duration, tick: Duration, narrator: &Narrator) -> anyhow::Result<BusyPoll> {
+        narrator.header(
+            SECTION,
+            "Non-blocking mode: the OS answers at once",
+            "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a \
+             whole core.",
+        );
+        narrator.say(format!(
+            "Same server (reply after {}), but the socket is non-blocking and we call read() in \
+             a loop until the data is there, ticking in between.",
+            human_ms(delay.as_secs_f64() * 1e3)
+        ));
+        let polled = measure(delay, tick, narrator)?;
+        narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
+        narrator.timeline(
+            "busy polling (the loop is on the CPU the whole time)",
+            &polled.spans,
+        );
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "The first read() returned WouldBlock after {}: a non-blocking socket never \
+                     waits.",
+                    human(polled.first_read_took)
+                ),
+                format!(
+                    "The thread stayed free (its ticker ticked {} times), but asking {} times \
+                     cost {} of CPU for {} of waiting.",
+                    polled.ticks_while_waiting,
+                    polled.would_block_count,
+                    human_ms(polled.cpu_ms),
+                    human_ms(polled.wall_ms)
+                ),
+                "Non-blocking mode alone lets us do other things while waiting; we still need \
+                 the OS to tell us when data came (next demo)."
+                    .into(),
+            ],
+        );
+        Ok(polled)
+    }
 }

@@ -12,18 +12,15 @@ use shared::Narrator;
 
 use crate::cli::{Demo, Sizes};
 
-/// Runs one demo, narrated.
-pub fn run(demo: &Demo, narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+/// Runs one demo, narrated; `narrated` is false with `--json` and `--quiet`.
+pub fn run(demo: &Demo, sizes: &Sizes, narrator: &Narrator, narrated: bool) -> anyhow::Result<()> {
     let delay = Duration::from_millis(sizes.delay_ms);
     let tick = Duration::from_millis(sizes.tick_ms);
     match demo {
-        Demo::Blocking => blocking::run(narrator, delay, tick).map(drop),
-        Demo::BusyPoll => busy_poll::run(narrator, delay, tick).map(drop),
-        Demo::Readiness => readiness::run(narrator, delay, tick).map(drop),
-        Demo::EchoServer => echo_server::run(narrator, echo_server::load_from(sizes)).map(drop),
-        Demo::Serve(args) => serve::run(narrator, args),
+        Demo::Blocking => blocking::run(delay, tick, narrator).map(drop),
+        Demo::BusyPoll => busy_poll::run(delay, tick, narrator).map(drop),
+        Demo::Readiness => readiness::run(delay, tick, narrator).map(drop),
+        Demo::EchoServer => echo_server::run(echo_server::load_from(sizes), narrator).map(drop),
+        Demo::Serve(args) => serve::run(args, narrator, narrated),
     }
 }
-
-/// Gives up waiting for the slow server after its delay plus this margin (bounded loops only).
-pub(crate) const WAIT_MARGIN: Duration = Duration::from_secs(30);

@@ -2,115 +2,73 @@
 //!
 //! The same wait as the busy poll, but the socket is registered with the OS's readiness
 //! notification (epoll on Linux, kqueue on macOS, through mio's `Poll`). The thread sleeps in
-//! `poll` until the socket is readable — or until the ticker is due, because `poll` takes a
+//! `poll` until the socket is readable, or until the ticker is due, because `poll` takes a
 //! timeout. The thread stays free for other work, and the wait costs almost no CPU.
 
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use anyhow::{Context, bail, ensure};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use shared::report::{DemoReport, Measurement};
-use shared::timing::thread_cpu_time;
-use shared::{Narrator, Span, SpanKind, SpanRecorder};
+use tracing::info_span;
 
-use super::WAIT_MARGIN;
-use crate::SECTION;
-use crate::slow_reply::{REPLY, SlowReply};
-use crate::ticker::{Ticker, ticks_between};
+use crate::ticker::Ticker;
+
+// ---- the lesson: register the socket, sleep until the OS says it is readable ----
 
 const SOCKET: Token = Token(0);
-const TICK_ROW: &str = "main: ticker";
-const POLL_ROW: &str = "main: in poll()";
 
-/// What the wait through readiness notification cost.
-#[derive(Debug, Clone)]
-pub struct ReadinessOutcome {
-    /// From registering to the reply.
-    pub wall: Duration,
-    /// CPU time of the waiting thread over the same interval.
-    pub cpu: Duration,
+/// What a wait through `poll` returned.
+#[derive(Debug, Clone, Default)]
+pub struct Waited {
+    /// The bytes received.
+    pub reply: Vec<u8>,
     /// How many times `poll` returned (readiness events and ticker timeouts).
     pub wakeups: u64,
     /// How many of those returns reported our socket ready.
     pub readable_events: u64,
-    /// Ticks of the same-thread ticker during the wait.
-    pub ticks_while_waiting: u64,
-    /// The bytes received.
-    pub reply: Vec<u8>,
-    /// Everything recorded, for the timeline.
-    pub spans: Vec<Span>,
 }
 
-/// Waits through mio for a server that replies after `delay`; with `tick`, the same thread also
-/// ticks that often (poll's timeout wakes it for the ticker), without it poll sleeps until readable.
-pub fn measure(delay: Duration, tick: Option<Duration>) -> anyhow::Result<ReadinessOutcome> {
-    let recorder = Arc::new(SpanRecorder::new());
-    let server =
-        SlowReply::start(delay, Arc::clone(&recorder)).context("starting the local server")?;
-    let std_stream = server.connect().context("connecting to the local server")?;
-    std_stream.set_nonblocking(true)?;
-    let mut stream = TcpStream::from_std(std_stream);
-    let mut poll = Poll::new().context("creating the poller")?;
-    let mut events = Events::with_capacity(8);
-    let mut ticker = tick.map(Ticker::new);
-    let mut reply = Vec::new();
-    let (mut wakeups, mut readable_events) = (0u64, 0u64);
-
-    let deadline = Instant::now() + delay + WAIT_MARGIN;
-    let cpu_before = thread_cpu_time();
-    let started = Instant::now();
-    // "Tell me when this socket has something to read."
-    poll.registry()
-        .register(&mut stream, SOCKET, Interest::READABLE)
-        .context("registering the socket")?;
-    loop {
-        // Readiness comes as an edge: read everything there is before sleeping again.
-        if drain(&mut stream, &mut reply)? || reply.len() >= REPLY.len() {
-            break;
+/// Listing 3.7 registers its sockets with a selector and sleeps in `selector.select(timeout)`
+/// until one is ready. mio's `Poll` is the same thing (epoll on Linux, kqueue on macOS), here for
+/// one socket: "wake me when it is readable", then read what is there. With a ticker, `poll`'s
+/// timeout wakes the thread when a tick is due; without one it sleeps until the data comes.
+pub fn wait_for_readable(
+    server: SocketAddr,
+    mut ticker: Option<&mut Ticker>,
+) -> io::Result<Waited> {
+    info_span!("readiness").in_scope(|| {
+        let std_stream = std::net::TcpStream::connect(server)?;
+        std_stream.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(std_stream);
+        let mut poll = Poll::new()?;
+        poll.registry()
+            .register(&mut stream, SOCKET, Interest::READABLE)?;
+        let mut events = Events::with_capacity(8);
+        let mut waited = Waited::default();
+        // mio reports an edge (the socket *became* readable): read all there is every time.
+        while !read_what_is_there(&mut stream, &mut waited.reply)? {
+            if let Some(ticker) = ticker.as_deref_mut() {
+                ticker.tick_if_due();
+            }
+            let timeout = ticker.as_deref().map(Ticker::until_next);
+            // The thread sleeps in here until the socket is ready (or the ticker is due).
+            match info_span!("in poll()").in_scope(|| poll.poll(&mut events, timeout)) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            waited.wakeups += 1;
+            if events.iter().any(|event| event.token() == SOCKET) {
+                waited.readable_events += 1;
+            }
         }
-        if let Some(ticker) = &mut ticker {
-            ticker.tick_if_due(&recorder, TICK_ROW);
-        }
-        if Instant::now() > deadline {
-            bail!("no reply within {:?}", delay + WAIT_MARGIN);
-        }
-        let asleep = Instant::now();
-        // The thread sleeps here until the socket is ready (or the ticker is due): no CPU used.
-        // Without a ticker the timeout only bounds the wait, it never fires in a working run.
-        let timeout = match &ticker {
-            Some(ticker) => ticker.until_next(),
-            None => deadline.saturating_duration_since(Instant::now()),
-        };
-        match poll.poll(&mut events, Some(timeout)) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("waiting in poll"),
-            Ok(()) => {}
-        }
-        recorder.record(POLL_ROW, SpanKind::WaitIo, asleep, Instant::now());
-        wakeups += 1;
-        if events.iter().any(|event| event.token() == SOCKET) {
-            readable_events += 1;
-        }
-    }
-    let finished = Instant::now();
-    let cpu = thread_cpu_time().saturating_sub(cpu_before);
-    ensure!(reply == REPLY, "the server's reply arrived incomplete");
-    Ok(ReadinessOutcome {
-        wall: finished - started,
-        cpu,
-        wakeups,
-        readable_events,
-        ticks_while_waiting: ticker.map_or(0, |t| ticks_between(t.ticks(), started, finished)),
-        reply,
-        spans: recorder.spans(),
+        Ok(waited)
     })
 }
 
-/// Reads until `WouldBlock`; true when the server closed the connection.
-fn drain(stream: &mut TcpStream, reply: &mut Vec<u8>) -> anyhow::Result<bool> {
+/// Reads until `WouldBlock`; true once the server has closed (the whole reply is in).
+fn read_what_is_there(stream: &mut TcpStream, reply: &mut Vec<u8>) -> io::Result<bool> {
     let mut chunk = [0u8; 256];
     loop {
         match stream.read(&mut chunk) {
@@ -118,81 +76,162 @@ fn drain(stream: &mut TcpStream, reply: &mut Vec<u8>) -> anyhow::Result<bool> {
             Ok(n) => reply.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("reading the reply"),
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// The demo, narrated; also measures a busy poll of the same wait to compare.
-pub fn run(narrator: &Narrator, delay: Duration, tick: Duration) -> anyhow::Result<DemoReport> {
-    narrator.header(
-        SECTION,
-        "Readiness: the OS tells us when data has come",
-        "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is readable: \
-         the same wait costs almost no CPU.",
-    );
-    narrator.say(format!(
-        "Same server (reply after {} ms). The thread sleeps in poll() until the socket is \
-         readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
-         for it), and, for comparison, the busy poll again.",
-        delay.as_millis()
-    ));
-    let progress = narrator.progress("waiting through poll(), then busy polling", None);
-    let outcome = measure(delay, None)?;
-    let ticking = measure(delay, Some(tick))?;
-    let busy = super::busy_poll::measure(delay, tick)?;
-    drop(progress);
+// ---- measuring it: the same wait three ways, CPU time read from the spans ----
 
-    let cpu_share = outcome.cpu.as_secs_f64() / busy.cpu.as_secs_f64().max(1e-9);
-    let mut report = DemoReport::new("readiness", SECTION);
-    report.push(readiness_row("readiness", &outcome, busy.cpu));
-    report.push(readiness_row("readiness_with_ticker", &ticking, busy.cpu));
-    report.push(
-        Measurement::new("busy_poll", busy.wall)
-            .cpu(busy.cpu)
-            .field("would_block_count", busy.would_block_count as f64)
-            .field("ticks_while_waiting", busy.ticks_while_waiting as f64),
-    );
-    narrator.report(&report, None);
-    narrator.timeline(
-        "waiting through poll() with a ticker (asleep between wakeups)",
-        &ticking.spans,
-    );
-    narrator.summary(
-        SECTION,
-        &[
-            &format!(
-                "Waiting {:.0} ms through poll() cost {:.3} ms of CPU: {:.2}% of the busy poll's \
-                 {:.0} ms (target: under 1%).",
-                outcome.wall.as_secs_f64() * 1e3,
-                outcome.cpu.as_secs_f64() * 1e3,
-                cpu_share * 100.0,
-                busy.cpu.as_secs_f64() * 1e3
-            ),
-            &format!(
-                "Alone, poll() returned {} time(s). With the ticker it returned {} times ({} \
-                 timeouts for the ticker, {} for the socket) and still cost only {:.3} ms of CPU: \
-                 the thread was free for other work and slept in between.",
-                outcome.wakeups,
-                ticking.wakeups,
-                ticking.wakeups - ticking.readable_events,
-                ticking.readable_events,
-                ticking.cpu.as_secs_f64() * 1e3
-            ),
-            "This is the notes' point: in non-blocking mode the OS informs us when data is \
-             received, so one thread can wait on many sockets (next: an echo server).",
-        ],
-    );
-    Ok(report)
-}
+pub use measuring::{DEMO, Readiness, measure, run};
 
-/// One row of the report: a wait through poll(), and its CPU time as a share of the busy poll's.
-fn readiness_row(name: &str, outcome: &ReadinessOutcome, busy_cpu: Duration) -> Measurement {
-    let cpu_share = outcome.cpu.as_secs_f64() / busy_cpu.as_secs_f64().max(1e-9);
-    Measurement::new(name, outcome.wall)
-        .cpu(outcome.cpu)
-        .field("wakeups", outcome.wakeups as f64)
-        .field("readable_events", outcome.readable_events as f64)
-        .field("ticks_while_waiting", outcome.ticks_while_waiting as f64)
-        .field("cpu_percent_of_busy_poll", cpu_share * 100.0)
+mod measuring {
+    use std::time::Duration;
+
+    use anyhow::{Context as _, ensure};
+    use serde::Serialize;
+    use shared::timing::{human_ms, ratio};
+    use shared::trace::named;
+    use shared::{Narrator, Recording, Report, Span};
+
+    use crate::SECTION;
+    use crate::demos::busy_poll::{self, BusyPoll};
+    use crate::slow_reply::{REPLY, SlowReply};
+    use crate::ticker::{TICK_SPAN, Ticker};
+
+    /// The demo's name in `--help` and `--json`.
+    pub const DEMO: &str = "readiness";
+
+    /// A wait through `poll`, measured.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Readiness {
+        /// `readiness` (no ticker) or `readiness_with_ticker`.
+        pub name: &'static str,
+        /// How long the `readiness` span was open: connect, register, wait, read.
+        pub wall_ms: f64,
+        /// CPU time the waiting thread used inside it.
+        pub cpu_ms: f64,
+        /// How many times `poll` returned (readiness events and ticker timeouts).
+        pub wakeups: u64,
+        /// How many of those returns reported the socket ready.
+        pub readable_events: u64,
+        /// Ticks of the same-thread ticker during the wait.
+        pub ticks_while_waiting: u64,
+        /// This wait's CPU time as a percentage of the busy poll's, measured in the same run.
+        pub cpu_percent_of_busy_poll: f64,
+        /// The bytes received.
+        #[serde(skip)]
+        pub reply: Vec<u8>,
+        /// The `readiness`, `in poll()`, `server waits` and `ticker` spans.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    /// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
+    /// also ticks that often.
+    pub fn measure(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
+        let recording = Recording::start();
+        let server = SlowReply::start(delay).context("starting the local server")?;
+        let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
+        let waited = super::wait_for_readable(server.addr(), ticker.as_mut());
+        let spans = recording.finish();
+        let waited = waited.context("waiting for the reply")?;
+        ensure!(
+            waited.reply == REPLY,
+            "the server's reply arrived incomplete"
+        );
+        let wait = named(&spans, "readiness")
+            .first()
+            .map(|span| (*span).clone())
+            .context("the wait recorded no span")?;
+        let ticks_while_waiting = named(&spans, TICK_SPAN)
+            .into_iter()
+            .filter(|tick| wait.contains(tick))
+            .count() as u64;
+        Ok(Readiness {
+            name: if tick.is_some() {
+                "readiness_with_ticker"
+            } else {
+                "readiness"
+            },
+            wall_ms: wait.wall().as_secs_f64() * 1e3,
+            cpu_ms: wait.cpu().as_secs_f64() * 1e3,
+            wakeups: waited.wakeups,
+            readable_events: waited.readable_events,
+            ticks_while_waiting,
+            cpu_percent_of_busy_poll: 0.0,
+            reply: waited.reply,
+            spans,
+        })
+    }
+
+    /// The rows of the table: both waits through `poll`, then the busy poll they compare with.
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Row<'a> {
+        Readiness(&'a Readiness),
+        BusyPoll(&'a BusyPoll),
+    }
+
+    /// The demo, narrated; also measures a busy poll of the same wait to compare.
+    pub fn run(
+        delay: Duration,
+        tick: Duration,
+        narrator: &Narrator,
+    ) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
+        narrator.header(
+            SECTION,
+            "Readiness: the OS tells us when data has come",
+            "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is \
+             readable: the same wait costs almost no CPU.",
+        );
+        narrator.say(format!(
+            "Same server (reply after {}). The thread sleeps in poll() until the socket is \
+             readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
+             for it), and, for comparison, the busy poll again.",
+            human_ms(delay.as_secs_f64() * 1e3)
+        ));
+        let mut alone = measure(delay, None)?;
+        let mut ticking = measure(delay, Some(tick))?;
+        let busy = busy_poll::measure(delay, tick, narrator)?;
+        for wait in [&mut alone, &mut ticking] {
+            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
+        }
+        let rows = vec![
+            Row::Readiness(&alone),
+            Row::Readiness(&ticking),
+            Row::BusyPoll(&busy),
+        ];
+        narrator.report(&Report::new(DEMO, SECTION, rows));
+        narrator.timeline(
+            "waiting through poll() with a ticker (asleep between wakeups)",
+            &ticking.spans,
+        );
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}.",
+                    human_ms(alone.wall_ms),
+                    human_ms(alone.cpu_ms),
+                    alone.cpu_percent_of_busy_poll,
+                    human_ms(busy.cpu_ms)
+                ),
+                format!(
+                    "Alone, poll() returned {} time(s). With the ticker it returned {} times ({} \
+                     timeouts for the ticker, {} for the socket) and still cost only {} of CPU: \
+                     the thread was free for other work and slept in between.",
+                    alone.wakeups,
+                    ticking.wakeups,
+                    ticking.wakeups - ticking.readable_events,
+                    ticking.readable_events,
+                    human_ms(ticking.cpu_ms)
+                ),
+                "In non-blocking mode the OS informs us when data is received, so one thread can \
+                 wait on many sockets (next: an echo server)."
+                    .into(),
+            ],
+        );
+        Ok((alone, ticking, busy))
+    }
 }

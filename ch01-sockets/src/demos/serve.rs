@@ -1,7 +1,8 @@
 //! Section 1.6, `serve`: the single-threaded non-blocking echo server, for real clients.
 //!
 //! Not part of the default run: it serves until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few
-//! terminals at once, or watch its system calls with `strace` (see the README).
+//! terminals at once, or watch its system calls with `strace` (see the README). Out of file
+//! descriptors, it says so on standard error and goes on serving the clients it has.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,30 +13,30 @@ use shared::Narrator;
 
 use crate::SECTION;
 use crate::cli::ServeArgs;
-use crate::echo::nonblocking::EventLoop;
+use crate::echo::nonblocking::EchoLoop;
 use crate::echo::stats::EchoStats;
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
-pub fn run(narrator: &Narrator, args: &ServeArgs) -> anyhow::Result<()> {
-    let wanted = SocketAddr::new(args.host, args.port()?);
+pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Result<()> {
+    let wanted = SocketAddr::new(args.host, args.port);
     let listener = std::net::TcpListener::bind(wanted)
         .with_context(|| format!("cannot listen on {wanted}"))?;
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
-    let (event_loop, _stop) = EventLoop::new(listener, Arc::new(EchoStats::default()))
-        .context("setting up the event loop")?;
-    let addr = event_loop.local_addr()?;
+    let (echo_loop, _stop) = EchoLoop::new(listener, Arc::new(EchoStats::default()))
+        .context("setting up the echo server")?;
+    let addr = echo_loop.local_addr()?;
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
     let mut out = std::io::stdout().lock();
-    let _ = if narrator.is_json() {
+    let _ = if narrator.json() {
         let line =
             serde_json::json!({"demo": "serve", "section": SECTION, "listening": addr.to_string()});
         writeln!(out, "{line}")
     } else {
         writeln!(out, "listening on {addr}")
     };
-    if narrator.is_narrated() {
+    if narrated {
         let _ = writeln!(
             out,
             "Echo server: one thread, non-blocking sockets, mio. Try `nc {} {}` (several at \
@@ -46,5 +47,5 @@ pub fn run(narrator: &Narrator, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let _ = out.flush();
     drop(out);
-    event_loop.run().context("the event loop failed")
+    echo_loop.run().context("the echo server failed")
 }

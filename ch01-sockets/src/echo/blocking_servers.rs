@@ -1,10 +1,11 @@
 //! Section 1.6: the two classic servers built on *blocking* sockets, for comparison.
 //!
 //! A blocking `read` halts its thread until the client sends something. So a server with one
-//! thread can only talk to one client at a time ([`Policy::OneAtATime`]: the next client waits
-//! in the kernel's accept queue until the current one leaves), or it spends one thread per client
-//! ([`Policy::ThreadPerConnection`]: each thread may block, the others go on; the cost is a thread,
-//! its stack and the OS's scheduling for every client).
+//! thread can only talk to one client at a time ([`Policy::OneAtATime`], the book's listings 3.1
+//! to 3.3: the next client waits in the kernel's accept queue until the current one leaves), or it
+//! spends one thread per client ([`Policy::ThreadPerConnection`]: each thread may block, the
+//! others go on; the cost is a thread, its stack and the OS's scheduling, context switches
+//! included, for every client).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -13,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::nonblocking::ACCEPT_BACKOFF;
+use tracing::info_span;
+
+use super::out_of_fds::{ACCEPT_BACKOFF, OutOfFds};
 use super::stats::{EchoStats, StatsSnapshot};
 
 /// A client that sends nothing for this long is dropped, so that no thread waits for ever.
@@ -89,14 +92,20 @@ impl Drop for BlockingServer {
     }
 }
 
+/// Listing 3.1's `server_socket.accept()` in a loop: each accepted client is served by
+/// [`echo_until_eof`], on this thread or on a thread of its own.
 fn accept_loop(listener: &TcpListener, policy: Policy, stats: &Arc<EchoStats>, stop: &AtomicBool) {
-    stats.thread_started();
+    let _counted = stats.thread_started();
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
+    let mut out_of_fds = OutOfFds::default();
+    let mut accepted = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let stream = match listener.accept() {
             Ok((stream, _peer)) => stream,
             Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
-                // A blocking server may simply sleep: it has nothing else to do anyway.
+                out_of_fds.say(&e, stats.snapshot().connected);
+                // A blocking accept loop may simply sleep: it has nothing else to do anyway,
+                // and the client threads go on serving meanwhile.
                 stats.accept_backed_off();
                 std::thread::sleep(ACCEPT_BACKOFF);
                 continue;
@@ -107,9 +116,11 @@ fn accept_loop(listener: &TcpListener, policy: Policy, stats: &Arc<EchoStats>, s
             break; // the wake-up connection from `shutdown`
         }
         stats.client_connected();
+        let n = accepted;
+        accepted += 1;
         match policy {
             Policy::OneAtATime => {
-                echo_until_eof(stream, stats);
+                info_span!("connection", n).in_scope(|| echo_until_eof(stream, stats));
                 stats.client_left();
             }
             Policy::ThreadPerConnection => {
@@ -117,14 +128,14 @@ fn accept_loop(listener: &TcpListener, policy: Policy, stats: &Arc<EchoStats>, s
                 let spawned = std::thread::Builder::new()
                     .name("blocking-echo-client".into())
                     .spawn(move || {
-                        echo_until_eof(stream, &thread_stats);
+                        let counted = thread_stats.thread_started();
+                        info_span!("connection", n)
+                            .in_scope(|| echo_until_eof(stream, &thread_stats));
+                        drop(counted);
                         thread_stats.client_left();
                     });
                 match spawned {
-                    Ok(handler) => {
-                        stats.thread_started();
-                        handlers.push(handler);
-                    }
+                    Ok(handler) => handlers.push(handler),
                     // Out of threads: this client is dropped (the stream moved into the failed
                     // closure and is closed), the others go on.
                     Err(_) => stats.client_left(),
@@ -138,7 +149,9 @@ fn accept_loop(listener: &TcpListener, policy: Policy, stats: &Arc<EchoStats>, s
     }
 }
 
-/// Echoes one client with blocking calls until it closes its side, then closes ours.
+/// Listing 3.2's `connection.recv` and `sendall` in a loop: echo one client with blocking calls
+/// until it closes its side, then close ours. Each `read` halts the thread until the client
+/// sends something.
 fn echo_until_eof(mut stream: TcpStream, stats: &EchoStats) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_CLIENT_TIMEOUT));

@@ -45,6 +45,8 @@ pub enum Turn {
 #[derive(Debug)]
 pub struct Connection {
     stream: TcpStream,
+    /// Entered for each turn, so the recorded span shows when the thread worked for this client.
+    span: tracing::Span,
     /// Bytes read from the client; `pending[written..]` still has to go back.
     pending: Vec<u8>,
     written: usize,
@@ -57,10 +59,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A freshly accepted connection, registered for [`Interest::READABLE`].
-    pub fn new(stream: TcpStream) -> Self {
+    /// A freshly accepted connection, registered for [`Interest::READABLE`]; `span` is entered
+    /// at each turn and closes when the connection is dropped.
+    pub fn new(stream: TcpStream, span: tracing::Span) -> Self {
         Self {
             stream,
+            span,
             pending: Vec::new(),
             written: 0,
             peer_done_writing: false,
@@ -105,6 +109,8 @@ impl Connection {
     /// (and echo) until `WouldBlock`, EOF, the back-pressure bound, or the end of this turn.
     /// An error means the connection is broken (reset, broken pipe): drop it.
     pub fn take_turn(&mut self, stats: &EchoStats) -> io::Result<Turn> {
+        let span = self.span.clone();
+        let _inside = span.enter();
         let mut reads = 0;
         loop {
             self.write_pending(stats)?;

@@ -7,11 +7,9 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shared::{SpanKind, SpanRecorder};
 
 /// A client gives up after waiting this long for an echo (so a broken server cannot hang a test).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,16 +41,6 @@ impl LoadOutcome {
     }
 }
 
-/// Where the clients record their spans for the timeline: the first `rows` clients, on rows
-/// named `"client N"`.
-#[derive(Clone, Copy)]
-pub struct Recording<'a> {
-    /// The recorder.
-    pub recorder: &'a SpanRecorder,
-    /// How many clients get a row.
-    pub rows: usize,
-}
-
 /// The line client `client` sends as its line number `line`: unique, fixed length.
 pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
     let mut text = format!("c{client:05} l{line:06} ").into_bytes();
@@ -66,12 +54,7 @@ pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
 }
 
 /// Runs the load against the echo server at `addr`; fails if any client got a wrong byte.
-pub fn run(
-    addr: SocketAddr,
-    load: Load,
-    recording: Option<Recording<'_>>,
-    progress: Option<&AtomicU64>,
-) -> anyhow::Result<LoadOutcome> {
+pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<LoadOutcome> {
     if load.line_bytes < 16 {
         bail!("lines must be at least 16 bytes long");
     }
@@ -98,8 +81,7 @@ pub fn run(
                     .name(format!("client-{client}"))
                     .spawn_scoped(scope, move || {
                         start_together.wait();
-                        let recorder = recording.filter(|r| client < r.rows).map(|r| r.recorder);
-                        exchange_lines(stream, client, load, recorder, progress)
+                        exchange_lines(stream, client, load)
                             .with_context(|| format!("client {client}"))
                     })
             })
@@ -124,16 +106,7 @@ pub fn run(
     })
 }
 
-fn exchange_lines(
-    mut stream: TcpStream,
-    client: usize,
-    load: Load,
-    recorder: Option<&SpanRecorder>,
-    progress: Option<&AtomicU64>,
-) -> anyhow::Result<()> {
-    let label = format!("client {client}");
-    let waiting_since = Instant::now();
-    let mut served_since = None;
+fn exchange_lines(mut stream: TcpStream, client: usize, load: Load) -> anyhow::Result<()> {
     let mut echo = vec![0u8; load.line_bytes];
     for line in 0..load.lines {
         let sent = line_for(client, line, load.line_bytes);
@@ -148,12 +121,6 @@ fn exchange_lines(
                 String::from_utf8_lossy(&sent)
             );
         }
-        if served_since.is_none() {
-            served_since = Some(Instant::now());
-        }
-        if let Some(progress) = progress {
-            progress.fetch_add(1, Ordering::Relaxed);
-        }
     }
     // Half-close: "no more lines". The server must answer with its own close, and nothing else.
     stream
@@ -164,10 +131,6 @@ fn exchange_lines(
         Ok(0) => {}
         Ok(n) => bail!("{n} unexpected bytes after the last echo"),
         Err(e) => return Err(e).context("waiting for the server to close"),
-    }
-    if let (Some(recorder), Some(served_since)) = (recorder, served_since) {
-        recorder.record(label.clone(), SpanKind::WaitIo, waiting_since, served_since);
-        recorder.record(label, SpanKind::Cpu, served_since, Instant::now());
     }
     Ok(())
 }

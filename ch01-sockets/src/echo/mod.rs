@@ -3,12 +3,17 @@
 //! - [`blocking_servers`]: blocking sockets, one client at a time or one thread per client;
 //! - [`nonblocking`] (with [`connection`]): one thread, non-blocking sockets, readiness from mio;
 //! - [`load`]: many clients sending lines and checking every echoed byte;
-//! - [`stats`]: what each server counted (clients at once, threads, paused reads, ...).
+//! - [`stats`]: what each server counted (clients at once, threads, context switches, ...);
+//! - [`out_of_fds`]: what the servers say and do when `accept` runs out of file descriptors.
+//!
+//! Every server opens a `connection` span per client (`connection 0`, `connection 1`, ...), on
+//! the thread that serves it, so a recording shows who was served when, and on which thread.
 
 pub mod blocking_servers;
 pub mod connection;
 pub mod load;
 pub mod nonblocking;
+pub mod out_of_fds;
 pub mod stats;
 
 use std::io;

@@ -1,14 +1,15 @@
 //! Section 1.6: the single-threaded non-blocking echo server, built on readiness from the OS.
 //!
-//! One thread, one `mio::Poll` (epoll on Linux, kqueue on macOS). The thread sleeps in
-//! `poll` until the OS reports that some sockets are ready, does the work those sockets allow
-//! without blocking, and goes back to sleep. That is how one thread serves hundreds of clients at
-//! once: it never waits on one socket while another has something to do.
+//! One thread, one `mio::Poll` (epoll on Linux, kqueue on macOS): the book's listing 3.7, where a
+//! selector tells one thread which sockets are ready. The thread sleeps in `poll` until the OS
+//! reports that some sockets are ready, does the work those sockets allow without blocking, and
+//! goes back to sleep. That is how one thread serves hundreds of clients at once: it never waits
+//! on one socket while another has something to do.
 //!
-//! The loop also handles what real servers meet: accept errors such as running out of file
-//! descriptors (back off for a moment instead of spinning), clients that reset their connection
-//! (drop only that client), and a [`StopHandle`] that wakes the loop from another thread so that
-//! tests and demos can stop it.
+//! The loop also handles what real servers meet: running out of file descriptors (say so, back
+//! off instead of spinning, accept again when a client leaves), clients that reset their
+//! connection (drop only that client), and a [`StopHandle`] that wakes the loop from another
+//! thread so that tests and demos can stop it.
 
 use std::collections::HashMap;
 use std::io;
@@ -20,19 +21,17 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use tracing::info_span;
 
 use super::connection::{Connection, Turn};
+use super::out_of_fds::{ACCEPT_BACKOFF, OutOfFds};
 use super::stats::{EchoStats, StatsSnapshot};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CLIENT: usize = 2;
 
-/// How long to stop accepting after `accept` failed (e.g. EMFILE: out of file descriptors).
-/// Pending connections wait in the kernel's queue meanwhile; clients that leave free descriptors.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Stops a running [`EventLoop`] from any thread.
+/// Stops a running [`EchoLoop`] from any thread.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     waker: Arc<Waker>,
@@ -48,12 +47,19 @@ impl StopHandle {
     }
 }
 
-/// The server's state: the poller, the listening socket and every client connection.
-pub struct EventLoop {
+/// The server: the poller, the listening socket and every client connection, served by one
+/// thread that sleeps in `poll` until some socket is ready.
+///
+/// It is a loop over readiness events with one fixed job, echoing. Section 1.7 (the
+/// `ch01-event-loop` crate) generalises it into an event loop: tasks instead of connections,
+/// wakers, timers, and futures that run on it unchanged.
+pub struct EchoLoop {
     poll: Poll,
     listener: TcpListener,
     /// `Some(t)`: accepting is paused until `t` (the listener is deregistered meanwhile).
     accept_paused_until: Option<Instant>,
+    /// Says "out of file descriptors" at most once per second.
+    out_of_fds: OutOfFds,
     connections: HashMap<Token, Connection>,
     next_token: usize,
     /// Connections that stopped only because their turn was over, not because of `WouldBlock`.
@@ -62,7 +68,7 @@ pub struct EventLoop {
     stop: Arc<AtomicBool>,
 }
 
-impl EventLoop {
+impl EchoLoop {
     /// Prepares the loop for an already bound listener.
     pub fn new(
         listener: std::net::TcpListener,
@@ -83,6 +89,7 @@ impl EventLoop {
             poll,
             listener,
             accept_paused_until: None,
+            out_of_fds: OutOfFds::default(),
             connections: HashMap::new(),
             next_token: FIRST_CLIENT,
             another_turn: Vec::new(),
@@ -97,10 +104,13 @@ impl EventLoop {
         self.listener.local_addr()
     }
 
-    /// Runs until [`StopHandle::stop`] is called. Errors of single clients never end it; only an
-    /// error of the poller itself does.
+    /// Listing 3.7's `while True: for event, _ in selector.select(): ...`: sleep until some
+    /// sockets are ready, then accept or echo for each of them, and again, until
+    /// [`StopHandle::stop`] is called. Errors of single clients never end it; only an error of
+    /// the poller itself does.
     pub fn run(mut self) -> io::Result<()> {
-        self.stats.thread_started();
+        let stats = Arc::clone(&self.stats);
+        let _counted = stats.thread_started();
         let mut events = Events::with_capacity(1024);
         let mut ready = Vec::new();
         while !self.stop.load(Ordering::SeqCst) {
@@ -165,14 +175,19 @@ impl EventLoop {
                 {
                     continue;
                 }
-                Err(_) => self.pause_accepting(),
+                Err(e) => {
+                    if shared::fdlimit::is_out_of_fds(&e) {
+                        self.out_of_fds.say(&e, self.connections.len() as u64);
+                    }
+                    self.pause_accepting();
+                }
             }
         }
     }
 
     /// Out of file descriptors (EMFILE, ENFILE) or another accept error: retrying at once would
-    /// fail again and again and burn the CPU, so stop listening for [`ACCEPT_BACKOFF`] and keep
-    /// serving the clients we have.
+    /// fail again and again and burn the CPU, so stop listening for [`ACCEPT_BACKOFF`] (or until
+    /// a client leaves and frees a descriptor) and keep serving the clients we have.
     fn pause_accepting(&mut self) {
         self.stats.accept_backed_off();
         // Without the listener registered, poll cannot report it ready over and over meanwhile.
@@ -185,6 +200,9 @@ impl EventLoop {
         let _ = stream.set_nodelay(true);
         let token = Token(self.next_token);
         self.next_token += 1;
+        // One span per connection, entered at each of its turns: the timeline shows it waiting
+        // between turns and every connection on the same thread.
+        let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
         if self
             .poll
             .registry()
@@ -194,7 +212,8 @@ impl EventLoop {
             return; // dropping the stream closes it; the server goes on
         }
         self.stats.client_connected();
-        self.connections.insert(token, Connection::new(stream));
+        self.connections
+            .insert(token, Connection::new(stream, span));
     }
 
     /// Gives one connection its turn and updates what we ask the OS to watch for it.
@@ -232,6 +251,10 @@ impl EventLoop {
         if let Some(mut connection) = self.connections.remove(&token) {
             let _ = self.poll.registry().deregister(connection.stream_mut());
             self.stats.client_left();
+            // A descriptor is free again: if accepting was paused, try at once.
+            if self.accept_paused_until.is_some() {
+                self.accept_paused_until = Some(Instant::now());
+            }
         }
     }
 }
@@ -249,7 +272,7 @@ impl NonblockingServer {
     pub fn start(addr: SocketAddr) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind(addr)?;
         let stats = Arc::new(EchoStats::default());
-        let (event_loop, stop) = EventLoop::new(listener, Arc::clone(&stats))?;
+        let (event_loop, stop) = EchoLoop::new(listener, Arc::clone(&stats))?;
         let addr = event_loop.local_addr()?;
         let thread = std::thread::Builder::new()
             .name("nonblocking-echo".into())

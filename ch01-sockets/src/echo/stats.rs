@@ -3,8 +3,16 @@
 //! The claims of 1.6 are about the *server's* point of view ("how many clients did one thread
 //! serve at once?"), so the servers count, and the demos and tests read the counts. Counters are
 //! atomics because two of the three servers use more than one thread.
+//!
+//! Each server thread also counts its OS context switches (the OS taking it off its CPU, because
+//! it blocked or its time slice was up): it registers when it starts ([`EchoStats::thread_started`])
+//! and is counted from then on, from `/proc/self/task/<tid>/status` while it runs and by itself
+//! (`getrusage`) when it ends. Linux only: elsewhere the count stays 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use shared::timing::{ThreadUsage, os_thread_id};
 
 /// Live counters, shared between a running server and whoever watches it.
 #[derive(Debug, Default)]
@@ -18,6 +26,15 @@ pub struct EchoStats {
     read_pauses: AtomicU64,
     peak_buffered_bytes: AtomicU64,
     accept_backoffs: AtomicU64,
+    switches: Mutex<Switches>,
+}
+
+/// Context switches of the server's threads: those still running, with their count when they
+/// registered, and the sum of those that ended.
+#[derive(Debug, Default)]
+struct Switches {
+    running: Vec<(u64, u64)>,
+    of_ended_threads: u64,
 }
 
 /// A copy of the counters at one moment.
@@ -41,6 +58,9 @@ pub struct StatsSnapshot {
     pub peak_buffered_bytes: u64,
     /// Times `accept` failed (e.g. out of file descriptors) and the server backed off.
     pub accept_backoffs: u64,
+    /// OS context switches (voluntary and involuntary) of the server's threads since each
+    /// registered: Linux only, 0 elsewhere.
+    pub context_switches: u64,
 }
 
 impl EchoStats {
@@ -56,9 +76,19 @@ impl EchoStats {
         self.connected.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// The server started one more thread.
-    pub fn thread_started(&self) {
+    /// The calling thread is one of the server's: count it, and its context switches until the
+    /// returned guard is dropped (on this same thread, when it is done).
+    #[must_use = "the thread's context switches are counted until the guard is dropped"]
+    pub fn thread_started(&self) -> ServerThread<'_> {
         self.threads_started.fetch_add(1, Ordering::Relaxed);
+        let tid = os_thread_id();
+        let now = ThreadUsage::now().context_switches;
+        self.switches().running.push((tid, now));
+        ServerThread { stats: self, tid }
+    }
+
+    fn switches(&self) -> MutexGuard<'_, Switches> {
+        self.switches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `n` bytes went back to a client.
@@ -99,6 +129,55 @@ impl EchoStats {
             read_pauses: self.read_pauses.load(Ordering::Relaxed),
             peak_buffered_bytes: self.peak_buffered_bytes.load(Ordering::Relaxed),
             accept_backoffs: self.accept_backoffs.load(Ordering::Relaxed),
+            context_switches: self.context_switches(),
         }
     }
+
+    fn context_switches(&self) -> u64 {
+        let switches = self.switches();
+        let running: u64 = switches
+            .running
+            .iter()
+            .map(|&(tid, at_start)| {
+                context_switches_of(tid).map_or(0, |now| now.saturating_sub(at_start))
+            })
+            .sum();
+        switches.of_ended_threads + running
+    }
+}
+
+/// One of the server's threads, counted until dropped (see [`EchoStats::thread_started`]).
+#[derive(Debug)]
+pub struct ServerThread<'a> {
+    stats: &'a EchoStats,
+    tid: u64,
+}
+
+impl Drop for ServerThread<'_> {
+    fn drop(&mut self) {
+        let now = ThreadUsage::now().context_switches;
+        let mut switches = self.stats.switches();
+        if let Some(at) = switches.running.iter().position(|(t, _)| *t == self.tid) {
+            let (_, at_start) = switches.running.swap_remove(at);
+            switches.of_ended_threads += now.saturating_sub(at_start);
+        }
+    }
+}
+
+/// Voluntary plus involuntary context switches of one thread of this process so far, as the
+/// kernel reports them in `/proc/self/task/<tid>/status` (the same counters `getrusage` reads).
+#[cfg(target_os = "linux")]
+fn context_switches_of(tid: u64) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        line.trim().parse().ok()
+    };
+    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
+}
+
+/// Other systems have no `/proc/self/task`: no count (and `ThreadUsage` reads 0 there too).
+#[cfg(not(target_os = "linux"))]
+fn context_switches_of(_tid: u64) -> Option<u64> {
+    None
 }

@@ -5,7 +5,6 @@
 //! TCP cost on the same two cores; the gap between it and the reqwest rows is the client.
 
 use anyhow::{Context as _, bail};
-use ch01_event_loop::http::complete_response;
 use futures::future::join_all;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -46,8 +45,7 @@ impl WarmConnections {
 }
 
 /// Writes one request and reads exactly one response (head plus `content-length` bytes), so the
-/// connection is ready for the next request. The answer is judged complete by the same parser
-/// section 1.7's hand-built client uses.
+/// connection is ready for the next request.
 async fn get(stream: &mut TcpStream, request: &[u8]) -> anyhow::Result<()> {
     stream.write_all(request).await?;
     let mut buffer = Vec::with_capacity(512);
@@ -62,4 +60,31 @@ async fn get(stream: &mut TcpStream, request: &[u8]) -> anyhow::Result<()> {
             None => {}
         }
     }
+}
+
+/// The status code once `buffer` holds a whole answer (head plus `content-length` bytes, or
+/// everything up to EOF without one); `None` while more is to come.
+fn complete_response(buffer: &[u8], at_eof: bool) -> anyhow::Result<Option<u16>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head) = response.parse(buffer)? else {
+        return Ok(None);
+    };
+    let status = response.code.unwrap_or(0);
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    let complete = match length {
+        Some(length) => buffer.len() >= head + length,
+        None => at_eof,
+    };
+    Ok(complete.then_some(status))
 }

@@ -1,124 +1,161 @@
-//! Section 1.1: "asynchronous programming allows a long-running task to run in the background,
-//! separate from the main application; once it is done, we get notified and process the result."
-//!
-//! The background task is a slow request. While it waits, the main task keeps ticking (visible
-//! work); it learns the result through the task's `JoinHandle`, with no polling of its own.
-//! Both run on ONE thread: the main task is never blocked because the background task only ever
-//! waits, and waiting hands the thread back to the runtime.
+//! Section 1.1: "asynchronous programming allows for a long running task to be run in the
+//! background separate from the main application; once it is completed, we get notified so that
+//! we can process the result."
 
-use std::sync::Arc;
+use std::hint::black_box;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use reqwest::Url;
-use shared::workloads::{Target, fetch, http_client};
-use shared::{Measurement, Narrator, SpanKind, SpanRecorder, Stopwatch};
+use shared::workloads::{fetch, fib};
+use tracing::{Instrument as _, info_span};
 
-use crate::Sizes;
-use crate::outcome::{Outcome, threads_used};
+// ---- the lesson: a task in the background, a main task that keeps working ----
 
-/// The demo's name in `--help` and `--json`.
-pub const DEMO: &str = "background";
-/// The section of the notes it demonstrates.
-pub const SECTION: &str = "1.1";
-/// Span label of the long-running task.
-pub const BACKGROUND_TASK: &str = "background task";
-/// Span label of the main task's ticks.
-pub const MAIN_TASK: &str = "main task";
-
-/// Starts the background task, ticks until it reports back, and measures both.
-pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<Outcome> {
-    let target = Target::new(url, sizes.background_ms)?;
-    let client = http_client(target.url())?;
-    let recorder = Arc::new(SpanRecorder::new());
-    // About six ticks whatever the length, so the output stays short.
-    let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("could not start the tokio runtime")?;
-    let (status, ticks, wall) = runtime.block_on(async {
-        let watch = Stopwatch::start();
-        let background = tokio::spawn({
-            let recorder = Arc::clone(&recorder);
-            let url = target.url().clone();
-            async move {
-                recorder
-                    .in_span_async(BACKGROUND_TASK, SpanKind::WaitIo, fetch(&client, &url))
-                    .await
-            }
-        });
-        tokio::pin!(background);
-        let first_tick = tokio::time::Instant::now() + tick_every;
-        let mut ticker = tokio::time::interval_at(first_tick, tick_every);
-        let mut ticks: u64 = 0;
-        // Bounded: the request has a timeout, so the handle always completes.
-        let status = loop {
-            tokio::select! {
-                finished = &mut background => break finished.context("the background task failed")??,
-                _ = ticker.tick() => {
-                    ticks += 1;
-                    recorder.in_span(MAIN_TASK, SpanKind::Cpu, || {
-                        narrator.say(format!(
-                            "  main task: tick {ticks} at {} (the background task is still waiting)",
-                            shared::timing::human(watch.elapsed())
-                        ));
-                    });
-                }
-            }
-        };
-        narrator.say(format!(
-            "  main task: notified after {}: the background task finished with HTTP {status}",
-            shared::timing::human(watch.elapsed())
-        ));
-        anyhow::Ok((status, ticks, watch.elapsed()))
-    })?;
-    drop(runtime);
-
-    let spans = recorder.spans();
-    let task_ms = spans
-        .iter()
-        .find(|s| s.task == BACKGROUND_TASK)
-        .map(|s| s.duration().as_secs_f64() * 1e3)
-        .unwrap_or(0.0);
-    let mut outcome = Outcome::new(DEMO, SECTION);
-    outcome.report.push(
-        Measurement::new("background", wall)
-            .field("main_ticks", ticks as f64)
-            .field("task_ms", task_ms)
-            .field("status", status)
-            .field("threads_used", threads_used(&spans)),
+/// asyncio's `task = asyncio.create_task(...)` then `await task`: the slow request runs as a
+/// task of its own while the main task keeps ticking, and awaiting the task's handle is the
+/// notification. Both run on the thread that drives the runtime. Returns the status and how
+/// many ticks the main task made meanwhile.
+pub async fn background_request(
+    client: reqwest::Client,
+    url: Url,
+    tick_every: Duration,
+) -> anyhow::Result<(u16, u64)> {
+    let task = tokio::spawn(
+        async move { fetch(&client, &url).await }.instrument(info_span!("background task")),
     );
-    outcome.spans.push(("background".into(), spans));
-    Ok(outcome)
+    tokio::pin!(task);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
+    let mut ticks = 0;
+    loop {
+        tokio::select! {
+            finished = &mut task => return Ok((finished??, ticks)),
+            _ = ticker.tick() => {
+                ticks += 1;
+                // The main task's own work meanwhile: a small computation.
+                info_span!("main task").in_scope(|| black_box(fib(25)));
+            }
+        }
+    }
 }
 
-/// Runs the demo with its narration.
-pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "What is asyncio: a task in the background",
-        "A long-running task can run in the background while the main task keeps working; \
-         when it is done, the main task is notified and gets its result.",
-    );
-    let outcome = measure(sizes, url, narrator)?;
-    outcome.print(narrator, None);
-    let ticks = outcome.field("background", "main_ticks").unwrap_or(0.0);
-    let task_ms = outcome.field("background", "task_ms").unwrap_or(0.0);
-    let threads = outcome.field("background", "threads_used").unwrap_or(0.0);
-    narrator.summary(
-        SECTION,
-        &[
-            &format!(
-                "The background task ran for {}; meanwhile the main task ticked {ticks:.0} times: it was never blocked.",
-                shared::report::format_ms(task_ms)
-            ),
-            "The main task did not poll for the result: awaiting the JoinHandle is the notification.",
-            &format!(
-                "All of it ran on {threads:.0} thread: waiting for I/O does not need a thread of its own."
-            ),
-        ],
-    );
-    Ok(())
+// ---- measuring it ----
+
+pub use measuring::{Background, measure, run};
+
+mod measuring {
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+    use reqwest::Url;
+    use serde::Serialize;
+    use shared::timing::human_ms;
+    use shared::trace::{named, threads_used};
+    use shared::workloads::{Target, http_client};
+    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+
+    use crate::Sizes;
+
+    const DEMO: &str = "background";
+    const SECTION: &str = "1.1";
+
+    /// The background request and the main task's ticks, measured.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Background {
+        /// Always `background`.
+        pub name: &'static str,
+        /// From spawning the task to being notified of its result.
+        pub wall_ms: f64,
+        /// Ticks the main task made while the request was out.
+        pub main_ticks: u64,
+        /// How long the background task's span was open.
+        pub task_ms: f64,
+        /// The HTTP status the background task got.
+        pub status: u16,
+        /// OS threads that ran the two tasks.
+        pub threads_used: usize,
+        /// The `background task` span and one `main task` span per tick.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    /// Starts the background request, ticks until it reports back, and measures both.
+    pub fn measure(
+        sizes: &Sizes,
+        url: Option<&Url>,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Background> {
+        let target = Target::new(url, sizes.background_ms)?;
+        let client = http_client(target.url())?;
+        // About six ticks whatever the length, so the timeline stays readable.
+        let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start the tokio runtime")?;
+
+        let recording = Recording::start();
+        let progress = narrator.progress(
+            &recording,
+            "the background request",
+            "background task",
+            None,
+        );
+        let watch = Stopwatch::start();
+        let (status, main_ticks) = runtime.block_on(super::background_request(
+            client,
+            target.url().clone(),
+            tick_every,
+        ))?;
+        let wall = watch.elapsed();
+        drop(progress);
+        let spans = recording.finish();
+        let task_ms = named(&spans, "background task")
+            .first()
+            .map_or(0.0, |task| task.wall().as_secs_f64() * 1e3);
+        Ok(Background {
+            name: DEMO,
+            wall_ms: wall.as_secs_f64() * 1e3,
+            main_ticks,
+            task_ms,
+            status,
+            threads_used: threads_used(&spans),
+            spans,
+        })
+    }
+
+    /// Runs the demo with its narration.
+    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+        narrator.header(
+            SECTION,
+            "What is asyncio: a task in the background",
+            "A long-running task can run in the background while the main task keeps working; \
+             when it is done, the main task is notified and gets its result.",
+        );
+        let measured = measure(sizes, url, narrator)?;
+        narrator.report(&Report::new(DEMO, SECTION, vec![&measured]));
+        narrator.timeline("background", &measured.spans);
+        let threads = match measured.threads_used {
+            1 => "one thread".to_string(),
+            n => format!("{n} threads"),
+        };
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "The background task ran for {}; meanwhile the main task ticked {} times: it \
+                     was never blocked.",
+                    human_ms(measured.task_ms),
+                    measured.main_ticks
+                ),
+                "The main task did not poll for the result: awaiting the task's JoinHandle is the \
+                 notification, as `await task` is for `asyncio.create_task` (or a callback given \
+                 to `add_done_callback`)."
+                    .into(),
+                format!(
+                    "All of it ran on {threads}: waiting for I/O does not need a thread of its own."
+                ),
+            ],
+        );
+        Ok(())
+    }
 }

@@ -1,316 +1,297 @@
-//! Section 1.1 (the book's listings 1.7 and 1.8): N slow requests made three ways.
-//!
-//! - `sequential_blocking`: `reqwest::blocking`, one after the other, no async anywhere;
-//! - `sequential_async`: async reqwest, but each request awaited before the next starts, so it is
-//!   still sequential: writing `async` alone buys nothing;
-//! - `concurrent`: all N in flight at once (`join_all`) on ONE thread.
-//!
-//! The embedded server counts how many requests it is handling at once (`max_in_flight`), which
-//! proves what the wall clock only suggests: 1, 1, then N.
+//! Section 1.1: "in a synchronous application, code runs sequentially"; concurrency lets many
+//! web requests be made at the same time. N slow requests, made three ways.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use anyhow::Context as _;
 use futures::future::join_all;
 use reqwest::Url;
-use shared::workloads::{Target, blocking_http_client, fetch, fetch_blocking, http_client};
-use shared::{Measurement, Narrator, SpanKind, SpanRecorder, Stopwatch};
+use shared::workloads::{fetch, fetch_blocking};
+use tracing::{Instrument as _, info_span};
 
-use crate::Sizes;
-use crate::outcome::Outcome;
+// ---- the lesson: the same N requests, three ways ----
 
-/// The demo's name in `--help` and `--json`.
-pub const DEMO: &str = "requests";
-/// The section of the notes it demonstrates.
-pub const SECTION: &str = "1.1";
-
-/// Measures the three legs and returns the report with one timeline per leg.
-pub fn measure(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<Outcome> {
-    let n = sizes.requests;
-    // The sequential legs take N x D each; past the limit they run only the first K requests.
-    let sequential_n = n.min(sizes.sequential_limit);
-    let target = Target::new(url, sizes.delay_ms)?;
-    // Each concurrent request holds a socket on the client side, and (locally) one on the server.
-    let sockets_each = if target.is_local() { 2 } else { 1 };
-    shared::fdlimit::ensure_available(n * sockets_each, &format!("{n} concurrent requests"))?;
-
-    let mut outcome = Outcome::new(DEMO, SECTION);
-    // One span per leg on a shared clock: the three legs' lengths side by side.
-    let clock = SpanRecorder::new();
-
-    if sequential_n < n {
-        narrator.say(format!(
-            "(the two sequential legs stop after {sequential_n} of {n} requests: all {n} would take \
-             about {} each; --sequential-limit changes this)",
-            shared::timing::human(Duration::from_millis(n * sizes.delay_ms))
-        ));
-    }
-    // Leg 1 runs before any tokio runtime exists: reqwest::blocking must not live inside one.
-    narrator.say(format!(
-        "sequential_blocking: {sequential_n} requests with reqwest::blocking, each waits for the one before..."
-    ));
-    let client = blocking_http_client(target.url())?;
-    let mut legs = Legs {
-        outcome: &mut outcome,
-        clock: &clock,
-        target: &target,
-        narrator,
-    };
-    legs.run(
-        "sequential_blocking",
-        "blocking, 1 by 1",
-        sequential_n,
-        |recorder, done| sequential_blocking(&client, target.url(), sequential_n, recorder, done),
-    )?;
-    drop(client);
-
-    // A single-threaded runtime: like asyncio's event loop, one thread runs every task.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("could not start the tokio runtime")?;
-    let client = http_client(target.url())?;
-
-    legs.narrator.say(format!(
-        "sequential_async: {sequential_n} requests with async reqwest, each awaited before the next..."
-    ));
-    legs.run(
-        "sequential_async",
-        "async, 1 by 1",
-        sequential_n,
-        |recorder, done| {
-            runtime.block_on(sequential_async(
-                &client,
-                target.url(),
-                sequential_n,
-                recorder,
-                done,
-            ))
-        },
-    )?;
-
-    legs.narrator.say(format!(
-        "concurrent: {n} requests with async reqwest, all started before any is awaited..."
-    ));
-    legs.run("concurrent", "async, all at once", n, |recorder, done| {
-        runtime.block_on(concurrent(&client, target.url(), n, Some(recorder), done))
-    })?;
-
-    outcome
-        .spans
-        .push(("the three legs on one clock".into(), clock.spans()));
-    add_speedups(&mut outcome, n, sizes);
-    if let Some(concurrent) = outcome.report.get_mut("concurrent") {
-        let seen = concurrent.get("max_in_flight").unwrap_or(n as f64);
-        if seen < n as f64 {
-            concurrent.set_note(format!(
-                "the server saw at most {seen:.0} of {n} at once: opening {n} connections took \
-                 longer than one request's delay, so the first answers came back before the \
-                 last requests were sent (a longer --delay-ms shows all {n} in flight)"
-            ));
-        }
-    }
-    if !target.is_local() {
-        for m in &mut outcome.report.measurements {
-            if m.note.is_none() {
-                m.set_note("max_in_flight unknown: only the embedded server counts it");
-            }
-        }
-    }
-    Ok(outcome)
-}
-
-/// Runs the demo with its narration: header, progress, table, timelines, summary.
-pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "What is asyncio: sequential vs concurrent requests",
-        &format!(
-            "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
-             and making the code async alone does not change that. Only having all of them \
-             in flight at once brings it down to about {d} ms.",
-            n = sizes.requests,
-            d = sizes.delay_ms
-        ),
-    );
-    let outcome = measure(sizes, url, narrator)?;
-    outcome.print(narrator, None);
-    narrator.summary(
-        SECTION,
-        &summary_lines(&outcome, sizes)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
-    Ok(())
-}
-
-/// Leg 1: a blocking client, one request after the other, on the calling thread.
+/// The book's listing 1.7 (synchronously reading status codes): each `get` returns only when
+/// its answer is in, so the next request waits for the one before.
 pub fn sequential_blocking(
     client: &reqwest::blocking::Client,
     url: &Url,
     n: u64,
-    recorder: &SpanRecorder,
-    done: &AtomicU64,
-) -> anyhow::Result<()> {
-    for i in 0..n {
-        recorder.in_span(format!("request {i}"), SpanKind::WaitIo, || {
-            fetch_blocking(client, url)
-        })?;
-        done.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(())
+) -> anyhow::Result<Vec<u16>> {
+    (0..n)
+        .map(|i| info_span!("request", i).in_scope(|| fetch_blocking(client, url)))
+        .collect()
 }
 
-/// Leg 2: async code, but each request is awaited before the next one is even created.
+/// Listing 1.7 with `async`/`await`: still one request at a time, because each is awaited before
+/// the next is even created. Writing `async` alone buys nothing.
 pub async fn sequential_async(
     client: &reqwest::Client,
     url: &Url,
     n: u64,
-    recorder: &SpanRecorder,
-    done: &AtomicU64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u16>> {
+    let mut statuses = Vec::new();
     for i in 0..n {
-        recorder
-            .in_span_async(format!("request {i}"), SpanKind::WaitIo, fetch(client, url))
-            .await?;
-        done.fetch_add(1, Ordering::Relaxed);
+        statuses.push(
+            fetch(client, url)
+                .instrument(info_span!("request", i))
+                .await?,
+        );
     }
-    Ok(())
+    Ok(statuses)
 }
 
-/// Leg 3: all N requests created first, then awaited together: they wait for the server at the
-/// same time, on one thread. `recorder` is optional so the benchmark can measure without it.
-pub async fn concurrent(
-    client: &reqwest::Client,
-    url: &Url,
-    n: u64,
-    recorder: Option<&SpanRecorder>,
-    done: &AtomicU64,
-) -> anyhow::Result<()> {
-    let requests = (0..n).map(|i| async move {
-        let result = match recorder {
-            Some(recorder) => {
-                recorder
-                    .in_span_async(format!("request {i}"), SpanKind::WaitIo, fetch(client, url))
-                    .await
-            }
-            None => fetch(client, url).await,
+/// `asyncio.gather`: create all N requests, then await them together. They wait for the server
+/// at the same time, on one thread.
+pub async fn concurrent(client: &reqwest::Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
+    let requests = (0..n).map(|i| fetch(client, url).instrument(info_span!("request", i)));
+    join_all(requests).await.into_iter().collect()
+}
+
+// ---- measuring it: each leg timed, its spans recorded, the server's count read ----
+
+pub use measuring::{DEMO, Leg, Requests, measure, run};
+
+mod measuring {
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+    use reqwest::Url;
+    use serde::Serialize;
+    use shared::timing::{human, human_ms, ratio};
+    use shared::workloads::{Target, blocking_http_client, http_client};
+    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use tracing::info_span;
+
+    use crate::Sizes;
+
+    /// The demo's name in `--help` and `--json`, and the section of the notes.
+    pub const DEMO: &str = "requests";
+    const SECTION: &str = "1.1";
+
+    /// One way of making the requests, measured.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Leg {
+        /// `sequential_blocking`, `sequential_async` or `concurrent`.
+        pub name: &'static str,
+        /// Wall time of the whole leg.
+        pub wall_ms: f64,
+        /// Requests made (fewer than N for a sequential leg past `--sequential-limit`).
+        pub requests: u64,
+        /// The most requests the embedded server handled at once (unknown for a `--url`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_in_flight: Option<u64>,
+        /// Time `sequential_blocking` needs for N requests / time this leg needs for N.
+        pub speedup: f64,
+        /// The most overlapping N waits can give: N.
+        pub ideal: u64,
+        /// What a reader should know about this row.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub note: Option<String>,
+        /// The spans recorded while the leg ran: one `request` span per request.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    impl Leg {
+        /// The `request` spans of this leg, in the order they opened.
+        pub fn requests(&self) -> Vec<&Span> {
+            shared::trace::named(&self.spans, "request")
+        }
+    }
+
+    /// The three legs.
+    #[derive(Debug, Clone)]
+    pub struct Requests {
+        /// Listing 1.7: blocking, one by one.
+        pub sequential_blocking: Leg,
+        /// Async, but one by one.
+        pub sequential_async: Leg,
+        /// Async, all at once.
+        pub concurrent: Leg,
+    }
+
+    impl Requests {
+        /// The three legs as the `--json` line and the table show them.
+        pub fn report(&self) -> Report<&Leg> {
+            let legs = [
+                &self.sequential_blocking,
+                &self.sequential_async,
+                &self.concurrent,
+            ];
+            Report::new(DEMO, SECTION, legs.to_vec())
+        }
+    }
+
+    /// Makes the requests three ways against the embedded server (or `url`).
+    pub fn measure(
+        sizes: &Sizes,
+        url: Option<&Url>,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Requests> {
+        let n = sizes.requests;
+        // The sequential legs take N x D each; past the limit they make only the first K.
+        let k = n.min(sizes.sequential_limit);
+        let target = Target::new(url, sizes.delay_ms)?;
+        // Each concurrent request holds a socket on the client side, and (locally) one on the server.
+        let sockets = if target.is_local() { 2 * n } else { n };
+        shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
+        let url = target.url();
+
+        // Before any tokio runtime exists: reqwest::blocking must not live inside one.
+        let client = blocking_http_client(url)?;
+        let blocking = run_leg("sequential_blocking", k, &target, narrator, || {
+            super::sequential_blocking(&client, url, k)
+        })?;
+        drop(client);
+
+        // One thread runs every task, as asyncio's event loop does.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start the tokio runtime")?;
+        let client = http_client(url)?;
+        let one_by_one = run_leg("sequential_async", k, &target, narrator, || {
+            runtime.block_on(super::sequential_async(&client, url, k))
+        })?;
+        let all_at_once = run_leg("concurrent", n, &target, narrator, || {
+            runtime.block_on(super::concurrent(&client, url, n))
+        })?;
+
+        let mut legs = Requests {
+            sequential_blocking: blocking,
+            sequential_async: one_by_one,
+            concurrent: all_at_once,
         };
-        done.fetch_add(1, Ordering::Relaxed);
-        result
-    });
-    for result in join_all(requests).await {
-        result?;
+        explain(&mut legs, n, sizes, target.is_local());
+        Ok(legs)
     }
-    Ok(())
-}
 
-/// Everything the three legs share: the report they add to, the clock that lines them up, the
-/// server whose counters each leg resets, and the narrator that shows their progress.
-struct Legs<'a> {
-    outcome: &'a mut Outcome,
-    clock: &'a SpanRecorder,
-    target: &'a Target,
-    narrator: &'a Narrator,
-}
-
-impl Legs<'_> {
-    /// Runs one leg on fresh spans and a fresh server count, timed by the wall clock, and adds
-    /// its measurement (with `max_in_flight` when the embedded server counted it).
-    fn run(
-        &mut self,
-        name: &str,
-        label_on_clock: &str,
-        requests: u64,
-        work: impl FnOnce(&SpanRecorder, &AtomicU64) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let recorder = SpanRecorder::new();
-        let progress = self.narrator.progress(name, Some(requests));
-        self.target.reset();
+    fn run_leg(
+        name: &'static str,
+        n: u64,
+        target: &Target,
+        narrator: &Narrator,
+        leg: impl FnOnce() -> anyhow::Result<Vec<u16>>,
+    ) -> anyhow::Result<Leg> {
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, name, "request", Some(n));
+        target.reset();
         let watch = Stopwatch::start();
-        let on_clock = self.clock.start(label_on_clock, SpanKind::WaitIo);
-        work(&recorder, &progress.counter())?;
+        info_span!("leg", name).in_scope(leg)?;
         let wall = watch.elapsed();
-        on_clock.end();
         drop(progress);
-
-        let mut measurement = Measurement::new(name, wall).field("requests", requests as f64);
-        if let Some(max) = self.target.max_in_flight() {
-            measurement = measurement.field("max_in_flight", max as f64);
-        }
-        self.outcome.report.push(measurement);
-        self.outcome
-            .spans
-            .push((name.to_string(), recorder.spans()));
-        Ok(())
+        Ok(Leg {
+            name,
+            wall_ms: wall.as_secs_f64() * 1e3,
+            requests: n,
+            max_in_flight: target.max_in_flight(),
+            speedup: 0.0,
+            ideal: 0,
+            note: None,
+            spans: recording.finish(),
+        })
     }
-}
 
-/// speedup = time sequential_blocking needs for N requests / time this leg needs for N.
-/// When a sequential leg ran fewer than N requests (the limit), its time per request is scaled
-/// up to N, and a note says so.
-fn add_speedups(outcome: &mut Outcome, n: u64, sizes: &Sizes) {
-    let per_n = |m: &Measurement| {
-        let made = m.get("requests").unwrap_or(n as f64).max(1.0);
-        m.wall_ms * n as f64 / made
-    };
-    let Some(baseline) = outcome.report.get("sequential_blocking").map(per_n) else {
-        return;
-    };
-    for m in &mut outcome.report.measurements {
-        let this = per_n(m);
-        if this > 0.0 {
-            m.set("speedup", baseline / this);
+    /// Speedups against the blocking leg, scaled to N when a sequential leg stopped early, and
+    /// the notes that say why a number is what it is.
+    fn explain(legs: &mut Requests, n: u64, sizes: &Sizes, local: bool) {
+        let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests.max(1) as f64;
+        let baseline = per_n(&legs.sequential_blocking);
+        for leg in [
+            &mut legs.sequential_blocking,
+            &mut legs.sequential_async,
+            &mut legs.concurrent,
+        ] {
+            leg.speedup = ratio(baseline, per_n(leg));
+            leg.ideal = n;
+            if leg.requests < n {
+                leg.note = Some(format!(
+                    "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
+                     speedup compares time per request x {n}",
+                    leg.requests,
+                    sizes.sequential_limit,
+                    human(Duration::from_millis(n * sizes.delay_ms))
+                ));
+            } else if !local {
+                leg.note = Some("max_in_flight unknown: only the embedded server counts it".into());
+            }
         }
-        m.set("ideal", n as f64);
-        let made = m.get("requests").unwrap_or(n as f64) as u64;
-        if made < n {
-            let would_take = Duration::from_millis(n * sizes.delay_ms);
-            m.set_note(format!(
-                "ran {made} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
-                 speedup compares time per request x {n}",
-                sizes.sequential_limit,
-                shared::timing::human(would_take)
+        let seen = legs.concurrent.max_in_flight.unwrap_or(n);
+        if seen < n {
+            legs.concurrent.note = Some(format!(
+                "the server saw at most {seen} of {n} at once: opening {n} connections took \
+                 longer than one request's delay, so the first answers came back before the last \
+                 requests were sent (a longer --delay-ms shows all {n} in flight)"
             ));
         }
     }
-}
 
-fn summary_lines(outcome: &Outcome, sizes: &Sizes) -> Vec<String> {
-    let wall = |name| {
-        outcome
-            .field(name, "wall_ms")
-            .map(shared::report::format_ms)
-            .unwrap_or_else(|| "-".into())
-    };
-    let in_flight = |name| {
-        outcome
-            .field(name, "max_in_flight")
-            .map(|v| format!("{v:.0}"))
-            .unwrap_or_else(|| "unknown".into())
-    };
-    let speedup = outcome.field("concurrent", "speedup").unwrap_or(0.0);
-    vec![
-        format!(
-            "Blocking requests one by one took {}; the server never saw more than {} at a time.",
-            wall("sequential_blocking"),
-            in_flight("sequential_blocking")
-        ),
-        format!(
-            "The async version, awaiting each request in turn, took {} with {} in flight: \
-             async code alone is still sequential.",
-            wall("sequential_async"),
-            in_flight("sequential_async")
-        ),
-        format!(
-            "With all {} requests in flight at once ({} seen by the server) they took {}, \
-             {speedup:.1}x faster (ideal {}x): concurrency is what lets us wait for many things at once.",
-            sizes.requests,
-            in_flight("concurrent"),
-            wall("concurrent"),
-            sizes.requests
-        ),
-    ]
+    /// Runs the demo with its narration: header, progress, table, timelines, summary.
+    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+        let (n, d) = (sizes.requests, sizes.delay_ms);
+        narrator.header(
+            SECTION,
+            "What is asyncio: sequential vs concurrent requests",
+            &format!(
+                "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
+                 and making the code async alone does not change that. Only having all of them \
+                 in flight at once brings it down to about {d} ms."
+            ),
+        );
+        let legs = measure(sizes, url, narrator)?;
+        narrator.report(&legs.report());
+        let all = [
+            &legs.sequential_blocking,
+            &legs.sequential_async,
+            &legs.concurrent,
+        ];
+        for leg in all {
+            narrator.timeline(
+                leg.name,
+                &leg.spans
+                    .iter()
+                    .filter(|s| s.name == "request")
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let on_one_clock: Vec<Span> = all
+            .iter()
+            .flat_map(|leg| leg.spans.iter().filter(|s| s.name == "leg").cloned())
+            .collect();
+        narrator.timeline("the three legs on one clock", &on_one_clock);
+
+        let in_flight = |leg: &Leg| {
+            leg.max_in_flight
+                .map_or("unknown".into(), |m| m.to_string())
+        };
+        let (blocking, one_by_one, concurrent) = (
+            &legs.sequential_blocking,
+            &legs.sequential_async,
+            &legs.concurrent,
+        );
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "Blocking requests one by one took {}; the server never saw more than {} at a time.",
+                    human_ms(blocking.wall_ms),
+                    in_flight(blocking)
+                ),
+                format!(
+                    "The async version, awaiting each request in turn, took {} with {} in flight: \
+                     async code alone is still sequential.",
+                    human_ms(one_by_one.wall_ms),
+                    in_flight(one_by_one)
+                ),
+                format!(
+                    "With all {n} requests in flight at once ({} seen by the server) they took {}, \
+                     {:.1}x faster (ideal {n}x), on one thread: concurrency lets us wait for many \
+                     things at the same time.",
+                    in_flight(concurrent),
+                    human_ms(concurrent.wall_ms),
+                    concurrent.speedup
+                ),
+            ],
+        );
+        Ok(())
+    }
 }

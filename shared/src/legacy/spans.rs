@@ -4,7 +4,7 @@
 //! Claims like "these requests overlapped" or "these two threads never held the lock at the same
 //! time" are claims about intervals. A [`SpanRecorder`] collects those intervals cheaply from
 //! threads, async tasks and child processes, so a test can check the claim and a
-//! [timeline](crate::timeline) can draw it.
+//! [timeline](crate::legacy::timeline) can draw it.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// What a task was doing during a span. Each kind gets its own glyph in the timeline.
 ///
 /// ```
-/// use shared::spans::SpanKind;
+/// use shared::legacy::spans::SpanKind;
 /// assert_eq!(SpanKind::Cpu.describe(), "running on a CPU");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ impl SpanKind {
     /// Every kind, in the order the timeline legend lists them.
     ///
     /// ```
-    /// assert_eq!(shared::spans::SpanKind::ALL.len(), 4);
+    /// assert_eq!(shared::legacy::spans::SpanKind::ALL.len(), 4);
     /// ```
     pub const ALL: [SpanKind; 4] = [
         SpanKind::Cpu,
@@ -46,7 +46,7 @@ impl SpanKind {
     /// The kind in plain words, for legends and narration.
     ///
     /// ```
-    /// assert_eq!(shared::spans::SpanKind::WaitIo.describe(), "waiting on I/O");
+    /// assert_eq!(shared::legacy::spans::SpanKind::WaitIo.describe(), "waiting on I/O");
     /// ```
     pub fn describe(self) -> &'static str {
         match self {
@@ -62,7 +62,7 @@ impl SpanKind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use shared::spans::{Span, SpanKind};
+/// use shared::legacy::spans::{Span, SpanKind};
 /// let a = Span::at("a", SpanKind::Cpu, Duration::from_millis(0), Duration::from_millis(10));
 /// let b = Span::at("b", SpanKind::Cpu, Duration::from_millis(5), Duration::from_millis(15));
 /// assert!(a.overlaps(&b));
@@ -92,7 +92,7 @@ impl Span {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let span = shared::spans::Span::at("t", shared::spans::SpanKind::Idle, Duration::ZERO, Duration::ZERO);
+    /// let span = shared::legacy::spans::Span::at("t", shared::legacy::spans::SpanKind::Idle, Duration::ZERO, Duration::ZERO);
     /// assert_eq!(span.pid, std::process::id());
     /// ```
     pub fn at(task: impl Into<String>, kind: SpanKind, start: Duration, end: Duration) -> Self {
@@ -113,7 +113,7 @@ impl Span {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shared::spans::{Span, SpanKind};
+    /// use shared::legacy::spans::{Span, SpanKind};
     /// let span = Span::at("t", SpanKind::Cpu, Duration::ZERO, Duration::ZERO).on_thread("worker-1", 7, 100);
     /// assert_eq!((span.thread_name.as_str(), span.thread_id, span.pid), ("worker-1", 7, 100));
     /// ```
@@ -128,7 +128,7 @@ impl Span {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let span = shared::spans::Span::at("t", shared::spans::SpanKind::Cpu, Duration::from_secs(1), Duration::from_secs(3));
+    /// let span = shared::legacy::spans::Span::at("t", shared::legacy::spans::SpanKind::Cpu, Duration::from_secs(1), Duration::from_secs(3));
     /// assert_eq!(span.duration(), Duration::from_secs(2));
     /// ```
     pub fn duration(&self) -> Duration {
@@ -139,7 +139,7 @@ impl Span {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shared::spans::{Span, SpanKind};
+    /// use shared::legacy::spans::{Span, SpanKind};
     /// let ms = Duration::from_millis;
     /// let a = Span::at("a", SpanKind::Cpu, ms(0), ms(10));
     /// assert!(!a.overlaps(&Span::at("b", SpanKind::Cpu, ms(10), ms(20))));
@@ -152,7 +152,7 @@ impl Span {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shared::spans::{Span, SpanKind};
+    /// use shared::legacy::spans::{Span, SpanKind};
     /// let ms = Duration::from_millis;
     /// let outer = Span::at("outer", SpanKind::WaitIo, ms(0), ms(100));
     /// assert!(outer.contains(&Span::at("inner", SpanKind::Cpu, ms(10), ms(20))));
@@ -168,7 +168,7 @@ impl Span {
 /// short lock and one push, cheap next to the work being recorded.
 ///
 /// ```
-/// use shared::spans::{SpanKind, SpanRecorder};
+/// use shared::legacy::spans::{SpanKind, SpanRecorder};
 /// let recorder = SpanRecorder::new();
 /// let answer = recorder.in_span("compute", SpanKind::Cpu, || 6 * 7);
 /// assert_eq!(answer, 42);
@@ -191,7 +191,7 @@ impl SpanRecorder {
     /// A recorder whose time zero is now.
     ///
     /// ```
-    /// assert!(shared::spans::SpanRecorder::new().is_empty());
+    /// assert!(shared::legacy::spans::SpanRecorder::new().is_empty());
     /// ```
     pub fn new() -> Self {
         Self {
@@ -204,7 +204,7 @@ impl SpanRecorder {
     /// The instant all offsets are measured from.
     ///
     /// ```
-    /// let recorder = shared::spans::SpanRecorder::new();
+    /// let recorder = shared::legacy::spans::SpanRecorder::new();
     /// assert!(recorder.origin() <= std::time::Instant::now());
     /// ```
     pub fn origin(&self) -> Instant {
@@ -214,7 +214,7 @@ impl SpanRecorder {
     /// The current offset from the origin.
     ///
     /// ```
-    /// let recorder = shared::spans::SpanRecorder::new();
+    /// let recorder = shared::legacy::spans::SpanRecorder::new();
     /// assert!(recorder.now() < std::time::Duration::from_secs(60));
     /// ```
     pub fn now(&self) -> Duration {
@@ -224,7 +224,7 @@ impl SpanRecorder {
     /// Records a span between two instants, on behalf of the calling thread.
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// let start = std::time::Instant::now();
     /// recorder.record("request 1", SpanKind::WaitIo, start, std::time::Instant::now());
@@ -240,7 +240,7 @@ impl SpanRecorder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shared::spans::{Span, SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{Span, SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// recorder.push(Span::at("x", SpanKind::Idle, Duration::ZERO, Duration::from_millis(1)));
     /// assert_eq!(recorder.len(), 1);
@@ -252,7 +252,7 @@ impl SpanRecorder {
     /// Runs `work` and records it as one span of `kind`.
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// recorder.in_span("nap", SpanKind::Idle, || std::thread::sleep(std::time::Duration::from_millis(2)));
     /// assert!(recorder.spans()[0].duration() >= std::time::Duration::from_millis(2));
@@ -275,7 +275,7 @@ impl SpanRecorder {
     /// ```
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     /// # rt.block_on(async {
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// let value = recorder.in_span_async("wait", SpanKind::WaitIo, async { 1 }).await;
     /// assert_eq!((value, recorder.len()), (1, 1));
@@ -297,7 +297,7 @@ impl SpanRecorder {
     /// Starts a span that is recorded when the returned guard is dropped (or [`SpanGuard::end`]ed).
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// {
     ///     let _holding = recorder.start("lock held", SpanKind::Cpu);
@@ -316,7 +316,7 @@ impl SpanRecorder {
     /// Every span recorded so far, sorted by start time (ties keep their recording order).
     ///
     /// ```
-    /// let recorder = shared::spans::SpanRecorder::new();
+    /// let recorder = shared::legacy::spans::SpanRecorder::new();
     /// assert!(recorder.spans().is_empty());
     /// ```
     pub fn spans(&self) -> Vec<Span> {
@@ -328,7 +328,7 @@ impl SpanRecorder {
     /// The spans of one task label, sorted by start.
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// recorder.in_span("a", SpanKind::Cpu, || ());
     /// recorder.in_span("b", SpanKind::Cpu, || ());
@@ -344,7 +344,7 @@ impl SpanRecorder {
     /// How many spans were recorded.
     ///
     /// ```
-    /// assert_eq!(shared::spans::SpanRecorder::new().len(), 0);
+    /// assert_eq!(shared::legacy::spans::SpanRecorder::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -353,7 +353,7 @@ impl SpanRecorder {
     /// True when nothing was recorded.
     ///
     /// ```
-    /// assert!(shared::spans::SpanRecorder::new().is_empty());
+    /// assert!(shared::legacy::spans::SpanRecorder::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -362,7 +362,7 @@ impl SpanRecorder {
     /// Forgets every span (the origin stays).
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let recorder = SpanRecorder::new();
     /// recorder.in_span("a", SpanKind::Cpu, || ());
     /// recorder.clear();
@@ -376,7 +376,7 @@ impl SpanRecorder {
     /// standard output so that its parent can [merge](Self::merge_json_lines) them.
     ///
     /// ```
-    /// use shared::spans::{SpanKind, SpanRecorder};
+    /// use shared::legacy::spans::{SpanKind, SpanRecorder};
     /// let child = SpanRecorder::new();
     /// child.in_span("child work", SpanKind::Cpu, || ());
     /// let parent = SpanRecorder::new();
@@ -410,7 +410,7 @@ impl SpanRecorder {
     /// were not spans, so the caller can still show what the child said.
     ///
     /// ```
-    /// let recorder = shared::spans::SpanRecorder::new();
+    /// let recorder = shared::legacy::spans::SpanRecorder::new();
     /// let rest = recorder.merge_json_lines("hello from the child\n");
     /// assert_eq!(rest, vec!["hello from the child"]);
     /// ```
@@ -450,7 +450,7 @@ impl SpanRecorder {
 /// An open span; records itself when dropped. Made by [`SpanRecorder::start`].
 ///
 /// ```
-/// use shared::spans::{SpanKind, SpanRecorder};
+/// use shared::legacy::spans::{SpanKind, SpanRecorder};
 /// let recorder = SpanRecorder::new();
 /// recorder.start("quick", SpanKind::Cpu).end();
 /// assert_eq!(recorder.len(), 1);
@@ -467,8 +467,8 @@ impl SpanGuard<'_> {
     /// Ends the span now.
     ///
     /// ```
-    /// let recorder = shared::spans::SpanRecorder::new();
-    /// recorder.start("x", shared::spans::SpanKind::Idle).end();
+    /// let recorder = shared::legacy::spans::SpanRecorder::new();
+    /// recorder.start("x", shared::legacy::spans::SpanKind::Idle).end();
     /// assert!(!recorder.is_empty());
     /// ```
     pub fn end(self) {}
@@ -508,7 +508,7 @@ fn unix_ns(time: SystemTime) -> u64 {
 /// The calling thread's name (or `unnamed`) and OS thread id.
 ///
 /// ```
-/// let (name, id) = shared::spans::current_thread();
+/// let (name, id) = shared::legacy::spans::current_thread();
 /// assert!(!name.is_empty() && id > 0);
 /// ```
 pub fn current_thread() -> (String, u64) {
@@ -517,25 +517,4 @@ pub fn current_thread() -> (String, u64) {
     (name, os_thread_id())
 }
 
-/// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
-/// a small per-process number elsewhere.
-///
-/// ```
-/// let here = shared::spans::os_thread_id();
-/// let there = std::thread::spawn(shared::spans::os_thread_id).join().unwrap();
-/// assert_ne!(here, there);
-/// ```
-pub fn os_thread_id() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid has no preconditions and cannot fail.
-        (unsafe { libc::gettid() }) as u64
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        thread_local!(static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
-        ID.with(|id| *id)
-    }
-}
+pub use crate::timing::os_thread_id;

@@ -1,0 +1,441 @@
+//! Recording `tracing` spans with the CPU time behind them: the raw material of every timeline
+//! and of most tests in this workspace (sections 1.1 to 1.7).
+//!
+//! Lesson code marks its units of work the standard Rust way and in no other way:
+//! `#[tracing::instrument]`, `.instrument(span)` or `span.in_scope(..)`. [`SpanLayer`] is a
+//! `tracing-subscriber` layer that writes down, for every span, when it opened and closed and
+//! each time a thread entered and left it, together with that thread's CPU time and OS context
+//! switches at both ends ([`Run`]). From those readings the timeline tells *running* (the CPU
+//! advanced while the span was entered) from *waiting* (it did not): an async task that is open but
+//! not being polled waits, and so does a blocking `read()` inside a span, without anyone saying so.
+//! Only a wait the CPU cannot tell apart from another (for a lock rather than on I/O) needs a
+//! field: `waiting_for = "lock"`.
+//!
+//! One [`Recording`] at a time, process-wide: [`Recording::start`] installs the layer as the
+//! global subscriber (once) and takes a lock, and every span opened anywhere in the process until
+//! [`Recording::finish`] belongs to it, including spans on threads the lesson code spawned
+//! without any help from us. Tests that run in parallel in one process therefore take turns while
+//! they record, and never see each other's spans.
+//!
+//! ```
+//! use tracing::info_span;
+//! let recording = shared::trace::Recording::start();
+//! info_span!("request", i = 1).in_scope(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+//! let spans = recording.finish();
+//! assert_eq!(spans[0].label, "request 1");
+//! // It slept: 20 ms of wall time with almost no CPU time, so the timeline draws it as waiting.
+//! assert!(spans[0].cpu() < spans[0].wall() / 2);
+//! ```
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tracing::span::{Attributes, Id};
+use tracing::{Subscriber, field};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::timing::{ThreadUsage, os_thread_id};
+
+/// One recorded span: a task, a request, a step of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// The span's name as written in the code (`request`).
+    pub name: String,
+    /// The name followed by its fields' values (`request 3`): one timeline row per label.
+    pub label: String,
+    /// The process that recorded it.
+    pub pid: u32,
+    /// The OS thread it was opened on (the `TID` column of `ps -L` on Linux).
+    pub thread_id: u64,
+    /// When it opened and closed, on the clock every recording in this process shares.
+    pub opened: Duration,
+    /// See `opened`; never before it.
+    pub closed: Duration,
+    /// Each time a thread entered the span and left it again.
+    pub runs: Vec<Run>,
+    /// What the span waited for when not running, where the CPU cannot tell (`lock`).
+    pub waiting_for: Option<String>,
+}
+
+/// One stretch during which a thread was inside a span (between enter and exit), with that
+/// thread's own readings at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The OS thread that entered the span.
+    pub thread_id: u64,
+    /// When it entered.
+    pub start: Duration,
+    /// When it left.
+    pub end: Duration,
+    /// The thread's CPU time and context switches when it entered.
+    pub at_start: ThreadUsage,
+    /// The same when it left.
+    pub at_end: ThreadUsage,
+}
+
+impl Run {
+    /// CPU time the thread used inside the span during this run.
+    pub fn cpu(&self) -> Duration {
+        self.at_end.cpu.saturating_sub(self.at_start.cpu)
+    }
+
+    /// True when the thread spent at least half of the run on a CPU.
+    pub fn was_running(&self) -> bool {
+        self.cpu() * 2 >= self.end.saturating_sub(self.start)
+    }
+}
+
+impl Span {
+    /// Time from open to close.
+    pub fn wall(&self) -> Duration {
+        self.closed.saturating_sub(self.opened)
+    }
+
+    /// CPU time used inside the span, on every thread that entered it.
+    pub fn cpu(&self) -> Duration {
+        self.runs.iter().map(Run::cpu).sum()
+    }
+
+    /// When a thread first entered the span (an async task's first poll).
+    pub fn first_entered(&self) -> Option<Duration> {
+        self.runs.first().map(|run| run.start)
+    }
+
+    /// True when the two spans were open at some common instant (touching ends do not count).
+    pub fn overlaps(&self, other: &Span) -> bool {
+        self.opened < other.closed && other.opened < self.closed
+    }
+
+    /// True when `other` opened and closed while this span was open.
+    pub fn contains(&self, other: &Span) -> bool {
+        self.opened <= other.opened && other.closed <= self.closed
+    }
+}
+
+/// How many distinct OS threads opened or entered these spans.
+pub fn threads_used(spans: &[Span]) -> usize {
+    let mut threads: Vec<(u32, u64)> = spans
+        .iter()
+        .flat_map(|s| {
+            let runs = s.runs.iter().map(|run| (s.pid, run.thread_id));
+            std::iter::once((s.pid, s.thread_id)).chain(runs)
+        })
+        .collect();
+    threads.sort_unstable();
+    threads.dedup();
+    threads.len()
+}
+
+/// OS context switches of the threads that ran these spans, each counted from the first time it
+/// entered one of them to the last time it left one (switches between two spans included: a
+/// thread is often preempted just as it leaves one step for the next).
+pub fn os_context_switches(spans: &[Span]) -> u64 {
+    let mut per_thread: Vec<((u32, u64), u64, u64)> = Vec::new();
+    for span in spans {
+        for run in &span.runs {
+            let thread = (span.pid, run.thread_id);
+            let (first, last) = (run.at_start.context_switches, run.at_end.context_switches);
+            match per_thread.iter_mut().find(|(t, _, _)| *t == thread) {
+                Some((_, low, high)) => (*low, *high) = ((*low).min(first), (*high).max(last)),
+                None => per_thread.push((thread, first, last)),
+            }
+        }
+    }
+    per_thread.iter().map(|(_, low, high)| high - low).sum()
+}
+
+/// The spans with this name, in the order they opened.
+pub fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
+    spans.iter().filter(|span| span.name == name).collect()
+}
+
+/// The `tracing-subscriber` layer that records spans into the active [`Recording`]. Install it
+/// yourself only to combine it with other layers (`Registry::default().with(SpanLayer)`) before
+/// the first recording starts; otherwise [`Recording::start`] installs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanLayer;
+
+/// What the layer keeps in a span's extensions while it is open.
+struct Open {
+    sink: Arc<Sink>,
+    name: &'static str,
+    label: String,
+    waiting_for: Option<String>,
+    thread_id: u64,
+    opened: Instant,
+    /// Threads inside the span right now: (thread, when it entered, its usage then).
+    inside: Vec<(u64, Instant, ThreadUsage)>,
+    runs: Vec<Run>,
+}
+
+impl<S> Layer<S> for SpanLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(sink) = active_sink() else { return };
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let name = attrs.metadata().name();
+        let label = std::iter::once(name.to_string())
+            .chain(fields.values)
+            .collect::<Vec<_>>()
+            .join(" ");
+        span.extensions_mut().insert(Open {
+            sink,
+            name,
+            label,
+            waiting_for: fields.waiting_for,
+            thread_id: os_thread_id(),
+            opened: Instant::now(),
+            inside: Vec::new(),
+            runs: Vec::new(),
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+            // Read the CPU clock before the wall clock, and after it on exit: the run's CPU
+            // time can then never exceed its wall time by the cost of the readings.
+            let usage = ThreadUsage::now();
+            open.inside.push((os_thread_id(), Instant::now(), usage));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+            let end = Instant::now();
+            let usage = ThreadUsage::now();
+            let thread = os_thread_id();
+            if let Some(at) = open.inside.iter().rposition(|(t, _, _)| *t == thread) {
+                let (_, start, before) = open.inside.swap_remove(at);
+                let origin = open.sink.origin;
+                open.runs.push(Run {
+                    thread_id: thread,
+                    start: start.saturating_duration_since(origin),
+                    end: end.saturating_duration_since(origin),
+                    at_start: before,
+                    at_end: usage,
+                });
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(open) = span.extensions_mut().remove::<Open>() else {
+            return;
+        };
+        let origin = open.sink.origin;
+        let recorded = Span {
+            name: open.name.to_string(),
+            label: open.label,
+            pid: std::process::id(),
+            thread_id: open.thread_id,
+            opened: open.opened.saturating_duration_since(origin),
+            closed: Instant::now().saturating_duration_since(origin),
+            runs: open.runs,
+            waiting_for: open.waiting_for,
+        };
+        open.sink.push(recorded);
+    }
+}
+
+/// Collects a span's field values in order, setting aside `waiting_for`.
+#[derive(Default)]
+struct Fields {
+    values: Vec<String>,
+    waiting_for: Option<String>,
+}
+
+impl field::Visit for Fields {
+    fn record_str(&mut self, field: &field::Field, value: &str) {
+        match field.name() {
+            "waiting_for" => self.waiting_for = Some(value.to_string()),
+            _ => self.values.push(value.to_string()),
+        }
+    }
+
+    fn record_debug(&mut self, field: &field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// Where the spans of one recording go.
+struct Sink {
+    /// The clock every recording shares: the first use of this module in the process.
+    origin: Instant,
+    spans: Mutex<Vec<Span>>,
+    on_close: Mutex<Vec<CloseHook>>,
+}
+
+type CloseHook = Box<dyn Fn(&Span) + Send + Sync>;
+
+impl Sink {
+    fn push(&self, span: Span) {
+        for hook in lock(&self.on_close).iter() {
+            hook(&span);
+        }
+        lock(&self.spans).push(span);
+    }
+}
+
+static ACTIVE: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn active_sink() -> Option<Arc<Sink>> {
+    ACTIVE
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// A panicking test must not take every later recording down with it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The instant all recorded offsets count from, shared by every recording of this process, and
+/// the same instant in Unix time, which lines up the clocks of parent and child processes.
+fn epoch() -> (Instant, u128) {
+    static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (Instant::now(), unix.as_nanos())
+    })
+}
+
+/// A child process's spans as JSON lines for its standard output, each carrying the child's
+/// clock so that [`from_json_lines`] can put them on the parent's.
+///
+/// ```
+/// let ((), spans) = shared::trace::record(|| tracing::info_span!("child work").in_scope(|| ()));
+/// let printed = shared::trace::to_json_lines(&spans);
+/// let child_output = format!("hello\n{printed}");
+/// let (read, other) = shared::trace::from_json_lines(&child_output);
+/// assert_eq!((read[0].label.as_str(), other), ("child work", vec!["hello"]));
+/// ```
+pub fn to_json_lines(spans: &[Span]) -> String {
+    let clock = epoch().1;
+    spans
+        .iter()
+        .filter_map(|span| {
+            serde_json::to_string(&ChildSpan {
+                clock,
+                span: span.clone(),
+            })
+            .ok()
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// Reads the spans a child printed with [`to_json_lines`], moved onto this process's clock.
+/// Returns them with the lines of `text` that were not spans.
+pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
+    let ours = epoch().1;
+    let mut spans = Vec::new();
+    let mut other = Vec::new();
+    for line in text.lines() {
+        match serde_json::from_str::<ChildSpan>(line) {
+            Ok(ChildSpan { clock, mut span }) => {
+                // Both clocks count from an instant; the difference of those instants in Unix
+                // time moves the child's offsets onto ours.
+                let shift = |at: Duration| {
+                    let nanos = (clock + at.as_nanos()).saturating_sub(ours);
+                    Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
+                };
+                span.opened = shift(span.opened);
+                span.closed = shift(span.closed);
+                for run in &mut span.runs {
+                    (run.start, run.end) = (shift(run.start), shift(run.end));
+                }
+                spans.push(span);
+            }
+            Err(_) => other.push(line),
+        }
+    }
+    (spans, other)
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChildSpan {
+    /// The child's epoch in Unix nanoseconds.
+    clock: u128,
+    span: Span,
+}
+
+/// Makes [`SpanLayer`] the process's global subscriber, unless one is set already.
+pub fn install() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::registry().with(SpanLayer);
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// The spans opened from [`start`](Self::start) to [`finish`](Self::finish), anywhere in the
+/// process. While one recording runs, another `start` waits for it.
+pub struct Recording {
+    sink: Arc<Sink>,
+    _one_at_a_time: MutexGuard<'static, ()>,
+}
+
+impl Recording {
+    /// Starts recording (installing the layer first if needed).
+    pub fn start() -> Self {
+        install();
+        let guard = lock(&ONE_AT_A_TIME);
+        let sink = Arc::new(Sink {
+            origin: epoch().0,
+            spans: Mutex::new(Vec::new()),
+            on_close: Mutex::new(Vec::new()),
+        });
+        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&sink));
+        Self {
+            sink,
+            _one_at_a_time: guard,
+        }
+    }
+
+    /// Calls `hook` with every span of this recording as it closes (progress bars count them).
+    pub fn on_close(&self, hook: impl Fn(&Span) + Send + Sync + 'static) {
+        lock(&self.sink.on_close).push(Box::new(hook));
+    }
+
+    /// Stops recording and returns the spans that closed, in the order they opened. A span still
+    /// open now (a task never awaited to the end) is left out.
+    pub fn finish(self) -> Vec<Span> {
+        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = None;
+        let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
+        spans.sort_by_key(|span| span.opened);
+        spans
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        // Also on an early return or a panic: the next recording must find the slot empty.
+        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Records what `work` does and returns its value with the spans it opened.
+///
+/// ```
+/// let ((), spans) = shared::trace::record(|| tracing::info_span!("step").in_scope(|| ()));
+/// assert_eq!(spans.len(), 1);
+/// ```
+pub fn record<T>(work: impl FnOnce() -> T) -> (T, Vec<Span>) {
+    let recording = Recording::start();
+    let value = work();
+    (value, recording.finish())
+}
