@@ -16,7 +16,7 @@ use ch01_event_loop::demos::timers::ChildResult;
 use ch01_event_loop::demos::{echo_bench, requests};
 use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
 use criterion::{Criterion, Throughput, criterion_group};
-use shared::legacy::narrate::{Mode, Narrator};
+use shared::narrate::{Mode, Narrator};
 
 const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
@@ -175,8 +175,7 @@ fn requests_head_to_head() {
     let (mut hand_walls, mut tokio_walls) = (Vec::new(), Vec::new());
     // Each round runs the hand-built loop, then tokio: the two alternate.
     for _ in 0..ROUNDS {
-        let recorder = std::sync::Arc::new(shared::legacy::SpanRecorder::new());
-        let result = requests::measure(&quiet, &sizes, None, &recorder).unwrap();
+        let result = requests::measure(&quiet, &sizes, None).unwrap();
         hand_walls.push(result.hand_built.wall.as_secs_f64() * 1e3);
         tokio_walls.push(result.tokio.wall.as_secs_f64() * 1e3);
     }

@@ -8,22 +8,28 @@ use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::offload::Place;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
-use shared::legacy::narrate::{Mode, Narrator};
+use shared::Span;
+use shared::narrate::{Mode, Narrator};
+use shared::trace::{named, record, threads_used};
+
+/// The spans with this name, owned (for the helpers that take a slice).
+fn named_owned(spans: &[Span], name: &str) -> Vec<Span> {
+    named(spans, name).into_iter().cloned().collect()
+}
 
 fn quiet() -> Narrator {
     steady_tracing();
     Narrator::with_mode(Mode::Quiet, false)
 }
 
-/// Tests run in parallel, each with its own thread-local subscriber. `tracing` keeps one global
-/// "most verbose level anyone wants" and recomputes it as subscribers come and go; two threads
-/// doing so at once can leave it lower than a live subscriber wants, and its events are lost. A
-/// global subscriber that wants everything (and does nothing) keeps that level at TRACE.
+/// Tests run in parallel, each loop with its own thread-local subscriber. `tracing` keeps one
+/// global "most verbose level anyone wants" and recomputes it as subscribers come and go; two
+/// threads doing so at once can leave it lower than a live subscriber wants, and its events are
+/// lost. The global subscriber of the span recorder wants everything, which keeps that level at
+/// TRACE. Every test here that opens spans records them (one recording at a time), so no test's
+/// spans land in another's recording.
 fn steady_tracing() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
+    shared::trace::install();
 }
 
 #[test]
@@ -43,6 +49,22 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
             row.wall
         );
     }
+    // The timeline's spans: one per request on each runtime, all open at one instant, and the
+    // hand-built loop's on a single thread.
+    for (row, name) in [
+        (&result.hand_built, "hand-built loop"),
+        (&result.tokio, "tokio + reqwest"),
+    ] {
+        let spans = named(&row.spans, name);
+        assert_eq!(spans.len(), 20, "{name}");
+        let last_opened = spans.iter().map(|s| s.opened).max().unwrap();
+        let first_closed = spans.iter().map(|s| s.closed).min().unwrap();
+        assert!(
+            last_opened < first_closed,
+            "{name}: not all in flight at once"
+        );
+    }
+    assert_eq!(threads_used(&result.hand_built.spans), 1);
     // Each iteration serves many ready tasks: far fewer iterations than requests.
     let counts = &result.hand_built.counts;
     assert!(counts.iterations < 20 * 3, "{counts:?}");
@@ -57,16 +79,25 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     steady_tracing();
     let (connections, round_trips) = (3, 50);
     let expected_bytes = connections * round_trips * echo_bench::MESSAGE_LEN as u64;
-    for run in [
-        echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap(),
-        echo_bench::with_tokio(connections, round_trips).unwrap(),
-    ] {
+    let (runs, _) = record(|| {
+        [
+            echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap(),
+            echo_bench::with_tokio(connections, round_trips).unwrap(),
+        ]
+    });
+    for run in runs {
         // The client checked each echo byte for byte; the server counted what it wrote back.
         assert_eq!(run.client.round_trips, connections * round_trips);
         assert_eq!(run.client.bytes_checked, expected_bytes);
         assert_eq!(run.server_echoed, expected_bytes);
     }
-    let hand = echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap();
+    // Recorded: the server's span is opened on this thread, and must not land in another
+    // test's recording.
+    let (hand, spans) =
+        record(|| echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap());
+    // The whole server ran on the loop's one thread.
+    assert_eq!(named(&spans, "hand-built server").len(), 1);
+    assert_eq!(threads_used(&named_owned(&spans, "hand-built server")), 1);
     // The loop was woken by socket readiness, many round trips per iteration or at least one.
     assert!(hand.stats.io_events >= connections * round_trips);
     assert!(hand.stats.polls >= connections * round_trips);
@@ -100,6 +131,19 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
     );
     assert!(polite.longest.ran < hog / 3, "{:?}", polite.longest.ran);
     assert!(polite.iterations > greedy.iterations);
+    // The timelines: while the greedy task computes, no tick runs; while the polite one does,
+    // ticks keep running.
+    let ticks_inside = |run: &cooperative::CooperativeRun, greedy: &str| {
+        let computing = named(&run.spans, greedy)[0];
+        let (from, to) = (computing.opened, computing.closed);
+        let ticks = named(&run.spans, "ticker");
+        ticks
+            .iter()
+            .filter(|tick| tick.opened > from && tick.closed < to)
+            .count()
+    };
+    assert_eq!(ticks_inside(greedy, "greedy, never awaits"), 0);
+    assert!(ticks_inside(polite, "greedy, awaits") >= 3);
 }
 
 #[test]
@@ -129,5 +173,12 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
                 "{name}: no tick for {silence:?} of {job:?}"
             );
         }
+    }
+    // The timeline's spans: the job on the loop's own thread only when it runs on the loop.
+    for run in &result.runs {
+        let name = run.place.name();
+        let job = named(&run.spans, &format!("{name} job"))[0].thread_id;
+        let ticker = named(&run.spans, "ticker")[0].thread_id;
+        assert_eq!(job == ticker, run.place == Place::OnLoop, "{name}");
     }
 }

@@ -10,23 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::fdlimit;
-use shared::legacy::report::{DemoReport, Measurement};
-use shared::legacy::{Narrator, SpanKind, SpanRecorder};
+use serde::Serialize;
 use shared::timing::thread_cpu_time;
+use shared::{Narrator, Recording, Report, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::info_span;
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, TcpListener, TcpStream, spawn};
 use crate::observe::{self, Counts, LoopStats};
-
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "echo-bench";
-/// Bytes per message.
-pub const MESSAGE_LEN: usize = 64;
-/// Each server runs this many times, alternating, and the median run counts: other programs
-/// share the machine's cores, and a single unlucky run should not decide the comparison.
-pub const ROUNDS: usize = 3;
 
 // ---- the lesson: an echo server on the hand-built loop, as `ch01-sockets` wrote it by hand ----
 
@@ -42,6 +34,15 @@ async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
 }
 
 // ---- measuring it ----
+
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "echo-bench";
+const SECTION: &str = "1.7";
+/// Bytes per message.
+pub const MESSAGE_LEN: usize = 64;
+/// Each server runs this many times, alternating, and the median run counts: other programs
+/// share the machine's cores, and a single unlucky run should not decide the comparison.
+pub const ROUNDS: usize = 3;
 
 /// What the load client saw: every echo is checked byte for byte before it counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,13 +76,45 @@ impl EchoRun {
     fn per_second(&self) -> f64 {
         self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
     }
+
+    fn measured(&self, name: &'static str) -> Measured {
+        let hand_built = name == "hand_built";
+        Measured {
+            name,
+            wall_ms: self.client.wall.as_secs_f64() * 1e3,
+            cpu_ms: self.server_cpu.as_secs_f64() * 1e3,
+            round_trips_per_s: self.per_second(),
+            round_trips: self.client.round_trips,
+            bytes_echoed: self.server_echoed,
+            server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
+            iterations: hand_built.then_some(self.stats.iterations),
+            polls: hand_built.then_some(self.stats.polls),
+        }
+    }
+}
+
+/// One server's median run as the report and `--json` show it.
+#[derive(Debug, Serialize)]
+struct Measured {
+    name: &'static str,
+    wall_ms: f64,
+    /// The server thread's CPU time.
+    cpu_ms: f64,
+    round_trips_per_s: f64,
+    round_trips: u64,
+    bytes_echoed: u64,
+    server_cpu_us_per_round_trip: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iterations: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    polls: Option<u64>,
 }
 
 /// Runs the demo and prints its report.
 pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
     let (connections, round_trips) = (sizes.connections, sizes.round_trips);
     narrator.header(
-        "1.7",
+        SECTION,
         "How an event loop works: measured against tokio",
         &format!(
             "An echo server on the hand-built loop vs on tokio's current-thread runtime: \
@@ -93,7 +126,8 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
         2 * connections + 64,
         &format!("{connections} echo connections"),
     )?;
-    let recorder = SpanRecorder::new();
+    // Each run is a span on the server's thread (`hand-built server`, `tokio server`).
+    let recording = Recording::start();
     let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         for hand_built_server in [true, false] {
@@ -102,8 +136,8 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
             } else {
                 "tokio"
             };
-            let progress = narrator.progress(format!("round {round}: {name} server"), None);
-            let started = Instant::now();
+            let what = format!("round {round}: {name} server");
+            let progress = narrator.progress(&recording, &what, "", None);
             let run = if hand_built_server {
                 let watch = match sizes.trace && round == 1 {
                     true => Watch::CountsAndTrace,
@@ -113,12 +147,6 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
             } else {
                 with_tokio(connections, round_trips)?
             };
-            recorder.record(
-                format!("{name} server"),
-                SpanKind::Cpu,
-                started,
-                Instant::now(),
-            );
             drop(progress);
             narrator.say(format!(
                 "round {round}: {name:<10} {:>9.0} round trips/s, {:.2} us of server CPU each",
@@ -133,39 +161,34 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
             runs.push(run);
         }
     }
+    let spans = recording.finish();
     let (hand, tokio) = (median(hand_runs)?, median(tokio_runs)?);
-    let mut report = DemoReport::new(NAME, "1.7");
-    for (name, run) in [("hand_built", &hand), ("tokio", &tokio)] {
-        let mut measurement = Measurement::new(name, run.client.wall)
-            .cpu(run.server_cpu)
-            .field("round_trips_per_s", run.per_second())
-            .field("round_trips", run.client.round_trips as f64)
-            .field("bytes_echoed", run.server_echoed as f64)
-            .field("server_cpu_us_per_round_trip", run.cpu_us_per_round_trip());
-        if name == "hand_built" {
-            measurement.set("iterations", run.stats.iterations as f64);
-            measurement.set("polls", run.stats.polls as f64);
-        }
-        report.push(measurement);
-    }
-    narrator.report(&report, Some("tokio"));
-    narrator.timeline("the servers ran in turn", &recorder.spans());
+    narrator.report(&Report::new(
+        NAME,
+        SECTION,
+        vec![hand.measured("hand_built"), tokio.measured("tokio")],
+    ));
+    narrator.timeline(
+        "the servers ran in turn, each on its own loop's thread",
+        &spans,
+    );
     narrator.summary(
-        "1.7",
+        SECTION,
         &[
-            &format!(
+            format!(
                 "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
                  round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
                 hand.per_second() / tokio.per_second(),
                 hand.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
             ),
-            &format!(
+            format!(
                 "The hand-built loop made {} iterations for {} round trips: each iteration \
                  polled every connection whose socket the OS reported readable.",
                 hand.stats.iterations, hand.client.round_trips
             ),
             "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-             doing nothing else.",
+             doing nothing else."
+                .into(),
         ],
     );
     Ok(())
@@ -203,26 +226,31 @@ pub fn hand_built(connections: u64, round_trips: u64, watch: Watch) -> anyhow::R
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let cpu_before = thread_cpu_time();
-    let client = event_loop.block_on(async {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let addr = listener.local_addr()?;
-        let (done, finished) = futures::channel::oneshot::channel();
-        // The client's thread wakes this loop (through the channel's waker) when it is done.
-        let client = std::thread::Builder::new()
-            .name("echo-client".into())
-            .spawn(move || {
-                let _ = done.send(load_client(addr, connections, round_trips));
-            })?;
-        let server_echoed = Rc::clone(&echoed);
-        spawn(async move {
-            while let Ok((connection, _)) = listener.accept().await {
-                spawn(echo(connection, Rc::clone(&server_echoed)));
-            }
-        });
-        let result = finished.await.context("the echo client thread died");
-        let _ = client.join();
-        result?
+    // Opened after `watch`, under the subscriber the loop's thread has now.
+    let span = info_span!("hand-built server");
+    let client = span.in_scope(|| {
+        event_loop.block_on(async {
+            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            let addr = listener.local_addr()?;
+            let (done, finished) = futures::channel::oneshot::channel();
+            // The client's thread wakes this loop (through the channel's waker) when it is done.
+            let client = std::thread::Builder::new()
+                .name("echo-client".into())
+                .spawn(move || {
+                    let _ = done.send(load_client(addr, connections, round_trips));
+                })?;
+            let server_echoed = Rc::clone(&echoed);
+            spawn(async move {
+                while let Ok((connection, _)) = listener.accept().await {
+                    spawn(echo(connection, Rc::clone(&server_echoed)));
+                }
+            });
+            let result = finished.await.context("the echo client thread died");
+            let _ = client.join();
+            result?
+        })
     })?;
+    drop(span);
     Ok(EchoRun {
         client,
         server_echoed: echoed.get(),
@@ -239,34 +267,38 @@ pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<EchoRun>
         .context("could not start a tokio runtime")?;
     let echoed = Arc::new(AtomicU64::new(0));
     let cpu_before = thread_cpu_time();
-    let client = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let addr = listener.local_addr()?;
-        let (done, finished) = tokio::sync::oneshot::channel();
-        let client = std::thread::Builder::new()
-            .name("echo-client".into())
-            .spawn(move || {
-                let _ = done.send(load_client(addr, connections, round_trips));
-            })?;
-        let server_echoed = Arc::clone(&echoed);
-        tokio::spawn(async move {
-            while let Ok((mut connection, _)) = listener.accept().await {
-                let _ = connection.set_nodelay(true);
-                let echoed = Arc::clone(&server_echoed);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n @ 1..) = connection.read(&mut buf).await {
-                        if connection.write_all(&buf[..n]).await.is_err() {
-                            return;
+    let span = info_span!("tokio server");
+    let client = span.in_scope(|| {
+        runtime.block_on(async {
+            let listener =
+                tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let addr = listener.local_addr()?;
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let client = std::thread::Builder::new()
+                .name("echo-client".into())
+                .spawn(move || {
+                    let _ = done.send(load_client(addr, connections, round_trips));
+                })?;
+            let server_echoed = Arc::clone(&echoed);
+            tokio::spawn(async move {
+                while let Ok((mut connection, _)) = listener.accept().await {
+                    let _ = connection.set_nodelay(true);
+                    let echoed = Arc::clone(&server_echoed);
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        while let Ok(n @ 1..) = connection.read(&mut buf).await {
+                            if connection.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                            echoed.fetch_add(n as u64, Ordering::Relaxed);
                         }
-                        echoed.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        let result = finished.await.context("the echo client thread died");
-        let _ = client.join();
-        result?
+                    });
+                }
+            });
+            let result = finished.await.context("the echo client thread died");
+            let _ = client.join();
+            result?
+        })
     })?;
     Ok(EchoRun {
         client,

@@ -7,7 +7,7 @@ pub mod requests;
 pub mod serve;
 pub mod timers;
 
-use shared::legacy::Narrator;
+use shared::Narrator;
 
 use crate::cli::{Cli, Demo};
 
@@ -30,7 +30,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
             Demo::Offload => drop(offload::run(&narrator, &cli.sizes)?),
             Demo::OffloadChild { iterations } => offload::child(iterations)?,
-            Demo::Serve(args) => serve::run(&narrator, &args, cli.sizes.trace)?,
+            Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }
     }

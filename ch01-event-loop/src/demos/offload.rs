@@ -21,19 +21,14 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use shared::legacy::report::{DemoReport, Measurement};
-use shared::legacy::{Narrator, SpanKind, SpanRecorder};
+use serde::Serialize;
+use shared::{Narrator, Recording, Report, Span};
+use tracing::{Instrument as _, info_span};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, spawn};
 use crate::observe;
-
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "offload";
-/// How often the ticker wants to run.
-pub const TICK: Duration = Duration::from_millis(10);
-/// The ticker runs alone for this long before the job starts, and after it ends.
-const MARGIN: Duration = Duration::from_millis(50);
+use shared::timing::human_ms;
 
 // ---- the lesson: one CPU-heavy job, and three places to run it ----
 
@@ -77,7 +72,9 @@ impl Place {
 }
 
 /// Runs the job at `place`; the loop keeps running while it waits, except on the loop itself.
-/// Returns the checksum, and when the job started and ended where it ran.
+/// Returns the checksum, and when the job started and ended where it ran. The job is a span
+/// named after its place, on the thread that runs it (for a child process: the thread that
+/// waits for it).
 async fn run_job(
     place: Place,
     iterations: u64,
@@ -86,16 +83,23 @@ async fn run_job(
 ) -> anyhow::Result<(u64, Instant, Instant)> {
     let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
     let (started, checksum, ended) = match place {
-        Place::OnLoop => spawn(async move { timed() }).await?,
-        Place::SpawnBlocking => blocking_pool.spawn_blocking(timed).await?,
+        Place::OnLoop => {
+            spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?
+        }
+        Place::SpawnBlocking => {
+            let in_pool = move || info_span!("spawn_blocking job").in_scope(timed);
+            blocking_pool.spawn_blocking(in_pool).await?
+        }
         Place::Process => {
             let program = program.to_path_buf();
             let in_child = move || {
-                (
-                    Instant::now(),
-                    run_child(&program, iterations),
-                    Instant::now(),
-                )
+                info_span!("process job").in_scope(|| {
+                    (
+                        Instant::now(),
+                        run_child(&program, iterations),
+                        Instant::now(),
+                    )
+                })
             };
             let (started, checksum, ended) = off_thread(in_child).await?;
             (started, checksum?, ended)
@@ -120,6 +124,14 @@ fn off_thread<T: Send + 'static>(
 }
 
 // ---- measuring it ----
+
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "offload";
+const SECTION: &str = "1.7";
+/// How often the ticker wants to run.
+pub const TICK: Duration = Duration::from_millis(10);
+/// The ticker runs alone for this long before the job starts, and after it ends.
+const MARGIN: Duration = Duration::from_millis(50);
 
 /// One run of the ticker: when it was due, and when the loop got to run it.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +158,19 @@ pub struct OffloadRun {
     pub wall: Duration,
     /// The job's checksum (the same in every row: the same work was done).
     pub checksum: u64,
+    /// The job's span and one span per tick.
+    pub spans: Vec<Span>,
+}
+
+/// One row as the report and `--json` show it.
+#[derive(Debug, Serialize)]
+struct Measured {
+    name: &'static str,
+    wall_ms: f64,
+    worst_tick_lateness_ms: f64,
+    ticks: usize,
+    ticks_during_job: usize,
+    job_ms: f64,
 }
 
 impl OffloadRun {
@@ -176,6 +201,17 @@ impl OffloadRun {
     pub fn job_time(&self) -> Duration {
         self.job.1.duration_since(self.job.0)
     }
+
+    fn measured(&self) -> Measured {
+        Measured {
+            name: self.place.name(),
+            wall_ms: ms(self.wall),
+            worst_tick_lateness_ms: ms(self.worst_lateness),
+            ticks: self.ticks.len(),
+            ticks_during_job: self.ticks_during_job(),
+            job_ms: ms(self.job_time()),
+        }
+    }
 }
 
 /// The three rows.
@@ -195,7 +231,7 @@ pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
 pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
     let job = Duration::from_millis(sizes.job_ms);
     narrator.header(
-        "1.7",
+        SECTION,
         "CPU-bound work, made concurrent: hand it to a thread or a process",
         &format!(
             "A ticker wants to run every {} ms while a {} ms computation runs: inside a task it \
@@ -205,73 +241,52 @@ pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::R
         ),
     );
     let iterations = iterations_for(job);
-    let recorder = SpanRecorder::new();
-    let mut report = DemoReport::new(NAME, "1.7");
     let mut runs = Vec::new();
     for place in Place::ALL {
-        let progress = narrator.progress(format!("{}: job and ticker", place.name()), None);
-        let run = measure(place, iterations, program, sizes.trace)?;
-        drop(progress);
-        let row = place.name();
-        let short = row.trim_start_matches("spawn_");
-        recorder.record(format!("{short} job"), SpanKind::Cpu, run.job.0, run.job.1);
-        for pair in run.ticks.windows(2) {
-            let (asleep, tick) = (pair[0].ran, pair[1]);
-            recorder.record(format!("{short} ticker"), SpanKind::Idle, asleep, tick.due);
-            // Due but not run: the loop's one thread is busy, like waiting for a lock.
-            if tick.ran > tick.due + Duration::from_millis(2) {
-                recorder.record(
-                    format!("{short} ticker"),
-                    SpanKind::WaitLock,
-                    tick.due,
-                    tick.ran,
-                );
-            }
-        }
-        report.push(
-            Measurement::new(row, run.wall)
-                .field("worst_tick_lateness_ms", ms(run.worst_lateness))
-                .field("ticks", run.ticks.len() as f64)
-                .field("ticks_during_job", run.ticks_during_job() as f64)
-                .field("job_ms", ms(run.job_time())),
-        );
-        runs.push(run);
+        runs.push(measure(place, iterations, program, sizes.trace)?);
     }
     if runs.iter().any(|run| run.checksum != runs[0].checksum) {
         bail!("the job's checksum differs between rows: the same work was not done");
     }
-    narrator.report(&report, None);
+    narrator.report(&Report::new(
+        NAME,
+        SECTION,
+        runs.iter().map(OffloadRun::measured).collect(),
+    ));
+    let spans: Vec<Span> = runs.iter().flat_map(|run| run.spans.clone()).collect();
     narrator.timeline(
-        "each row: the job, and the ticker's waits between ticks",
-        &recorder.spans(),
+        "each row: the job on the thread that runs or awaits it, and every tick the ticker \
+         ran (a gap: no tick)",
+        &spans,
     );
     let line = |run: &OffloadRun, api: &str| {
         format!(
-            "{}: {api}. {} of {} ticks ran during the {:.0} ms job; the latest was {:.0} ms late.",
+            "{}: {api}. {} of {} ticks ran during the {} job; the latest was {} late.",
             run.place.name(),
             run.ticks_during_job(),
             run.ticks.len(),
-            ms(run.job_time()),
-            ms(run.worst_lateness)
+            human_ms(ms(run.job_time())),
+            human_ms(ms(run.worst_lateness))
         )
     };
     narrator.summary(
         "1.7 and its summary",
         &[
-            &line(
+            line(
                 &runs[0],
                 "the job called inside a coroutine, as if it were I/O; no asyncio API helps",
             ),
-            &line(
+            line(
                 &runs[1],
                 "asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
             ),
-            &line(
+            line(
                 &runs[2],
                 "asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
             ),
             "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
-             so for pure-Python work the process pool is the way; Rust threads have no such lock.",
+             so for pure-Python work the process pool is the way; Rust threads have no such lock."
+                .into(),
         ],
     );
     Ok(Offload { runs })
@@ -302,11 +317,12 @@ pub fn measure(
     program: &Path,
     trace: bool,
 ) -> anyhow::Result<OffloadRun> {
-    let (_stats, _watching) = observe::watch(trace);
     let blocking_pool = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("could not start a tokio runtime for its blocking pool")?;
     let event_loop = EventLoop::new()?;
+    let recording = Recording::start();
+    let (_stats, watching) = observe::watch(trace);
     let started = Instant::now();
     let ticks = Rc::new(RefCell::new(Vec::new()));
     let (job, checksum) = event_loop.block_on(async {
@@ -317,9 +333,11 @@ pub fn measure(
                 while !stop.get() {
                     let due = Instant::now() + TICK;
                     sleep(TICK).await;
-                    ticks.borrow_mut().push(Tick {
-                        due,
-                        ran: Instant::now(),
+                    // Each tick is a span: a gap in its row is time the loop did not run it.
+                    let tick = info_span!("ticker", place = place.name());
+                    tick.in_scope(|| {
+                        let ran = Instant::now();
+                        ticks.borrow_mut().push(Tick { due, ran });
                     });
                 }
             })
@@ -332,6 +350,9 @@ pub fn measure(
         ticker.await?;
         anyhow::Ok(((started, ended), checksum))
     })?;
+    let wall = started.elapsed();
+    drop(watching);
+    let spans = recording.finish();
     let ticks = ticks.take();
     let late = |tick: &Tick| tick.ran.saturating_duration_since(tick.due);
     Ok(OffloadRun {
@@ -339,8 +360,9 @@ pub fn measure(
         job,
         worst_lateness: ticks.iter().map(late).max().unwrap_or_default(),
         ticks,
-        wall: started.elapsed(),
+        wall,
         checksum,
+        spans,
     })
 }
 

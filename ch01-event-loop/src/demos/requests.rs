@@ -3,223 +3,256 @@
 //! If the loop works as the notes say, N requests of delay D take about D, not N x D.
 
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
-use shared::legacy::report::{DemoReport, Measurement};
-use shared::legacy::{Narrator, SpanKind, SpanRecorder};
-use shared::workloads::{Target, fetch, http_client};
-use shared::{Stopwatch, fdlimit};
+use reqwest::Url;
+use shared::workloads::fetch;
+use tracing::{Instrument as _, info_span};
 
-use crate::cli::Sizes;
-use crate::event_loop::{EventLoop, spawn};
+use crate::event_loop::spawn;
 use crate::http::{self, Request};
-use crate::observe::{self, Counts};
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "requests";
-const HAND_BUILT_ROW: &str = "hand-built loop";
-const TOKIO_ROW: &str = "tokio + reqwest";
+// ---- the lesson: N requests at once, as tasks on one loop ----
 
-/// What one runtime did with the batch.
-#[derive(Debug, Clone, Default)]
-pub struct Row {
-    /// From the first request made to the last answer read.
-    pub wall: Duration,
-    /// The most requests the embedded server had in flight at once (`None` with `--url`).
-    pub max_in_flight: Option<u64>,
-    /// The hand-built loop's counters (zero for tokio).
-    pub counts: Counts,
-}
-
-impl Row {
-    fn measurement(&self, name: &str) -> Measurement {
-        let mut measurement = Measurement::new(name, self.wall);
-        if name == "hand_built" {
-            measurement.set("iterations", self.counts.iterations as f64);
-            measurement.set("polls", self.counts.polls as f64);
-            measurement.set("wakeups", self.counts.wakeups as f64);
-            measurement.set("io_events", self.counts.io_events as f64);
-        }
-        if let Some(max) = self.max_in_flight {
-            measurement.set("max_in_flight", max as f64);
-        }
-        measurement
+/// asyncio's `gather(*[create_task(get(url)) for _ in range(n)])` on the hand-built loop: every
+/// request is a task, so all of them wait on the server at the same time. Run it with
+/// [`EventLoop::block_on`](crate::event_loop::EventLoop::block_on). Returns each HTTP status.
+pub async fn hand_built_requests(request: Rc<Request>, n: u64) -> anyhow::Result<Vec<u16>> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let request = Rc::clone(&request);
+            spawn(async move { http::get(&request).await }.instrument(info_span!(HAND_BUILT_SPAN)))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for handle in futures::future::join_all(handles).await {
+        statuses.push(handle??);
     }
+    Ok(statuses)
 }
 
-/// What the demo measured on each runtime.
-#[derive(Debug, Clone)]
-pub struct Requests {
-    /// The hand-built loop's row.
-    pub hand_built: Row,
-    /// tokio + reqwest's row.
-    pub tokio: Row,
+/// The same on tokio with reqwest: one spawned task per request (`JoinSet`).
+pub async fn tokio_requests(client: reqwest::Client, url: Url, n: u64) -> anyhow::Result<Vec<u16>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move { fetch(&client, &url).await }.instrument(info_span!(TOKIO_SPAN)));
+    }
+    tasks.join_all().await.into_iter().collect()
 }
 
-/// Runs the demo, prints its report, and returns what it measured.
-pub fn run(
-    narrator: &Narrator,
-    sizes: &Sizes,
-    url: Option<&reqwest::Url>,
-) -> anyhow::Result<Requests> {
-    let n = sizes.requests;
-    narrator.header(
-        "1.7",
-        "How an event loop works: many requests on one thread",
-        &format!(
-            "One thread, one loop: {n} requests that each wait {} ms on the server all wait at \
-             the same time, so the batch takes about one delay, not {n} of them.",
-            sizes.delay_ms
-        ),
-    );
-    let recorder = Arc::new(SpanRecorder::new());
-    let Requests { hand_built, tokio } = measure(narrator, sizes, url, &recorder)?;
+/// The span of one request on each runtime: one timeline row per runtime.
+const HAND_BUILT_SPAN: &str = "hand-built loop";
+const TOKIO_SPAN: &str = "tokio + reqwest";
 
-    let mut report = DemoReport::new(NAME, "1.7");
-    report.push(hand_built.measurement("hand_built"));
-    report.push(tokio.measurement("tokio"));
-    narrator.report(&report, Some("tokio"));
-    narrator.timeline(
-        &format!("{n} requests per row, each a span from connect to last byte"),
-        &recorder.spans(),
-    );
-    let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
-    let iterations = hand_built.counts.iterations;
-    let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
-    narrator.summary(
-        "1.7",
-        &[
+// ---- measuring it ----
+
+pub use measuring::{NAME, Requests, Row, measure, run};
+
+mod measuring {
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use anyhow::{Context as _, bail};
+    use serde::Serialize;
+    use shared::timing::human_ms;
+    use shared::workloads::{Target, http_client};
+    use shared::{Narrator, Recording, Report, Span, Stopwatch, fdlimit};
+
+    use super::{HAND_BUILT_SPAN, TOKIO_SPAN};
+    use crate::cli::Sizes;
+    use crate::event_loop::EventLoop;
+    use crate::http::Request;
+    use crate::observe::{self, Counts};
+
+    /// The demo's name in `--help` and `--json`.
+    pub const NAME: &str = "requests";
+    const SECTION: &str = "1.7";
+
+    /// What one runtime did with the batch.
+    #[derive(Debug, Clone, Default)]
+    pub struct Row {
+        /// From the first request made to the last answer read.
+        pub wall: Duration,
+        /// The most requests the embedded server had in flight at once (`None` with `--url`).
+        pub max_in_flight: Option<u64>,
+        /// The hand-built loop's counters (zero for tokio).
+        pub counts: Counts,
+        /// One span per request.
+        pub spans: Vec<Span>,
+    }
+
+    /// One row as the report and `--json` show it.
+    #[derive(Debug, Serialize)]
+    struct Measured {
+        name: &'static str,
+        wall_ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        iterations: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        polls: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wakeups: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        io_events: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_in_flight: Option<u64>,
+    }
+
+    impl Row {
+        fn measured(&self, name: &'static str) -> Measured {
+            let hand_built = name == "hand_built";
+            let count = |n: u64| hand_built.then_some(n);
+            Measured {
+                name,
+                wall_ms: self.wall.as_secs_f64() * 1e3,
+                iterations: count(self.counts.iterations),
+                polls: count(self.counts.polls),
+                wakeups: count(self.counts.wakeups),
+                io_events: count(self.counts.io_events),
+                max_in_flight: self.max_in_flight,
+            }
+        }
+    }
+
+    /// What the demo measured on each runtime.
+    #[derive(Debug, Clone)]
+    pub struct Requests {
+        /// The hand-built loop's row.
+        pub hand_built: Row,
+        /// tokio + reqwest's row.
+        pub tokio: Row,
+    }
+
+    /// Runs the demo, prints its report, and returns what it measured.
+    pub fn run(
+        narrator: &Narrator,
+        sizes: &Sizes,
+        url: Option<&reqwest::Url>,
+    ) -> anyhow::Result<Requests> {
+        let n = sizes.requests;
+        narrator.header(
+            SECTION,
+            "How an event loop works: many requests on one thread",
             &format!(
-                "The hand-built loop finished {n} requests in {hand_ms:.0} ms with only \
-                 {iterations:.0} iterations: each iteration ran every ready task until it hit I/O, \
-                 then slept in the OS until sockets were ready."
+                "One thread, one loop: {n} requests that each wait {} ms on the server all wait \
+                 at the same time, so the batch takes about one delay, not {n} of them.",
+                sizes.delay_ms
             ),
-            "The server saw the requests in flight together: one thread, many waits at once.",
-            &format!(
-                "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the \
-                 same OS tools (epoll via mio), only more polished."
-            ),
-        ],
-    );
-    Ok(Requests { hand_built, tokio })
-}
+        );
+        let measured = measure(narrator, sizes, url)?;
+        let Requests { hand_built, tokio } = &measured;
+        narrator.report(&Report::new(
+            NAME,
+            SECTION,
+            vec![hand_built.measured("hand_built"), tokio.measured("tokio")],
+        ));
+        let spans: Vec<Span> = [&hand_built.spans[..], &tokio.spans[..]].concat();
+        narrator.timeline(
+            &format!("{n} requests per row, each a span from connect to last byte"),
+            &spans,
+        );
+        let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
+        let iterations = hand_built.counts.iterations;
+        let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "The hand-built loop finished {n} requests in {} with only {iterations} \
+                     iterations: each iteration ran every ready task until it hit I/O, then \
+                     slept in the OS until sockets were ready.",
+                    human_ms(hand_ms)
+                ),
+                "The server saw the requests in flight together: one thread, many waits at once."
+                    .into(),
+                format!(
+                    "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the \
+                     same OS tools (epoll via mio), only more polished."
+                ),
+            ],
+        );
+        Ok(measured)
+    }
 
-/// Both rows, hand-built loop first, each request recorded as a span in `recorder`.
-pub fn measure(
-    narrator: &Narrator,
-    sizes: &Sizes,
-    url: Option<&reqwest::Url>,
-    recorder: &Arc<SpanRecorder>,
-) -> anyhow::Result<Requests> {
-    let n = sizes.requests;
-    // Each request needs a socket here and one in the embedded server.
-    fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
-    let target = Target::new(url, sizes.delay_ms)?;
-    let hand_built = hand_built(narrator, sizes, &target, recorder)?;
-    let tokio = with_tokio(narrator, n, &target, recorder)?;
-    Ok(Requests { hand_built, tokio })
-}
+    /// Both rows, hand-built loop first, each request recorded as a span.
+    pub fn measure(
+        narrator: &Narrator,
+        sizes: &Sizes,
+        url: Option<&reqwest::Url>,
+    ) -> anyhow::Result<Requests> {
+        let n = sizes.requests;
+        // Each request needs a socket here and one in the embedded server.
+        fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
+        let target = Target::new(url, sizes.delay_ms)?;
+        let hand_built = hand_built(narrator, sizes, &target)?;
+        let tokio = with_tokio(narrator, n, &target)?;
+        Ok(Requests { hand_built, tokio })
+    }
 
-fn hand_built(
-    narrator: &Narrator,
-    sizes: &Sizes,
-    target: &Target,
-    recorder: &Arc<SpanRecorder>,
-) -> anyhow::Result<Row> {
-    let n = sizes.requests;
-    let request = Rc::new(Request::from_url(target.url())?);
-    narrator.say(format!(
-        "hand-built loop: {n} GET {} on our own sockets ...",
-        target.url()
-    ));
-    target.reset();
-    let (stats, _watching) = observe::watch(sizes.trace);
-    let event_loop = EventLoop::new()?;
-    let progress = narrator.progress("hand-built loop: requests", Some(n));
-    let stopwatch = Stopwatch::start();
-    let results = event_loop.block_on(async {
-        let handles: Vec<_> = (0..n)
-            .map(|_| {
-                let request = Rc::clone(&request);
-                let recorder = Arc::clone(recorder);
-                let done = progress.counter();
-                spawn(async move {
-                    let started = Instant::now();
-                    let status = http::get(&request).await;
-                    recorder.record(HAND_BUILT_ROW, SpanKind::WaitIo, started, Instant::now());
-                    done.fetch_add(1, Ordering::Relaxed);
-                    status
-                })
-            })
-            .collect();
-        futures::future::join_all(handles).await
-    });
-    let wall = stopwatch.elapsed();
-    drop(progress);
-    for result in results {
-        let status = result
-            .map_err(anyhow::Error::from)
-            .and_then(|status| status)
-            .context("a hand-built request failed")?;
-        if !(200..300).contains(&status) {
-            bail!("a hand-built request got HTTP status {status}");
+    fn check(statuses: &[u16], runtime: &str) -> anyhow::Result<()> {
+        match statuses.iter().find(|status| !(200..300).contains(*status)) {
+            Some(status) => bail!("a {runtime} request got HTTP status {status}"),
+            None => Ok(()),
         }
     }
-    Ok(Row {
-        wall,
-        max_in_flight: target.max_in_flight(),
-        counts: stats.get(),
-    })
-}
 
-fn with_tokio(
-    narrator: &Narrator,
-    n: u64,
-    target: &Target,
-    recorder: &Arc<SpanRecorder>,
-) -> anyhow::Result<Row> {
-    narrator.say(format!(
-        "tokio (current-thread) + reqwest: the same {n} GETs ..."
-    ));
-    target.reset();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("could not start a tokio runtime")?;
-    let client = http_client(target.url())?;
-    let progress = narrator.progress("tokio: requests", Some(n));
-    let stopwatch = Stopwatch::start();
-    let results = runtime.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..n {
-            let client = client.clone();
-            let url = target.url().clone();
-            let recorder = Arc::clone(recorder);
-            let done = progress.counter();
-            tasks.spawn(async move {
-                let started = Instant::now();
-                let status = fetch(&client, &url).await;
-                recorder.record(TOKIO_ROW, SpanKind::WaitIo, started, Instant::now());
-                done.fetch_add(1, Ordering::Relaxed);
-                status
-            });
-        }
-        tasks.join_all().await
-    });
-    let wall = stopwatch.elapsed();
-    drop(progress);
-    for status in results {
-        let status = status?;
-        if !(200..300).contains(&status) {
-            bail!("a tokio request got HTTP status {status}");
-        }
+    fn hand_built(narrator: &Narrator, sizes: &Sizes, target: &Target) -> anyhow::Result<Row> {
+        let n = sizes.requests;
+        let request = Rc::new(Request::from_url(target.url())?);
+        narrator.say(format!(
+            "hand-built loop: {n} GET {} on our own sockets ...",
+            target.url()
+        ));
+        target.reset();
+        let event_loop = EventLoop::new()?;
+        let recording = Recording::start();
+        let (stats, watching) = observe::watch(sizes.trace);
+        let progress = narrator.progress(
+            &recording,
+            "hand-built loop: requests",
+            HAND_BUILT_SPAN,
+            Some(n),
+        );
+        let stopwatch = Stopwatch::start();
+        let statuses = event_loop.block_on(super::hand_built_requests(request, n));
+        let wall = stopwatch.elapsed();
+        drop((progress, watching));
+        let spans = recording.finish();
+        check(
+            &statuses.context("a hand-built request failed")?,
+            "hand-built",
+        )?;
+        Ok(Row {
+            wall,
+            max_in_flight: target.max_in_flight(),
+            counts: stats.get(),
+            spans,
+        })
     }
-    Ok(Row {
-        wall,
-        max_in_flight: target.max_in_flight(),
-        counts: Counts::default(),
-    })
+
+    fn with_tokio(narrator: &Narrator, n: u64, target: &Target) -> anyhow::Result<Row> {
+        narrator.say(format!(
+            "tokio (current-thread) + reqwest: the same {n} GETs ..."
+        ));
+        target.reset();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start a tokio runtime")?;
+        let client = http_client(target.url())?;
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, "tokio: requests", TOKIO_SPAN, Some(n));
+        let stopwatch = Stopwatch::start();
+        let statuses = runtime.block_on(super::tokio_requests(client, target.url().clone(), n));
+        let wall = stopwatch.elapsed();
+        drop(progress);
+        let spans = recording.finish();
+        check(&statuses?, "tokio")?;
+        Ok(Row {
+            wall,
+            max_in_flight: target.max_in_flight(),
+            counts: Counts::default(),
+            spans,
+        })
+    }
 }

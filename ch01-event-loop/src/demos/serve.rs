@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::legacy::Narrator;
+use shared::cli::CommonArgs;
 
 use crate::cli::ServeArgs;
 use crate::event_loop::{EventLoop, TcpListener, TcpStream, sleep, spawn};
@@ -64,7 +64,7 @@ pub async fn echo(client: TcpStream) -> io::Result<u64> {
 // ---- running it ----
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
-pub fn run(narrator: &Narrator, args: &ServeArgs, trace: bool) -> anyhow::Result<()> {
+pub fn run(common: &CommonArgs, args: &ServeArgs, trace: bool) -> anyhow::Result<()> {
     let wanted = SocketAddr::new(args.host, args.port()?);
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
@@ -74,25 +74,25 @@ pub fn run(narrator: &Narrator, args: &ServeArgs, trace: bool) -> anyhow::Result
         let listener =
             TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
         let addr = listener.local_addr()?;
-        announce(narrator, addr);
+        announce(common, addr);
         serve(listener).await;
         anyhow::Ok(())
     })
 }
 
 /// The first line says where we listen (tests and scripts read it).
-fn announce(narrator: &Narrator, addr: SocketAddr) {
+fn announce(common: &CommonArgs, addr: SocketAddr) {
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
     let mut out = io::stdout().lock();
-    let _ = if narrator.is_json() {
+    let _ = if common.json {
         let line =
             serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
         writeln!(out, "{line}")
     } else {
         writeln!(out, "listening on {addr}")
     };
-    if narrator.is_narrated() {
+    if !common.json && !common.quiet {
         let _ = writeln!(
             out,
             "Echo server on the hand-built event loop: one thread, one task per client. Try \

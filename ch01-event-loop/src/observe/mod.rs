@@ -113,8 +113,10 @@ fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1e3)
 }
 
-/// A subscriber that feeds the loop's events to `stats` and, if given, to a `--trace` printer.
-/// Without a printer the per-poll events (level TRACE) are off for the whole subscriber, so
+/// A subscriber that feeds the loop's events to `stats` and, if given, to a `--trace` printer,
+/// and the spans opened meanwhile to [`shared::trace::SpanLayer`]: it replaces the global
+/// subscriber on the loop's thread only, and a demo's timeline must still see that thread's
+/// spans (other threads keep the global one, which records them too). Without a printer the per-poll events (level TRACE) are off for the whole subscriber, so
 /// `tracing` skips them at their call site. (One filter for the whole subscriber, not one per
 /// layer: per-layer filters misjudge call sites when tests run several subscribers at once.)
 pub fn subscriber(stats: &LoopStats, trace: Option<TraceLayer>) -> impl Subscriber + Send + Sync {
@@ -124,6 +126,7 @@ pub fn subscriber(stats: &LoopStats, trace: Option<TraceLayer>) -> impl Subscrib
     };
     tracing_subscriber::registry()
         .with(level)
+        .with(shared::trace::SpanLayer)
         .with(stats.clone())
         .with(trace)
 }
