@@ -2,7 +2,6 @@
 
 pub mod cli;
 pub mod fdlimit;
-pub mod legacy;
 pub mod narrate;
 pub mod report;
 pub mod server;
