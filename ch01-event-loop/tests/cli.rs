@@ -147,3 +147,22 @@ fn trace_prints_one_line_per_iteration() {
     );
     assert!(stderr.contains("I/O events"));
 }
+
+#[test]
+fn a_timers_child_sends_its_span_and_result_to_the_parent() {
+    // The parent's span clock starts with its first recording; a child's span from before that
+    // instant would be clamped to it. The demo records before it starts a child; so does this.
+    let _ = shared::trace::record(|| ());
+    let output = run(&["timers-child", "--runtime", "hand-built", "--count", "10"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (spans, other) = shared::trace::from_json_lines(&stdout);
+    // One span around the whole batch, in the child's process, at least one sleep long.
+    assert_eq!(spans.len(), 1, "{stdout}");
+    assert_eq!(spans[0].label, "hand_built");
+    assert_ne!(spans[0].pid, std::process::id());
+    assert!(spans[0].wall() >= std::time::Duration::from_secs(1));
+    // Then the result, as the last line.
+    let result: Value = serde_json::from_str(other.last().unwrap()).unwrap();
+    assert!(result["wall_ms"].as_f64().unwrap() >= 1000.0);
+}

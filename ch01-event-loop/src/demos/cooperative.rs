@@ -164,13 +164,13 @@ mod measuring {
             greedy.longest
         ));
         narrator.say(format!(
-            "longest iteration, awaits often:  {}\n",
+            "longest iteration, awaits often:  {}\n\n",
             polite.longest
         ));
         narrator.say(
             "In the timelines a ticker's row marks each tick it ran: a gap is time it was due \
              but the loop's one thread was busy. The computation's row runs whenever the loop \
-             polls it.\n",
+             polls it.\n\n",
         );
         narrator.timeline("the greedy task never awaits", &greedy.spans);
         narrator.timeline("the same work, awaiting every millisecond", &polite.spans);

@@ -254,11 +254,12 @@ pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::R
         runs.iter().map(OffloadRun::measured).collect(),
     ));
     let spans: Vec<Span> = runs.iter().flat_map(|run| run.spans.clone()).collect();
-    narrator.timeline(
-        "each row: the job on the thread that runs or awaits it, and every tick the ticker \
-         ran (a gap: no tick)",
-        &spans,
+    narrator.say(
+        "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
+         A job's row is the thread that computed it; for the child process, the thread that \
+         waited for the child.\n\n",
     );
+    narrator.timeline("the job and the ticks, row by row", &spans);
     let line = |run: &OffloadRun, api: &str| {
         format!(
             "{}: {api}. {} of {} ticks ran during the {} job; the latest was {} late.",

@@ -203,7 +203,7 @@ mod measuring {
         ];
         narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.timeline(
-            "each runtime in its own child process (its main thread: spawning, waiting, waking)",
+            "each runtime in its own child process (its main thread)",
             &spans,
         );
         narrator.summary(SECTION, &summary);
@@ -277,13 +277,14 @@ mod measuring {
     /// measurement, and prints that span (for the parent's timeline), then a [`ChildResult`].
     pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<()> {
         let start_rss_kb = shared::timing::peak_rss_kb();
+        // Opened after the recording starts, or the recording would not see it.
+        let recording = Recording::start();
         let span = match runtime {
             TimerRuntime::HandBuilt => info_span!("hand_built"),
             TimerRuntime::Tokio => info_span!("tokio"),
             TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
             TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
         };
-        let recording = Recording::start();
         let wall: anyhow::Result<Duration> = span.in_scope(|| match runtime {
             TimerRuntime::HandBuilt => super::hand_built(count),
             TimerRuntime::Tokio => super::tokio_spawned(count),
