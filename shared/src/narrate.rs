@@ -39,6 +39,8 @@ pub struct Narrator {
 impl Narrator {
     /// The narrator the shared flags ask for.
     pub fn new(args: &CommonArgs) -> Self {
+        // Every span of the run, this process's or a child's, is then recorded on one clock.
+        crate::trace::install();
         let mode = match (args.json, args.quiet) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,

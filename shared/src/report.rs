@@ -97,16 +97,28 @@ impl<M: Serialize> Report<M> {
                 values.chain(words).max().unwrap_or(1) + 2
             })
             .collect();
-        // Too many columns for the width: split the table, each part led by the names.
-        let mut parts: Vec<Vec<usize>> = vec![vec![0]];
-        for c in 1..keys.len() {
-            let part = parts.last_mut().expect("never empty");
-            if part.iter().map(|&i| needs[i]).sum::<usize>() + needs[c] > width && part.len() > 1 {
-                parts.push(vec![0, c]);
-            } else {
-                part.push(c);
+        // Too many columns for the width: split the table, each part led by the names, into as
+        // few parts as fit, with the columns shared out evenly among them.
+        let split = |per_part: usize| {
+            let mut parts: Vec<Vec<usize>> = vec![vec![0]];
+            for c in 1..keys.len() {
+                let part = parts.last_mut().expect("never empty");
+                let used: usize = part.iter().map(|&i| needs[i]).sum();
+                if part.len() > 1 && (used + needs[c] > width || part.len() > per_part) {
+                    parts.push(vec![0, c]);
+                } else {
+                    part.push(c);
+                }
             }
-        }
+            parts
+        };
+        let fewest = split(usize::MAX).len();
+        let even = split((keys.len() - 1).div_ceil(fewest));
+        let parts = if even.len() == fewest {
+            even
+        } else {
+            split(usize::MAX)
+        };
         let mut out = String::new();
         for part in parts {
             let mut table = Table::new();

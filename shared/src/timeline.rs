@@ -244,8 +244,9 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
         }
         for run in &span.runs {
             let wall = (run.end - run.start).as_secs_f64();
-            // A run too short for the clock to see counts as the CPU's.
-            let share = if wall == 0.0 {
+            // A run of a few microseconds is below what the two clocks resolve once their own
+            // reading costs are counted; nothing that short waited for anything, so it ran.
+            let share = if wall < 50e-6 {
                 1.0
             } else {
                 (run.cpu().as_secs_f64() / wall).min(1.0)

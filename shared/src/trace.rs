@@ -376,6 +376,9 @@ struct ChildSpan {
 /// Makes [`SpanLayer`] the process's global subscriber, unless one is set already.
 pub fn install() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
+    // Start the shared clock now: a child's spans from before the first recording still land
+    // after it.
+    epoch();
     INSTALLED.get_or_init(|| {
         let subscriber = tracing_subscriber::registry().with(SpanLayer);
         let _ = tracing::subscriber::set_global_default(subscriber);
