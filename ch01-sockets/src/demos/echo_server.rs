@@ -1,232 +1,311 @@
 //! Section 1.6, demo `echo-server`: many clients, three ways to serve them.
 //!
-//! The same load (C clients, each sending lines and waiting for every echo) against three servers:
-//! - blocking sockets, one client at a time: the book's listings 3.1 to 3.3, in
-//!   `echo/blocking_servers.rs` (`Policy::OneAtATime`);
-//! - blocking sockets with a thread per client (`Policy::ThreadPerConnection`, same file);
-//! - one thread with non-blocking sockets and readiness from mio: listing 3.7's selector, in
-//!   `echo/nonblocking.rs`.
+//! The same load (C clients, each sending lines and waiting for every echo) against three echo
+//! servers, written first below in the shape of the book's chapter 3 listings: blocking sockets
+//! serving one client at a time (listings 3.1 to 3.3), the same accept loop with a thread per
+//! client, and one thread with non-blocking sockets and a selector (listing 3.7). These functions
+//! are the servers that run, here and in `serve`; what they call for counting, partial writes,
+//! slow readers and running out of descriptors is in `src/echo/`.
 //!
 //! Each server counts how many clients it had connected at once, and its threads' OS context
 //! switches: the price of a thread per client that one thread waiting on readiness avoids.
 
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::thread;
 
-use anyhow::Context;
-use serde::Serialize;
-use shared::narrate::Mode;
-use shared::timing::{human_ms, ratio};
-use shared::trace::threads_used;
-use shared::{Narrator, Recording, Report, Span};
+use mio::Token;
+use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
-use crate::echo::load::{self, Load};
-use crate::echo::stats::StatsSnapshot;
-use crate::echo::{ServerKind, any_local_port};
+use crate::echo::blocking_servers::{Client, Listener};
+use crate::echo::nonblocking::{LISTENER, Selector};
 
-/// The demo's name in `--help` and `--json`.
-pub const DEMO: &str = "echo-server";
+// ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
 
-/// Connections with a row in the timelines.
-const TIMELINE_ROWS: usize = 6;
-
-/// One server under the load.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerRun {
-    /// `one_at_a_time`, `thread_per_connection` or `single_thread_nonblocking`.
-    pub name: &'static str,
-    /// From the first client's connect to the last client's finish.
-    pub wall_ms: f64,
-    /// Threads the server started (its first thread included).
-    pub threads: u64,
-    /// The most clients connected to it at the same moment, as the server counted them.
-    pub max_concurrent_clients: u64,
-    /// Lines sent and echoed back, per second of wall time.
-    pub round_trips_per_sec: f64,
-    /// OS context switches (voluntary and involuntary) of the server's threads during the load.
-    pub server_context_switches: u64,
-    /// The same, per line echoed.
-    pub context_switches_per_round_trip: f64,
-    /// Which server.
-    #[serde(skip)]
-    pub kind: ServerKind,
-    /// What the server counted at the end of the load.
-    #[serde(skip)]
-    pub stats: StatsSnapshot,
-    /// One `connection` span per client, on the thread that served it.
-    #[serde(skip)]
-    pub spans: Vec<Span>,
+/// Listings 3.1 and 3.2: accept a client, echo it until it leaves, and only then accept the
+/// next. While this one thread waits in `read` for one client, the others wait in the kernel's
+/// accept queue (listing 3.3's problem).
+pub fn one_at_a_time(mut listener: Listener) {
+    for (n, mut client) in listener.incoming().enumerate() {
+        // A broken connection ends only this client's turn.
+        let _ = info_span!("connection", n).in_scope(|| echo_until_eof(&mut client));
+    }
 }
 
-impl ServerRun {
-    /// The spans of the first `rows` connections, for a timeline that fits a terminal.
-    pub fn first_connections(&self, rows: usize) -> Vec<Span> {
-        let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
-        self.spans
-            .iter()
-            .filter(|span| shown.contains(&span.label))
-            .cloned()
+/// Listing 3.3's accept loop with a thread for each client (not a listing of the book, the usual
+/// way out before non-blocking sockets): a thread may block in `read`, the others go on. The
+/// price is a thread per client: its stack, and the OS switching between them all.
+pub fn thread_per_client(mut listener: Listener) {
+    let mut threads = Vec::new();
+    for (n, mut client) in listener.incoming().enumerate() {
+        let spawned = thread::Builder::new()
+            .name("blocking-echo-client".into())
+            .spawn(move || info_span!("connection", n).in_scope(|| echo_until_eof(&mut client)));
+        // Out of threads, this client is dropped (its socket closed) and the others go on.
+        if let Ok(thread) = spawned {
+            threads.push(thread);
+        }
+        threads.retain(|thread| !thread.is_finished());
+    }
+    for thread in threads {
+        let _ = thread.join();
+    }
+}
+
+/// Listing 3.2's loop, `data = connection.recv(...)` then `connection.sendall(data)`, until the
+/// client closes its side. Each `read` halts the thread until the client sends something.
+pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match client.read(&mut buffer)? {
+            0 => return Ok(()),
+            n => client.write_all(&buffer[..n])?,
+        }
+    }
+}
+
+/// Listing 3.7: one thread, non-blocking sockets, and a selector (mio's `Poll`: epoll on Linux,
+/// kqueue on macOS). The thread sleeps in `select` until the OS reports some sockets ready, then
+/// does for each only what it can without blocking, so waiting on one client never holds up
+/// another. Returns when stopped, or if the poller itself fails.
+pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
+    let mut ready: Vec<Token> = Vec::new();
+    // `events = selector.select()`: false once the server is asked to stop.
+    while selector.select(&mut ready)? {
+        for &socket in &ready {
+            match socket {
+                // `event_socket == server_socket`: accept the new clients and register them.
+                LISTENER => selector.accept_all(),
+                // A client's socket: `recv`, and `send` back what it takes without blocking.
+                client => selector.echo(client),
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- measuring it: each server under the same load, its own counts, the spans recorded ----
+
+pub use measuring::{DEMO, ServerRun, load_from, measure, round_trips_per_sec, run};
+
+mod measuring {
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use serde::Serialize;
+    use shared::narrate::Mode;
+    use shared::timing::{human_ms, ratio};
+    use shared::trace::threads_used;
+    use shared::{Narrator, Recording, Report, Span};
+
+    use crate::SECTION;
+    use crate::cli::Sizes;
+    use crate::echo::load::{self, Load};
+    use crate::echo::stats::StatsSnapshot;
+    use crate::echo::{ServerKind, any_local_port};
+
+    /// The demo's name in `--help` and `--json`.
+    pub const DEMO: &str = "echo-server";
+
+    /// Connections with a row in the timelines.
+    const TIMELINE_ROWS: usize = 6;
+
+    /// One server under the load.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct ServerRun {
+        /// `one_at_a_time`, `thread_per_connection` or `single_thread_nonblocking`.
+        pub name: &'static str,
+        /// From the first client's connect to the last client's finish.
+        pub wall_ms: f64,
+        /// Threads the server started (its first thread included).
+        pub threads: u64,
+        /// The most clients connected to it at the same moment, as the server counted them.
+        pub max_concurrent_clients: u64,
+        /// Lines sent and echoed back, per second of wall time.
+        pub round_trips_per_sec: f64,
+        /// OS context switches (voluntary and involuntary) of the server's threads during the load.
+        pub server_context_switches: u64,
+        /// The same, per line echoed.
+        pub context_switches_per_round_trip: f64,
+        /// Which server.
+        #[serde(skip)]
+        pub kind: ServerKind,
+        /// What the server counted at the end of the load.
+        #[serde(skip)]
+        pub stats: StatsSnapshot,
+        /// One `connection` span per client, on the thread that served it.
+        #[serde(skip)]
+        pub spans: Vec<Span>,
+    }
+
+    impl ServerRun {
+        /// The spans of the first `rows` connections, for a timeline that fits a terminal.
+        pub fn first_connections(&self, rows: usize) -> Vec<Span> {
+            let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
+            self.spans
+                .iter()
+                .filter(|span| shown.contains(&span.label))
+                .cloned()
+                .collect()
+        }
+
+        /// OS threads that ran the `connection` spans.
+        pub fn threads_serving(&self) -> usize {
+            threads_used(&self.spans)
+        }
+    }
+
+    /// The load the command line asks for.
+    pub fn load_from(sizes: &Sizes) -> Load {
+        Load {
+            clients: sizes.clients as usize,
+            lines: sizes.lines as usize,
+            line_bytes: sizes.line_bytes as usize,
+        }
+    }
+
+    /// Runs the load against a fresh server of this kind and reads what it counted.
+    pub fn measure(kind: ServerKind, load: Load, narrator: &Narrator) -> anyhow::Result<ServerRun> {
+        let name = kind.measurement_name();
+        let server = kind
+            .start(any_local_port())
+            .with_context(|| format!("starting the {name} server"))?;
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, name, "connection", Some(load.clients as u64));
+        let before = server.stats();
+        let outcome = load::run(server.addr(), load);
+        let after = server.stats();
+        // Stopping waits for the server's threads, so every connection span has closed.
+        let stopped = server.stop();
+        drop(progress);
+        let spans = recording.finish();
+        let outcome = outcome.with_context(|| format!("load against the {name} server"))?;
+        stopped.context("stopping the server")?;
+        let switches = after
+            .context_switches
+            .saturating_sub(before.context_switches);
+        Ok(ServerRun {
+            name,
+            wall_ms: outcome.wall.as_secs_f64() * 1e3,
+            threads: after.threads_started,
+            max_concurrent_clients: after.max_connected,
+            round_trips_per_sec: outcome.round_trips_per_sec(),
+            server_context_switches: switches,
+            context_switches_per_round_trip: ratio(switches as f64, outcome.round_trips as f64),
+            kind,
+            stats: after,
+            spans,
+        })
+    }
+
+    /// The demo, narrated.
+    pub fn run(load: Load, narrator: &Narrator) -> anyhow::Result<Vec<ServerRun>> {
+        narrator.header(
+            SECTION,
+            "One thread, many clients: an echo server on non-blocking sockets",
+            "With readiness notification one thread serves every client at once; with blocking \
+             sockets it is one client at a time, or one thread per client, and the OS switching \
+             between those threads.",
+        );
+        narrator.say(format!(
+            "{} clients connect, then each sends {} lines of {} bytes, one at a time, checking every \
+             echoed byte.",
+            load.clients, load.lines, load.line_bytes
+        ));
+        // Each client holds a socket, and so does the server for it.
+        shared::fdlimit::ensure_available(2 * load.clients as u64 + 16, "the echo clients")?;
+
+        let runs = ServerKind::ALL
+            .into_iter()
+            .map(|kind| measure(kind, load, narrator))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
+        narrator.say(
+            "In the timelines, each row is one connection from accept to close, with the OS thread \
+             that served it (t...): one thread in turn, one thread each, one thread for all at once.",
+        );
+        for run in &runs {
+            narrator.timeline(
+                &format!(
+                    "{}, connections 0 to {}, each from accept to close",
+                    run.name,
+                    TIMELINE_ROWS.min(load.clients) - 1
+                ),
+                &run.first_connections(TIMELINE_ROWS),
+            );
+        }
+        narrator.summary(SECTION, &summary(&runs));
+        Ok(runs)
+    }
+
+    fn summary(runs: &[ServerRun]) -> Vec<String> {
+        let by = |kind: ServerKind| runs.iter().find(|r| r.kind == kind);
+        let (Some(one), Some(threads), Some(single)) = (
+            by(ServerKind::OneAtATime),
+            by(ServerKind::ThreadPerConnection),
+            by(ServerKind::SingleThreadNonblocking),
+        ) else {
+            return Vec::new();
+        };
+        let switches = if single.server_context_switches > 0 {
+            format!(
+                "For the same bytes, the threads of the thread-per-connection server were switched \
+                 {} times by the OS ({:.2} per round trip), {:.1}x as often as the single thread \
+                 ({} times, {:.2} per round trip): that thread slept only when no socket was ready.",
+                threads.server_context_switches,
+                threads.context_switches_per_round_trip,
+                ratio(
+                    threads.server_context_switches as f64,
+                    single.server_context_switches as f64
+                ),
+                single.server_context_switches,
+                single.context_switches_per_round_trip
+            )
+        } else if threads.server_context_switches > 0 {
+            format!(
+                "For the same bytes, the threads of the thread-per-connection server were switched \
+                 {} times by the OS; the single thread not once.",
+                threads.server_context_switches
+            )
+        } else {
+            "Context switches are counted on Linux only; here they read 0.".into()
+        };
+        vec![
+            format!(
+                "Blocking, one thread: at most {} client connected at a time; the others waited in \
+                 line (the staircase above). The OS took its thread off the CPU {:.2} times per round \
+                 trip: it blocks in read() for every line.",
+                one.max_concurrent_clients, one.context_switches_per_round_trip
+            ),
+            format!(
+                "Thread per connection: {} clients at once, for {} threads, in {}.",
+                threads.max_concurrent_clients,
+                threads.threads,
+                human_ms(threads.wall_ms)
+            ),
+            format!(
+                "Non-blocking + mio: {} clients at once on {} thread, in {}; it slept in poll() until \
+                 some socket was ready, so waiting on one client never held up another.",
+                single.max_concurrent_clients,
+                single.threads,
+                human_ms(single.wall_ms)
+            ),
+            switches,
+        ]
+    }
+
+    /// Bench helper: the three servers' round trips per second for one load, and their wall times.
+    pub fn round_trips_per_sec(load: Load) -> anyhow::Result<Vec<(ServerKind, f64, Duration)>> {
+        let quiet = Narrator::with_mode(Mode::Json, false);
+        ServerKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let run = measure(kind, load, &quiet)?;
+                Ok((
+                    kind,
+                    run.round_trips_per_sec,
+                    Duration::from_secs_f64(run.wall_ms / 1e3),
+                ))
+            })
             .collect()
     }
-
-    /// OS threads that ran the `connection` spans.
-    pub fn threads_serving(&self) -> usize {
-        threads_used(&self.spans)
-    }
-}
-
-/// The load the command line asks for.
-pub fn load_from(sizes: &Sizes) -> Load {
-    Load {
-        clients: sizes.clients as usize,
-        lines: sizes.lines as usize,
-        line_bytes: sizes.line_bytes as usize,
-    }
-}
-
-/// Runs the load against a fresh server of this kind and reads what it counted.
-pub fn measure(kind: ServerKind, load: Load, narrator: &Narrator) -> anyhow::Result<ServerRun> {
-    let name = kind.measurement_name();
-    let server = kind
-        .start(any_local_port())
-        .with_context(|| format!("starting the {name} server"))?;
-    let recording = Recording::start();
-    let progress = narrator.progress(&recording, name, "connection", Some(load.clients as u64));
-    let before = server.stats();
-    let outcome = load::run(server.addr(), load);
-    let after = server.stats();
-    // Stopping waits for the server's threads, so every connection span has closed.
-    let stopped = server.stop();
-    drop(progress);
-    let spans = recording.finish();
-    let outcome = outcome.with_context(|| format!("load against the {name} server"))?;
-    stopped.context("stopping the server")?;
-    let switches = after
-        .context_switches
-        .saturating_sub(before.context_switches);
-    Ok(ServerRun {
-        name,
-        wall_ms: outcome.wall.as_secs_f64() * 1e3,
-        threads: after.threads_started,
-        max_concurrent_clients: after.max_connected,
-        round_trips_per_sec: outcome.round_trips_per_sec(),
-        server_context_switches: switches,
-        context_switches_per_round_trip: ratio(switches as f64, outcome.round_trips as f64),
-        kind,
-        stats: after,
-        spans,
-    })
-}
-
-/// The demo, narrated.
-pub fn run(load: Load, narrator: &Narrator) -> anyhow::Result<Vec<ServerRun>> {
-    narrator.header(
-        SECTION,
-        "One thread, many clients: an echo server on non-blocking sockets",
-        "With readiness notification one thread serves every client at once; with blocking \
-         sockets it is one client at a time, or one thread per client, and the OS switching \
-         between those threads.",
-    );
-    narrator.say(format!(
-        "{} clients connect, then each sends {} lines of {} bytes, one at a time, checking every \
-         echoed byte.",
-        load.clients, load.lines, load.line_bytes
-    ));
-    // Each client holds a socket, and so does the server for it.
-    shared::fdlimit::ensure_available(2 * load.clients as u64 + 16, "the echo clients")?;
-
-    let runs = ServerKind::ALL
-        .into_iter()
-        .map(|kind| measure(kind, load, narrator))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
-    narrator.say(
-        "In the timelines, each row is one connection from accept to close, with the OS thread \
-         that served it (t...): one thread in turn, one thread each, one thread for all at once.",
-    );
-    for run in &runs {
-        narrator.timeline(
-            &format!(
-                "{}, connections 0 to {}, each from accept to close",
-                run.name,
-                TIMELINE_ROWS.min(load.clients) - 1
-            ),
-            &run.first_connections(TIMELINE_ROWS),
-        );
-    }
-    narrator.summary(SECTION, &summary(&runs));
-    Ok(runs)
-}
-
-fn summary(runs: &[ServerRun]) -> Vec<String> {
-    let by = |kind: ServerKind| runs.iter().find(|r| r.kind == kind);
-    let (Some(one), Some(threads), Some(single)) = (
-        by(ServerKind::OneAtATime),
-        by(ServerKind::ThreadPerConnection),
-        by(ServerKind::SingleThreadNonblocking),
-    ) else {
-        return Vec::new();
-    };
-    let switches = if single.server_context_switches > 0 {
-        format!(
-            "For the same bytes, the threads of the thread-per-connection server were switched \
-             {} times by the OS ({:.2} per round trip), {:.1}x as often as the single thread \
-             ({} times, {:.2} per round trip): that thread slept only when no socket was ready.",
-            threads.server_context_switches,
-            threads.context_switches_per_round_trip,
-            ratio(
-                threads.server_context_switches as f64,
-                single.server_context_switches as f64
-            ),
-            single.server_context_switches,
-            single.context_switches_per_round_trip
-        )
-    } else if threads.server_context_switches > 0 {
-        format!(
-            "For the same bytes, the threads of the thread-per-connection server were switched \
-             {} times by the OS; the single thread not once.",
-            threads.server_context_switches
-        )
-    } else {
-        "Context switches are counted on Linux only; here they read 0.".into()
-    };
-    vec![
-        format!(
-            "Blocking, one thread: at most {} client connected at a time; the others waited in \
-             line (the staircase above). The OS took its thread off the CPU {:.2} times per round \
-             trip: it blocks in read() for every line.",
-            one.max_concurrent_clients, one.context_switches_per_round_trip
-        ),
-        format!(
-            "Thread per connection: {} clients at once, for {} threads, in {}.",
-            threads.max_concurrent_clients,
-            threads.threads,
-            human_ms(threads.wall_ms)
-        ),
-        format!(
-            "Non-blocking + mio: {} clients at once on {} thread, in {}; it slept in poll() until \
-             some socket was ready, so waiting on one client never held up another.",
-            single.max_concurrent_clients,
-            single.threads,
-            human_ms(single.wall_ms)
-        ),
-        switches,
-    ]
-}
-
-/// Bench helper: the three servers' round trips per second for one load, and their wall times.
-pub fn round_trips_per_sec(load: Load) -> anyhow::Result<Vec<(ServerKind, f64, Duration)>> {
-    let quiet = Narrator::with_mode(Mode::Json, false);
-    ServerKind::ALL
-        .into_iter()
-        .map(|kind| {
-            let run = measure(kind, load, &quiet)?;
-            Ok((
-                kind,
-                run.round_trips_per_sec,
-                Duration::from_secs_f64(run.wall_ms / 1e3),
-            ))
-        })
-        .collect()
 }

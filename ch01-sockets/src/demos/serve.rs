@@ -1,5 +1,8 @@
 //! Section 1.6, `serve`: the single-threaded non-blocking echo server, for real clients.
 //!
+//! The server is `single_thread_selector` from `echo_server.rs` (listing 3.7), the one the
+//! `echo-server` demo measures; this file only binds, prints the address and runs it.
+//!
 //! Not part of the default run: it serves until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few
 //! terminals at once, or watch its system calls with `strace` (see the README). Out of file
 //! descriptors, it says so on standard error and goes on serving the clients it has.
@@ -13,7 +16,8 @@ use shared::Narrator;
 
 use crate::SECTION;
 use crate::cli::ServeArgs;
-use crate::echo::nonblocking::EchoLoop;
+use crate::demos::echo_server::single_thread_selector;
+use crate::echo::nonblocking::Selector;
 use crate::echo::stats::EchoStats;
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
@@ -23,9 +27,9 @@ pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Res
         .with_context(|| format!("cannot listen on {wanted}"))?;
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
-    let (echo_loop, _stop) = EchoLoop::new(listener, Arc::new(EchoStats::default()))
+    let (selector, _stop) = Selector::new(listener, Arc::new(EchoStats::default()))
         .context("setting up the echo server")?;
-    let addr = echo_loop.local_addr()?;
+    let addr = selector.local_addr()?;
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
     let mut out = std::io::stdout().lock();
@@ -47,5 +51,6 @@ pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Res
     }
     let _ = out.flush();
     drop(out);
-    echo_loop.run().context("the echo server failed")
+    // The same server the `echo-server` demo measures: listing 3.7's loop, on this thread.
+    single_thread_selector(selector).context("the echo server failed")
 }

@@ -1,7 +1,9 @@
-//! Section 1.6: three echo servers for the same load, and the clients that load them.
+//! Section 1.6: what stands behind the three echo servers, and the clients that load them.
 //!
-//! - [`blocking_servers`]: blocking sockets, one client at a time or one thread per client;
-//! - [`nonblocking`] (with [`connection`]): one thread, non-blocking sockets, readiness from mio;
+//! The servers themselves, as the book's listings write them, open `demos/echo_server.rs`. Here:
+//! - [`blocking_servers`]: the listener and client sockets of the two blocking servers;
+//! - [`nonblocking`] (with [`connection`]): the selector of the single-threaded one, and each
+//!   client's buffer;
 //! - [`load`]: many clients sending lines and checking every echoed byte;
 //! - [`stats`]: what each server counted (clients at once, threads, context switches, ...);
 //! - [`out_of_fds`]: what the servers say and do when `accept` runs out of file descriptors.
@@ -19,7 +21,8 @@ pub mod stats;
 use std::io;
 use std::net::SocketAddr;
 
-use blocking_servers::{BlockingServer, Policy};
+use crate::demos::echo_server;
+use blocking_servers::BlockingServer;
 use nonblocking::NonblockingServer;
 use stats::StatsSnapshot;
 
@@ -51,15 +54,16 @@ impl ServerKind {
         }
     }
 
-    /// Starts this server on `addr` (port 0: any free port).
+    /// Starts this server on `addr` (port 0: any free port), on a thread of its own.
     pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
         Ok(match self {
             ServerKind::OneAtATime => {
-                RunningServer::Blocking(BlockingServer::start(addr, Policy::OneAtATime)?)
+                RunningServer::Blocking(BlockingServer::start(addr, echo_server::one_at_a_time)?)
             }
-            ServerKind::ThreadPerConnection => {
-                RunningServer::Blocking(BlockingServer::start(addr, Policy::ThreadPerConnection)?)
-            }
+            ServerKind::ThreadPerConnection => RunningServer::Blocking(BlockingServer::start(
+                addr,
+                echo_server::thread_per_client,
+            )?),
             ServerKind::SingleThreadNonblocking => {
                 RunningServer::Nonblocking(NonblockingServer::start(addr)?)
             }

@@ -1,15 +1,17 @@
-//! Section 1.6: the single-threaded non-blocking echo server, built on readiness from the OS.
+//! Section 1.6: what stands behind the single-threaded non-blocking echo server.
 //!
-//! One thread, one `mio::Poll` (epoll on Linux, kqueue on macOS): the book's listing 3.7, where a
-//! selector tells one thread which sockets are ready. The thread sleeps in `poll` until the OS
-//! reports that some sockets are ready, does the work those sockets allow without blocking, and
-//! goes back to sleep. That is how one thread serves hundreds of clients at once: it never waits
-//! on one socket while another has something to do.
+//! The server itself, listing 3.7's `while True: for event in selector.select(): ...`, is the
+//! lesson and lives in `demos/echo_server.rs` (`single_thread_selector`). Here is the
+//! [`Selector`] it drives: one `mio::Poll` (epoll on Linux, kqueue on macOS) with the listening
+//! socket and every client registered, and what each of its three steps has to get right:
+//! - [`Selector::select`] sleeps until the OS reports some sockets ready;
+//! - [`Selector::accept_all`] accepts until `WouldBlock`; out of file descriptors it says so,
+//!   stops listening for a moment instead of spinning, and accepts again when a client leaves;
+//! - [`Selector::echo`] gives one client its turn ([`super::connection`]: partial writes, slow
+//!   readers, half-closes), and drops only that client if its connection is reset.
 //!
-//! The loop also handles what real servers meet: running out of file descriptors (say so, back
-//! off instead of spinning, accept again when a client leaves), clients that reset their
-//! connection (drop only that client), and a [`StopHandle`] that wakes the loop from another
-//! thread so that tests and demos can stop it.
+//! A [`StopHandle`] wakes the selector from another thread so that tests and demos can stop it;
+//! [`NonblockingServer`] runs the lesson's server on a thread of its own.
 
 use std::collections::HashMap;
 use std::io;
@@ -26,12 +28,14 @@ use tracing::info_span;
 use super::connection::{Connection, Turn};
 use super::out_of_fds::{ACCEPT_BACKOFF, OutOfFds};
 use super::stats::{EchoStats, StatsSnapshot};
+use crate::demos::echo_server::single_thread_selector;
 
-const LISTENER: Token = Token(0);
+/// The listening socket's token: "new clients are waiting to be accepted".
+pub const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CLIENT: usize = 2;
 
-/// Stops a running [`EchoLoop`] from any thread.
+/// Stops a running [`Selector`] from any thread.
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     waker: Arc<Waker>,
@@ -39,7 +43,8 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
-    /// Asks the loop to return; it wakes up at once even when no socket is ready.
+    /// Makes the next [`Selector::select`] say "stop"; it wakes up at once even when no socket is
+    /// ready.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // A failed wake can only mean the loop is gone already.
@@ -47,14 +52,16 @@ impl StopHandle {
     }
 }
 
-/// The server: the poller, the listening socket and every client connection, served by one
-/// thread that sleeps in `poll` until some socket is ready.
+/// Listing 3.7's `selector`, with the server socket and every client registered: the poller,
+/// the listening socket and the client connections, all served by the one thread that calls
+/// [`Selector::select`].
 ///
-/// It is a loop over readiness events with one fixed job, echoing. Section 1.7 (the
-/// `ch01-event-loop` crate) generalises it into an event loop: tasks instead of connections,
-/// wakers, timers, and futures that run on it unchanged.
-pub struct EchoLoop {
+/// Driven by a loop over readiness events with one fixed job, echoing. Section 1.7 (the
+/// `ch01-event-loop` crate) generalises that loop into an event loop: tasks instead of
+/// connections, wakers, timers, and futures that run on it unchanged.
+pub struct Selector {
     poll: Poll,
+    events: Events,
     listener: TcpListener,
     /// `Some(t)`: accepting is paused until `t` (the listener is deregistered meanwhile).
     accept_paused_until: Option<Instant>,
@@ -68,8 +75,8 @@ pub struct EchoLoop {
     stop: Arc<AtomicBool>,
 }
 
-impl EchoLoop {
-    /// Prepares the loop for an already bound listener.
+impl Selector {
+    /// Registers an already bound listener with a new poller.
     pub fn new(
         listener: std::net::TcpListener,
         stats: Arc<EchoStats>,
@@ -85,8 +92,9 @@ impl EchoLoop {
             waker,
             stop: Arc::clone(&stop),
         };
-        let event_loop = Self {
+        let selector = Self {
             poll,
+            events: Events::with_capacity(1024),
             listener,
             accept_paused_until: None,
             out_of_fds: OutOfFds::default(),
@@ -96,7 +104,7 @@ impl EchoLoop {
             stats,
             stop,
         };
-        Ok((event_loop, handle))
+        Ok((selector, handle))
     }
 
     /// The address the server listens on.
@@ -104,37 +112,34 @@ impl EchoLoop {
         self.listener.local_addr()
     }
 
-    /// Listing 3.7's `while True: for event, _ in selector.select(): ...`: sleep until some
-    /// sockets are ready, then accept or echo for each of them, and again, until
-    /// [`StopHandle::stop`] is called. Errors of single clients never end it; only an error of
-    /// the poller itself does.
-    pub fn run(mut self) -> io::Result<()> {
-        let stats = Arc::clone(&self.stats);
-        let _counted = stats.thread_started();
-        let mut events = Events::with_capacity(1024);
-        let mut ready = Vec::new();
-        while !self.stop.load(Ordering::SeqCst) {
-            match self.poll.poll(&mut events, self.poll_timeout()) {
+    /// Listing 3.7's `selector.select()`: sleeps until the OS reports some sockets ready, and
+    /// puts their tokens in `ready` ([`LISTENER`] or a client's), together with the clients that
+    /// had to stop before `WouldBlock` and are owed another turn. `Ok(false)`, without waiting,
+    /// once [`StopHandle::stop`] was called. Errors of single clients never show here; only an
+    /// error of the poller itself does.
+    pub fn select(&mut self, ready: &mut Vec<Token>) -> io::Result<bool> {
+        ready.clear();
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        loop {
+            let timeout = self.poll_timeout();
+            match self.poll.poll(&mut self.events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
-                Ok(()) => {}
-            }
-            ready.clear();
-            ready.extend(events.iter().map(|event| event.token()));
-            ready.append(&mut self.another_turn);
-            self.resume_accepting_if_due()?;
-            for &token in &ready {
-                match token {
-                    LISTENER => self.accept_all(),
-                    WAKER => {} // the loop condition reads the stop flag
-                    client => self.serve(client),
-                }
+                Ok(()) => break,
             }
         }
-        for _ in self.connections.drain() {
-            self.stats.client_left();
-        }
-        Ok(())
+        // The waker's token only ends the wait: the stop flag is read on the next call.
+        ready.extend(
+            self.events
+                .iter()
+                .map(|event| event.token())
+                .filter(|&token| token != WAKER),
+        );
+        ready.append(&mut self.another_turn);
+        self.resume_accepting_if_due()?;
+        Ok(true)
     }
 
     /// Sleep until an event, except when some work is already waiting: more turns to give
@@ -161,8 +166,9 @@ impl EchoLoop {
         Ok(())
     }
 
-    /// Accepts until `WouldBlock`: one readiness edge may stand for many waiting connections.
-    fn accept_all(&mut self) {
+    /// Listing 3.7's `server_socket.accept()`, then `selector.register(connection, ...)`, for
+    /// every waiting client: until `WouldBlock`, as one readiness edge may stand for many.
+    pub fn accept_all(&mut self) {
         while self.accept_paused_until.is_none() {
             match self.listener.accept() {
                 Ok((stream, _peer)) => self.add_connection(stream),
@@ -216,8 +222,10 @@ impl EchoLoop {
             .insert(token, Connection::new(stream, span));
     }
 
-    /// Gives one connection its turn and updates what we ask the OS to watch for it.
-    fn serve(&mut self, token: Token) {
+    /// Listing 3.7's `recv` and `send` for one ready client: everything its socket allows now
+    /// without blocking (see [`Connection::take_turn`]), then updates what we ask the OS to
+    /// watch for it. A broken connection is closed; the other clients never notice.
+    pub fn echo(&mut self, token: Token) {
         // A token can show up twice in one round (an event and another turn) or after the
         // connection was closed: both are harmless.
         let Some(connection) = self.connections.get_mut(&token) else {
@@ -259,7 +267,16 @@ impl EchoLoop {
     }
 }
 
-/// The event loop running on its own thread, stopped on drop.
+impl Drop for Selector {
+    fn drop(&mut self) {
+        // The clients still connected are closed with the selector.
+        for _ in self.connections.drain() {
+            self.stats.client_left();
+        }
+    }
+}
+
+/// The lesson's `single_thread_selector` running on its own thread, stopped on drop.
 pub struct NonblockingServer {
     addr: SocketAddr,
     stats: Arc<EchoStats>,
@@ -272,11 +289,17 @@ impl NonblockingServer {
     pub fn start(addr: SocketAddr) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind(addr)?;
         let stats = Arc::new(EchoStats::default());
-        let (event_loop, stop) = EchoLoop::new(listener, Arc::clone(&stats))?;
-        let addr = event_loop.local_addr()?;
-        let thread = std::thread::Builder::new()
-            .name("nonblocking-echo".into())
-            .spawn(move || event_loop.run())?;
+        let (selector, stop) = Selector::new(listener, Arc::clone(&stats))?;
+        let addr = selector.local_addr()?;
+        let thread = {
+            let stats = Arc::clone(&stats);
+            std::thread::Builder::new()
+                .name("nonblocking-echo".into())
+                .spawn(move || {
+                    let _counted = stats.thread_started();
+                    single_thread_selector(selector)
+                })?
+        };
         Ok(Self {
             addr,
             stats,
@@ -295,7 +318,7 @@ impl NonblockingServer {
         self.stats.snapshot()
     }
 
-    /// Stops the loop and waits for its thread; returns the loop's own error, if it had one.
+    /// Stops the server and waits for its thread; returns the poller's error, if it had one.
     pub fn stop(mut self) -> io::Result<()> {
         self.shutdown()
     }

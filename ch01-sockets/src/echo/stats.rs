@@ -10,7 +10,7 @@
 //! (`getrusage`) when it ends. Linux only: elsewhere the count stays 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::timing::{ThreadUsage, os_thread_id};
 
@@ -79,12 +79,23 @@ impl EchoStats {
     /// The calling thread is one of the server's: count it, and its context switches until the
     /// returned guard is dropped (on this same thread, when it is done).
     #[must_use = "the thread's context switches are counted until the guard is dropped"]
-    pub fn thread_started(&self) -> ServerThread<'_> {
+    pub fn thread_started(self: &Arc<Self>) -> ServerThread {
         self.threads_started.fetch_add(1, Ordering::Relaxed);
         let tid = os_thread_id();
         let now = ThreadUsage::now().context_switches;
         self.switches().running.push((tid, now));
-        ServerThread { stats: self, tid }
+        ServerThread {
+            stats: Arc::clone(self),
+            tid,
+        }
+    }
+
+    /// Like [`EchoStats::thread_started`], unless the calling thread is counted already (`None`).
+    #[must_use = "the thread's context switches are counted until the guard is dropped"]
+    pub fn thread_started_unless_counted(self: &Arc<Self>) -> Option<ServerThread> {
+        let tid = os_thread_id();
+        let counted = self.switches().running.iter().any(|&(t, _)| t == tid);
+        (!counted).then(|| self.thread_started())
     }
 
     fn switches(&self) -> MutexGuard<'_, Switches> {
@@ -148,12 +159,12 @@ impl EchoStats {
 
 /// One of the server's threads, counted until dropped (see [`EchoStats::thread_started`]).
 #[derive(Debug)]
-pub struct ServerThread<'a> {
-    stats: &'a EchoStats,
+pub struct ServerThread {
+    stats: Arc<EchoStats>,
     tid: u64,
 }
 
-impl Drop for ServerThread<'_> {
+impl Drop for ServerThread {
     fn drop(&mut self) {
         let now = ThreadUsage::now().context_switches;
         let mut switches = self.stats.switches();
