@@ -30,7 +30,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Reads per turn before the connection lets the others have the thread (fairness).
 const READS_PER_TURN: usize = 16;
 
-/// What the event loop should do with a connection after a turn.
+/// What the selector should do with a connection after a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     /// Everything possible was done; wait for the next readiness event.

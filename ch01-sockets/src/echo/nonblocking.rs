@@ -47,7 +47,7 @@ impl StopHandle {
     /// ready.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        // A failed wake can only mean the loop is gone already.
+        // A failed wake can only mean the selector is gone already.
         let _ = self.waker.wake();
     }
 }
