@@ -302,13 +302,16 @@ fn print_efficiency(tally: &Tally) {
     );
     for (row, efficiency) in at_1000.iter().filter(|(row, _)| !row.is_reference()) {
         let relative = efficiency / reference;
-        let verdict = if relative >= RELATIVE_AT_1000 {
-            "met"
-        } else {
-            "NOT met"
+        // The bar is for a warm client; a cold one also opens its 1,000 connections.
+        let verdict = match (*row == Row::JoinAllCold, relative >= RELATIVE_AT_1000) {
+            (true, _) => "cold: connecting is part of its time, no bar".to_string(),
+            (false, met) => format!(
+                "at least {RELATIVE_AT_1000}x: {}",
+                if met { "met" } else { "NOT met" }
+            ),
         };
         println!(
-            "{:<16}  {efficiency:.2} / {reference:.2} = {relative:.2}x  (at least {RELATIVE_AT_1000}x: {verdict})",
+            "{:<16}  {efficiency:.2} / {reference:.2} = {relative:.2}x  ({verdict})",
             row.id()
         );
     }
