@@ -242,11 +242,17 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
             long[c] |= columns.len() > 1;
             lock[c] |= span.waiting_for.as_deref() == Some("lock");
         }
+        // A span or run of a few microseconds is below what the two clocks resolve once their
+        // own reading costs are counted; nothing that short waited for anything, so it ran.
+        const TOO_SHORT_TO_TIME: f64 = 50e-6;
+        let wall = span.wall().as_secs_f64();
+        if wall < TOO_SHORT_TO_TIME && !span.runs.is_empty() {
+            spread(&mut cpu, columns, wall);
+            continue;
+        }
         for run in &span.runs {
             let wall = (run.end - run.start).as_secs_f64();
-            // A run of a few microseconds is below what the two clocks resolve once their own
-            // reading costs are counted; nothing that short waited for anything, so it ran.
-            let share = if wall < 50e-6 {
+            let share = if wall < TOO_SHORT_TO_TIME {
                 1.0
             } else {
                 (run.cpu().as_secs_f64() / wall).min(1.0)
