@@ -244,14 +244,8 @@ mod measuring {
             &legs.concurrent,
         ];
         for leg in all {
-            narrator.timeline(
-                leg.name,
-                &leg.spans
-                    .iter()
-                    .filter(|s| s.name == "request")
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
+            let requests: Vec<Span> = leg.requests().into_iter().cloned().collect();
+            narrator.timeline(leg.name, &requests);
         }
         let on_one_clock: Vec<Span> = all
             .iter()
