@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod affinity;
 pub mod cli;
 pub mod fdlimit;
 pub mod narrate;

@@ -167,3 +167,15 @@ impl Drop for Progress {
         self.0.finish_and_clear();
     }
 }
+
+/// A count with its noun in agreement: "1 time", "3 times", "0 clients".
+///
+/// ```
+/// use shared::narrate::plural;
+/// assert_eq!(plural(1, "time", "times"), "1 time");
+/// assert_eq!(plural(0, "client", "clients"), "0 clients");
+/// assert_eq!(plural(2, "I/O event", "I/O events"), "2 I/O events");
+/// ```
+pub fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}

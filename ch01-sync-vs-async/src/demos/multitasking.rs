@@ -44,14 +44,14 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
             .map(|(name, cpu)| {
                 scope.spawn(move || {
                     if let Some(cpu) = cpu {
-                        pin::to_cpu(cpu)?;
+                        shared::affinity::to_cpu(cpu)?;
                     }
                     let until = Instant::now() + busy;
                     while Instant::now() < until {
                         // Small steps, each a span: the timeline then shows when it had a CPU.
                         info_span!("thread", name).in_scope(|| spin_for(STEP));
                     }
-                    anyhow::Ok(pin::current_cpu())
+                    anyhow::Ok(shared::affinity::current_cpu())
                 })
             })
             .collect();
@@ -241,7 +241,7 @@ mod measuring {
     /// OS preempts one to run the other.
     #[cfg(target_os = "linux")]
     fn one_core(busy: Duration) -> anyhow::Result<Threads> {
-        let cpu = super::pin::allowed_cpus()?[0];
+        let cpu = shared::affinity::allowed_cpus()?[0];
         let mut row = threads("preemptive_one_core", busy, [Some(cpu), Some(cpu)])?;
         row.switches = Some(switches(&row.spans));
         row.note = Some(format!(
@@ -264,7 +264,7 @@ mod measuring {
     /// Two threads on two different CPUs. Pinned apart on Linux: left alone, a scheduler on a
     /// busy machine may well put both on one core, and then nothing runs in parallel.
     pub fn parallel(busy: Duration) -> anyhow::Result<Threads> {
-        let cpus = super::pin::allowed_cpus()?;
+        let cpus = shared::affinity::allowed_cpus()?;
         let (pins, note) = match cpus.as_slice() {
             [first, second, ..] if cfg!(target_os = "linux") => (
                 [Some(*first), Some(*second)],
@@ -438,65 +438,5 @@ mod measuring {
             ],
         );
         Ok(())
-    }
-}
-
-/// Pinning a thread to one CPU, so that only the OS's time-slicing can let two of them progress.
-/// Linux only (`sched_setaffinity`); elsewhere nothing is pinned and the CPU is not known.
-mod pin {
-    /// The CPUs this process may run on, lowest first.
-    #[cfg(target_os = "linux")]
-    pub fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
-        // SAFETY: an all-zero cpu_set_t is the empty set, a valid value of this plain C struct.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is valid and writable, and the size passed is its size.
-        if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
-            anyhow::bail!(
-                "could not read this process's CPU affinity: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        // SAFETY: every index is below CPU_SETSIZE, the number of CPUs a cpu_set_t holds.
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-            .collect();
-        anyhow::ensure!(!cpus.is_empty(), "no CPU is allowed for this process");
-        Ok(cpus)
-    }
-
-    /// Elsewhere: as many CPUs as the OS reports, none of which can be chosen.
-    #[cfg(not(target_os = "linux"))]
-    pub fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
-        Ok((0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect())
-    }
-
-    /// Restricts the calling thread to `cpu`.
-    pub fn to_cpu(cpu: usize) -> anyhow::Result<()> {
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: an all-zero cpu_set_t is the empty set.
-            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            // SAFETY: `cpu` comes from allowed_cpus, so it is below CPU_SETSIZE.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
-            // SAFETY: pid 0 means the calling thread; `set` is valid for the size passed.
-            if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } != 0 {
-                anyhow::bail!(
-                    "could not pin a thread to CPU {cpu}: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = cpu;
-        Ok(())
-    }
-
-    /// The CPU the calling thread is running on right now, where the OS says.
-    pub fn current_cpu() -> Option<usize> {
-        #[cfg(target_os = "linux")]
-        // SAFETY: sched_getcpu has no preconditions.
-        return usize::try_from(unsafe { libc::sched_getcpu() }).ok();
-        #[cfg(not(target_os = "linux"))]
-        None
     }
 }
