@@ -4,7 +4,9 @@
 //! A column is drawn *running* (`#`) when the threads inside the row's spans spent at least half
 //! of that time on a CPU, as the [span layer](crate::trace) measured it, and *waiting* (`~`) when
 //! a span was open but its thread was not computing: blocked in a read, sleeping, or an async
-//! task not being polled. `!` is a wait the span declared as one for a lock.
+//! task not being polled. `!` is a wait the span declared as one for a lock. `.` marks a span open
+//! for less than the two clocks can tell apart (a few microseconds): something happened there,
+//! but whether it ran or waited cannot be measured, so it is drawn as neither.
 //!
 //! ```text
 //! request 0   t1037  |~~~~~~~~~~~                    |
@@ -67,6 +69,7 @@ enum Cell {
     Empty,
     Waiting,
     WaitingForLock,
+    TooShortToTime,
     Running,
 }
 
@@ -77,9 +80,11 @@ impl Cell {
             (Cell::Waiting, false) => "~".into(),
             (Cell::WaitingForLock, false) => "!".into(),
             (Cell::Running, false) => "#".into(),
+            (Cell::TooShortToTime, false) => ".".into(),
             (Cell::Waiting, true) => "░".cyan().to_string(),
             (Cell::WaitingForLock, true) => "▒".red().to_string(),
             (Cell::Running, true) => "█".green().to_string(),
+            (Cell::TooShortToTime, true) => "·".yellow().to_string(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Cell {
             Cell::Running => "running on a CPU",
             Cell::Waiting => "waiting (on I/O, a timer or its turn)",
             Cell::WaitingForLock => "waiting for a lock",
+            Cell::TooShortToTime => "open too briefly to time (under 50 µs)",
             Cell::Empty => "",
         }
     }
@@ -150,7 +156,12 @@ pub fn render(spans: &[Span], style: &Style) -> String {
         notes.push(format!("({} more rows not shown)", rows.len() - shown));
     }
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
-    for cell in [Cell::Running, Cell::Waiting, Cell::WaitingForLock] {
+    for cell in [
+        Cell::Running,
+        Cell::Waiting,
+        Cell::WaitingForLock,
+        Cell::TooShortToTime,
+    ] {
         if seen.contains(&cell) {
             notes.push(format!("{} {}", cell.draw(style.fancy), cell.describe()));
         }
@@ -211,6 +222,9 @@ fn who(row: &[&Span], many_processes: bool) -> String {
     text
 }
 
+/// Below this, a span's or a run's CPU share is lost in the cost of reading the clocks (seconds).
+const TOO_SHORT_TO_TIME: f64 = 50e-6;
+
 /// Each column: how much of it the row's spans were open, and how much of that their threads
 /// spent on a CPU.
 fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell> {
@@ -224,6 +238,8 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     // Columns where a span longer than one column starts, ends or passes.
     let mut long = vec![false; bar_w];
     let mut lock = vec![false; bar_w];
+    // Columns where a span too short to time falls.
+    let mut brief = vec![false; bar_w];
     // Spread `seconds` evenly over columns `first..last`.
     let mut spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
         let n = columns.len() as f64;
@@ -242,12 +258,13 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
             long[c] |= columns.len() > 1;
             lock[c] |= span.waiting_for.as_deref() == Some("lock");
         }
-        // A span or run of a few microseconds is below what the two clocks resolve once their
-        // own reading costs are counted; nothing that short waited for anything, so it ran.
-        const TOO_SHORT_TO_TIME: f64 = 50e-6;
+        // A span of a few microseconds is below what the two clocks resolve once their own
+        // reading costs are counted: its CPU share is noise, so it is marked, not called running.
         let wall = span.wall().as_secs_f64();
-        if wall < TOO_SHORT_TO_TIME && !span.runs.is_empty() {
-            spread(&mut cpu, columns, wall);
+        if wall < TOO_SHORT_TO_TIME {
+            for c in columns {
+                brief[c] = true;
+            }
             continue;
         }
         for run in &span.runs {
@@ -272,6 +289,8 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
             _ if !touched[c] => Cell::Empty,
             _ if cpu[c] * 2.0 >= if long[c] { width } else { open[c].min(width) } => Cell::Running,
             _ if lock[c] => Cell::WaitingForLock,
+            // A wait that passes through the column says more than a blip inside it.
+            _ if brief[c] && !long[c] => Cell::TooShortToTime,
             _ => Cell::Waiting,
         })
         .collect()

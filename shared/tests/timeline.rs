@@ -94,7 +94,33 @@ fn a_zero_length_span_still_gets_one_column() {
     let spans = vec![span("long", 0, 1000, 0, 1), span("blip", 500, 500, 0, 2)];
     let text = render(&spans, &Style::plain(60));
     let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
-    assert_eq!(blip.matches('#').count(), 1, "{text}");
+    assert_eq!(blip.matches('.').count(), 1, "{text}");
+}
+
+#[test]
+fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
+    // A ticker's ticks: 10 µs each, every 100 ms, with the clocks claiming full CPU. Ten
+    // microseconds is below what the clocks resolve, so neither running nor waiting is drawn.
+    let ticks: Vec<Span> = (0..5u64)
+        .map(|i| {
+            let mut tick = span("tick", i * 100, i * 100, 0, 3);
+            tick.closed += Duration::from_micros(10);
+            tick.runs[0].end = tick.closed;
+            tick.runs[0].at_end.cpu = Duration::from_micros(10);
+            tick
+        })
+        .collect();
+    let text = render(&ticks, &Style::plain(60));
+    let row = text.lines().next().unwrap();
+    assert_eq!(row.matches('.').count(), 5, "{text}");
+    assert!(!row.contains('#') && !row.contains('~'), "{text}");
+    assert!(text.contains(". open too briefly to time"), "{text}");
+    // Control: the same ticks lasting 10 ms each are timed, and draw as running.
+    let long_ticks: Vec<Span> = (0..5u64)
+        .map(|i| span("tick", i * 100, i * 100 + 10, 10, 3))
+        .collect();
+    let text = render(&long_ticks, &Style::plain(60));
+    assert!(text.lines().next().unwrap().contains('#'), "{text}");
 }
 
 #[test]
