@@ -46,6 +46,7 @@ const BACKLOG: u32 = 4096;
 ///
 /// ```
 /// let server = shared::server::SlowServer::start().unwrap();
+/// shared::workloads::use_ring_for_tls();
 /// let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
 /// assert!(body.contains("10 ms"));
 /// assert_eq!(server.requests(), 1);

@@ -32,9 +32,22 @@ pub fn fib(n: u32) -> u64 {
     }
 }
 
+/// Makes `ring` the process's TLS crypto provider, once; every function here that builds an HTTP
+/// client calls it first, and code that builds its own `reqwest` client must too. reqwest is
+/// built without a provider of its own (its default, aws-lc, costs a long C build), and panics
+/// when it finds none.
+pub fn use_ring_for_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when a provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// An async HTTP client for many concurrent requests: no proxy for loopback, no cap on pooled
 /// connections, and timeouts so that a dead host gives an error instead of a hang.
 pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
+    use_ring_for_tls();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
@@ -48,6 +61,7 @@ pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
 /// The blocking twin of [`http_client`], for code without a runtime (it runs its own).
 /// Must not be created or dropped inside an async task.
 pub fn blocking_http_client(target: &Url) -> anyhow::Result<reqwest::blocking::Client> {
+    use_ring_for_tls();
     let mut builder = reqwest::blocking::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT);

@@ -56,6 +56,7 @@ fn bad_paths_get_400_and_the_server_keeps_going() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_requests_are_twenty_in_flight() {
     let server = SlowServer::start().unwrap();
+    shared::workloads::use_ring_for_tls();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = server.delay_url(300);
     let requests = (0..20).map(|_| {
@@ -153,6 +154,7 @@ fn start_on_serves_from_the_callers_runtime() {
 async fn a_thousand_concurrent_connections_are_served() {
     let server = SlowServer::start().unwrap();
     shared::fdlimit::ensure_available(2200, "1000 connections").unwrap();
+    shared::workloads::use_ring_for_tls();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(usize::MAX)
