@@ -107,6 +107,16 @@ fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
     let spun = busy.spinner_cpu_ms.unwrap();
     assert!(busy.cpu_per_wall < 0.75, "{busy:?}");
     assert!(busy.wall_ms >= 0.9 * (busy.cpu_ms + spun), "{busy:?}");
+    assert!(spun > 0.0);
+
+    // Only the busy_cpu rows had a spinner beside them: the others ran alone on their CPU.
+    let spinners = shared::trace::named(&m.limits, "spinner");
+    for step in m.steps().into_iter().skip(2) {
+        let label = format!("leg {}", step.name);
+        let leg = m.limits.iter().find(|s| s.label == label).unwrap();
+        let beside = spinners.iter().any(|s| s.overlaps(leg));
+        assert_eq!(beside, step.name.ends_with("busy_cpu"), "{}", step.name);
+    }
 }
 
 #[test]

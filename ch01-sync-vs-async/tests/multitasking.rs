@@ -59,6 +59,11 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         assert_ne!(pair[0].2, pair[1].2, "tasks must take turns");
     }
     assert!(coop.switches.unwrap() >= 2 * steps - 1);
+    // Each turn spun for its step: a task's CPU time covers most of its steps' (a preempted
+    // step ends early, but only one in each time slice of a millisecond or more).
+    for task in &coop.spans {
+        assert!(task.cpu() >= TASK_STEP * steps as u32 / 2, "{}", task.label);
+    }
 
     // Starved: the polite task was not polled at all until the hog finished (a preemptive
     // scheduler would have given it turns meanwhile).

@@ -47,6 +47,7 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
                         shared::affinity::to_cpu(cpu)?;
                     }
                     let until = Instant::now() + busy;
+                    // mutants: `<=` is equivalent: one more round if the clock reads exactly `until`.
                     while Instant::now() < until {
                         // Small steps, each a span: the timeline then shows when it had a CPU.
                         info_span!("thread", name).in_scope(|| spin_for(STEP));
@@ -69,6 +70,7 @@ pub const STEP: Duration = Duration::from_millis(1);
 pub fn spin_for(how_long: Duration) {
     let until = Instant::now() + how_long;
     let mut sum = 0u64;
+    // mutants: `<=` is equivalent: one more round if the clock reads exactly `until`.
     while Instant::now() < until {
         sum = black_box(sum.wrapping_add(1));
     }
