@@ -84,8 +84,10 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         assert_eq!(one_core.cpus_seen, 1);
         assert!(one_core.overlap_ms < one_core.wall_ms * 0.1, "{one_core:?}");
         let switched = one_core.switches.unwrap();
+        // Back and forth at least once each way; on a very busy machine the two threads may
+        // get only a few milliseconds of this CPU between them, so not many more.
         assert!(
-            switched >= 4,
+            switched >= 2,
             "the CPU switched between the threads {switched} times"
         );
     } else {

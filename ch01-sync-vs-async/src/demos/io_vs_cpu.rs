@@ -117,6 +117,11 @@ mod measuring {
         /// I/O rows, `cpu_bound_fixed_work` for the CPU rows).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub vs_baseline: Option<f64>,
+        /// Busy rows: whether the CPU was idle apart from the spinner, that is whether
+        /// `cpu_bound_fixed_work`, alone on it, got at least 0.8 CPU-seconds per second. When
+        /// other programs used it too, one more spinning thread changes the step's share less.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub idle_cpu: Option<bool>,
         /// Where the step ran, or why it could not change what it meant to.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
@@ -133,6 +138,7 @@ mod measuring {
                 delay_ms: None,
                 spinner_cpu_ms: None,
                 vs_baseline: None,
+                idle_cpu: None,
                 note: None,
             }
         }
@@ -272,9 +278,10 @@ mod measuring {
                 })
             }
         };
+        // The busy run right after the one alone: other programs' load changes less between them.
         let fixed = super::on_cpu(cpu, false, formatting("cpu_bound_fixed_work", work))??;
-        let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
         let busy = super::on_cpu(cpu, true, formatting("cpu_bound_busy_cpu", work))??;
+        let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
         drop(progress);
 
         let mut steps = IoVsCpu {
@@ -307,6 +314,7 @@ mod measuring {
     /// baseline, and the spinner's CPU time during a busy step, taken out of the step's own.
     fn compare(steps: &mut IoVsCpu, cpu: usize) {
         let (io, cpu_fixed) = (steps.io_bound.wall_ms, steps.cpu_bound_fixed_work.wall_ms);
+        let idle_cpu = steps.cpu_bound_fixed_work.cpu_per_wall >= 0.8;
         let spinner: Vec<&Span> = shared::trace::named(&steps.limits, "spinner");
         let mut rows: Vec<(&mut Step, f64)> = vec![
             (&mut steps.io_bound_busy_cpu, io),
@@ -322,6 +330,7 @@ mod measuring {
             if !step.name.ends_with("busy_cpu") {
                 continue;
             }
+            step.idle_cpu = Some(idle_cpu);
             let label = format!("leg {}", step.name);
             let Some(window) = steps.limits.iter().find(|s| s.label == label) else {
                 continue;
@@ -385,41 +394,61 @@ mod measuring {
         lines.push(format!(
             "With a spinning thread sharing its CPU, the request took {} ({x:.2}x): {}",
             human_ms(busy_io.wall_ms),
-            if x < 1.25 {
-                "a busier CPU does not slow a step that waits."
-            } else {
-                "slower, as picking up the answer needed a turn on the busy CPU; the wait itself \
-                 did not change."
+            match (x < 1.25, busy_io.idle_cpu) {
+                (true, _) => "a busier CPU does not slow a step that waits.",
+                (false, Some(false)) => {
+                    "slower, as other programs kept this CPU busy too and picking up the answer \
+                     had to wait for a turn; the server's wait itself did not change."
+                }
+                _ => {
+                    "slower, as picking up the answer needed a turn on the busy CPU; the server's \
+                     wait itself did not change."
+                }
             }
         ));
-        let x = times(half);
+        let (x, cpu_x) = (times(half), ratio(half.cpu_ms, fixed.cpu_ms));
         lines.push(format!(
-            "Half the rounds of formatting took {} instead of {} ({x:.2}x, CPU time {:.2}x): {}",
+            "Half the rounds of formatting took {} instead of {} ({x:.2}x, CPU time {cpu_x:.2}x): \
+             {}",
             human_ms(half.wall_ms),
             human_ms(fixed.wall_ms),
-            ratio(half.cpu_ms, fixed.cpu_ms),
-            if x < 0.8 {
-                "the amount of computing sets a CPU-bound step's time."
-            } else {
-                "other programs took part of this CPU meanwhile, but the CPU time halved all the \
-                 same."
+            match (x < 0.8, cpu_x < 0.8) {
+                (true, _) => "the amount of computing sets a CPU-bound step's time.",
+                (false, true) => {
+                    "other programs took part of this CPU meanwhile, but the CPU time fell with \
+                     the work all the same."
+                }
+                (false, false) => {
+                    "this run, other programs' load changed between the two and blurred both \
+                     clocks: the work halved, its time did not follow."
+                }
             }
         ));
         let x = times(busy);
-        lines.push(format!(
+        let took = format!(
             "The same rounds with a spinning thread on their CPU took {} ({x:.2}x), getting {:.2} \
-             CPU-seconds per second while the spinner took {}: {} The server's delay plays no \
-             part in it.",
+             CPU-seconds per second while the spinner took {}:",
             human_ms(busy.wall_ms),
             busy.cpu_per_wall,
             human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
-            if x >= 1.2 {
-                "the CPU is what limits a CPU-bound step."
-            } else {
-                "only a little slower, as other programs already shared this CPU and one more \
-                 thread changed its share less; still, the CPU is what limits it."
-            }
-        ));
+        );
+        lines.push(match (x >= 1.2, busy.idle_cpu) {
+            (true, _) => format!(
+                "{took} the CPU is what limits a CPU-bound step; the server's delay plays no \
+                 part in it."
+            ),
+            (false, Some(false)) => format!(
+                "{took} this CPU was not idle (alone, the rounds got only {:.2} CPU-seconds per \
+                 second), so the spinner was one more among other programs and changed the \
+                 share less. The CPU still limits the step; run it on a quieter machine to see \
+                 the spinner alone take half of it.",
+                fixed.cpu_per_wall
+            ),
+            _ => format!(
+                "{took} less slowed than the spinner's share of the CPU predicts: this run, \
+                 other programs' load changed between the two runs."
+            ),
+        });
         lines
     }
 
