@@ -453,11 +453,11 @@ mod measuring {
             "fewer than the hand-overs, which this measurement cannot explain"
         };
         format!(
-            "Preemptive: two threads pinned to one CPU both progressed ({} and {} steps) with \
+            "Preemptive: two threads pinned to one CPU both progressed ({} and {}) with \
              neither yielding: the OS switched the CPU between them {}, with {}, {each}; {:.2} \
              CPU-seconds per second.",
-            one_core.progress_a,
-            one_core.progress_b,
+            plural(one_core.progress_a as u64, "step", "steps"),
+            plural(one_core.progress_b as u64, "step", "steps"),
             plural(switched as u64, "time", "times"),
             plural(os, "OS context switch", "OS context switches"),
             ratio(one_core.cpu_ms, one_core.wall_ms)
@@ -475,7 +475,7 @@ mod measuring {
             ),
             (_, true) => format!(
                 "Parallel: other programs held these CPUs part of the time, so the two threads \
-                 got {cpu_per_wall:.2} CPU-seconds per second of the 2 two idle cores give; \
+                 got {cpu_per_wall:.2} CPU-seconds per second, where two idle cores give 2; \
                  still, they were running at the same moment for {overlap}."
             ),
             (_, false) => format!(
