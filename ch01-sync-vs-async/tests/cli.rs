@@ -94,14 +94,39 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
         (
             "background",
             "1.1",
-            &[("background", &["wall_ms", "main_ticks"])],
+            &[(
+                "background",
+                &[
+                    "wall_ms",
+                    "main_ticks",
+                    "notified_after_ms",
+                    "tick_every_ms",
+                ],
+            )],
         ),
         (
             "io-vs-cpu",
             "1.2",
             &[
-                ("io_bound", &["wall_ms", "cpu_ms"]),
+                ("io_bound", &["wall_ms", "cpu_ms", "delay_ms"]),
                 ("cpu_bound", &["wall_ms", "cpu_ms", "rounds"]),
+                (
+                    "io_bound_half_delay",
+                    &["wall_ms", "delay_ms", "vs_baseline"],
+                ),
+                (
+                    "io_bound_busy_cpu",
+                    &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
+                ),
+                ("cpu_bound_fixed_work", &["wall_ms", "cpu_ms", "rounds"]),
+                (
+                    "cpu_bound_half_work",
+                    &["wall_ms", "cpu_ms", "rounds", "vs_baseline"],
+                ),
+                (
+                    "cpu_bound_busy_cpu",
+                    &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
+                ),
             ],
         ),
         (
@@ -110,7 +135,13 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
             &[
                 (
                     "cooperative",
-                    &["wall_ms", "threads_used", "switches", "os_context_switches"],
+                    &[
+                        "wall_ms",
+                        "threads_used",
+                        "switches",
+                        "os_context_switches",
+                        "os_switches_per_hand_over",
+                    ],
                 ),
                 (
                     "starved",
@@ -127,7 +158,12 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
                 ),
                 (
                     "parallel",
-                    &["wall_ms", "threads_used", "os_context_switches"],
+                    &[
+                        "wall_ms",
+                        "threads_used",
+                        "os_context_switches",
+                        "overlap_ms",
+                    ],
                 ),
             ],
         ),
@@ -145,6 +181,7 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
             }
         }
     }
+    assert!(lines[3]["measurements"][3]["idle_cores"].is_boolean());
     assert_eq!(lines[0]["measurements"][2]["max_in_flight"], 3.0);
     assert_eq!(lines[0]["measurements"][0]["max_in_flight"], 1.0);
 }
@@ -157,7 +194,7 @@ fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("1.1  What is asyncio"), "{stdout}");
-    assert!(stdout.contains("main ticks"), "{stdout}");
+    assert!(stdout.contains(" ticks "), "{stdout}");
     assert!(stdout.contains("timeline: background"));
     assert!(stdout.contains("What you just saw (notes, section 1.1)"));
     // One demo only.

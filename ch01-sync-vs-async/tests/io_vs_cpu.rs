@@ -1,30 +1,126 @@
-//! Section 1.2: I/O-bound work spends wall time without CPU time; CPU-bound work spends both.
-//! Alone in its own test binary, because it reads the CPU time of the whole process.
+//! Section 1.2: I/O-bound work spends wall time without CPU time; CPU-bound work spends both; and
+//! "bound" names the limiting factor: change it and the time changes, change the other and it
+//! does not. Alone in its own test binary, because it reads the CPU time of the whole process.
+
+use std::sync::{Mutex, PoisonError};
 
 use ch01_sync_vs_async::Sizes;
-use ch01_sync_vs_async::demos::io_vs_cpu;
+use ch01_sync_vs_async::demos::io_vs_cpu::{self, IoVsCpu};
 use shared::narrate::{Mode, Narrator};
+
+fn measure() -> IoVsCpu {
+    // One measurement at a time: each reads the CPU time of the whole process.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let sizes = Sizes {
+        delay_ms: 300,
+        cpu_ms: 200,
+        ..Sizes::default()
+    };
+    io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap()
+}
 
 #[test]
 fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
-    let sizes = Sizes {
-        delay_ms: 300,
-        cpu_ms: 300,
-        ..Sizes::default()
-    };
-    let m = io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = measure();
     let (io, cpu) = (m.io_bound.cpu_per_wall, m.cpu_bound.cpu_per_wall);
     println!("cpu/wall: io_bound {io:.3}, cpu_bound {cpu:.3}");
-    // Coarse on purpose: other programs may take CPU from the CPU-bound step.
-    assert!(
-        io * 3.0 < cpu,
-        "io_bound {io:.3} should be well below cpu_bound {cpu:.3}"
-    );
-    assert!(m.cpu_bound.rounds.unwrap() > 0);
-    // The request waited for the server's delay.
+    // The request's whole process used a small part of a CPU while it waited; a client that
+    // spun on its socket would use all of one.
+    assert!(io < 0.25, "io_bound used {io:.3} CPU-seconds per second");
+    // The request waited for the server's delay (a server that ignored it would fail this).
     assert!(m.io_bound.wall_ms >= 300.0);
-    // The same from the spans, per thread: the request's span waited, the formatting ran.
+    // The same per thread, from the spans: the request's span waited, the formatting ran. Per
+    // thread, because other programs may take the CPU from the formatting (on a busy machine
+    // it gets a fifth of a CPU or less) but can only ever lower the request's share.
     let span = |name| m.spans.iter().find(|s| s.name == name).unwrap();
-    assert!(span("io_bound").cpu() * 3 < span("io_bound").wall());
-    assert!(span("cpu_bound").cpu() > span("io_bound").cpu() * 3);
+    let per_wall = |s: &shared::Span| s.cpu().as_secs_f64() / s.wall().as_secs_f64();
+    let (io_span, cpu_span) = (span("io_bound"), span("cpu_bound"));
+    assert!(
+        per_wall(io_span) * 3.0 < per_wall(cpu_span),
+        "{io_span:?} {cpu_span:?}"
+    );
+    assert!(cpu_span.cpu() > io_span.cpu() * 3);
+    // Every row of the table is in the report, in the order measured.
+    let names: Vec<_> = m.steps().iter().map(|s| s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "io_bound",
+            "cpu_bound",
+            "io_bound_half_delay",
+            "io_bound_busy_cpu",
+            "cpu_bound_fixed_work",
+            "cpu_bound_half_work",
+            "cpu_bound_busy_cpu"
+        ]
+    );
+}
+
+#[test]
+fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
+    let m = measure();
+    for step in m.steps() {
+        println!(
+            "{:22} wall {:7.1} ms  cpu {:7.1} ms  x{:.2}  spinner {:?}",
+            step.name,
+            step.wall_ms,
+            step.cpu_ms,
+            step.vs_baseline.unwrap_or(1.0),
+            step.spinner_cpu_ms
+        );
+    }
+    let (io, half_delay) = (&m.io_bound, m.io_bound_half_delay.as_ref().unwrap());
+    let busy_io = &m.io_bound_busy_cpu;
+    let (fixed, half, busy) = (
+        &m.cpu_bound_fixed_work,
+        &m.cpu_bound_half_work,
+        &m.cpu_bound_busy_cpu,
+    );
+    assert_eq!(half_delay.delay_ms, Some(150));
+
+    // I/O-bound: half the server's delay, about half the time (a request that did not wait for
+    // the server, or waited a fixed time, would fail this) ...
+    assert!(
+        half_delay.wall_ms < 0.8 * io.wall_ms,
+        "{half_delay:?} vs {io:?}"
+    );
+    // ... while a CPU made busier leaves it alone: it still waits the full delay, not more than
+    // a little longer (a step that needed the CPU while it waited would be slowed like the CPU
+    // step below).
+    assert!(busy_io.wall_ms >= 300.0 && busy_io.wall_ms < 1.5 * io.wall_ms.max(300.0));
+    // The spinner really was busy on that CPU meanwhile (else the row shows nothing).
+    assert!(busy_io.spinner_cpu_ms.unwrap() > 0.0);
+
+    // CPU-bound: half the rounds, about half the CPU time (work that did not depend on the
+    // number of rounds would fail this); CPU time, because wall time also depends on what
+    // other programs do meanwhile.
+    assert_eq!(half.rounds, fixed.rounds.map(|r| r / 2));
+    assert!(half.cpu_ms < 0.8 * fixed.cpu_ms, "{half:?} vs {fixed:?}");
+    assert!(half.cpu_ms > 0.25 * fixed.cpu_ms, "{half:?} vs {fixed:?}");
+    // A spinner on the same CPU: the same rounds need about the same CPU time, but the OS
+    // shares the CPU fairly, so the step gets at most about half of it (less when other
+    // programs want it too) and takes longer. Its wall time covers its own CPU time and the
+    // spinner's, one after the other. With the spinner on another core (no pinning), on an idle
+    // machine the last two would fail.
+    assert!(busy.cpu_ms > 0.6 * fixed.cpu_ms && busy.cpu_ms < 1.6 * fixed.cpu_ms);
+    let spun = busy.spinner_cpu_ms.unwrap();
+    assert!(busy.cpu_per_wall < 0.75, "{busy:?}");
+    assert!(busy.wall_ms >= 0.9 * (busy.cpu_ms + spun), "{busy:?}");
+    assert!(spun > 0.0);
+
+    // Only the busy_cpu rows had a spinner beside them: the others ran alone on their CPU.
+    let spinners = shared::trace::named(&m.limits, "spinner");
+    for step in m.steps().into_iter().skip(2) {
+        let label = format!("leg {}", step.name);
+        let leg = m.limits.iter().find(|s| s.label == label).unwrap();
+        let beside = spinners.iter().any(|s| s.overlaps(leg));
+        assert_eq!(beside, step.name.ends_with("busy_cpu"), "{}", step.name);
+    }
+}
+
+#[test]
+fn format_headers_writes_one_key_value_line_per_header() {
+    let headers = [("a".to_string(), "1".to_string()), ("b".into(), "2".into())];
+    assert_eq!(io_vs_cpu::format_headers(&headers), "a: 1\nb: 2");
 }

@@ -1,12 +1,16 @@
 //! Section 1.2: "I/O bound is when we spend most of our time waiting on a network or other I/O
-//! device"; CPU-bound operations are computations. One program, both kinds of step.
-
-use std::hint::black_box;
+//! device"; CPU-bound operations are computations. One program, both kinds of step, and what
+//! limits each: change the limiting factor and the time changes, change another and it does not.
 
 use anyhow::Context as _;
 use reqwest::Url;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::info_span;
 
-// ---- the lesson: the book's listing 1.1 ----
+use crate::demos::multitasking::{STEP, spin_for};
+
+// ---- the lesson: the book's listing 1.1, and what limits each of its steps ----
 
 /// Listing 1.1's `requests.get(...)`: I/O-bound, the answer takes as long as the server does.
 #[tracing::instrument(name = "io_bound", skip_all)]
@@ -43,6 +47,30 @@ pub fn format_headers(headers: &[(String, String)]) -> String {
     black_box(lines.join("\n"))
 }
 
+/// Runs `work` on a thread pinned to `cpu`; `busier` makes a thread spin there until it is done.
+pub fn on_cpu<T: Send>(
+    cpu: usize,
+    busier: bool,
+    work: impl FnOnce() -> T + Send,
+) -> anyhow::Result<T> {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let spinner = scope.spawn(|| {
+            shared::affinity::to_cpu(cpu)?;
+            while busier && !done.load(Ordering::Relaxed) {
+                info_span!("spinner").in_scope(|| spin_for(STEP));
+            }
+            anyhow::Ok(())
+        });
+        let worker = scope.spawn(|| shared::affinity::to_cpu(cpu).map(|()| work()));
+        let result = worker.join();
+        done.store(true, Ordering::Relaxed);
+        let panicked = |_| anyhow::anyhow!("a thread panicked");
+        spinner.join().map_err(panicked)??;
+        result.map_err(panicked)?
+    })
+}
+
 // ---- measuring it: wall time next to process CPU time, for each step ----
 
 pub use measuring::{IoVsCpu, Step, measure, run};
@@ -52,6 +80,7 @@ mod measuring {
 
     use reqwest::Url;
     use serde::Serialize;
+    use shared::timing::{human_ms, ratio};
     use shared::workloads::{Target, blocking_http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch, Usage};
     use tracing::info_span;
@@ -64,17 +93,38 @@ mod measuring {
     /// One step of listing 1.1, measured.
     #[derive(Debug, Clone, Serialize)]
     pub struct Step {
-        /// `io_bound` or `cpu_bound`.
+        /// `io_bound`, `cpu_bound`, or one of them with its limiting factor (or another) changed:
+        /// `io_bound_half_delay`, `io_bound_busy_cpu`, `cpu_bound_fixed_work`,
+        /// `cpu_bound_half_work`, `cpu_bound_busy_cpu`.
         pub name: &'static str,
         /// Wall time of the step.
         pub wall_ms: f64,
-        /// CPU time of the whole process during the step.
+        /// CPU time of the whole process during the step, less the spinner's.
         pub cpu_ms: f64,
         /// CPU time / wall time: near 0 waiting, near 1 computing on one core.
         pub cpu_per_wall: f64,
-        /// How often the CPU-bound step formatted the headers (it repeats to last `--cpu-ms`).
+        /// How often the CPU-bound step formatted the headers (`cpu_bound` repeats for
+        /// `--cpu-ms`; the fixed-work rows do as many as that takes on an idle CPU, or half).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub rounds: Option<u64>,
+        /// The server's delay for a request (embedded server only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub delay_ms: Option<u64>,
+        /// CPU time a spinning thread pinned to the step's CPU took during the step.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub spinner_cpu_ms: Option<f64>,
+        /// Wall time / the wall time of the row it changes one thing of (`io_bound` for the
+        /// I/O rows, `cpu_bound_fixed_work` for the CPU rows).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub vs_baseline: Option<f64>,
+        /// Busy rows: whether the CPU was idle apart from the spinner, that is whether
+        /// `cpu_bound_fixed_work`, alone on it, got at least 0.8 CPU-seconds per second. When
+        /// other programs used it too, one more spinning thread changes the step's share less.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub idle_cpu: Option<bool>,
+        /// Where the step ran, or why it could not change what it meant to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub note: Option<String>,
     }
 
     impl Step {
@@ -85,22 +135,55 @@ mod measuring {
                 cpu_ms: usage.cpu.as_secs_f64() * 1e3,
                 cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
+                delay_ms: None,
+                spinner_cpu_ms: None,
+                vs_baseline: None,
+                idle_cpu: None,
+                note: None,
             }
         }
     }
 
-    /// Both steps and their spans.
+    /// Every step and their spans.
     #[derive(Debug, Clone)]
     pub struct IoVsCpu {
         /// The request.
         pub io_bound: Step,
         /// Formatting its headers.
         pub cpu_bound: Step,
-        /// One `io_bound` span and one `cpu_bound` span.
+        /// The request with half the server's delay (left out for a `--url`).
+        pub io_bound_half_delay: Option<Step>,
+        /// The request from a thread whose CPU a spinning thread shares.
+        pub io_bound_busy_cpu: Step,
+        /// A fixed number of rounds of formatting, alone on one CPU: the CPU rows' baseline.
+        pub cpu_bound_fixed_work: Step,
+        /// Half those rounds, alone on the same CPU.
+        pub cpu_bound_half_work: Step,
+        /// All those rounds, with a spinning thread on the same CPU.
+        pub cpu_bound_busy_cpu: Step,
+        /// One `io_bound` span and one `cpu_bound` span: listing 1.1.
         pub spans: Vec<Span>,
+        /// One `leg` span per changed step, and the spinners' steps.
+        pub limits: Vec<Span>,
     }
 
-    /// Measures the request, then the formatting of its headers.
+    impl IoVsCpu {
+        /// Every row, in the order measured.
+        pub fn steps(&self) -> Vec<&Step> {
+            let mut steps = vec![&self.io_bound, &self.cpu_bound];
+            steps.extend(self.io_bound_half_delay.as_ref());
+            steps.extend([
+                &self.io_bound_busy_cpu,
+                &self.cpu_bound_fixed_work,
+                &self.cpu_bound_half_work,
+                &self.cpu_bound_busy_cpu,
+            ]);
+            steps
+        }
+    }
+
+    /// Measures the request, then the formatting of its headers; then each again with one thing
+    /// changed: the server's delay, the amount of work, or how busy the CPU is.
     pub fn measure(
         sizes: &Sizes,
         url: Option<&Url>,
@@ -119,7 +202,7 @@ mod measuring {
         );
         let watch = Stopwatch::start();
         let headers = super::get_headers(&client, target.url())?;
-        let io_bound = Step::new("io_bound", watch.usage(), None);
+        let mut io_bound = Step::new("io_bound", watch.usage(), None);
         drop(progress);
 
         // One round takes microseconds: repeat it for --cpu-ms so that it can be measured.
@@ -140,11 +223,233 @@ mod measuring {
         });
         let cpu_bound = Step::new("cpu_bound", watch.usage(), Some(rounds));
         drop(progress);
-        Ok(IoVsCpu {
+        let spans = recording.finish();
+
+        // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
+        // the CPU-bound step managed per CPU-second (not per wall-second: other programs may
+        // have had part of its CPU).
+        let cpu_of = |name: &str| {
+            let span = spans.iter().find(|s| s.name == name);
+            span.map_or(Duration::ZERO, Span::cpu)
+        };
+        let per_ms = ratio(rounds as f64, cpu_of("cpu_bound").as_secs_f64() * 1e3);
+        let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
+
+        let recording = Recording::start();
+        let progress = narrator.progress(&recording, "what limits each step", "leg", Some(5));
+        let cpu = shared::affinity::allowed_cpus()?[0];
+        let local_delay = target.is_local().then_some(sizes.delay_ms);
+        io_bound.delay_ms = local_delay;
+        let io_bound_half_delay = match target.server() {
+            Some(server) => {
+                let delay = sizes.delay_ms / 2;
+                let url: Url = server.delay_url(delay).parse()?;
+                let mut step = leg("io_bound_half_delay", None, || {
+                    super::get_headers(&client, &url)
+                })?;
+                step.delay_ms = Some(delay);
+                Some(step)
+            }
+            None => {
+                io_bound.note = Some(format!(
+                    "{} is not our server: its delay cannot be halved, so io_bound_half_delay \
+                     is left out",
+                    target.url()
+                ));
+                None
+            }
+        };
+        drop(client);
+        let url = target.url();
+        // The client is built on the pinned thread: its own I/O thread then shares that CPU too.
+        let mut io_bound_busy_cpu = super::on_cpu(cpu, true, || {
+            let client = blocking_http_client(url)?;
+            leg("io_bound_busy_cpu", None, || {
+                super::get_headers(&client, url)
+            })
+        })??;
+        io_bound_busy_cpu.delay_ms = local_delay;
+        let formatting = |name, rounds: u64| {
+            let headers = &headers;
+            move || {
+                leg(name, Some(rounds), || {
+                    (0..rounds).for_each(|_| drop(super::format_headers(headers)));
+                    anyhow::Ok(())
+                })
+            }
+        };
+        // The busy run right after the one alone: other programs' load changes less between them.
+        let fixed = super::on_cpu(cpu, false, formatting("cpu_bound_fixed_work", work))??;
+        let busy = super::on_cpu(cpu, true, formatting("cpu_bound_busy_cpu", work))??;
+        let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
+        drop(progress);
+
+        let mut steps = IoVsCpu {
             io_bound,
             cpu_bound,
-            spans: recording.finish(),
-        })
+            io_bound_half_delay,
+            io_bound_busy_cpu,
+            cpu_bound_fixed_work: fixed,
+            cpu_bound_half_work: half,
+            cpu_bound_busy_cpu: busy,
+            spans,
+            limits: recording.finish(),
+        };
+        compare(&mut steps, cpu);
+        Ok(steps)
+    }
+
+    /// One step measured inside a `leg` span named after its row.
+    fn leg<T>(
+        name: &'static str,
+        rounds: Option<u64>,
+        work: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<Step> {
+        let watch = Stopwatch::start();
+        info_span!("leg", name).in_scope(work)?;
+        Ok(Step::new(name, watch.usage(), rounds))
+    }
+
+    /// Fills in what needs the other rows or the spans: each row's wall time against its
+    /// baseline, and the spinner's CPU time during a busy step, taken out of the step's own.
+    fn compare(steps: &mut IoVsCpu, cpu: usize) {
+        let (io, cpu_fixed) = (steps.io_bound.wall_ms, steps.cpu_bound_fixed_work.wall_ms);
+        let idle_cpu = steps.cpu_bound_fixed_work.cpu_per_wall >= 0.8;
+        let spinner: Vec<&Span> = shared::trace::named(&steps.limits, "spinner");
+        let mut rows: Vec<(&mut Step, f64)> = vec![
+            (&mut steps.io_bound_busy_cpu, io),
+            (&mut steps.cpu_bound_fixed_work, cpu_fixed),
+            (&mut steps.cpu_bound_half_work, cpu_fixed),
+            (&mut steps.cpu_bound_busy_cpu, cpu_fixed),
+        ];
+        if let Some(half) = steps.io_bound_half_delay.as_mut() {
+            rows.push((half, io));
+        }
+        for (step, baseline) in rows {
+            step.vs_baseline = Some(ratio(step.wall_ms, baseline));
+            if !step.name.ends_with("busy_cpu") {
+                continue;
+            }
+            step.idle_cpu = Some(idle_cpu);
+            let label = format!("leg {}", step.name);
+            let Some(window) = steps.limits.iter().find(|s| s.label == label) else {
+                continue;
+            };
+            let spun: Duration = spinner
+                .iter()
+                .flat_map(|s| &s.runs)
+                .map(|run| {
+                    let (from, to) = (run.start.max(window.opened), run.end.min(window.closed));
+                    let wall = run.end.saturating_sub(run.start).as_secs_f64();
+                    let inside = to.saturating_sub(from).as_secs_f64();
+                    run.cpu()
+                        .mul_f64(if wall > 0.0 { inside / wall } else { 0.0 })
+                })
+                .sum();
+            let spun_ms = spun.as_secs_f64() * 1e3;
+            step.spinner_cpu_ms = Some(spun_ms);
+            step.cpu_ms = (step.cpu_ms - spun_ms).max(0.0);
+            step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);
+        }
+        steps.io_bound_busy_cpu.note = Some(if cfg!(target_os = "linux") {
+            format!(
+                "this row and the cpu_bound rows after it ran on CPU {cpu}, pinned with \
+                 sched_setaffinity; in the busy_cpu rows a spinning thread pinned there shared it"
+            )
+        } else {
+            "threads are pinned to a CPU on Linux only: here the spinner of the busy_cpu rows \
+             may have run on another core"
+                .into()
+        });
+    }
+
+    /// What the changed rows showed, one line each, saying so where this run disagreed.
+    fn limits_lines(m: &IoVsCpu) -> Vec<String> {
+        let times = |step: &Step| step.vs_baseline.unwrap_or(0.0);
+        let (io, busy_io) = (&m.io_bound, &m.io_bound_busy_cpu);
+        let (fixed, half, busy) = (
+            &m.cpu_bound_fixed_work,
+            &m.cpu_bound_half_work,
+            &m.cpu_bound_busy_cpu,
+        );
+        let mut lines = Vec::new();
+        if let Some(half_delay) = &m.io_bound_half_delay {
+            let x = times(half_delay);
+            lines.push(if x < 0.8 {
+                format!(
+                    "Halving the server's delay took the request from {} to {} ({x:.2}x): the \
+                     wait is what limits an I/O-bound step.",
+                    human_ms(io.wall_ms),
+                    human_ms(half_delay.wall_ms)
+                )
+            } else {
+                format!(
+                    "Halving the server's delay left the request at {x:.2}x of {}: this run, \
+                     something other than the server's delay held it up.",
+                    human_ms(io.wall_ms)
+                )
+            });
+        }
+        let x = times(busy_io);
+        lines.push(format!(
+            "With a spinning thread sharing its CPU, the request took {} ({x:.2}x): {}",
+            human_ms(busy_io.wall_ms),
+            match (x < 1.25, busy_io.idle_cpu) {
+                (true, _) => "a busier CPU does not slow a step that waits.",
+                (false, Some(false)) => {
+                    "slower, as other programs kept this CPU busy too and picking up the answer \
+                     had to wait for a turn; the server's wait itself did not change."
+                }
+                _ => {
+                    "slower, as picking up the answer needed a turn on the busy CPU; the server's \
+                     wait itself did not change."
+                }
+            }
+        ));
+        let (x, cpu_x) = (times(half), ratio(half.cpu_ms, fixed.cpu_ms));
+        lines.push(format!(
+            "Half the rounds of formatting took {} instead of {} ({x:.2}x, CPU time {cpu_x:.2}x): \
+             {}",
+            human_ms(half.wall_ms),
+            human_ms(fixed.wall_ms),
+            match (x < 0.8, cpu_x < 0.8) {
+                (true, _) => "the amount of computing sets a CPU-bound step's time.",
+                (false, true) => {
+                    "other programs took part of this CPU meanwhile, but the CPU time fell with \
+                     the work all the same."
+                }
+                (false, false) => {
+                    "this run, other programs' load changed between the two and blurred both \
+                     clocks: the work halved, its time did not follow."
+                }
+            }
+        ));
+        let x = times(busy);
+        let took = format!(
+            "The same rounds with a spinning thread on their CPU took {} ({x:.2}x), getting {:.2} \
+             CPU-seconds per second while the spinner took {}:",
+            human_ms(busy.wall_ms),
+            busy.cpu_per_wall,
+            human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
+        );
+        lines.push(match (x >= 1.2, busy.idle_cpu) {
+            (true, _) => format!(
+                "{took} the CPU is what limits a CPU-bound step; the server's delay plays no \
+                 part in it."
+            ),
+            (false, Some(false)) => format!(
+                "{took} this CPU was not idle (alone, the rounds got only {:.2} CPU-seconds per \
+                 second), so the spinner was one more among other programs and changed the \
+                 share less. The CPU still limits the step; run it on a quieter machine to see \
+                 the spinner alone take half of it.",
+                fixed.cpu_per_wall
+            ),
+            _ => format!(
+                "{took} less slowed than the spinner's share of the CPU predicts: this run, \
+                 other programs' load changed between the two runs."
+            ),
+        });
+        lines
     }
 
     /// Runs the demo with its narration.
@@ -153,11 +458,19 @@ mod measuring {
             SECTION,
             "I/O-bound and CPU-bound",
             "Waiting for a network answer costs wall time but almost no CPU time; computing on \
-             the answer costs both.",
+             the answer costs both. What a step is bound by is what limits it: change that and \
+             its time changes, change the other and it does not.",
         );
         let m = measure(sizes, url, narrator)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&m.io_bound, &m.cpu_bound]));
+        narrator.report(&Report::new(DEMO, SECTION, m.steps()));
         narrator.timeline("listing 1.1", &m.spans);
+        let legs: Vec<Span> = m
+            .limits
+            .iter()
+            .filter(|s| s.name == "leg" || s.name == "spinner")
+            .cloned()
+            .collect();
+        narrator.timeline("what limits each step", &legs);
         let mut summary = vec![
             format!(
                 "The request used {:.1}% of a CPU while it lasted: it is I/O-bound; a faster CPU \
@@ -169,9 +482,6 @@ mod measuring {
                  faster CPU would speed it up.",
                 m.cpu_bound.cpu_per_wall * 100.0
             ),
-            "While a program waits on I/O its CPU is free for other work: that gap is what \
-             asyncio uses."
-                .into(),
         ];
         if m.cpu_bound.cpu_per_wall < 0.9 {
             summary.push(
@@ -180,6 +490,12 @@ mod measuring {
                     .into(),
             );
         }
+        summary.extend(limits_lines(&m));
+        summary.push(
+            "While a program waits on I/O its CPU is free for other work: that gap is what \
+             asyncio uses."
+                .into(),
+        );
         narrator.summary(SECTION, &summary);
         Ok(())
     }

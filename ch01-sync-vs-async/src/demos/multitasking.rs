@@ -47,6 +47,7 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
                         shared::affinity::to_cpu(cpu)?;
                     }
                     let until = Instant::now() + busy;
+                    // mutants: `<=` is equivalent: one more round if the clock reads exactly `until`.
                     while Instant::now() < until {
                         // Small steps, each a span: the timeline then shows when it had a CPU.
                         info_span!("thread", name).in_scope(|| spin_for(STEP));
@@ -69,6 +70,7 @@ pub const STEP: Duration = Duration::from_millis(1);
 pub fn spin_for(how_long: Duration) {
     let until = Instant::now() + how_long;
     let mut sum = 0u64;
+    // mutants: `<=` is equivalent: one more round if the clock reads exactly `until`.
     while Instant::now() < until {
         sum = black_box(sum.wrapping_add(1));
     }
@@ -92,14 +94,17 @@ pub async fn yield_now() {
 
 // ---- measuring it ----
 
-pub use measuring::{Multitasking, STEPS, Tasks, Threads, measure, parallel, run, switches};
+pub use measuring::{
+    Multitasking, TASK_STEP, Tasks, Threads, first_turns, measure, parallel, run, switches,
+};
 
 mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
     use serde::Serialize;
-    use shared::timing::{human_ms, measure as timed};
+    use shared::narrate::plural;
+    use shared::timing::{human_ms, measure as timed, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
     use shared::{Narrator, Recording, Report, Usage};
 
@@ -107,8 +112,14 @@ mod measuring {
 
     const DEMO: &str = "multitasking";
     const SECTION: &str = "1.3";
-    /// How many turns each cooperative task takes.
-    pub const STEPS: u32 = 6;
+    /// How long each turn of a cooperative task lasts. Short, so that in any stretch of time the
+    /// tasks hand the thread over far more often than a busy machine's scheduler can preempt it
+    /// (a time slice is a millisecond or more): the two counts are then not even close.
+    pub const TASK_STEP: Duration = Duration::from_micros(20);
+    /// Turns the cooperative timeline shows: at 20 µs each, the whole run would be a blur.
+    const TURNS_SHOWN: usize = 12;
+    /// Two threads that got at least this many CPU-seconds per second ran on two idle cores.
+    const IDLE_CORES: f64 = 1.5;
 
     /// Two tasks on one thread, measured.
     #[derive(Debug, Clone, Serialize)]
@@ -121,14 +132,17 @@ mod measuring {
         pub cpu_ms: f64,
         /// OS threads that ran the tasks.
         pub threads_used: usize,
-        /// How often the thread went from one task to the other.
+        /// How often the thread went from one task to the other while both had work left.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub switches: Option<usize>,
         /// How long the polite task waited for its first turn behind the hog.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub starved_ms: Option<f64>,
-        /// OS context switches of the thread while it ran the tasks.
+        /// OS context switches of the thread from its first poll of a task to its last.
         pub os_context_switches: u64,
+        /// `os_context_switches / switches`: far below 1 when handing over needs no OS.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub os_switches_per_hand_over: Option<f64>,
         /// One `task` span per task.
         #[serde(skip)]
         pub spans: Vec<Span>,
@@ -153,11 +167,19 @@ mod measuring {
         pub cpus_seen: usize,
         /// How long both threads were on a CPU at the same moment.
         pub overlap_ms: f64,
-        /// How often the CPU went from one thread to the other (on one core).
+        /// How often the CPU went from one thread to the other while both had work left (on
+        /// one core).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub switches: Option<usize>,
         /// OS context switches of the two threads while they worked.
         pub os_context_switches: u64,
+        /// `os_context_switches / switches`: at least 1 when every hand-over goes through the OS.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub os_switches_per_hand_over: Option<f64>,
+        /// Parallel row: whether the two threads got two cores' worth of CPU (at least 1.5
+        /// CPU-seconds per second); false when other programs held the CPUs part of the time.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub idle_cores: Option<bool>,
         /// How the threads were placed, or why the row was skipped.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
@@ -189,24 +211,24 @@ mod measuring {
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
     pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Multitasking> {
         let busy = Duration::from_millis(sizes.busy_ms);
-        let step = busy / STEPS;
+        let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .context("could not start the tokio runtime")?;
         let recording = Recording::start();
         let progress = narrator.progress(&recording, "cooperative", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::cooperative(STEPS, step)));
+        let (done, usage) = timed(|| runtime.block_on(super::cooperative(steps, TASK_STEP)));
         drop(progress);
         done?;
         let cooperative = tasks("cooperative", usage, recording.finish());
 
         let recording = Recording::start();
         let progress = narrator.progress(&recording, "starved", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::starved(busy, STEPS, step)));
+        let (done, usage) = timed(|| runtime.block_on(super::starved(busy, steps, TASK_STEP)));
         drop(progress);
         done?;
         let mut starved = tasks("starved", usage, recording.finish());
-        starved.switches = None;
+        (starved.switches, starved.os_switches_per_hand_over) = (None, None);
         starved.starved_ms = starved
             .spans
             .iter()
@@ -224,15 +246,18 @@ mod measuring {
     }
 
     fn tasks(name: &'static str, usage: Usage, spans: Vec<Span>) -> Tasks {
+        // Every poll is a turn, however much CPU other programs left it.
+        let switches = hand_overs(&runs(&spans, false));
+        let os = os_context_switches(&spans);
         Tasks {
             name,
             wall_ms: usage.wall.as_secs_f64() * 1e3,
             cpu_ms: usage.cpu.as_secs_f64() * 1e3,
             threads_used: threads_used(&spans),
-            // Every poll is a turn, however much CPU other programs left it.
-            switches: Some(hand_overs(&runs(&spans, false))),
+            switches: Some(switches),
             starved_ms: None,
-            os_context_switches: os_context_switches(&spans),
+            os_context_switches: os,
+            os_switches_per_hand_over: Some(ratio(os as f64, switches as f64)),
             spans,
         }
     }
@@ -243,7 +268,10 @@ mod measuring {
     fn one_core(busy: Duration) -> anyhow::Result<Threads> {
         let cpu = shared::affinity::allowed_cpus()?[0];
         let mut row = threads("preemptive_one_core", busy, [Some(cpu), Some(cpu)])?;
-        row.switches = Some(switches(&row.spans));
+        let switched = switches(&row.spans);
+        row.switches = Some(switched);
+        row.os_switches_per_hand_over =
+            Some(ratio(row.os_context_switches as f64, switched as f64));
         row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
@@ -280,6 +308,7 @@ mod measuring {
             ),
         };
         let mut row = threads("parallel", busy, pins)?;
+        row.idle_cores = Some(ratio(row.cpu_ms, row.wall_ms) >= IDLE_CORES);
         row.note = Some(note);
         Ok(row)
     }
@@ -307,6 +336,8 @@ mod measuring {
             overlap_ms: running_overlap(&spans).as_secs_f64() * 1e3,
             switches: None,
             os_context_switches: os_context_switches(&spans),
+            os_switches_per_hand_over: None,
+            idle_cores: None,
             note: None,
             spans,
         })
@@ -324,14 +355,27 @@ mod measuring {
         runs
     }
 
+    /// How often the next stretch belongs to a different label, counted until the first label
+    /// has its last stretch: after that one is done, the other runs on and nothing is handed
+    /// over, nor does the OS need to switch anything (the finished thread simply exits).
     fn hand_overs(runs: &[(&str, &Run)]) -> usize {
-        runs.windows(2)
+        let mut last: Vec<(&str, usize)> = Vec::new();
+        for (i, (label, _)) in runs.iter().enumerate() {
+            match last.iter_mut().find(|(l, _)| l == label) {
+                Some((_, at)) => *at = i,
+                None => last.push((label, i)),
+            }
+        }
+        let both_busy = last.iter().map(|(_, at)| at + 1).min().unwrap_or(0);
+        runs[..both_busy]
+            .windows(2)
             .filter(|pair| pair[0].0 != pair[1].0)
             .count()
     }
 
-    /// How often the CPU went from one thread's work to another's: each time a different label
-    /// runs next. A scheduler that ran one thread to completion would switch once.
+    /// How often the CPU went from one thread's work to another's while both had work left:
+    /// each time a different label runs next. A scheduler that ran one thread to completion
+    /// would count 0.
     pub fn switches(spans: &[Span]) -> usize {
         hand_overs(&runs(spans, true))
     }
@@ -342,7 +386,10 @@ mod measuring {
         let mut total = Duration::ZERO;
         for (i, (a_label, a)) in runs.iter().enumerate() {
             for (b_label, b) in &runs[i + 1..] {
-                if a_label != b_label && b.start < a.end {
+                if b.start >= a.end {
+                    break;
+                }
+                if a_label != b_label {
                     total += a.end.min(b.end) - b.start;
                 }
             }
@@ -350,18 +397,93 @@ mod measuring {
         total
     }
 
+    /// The spans cut off after their first `turns` stretches: a timeline of the whole
+    /// cooperative run would draw both rows solid, its turns being far shorter than a column.
+    pub fn first_turns(spans: &[Span], turns: usize) -> Vec<Span> {
+        let runs = runs(spans, false);
+        let Some(cut) = runs.get(turns.saturating_sub(1)).map(|(_, run)| run.end) else {
+            return spans.to_vec();
+        };
+        spans
+            .iter()
+            .filter(|s| s.opened < cut)
+            .map(|s| Span {
+                closed: s.closed.min(cut),
+                runs: s.runs.iter().filter(|r| r.end <= cut).copied().collect(),
+                ..s.clone()
+            })
+            .collect()
+    }
+
     fn cooperative_line(coop: &Tasks) -> String {
-        let (handoffs, os) = (coop.switches.unwrap_or(0), coop.os_context_switches);
-        let why = if os < handoffs as u64 {
-            "fewer than the hand-offs: a task switch happens inside the thread, without the OS"
+        let (handoffs, os) = (coop.switches.unwrap_or(0) as u64, coop.os_context_switches);
+        let why = if os == 0 {
+            "a task switch happens inside the thread, without the OS".to_string()
+        } else if os * 5 <= handoffs {
+            format!(
+                "{} hand-overs for each of those: a task switch happens inside the thread, \
+                 without the OS, and the OS switches were other programs taking their turn on \
+                 this CPU",
+                handoffs / os
+            )
         } else {
-            "other programs on this CPU caused those; the task switches needed none"
+            "other programs took this CPU unusually often, but a hand-over itself asks the OS \
+             for nothing"
+                .to_string()
         };
         format!(
-            "Cooperative: tasks A and B handed the one thread to each other {handoffs} times, only \
-             at an .await that returned Pending; the OS context switched that thread {os} times \
-             meanwhile, {why}."
+            "Cooperative: tasks A and B handed the one thread to each other {}, only at an \
+             .await that returned Pending; the OS context switched that thread {} meanwhile: \
+             {why}.",
+            plural(handoffs, "time", "times"),
+            plural(os, "time", "times")
         )
+    }
+
+    fn one_core_line(one_core: &Threads) -> String {
+        let Some(switched) = one_core.switches else {
+            return "Preemptive time-slicing on one core was skipped on this platform (see the \
+                    note)."
+                .into();
+        };
+        let os = one_core.os_context_switches;
+        let each = if os >= switched as u64 {
+            "at least one for each hand-over: switching threads goes through the OS"
+        } else {
+            "fewer than the hand-overs, which this measurement cannot explain"
+        };
+        format!(
+            "Preemptive: two threads pinned to one CPU both progressed ({} and {}) with \
+             neither yielding: the OS switched the CPU between them {}, with {}, {each}; {:.2} \
+             CPU-seconds per second.",
+            plural(one_core.progress_a as u64, "step", "steps"),
+            plural(one_core.progress_b as u64, "step", "steps"),
+            plural(switched as u64, "time", "times"),
+            plural(os, "OS context switch", "OS context switches"),
+            ratio(one_core.cpu_ms, one_core.wall_ms)
+        )
+    }
+
+    fn parallel_line(par: &Threads) -> String {
+        let cpu_per_wall = ratio(par.cpu_ms, par.wall_ms);
+        let overlap = human_ms(par.overlap_ms);
+        match (par.idle_cores, par.overlap_ms > 0.0) {
+            (Some(true), true) => format!(
+                "Parallel: on two CPUs, the two threads were running at the same moment for \
+                 {overlap} ({cpu_per_wall:.2} CPU-seconds per second): concurrent, and at the \
+                 same time."
+            ),
+            (_, true) => format!(
+                "Parallel: other programs held these CPUs part of the time, so the two threads \
+                 got {cpu_per_wall:.2} CPU-seconds per second, where two idle cores give 2; \
+                 still, they were running at the same moment for {overlap}."
+            ),
+            (_, false) => format!(
+                "Parallel: no two idle cores this run ({cpu_per_wall:.2} CPU-seconds per \
+                 second): the two threads were never running at the same moment. Run it again \
+                 on a quieter machine to see parallelism."
+            ),
+        }
     }
 
     /// Runs the demo with its narration.
@@ -395,46 +517,31 @@ mod measuring {
                 vec![&m.preemptive_one_core, &m.parallel],
             ));
         }
+        let cooperative_title = format!(
+            "cooperative, its first {TURNS_SHOWN} turns of {} each",
+            shared::timing::human(TASK_STEP)
+        );
         for (title, spans) in [
-            ("cooperative", &m.cooperative.spans),
+            (
+                cooperative_title.as_str(),
+                &first_turns(&m.cooperative.spans, TURNS_SHOWN),
+            ),
             ("starved", &m.starved.spans),
             ("preemptive_one_core", &m.preemptive_one_core.spans),
             ("parallel", &m.parallel.spans),
         ] {
             narrator.timeline(title, spans);
         }
-        let (coop, one_core, par) = (&m.cooperative, &m.preemptive_one_core, &m.parallel);
-        let cpu_per_wall = |t: &Threads| shared::timing::ratio(t.cpu_ms, t.wall_ms);
-        let one_core_line = match one_core.switches {
-            Some(switches) => format!(
-                "Preemptive: two threads pinned to one CPU both progressed ({} and {} steps) with \
-                 neither yielding: the OS switched the CPU between them {switches} times, with {} \
-                 OS context switches, {:.2} CPU-seconds per second.",
-                one_core.progress_a,
-                one_core.progress_b,
-                one_core.os_context_switches,
-                cpu_per_wall(one_core)
-            ),
-            None => {
-                "Preemptive time-slicing on one core was skipped on this platform (see the note)."
-                    .into()
-            }
-        };
         narrator.summary(
             SECTION,
             &[
-                cooperative_line(coop),
+                cooperative_line(&m.cooperative),
                 format!(
                     "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
                     human_ms(m.starved.starved_ms.unwrap_or(0.0))
                 ),
-                one_core_line,
-                format!(
-                    "Parallel: on two CPUs, the two threads were running at the same moment for {} \
-                     ({:.2} CPU-seconds per second): concurrent, and at the same time.",
-                    human_ms(par.overlap_ms),
-                    cpu_per_wall(par)
-                ),
+                one_core_line(&m.preemptive_one_core),
+                parallel_line(&m.parallel),
             ],
         );
         Ok(())

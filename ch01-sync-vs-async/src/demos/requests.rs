@@ -278,11 +278,15 @@ mod measuring {
                 ),
                 format!(
                     "With all {n} requests in flight at once ({} seen by the server) they took {}, \
-                     {:.1}x faster (ideal {n}x), on one thread: concurrency lets us wait for many \
-                     things at the same time.",
+                     {} (ideal {n}x), on one thread: concurrency lets us wait for many things at \
+                     the same time.",
                     in_flight(concurrent),
                     human_ms(concurrent.wall_ms),
-                    concurrent.speedup
+                    if concurrent.speedup >= 1.05 {
+                        format!("{:.1}x faster", concurrent.speedup)
+                    } else {
+                        format!("no faster ({:.2}x)", concurrent.speedup)
+                    }
                 ),
             ],
         );
