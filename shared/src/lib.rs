@@ -6,6 +6,8 @@ pub mod fdlimit;
 pub mod narrate;
 pub mod report;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timeline;
 pub mod timing;
 pub mod trace;

@@ -1,0 +1,80 @@
+//! What every crate's `tests/cli.rs` does with its real binary (all sections): run it, read its
+//! `--json` lines, check the public names and fields, and check that bad input fails in one line.
+//! Behind the `testing` feature: the chapter crates take it as a dev-dependency, no demo uses it.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A measurement's name and the fields it must carry as numbers: the public interface of one
+/// row of `--json`.
+pub type Row = (&'static str, &'static [&'static str]);
+
+/// Runs the binary with these arguments and waits for it.
+pub fn run(binary: &str, args: &[&str]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{binary} did not start: {e}"))
+}
+
+/// Standard error as its non-empty lines.
+pub fn stderr_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The `--json` lines of a run that must have succeeded: every line of standard output parsed.
+pub fn json_lines(output: &Output) -> Vec<Value> {
+    assert!(
+        output.status.success(),
+        "the run failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+/// The measurement called `name` in one demo's line.
+pub fn measurement<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["measurements"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|row| row["name"] == name))
+        .unwrap_or_else(|| panic!("no measurement {name} in {report}"))
+}
+
+/// One demo's line has this demo name and section, exactly these measurements in this order,
+/// and each of them every listed field as a number.
+pub fn assert_rows(report: &Value, demo: &str, section: &str, rows: &[Row]) {
+    assert_eq!(report["demo"], demo, "{report}");
+    assert_eq!(report["section"], section, "{report}");
+    let names: Vec<&str> = report["measurements"]
+        .as_array()
+        .map(|got| got.iter().filter_map(|row| row["name"].as_str()).collect())
+        .unwrap_or_default();
+    let expected: Vec<&str> = rows.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected, "{demo}: measurement names");
+    for (name, fields) in rows {
+        let row = measurement(report, name);
+        for field in *fields {
+            assert!(row[field].is_number(), "{demo}/{name} lacks {field}: {row}");
+        }
+    }
+}
+
+/// The run failed with a non-zero exit and exactly one line on standard error, an `error:`
+/// that is not a panic; returns that line.
+pub fn assert_one_line_error(output: &Output, what: &str) -> String {
+    assert!(!output.status.success(), "{what}: should have failed");
+    let lines = stderr_lines(output);
+    assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+    assert!(lines[0].starts_with("error:"), "{what}: {lines:?}");
+    assert!(!lines[0].contains("panicked"), "{what}: {lines:?}");
+    lines.into_iter().next().unwrap_or_default()
+}
