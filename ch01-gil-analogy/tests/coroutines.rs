@@ -7,9 +7,11 @@ use ch01_gil_analogy::thread_cap::ThreadCap;
 use shared::narrate::{Mode, Narrator};
 
 #[test]
-fn tasks_sleep_at_once_on_one_thread_and_threads_need_one_each() {
+fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    let units = 50;
+    // Enough units that a task's few hundred bytes add up to pages the peak memory can show, and
+    // few enough threads for any machine.
+    let units = 2000;
     let [threads, tasks] =
         measure(units, &exe, &Narrator::with_mode(Mode::Json, false)).expect("both ran");
     assert_eq!(
@@ -30,11 +32,19 @@ fn tasks_sleep_at_once_on_one_thread_and_threads_need_one_each() {
         // Every unit slept its whole nap, and they slept at the same time, not one after another.
         assert!(row.wall_ms >= nap_ms, "{row:?}");
         assert!(row.wall_ms < nap_ms * units as f64 / 2.0, "{row:?}");
-        assert!(
-            row.peak_rss_kb > 0 && row.spawn_us_per_unit > 0.0,
-            "{row:?}"
-        );
     }
+    // Lightweight: fails where a task is a thread in disguise (its own stack, a clone() each).
+    // CPU time, not wall time, so other programs holding the CPU cannot blur it.
+    assert!(threads.bytes_per_unit > 0.0, "{threads:?}");
+    assert!(
+        threads.bytes_per_unit >= 10.0 * tasks.bytes_per_unit,
+        "{threads:?} {tasks:?}"
+    );
+    assert!(tasks.spawn_cpu_us_per_unit > 0.0, "{tasks:?}");
+    assert!(
+        threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit,
+        "{threads:?} {tasks:?}"
+    );
 }
 
 #[test]
