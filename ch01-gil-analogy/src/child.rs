@@ -371,10 +371,11 @@ impl Forked {
         let mut bytes = [0; 8];
         let read = self.answer.read_exact(&mut bytes);
         let status = self.reap()?;
-        read.context("a forked child sent no answer")?;
+        // The exit status first: a child that was killed also sent nothing, and its status says why.
         if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
             bail!("a forked child failed (wait status {status})");
         }
+        read.context("a forked child sent no answer")?;
         Ok(u64::from_ne_bytes(bytes))
     }
 

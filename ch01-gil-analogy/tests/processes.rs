@@ -1,24 +1,29 @@
 //! Processes and threads (sections 1.4 and 1.5): their own pid, their own memory, their own GIL,
 //! and computing at the same time.
 
+use std::hint::black_box;
 use std::time::Duration;
 
 use ch01_gil_analogy::SelfExe;
+use ch01_gil_analogy::child::{ChildJob, children_cpu_time, fork};
 use ch01_gil_analogy::demos::gil::{holding, two_processes};
 use ch01_gil_analogy::demos::processes_and_threads::{
-    FOOTPRINT_THREADS, Sharing, footprint, hello_from_a_child, hello_from_a_thread, measure_start,
-    processes_copy, threads_share,
+    FOOTPRINT_THREADS, Sharing, count_in_a_copy, footprint, hello_from_a_child,
+    hello_from_a_thread, measure_start, processes_copy, threads_share,
 };
+use shared::timing::process_cpu_time;
 use shared::trace::record;
 
 fn exe() -> SelfExe {
     SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
 }
 
-/// The workers changed the counter they had, and the parent's counter did not move: memory of
-/// their own.
-fn kept_to_themselves(sharing: &Sharing, increments: u64) -> bool {
-    sharing.workers_saw == increments && sharing.parent_sees == 0 && sharing.private_memory()
+/// Each worker found the parent's counter at `start`, changed it to `start + increments`, and
+/// the parent's counter did not move: each worked on a copy of its own.
+fn kept_to_themselves(sharing: &Sharing, start: u64, increments: u64) -> bool {
+    sharing.workers_saw == start + increments
+        && sharing.parent_sees == start
+        && sharing.private_memory()
 }
 
 #[test]
@@ -35,21 +40,35 @@ fn threads_share_the_parents_memory() {
     );
 }
 
+#[test]
+fn nobody_counting_is_not_shared_memory() {
+    let idle = Sharing {
+        worker_pids: vec![std::process::id()],
+        workers_counted: 0,
+        workers_saw: 0,
+        parent_sees: 0,
+    };
+    assert!(!idle.shared_memory() && !idle.private_memory());
+}
+
 #[cfg(unix)]
 #[test]
 fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
-    let sharing = processes_copy(10_000).expect("children ran");
+    let sharing = processes_copy(1000, 10_000).expect("children ran");
     assert!(sharing.pid_differs());
-    assert!(!sharing.worker_pids.contains(&std::process::id()));
+    let mut pids = sharing.worker_pids.clone();
+    pids.dedup();
+    assert_eq!(pids.len(), 2, "two children, two pids: {sharing:?}");
+    assert!(!pids.contains(&std::process::id()) && pids.iter().all(|&pid| pid > 1));
     assert_eq!(sharing.workers_counted, 20_000, "{sharing:?}");
-    // Each child read back its own 10,000 (not 20,000: it never saw its sibling's) while the
-    // parent's counter stayed 0.
-    assert!(kept_to_themselves(&sharing, 10_000), "{sharing:?}");
+    // Each child read back the parent's 1000 plus its own 10,000 (not 21,000: it never saw its
+    // sibling's) while the parent's counter stayed at 1000.
+    assert!(kept_to_themselves(&sharing, 1000, 10_000), "{sharing:?}");
     assert!(!sharing.shared_memory());
     // Negative control: threads doing the same thing change the parent's counter, and the same
     // check fails for them.
     let threads = threads_share(10_000);
-    assert!(!kept_to_themselves(&threads, 10_000), "{threads:?}");
+    assert!(!kept_to_themselves(&threads, 0, 10_000), "{threads:?}");
 }
 
 #[test]
@@ -107,6 +126,9 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
         processes.per_unit_us >= 3.0 * threads.per_unit_us,
         "{threads:?} {processes:?}"
     );
+    // A thread really was started each time: the clone() system call alone takes microseconds,
+    // an empty loop takes nanoseconds.
+    assert!(threads.per_unit_us >= 1.0, "{threads:?}");
 }
 
 #[cfg(target_os = "linux")]
@@ -121,4 +143,62 @@ fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
         process.kb_per_unit >= 3.0 * threads.kb_per_unit,
         "{threads:?} {process:?}"
     );
+}
+
+#[test]
+fn the_parent_knows_its_childs_pid_and_where_the_child_program_is() {
+    let exe = exe();
+    assert_eq!(
+        exe.path(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
+    );
+    let child = exe.spawn(ChildJob::Hello).expect("started");
+    let pid = child.pid();
+    assert_eq!(child.wait().expect("answered").report.pid, pid);
+}
+
+#[test]
+fn children_cpu_time_counts_what_a_finished_child_used() {
+    let before = children_cpu_time();
+    let child = fork(|| {
+        // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
+        black_box(count_in_a_copy(0, 3_000_000));
+        for _ in 0..200_000 {
+            // SAFETY: getppid has no preconditions and is async-signal-safe.
+            black_box(unsafe { libc::getppid() });
+        }
+        process_cpu_time().as_micros() as u64
+    })
+    .expect("forked");
+    let child_cpu = Duration::from_micros(child.wait().expect("answered"));
+    assert!(child_cpu > Duration::ZERO);
+    // Other tests' children may add to it too; none can take away.
+    let grown = children_cpu_time().saturating_sub(before);
+    assert!(
+        grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64(),
+        "{grown:?} for a child that used {child_cpu:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_forked_child_that_dies_is_an_error_and_one_never_waited_for_is_reaped() {
+    let killed = fork(|| {
+        // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
+        unsafe { libc::raise(libc::SIGKILL) };
+        0
+    })
+    .expect("forked");
+    let error = killed
+        .wait()
+        .expect_err("a killed child answers nothing")
+        .to_string();
+    assert!(error.contains("failed"), "{error}");
+
+    let dropped = fork(|| 7).expect("forked");
+    let pid = dropped.pid() as libc::pid_t;
+    drop(dropped);
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!exists, "the dropped child {pid} is still there (a zombie)");
 }

@@ -92,13 +92,12 @@ pub fn threads_share(increments: u64) -> Sharing {
 }
 
 /// Child processes made by `fork` (`multiprocessing`'s start method on Linux before Python
-/// 3.14): each starts with a copy of the parent's whole memory, this counter included at the
-/// same address, adds what it counted to it and reports what it then reads. The parent's counter
-/// stays as it was.
+/// 3.14): each starts with a copy of the parent's whole memory, this counter (at `start`)
+/// included, adds what it counted to it and reports what it then reads. The parent's counter
+/// stays at `start`.
 #[cfg(unix)]
-pub fn processes_copy(increments: u64) -> anyhow::Result<Sharing> {
-    let counter = AtomicU64::new(0);
-    let start = counter.load(Ordering::SeqCst);
+pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
+    let counter = AtomicU64::new(start);
     let children: Vec<crate::child::Forked> = (0..WORKERS)
         .map(|_| {
             crate::child::fork(|| {
@@ -119,7 +118,7 @@ pub fn processes_copy(increments: u64) -> anyhow::Result<Sharing> {
 
 /// Without `fork` there is no child that starts from a copy of this memory.
 #[cfg(not(unix))]
-pub fn processes_copy(_increments: u64) -> anyhow::Result<Sharing> {
+pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> {
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
@@ -223,6 +222,9 @@ mod measuring {
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
+    /// Where the parent sets its counter before forking: a child that reads it back plus its
+    /// own count started from a copy of the parent's memory.
+    const PARENT_START: u64 = 1000;
     /// How many threads, then processes, the start-up rows start.
     pub const START_UNITS: u64 = 100;
     /// How many threads are alive at once when one thread's memory is measured: enough that a
@@ -456,14 +458,15 @@ mod measuring {
         let increments = sizes.increments;
         narrator.say(format!(
             "Memory: {WORKERS} threads each count to {increments} and add it to one counter this \
-             process owns; then {WORKERS} child processes, forked from this one, each start with \
-             a copy of this memory, counter included, and do the same in their copy."
+             process owns; then this process sets a counter to {PARENT_START} and {WORKERS} \
+             child processes, forked from it, each start with a copy of its memory, counter \
+             included, and do the same in their copy."
         ));
         let recording = Recording::start();
         let (by_threads, usage) = measure(|| super::threads_share(increments));
         let threads_row = Memory::new("threads", &by_threads, usage, recording.finish());
         let before = children_cpu_time();
-        let (by_processes, mut usage) = measure(|| super::processes_copy(increments));
+        let (by_processes, mut usage) = measure(|| super::processes_copy(PARENT_START, increments));
         usage.cpu += children_cpu_time().saturating_sub(before);
         let by_processes = by_processes?;
         // A forked child may not record spans (see `child::fork`): the timeline has the threads.
@@ -542,10 +545,10 @@ mod measuring {
         });
         lines.push(if by_processes.private_memory() {
             format!(
-                "The child processes (pids {:?}) each read {} from their counter after adding to \
-                 it, while the parent's counter still says \
-                 {}: a process's memory is private, so results come back as messages (here: a \
-                 pipe).",
+                "The child processes (pids {:?}) started from a copy of the parent's counter \
+                 ({PARENT_START}) and each read {} after adding to it, while the parent's counter \
+                 still says {}: a process's memory is private, so results come back as messages \
+                 (here: a pipe).",
                 by_processes.worker_pids, by_processes.workers_saw, by_processes.parent_sees
             )
         } else {
