@@ -129,9 +129,9 @@ mod measuring {
                     // The main thread plus every unit would be `started_units + 1`.
                     notes.push(format!(
                         "starting them took {}, longer than a nap, so the first had finished \
-                         before the last started: {} were alive at once",
+                         before the last started: {} alive at once",
                         shared::timing::human(spawned.wall),
-                        threads_used.saturating_sub(1)
+                        plural(threads_used.saturating_sub(1), "thread was", "threads were")
                     ));
                 }
                 let note = (!notes.is_empty()).then(|| notes.join("; "));
@@ -306,7 +306,9 @@ mod measuring {
             plural(threads.threads_used, "OS thread", "OS threads")
         ));
         let nap_ms = super::NAP.as_secs_f64() * 1e3;
-        let at_once = |row: &Sleepers| row.units < 2 || row.wall_ms < 2.0 * nap_ms;
+        // At once: well under halfway to what one nap after another would take.
+        let one_by_one_ms = |row: &Sleepers| nap_ms * row.units as f64;
+        let at_once = |row: &Sleepers| row.wall_ms < nap_ms + (one_by_one_ms(row) - nap_ms) / 2.0;
         lines.push(format!(
             "{} each sleeping {} took {} in all, {} took {}: {}",
             plural(tasks.units, "task", "tasks"),
@@ -315,9 +317,12 @@ mod measuring {
             plural(threads.units, "thread", "threads"),
             human_ms(threads.wall_ms),
             if at_once(tasks) && at_once(threads) {
-                "both ways slept at once, not one nap after another."
+                format!(
+                    "both ways slept at once; one nap after another would take {} for the tasks.",
+                    human_ms(one_by_one_ms(tasks))
+                )
             } else {
-                "slower than one nap; the machine was too busy to start them all in time."
+                "not at once: the machine was too busy to run them side by side.".into()
             }
         ));
         lines
