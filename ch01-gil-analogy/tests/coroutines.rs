@@ -9,9 +9,9 @@ use shared::narrate::{Mode, Narrator};
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    // Enough units that a task's few hundred bytes add up to pages the peak memory can show, and
-    // few enough threads for any machine.
-    let units = 2000;
+    // Enough units that a thread's pages show in the peak memory, few enough that even on a busy
+    // machine starting the threads takes well under a nap.
+    let units = 500;
     let [threads, tasks] =
         measure(units, &exe, &Narrator::with_mode(Mode::Json, false)).expect("both ran");
     assert_eq!(
@@ -23,10 +23,10 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
         tasks.threads_used, 1,
         "every task on the one runtime thread"
     );
-    assert!(
-        threads.threads_used > units,
-        "one OS thread per unit, plus main"
-    );
+    // One OS thread per unit: all of them alive at once on a quiet machine (units + main). On a
+    // busy one the first may finish its nap before the last starts, so at least half: tasks
+    // disguised as threads would show 1.
+    assert!(threads.threads_used > units / 2, "{threads:?}");
     let nap_ms = NAP.as_secs_f64() * 1e3;
     for row in [&threads, &tasks] {
         // Every unit slept its whole nap, and they slept at the same time, not one after another.
