@@ -31,28 +31,6 @@ pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<ChildOutput> {
     exe.run(ChildJob::Hello)
 }
 
-/// The number of threads of this process (Linux: `Threads:` in `/proc/self/status`).
-///
-/// ```
-/// # #[cfg(target_os = "linux")]
-/// assert!(ch01_gil_analogy::demos::processes_and_threads::thread_count().unwrap() >= 1);
-/// ```
-pub fn thread_count() -> Option<u64> {
-    status_number("Threads:")
-}
-
-/// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
-/// shares (Linux: `RssAnon:` in `/proc/self/status`).
-pub fn anon_memory_kb() -> Option<u64> {
-    status_number("RssAnon:")
-}
-
-fn status_number(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
-    value.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
 /// How many threads and how many child processes count.
 pub const WORKERS: u64 = 2;
 
@@ -204,8 +182,8 @@ impl Sharing {
 // ---- measuring it ----
 
 pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, footprint, measure_start, run,
-    threads_alive_kb,
+    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, anon_memory_kb, footprint,
+    measure_start, run, thread_count, threads_alive_kb,
 };
 
 mod measuring {
@@ -216,9 +194,31 @@ mod measuring {
     use shared::timing::{human_ms, measure, os_thread_id, ratio};
     use shared::{Narrator, Recording, Report, Span, Usage};
 
-    use super::{Hello, Sharing, WORKERS, anon_memory_kb};
+    use super::{Hello, Sharing, WORKERS};
     use crate::Sizes;
     use crate::child::{ChildReport, SelfExe, children_cpu_time};
+
+    /// The number of threads of this process (Linux: `Threads:` in `/proc/self/status`).
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(ch01_gil_analogy::demos::processes_and_threads::thread_count().unwrap() >= 1);
+    /// ```
+    pub fn thread_count() -> Option<u64> {
+        status_number("Threads:")
+    }
+
+    /// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
+    /// shares (Linux: `RssAnon:` in `/proc/self/status`).
+    pub fn anon_memory_kb() -> Option<u64> {
+        status_number("RssAnon:")
+    }
+
+    fn status_number(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+        value.trim().trim_end_matches("kB").trim().parse().ok()
+    }
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -420,7 +420,7 @@ mod measuring {
              a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
              process.",
         );
-        let threads = super::thread_count().map_or(
+        let threads = thread_count().map_or(
             "an unknown number of threads (needs Linux /proc)".into(),
             |n| plural(n, "thread", "threads"),
         );
