@@ -95,6 +95,7 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 }
 
 /// Without `fork` there is no child that starts from a copy of this memory.
+// mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
 #[cfg(not(unix))]
 pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> {
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
