@@ -2,10 +2,13 @@
 //!
 //! Python's `multiprocessing` can start a child by re-running the interpreter on the same program
 //! (the "spawn" start method). We do the same: the parent re-executes *this very binary* with a
-//! hidden subcommand (`__child ...`), never `fork`. The child has its own process id, its own
-//! memory and, in the GIL demo, its own lock. It answers on standard output with JSON lines: the
-//! spans it recorded (`shared::trace::to_json_lines`, merged into the parent's timeline) and one
-//! [`ChildReport`].
+//! hidden subcommand (`__child ...`). The child has its own process id, its own memory and, in the
+//! GIL demo, its own lock. It answers on standard output with JSON lines: the spans it recorded
+//! (`shared::trace::to_json_lines`, merged into the parent's timeline) and one [`ChildReport`].
+//!
+//! One experiment needs the other start method, `fork` (Python's default on Linux before 3.14):
+//! section 1.4's "a process's memory is private" is only visible when the child starts with a
+//! *copy* of the parent's memory, so [`fork`] makes such a child (Unix only).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use shared::{Recording, Span};
 
 use crate::demos::coroutines::Way;
-use crate::demos::processes_and_threads::count_in_a_copy;
+use crate::demos::processes_and_threads::{anon_memory_kb, count_in_a_copy, thread_count};
 use crate::gil::Gil;
 
 /// The hidden subcommand's name.
@@ -31,6 +34,16 @@ pub struct ChildReport {
     pub parent_pid: Option<u32>,
     /// The job's result: a counter's final value or a fib value (0 for the others).
     pub value: u64,
+    /// The OS id of the thread that made the report (the child's main thread).
+    #[serde(default)]
+    pub thread_id: u64,
+    /// How many threads the child had when it reported (Linux only).
+    #[serde(default)]
+    pub threads: Option<u64>,
+    /// The child's anonymous resident memory (heap, stacks: pages no other process shares), in
+    /// KiB, when it reported (Linux only).
+    #[serde(default)]
+    pub anon_kb: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +57,9 @@ impl ChildReport {
             pid: std::process::id(),
             parent_pid: parent_pid(),
             value,
+            thread_id: shared::timing::os_thread_id(),
+            threads: thread_count(),
+            anon_kb: anon_memory_kb(),
         }
     }
 }
@@ -280,5 +296,109 @@ impl RunningChild {
             spans,
             lines: other.into_iter().map(str::to_string).collect(),
         })
+    }
+}
+
+/// A child process made by [`fork`], still running or not yet waited for.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct Forked {
+    /// 0 once waited for.
+    pid: libc::pid_t,
+    answer: std::fs::File,
+}
+
+/// Starts a child process as a copy of this one (`fork`): the same memory at the same addresses,
+/// with one thread, the one that called. The child runs `work`, writes the number it returns into
+/// a pipe to the parent and exits at once; [`Forked::wait`] reads that number.
+///
+/// `work` must do arithmetic and atomics only. A child forked from a program with several threads
+/// (a test harness, a runtime) gets only the calling thread: a lock any other thread held at that
+/// moment (the allocator's, stdout's, the tracing recorder's) stays locked forever in the child.
+/// So the child never allocates, prints or records a span, and leaves with `_exit`, which runs no
+/// destructors and flushes nothing.
+#[cfg(unix)]
+pub fn fork(work: impl FnOnce() -> u64) -> std::io::Result<Forked> {
+    use std::os::fd::FromRawFd as _;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let [read_end, write_end] = fds;
+    // SAFETY: the child below runs only `work` (arithmetic and atomics, by this function's
+    // contract), `write` and `_exit`, all async-signal-safe, and never returns into the caller.
+    match unsafe { libc::fork() } {
+        -1 => {
+            let error = std::io::Error::last_os_error();
+            // SAFETY: both descriptors are ours and open.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            Err(error)
+        }
+        0 => {
+            let answer = work().to_ne_bytes();
+            // SAFETY: `answer` is valid for its length; write and _exit are async-signal-safe.
+            unsafe {
+                libc::write(write_end, answer.as_ptr().cast(), answer.len());
+                libc::_exit(0)
+            }
+        }
+        pid => {
+            // SAFETY: the parent's copy of the write end is ours to close (the child has its own);
+            // the read end is open and owned by nothing else, so the File may own it.
+            let answer = unsafe {
+                libc::close(write_end);
+                std::fs::File::from_raw_fd(read_end)
+            };
+            Ok(Forked { pid, answer })
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Forked {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Reads the number the child sent and waits for it to exit.
+    pub fn wait(mut self) -> anyhow::Result<u64> {
+        use std::io::Read as _;
+        let mut bytes = [0; 8];
+        let read = self.answer.read_exact(&mut bytes);
+        let status = self.reap()?;
+        // The exit status first: a child that was killed also sent nothing, and its status says why.
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            bail!("a forked child failed (wait status {status})");
+        }
+        read.context("a forked child sent no answer")?;
+        Ok(u64::from_ne_bytes(bytes))
+    }
+
+    /// Waits for the child to exit (once) and returns its wait status.
+    fn reap(&mut self) -> anyhow::Result<libc::c_int> {
+        let mut status = 0;
+        // SAFETY: `pid` is our child, not yet waited for; `status` is writable.
+        let reaped = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        let pid = std::mem::replace(&mut self.pid, 0);
+        if reaped != pid {
+            return Err(std::io::Error::last_os_error())
+                .context("waiting for a forked child failed");
+        }
+        Ok(status)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Forked {
+    /// A child never waited for would stay a zombie until this process exits.
+    fn drop(&mut self) {
+        if self.pid != 0 {
+            let _ = self.reap();
+        }
     }
 }

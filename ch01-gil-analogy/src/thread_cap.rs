@@ -23,6 +23,34 @@ pub struct ThreadCap {
 /// touches, rounded up generously.
 const BYTES_PER_THREAD: u64 = 256 * 1024;
 
+/// What this machine allows right now, as [`current`] reads it (None: not known here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// The soft `RLIMIT_NPROC`, unless unlimited.
+    pub nproc: Option<u64>,
+    /// Threads on the whole system now.
+    pub threads_in_use: u64,
+    /// `kernel.threads-max`.
+    pub threads_max: Option<u64>,
+    /// `vm.max_map_count`.
+    pub max_map_count: Option<u64>,
+    /// Available memory in bytes.
+    pub available_memory: Option<u64>,
+}
+
+impl Limits {
+    /// Reads the limits of this machine.
+    pub fn read() -> Self {
+        Self {
+            nproc: nproc_limit(),
+            threads_in_use: threads_in_use(),
+            threads_max: read_number("/proc/sys/kernel/threads-max"),
+            max_map_count: read_number("/proc/sys/vm/max_map_count"),
+            available_memory: available_memory(),
+        }
+    }
+}
+
 /// The cap for this machine right now.
 ///
 /// ```
@@ -30,23 +58,28 @@ const BYTES_PER_THREAD: u64 = 256 * 1024;
 /// assert!(cap.max_threads >= 1, "{cap:?}");
 /// ```
 pub fn current() -> ThreadCap {
+    cap(&Limits::read())
+}
+
+/// The cap under the given limits: the smallest of the shares below, and which one it was.
+pub fn cap(machine: &Limits) -> ThreadCap {
     let mut limits: Vec<(u64, String)> = Vec::new();
-    let in_use = threads_in_use();
-    if let Some(nproc) = nproc_limit() {
+    let in_use = machine.threads_in_use;
+    if let Some(nproc) = machine.nproc {
         let left = nproc.saturating_sub(in_use);
         limits.push((
             left / 2,
             format!("half of the {left} threads and processes RLIMIT_NPROC still allows"),
         ));
     }
-    if let Some(max) = read_number("/proc/sys/kernel/threads-max") {
+    if let Some(max) = machine.threads_max {
         let left = max.saturating_sub(in_use);
         limits.push((
             left / 2,
             format!("half of the {left} threads kernel.threads-max still allows"),
         ));
     }
-    if let Some(maps) = read_number("/proc/sys/vm/max_map_count") {
+    if let Some(maps) = machine.max_map_count {
         // A Rust thread maps four areas: its stack, the stack's guard page, the signal stack and
         // its guard. Running out does not fail the spawn cleanly: the new thread aborts the
         // process. An eighth leaves the other half for everything else.
@@ -55,7 +88,7 @@ pub fn current() -> ThreadCap {
             format!("vm.max_map_count = {maps}, at four mappings per thread, halved"),
         ));
     }
-    match available_memory() {
+    match machine.available_memory {
         Some(bytes) => limits.push((
             bytes / BYTES_PER_THREAD / 2,
             format!(
@@ -86,6 +119,8 @@ fn nproc_limit() -> Option<u64> {
             rlim_cur: 0,
             rlim_max: 0,
         };
+        // mutants: `||` -> `&&` differs only where the limit is unlimited or getrlimit fails;
+        // a test cannot lift its own soft limit above a finite hard one to see it.
         // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
         if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0
             || limit.rlim_cur == libc::RLIM_INFINITY

@@ -113,8 +113,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         "peak_rss_kb",
         "bytes_per_unit",
         "spawn_us_per_unit",
+        "spawn_cpu_us_per_unit",
         "threads_used",
     ];
+    let hello: &[&str] = &["pid", "thread_id", "threads", "same_pid", "main_thread"];
     let expected: [(&str, &str, &[Row]); 4] = [
         (
             "processes-and-threads",
@@ -130,6 +132,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
                 ),
                 ("thread_start", &["units", "wall_ms", "per_unit_us"]),
                 ("process_start", &["units", "wall_ms", "per_unit_us"]),
+                ("thread_hello", hello),
+                ("child_hello", hello),
+                ("thread_memory", &["units", "kb_per_unit"]),
+                ("process_memory", &["units", "kb_per_unit"]),
             ],
         ),
         ("gil", "1.5", &gil_rows),
@@ -171,6 +177,9 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
     assert_eq!(field(0, 0, "shared_memory"), Some(1.0));
     assert_eq!(field(0, 1, "pid_differs"), Some(1.0));
     assert_eq!(field(0, 1, "shared_memory"), Some(0.0));
+    assert_eq!(field(0, 1, "private_memory"), Some(1.0));
+    assert_eq!(field(0, 5, "main_thread"), Some(1.0));
+    assert_eq!(field(0, 5, "threads"), Some(1.0));
     assert_eq!(field(1, 0, "fib_n"), Some(14.0));
     assert_eq!(field(1, 5, "max_in_flight"), Some(1.0));
     assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));

@@ -54,11 +54,10 @@ impl std::fmt::Display for Way {
 pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
 
 mod measuring {
-    use std::time::Instant;
-
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
-    use shared::timing::{human_ms, peak_rss_kb, ratio};
+    use shared::narrate::plural;
+    use shared::timing::{Stopwatch, human_ms, peak_rss_kb, ratio};
     use shared::{Narrator, Recording, Report};
 
     use super::Way;
@@ -85,6 +84,10 @@ mod measuring {
         pub bytes_per_unit: f64,
         /// Time to create one unit, in microseconds.
         pub spawn_us_per_unit: f64,
+        /// CPU time the process spent creating one unit, in microseconds: unlike the wall time,
+        /// it does not grow while other programs hold the CPU.
+        #[serde(default)]
+        pub spawn_cpu_us_per_unit: f64,
         /// OS threads the process had while the units slept.
         pub threads_used: u64,
         /// Why fewer units ran than asked for, when they did.
@@ -95,12 +98,19 @@ mod measuring {
     /// Runs in the child: the units, the way asked, measured from inside. Returns the row as a
     /// JSON line for the parent.
     pub fn in_child(way: Way, units: u64) -> anyhow::Result<String> {
-        let before_kb = peak_rss_kb();
-        let started = Instant::now();
+        let mut before_kb = peak_rss_kb();
+        let mut watch = Stopwatch::start();
         let (spawned, threads_used, note) = match way {
             Way::Threads => {
+                // One thread first, so that what the first one alone sets up (thread-local
+                // state, the allocator's bookkeeping) is not counted per unit.
+                std::thread::spawn(|| ())
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
+                before_kb = peak_rss_kb();
+                watch = Stopwatch::start();
                 let (threads, refused) = super::spawn_threads(units);
-                let spawned = started.elapsed();
+                let spawned = watch.usage();
                 let threads_used = thread_count().unwrap_or(threads.len() as u64 + 1);
                 let started_units = threads.len() as u64;
                 for thread in threads {
@@ -119,9 +129,9 @@ mod measuring {
                     // The main thread plus every unit would be `started_units + 1`.
                     notes.push(format!(
                         "starting them took {}, longer than a nap, so the first had finished \
-                         before the last started: {} were alive at once",
-                        shared::timing::human(spawned),
-                        threads_used.saturating_sub(1)
+                         before the last started: {} alive at once",
+                        shared::timing::human(spawned.wall),
+                        plural(threads_used.saturating_sub(1), "thread was", "threads were")
                     ));
                 }
                 let note = (!notes.is_empty()).then(|| notes.join("; "));
@@ -133,8 +143,15 @@ mod measuring {
                     .build()
                     .context("could not start the tokio runtime")?;
                 runtime.block_on(async {
+                    // The runtime and its timer are paid for once, not per task: one task
+                    // first, then count from here.
+                    tokio::spawn(tokio::time::sleep(std::time::Duration::from_millis(1)))
+                        .await
+                        .context("the first task failed")?;
+                    before_kb = peak_rss_kb();
+                    watch = Stopwatch::start();
                     let tasks = super::spawn_tasks(units);
-                    let spawned = started.elapsed();
+                    let spawned = watch.usage();
                     let threads_used = thread_count().unwrap_or(1);
                     for task in tasks {
                         task.await.context("a sleeping task failed")?;
@@ -143,7 +160,7 @@ mod measuring {
                 })?
             }
         };
-        let wall = started.elapsed();
+        let wall = watch.elapsed();
         let (ran, note) = note;
         let grown_kb = peak_rss_kb().saturating_sub(before_kb);
         let row = Sleepers {
@@ -156,7 +173,8 @@ mod measuring {
             wall_ms: wall.as_secs_f64() * 1e3,
             peak_rss_kb: peak_rss_kb(),
             bytes_per_unit: ratio(grown_kb as f64 * 1024.0, ran as f64),
-            spawn_us_per_unit: ratio(spawned.as_secs_f64() * 1e6, ran as f64),
+            spawn_us_per_unit: ratio(spawned.wall.as_secs_f64() * 1e6, ran as f64),
+            spawn_cpu_us_per_unit: ratio(spawned.cpu.as_secs_f64() * 1e6, ran as f64),
             threads_used,
             note,
         };
@@ -233,32 +251,80 @@ mod measuring {
         ));
         let [threads, tasks] = measure(units, exe, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
+        narrator.summary(SECTION, &summary(&threads, &tasks));
+        Ok(())
+    }
+
+    /// `a / b` in words: "12 times" when it is at least 2, "1.40x" below that.
+    fn times(a: f64, b: f64) -> String {
+        let r = ratio(a, b);
+        if r >= 2.0 {
+            format!("{r:.0} times")
+        } else {
+            format!("{r:.2}x")
+        }
+    }
+
+    /// What the two rows show, in sentences true to their numbers.
+    fn summary(threads: &Sleepers, tasks: &Sleepers) -> Vec<String> {
         let mut lines = vec![format!(
-            "Spawning: a task took {:.2} µs to create, a thread {:.2} µs: {:.0} times less.",
+            "Spawning: a task took {:.2} µs to create ({:.2} µs of CPU), a thread {:.2} µs ({:.2} \
+             µs of CPU): {}",
             tasks.spawn_us_per_unit,
+            tasks.spawn_cpu_us_per_unit,
             threads.spawn_us_per_unit,
-            ratio(threads.spawn_us_per_unit, tasks.spawn_us_per_unit)
+            threads.spawn_cpu_us_per_unit,
+            if threads.spawn_cpu_us_per_unit > tasks.spawn_cpu_us_per_unit {
+                format!(
+                    "a thread cost {} the CPU of a task.",
+                    times(threads.spawn_cpu_us_per_unit, tasks.spawn_cpu_us_per_unit)
+                )
+            } else {
+                "here a task was not cheaper to create.".into()
+            }
         )];
+        let bytes = |row: &Sleepers| format!("{:.0} bytes", row.bytes_per_unit);
         lines.push(format!(
-            "Memory: a task grew the process by {:.0} bytes, a thread by {:.0} bytes: {:.0} times \
-             less. All {} tasks shared {} OS thread(s); the threads needed {} of them.",
-            tasks.bytes_per_unit,
-            threads.bytes_per_unit,
-            ratio(threads.bytes_per_unit, tasks.bytes_per_unit),
-            tasks.units,
-            tasks.threads_used,
-            threads.threads_used
+            "Memory: {} All {} shared {}; the threads needed {}.",
+            match (tasks.bytes_per_unit > 0.0, threads.bytes_per_unit > 0.0) {
+                (true, true) => format!(
+                    "a task grew the process's peak memory by {}, a thread by {}: {} as much.",
+                    bytes(tasks),
+                    bytes(threads),
+                    times(threads.bytes_per_unit, tasks.bytes_per_unit)
+                ),
+                (false, true) => format!(
+                    "the tasks did not raise the process's peak memory at all (they fit in pages \
+                     it already had); each thread added {}.",
+                    bytes(threads)
+                ),
+                _ => "too few units to raise the peak memory by a page; more --units show it."
+                    .into(),
+            },
+            plural(tasks.units, "task", "tasks"),
+            plural(tasks.threads_used, "OS thread", "OS threads"),
+            plural(threads.threads_used, "OS thread", "OS threads")
         ));
+        let nap_ms = super::NAP.as_secs_f64() * 1e3;
+        // At once: well under halfway to what one nap after another would take.
+        let one_by_one_ms = |row: &Sleepers| nap_ms * row.units as f64;
+        let at_once = |row: &Sleepers| row.wall_ms < nap_ms + (one_by_one_ms(row) - nap_ms) / 2.0;
         lines.push(format!(
-            "Both ways slept at once: {} units of {} each took {} in total as tasks and {} for {} \
-             threads, not units x 1 s.",
-            tasks.units,
+            "{} each sleeping {} took {} in all, {} took {}: {}",
+            plural(tasks.units, "task", "tasks"),
             shared::timing::human(super::NAP),
             human_ms(tasks.wall_ms),
+            plural(threads.units, "thread", "threads"),
             human_ms(threads.wall_ms),
-            threads.units
+            if at_once(tasks) && at_once(threads) {
+                format!(
+                    "both ways slept at once; one nap after another would take {} for the tasks.",
+                    human_ms(one_by_one_ms(tasks))
+                )
+            } else {
+                "not at once: the machine was too busy to run them side by side.".into()
+            }
         ));
-        narrator.summary(SECTION, &lines);
-        Ok(())
+        lines
     }
 }
