@@ -245,6 +245,15 @@ pub fn human(duration: Duration) -> String {
     }
 }
 
+/// A duration in milliseconds, the unit of every `*_ms` field in the results.
+///
+/// ```
+/// assert_eq!(shared::timing::ms(std::time::Duration::from_micros(1500)), 1.5);
+/// ```
+pub fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
 /// [`human`] for a number of milliseconds, as the results carry them (`wall_ms`).
 ///
 /// ```
