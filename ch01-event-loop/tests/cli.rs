@@ -105,6 +105,16 @@ fn json_output_has_the_documented_names_and_fields() {
         }
     }
     assert_eq!(field(4, "on_loop", "ticks_during_job"), 0.0);
+    // Whether each job had a core to itself, measured as CPU-seconds per second of the job.
+    for name in ["on_loop", "spawn_blocking", "process"] {
+        assert!(
+            field(4, name, "job_cpu_per_s") > 0.0,
+            "{name}: the job used CPU"
+        );
+        let row = reports[4]["measurements"].as_array().unwrap();
+        let row = row.iter().find(|m| m["name"] == name).unwrap();
+        assert!(row["idle_core"].is_boolean(), "{name}: {row}");
+    }
     for report in &reports {
         assert_eq!(report["section"], "1.7");
     }

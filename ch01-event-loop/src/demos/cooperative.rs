@@ -141,7 +141,7 @@ mod measuring {
         let hog = Duration::from_millis(sizes.hog_ms);
         narrator.header(
             SECTION,
-            "How an event loop works: one task at a time, until it awaits",
+            "How an event loop works: one task at a time, until it has to wait",
             &format!(
                 "A task computes for {} ms without awaiting: the loop cannot run anything else \
                  meanwhile, so two tickers that want to run every {} ms fall silent.",
@@ -179,8 +179,8 @@ mod measuring {
             &[
                 format!(
                     "Never awaiting: one iteration ran {} of task code and the tickers woke up \
-                     to {} late. The loop runs tasks one at a time; it only gets control back \
-                     when a task awaits.",
+                     to {} late. The loop runs tasks one at a time; it gets control back only \
+                     when a task's poll returns Pending, at an await on something not ready.",
                     human_ms(ms(greedy.longest.ran)),
                     human_ms(ms(greedy.worst_lateness))
                 ),

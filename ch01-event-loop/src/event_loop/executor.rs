@@ -48,6 +48,12 @@ impl EventLoop {
         Ok(Self { running })
     }
 
+    /// How many tasks wait in the ready queue for their next poll: none in a new loop, one more
+    /// per `spawn` or wake-up, none once `block_on` has run them all.
+    pub fn queued(&self) -> usize {
+        self.running.ready.len()
+    }
+
     /// How many spawned tasks have not finished yet.
     pub fn task_count(&self) -> usize {
         self.running.tasks.borrow().len()

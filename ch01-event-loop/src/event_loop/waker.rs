@@ -47,6 +47,11 @@ impl ReadyQueue {
         }
     }
 
+    /// How many ids wait to be run.
+    pub(crate) fn len(&self) -> usize {
+        self.ids().len()
+    }
+
     /// Moves every queued id into the empty `batch`: this iteration's tasks. Swapping keeps both
     /// buffers' memory, so a busy loop does not allocate per iteration.
     pub(crate) fn take_all(&self, batch: &mut VecDeque<TaskId>) {
