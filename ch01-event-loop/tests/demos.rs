@@ -159,3 +159,21 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         assert_eq!(job == ticker, run.place == Place::OnLoop, "{name}");
     }
 }
+
+/// The offload job is rounds of Marsaglia's xorshift64 (shifts 13, 7, 17), summed. Fails if a
+/// round were skipped or its mixing changed: every row's checksum must then still match, but
+/// would no longer say that each row did these rounds of work.
+#[test]
+fn the_offload_job_sums_xorshift64_rounds() {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut sum = 0u64;
+    for rounds in 1..=64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sum = sum.wrapping_add(x);
+        assert_eq!(offload::cpu_job(rounds), sum, "after {rounds} rounds");
+    }
+    // A different amount of work gives a different checksum: a child that skipped rounds shows.
+    assert_ne!(offload::cpu_job(1000), offload::cpu_job(999));
+}

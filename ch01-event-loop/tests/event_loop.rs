@@ -69,6 +69,34 @@ fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
     assert_eq!((busy.queued(), busy.task_count()), (1, 1));
 }
 
+/// A task woken in the same iteration as the main future, but behind it, has not run when
+/// `block_on` returns: it keeps its place in the queue and runs in the next `block_on`. Fails if
+/// the loop dropped the rest of the iteration's tasks when the main future finished.
+#[test]
+fn tasks_queued_behind_a_finished_main_future_run_in_the_next_block_on() {
+    let event_loop = new_loop();
+    let ran = Rc::new(Cell::new(false));
+    let mut first_poll = true;
+    event_loop.block_on(poll_fn(|cx| {
+        if !first_poll {
+            return Poll::Ready(());
+        }
+        first_poll = false;
+        // The next iteration takes [main, task]: main finishes first.
+        cx.waker().wake_by_ref();
+        let ran = Rc::clone(&ran);
+        drop(spawn(async move { ran.set(true) }));
+        Poll::Pending
+    }));
+    assert!(
+        !ran.get(),
+        "block_on returns as soon as its own future is done"
+    );
+    assert_eq!(event_loop.queued(), 1, "the task is still queued");
+    event_loop.block_on(async {});
+    assert!(ran.get(), "the next block_on ran it");
+}
+
 #[test]
 fn ready_tasks_run_in_fifo_order() {
     let order = Rc::new(RefCell::new(Vec::new()));

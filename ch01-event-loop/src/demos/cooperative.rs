@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument as _, info_span};
 
-use crate::event_loop::{sleep, spawn, yield_now};
+use crate::event_loop::{sleep, sleep_until, spawn, yield_now};
 
 /// How often each ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -50,7 +50,7 @@ async fn ticker(n: usize, finished: Rc<Cell<bool>>) -> Duration {
     let mut worst = Duration::ZERO;
     while !finished.get() {
         let due = Instant::now() + TICK;
-        sleep(TICK).await;
+        sleep_until(due).await;
         let tick = info_span!("ticker", n);
         tick.in_scope(|| worst = worst.max(Instant::now().saturating_duration_since(due)));
     }

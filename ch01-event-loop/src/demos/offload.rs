@@ -118,7 +118,7 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
     use tracing::info_span;
 
@@ -273,7 +273,7 @@ mod measuring {
             SECTION,
             "CPU-bound work, made concurrent: hand it to a thread or a process",
             &format!(
-                "A ticker wants to run every {} ms while a {} ms computation runs: inside a task it \
+                "A ticker wants to run every {} ms while a computation of {} ms of CPU time runs: inside a task it \
                  starves the loop; on a thread pool or in a child process the loop keeps ticking.",
                 TICK.as_millis(),
                 job.as_millis()
@@ -367,16 +367,25 @@ mod measuring {
         )
     }
 
-    /// How many iterations of [`cpu_job`] take about `job` on this machine: measured for 20 ms,
-    /// not assumed (a busy machine makes the job longer, never shorter than its work).
+    /// How many iterations of [`cpu_job`] take about `job` of CPU time on this machine: measured
+    /// for 20 ms of this thread's CPU time, not assumed. CPU time, not wall time: on a busy
+    /// machine the wall clock also counts the time other programs had the core, which would
+    /// make the job too small; there the job takes longer on the wall instead.
     pub fn iterations_for(job: Duration) -> u64 {
         const CHUNK: u64 = 1 << 16;
-        let (started, mut done) = (Instant::now(), 0);
-        while started.elapsed() < Duration::from_millis(20) {
+        let (started, wall, mut done) = (thread_cpu_time(), Instant::now(), 0);
+        let used = || thread_cpu_time().saturating_sub(started);
+        // The wall clock bounds it where no CPU clock exists (it then reads zero).
+        while used() < Duration::from_millis(20) && wall.elapsed() < Duration::from_secs(1) {
             black_box(cpu_job(CHUNK));
             done += CHUNK;
         }
-        let per_iteration = started.elapsed().as_secs_f64() / done as f64;
+        let spent = if used().is_zero() {
+            wall.elapsed()
+        } else {
+            used()
+        };
+        let per_iteration = spent.as_secs_f64() / done as f64;
         ((job.as_secs_f64() / per_iteration) as u64).max(1)
     }
 

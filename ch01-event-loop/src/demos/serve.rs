@@ -38,8 +38,7 @@ pub async fn serve(listener: TcpListener) {
 }
 
 /// Sends every byte back, in order, until the client stops sending; then closes our side too.
-/// Returns how many bytes were echoed. An error (the client reset the connection) ends only
-/// this client's task.
+/// An error (the client reset the connection) ends only this client's task.
 ///
 /// - Partial writes: `write_all` retries until the OS has taken every byte.
 /// - Slow readers: while `write_all` waits for room, this task reads nothing more, so a client
@@ -47,17 +46,14 @@ pub async fn serve(listener: TcpListener) {
 ///   buffer of memory however fast it sends.
 /// - Half-close: a client that shuts down its sending side still gets every byte back before we
 ///   close ours.
-pub async fn echo(client: TcpStream) -> io::Result<u64> {
+pub async fn echo(client: TcpStream) -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut echoed = 0;
     loop {
         let n = client.read(&mut buf).await?;
         if n == 0 {
-            client.shutdown_write()?;
-            return Ok(echoed);
+            return client.shutdown_write();
         }
         client.write_all(&buf[..n]).await?;
-        echoed += n as u64;
     }
 }
 
