@@ -473,3 +473,29 @@ fn a_task_left_pending_goes_on_in_the_next_block_on() {
     assert!(done.get(), "the second block_on ran the task to its end");
     assert_eq!(event_loop.task_count(), 0);
 }
+
+/// A signal that arrives while the loop sleeps in `epoll_wait` cuts the sleep short (`EINTR`,
+/// which the OS never restarts for epoll): the loop must just wait again. Fails if the loop
+/// took the interruption for a failure of the OS readiness queue.
+#[cfg(unix)]
+#[test]
+fn a_signal_during_the_loops_sleep_only_makes_it_wait_again() {
+    extern "C" fn do_nothing(_: libc::c_int) {}
+    // SAFETY: the handler does nothing, so it is async-signal-safe; no other test uses SIGUSR1.
+    unsafe { libc::signal(libc::SIGUSR1, do_nothing as *const () as libc::sighandler_t) };
+    let (started, thread_id) = std::sync::mpsc::channel();
+    let sleeper = std::thread::spawn(move || {
+        // SAFETY: `pthread_self` only reads the calling thread's id.
+        started.send(unsafe { libc::pthread_self() }).unwrap();
+        let ((), counts) = counted(|| block_on(sleep(Duration::from_millis(300))));
+        counts
+    });
+    let thread = thread_id.recv().unwrap();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(20));
+        // SAFETY: the thread has not been joined yet, so its id is still valid.
+        unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
+    }
+    let counts = sleeper.join().expect("the loop survived the signals");
+    assert_eq!(counts.timers_fired, 1, "the sleep still ended by its timer");
+}

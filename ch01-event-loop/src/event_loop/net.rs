@@ -41,6 +41,8 @@ impl TcpStream {
                 if let Some(error) = stream.socket.take_error()? {
                     return Err(error);
                 }
+                // mutants: making this guard `true` is equivalent: on an open socket whose
+                // error was taken above, `peer_addr` fails only with NotConnected.
                 match stream.socket.peer_addr() {
                     // Still connecting: the same as "would block".
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => {
