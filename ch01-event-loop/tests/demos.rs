@@ -101,14 +101,15 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
         greedy.longest.ran >= hog,
         "the computation ran in one iteration"
     );
-    // Awaiting every millisecond, the tickers run between slices; only the OS's scheduling of
-    // a busy machine delays them, far less than the hog.
-    assert!(
-        polite.worst_lateness < hog / 3,
-        "awaiting often: tickers {:?} late",
-        polite.worst_lateness
-    );
-    assert!(polite.longest.ran < hog / 3, "{:?}", polite.longest.ran);
+    // Awaiting every millisecond, the computation gives the loop back many times: the loop
+    // entered its span once per slice, and made more iterations. (How late the tickers were is
+    // not asserted: on a busy machine the OS may take the loop's thread away for longer than
+    // any bound a test could pick.)
+    let slices =
+        |run: &cooperative::CooperativeRun, name: &str| named(&run.spans, name)[0].runs.len();
+    // Never awaiting: one poll (`tracing` enters the span once more to drop the future).
+    assert!(slices(greedy, "greedy, never awaits") <= 2);
+    assert!(slices(polite, "greedy, awaits") >= 10);
     assert!(polite.iterations > greedy.iterations);
     // The timelines: while the greedy task computes, no tick runs; while the polite one does,
     // ticks keep running.

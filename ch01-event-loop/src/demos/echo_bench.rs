@@ -76,6 +76,9 @@ mod measuring {
         pub server_echoed: u64,
         /// CPU time of the server's thread (the loop) during the run.
         pub server_cpu: Duration,
+        /// Time the server's thread was ready to run but waited for a CPU (Linux; zero
+        /// elsewhere).
+        pub server_cpu_wait: Duration,
         /// The hand-built loop's counters (zero for tokio).
         pub stats: Counts,
     }
@@ -87,6 +90,22 @@ mod measuring {
 
         fn per_second(&self) -> f64 {
             self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
+        }
+
+        /// CPU-seconds per second of the server's thread.
+        fn cpu_per_second(&self) -> f64 {
+            let wall = self.client.wall.as_secs_f64();
+            shared::timing::ratio(self.server_cpu.as_secs_f64(), wall)
+        }
+
+        /// The share of the run the server's thread was ready but waited for a CPU.
+        fn cpu_wait_share(&self) -> f64 {
+            let wall = self.client.wall.as_secs_f64();
+            shared::timing::ratio(self.server_cpu_wait.as_secs_f64(), wall)
+        }
+
+        fn had_a_core(&self) -> bool {
+            self.cpu_wait_share() < BUSY_WAIT_SHARE
         }
 
         fn measured(&self, name: &'static str) -> Measured {
@@ -101,8 +120,26 @@ mod measuring {
                 server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
                 iterations: hand_built.then_some(self.stats.iterations),
                 polls: hand_built.then_some(self.stats.polls),
+                server_cpu_per_s: self.cpu_per_second(),
+                server_cpu_wait_share: self.cpu_wait_share(),
+                idle_core: self.had_a_core(),
             }
         }
+    }
+
+    /// A server that spent this share of its run ready but waiting for a CPU did not have a
+    /// core to itself: other programs were using them.
+    const BUSY_WAIT_SHARE: f64 = 0.1;
+
+    /// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
+    /// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
+    fn run_queue_wait() -> Duration {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        let waited = stat
+            .split_whitespace()
+            .nth(1)
+            .and_then(|ns| ns.parse().ok());
+        Duration::from_nanos(waited.unwrap_or(0))
     }
 
     /// One server's median run as the report and `--json` show it.
@@ -120,6 +157,12 @@ mod measuring {
         iterations: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         polls: Option<u64>,
+        /// CPU-seconds per second of the server's thread.
+        server_cpu_per_s: f64,
+        /// The share of the run the server's thread was ready but waited for a CPU.
+        server_cpu_wait_share: f64,
+        /// Whether the server had (nearly) a core to itself.
+        idle_core: bool,
     }
 
     /// Runs the demo and prints its report.
@@ -204,9 +247,30 @@ mod measuring {
                 "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
                  doing nothing else."
                     .into(),
+                cores_line(&hand, &tokio),
             ],
         );
         Ok(())
+    }
+
+    /// Whether both servers had a core, measured, and so whether their rates compare the loops.
+    fn cores_line(hand: &EchoRun, tokio: &EchoRun) -> String {
+        let waits = format!(
+            "{:.0}% and {:.0}% of their runs",
+            hand.cpu_wait_share() * 100.0,
+            tokio.cpu_wait_share() * 100.0
+        );
+        match hand.had_a_core() && tokio.had_a_core() {
+            true => format!(
+                "The servers' threads waited for a CPU {waits}: each had a core to work on, so \
+                 the rates compare the loops."
+            ),
+            false => format!(
+                "The servers' threads waited for a CPU {waits}: other programs were busy on \
+                 the cores, so the round-trip rates measure the OS's scheduling as much as the \
+                 loops; the CPU per round trip compares the loops better."
+            ),
+        }
     }
 
     /// The run with the median wall time.
@@ -240,7 +304,7 @@ mod measuring {
         };
         let event_loop = EventLoop::new()?;
         let echoed = Rc::new(Cell::new(0));
-        let cpu_before = thread_cpu_time();
+        let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
         // Opened after `watch`, under the subscriber the loop's thread has now.
         let span = info_span!("hand-built server");
         let client = span.in_scope(|| {
@@ -270,6 +334,7 @@ mod measuring {
             client,
             server_echoed: echoed.get(),
             server_cpu: thread_cpu_time().saturating_sub(cpu_before),
+            server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
             stats: stats.get(),
         })
     }
@@ -281,7 +346,7 @@ mod measuring {
             .build()
             .context("could not start a tokio runtime")?;
         let echoed = Arc::new(AtomicU64::new(0));
-        let cpu_before = thread_cpu_time();
+        let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
         let span = info_span!("tokio server");
         let client = span.in_scope(|| {
             runtime.block_on(async {
@@ -319,6 +384,7 @@ mod measuring {
             client,
             server_echoed: echoed.load(Ordering::Relaxed),
             server_cpu: thread_cpu_time().saturating_sub(cpu_before),
+            server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
             stats: Counts::default(),
         })
     }
