@@ -85,12 +85,16 @@ mod measuring {
 
     use super::TICK;
     use crate::cli::Sizes;
+    use crate::demos::run_queue_wait;
     use crate::event_loop::EventLoop;
     use crate::observe::{self, Iteration};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "cooperative";
     const SECTION: &str = "1.7";
+    /// A loop thread that spent this share of its run waiting for a CPU did not have a core to
+    /// itself.
+    const BUSY_WAIT_SHARE: f64 = 0.1;
 
     /// What one variant measured.
     #[derive(Debug, Clone)]
@@ -103,6 +107,9 @@ mod measuring {
         pub longest: Iteration,
         /// Iterations made.
         pub iterations: u64,
+        /// Time the loop's thread was ready to run but waited for a CPU (Linux; zero
+        /// elsewhere): other programs' turns, which delay the tickers too.
+        pub cpu_wait: Duration,
         /// The tickers' sleeps and the computation's turns on the loop.
         pub spans: Vec<Span>,
     }
@@ -115,6 +122,10 @@ mod measuring {
         longest_iteration_ms: f64,
         worst_tick_lateness_ms: f64,
         iterations: u64,
+        /// The share of the run the loop's thread was ready but waited for a CPU.
+        cpu_wait_share: f64,
+        /// Whether the loop's thread had a core to itself (waited for one under 10% of the run).
+        idle_core: bool,
     }
 
     impl CooperativeRun {
@@ -125,7 +136,13 @@ mod measuring {
                 longest_iteration_ms: ms(self.longest.ran),
                 worst_tick_lateness_ms: ms(self.worst_lateness),
                 iterations: self.iterations,
+                cpu_wait_share: self.cpu_wait_share(),
+                idle_core: self.cpu_wait_share() < BUSY_WAIT_SHARE,
             }
+        }
+
+        fn cpu_wait_share(&self) -> f64 {
+            shared::timing::ratio(self.cpu_wait.as_secs_f64(), self.wall.as_secs_f64())
         }
     }
 
@@ -192,6 +209,16 @@ mod measuring {
                     human_ms(ms(polite.longest.ran)),
                     human_ms(ms(polite.worst_lateness))
                 ),
+                format!(
+                    "The loop's thread waited for a CPU {:.0}% of the polite run{}",
+                    polite.cpu_wait_share() * 100.0,
+                    match polite.cpu_wait_share() < BUSY_WAIT_SHARE {
+                        true => ": it had a core, so the lateness left is the loop's own.",
+                        false =>
+                            ": other programs were busy on the cores, and that wait, not \
+                                  the computation, made the tickers late there.",
+                    }
+                ),
             ],
         );
         Ok(Cooperative {
@@ -211,8 +238,10 @@ mod measuring {
         let recording = Recording::start();
         let (stats, watching) = observe::watch(trace);
         let stopwatch = Stopwatch::start();
+        let wait_before = run_queue_wait();
         let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
         let wall = stopwatch.elapsed();
+        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
         drop(watching);
         let spans = recording.finish();
         let counts = stats.get();
@@ -221,6 +250,7 @@ mod measuring {
             worst_lateness: worst_lateness?,
             longest: counts.longest,
             iterations: counts.iterations,
+            cpu_wait,
             spans,
         })
     }

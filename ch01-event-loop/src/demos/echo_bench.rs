@@ -44,6 +44,7 @@ mod measuring {
 
     use super::echo;
     use crate::cli::Sizes;
+    use crate::demos::run_queue_wait;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
     use crate::observe::{self, Counts, LoopStats};
 
@@ -130,17 +131,6 @@ mod measuring {
     /// A server that spent this share of its run ready but waiting for a CPU did not have a
     /// core to itself: other programs were using them.
     const BUSY_WAIT_SHARE: f64 = 0.1;
-
-    /// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
-    /// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
-    fn run_queue_wait() -> Duration {
-        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-        let waited = stat
-            .split_whitespace()
-            .nth(1)
-            .and_then(|ns| ns.parse().ok());
-        Duration::from_nanos(waited.unwrap_or(0))
-    }
 
     /// One server's median run as the report and `--json` show it.
     #[derive(Debug, Serialize)]
