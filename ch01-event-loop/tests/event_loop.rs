@@ -276,47 +276,51 @@ fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
 fn echo_one_megabyte() {
     const SIZE: usize = 1024 * 1024;
     let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
-    let echoed = block_on(async {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-        let addr = listener.local_addr().unwrap();
-        // The server echoes in small pieces: many partial reads and writes.
-        let server = spawn(async move {
-            let (connection, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 1000];
+    let (echoed, counts) = counted(|| {
+        block_on(async {
+            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+            let addr = listener.local_addr().unwrap();
+            // The server echoes in small pieces: many partial reads and writes.
+            let server = spawn(async move {
+                let (connection, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1000];
+                loop {
+                    let n = connection.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    connection.write_all(&buf[..n]).await.unwrap();
+                }
+            });
+            let client = Rc::new(TcpStream::connect(addr).await.unwrap());
+            // Write and read at the same time: a megabyte does not fit in the socket buffers.
+            let writer = {
+                let (client, data) = (client.clone(), data.clone());
+                spawn(async move {
+                    let mut rest = &data[..];
+                    while !rest.is_empty() {
+                        let n = client.write(rest).await.unwrap();
+                        rest = &rest[n..];
+                    }
+                    client.shutdown_write().unwrap();
+                })
+            };
+            let mut received = Vec::with_capacity(SIZE);
+            let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = connection.read(&mut buf).await.unwrap();
+                let n = client.read(&mut buf).await.unwrap();
                 if n == 0 {
                     break;
                 }
-                connection.write_all(&buf[..n]).await.unwrap();
+                received.extend_from_slice(&buf[..n]);
             }
-        });
-        let client = Rc::new(TcpStream::connect(addr).await.unwrap());
-        // Write and read at the same time: a megabyte does not fit in the socket buffers.
-        let writer = {
-            let (client, data) = (client.clone(), data.clone());
-            spawn(async move {
-                let mut rest = &data[..];
-                while !rest.is_empty() {
-                    let n = client.write(rest).await.unwrap();
-                    rest = &rest[n..];
-                }
-                client.shutdown_write().unwrap();
-            })
-        };
-        let mut received = Vec::with_capacity(SIZE);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = client.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            received.extend_from_slice(&buf[..n]);
-        }
-        writer.await.unwrap();
-        server.await.unwrap();
-        received
+            writer.await.unwrap();
+            server.await.unwrap();
+            received
+        })
     });
+    // The loop learned that data had arrived from the OS's readiness events.
+    assert!(counts.io_events > 0, "{counts:?}");
     // The server echoes 1000 bytes at a time and the client reads 64 KiB at a time, so the
     // megabyte crosses the loop in hundreds of partial reads and writes: a lost, repeated or
     // reordered piece, or a missed wake-up (the test then fails after 60 s), shows here.

@@ -75,6 +75,9 @@ impl TcpStream {
     /// A read or write that did less than asked found the socket drained (or its buffer full):
     /// the next one waits for an edge instead of making a syscall that says `WouldBlock`.
     /// Not after 0 bytes: end of stream brings no further edge.
+    // mutants: every change to this condition, or deleting the call, is equivalent: either the
+    // socket is never marked drained (one more syscall, saying `WouldBlock`, per short read) or
+    // also after end of stream, which `drained` ignores once the reactor saw the close.
     fn drained_if_short(&self, direction: usize, done: usize, asked: usize) {
         if done > 0 && done < asked {
             self.registration.drained(direction);

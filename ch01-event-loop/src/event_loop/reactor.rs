@@ -127,6 +127,8 @@ impl Registration {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.reactor.borrow_mut().sockets[self.token.0][direction].blocked = true;
                 }
+                // mutants: making this guard `false` is equivalent: a non-blocking socket call
+                // never waits, so no signal can interrupt it.
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
             }
