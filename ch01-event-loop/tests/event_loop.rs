@@ -242,6 +242,10 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
     });
     let error = crashed.unwrap_err();
     assert!(error.message.contains("boom in a task"), "{error}");
+    assert!(
+        error.to_string().contains("panicked: boom in a task"),
+        "{error}"
+    );
     assert_eq!(survivor.unwrap(), 5);
     assert_eq!(counts.panicked, 1);
     assert_eq!(event_loop.task_count(), 0);
@@ -326,6 +330,35 @@ fn echo_one_megabyte() {
     // reordered piece, or a missed wake-up (the test then fails after 60 s), shows here.
     assert_eq!(echoed.len(), SIZE);
     assert!(echoed == data, "every byte back, in order");
+}
+
+/// The trap of edge-triggered readiness: the OS reports data and end of stream in one edge, the
+/// loop notes it, and the task's read then gets the data alone (less than it asked). The next
+/// read must return 0 at once: no further edge will come. Fails (after 30 s, not hanging) if a
+/// short read made the socket wait for an edge even after its end.
+#[test]
+fn the_read_after_a_short_read_sees_an_end_of_stream_reported_earlier() {
+    within(Duration::from_secs(30), short_read_then_end_of_stream);
+}
+
+fn short_read_then_end_of_stream() {
+    block_on(async {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(async move {
+            let (connection, _) = listener.accept().await.unwrap();
+            connection.write_all(b"last words").await.unwrap();
+            // Dropped here: the connection closes after its last words.
+        });
+        let client = TcpStream::connect(addr).await.unwrap();
+        server.await.unwrap();
+        // Meanwhile the loop waits in the OS and takes its report: data, then end of stream.
+        sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 64];
+        let n = client.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"last words");
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "end of stream");
+    });
 }
 
 #[test]
