@@ -80,6 +80,9 @@ mod measuring {
         /// Time the server's thread was ready to run but waited for a CPU (Linux; zero
         /// elsewhere).
         pub server_cpu_wait: Duration,
+        /// The stretch over which the server's CPU time and wait were measured (the client's
+        /// connecting included).
+        pub server_window: Duration,
         /// The hand-built loop's counters (zero for tokio).
         pub stats: Counts,
     }
@@ -95,13 +98,13 @@ mod measuring {
 
         /// CPU-seconds per second of the server's thread.
         fn cpu_per_second(&self) -> f64 {
-            let wall = self.client.wall.as_secs_f64();
+            let wall = self.server_window.as_secs_f64();
             shared::timing::ratio(self.server_cpu.as_secs_f64(), wall)
         }
 
         /// The share of the run the server's thread was ready but waited for a CPU.
         fn cpu_wait_share(&self) -> f64 {
-            let wall = self.client.wall.as_secs_f64();
+            let wall = self.server_window.as_secs_f64();
             shared::timing::ratio(self.server_cpu_wait.as_secs_f64(), wall)
         }
 
@@ -295,6 +298,7 @@ mod measuring {
         let event_loop = EventLoop::new()?;
         let echoed = Rc::new(Cell::new(0));
         let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
+        let window = Instant::now();
         // Opened after `watch`, under the subscriber the loop's thread has now.
         let span = info_span!("hand-built server");
         let client = span.in_scope(|| {
@@ -325,6 +329,7 @@ mod measuring {
             server_echoed: echoed.get(),
             server_cpu: thread_cpu_time().saturating_sub(cpu_before),
             server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
+            server_window: window.elapsed(),
             stats: stats.get(),
         })
     }
@@ -337,6 +342,7 @@ mod measuring {
             .context("could not start a tokio runtime")?;
         let echoed = Arc::new(AtomicU64::new(0));
         let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
+        let window = Instant::now();
         let span = info_span!("tokio server");
         let client = span.in_scope(|| {
             runtime.block_on(async {
@@ -375,6 +381,7 @@ mod measuring {
             server_echoed: echoed.load(Ordering::Relaxed),
             server_cpu: thread_cpu_time().saturating_sub(cpu_before),
             server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
+            server_window: window.elapsed(),
             stats: Counts::default(),
         })
     }
