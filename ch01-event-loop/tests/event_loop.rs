@@ -198,6 +198,21 @@ fn timers_fire_in_deadline_order_and_never_early() {
     assert_eq!(counts.timers_fired, 5);
 }
 
+/// Two sleeps with the very same deadline both end. Fails (after 30 s, not hanging) if the
+/// timers kept one waker per deadline: the other task would never be woken.
+#[test]
+fn sleeps_with_the_same_deadline_all_end() {
+    within(Duration::from_secs(30), || {
+        block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(20);
+            let first = spawn(ch01_event_loop::event_loop::sleep_until(deadline));
+            let second = spawn(ch01_event_loop::event_loop::sleep_until(deadline));
+            first.await.unwrap();
+            second.await.unwrap();
+        })
+    });
+}
+
 #[test]
 fn a_sleep_lasts_at_least_its_duration() {
     let started = Instant::now();
