@@ -127,12 +127,12 @@ pub struct Sizes {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub round_trips: u64,
 
-    /// cooperative: how long the greedy task computes without awaiting, in milliseconds.
+    /// cooperative: how long the greedy task computes without awaiting, in milliseconds of CPU time.
     #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub hog_ms: u64,
 
-    /// offload: how long the CPU-heavy job computes, in milliseconds.
+    /// offload: how long the CPU-heavy job computes, in milliseconds of CPU time.
     #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub job_ms: u64,

@@ -91,12 +91,25 @@ fn json_output_has_the_documented_names_and_fields() {
     // All five requests were in flight at once, on both runtimes.
     assert_eq!(field(0, "hand_built", "max_in_flight"), 5.0);
     assert_eq!(field(0, "tokio", "max_in_flight"), 5.0);
-    for name in ["hand_built", "tokio"] {
-        field(1, name, "wall_ms");
+    // Every runtime's batch of 1 s sleeps, measured in its child: a sleep never ends early.
+    let runtimes = [
+        "hand_built",
+        "tokio",
+        "tokio_join_all",
+        "tokio_join_all_unconstrained",
+    ];
+    for name in runtimes {
         assert!(field(1, name, "peak_rss_kb") > 0.0);
-        // A 1 s sleep never ends early.
-        assert!(field(1, name, "wall_ms") >= 1000.0);
+        assert!(field(1, name, "wall_ms") >= 1000.0, "{name}");
+    }
+    for name in ["hand_built", "tokio"] {
         assert!(field(2, name, "round_trips_per_s") > 0.0);
+        // Whether each server had a core, measured as its wait for a CPU.
+        let waited = field(2, name, "server_cpu_wait_share");
+        assert!((0.0..=1.05).contains(&waited), "{name}: {waited}");
+        let row = reports[2]["measurements"].as_array().unwrap();
+        let row = row.iter().find(|m| m["name"] == name).unwrap();
+        assert!(row["idle_core"].is_boolean(), "{name}: {row}");
     }
     field(3, "never_awaits", "longest_iteration_ms");
     for name in ["on_loop", "spawn_blocking", "process"] {
@@ -105,6 +118,16 @@ fn json_output_has_the_documented_names_and_fields() {
         }
     }
     assert_eq!(field(4, "on_loop", "ticks_during_job"), 0.0);
+    // Whether each job had a core to itself, measured as CPU-seconds per second of the job.
+    for name in ["on_loop", "spawn_blocking", "process"] {
+        assert!(
+            field(4, name, "job_cpu_per_s") > 0.0,
+            "{name}: the job used CPU"
+        );
+        let row = reports[4]["measurements"].as_array().unwrap();
+        let row = row.iter().find(|m| m["name"] == name).unwrap();
+        assert!(row["idle_core"].is_boolean(), "{name}: {row}");
+    }
     for report in &reports {
         assert_eq!(report["section"], "1.7");
     }

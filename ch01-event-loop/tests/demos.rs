@@ -8,14 +8,8 @@ use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::offload::Place;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
-use shared::Span;
 use shared::narrate::{Mode, Narrator};
 use shared::trace::{named, record, threads_used};
-
-/// The spans with this name, owned (for the helpers that take a slice).
-fn named_owned(spans: &[Span], name: &str) -> Vec<Span> {
-    named(spans, name).into_iter().cloned().collect()
-}
 
 fn quiet() -> Narrator {
     steady_tracing();
@@ -40,14 +34,9 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
         ..Sizes::default()
     };
     let result = requests::run(&quiet(), &sizes, None).unwrap();
+    // Fails if the tasks ran one after the other (a loop that ran each task to completion).
     for (name, row) in [("hand_built", &result.hand_built), ("tokio", &result.tokio)] {
         assert_eq!(row.max_in_flight, Some(20), "{name}: all 20 at once");
-        // Never faster than one delay: the server really waited.
-        assert!(
-            row.wall >= Duration::from_millis(300),
-            "{name}: {:?}",
-            row.wall
-        );
     }
     // The timeline's spans: one per request on each runtime, all open at one instant, and the
     // hand-built loop's on a single thread.
@@ -65,13 +54,11 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
         );
     }
     assert_eq!(threads_used(&result.hand_built.spans), 1);
-    // Each iteration serves many ready tasks: far fewer iterations than requests.
+    // Each iteration serves every ready task: the loop made far fewer iterations than the
+    // three per request (connect, answer, end) of a loop that ran one task per iteration and
+    // waited in between.
     let counts = &result.hand_built.counts;
     assert!(counts.iterations < 20 * 3, "{counts:?}");
-    assert!(
-        counts.polls >= 40,
-        "each request is polled at least twice: {counts:?}"
-    );
 }
 
 #[test]
@@ -85,22 +72,14 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
             echo_bench::with_tokio(connections, round_trips).unwrap(),
         ]
     });
-    for run in runs {
-        // The client checked each echo byte for byte; the server counted what it wrote back.
-        assert_eq!(run.client.round_trips, connections * round_trips);
-        assert_eq!(run.client.bytes_checked, expected_bytes);
+    // The client checked each echo byte for byte (or failed); the server counted what it
+    // wrote back: an echo that lost or repeated bytes would count differently.
+    for run in &runs {
         assert_eq!(run.server_echoed, expected_bytes);
     }
-    // Recorded: the server's span is opened on this thread, and must not land in another
-    // test's recording.
-    let (hand, spans) =
-        record(|| echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap());
-    // The whole server ran on the loop's one thread.
-    assert_eq!(named(&spans, "hand-built server").len(), 1);
-    assert_eq!(threads_used(&named_owned(&spans, "hand-built server")), 1);
-    // The loop was woken by socket readiness, many round trips per iteration or at least one.
-    assert!(hand.stats.io_events >= connections * round_trips);
-    assert!(hand.stats.polls >= connections * round_trips);
+    // The hand-built loop waited for the OS to report each socket ready: a loop that spun on
+    // its sockets instead, or one that woke only on timers, would count no I/O events.
+    assert!(runs[0].stats.io_events >= connections * round_trips);
 }
 
 #[test]
@@ -122,14 +101,15 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
         greedy.longest.ran >= hog,
         "the computation ran in one iteration"
     );
-    // Awaiting every millisecond, the tickers run between slices; only the OS's scheduling of
-    // a busy machine delays them, far less than the hog.
-    assert!(
-        polite.worst_lateness < hog / 3,
-        "awaiting often: tickers {:?} late",
-        polite.worst_lateness
-    );
-    assert!(polite.longest.ran < hog / 3, "{:?}", polite.longest.ran);
+    // Awaiting every millisecond, the computation gives the loop back many times: the loop
+    // entered its span once per slice, and made more iterations. (How late the tickers were is
+    // not asserted: on a busy machine the OS may take the loop's thread away for longer than
+    // any bound a test could pick.)
+    let slices =
+        |run: &cooperative::CooperativeRun, name: &str| named(&run.spans, name)[0].runs.len();
+    // Never awaiting: one poll (`tracing` enters the span once more to drop the future).
+    assert!(slices(greedy, "greedy, never awaits") <= 2);
+    assert!(slices(polite, "greedy, awaits") >= 10);
     assert!(polite.iterations > greedy.iterations);
     // The timelines: while the greedy task computes, no tick runs; while the polite one does,
     // ticks keep running.
@@ -154,8 +134,6 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     };
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-event-loop"));
     let result = offload::run_with(&quiet(), &sizes, program).unwrap();
-    let places: Vec<Place> = result.runs.iter().map(|run| run.place).collect();
-    assert_eq!(places, Place::ALL);
     for run in &result.runs {
         let job = run.job_time();
         let (during, silence) = (run.ticks_during_job(), run.longest_silence_during_job());
@@ -181,4 +159,22 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         let ticker = named(&run.spans, "ticker")[0].thread_id;
         assert_eq!(job == ticker, run.place == Place::OnLoop, "{name}");
     }
+}
+
+/// The offload job is rounds of Marsaglia's xorshift64 (shifts 13, 7, 17), summed. Fails if a
+/// round were skipped or its mixing changed: every row's checksum must then still match, but
+/// would no longer say that each row did these rounds of work.
+#[test]
+fn the_offload_job_sums_xorshift64_rounds() {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut sum = 0u64;
+    for rounds in 1..=64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sum = sum.wrapping_add(x);
+        assert_eq!(offload::cpu_job(rounds), sum, "after {rounds} rounds");
+    }
+    // A different amount of work gives a different checksum: a child that skipped rounds shows.
+    assert_ne!(offload::cpu_job(1000), offload::cpu_job(999));
 }

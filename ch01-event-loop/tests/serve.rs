@@ -161,3 +161,46 @@ fn bad_ports_and_ports_in_use_give_one_line() {
     let port = taken.local_addr().unwrap().port().to_string();
     assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
 }
+
+/// What `serve` prints before it serves: the address and a hint for a learner; the address alone
+/// with `--quiet`; one JSON line with `--json`. Fails if a mode printed another mode's lines.
+#[test]
+fn serve_announces_itself_as_each_output_mode_asks() {
+    let modes: [(&[&str], usize); 3] = [(&[], 2), (&["--quiet"], 1), (&["--json"], 1)];
+    for (flags, expected_lines) in modes {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = match flags {
+            ["--json"] => {
+                let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+                assert_eq!(line["demo"], "serve", "{first}");
+                line["listening"].as_str().unwrap().to_string()
+            }
+            _ => first
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap()
+                .to_string(),
+        };
+        let mut server = Server(child, stdout);
+        // An echo proves it is serving, so it has printed all it prints before serving.
+        echo_once(&addr, b"hello\n");
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+        let mut rest = String::new();
+        server.1.read_to_string(&mut rest).unwrap();
+        assert_eq!(
+            1 + rest.lines().count(),
+            expected_lines,
+            "{flags:?}: {first}{rest}"
+        );
+    }
+}

@@ -7,9 +7,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use shared::timing::thread_cpu_time;
 use tracing::{Instrument as _, info_span};
 
-use crate::event_loop::{sleep, spawn, yield_now};
+use crate::event_loop::{sleep, sleep_until, spawn, yield_now};
 
 /// How often each ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -50,22 +51,25 @@ async fn ticker(n: usize, finished: Rc<Cell<bool>>) -> Duration {
     let mut worst = Duration::ZERO;
     while !finished.get() {
         let due = Instant::now() + TICK;
-        sleep(TICK).await;
+        sleep_until(due).await;
         let tick = info_span!("ticker", n);
         tick.in_scope(|| worst = worst.max(Instant::now().saturating_duration_since(due)));
     }
     worst
 }
 
-/// Spins for `hog`, awaiting every millisecond when `polite`.
+/// Spins for `hog` of this thread's CPU time, awaiting every millisecond of it when `polite`.
+/// CPU time, not wall time: on a busy machine the wall clock also counts other programs' turns.
 async fn compute(hog: Duration, polite: bool) {
-    let started = Instant::now();
+    // mutants: `<` for `<=` below is equivalent (one spin more), and so is `<` for `>=`: the
+    // task then awaits after every spin, even more often, which is still the polite variant.
+    let started = thread_cpu_time();
     let mut last_await = started;
-    while started.elapsed() < hog {
+    while thread_cpu_time() - started < hog {
         std::hint::spin_loop();
-        if polite && last_await.elapsed() >= Duration::from_millis(1) {
+        if polite && thread_cpu_time() - last_await >= Duration::from_millis(1) {
             yield_now().await;
-            last_await = Instant::now();
+            last_await = thread_cpu_time();
         }
     }
 }
@@ -83,12 +87,16 @@ mod measuring {
 
     use super::TICK;
     use crate::cli::Sizes;
+    use crate::demos::run_queue_wait;
     use crate::event_loop::EventLoop;
     use crate::observe::{self, Iteration};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "cooperative";
     const SECTION: &str = "1.7";
+    /// A loop thread that spent this share of its run waiting for a CPU did not have a core to
+    /// itself.
+    const BUSY_WAIT_SHARE: f64 = 0.1;
 
     /// What one variant measured.
     #[derive(Debug, Clone)]
@@ -101,6 +109,9 @@ mod measuring {
         pub longest: Iteration,
         /// Iterations made.
         pub iterations: u64,
+        /// Time the loop's thread was ready to run but waited for a CPU (Linux; zero
+        /// elsewhere): other programs' turns, which delay the tickers too.
+        pub cpu_wait: Duration,
         /// The tickers' sleeps and the computation's turns on the loop.
         pub spans: Vec<Span>,
     }
@@ -113,6 +124,10 @@ mod measuring {
         longest_iteration_ms: f64,
         worst_tick_lateness_ms: f64,
         iterations: u64,
+        /// The share of the run the loop's thread was ready but waited for a CPU.
+        cpu_wait_share: f64,
+        /// Whether the loop's thread had a core to itself (waited for one under 10% of the run).
+        idle_core: bool,
     }
 
     impl CooperativeRun {
@@ -123,7 +138,13 @@ mod measuring {
                 longest_iteration_ms: ms(self.longest.ran),
                 worst_tick_lateness_ms: ms(self.worst_lateness),
                 iterations: self.iterations,
+                cpu_wait_share: self.cpu_wait_share(),
+                idle_core: self.cpu_wait_share() < BUSY_WAIT_SHARE,
             }
+        }
+
+        fn cpu_wait_share(&self) -> f64 {
+            shared::timing::ratio(self.cpu_wait.as_secs_f64(), self.wall.as_secs_f64())
         }
     }
 
@@ -141,9 +162,9 @@ mod measuring {
         let hog = Duration::from_millis(sizes.hog_ms);
         narrator.header(
             SECTION,
-            "How an event loop works: one task at a time, until it awaits",
+            "How an event loop works: one task at a time, until it has to wait",
             &format!(
-                "A task computes for {} ms without awaiting: the loop cannot run anything else \
+                "A task computes for {} ms of CPU time without awaiting: the loop cannot run anything else \
                  meanwhile, so two tickers that want to run every {} ms fall silent.",
                 sizes.hog_ms,
                 TICK.as_millis()
@@ -179,8 +200,8 @@ mod measuring {
             &[
                 format!(
                     "Never awaiting: one iteration ran {} of task code and the tickers woke up \
-                     to {} late. The loop runs tasks one at a time; it only gets control back \
-                     when a task awaits.",
+                     to {} late. The loop runs tasks one at a time; it gets control back only \
+                     when a task's poll returns Pending, at an await on something not ready.",
                     human_ms(ms(greedy.longest.ran)),
                     human_ms(ms(greedy.worst_lateness))
                 ),
@@ -189,6 +210,16 @@ mod measuring {
                      were at most {} late. Concurrency on one thread is cooperative.",
                     human_ms(ms(polite.longest.ran)),
                     human_ms(ms(polite.worst_lateness))
+                ),
+                format!(
+                    "The loop's thread waited for a CPU {:.0}% of the polite run{}",
+                    polite.cpu_wait_share() * 100.0,
+                    match polite.cpu_wait_share() < BUSY_WAIT_SHARE {
+                        true => ": it had a core, so the lateness left is the loop's own.",
+                        false =>
+                            ": other programs were busy on the cores, and that wait, not \
+                                  the computation, made the tickers late there.",
+                    }
                 ),
             ],
         );
@@ -209,8 +240,10 @@ mod measuring {
         let recording = Recording::start();
         let (stats, watching) = observe::watch(trace);
         let stopwatch = Stopwatch::start();
+        let wait_before = run_queue_wait();
         let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
         let wall = stopwatch.elapsed();
+        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
         drop(watching);
         let spans = recording.finish();
         let counts = stats.get();
@@ -219,6 +252,7 @@ mod measuring {
             worst_lateness: worst_lateness?,
             longest: counts.longest,
             iterations: counts.iterations,
+            cpu_wait,
             spans,
         })
     }

@@ -12,23 +12,15 @@
 //! Either way the loop hands the job to another thread or process and goes on polling; the
 //! job's end comes back as a wake-up from another thread, like asyncio's `call_soon_threadsafe`.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::hint::black_box;
 use std::path::Path;
-use std::process::Command;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, bail};
-use serde::Serialize;
-use shared::{Narrator, Recording, Report, Span};
+use anyhow::Context as _;
 use tracing::{Instrument as _, info_span};
 
-use crate::cli::Sizes;
-use crate::event_loop::{EventLoop, sleep, spawn};
-use crate::observe;
-use shared::timing::human_ms;
+use crate::event_loop::spawn;
 
 // ---- the lesson: one CPU-heavy job, and three places to run it ----
 
@@ -57,20 +49,6 @@ pub enum Place {
     Process,
 }
 
-impl Place {
-    /// Every place, in the order the demo runs them.
-    pub const ALL: [Place; 3] = [Place::OnLoop, Place::SpawnBlocking, Place::Process];
-
-    /// The measurement's name in the report and `--json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Place::OnLoop => "on_loop",
-            Place::SpawnBlocking => "spawn_blocking",
-            Place::Process => "process",
-        }
-    }
-}
-
 /// Runs the job at `place`; the loop keeps running while it waits, except on the loop itself.
 /// Returns the checksum, and when the job started and ended where it ran. The job is a span
 /// named after its place, on the thread that runs it (for a child process: the thread that
@@ -96,7 +74,7 @@ async fn run_job(
                 info_span!("process job").in_scope(|| {
                     (
                         Instant::now(),
-                        run_child(&program, iterations),
+                        measuring::run_child(&program, iterations),
                         Instant::now(),
                     )
                 })
@@ -125,269 +103,400 @@ fn off_thread<T: Send + 'static>(
 
 // ---- measuring it ----
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "offload";
-const SECTION: &str = "1.7";
-/// How often the ticker wants to run.
-pub const TICK: Duration = Duration::from_millis(10);
-/// The ticker runs alone for this long before the job starts, and after it ends.
-const MARGIN: Duration = Duration::from_millis(50);
+pub use measuring::{
+    NAME, Offload, OffloadRun, TICK, Tick, child, iterations_for, measure, run, run_with,
+};
 
-/// One run of the ticker: when it was due, and when the loop got to run it.
-#[derive(Debug, Clone, Copy)]
-pub struct Tick {
-    /// Its sleep's deadline.
-    pub due: Instant,
-    /// When it ran.
-    pub ran: Instant,
-}
+mod measuring {
+    use std::cell::{Cell, RefCell};
+    use std::hint::black_box;
+    use std::path::Path;
+    use std::process::Command;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
 
-/// What one row measured. Instants are comparable across threads and with the ticks.
-#[derive(Debug, Clone)]
-pub struct OffloadRun {
-    /// Where the job ran.
-    pub place: Place,
-    /// When the job started and ended, measured where it ran (for the process: around the
-    /// child's run, as seen by the thread that waits for it).
-    pub job: (Instant, Instant),
-    /// Every tick, in order.
-    pub ticks: Vec<Tick>,
-    /// The longest a tick ran after its due time.
-    pub worst_lateness: Duration,
-    /// The whole row, ticker included.
-    pub wall: Duration,
-    /// The job's checksum (the same in every row: the same work was done).
-    pub checksum: u64,
-    /// The job's span and one span per tick.
-    pub spans: Vec<Span>,
-}
+    use anyhow::{Context as _, bail};
+    use serde::Serialize;
+    use shared::narrate::plural;
+    use shared::timing::{human_ms, thread_cpu_time};
+    use shared::{Narrator, Recording, Report, Span};
+    use tracing::info_span;
 
-/// One row as the report and `--json` show it.
-#[derive(Debug, Serialize)]
-struct Measured {
-    name: &'static str,
-    wall_ms: f64,
-    worst_tick_lateness_ms: f64,
-    ticks: usize,
-    ticks_during_job: usize,
-    job_ms: f64,
-}
+    use super::{Place, cpu_job, run_job};
+    use crate::cli::Sizes;
+    use crate::event_loop::{EventLoop, sleep, spawn};
+    use crate::observe;
 
-impl OffloadRun {
-    /// Ticks that ran while the job was running.
-    pub fn ticks_during_job(&self) -> usize {
-        let (start, end) = self.job;
-        let during = |tick: &&Tick| tick.ran > start && tick.ran < end;
-        self.ticks.iter().filter(during).count()
-    }
+    impl Place {
+        /// Every place, in the order the demo runs them.
+        pub const ALL: [Place; 3] = [Place::OnLoop, Place::SpawnBlocking, Place::Process];
 
-    /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
-    pub fn longest_silence_during_job(&self) -> Duration {
-        let (start, end) = self.job;
-        let inside = self
-            .ticks
-            .iter()
-            .map(|tick| tick.ran)
-            .filter(|&ran| ran > start && ran < end);
-        let mut moments: Vec<Instant> = std::iter::once(start).chain(inside).collect();
-        moments.push(end);
-        let gaps = moments
-            .windows(2)
-            .map(|pair| pair[1].duration_since(pair[0]));
-        gaps.max().unwrap_or_default()
-    }
-
-    /// The job's length.
-    pub fn job_time(&self) -> Duration {
-        self.job.1.duration_since(self.job.0)
-    }
-
-    fn measured(&self) -> Measured {
-        Measured {
-            name: self.place.name(),
-            wall_ms: ms(self.wall),
-            worst_tick_lateness_ms: ms(self.worst_lateness),
-            ticks: self.ticks.len(),
-            ticks_during_job: self.ticks_during_job(),
-            job_ms: ms(self.job_time()),
+        /// The measurement's name in the report and `--json`.
+        pub fn name(self) -> &'static str {
+            match self {
+                Place::OnLoop => "on_loop",
+                Place::SpawnBlocking => "spawn_blocking",
+                Place::Process => "process",
+            }
         }
     }
-}
 
-/// The three rows.
-#[derive(Debug, Clone)]
-pub struct Offload {
-    /// `on_loop`, `spawn_blocking`, `process`, in that order.
-    pub runs: Vec<OffloadRun>,
-}
+    /// The demo's name in `--help` and `--json`.
+    pub const NAME: &str = "offload";
+    const SECTION: &str = "1.7";
+    /// How often the ticker wants to run.
+    pub const TICK: Duration = Duration::from_millis(10);
+    /// The ticker runs alone for this long before the job starts, and after it ends.
+    const MARGIN: Duration = Duration::from_millis(50);
 
-/// Runs the demo, prints its report, and returns the three rows.
-pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
-    let program = std::env::current_exe().context("cannot find this program to re-run it")?;
-    run_with(narrator, sizes, &program)
-}
-
-/// [`run`], with `program` (this crate's binary) as the child process.
-pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
-    let job = Duration::from_millis(sizes.job_ms);
-    narrator.header(
-        SECTION,
-        "CPU-bound work, made concurrent: hand it to a thread or a process",
-        &format!(
-            "A ticker wants to run every {} ms while a {} ms computation runs: inside a task it \
-             starves the loop; on a thread pool or in a child process the loop keeps ticking.",
-            TICK.as_millis(),
-            job.as_millis()
-        ),
-    );
-    let iterations = iterations_for(job);
-    let mut runs = Vec::new();
-    for place in Place::ALL {
-        runs.push(measure(place, iterations, program, sizes.trace)?);
+    /// One run of the ticker: when it was due, and when the loop got to run it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Tick {
+        /// Its sleep's deadline.
+        pub due: Instant,
+        /// When it ran.
+        pub ran: Instant,
     }
-    if runs.iter().any(|run| run.checksum != runs[0].checksum) {
-        bail!("the job's checksum differs between rows: the same work was not done");
+
+    /// What one row measured. Instants are comparable across threads and with the ticks.
+    #[derive(Debug, Clone)]
+    pub struct OffloadRun {
+        /// Where the job ran.
+        pub place: Place,
+        /// When the job started and ended, measured where it ran (for the process: around the
+        /// child's run, as seen by the thread that waits for it).
+        pub job: (Instant, Instant),
+        /// Every tick, in order.
+        pub ticks: Vec<Tick>,
+        /// The longest a tick ran after its due time.
+        pub worst_lateness: Duration,
+        /// The whole row, ticker included.
+        pub wall: Duration,
+        /// The job's checksum (the same in every row: the same work was done).
+        pub checksum: u64,
+        /// CPU time of this process and its child processes over the whole row: the job's, plus
+        /// the ticker's and the loop's little.
+        pub cpu: Duration,
+        /// The job's span and one span per tick.
+        pub spans: Vec<Span>,
     }
-    narrator.report(&Report::new(
-        NAME,
-        SECTION,
-        runs.iter().map(OffloadRun::measured).collect(),
-    ));
-    let spans: Vec<Span> = runs.iter().flat_map(|run| run.spans.clone()).collect();
-    narrator.say(
-        "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
-         A job's row is the thread that computed it; for the child process, the thread that \
-         waited for the child.\n\n",
-    );
-    narrator.timeline("the job and the ticks, row by row", &spans);
-    let line = |run: &OffloadRun, api: &str| {
-        format!(
-            "{}: {api}. {} of {} ticks ran during the {} job; the latest was {} late.",
-            run.place.name(),
-            run.ticks_during_job(),
-            run.ticks.len(),
-            human_ms(ms(run.job_time())),
-            human_ms(ms(run.worst_lateness))
-        )
-    };
-    narrator.summary(
-        "1.7 and its summary",
-        &[
-            line(
-                &runs[0],
-                "the job called inside a coroutine, as if it were I/O; no asyncio API helps",
-            ),
-            line(
-                &runs[1],
-                "asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
-            ),
-            line(
-                &runs[2],
-                "asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
-            ),
-            "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
-             so for pure-Python work the process pool is the way; Rust threads have no such lock."
-                .into(),
-        ],
-    );
-    Ok(Offload { runs })
-}
 
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
-}
-
-/// How many iterations of [`cpu_job`] take about `job` on this machine: measured for 20 ms,
-/// not assumed (a busy machine makes the job longer, never shorter than its work).
-pub fn iterations_for(job: Duration) -> u64 {
-    const CHUNK: u64 = 1 << 16;
-    let (started, mut done) = (Instant::now(), 0);
-    while started.elapsed() < Duration::from_millis(20) {
-        black_box(cpu_job(CHUNK));
-        done += CHUNK;
+    /// One row as the report and `--json` show it.
+    #[derive(Debug, Serialize)]
+    struct Measured {
+        name: &'static str,
+        wall_ms: f64,
+        worst_tick_lateness_ms: f64,
+        ticks: usize,
+        ticks_during_job: usize,
+        job_ms: f64,
+        /// CPU-seconds per second of the job: about 1 when it had a core to itself.
+        job_cpu_per_s: f64,
+        /// Whether the job got (nearly) a whole core: without one, other programs shared it.
+        idle_core: bool,
     }
-    let per_iteration = started.elapsed().as_secs_f64() / done as f64;
-    ((job.as_secs_f64() / per_iteration) as u64).max(1)
-}
 
-/// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
-/// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
-pub fn measure(
-    place: Place,
-    iterations: u64,
-    program: &Path,
-    trace: bool,
-) -> anyhow::Result<OffloadRun> {
-    let blocking_pool = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("could not start a tokio runtime for its blocking pool")?;
-    let event_loop = EventLoop::new()?;
-    let recording = Recording::start();
-    let (_stats, watching) = observe::watch(trace);
-    let started = Instant::now();
-    let ticks = Rc::new(RefCell::new(Vec::new()));
-    let (job, checksum) = event_loop.block_on(async {
-        let stop = Rc::new(Cell::new(false));
-        let ticker = {
-            let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
-            spawn(async move {
-                while !stop.get() {
-                    let due = Instant::now() + TICK;
-                    sleep(TICK).await;
-                    // Each tick is a span: a gap in its row is time the loop did not run it.
-                    let tick = info_span!("ticker", place = place.name());
-                    tick.in_scope(|| {
-                        let ran = Instant::now();
-                        ticks.borrow_mut().push(Tick { due, ran });
-                    });
-                }
-            })
-        };
-        sleep(MARGIN).await;
-        let (checksum, started, ended) =
-            run_job(place, iterations, blocking_pool.handle(), program).await?;
-        sleep(MARGIN).await;
-        stop.set(true);
-        ticker.await?;
-        anyhow::Ok(((started, ended), checksum))
-    })?;
-    let wall = started.elapsed();
-    drop(watching);
-    let spans = recording.finish();
-    let ticks = ticks.take();
-    let late = |tick: &Tick| tick.ran.saturating_duration_since(tick.due);
-    Ok(OffloadRun {
-        place,
-        job,
-        worst_lateness: ticks.iter().map(late).max().unwrap_or_default(),
-        ticks,
-        wall,
-        checksum,
-        spans,
-    })
-}
+    /// Below this share of a core, the job did not have one to itself.
+    const IDLE_CORE_SHARE: f64 = 0.8;
 
-/// Runs the job in a child process (this program, `offload-child`) and reads its checksum.
-fn run_child(program: &Path, iterations: u64) -> anyhow::Result<u64> {
-    let output = Command::new(program)
-        .args(["offload-child", "--iterations", &iterations.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "the offload child failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+    impl OffloadRun {
+        /// Ticks that ran while the job was running.
+        pub fn ticks_during_job(&self) -> usize {
+            let (start, end) = self.job;
+            let during = |tick: &&Tick| tick.ran > start && tick.ran < end;
+            self.ticks.iter().filter(during).count()
+        }
+
+        /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
+        pub fn longest_silence_during_job(&self) -> Duration {
+            let (start, end) = self.job;
+            let inside = self
+                .ticks
+                .iter()
+                .map(|tick| tick.ran)
+                .filter(|&ran| ran > start && ran < end);
+            let mut moments: Vec<Instant> = std::iter::once(start).chain(inside).collect();
+            moments.push(end);
+            let gaps = moments
+                .windows(2)
+                .map(|pair| pair[1].duration_since(pair[0]));
+            gaps.max().unwrap_or_default()
+        }
+
+        /// The job's length.
+        pub fn job_time(&self) -> Duration {
+            self.job.1.duration_since(self.job.0)
+        }
+
+        /// CPU-seconds per second of the job: the row's CPU time, nearly all of it the job's,
+        /// over the job's length. About 1 when the job had a core to itself.
+        pub fn job_cpu_per_s(&self) -> f64 {
+            shared::timing::ratio(self.cpu.as_secs_f64(), self.job_time().as_secs_f64())
+        }
+
+        /// Whether the job had (nearly) a whole core to itself.
+        pub fn idle_core(&self) -> bool {
+            self.job_cpu_per_s() >= IDLE_CORE_SHARE
+        }
+
+        fn measured(&self) -> Measured {
+            Measured {
+                name: self.place.name(),
+                wall_ms: ms(self.wall),
+                worst_tick_lateness_ms: ms(self.worst_lateness),
+                ticks: self.ticks.len(),
+                ticks_during_job: self.ticks_during_job(),
+                job_ms: ms(self.job_time()),
+                job_cpu_per_s: self.job_cpu_per_s(),
+                idle_core: self.idle_core(),
+            }
+        }
+    }
+
+    /// The three rows.
+    #[derive(Debug, Clone)]
+    pub struct Offload {
+        /// `on_loop`, `spawn_blocking`, `process`, in that order.
+        pub runs: Vec<OffloadRun>,
+    }
+
+    /// Runs the demo, prints its report, and returns the three rows.
+    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
+        let program = std::env::current_exe().context("cannot find this program to re-run it")?;
+        run_with(narrator, sizes, &program)
+    }
+
+    /// [`run`], with `program` (this crate's binary) as the child process.
+    pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+        let job = Duration::from_millis(sizes.job_ms);
+        narrator.header(
+            SECTION,
+            "CPU-bound work, made concurrent: hand it to a thread or a process",
+            &format!(
+                "A ticker wants to run every {} ms while a computation of {} ms of CPU time runs: inside a task it \
+                 starves the loop; on a thread pool or in a child process the loop keeps ticking.",
+                TICK.as_millis(),
+                job.as_millis()
+            ),
         );
+        let iterations = iterations_for(job);
+        let mut runs = Vec::new();
+        for place in Place::ALL {
+            runs.push(measure(place, iterations, program, sizes.trace)?);
+        }
+        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
+            bail!("the job's checksum differs between rows: the same work was not done");
+        }
+        narrator.report(&Report::new(
+            NAME,
+            SECTION,
+            runs.iter().map(OffloadRun::measured).collect(),
+        ));
+        let spans: Vec<Span> = runs.iter().flat_map(|run| run.spans.clone()).collect();
+        narrator.say(
+            "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
+             A job's row is the thread that computed it; for the child process, the thread that \
+             waited for the child.\n\n",
+        );
+        narrator.timeline("the job and the ticks, row by row", &spans);
+        let line = |run: &OffloadRun, what: &str| {
+            format!(
+                "{}: {what}. {} of {} ran during the {} job; the latest was {} late.",
+                run.place.name(),
+                run.ticks_during_job(),
+                plural(run.ticks.len() as u64, "tick", "ticks"),
+                human_ms(ms(run.job_time())),
+                human_ms(ms(run.worst_lateness))
+            )
+        };
+        narrator.summary(
+            "1.7 and its summary",
+            &[
+                line(
+                    &runs[0],
+                    "the job runs inside a task, on the loop's own thread, and never awaits: the \
+                     loop polls nothing else until it returns",
+                ),
+                line(
+                    &runs[1],
+                    "the job runs on another thread (tokio's blocking pool) while the loop keeps \
+                     polling; asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
+                ),
+                line(
+                    &runs[2],
+                    "the job runs in a child process, a thread of ours waits for it, and the loop \
+                     keeps polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
+                ),
+                cores_line(&runs[1..]),
+                "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
+                 so for pure-Python work the process pool is the way; Rust threads have no such lock."
+                    .into(),
+            ],
+        );
+        Ok(Offload { runs })
     }
-    stdout
-        .trim()
-        .parse()
-        .with_context(|| format!("the offload child printed {stdout:?}"))
-}
 
-/// The hidden `offload-child` subcommand: does the job and prints its checksum.
-pub fn child(iterations: u64) -> anyhow::Result<()> {
-    println!("{}", cpu_job(iterations));
-    Ok(())
+    fn ms(duration: Duration) -> f64 {
+        duration.as_secs_f64() * 1e3
+    }
+
+    /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
+    /// that meant for the ticker.
+    fn cores_line(offloaded: &[OffloadRun]) -> String {
+        let shares: Vec<String> = offloaded
+            .iter()
+            .map(|run| format!("{:.2}", run.job_cpu_per_s()))
+            .collect();
+        let shares = shares.join(" and ");
+        if offloaded.iter().all(OffloadRun::idle_core) {
+            return format!(
+                "The offloaded jobs used {shares} CPU-seconds per second: each had a core to \
+                 itself, beside the loop's thread."
+            );
+        }
+        let kept_ticking = offloaded
+            .iter()
+            .all(|run| run.longest_silence_during_job() < run.job_time() / 2);
+        let ticker = match kept_ticking {
+            true => "the OS still gave the loop's thread its turns, so the ticks kept coming",
+            false => "the loop's thread waited for a CPU too, and ticks were missed",
+        };
+        format!(
+            "The offloaded jobs used only {shares} CPU-seconds per second: other programs were \
+             busy on the cores, so a job shared one with them; {ticker}."
+        )
+    }
+
+    /// How many iterations of [`cpu_job`] take about `job` of CPU time on this machine: measured
+    /// for 20 ms of this thread's CPU time, not assumed. CPU time, not wall time: on a busy
+    /// machine the wall clock also counts the time other programs had the core, which would
+    /// make the job too small; there the job takes longer on the wall instead.
+    pub fn iterations_for(job: Duration) -> u64 {
+        const CHUNK: u64 = 1 << 16;
+        let (started, wall, mut done) = (thread_cpu_time(), Instant::now(), 0);
+        let used = || thread_cpu_time().saturating_sub(started);
+        // The wall clock bounds it where no CPU clock exists (it then reads zero).
+        while used() < Duration::from_millis(20) && wall.elapsed() < Duration::from_secs(1) {
+            black_box(cpu_job(CHUNK));
+            done += CHUNK;
+        }
+        let spent = if used().is_zero() {
+            wall.elapsed()
+        } else {
+            used()
+        };
+        let per_iteration = spent.as_secs_f64() / done as f64;
+        ((job.as_secs_f64() / per_iteration) as u64).max(1)
+    }
+
+    /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
+    /// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
+    pub fn measure(
+        place: Place,
+        iterations: u64,
+        program: &Path,
+        trace: bool,
+    ) -> anyhow::Result<OffloadRun> {
+        let blocking_pool = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("could not start a tokio runtime for its blocking pool")?;
+        let event_loop = EventLoop::new()?;
+        let recording = Recording::start();
+        let (_stats, watching) = observe::watch(trace);
+        let started = Instant::now();
+        let cpu_before = cpu_with_children();
+        let ticks = Rc::new(RefCell::new(Vec::new()));
+        let (job, checksum) = event_loop.block_on(async {
+            let stop = Rc::new(Cell::new(false));
+            let ticker = {
+                let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
+                spawn(async move {
+                    while !stop.get() {
+                        let due = Instant::now() + TICK;
+                        sleep(TICK).await;
+                        // Each tick is a span: a gap in its row is time the loop did not run it.
+                        let tick = info_span!("ticker", place = place.name());
+                        tick.in_scope(|| {
+                            let ran = Instant::now();
+                            ticks.borrow_mut().push(Tick { due, ran });
+                        });
+                    }
+                })
+            };
+            sleep(MARGIN).await;
+            let (checksum, started, ended) =
+                run_job(place, iterations, blocking_pool.handle(), program).await?;
+            sleep(MARGIN).await;
+            stop.set(true);
+            ticker.await?;
+            anyhow::Ok(((started, ended), checksum))
+        })?;
+        let cpu = cpu_with_children().saturating_sub(cpu_before);
+        let wall = started.elapsed();
+        drop(watching);
+        let spans = recording.finish();
+        let ticks = ticks.take();
+        let late = |tick: &Tick| tick.ran.saturating_duration_since(tick.due);
+        Ok(OffloadRun {
+            place,
+            job,
+            worst_lateness: ticks.iter().map(late).max().unwrap_or_default(),
+            ticks,
+            wall,
+            checksum,
+            cpu,
+            spans,
+        })
+    }
+
+    /// CPU time used so far by this process and by its child processes that have ended.
+    fn cpu_with_children() -> Duration {
+        shared::timing::process_cpu_time() + children_cpu_time()
+    }
+
+    /// CPU time (user + system) of the child processes that have ended and been waited for.
+    #[cfg(unix)]
+    fn children_cpu_time() -> Duration {
+        // SAFETY: `getrusage` only writes the `rusage` we pass, which is plain data; all zeros
+        // is a valid value of it.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
+                return Duration::ZERO;
+            }
+            usage
+        };
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        time(usage.ru_utime) + time(usage.ru_stime)
+    }
+
+    #[cfg(not(unix))]
+    fn children_cpu_time() -> Duration {
+        Duration::ZERO
+    }
+
+    /// Runs the job in a child process (this program, `offload-child`) and reads its checksum.
+    pub(super) fn run_child(program: &Path, iterations: u64) -> anyhow::Result<u64> {
+        let output = Command::new(program)
+            .args(["offload-child", "--iterations", &iterations.to_string()])
+            .output()
+            .with_context(|| format!("cannot run {}", program.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "the offload child failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        stdout
+            .trim()
+            .parse()
+            .with_context(|| format!("the offload child printed {stdout:?}"))
+    }
+
+    /// The hidden `offload-child` subcommand: does the job and prints its checksum.
+    pub fn child(iterations: u64) -> anyhow::Result<()> {
+        println!("{}", cpu_job(iterations));
+        Ok(())
+    }
 }

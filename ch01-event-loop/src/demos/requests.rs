@@ -54,6 +54,7 @@ mod measuring {
 
     use anyhow::{Context as _, bail};
     use serde::Serialize;
+    use shared::narrate::plural;
     use shared::timing::human_ms;
     use shared::workloads::{Target, http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch, fdlimit};
@@ -134,8 +135,9 @@ mod measuring {
             SECTION,
             "How an event loop works: many requests on one thread",
             &format!(
-                "One thread, one loop: {n} requests that each wait {} ms on the server all wait \
-                 at the same time, so the batch takes about one delay, not {n} of them.",
+                "One thread, one loop: {} that each wait {} ms on the server all wait at the same \
+                 time, so the batch takes about one delay, not {n} of them.",
+                plural(n, "request", "requests"),
                 sizes.delay_ms
             ),
         );
@@ -148,7 +150,10 @@ mod measuring {
         ));
         let spans: Vec<Span> = [&hand_built.spans[..], &tokio.spans[..]].concat();
         narrator.timeline(
-            &format!("{n} requests per row, each a span from connect to last byte"),
+            &format!(
+                "{} per row, each a span from connect to last byte",
+                plural(n, "request", "requests")
+            ),
             &spans,
         );
         let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
@@ -158,10 +163,12 @@ mod measuring {
             SECTION,
             &[
                 format!(
-                    "The hand-built loop finished {n} requests in {} with only {iterations} \
-                     iterations: each iteration ran every ready task until it hit I/O, then \
-                     slept in the OS until sockets were ready.",
-                    human_ms(hand_ms)
+                    "The hand-built loop finished {} in {} with only {}: each iteration ran \
+                     every ready task until it hit I/O, then slept in the OS until sockets were \
+                     ready.",
+                    plural(n, "request", "requests"),
+                    human_ms(hand_ms),
+                    plural(iterations, "iteration", "iterations")
                 ),
                 "The server saw the requests in flight together: one thread, many waits at once."
                     .into(),
@@ -232,7 +239,8 @@ mod measuring {
 
     fn with_tokio(narrator: &Narrator, n: u64, target: &Target) -> anyhow::Result<Row> {
         narrator.say(format!(
-            "tokio (current-thread) + reqwest: the same {n} GETs ..."
+            "tokio (current-thread) + reqwest: the same {} ...",
+            plural(n, "GET", "GETs")
         ));
         target.reset();
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -80,6 +80,7 @@ mod measuring {
 
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
+    use shared::narrate::plural;
     use shared::timing::human_ms;
     use shared::trace::{from_json_lines, to_json_lines};
     use shared::{Narrator, Recording, Report, Span};
@@ -90,8 +91,7 @@ mod measuring {
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "timers";
     const SECTION: &str = "1.7";
-    /// Above this many timers the `join_all` variants, which grow faster than linearly, are
-    /// skipped.
+    /// Above this many timers the `join_all` variants, the slowest rows, are skipped.
     const JOIN_ALL_LIMIT: u64 = 100_000;
 
     /// What a child process measured, printed by it as one JSON line after its spans.
@@ -122,8 +122,9 @@ mod measuring {
             SECTION,
             "How an event loop works: a sleeping task costs a timer entry, not a thread",
             &format!(
-                "{count} tasks each sleep 1 s at the same time on one thread: the loop waits in \
-                 the OS until the earliest deadline, so the batch takes about 1 s."
+                "{} each sleep 1 s at the same time on one thread: the loop waits in the OS until \
+                 the earliest deadline, so the batch takes about 1 s.",
+                plural(count, "task", "tasks")
             ),
         );
         let exe = std::env::current_exe().context("cannot find this program to re-run it")?;
@@ -141,14 +142,15 @@ mod measuring {
         let (mut rows, mut spans) = (Vec::new(), Vec::new());
         for (name, runtime) in runs {
             narrator.say(format!(
-                "{name}: {count} sleeps of 1 s, in a fresh process ..."
+                "{name}: {} of 1 s, in a fresh process ...",
+                plural(count, "sleep", "sleeps")
             ));
             // The child's spans come back on its standard output; this recording only drives
             // the spinner while the parent waits.
             let recording = Recording::start();
             let progress = narrator.progress(
                 &recording,
-                &format!("{name}: waiting for {count} sleeps"),
+                &format!("{name}: waiting for {}", plural(count, "sleep", "sleeps")),
                 "",
                 None,
             );
@@ -170,26 +172,27 @@ mod measuring {
         let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
         let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
         let join_all_line = if count <= JOIN_ALL_LIMIT {
+            let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
             format!(
-                "tokio_join_all took {} here, the tokio row {}; the gap grows faster than the \
-                 count (try --count 100000). Not because join_all re-polls every child (above 30 \
-                 futures it uses FuturesOrdered, which polls only the woken ones) but because of \
-                 tokio's cooperative budget: one task may poll about 128 tokio resources per \
-                 turn, then each Sleep answers Pending and wakes itself, so one task holding \
-                 every sleep needs many extra turns. With the budget off \
-                 (tokio_join_all_unconstrained): {}. The idiomatic way is the tokio row: one \
-                 spawned task per sleep (JoinSet).",
-                human_ms(wall("tokio_join_all")),
-                human_ms(wall("tokio")),
-                human_ms(wall("tokio_join_all_unconstrained"))
+                "tokio_join_all (every sleep in one join_all, inside one task) took {}, {:.2}x \
+                 the tokio row (one spawned task per sleep, the idiomatic way); with tokio's \
+                 cooperative budget off for that task (tokio_join_all_unconstrained), {}, \
+                 {:.2}x. The budget lets one task poll about 128 tokio resources per turn; \
+                 after that each Sleep answers Pending and wakes itself, so one task holding \
+                 every sleep takes extra turns.",
+                human_ms(joined),
+                joined / wall("tokio"),
+                human_ms(free),
+                free / wall("tokio")
             )
         } else {
             format!("the join_all variants were skipped above {JOIN_ALL_LIMIT} timers.")
         };
         let summary = [
             format!(
-                "hand-built: {count} sleeps of 1 s took {}: one wait in the OS until the earliest \
+                "hand-built: {} of 1 s took {}: one wait in the OS until the earliest \
                  deadline, then the due deadlines taken in order and one wake per timer.",
+                plural(count, "sleep", "sleeps"),
                 human_ms(wall("hand_built"))
             ),
             join_all_line,

@@ -48,6 +48,12 @@ impl EventLoop {
         Ok(Self { running })
     }
 
+    /// How many tasks wait in the ready queue for their next poll: none in a new loop, one more
+    /// per `spawn` or wake-up, none once `block_on` has run them all.
+    pub fn queued(&self) -> usize {
+        self.running.ready.len()
+    }
+
     /// How many spawned tasks have not finished yet.
     pub fn task_count(&self) -> usize {
         self.running.tasks.borrow().len()
@@ -142,6 +148,8 @@ impl EventLoop {
         // Awake before waking anyone: from here on a wake-up needs no interrupt.
         running.ready.stop_sleeping();
         let waited = started.elapsed();
+        // mutants: making this guard `false` (ignore every error) is equivalent here: waiting on
+        // the loop's own open epoll descriptor fails only with EINTR, ignored either way.
         match result {
             Err(error) if error.kind() != io::ErrorKind::Interrupted => {
                 panic!("the OS readiness queue (epoll/kqueue) failed: {error}")

@@ -47,6 +47,11 @@ impl ReadyQueue {
         }
     }
 
+    /// How many ids wait to be run.
+    pub(crate) fn len(&self) -> usize {
+        self.ids().len()
+    }
+
     /// Moves every queued id into the empty `batch`: this iteration's tasks. Swapping keeps both
     /// buffers' memory, so a busy loop does not allocate per iteration.
     pub(crate) fn take_all(&self, batch: &mut VecDeque<TaskId>) {
@@ -60,6 +65,8 @@ impl ReadyQueue {
         self.ids().is_empty()
     }
 
+    // mutants: replacing this with `()` is equivalent but for speed: every wake-up would then
+    // poke the `interrupt`, a syscall and an extra iteration, and nothing would be lost.
     pub(crate) fn stop_sleeping(&self) {
         self.sleeping.store(false, SeqCst);
     }

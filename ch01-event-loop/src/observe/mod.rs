@@ -9,6 +9,7 @@ mod trace;
 use std::fmt;
 use std::time::Duration;
 
+use shared::narrate::plural;
 use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::filter::LevelFilter;
@@ -84,12 +85,8 @@ impl fmt::Display for PolledTask {
 
 impl fmt::Display for Iteration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = if self.polled == 1 { "task" } else { "tasks" };
-        write!(
-            f,
-            "iteration {}: polled {} {plural}",
-            self.number, self.polled
-        )?;
+        let polled = plural(self.polled, "task", "tasks");
+        write!(f, "iteration {}: polled {polled}", self.number)?;
         if self.polled > 0 && !self.first_polled.is_empty() {
             let more = if self.polled as usize > self.first_polled.len() {
                 " ..."
@@ -100,11 +97,11 @@ impl fmt::Display for Iteration {
         }
         write!(
             f,
-            " for {} | waited {} | {} I/O events, {} timers fired",
+            " for {} | waited {} | {}, {} fired",
             ms(self.ran),
             ms(self.waited),
-            self.io_events,
-            self.timers_fired
+            plural(self.io_events, "I/O event", "I/O events"),
+            plural(self.timers_fired, "timer", "timers")
         )
     }
 }
