@@ -68,6 +68,9 @@ fn json_output_has_the_documented_names_and_fields() {
         "round_trips_per_sec",
         "server_context_switches",
         "context_switches_per_round_trip",
+        "server_voluntary_switches",
+        "voluntary_switches_per_round_trip",
+        "all_clients_at_once",
     ];
     let readiness: &[&str] = &[
         "name",
@@ -84,6 +87,8 @@ fn json_output_has_the_documented_names_and_fields() {
         "cpu_ms",
         "would_block_count",
         "ticks_while_waiting",
+        "cpu_percent_of_wall",
+        "idle_core",
     ];
     let expected: [(&str, &str, &[&str]); 8] = [
         (
@@ -120,11 +125,16 @@ fn json_output_has_the_documented_names_and_fields() {
             .map(String::as_str)
             .collect();
         assert_eq!(keys, fields, "{demo}/{name}");
+        // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
+        let yes_or_no = ["idle_core", "all_clients_at_once"];
         for field in &fields[1..] {
-            assert!(
-                measurement[field].is_number(),
-                "{name}: {field} is not a number"
-            );
+            let value = &measurement[field];
+            let typed = if yes_or_no.contains(field) {
+                value.is_boolean()
+            } else {
+                value.is_number()
+            };
+            assert!(typed, "{name}: {field} is {value}");
         }
     }
 }

@@ -54,6 +54,9 @@ pub fn wait_for_readable(
             let timeout = ticker.as_deref().map(Ticker::until_next);
             // The thread sleeps in here until the socket is ready (or the ticker is due).
             match info_span!("in poll()").in_scope(|| poll.poll(&mut events, timeout)) {
+                // A stop and continue (Ctrl-Z, `fg`) ends the wait early: just wait again.
+                // mutants: no test stops the process, so `true`, `false` and `!=` for this
+                // guard are not told apart (poll fails in no other way here).
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
                 Ok(()) => {}
@@ -75,7 +78,6 @@ fn read_what_is_there(stream: &mut TcpStream, reply: &mut Vec<u8>) -> io::Result
             Ok(0) => return Ok(true),
             Ok(n) => reply.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
@@ -90,6 +92,7 @@ mod measuring {
 
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
+    use shared::narrate::plural;
     use shared::timing::{human_ms, ratio};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
@@ -218,17 +221,23 @@ mod measuring {
                     human_ms(busy.cpu_ms)
                 ),
                 format!(
-                    "Alone, poll() returned {} time(s). With the ticker it returned {} times ({} \
-                     timeouts for the ticker, {} for the socket) and still cost only {} of CPU: \
-                     the thread was free for other work and slept in between.",
-                    alone.wakeups,
-                    ticking.wakeups,
-                    ticking.wakeups - ticking.readable_events,
+                    "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
+                     ticker, {} for the socket) and still cost only {} of CPU: the thread was \
+                     free for other work and slept in between.",
+                    plural(alone.wakeups, "time", "times"),
+                    plural(ticking.wakeups, "time", "times"),
+                    plural(
+                        ticking.wakeups - ticking.readable_events,
+                        "timeout",
+                        "timeouts"
+                    ),
                     ticking.readable_events,
                     human_ms(ticking.cpu_ms)
                 ),
-                "In non-blocking mode the OS informs us when data is received, so one thread can \
-                 wait on many sockets (next: an echo server)."
+                "Non-blocking mode only makes a call return at once (WouldBlock) instead of \
+                 waiting; readiness notification (epoll, here through mio) is the OS telling us \
+                 when a socket is ready. With both, one thread can wait on many sockets (next: \
+                 an echo server)."
                     .into(),
             ],
         );
