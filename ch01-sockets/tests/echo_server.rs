@@ -78,6 +78,75 @@ fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
     server.stop().unwrap();
 }
 
+fn connect(addr: std::net::SocketAddr, patience: Duration) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(patience)).unwrap();
+    stream
+}
+
+fn echoed(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<Vec<u8>> {
+    stream.write_all(line)?;
+    let mut echo = vec![0u8; line.len()];
+    stream.read_exact(&mut echo)?;
+    Ok(echo)
+}
+
+#[test]
+fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_time() {
+    for kind in ServerKind::ALL {
+        let server = kind.start(any_local_port()).unwrap();
+        let mut first = connect(server.addr(), PATIENCE);
+        assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
+        // The first client stays connected, and says nothing more.
+        let mut second = connect(server.addr(), PATIENCE);
+        if kind == ServerKind::OneAtATime {
+            // The negative control: the one-at-a-time server is in read() for the first client,
+            // so the second waits in the accept queue. Nothing can come back, however long we
+            // wait: this only bounds the test's time.
+            second
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
+            // Once the first leaves, the second is served.
+            drop(first);
+            second.set_read_timeout(Some(PATIENCE)).unwrap();
+            let mut echo = [0u8; 4];
+            second.read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, b"two\n");
+            assert_eq!(server.stats().max_connected, 1);
+        } else {
+            assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
+            assert_eq!(server.stats().max_connected, 2, "{kind:?}");
+            drop(first);
+        }
+        drop(second);
+        server.stop().unwrap();
+    }
+}
+
+#[test]
+fn thread_per_connection_stop_waits_for_the_clients_being_served() {
+    let server = ServerKind::ThreadPerConnection
+        .start(any_local_port())
+        .unwrap();
+    let mut client = connect(server.addr(), PATIENCE);
+    assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
+    let (stopped, told) = std::sync::mpsc::channel();
+    let stopper = std::thread::spawn(move || {
+        server.stop().unwrap();
+        let _ = stopped.send(());
+    });
+    // Its thread is in read() for the connected client: stop() cannot return yet. (Fails for a
+    // server that leaves its client threads running on their own.)
+    assert!(
+        told.recv_timeout(Duration::from_millis(300)).is_err(),
+        "stop() returned while a client was being served"
+    );
+    drop(client);
+    told.recv_timeout(PATIENCE).unwrap();
+    stopper.join().unwrap();
+}
+
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 8 * 1024 * 1024;

@@ -54,6 +54,7 @@ pub fn thread_per_client(mut listener: Listener) {
 /// Listing 3.2's loop, `data = connection.recv(...)` then `connection.sendall(data)`, until the
 /// client closes its side. Each `read` halts the thread until the client sends something.
 pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
+    // mutants: `16 + 1024` is equivalent: a smaller buffer only takes more reads.
     let mut buffer = [0u8; 16 * 1024];
     loop {
         match client.read(&mut buffer)? {
