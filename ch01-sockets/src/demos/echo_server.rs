@@ -300,7 +300,8 @@ mod measuring {
                 .min(threads.voluntary_switches_per_round_trip);
         lines.push(format!(
             "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
-             per connection (a read() that waits for every line), {:.2} for the single thread{}",
+             per connection (each waits in read() for the next line unless it is there already), \
+             {:.2} for the single thread{}",
             one.voluntary_switches_per_round_trip,
             threads.voluntary_switches_per_round_trip,
             single.voluntary_switches_per_round_trip,
