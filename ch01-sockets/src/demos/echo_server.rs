@@ -220,10 +220,14 @@ mod measuring {
              sockets it is one client at a time, or one thread per client, and the OS switching \
              between those threads.",
         );
+        let who = match load.clients {
+            1 => "1 client connects, then sends".to_string(),
+            n => format!("{n} clients connect, then each sends"),
+        };
         narrator.say(format!(
-            "{} clients connect, then each sends {} lines of {} bytes, one at a time, checking every \
-             echoed byte.",
-            load.clients, load.lines, load.line_bytes
+            "{who} {} of {} bytes, one at a time, checking every echoed byte.",
+            plural(load.lines as u64, "line", "lines"),
+            load.line_bytes
         ));
         // Each client holds a socket, and so does the server for it.
         shared::fdlimit::ensure_available(2 * load.clients as u64 + 16, "the echo clients")?;
@@ -237,13 +241,13 @@ mod measuring {
             "In the timelines, each row is one connection from accept to close, with the OS thread \
              that served it (t...): one thread in turn, one thread each, one thread for all at once.",
         );
+        let rows = match TIMELINE_ROWS.min(load.clients) {
+            1 => "connection 0".to_string(),
+            n => format!("connections 0 to {}", n - 1),
+        };
         for run in &runs {
             narrator.timeline(
-                &format!(
-                    "{}, connections 0 to {}, each from accept to close",
-                    run.name,
-                    TIMELINE_ROWS.min(load.clients) - 1
-                ),
+                &format!("{}, {rows}, each from accept to close", run.name),
                 &run.first_connections(TIMELINE_ROWS),
             );
         }
