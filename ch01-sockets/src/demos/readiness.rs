@@ -214,11 +214,21 @@ mod measuring {
             SECTION,
             &[
                 format!(
-                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}.",
+                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{}",
                     human_ms(alone.wall_ms),
                     human_ms(alone.cpu_ms),
                     alone.cpu_percent_of_busy_poll,
-                    human_ms(busy.cpu_ms)
+                    human_ms(busy.cpu_ms),
+                    if busy.idle_core {
+                        ".".to_string()
+                    } else {
+                        format!(
+                            ", and the busy poll got only {:.0}% of a core on this busy machine: \
+                             on an idle core it would have burnt all {}.",
+                            busy.cpu_percent_of_wall,
+                            human_ms(busy.wall_ms)
+                        )
+                    }
                 ),
                 format!(
                     "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
