@@ -175,7 +175,11 @@ mod measuring {
         let polled = measure(delay, tick, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
         narrator.timeline(
-            "busy polling (the loop is on the CPU the whole time)",
+            if polled.idle_core {
+                "busy polling (the loop is on the CPU the whole time)"
+            } else {
+                "busy polling (never asleep: it waits only for a busy CPU)"
+            },
             &polled.spans,
         );
         narrator.summary(
