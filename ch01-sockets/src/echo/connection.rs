@@ -22,9 +22,12 @@ use mio::net::TcpStream;
 use super::stats::EchoStats;
 
 /// The most output one connection may hold before the server stops reading from it.
+// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order, and the
+// tests read the bound from here.
 pub const MAX_PENDING: usize = 256 * 1024;
 
 /// How much one `read` call asks for.
+// mutants: `16 + 1024` is equivalent: smaller reads only take more calls.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads per turn before the connection lets the others have the thread (fairness).
@@ -84,6 +87,8 @@ impl Connection {
     }
 
     /// Remembers what was registered.
+    // mutants: an empty body is equivalent in what clients see: the selector then re-registers
+    // more often than needed, and may leave WRITABLE registered, which only wakes it for nothing.
     pub fn set_registered(&mut self, interest: Interest) {
         self.registered = interest;
     }
