@@ -358,3 +358,29 @@ fn size_defaults_are_what_an_empty_command_line_gives() {
     let changed: Cli = shared::cli::try_parse_from(["ch01-sockets", "--clients", "7"]).unwrap();
     assert_ne!(Sizes::default(), changed.sizes);
 }
+
+/// Stopped and continued (Ctrl-Z, then `fg`) while it sleeps in poll(), the readiness wait goes
+/// on: Linux ends an `epoll_wait` with EINTR after a stop, even without a signal handler.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_readiness_wait_survives_a_stop_and_continue() {
+    let child = Command::new(BIN)
+        .args(["readiness", "--json", "--delay-ms", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    // Well inside the first wait (1.5 s). Had the child not reached poll() yet, nothing is
+    // interrupted and the test proves less, but never fails.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet reaped.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("readiness_with_ticker"));
+}
