@@ -100,6 +100,8 @@ impl Connection {
 
     /// What we want to hear about: readable while we accept more input, writable only while
     /// output is pending (a writable-interest on an idle socket would wake us for nothing).
+    // mutants: `||` for `&&` and `>=` for `>` are equivalent in what clients see: they only ask
+    // for events the turn then does nothing with (readable while paused, writable while idle).
     pub fn wanted_interest(&self) -> Interest {
         let reading = !self.peer_done_writing && !self.paused;
         match (reading, self.pending_len() > 0) {
