@@ -20,11 +20,10 @@ pub fn ask_and_wait(server: SocketAddr) -> io::Result<Vec<u8>> {
         let mut reply = Vec::new();
         let mut chunk = [0u8; 256];
         loop {
-            match stream.read(&mut chunk) {
-                Ok(0) => return Ok(reply),
-                Ok(n) => reply.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            // Halts here until bytes arrive; 0 means the server has closed.
+            match stream.read(&mut chunk)? {
+                0 => return Ok(reply),
+                n => reply.extend_from_slice(&chunk[..n]),
             }
         }
     })
@@ -39,6 +38,7 @@ mod measuring {
 
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
+    use shared::narrate::plural;
     use shared::timing::human_ms;
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
@@ -154,11 +154,11 @@ mod measuring {
             SECTION,
             &[
                 format!(
-                    "read() held the main thread for {}; its ticker ticked {} times meanwhile, \
-                     the ticker on its own thread {} times.",
+                    "read() held the main thread for {}; its ticker ticked {} meanwhile, the \
+                     ticker on its own thread {}.",
                     human_ms(blocking.wall_ms),
-                    blocking.ticks_while_blocked,
-                    blocking.other_thread_ticks
+                    plural(blocking.ticks_while_blocked, "time", "times"),
+                    plural(blocking.other_thread_ticks, "time", "times")
                 ),
                 "Sockets are blocking by default: waiting for a server's reply halts the program \
                  (or at least the thread) until the data comes."

@@ -39,7 +39,6 @@ pub fn busy_poll(stream: &mut TcpStream, ticker: &mut Ticker) -> io::Result<(Vec
                     would_block += 1;
                     ticker.tick_if_due();
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
@@ -56,7 +55,8 @@ mod measuring {
 
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
-    use shared::timing::{human, human_ms};
+    use shared::narrate::plural;
+    use shared::timing::{human, human_ms, ratio};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -66,6 +66,10 @@ mod measuring {
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "busy-poll";
+
+    /// A loop that never blocks spends nearly all of its wall time on a CPU when it has a core to
+    /// itself; below this share, other programs had the core part of the time.
+    const IDLE_CORE_PERCENT: f64 = 80.0;
 
     /// What the busy poll cost.
     #[derive(Debug, Clone, Serialize)]
@@ -80,6 +84,11 @@ mod measuring {
         pub would_block_count: u64,
         /// Ticks of the same-thread ticker inside the span.
         pub ticks_while_waiting: u64,
+        /// `cpu_ms` as a percentage of `wall_ms`: how much of a core the loop got.
+        pub cpu_percent_of_wall: f64,
+        /// Whether the loop had a core to itself (at least 80% of the wait on a CPU); on a busy
+        /// machine the OS shares the core with other programs and the loop gets less.
+        pub idle_core: bool,
         /// Whether a `read` right after connecting (nothing sent yet) returned `WouldBlock`.
         #[serde(skip)]
         pub first_read_would_block: bool,
@@ -130,12 +139,19 @@ mod measuring {
             .into_iter()
             .filter(|tick| busy.contains(tick))
             .count() as u64;
+        let (wall_ms, cpu_ms) = (
+            busy.wall().as_secs_f64() * 1e3,
+            busy.cpu().as_secs_f64() * 1e3,
+        );
+        let cpu_percent_of_wall = ratio(cpu_ms, wall_ms) * 100.0;
         Ok(BusyPoll {
             name: "busy_poll",
-            wall_ms: busy.wall().as_secs_f64() * 1e3,
-            cpu_ms: busy.cpu().as_secs_f64() * 1e3,
+            wall_ms,
+            cpu_ms,
             would_block_count,
             ticks_while_waiting,
+            cpu_percent_of_wall,
+            idle_core: cpu_percent_of_wall >= IDLE_CORE_PERCENT,
             first_read_would_block,
             first_read_took,
             reply,
@@ -159,7 +175,11 @@ mod measuring {
         let polled = measure(delay, tick, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
         narrator.timeline(
-            "busy polling (the loop is on the CPU the whole time)",
+            if polled.idle_core {
+                "busy polling (the loop is on the CPU the whole time)"
+            } else {
+                "busy polling (never asleep: it waits only for a busy CPU)"
+            },
             &polled.spans,
         );
         narrator.summary(
@@ -171,12 +191,20 @@ mod measuring {
                     human(polled.first_read_took)
                 ),
                 format!(
-                    "The thread stayed free (its ticker ticked {} times), but asking {} times \
-                     cost {} of CPU for {} of waiting.",
-                    polled.ticks_while_waiting,
-                    polled.would_block_count,
+                    "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU \
+                     for {} of waiting: {:.0}% of a core{}",
+                    plural(polled.ticks_while_waiting, "time", "times"),
+                    plural(polled.would_block_count, "time", "times"),
                     human_ms(polled.cpu_ms),
-                    human_ms(polled.wall_ms)
+                    human_ms(polled.wall_ms),
+                    polled.cpu_percent_of_wall,
+                    if polled.idle_core {
+                        ", all of it spent asking."
+                    } else {
+                        ". The loop never stopped asking; the OS gave the core to other \
+                         programs part of the time (this machine is busy), or it would have used \
+                         all of it."
+                    }
                 ),
                 "Non-blocking mode alone lets us do other things while waiting; we still need \
                  the OS to tell us when data came (next demo)."

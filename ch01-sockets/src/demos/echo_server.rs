@@ -54,6 +54,7 @@ pub fn thread_per_client(mut listener: Listener) {
 /// Listing 3.2's loop, `data = connection.recv(...)` then `connection.sendall(data)`, until the
 /// client closes its side. Each `read` halts the thread until the client sends something.
 pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
+    // mutants: `16 + 1024` is equivalent: a smaller buffer only takes more reads.
     let mut buffer = [0u8; 16 * 1024];
     loop {
         match client.read(&mut buffer)? {
@@ -92,7 +93,7 @@ mod measuring {
 
     use anyhow::Context;
     use serde::Serialize;
-    use shared::narrate::Mode;
+    use shared::narrate::{Mode, plural};
     use shared::timing::{human_ms, ratio};
     use shared::trace::threads_used;
     use shared::{Narrator, Recording, Report, Span};
@@ -126,6 +127,12 @@ mod measuring {
         pub server_context_switches: u64,
         /// The same, per line echoed.
         pub context_switches_per_round_trip: f64,
+        /// Of those, the voluntary ones: a server thread blocked (in `read`, or in `poll`).
+        pub server_voluntary_switches: u64,
+        /// The same, per line echoed: about 1 for a server that blocks in `read` for every line.
+        pub voluntary_switches_per_round_trip: f64,
+        /// Whether every client of the load was connected to the server at the same moment.
+        pub all_clients_at_once: bool,
         /// Which server.
         #[serde(skip)]
         pub kind: ServerKind,
@@ -183,6 +190,10 @@ mod measuring {
         let switches = after
             .context_switches
             .saturating_sub(before.context_switches);
+        let voluntary = after
+            .voluntary_switches
+            .saturating_sub(before.voluntary_switches);
+        let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
         Ok(ServerRun {
             name,
             wall_ms: outcome.wall.as_secs_f64() * 1e3,
@@ -190,7 +201,10 @@ mod measuring {
             max_concurrent_clients: after.max_connected,
             round_trips_per_sec: outcome.round_trips_per_sec(),
             server_context_switches: switches,
-            context_switches_per_round_trip: ratio(switches as f64, outcome.round_trips as f64),
+            context_switches_per_round_trip: per_round_trip(switches),
+            server_voluntary_switches: voluntary,
+            voluntary_switches_per_round_trip: per_round_trip(voluntary),
+            all_clients_at_once: after.max_connected == load.clients as u64,
             kind,
             stats: after,
             spans,
@@ -206,10 +220,14 @@ mod measuring {
              sockets it is one client at a time, or one thread per client, and the OS switching \
              between those threads.",
         );
+        let who = match load.clients {
+            1 => "1 client connects, then sends".to_string(),
+            n => format!("{n} clients connect, then each sends"),
+        };
         narrator.say(format!(
-            "{} clients connect, then each sends {} lines of {} bytes, one at a time, checking every \
-             echoed byte.",
-            load.clients, load.lines, load.line_bytes
+            "{who} {} of {} bytes, one at a time, checking every echoed byte.",
+            plural(load.lines as u64, "line", "lines"),
+            load.line_bytes
         ));
         // Each client holds a socket, and so does the server for it.
         shared::fdlimit::ensure_available(2 * load.clients as u64 + 16, "the echo clients")?;
@@ -223,21 +241,21 @@ mod measuring {
             "In the timelines, each row is one connection from accept to close, with the OS thread \
              that served it (t...): one thread in turn, one thread each, one thread for all at once.",
         );
+        let rows = match TIMELINE_ROWS.min(load.clients) {
+            1 => "connection 0".to_string(),
+            n => format!("connections 0 to {}", n - 1),
+        };
         for run in &runs {
             narrator.timeline(
-                &format!(
-                    "{}, connections 0 to {}, each from accept to close",
-                    run.name,
-                    TIMELINE_ROWS.min(load.clients) - 1
-                ),
+                &format!("{}, {rows}, each from accept to close", run.name),
                 &run.first_connections(TIMELINE_ROWS),
             );
         }
-        narrator.summary(SECTION, &summary(&runs));
+        narrator.summary(SECTION, &summary(&runs, load));
         Ok(runs)
     }
 
-    fn summary(runs: &[ServerRun]) -> Vec<String> {
+    fn summary(runs: &[ServerRun], load: Load) -> Vec<String> {
         let by = |kind: ServerKind| runs.iter().find(|r| r.kind == kind);
         let (Some(one), Some(threads), Some(single)) = (
             by(ServerKind::OneAtATime),
@@ -246,51 +264,68 @@ mod measuring {
         ) else {
             return Vec::new();
         };
-        let switches = if single.server_context_switches > 0 {
+        let clients = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
+        let mut lines = vec![format!(
+            "Blocking, one thread: at most {} connected at a time; the others waited in line (the \
+             staircase above).",
+            clients(one)
+        )];
+        lines.push(if threads.all_clients_at_once {
             format!(
-                "For the same bytes, the threads of the thread-per-connection server were switched \
-                 {} times by the OS ({:.2} per round trip), {:.1}x as often as the single thread \
-                 ({} times, {:.2} per round trip): that thread slept only when no socket was ready.",
-                threads.server_context_switches,
-                threads.context_switches_per_round_trip,
-                ratio(
-                    threads.server_context_switches as f64,
-                    single.server_context_switches as f64
-                ),
-                single.server_context_switches,
-                single.context_switches_per_round_trip
-            )
-        } else if threads.server_context_switches > 0 {
-            format!(
-                "For the same bytes, the threads of the thread-per-connection server were switched \
-                 {} times by the OS; the single thread not once.",
-                threads.server_context_switches
+                "Thread per connection: {} at once, for {}, in {}.",
+                clients(threads),
+                plural(threads.threads, "thread", "threads"),
+                human_ms(threads.wall_ms)
             )
         } else {
-            "Context switches are counted on Linux only; here they read 0.".into()
-        };
-        vec![
             format!(
-                "Blocking, one thread: at most {} client connected at a time; the others waited in \
-                 line (the staircase above). The OS took its thread off the CPU {:.2} times per round \
-                 trip: it blocks in read() for every line.",
-                one.max_concurrent_clients, one.context_switches_per_round_trip
-            ),
-            format!(
-                "Thread per connection: {} clients at once, for {} threads, in {}.",
-                threads.max_concurrent_clients,
-                threads.threads,
-                human_ms(threads.wall_ms)
-            ),
-            format!(
-                "Non-blocking + mio: {} clients at once on {} thread, in {}; it slept in poll() until \
-                 some socket was ready, so waiting on one client never held up another.",
-                single.max_concurrent_clients,
-                single.threads,
-                human_ms(single.wall_ms)
-            ),
-            switches,
-        ]
+                "Thread per connection: {} at once, not all {}, for {}: its accepting thread is \
+                 one among all the threads that want a CPU, and it accepted the last clients only \
+                 after the first had left.",
+                clients(threads),
+                load.clients,
+                plural(threads.threads, "thread", "threads")
+            )
+        });
+        lines.push(format!(
+            "Non-blocking + mio: {} at once on {}, in {}: waiting on one client never held up \
+             another.",
+            clients(single),
+            plural(single.threads, "thread", "threads"),
+            human_ms(single.wall_ms)
+        ));
+        if single.server_context_switches == 0 && threads.server_context_switches == 0 {
+            lines.push("Context switches are counted on Linux only; here they read 0.".into());
+            return lines;
+        }
+        let fewer = single.voluntary_switches_per_round_trip
+            < one
+                .voluntary_switches_per_round_trip
+                .min(threads.voluntary_switches_per_round_trip);
+        lines.push(format!(
+            "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
+             per connection (each waits in read() for the next line unless it is there already), \
+             {:.2} for the single thread{}",
+            one.voluntary_switches_per_round_trip,
+            threads.voluntary_switches_per_round_trip,
+            single.voluntary_switches_per_round_trip,
+            if fewer {
+                ": it slept in poll() only when no socket at all was ready."
+            } else {
+                ", no fewer this time: the clients kept it waiting, one socket ready at a time."
+            }
+        ));
+        lines.push(format!(
+            "Counting the times the OS preempted them too (to run another thread), the servers \
+             were switched {}, {} and {} ({:.2}, {:.2} and {:.2} per round trip).",
+            plural(one.server_context_switches, "time", "times"),
+            plural(threads.server_context_switches, "time", "times"),
+            plural(single.server_context_switches, "time", "times"),
+            one.context_switches_per_round_trip,
+            threads.context_switches_per_round_trip,
+            single.context_switches_per_round_trip
+        ));
+        lines
     }
 
     /// Bench helper: the three servers' round trips per second for one load, and their wall times.

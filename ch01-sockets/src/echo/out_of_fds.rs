@@ -9,6 +9,8 @@
 use std::io::{self, Write as _};
 use std::time::{Duration, Instant};
 
+use shared::narrate::plural;
+
 /// How long to stop accepting after `accept` failed. Retrying at once would fail again at once:
 /// a loop that only does that burns a core. Queued clients wait in the kernel meanwhile.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -47,10 +49,11 @@ pub fn message(error: &io::Error, connected: u64) -> String {
     } else {
         "this process is"
     };
+    let serving = plural(connected, "client", "clients");
     format!(
         "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
-         once (`ulimit -n` is {soft}, hard limit {hard}). Still serving the {connected} clients \
-         connected; new clients wait in the queue until one leaves."
+         once (`ulimit -n` is {soft}, hard limit {hard}). Still serving the {serving} connected; \
+         new clients wait in the queue until one leaves."
     )
 }
 

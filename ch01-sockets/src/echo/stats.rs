@@ -4,15 +4,16 @@
 //! serve at once?"), so the servers count, and the demos and tests read the counts. Counters are
 //! atomics because two of the three servers use more than one thread.
 //!
-//! Each server thread also counts its OS context switches (the OS taking it off its CPU, because
-//! it blocked or its time slice was up): it registers when it starts ([`EchoStats::thread_started`])
-//! and is counted from then on, from `/proc/self/task/<tid>/status` while it runs and by itself
-//! (`getrusage`) when it ends. Linux only: elsewhere the count stays 0.
+//! Each server thread also counts its OS context switches (the OS taking it off its CPU):
+//! voluntary ones, because it blocked (in `read`, in `poll`), and involuntary ones, because its
+//! time slice was up or a more deserving thread woke. It registers when it starts
+//! ([`EchoStats::thread_started`]) and is counted from then on, from `/proc/self/task/<tid>/status`
+//! while it runs and by itself (`getrusage`) when it ends. Linux only: elsewhere the counts stay 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use shared::timing::{ThreadUsage, os_thread_id};
+use shared::timing::os_thread_id;
 
 /// Live counters, shared between a running server and whoever watches it.
 #[derive(Debug, Default)]
@@ -33,8 +34,33 @@ pub struct EchoStats {
 /// registered, and the sum of those that ended.
 #[derive(Debug, Default)]
 struct Switches {
-    running: Vec<(u64, u64)>,
-    of_ended_threads: u64,
+    running: Vec<(u64, SwitchCount)>,
+    of_ended_threads: SwitchCount,
+}
+
+/// Context switches of one thread, or of several, by why the OS took them off their CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwitchCount {
+    /// The thread blocked (in `read`, `poll`, a sleep...) and gave up its CPU.
+    pub voluntary: u64,
+    /// The OS preempted it: its time slice was up, or another thread woke and took its CPU.
+    pub involuntary: u64,
+}
+
+impl SwitchCount {
+    fn since(self, start: SwitchCount) -> SwitchCount {
+        SwitchCount {
+            voluntary: self.voluntary.saturating_sub(start.voluntary),
+            involuntary: self.involuntary.saturating_sub(start.involuntary),
+        }
+    }
+
+    fn plus(self, other: SwitchCount) -> SwitchCount {
+        SwitchCount {
+            voluntary: self.voluntary + other.voluntary,
+            involuntary: self.involuntary + other.involuntary,
+        }
+    }
 }
 
 /// A copy of the counters at one moment.
@@ -61,6 +87,8 @@ pub struct StatsSnapshot {
     /// OS context switches (voluntary and involuntary) of the server's threads since each
     /// registered: Linux only, 0 elsewhere.
     pub context_switches: u64,
+    /// Of those, the voluntary ones: a server thread blocked (in `read` or in `poll`).
+    pub voluntary_switches: u64,
 }
 
 impl EchoStats {
@@ -82,7 +110,7 @@ impl EchoStats {
     pub fn thread_started(self: &Arc<Self>) -> ServerThread {
         self.threads_started.fetch_add(1, Ordering::Relaxed);
         let tid = os_thread_id();
-        let now = ThreadUsage::now().context_switches;
+        let now = own_switches();
         self.switches().running.push((tid, now));
         ServerThread {
             stats: Arc::clone(self),
@@ -130,6 +158,7 @@ impl EchoStats {
 
     /// The counters as they are now.
     pub fn snapshot(&self) -> StatsSnapshot {
+        let switches = self.context_switches();
         StatsSnapshot {
             connected: self.connected.load(Ordering::SeqCst),
             max_connected: self.max_connected.load(Ordering::SeqCst),
@@ -140,20 +169,20 @@ impl EchoStats {
             read_pauses: self.read_pauses.load(Ordering::Relaxed),
             peak_buffered_bytes: self.peak_buffered_bytes.load(Ordering::Relaxed),
             accept_backoffs: self.accept_backoffs.load(Ordering::Relaxed),
-            context_switches: self.context_switches(),
+            context_switches: switches.voluntary + switches.involuntary,
+            voluntary_switches: switches.voluntary,
         }
     }
 
-    fn context_switches(&self) -> u64 {
+    fn context_switches(&self) -> SwitchCount {
         let switches = self.switches();
-        let running: u64 = switches
+        switches
             .running
             .iter()
             .map(|&(tid, at_start)| {
-                context_switches_of(tid).map_or(0, |now| now.saturating_sub(at_start))
+                switches_of(tid).map_or_else(SwitchCount::default, |now| now.since(at_start))
             })
-            .sum();
-        switches.of_ended_threads + running
+            .fold(switches.of_ended_threads, SwitchCount::plus)
     }
 }
 
@@ -166,29 +195,53 @@ pub struct ServerThread {
 
 impl Drop for ServerThread {
     fn drop(&mut self) {
-        let now = ThreadUsage::now().context_switches;
+        let now = own_switches();
         let mut switches = self.stats.switches();
         if let Some(at) = switches.running.iter().position(|(t, _)| *t == self.tid) {
             let (_, at_start) = switches.running.swap_remove(at);
-            switches.of_ended_threads += now.saturating_sub(at_start);
+            switches.of_ended_threads = switches.of_ended_threads.plus(now.since(at_start));
         }
     }
 }
 
-/// Voluntary plus involuntary context switches of one thread of this process so far, as the
-/// kernel reports them in `/proc/self/task/<tid>/status` (the same counters `getrusage` reads).
+/// The calling thread's context switches so far (`getrusage`, which a thread may ask about itself).
 #[cfg(target_os = "linux")]
-fn context_switches_of(tid: u64) -> Option<u64> {
+fn own_switches() -> SwitchCount {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is valid and writable; RUSAGE_THREAD means the calling thread.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return SwitchCount::default();
+    }
+    SwitchCount {
+        voluntary: usage.ru_nvcsw as u64,
+        involuntary: usage.ru_nivcsw as u64,
+    }
+}
+
+/// Context switches of one thread of this process so far, as the kernel reports them in
+/// `/proc/self/task/<tid>/status` (the same counters `getrusage` reads).
+#[cfg(target_os = "linux")]
+fn switches_of(tid: u64) -> Option<SwitchCount> {
     let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find_map(|line| line.strip_prefix(name))?;
         line.trim().parse().ok()
     };
-    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
+    Some(SwitchCount {
+        voluntary: field("voluntary_ctxt_switches:")?,
+        involuntary: field("nonvoluntary_ctxt_switches:")?,
+    })
 }
 
-/// Other systems have no `/proc/self/task`: no count (and `ThreadUsage` reads 0 there too).
+/// Other systems have neither: no count.
 #[cfg(not(target_os = "linux"))]
-fn context_switches_of(_tid: u64) -> Option<u64> {
+fn own_switches() -> SwitchCount {
+    SwitchCount::default()
+}
+
+/// Other systems have no `/proc/self/task`: no count.
+#[cfg(not(target_os = "linux"))]
+fn switches_of(_tid: u64) -> Option<SwitchCount> {
     None
 }
