@@ -47,6 +47,10 @@ pub fn format_headers(headers: &[(String, String)]) -> String {
     black_box(lines.join("\n"))
 }
 
+// ---- measuring it: wall time next to process CPU time, for each step ----
+
+// Where the lesson's steps run: on one CPU, alone or beside a spinning thread.
+
 /// Runs `work` on a thread pinned to `cpu`; `busier` makes a thread spin there until it is done.
 pub fn on_cpu<T: Send>(
     cpu: usize,
@@ -70,8 +74,6 @@ pub fn on_cpu<T: Send>(
         result.map_err(panicked)?
     })
 }
-
-// ---- measuring it: wall time next to process CPU time, for each step ----
 
 pub use measuring::{IoVsCpu, Step, measure, run};
 

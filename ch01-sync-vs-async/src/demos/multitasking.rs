@@ -63,6 +63,10 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
     })
 }
 
+// ---- measuring it ----
+
+// What the lesson's work is made of: a busy step that never yields, and one await point.
+
 /// One step of a spinning thread: long enough to show on a timeline, short next to a time slice.
 pub const STEP: Duration = Duration::from_millis(1);
 
@@ -91,8 +95,6 @@ pub async fn yield_now() {
     })
     .await;
 }
-
-// ---- measuring it ----
 
 pub use measuring::{
     Multitasking, TASK_STEP, Tasks, Threads, first_turns, measure, parallel, run, switches,
