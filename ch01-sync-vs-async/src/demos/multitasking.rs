@@ -106,7 +106,7 @@ mod measuring {
     use anyhow::Context as _;
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, measure as timed, ratio};
+    use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
     use shared::{Narrator, Recording, Report, Usage};
 
@@ -235,7 +235,7 @@ mod measuring {
             .spans
             .iter()
             .find(|s| s.label == "task polite")
-            .and_then(|s| Some((s.first_entered()? - s.opened).as_secs_f64() * 1e3));
+            .and_then(|s| Some(ms(s.first_entered()? - s.opened)));
 
         let preemptive_one_core = one_core(busy)?;
         let parallel = parallel(busy)?;
@@ -253,8 +253,8 @@ mod measuring {
         let os = os_context_switches(&spans);
         Tasks {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: ms(usage.wall),
+            cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             switches: Some(switches),
             starved_ms: None,
@@ -329,13 +329,13 @@ mod measuring {
         let steps = |label: &str| spans.iter().filter(|s| s.label == label).count();
         Ok(Threads {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: ms(usage.wall),
+            cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             progress_a: steps("thread A"),
             progress_b: steps("thread B"),
             cpus_seen: cpus.len(),
-            overlap_ms: running_overlap(&spans).as_secs_f64() * 1e3,
+            overlap_ms: ms(running_overlap(&spans)),
             switches: None,
             os_context_switches: os_context_switches(&spans),
             os_switches_per_hand_over: None,
