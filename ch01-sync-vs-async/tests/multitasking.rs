@@ -31,7 +31,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         busy_ms: 120,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
 
     // Cooperative: one thread, one poll at a time, and the two tasks' turns strictly alternate
     // (a task that kept the thread for two steps in a row would fail this).
@@ -105,7 +105,7 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         busy_ms: 150,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
     let (coop, one_core) = (&m.cooperative, &m.preemptive_one_core);
     let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
     let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);

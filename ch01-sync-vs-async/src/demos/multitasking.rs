@@ -104,6 +104,7 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
+    use reqwest::Url;
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ms, ratio};
@@ -203,15 +204,13 @@ mod measuring {
         pub parallel: Threads,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Tasks(&'a Tasks),
-        Threads(&'a Threads),
-    }
-
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Multitasking> {
+    /// Nothing here makes a request: `_url` is there so that every demo is called the same way.
+    pub fn measure(
+        sizes: &Sizes,
+        _url: Option<&Url>,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Multitasking> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -489,7 +488,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
@@ -498,13 +497,14 @@ mod measuring {
              time-slices threads even on one core (preemptive); and with two cores, two threads \
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
-        let m = measure(sizes, narrator)?;
+        let m = measure(sizes, url, narrator)?;
         if narrator.json() {
+            // One line with both kinds of row: each as the JSON object it serialises to.
             let rows = vec![
-                Row::Tasks(&m.cooperative),
-                Row::Tasks(&m.starved),
-                Row::Threads(&m.preemptive_one_core),
-                Row::Threads(&m.parallel),
+                serde_json::to_value(&m.cooperative)?,
+                serde_json::to_value(&m.starved)?,
+                serde_json::to_value(&m.preemptive_one_core)?,
+                serde_json::to_value(&m.parallel)?,
             ];
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {
