@@ -16,12 +16,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         None => Demo::ALL.to_vec(),
     };
     for demo in chosen {
-        match demo {
-            Demo::Requests => demos::requests::run(&cli.sizes, url, &narrator)?,
-            Demo::Background => demos::background::run(&cli.sizes, url, &narrator)?,
-            Demo::IoVsCpu => demos::io_vs_cpu::run(&cli.sizes, url, &narrator)?,
-            Demo::Multitasking => demos::multitasking::run(&cli.sizes, &narrator)?,
-        }
+        // Every demo has the same shape: `run(&Sizes, url, &Narrator)` narrates what
+        // `measure(&Sizes, url, &Narrator)` returns.
+        let run = match demo {
+            Demo::Requests => demos::requests::run,
+            Demo::Background => demos::background::run,
+            Demo::IoVsCpu => demos::io_vs_cpu::run,
+            Demo::Multitasking => demos::multitasking::run,
+        };
+        run(&cli.sizes, url, &narrator)?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The real binary, as a learner or a script uses it: `--help`, `--json`, narration, bad input.
 
-use std::process::{Command, Output};
+use shared::testing::{Row, assert_one_line_error, assert_rows, json_lines, measurement, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-sync-vs-async");
 const SMALL: [&str; 10] = [
@@ -16,31 +16,99 @@ const SMALL: [&str; 10] = [
     "50",
 ];
 
-/// (demo, section, [(measurement, [fields])]): the public interface of `--json`.
-type Expected = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static [&'static str])],
-);
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(String::from)
-        .collect()
-}
+/// The `--json` line of each demo, in the order of the notes: its public interface.
+const EXPECTED: [(&str, &str, &[Row]); 4] = [
+    (
+        "requests",
+        "1.1",
+        &[
+            ("sequential_blocking", LEG),
+            ("sequential_async", LEG),
+            ("concurrent", LEG),
+        ],
+    ),
+    (
+        "background",
+        "1.1",
+        &[(
+            "background",
+            &[
+                "wall_ms",
+                "main_ticks",
+                "notified_after_ms",
+                "tick_every_ms",
+            ],
+        )],
+    ),
+    (
+        "io-vs-cpu",
+        "1.2",
+        &[
+            ("io_bound", &["wall_ms", "cpu_ms", "delay_ms"]),
+            ("cpu_bound", &["wall_ms", "cpu_ms", "rounds"]),
+            (
+                "io_bound_half_delay",
+                &["wall_ms", "delay_ms", "vs_baseline"],
+            ),
+            (
+                "io_bound_busy_cpu",
+                &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
+            ),
+            ("cpu_bound_fixed_work", &["wall_ms", "cpu_ms", "rounds"]),
+            (
+                "cpu_bound_half_work",
+                &["wall_ms", "cpu_ms", "rounds", "vs_baseline"],
+            ),
+            (
+                "cpu_bound_busy_cpu",
+                &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
+            ),
+        ],
+    ),
+    (
+        "multitasking",
+        "1.3",
+        &[
+            (
+                "cooperative",
+                &[
+                    "wall_ms",
+                    "threads_used",
+                    "switches",
+                    "os_context_switches",
+                    "os_switches_per_hand_over",
+                ],
+            ),
+            (
+                "starved",
+                &[
+                    "wall_ms",
+                    "threads_used",
+                    "starved_ms",
+                    "os_context_switches",
+                ],
+            ),
+            (
+                "preemptive_one_core",
+                &["wall_ms", "threads_used", "os_context_switches"],
+            ),
+            (
+                "parallel",
+                &[
+                    "wall_ms",
+                    "threads_used",
+                    "os_context_switches",
+                    "overlap_ms",
+                ],
+            ),
+        ],
+    ),
+];
+const LEG: &[&str] = &["wall_ms", "max_in_flight", "speedup", "ideal"];
 
 #[test]
 fn help_lists_every_demo_with_its_section() {
-    let output = run(&["--help"]);
+    let output = run(BIN, &["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for (demo, section) in [
@@ -61,136 +129,24 @@ fn help_lists_every_demo_with_its_section() {
 fn json_has_one_line_per_demo_with_the_documented_names() {
     let mut args = vec!["--json"];
     args.extend(SMALL);
-    let output = run(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
-        .collect();
-    let expected: [Expected; 4] = [
-        (
-            "requests",
-            "1.1",
-            &[
-                (
-                    "sequential_blocking",
-                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
-                ),
-                (
-                    "sequential_async",
-                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
-                ),
-                (
-                    "concurrent",
-                    &["wall_ms", "max_in_flight", "speedup", "ideal"],
-                ),
-            ],
-        ),
-        (
-            "background",
-            "1.1",
-            &[(
-                "background",
-                &[
-                    "wall_ms",
-                    "main_ticks",
-                    "notified_after_ms",
-                    "tick_every_ms",
-                ],
-            )],
-        ),
-        (
-            "io-vs-cpu",
-            "1.2",
-            &[
-                ("io_bound", &["wall_ms", "cpu_ms", "delay_ms"]),
-                ("cpu_bound", &["wall_ms", "cpu_ms", "rounds"]),
-                (
-                    "io_bound_half_delay",
-                    &["wall_ms", "delay_ms", "vs_baseline"],
-                ),
-                (
-                    "io_bound_busy_cpu",
-                    &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
-                ),
-                ("cpu_bound_fixed_work", &["wall_ms", "cpu_ms", "rounds"]),
-                (
-                    "cpu_bound_half_work",
-                    &["wall_ms", "cpu_ms", "rounds", "vs_baseline"],
-                ),
-                (
-                    "cpu_bound_busy_cpu",
-                    &["wall_ms", "cpu_ms", "spinner_cpu_ms", "vs_baseline"],
-                ),
-            ],
-        ),
-        (
-            "multitasking",
-            "1.3",
-            &[
-                (
-                    "cooperative",
-                    &[
-                        "wall_ms",
-                        "threads_used",
-                        "switches",
-                        "os_context_switches",
-                        "os_switches_per_hand_over",
-                    ],
-                ),
-                (
-                    "starved",
-                    &[
-                        "wall_ms",
-                        "threads_used",
-                        "starved_ms",
-                        "os_context_switches",
-                    ],
-                ),
-                (
-                    "preemptive_one_core",
-                    &["wall_ms", "threads_used", "os_context_switches"],
-                ),
-                (
-                    "parallel",
-                    &[
-                        "wall_ms",
-                        "threads_used",
-                        "os_context_switches",
-                        "overlap_ms",
-                    ],
-                ),
-            ],
-        ),
-    ];
-    assert_eq!(lines.len(), expected.len(), "{stdout}");
-    for (line, (demo, section, measurements)) in lines.iter().zip(expected) {
-        assert_eq!(line["demo"], demo);
-        assert_eq!(line["section"], section);
-        let got = line["measurements"].as_array().unwrap();
-        assert_eq!(got.len(), measurements.len(), "{demo}");
-        for (m, (name, fields)) in got.iter().zip(measurements) {
-            assert_eq!(m["name"], *name);
-            for field in *fields {
-                assert!(m[field].is_number(), "{demo}/{name} lacks {field}: {m}");
-            }
-        }
+    let lines = json_lines(&run(BIN, &args));
+    assert_eq!(lines.len(), EXPECTED.len(), "{lines:?}");
+    for (line, (demo, section, rows)) in lines.iter().zip(EXPECTED) {
+        assert_rows(line, demo, section, rows);
     }
-    assert!(lines[3]["measurements"][3]["idle_cores"].is_boolean());
-    assert_eq!(lines[0]["measurements"][2]["max_in_flight"], 3.0);
-    assert_eq!(lines[0]["measurements"][0]["max_in_flight"], 1.0);
+    assert!(measurement(&lines[3], "parallel")["idle_cores"].is_boolean());
+    assert_eq!(measurement(&lines[0], "concurrent")["max_in_flight"], 3.0);
+    assert_eq!(
+        measurement(&lines[0], "sequential_blocking")["max_in_flight"],
+        1.0
+    );
 }
 
 #[test]
 fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
     let mut args = vec!["background"];
     args.extend(SMALL);
-    let output = run(&args);
+    let output = run(BIN, &args);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("1.1  What is asyncio"), "{stdout}");
@@ -218,15 +174,11 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
         &["--url", "ftp://example.com/"],
     ];
     for args in cases {
-        let output = run(args);
-        assert!(!output.status.success(), "{args:?} should fail");
-        let stderr = stderr_lines(&output);
-        assert_eq!(stderr.len(), 1, "{args:?}: {stderr:?}");
-        assert!(stderr[0].starts_with("error:"), "{args:?}: {stderr:?}");
-        assert!(!stderr[0].contains("panicked"), "{args:?}: {stderr:?}");
+        assert_one_line_error(&run(BIN, args), &format!("{args:?}"));
     }
-    let unreachable = run(&["requests", "--url", "http://127.0.0.1:1/"]);
-    assert!(stderr_lines(&unreachable)[0].contains("cannot reach"));
+    let unreachable = run(BIN, &["requests", "--url", "http://127.0.0.1:1/"]);
+    let line = assert_one_line_error(&unreachable, "an unreachable --url");
+    assert!(line.contains("cannot reach"), "{line}");
 }
 
 #[test]

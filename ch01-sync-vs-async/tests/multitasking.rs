@@ -7,6 +7,7 @@ use std::time::Duration;
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::multitasking::{self, TASK_STEP, switches};
 use shared::narrate::{Mode, Narrator};
+use shared::timing::ms;
 use shared::trace::Span;
 
 fn span<'a>(spans: &'a [Span], label: &str) -> &'a Span {
@@ -30,7 +31,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         busy_ms: 120,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
 
     // Cooperative: one thread, one poll at a time, and the two tasks' turns strictly alternate
     // (a task that kept the thread for two steps in a row would fail this).
@@ -71,7 +72,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let polite = span(&m.starved.spans, "task polite");
     assert!(polite.first_entered().unwrap() >= hog.closed);
     let starved_ms = m.starved.starved_ms.unwrap();
-    assert!(starved_ms >= hog.runs[0].cpu().as_secs_f64() * 1e3 * 0.9);
+    assert!(starved_ms >= ms(hog.runs[0].cpu()) * 0.9);
     assert_eq!(m.starved.threads_used, 1);
 
     // Preemptive on one core: both pinned threads progressed, were never on a CPU at the same
@@ -104,7 +105,7 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         busy_ms: 150,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
     let (coop, one_core) = (&m.cooperative, &m.preemptive_one_core);
     let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
     let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);

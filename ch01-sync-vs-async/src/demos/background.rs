@@ -49,7 +49,7 @@ mod measuring {
     use reqwest::Url;
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::trace::{named, threads_used};
     use shared::workloads::{Target, http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch};
@@ -123,23 +123,19 @@ mod measuring {
             .first()
             .map(|t| (*t).clone());
         let run = named(&spans, "run").first().map(|r| r.closed);
-        let task_ms = task
-            .as_ref()
-            .map_or(0.0, |task| task.wall().as_secs_f64() * 1e3);
+        let task_ms = task.as_ref().map_or(0.0, |task| ms(task.wall()));
         let notified_after_ms = match (&task, run) {
-            (Some(task), Some(returned)) => {
-                returned.saturating_sub(task.closed).as_secs_f64() * 1e3
-            }
+            (Some(task), Some(returned)) => ms(returned.saturating_sub(task.closed)),
             _ => 0.0,
         };
         spans.retain(|s| s.name != "run");
         Ok(Background {
             name: DEMO,
-            wall_ms: wall.as_secs_f64() * 1e3,
+            wall_ms: ms(wall),
             main_ticks,
             task_ms,
             notified_after_ms,
-            tick_every_ms: tick_every.as_secs_f64() * 1e3,
+            tick_every_ms: ms(tick_every),
             status,
             threads_used: threads_used(&spans),
             spans,

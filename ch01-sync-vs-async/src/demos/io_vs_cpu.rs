@@ -47,6 +47,10 @@ pub fn format_headers(headers: &[(String, String)]) -> String {
     black_box(lines.join("\n"))
 }
 
+// ---- measuring it: wall time next to process CPU time, for each step ----
+
+// Where the lesson's steps run: on one CPU, alone or beside a spinning thread.
+
 /// Runs `work` on a thread pinned to `cpu`; `busier` makes a thread spin there until it is done.
 pub fn on_cpu<T: Send>(
     cpu: usize,
@@ -71,8 +75,6 @@ pub fn on_cpu<T: Send>(
     })
 }
 
-// ---- measuring it: wall time next to process CPU time, for each step ----
-
 pub use measuring::{IoVsCpu, Step, measure, run};
 
 mod measuring {
@@ -80,7 +82,7 @@ mod measuring {
 
     use reqwest::Url;
     use serde::Serialize;
-    use shared::timing::{human_ms, ratio};
+    use shared::timing::{human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch, Usage};
     use tracing::info_span;
@@ -131,8 +133,8 @@ mod measuring {
         fn new(name: &'static str, usage: Usage, rounds: Option<u64>) -> Self {
             Self {
                 name,
-                wall_ms: usage.wall.as_secs_f64() * 1e3,
-                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                wall_ms: ms(usage.wall),
+                cpu_ms: ms(usage.cpu),
                 cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
                 delay_ms: None,
@@ -232,7 +234,7 @@ mod measuring {
             let span = spans.iter().find(|s| s.name == name);
             span.map_or(Duration::ZERO, Span::cpu)
         };
-        let per_ms = ratio(rounds as f64, cpu_of("cpu_bound").as_secs_f64() * 1e3);
+        let per_ms = ratio(rounds as f64, ms(cpu_of("cpu_bound")));
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
 
         let recording = Recording::start();
@@ -346,7 +348,7 @@ mod measuring {
                         .mul_f64(if wall > 0.0 { inside / wall } else { 0.0 })
                 })
                 .sum();
-            let spun_ms = spun.as_secs_f64() * 1e3;
+            let spun_ms = ms(spun);
             step.spinner_cpu_ms = Some(spun_ms);
             step.cpu_ms = (step.cpu_ms - spun_ms).max(0.0);
             step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);

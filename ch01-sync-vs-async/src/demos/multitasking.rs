@@ -63,6 +63,10 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
     })
 }
 
+// ---- measuring it ----
+
+// What the lesson's work is made of: a busy step that never yields, and one await point.
+
 /// One step of a spinning thread: long enough to show on a timeline, short next to a time slice.
 pub const STEP: Duration = Duration::from_millis(1);
 
@@ -92,8 +96,6 @@ pub async fn yield_now() {
     .await;
 }
 
-// ---- measuring it ----
-
 pub use measuring::{
     Multitasking, TASK_STEP, Tasks, Threads, first_turns, measure, parallel, run, switches,
 };
@@ -102,9 +104,10 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
+    use reqwest::Url;
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, measure as timed, ratio};
+    use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
     use shared::{Narrator, Recording, Report, Usage};
 
@@ -201,15 +204,13 @@ mod measuring {
         pub parallel: Threads,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Tasks(&'a Tasks),
-        Threads(&'a Threads),
-    }
-
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Multitasking> {
+    /// Nothing here makes a request: `_url` is there so that every demo is called the same way.
+    pub fn measure(
+        sizes: &Sizes,
+        _url: Option<&Url>,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Multitasking> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -233,7 +234,7 @@ mod measuring {
             .spans
             .iter()
             .find(|s| s.label == "task polite")
-            .and_then(|s| Some((s.first_entered()? - s.opened).as_secs_f64() * 1e3));
+            .and_then(|s| Some(ms(s.first_entered()? - s.opened)));
 
         let preemptive_one_core = one_core(busy)?;
         let parallel = parallel(busy)?;
@@ -251,8 +252,8 @@ mod measuring {
         let os = os_context_switches(&spans);
         Tasks {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: ms(usage.wall),
+            cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             switches: Some(switches),
             starved_ms: None,
@@ -327,13 +328,13 @@ mod measuring {
         let steps = |label: &str| spans.iter().filter(|s| s.label == label).count();
         Ok(Threads {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: ms(usage.wall),
+            cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             progress_a: steps("thread A"),
             progress_b: steps("thread B"),
             cpus_seen: cpus.len(),
-            overlap_ms: running_overlap(&spans).as_secs_f64() * 1e3,
+            overlap_ms: ms(running_overlap(&spans)),
             switches: None,
             os_context_switches: os_context_switches(&spans),
             os_switches_per_hand_over: None,
@@ -487,7 +488,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
@@ -496,13 +497,14 @@ mod measuring {
              time-slices threads even on one core (preemptive); and with two cores, two threads \
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
-        let m = measure(sizes, narrator)?;
+        let m = measure(sizes, url, narrator)?;
         if narrator.json() {
+            // One line with both kinds of row: each as the JSON object it serialises to.
             let rows = vec![
-                Row::Tasks(&m.cooperative),
-                Row::Tasks(&m.starved),
-                Row::Threads(&m.preemptive_one_core),
-                Row::Threads(&m.parallel),
+                serde_json::to_value(&m.cooperative)?,
+                serde_json::to_value(&m.starved)?,
+                serde_json::to_value(&m.preemptive_one_core)?,
+                serde_json::to_value(&m.parallel)?,
             ];
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {

@@ -55,7 +55,7 @@ mod measuring {
     use anyhow::Context as _;
     use reqwest::Url;
     use serde::Serialize;
-    use shared::timing::{human, human_ms, ratio};
+    use shared::timing::{human, human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client, http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch};
     use tracing::info_span;
@@ -180,7 +180,7 @@ mod measuring {
         drop(progress);
         Ok(Leg {
             name,
-            wall_ms: wall.as_secs_f64() * 1e3,
+            wall_ms: ms(wall),
             requests: n,
             max_in_flight: target.max_in_flight(),
             speedup: 0.0,
