@@ -143,6 +143,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
                     "freed_at_zero",
                     &["references", "freed_after_drops", "frees"],
                 ),
+                (
+                    "non_atomic_under_gil",
+                    &["wall_ms", "lost_updates", "handoffs"],
+                ),
             ],
         ),
         (
@@ -176,6 +180,7 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
     assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));
     assert_eq!(field(2, 1, "lost_updates"), Some(0.0));
     assert_eq!(field(2, 2, "frees"), Some(1.0));
+    assert_eq!(field(2, 3, "lost_updates"), Some(0.0));
     assert_eq!(field(3, 1, "threads_used"), Some(1.0));
     assert_eq!(field(3, 1, "units"), Some(20.0));
 }
