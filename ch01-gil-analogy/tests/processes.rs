@@ -1,10 +1,7 @@
 //! Processes and threads (sections 1.4 and 1.5): their own pid, their own memory, their own GIL,
 //! and computing at the same time.
 
-use std::time::Duration;
-
 use ch01_gil_analogy::SelfExe;
-use ch01_gil_analogy::demos::gil::{holding, two_processes};
 use ch01_gil_analogy::demos::processes_and_threads::{
     hello_from_a_child, measure_start, processes_copy, threads_share,
 };
@@ -54,25 +51,6 @@ fn a_child_names_this_process_as_its_parent() {
     assert_ne!(child.pid, std::process::id());
     #[cfg(unix)]
     assert_eq!(child.parent_pid, Some(std::process::id()));
-}
-
-#[test]
-fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
-    let children = two_processes(&exe(), 22, Duration::from_millis(5)).expect("ran");
-    let expected = shared::workloads::fib(22);
-    assert!(children.iter().all(|c| c.report.value == expected));
-    let spans: Vec<_> = children.into_iter().flat_map(|c| c.spans).collect();
-    let held = holding(&spans);
-    let (a, b): (Vec<&shared::Span>, Vec<&shared::Span>) =
-        held.iter().partition(|s| s.pid == held[0].pid);
-    assert!(!b.is_empty(), "two processes, two pids");
-    assert!(held.iter().all(|s| s.pid != std::process::id()));
-    // Both computed at once: a span of one overlaps a span of the other in time. (How much faster
-    // that makes them depends on free cores, so no speed is asserted.)
-    assert!(
-        a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
-        "the processes computed one after the other: {held:#?}"
-    );
 }
 
 #[test]
