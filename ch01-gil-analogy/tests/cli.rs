@@ -86,9 +86,12 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
                 "lock_wait_ms",
             ],
         ),
-        ("threads_no_gil", &["wall_ms", "cpu_ms", "ratio"]),
-        ("processes", &["wall_ms", "cpu_ms", "ratio"]),
-        ("rayon", &["wall_ms", "cpu_ms", "ratio"]),
+        (
+            "threads_no_gil",
+            &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"],
+        ),
+        ("processes", &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"]),
+        ("rayon", &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"]),
         (
             "io_sequential",
             &["wall_ms", "ratio", "requests", "max_in_flight"],
@@ -97,6 +100,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             "io_threads_with_gil",
             &["wall_ms", "ratio", "handoffs", "max_in_flight"],
         ),
+        (
+            "io_processes",
+            &["wall_ms", "cpu_ms", "ratio", "requests", "max_in_flight"],
+        ),
     ];
     if python {
         gil_rows.push((
@@ -104,6 +111,9 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             &["wall_ms", "cpu_ms", "ratio", "fib_n"],
         ));
         gil_rows.push(("cpython_threads", &["wall_ms", "cpu_ms", "ratio"]));
+        let io: &[&str] = &["wall_ms", "cpu_ms", "ratio", "requests", "max_in_flight"];
+        gil_rows.push(("cpython_io_sequential", io));
+        gil_rows.push(("cpython_io_threads", io));
     } else {
         eprintln!("note: no python3 on PATH, the CPython rows are not expected");
     }

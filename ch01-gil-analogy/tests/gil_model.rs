@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use ch01_gil_analogy::SelfExe;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::trace::record;
@@ -86,17 +87,24 @@ fn without_the_gil_both_threads_run_at_the_same_time() {
 
 #[test]
 fn with_the_gil_on_threads_use_at_most_one_core() {
-    // Only the holder runs bytecode; the others sleep on a condition variable. So all threads'
-    // CPU time together stays within the run's wall time (plus a little for the hand-offs),
-    // however busy the machine is.
+    // Only the holder runs bytecode; the others sleep on a condition variable. So the threads
+    // never hold the lock at once, and all their CPU time together stays within the run's wall
+    // time (plus a little for the hand-offs), however busy the machine is.
     let gil = Gil::new(INTERVAL);
     let (_, spans) = record(|| demo::two_threads(&gil, 24));
+    assert_eq!(overlapping_pairs(&holding(&spans)), []);
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     let wall = extent(&spans);
     assert!(
         cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
         "{cpu:?} of CPU in {wall:?}"
     );
+    // The control: the same threads without the lock do run at once (even on one CPU, where
+    // the OS slices between them), so the check above fails in a world without the lock.
+    let (_, free) = record(|| demo::two_threads(&Gil::disabled(), 24));
+    let free = holding(&free);
+    assert!(!overlapping_pairs(&free).is_empty(), "{free:?}");
+    assert!(free.iter().all(|s| s.cpu() > Duration::ZERO), "{free:?}");
 }
 
 #[test]
@@ -160,6 +168,11 @@ fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
     let Some((python, rows)) =
         ch01_gil_analogy::demos::cpython::measure(Duration::from_millis(100)).expect("python3 ran")
     else {
+        // In CI a missing python3 is a broken setup, not a reason to skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no python3 on PATH"
+        );
         eprintln!("note: no python3 on PATH, the CPython check is skipped");
         return;
     };
@@ -183,4 +196,118 @@ fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
         threads.cpu_ms,
         threads.wall_ms
     );
+}
+
+/// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
+/// opening to the last one's closing.
+fn cpu_per_wall(spans: &[Span]) -> f64 {
+    let cpu: Duration = spans.iter().map(Span::cpu).sum();
+    cpu.as_secs_f64() / extent(spans).as_secs_f64().max(1e-9)
+}
+
+/// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
+/// they computed and that they are two processes other than this one.
+fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
+    let children = match cpu {
+        None => demo::two_processes(exe, n, INTERVAL),
+        Some(cpu) => demo::two_processes_on_one_cpu(exe, n, INTERVAL, cpu),
+    }
+    .expect("the children ran");
+    assert!(
+        children
+            .iter()
+            .all(|c| c.report.value == shared::workloads::fib(n))
+    );
+    let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
+    let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
+    assert_eq!(pids.len(), 2, "two processes, two pids");
+    assert!(!pids.contains(&std::process::id()));
+    spans
+}
+
+#[test]
+fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
+    // Sections 1.4 and 1.5: each process has its own GIL, so two processes run fib on two cores
+    // at once: more CPU-seconds per second than the same two pinned to one CPU (the world where
+    // they only take turns) and than two threads under one GIL. That needs two cores nobody
+    // else is using; a reference run of two lock-free threads says whether we had them.
+    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let n = demo::calibrate(Duration::from_millis(100)).n;
+    let one_cpu = shared::affinity::allowed_cpus().expect("CPUs")[0];
+    let free_cores = || cpu_per_wall(&record(|| demo::two_threads(&Gil::disabled(), n)).1);
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let before = free_cores();
+        let both = processes(&exe, n, None);
+        let pinned = processes(&exe, n, Some(one_cpu));
+        let (_, threads) = record(|| demo::two_threads(&Gil::new(INTERVAL), n));
+        let cores = before.min(free_cores());
+        // Always, with idle cores or not: one process's fib ran while the other's did (it
+        // fails in the world where the parent waits for one child before it starts the next).
+        let held = holding(&both);
+        let (a, b): (Vec<&Span>, Vec<&Span>) = held.iter().partition(|s| s.pid == held[0].pid);
+        assert!(
+            a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
+            "the processes computed one after the other: {held:#?}"
+        );
+        let (both, pinned, threads) = (
+            cpu_per_wall(&both),
+            cpu_per_wall(&pinned),
+            cpu_per_wall(&threads),
+        );
+        if both >= 1.3 * pinned && both >= 1.3 * threads {
+            eprintln!(
+                "CPU-seconds per second: processes {both:.2}, on one CPU {pinned:.2}, threads \
+                 under the GIL {threads:.2}"
+            );
+            return;
+        }
+        attempts.push((cores, both, pinned, threads));
+    }
+    eprintln!("no idle cores: {attempts:?}");
+    // The processes never used clearly more than one core: fine only if two lock-free threads
+    // could not either (two CPU hogs on two cores leave about one core to share).
+    assert!(
+        attempts.iter().all(|(cores, ..)| *cores < 1.5),
+        "CPU-seconds per second (free threads, processes, processes on one CPU, threads under \
+         the GIL) in 3 attempts: {attempts:?}"
+    );
+}
+
+#[test]
+fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
+    // Listing 1.8 in real CPython: threads blocked in urlopen have released the GIL, so the
+    // server sees all of them at once; one after the other, never more than one. Fails with a
+    // GIL held across I/O (the requests would queue behind it).
+    let target = shared::workloads::Target::new(None, 300).expect("server");
+    let Some(rows) = ch01_gil_analogy::demos::cpython::measure_io(&target, 3).expect("ran") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no python3 on PATH"
+        );
+        eprintln!("note: no python3 on PATH, the CPython check is skipped");
+        return;
+    };
+    let in_flight: Vec<(&str, Option<u64>)> =
+        rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
+    assert_eq!(
+        in_flight,
+        [
+            ("cpython_io_sequential", Some(1)),
+            ("cpython_io_threads", Some(3))
+        ]
+    );
+    assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
+}
+
+#[test]
+fn child_processes_make_their_requests_at_the_same_time() {
+    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
+    // server sees them in flight at once (fails if the parent waited for each child in turn).
+    let server = SlowServer::start().expect("server");
+    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(server.requests(), 3);
+    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
