@@ -257,14 +257,14 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
         );
         if both >= 1.3 * pinned && both >= 1.3 * threads {
             eprintln!(
-                "CPU-seconds per second: processes {both:.2}, on one CPU {pinned:.2}, threads \
-                 under the GIL {threads:.2}"
+                "note: CPU-seconds per second: processes {both:.2}, on one CPU {pinned:.2}, \
+                 threads under the GIL {threads:.2}"
             );
             return;
         }
         attempts.push((cores, both, pinned, threads));
     }
-    eprintln!("no idle cores: {attempts:?}");
+    eprintln!("note: no two free cores, so only the overlap was checked: {attempts:?}");
     // The processes never used clearly more than one core: fine only if two lock-free threads
     // could not either (two CPU hogs on two cores leave about one core to share).
     assert!(

@@ -142,6 +142,9 @@ mod measuring {
     /// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
     pub const IDLE_CORES: f64 = 1.5;
 
+    /// CPU-seconds per second below which the sequential run did not have a core to itself.
+    pub const BUSY_BASELINE: f64 = 0.8;
+
     /// One run of the demo, measured.
     #[derive(Debug, Clone, Default, Serialize)]
     pub struct GilRun {
@@ -319,14 +322,16 @@ mod measuring {
             recorded(narrator, "sequential", || super::sequential(&gil, n));
         let mut sequential = GilRun::new("sequential", usage, values.to_vec(), spans);
         sequential.ratio = 1.0;
+        sequential.cpu_per_wall = Some(ratio(sequential.cpu_ms, sequential.wall_ms));
         sequential.fib_n = Some(n);
 
         let gil = Gil::new(interval);
         let (values, usage, spans) =
             recorded(narrator, "threads_with_gil", || super::two_threads(&gil, n));
-        let with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
+        let mut with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
             .with_lock(&gil)
             .against(&sequential);
+        with_gil.cpu_per_wall = Some(ratio(with_gil.cpu_ms, with_gil.wall_ms));
 
         let no_gil = Gil::disabled();
         let (values, usage, spans) = recorded(narrator, "threads_no_gil", || {
@@ -582,6 +587,14 @@ mod measuring {
             get("processes").ratio,
             get("rayon").ratio
         ));
+        let baseline = get("sequential").cpu_per_wall.unwrap_or(1.0);
+        if baseline < BUSY_BASELINE {
+            lines.push(format!(
+                "The sequential run itself got only {baseline:.2} CPU-seconds per second (one \
+                 core to itself is 1.00): other programs were using this machine, so the \
+                 ratios above compare unequal shares of it."
+            ));
+        }
         let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
             .iter()
             .map(|name| get(name))
