@@ -147,8 +147,8 @@ mod measuring {
     const REFERENCES: usize = 3;
     /// Steps a racing thread makes between two looks at the others.
     const CHUNK: u64 = 1024;
-    /// Steps (64 chunks) the other threads must make while a thread is itself running (on two cores at the
-    /// same moment) before they stop...
+    /// Steps (64 chunks) the other threads must make while a thread is itself running (on two
+    /// cores at the same moment) before they stop...
     const OVERLAP: u64 = 65_536;
     /// ...or how many times a thread must have seen the others advance while it was switched
     /// out (on one core, or under a lock)...
