@@ -45,10 +45,17 @@ fn the_interpreter_computes_the_books_fib() {
 #[test]
 fn every_way_computes_the_same_values() {
     let expected = [shared::workloads::fib(16); 2];
-    assert_eq!(demo::sequential(&Gil::new(INTERVAL), 16), expected);
-    assert_eq!(demo::two_threads(&Gil::new(INTERVAL), 16), expected);
-    assert_eq!(demo::two_threads(&Gil::disabled(), 16), expected);
-    assert_eq!(demo::rayon_join(16), expected);
+    // Recorded, though the spans are not needed: a recording takes every span in the process,
+    // one at a time, so these threads' spans cannot land in another test's recording.
+    let (values, _) = record(|| {
+        [
+            demo::sequential(&Gil::new(INTERVAL), 16),
+            demo::two_threads(&Gil::new(INTERVAL), 16),
+            demo::two_threads(&Gil::disabled(), 16),
+            demo::rayon_join(16),
+        ]
+    });
+    assert_eq!(values, [expected; 4]);
 }
 
 #[test]
@@ -146,7 +153,9 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
 #[test]
 fn io_threads_overlap_their_requests_under_the_gil() {
     let server = SlowServer::start().expect("server");
-    let url = server.delay_url(100).parse().expect("url");
+    // Long enough that three threads have all started their requests before the first answer,
+    // however loaded the machine.
+    let url = server.delay_url(1000).parse().expect("url");
     let client = shared::workloads::blocking_http_client(&url).expect("client");
     let gil = Gil::new(INTERVAL);
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
@@ -232,7 +241,10 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
     // they only take turns) and than two threads under one GIL. That needs two cores nobody
     // else is using; a reference run of two lock-free threads says whether we had them.
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    let n = demo::calibrate(Duration::from_millis(100)).n;
+    // Fixed, not calibrated: a calibration on a loaded machine picks a fib so short that one
+    // child could finish before the next one has started. fib(26) is about 0.1 CPU-second in a
+    // debug build.
+    let n = 26;
     let one_cpu = shared::affinity::allowed_cpus().expect("CPUs")[0];
     let free_cores = || cpu_per_wall(&record(|| demo::two_threads(&Gil::disabled(), n)).1);
     let mut attempts = Vec::new();
@@ -255,7 +267,9 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
             cpu_per_wall(&pinned),
             cpu_per_wall(&threads),
         );
-        if both >= 1.3 * pinned && both >= 1.3 * threads {
+        // Only with two free cores does the comparison say anything; on a loaded machine all
+        // three are noise around the same small share.
+        if cores >= 1.5 && both >= 1.3 * pinned && both >= 1.3 * threads {
             eprintln!(
                 "note: CPU-seconds per second: processes {both:.2}, on one CPU {pinned:.2}, \
                  threads under the GIL {threads:.2}"
