@@ -56,7 +56,8 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         "--requests",
         "2",
         "--delay",
-        "20",
+        // Long enough for two request threads to be at the server at once on a loaded machine.
+        "300",
         "--increments",
         "2000",
         "--units",

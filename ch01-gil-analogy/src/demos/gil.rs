@@ -100,13 +100,12 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
 /// process each, each making its request as [`request`] does under its own GIL.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
-    let children = (0..n)
-        .map(|_| exe.spawn(ChildJob::Fetch { port, delay_ms }))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    children
-        .into_iter()
-        .map(|child| Ok(child.wait()?.report.value))
-        .collect()
+    let job = ChildJob::Fetch { port, delay_ms };
+    let children: Vec<_> = (0..n)
+        .map(|_| exe.spawn(job))
+        .collect::<anyhow::Result<_>>()?;
+    let answers = children.into_iter().map(|child| child.wait());
+    answers.map(|answer| Ok(answer?.report.value)).collect()
 }
 
 // ---- measuring it ----

@@ -88,15 +88,6 @@ fn increment(refcount: &AtomicU64, how: Increment) {
     }
 }
 
-/// What a count ended at, against how many adds the threads made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    /// Adds made by all threads together: what a correct count ends at.
-    pub added: u64,
-    /// What the count really ended at.
-    pub counted: u64,
-}
-
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
 /// (see [`race`] for how they are made to overlap). Each runs its adds as a thread of the model
 /// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
@@ -122,7 +113,7 @@ pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counte
 
 // ---- measuring it ----
 
-pub use measuring::{Freed, THREADS, Tally, freed, race, run, tally};
+pub use measuring::{Counted, Freed, THREADS, Tally, freed, race, run, tally};
 
 mod measuring {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,6 +223,15 @@ mod measuring {
                 .map(|racer| racer.join().expect("a counting thread panicked"))
                 .sum()
         })
+    }
+
+    /// What a [`count`](super::count) ended at, against how many adds the threads made.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Counted {
+        /// Adds made by all threads together: what a correct count ends at.
+        pub added: u64,
+        /// What the count really ended at.
+        pub counted: u64,
     }
 
     /// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
