@@ -548,12 +548,20 @@ mod measuring {
             ),
             &first(&get("threads_with_gil").spans, zoom),
         );
+        // The title says what the run got: at once on two cores, or only open at once.
+        let together = |name: &str| {
+            if get(name).idle_cores == Some(true) {
+                "both run at once"
+            } else {
+                "both open at once, but without two free cores mostly waiting for a CPU"
+            }
+        };
         narrator.timeline(
-            "threads_no_gil: both threads run at once",
+            &format!("threads_no_gil: {}", together("threads_no_gil")),
             &get("threads_no_gil").spans,
         );
         narrator.timeline(
-            "processes: one GIL each, both run at once",
+            &format!("processes: one GIL each, {}", together("processes")),
             &get("processes").spans,
         );
         narrator.timeline(
