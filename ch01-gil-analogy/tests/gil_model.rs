@@ -80,6 +80,15 @@ fn under_the_gil_lock_holding_spans_never_overlap() {
         handoffs(&spans) >= 1,
         "the lock changed threads at least once"
     );
+    // CPU-bound threads hand over only when asked (drop requests): besides the first take, only
+    // a thread that finishes lets go unasked.
+    let requests = gil.drop_requests();
+    assert!(requests >= 1, "nobody asked for the lock");
+    assert!(
+        handoffs(&spans) <= requests + 2,
+        "{} hand-offs, {requests} drop requests",
+        handoffs(&spans)
+    );
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
     assert!(
@@ -136,6 +145,7 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let mut thread = gil.attach("io");
+                assert_eq!(thread.name(), "io", "the name is the timeline row");
                 thread.blocking_io(|| {
                     io_started.send(()).expect("the other thread listens");
                     shared::workloads::fetch_blocking(&client, &url).expect("request")

@@ -91,6 +91,14 @@ fn under_the_gil_load_then_store_loses_nothing_and_without_it_loses_updates() {
     assert_eq!(row.lost_updates, 0);
     assert_eq!(row.expected, row.counted);
     assert!(row.handoffs.is_some_and(|h| h >= 1), "{row:?}");
+    // Without a lock there is no lock to hand off, and the row says nothing about it.
+    let row = tally(
+        "non_atomic",
+        &Gil::disabled(),
+        Increment::LoadThenStore,
+        10_000,
+    );
+    assert_eq!(row.handoffs, None);
 }
 
 #[test]
