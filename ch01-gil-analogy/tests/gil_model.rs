@@ -346,3 +346,23 @@ fn child_processes_make_their_requests_at_the_same_time() {
     assert_eq!(server.requests(), 3);
     assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
+
+#[test]
+fn a_waiting_thread_asks_once_however_long_the_holder_keeps_the_lock() {
+    // The holder runs one 200 ms "instruction" and so cannot answer for 200 ms; the waiter's
+    // 20 ms intervals run out again and again, but a request already raised is not raised (or
+    // counted) again. Fails if every interval counted as a new request.
+    let gil = Gil::new(Duration::from_millis(20));
+    let (holding_started, wait_for_holder) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut thread = gil.attach("holder");
+            holding_started.send(()).expect("the waiter listens");
+            thread.execute(|| std::thread::sleep(Duration::from_millis(200)));
+        });
+        wait_for_holder.recv().expect("the holder has the lock");
+        drop(gil.attach("waiter"));
+    });
+    let requests = gil.drop_requests();
+    assert!((1..=2).contains(&requests), "{requests} drop requests");
+}
