@@ -243,6 +243,9 @@ impl PyThread<'_> {
                     gil.drop_requests.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            // mutants: `-=` replaced with `+=` or `/=` goes unnoticed: `waiting` only lets a
+            // forced release skip waiting for a taker, and a release is forced only by a waiter's
+            // request, so a waiter is there either way (short of a race no test can provoke).
             state.waiting -= 1;
             // `_waiting` closes here, before the holding span opens.
         }
