@@ -101,6 +101,24 @@ pub enum ChildJob {
         /// How many.
         units: u64,
     },
+    /// [`ChildJob::Fib`] on one given CPU only: the world where two processes can only take
+    /// turns (the `gil` tests' control).
+    FibOnCpu {
+        /// fib's argument.
+        n: u32,
+        /// The child's switch interval.
+        switch_interval: Duration,
+        /// The CPU to run on.
+        cpu: usize,
+    },
+    /// One blocking request to the embedded server on this machine, as a thread of the child's
+    /// own model interpreter (the `gil` demo's `io_processes`).
+    Fetch {
+        /// The server's port on 127.0.0.1.
+        port: u16,
+        /// How long the server waits before it answers.
+        delay_ms: u64,
+    },
 }
 
 impl ChildJob {
@@ -136,6 +154,26 @@ impl ChildJob {
                 "--units".into(),
                 units.to_string(),
             ]),
+            ChildJob::FibOnCpu {
+                n,
+                switch_interval,
+                cpu,
+            } => args.extend([
+                "fib-on-cpu".into(),
+                "--cpu".into(),
+                cpu.to_string(),
+                "--fib".into(),
+                n.to_string(),
+                "--switch-interval".into(),
+                switch_interval.as_millis().max(1).to_string(),
+            ]),
+            ChildJob::Fetch { port, delay_ms } => args.extend([
+                "fetch".into(),
+                "--port".into(),
+                port.to_string(),
+                "--delay".into(),
+                delay_ms.to_string(),
+            ]),
         }
         args
     }
@@ -158,6 +196,27 @@ pub fn run_in_child(job: ChildJob) -> anyhow::Result<()> {
         ChildJob::Sleepers { way, units } => {
             lines.push(crate::demos::coroutines::in_child(way, units)?);
             0
+        }
+        ChildJob::FibOnCpu {
+            n,
+            switch_interval,
+            cpu,
+        } => {
+            shared::affinity::to_cpu(cpu)?;
+            Gil::new(switch_interval)
+                .attach(format!("pid {pid}"))
+                .run_fib(n)
+        }
+        ChildJob::Fetch { port, delay_ms } => {
+            let url: reqwest::Url = format!("http://127.0.0.1:{port}/delay/{delay_ms}").parse()?;
+            let client = shared::workloads::blocking_http_client(&url)?;
+            let gil = Gil::new(Duration::from_millis(5));
+            u64::from(crate::demos::gil::request(
+                &gil,
+                format!("pid {pid}"),
+                &client,
+                &url,
+            )?)
         }
     };
     let spans = recording.finish();

@@ -146,4 +146,17 @@ pub enum ChildCommand {
         #[arg(long)]
         way: crate::demos::coroutines::Way,
     },
+    /// Run fib under the child's own GIL pinned to one CPU (uses the global --fib and
+    /// --switch-interval).
+    FibOnCpu {
+        /// The CPU to run on.
+        #[arg(long)]
+        cpu: usize,
+    },
+    /// One blocking request to the embedded server at 127.0.0.1:PORT (uses the global --delay).
+    Fetch {
+        /// The server's port.
+        #[arg(long)]
+        port: u16,
+    },
 }

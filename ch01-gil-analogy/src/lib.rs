@@ -99,5 +99,14 @@ fn child_job(job: &ChildCommand, sizes: &Sizes) -> anyhow::Result<ChildJob> {
             way,
             units: sizes.units,
         },
+        ChildCommand::FibOnCpu { cpu } => ChildJob::FibOnCpu {
+            n: sizes.fib.context("the fib child needs --fib")?,
+            switch_interval: sizes.switch_interval(),
+            cpu,
+        },
+        ChildCommand::Fetch { port } => ChildJob::Fetch {
+            port,
+            delay_ms: sizes.delay,
+        },
     })
 }

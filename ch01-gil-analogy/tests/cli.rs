@@ -56,7 +56,8 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         "--requests",
         "2",
         "--delay",
-        "20",
+        // Long enough for two request threads to be at the server at once on a loaded machine.
+        "300",
         "--increments",
         "2000",
         "--units",
@@ -86,9 +87,12 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
                 "lock_wait_ms",
             ],
         ),
-        ("threads_no_gil", &["wall_ms", "cpu_ms", "ratio"]),
-        ("processes", &["wall_ms", "cpu_ms", "ratio"]),
-        ("rayon", &["wall_ms", "cpu_ms", "ratio"]),
+        (
+            "threads_no_gil",
+            &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"],
+        ),
+        ("processes", &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"]),
+        ("rayon", &["wall_ms", "cpu_ms", "ratio", "cpu_per_wall"]),
         (
             "io_sequential",
             &["wall_ms", "ratio", "requests", "max_in_flight"],
@@ -97,6 +101,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             "io_threads_with_gil",
             &["wall_ms", "ratio", "handoffs", "max_in_flight"],
         ),
+        (
+            "io_processes",
+            &["wall_ms", "cpu_ms", "ratio", "requests", "max_in_flight"],
+        ),
     ];
     if python {
         gil_rows.push((
@@ -104,6 +112,9 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             &["wall_ms", "cpu_ms", "ratio", "fib_n"],
         ));
         gil_rows.push(("cpython_threads", &["wall_ms", "cpu_ms", "ratio"]));
+        let io: &[&str] = &["wall_ms", "cpu_ms", "ratio", "requests", "max_in_flight"];
+        gil_rows.push(("cpython_io_sequential", io));
+        gil_rows.push(("cpython_io_threads", io));
     } else {
         eprintln!("note: no python3 on PATH, the CPython rows are not expected");
     }
@@ -149,6 +160,10 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
                     "freed_at_zero",
                     &["references", "freed_after_drops", "frees"],
                 ),
+                (
+                    "non_atomic_under_gil",
+                    &["wall_ms", "lost_updates", "handoffs"],
+                ),
             ],
         ),
         (
@@ -185,6 +200,7 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
     assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));
     assert_eq!(field(2, 1, "lost_updates"), Some(0.0));
     assert_eq!(field(2, 2, "frees"), Some(1.0));
+    assert_eq!(field(2, 3, "lost_updates"), Some(0.0));
     assert_eq!(field(3, 1, "threads_used"), Some(1.0));
     assert_eq!(field(3, 1, "units"), Some(20.0));
 }

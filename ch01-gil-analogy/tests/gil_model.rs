@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use ch01_gil_analogy::SelfExe;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::trace::record;
@@ -42,12 +43,30 @@ fn the_interpreter_computes_the_books_fib() {
 }
 
 #[test]
+fn the_interpreter_counts_every_instruction_it_executes() {
+    // fib(1): load, const, less, jump (not taken), const 0, return. fib(2) takes the jump to the
+    // second test instead: load, const, less, jump, load, const, equal, jump, const 1, return.
+    for (n, instructions) in [(1, 6), (2, 10)] {
+        let mut machine = Machine::fib(n);
+        machine.run(|| {});
+        assert_eq!(machine.executed(), instructions, "fib({n})");
+    }
+}
+
+#[test]
 fn every_way_computes_the_same_values() {
     let expected = [shared::workloads::fib(16); 2];
-    assert_eq!(demo::sequential(&Gil::new(INTERVAL), 16), expected);
-    assert_eq!(demo::two_threads(&Gil::new(INTERVAL), 16), expected);
-    assert_eq!(demo::two_threads(&Gil::disabled(), 16), expected);
-    assert_eq!(demo::rayon_join(16), expected);
+    // Recorded, though the spans are not needed: a recording takes every span in the process,
+    // one at a time, so these threads' spans cannot land in another test's recording.
+    let (values, _) = record(|| {
+        [
+            demo::sequential(&Gil::new(INTERVAL), 16),
+            demo::two_threads(&Gil::new(INTERVAL), 16),
+            demo::two_threads(&Gil::disabled(), 16),
+            demo::rayon_join(16),
+        ]
+    });
+    assert_eq!(values, [expected; 4]);
 }
 
 #[test]
@@ -60,6 +79,15 @@ fn under_the_gil_lock_holding_spans_never_overlap() {
     assert!(
         handoffs(&spans) >= 1,
         "the lock changed threads at least once"
+    );
+    // CPU-bound threads hand over only when asked (drop requests): besides the first take, only
+    // a thread that finishes lets go unasked.
+    let requests = gil.drop_requests();
+    assert!(requests >= 1, "nobody asked for the lock");
+    assert!(
+        handoffs(&spans) <= requests + 2,
+        "{} hand-offs, {requests} drop requests",
+        handoffs(&spans)
     );
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
@@ -86,17 +114,24 @@ fn without_the_gil_both_threads_run_at_the_same_time() {
 
 #[test]
 fn with_the_gil_on_threads_use_at_most_one_core() {
-    // Only the holder runs bytecode; the others sleep on a condition variable. So all threads'
-    // CPU time together stays within the run's wall time (plus a little for the hand-offs),
-    // however busy the machine is.
+    // Only the holder runs bytecode; the others sleep on a condition variable. So the threads
+    // never hold the lock at once, and all their CPU time together stays within the run's wall
+    // time (plus a little for the hand-offs), however busy the machine is.
     let gil = Gil::new(INTERVAL);
     let (_, spans) = record(|| demo::two_threads(&gil, 24));
+    assert_eq!(overlapping_pairs(&holding(&spans)), []);
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     let wall = extent(&spans);
     assert!(
         cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
         "{cpu:?} of CPU in {wall:?}"
     );
+    // The control: the same threads without the lock do run at once (even on one CPU, where
+    // the OS slices between them), so the check above fails in a world without the lock.
+    let (_, free) = record(|| demo::two_threads(&Gil::disabled(), 24));
+    let free = holding(&free);
+    assert!(!overlapping_pairs(&free).is_empty(), "{free:?}");
+    assert!(free.iter().all(|s| s.cpu() > Duration::ZERO), "{free:?}");
 }
 
 #[test]
@@ -110,6 +145,7 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let mut thread = gil.attach("io");
+                assert_eq!(thread.name(), "io", "the name is the timeline row");
                 thread.blocking_io(|| {
                     io_started.send(()).expect("the other thread listens");
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
@@ -138,7 +174,9 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
 #[test]
 fn io_threads_overlap_their_requests_under_the_gil() {
     let server = SlowServer::start().expect("server");
-    let url = server.delay_url(100).parse().expect("url");
+    // Long enough that three threads have all started their requests before the first answer,
+    // however loaded the machine.
+    let url = server.delay_url(1000).parse().expect("url");
     let client = shared::workloads::blocking_http_client(&url).expect("client");
     let gil = Gil::new(INTERVAL);
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
@@ -160,6 +198,11 @@ fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
     let Some((python, rows)) =
         ch01_gil_analogy::demos::cpython::measure(Duration::from_millis(100)).expect("python3 ran")
     else {
+        // In CI a missing python3 is a broken setup, not a reason to skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no python3 on PATH"
+        );
         eprintln!("note: no python3 on PATH, the CPython check is skipped");
         return;
     };
@@ -183,4 +226,143 @@ fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
         threads.cpu_ms,
         threads.wall_ms
     );
+}
+
+/// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
+/// opening to the last one's closing.
+fn cpu_per_wall(spans: &[Span]) -> f64 {
+    let cpu: Duration = spans.iter().map(Span::cpu).sum();
+    cpu.as_secs_f64() / extent(spans).as_secs_f64().max(1e-9)
+}
+
+/// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
+/// they computed and that they are two processes other than this one.
+fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
+    let children = match cpu {
+        None => demo::two_processes(exe, n, INTERVAL),
+        Some(cpu) => demo::two_processes_on_one_cpu(exe, n, INTERVAL, cpu),
+    }
+    .expect("the children ran");
+    assert!(
+        children
+            .iter()
+            .all(|c| c.report.value == shared::workloads::fib(n))
+    );
+    let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
+    let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
+    assert_eq!(pids.len(), 2, "two processes, two pids");
+    assert!(!pids.contains(&std::process::id()));
+    spans
+}
+
+#[test]
+fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
+    // Sections 1.4 and 1.5: each process has its own GIL, so two processes run fib on two cores
+    // at once: more CPU-seconds per second than the same two pinned to one CPU (the world where
+    // they only take turns) and than two threads under one GIL. That needs two cores nobody
+    // else is using; a reference run of two lock-free threads says whether we had them.
+    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    // Fixed, not calibrated: a calibration on a loaded machine picks a fib so short that one
+    // child could finish before the next one has started. fib(26) is about 0.1 CPU-second in a
+    // debug build.
+    let n = 26;
+    let one_cpu = shared::affinity::allowed_cpus().expect("CPUs")[0];
+    let free_cores = || cpu_per_wall(&record(|| demo::two_threads(&Gil::disabled(), n)).1);
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let before = free_cores();
+        let both = processes(&exe, n, None);
+        let pinned = processes(&exe, n, Some(one_cpu));
+        let (_, threads) = record(|| demo::two_threads(&Gil::new(INTERVAL), n));
+        let cores = before.min(free_cores());
+        // Always, with idle cores or not: one process's fib ran while the other's did (it
+        // fails in the world where the parent waits for one child before it starts the next).
+        let held = holding(&both);
+        let (a, b): (Vec<&Span>, Vec<&Span>) = held.iter().partition(|s| s.pid == held[0].pid);
+        assert!(
+            a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
+            "the processes computed one after the other: {held:#?}"
+        );
+        let (both, pinned, threads) = (
+            cpu_per_wall(&both),
+            cpu_per_wall(&pinned),
+            cpu_per_wall(&threads),
+        );
+        // Only with two free cores does the comparison say anything; on a loaded machine all
+        // three are noise around the same small share.
+        if cores >= 1.5 && both >= 1.3 * pinned && both >= 1.3 * threads {
+            eprintln!(
+                "note: CPU-seconds per second: processes {both:.2}, on one CPU {pinned:.2}, \
+                 threads under the GIL {threads:.2}"
+            );
+            return;
+        }
+        attempts.push((cores, both, pinned, threads));
+    }
+    eprintln!("note: no two free cores, so only the overlap was checked: {attempts:?}");
+    // The processes never used clearly more than one core: fine only if two lock-free threads
+    // could not either (two CPU hogs on two cores leave about one core to share).
+    assert!(
+        attempts.iter().all(|(cores, ..)| *cores < 1.5),
+        "CPU-seconds per second (free threads, processes, processes on one CPU, threads under \
+         the GIL) in 3 attempts: {attempts:?}"
+    );
+}
+
+#[test]
+fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
+    // Listing 1.8 in real CPython: threads blocked in urlopen have released the GIL, so the
+    // server sees all of them at once; one after the other, never more than one. Fails with a
+    // GIL held across I/O (the requests would queue behind it).
+    let target = shared::workloads::Target::new(None, 300).expect("server");
+    let Some(rows) = ch01_gil_analogy::demos::cpython::measure_io(&target, 3).expect("ran") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no python3 on PATH"
+        );
+        eprintln!("note: no python3 on PATH, the CPython check is skipped");
+        return;
+    };
+    let in_flight: Vec<(&str, Option<u64>)> =
+        rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
+    assert_eq!(
+        in_flight,
+        [
+            ("cpython_io_sequential", Some(1)),
+            ("cpython_io_threads", Some(3))
+        ]
+    );
+    assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
+}
+
+#[test]
+fn child_processes_make_their_requests_at_the_same_time() {
+    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
+    // server sees them in flight at once (fails if the parent waited for each child in turn).
+    let server = SlowServer::start().expect("server");
+    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(server.requests(), 3);
+    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
+}
+
+#[test]
+fn a_waiting_thread_asks_once_however_long_the_holder_keeps_the_lock() {
+    // The holder runs one 200 ms "instruction" and so cannot answer for 200 ms; the waiter's
+    // 20 ms intervals run out again and again, but a request already raised is not raised (or
+    // counted) again. Fails if every interval counted as a new request.
+    let gil = Gil::new(Duration::from_millis(20));
+    let (holding_started, wait_for_holder) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut thread = gil.attach("holder");
+            holding_started.send(()).expect("the waiter listens");
+            thread.execute(|| std::thread::sleep(Duration::from_millis(200)));
+        });
+        wait_for_holder.recv().expect("the holder has the lock");
+        drop(gil.attach("waiter"));
+    });
+    let requests = gil.drop_requests();
+    assert!((1..=2).contains(&requests), "{requests} drop requests");
 }

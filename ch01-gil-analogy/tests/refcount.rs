@@ -1,9 +1,20 @@
 //! Why the GIL exists (section 1.5): an object is freed when its count reaches zero, and a
-//! load-then-store count loses updates across threads where fetch_add does not.
+//! load-then-store count loses updates across threads where fetch_add does not, and where the
+//! model GIL lets only one thread add at a time.
 
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use ch01_gil_analogy::demos::refcount::{Increment, count, drop_references, freed};
+use ch01_gil_analogy::demos::gil::{handoffs, holding};
+use ch01_gil_analogy::demos::refcount::{Counted, Increment, drop_references, freed, tally};
+use ch01_gil_analogy::gil::Gil;
+use shared::trace::record;
+
+/// The demo's count, recorded: a recording takes every span in the process, one recording at a
+/// time, so two tests never race their threads (and share the CPUs) at once.
+fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counted {
+    record(|| ch01_gil_analogy::demos::refcount::count(gil, how, threads, increments)).0
+}
 
 #[test]
 fn an_object_is_freed_exactly_when_its_last_reference_goes() {
@@ -27,25 +38,72 @@ fn an_object_is_freed_exactly_when_its_last_reference_goes() {
 
 #[test]
 fn fetch_add_never_loses_an_update() {
-    for _ in 0..5 {
-        assert_eq!(count(Increment::FetchAdd, 2, 200_000), 400_000);
+    for _ in 0..3 {
+        let counted = count(&Gil::disabled(), Increment::FetchAdd, 2, 200_000);
+        assert!(counted.added >= 400_000, "{counted:?}");
+        assert_eq!(counted.counted, counted.added);
     }
 }
 
 #[test]
-fn load_then_store_loses_updates_across_threads() {
-    // Losing updates needs the two threads to interleave between a load and its store. They
-    // almost always do at once; on a machine busy enough to run them one at a time, a later
-    // try catches them preempted mid-update. Twenty tries without a single loss means the race
-    // is not there.
-    let lost_one = (0..20).any(|_| count(Increment::LoadThenStore, 2, 1_000_000) < 2_000_000);
-    assert!(
-        lost_one,
-        "twenty runs of two racing threads never lost an update"
+fn load_then_store_loses_updates_across_threads_every_time() {
+    // The threads run until they have interleaved, so every run loses updates: fails in a world
+    // where the two threads ran one after the other (or the add were one indivisible step).
+    for _ in 0..3 {
+        let counted = count(&Gil::disabled(), Increment::LoadThenStore, 2, 200_000);
+        assert!(counted.added >= 400_000, "{counted:?}");
+        assert!(
+            counted.counted < counted.added,
+            "two racing threads lost no update: {counted:?}"
+        );
+    }
+}
+
+#[test]
+fn under_the_gil_load_then_store_loses_nothing_and_without_it_loses_updates() {
+    let gil = Gil::new(Duration::from_millis(1));
+    let (under_gil, spans) = record(|| {
+        ch01_gil_analogy::demos::refcount::count(&gil, Increment::LoadThenStore, 2, 100_000)
+    });
+    assert!(under_gil.added >= 200_000, "{under_gil:?}");
+    assert_eq!(
+        under_gil.counted, under_gil.added,
+        "lost updates under the lock"
     );
+    // Both threads really took turns, and never held the lock at once.
+    assert!(handoffs(&spans) >= 2, "the lock never went back and forth");
+    let held = holding(&spans);
+    for (i, a) in held.iter().enumerate() {
+        for b in &held[i + 1..] {
+            assert!(!(a.label != b.label && a.overlaps(b)), "{a:?} {b:?}");
+        }
+    }
+    // The negative control: the very same count with the lock taken away loses updates.
+    let no_lock = count(&Gil::disabled(), Increment::LoadThenStore, 2, 100_000);
+    assert!(no_lock.counted < no_lock.added, "{no_lock:?}");
+    // The demo's row says so too.
+    let row = tally(
+        "non_atomic_under_gil",
+        &gil,
+        Increment::LoadThenStore,
+        10_000,
+    );
+    assert_eq!(row.lost_updates, 0);
+    assert_eq!(row.expected, row.counted);
+    assert!(row.handoffs.is_some_and(|h| h >= 1), "{row:?}");
+    // Without a lock there is no lock to hand off, and the row says nothing about it.
+    let row = tally(
+        "non_atomic",
+        &Gil::disabled(),
+        Increment::LoadThenStore,
+        10_000,
+    );
+    assert_eq!(row.handoffs, None);
 }
 
 #[test]
 fn one_thread_alone_loses_nothing_even_with_load_then_store() {
-    assert_eq!(count(Increment::LoadThenStore, 1, 200_000), 200_000);
+    // Fails if the count itself were wrong (an add skipped or counted twice), racing or not.
+    let counted = count(&Gil::disabled(), Increment::LoadThenStore, 1, 200_000);
+    assert_eq!((counted.added, counted.counted), (200_704, 200_704));
 }

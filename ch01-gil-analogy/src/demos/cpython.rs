@@ -6,15 +6,19 @@ use std::io::ErrorKind;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use serde::Deserialize;
 use shared::Narrator;
 use shared::timing::{human_ms, ratio};
+use shared::workloads::Target;
 
 use super::gil::{GilRun, GilRuns};
 
 /// The script, run with `python3 -c`.
 pub const SCRIPT: &str = include_str!("fib_threads.py");
+
+/// The I/O script (`io_threads.py`): `n` blocking requests, one after the other or in threads.
+pub const IO_SCRIPT: &str = include_str!("io_threads.py");
 
 /// Which CPython ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,21 +42,9 @@ struct Answer {
 
 /// Runs the script with `budget` per fib. `None` when there is no `python3` on `PATH`.
 pub fn measure(budget: Duration) -> anyhow::Result<Option<(Python, Vec<GilRun>)>> {
-    let output = match Command::new("python3")
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(format!("{:.3}", budget.as_secs_f64()))
-        .output()
-    {
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-        result => result.context("could not run python3")?,
+    let Some(stdout) = python(SCRIPT, &[format!("{:.3}", budget.as_secs_f64())])? else {
+        return Ok(None);
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("no message");
-        bail!("python3 failed ({}): {last}", output.status);
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let answer: Answer = serde_json::from_str(stdout.trim())
         .with_context(|| format!("python3 printed something unexpected: {stdout}"))?;
     let row = |name, (wall_ms, cpu_ms): (f64, f64)| GilRun {
@@ -77,11 +69,75 @@ pub fn measure(budget: Duration) -> anyhow::Result<Option<(Python, Vec<GilRun>)>
     Ok(Some((python, vec![sequential, threads])))
 }
 
-/// Prints the CPython rows (or why there are none) and returns the summary's line about them.
-pub fn report(runs: &GilRuns, narrator: &Narrator) -> Option<String> {
+/// What the I/O script prints.
+#[derive(Deserialize)]
+struct IoAnswer {
+    wall_ms: f64,
+    cpu_ms: f64,
+    statuses: Vec<u16>,
+}
+
+/// Runs `python3 -c script args..`: `None` when there is no `python3` on `PATH`, its standard
+/// output when it succeeded.
+fn python(script: &str, args: &[String]) -> anyhow::Result<Option<String>> {
+    let output = match Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+    {
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+        result => result.context("could not run python3")?,
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("no message");
+        bail!("python3 failed ({}): {last}", output.status);
+    }
+    Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+/// Real CPython makes `n` blocking requests to `target`, one after the other
+/// (`cpython_io_sequential`) and in one thread each (`cpython_io_threads`), with the server's
+/// count of requests in flight when the server is ours. `None` without `python3`.
+pub fn measure_io(target: &Target, n: u64) -> anyhow::Result<Option<Vec<GilRun>>> {
+    let mut rows: Vec<GilRun> = Vec::new();
+    for (name, way) in [
+        ("cpython_io_sequential", "sequential"),
+        ("cpython_io_threads", "threads"),
+    ] {
+        target.reset();
+        let args = [target.url().to_string(), n.to_string(), way.to_string()];
+        let Some(stdout) = python(IO_SCRIPT, &args)? else {
+            return Ok(None);
+        };
+        let answer: IoAnswer = serde_json::from_str(stdout.trim())
+            .with_context(|| format!("python3 printed something unexpected: {stdout}"))?;
+        ensure!(
+            answer.statuses.len() as u64 == n && answer.statuses.iter().all(|s| *s == 200),
+            "CPython's requests answered {:?}",
+            answer.statuses
+        );
+        let baseline = rows.first().map_or(answer.wall_ms, |first| first.wall_ms);
+        rows.push(GilRun {
+            name,
+            wall_ms: answer.wall_ms,
+            cpu_ms: answer.cpu_ms,
+            ratio: ratio(answer.wall_ms, baseline),
+            requests: Some(n),
+            max_in_flight: target.max_in_flight(),
+            values: answer.statuses.into_iter().map(u64::from).collect(),
+            ..GilRun::default()
+        });
+    }
+    Ok(Some(rows))
+}
+
+/// Prints the CPython rows (or why there are none) and returns the summary's lines about them.
+pub fn report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
     let Some(python) = &runs.python else {
         narrator.say("No python3 on PATH: the CPython rows are skipped.\n\n");
-        return None;
+        return Vec::new();
     };
     let gil = if python.gil_enabled {
         "its GIL is on"
@@ -89,7 +145,8 @@ pub fn report(runs: &GilRuns, narrator: &Narrator) -> Option<String> {
         "its GIL is off (a free-threaded build, PEP 703)"
     };
     narrator.say(format!(
-        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the model's sequential run:",
+        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
+         model's sequential run, and the same blocking requests:",
         python.version
     ));
     if !narrator.json() {
@@ -99,20 +156,41 @@ pub fn report(runs: &GilRuns, narrator: &Narrator) -> Option<String> {
             runs.cpython.iter().collect(),
         ));
     }
-    let threads = runs.cpython.iter().find(|r| r.name == "cpython_threads")?;
-    let model = runs.get("threads_with_gil")?;
-    Some(format!(
-        "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {:.2} \
-         CPU-seconds per second); the model's threads_with_gil took {:.2}x. {}",
-        python.version,
-        threads.ratio,
-        human_ms(threads.wall_ms),
-        ratio(threads.cpu_ms, threads.wall_ms),
-        model.ratio,
-        if python.gil_enabled {
-            "With its GIL on, CPython's threads also used at most one core at a time."
-        } else {
-            "Without a GIL, CPython's threads can use two cores at once, like threads_no_gil."
-        }
-    ))
+    let mut lines = Vec::new();
+    if let (Some(threads), Some(model)) =
+        (runs.get("cpython_threads"), runs.get("threads_with_gil"))
+    {
+        let cores = ratio(threads.cpu_ms, threads.wall_ms);
+        lines.push(format!(
+            "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {:.2} \
+             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {}",
+            python.version,
+            threads.ratio,
+            human_ms(threads.wall_ms),
+            cores,
+            model.ratio,
+            match (python.gil_enabled, cores <= 1.1) {
+                (true, true) => "With its GIL on, CPython's threads used at most one core's worth.",
+                (true, false) =>
+                    "With its GIL on, CPython's threads used more than one \
+                                  core's worth this time, which one GIL should not allow.",
+                (false, _) =>
+                    "Without a GIL, CPython's threads can use two cores at once, like \
+                               threads_no_gil.",
+            }
+        ));
+    }
+    if let Some(threads) = runs.get("cpython_io_threads") {
+        lines.push(format!(
+            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other time{}: \
+             urlopen waits in a system call, outside the interpreter, with the GIL released.",
+            threads.requests.unwrap_or(0),
+            threads.ratio,
+            threads
+                .max_in_flight
+                .map(|m| format!(", {m} of them at the server at once"))
+                .unwrap_or_default()
+        ));
+    }
+    lines
 }

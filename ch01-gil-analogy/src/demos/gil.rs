@@ -68,7 +68,7 @@ pub const IO_TASK_FIB: u32 = 15;
 
 /// One request as a Python thread makes it: a little bytecode, the blocking call with the lock
 /// released, a little bytecode again.
-fn request(gil: &Gil, name: String, client: &Client, url: &Url) -> anyhow::Result<u16> {
+pub fn request(gil: &Gil, name: String, client: &Client, url: &Url) -> anyhow::Result<u16> {
     let mut thread = gil.attach(name);
     thread.run_fib(IO_TASK_FIB);
     let status = thread.blocking_io(|| fetch_blocking(client, url))?;
@@ -97,10 +97,22 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
     })
 }
 
+/// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
+/// process each, each making its request as [`request`] does under its own GIL.
+pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
+    let job = ChildJob::Fetch { port, delay_ms };
+    let children: Vec<_> = (0..n)
+        .map(|_| exe.spawn(job))
+        .collect::<anyhow::Result<_>>()?;
+    let answers = children.into_iter().map(|child| child.wait());
+    answers.map(|answer| Ok(answer?.report.value)).collect()
+}
+
 // ---- measuring it ----
 
 pub use measuring::{
     Calibration, GilRun, GilRuns, calibrate, handoffs, holding, lock_wait, measure, run,
+    two_processes_on_one_cpu,
 };
 
 mod measuring {
@@ -109,12 +121,13 @@ mod measuring {
     use anyhow::ensure;
     use reqwest::Url;
     use serde::Serialize;
+    use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ratio};
     use shared::workloads::{Target, blocking_http_client};
     use shared::{Narrator, Recording, Report, Span, Usage};
 
     use crate::Sizes;
-    use crate::child::{SelfExe, children_cpu_time};
+    use crate::child::{ChildJob, ChildOutput, SelfExe, children_cpu_time};
     use crate::demos::cpython::{self, Python};
     use crate::gil::Gil;
 
@@ -124,6 +137,12 @@ mod measuring {
     /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
     /// two takes about a second in a debug build and in `--release` alike.
     pub const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
+
+    /// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
+    pub const IDLE_CORES: f64 = 1.5;
+
+    /// CPU-seconds per second below which the sequential run did not have a core to itself.
+    pub const BUSY_BASELINE: f64 = 0.8;
 
     /// One run of the demo, measured.
     #[derive(Debug, Clone, Default, Serialize)]
@@ -155,6 +174,13 @@ mod measuring {
         /// The most requests the embedded server saw at once.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_in_flight: Option<u64>,
+        /// CPU-seconds per second of wall time (rows that need two idle cores to speed up).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub cpu_per_wall: Option<f64>,
+        /// Whether the run got two cores' worth of CPU (at least 1.5 CPU-seconds per second):
+        /// without them, running in parallel cannot be faster than one after the other.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub idle_cores: Option<bool>,
         /// What a reader should know about this row.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
@@ -183,6 +209,14 @@ mod measuring {
             self
         }
 
+        /// Adds how much CPU the run got per second, for a row that needs idle cores.
+        fn with_cores(mut self) -> Self {
+            let cores = ratio(self.cpu_ms, self.wall_ms);
+            self.cpu_per_wall = Some(cores);
+            self.idle_cores = Some(cores >= IDLE_CORES);
+            self
+        }
+
         /// Adds what the lock did, read from the spans.
         fn with_lock(mut self, gil: &Gil) -> Self {
             self.handoffs = Some(handoffs(&self.spans));
@@ -190,6 +224,23 @@ mod measuring {
             self.lock_wait_ms = Some(lock_wait(&self.spans).as_secs_f64() * 1e3);
             self
         }
+    }
+
+    /// [`two_processes`](super::two_processes) with both children pinned to `cpu`: the world
+    /// where two processes can only take turns on one core (the tests' control).
+    pub fn two_processes_on_one_cpu(
+        exe: &SelfExe,
+        n: u32,
+        switch_interval: Duration,
+        cpu: usize,
+    ) -> anyhow::Result<Vec<ChildOutput>> {
+        let job = ChildJob::FibOnCpu {
+            n,
+            switch_interval,
+            cpu,
+        };
+        let children = [exe.spawn(job)?, exe.spawn(job)?];
+        children.into_iter().map(|child| child.wait()).collect()
     }
 
     /// The spans during which a thread held the lock (ran bytecode).
@@ -270,21 +321,24 @@ mod measuring {
             recorded(narrator, "sequential", || super::sequential(&gil, n));
         let mut sequential = GilRun::new("sequential", usage, values.to_vec(), spans);
         sequential.ratio = 1.0;
+        sequential.cpu_per_wall = Some(ratio(sequential.cpu_ms, sequential.wall_ms));
         sequential.fib_n = Some(n);
 
         let gil = Gil::new(interval);
         let (values, usage, spans) =
             recorded(narrator, "threads_with_gil", || super::two_threads(&gil, n));
-        let with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
+        let mut with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
             .with_lock(&gil)
             .against(&sequential);
+        with_gil.cpu_per_wall = Some(ratio(with_gil.cpu_ms, with_gil.wall_ms));
 
         let no_gil = Gil::disabled();
         let (values, usage, spans) = recorded(narrator, "threads_no_gil", || {
             super::two_threads(&no_gil, n)
         });
-        let no_gil =
-            GilRun::new("threads_no_gil", usage, values.to_vec(), spans).against(&sequential);
+        let no_gil = GilRun::new("threads_no_gil", usage, values.to_vec(), spans)
+            .against(&sequential)
+            .with_cores();
 
         let (children, usage, _) = recorded(narrator, "processes", || {
             super::two_processes(exe, n, interval)
@@ -292,10 +346,14 @@ mod measuring {
         let children = children?;
         let values = children.iter().map(|c| c.report.value).collect();
         let spans = children.into_iter().flat_map(|c| c.spans).collect();
-        let processes = GilRun::new("processes", usage, values, spans).against(&sequential);
+        let processes = GilRun::new("processes", usage, values, spans)
+            .against(&sequential)
+            .with_cores();
 
         let (values, usage, spans) = recorded(narrator, "rayon", || super::rayon_join(n));
-        let rayon = GilRun::new("rayon", usage, values.to_vec(), spans).against(&sequential);
+        let rayon = GilRun::new("rayon", usage, values.to_vec(), spans)
+            .against(&sequential)
+            .with_cores();
 
         let expected = shared::workloads::fib(n);
         let cpu = vec![sequential, with_gil, no_gil, processes, rayon];
@@ -308,14 +366,20 @@ mod measuring {
             );
         }
 
-        let io = measure_io(sizes, target, narrator)?;
+        let io = measure_io(sizes, target, exe, narrator)?;
         // Sized to take about as long as the model's sequential run: half of it per fib.
         let budget = Duration::from_secs_f64(cpu[0].wall_ms / 2e3);
         let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(budget));
-        let (python, cpython) = match answer? {
+        let (python, mut cpython) = match answer? {
             Some((python, rows)) => (Some(python), rows),
             None => (None, Vec::new()),
         };
+        if python.is_some() {
+            let (rows, _, _) = recorded(narrator, "CPython requests", || {
+                cpython::measure_io(target, sizes.requests)
+            });
+            cpython.extend(rows?.unwrap_or_default());
+        }
         Ok(GilRuns {
             cpu,
             io,
@@ -327,6 +391,7 @@ mod measuring {
     fn measure_io(
         sizes: &Sizes,
         target: &Target,
+        exe: &SelfExe,
         narrator: &Narrator,
     ) -> anyhow::Result<Vec<GilRun>> {
         let url: &Url = target.url();
@@ -350,6 +415,17 @@ mod measuring {
             if name == "io_threads_with_gil" {
                 run.handoffs = Some(handoffs(&run.spans));
             }
+            runs.push(run);
+        }
+        // Child processes reach the embedded server by its port (not with --url).
+        if let Some(server) = target.server() {
+            target.reset();
+            let (values, usage, _) = recorded(narrator, "io_processes", || {
+                super::io_processes(exe, server.addr().port(), sizes.delay, n)
+            });
+            let mut run = GilRun::new("io_processes", usage, values?, Vec::new());
+            run.requests = Some(n);
+            run.max_in_flight = target.max_in_flight();
             runs.push(run);
         }
         let baseline = runs[0].clone();
@@ -410,6 +486,13 @@ mod measuring {
             .collect()
     }
 
+    /// ", N of them at the server at once", when the server is ours and counted.
+    fn at_once(run: &GilRun) -> String {
+        run.max_in_flight
+            .map(|m| format!(", {m} of them at the server at once"))
+            .unwrap_or_default()
+    }
+
     /// Runs the demo with its narration.
     pub fn run(
         sizes: &Sizes,
@@ -465,12 +548,20 @@ mod measuring {
             ),
             &first(&get("threads_with_gil").spans, zoom),
         );
+        // The title says what the run got: at once on two cores, or only open at once.
+        let together = |name: &str| {
+            if get(name).idle_cores == Some(true) {
+                "both run at once"
+            } else {
+                "both open at once, but without two free cores mostly waiting for a CPU"
+            }
+        };
         narrator.timeline(
-            "threads_no_gil: both threads run at once",
+            &format!("threads_no_gil: {}", together("threads_no_gil")),
             &get("threads_no_gil").spans,
         );
         narrator.timeline(
-            "processes: one GIL each, both run at once",
+            &format!("processes: one GIL each, {}", together("processes")),
             &get("processes").spans,
         );
         narrator.timeline(
@@ -480,14 +571,19 @@ mod measuring {
 
         let mut lines = Vec::new();
         let with_gil = get("threads_with_gil");
+        let cores = ratio(with_gil.cpu_ms, with_gil.wall_ms);
         lines.push(format!(
-            "Two threads under the GIL took {:.2}x the sequential time, using {:.2} CPU-seconds \
-             per second (never more than one core at a time). The lock changed hands {} times \
-             and the threads waited {} for it in total. Each hand-off costs a wake-up: while the \
-             next thread is woken and scheduled, no bytecode runs at all.",
+            "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
+             CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} \
+             for it in total. Each hand-off costs a wake-up: while the next thread is woken and \
+             scheduled, no bytecode runs at all.",
             with_gil.ratio,
-            ratio(with_gil.cpu_ms, with_gil.wall_ms),
-            with_gil.handoffs.unwrap_or(0),
+            if cores <= 1.1 {
+                "at most one core's worth"
+            } else {
+                "more than one core's worth, which one lock should not allow"
+            },
+            plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
             human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
         ));
         lines.push(format!(
@@ -498,12 +594,50 @@ mod measuring {
             get("processes").ratio,
             get("rayon").ratio
         ));
+        let baseline = get("sequential").cpu_per_wall.unwrap_or(1.0);
+        if baseline < BUSY_BASELINE {
+            lines.push(format!(
+                "The sequential run itself got only {baseline:.2} CPU-seconds per second (one \
+                 core to itself is 1.00): other programs were using this machine, so the \
+                 ratios above compare unequal shares of it."
+            ));
+        }
+        let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
+            .iter()
+            .map(|name| get(name))
+            .filter(|run| run.idle_cores == Some(false))
+            .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
+            .collect();
+        if !starved.is_empty() {
+            lines.push(format!(
+                "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}. \
+                 Running at once cannot beat one after the other without a second free core; \
+                 run it on a quieter machine to see the speedup.",
+                starved.join(", ")
+            ));
+        }
+        let io_threads = get("io_threads_with_gil");
         lines.push(format!(
-            "{} blocking requests in threads under the GIL took {:.2}x the sequential time: the \
-             lock is released around I/O, so the waits overlap.",
-            sizes.requests,
-            get("io_threads_with_gil").ratio
+            "{} in threads under the GIL took {:.2}x the sequential time{}: the lock is \
+             released around I/O, so the waits overlap.",
+            plural(sizes.requests, "blocking request", "blocking requests"),
+            io_threads.ratio,
+            at_once(&io_threads)
         ));
+        if let Some(processes) = runs.get("io_processes") {
+            lines.push(format!(
+                "In child processes, one request each, they took {:.2}x{}: processes serve \
+                 I/O-bound work too, each paying for its start.",
+                processes.ratio,
+                at_once(processes)
+            ));
+        } else {
+            lines.push(
+                "With --url the child processes' row is left out: they reach only the \
+                        embedded server."
+                    .into(),
+            );
+        }
         lines.extend(cpython::report(&runs, narrator));
         narrator.summary(SECTION, &lines);
         Ok(runs)

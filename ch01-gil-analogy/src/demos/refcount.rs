@@ -8,10 +8,9 @@
 //! read-modify-write as one indivisible step and loses nothing.
 
 use std::rc::{Rc, Weak};
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tracing::info_span;
+use crate::gil::Gil;
 
 // ---- the lesson: a count freed at zero, and two ways of adding 1 from two threads ----
 
@@ -89,45 +88,47 @@ fn increment(refcount: &AtomicU64, how: Increment) {
     }
 }
 
-/// `threads` threads each add 1 to one count `increments` times; returns what it ended at.
+/// `threads` threads each add 1 to one count, at least `increments` times each, all at once
+/// (see [`race`] for how they are made to overlap). Each runs its adds as a thread of the model
+/// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
 ///
 /// ```
 /// use ch01_gil_analogy::demos::refcount::{Increment, count};
-/// assert_eq!(count(Increment::FetchAdd, 2, 10_000), 20_000);
+/// use ch01_gil_analogy::gil::Gil;
+/// let counted = count(&Gil::disabled(), Increment::FetchAdd, 2, 10_000);
+/// assert_eq!(counted.counted, counted.added);
 /// ```
-pub fn count(how: Increment, threads: u64, increments: u64) -> u64 {
+pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counted {
     let refcount = AtomicU64::new(0);
-    // Start every thread at the same moment so that they really overlap.
-    let start_line = Barrier::new(threads as usize);
-    std::thread::scope(|scope| {
-        for t in 1..=threads {
-            let (refcount, start_line) = (&refcount, &start_line);
-            scope.spawn(move || {
-                start_line.wait();
-                info_span!("thread", t).in_scope(|| {
-                    for _ in 0..increments {
-                        increment(refcount, how);
-                    }
-                });
-            });
-        }
+    let added = race(threads, increments, |t| {
+        let mut thread = gil.attach(t.to_string());
+        let refcount = &refcount;
+        move || thread.execute(|| increment(refcount, how))
     });
-    refcount.load(Ordering::SeqCst)
+    Counted {
+        added,
+        counted: refcount.load(Ordering::SeqCst),
+    }
 }
 
 // ---- measuring it ----
 
-pub use measuring::{Freed, THREADS, Tally, freed, run, tally};
+pub use measuring::{Counted, Freed, THREADS, Tally, freed, race, run, tally};
 
 mod measuring {
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
 
     use serde::Serialize;
-    use shared::timing::measure;
+    use shared::affinity::{allowed_cpus, to_cpu};
+    use shared::narrate::plural;
+    use shared::timing::{measure, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
 
     use super::Increment;
     use crate::Sizes;
+    use crate::demos::gil::handoffs;
+    use crate::gil::Gil;
 
     const DEMO: &str = "refcount";
     const SECTION: &str = "1.5";
@@ -135,23 +136,124 @@ mod measuring {
     pub const THREADS: u64 = 2;
     /// How many references the freed-at-zero row makes.
     const REFERENCES: usize = 3;
+    /// Steps a racing thread makes between two looks at the others.
+    const CHUNK: u64 = 1024;
+    /// Steps (64 chunks) the other threads must make while a thread is itself running (on two
+    /// cores at the same moment) before they stop...
+    const OVERLAP: u64 = 65_536;
+    /// ...or how many times a thread must have seen the others advance while it was switched
+    /// out (on one core, or under a lock)...
+    const SWITCHES: u64 = 64;
+    /// ...or how long they go on at most (a lone thread never sees another).
+    const PATIENCE: Duration = Duration::from_secs(2);
 
-    /// Threads adding to one count: `non_atomic` or `atomic`.
+    /// Runs `threads` threads, each calling the step `start(t)` made for it (t = 1, 2, ...) over
+    /// and over; returns how many steps they made in all. They are made to really overlap:
+    /// - each is pinned to a CPU of its own where there are two or more, so the OS cannot run
+    ///   them one after the other on one core (as it likes to do with a thread it just woke,
+    ///   next to the one that woke it);
+    /// - they start by spinning on a counter, not by sleeping on a barrier, so none waits to be
+    ///   woken while another already runs;
+    /// - they are sized by what happened, not by a count: each keeps going until every thread
+    ///   has made `min_steps` and the others made `OVERLAP` steps while a thread was running
+    ///   itself, or were switched in `SWITCHES` times while it was switched out, or `PATIENCE`
+    ///   ran out. A busy machine makes them run longer, not overlap less.
+    pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S + Sync) -> u64 {
+        let cpus = allowed_cpus().unwrap_or_default();
+        let ready = AtomicU64::new(0);
+        let progress: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
+        let (overlap, switches) = (AtomicU64::new(0), AtomicU64::new(0));
+        let chunk = CHUNK.min(min_steps).max(1);
+        let shared = (&ready, &progress, &overlap, &switches, &start);
+        std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..progress.len())
+                .map(|i| {
+                    let cpu = (cpus.len() >= 2).then(|| cpus[i % cpus.len()]);
+                    let (ready, progress, overlap, switches, start) = shared;
+                    scope.spawn(move || {
+                        if let Some(cpu) = cpu {
+                            // Pinning helps the race show; where it is refused, race unpinned.
+                            let _ = to_cpu(cpu);
+                        }
+                        ready.fetch_add(1, Ordering::SeqCst);
+                        while ready.load(Ordering::SeqCst) < threads {
+                            std::thread::yield_now();
+                        }
+                        let began = Instant::now();
+                        let others = || -> u64 {
+                            let all = progress.iter().map(|p| p.load(Ordering::Relaxed));
+                            all.sum::<u64>() - progress[i].load(Ordering::Relaxed)
+                        };
+                        let mut step = start(i as u64 + 1);
+                        let (mut seen, mut done) = (others(), 0);
+                        loop {
+                            let (wall, cpu) = (Instant::now(), thread_cpu_time());
+                            for _ in 0..chunk {
+                                step();
+                            }
+                            done += chunk;
+                            progress[i].store(done, Ordering::Relaxed);
+                            let now = others();
+                            if now != seen {
+                                // Running most of the time the others advanced: at the same
+                                // moment. Otherwise they ran while this thread did not.
+                                if (thread_cpu_time() - cpu) * 2 >= wall.elapsed() {
+                                    overlap.fetch_add((now - seen).min(chunk), Ordering::Relaxed);
+                                } else {
+                                    switches.fetch_add(1, Ordering::Relaxed);
+                                }
+                                seen = now;
+                            }
+                            let everyone = progress
+                                .iter()
+                                .all(|p| p.load(Ordering::Relaxed) >= min_steps);
+                            let enough = threads < 2
+                                || overlap.load(Ordering::Relaxed) >= OVERLAP
+                                || switches.load(Ordering::Relaxed) >= SWITCHES
+                                || began.elapsed() >= PATIENCE;
+                            if everyone && enough {
+                                break done;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().expect("a counting thread panicked"))
+                .sum()
+        })
+    }
+
+    /// What a [`count`](super::count) ended at, against how many adds the threads made.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Counted {
+        /// Adds made by all threads together: what a correct count ends at.
+        pub added: u64,
+        /// What the count really ended at.
+        pub counted: u64,
+    }
+
+    /// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
     #[derive(Debug, Clone, Serialize)]
     pub struct Tally {
-        /// `non_atomic` or `atomic`.
+        /// `non_atomic`, `atomic` or `non_atomic_under_gil`.
         pub name: &'static str,
         /// Wall time.
         pub wall_ms: f64,
         /// CPU time of both threads.
         pub cpu_ms: f64,
-        /// threads x increments: what a correct count ends at.
+        /// Adds made by all threads (at least threads x --increments): what a correct count
+        /// ends at.
         pub expected: u64,
         /// What the count really ended at.
         pub counted: u64,
         /// Increments overwritten by another thread and so never counted.
         pub lost_updates: u64,
-        /// One `thread` span per thread.
+        /// How many times the model GIL went from one thread to the other (under the GIL only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub handoffs: Option<u64>,
+        /// One `thread` span per thread (per turn holding the lock, under the GIL).
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
@@ -178,19 +280,20 @@ mod measuring {
         Freed(&'a Freed),
     }
 
-    /// Races `THREADS` threads on one count, `how` they add.
-    pub fn tally(name: &'static str, how: Increment, increments: u64) -> Tally {
+    /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
+    pub fn tally(name: &'static str, gil: &Gil, how: Increment, increments: u64) -> Tally {
         let recording = Recording::start();
-        let (counted, usage) = measure(|| super::count(how, THREADS, increments));
-        let expected = THREADS * increments;
+        let (counted, usage) = measure(|| super::count(gil, how, THREADS, increments));
+        let spans = recording.finish();
         Tally {
             name,
             wall_ms: usage.wall.as_secs_f64() * 1e3,
             cpu_ms: usage.cpu.as_secs_f64() * 1e3,
-            expected,
-            counted,
-            lost_updates: expected.saturating_sub(counted),
-            spans: recording.finish(),
+            expected: counted.added,
+            counted: counted.counted,
+            lost_updates: counted.added.saturating_sub(counted.counted),
+            handoffs: gil.is_enabled().then(|| handoffs(&spans)),
+            spans,
         }
     }
 
@@ -216,23 +319,44 @@ mod measuring {
             "Why the GIL exists: reference counts",
             "CPython frees an object when its reference count reaches zero. A count updated as \
              'read, then write back + 1' by two threads at once loses updates; an atomic \
-             read-modify-write loses none. CPython's counts are the first kind, so it lets only \
-             one thread touch interpreter state at a time.",
+             read-modify-write loses none, and neither does the first kind under a GIL. \
+             CPython's counts are the first kind, so it lets only one thread touch interpreter \
+             state at a time.",
         );
         let increments = sizes.increments;
         narrator.say(format!(
             "One object with {REFERENCES} references, dropped one by one; then {THREADS} threads \
-             each add 1 to a shared count {increments} times.\n\n"
+             each add 1 to a shared count, at least {} each and until they have run between \
+             each other's adds (on two cores at once, or switched in and out on one): without \
+             a lock, then under the model GIL.\n\n",
+            plural(increments, "time", "times")
         ));
         let freed = freed(REFERENCES);
-        let racy = tally("non_atomic", Increment::LoadThenStore, increments);
-        let atomic = tally("atomic", Increment::FetchAdd, increments);
+        let no_lock = Gil::disabled();
+        let racy = tally("non_atomic", &no_lock, Increment::LoadThenStore, increments);
+        let atomic = tally("atomic", &no_lock, Increment::FetchAdd, increments);
+        let gil = Gil::new(sizes.switch_interval());
+        let under_gil = tally(
+            "non_atomic_under_gil",
+            &gil,
+            Increment::LoadThenStore,
+            increments,
+        );
         if narrator.json() {
-            let rows = vec![Row::Tally(&racy), Row::Tally(&atomic), Row::Freed(&freed)];
+            let rows = vec![
+                Row::Tally(&racy),
+                Row::Tally(&atomic),
+                Row::Freed(&freed),
+                Row::Tally(&under_gil),
+            ];
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {
             narrator.report(&Report::new(DEMO, SECTION, vec![&freed]));
-            narrator.report(&Report::new(DEMO, SECTION, vec![&racy, &atomic]));
+            narrator.report(&Report::new(
+                DEMO,
+                SECTION,
+                vec![&racy, &atomic, &under_gil],
+            ));
         }
         narrator.timeline(
             "the two threads updating the count (non_atomic)",
@@ -241,9 +365,10 @@ mod measuring {
 
         let freed_line = format!(
             "The object's count went {} as its references were dropped, and it was freed exactly \
-             when the last one went (after {} drops, {} time): what CPython does with every \
-             object.",
-            freed.counts, freed.freed_after_drops, freed.frees
+             when the last one went (after {}, {}): what CPython does with every object.",
+            freed.counts,
+            plural(freed.freed_after_drops, "drop", "drops"),
+            plural(freed.frees, "time", "times")
         );
         let racy_line = if racy.lost_updates > 0 {
             format!(
@@ -253,9 +378,12 @@ mod measuring {
                 racy.lost_updates, racy.expected
             )
         } else {
-            "Load-then-store lost nothing this time: the threads did not overlap enough (try a \
-             larger --increments); the race is still there, only unlucky."
-                .to_string()
+            format!(
+                "Load-then-store lost nothing of {} updates this time: losing one needs a thread \
+                 to write between the other's load and its store, which can happen at any add \
+                 but is never certain. Run it again.",
+                racy.expected
+            )
         };
         narrator.summary(
             SECTION,
@@ -263,8 +391,15 @@ mod measuring {
                 freed_line,
                 racy_line,
                 format!(
-                    "fetch_add lost {}: one indivisible step cannot be interleaved.",
-                    atomic.lost_updates
+                    "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
+                    atomic.lost_updates, atomic.expected
+                ),
+                format!(
+                    "Under the model GIL the same load-then-store lost {} of {} updates while \
+                     the lock changed hands {}: a thread lets go only between two whole adds.",
+                    under_gil.lost_updates,
+                    under_gil.expected,
+                    plural(under_gil.handoffs.unwrap_or(0), "time", "times")
                 ),
                 "CPython's counts are plain read-then-write; the GIL makes them safe by letting \
                  only one thread at a time run bytecode or call the C API. Rust instead refuses \
