@@ -4,12 +4,17 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::event_loop::TcpStream;
 
-// ---- the lesson: an echo server on the hand-built loop, as `ch01-sockets` wrote it by hand ----
+// ---- the lesson: one echo connection, on the hand-built loop and on tokio ----
 
-/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`.
+/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`. The loop
+/// is the one of `event_loop/`, the socket its `TcpStream`, as `ch01-sockets` wrote it by hand.
 async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
     let mut buf = [0u8; 4096];
     while let Ok(n @ 1..) = connection.read(&mut buf).await {
@@ -17,6 +22,18 @@ async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
             return;
         }
         echoed.set(echoed.get() + n as u64);
+    }
+}
+
+/// The same on tokio: its socket takes `&mut self`, and `tokio::spawn` wants tasks that could
+/// move between threads (`Send`), so the count is atomic. Line for line, the same loop.
+async fn tokio_echo(mut connection: tokio::net::TcpStream, echoed: Arc<AtomicU64>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = connection.read(&mut buf).await {
+        if connection.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+        echoed.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -42,7 +59,7 @@ mod measuring {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
-    use super::echo;
+    use super::{echo, tokio_echo};
     use crate::cli::Sizes;
     use crate::demos::run_queue_wait;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
@@ -357,18 +374,9 @@ mod measuring {
                     })?;
                 let server_echoed = Arc::clone(&echoed);
                 tokio::spawn(async move {
-                    while let Ok((mut connection, _)) = listener.accept().await {
+                    while let Ok((connection, _)) = listener.accept().await {
                         let _ = connection.set_nodelay(true);
-                        let echoed = Arc::clone(&server_echoed);
-                        tokio::spawn(async move {
-                            let mut buf = [0u8; 4096];
-                            while let Ok(n @ 1..) = connection.read(&mut buf).await {
-                                if connection.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                                echoed.fetch_add(n as u64, Ordering::Relaxed);
-                            }
-                        });
+                        tokio::spawn(tokio_echo(connection, Arc::clone(&server_echoed)));
                     }
                 });
                 let result = finished.await.context("the echo client thread died");

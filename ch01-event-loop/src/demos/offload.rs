@@ -38,21 +38,8 @@ pub fn cpu_job(iterations: u64) -> u64 {
     sum
 }
 
-/// Where the job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// Inside a task, on the loop's own thread.
-    OnLoop,
-    /// On tokio's blocking thread pool.
-    SpawnBlocking,
-    /// In a child process.
-    Process,
-}
-
-/// Runs the job at `place`; the loop keeps running while it waits, except on the loop itself.
-/// Returns the checksum, and when the job started and ended where it ran. The job is a span
-/// named after its place, on the thread that runs it (for a child process: the thread that
-/// waits for it).
+/// Runs the job at `place` (the loop runs on while it waits, except on the loop itself); returns
+/// its checksum, start and end. Its span is on the thread that runs it or waits for the child.
 async fn run_job(
     place: Place,
     iterations: u64,
@@ -71,13 +58,9 @@ async fn run_job(
         Place::Process => {
             let program = program.to_path_buf();
             let in_child = move || {
-                info_span!("process job").in_scope(|| {
-                    (
-                        Instant::now(),
-                        measuring::run_child(&program, iterations),
-                        Instant::now(),
-                    )
-                })
+                let _job = info_span!("process job").entered();
+                let child = || measuring::run_child(&program, iterations);
+                (Instant::now(), child(), Instant::now())
             };
             let (started, checksum, ended) = off_thread(in_child).await?;
             (started, checksum?, ended)
@@ -92,9 +75,8 @@ fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> impl Future<Output = anyhow::Result<T>> {
     let (done, result) = futures::channel::oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name("offload-waiter".into())
-        .spawn(move || drop(done.send(work())));
+    let thread = std::thread::Builder::new().name("offload-waiter".into());
+    let thread = thread.spawn(move || drop(done.send(work())));
     async move {
         thread.context("cannot start a thread")?;
         result.await.context("the offload thread died")
@@ -104,7 +86,7 @@ fn off_thread<T: Send + 'static>(
 // ---- measuring it ----
 
 pub use measuring::{
-    NAME, Offload, OffloadRun, TICK, Tick, child, iterations_for, measure, run, run_with,
+    NAME, Offload, OffloadRun, Place, TICK, Tick, child, iterations_for, measure, run, run_with,
 };
 
 mod measuring {
@@ -122,10 +104,21 @@ mod measuring {
     use shared::{Narrator, Recording, Report, Span};
     use tracing::info_span;
 
-    use super::{Place, cpu_job, run_job};
+    use super::{cpu_job, run_job};
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, sleep, spawn};
     use crate::observe;
+
+    /// Where the job runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Place {
+        /// Inside a task, on the loop's own thread.
+        OnLoop,
+        /// On tokio's blocking thread pool.
+        SpawnBlocking,
+        /// In a child process.
+        Process,
+    }
 
     impl Place {
         /// Every place, in the order the demo runs them.
