@@ -82,14 +82,13 @@ mod measuring {
     use std::time::Duration;
 
     use serde::Serialize;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::{Narrator, Recording, Report, Span, Stopwatch};
 
     use super::TICK;
     use crate::cli::Sizes;
-    use crate::demos::run_queue_wait;
     use crate::event_loop::EventLoop;
-    use crate::observe::{self, Iteration};
+    use crate::observe::{self, Iteration, run_queue_wait};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "cooperative";
@@ -227,10 +226,6 @@ mod measuring {
             never_awaits: greedy,
             awaits_every_ms: polite,
         })
-    }
-
-    fn ms(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e3
     }
 
     /// Two tickers and one greedy task on a fresh loop, recorded and counted; `polite` makes the

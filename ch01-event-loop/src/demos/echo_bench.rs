@@ -54,16 +54,15 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::thread_cpu_time;
+    use shared::timing::{ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, fdlimit};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
     use super::{echo, tokio_echo};
     use crate::cli::Sizes;
-    use crate::demos::run_queue_wait;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, LoopStats};
+    use crate::observe::{self, Counts, LoopStats, run_queue_wait};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "echo-bench";
@@ -133,8 +132,8 @@ mod measuring {
             let hand_built = name == "hand_built";
             Measured {
                 name,
-                wall_ms: self.client.wall.as_secs_f64() * 1e3,
-                cpu_ms: self.server_cpu.as_secs_f64() * 1e3,
+                wall_ms: ms(self.client.wall),
+                cpu_ms: ms(self.server_cpu),
                 round_trips_per_s: self.per_second(),
                 round_trips: self.client.round_trips,
                 bytes_echoed: self.server_echoed,

@@ -36,14 +36,3 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
-/// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
-pub(crate) fn run_queue_wait() -> std::time::Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let waited = stat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|ns| ns.parse().ok());
-    std::time::Duration::from_nanos(waited.unwrap_or(0))
-}

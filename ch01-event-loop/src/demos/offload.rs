@@ -100,7 +100,7 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, thread_cpu_time};
+    use shared::timing::{human_ms, ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
     use tracing::info_span;
 
@@ -327,10 +327,6 @@ mod measuring {
             ],
         );
         Ok(Offload { runs })
-    }
-
-    fn ms(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e3
     }
 
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what

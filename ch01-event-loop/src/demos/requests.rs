@@ -55,7 +55,7 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::workloads::{Target, http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch, fdlimit};
 
@@ -105,7 +105,7 @@ mod measuring {
             let count = |n: u64| hand_built.then_some(n);
             Measured {
                 name,
-                wall_ms: self.wall.as_secs_f64() * 1e3,
+                wall_ms: ms(self.wall),
                 iterations: count(self.counts.iterations),
                 polls: count(self.counts.polls),
                 wakeups: count(self.counts.wakeups),
@@ -156,7 +156,7 @@ mod measuring {
             ),
             &spans,
         );
-        let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
+        let hand_ms = ms(hand_built.wall);
         let iterations = hand_built.counts.iterations;
         let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
         narrator.summary(
