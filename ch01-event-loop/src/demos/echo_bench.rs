@@ -175,7 +175,7 @@ mod measuring {
     }
 
     /// Runs the demo and prints its report.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let (connections, round_trips) = (sizes.connections, sizes.round_trips);
         narrator.header(
             SECTION,

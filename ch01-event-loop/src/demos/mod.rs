@@ -9,7 +9,7 @@ pub mod timers;
 
 use shared::Narrator;
 
-use crate::cli::{Cli, Demo};
+use crate::cli::{Cli, Demo, Sizes};
 
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -18,17 +18,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(demo) => vec![demo.clone()],
         None => Demo::ALL.to_vec(),
     };
+    // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
+    let sizes = &Sizes {
+        url: cli.common.url.clone(),
+        ..cli.sizes.clone()
+    };
     for demo in demos {
         match demo {
-            Demo::Requests => drop(requests::run(
-                &narrator,
-                &cli.sizes,
-                cli.common.url.as_ref(),
-            )?),
-            Demo::Timers => timers::run(&narrator, &cli.sizes)?,
-            Demo::EchoBench => echo_bench::run(&narrator, &cli.sizes)?,
-            Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
-            Demo::Offload => drop(offload::run(&narrator, &cli.sizes)?),
+            Demo::Requests => requests::run(sizes, &narrator)?,
+            Demo::Timers => timers::run(sizes, &narrator)?,
+            Demo::EchoBench => echo_bench::run(sizes, &narrator)?,
+            Demo::Cooperative => cooperative::run(sizes, &narrator)?,
+            Demo::Offload => offload::run(sizes, &narrator)?,
             Demo::OffloadChild { iterations } => offload::child(iterations)?,
             Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,

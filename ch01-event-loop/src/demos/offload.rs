@@ -86,7 +86,8 @@ fn off_thread<T: Send + 'static>(
 // ---- measuring it ----
 
 pub use measuring::{
-    NAME, Offload, OffloadRun, Place, TICK, Tick, child, iterations_for, measure, run, run_with,
+    NAME, Offload, OffloadRun, Place, TICK, Tick, child, iterations_for, measure, measure_place,
+    measure_with, run,
 };
 
 mod measuring {
@@ -253,14 +254,27 @@ mod measuring {
         pub runs: Vec<OffloadRun>,
     }
 
-    /// Runs the demo, prints its report, and returns the three rows.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
+    /// The three rows, with this program as the child process.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
         let program = std::env::current_exe().context("cannot find this program to re-run it")?;
-        run_with(narrator, sizes, &program)
+        measure_with(sizes, &program)
     }
 
-    /// [`run`], with `program` (this crate's binary) as the child process.
-    pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+    /// [`measure`], with `program` (this crate's binary) as the child process.
+    pub fn measure_with(sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+        let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
+        let mut runs = Vec::new();
+        for place in Place::ALL {
+            runs.push(measure_place(place, iterations, program, sizes.trace)?);
+        }
+        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
+            bail!("the job's checksum differs between rows: the same work was not done");
+        }
+        Ok(Offload { runs })
+    }
+
+    /// Runs the demo and prints its report.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let job = Duration::from_millis(sizes.job_ms);
         narrator.header(
             SECTION,
@@ -272,14 +286,7 @@ mod measuring {
                 job.as_millis()
             ),
         );
-        let iterations = iterations_for(job);
-        let mut runs = Vec::new();
-        for place in Place::ALL {
-            runs.push(measure(place, iterations, program, sizes.trace)?);
-        }
-        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
-            bail!("the job's checksum differs between rows: the same work was not done");
-        }
+        let Offload { runs } = measure(sizes)?;
         narrator.report(&Report::new(
             NAME,
             SECTION,
@@ -326,7 +333,7 @@ mod measuring {
                     .into(),
             ],
         );
-        Ok(Offload { runs })
+        Ok(())
     }
 
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
@@ -380,7 +387,7 @@ mod measuring {
 
     /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
     /// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
-    pub fn measure(
+    pub fn measure_place(
         place: Place,
         iterations: u64,
         program: &Path,

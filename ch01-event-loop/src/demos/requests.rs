@@ -124,12 +124,8 @@ mod measuring {
         pub tokio: Row,
     }
 
-    /// Runs the demo, prints its report, and returns what it measured.
-    pub fn run(
-        narrator: &Narrator,
-        sizes: &Sizes,
-        url: Option<&reqwest::Url>,
-    ) -> anyhow::Result<Requests> {
+    /// Runs the demo and prints its report.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let n = sizes.requests;
         narrator.header(
             SECTION,
@@ -141,7 +137,7 @@ mod measuring {
                 sizes.delay_ms
             ),
         );
-        let measured = measure(narrator, sizes, url)?;
+        let measured = measure(sizes, narrator)?;
         let Requests { hand_built, tokio } = &measured;
         narrator.report(&Report::new(
             NAME,
@@ -178,19 +174,16 @@ mod measuring {
                 ),
             ],
         );
-        Ok(measured)
+        Ok(())
     }
 
-    /// Both rows, hand-built loop first, each request recorded as a span.
-    pub fn measure(
-        narrator: &Narrator,
-        sizes: &Sizes,
-        url: Option<&reqwest::Url>,
-    ) -> anyhow::Result<Requests> {
+    /// Both rows, hand-built loop first, each request recorded as a span; `narrator` says which
+    /// runtime is at work while the requests wait.
+    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // Each request needs a socket here and one in the embedded server.
         fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
-        let target = Target::new(url, sizes.delay_ms)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         let hand_built = hand_built(narrator, sizes, &target)?;
         let tokio = with_tokio(narrator, n, &target)?;
         Ok(Requests { hand_built, tokio })

@@ -92,7 +92,7 @@ mod measuring {
     }
 
     /// Runs the demo (each runtime in its own child process) and prints its report.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let count = sizes.count;
         narrator.header(
             SECTION,
