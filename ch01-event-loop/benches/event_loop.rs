@@ -175,9 +175,9 @@ fn requests_head_to_head() {
     let (mut hand_walls, mut tokio_walls) = (Vec::new(), Vec::new());
     // Each round runs the hand-built loop, then tokio: the two alternate.
     for _ in 0..ROUNDS {
-        let result = requests::measure(&quiet, &sizes, None).unwrap();
-        hand_walls.push(result.hand_built.wall.as_secs_f64() * 1e3);
-        tokio_walls.push(result.tokio.wall.as_secs_f64() * 1e3);
+        let result = requests::measure(&sizes, &quiet).unwrap();
+        hand_walls.push(shared::timing::ms(result.hand_built.wall));
+        tokio_walls.push(shared::timing::ms(result.tokio.wall));
     }
     let (hand, tokio) = (median(hand_walls), median(tokio_walls));
     println!(

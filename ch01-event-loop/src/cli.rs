@@ -140,6 +140,11 @@ pub struct Sizes {
     /// Print one line per iteration of the hand-built loop (to standard error).
     #[arg(long, global = true)]
     pub trace: bool,
+
+    /// requests: the server to ask (`--url`, among the options every chapter shares); `None`
+    /// starts the embedded one.
+    #[arg(skip)]
+    pub url: Option<reqwest::Url>,
 }
 
 impl Default for Sizes {
@@ -153,6 +158,7 @@ impl Default for Sizes {
             hog_ms: 300,
             job_ms: 300,
             trace: false,
+            url: None,
         }
     }
 }

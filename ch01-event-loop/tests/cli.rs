@@ -1,8 +1,6 @@
 //! Section 1.7: the real binary, as a learner runs it: help, JSON output, bad input, trace.
 
-use std::process::{Command, Output};
-
-use serde_json::Value;
+use shared::testing::{self, Row, assert_rows, json_lines, measurement};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-event-loop");
 const TINY: [&str; 14] = [
@@ -23,11 +21,8 @@ const TINY: [&str; 14] = [
     "60",
 ];
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the binary runs")
+fn run(args: &[&str]) -> std::process::Output {
+    testing::run(BIN, args)
 }
 
 #[test]
@@ -52,53 +47,88 @@ fn help_lists_every_demo_with_its_section() {
     );
 }
 
+const TIMERS: &[&str] = &["wall_ms", "peak_rss_kb", "rss_growth_kb", "bytes_per_timer"];
+const ECHO: &[&str] = &[
+    "wall_ms",
+    "round_trips_per_s",
+    "round_trips",
+    "bytes_echoed",
+    "cpu_ms",
+    "server_cpu_us_per_round_trip",
+    "server_cpu_per_s",
+    "server_cpu_wait_share",
+];
+const TICKS: &[&str] = &[
+    "longest_iteration_ms",
+    "worst_tick_lateness_ms",
+    "iterations",
+    "wall_ms",
+    "cpu_wait_share",
+];
+const OFFLOAD: &[&str] = &[
+    "worst_tick_lateness_ms",
+    "ticks",
+    "ticks_during_job",
+    "job_ms",
+    "wall_ms",
+    "job_cpu_per_s",
+];
+/// Every demo of a plain run, in order, with its rows: the public names and numeric fields.
+const DEMOS: [(&str, &[Row]); 5] = [
+    (
+        "requests",
+        &[
+            (
+                "hand_built",
+                &["wall_ms", "max_in_flight", "iterations", "polls"],
+            ),
+            ("tokio", &["wall_ms", "max_in_flight"]),
+        ],
+    ),
+    (
+        "timers",
+        &[
+            ("hand_built", TIMERS),
+            ("tokio", TIMERS),
+            ("tokio_join_all", TIMERS),
+            ("tokio_join_all_unconstrained", TIMERS),
+        ],
+    ),
+    ("echo-bench", &[("hand_built", ECHO), ("tokio", ECHO)]),
+    (
+        "cooperative",
+        &[("never_awaits", TICKS), ("awaits_every_ms", TICKS)],
+    ),
+    (
+        "offload",
+        &[
+            ("on_loop", OFFLOAD),
+            ("spawn_blocking", OFFLOAD),
+            ("process", OFFLOAD),
+        ],
+    ),
+];
+
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
     let mut args = vec!["--json"];
     args.extend(TINY);
-    let output = run(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let reports: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
-        .collect();
-    let demos: Vec<&str> = reports
-        .iter()
-        .map(|r| r["demo"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        demos,
-        ["requests", "timers", "echo-bench", "cooperative", "offload"]
-    );
-    let field = |demo: usize, name: &str, key: &str| -> f64 {
-        reports[demo]["measurements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == name)
-            .unwrap_or_else(|| panic!("measurement {name} missing"))[key]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{name}.{key} missing"))
-    };
-    for key in ["wall_ms", "max_in_flight", "iterations", "polls"] {
-        field(0, "hand_built", key);
+    let reports = json_lines(&run(&args));
+    assert_eq!(reports.len(), DEMOS.len(), "one line per demo");
+    for (report, (demo, rows)) in reports.iter().zip(DEMOS) {
+        assert_rows(report, demo, "1.7", rows);
     }
+    let field = |demo: usize, name: &str, key: &str| -> f64 {
+        let value = &measurement(&reports[demo], name)[key];
+        value
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}.{key}: {value}"))
+    };
     // All five requests were in flight at once, on both runtimes.
     assert_eq!(field(0, "hand_built", "max_in_flight"), 5.0);
     assert_eq!(field(0, "tokio", "max_in_flight"), 5.0);
     // Every runtime's batch of 1 s sleeps, measured in its child: a sleep never ends early.
-    let runtimes = [
-        "hand_built",
-        "tokio",
-        "tokio_join_all",
-        "tokio_join_all_unconstrained",
-    ];
-    for name in runtimes {
+    for (name, _) in DEMOS[1].1 {
         assert!(field(1, name, "peak_rss_kb") > 0.0);
         assert!(field(1, name, "wall_ms") >= 1000.0, "{name}");
     }
@@ -107,39 +137,24 @@ fn json_output_has_the_documented_names_and_fields() {
         // Whether each server had a core, measured as its wait for a CPU.
         let waited = field(2, name, "server_cpu_wait_share");
         assert!((0.0..=1.05).contains(&waited), "{name}: {waited}");
-        let row = reports[2]["measurements"].as_array().unwrap();
-        let row = row.iter().find(|m| m["name"] == name).unwrap();
+        let row = measurement(&reports[2], name);
         assert!(row["idle_core"].is_boolean(), "{name}: {row}");
-    }
-    field(3, "never_awaits", "longest_iteration_ms");
-    for name in ["on_loop", "spawn_blocking", "process"] {
-        for key in ["worst_tick_lateness_ms", "ticks", "wall_ms"] {
-            field(4, name, key);
-        }
     }
     assert_eq!(field(4, "on_loop", "ticks_during_job"), 0.0);
     // Whether each job had a core to itself, measured as CPU-seconds per second of the job.
-    for name in ["on_loop", "spawn_blocking", "process"] {
+    for (name, _) in DEMOS[4].1 {
         assert!(
             field(4, name, "job_cpu_per_s") > 0.0,
             "{name}: the job used CPU"
         );
-        let row = reports[4]["measurements"].as_array().unwrap();
-        let row = row.iter().find(|m| m["name"] == name).unwrap();
+        let row = measurement(&reports[4], name);
         assert!(row["idle_core"].is_boolean(), "{name}: {row}");
-    }
-    for report in &reports {
-        assert_eq!(report["section"], "1.7");
     }
 }
 
 fn assert_one_line_error(args: &[&str], expected: &str) {
-    let output = run(args);
-    assert!(!output.status.success(), "{args:?} should fail");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(expected), "{stderr}");
-    assert!(!stderr.contains("panicked"));
+    let line = testing::assert_one_line_error(&run(args), &format!("{args:?}"));
+    assert!(line.contains(expected), "{line}");
 }
 
 #[test]
@@ -186,6 +201,6 @@ fn a_timers_child_sends_its_span_and_result_to_the_parent() {
     assert_ne!(spans[0].pid, std::process::id());
     assert!(spans[0].wall() >= std::time::Duration::from_secs(1));
     // Then the result, as the last line.
-    let result: Value = serde_json::from_str(other.last().unwrap()).unwrap();
+    let result: serde_json::Value = serde_json::from_str(other.last().unwrap()).unwrap();
     assert!(result["wall_ms"].as_f64().unwrap() >= 1000.0);
 }

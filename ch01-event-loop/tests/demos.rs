@@ -33,7 +33,7 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
         delay_ms: 300,
         ..Sizes::default()
     };
-    let result = requests::run(&quiet(), &sizes, None).unwrap();
+    let result = requests::measure(&sizes, &quiet()).unwrap();
     // Fails if the tasks ran one after the other (a loop that ran each task to completion).
     for (name, row) in [("hand_built", &result.hand_built), ("tokio", &result.tokio)] {
         assert_eq!(row.max_in_flight, Some(20), "{name}: all 20 at once");
@@ -89,7 +89,7 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
         ..Sizes::default()
     };
     let hog = Duration::from_millis(sizes.hog_ms);
-    let result = cooperative::run(&quiet(), &sizes).unwrap();
+    let result = cooperative::measure(&sizes).unwrap();
     let (greedy, polite) = (&result.never_awaits, &result.awaits_every_ms);
     // A ticker due during the computation waits for its end: up to one tick less than the hog.
     assert!(
@@ -133,7 +133,7 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         ..Sizes::default()
     };
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-event-loop"));
-    let result = offload::run_with(&quiet(), &sizes, program).unwrap();
+    let result = offload::measure_with(&sizes, program).unwrap();
     for run in &result.runs {
         let job = run.job_time();
         let (during, silence) = (run.ticks_during_job(), run.longest_silence_during_job());

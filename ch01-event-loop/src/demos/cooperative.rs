@@ -76,20 +76,19 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-pub use measuring::{Cooperative, CooperativeRun, NAME, run, run_variant};
+pub use measuring::{Cooperative, CooperativeRun, NAME, measure, run, run_variant};
 
 mod measuring {
     use std::time::Duration;
 
     use serde::Serialize;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::{Narrator, Recording, Report, Span, Stopwatch};
 
     use super::TICK;
     use crate::cli::Sizes;
-    use crate::demos::run_queue_wait;
     use crate::event_loop::EventLoop;
-    use crate::observe::{self, Iteration};
+    use crate::observe::{self, Iteration, run_queue_wait};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "cooperative";
@@ -157,9 +156,17 @@ mod measuring {
         pub awaits_every_ms: CooperativeRun,
     }
 
-    /// Runs the demo, prints its report, and returns both variants' results.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Cooperative> {
+    /// Both variants, never awaiting first (`--trace` follows that one only).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
         let hog = Duration::from_millis(sizes.hog_ms);
+        Ok(Cooperative {
+            never_awaits: run_variant(hog, false, sizes.trace)?,
+            awaits_every_ms: run_variant(hog, true, false)?,
+        })
+    }
+
+    /// Runs the demo and prints its report.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "How an event loop works: one task at a time, until it has to wait",
@@ -170,8 +177,8 @@ mod measuring {
                 TICK.as_millis()
             ),
         );
-        let greedy = run_variant(hog, false, sizes.trace)?;
-        let polite = run_variant(hog, true, false)?;
+        let measured = measure(sizes)?;
+        let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
         narrator.report(&Report::new(
             NAME,
             SECTION,
@@ -223,14 +230,7 @@ mod measuring {
                 ),
             ],
         );
-        Ok(Cooperative {
-            never_awaits: greedy,
-            awaits_every_ms: polite,
-        })
-    }
-
-    fn ms(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e3
+        Ok(())
     }
 
     /// Two tickers and one greedy task on a fresh loop, recorded and counted; `polite` makes the

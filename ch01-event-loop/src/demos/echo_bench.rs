@@ -4,12 +4,17 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::event_loop::TcpStream;
 
-// ---- the lesson: an echo server on the hand-built loop, as `ch01-sockets` wrote it by hand ----
+// ---- the lesson: one echo connection, on the hand-built loop and on tokio ----
 
-/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`.
+/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`. The loop
+/// is the one of `event_loop/`, the socket its `TcpStream`, as `ch01-sockets` wrote it by hand.
 async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
     let mut buf = [0u8; 4096];
     while let Ok(n @ 1..) = connection.read(&mut buf).await {
@@ -17,6 +22,18 @@ async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
             return;
         }
         echoed.set(echoed.get() + n as u64);
+    }
+}
+
+/// The same on tokio: its socket takes `&mut self`, and `tokio::spawn` wants tasks that could
+/// move between threads (`Send`), so the count is atomic. Line for line, the same loop.
+async fn tokio_echo(mut connection: tokio::net::TcpStream, echoed: Arc<AtomicU64>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = connection.read(&mut buf).await {
+        if connection.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+        echoed.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -37,16 +54,15 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::thread_cpu_time;
+    use shared::timing::{ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, fdlimit};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
-    use super::echo;
+    use super::{echo, tokio_echo};
     use crate::cli::Sizes;
-    use crate::demos::run_queue_wait;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, LoopStats};
+    use crate::observe::{self, Counts, LoopStats, run_queue_wait};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "echo-bench";
@@ -116,8 +132,8 @@ mod measuring {
             let hand_built = name == "hand_built";
             Measured {
                 name,
-                wall_ms: self.client.wall.as_secs_f64() * 1e3,
-                cpu_ms: self.server_cpu.as_secs_f64() * 1e3,
+                wall_ms: ms(self.client.wall),
+                cpu_ms: ms(self.server_cpu),
                 round_trips_per_s: self.per_second(),
                 round_trips: self.client.round_trips,
                 bytes_echoed: self.server_echoed,
@@ -159,7 +175,7 @@ mod measuring {
     }
 
     /// Runs the demo and prints its report.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let (connections, round_trips) = (sizes.connections, sizes.round_trips);
         narrator.header(
             SECTION,
@@ -357,18 +373,9 @@ mod measuring {
                     })?;
                 let server_echoed = Arc::clone(&echoed);
                 tokio::spawn(async move {
-                    while let Ok((mut connection, _)) = listener.accept().await {
+                    while let Ok((connection, _)) = listener.accept().await {
                         let _ = connection.set_nodelay(true);
-                        let echoed = Arc::clone(&server_echoed);
-                        tokio::spawn(async move {
-                            let mut buf = [0u8; 4096];
-                            while let Ok(n @ 1..) = connection.read(&mut buf).await {
-                                if connection.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                                echoed.fetch_add(n as u64, Ordering::Relaxed);
-                            }
-                        });
+                        tokio::spawn(tokio_echo(connection, Arc::clone(&server_echoed)));
                     }
                 });
                 let result = finished.await.context("the echo client thread died");

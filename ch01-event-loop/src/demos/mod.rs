@@ -9,7 +9,7 @@ pub mod timers;
 
 use shared::Narrator;
 
-use crate::cli::{Cli, Demo};
+use crate::cli::{Cli, Demo, Sizes};
 
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -18,32 +18,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(demo) => vec![demo.clone()],
         None => Demo::ALL.to_vec(),
     };
+    // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
+    let sizes = &Sizes {
+        url: cli.common.url.clone(),
+        ..cli.sizes.clone()
+    };
     for demo in demos {
         match demo {
-            Demo::Requests => drop(requests::run(
-                &narrator,
-                &cli.sizes,
-                cli.common.url.as_ref(),
-            )?),
-            Demo::Timers => timers::run(&narrator, &cli.sizes)?,
-            Demo::EchoBench => echo_bench::run(&narrator, &cli.sizes)?,
-            Demo::Cooperative => drop(cooperative::run(&narrator, &cli.sizes)?),
-            Demo::Offload => drop(offload::run(&narrator, &cli.sizes)?),
+            Demo::Requests => requests::run(sizes, &narrator)?,
+            Demo::Timers => timers::run(sizes, &narrator)?,
+            Demo::EchoBench => echo_bench::run(sizes, &narrator)?,
+            Demo::Cooperative => cooperative::run(sizes, &narrator)?,
+            Demo::Offload => offload::run(sizes, &narrator)?,
             Demo::OffloadChild { iterations } => offload::child(iterations)?,
             Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
             Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }
     }
     Ok(())
-}
-
-/// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
-/// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
-pub(crate) fn run_queue_wait() -> std::time::Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let waited = stat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|ns| ns.parse().ok());
-    std::time::Duration::from_nanos(waited.unwrap_or(0))
 }

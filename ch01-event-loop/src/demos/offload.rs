@@ -38,21 +38,8 @@ pub fn cpu_job(iterations: u64) -> u64 {
     sum
 }
 
-/// Where the job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// Inside a task, on the loop's own thread.
-    OnLoop,
-    /// On tokio's blocking thread pool.
-    SpawnBlocking,
-    /// In a child process.
-    Process,
-}
-
-/// Runs the job at `place`; the loop keeps running while it waits, except on the loop itself.
-/// Returns the checksum, and when the job started and ended where it ran. The job is a span
-/// named after its place, on the thread that runs it (for a child process: the thread that
-/// waits for it).
+/// Runs the job at `place` (the loop runs on while it waits, except on the loop itself); returns
+/// its checksum, start and end. Its span is on the thread that runs it or waits for the child.
 async fn run_job(
     place: Place,
     iterations: u64,
@@ -71,13 +58,9 @@ async fn run_job(
         Place::Process => {
             let program = program.to_path_buf();
             let in_child = move || {
-                info_span!("process job").in_scope(|| {
-                    (
-                        Instant::now(),
-                        measuring::run_child(&program, iterations),
-                        Instant::now(),
-                    )
-                })
+                let _job = info_span!("process job").entered();
+                let child = || measuring::run_child(&program, iterations);
+                (Instant::now(), child(), Instant::now())
             };
             let (started, checksum, ended) = off_thread(in_child).await?;
             (started, checksum?, ended)
@@ -92,9 +75,8 @@ fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> impl Future<Output = anyhow::Result<T>> {
     let (done, result) = futures::channel::oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name("offload-waiter".into())
-        .spawn(move || drop(done.send(work())));
+    let thread = std::thread::Builder::new().name("offload-waiter".into());
+    let thread = thread.spawn(move || drop(done.send(work())));
     async move {
         thread.context("cannot start a thread")?;
         result.await.context("the offload thread died")
@@ -104,7 +86,8 @@ fn off_thread<T: Send + 'static>(
 // ---- measuring it ----
 
 pub use measuring::{
-    NAME, Offload, OffloadRun, TICK, Tick, child, iterations_for, measure, run, run_with,
+    NAME, Offload, OffloadRun, Place, TICK, Tick, child, iterations_for, measure, measure_place,
+    measure_with, run,
 };
 
 mod measuring {
@@ -118,14 +101,25 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, thread_cpu_time};
+    use shared::timing::{human_ms, ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
     use tracing::info_span;
 
-    use super::{Place, cpu_job, run_job};
+    use super::{cpu_job, run_job};
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, sleep, spawn};
     use crate::observe;
+
+    /// Where the job runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Place {
+        /// Inside a task, on the loop's own thread.
+        OnLoop,
+        /// On tokio's blocking thread pool.
+        SpawnBlocking,
+        /// In a child process.
+        Process,
+    }
 
     impl Place {
         /// Every place, in the order the demo runs them.
@@ -260,14 +254,27 @@ mod measuring {
         pub runs: Vec<OffloadRun>,
     }
 
-    /// Runs the demo, prints its report, and returns the three rows.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<Offload> {
+    /// The three rows, with this program as the child process.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
         let program = std::env::current_exe().context("cannot find this program to re-run it")?;
-        run_with(narrator, sizes, &program)
+        measure_with(sizes, &program)
     }
 
-    /// [`run`], with `program` (this crate's binary) as the child process.
-    pub fn run_with(narrator: &Narrator, sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+    /// [`measure`], with `program` (this crate's binary) as the child process.
+    pub fn measure_with(sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+        let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
+        let mut runs = Vec::new();
+        for place in Place::ALL {
+            runs.push(measure_place(place, iterations, program, sizes.trace)?);
+        }
+        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
+            bail!("the job's checksum differs between rows: the same work was not done");
+        }
+        Ok(Offload { runs })
+    }
+
+    /// Runs the demo and prints its report.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let job = Duration::from_millis(sizes.job_ms);
         narrator.header(
             SECTION,
@@ -279,14 +286,7 @@ mod measuring {
                 job.as_millis()
             ),
         );
-        let iterations = iterations_for(job);
-        let mut runs = Vec::new();
-        for place in Place::ALL {
-            runs.push(measure(place, iterations, program, sizes.trace)?);
-        }
-        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
-            bail!("the job's checksum differs between rows: the same work was not done");
-        }
+        let Offload { runs } = measure(sizes)?;
         narrator.report(&Report::new(
             NAME,
             SECTION,
@@ -333,11 +333,7 @@ mod measuring {
                     .into(),
             ],
         );
-        Ok(Offload { runs })
-    }
-
-    fn ms(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e3
+        Ok(())
     }
 
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
@@ -391,7 +387,7 @@ mod measuring {
 
     /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
     /// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
-    pub fn measure(
+    pub fn measure_place(
         place: Place,
         iterations: u64,
         program: &Path,

@@ -55,7 +55,7 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::workloads::{Target, http_client};
     use shared::{Narrator, Recording, Report, Span, Stopwatch, fdlimit};
 
@@ -105,7 +105,7 @@ mod measuring {
             let count = |n: u64| hand_built.then_some(n);
             Measured {
                 name,
-                wall_ms: self.wall.as_secs_f64() * 1e3,
+                wall_ms: ms(self.wall),
                 iterations: count(self.counts.iterations),
                 polls: count(self.counts.polls),
                 wakeups: count(self.counts.wakeups),
@@ -124,12 +124,8 @@ mod measuring {
         pub tokio: Row,
     }
 
-    /// Runs the demo, prints its report, and returns what it measured.
-    pub fn run(
-        narrator: &Narrator,
-        sizes: &Sizes,
-        url: Option<&reqwest::Url>,
-    ) -> anyhow::Result<Requests> {
+    /// Runs the demo and prints its report.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let n = sizes.requests;
         narrator.header(
             SECTION,
@@ -141,7 +137,7 @@ mod measuring {
                 sizes.delay_ms
             ),
         );
-        let measured = measure(narrator, sizes, url)?;
+        let measured = measure(sizes, narrator)?;
         let Requests { hand_built, tokio } = &measured;
         narrator.report(&Report::new(
             NAME,
@@ -156,7 +152,7 @@ mod measuring {
             ),
             &spans,
         );
-        let hand_ms = hand_built.wall.as_secs_f64() * 1e3;
+        let hand_ms = ms(hand_built.wall);
         let iterations = hand_built.counts.iterations;
         let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
         narrator.summary(
@@ -178,19 +174,16 @@ mod measuring {
                 ),
             ],
         );
-        Ok(measured)
+        Ok(())
     }
 
-    /// Both rows, hand-built loop first, each request recorded as a span.
-    pub fn measure(
-        narrator: &Narrator,
-        sizes: &Sizes,
-        url: Option<&reqwest::Url>,
-    ) -> anyhow::Result<Requests> {
+    /// Both rows, hand-built loop first, each request recorded as a span; `narrator` says which
+    /// runtime is at work while the requests wait.
+    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // Each request needs a socket here and one in the embedded server.
         fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
-        let target = Target::new(url, sizes.delay_ms)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         let hand_built = hand_built(narrator, sizes, &target)?;
         let tokio = with_tokio(narrator, n, &target)?;
         Ok(Requests { hand_built, tokio })

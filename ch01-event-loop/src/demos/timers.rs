@@ -8,66 +8,41 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use shared::Stopwatch;
-
-use crate::event_loop::{EventLoop, sleep, spawn};
+use crate::event_loop::{sleep, spawn};
 
 /// Every task sleeps this long.
 pub const SLEEP: Duration = Duration::from_secs(1);
 
 // ---- the lesson: many sleeping tasks, on each runtime ----
 
-/// One task per sleep on the hand-built loop; returns the wall time of the whole batch.
-pub fn hand_built(count: u64) -> anyhow::Result<Duration> {
-    let event_loop = EventLoop::new()?;
-    let stopwatch = Stopwatch::start();
-    event_loop.block_on(async {
-        let handles: Vec<_> = (0..count).map(|_| spawn(sleep(SLEEP))).collect();
-        for handle in handles {
-            handle.await?;
-        }
-        anyhow::Ok(())
-    })?;
-    Ok(stopwatch.elapsed())
-}
-
-fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("could not start a tokio runtime")
+/// One task per sleep on the hand-built loop, then await every task.
+async fn hand_built(count: u64) -> anyhow::Result<()> {
+    let handles: Vec<_> = (0..count).map(|_| spawn(sleep(SLEEP))).collect();
+    for handle in handles {
+        handle.await?;
+    }
+    Ok(())
 }
 
 /// The idiomatic tokio way: one spawned task per sleep, collected by a `JoinSet`.
-pub fn tokio_spawned(count: u64) -> anyhow::Result<Duration> {
-    let runtime = tokio_runtime()?;
-    let stopwatch = Stopwatch::start();
-    runtime.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..count {
-            tasks.spawn(tokio::time::sleep(SLEEP));
-        }
-        tasks.join_all().await;
-    });
-    Ok(stopwatch.elapsed())
+async fn tokio_spawned(count: u64) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        tasks.spawn(tokio::time::sleep(SLEEP));
+    }
+    tasks.join_all().await;
 }
 
 /// Every sleep inside one `join_all`, inside one tokio task; `unconstrained` switches off tokio's
 /// cooperative budget for that task.
-pub fn tokio_join_all(count: u64, unconstrained: bool) -> anyhow::Result<Duration> {
-    let runtime = tokio_runtime()?;
-    let stopwatch = Stopwatch::start();
-    runtime.block_on(async {
-        // Sleeps must be made inside the runtime: they register with its timer.
-        let all = futures::future::join_all((0..count).map(|_| tokio::time::sleep(SLEEP)));
-        if unconstrained {
-            tokio::task::unconstrained(all).await
-        } else {
-            all.await
-        }
-    });
-    Ok(stopwatch.elapsed())
+async fn tokio_join_all(count: u64, unconstrained: bool) {
+    // Made while the runtime runs this future: a sleep registers with the runtime's timer.
+    let all = futures::future::join_all((0..count).map(|_| tokio::time::sleep(SLEEP)));
+    if unconstrained {
+        tokio::task::unconstrained(all).await;
+    } else {
+        all.await;
+    }
 }
 
 // ---- measuring it ----
@@ -81,12 +56,13 @@ mod measuring {
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human_ms, ms};
     use shared::trace::{from_json_lines, to_json_lines};
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::{Narrator, Recording, Report, Span, Stopwatch};
     use tracing::info_span;
 
     use crate::cli::{Sizes, TimerRuntime};
+    use crate::event_loop::EventLoop;
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "timers";
@@ -116,7 +92,7 @@ mod measuring {
     }
 
     /// Runs the demo (each runtime in its own child process) and prints its report.
-    pub fn run(narrator: &Narrator, sizes: &Sizes) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let count = sizes.count;
         narrator.header(
             SECTION,
@@ -288,21 +264,40 @@ mod measuring {
             TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
             TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
         };
-        let wall: anyhow::Result<Duration> = span.in_scope(|| match runtime {
-            TimerRuntime::HandBuilt => super::hand_built(count),
-            TimerRuntime::Tokio => super::tokio_spawned(count),
-            TimerRuntime::TokioJoinAll => super::tokio_join_all(count, false),
-            TimerRuntime::TokioJoinAllUnconstrained => super::tokio_join_all(count, true),
-        });
+        let wall = span.in_scope(|| time_batch(runtime, count));
         drop(span);
         let spans = recording.finish();
         let result = ChildResult {
-            wall_ms: wall?.as_secs_f64() * 1e3,
+            wall_ms: ms(wall?),
             peak_rss_kb: shared::timing::peak_rss_kb(),
             start_rss_kb,
         };
         print!("{}", to_json_lines(&spans));
         println!("{}", serde_json::to_string(&result)?);
         Ok(())
+    }
+
+    /// The wall time of one runtime's batch, on a fresh loop or runtime: the clock runs around
+    /// `block_on` only, not around making the runtime.
+    fn time_batch(runtime: TimerRuntime, count: u64) -> anyhow::Result<Duration> {
+        if matches!(runtime, TimerRuntime::HandBuilt) {
+            let event_loop = EventLoop::new()?;
+            let stopwatch = Stopwatch::start();
+            event_loop.block_on(super::hand_built(count))?;
+            return Ok(stopwatch.elapsed());
+        }
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start a tokio runtime")?;
+        let stopwatch = Stopwatch::start();
+        tokio.block_on(async {
+            match runtime {
+                TimerRuntime::TokioJoinAll => super::tokio_join_all(count, false).await,
+                TimerRuntime::TokioJoinAllUnconstrained => super::tokio_join_all(count, true).await,
+                _ => super::tokio_spawned(count).await,
+            }
+        });
+        Ok(stopwatch.elapsed())
     }
 }

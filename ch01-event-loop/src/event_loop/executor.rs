@@ -32,7 +32,7 @@ use super::waker::{ReadyQueue, task_waker};
 /// A single-threaded event loop: a queue of ready tasks, a reactor for sockets, timers. Dropping
 /// it drops the tasks that never finished, closing their sockets.
 pub struct EventLoop {
-    running: Rc<Running>,
+    pub(super) running: Rc<Running>,
 }
 
 impl EventLoop {
@@ -46,17 +46,6 @@ impl EventLoop {
             reactor: Rc::new(RefCell::new(reactor)),
         });
         Ok(Self { running })
-    }
-
-    /// How many tasks wait in the ready queue for their next poll: none in a new loop, one more
-    /// per `spawn` or wake-up, none once `block_on` has run them all.
-    pub fn queued(&self) -> usize {
-        self.running.ready.len()
-    }
-
-    /// How many spawned tasks have not finished yet.
-    pub fn task_count(&self) -> usize {
-        self.running.tasks.borrow().len()
     }
 
     /// Runs the loop until `future` completes, and returns its output (asyncio's
@@ -148,8 +137,7 @@ impl EventLoop {
         // Awake before waking anyone: from here on a wake-up needs no interrupt.
         running.ready.stop_sleeping();
         let waited = started.elapsed();
-        // mutants: making this guard `false` (ignore every error) is equivalent here: waiting on
-        // the loop's own open epoll descriptor fails only with EINTR, ignored either way.
+        // mutants: guard `false` is equivalent: waiting on our own epoll fails only with EINTR.
         match result {
             Err(error) if error.kind() != io::ErrorKind::Interrupted => {
                 panic!("the OS readiness queue (epoll/kqueue) failed: {error}")

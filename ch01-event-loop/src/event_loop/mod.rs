@@ -7,14 +7,17 @@
 //! | `task.rs` | a task (a boxed future), the table of tasks, join handles | `Task` |
 //! | `waker.rs` | the ready queue and the waker that puts a task back on it | `loop._ready` |
 //! | `reactor.rs` | mio `Poll`: which sockets are ready; wakes their tasks | `selectors` |
-//! | `timers.rs` | a heap of deadlines that bounds the wait | `loop._scheduled`, `call_at` |
+//! | `timers.rs` | deadlines, sorted, that bound the wait | `loop._scheduled`, `call_at` |
 //! | `net.rs` | `TcpStream`, `TcpListener`: `Pending` until the OS says ready | `sock_recv`, `sock_sendall` |
 //!
 //! `reactor.rs`, `timers.rs` and `task.rs` import nothing from the other files, and `waker.rs`
-//! only a task's id: read them first.
+//! only a task's id: read them first. Outside the mechanism: `join_error.rs` (a panicked task's
+//! error text) and `inspect.rs` (counts a test reads between runs).
 
 mod context;
 mod executor;
+mod inspect;
+mod join_error;
 mod net;
 mod reactor;
 mod task;

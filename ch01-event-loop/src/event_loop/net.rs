@@ -41,8 +41,7 @@ impl TcpStream {
                 if let Some(error) = stream.socket.take_error()? {
                     return Err(error);
                 }
-                // mutants: making this guard `true` is equivalent: on an open socket whose
-                // error was taken above, `peer_addr` fails only with NotConnected.
+                // mutants: guard `true` is equivalent: here `peer_addr` fails only NotConnected.
                 match stream.socket.peer_addr() {
                     // Still connecting: the same as "would block".
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => {
@@ -75,9 +74,7 @@ impl TcpStream {
     /// A read or write that did less than asked found the socket drained (or its buffer full):
     /// the next one waits for an edge instead of making a syscall that says `WouldBlock`.
     /// Not after 0 bytes: end of stream brings no further edge.
-    // mutants: every change to this condition, or deleting the call, is equivalent: either the
-    // socket is never marked drained (one more syscall, saying `WouldBlock`, per short read) or
-    // also after end of stream, which `drained` ignores once the reactor saw the close.
+    // mutants: equivalent: never drained costs a syscall; after end of stream `drained` is a no-op
     fn drained_if_short(&self, direction: usize, done: usize, asked: usize) {
         if done > 0 && done < asked {
             self.registration.drained(direction);

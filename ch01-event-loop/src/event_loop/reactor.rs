@@ -127,8 +127,7 @@ impl Registration {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.reactor.borrow_mut().sockets[self.token.0][direction].blocked = true;
                 }
-                // mutants: making this guard `false` is equivalent: a non-blocking socket call
-                // never waits, so no signal can interrupt it.
+                // mutants: guard `false` is equivalent: a non-blocking call is never interrupted.
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
             }
@@ -138,16 +137,14 @@ impl Registration {
     /// Notes that a syscall did less than asked: the OS has nothing more in `direction` until
     /// the next edge, so the syscall that would say `WouldBlock` can be spared. Not once closed:
     /// after end of stream no edge comes, and the next read must see it.
-    // mutants: replacing this with `()` is equivalent (one more syscall per short read, see
-    // `TcpStream::drained_if_short`).
+    // mutants: `()` is equivalent (one more syscall per short read).
     pub(crate) fn drained(&self, direction: usize) {
         let half = &mut self.reactor.borrow_mut().sockets[self.token.0][direction];
         half.blocked = !half.closed;
     }
 }
 
-// mutants: replacing `drop` with `()` is equivalent but for memory: the closed socket's slot
-// stays in the slab (the OS forgot the socket when it closed), and no public API counts slots.
+// mutants: `drop` doing `()` is equivalent but for memory: the closed socket's slot stays.
 impl Drop for Registration {
     fn drop(&mut self) {
         self.reactor.borrow_mut().sockets.remove(self.token.0);

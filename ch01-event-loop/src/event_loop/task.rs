@@ -4,9 +4,7 @@
 //! A task is a future pinned in a box, plus the waker that puts it back on the ready queue. The
 //! loop owns it; between polls it sits in a `TaskTable` slot, and its [`TaskId`] is that slot.
 
-use std::any::Any;
 use std::cell::RefCell;
-use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -48,9 +46,10 @@ pub(crate) fn task_body<F: Future + 'static>(
     let body = async move {
         let result = AssertUnwindSafe(future).catch_unwind().await;
         let result = result.map_err(|payload| {
-            let message = panic_message(payload.as_ref());
+            let error = JoinError::from_panic(id, payload.as_ref());
+            let message = &error.message;
             tracing::warn!(target: "event_loop", task = id.0, %message, "task panicked");
-            JoinError { task: id, message }
+            error
         });
         let mut state = state.borrow_mut();
         state.result = Some(result);
@@ -66,27 +65,13 @@ pub(crate) fn task_body<F: Future + 'static>(
 /// polls it, so that it can spawn others meanwhile.
 pub(crate) type TaskTable = slab::Slab<Option<Task>>;
 
-/// Why a [`JoinHandle`] gave no value: the task panicked.
+/// Why a [`JoinHandle`] gave no value: the task panicked (its text: `join_error.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinError {
     /// The task that panicked.
     pub task: TaskId,
     /// Its panic message.
     pub message: String,
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task #{} panicked: {}", self.task.0, self.message)
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = payload.downcast_ref::<&str>().copied();
-    let text = text.or(payload.downcast_ref::<String>().map(String::as_str));
-    text.unwrap_or("a panic with a non-text payload").into()
 }
 
 struct JoinState<T> {

@@ -107,7 +107,7 @@ impl fmt::Display for Iteration {
 }
 
 fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+    format!("{:.1} ms", shared::timing::ms(duration))
 }
 
 /// A subscriber that feeds the loop's events to `stats` and, if given, to a `--trace` printer,
@@ -134,4 +134,15 @@ pub fn watch(trace: bool) -> (LoopStats, tracing::subscriber::DefaultGuard) {
     let stats = LoopStats::default();
     let subscriber = subscriber(&stats, trace.then(TraceLayer::stderr));
     (stats, tracing::subscriber::set_default(subscriber))
+}
+
+/// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
+/// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
+pub fn run_queue_wait() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let waited = stat
+        .split_whitespace()
+        .nth(1)
+        .and_then(|ns| ns.parse().ok());
+    std::time::Duration::from_nanos(waited.unwrap_or(0))
 }
