@@ -179,3 +179,20 @@ impl Drop for Progress {
 pub fn plural(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
+
+/// How many times `a` is `b`, in words: "12 times" from 2 up, "1.40x" below (never "0 times").
+///
+/// ```
+/// use shared::narrate::times;
+/// assert_eq!(times(120.0, 10.0), "12 times");
+/// assert_eq!(times(14.0, 10.0), "1.40x");
+/// assert_eq!(times(3.0, 10.0), "0.30x");
+/// ```
+pub fn times(a: f64, b: f64) -> String {
+    let r = crate::timing::ratio(a, b);
+    if r >= 2.0 {
+        format!("{r:.0} times")
+    } else {
+        format!("{r:.2}x")
+    }
+}
