@@ -201,24 +201,9 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
 
 /// Closes with SO_LINGER set to zero: the kernel sends a reset (RST) instead of a normal close.
 fn reset(stream: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the descriptor is open (we own `stream`), and `linger` is a valid value of the size
-    // we pass; std has no stable `set_linger` yet.
-    let status = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(status, 0, "setsockopt(SO_LINGER)");
-    drop(stream);
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
 }
 
 #[test]
