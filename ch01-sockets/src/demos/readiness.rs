@@ -18,17 +18,6 @@ use crate::ticker::Ticker;
 
 const SOCKET: Token = Token(0);
 
-/// What a wait through `poll` returned.
-#[derive(Debug, Clone, Default)]
-pub struct Waited {
-    /// The bytes received.
-    pub reply: Vec<u8>,
-    /// How many times `poll` returned (readiness events and ticker timeouts).
-    pub wakeups: u64,
-    /// How many of those returns reported our socket ready.
-    pub readable_events: u64,
-}
-
 /// Listing 3.7 registers its sockets with a selector and sleeps in `selector.select(timeout)`
 /// until one is ready. mio's `Poll` is the same thing (epoll on Linux, kqueue on macOS), here for
 /// one socket: "wake me when it is readable", then read what is there. With a ticker, `poll`'s
@@ -83,6 +72,17 @@ fn read_what_is_there(stream: &mut TcpStream, reply: &mut Vec<u8>) -> io::Result
 }
 
 // ---- measuring it: the same wait three ways, CPU time read from the spans ----
+
+/// What a wait through `poll` returned.
+#[derive(Debug, Clone, Default)]
+pub struct Waited {
+    /// The bytes received.
+    pub reply: Vec<u8>,
+    /// How many times `poll` returned (readiness events and ticker timeouts).
+    pub wakeups: u64,
+    /// How many of those returns reported our socket ready.
+    pub readable_events: u64,
+}
 
 pub use measuring::{DEMO, Readiness, measure, run};
 
