@@ -89,6 +89,8 @@ const ECHO_CHUNK: usize = 16 * 1024;
 pub use measuring::{DEMO, ServerRun, load_from, measure, round_trips_per_sec, run};
 
 mod measuring {
+    use std::io;
+    use std::net::SocketAddr;
     use std::time::Duration;
 
     use anyhow::Context;
@@ -98,17 +100,39 @@ mod measuring {
     use shared::trace::threads_used;
     use shared::{Narrator, Recording, Report, Span};
 
+    use super::{one_at_a_time, single_thread_selector, thread_per_client};
     use crate::SECTION;
     use crate::cli::Sizes;
+    use crate::echo::blocking_servers::BlockingServer;
     use crate::echo::load::{self, Load};
+    use crate::echo::nonblocking::NonblockingServer;
     use crate::echo::stats::StatsSnapshot;
-    use crate::echo::{ServerKind, any_local_port};
+    use crate::echo::{RunningServer, ServerKind, any_local_port};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "echo-server";
 
     /// Connections with a row in the timelines.
     const TIMELINE_ROWS: usize = 6;
+
+    // Each kind of server is one of the lesson's functions above, so starting one is here:
+    // `echo` holds what they stand on and does not import the lessons.
+    impl ServerKind {
+        /// Starts this server on `addr` (port 0: any free port), on a thread of its own.
+        pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
+            Ok(match self {
+                ServerKind::OneAtATime => {
+                    RunningServer::Blocking(BlockingServer::start(addr, one_at_a_time)?)
+                }
+                ServerKind::ThreadPerConnection => {
+                    RunningServer::Blocking(BlockingServer::start(addr, thread_per_client)?)
+                }
+                ServerKind::SingleThreadNonblocking => RunningServer::Nonblocking(
+                    NonblockingServer::start(addr, single_thread_selector)?,
+                ),
+            })
+        }
+    }
 
     /// One server under the load.
     #[derive(Debug, Clone, Serialize)]
