@@ -12,6 +12,7 @@ use ch01_sockets::slow_reply::{REPLY, SlowReply};
 use ch01_sockets::ticker::Ticker;
 use shared::Recording;
 use shared::narrate::{Mode, Narrator};
+use shared::timing::ms;
 use shared::trace::named;
 
 const DELAY: Duration = Duration::from_millis(150);
@@ -115,7 +116,7 @@ fn negative_control_a_poll_that_never_sleeps_fails_the_readiness_check() {
         named(&spans, "readiness")[0].cpu()
     };
     let busy = busy_poll::measure(DELAY, TICK, &quiet()).unwrap();
-    let spin_ms = spin.as_secs_f64() * 1e3;
+    let spin_ms = ms(spin);
     // The check of the test above: it must fail here.
     assert!(
         spin_ms * 10.0 >= busy.cpu_ms,

@@ -96,7 +96,7 @@ mod measuring {
     use anyhow::Context;
     use serde::Serialize;
     use shared::narrate::{Mode, plural};
-    use shared::timing::{human_ms, ratio};
+    use shared::timing::{human_ms, ms, ratio};
     use shared::trace::threads_used;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -220,7 +220,7 @@ mod measuring {
         let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
         Ok(ServerRun {
             name,
-            wall_ms: outcome.wall.as_secs_f64() * 1e3,
+            wall_ms: ms(outcome.wall),
             threads: after.threads_started,
             max_concurrent_clients: after.max_connected,
             round_trips_per_sec: outcome.round_trips_per_sec(),

@@ -92,7 +92,7 @@ mod measuring {
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, ratio};
+    use shared::timing::{human, human_ms, ms, ratio};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -156,8 +156,8 @@ mod measuring {
             } else {
                 "readiness"
             },
-            wall_ms: wait.wall().as_secs_f64() * 1e3,
-            cpu_ms: wait.cpu().as_secs_f64() * 1e3,
+            wall_ms: ms(wait.wall()),
+            cpu_ms: ms(wait.cpu()),
             wakeups: waited.wakeups,
             readable_events: waited.readable_events,
             ticks_while_waiting,
@@ -191,7 +191,7 @@ mod measuring {
             "Same server (reply after {}). The thread sleeps in poll() until the socket is \
              readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
              for it), and, for comparison, the busy poll again.",
-            human_ms(delay.as_secs_f64() * 1e3)
+            human(delay)
         ));
         let mut alone = measure(delay, None)?;
         let mut ticking = measure(delay, Some(tick))?;
