@@ -12,6 +12,7 @@ use ch01_sockets::slow_reply::{REPLY, SlowReply};
 use ch01_sockets::ticker::Ticker;
 use shared::Recording;
 use shared::narrate::{Mode, Narrator};
+use shared::timing::ms;
 use shared::trace::named;
 
 const DELAY: Duration = Duration::from_millis(150);
@@ -115,7 +116,7 @@ fn negative_control_a_poll_that_never_sleeps_fails_the_readiness_check() {
         named(&spans, "readiness")[0].cpu()
     };
     let busy = busy_poll::measure(DELAY, TICK, &quiet()).unwrap();
-    let spin_ms = spin.as_secs_f64() * 1e3;
+    let spin_ms = ms(spin);
     // The check of the test above: it must fail here.
     assert!(
         spin_ms * 10.0 >= busy.cpu_ms,
@@ -127,24 +128,11 @@ fn negative_control_a_poll_that_never_sleeps_fails_the_readiness_check() {
 /// Accepts one connection and resets it (SO_LINGER 0): the client's next read fails.
 fn reset_the_next_client(listener: TcpListener) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
         let (stream, _) = listener.accept().unwrap();
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: the descriptor is open (we own `stream`), and `linger` is a valid value of the
-        // size we pass; std has no stable `set_linger` yet.
-        let status = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(status, 0, "setsockopt(SO_LINGER)");
+        // A zero linger: closing sends RST instead of FIN.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
     })
 }
 

@@ -39,7 +39,7 @@ mod measuring {
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::human_ms;
+    use shared::timing::{human, human_ms, ms};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -120,7 +120,7 @@ mod measuring {
         };
         Ok(Blocking {
             name: "blocking",
-            wall_ms: read.wall().as_secs_f64() * 1e3,
+            wall_ms: ms(read.wall()),
             // Any overlap at all counts here: the claim is that there is none.
             ticks_while_blocked: ticks("ticker main", &|tick| tick.overlaps(&read)),
             // Only ticks wholly inside the read count as "kept going during it".
@@ -141,8 +141,8 @@ mod measuring {
         narrator.say(format!(
             "A local server replies {} after we connect. Two tickers want to tick every {}: one \
              on the thread that calls read(), one on a thread of its own.",
-            human_ms(delay.as_secs_f64() * 1e3),
-            human_ms(tick.as_secs_f64() * 1e3)
+            human(delay),
+            human(tick)
         ));
         let blocking = measure(delay, tick, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&blocking]));

@@ -56,7 +56,7 @@ mod measuring {
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human, human_ms, ratio};
+    use shared::timing::{human, human_ms, ms, ratio};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -139,10 +139,7 @@ mod measuring {
             .into_iter()
             .filter(|tick| busy.contains(tick))
             .count() as u64;
-        let (wall_ms, cpu_ms) = (
-            busy.wall().as_secs_f64() * 1e3,
-            busy.cpu().as_secs_f64() * 1e3,
-        );
+        let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));
         let cpu_percent_of_wall = ratio(cpu_ms, wall_ms) * 100.0;
         Ok(BusyPoll {
             name: "busy_poll",
@@ -170,7 +167,7 @@ mod measuring {
         narrator.say(format!(
             "Same server (reply after {}), but the socket is non-blocking and we call read() in \
              a loop until the data is there, ticking in between.",
-            human_ms(delay.as_secs_f64() * 1e3)
+            human(delay)
         ));
         let polled = measure(delay, tick, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));

@@ -21,9 +21,8 @@ use crate::echo::nonblocking::{LISTENER, Selector};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
 
-/// Listings 3.1 and 3.2: accept a client, echo it until it leaves, and only then accept the
-/// next. While this one thread waits in `read` for one client, the others wait in the kernel's
-/// accept queue (listing 3.3's problem).
+/// Listings 3.1 and 3.2: accept a client, echo it until it leaves, only then accept the next.
+/// While it waits in `read` for one client, the others wait in the accept queue (listing 3.3).
 pub fn one_at_a_time(mut listener: Listener) {
     for (n, mut client) in listener.incoming().enumerate() {
         // A broken connection ends only this client's turn.
@@ -41,9 +40,7 @@ pub fn thread_per_client(mut listener: Listener) {
             .name("blocking-echo-client".into())
             .spawn(move || info_span!("connection", n).in_scope(|| echo_until_eof(&mut client)));
         // Out of threads, this client is dropped (its socket closed) and the others go on.
-        if let Ok(thread) = spawned {
-            threads.push(thread);
-        }
+        threads.extend(spawned.ok());
         threads.retain(|thread| !thread.is_finished());
     }
     for thread in threads {
@@ -54,8 +51,7 @@ pub fn thread_per_client(mut listener: Listener) {
 /// Listing 3.2's loop, `data = connection.recv(...)` then `connection.sendall(data)`, until the
 /// client closes its side. Each `read` halts the thread until the client sends something.
 pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
-    // mutants: `16 + 1024` is equivalent: a smaller buffer only takes more reads.
-    let mut buffer = [0u8; 16 * 1024];
+    let mut buffer = [0u8; ECHO_CHUNK];
     loop {
         match client.read(&mut buffer)? {
             0 => return Ok(()),
@@ -86,29 +82,57 @@ pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
 
 // ---- measuring it: each server under the same load, its own counts, the spans recorded ----
 
+/// How much one blocking `read` of `echo_until_eof` asks for.
+// mutants: `16 + 1024` is equivalent: a smaller buffer only takes more reads.
+const ECHO_CHUNK: usize = 16 * 1024;
+
 pub use measuring::{DEMO, ServerRun, load_from, measure, round_trips_per_sec, run};
 
 mod measuring {
+    use std::io;
+    use std::net::SocketAddr;
     use std::time::Duration;
 
     use anyhow::Context;
     use serde::Serialize;
     use shared::narrate::{Mode, plural};
-    use shared::timing::{human_ms, ratio};
+    use shared::timing::{human_ms, ms, ratio};
     use shared::trace::threads_used;
     use shared::{Narrator, Recording, Report, Span};
 
+    use super::{one_at_a_time, single_thread_selector, thread_per_client};
     use crate::SECTION;
     use crate::cli::Sizes;
+    use crate::echo::blocking_servers::BlockingServer;
     use crate::echo::load::{self, Load};
+    use crate::echo::nonblocking::NonblockingServer;
     use crate::echo::stats::StatsSnapshot;
-    use crate::echo::{ServerKind, any_local_port};
+    use crate::echo::{RunningServer, ServerKind, any_local_port};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "echo-server";
 
     /// Connections with a row in the timelines.
     const TIMELINE_ROWS: usize = 6;
+
+    // Each kind of server is one of the lesson's functions above, so starting one is here:
+    // `echo` holds what they stand on and does not import the lessons.
+    impl ServerKind {
+        /// Starts this server on `addr` (port 0: any free port), on a thread of its own.
+        pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
+            Ok(match self {
+                ServerKind::OneAtATime => {
+                    RunningServer::Blocking(BlockingServer::start(addr, one_at_a_time)?)
+                }
+                ServerKind::ThreadPerConnection => {
+                    RunningServer::Blocking(BlockingServer::start(addr, thread_per_client)?)
+                }
+                ServerKind::SingleThreadNonblocking => RunningServer::Nonblocking(
+                    NonblockingServer::start(addr, single_thread_selector)?,
+                ),
+            })
+        }
+    }
 
     /// One server under the load.
     #[derive(Debug, Clone, Serialize)]
@@ -196,7 +220,7 @@ mod measuring {
         let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
         Ok(ServerRun {
             name,
-            wall_ms: outcome.wall.as_secs_f64() * 1e3,
+            wall_ms: ms(outcome.wall),
             threads: after.threads_started,
             max_concurrent_clients: after.max_connected,
             round_trips_per_sec: outcome.round_trips_per_sec(),

@@ -18,17 +18,6 @@ use crate::ticker::Ticker;
 
 const SOCKET: Token = Token(0);
 
-/// What a wait through `poll` returned.
-#[derive(Debug, Clone, Default)]
-pub struct Waited {
-    /// The bytes received.
-    pub reply: Vec<u8>,
-    /// How many times `poll` returned (readiness events and ticker timeouts).
-    pub wakeups: u64,
-    /// How many of those returns reported our socket ready.
-    pub readable_events: u64,
-}
-
 /// Listing 3.7 registers its sockets with a selector and sleeps in `selector.select(timeout)`
 /// until one is ready. mio's `Poll` is the same thing (epoll on Linux, kqueue on macOS), here for
 /// one socket: "wake me when it is readable", then read what is there. With a ticker, `poll`'s
@@ -84,6 +73,17 @@ fn read_what_is_there(stream: &mut TcpStream, reply: &mut Vec<u8>) -> io::Result
 
 // ---- measuring it: the same wait three ways, CPU time read from the spans ----
 
+/// What a wait through `poll` returned.
+#[derive(Debug, Clone, Default)]
+pub struct Waited {
+    /// The bytes received.
+    pub reply: Vec<u8>,
+    /// How many times `poll` returned (readiness events and ticker timeouts).
+    pub wakeups: u64,
+    /// How many of those returns reported our socket ready.
+    pub readable_events: u64,
+}
+
 pub use measuring::{DEMO, Readiness, measure, run};
 
 mod measuring {
@@ -92,7 +92,7 @@ mod measuring {
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, ratio};
+    use shared::timing::{human, human_ms, ms, ratio};
     use shared::trace::named;
     use shared::{Narrator, Recording, Report, Span};
 
@@ -156,8 +156,8 @@ mod measuring {
             } else {
                 "readiness"
             },
-            wall_ms: wait.wall().as_secs_f64() * 1e3,
-            cpu_ms: wait.cpu().as_secs_f64() * 1e3,
+            wall_ms: ms(wait.wall()),
+            cpu_ms: ms(wait.cpu()),
             wakeups: waited.wakeups,
             readable_events: waited.readable_events,
             ticks_while_waiting,
@@ -191,7 +191,7 @@ mod measuring {
             "Same server (reply after {}). The thread sleeps in poll() until the socket is \
              readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
              for it), and, for comparison, the busy poll again.",
-            human_ms(delay.as_secs_f64() * 1e3)
+            human(delay)
         ));
         let mut alone = measure(delay, None)?;
         let mut ticking = measure(delay, Some(tick))?;

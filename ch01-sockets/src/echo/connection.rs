@@ -196,3 +196,100 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use socket2::SockRef;
+
+    use super::*;
+
+    /// A connection over a Unix socket pair (reads and writes are the same `read(2)`/`write(2)`
+    /// a TCP socket gets) and the client's end, both non-blocking, with the given send buffers.
+    fn pair(client_sndbuf: usize, server_sndbuf: usize) -> (Connection, UnixStream) {
+        let (server, client) = UnixStream::pair().unwrap();
+        SockRef::from(&client)
+            .set_send_buffer_size(client_sndbuf)
+            .unwrap();
+        SockRef::from(&server)
+            .set_send_buffer_size(server_sndbuf)
+            .unwrap();
+        server.set_nonblocking(true).unwrap();
+        client.set_nonblocking(true).unwrap();
+        // SAFETY: the descriptor was just released by `into_raw_fd`, so the stream owns it alone.
+        let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
+        (Connection::new(stream, tracing::Span::none()), client)
+    }
+
+    /// Writes until the socket takes no more; returns how many bytes it took.
+    fn fill(client: &mut UnixStream) -> usize {
+        let chunk = [7u8; 64 * 1024];
+        let mut sent = 0;
+        loop {
+            match client.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return sent,
+                Err(e) => panic!("filling the socket: {e}"),
+            }
+        }
+    }
+
+    // A client with more queued than one turn may read, that does not read its echo: the turn
+    // stops after READS_PER_TURN reads (fails in a world without the limit, where it reads until
+    // WouldBlock), and with output pending while still reading it asks for WRITABLE as well
+    // (fails in a world that asks only for READABLE: the echo would wait for the next input).
+    #[test]
+    fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
+        let (mut conn, mut client) = pair(4 << 20, 64 * 1024);
+        let queued = fill(&mut client);
+        assert!(
+            queued > (READS_PER_TURN + 1) * READ_CHUNK,
+            "the OS queued only {queued} bytes, less than one turn reads"
+        );
+        let stats = EchoStats::default();
+        assert_eq!(conn.take_turn(&stats).unwrap(), Turn::AnotherTurn);
+        assert!(conn.pending_len() > 0 && conn.pending_len() < MAX_PENDING);
+        assert_eq!(
+            conn.wanted_interest(),
+            Interest::READABLE | Interest::WRITABLE
+        );
+        // Negative control: the same connection, paused by back-pressure, wants only WRITABLE.
+        conn.paused = true;
+        assert_eq!(conn.wanted_interest(), Interest::WRITABLE);
+    }
+
+    // A client that resets the connection: the read error ends the connection (fails in a world
+    // that takes every read error for "nothing to read now": the broken connection would stay).
+    #[test]
+    fn a_reset_connection_is_an_error_not_a_pause() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut conn = Connection::new(TcpStream::from_std(server), tracing::Span::none());
+        let stats = EchoStats::default();
+        // Negative control: nothing sent yet, so the read would block and the turn waits.
+        assert_eq!(conn.take_turn(&stats).unwrap(), Turn::WaitForEvents);
+        // A zero linger makes close send RST instead of FIN.
+        SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client);
+        // The RST travels through loopback on its own time: wait for the OS to report the socket
+        // (readable or in error), with a bound no scheduling delay comes near.
+        let mut poll = mio::Poll::new().unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        poll.registry()
+            .register(conn.stream_mut(), mio::Token(0), Interest::READABLE)
+            .unwrap();
+        poll.poll(&mut events, Some(Duration::from_secs(60)))
+            .unwrap();
+        assert!(!events.is_empty(), "no reset seen");
+        let err = conn.take_turn(&stats).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    }
+}

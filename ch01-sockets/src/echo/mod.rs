@@ -21,12 +21,12 @@ pub mod stats;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::demos::echo_server;
 use blocking_servers::BlockingServer;
 use nonblocking::NonblockingServer;
 use stats::StatsSnapshot;
 
-/// The three servers of the `echo-server` demo.
+/// The three servers of the `echo-server` demo. `ServerKind::start` is with the servers, in
+/// `demos/echo_server.rs`: this module does not import the lessons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
     /// Blocking sockets, one thread, one client at a time.
@@ -52,22 +52,6 @@ impl ServerKind {
             ServerKind::ThreadPerConnection => "thread_per_connection",
             ServerKind::SingleThreadNonblocking => "single_thread_nonblocking",
         }
-    }
-
-    /// Starts this server on `addr` (port 0: any free port), on a thread of its own.
-    pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
-        Ok(match self {
-            ServerKind::OneAtATime => {
-                RunningServer::Blocking(BlockingServer::start(addr, echo_server::one_at_a_time)?)
-            }
-            ServerKind::ThreadPerConnection => RunningServer::Blocking(BlockingServer::start(
-                addr,
-                echo_server::thread_per_client,
-            )?),
-            ServerKind::SingleThreadNonblocking => {
-                RunningServer::Nonblocking(NonblockingServer::start(addr)?)
-            }
-        })
     }
 }
 

@@ -11,7 +11,8 @@
 //!   readers, half-closes), and drops only that client if its connection is reset.
 //!
 //! A [`StopHandle`] wakes the selector from another thread so that tests and demos can stop it;
-//! [`NonblockingServer`] runs the lesson's server on a thread of its own.
+//! [`NonblockingServer`] runs the lesson's server (handed to it: this module does not know the
+//! lessons) on a thread of its own.
 
 use std::collections::HashMap;
 use std::io;
@@ -28,7 +29,6 @@ use tracing::info_span;
 use super::connection::{Connection, Turn};
 use super::out_of_fds::{ACCEPT_BACKOFF, OutOfFds};
 use super::stats::{EchoStats, StatsSnapshot};
-use crate::demos::echo_server::single_thread_selector;
 
 /// The listening socket's token: "new clients are waiting to be accepted".
 pub const LISTENER: Token = Token(0);
@@ -125,6 +125,8 @@ impl Selector {
         loop {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut self.events, timeout) {
+                // A stop and continue (Ctrl-Z, `fg`) ends `epoll_wait` with EINTR: wait again.
+                // mutants: `true` is equivalent here: poll fails in no other way we can provoke.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
                 Ok(()) => break,
@@ -173,6 +175,8 @@ impl Selector {
             match self.listener.accept() {
                 Ok((stream, _peer)) => self.add_connection(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // mutants: `false` is equivalent in what clients see: Linux reports neither error
+                // from a non-blocking accept, and it would only make the server back off once.
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -285,8 +289,9 @@ pub struct NonblockingServer {
 }
 
 impl NonblockingServer {
-    /// Binds `addr` (port 0 picks a free one) and starts serving on a new thread.
-    pub fn start(addr: SocketAddr) -> io::Result<Self> {
+    /// Binds `addr` (port 0 picks a free one) and starts `serve` (the lesson's
+    /// `single_thread_selector`) on a new thread.
+    pub fn start(addr: SocketAddr, serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind(addr)?;
         let stats = Arc::new(EchoStats::default());
         let (selector, stop) = Selector::new(listener, Arc::clone(&stats))?;
@@ -297,7 +302,7 @@ impl NonblockingServer {
                 .name("nonblocking-echo".into())
                 .spawn(move || {
                     let _counted = stats.thread_started();
-                    single_thread_selector(selector)
+                    serve(selector)
                 })?
         };
         Ok(Self {
