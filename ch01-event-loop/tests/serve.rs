@@ -103,30 +103,14 @@ fn a_slow_reader_that_half_closes_gets_every_byte_back_while_others_are_served()
     assert!(received == data, "in order");
 }
 
-/// Closes `stream` with a reset instead of a FIN (what a crashed client looks like).
-#[cfg(unix)]
+/// Closes `stream` with a reset instead of a FIN (what a crashed client looks like): with
+/// SO_LINGER at zero, dropping the socket sends RST.
 fn reset(stream: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the descriptor is open (we own `stream`) and `linger` is a valid value of the size
-    // we pass.
-    let status = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(status, 0, "{}", std::io::Error::last_os_error());
-    drop(stream);
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
 }
 
-#[cfg(unix)]
 #[test]
 fn clients_that_reset_mid_echo_end_only_their_own_task() {
     let (mut server, addr) = Server::start();
