@@ -13,11 +13,6 @@ use tracing::info_span;
 use crate::child::{ChildJob, ChildOutput, SelfExe};
 
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
-
-/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
-/// has while it runs.
-pub type Hello = (u64, u32, Option<u64>);
-
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
     std::thread::spawn(|| (os_thread_id(), std::process::id(), thread_count()))
@@ -29,20 +24,6 @@ pub fn hello_from_a_thread() -> Hello {
 /// thread count and the id of the thread that answered: its main thread.
 pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<ChildOutput> {
     exe.run(ChildJob::Hello)
-}
-
-/// How many threads and how many child processes count.
-pub const WORKERS: u64 = 2;
-
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
-/// processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
 }
 
 /// Threads count, then add what they counted to one counter the parent owns (shared through an
@@ -84,14 +65,34 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let answers = children
-        .into_iter()
-        .map(|child| {
-            let (pid, saw) = (child.pid(), child.wait()?);
-            Ok((pid, saw - start, saw))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let mut answers = Vec::new();
+    for child in children {
+        let (pid, saw) = (child.pid(), child.wait()?);
+        answers.push((pid, saw - start, saw));
+    }
     Ok(Sharing::new(answers, counter.load(Ordering::SeqCst)))
+}
+
+// ---- measuring it ----
+
+// The types and helpers the listings above use, and the start-up loops that are timed.
+
+/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
+/// has while it runs.
+pub type Hello = (u64, u32, Option<u64>);
+
+/// How many threads and how many child processes count.
+pub const WORKERS: u64 = 2;
+
+/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
+/// processes do exactly this same work.
+pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
+    let mut copy = start;
+    for _ in 0..times {
+        // black_box: count one by one, as written, instead of letting the compiler add `times`.
+        copy = black_box(copy + 1);
+    }
+    copy
 }
 
 /// Without `fork` there is no child that starts from a copy of this memory.
@@ -179,8 +180,6 @@ impl Sharing {
         self.workers_saw > self.parent_sees
     }
 }
-
-// ---- measuring it ----
 
 pub use measuring::{
     FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, anon_memory_kb, footprint,
