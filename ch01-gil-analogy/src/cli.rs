@@ -145,7 +145,7 @@ pub enum ChildCommand {
     Sleepers {
         /// `threads` or `tasks`.
         #[arg(long)]
-        way: crate::demos::coroutines::Way,
+        way: crate::child::Way,
     },
     /// Run fib under the child's own GIL pinned to one CPU (uses the global --fib and
     /// --switch-interval).

@@ -199,8 +199,8 @@ mod measuring {
         fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
             Self {
                 name,
-                wall_ms: usage.wall.as_secs_f64() * 1e3,
-                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                wall_ms: shared::timing::ms(usage.wall),
+                cpu_ms: shared::timing::ms(usage.cpu),
                 values,
                 spans,
                 ..Self::default()
@@ -224,7 +224,7 @@ mod measuring {
         fn with_lock(mut self, gil: &Gil) -> Self {
             self.handoffs = Some(handoffs(&self.spans));
             self.drop_requests = Some(gil.drop_requests());
-            self.lock_wait_ms = Some(lock_wait(&self.spans).as_secs_f64() * 1e3);
+            self.lock_wait_ms = Some(shared::timing::ms(lock_wait(&self.spans)));
             self
         }
     }

@@ -181,9 +181,12 @@ impl Sharing {
     }
 }
 
+/// What a process can read about itself (a child reports them too, so they live in
+/// [`crate::child`]).
+pub use crate::child::{anon_memory_kb, thread_count};
 pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, anon_memory_kb, footprint,
-    measure_start, run, thread_count, threads_alive_kb,
+    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, footprint, measure_start, run,
+    threads_alive_kb,
 };
 
 mod measuring {
@@ -196,29 +199,7 @@ mod measuring {
 
     use super::{Hello, Sharing, WORKERS};
     use crate::Sizes;
-    use crate::child::{ChildReport, SelfExe, children_cpu_time};
-
-    /// The number of threads of this process (Linux: `Threads:` in `/proc/self/status`).
-    ///
-    /// ```
-    /// # #[cfg(target_os = "linux")]
-    /// assert!(ch01_gil_analogy::demos::processes_and_threads::thread_count().unwrap() >= 1);
-    /// ```
-    pub fn thread_count() -> Option<u64> {
-        status_number("Threads:")
-    }
-
-    /// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
-    /// shares (Linux: `RssAnon:` in `/proc/self/status`).
-    pub fn anon_memory_kb() -> Option<u64> {
-        status_number("RssAnon:")
-    }
-
-    fn status_number(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let value = status.lines().find_map(|line| line.strip_prefix(field))?;
-        value.trim().trim_end_matches("kB").trim().parse().ok()
-    }
+    use crate::child::{ChildReport, SelfExe, anon_memory_kb, children_cpu_time, thread_count};
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -295,8 +276,8 @@ mod measuring {
         fn new(name: &'static str, sharing: &Sharing, usage: Usage, spans: Vec<Span>) -> Self {
             Self {
                 name,
-                wall_ms: usage.wall.as_secs_f64() * 1e3,
-                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                wall_ms: shared::timing::ms(usage.wall),
+                cpu_ms: shared::timing::ms(usage.cpu),
                 pid_differs: u8::from(sharing.pid_differs()),
                 shared_memory: u8::from(sharing.shared_memory()),
                 private_memory: u8::from(sharing.private_memory()),
@@ -350,7 +331,7 @@ mod measuring {
         let row = |name, usage: Usage| Start {
             name,
             units,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
+            wall_ms: shared::timing::ms(usage.wall),
             per_unit_us: usage.wall.as_secs_f64() * 1e6 / units.max(1) as f64,
         };
         let ((), threads) = measure(|| super::start_threads(units));

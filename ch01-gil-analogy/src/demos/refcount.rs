@@ -287,8 +287,8 @@ mod measuring {
         let spans = recording.finish();
         Tally {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: shared::timing::ms(usage.wall),
+            cpu_ms: shared::timing::ms(usage.cpu),
             expected: counted.added,
             counted: counted.counted,
             lost_updates: counted.added.saturating_sub(counted.counted),
