@@ -16,11 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use shared::{Recording, Span};
-
-use crate::demos::coroutines::Way;
-use crate::demos::processes_and_threads::{anon_memory_kb, count_in_a_copy, thread_count};
-use crate::gil::Gil;
+use shared::Span;
 
 /// The hidden subcommand's name.
 pub const CHILD_COMMAND: &str = "__child";
@@ -62,6 +58,46 @@ impl ChildReport {
             anon_kb: anon_memory_kb(),
         }
     }
+}
+
+/// How a child makes its sleeping units (`coroutines`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Way {
+    /// OS threads (`os_threads`).
+    Threads,
+    /// tokio tasks on one thread (`tokio_tasks`).
+    Tasks,
+}
+
+impl std::fmt::Display for Way {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Way::Threads => "threads",
+            Way::Tasks => "tasks",
+        })
+    }
+}
+
+/// The number of threads of this process (Linux: `Threads:` in `/proc/self/status`).
+///
+/// ```
+/// # #[cfg(target_os = "linux")]
+/// assert!(ch01_gil_analogy::child::thread_count().unwrap() >= 1);
+/// ```
+pub fn thread_count() -> Option<u64> {
+    status_number("Threads:")
+}
+
+/// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
+/// shares (Linux: `RssAnon:` in `/proc/self/status`).
+pub fn anon_memory_kb() -> Option<u64> {
+    status_number("RssAnon:")
+}
+
+fn status_number(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    value.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// The parent's process id, as this process sees it.
@@ -179,48 +215,11 @@ impl ChildJob {
     }
 }
 
-/// Runs a job inside the child process and prints its answer on standard output: the spans it
-/// recorded, any lines of its own, then its [`ChildReport`].
-pub fn run_in_child(job: ChildJob) -> anyhow::Result<()> {
-    let recording = Recording::start();
-    let mut lines = Vec::new();
-    let pid = std::process::id();
-    let value = match job {
-        ChildJob::Hello | ChildJob::Nothing => 0,
-        ChildJob::Increment { start, times } => {
-            tracing::info_span!("child pid", pid).in_scope(|| count_in_a_copy(start, times))
-        }
-        ChildJob::Fib { n, switch_interval } => Gil::new(switch_interval)
-            .attach(format!("pid {pid}"))
-            .run_fib(n),
-        ChildJob::Sleepers { way, units } => {
-            lines.push(crate::demos::coroutines::in_child(way, units)?);
-            0
-        }
-        ChildJob::FibOnCpu {
-            n,
-            switch_interval,
-            cpu,
-        } => {
-            shared::affinity::to_cpu(cpu)?;
-            Gil::new(switch_interval)
-                .attach(format!("pid {pid}"))
-                .run_fib(n)
-        }
-        ChildJob::Fetch { port, delay_ms } => {
-            let url: reqwest::Url = format!("http://127.0.0.1:{port}/delay/{delay_ms}").parse()?;
-            let client = shared::workloads::blocking_http_client(&url)?;
-            let gil = Gil::new(Duration::from_millis(5));
-            u64::from(crate::demos::gil::request(
-                &gil,
-                format!("pid {pid}"),
-                &client,
-                &url,
-            )?)
-        }
-    };
-    let spans = recording.finish();
-    print!("{}", shared::trace::to_json_lines(&spans));
+/// Prints a child's answer on standard output: the spans it recorded, any lines of its own,
+/// then its [`ChildReport`] with the job's `value`. The jobs themselves run in
+/// `demos::run_in_child` (the demos call down into this module, never the other way).
+pub fn answer(spans: &[Span], lines: &[String], value: u64) -> anyhow::Result<()> {
+    print!("{}", shared::trace::to_json_lines(spans));
     for line in lines {
         println!("{line}");
     }

@@ -60,7 +60,8 @@ pub struct Sizes {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub delay: u64,
 
-    /// processes-and-threads and refcount: how many times each thread or process adds 1
+    /// processes-and-threads: how many times each thread or process adds 1; refcount: the least
+    /// each thread adds 1 (its race goes on until the threads have overlapped)
     #[arg(long, global = true, value_name = "N", default_value_t = 1_000_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub increments: u64,
@@ -144,7 +145,7 @@ pub enum ChildCommand {
     Sleepers {
         /// `threads` or `tasks`.
         #[arg(long)]
-        way: crate::demos::coroutines::Way,
+        way: crate::child::Way,
     },
     /// Run fib under the child's own GIL pinned to one CPU (uses the global --fib and
     /// --switch-interval).

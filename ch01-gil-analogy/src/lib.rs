@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// binary, since their own executable is the test harness).
 pub fn run_with(cli: Cli, exe: &SelfExe) -> anyhow::Result<()> {
     if let Some(Demo::Child { job }) = &cli.demo {
-        return child::run_in_child(child_job(job, &cli.sizes)?);
+        return demos::run_in_child(child_job(job, &cli.sizes)?);
     }
     let narrator = Narrator::new(&cli.common);
     let demos = match &cli.demo {

@@ -2,13 +2,12 @@
 
 use std::process::{Command, Output};
 
+use shared::testing::{Row, assert_one_line_error, assert_rows, json_lines, measurement};
+
 const EXE: &str = env!("CARGO_BIN_EXE_ch01-gil-analogy");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .output()
-        .expect("the demo binary runs")
+    shared::testing::run(EXE, args)
 }
 
 #[test]
@@ -44,9 +43,6 @@ fn help_lists_every_demo_with_its_section_but_not_the_child() {
     }
 }
 
-/// A measurement's name and the fields it must have.
-type Row<'a> = (&'a str, &'a [&'a str]);
-
 #[test]
 fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
     let output = run(&[
@@ -63,16 +59,7 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
         "--units",
         "20",
     ]);
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("utf-8");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect();
+    let lines = json_lines(&output);
     let python = Command::new("python3").arg("--version").output().is_ok();
     let mut gil_rows: Vec<Row> = vec![
         ("sequential", &["wall_ms", "cpu_ms", "ratio", "fib_n"]),
@@ -172,37 +159,27 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             &[("os_threads", sleepers), ("tokio_tasks", sleepers)],
         ),
     ];
-    assert_eq!(lines.len(), expected.len(), "one line per demo:\n{stdout}");
-    for (line, (demo, section, measurements)) in lines.iter().zip(expected) {
-        assert_eq!(line["demo"], demo);
-        assert_eq!(line["section"], section);
-        let rows = line["measurements"].as_array().expect("measurements");
-        let names: Vec<&str> = rows.iter().filter_map(|m| m["name"].as_str()).collect();
-        let wanted: Vec<&str> = measurements.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, wanted);
-        for (row, (name, fields)) in rows.iter().zip(measurements) {
-            for field in *fields {
-                assert!(row[field].is_number(), "{demo}/{name} lacks {field}: {row}");
-            }
-        }
+    assert_eq!(lines.len(), expected.len(), "one line per demo: {lines:?}");
+    for (line, (demo, section, rows)) in lines.iter().zip(expected) {
+        assert_rows(line, demo, section, rows);
     }
     // The facts, as the JSON states them.
-    let field = |demo: usize, row: usize, key: &str| lines[demo]["measurements"][row][key].as_f64();
-    assert_eq!(field(0, 0, "pid_differs"), Some(0.0));
-    assert_eq!(field(0, 0, "shared_memory"), Some(1.0));
-    assert_eq!(field(0, 1, "pid_differs"), Some(1.0));
-    assert_eq!(field(0, 1, "shared_memory"), Some(0.0));
-    assert_eq!(field(0, 1, "private_memory"), Some(1.0));
-    assert_eq!(field(0, 5, "main_thread"), Some(1.0));
-    assert_eq!(field(0, 5, "threads"), Some(1.0));
-    assert_eq!(field(1, 0, "fib_n"), Some(14.0));
-    assert_eq!(field(1, 5, "max_in_flight"), Some(1.0));
-    assert_eq!(field(1, 6, "max_in_flight"), Some(2.0));
-    assert_eq!(field(2, 1, "lost_updates"), Some(0.0));
-    assert_eq!(field(2, 2, "frees"), Some(1.0));
-    assert_eq!(field(2, 3, "lost_updates"), Some(0.0));
-    assert_eq!(field(3, 1, "threads_used"), Some(1.0));
-    assert_eq!(field(3, 1, "units"), Some(20.0));
+    let field = |demo: usize, row: &str, key: &str| measurement(&lines[demo], row)[key].as_f64();
+    assert_eq!(field(0, "threads", "pid_differs"), Some(0.0));
+    assert_eq!(field(0, "threads", "shared_memory"), Some(1.0));
+    assert_eq!(field(0, "processes", "pid_differs"), Some(1.0));
+    assert_eq!(field(0, "processes", "shared_memory"), Some(0.0));
+    assert_eq!(field(0, "processes", "private_memory"), Some(1.0));
+    assert_eq!(field(0, "child_hello", "main_thread"), Some(1.0));
+    assert_eq!(field(0, "child_hello", "threads"), Some(1.0));
+    assert_eq!(field(1, "sequential", "fib_n"), Some(14.0));
+    assert_eq!(field(1, "io_sequential", "max_in_flight"), Some(1.0));
+    assert_eq!(field(1, "io_threads_with_gil", "max_in_flight"), Some(2.0));
+    assert_eq!(field(2, "atomic", "lost_updates"), Some(0.0));
+    assert_eq!(field(2, "freed_at_zero", "frees"), Some(1.0));
+    assert_eq!(field(2, "non_atomic_under_gil", "lost_updates"), Some(0.0));
+    assert_eq!(field(3, "tokio_tasks", "threads_used"), Some(1.0));
+    assert_eq!(field(3, "tokio_tasks", "units"), Some(20.0));
 }
 
 #[test]
@@ -224,8 +201,6 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
     ];
     for (args, mentions) in cases {
         let output = run(args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
         if mentions != "cannot reach" {
             assert_eq!(
                 output.status.code(),
@@ -233,13 +208,11 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
                 "{args:?}: bad arguments exit with 2"
             );
         }
-        assert_eq!(stderr.lines().count(), 1, "{args:?} printed:\n{stderr}");
-        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        let line = assert_one_line_error(&output, &format!("{args:?}"));
         assert!(
-            stderr.contains(mentions),
-            "{args:?} does not mention {mentions}: {stderr}"
+            line.contains(mentions),
+            "{args:?} does not mention {mentions}: {line}"
         );
-        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
 }
 

@@ -27,7 +27,7 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     // busy one the first may finish its nap before the last starts, so at least half: tasks
     // disguised as threads would show 1.
     assert!(threads.threads_used > units / 2, "{threads:?}");
-    let nap_ms = NAP.as_secs_f64() * 1e3;
+    let nap_ms = shared::timing::ms(NAP);
     for row in [&threads, &tasks] {
         // Every unit slept its whole nap, and they slept at the same time, not one after another.
         assert!(row.wall_ms >= nap_ms, "{row:?}");

@@ -89,6 +89,14 @@ fn under_the_gil_lock_holding_spans_never_overlap() {
         "{} hand-offs, {requests} drop requests",
         handoffs(&spans)
     );
+    // And every request hands the lock over: the holder that was asked waits until the other
+    // thread has really taken it. Fails where the holder lets go and takes the lock straight
+    // back (it wins the race for the state, the waiter finds it held again).
+    assert!(
+        handoffs(&spans) >= requests,
+        "{} hand-offs, {requests} drop requests",
+        handoffs(&spans)
+    );
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
     assert!(
@@ -365,4 +373,42 @@ fn a_waiting_thread_asks_once_however_long_the_holder_keeps_the_lock() {
     });
     let requests = gil.drop_requests();
     assert!((1..=2).contains(&requests), "{requests} drop requests");
+}
+
+#[test]
+fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
+    // A keeps executing until B, who asked for the lock, has had it and let it go. A waits for
+    // B to take the lock, sees it taken, and queues again: the lock is free only for a thread
+    // wake-up. Fails where A's wait ignores the switch and sits out its whole safety net (1 s):
+    // the lock then stays free for most of a second, far above the 500 ms allowed here however
+    // busy the machine is.
+    let gil = Gil::new(INTERVAL);
+    let b_done = std::sync::atomic::AtomicBool::new(false);
+    let (holding_started, wait_for_holder) = mpsc::channel();
+    let ((), spans) = record(|| {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut a = gil.attach("A");
+                holding_started.send(()).expect("B listens");
+                while !b_done.load(std::sync::atomic::Ordering::Relaxed) {
+                    a.execute(|| ());
+                }
+            });
+            wait_for_holder.recv().expect("A has the lock");
+            drop(gil.attach("B"));
+            b_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    });
+    let held = holding(&spans);
+    let labels: Vec<&str> = held.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["thread A", "thread B", "thread A"],
+        "B had the lock once, in between"
+    );
+    let free = held[2].opened.saturating_sub(held[1].closed);
+    assert!(
+        free < Duration::from_millis(500),
+        "the lock was free {free:?}"
+    );
 }

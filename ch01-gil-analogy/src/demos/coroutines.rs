@@ -31,26 +31,10 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
         .collect()
 }
 
-/// How the units are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Way {
-    /// OS threads (`os_threads`).
-    Threads,
-    /// tokio tasks on one thread (`tokio_tasks`).
-    Tasks,
-}
-
-impl std::fmt::Display for Way {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Way::Threads => "threads",
-            Way::Tasks => "tasks",
-        })
-    }
-}
-
 // ---- measuring it ----
 
+/// How the units are made (a child process's job names it, so it lives in [`crate::child`]).
+pub use crate::child::Way;
 pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
 
 mod measuring {
@@ -62,8 +46,8 @@ mod measuring {
 
     use super::Way;
     use crate::Sizes;
+    use crate::child::thread_count;
     use crate::child::{ChildJob, SelfExe};
-    use crate::demos::processes_and_threads::thread_count;
     use crate::thread_cap::ThreadCap;
 
     const DEMO: &str = "coroutines";
@@ -170,7 +154,7 @@ mod measuring {
             }
             .into(),
             units: ran,
-            wall_ms: wall.as_secs_f64() * 1e3,
+            wall_ms: shared::timing::ms(wall),
             peak_rss_kb: peak_rss_kb(),
             bytes_per_unit: ratio(grown_kb as f64 * 1024.0, ran as f64),
             spawn_us_per_unit: ratio(spawned.wall.as_secs_f64() * 1e6, ran as f64),
@@ -305,7 +289,7 @@ mod measuring {
             plural(tasks.threads_used, "OS thread", "OS threads"),
             plural(threads.threads_used, "OS thread", "OS threads")
         ));
-        let nap_ms = super::NAP.as_secs_f64() * 1e3;
+        let nap_ms = shared::timing::ms(super::NAP);
         // At once: well under halfway to what one nap after another would take.
         let one_by_one_ms = |row: &Sleepers| nap_ms * row.units as f64;
         let at_once = |row: &Sleepers| row.wall_ms < nap_ms + (one_by_one_ms(row) - nap_ms) / 2.0;

@@ -40,32 +40,6 @@ pub fn two_threads(gil: &Gil, n: u32) -> [u64; 2] {
     })
 }
 
-/// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
-/// lock. Their answers carry their spans.
-pub fn two_processes(
-    exe: &SelfExe,
-    n: u32,
-    switch_interval: std::time::Duration,
-) -> anyhow::Result<Vec<ChildOutput>> {
-    let job = ChildJob::Fib { n, switch_interval };
-    let children = [exe.spawn(job)?, exe.spawn(job)?];
-    children.into_iter().map(|child| child.wait()).collect()
-}
-
-/// Two fibs with `rayon::join`: rayon's worker threads, no lock.
-pub fn rayon_join(n: u32) -> [u64; 2] {
-    let gil = Gil::disabled();
-    let (a, b) = rayon::join(
-        || gil.attach("rayon A").run_fib(n),
-        || gil.attach("rayon B").run_fib(n),
-    );
-    [a, b]
-}
-
-/// The bytecode each request runs before and after it (handling the answer): small next to the
-/// request, but enough to need the lock.
-pub const IO_TASK_FIB: u32 = 15;
-
 /// One request as a Python thread makes it: a little bytecode, the blocking call with the lock
 /// released, a little bytecode again.
 pub fn request(gil: &Gil, name: String, client: &Client, url: &Url) -> anyhow::Result<u16> {
@@ -97,6 +71,37 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
     })
 }
 
+// ---- measuring it ----
+
+// The same work in child processes (`multiprocessing`), each with its own interpreter and
+// lock, and with rayon: the comparisons the lesson's threads are measured against.
+
+/// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
+/// lock. Their answers carry their spans.
+pub fn two_processes(
+    exe: &SelfExe,
+    n: u32,
+    switch_interval: std::time::Duration,
+) -> anyhow::Result<Vec<ChildOutput>> {
+    let job = ChildJob::Fib { n, switch_interval };
+    let children = [exe.spawn(job)?, exe.spawn(job)?];
+    children.into_iter().map(|child| child.wait()).collect()
+}
+
+/// Two fibs with `rayon::join`: rayon's worker threads, no lock.
+pub fn rayon_join(n: u32) -> [u64; 2] {
+    let gil = Gil::disabled();
+    let (a, b) = rayon::join(
+        || gil.attach("rayon A").run_fib(n),
+        || gil.attach("rayon B").run_fib(n),
+    );
+    [a, b]
+}
+
+/// The bytecode each request runs before and after it (handling the answer): small next to the
+/// request, but enough to need the lock.
+pub const IO_TASK_FIB: u32 = 15;
+
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
 /// process each, each making its request as [`request`] does under its own GIL.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
@@ -107,8 +112,6 @@ pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::
     let answers = children.into_iter().map(|child| child.wait());
     answers.map(|answer| Ok(answer?.report.value)).collect()
 }
-
-// ---- measuring it ----
 
 pub use measuring::{
     Calibration, GilRun, GilRuns, calibrate, handoffs, holding, lock_wait, measure, run,
@@ -196,8 +199,8 @@ mod measuring {
         fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
             Self {
                 name,
-                wall_ms: usage.wall.as_secs_f64() * 1e3,
-                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                wall_ms: shared::timing::ms(usage.wall),
+                cpu_ms: shared::timing::ms(usage.cpu),
                 values,
                 spans,
                 ..Self::default()
@@ -221,7 +224,7 @@ mod measuring {
         fn with_lock(mut self, gil: &Gil) -> Self {
             self.handoffs = Some(handoffs(&self.spans));
             self.drop_requests = Some(gil.drop_requests());
-            self.lock_wait_ms = Some(lock_wait(&self.spans).as_secs_f64() * 1e3);
+            self.lock_wait_ms = Some(shared::timing::ms(lock_wait(&self.spans)));
             self
         }
     }

@@ -13,11 +13,6 @@ use tracing::info_span;
 use crate::child::{ChildJob, ChildOutput, SelfExe};
 
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
-
-/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
-/// has while it runs.
-pub type Hello = (u64, u32, Option<u64>);
-
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
     std::thread::spawn(|| (os_thread_id(), std::process::id(), thread_count()))
@@ -29,20 +24,6 @@ pub fn hello_from_a_thread() -> Hello {
 /// thread count and the id of the thread that answered: its main thread.
 pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<ChildOutput> {
     exe.run(ChildJob::Hello)
-}
-
-/// How many threads and how many child processes count.
-pub const WORKERS: u64 = 2;
-
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
-/// processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
 }
 
 /// Threads count, then add what they counted to one counter the parent owns (shared through an
@@ -84,14 +65,34 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let answers = children
-        .into_iter()
-        .map(|child| {
-            let (pid, saw) = (child.pid(), child.wait()?);
-            Ok((pid, saw - start, saw))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let mut answers = Vec::new();
+    for child in children {
+        let (pid, saw) = (child.pid(), child.wait()?);
+        answers.push((pid, saw - start, saw));
+    }
     Ok(Sharing::new(answers, counter.load(Ordering::SeqCst)))
+}
+
+// ---- measuring it ----
+
+// The types and helpers the listings above use, and the start-up loops that are timed.
+
+/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
+/// has while it runs.
+pub type Hello = (u64, u32, Option<u64>);
+
+/// How many threads and how many child processes count.
+pub const WORKERS: u64 = 2;
+
+/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
+/// processes do exactly this same work.
+pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
+    let mut copy = start;
+    for _ in 0..times {
+        // black_box: count one by one, as written, instead of letting the compiler add `times`.
+        copy = black_box(copy + 1);
+    }
+    copy
 }
 
 /// Without `fork` there is no child that starts from a copy of this memory.
@@ -180,11 +181,12 @@ impl Sharing {
     }
 }
 
-// ---- measuring it ----
-
+/// What a process can read about itself (a child reports them too, so they live in
+/// [`crate::child`]).
+pub use crate::child::{anon_memory_kb, thread_count};
 pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, anon_memory_kb, footprint,
-    measure_start, run, thread_count, threads_alive_kb,
+    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, footprint, measure_start, run,
+    threads_alive_kb,
 };
 
 mod measuring {
@@ -197,29 +199,7 @@ mod measuring {
 
     use super::{Hello, Sharing, WORKERS};
     use crate::Sizes;
-    use crate::child::{ChildReport, SelfExe, children_cpu_time};
-
-    /// The number of threads of this process (Linux: `Threads:` in `/proc/self/status`).
-    ///
-    /// ```
-    /// # #[cfg(target_os = "linux")]
-    /// assert!(ch01_gil_analogy::demos::processes_and_threads::thread_count().unwrap() >= 1);
-    /// ```
-    pub fn thread_count() -> Option<u64> {
-        status_number("Threads:")
-    }
-
-    /// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
-    /// shares (Linux: `RssAnon:` in `/proc/self/status`).
-    pub fn anon_memory_kb() -> Option<u64> {
-        status_number("RssAnon:")
-    }
-
-    fn status_number(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let value = status.lines().find_map(|line| line.strip_prefix(field))?;
-        value.trim().trim_end_matches("kB").trim().parse().ok()
-    }
+    use crate::child::{ChildReport, SelfExe, anon_memory_kb, children_cpu_time, thread_count};
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -296,8 +276,8 @@ mod measuring {
         fn new(name: &'static str, sharing: &Sharing, usage: Usage, spans: Vec<Span>) -> Self {
             Self {
                 name,
-                wall_ms: usage.wall.as_secs_f64() * 1e3,
-                cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+                wall_ms: shared::timing::ms(usage.wall),
+                cpu_ms: shared::timing::ms(usage.cpu),
                 pid_differs: u8::from(sharing.pid_differs()),
                 shared_memory: u8::from(sharing.shared_memory()),
                 private_memory: u8::from(sharing.private_memory()),
@@ -351,7 +331,7 @@ mod measuring {
         let row = |name, usage: Usage| Start {
             name,
             units,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
+            wall_ms: shared::timing::ms(usage.wall),
             per_unit_us: usage.wall.as_secs_f64() * 1e6 / units.max(1) as f64,
         };
         let ((), threads) = measure(|| super::start_threads(units));

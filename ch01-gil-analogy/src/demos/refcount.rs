@@ -14,39 +14,8 @@ use crate::gil::Gil;
 
 // ---- the lesson: a count freed at zero, and two ways of adding 1 from two threads ----
 
-/// An object that notes when it is freed, like CPython's `__del__`.
-#[derive(Debug)]
-pub struct Object<'a> {
-    /// Incremented by `drop`.
-    pub frees: &'a AtomicU64,
-}
-
-impl Drop for Object<'_> {
-    fn drop(&mut self) {
-        self.frees.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// One step of [`drop_references`]: the reference count just after a reference went away, and
-/// how many times the object had been freed by then.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AfterDrop {
-    /// `Rc::strong_count` after the drop (0 once the last one is gone).
-    pub count: usize,
-    /// How many times the object's `drop` ran so far.
-    pub frees: u64,
-}
-
 /// Makes one object with `references` references to it (`Rc`, Rust's reference count), then
 /// drops them one by one, noting the count and whether the object is still alive after each.
-///
-/// ```
-/// use std::sync::atomic::AtomicU64;
-/// use ch01_gil_analogy::demos::refcount::drop_references;
-/// let frees = AtomicU64::new(0);
-/// let steps = drop_references(3, &frees);
-/// assert_eq!(steps.iter().map(|s| (s.count, s.frees)).collect::<Vec<_>>(), [(2, 0), (1, 0), (0, 1)]);
-/// ```
 pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<AfterDrop> {
     let first = Rc::new(Object { frees });
     // A weak reference does not count: it lets us watch the count without keeping the object.
@@ -64,15 +33,6 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<AfterDrop> {
         });
     }
     steps
-}
-
-/// How one thread adds 1 to the shared count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Increment {
-    /// Read, then write back the value + 1: two steps another thread can come between.
-    LoadThenStore,
-    /// One indivisible read-modify-write (`fetch_add`).
-    FetchAdd,
 }
 
 fn increment(refcount: &AtomicU64, how: Increment) {
@@ -112,6 +72,46 @@ pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counte
 }
 
 // ---- measuring it ----
+
+/// An object that notes when it is freed, like CPython's `__del__`.
+#[derive(Debug)]
+pub struct Object<'a> {
+    /// Incremented by `drop`.
+    pub frees: &'a AtomicU64,
+}
+
+impl Drop for Object<'_> {
+    fn drop(&mut self) {
+        self.frees.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One step of [`drop_references`]: the reference count just after a reference went away, and
+/// how many times the object had been freed by then.
+///
+/// ```
+/// use std::sync::atomic::AtomicU64;
+/// use ch01_gil_analogy::demos::refcount::drop_references;
+/// let frees = AtomicU64::new(0);
+/// let steps = drop_references(3, &frees);
+/// assert_eq!(steps.iter().map(|s| (s.count, s.frees)).collect::<Vec<_>>(), [(2, 0), (1, 0), (0, 1)]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AfterDrop {
+    /// `Rc::strong_count` after the drop (0 once the last one is gone).
+    pub count: usize,
+    /// How many times the object's `drop` ran so far.
+    pub frees: u64,
+}
+
+/// How one thread adds 1 to the shared count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Increment {
+    /// Read, then write back the value + 1: two steps another thread can come between.
+    LoadThenStore,
+    /// One indivisible read-modify-write (`fetch_add`).
+    FetchAdd,
+}
 
 pub use measuring::{Counted, Freed, THREADS, Tally, freed, race, run, tally};
 
@@ -287,8 +287,8 @@ mod measuring {
         let spans = recording.finish();
         Tally {
             name,
-            wall_ms: usage.wall.as_secs_f64() * 1e3,
-            cpu_ms: usage.cpu.as_secs_f64() * 1e3,
+            wall_ms: shared::timing::ms(usage.wall),
+            cpu_ms: shared::timing::ms(usage.cpu),
             expected: counted.added,
             counted: counted.counted,
             lost_updates: counted.added.saturating_sub(counted.counted),

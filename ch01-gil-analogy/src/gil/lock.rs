@@ -274,6 +274,10 @@ impl PyThread<'_> {
         drop(self.holding.take()?);
         state.holder = None;
         gil.released.notify_one();
+        // mutants: `>` replaced with `>=`, and `&&` with `||`, go unnoticed: a release is forced
+        // only by a waiter, who is counted until it has the lock, so `forced` implies
+        // `waiting > 0`; and an unasked release that waits for a waiter to take the lock only
+        // waits for what happens next anyway.
         if !(forced && state.waiting > 0) {
             return None;
         }
@@ -281,6 +285,7 @@ impl PyThread<'_> {
         let waiting = info_span!("thread", name, waiting_for = "lock").entered();
         let switch_before = state.switch_number;
         let started = Instant::now();
+        // mutants: `<` replaced with `<=` is equivalent (the clock never stops at the patience).
         while state.switch_number == switch_before && started.elapsed() < FORCED_SWITCH_PATIENCE {
             state = gil
                 .taken
