@@ -40,7 +40,7 @@ pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
 mod measuring {
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
-    use shared::narrate::plural;
+    use shared::narrate::{plural, times};
     use shared::timing::{Stopwatch, human_ms, peak_rss_kb, ratio};
     use shared::{Narrator, Recording, Report};
 
@@ -237,16 +237,6 @@ mod measuring {
         narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
         narrator.summary(SECTION, &summary(&threads, &tasks));
         Ok(())
-    }
-
-    /// `a / b` in words: "12 times" when it is at least 2, "1.40x" below that.
-    fn times(a: f64, b: f64) -> String {
-        let r = ratio(a, b);
-        if r >= 2.0 {
-            format!("{r:.0} times")
-        } else {
-            format!("{r:.2}x")
-        }
     }
 
     /// What the two rows show, in sentences true to their numbers.

@@ -193,7 +193,7 @@ mod measuring {
     use std::sync::Barrier;
 
     use serde::Serialize;
-    use shared::narrate::plural;
+    use shared::narrate::{plural, times};
     use shared::timing::{human_ms, measure, os_thread_id, ratio};
     use shared::{Narrator, Recording, Report, Span, Usage};
 
@@ -380,16 +380,6 @@ mod measuring {
                 kb_per_unit: child.anon_kb? as f64,
             },
         ])
-    }
-
-    /// `a / b` in words: "12 times" when it is at least 2, "1.40x" below that.
-    fn times(a: f64, b: f64) -> String {
-        let r = ratio(a, b);
-        if r >= 2.0 {
-            format!("{r:.0} times")
-        } else {
-            format!("{r:.2}x")
-        }
     }
 
     /// Runs the demo with its narration.
