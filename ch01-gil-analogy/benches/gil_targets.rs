@@ -1,6 +1,6 @@
 //! Section 1.5's speed claims, measured against the bounds they imply (`cargo bench -p ch01-gil-analogy`):
 //! two CPU-bound threads under the GIL take at least 0.9x the sequential time; two processes,
-//! lock-free threads and rayon take at most 0.7x on 2 cores (aiming for 0.6x); blocking requests
+//! lock-free threads and rayon take at most 0.7x on 2 idle cores; blocking requests
 //! in threads under the GIL take at most 0.6x the sequential time.
 //!
 //! Every round runs each configuration once and compares it with that round's sequential run;

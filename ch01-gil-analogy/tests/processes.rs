@@ -97,15 +97,24 @@ fn a_fresh_child_has_exactly_one_thread_its_main_thread_whose_id_is_the_pid() {
 fn a_thread_starts_at_least_three_times_faster_than_a_process() {
     // Fails where starting a thread costs what starting a process costs (a thread made as a whole
     // new process, as some old systems did). Measured here: a process is tens to hundreds of times
-    // slower, loaded machine or not, so 3x leaves a wide margin for both to be slowed.
-    let [threads, processes] = measure_start(20, &exe()).expect("started");
+    // slower. Wall time also counts each new thread's wait for a CPU, which on a machine with
+    // every core busy can be a whole time slice per thread; so the best of a few tries counts.
+    // Where a thread costs what a process costs, no try reaches 3x.
+    let mut tries = Vec::new();
+    let (threads, processes) = loop {
+        let [threads, processes] = measure_start(20, &exe()).expect("started");
+        if processes.per_unit_us >= 3.0 * threads.per_unit_us || tries.len() == 4 {
+            break (threads, processes);
+        }
+        tries.push((threads.per_unit_us, processes.per_unit_us));
+    };
     assert_eq!(
         (threads.name, processes.name),
         ("thread_start", "process_start")
     );
     assert!(
         processes.per_unit_us >= 3.0 * threads.per_unit_us,
-        "{threads:?} {processes:?}"
+        "{threads:?} {processes:?}; earlier tries (thread, process µs per unit): {tries:?}"
     );
     // A thread really was started each time: the clone() system call alone takes microseconds,
     // an empty loop takes nanoseconds.
