@@ -386,6 +386,49 @@ fn connecting_to_a_closed_port_fails_cleanly() {
 }
 
 #[test]
+fn a_connect_still_in_progress_waits_instead_of_failing() {
+    within(Duration::from_secs(60), connect_while_the_handshake_waits);
+}
+
+/// The listener's accept queue is full, so the kernel drops our SYN and the handshake is still
+/// in progress at the first poll (the SYN is sent again after about a second). Fails where a
+/// socket still connecting ("not connected" yet) is taken for a failed connect.
+fn connect_while_the_handshake_waits() {
+    use socket2::{Domain, Socket, Type};
+    use std::future::Future;
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap(); // room for one connection not yet accepted
+    let listener: std::net::TcpListener = listener.into();
+    let addr = listener.local_addr().unwrap();
+    let filler = std::net::TcpStream::connect(addr).unwrap();
+    let (go, accept) = std::sync::mpsc::channel::<()>();
+    let acceptor = std::thread::spawn(move || {
+        accept.recv().unwrap();
+        // The filler, then ours once its SYN comes again.
+        let accepted: Vec<_> = (0..2).map(|_| listener.accept().unwrap().0).collect();
+        accepted
+    });
+    block_on(async {
+        let mut connect = std::pin::pin!(TcpStream::connect(addr));
+        let first = poll_fn(|cx| Poll::Ready(connect.as_mut().poll(cx))).await;
+        go.send(()).unwrap();
+        let client = match first {
+            Poll::Ready(result) => result.expect("the first poll of connect failed"),
+            Poll::Pending => connect.await.expect("connect failed after waiting"),
+        };
+        client.write_all(b"hi").await.unwrap();
+    });
+    let accepted = acceptor.join().unwrap();
+    let mut got = [0u8; 2];
+    std::io::Read::read_exact(&mut &accepted[1], &mut got).unwrap();
+    assert_eq!(&got, b"hi");
+    drop(filler);
+}
+
+#[test]
 fn futures_join_all_select_and_channels_run_unchanged() {
     use futures::future::{self, Either};
     use futures::{SinkExt, StreamExt};

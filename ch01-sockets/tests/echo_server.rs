@@ -3,12 +3,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ch01_sockets::demos::echo_server::single_thread_selector;
 use ch01_sockets::echo::connection::MAX_PENDING;
 use ch01_sockets::echo::load::{self, Load};
-use ch01_sockets::echo::nonblocking::NonblockingServer;
+use ch01_sockets::echo::nonblocking::{NonblockingServer, Selector};
+use ch01_sockets::echo::stats::EchoStats;
 use ch01_sockets::echo::{ServerKind, any_local_port};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -420,5 +422,108 @@ fn serve_under_a_low_limit() {
     let backoffs = server.stats().accept_backoffs;
     assert!(backoffs > 0, "accept never failed");
     println!("accept backoffs: {backoffs}");
+    server.stop().unwrap();
+}
+
+/// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
+/// (Fails in a world where stopping leaves the server's thread, and so its sockets, alive.)
+fn sees_the_server_gone(client: &mut TcpStream) {
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut byte = [0u8; 1];
+    match client.read(&mut byte) {
+        Ok(0) => {}
+        Ok(n) => panic!("the stopped server still sent {n} bytes"),
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the connection stayed open after the server stopped: {e}"
+        ),
+    }
+}
+
+#[test]
+fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
+    for drop_it in [false, true] {
+        let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+        let addr = server.addr();
+        let mut client = TcpStream::connect(addr).unwrap();
+        assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
+        if drop_it {
+            drop(server);
+        } else {
+            server.stop().unwrap();
+        }
+        sees_the_server_gone(&mut client);
+        // The listener was closed with the selector: nobody accepts any more.
+        assert!(TcpStream::connect(addr).is_err(), "{addr} still accepts");
+    }
+}
+
+/// A serve function whose poller fails: `stop` must hand its error back.
+fn serve_then_fail(selector: Selector) -> std::io::Result<()> {
+    single_thread_selector(selector)?;
+    Err(std::io::Error::other("the poller failed"))
+}
+
+#[test]
+fn stop_returns_the_servers_error() {
+    let server = NonblockingServer::start(any_local_port(), serve_then_fail).unwrap();
+    let err = server.stop().unwrap_err();
+    assert_eq!(err.to_string(), "the poller failed");
+}
+
+#[test]
+fn a_dropped_selector_counts_its_clients_as_gone() {
+    let listener = std::net::TcpListener::bind(any_local_port()).unwrap();
+    let stats = Arc::new(EchoStats::default());
+    let (selector, stop) = Selector::new(listener, Arc::clone(&stats)).unwrap();
+    let addr = selector.local_addr().unwrap();
+    let thread = std::thread::spawn(move || single_thread_selector(selector));
+    let mut client = TcpStream::connect(addr).unwrap();
+    assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
+    assert_eq!(stats.snapshot().connected, 1);
+    stop.stop();
+    thread.join().unwrap().unwrap();
+    // Fails where dropping the selector forgets the clients it closed.
+    assert_eq!(stats.snapshot().connected, 0, "{:?}", stats.snapshot());
+    sees_the_server_gone(&mut client);
+}
+
+#[test]
+fn a_client_that_sends_megabytes_before_reading_gets_them_all_back() {
+    // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
+    // server must ask to hear when our socket can take more (WRITABLE), or it stalls for ever.
+    const TOTAL: usize = 16 * 1024 * 1024;
+    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
+        writer.write_all(&data)
+    });
+    // Not reading until the server had to stop reading from us.
+    eventually("the server paused reading (back-pressure)", || {
+        server.stats().read_pauses > 0
+    });
+    let mut reader = stream;
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while received < TOTAL {
+        // A stalled server makes this read time out (an error), not hang.
+        let n = reader.read(&mut chunk).expect("the echo stalled");
+        assert!(n > 0, "the server closed after {received} bytes");
+        for (i, &byte) in chunk[..n].iter().enumerate() {
+            assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
+        }
+        received += n;
+    }
+    sender
+        .join()
+        .unwrap()
+        .expect("the server stopped reading for good");
     server.stop().unwrap();
 }
