@@ -193,45 +193,8 @@ fn serve_announces_itself_as_each_output_mode_asks() {
 /// limit to the hard one does not help); its standard error lines arrive on the receiver.
 #[cfg(target_os = "linux")]
 fn start_with_few_descriptors(limit: u64) -> (Server, String, std::sync::mpsc::Receiver<String>) {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec the closure only calls setrlimit, which is
-    // async-signal-safe, on a stack value.
-    unsafe {
-        command.pre_exec(move || {
-            let rlimit = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let mut child = command.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_string();
+    let (child, stdout, addr, received) =
+        shared::testing::start_server(BIN, &["serve", "--port", "0"], Some(limit));
     (Server(child, stdout), addr, received)
 }
 

@@ -1,6 +1,6 @@
 //! The real binary: `--help`, `--json`, bad input, and `serve` with real sockets.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -196,52 +196,13 @@ impl Drop for Server {
 }
 
 fn start_serve(limit_fds: Option<u64>) -> (Server, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(limit) = limit_fds {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: between fork and exec the closure only calls setrlimit, which is
-        // async-signal-safe, on a stack value.
-        unsafe {
-            command.pre_exec(move || {
-                let rlimit = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-    }
-    let mut child = command.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    let (child, stdout, addr, stderr) =
+        shared::testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
     let server = Server {
         child,
         _stdout: stdout,
-        stderr: received,
+        stderr,
     };
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_string();
     (server, addr)
 }
 

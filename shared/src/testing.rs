@@ -78,3 +78,68 @@ pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     assert!(!lines[0].contains("panicked"), "{what}: {lines:?}");
     lines.into_iter().next().unwrap_or_default()
 }
+
+/// A server binary started for a test: the process, its standard output after the first line,
+/// the address that first line announced (`listening on ADDR`), and its standard error lines as
+/// they arrive.
+#[cfg(unix)]
+pub type Started = (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+    std::sync::mpsc::Receiver<String>,
+);
+
+/// Starts a server binary, with at most `fd_limit` file descriptors (soft and hard, so that
+/// raising the soft limit to the hard one does not help) when given, and waits for the first
+/// line, in which it names its address.
+#[cfg(unix)]
+pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(limit) = fd_limit {
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe, on a stack value.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary} did not start: {e}"));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = String::new();
+    let _ = stdout.read_line(&mut first);
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .to_string();
+    (child, stdout, addr, received)
+}
