@@ -241,32 +241,9 @@ pub struct ChildOutput {
     pub lines: Vec<String>,
 }
 
-/// CPU time used by this process's children that have exited and been waited for (user +
-/// system). The parent's own CPU clock does not include it, so runs that use child processes
-/// add the difference to their CPU time. Zero where `getrusage` does not exist (Windows).
-///
-/// ```
-/// let before = ch01_gil_analogy::child::children_cpu_time();
-/// assert!(ch01_gil_analogy::child::children_cpu_time() >= before);
-/// ```
-pub fn children_cpu_time() -> Duration {
-    #[cfg(unix)]
-    {
-        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
-            return Duration::ZERO;
-        }
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        time(usage.ru_utime) + time(usage.ru_stime)
-    }
-    #[cfg(not(unix))]
-    Duration::ZERO
-}
+/// CPU time of the child processes that have ended and been waited for: `shared`'s, named here
+/// beside the children that use it.
+pub use shared::timing::children_cpu_time;
 
 /// The program to re-execute for a child process. The demo binary uses its own path
 /// ([`SelfExe::current`]); tests and benchmarks pass the binary Cargo built

@@ -95,6 +95,34 @@ pub fn process_cpu_time() -> Duration {
     Duration::ZERO
 }
 
+/// CPU time (user + system) of this process's child processes that have ended and been waited
+/// for (`getrusage(RUSAGE_CHILDREN)`). A process's own CPU clock does not include it, so runs that
+/// use child processes add the difference to their CPU time. Zero where `getrusage` does not exist
+/// (Windows).
+///
+/// ```
+/// let before = shared::timing::children_cpu_time();
+/// assert!(shared::timing::children_cpu_time() >= before);
+/// ```
+pub fn children_cpu_time() -> Duration {
+    #[cfg(unix)]
+    {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
+        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+            return Duration::ZERO;
+        }
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        time(usage.ru_utime) + time(usage.ru_stime)
+    }
+    #[cfg(not(unix))]
+    Duration::ZERO
+}
+
 /// CPU time (user + system) used so far by the calling thread only.
 ///
 /// ```

@@ -447,28 +447,7 @@ mod measuring {
 
     /// CPU time used so far by this process and by its child processes that have ended.
     fn cpu_with_children() -> Duration {
-        shared::timing::process_cpu_time() + children_cpu_time()
-    }
-
-    /// CPU time (user + system) of the child processes that have ended and been waited for.
-    #[cfg(unix)]
-    fn children_cpu_time() -> Duration {
-        // SAFETY: `getrusage` only writes the `rusage` we pass, which is plain data; all zeros
-        // is a valid value of it.
-        let usage = unsafe {
-            let mut usage: libc::rusage = std::mem::zeroed();
-            if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
-                return Duration::ZERO;
-            }
-            usage
-        };
-        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        time(usage.ru_utime) + time(usage.ru_stime)
-    }
-
-    #[cfg(not(unix))]
-    fn children_cpu_time() -> Duration {
-        Duration::ZERO
+        shared::timing::process_cpu_time() + shared::timing::children_cpu_time()
     }
 
     /// Runs the job in a child process (this program, `offload-child`) and reads its checksum.
