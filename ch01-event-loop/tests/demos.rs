@@ -5,25 +5,18 @@
 use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
-use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::offload::Place;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
-use shared::narrate::{Mode, Narrator};
-use shared::trace::{named, record, threads_used};
+use shared::Span;
+use shared::trace::{named, threads_used};
 
-fn quiet() -> Narrator {
-    steady_tracing();
-    Narrator::with_mode(Mode::Quiet, false)
-}
-
-/// Tests run in parallel, each loop with its own thread-local subscriber. `tracing` keeps one
-/// global "most verbose level anyone wants" and recomputes it as subscribers come and go; two
-/// threads doing so at once can leave it lower than a live subscriber wants, and its events are
-/// lost. The global subscriber of the span recorder wants everything, which keeps that level at
-/// TRACE. Every test here that opens spans records them (one recording at a time), so no test's
-/// spans land in another's recording.
-fn steady_tracing() {
-    shared::trace::install();
+/// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
+/// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
+/// anyone wants" at TRACE while tests' subscribers come and go (else events get lost). One
+/// recording at a time, so no test's spans land in another's.
+fn record<T>(measure: impl FnOnce() -> anyhow::Result<T>) -> (T, Vec<Span>) {
+    let (result, spans) = shared::trace::record(measure);
+    (result.unwrap(), spans)
 }
 
 #[test]
@@ -33,18 +26,15 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
         delay_ms: 300,
         ..Sizes::default()
     };
-    let result = requests::measure(&sizes, &quiet()).unwrap();
+    let (result, spans) = record(|| requests::measure(&sizes));
     // Fails if the tasks ran one after the other (a loop that ran each task to completion).
     for (name, row) in [("hand_built", &result.hand_built), ("tokio", &result.tokio)] {
         assert_eq!(row.max_in_flight, Some(20), "{name}: all 20 at once");
     }
     // The timeline's spans: one per request on each runtime, all open at one instant, and the
     // hand-built loop's on a single thread.
-    for (row, name) in [
-        (&result.hand_built, "hand-built loop"),
-        (&result.tokio, "tokio + reqwest"),
-    ] {
-        let spans = named(&row.spans, name);
+    for name in ["hand-built loop", "tokio + reqwest"] {
+        let spans = named(&spans, name);
         assert_eq!(spans.len(), 20, "{name}");
         let last_opened = spans.iter().map(|s| s.opened).max().unwrap();
         let first_closed = spans.iter().map(|s| s.closed).min().unwrap();
@@ -53,7 +43,11 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
             "{name}: not all in flight at once"
         );
     }
-    assert_eq!(threads_used(&result.hand_built.spans), 1);
+    let hand_built: Vec<Span> = named(&spans, "hand-built loop")
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(threads_used(&hand_built), 1);
     // Each iteration serves every ready task: the loop made far fewer iterations than the
     // three per request (connect, answer, end) of a loop that ran one task per iteration and
     // waited in between.
@@ -63,23 +57,22 @@ fn requests_demo_has_every_request_in_flight_at_once_on_both_runtimes() {
 
 #[test]
 fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
-    steady_tracing();
-    let (connections, round_trips) = (3, 50);
-    let expected_bytes = connections * round_trips * echo_bench::MESSAGE_LEN as u64;
-    let (runs, _) = record(|| {
-        [
-            echo_bench::hand_built(connections, round_trips, Watch::Counts).unwrap(),
-            echo_bench::with_tokio(connections, round_trips).unwrap(),
-        ]
-    });
+    let sizes = Sizes {
+        connections: 3,
+        round_trips: 50,
+        ..Sizes::default()
+    };
+    let (bench, _) = record(|| echo_bench::measure(&sizes));
+    let trips = sizes.connections * sizes.round_trips;
     // The client checked each echo byte for byte (or failed); the server counted what it
     // wrote back: an echo that lost or repeated bytes would count differently.
-    for run in &runs {
-        assert_eq!(run.server_echoed, expected_bytes);
+    for run in [&bench.hand_built, &bench.tokio] {
+        assert_eq!(run.server_echoed, trips * echo_bench::MESSAGE_LEN as u64);
+        assert_eq!(run.client.round_trips, trips);
     }
     // The hand-built loop waited for the OS to report each socket ready: a loop that spun on
     // its sockets instead, or one that woke only on timers, would count no I/O events.
-    assert!(runs[0].stats.io_events >= connections * round_trips);
+    assert!(bench.hand_built.stats.io_events >= trips);
 }
 
 #[test]
@@ -89,7 +82,7 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
         ..Sizes::default()
     };
     let hog = Duration::from_millis(sizes.hog_ms);
-    let result = cooperative::measure(&sizes).unwrap();
+    let (result, spans) = record(|| cooperative::measure(&sizes));
     let (greedy, polite) = (&result.never_awaits, &result.awaits_every_ms);
     // A ticker due during the computation waits for its end: up to one tick less than the hog.
     assert!(
@@ -105,25 +98,20 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
     // entered its span once per slice, and made more iterations. (How late the tickers were is
     // not asserted: on a busy machine the OS may take the loop's thread away for longer than
     // any bound a test could pick.)
-    let slices =
-        |run: &cooperative::CooperativeRun, name: &str| named(&run.spans, name)[0].runs.len();
+    let slices = |name: &str| named(&spans, name)[0].runs.len();
     // Never awaiting: one poll (`tracing` enters the span once more to drop the future).
-    assert!(slices(greedy, "greedy, never awaits") <= 2);
-    assert!(slices(polite, "greedy, awaits") >= 10);
+    assert!(slices("greedy, never awaits") <= 2);
+    assert!(slices("greedy, awaits") >= 10);
     assert!(polite.iterations > greedy.iterations);
     // The timelines: while the greedy task computes, no tick runs; while the polite one does,
     // ticks keep running.
-    let ticks_inside = |run: &cooperative::CooperativeRun, greedy: &str| {
-        let computing = named(&run.spans, greedy)[0];
-        let (from, to) = (computing.opened, computing.closed);
-        let ticks = named(&run.spans, "ticker");
-        ticks
-            .iter()
-            .filter(|tick| tick.opened > from && tick.closed < to)
-            .count()
+    let ticks_inside = |greedy: &str| {
+        let computing = named(&spans, greedy)[0];
+        let ticks = named(&spans, "ticker");
+        ticks.iter().filter(|tick| computing.contains(tick)).count()
     };
-    assert_eq!(ticks_inside(greedy, "greedy, never awaits"), 0);
-    assert!(ticks_inside(polite, "greedy, awaits") >= 3);
+    assert_eq!(ticks_inside("greedy, never awaits"), 0);
+    assert!(ticks_inside("greedy, awaits") >= 3);
 }
 
 #[test]
@@ -133,7 +121,7 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         ..Sizes::default()
     };
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-event-loop"));
-    let result = offload::measure_with(&sizes, program).unwrap();
+    let (result, spans) = record(|| offload::measure_with(&sizes, program));
     for run in &result.runs {
         let job = run.job_time();
         let (during, silence) = (run.ticks_during_job(), run.longest_silence_during_job());
@@ -155,8 +143,9 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     // The timeline's spans: the job on the loop's own thread only when it runs on the loop.
     for run in &result.runs {
         let name = run.place.name();
-        let job = named(&run.spans, &format!("{name} job"))[0].thread_id;
-        let ticker = named(&run.spans, "ticker")[0].thread_id;
+        let job = named(&spans, &format!("{name} job"))[0].thread_id;
+        let ticker = spans.iter().find(|s| s.label == format!("ticker {name}"));
+        let ticker = ticker.unwrap().thread_id;
         assert_eq!(job == ticker, run.place == Place::OnLoop, "{name}");
     }
 }

@@ -76,14 +76,14 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-pub use measuring::{Cooperative, CooperativeRun, NAME, measure, run, run_variant};
+pub use measuring::{Cooperative, CooperativeRun, NAME, measure, run};
 
 mod measuring {
     use std::time::Duration;
 
     use serde::Serialize;
-    use shared::timing::{human_ms, ms};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::timing::{human_ms, ms, ratio};
+    use shared::{Narrator, Report, Stopwatch};
 
     use super::TICK;
     use crate::cli::Sizes;
@@ -111,8 +111,6 @@ mod measuring {
         /// Time the loop's thread was ready to run but waited for a CPU (Linux; zero
         /// elsewhere): other programs' turns, which delay the tickers too.
         pub cpu_wait: Duration,
-        /// The tickers' sleeps and the computation's turns on the loop.
-        pub spans: Vec<Span>,
     }
 
     /// One variant as the report and `--json` show it.
@@ -123,9 +121,7 @@ mod measuring {
         longest_iteration_ms: f64,
         worst_tick_lateness_ms: f64,
         iterations: u64,
-        /// The share of the run the loop's thread was ready but waited for a CPU.
         cpu_wait_share: f64,
-        /// Whether the loop's thread had a core to itself (waited for one under 10% of the run).
         idle_core: bool,
     }
 
@@ -143,7 +139,7 @@ mod measuring {
         }
 
         fn cpu_wait_share(&self) -> f64 {
-            shared::timing::ratio(self.cpu_wait.as_secs_f64(), self.wall.as_secs_f64())
+            ratio(self.cpu_wait.as_secs_f64(), self.wall.as_secs_f64())
         }
     }
 
@@ -160,8 +156,8 @@ mod measuring {
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
         let hog = Duration::from_millis(sizes.hog_ms);
         Ok(Cooperative {
-            never_awaits: run_variant(hog, false, sizes.trace)?,
-            awaits_every_ms: run_variant(hog, true, false)?,
+            never_awaits: variant(hog, false, sizes.trace)?,
+            awaits_every_ms: variant(hog, true, false)?,
         })
     }
 
@@ -171,22 +167,23 @@ mod measuring {
             SECTION,
             "How an event loop works: one task at a time, until it has to wait",
             &format!(
-                "A task computes for {} ms of CPU time without awaiting: the loop cannot run anything else \
-                 meanwhile, so two tickers that want to run every {} ms fall silent.",
+                "A task computes for {} ms of CPU time without awaiting: the loop cannot run \
+                 anything else meanwhile, so two tickers that want to run every {} ms fall silent.",
                 sizes.hog_ms,
                 TICK.as_millis()
             ),
         );
-        let measured = measure(sizes)?;
-        let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
-        narrator.report(&Report::new(
-            NAME,
-            SECTION,
-            vec![
-                greedy.measured("never_awaits"),
-                polite.measured("awaits_every_ms"),
-            ],
-        ));
+        let what = "the greedy task, then the polite one";
+        let (measured, spans) = crate::demos::record(narrator, what, "", None, || measure(sizes));
+        let Cooperative {
+            never_awaits: greedy,
+            awaits_every_ms: polite,
+        } = measured?;
+        let rows = vec![
+            greedy.measured("never_awaits"),
+            polite.measured("awaits_every_ms"),
+        ];
+        narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.say(format!(
             "longest iteration, never awaits:  {}",
             greedy.longest
@@ -196,12 +193,15 @@ mod measuring {
             polite.longest
         ));
         narrator.say(
-            "In the timelines a ticker's row marks each tick it ran: a gap is time it was due \
-             but the loop's one thread was busy. The computation's row runs whenever the loop \
-             polls it.\n\n",
+            "In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
+             the loop's one thread was busy. Each computation's row runs whenever the loop polls \
+             it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
         );
-        narrator.timeline("the greedy task never awaits", &greedy.spans);
-        narrator.timeline("the same work, awaiting every millisecond", &polite.spans);
+        narrator.timeline(
+            "the greedy task, then the same work awaiting every ms",
+            &spans,
+        );
+        let share = polite.cpu_wait_share();
         narrator.summary(
             SECTION,
             &[
@@ -220,8 +220,8 @@ mod measuring {
                 ),
                 format!(
                     "The loop's thread waited for a CPU {:.0}% of the polite run{}",
-                    polite.cpu_wait_share() * 100.0,
-                    match polite.cpu_wait_share() < BUSY_WAIT_SHARE {
+                    share * 100.0,
+                    match share < BUSY_WAIT_SHARE {
                         true => ": it had a core, so the lateness left is the loop's own.",
                         false =>
                             ": other programs were busy on the cores, and that wait, not \
@@ -233,19 +233,18 @@ mod measuring {
         Ok(())
     }
 
-    /// Two tickers and one greedy task on a fresh loop, recorded and counted; `polite` makes the
-    /// greedy task await every millisecond of its computation.
-    pub fn run_variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
+    /// Two tickers and one greedy task on a fresh loop, counted; `polite` makes the greedy task
+    /// await every millisecond of its computation.
+    fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
         let event_loop = EventLoop::new()?;
-        let recording = Recording::start();
         let (stats, watching) = observe::watch(trace);
-        let stopwatch = Stopwatch::start();
-        let wait_before = run_queue_wait();
+        let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
         let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
-        let wall = stopwatch.elapsed();
-        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
+        let (wall, cpu_wait) = (
+            stopwatch.elapsed(),
+            run_queue_wait().saturating_sub(wait_before),
+        );
         drop(watching);
-        let spans = recording.finish();
         let counts = stats.get();
         Ok(CooperativeRun {
             wall,
@@ -253,7 +252,6 @@ mod measuring {
             longest: counts.longest,
             iterations: counts.iterations,
             cpu_wait,
-            spans,
         })
     }
 }

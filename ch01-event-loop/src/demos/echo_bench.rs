@@ -9,39 +9,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::event_loop::TcpStream;
+use crate::event_loop::{TcpListener, spawn};
 
-// ---- the lesson: one echo connection, on the hand-built loop and on tokio ----
+// ---- the lesson: the echo server, on the hand-built loop and on tokio ----
 
-/// Echoes every byte back until the client hangs up; counts the bytes in `echoed`. The loop
-/// is the one of `event_loop/`, the socket its `TcpStream`, as `ch01-sockets` wrote it by hand.
-async fn echo(connection: TcpStream, echoed: Rc<Cell<u64>>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n @ 1..) = connection.read(&mut buf).await {
-        if connection.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-        echoed.set(echoed.get() + n as u64);
+/// Accepts clients forever, one task each; `echoed` counts the bytes sent back. The loop is the
+/// one of `event_loop/`, the sockets its own, as `ch01-sockets` wrote them by hand.
+async fn hand_built_server(listener: TcpListener, echoed: Rc<Cell<u64>>) {
+    while let Ok((connection, _)) = listener.accept().await {
+        let echoed = Rc::clone(&echoed);
+        spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = connection.read(&mut buf).await {
+                if connection.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                echoed.set(echoed.get() + n as u64);
+            }
+        });
     }
 }
 
-/// The same on tokio: its socket takes `&mut self`, and `tokio::spawn` wants tasks that could
-/// move between threads (`Send`), so the count is atomic. Line for line, the same loop.
-async fn tokio_echo(mut connection: tokio::net::TcpStream, echoed: Arc<AtomicU64>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n @ 1..) = connection.read(&mut buf).await {
-        if connection.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-        echoed.fetch_add(n as u64, Ordering::Relaxed);
+/// The same on tokio: its sockets take `&mut self`, and `tokio::spawn` wants tasks that could
+/// move between threads (`Send`), so the count is atomic. Line for line, the same server.
+async fn tokio_server(listener: tokio::net::TcpListener, echoed: Arc<AtomicU64>) {
+    while let Ok((mut connection, _)) = listener.accept().await {
+        let echoed = Arc::clone(&echoed);
+        let _ = connection.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = connection.read(&mut buf).await {
+                if connection.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                echoed.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
     }
 }
 
 // ---- measuring it ----
 
-pub use measuring::{
-    ClientRun, EchoRun, MESSAGE_LEN, NAME, ROUNDS, Watch, hand_built, load_client, run, with_tokio,
-};
+pub use measuring::{ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, measure, run};
 
 mod measuring {
     use std::cell::Cell;
@@ -55,14 +64,13 @@ mod measuring {
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{ms, thread_cpu_time};
-    use shared::{Narrator, Recording, Report, fdlimit};
+    use shared::{Narrator, Report, fdlimit};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
-    use super::{echo, tokio_echo};
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, LoopStats, run_queue_wait};
+    use crate::observe::{self, Counts, run_queue_wait};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "echo-bench";
@@ -72,6 +80,10 @@ mod measuring {
     /// Each server runs this many times, alternating, and the median run counts: other programs
     /// share the machine's cores, and a single unlucky run should not decide the comparison.
     pub const ROUNDS: usize = 3;
+    /// A server that spent this share of its run ready but waiting for a CPU did not have a
+    /// core to itself: other programs were using them.
+    const BUSY_WAIT_SHARE: f64 = 0.1;
+    const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
     /// What the load client saw: every echo is checked byte for byte before it counts.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,76 +92,33 @@ mod measuring {
         pub wall: Duration,
         /// Round trips whose echo came back identical.
         pub round_trips: u64,
-        /// Bytes the client got back and checked.
-        pub bytes_checked: u64,
     }
 
-    /// One server's run.
+    /// One server's run, measured on its thread (the client's connecting included).
     #[derive(Debug, Clone)]
     pub struct EchoRun {
-        /// What the client measured.
+        /// What the load client measured.
         pub client: ClientRun,
         /// Bytes the server wrote back.
         pub server_echoed: u64,
-        /// CPU time of the server's thread (the loop) during the run.
+        /// CPU time of the server's thread.
         pub server_cpu: Duration,
-        /// Time the server's thread was ready to run but waited for a CPU (Linux; zero
-        /// elsewhere).
+        /// Time the server's thread was ready but waited for a CPU.
         pub server_cpu_wait: Duration,
-        /// The stretch over which the server's CPU time and wait were measured (the client's
-        /// connecting included).
+        /// The stretch both are measured over.
         pub server_window: Duration,
         /// The hand-built loop's counters (zero for tokio).
         pub stats: Counts,
     }
 
-    impl EchoRun {
-        fn cpu_us_per_round_trip(&self) -> f64 {
-            self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
-        }
-
-        fn per_second(&self) -> f64 {
-            self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
-        }
-
-        /// CPU-seconds per second of the server's thread.
-        fn cpu_per_second(&self) -> f64 {
-            let wall = self.server_window.as_secs_f64();
-            shared::timing::ratio(self.server_cpu.as_secs_f64(), wall)
-        }
-
-        /// The share of the run the server's thread was ready but waited for a CPU.
-        fn cpu_wait_share(&self) -> f64 {
-            let wall = self.server_window.as_secs_f64();
-            shared::timing::ratio(self.server_cpu_wait.as_secs_f64(), wall)
-        }
-
-        fn had_a_core(&self) -> bool {
-            self.cpu_wait_share() < BUSY_WAIT_SHARE
-        }
-
-        fn measured(&self, name: &'static str) -> Measured {
-            let hand_built = name == "hand_built";
-            Measured {
-                name,
-                wall_ms: ms(self.client.wall),
-                cpu_ms: ms(self.server_cpu),
-                round_trips_per_s: self.per_second(),
-                round_trips: self.client.round_trips,
-                bytes_echoed: self.server_echoed,
-                server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
-                iterations: hand_built.then_some(self.stats.iterations),
-                polls: hand_built.then_some(self.stats.polls),
-                server_cpu_per_s: self.cpu_per_second(),
-                server_cpu_wait_share: self.cpu_wait_share(),
-                idle_core: self.had_a_core(),
-            }
-        }
+    /// Both servers' median runs.
+    #[derive(Debug, Clone)]
+    pub struct EchoBench {
+        /// The hand-built loop's.
+        pub hand_built: EchoRun,
+        /// tokio's.
+        pub tokio: EchoRun,
     }
-
-    /// A server that spent this share of its run ready but waiting for a CPU did not have a
-    /// core to itself: other programs were using them.
-    const BUSY_WAIT_SHARE: f64 = 0.1;
 
     /// One server's median run as the report and `--json` show it.
     #[derive(Debug, Serialize)]
@@ -166,12 +135,62 @@ mod measuring {
         iterations: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         polls: Option<u64>,
-        /// CPU-seconds per second of the server's thread.
         server_cpu_per_s: f64,
-        /// The share of the run the server's thread was ready but waited for a CPU.
         server_cpu_wait_share: f64,
-        /// Whether the server had (nearly) a core to itself.
         idle_core: bool,
+    }
+
+    impl EchoRun {
+        fn cpu_us_per_round_trip(&self) -> f64 {
+            self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
+        }
+
+        fn per_second(&self) -> f64 {
+            self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
+        }
+
+        fn share(&self, of: Duration) -> f64 {
+            shared::timing::ratio(of.as_secs_f64(), self.server_window.as_secs_f64())
+        }
+
+        fn had_a_core(&self) -> bool {
+            self.share(self.server_cpu_wait) < BUSY_WAIT_SHARE
+        }
+
+        fn measured(&self, name: &'static str) -> Measured {
+            let hand_built = (name == "hand_built").then_some(&self.stats);
+            Measured {
+                name,
+                wall_ms: ms(self.client.wall),
+                cpu_ms: ms(self.server_cpu),
+                round_trips_per_s: self.per_second(),
+                round_trips: self.client.round_trips,
+                bytes_echoed: self.server_echoed,
+                server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
+                iterations: hand_built.map(|stats| stats.iterations),
+                polls: hand_built.map(|stats| stats.polls),
+                server_cpu_per_s: self.share(self.server_cpu),
+                server_cpu_wait_share: self.share(self.server_cpu_wait),
+                idle_core: self.had_a_core(),
+            }
+        }
+    }
+
+    /// Both servers, `ROUNDS` times alternating; the median run of each. `--trace` follows the
+    /// hand-built loop's first round.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
+        let connections = sizes.connections;
+        let what = plural(connections, "echo connection", "echo connections");
+        fdlimit::ensure_available(2 * connections + 64, &what)?;
+        let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
+            tokio_runs.push(with_tokio(sizes)?);
+        }
+        Ok(EchoBench {
+            hand_built: median(hand_runs),
+            tokio: median(tokio_runs),
+        })
     }
 
     /// Runs the demo and prints its report.
@@ -188,88 +207,24 @@ mod measuring {
                 plural(round_trips, "round trip", "round trips")
             ),
         );
-        fdlimit::ensure_available(
-            2 * connections + 64,
-            &plural(connections, "echo connection", "echo connections"),
-        )?;
-        // Each run is a span on the server's thread (`hand-built server`, `tokio server`).
-        let recording = Recording::start();
-        let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
-        for round in 1..=ROUNDS {
-            for hand_built_server in [true, false] {
-                let name = if hand_built_server {
-                    "hand-built"
-                } else {
-                    "tokio"
-                };
-                let what = format!("round {round}: {name} server");
-                let progress = narrator.progress(&recording, &what, "", None);
-                let run = if hand_built_server {
-                    let watch = match sizes.trace && round == 1 {
-                        true => Watch::CountsAndTrace,
-                        false => Watch::Counts,
-                    };
-                    hand_built(connections, round_trips, watch)?
-                } else {
-                    with_tokio(connections, round_trips)?
-                };
-                drop(progress);
-                narrator.say(format!(
-                    "round {round}: {name:<10} {:>9.0} round trips/s, {:.2} us of server CPU each",
-                    run.per_second(),
-                    run.cpu_us_per_round_trip()
-                ));
-                let runs = if hand_built_server {
-                    &mut hand_runs
-                } else {
-                    &mut tokio_runs
-                };
-                runs.push(run);
-            }
-        }
-        let spans = recording.finish();
-        let (hand, tokio) = (median(hand_runs)?, median(tokio_runs)?);
+        let what = format!("{ROUNDS} alternating rounds of each server");
+        let (measured, spans) = crate::demos::record(narrator, &what, "", None, || measure(sizes));
+        let EchoBench { hand_built, tokio } = measured?;
         narrator.report(&Report::new(
             NAME,
             SECTION,
-            vec![hand.measured("hand_built"), tokio.measured("tokio")],
+            vec![hand_built.measured("hand_built"), tokio.measured("tokio")],
         ));
         narrator.timeline(
             "the servers ran in turn, each on its own loop's thread",
             &spans,
         );
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
-                     round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
-                    hand.per_second() / tokio.per_second(),
-                    hand.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
-                ),
-                format!(
-                    "The hand-built loop made {} for {}: each iteration polled every connection \
-                     whose socket the OS reported readable.",
-                    plural(hand.stats.iterations, "iteration", "iterations"),
-                    plural(hand.client.round_trips, "round trip", "round trips")
-                ),
-                "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-                 doing nothing else."
-                    .into(),
-                cores_line(&hand, &tokio),
-            ],
-        );
-        Ok(())
-    }
-
-    /// Whether both servers had a core, measured, and so whether their rates compare the loops.
-    fn cores_line(hand: &EchoRun, tokio: &EchoRun) -> String {
         let waits = format!(
             "{:.0}% and {:.0}% of their runs",
-            hand.cpu_wait_share() * 100.0,
-            tokio.cpu_wait_share() * 100.0
+            hand_built.share(hand_built.server_cpu_wait) * 100.0,
+            tokio.share(tokio.server_cpu_wait) * 100.0
         );
-        match hand.had_a_core() && tokio.had_a_core() {
+        let cores = match hand_built.had_a_core() && tokio.had_a_core() {
             true => format!(
                 "The servers' threads waited for a CPU {waits}: each had a core to work on, so \
                  the rates compare the loops."
@@ -279,113 +234,50 @@ mod measuring {
                  the cores, so the round-trip rates measure the OS's scheduling as much as the \
                  loops; the CPU per round trip compares the loops better."
             ),
-        }
+        };
+        narrator.summary(
+            SECTION,
+            &[
+                format!(
+                    "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU \
+                     per round trip (median of {ROUNDS} alternating rounds; the machine's cores \
+                     are shared).",
+                    hand_built.per_second() / tokio.per_second(),
+                    hand_built.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
+                ),
+                format!(
+                    "The hand-built loop made {} for {}: each iteration polled every connection \
+                     whose socket the OS reported readable.",
+                    plural(hand_built.stats.iterations, "iteration", "iterations"),
+                    plural(hand_built.client.round_trips, "round trip", "round trips")
+                ),
+                "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
+                 doing nothing else."
+                    .into(),
+                cores,
+            ],
+        );
+        Ok(())
     }
 
     /// The run with the median wall time.
-    fn median(mut runs: Vec<EchoRun>) -> anyhow::Result<EchoRun> {
+    fn median(mut runs: Vec<EchoRun>) -> EchoRun {
         runs.sort_by_key(|run| run.client.wall);
-        let middle = runs.len() / 2;
-        runs.into_iter()
-            .nth(middle)
-            .context("no echo round was run")
+        runs.swap_remove(runs.len() / 2)
     }
 
-    /// What watches the hand-built loop during a run.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Watch {
-        /// Nothing: each of the loop's events costs one check at its call site (the bench).
-        Nothing,
-        /// The counters the report shows (one `tracing` event per iteration).
-        Counts,
-        /// The counters, and `--trace` lines on standard error.
-        CountsAndTrace,
-    }
-
-    /// The echo server on the hand-built loop, with the load client on its own thread.
-    pub fn hand_built(connections: u64, round_trips: u64, watch: Watch) -> anyhow::Result<EchoRun> {
-        let (stats, _watching) = match watch {
-            Watch::Nothing => (LoopStats::default(), None),
-            _ => {
-                let (stats, guard) = observe::watch(watch == Watch::CountsAndTrace);
-                (stats, Some(guard))
-            }
-        };
-        let event_loop = EventLoop::new()?;
-        let echoed = Rc::new(Cell::new(0));
+    /// Runs `serve` (one server's whole run) inside `span` on this thread, and measures the
+    /// thread's CPU time and its wait for a CPU meanwhile.
+    fn on_this_thread(
+        span: tracing::Span,
+        serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
+    ) -> anyhow::Result<EchoRun> {
         let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
         let window = Instant::now();
-        // Opened after `watch`, under the subscriber the loop's thread has now.
-        let span = info_span!("hand-built server");
-        let client = span.in_scope(|| {
-            event_loop.block_on(async {
-                let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-                let addr = listener.local_addr()?;
-                let (done, finished) = futures::channel::oneshot::channel();
-                // The client's thread wakes this loop (through the channel's waker) when it is done.
-                let client = std::thread::Builder::new()
-                    .name("echo-client".into())
-                    .spawn(move || {
-                        let _ = done.send(load_client(addr, connections, round_trips));
-                    })?;
-                let server_echoed = Rc::clone(&echoed);
-                spawn(async move {
-                    while let Ok((connection, _)) = listener.accept().await {
-                        spawn(echo(connection, Rc::clone(&server_echoed)));
-                    }
-                });
-                let result = finished.await.context("the echo client thread died");
-                let _ = client.join();
-                result?
-            })
-        })?;
-        drop(span);
+        let (client, server_echoed) = span.in_scope(serve)?;
         Ok(EchoRun {
             client,
-            server_echoed: echoed.get(),
-            server_cpu: thread_cpu_time().saturating_sub(cpu_before),
-            server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
-            server_window: window.elapsed(),
-            stats: stats.get(),
-        })
-    }
-
-    /// The same echo server on tokio's current-thread runtime, with the same load client.
-    pub fn with_tokio(connections: u64, round_trips: u64) -> anyhow::Result<EchoRun> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start a tokio runtime")?;
-        let echoed = Arc::new(AtomicU64::new(0));
-        let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
-        let window = Instant::now();
-        let span = info_span!("tokio server");
-        let client = span.in_scope(|| {
-            runtime.block_on(async {
-                let listener =
-                    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-                let addr = listener.local_addr()?;
-                let (done, finished) = tokio::sync::oneshot::channel();
-                let client = std::thread::Builder::new()
-                    .name("echo-client".into())
-                    .spawn(move || {
-                        let _ = done.send(load_client(addr, connections, round_trips));
-                    })?;
-                let server_echoed = Arc::clone(&echoed);
-                tokio::spawn(async move {
-                    while let Ok((connection, _)) = listener.accept().await {
-                        let _ = connection.set_nodelay(true);
-                        tokio::spawn(tokio_echo(connection, Arc::clone(&server_echoed)));
-                    }
-                });
-                let result = finished.await.context("the echo client thread died");
-                let _ = client.join();
-                result?
-            })
-        })?;
-        Ok(EchoRun {
-            client,
-            server_echoed: echoed.load(Ordering::Relaxed),
+            server_echoed,
             server_cpu: thread_cpu_time().saturating_sub(cpu_before),
             server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
             server_window: window.elapsed(),
@@ -393,10 +285,63 @@ mod measuring {
         })
     }
 
-    /// The load client both servers face: its own thread and tokio runtime, `connections` sockets,
-    /// each sending `round_trips` messages and checking every echo byte for byte. Connecting is not
-    /// counted in the wall time.
-    pub fn load_client(
+    /// The hand-built server against the load client (on its own thread), on a fresh loop.
+    fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
+        let (stats, watching) = observe::watch(trace);
+        let event_loop = EventLoop::new()?;
+        let echoed = Rc::new(Cell::new(0));
+        let mut run = on_this_thread(info_span!("hand-built server"), || {
+            let client = event_loop.block_on(async {
+                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
+                let client = client_thread(listener.local_addr()?, sizes);
+                spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
+                client.await
+            })?;
+            Ok((client, echoed.get()))
+        })?;
+        drop(watching);
+        run.stats = stats.get();
+        Ok(run)
+    }
+
+    /// The tokio server against the same client, on a fresh current-thread runtime.
+    fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start a tokio runtime")?;
+        let echoed = Arc::new(AtomicU64::new(0));
+        on_this_thread(info_span!("tokio server"), || {
+            let client = runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
+                let client = client_thread(listener.local_addr()?, sizes);
+                tokio::spawn(super::tokio_server(listener, Arc::clone(&echoed)));
+                client.await
+            })?;
+            Ok((client, echoed.load(Ordering::Relaxed)))
+        })
+    }
+
+    /// Starts the load client on its own thread; its result wakes the server's loop (through
+    /// the channel's waker, whichever runtime awaits it).
+    fn client_thread(
+        addr: SocketAddr,
+        sizes: &Sizes,
+    ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
+        let (done, finished) = futures::channel::oneshot::channel();
+        let (connections, round_trips) = (sizes.connections, sizes.round_trips);
+        let thread = std::thread::Builder::new().name("echo-client".into());
+        let thread =
+            thread.spawn(move || drop(done.send(load_client(addr, connections, round_trips))));
+        async move {
+            thread.context("cannot start the echo client's thread")?;
+            finished.await.context("the echo client thread died")?
+        }
+    }
+
+    /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
+    /// messages and checking every echo byte for byte. Connecting is not counted in the wall.
+    pub(crate) fn load_client(
         addr: SocketAddr,
         connections: u64,
         round_trips: u64,
@@ -418,10 +363,9 @@ mod measuring {
             let mut clients = tokio::task::JoinSet::new();
             for (i, mut socket) in sockets.into_iter().enumerate() {
                 clients.spawn(async move {
-                    // Each connection and each round trip sends different bytes, so an echo sent to
-                    // the wrong client, or an old one, would not match.
-                    let mut message = [0u8; MESSAGE_LEN];
-                    let mut echoed = [0u8; MESSAGE_LEN];
+                    // Each connection and each round trip sends different bytes, so an echo sent
+                    // to the wrong client, or an old one, would not match.
+                    let (mut message, mut echoed) = ([0u8; MESSAGE_LEN], [0u8; MESSAGE_LEN]);
                     for trip in 0..round_trips {
                         message[..8].copy_from_slice(&(i as u64).to_le_bytes());
                         message[8..16].copy_from_slice(&trip.to_le_bytes());
@@ -438,10 +382,10 @@ mod measuring {
             for result in clients.join_all().await {
                 done += result?;
             }
+            let wall = started.elapsed();
             Ok(ClientRun {
-                wall: started.elapsed(),
+                wall,
                 round_trips: done,
-                bytes_checked: done * MESSAGE_LEN as u64,
             })
         })
     }

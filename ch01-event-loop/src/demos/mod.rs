@@ -7,7 +7,7 @@ pub mod requests;
 pub mod serve;
 pub mod timers;
 
-use shared::Narrator;
+use shared::{Narrator, Recording, Span};
 
 use crate::cli::{Cli, Demo, Sizes};
 
@@ -36,4 +36,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Records `work` with a progress bar counting `span_name` spans.
+pub(crate) fn record<T>(
+    narrator: &Narrator,
+    what: &str,
+    span_name: &'static str,
+    total: Option<u64>,
+    work: impl FnOnce() -> T,
+) -> (T, Vec<Span>) {
+    let recording = Recording::start();
+    let progress = narrator.progress(&recording, what, span_name, total);
+    let value = work();
+    drop(progress);
+    (value, recording.finish())
 }

@@ -85,10 +85,7 @@ fn off_thread<T: Send + 'static>(
 
 // ---- measuring it ----
 
-pub use measuring::{
-    NAME, Offload, OffloadRun, Place, TICK, Tick, child, iterations_for, measure, measure_place,
-    measure_with, run,
-};
+pub use measuring::{NAME, Offload, OffloadRun, Place, TICK, child, measure, measure_with, run};
 
 mod measuring {
     use std::cell::{Cell, RefCell};
@@ -101,8 +98,8 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::Serialize;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, ms, thread_cpu_time};
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
+    use shared::{Narrator, Report};
     use tracing::info_span;
 
     use super::{cpu_job, run_job};
@@ -122,9 +119,6 @@ mod measuring {
     }
 
     impl Place {
-        /// Every place, in the order the demo runs them.
-        pub const ALL: [Place; 3] = [Place::OnLoop, Place::SpawnBlocking, Place::Process];
-
         /// The measurement's name in the report and `--json`.
         pub fn name(self) -> &'static str {
             match self {
@@ -142,15 +136,8 @@ mod measuring {
     pub const TICK: Duration = Duration::from_millis(10);
     /// The ticker runs alone for this long before the job starts, and after it ends.
     const MARGIN: Duration = Duration::from_millis(50);
-
-    /// One run of the ticker: when it was due, and when the loop got to run it.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Tick {
-        /// Its sleep's deadline.
-        pub due: Instant,
-        /// When it ran.
-        pub ran: Instant,
-    }
+    /// Below this share of a core, the job did not have one to itself.
+    const IDLE_CORE_SHARE: f64 = 0.8;
 
     /// What one row measured. Instants are comparable across threads and with the ticks.
     #[derive(Debug, Clone)]
@@ -160,8 +147,8 @@ mod measuring {
         /// When the job started and ended, measured where it ran (for the process: around the
         /// child's run, as seen by the thread that waits for it).
         pub job: (Instant, Instant),
-        /// Every tick, in order.
-        pub ticks: Vec<Tick>,
+        /// When each tick ran, in order.
+        pub ticks: Vec<Instant>,
         /// The longest a tick ran after its due time.
         pub worst_lateness: Duration,
         /// The whole row, ticker included.
@@ -171,8 +158,6 @@ mod measuring {
         /// CPU time of this process and its child processes over the whole row: the job's, plus
         /// the ticker's and the loop's little.
         pub cpu: Duration,
-        /// The job's span and one span per tick.
-        pub spans: Vec<Span>,
     }
 
     /// One row as the report and `--json` show it.
@@ -190,47 +175,41 @@ mod measuring {
         idle_core: bool,
     }
 
-    /// Below this share of a core, the job did not have one to itself.
-    const IDLE_CORE_SHARE: f64 = 0.8;
-
     impl OffloadRun {
+        fn during_job(&self) -> impl Iterator<Item = Instant> + '_ {
+            let (start, end) = self.job;
+            self.ticks
+                .iter()
+                .copied()
+                .filter(move |&ran| ran > start && ran < end)
+        }
+
         /// Ticks that ran while the job was running.
         pub fn ticks_during_job(&self) -> usize {
-            let (start, end) = self.job;
-            let during = |tick: &&Tick| tick.ran > start && tick.ran < end;
-            self.ticks.iter().filter(during).count()
+            self.during_job().count()
         }
 
         /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
         pub fn longest_silence_during_job(&self) -> Duration {
             let (start, end) = self.job;
-            let inside = self
-                .ticks
-                .iter()
-                .map(|tick| tick.ran)
-                .filter(|&ran| ran > start && ran < end);
-            let mut moments: Vec<Instant> = std::iter::once(start).chain(inside).collect();
-            moments.push(end);
-            let gaps = moments
-                .windows(2)
-                .map(|pair| pair[1].duration_since(pair[0]));
+            let moments: Vec<Instant> = [start]
+                .into_iter()
+                .chain(self.during_job())
+                .chain([end])
+                .collect();
+            let gaps = moments.windows(2).map(|pair| pair[1] - pair[0]);
             gaps.max().unwrap_or_default()
         }
 
         /// The job's length.
         pub fn job_time(&self) -> Duration {
-            self.job.1.duration_since(self.job.0)
+            self.job.1 - self.job.0
         }
 
         /// CPU-seconds per second of the job: the row's CPU time, nearly all of it the job's,
         /// over the job's length. About 1 when the job had a core to itself.
         pub fn job_cpu_per_s(&self) -> f64 {
-            shared::timing::ratio(self.cpu.as_secs_f64(), self.job_time().as_secs_f64())
-        }
-
-        /// Whether the job had (nearly) a whole core to itself.
-        pub fn idle_core(&self) -> bool {
-            self.job_cpu_per_s() >= IDLE_CORE_SHARE
+            ratio(self.cpu.as_secs_f64(), self.job_time().as_secs_f64())
         }
 
         fn measured(&self) -> Measured {
@@ -242,7 +221,7 @@ mod measuring {
                 ticks_during_job: self.ticks_during_job(),
                 job_ms: ms(self.job_time()),
                 job_cpu_per_s: self.job_cpu_per_s(),
-                idle_core: self.idle_core(),
+                idle_core: self.job_cpu_per_s() >= IDLE_CORE_SHARE,
             }
         }
     }
@@ -264,7 +243,7 @@ mod measuring {
     pub fn measure_with(sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
         let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
         let mut runs = Vec::new();
-        for place in Place::ALL {
+        for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
             runs.push(measure_place(place, iterations, program, sizes.trace)?);
         }
         if runs.iter().any(|run| run.checksum != runs[0].checksum) {
@@ -275,24 +254,22 @@ mod measuring {
 
     /// Runs the demo and prints its report.
     pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let job = Duration::from_millis(sizes.job_ms);
         narrator.header(
             SECTION,
             "CPU-bound work, made concurrent: hand it to a thread or a process",
             &format!(
-                "A ticker wants to run every {} ms while a computation of {} ms of CPU time runs: inside a task it \
-                 starves the loop; on a thread pool or in a child process the loop keeps ticking.",
+                "A ticker wants to run every {} ms while a computation of {} ms of CPU time runs: \
+                 inside a task it starves the loop; on a thread pool or in a child process the \
+                 loop keeps ticking.",
                 TICK.as_millis(),
-                job.as_millis()
+                sizes.job_ms
             ),
         );
-        let Offload { runs } = measure(sizes)?;
-        narrator.report(&Report::new(
-            NAME,
-            SECTION,
-            runs.iter().map(OffloadRun::measured).collect(),
-        ));
-        let spans: Vec<Span> = runs.iter().flat_map(|run| run.spans.clone()).collect();
+        let what = "the job in three places";
+        let (measured, spans) = crate::demos::record(narrator, what, "", None, || measure(sizes));
+        let Offload { runs } = measured?;
+        let rows = runs.iter().map(OffloadRun::measured).collect();
+        narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.say(
             "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
              A job's row is the thread that computed it; for the child process, the thread that \
@@ -344,7 +321,10 @@ mod measuring {
             .map(|run| format!("{:.2}", run.job_cpu_per_s()))
             .collect();
         let shares = shares.join(" and ");
-        if offloaded.iter().all(OffloadRun::idle_core) {
+        if offloaded
+            .iter()
+            .all(|run| run.job_cpu_per_s() >= IDLE_CORE_SHARE)
+        {
             return format!(
                 "The offloaded jobs used {shares} CPU-seconds per second: each had a core to \
                  itself, beside the loop's thread."
@@ -367,7 +347,7 @@ mod measuring {
     /// for 20 ms of this thread's CPU time, not assumed. CPU time, not wall time: on a busy
     /// machine the wall clock also counts the time other programs had the core, which would
     /// make the job too small; there the job takes longer on the wall instead.
-    pub fn iterations_for(job: Duration) -> u64 {
+    fn iterations_for(job: Duration) -> u64 {
         const CHUNK: u64 = 1 << 16;
         let (started, wall, mut done) = (thread_cpu_time(), Instant::now(), 0);
         let used = || thread_cpu_time().saturating_sub(started);
@@ -387,7 +367,7 @@ mod measuring {
 
     /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
     /// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
-    pub fn measure_place(
+    fn measure_place(
         place: Place,
         iterations: u64,
         program: &Path,
@@ -397,24 +377,23 @@ mod measuring {
             .build()
             .context("could not start a tokio runtime for its blocking pool")?;
         let event_loop = EventLoop::new()?;
-        let recording = Recording::start();
         let (_stats, watching) = observe::watch(trace);
-        let started = Instant::now();
-        let cpu_before = cpu_with_children();
+        let (started, cpu_before) = (Instant::now(), cpu_with_children());
         let ticks = Rc::new(RefCell::new(Vec::new()));
+        let worst = Rc::new(Cell::new(Duration::ZERO));
         let (job, checksum) = event_loop.block_on(async {
             let stop = Rc::new(Cell::new(false));
             let ticker = {
-                let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
+                let (ticks, worst, stop) = (Rc::clone(&ticks), Rc::clone(&worst), Rc::clone(&stop));
                 spawn(async move {
                     while !stop.get() {
                         let due = Instant::now() + TICK;
                         sleep(TICK).await;
                         // Each tick is a span: a gap in its row is time the loop did not run it.
-                        let tick = info_span!("ticker", place = place.name());
-                        tick.in_scope(|| {
+                        info_span!("ticker", place = place.name()).in_scope(|| {
                             let ran = Instant::now();
-                            ticks.borrow_mut().push(Tick { due, ran });
+                            worst.set(worst.get().max(ran.saturating_duration_since(due)));
+                            ticks.borrow_mut().push(ran);
                         });
                     }
                 })
@@ -428,20 +407,15 @@ mod measuring {
             anyhow::Ok(((started, ended), checksum))
         })?;
         let cpu = cpu_with_children().saturating_sub(cpu_before);
-        let wall = started.elapsed();
         drop(watching);
-        let spans = recording.finish();
-        let ticks = ticks.take();
-        let late = |tick: &Tick| tick.ran.saturating_duration_since(tick.due);
         Ok(OffloadRun {
             place,
             job,
-            worst_lateness: ticks.iter().map(late).max().unwrap_or_default(),
-            ticks,
-            wall,
+            ticks: ticks.take(),
+            worst_lateness: worst.get(),
+            wall: started.elapsed(),
             checksum,
             cpu,
-            spans,
         })
     }
 

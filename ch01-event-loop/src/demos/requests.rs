@@ -57,9 +57,8 @@ mod measuring {
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms};
     use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch, fdlimit};
+    use shared::{Narrator, Report, Stopwatch, fdlimit};
 
-    use super::{HAND_BUILT_SPAN, TOKIO_SPAN};
     use crate::cli::Sizes;
     use crate::event_loop::EventLoop;
     use crate::http::Request;
@@ -78,8 +77,6 @@ mod measuring {
         pub max_in_flight: Option<u64>,
         /// The hand-built loop's counters (zero for tokio).
         pub counts: Counts,
-        /// One span per request.
-        pub spans: Vec<Span>,
     }
 
     /// One row as the report and `--json` show it.
@@ -101,8 +98,7 @@ mod measuring {
 
     impl Row {
         fn measured(&self, name: &'static str) -> Measured {
-            let hand_built = name == "hand_built";
-            let count = |n: u64| hand_built.then_some(n);
+            let count = |n: u64| (name == "hand_built").then_some(n);
             Measured {
                 name,
                 wall_ms: ms(self.wall),
@@ -137,34 +133,24 @@ mod measuring {
                 sizes.delay_ms
             ),
         );
-        let measured = measure(sizes, narrator)?;
-        let Requests { hand_built, tokio } = &measured;
-        narrator.report(&Report::new(
-            NAME,
-            SECTION,
-            vec![hand_built.measured("hand_built"), tokio.measured("tokio")],
-        ));
-        let spans: Vec<Span> = [&hand_built.spans[..], &tokio.spans[..]].concat();
-        narrator.timeline(
-            &format!(
-                "{} per row, each a span from connect to last byte",
-                plural(n, "request", "requests")
-            ),
-            &spans,
-        );
-        let hand_ms = ms(hand_built.wall);
-        let iterations = hand_built.counts.iterations;
+        let what = format!("{n} GETs on the hand-built loop, then on tokio + reqwest");
+        let (measured, spans) = crate::demos::record(narrator, &what, "", None, || measure(sizes));
+        let Requests { hand_built, tokio } = measured?;
+        let rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
+        narrator.report(&Report::new(NAME, SECTION, rows));
+        let requests = plural(n, "request", "requests");
+        let title = format!("{requests} per row, each a span from connect to last byte");
+        narrator.timeline(&title, &spans);
         let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
         narrator.summary(
             SECTION,
             &[
                 format!(
-                    "The hand-built loop finished {} in {} with only {}: each iteration ran \
-                     every ready task until it hit I/O, then slept in the OS until sockets were \
-                     ready.",
-                    plural(n, "request", "requests"),
-                    human_ms(hand_ms),
-                    plural(iterations, "iteration", "iterations")
+                    "The hand-built loop finished {requests} in {} with only {}: each iteration \
+                     ran every ready task until it hit I/O, then slept in the OS until sockets \
+                     were ready.",
+                    human_ms(ms(hand_built.wall)),
+                    plural(hand_built.counts.iterations, "iteration", "iterations")
                 ),
                 "The server saw the requests in flight together: one thread, many waits at once."
                     .into(),
@@ -177,83 +163,48 @@ mod measuring {
         Ok(())
     }
 
-    /// Both rows, hand-built loop first, each request recorded as a span; `narrator` says which
-    /// runtime is at work while the requests wait.
-    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Requests> {
+    /// Both rows, hand-built loop first, each request a span.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // Each request needs a socket here and one in the embedded server.
         fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
         let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
-        let hand_built = hand_built(narrator, sizes, &target)?;
-        let tokio = with_tokio(narrator, n, &target)?;
-        Ok(Requests { hand_built, tokio })
-    }
+        let url = target.url();
+        let check = |statuses: anyhow::Result<Vec<u16>>, runtime: &str| {
+            let statuses = statuses.with_context(|| format!("a {runtime} request failed"))?;
+            match statuses.iter().find(|status| !(200..300).contains(*status)) {
+                Some(status) => bail!("a {runtime} request got HTTP status {status}"),
+                None => Ok(target.max_in_flight()),
+            }
+        };
 
-    fn check(statuses: &[u16], runtime: &str) -> anyhow::Result<()> {
-        match statuses.iter().find(|status| !(200..300).contains(*status)) {
-            Some(status) => bail!("a {runtime} request got HTTP status {status}"),
-            None => Ok(()),
-        }
-    }
-
-    fn hand_built(narrator: &Narrator, sizes: &Sizes, target: &Target) -> anyhow::Result<Row> {
-        let n = sizes.requests;
-        let request = Rc::new(Request::from_url(target.url())?);
-        narrator.say(format!(
-            "hand-built loop: {n} GET {} on our own sockets ...",
-            target.url()
-        ));
+        let request = Rc::new(Request::from_url(url)?);
         target.reset();
         let event_loop = EventLoop::new()?;
-        let recording = Recording::start();
         let (stats, watching) = observe::watch(sizes.trace);
-        let progress = narrator.progress(
-            &recording,
-            "hand-built loop: requests",
-            HAND_BUILT_SPAN,
-            Some(n),
-        );
         let stopwatch = Stopwatch::start();
         let statuses = event_loop.block_on(super::hand_built_requests(request, n));
         let wall = stopwatch.elapsed();
-        drop((progress, watching));
-        let spans = recording.finish();
-        check(
-            &statuses.context("a hand-built request failed")?,
-            "hand-built",
-        )?;
-        Ok(Row {
+        drop(watching);
+        let hand_built = Row {
             wall,
-            max_in_flight: target.max_in_flight(),
+            max_in_flight: check(statuses, "hand-built")?,
             counts: stats.get(),
-            spans,
-        })
-    }
+        };
 
-    fn with_tokio(narrator: &Narrator, n: u64, target: &Target) -> anyhow::Result<Row> {
-        narrator.say(format!(
-            "tokio (current-thread) + reqwest: the same {} ...",
-            plural(n, "GET", "GETs")
-        ));
         target.reset();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("could not start a tokio runtime")?;
-        let client = http_client(target.url())?;
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "tokio: requests", TOKIO_SPAN, Some(n));
+        let client = http_client(url)?;
         let stopwatch = Stopwatch::start();
-        let statuses = runtime.block_on(super::tokio_requests(client, target.url().clone(), n));
-        let wall = stopwatch.elapsed();
-        drop(progress);
-        let spans = recording.finish();
-        check(&statuses?, "tokio")?;
-        Ok(Row {
-            wall,
-            max_in_flight: target.max_in_flight(),
+        let statuses = runtime.block_on(super::tokio_requests(client, url.clone(), n));
+        let tokio = Row {
+            wall: stopwatch.elapsed(),
+            max_in_flight: check(statuses, "tokio")?,
             counts: Counts::default(),
-            spans,
-        })
+        };
+        Ok(Requests { hand_built, tokio })
     }
 }
