@@ -302,7 +302,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The instant all recorded offsets count from, shared by every recording of this process, and
-/// the same instant in Unix time, which lines up the clocks of parent and child processes.
+/// the same instant on the machine's monotonic clock, which lines up parent and child processes.
 fn epoch() -> (Instant, u128) {
     static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
     *EPOCH.get_or_init(|| (Instant::now(), monotonic_now_ns()))
