@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum, value_parser};
+use clap::{Args, Parser, Subcommand, value_parser};
+use serde::{Deserialize, Serialize};
 
 /// Section 1.7 of the notes: an event loop built from scratch, measured against tokio.
 /// Without a demo name, every demo runs in the order of the notes (not `serve`).
@@ -36,19 +37,23 @@ pub enum Demo {
     Offload,
     /// 1.7: an echo server on the hand-built loop, one thread, until Ctrl-C (try `nc`).
     Serve(ServeArgs),
-    /// Internal: the offload demo's job in a child process; prints its checksum.
-    #[command(hide = true)]
-    OffloadChild {
-        /// Rounds of the job.
-        #[arg(long)]
-        iterations: u64,
-    },
-    /// Internal: runs one timers measurement in a fresh process and prints it as JSON.
-    #[command(hide = true)]
-    TimersChild {
-        /// Which runtime to measure.
-        #[arg(long, value_enum)]
+}
+
+/// What this program does when `timers` or `offload` re-runs it as a child process
+/// (`shared::child`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Job {
+    /// One runtime's batch of `count` sleeps, in a fresh process so that peak memory is its own.
+    Timers {
+        /// Which runtime.
         runtime: TimerRuntime,
+        /// How many sleeps.
+        count: u64,
+    },
+    /// The offload demo's CPU-heavy job; answers its checksum.
+    Offload {
+        /// Rounds of the job.
+        iterations: u64,
     },
 }
 
@@ -87,7 +92,7 @@ impl ServeArgs {
 }
 
 /// The runtimes the timers demo compares.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimerRuntime {
     /// One task per sleep on the hand-built loop.
     HandBuilt,

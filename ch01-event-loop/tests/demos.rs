@@ -6,9 +6,15 @@ use std::time::Duration;
 
 use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::offload::Place;
-use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests};
+use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests, timers};
 use shared::Span;
+use shared::child::SelfExe;
 use shared::trace::{named, threads_used};
+
+/// This crate's binary, which the demos re-run as their child processes.
+fn exe() -> SelfExe {
+    SelfExe::at(env!("CARGO_BIN_EXE_ch01-event-loop"))
+}
 
 /// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
 /// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
@@ -75,6 +81,24 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     assert!(bench.hand_built.stats.io_events >= trips);
 }
 
+/// Each runtime's batch of 1 s sleeps ran in its own child process (its own peak memory), and
+/// none ended early. Fails if a timer fired before its deadline, or a row ran in this process.
+#[test]
+fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
+    let sizes = Sizes {
+        count: 50,
+        ..Sizes::default()
+    };
+    let timers = timers::measure_with(&sizes, &exe()).unwrap();
+    assert_eq!(timers.rows.len(), 4);
+    for row in &timers.rows {
+        assert!(row.wall_ms >= 1000.0, "{row:?}");
+        let span = named(&timers.spans, row.name)[0];
+        assert!(span.wall() >= Duration::from_secs(1), "{span:?}");
+        assert_ne!(span.pid, std::process::id(), "{}", row.name);
+    }
+}
+
 #[test]
 fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
     let sizes = Sizes {
@@ -120,8 +144,7 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         job_ms: 300,
         ..Sizes::default()
     };
-    let program = std::path::Path::new(env!("CARGO_BIN_EXE_ch01-event-loop"));
-    let (result, spans) = record(|| offload::measure_with(&sizes, program));
+    let (result, spans) = record(|| offload::measure_with(&sizes, &exe()));
     for run in &result.runs {
         let job = run.job_time();
         let (during, silence) = (run.ticks_during_job(), run.longest_silence_during_job());

@@ -208,7 +208,7 @@ mod measuring {
             ),
         );
         let what = format!("{ROUNDS} alternating rounds of each server");
-        let (measured, spans) = crate::demos::record(narrator, &what, "", None, || measure(sizes));
+        let (measured, spans) = narrator.record(&what, "", None, || measure(sizes));
         let EchoBench { hand_built, tokio } = measured?;
         narrator.report(&Report::new(
             NAME,

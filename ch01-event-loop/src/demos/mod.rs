@@ -7,9 +7,9 @@ pub mod requests;
 pub mod serve;
 pub mod timers;
 
-use shared::{Narrator, Recording, Span};
+use shared::Narrator;
 
-use crate::cli::{Cli, Demo, Sizes};
+use crate::cli::{Cli, Demo, Job, Sizes};
 
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -30,25 +30,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             Demo::EchoBench => echo_bench::run(sizes, &narrator)?,
             Demo::Cooperative => cooperative::run(sizes, &narrator)?,
             Demo::Offload => offload::run(sizes, &narrator)?,
-            Demo::OffloadChild { iterations } => offload::child(iterations)?,
             Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
-            Demo::TimersChild { runtime } => timers::child(runtime, cli.sizes.count)?,
         }
     }
     Ok(())
 }
 
-/// Records `work` with a progress bar counting `span_name` spans.
-pub(crate) fn record<T>(
-    narrator: &Narrator,
-    what: &str,
-    span_name: &'static str,
-    total: Option<u64>,
-    work: impl FnOnce() -> T,
-) -> (T, Vec<Span>) {
-    let recording = Recording::start();
-    let progress = narrator.progress(&recording, what, span_name, total);
-    let value = work();
-    drop(progress);
-    (value, recording.finish())
+/// A child process's job (see `main.rs`), and its answer.
+pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
+    Ok(match job {
+        Job::Timers { runtime, count } => serde_json::to_value(timers::child(runtime, count)?)?,
+        Job::Offload { iterations } => offload::cpu_job(iterations).into(),
+    })
 }

@@ -6,20 +6,21 @@
 //!   is starved until the job ends (what calling a CPU-bound function in a coroutine does).
 //! - `spawn_blocking`: the job goes to tokio's blocking thread pool, and the task awaits its
 //!   result (asyncio's `loop.run_in_executor(None, job)` / `asyncio.to_thread`).
-//! - `process`: the job runs in a child process, this same program re-run with the hidden
-//!   `offload-child` subcommand (`loop.run_in_executor(ProcessPoolExecutor(), job)`).
+//! - `process`: the job runs in a child process, this same program re-run with a `Job::Offload`
+//!   (`loop.run_in_executor(ProcessPoolExecutor(), job)`).
 //!
 //! Either way the loop hands the job to another thread or process and goes on polling; the
 //! job's end comes back as a wake-up from another thread, like asyncio's `call_soon_threadsafe`.
 
 use std::future::Future;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use shared::child::SelfExe;
 use tracing::{Instrument as _, info_span};
 
+use crate::cli::Job;
 use crate::event_loop::spawn;
 
 // ---- the lesson: one CPU-heavy job, and three places to run it ----
@@ -44,7 +45,7 @@ async fn run_job(
     place: Place,
     iterations: u64,
     blocking_pool: &tokio::runtime::Handle,
-    program: &Path,
+    exe: &SelfExe,
 ) -> anyhow::Result<(u64, Instant, Instant)> {
     let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
     let (started, checksum, ended) = match place {
@@ -56,14 +57,13 @@ async fn run_job(
             blocking_pool.spawn_blocking(in_pool).await?
         }
         Place::Process => {
-            let program = program.to_path_buf();
+            let (exe, job) = (exe.clone(), Job::Offload { iterations });
             let in_child = move || {
                 let _job = info_span!("process job").entered();
-                let child = || measuring::run_child(&program, iterations);
-                (Instant::now(), child(), Instant::now())
+                (Instant::now(), exe.run::<u64>(&job), Instant::now())
             };
-            let (started, checksum, ended) = off_thread(in_child).await?;
-            (started, checksum?, ended)
+            let (started, finished, ended) = off_thread(in_child).await?;
+            (started, finished?.result, ended)
         }
     };
     Ok((checksum, started, ended))
@@ -85,13 +85,11 @@ fn off_thread<T: Send + 'static>(
 
 // ---- measuring it ----
 
-pub use measuring::{NAME, Offload, OffloadRun, Place, TICK, child, measure, measure_with, run};
+pub use measuring::{NAME, Offload, OffloadRun, Place, TICK, measure, measure_with, run};
 
 mod measuring {
     use std::cell::{Cell, RefCell};
     use std::hint::black_box;
-    use std::path::Path;
-    use std::process::Command;
     use std::rc::Rc;
     use std::time::{Duration, Instant};
 
@@ -106,6 +104,7 @@ mod measuring {
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, sleep, spawn};
     use crate::observe;
+    use shared::child::SelfExe;
 
     /// Where the job runs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,16 +234,15 @@ mod measuring {
 
     /// The three rows, with this program as the child process.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
-        let program = std::env::current_exe().context("cannot find this program to re-run it")?;
-        measure_with(sizes, &program)
+        measure_with(sizes, &SelfExe::current()?)
     }
 
-    /// [`measure`], with `program` (this crate's binary) as the child process.
-    pub fn measure_with(sizes: &Sizes, program: &Path) -> anyhow::Result<Offload> {
+    /// [`measure`], with `exe` (this crate's binary) as the child process.
+    pub fn measure_with(sizes: &Sizes, exe: &SelfExe) -> anyhow::Result<Offload> {
         let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
         let mut runs = Vec::new();
         for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
-            runs.push(measure_place(place, iterations, program, sizes.trace)?);
+            runs.push(measure_place(place, iterations, exe, sizes.trace)?);
         }
         if runs.iter().any(|run| run.checksum != runs[0].checksum) {
             bail!("the job's checksum differs between rows: the same work was not done");
@@ -266,7 +264,7 @@ mod measuring {
             ),
         );
         let what = "the job in three places";
-        let (measured, spans) = crate::demos::record(narrator, what, "", None, || measure(sizes));
+        let (measured, spans) = narrator.record(what, "", None, || measure(sizes));
         let Offload { runs } = measured?;
         let rows = runs.iter().map(OffloadRun::measured).collect();
         narrator.report(&Report::new(NAME, SECTION, rows));
@@ -370,7 +368,7 @@ mod measuring {
     fn measure_place(
         place: Place,
         iterations: u64,
-        program: &Path,
+        exe: &SelfExe,
         trace: bool,
     ) -> anyhow::Result<OffloadRun> {
         let blocking_pool = tokio::runtime::Builder::new_current_thread()
@@ -400,7 +398,7 @@ mod measuring {
             };
             sleep(MARGIN).await;
             let (checksum, started, ended) =
-                run_job(place, iterations, blocking_pool.handle(), program).await?;
+                run_job(place, iterations, blocking_pool.handle(), exe).await?;
             sleep(MARGIN).await;
             stop.set(true);
             ticker.await?;
@@ -422,30 +420,5 @@ mod measuring {
     /// CPU time used so far by this process and by its child processes that have ended.
     fn cpu_with_children() -> Duration {
         shared::timing::process_cpu_time() + shared::timing::children_cpu_time()
-    }
-
-    /// Runs the job in a child process (this program, `offload-child`) and reads its checksum.
-    pub(super) fn run_child(program: &Path, iterations: u64) -> anyhow::Result<u64> {
-        let output = Command::new(program)
-            .args(["offload-child", "--iterations", &iterations.to_string()])
-            .output()
-            .with_context(|| format!("cannot run {}", program.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            bail!(
-                "the offload child failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        stdout
-            .trim()
-            .parse()
-            .with_context(|| format!("the offload child printed {stdout:?}"))
-    }
-
-    /// The hidden `offload-child` subcommand: does the job and prints its checksum.
-    pub fn child(iterations: u64) -> anyhow::Result<()> {
-        println!("{}", cpu_job(iterations));
-        Ok(())
     }
 }

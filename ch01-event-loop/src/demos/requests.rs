@@ -134,7 +134,7 @@ mod measuring {
             ),
         );
         let what = format!("{n} GETs on the hand-built loop, then on tokio + reqwest");
-        let (measured, spans) = crate::demos::record(narrator, &what, "", None, || measure(sizes));
+        let (measured, spans) = narrator.record(&what, "", None, || measure(sizes));
         let Requests { hand_built, tokio } = measured?;
         let rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
         narrator.report(&Report::new(NAME, SECTION, rows));

@@ -3,8 +3,7 @@
 //! few hundred bytes per task, on one thread.
 //!
 //! Peak memory (`ru_maxrss`) belongs to a process and only ever grows, so each runtime is measured
-//! in a fresh child process: this same program re-run with the hidden `timers-child` subcommand,
-//! which prints its numbers as one JSON line.
+//! in a fresh child process: this same program re-run with a `Job::Timers` (`shared::child`).
 
 use std::time::Duration;
 
@@ -33,35 +32,32 @@ async fn tokio_spawned(count: u64) {
     tasks.join_all().await;
 }
 
-/// Every sleep inside one `join_all`, inside one tokio task; `unconstrained` switches off tokio's
-/// cooperative budget for that task.
-async fn tokio_join_all(count: u64, unconstrained: bool) {
-    // Made while the runtime runs this future: a sleep registers with the runtime's timer.
-    let all = futures::future::join_all((0..count).map(|_| tokio::time::sleep(SLEEP)));
-    if unconstrained {
-        tokio::task::unconstrained(all).await;
-    } else {
-        all.await;
-    }
+/// Every sleep inside one `join_all`, inside one tokio task.
+async fn tokio_join_all(count: u64) {
+    futures::future::join_all((0..count).map(|_| tokio::time::sleep(SLEEP))).await;
+}
+
+/// The same, with tokio's cooperative budget switched off for that task.
+async fn tokio_join_all_unconstrained(count: u64) {
+    tokio::task::unconstrained(tokio_join_all(count)).await;
 }
 
 // ---- measuring it ----
 
-pub use measuring::{ChildResult, NAME, child, run};
+pub use measuring::{ChildResult, NAME, TimerRow, Timers, child, measure, measure_with, run};
 
 mod measuring {
-    use std::process::Command;
     use std::time::Duration;
 
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
+    use shared::child::SelfExe;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, ms};
-    use shared::trace::{from_json_lines, to_json_lines};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::timing::{human_ms, ms, peak_rss_kb};
+    use shared::{Narrator, Report, Span, Stopwatch};
     use tracing::info_span;
 
-    use crate::cli::{Sizes, TimerRuntime};
+    use crate::cli::{Job, Sizes, TimerRuntime};
     use crate::event_loop::EventLoop;
 
     /// The demo's name in `--help` and `--json`.
@@ -70,28 +66,89 @@ mod measuring {
     /// Above this many timers the `join_all` variants, the slowest rows, are skipped.
     const JOIN_ALL_LIMIT: u64 = 100_000;
 
-    /// What a child process measured, printed by it as one JSON line after its spans.
+    /// What a child process measured: the batch's wall time, and its peak resident memory
+    /// before it made any task and at the end.
     #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
     pub struct ChildResult {
         /// From before the first task was made until the last sleep ended.
         pub wall_ms: f64,
-        /// The child's peak resident memory at the end.
+        /// Peak resident memory at the end.
         pub peak_rss_kb: u64,
-        /// Its peak resident memory before it made any task.
+        /// Peak resident memory before the first task.
         pub start_rss_kb: u64,
     }
 
     /// One runtime as the report and `--json` show it.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        peak_rss_kb: u64,
-        rss_growth_kb: u64,
-        bytes_per_timer: f64,
+    #[derive(Debug, Clone, Serialize)]
+    pub struct TimerRow {
+        /// The measurement's name.
+        pub name: &'static str,
+        /// The batch's wall time.
+        pub wall_ms: f64,
+        /// Peak resident memory at the end.
+        pub peak_rss_kb: u64,
+        /// Its growth while the tasks were made and slept.
+        pub rss_growth_kb: u64,
+        /// That growth per sleeping task.
+        pub bytes_per_timer: f64,
     }
 
-    /// Runs the demo (each runtime in its own child process) and prints its report.
+    impl TimerRow {
+        fn new(name: &'static str, child: ChildResult, count: u64) -> Self {
+            let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
+            Self {
+                name,
+                wall_ms: child.wall_ms,
+                peak_rss_kb: child.peak_rss_kb,
+                rss_growth_kb: growth,
+                bytes_per_timer: (growth * 1024) as f64 / count as f64,
+            }
+        }
+    }
+
+    /// Every runtime's row, and the spans their child processes recorded.
+    #[derive(Debug, Clone)]
+    pub struct Timers {
+        /// In the order they ran.
+        pub rows: Vec<TimerRow>,
+        /// One span per child, around its batch.
+        pub spans: Vec<Span>,
+    }
+
+    /// Every runtime, each in a fresh child process (this program).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
+        measure_with(sizes, &SelfExe::current()?)
+    }
+
+    /// [`measure`], with `exe` (this crate's binary) as the child process.
+    pub fn measure_with(sizes: &Sizes, exe: &SelfExe) -> anyhow::Result<Timers> {
+        let count = sizes.count;
+        let mut runtimes = vec![TimerRuntime::HandBuilt, TimerRuntime::Tokio];
+        if count <= JOIN_ALL_LIMIT {
+            runtimes.extend([
+                TimerRuntime::TokioJoinAll,
+                TimerRuntime::TokioJoinAllUnconstrained,
+            ]);
+        }
+        let (mut rows, mut spans) = (Vec::new(), Vec::new());
+        for runtime in runtimes {
+            let finished = exe.run::<ChildResult>(&Job::Timers { runtime, count })?;
+            spans.extend(finished.spans);
+            rows.push(TimerRow::new(name(runtime), finished.result, count));
+        }
+        Ok(Timers { rows, spans })
+    }
+
+    fn name(runtime: TimerRuntime) -> &'static str {
+        match runtime {
+            TimerRuntime::HandBuilt => "hand_built",
+            TimerRuntime::Tokio => "tokio",
+            TimerRuntime::TokioJoinAll => "tokio_join_all",
+            TimerRuntime::TokioJoinAllUnconstrained => "tokio_join_all_unconstrained",
+        }
+    }
+
+    /// Runs the demo and prints its report.
     pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let count = sizes.count;
         narrator.header(
@@ -103,66 +160,32 @@ mod measuring {
                 plural(count, "task", "tasks")
             ),
         );
-        let exe = std::env::current_exe().context("cannot find this program to re-run it")?;
-        let mut runs = vec![
-            ("hand_built", TimerRuntime::HandBuilt),
-            ("tokio", TimerRuntime::Tokio),
-        ];
-        if count <= JOIN_ALL_LIMIT {
-            runs.push(("tokio_join_all", TimerRuntime::TokioJoinAll));
-            runs.push((
-                "tokio_join_all_unconstrained",
-                TimerRuntime::TokioJoinAllUnconstrained,
-            ));
-        }
-        let (mut rows, mut spans) = (Vec::new(), Vec::new());
-        for (name, runtime) in runs {
-            narrator.say(format!(
-                "{name}: {} of 1 s, in a fresh process ...",
-                plural(count, "sleep", "sleeps")
-            ));
-            // The child's spans come back on its standard output; this recording only drives
-            // the spinner while the parent waits.
-            let recording = Recording::start();
-            let progress = narrator.progress(
-                &recording,
-                &format!("{name}: waiting for {}", plural(count, "sleep", "sleeps")),
-                "",
-                None,
-            );
-            let (result, child_spans) = run_child(&exe, runtime, count);
-            drop(progress);
-            drop(recording);
-            let result = result?;
-            spans.extend(child_spans);
-            let growth = result.peak_rss_kb.saturating_sub(result.start_rss_kb);
-            rows.push(Measured {
-                name,
-                wall_ms: result.wall_ms,
-                peak_rss_kb: result.peak_rss_kb,
-                rss_growth_kb: growth,
-                bytes_per_timer: (growth * 1024) as f64 / count as f64,
-            });
-        }
+        let what = format!(
+            "{} of 1 s on each runtime",
+            plural(count, "sleep", "sleeps")
+        );
+        let (measured, _) = narrator.record(&what, "", None, || measure(sizes));
+        let Timers { rows, spans } = measured?;
         let row = |name: &str| rows.iter().find(|row| row.name == name);
         let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
         let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
-        let join_all_line = if count <= JOIN_ALL_LIMIT {
-            let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
-            format!(
-                "tokio_join_all (every sleep in one join_all, inside one task) took {}, {:.2}x \
-                 the tokio row (one spawned task per sleep, the idiomatic way); with tokio's \
-                 cooperative budget off for that task (tokio_join_all_unconstrained), {}, \
-                 {:.2}x. The budget lets one task poll about 128 tokio resources per turn; \
-                 after that each Sleep answers Pending and wakes itself, so one task holding \
-                 every sleep takes extra turns.",
-                human_ms(joined),
-                joined / wall("tokio"),
-                human_ms(free),
-                free / wall("tokio")
-            )
-        } else {
-            format!("the join_all variants were skipped above {JOIN_ALL_LIMIT} timers.")
+        let join_all_line = match count <= JOIN_ALL_LIMIT {
+            true => {
+                let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
+                format!(
+                    "tokio_join_all (every sleep in one join_all, inside one task) took {}, \
+                     {:.2}x the tokio row (one spawned task per sleep, the idiomatic way); with \
+                     tokio's cooperative budget off for that task (tokio_join_all_unconstrained), \
+                     {}, {:.2}x. The budget lets one task poll about 128 tokio resources per \
+                     turn; after that each Sleep answers Pending and wakes itself, so one task \
+                     holding every sleep takes extra turns.",
+                    human_ms(joined),
+                    joined / wall("tokio"),
+                    human_ms(free),
+                    free / wall("tokio")
+                )
+            }
+            false => format!("the join_all variants were skipped above {JOIN_ALL_LIMIT} timers."),
         };
         let summary = [
             format!(
@@ -189,98 +212,28 @@ mod measuring {
         Ok(())
     }
 
-    fn runtime_name(runtime: TimerRuntime) -> &'static str {
-        match runtime {
-            TimerRuntime::HandBuilt => "hand-built",
-            TimerRuntime::Tokio => "tokio",
-            TimerRuntime::TokioJoinAll => "tokio-join-all",
-            TimerRuntime::TokioJoinAllUnconstrained => "tokio-join-all-unconstrained",
-        }
-    }
-
-    /// Runs one measurement in a child process; returns its result and the spans it recorded.
-    fn run_child(
-        exe: &std::path::Path,
-        runtime: TimerRuntime,
-        count: u64,
-    ) -> (anyhow::Result<ChildResult>, Vec<Span>) {
-        let name = runtime_name(runtime);
-        let output = match Command::new(exe)
-            .args([
-                "timers-child",
-                "--runtime",
-                name,
-                "--count",
-                &count.to_string(),
-            ])
-            .output()
-            .with_context(|| format!("cannot run {}", exe.display()))
-        {
-            Ok(output) => output,
-            Err(error) => return (Err(error), Vec::new()),
-        };
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let error = anyhow::anyhow!("the {name} timers child failed: {}", child_error(&stderr));
-            return (Err(error), Vec::new());
-        }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let (spans, other) = from_json_lines(&stdout);
-        let result = match other.last() {
-            Some(line) => serde_json::from_str(line)
-                .with_context(|| format!("the timers child printed {line:?}")),
-            None => Err(anyhow::anyhow!("the timers child printed nothing")),
-        };
-        (result, spans)
-    }
-
-    /// The one line of a child's standard error that says what went wrong.
-    fn child_error(stderr: &str) -> &str {
-        let lines: Vec<&str> = stderr
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect();
-        if let Some(error) = lines.iter().find(|line| line.starts_with("error:")) {
-            return error;
-        }
-        // A panic prints "thread .. panicked at file:line:" and the message on the next line.
-        if let Some(at) = lines.iter().position(|line| line.contains("panicked at")) {
-            if let Some(message) = lines.get(at + 1) {
-                return message;
-            }
-        }
-        lines.last().copied().unwrap_or("no message")
-    }
-
-    /// The hidden `timers-child` subcommand: measures one runtime inside a span named after the
-    /// measurement, and prints that span (for the parent's timeline), then a [`ChildResult`].
-    pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<()> {
-        let start_rss_kb = shared::timing::peak_rss_kb();
-        // Opened after the recording starts, or the recording would not see it.
-        let recording = Recording::start();
+    /// A child's job: one runtime's batch, timed inside a span named after its row (drawn on the
+    /// parent's timeline).
+    pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
+        let start_rss_kb = peak_rss_kb();
         let span = match runtime {
             TimerRuntime::HandBuilt => info_span!("hand_built"),
             TimerRuntime::Tokio => info_span!("tokio"),
             TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
             TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
         };
-        let wall = span.in_scope(|| time_batch(runtime, count));
-        drop(span);
-        let spans = recording.finish();
-        let result = ChildResult {
-            wall_ms: ms(wall?),
-            peak_rss_kb: shared::timing::peak_rss_kb(),
+        let wall = span.in_scope(|| time_batch(runtime, count))?;
+        Ok(ChildResult {
+            wall_ms: ms(wall),
+            peak_rss_kb: peak_rss_kb(),
             start_rss_kb,
-        };
-        print!("{}", to_json_lines(&spans));
-        println!("{}", serde_json::to_string(&result)?);
-        Ok(())
+        })
     }
 
     /// The wall time of one runtime's batch, on a fresh loop or runtime: the clock runs around
     /// `block_on` only, not around making the runtime.
     fn time_batch(runtime: TimerRuntime, count: u64) -> anyhow::Result<Duration> {
-        if matches!(runtime, TimerRuntime::HandBuilt) {
+        if runtime == TimerRuntime::HandBuilt {
             let event_loop = EventLoop::new()?;
             let stopwatch = Stopwatch::start();
             event_loop.block_on(super::hand_built(count))?;
@@ -293,8 +246,10 @@ mod measuring {
         let stopwatch = Stopwatch::start();
         tokio.block_on(async {
             match runtime {
-                TimerRuntime::TokioJoinAll => super::tokio_join_all(count, false).await,
-                TimerRuntime::TokioJoinAllUnconstrained => super::tokio_join_all(count, true).await,
+                TimerRuntime::TokioJoinAll => super::tokio_join_all(count).await,
+                TimerRuntime::TokioJoinAllUnconstrained => {
+                    super::tokio_join_all_unconstrained(count).await
+                }
                 _ => super::tokio_spawned(count).await,
             }
         });
