@@ -150,6 +150,10 @@ pub struct Sizes {
     /// starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
+
+    /// CPython, for the rows that run the same workload on asyncio (`None`: left out).
+    #[arg(skip)]
+    pub python: Option<shared::python::Python>,
 }
 
 impl Default for Sizes {
@@ -164,6 +168,7 @@ impl Default for Sizes {
             job_ms: 300,
             trace: false,
             url: None,
+            python: None,
         }
     }
 }

@@ -232,13 +232,17 @@ pub fn watch(trace: bool) -> (LoopStats, tracing::subscriber::DefaultGuard) {
     (stats, guard)
 }
 
-/// Time the calling thread has spent ready to run but waiting for a CPU, from the kernel's
-/// scheduler statistics (`/proc/thread-self/schedstat`, second field, in ns).
+/// Time the calling thread has spent ready to run but waiting for a CPU.
 pub fn run_queue_wait() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let waited = stat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|ns| ns.parse().ok());
-    Duration::from_nanos(waited.unwrap_or(0))
+    schedstat("thread-self").1
+}
+
+/// A thread's time on a CPU and time ready to run but waiting for one, from the kernel's
+/// scheduler statistics (`/proc/<thread>/schedstat`, in ns; zero where there are none). For a
+/// process id, its main thread's.
+pub fn schedstat(thread: &str) -> (Duration, Duration) {
+    let stat = std::fs::read_to_string(format!("/proc/{thread}/schedstat")).unwrap_or_default();
+    let mut fields = stat.split_whitespace().map(|ns| ns.parse().unwrap_or(0));
+    let mut next = || Duration::from_nanos(fields.next().unwrap_or(0));
+    (next(), next())
 }

@@ -50,6 +50,10 @@ async fn tokio_server(listener: tokio::net::TcpListener, echoed: Arc<AtomicU64>)
 
 // ---- measuring it ----
 
+/// asyncio's own loop serving the same (`echo_bench.py`): `asyncio.start_server`.
+const ASYNCIO: shared::python::Script =
+    shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
+
 pub use measuring::{ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, measure, run};
 
 mod measuring {
@@ -61,16 +65,17 @@ mod measuring {
     use std::time::{Duration, Instant};
 
     use anyhow::{Context as _, bail};
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use shared::narrate::plural;
+    use shared::python::Python;
     use shared::timing::{ms, thread_cpu_time};
-    use shared::{Narrator, Report, fdlimit};
+    use shared::{Narrator, Report, Span, fdlimit};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, run_queue_wait};
+    use crate::observe::{self, Counts, run_queue_wait, schedstat};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "echo-bench";
@@ -118,6 +123,10 @@ mod measuring {
         pub hand_built: EchoRun,
         /// tokio's.
         pub tokio: EchoRun,
+        /// asyncio's (one run), when Python runs.
+        pub asyncio: Option<EchoRun>,
+        /// The asyncio server's span, from the Python process.
+        pub python_spans: Vec<Span>,
     }
 
     /// One server's median run as the report and `--json` show it.
@@ -187,9 +196,15 @@ mod measuring {
             hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
             tokio_runs.push(with_tokio(sizes)?);
         }
+        let (asyncio, python_spans) = match &sizes.python {
+            Some(python) => with_asyncio(python, sizes).map(|(run, spans)| (Some(run), spans))?,
+            None => (None, Vec::new()),
+        };
         Ok(EchoBench {
             hand_built: median(hand_runs),
             tokio: median(tokio_runs),
+            asyncio,
+            python_spans,
         })
     }
 
@@ -208,13 +223,17 @@ mod measuring {
             ),
         );
         let what = format!("{ROUNDS} alternating rounds of each server");
-        let (measured, spans) = narrator.record(&what, "", None, || measure(sizes));
-        let EchoBench { hand_built, tokio } = measured?;
-        narrator.report(&Report::new(
-            NAME,
-            SECTION,
-            vec![hand_built.measured("hand_built"), tokio.measured("tokio")],
-        ));
+        let (measured, mut spans) = narrator.record(&what, "", None, || measure(sizes));
+        let EchoBench {
+            hand_built,
+            tokio,
+            asyncio,
+            python_spans,
+        } = measured?;
+        spans.extend(python_spans);
+        let mut rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
+        rows.extend(asyncio.as_ref().map(|asyncio| asyncio.measured("asyncio")));
+        narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.timeline(
             "the servers ran in turn, each on its own loop's thread",
             &spans,
@@ -255,7 +274,18 @@ mod measuring {
                  doing nothing else."
                     .into(),
                 cores,
-            ],
+            ]
+            .into_iter()
+            .chain(asyncio.map(|asyncio| {
+                format!(
+                    "asyncio's start_server under the same client: {:.0} round trips per second, \
+                     {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
+                     underneath, with the interpreter's work for each event on top.",
+                    asyncio.per_second(),
+                    asyncio.cpu_us_per_round_trip() / hand_built.cpu_us_per_round_trip()
+                )
+            }))
+            .collect::<Vec<_>>(),
         );
         Ok(())
     }
@@ -320,6 +350,33 @@ mod measuring {
             })?;
             Ok((client, echoed.load(Ordering::Relaxed)))
         })
+    }
+
+    /// What `echo_bench.py` answers when its standard input closes.
+    #[derive(Deserialize)]
+    struct Echoed {
+        bytes_echoed: u64,
+    }
+
+    /// asyncio's server in a Python process against the same client (on this thread); the
+    /// server's CPU time and wait for a CPU come from its main thread's scheduler statistics.
+    fn with_asyncio(python: &Python, sizes: &Sizes) -> anyhow::Result<(EchoRun, Vec<Span>)> {
+        let mut server = python.spawn(&super::ASYNCIO, &[])?;
+        let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
+        let pid = server.pid().to_string();
+        let ((cpu_before, wait_before), window) = (schedstat(&pid), Instant::now());
+        let client = load_client(addr, sizes.connections, sizes.round_trips)?;
+        let ((cpu_after, wait_after), server_window) = (schedstat(&pid), window.elapsed());
+        let finished = server.wait::<Echoed>()?;
+        let run = EchoRun {
+            client,
+            server_echoed: finished.result.bytes_echoed,
+            server_cpu: cpu_after.saturating_sub(cpu_before),
+            server_cpu_wait: wait_after.saturating_sub(wait_before),
+            server_window,
+            stats: Counts::default(),
+        };
+        Ok((run, finished.spans))
     }
 
     /// Starts the load client on its own thread; its result wakes the server's loop (through

@@ -18,9 +18,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(demo) => vec![demo.clone()],
         None => Demo::ALL.to_vec(),
     };
-    // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
+    // `--url` and `--no-python` belong to the options every chapter shares; the demos read them
+    // with their sizes. `serve` alone needs no Python.
     let sizes = &Sizes {
         url: cli.common.url.clone(),
+        python: demos
+            .iter()
+            .any(|demo| !matches!(demo, Demo::Serve(_)))
+            .then(|| narrator.python())
+            .flatten(),
         ..cli.sizes.clone()
     };
     for demo in demos {

@@ -85,7 +85,14 @@ fn off_thread<T: Send + 'static>(
 
 // ---- measuring it ----
 
-pub use measuring::{NAME, Offload, OffloadRun, Place, TICK, measure, measure_with, run};
+/// asyncio's loop doing the same (`offload.py`): on the loop, `run_in_executor` with threads,
+/// with processes.
+const ASYNCIO: shared::python::Script =
+    shared::python::Script::new("offload.py", include_str!("offload.py"));
+
+pub use measuring::{
+    NAME, Offload, OffloadRow, OffloadRun, Place, TICK, measure, measure_with, run,
+};
 
 mod measuring {
     use std::cell::{Cell, RefCell};
@@ -94,10 +101,10 @@ mod measuring {
     use std::time::{Duration, Instant};
 
     use anyhow::{Context as _, bail};
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
-    use shared::{Narrator, Report};
+    use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use super::{cpu_job, run_job};
@@ -159,19 +166,25 @@ mod measuring {
         pub cpu: Duration,
     }
 
-    /// One row as the report and `--json` show it.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        worst_tick_lateness_ms: f64,
-        ticks: usize,
-        ticks_during_job: usize,
-        job_ms: f64,
+    /// One row as the report and `--json` show it, and as `offload.py` answers its rows.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct OffloadRow {
+        /// The measurement's name.
+        pub name: String,
+        /// The whole row, ticker included.
+        pub wall_ms: f64,
+        /// The longest a tick ran after its due time.
+        pub worst_tick_lateness_ms: f64,
+        /// Ticks in all.
+        pub ticks: usize,
+        /// Ticks that ran while the job ran.
+        pub ticks_during_job: usize,
+        /// The job's length.
+        pub job_ms: f64,
         /// CPU-seconds per second of the job: about 1 when it had a core to itself.
-        job_cpu_per_s: f64,
+        pub job_cpu_per_s: f64,
         /// Whether the job got (nearly) a whole core: without one, other programs shared it.
-        idle_core: bool,
+        pub idle_core: bool,
     }
 
     impl OffloadRun {
@@ -211,9 +224,9 @@ mod measuring {
             ratio(self.cpu.as_secs_f64(), self.job_time().as_secs_f64())
         }
 
-        fn measured(&self) -> Measured {
-            Measured {
-                name: self.place.name(),
+        fn measured(&self) -> OffloadRow {
+            OffloadRow {
+                name: self.place.name().into(),
                 wall_ms: ms(self.wall),
                 worst_tick_lateness_ms: ms(self.worst_lateness),
                 ticks: self.ticks.len(),
@@ -225,11 +238,16 @@ mod measuring {
         }
     }
 
-    /// The three rows.
+    /// The three rows, and asyncio's.
     #[derive(Debug, Clone)]
     pub struct Offload {
         /// `on_loop`, `spawn_blocking`, `process`, in that order.
         pub runs: Vec<OffloadRun>,
+        /// `asyncio_on_loop`, `run_in_executor_threads`, `run_in_executor_processes`, when
+        /// Python runs.
+        pub asyncio: Vec<OffloadRow>,
+        /// Their jobs and ticks, from the Python processes.
+        pub python_spans: Vec<Span>,
     }
 
     /// The three rows, with this program as the child process.
@@ -247,7 +265,22 @@ mod measuring {
         if runs.iter().any(|run| run.checksum != runs[0].checksum) {
             bail!("the job's checksum differs between rows: the same work was not done");
         }
-        Ok(Offload { runs })
+        let (mut asyncio, mut python_spans) = (Vec::new(), Vec::new());
+        if let Some(python) = &sizes.python {
+            let args = [
+                sizes.job_ms,
+                TICK.as_millis() as u64,
+                MARGIN.as_millis() as u64,
+            ];
+            let args = args.map(|arg| arg.to_string());
+            let finished = python.run::<Vec<OffloadRow>>(&super::ASYNCIO, &args)?;
+            (asyncio, python_spans) = (finished.result, finished.spans);
+        }
+        Ok(Offload {
+            runs,
+            asyncio,
+            python_spans,
+        })
     }
 
     /// Runs the demo and prints its report.
@@ -264,10 +297,15 @@ mod measuring {
             ),
         );
         let what = "the job in three places";
-        let (measured, spans) = narrator.record(what, "", None, || measure(sizes));
-        let Offload { runs } = measured?;
-        let rows = runs.iter().map(OffloadRun::measured).collect();
-        narrator.report(&Report::new(NAME, SECTION, rows));
+        let (measured, mut spans) = narrator.record(what, "", None, || measure(sizes));
+        let Offload {
+            runs,
+            asyncio,
+            python_spans,
+        } = measured?;
+        spans.extend(python_spans);
+        let rows = runs.iter().map(OffloadRun::measured).chain(asyncio.clone());
+        narrator.report(&Report::new(NAME, SECTION, rows.collect()));
         narrator.say(
             "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
              A job's row is the thread that computed it; for the child process, the thread that \
@@ -306,9 +344,30 @@ mod measuring {
                 "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
                  so for pure-Python work the process pool is the way; Rust threads have no such lock."
                     .into(),
-            ],
+            ]
+            .into_iter()
+            .chain(asyncio_line(&asyncio))
+            .collect::<Vec<_>>(),
         );
         Ok(())
+    }
+
+    /// What asyncio's rows showed, when Python ran.
+    fn asyncio_line(rows: &[OffloadRow]) -> Option<String> {
+        let [on_loop, threads, processes] = rows else {
+            return None;
+        };
+        let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
+        Some(format!(
+            "asyncio's own loop, the same job in Python: on the loop the ticker was {} late (the \
+             job took {}); with run_in_executor in a thread pool {}, and in a process pool {}. \
+             The pool's thread holds the GIL while it computes, but CPython makes it hand the GIL \
+             over every few milliseconds (sys.getswitchinterval()), so the loop still ticks.",
+            late(on_loop),
+            human_ms(on_loop.job_ms),
+            late(threads),
+            late(processes)
+        ))
     }
 
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what

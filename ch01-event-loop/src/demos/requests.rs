@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use reqwest::Url;
+use shared::python::Script;
 use shared::workloads::fetch;
 use tracing::{Instrument as _, info_span};
 
@@ -46,6 +47,9 @@ const TOKIO_SPAN: &str = "tokio + reqwest";
 
 // ---- measuring it ----
 
+/// asyncio's own loop doing the same (`requests.py`): raw HTTP/1.1 over `open_connection`.
+const ASYNCIO: Script = Script::new("requests.py", include_str!("requests.py"));
+
 pub use measuring::{NAME, Requests, Row, measure, run};
 
 mod measuring {
@@ -53,11 +57,11 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::{Context as _, bail};
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms};
     use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Report, Stopwatch, fdlimit};
+    use shared::{Narrator, Report, Span, Stopwatch, fdlimit};
 
     use crate::cli::Sizes;
     use crate::event_loop::EventLoop;
@@ -111,6 +115,13 @@ mod measuring {
         }
     }
 
+    /// What `requests.py` answers.
+    #[derive(Deserialize)]
+    struct Answer {
+        wall_ms: f64,
+        statuses: Vec<u16>,
+    }
+
     /// What the demo measured on each runtime.
     #[derive(Debug, Clone)]
     pub struct Requests {
@@ -118,6 +129,10 @@ mod measuring {
         pub hand_built: Row,
         /// tokio + reqwest's row.
         pub tokio: Row,
+        /// asyncio's row, when Python runs.
+        pub asyncio: Option<Row>,
+        /// One span per asyncio request, from the Python process.
+        pub python_spans: Vec<Span>,
     }
 
     /// Runs the demo and prints its report.
@@ -134,9 +149,16 @@ mod measuring {
             ),
         );
         let what = format!("{n} GETs on the hand-built loop, then on tokio + reqwest");
-        let (measured, spans) = narrator.record(&what, "", None, || measure(sizes));
-        let Requests { hand_built, tokio } = measured?;
-        let rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
+        let (measured, mut spans) = narrator.record(&what, "", None, || measure(sizes));
+        let Requests {
+            hand_built,
+            tokio,
+            asyncio,
+            python_spans,
+        } = measured?;
+        spans.extend(python_spans);
+        let mut rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
+        rows.extend(asyncio.as_ref().map(|asyncio| asyncio.measured("asyncio")));
         narrator.report(&Report::new(NAME, SECTION, rows));
         let requests = plural(n, "request", "requests");
         let title = format!("{requests} per row, each a span from connect to last byte");
@@ -158,7 +180,16 @@ mod measuring {
                     "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the \
                      same OS tools (epoll via mio), only more polished."
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(asyncio.map(|asyncio| {
+                format!(
+                    "asyncio's own loop took {} for the same batch: the same ready queue, the \
+                     same wait in the OS (its selectors module), so the same one delay, in Python.",
+                    human_ms(ms(asyncio.wall))
+                )
+            }))
+            .collect::<Vec<_>>(),
         );
         Ok(())
     }
@@ -205,6 +236,32 @@ mod measuring {
             max_in_flight: check(statuses, "tokio")?,
             counts: Counts::default(),
         };
-        Ok(Requests { hand_built, tokio })
+
+        let (mut asyncio, mut python_spans) = (None, Vec::new());
+        if let Some(python) = &sizes.python {
+            target.reset();
+            let port = url.port_or_known_default().unwrap_or(80).to_string();
+            let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+            let args = [
+                url.scheme().into(),
+                host,
+                port,
+                url.path().into(),
+                n.to_string(),
+            ];
+            let finished = python.run::<Answer>(&super::ASYNCIO, &args)?;
+            python_spans = finished.spans;
+            asyncio = Some(Row {
+                wall: Duration::from_secs_f64(finished.result.wall_ms / 1e3),
+                max_in_flight: check(Ok(finished.result.statuses), "asyncio")?,
+                counts: Counts::default(),
+            });
+        }
+        Ok(Requests {
+            hand_built,
+            tokio,
+            asyncio,
+            python_spans,
+        })
     }
 }

@@ -44,6 +44,10 @@ async fn tokio_join_all_unconstrained(count: u64) {
 
 // ---- measuring it ----
 
+/// asyncio's own loop doing the same (`timers.py`): N tasks each `await asyncio.sleep(1)`.
+const ASYNCIO: shared::python::Script =
+    shared::python::Script::new("timers.py", include_str!("timers.py"));
+
 pub use measuring::{ChildResult, NAME, TimerRow, Timers, child, measure, measure_with, run};
 
 mod measuring {
@@ -63,7 +67,7 @@ mod measuring {
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "timers";
     const SECTION: &str = "1.7";
-    /// Above this many timers the `join_all` variants, the slowest rows, are skipped.
+    /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
     const JOIN_ALL_LIMIT: u64 = 100_000;
 
     /// What a child process measured: the batch's wall time, and its peak resident memory
@@ -136,6 +140,11 @@ mod measuring {
             spans.extend(finished.spans);
             rows.push(TimerRow::new(name(runtime), finished.result, count));
         }
+        if let Some(python) = sizes.python.as_ref().filter(|_| count <= JOIN_ALL_LIMIT) {
+            let finished = python.run::<ChildResult>(&super::ASYNCIO, &[count.to_string()])?;
+            spans.extend(finished.spans);
+            rows.push(TimerRow::new("asyncio", finished.result, count));
+        }
         Ok(Timers { rows, spans })
     }
 
@@ -185,8 +194,18 @@ mod measuring {
                     free / wall("tokio")
                 )
             }
-            false => format!("the join_all variants were skipped above {JOIN_ALL_LIMIT} timers."),
+            false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
         };
+        let asyncio = row("asyncio").map(|asyncio| {
+            format!(
+                "asyncio's own loop: {} and {:.0} bytes per sleeping task (a Task, its coroutine \
+                 and a TimerHandle in the loop's heap): {:.1}x the hand-built loop's bytes, and \
+                 still no thread per task.",
+                human_ms(asyncio.wall_ms),
+                asyncio.bytes_per_timer,
+                asyncio.bytes_per_timer / bytes("hand_built")
+            )
+        });
         let summary = [
             format!(
                 "hand-built: {} of 1 s took {}: one wait in the OS until the earliest \
@@ -203,6 +222,7 @@ mod measuring {
                 bytes("hand_built") / bytes("tokio")
             ),
         ];
+        let summary: Vec<String> = summary.into_iter().chain(asyncio).collect();
         narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.timeline(
             "each runtime in its own child process (its main thread)",
