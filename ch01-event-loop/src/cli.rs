@@ -157,18 +157,8 @@ pub struct Sizes {
 }
 
 impl Default for Sizes {
+    /// The defaults of the command line, written once, above.
     fn default() -> Self {
-        Self {
-            requests: 100,
-            delay_ms: 500,
-            count: 10_000,
-            connections: 32,
-            round_trips: 1_000,
-            hog_ms: 300,
-            job_ms: 300,
-            trace: false,
-            url: None,
-            python: None,
-        }
+        Cli::parse_from(["ch01-event-loop"]).sizes
     }
 }

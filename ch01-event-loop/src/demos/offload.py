@@ -65,6 +65,7 @@ def measured(place, iterations, tick, margin):
     (job_start, job_end, _), ticks = asyncio.run(row(place, iterations, tick, margin))
     wall, used, job = time.monotonic() - started, cpu() - cpu_before, job_end - job_start
     during = [ran for _, ran in ticks if job_start < ran < job_end]
+    moments = [job_start] + during + [job_end]
     return {
         "name": place,
         "wall_ms": wall * 1e3,
@@ -72,6 +73,7 @@ def measured(place, iterations, tick, margin):
         "ticks": len(ticks),
         "ticks_during_job": len(during),
         "job_ms": job * 1e3,
+        "longest_silence_ms": max(b - a for a, b in zip(moments, moments[1:])) * 1e3,
         "job_cpu_per_s": used / job,
         "idle_core": used / job >= 0.8,
     }

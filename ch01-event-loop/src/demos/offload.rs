@@ -90,9 +90,7 @@ fn off_thread<T: Send + 'static>(
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("offload.py", include_str!("offload.py"));
 
-pub use measuring::{
-    NAME, Offload, OffloadRow, OffloadRun, Place, TICK, measure, measure_with, run,
-};
+pub use measuring::{NAME, Offload, OffloadRow, Place, TICK, measure, measure_with, run};
 
 mod measuring {
     use std::cell::{Cell, RefCell};
@@ -102,6 +100,7 @@ mod measuring {
 
     use anyhow::{Context as _, bail};
     use serde::{Deserialize, Serialize};
+    use shared::child::SelfExe;
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
     use shared::{Narrator, Report, Span};
@@ -111,7 +110,6 @@ mod measuring {
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, sleep, spawn};
     use crate::observe;
-    use shared::child::SelfExe;
 
     /// Where the job runs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,28 +143,7 @@ mod measuring {
     /// Below this share of a core, the job did not have one to itself.
     const IDLE_CORE_SHARE: f64 = 0.8;
 
-    /// What one row measured. Instants are comparable across threads and with the ticks.
-    #[derive(Debug, Clone)]
-    pub struct OffloadRun {
-        /// Where the job ran.
-        pub place: Place,
-        /// When the job started and ended, measured where it ran (for the process: around the
-        /// child's run, as seen by the thread that waits for it).
-        pub job: (Instant, Instant),
-        /// When each tick ran, in order.
-        pub ticks: Vec<Instant>,
-        /// The longest a tick ran after its due time.
-        pub worst_lateness: Duration,
-        /// The whole row, ticker included.
-        pub wall: Duration,
-        /// The job's checksum (the same in every row: the same work was done).
-        pub checksum: u64,
-        /// CPU time of this process and its child processes over the whole row: the job's, plus
-        /// the ticker's and the loop's little.
-        pub cpu: Duration,
-    }
-
-    /// One row as the report and `--json` show it, and as `offload.py` answers its rows.
+    /// One row as the report and `--json` show it; `offload.py` answers its rows in this shape.
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct OffloadRow {
         /// The measurement's name.
@@ -179,78 +156,65 @@ mod measuring {
         pub ticks: usize,
         /// Ticks that ran while the job ran.
         pub ticks_during_job: usize,
-        /// The job's length.
+        /// The job's length, measured where it ran (for the child process: around its run, by
+        /// the thread that waits for it).
         pub job_ms: f64,
-        /// CPU-seconds per second of the job: about 1 when it had a core to itself.
+        /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
+        pub longest_silence_ms: f64,
+        /// CPU-seconds per second of the job: the row's CPU time (this process and its children),
+        /// nearly all of it the job's, over the job's length. About 1 with a core to itself.
         pub job_cpu_per_s: f64,
         /// Whether the job got (nearly) a whole core: without one, other programs shared it.
         pub idle_core: bool,
     }
 
-    impl OffloadRun {
-        fn during_job(&self) -> impl Iterator<Item = Instant> + '_ {
-            let (start, end) = self.job;
-            self.ticks
+    impl OffloadRow {
+        /// The row from when the job ran, when each tick ran, the whole row and its CPU time.
+        fn new(
+            place: Place,
+            job: (Instant, Instant),
+            ticks: &[Instant],
+            wall: Duration,
+            cpu: Duration,
+        ) -> Self {
+            let (start, end) = job;
+            let during: Vec<Instant> = ticks
                 .iter()
                 .copied()
-                .filter(move |&ran| ran > start && ran < end)
-        }
-
-        /// Ticks that ran while the job was running.
-        pub fn ticks_during_job(&self) -> usize {
-            self.during_job().count()
-        }
-
-        /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
-        pub fn longest_silence_during_job(&self) -> Duration {
-            let (start, end) = self.job;
+                .filter(|&ran| ran > start && ran < end)
+                .collect();
             let moments: Vec<Instant> = [start]
                 .into_iter()
-                .chain(self.during_job())
+                .chain(during.iter().copied())
                 .chain([end])
                 .collect();
-            let gaps = moments.windows(2).map(|pair| pair[1] - pair[0]);
-            gaps.max().unwrap_or_default()
-        }
-
-        /// The job's length.
-        pub fn job_time(&self) -> Duration {
-            self.job.1 - self.job.0
-        }
-
-        /// CPU-seconds per second of the job: the row's CPU time, nearly all of it the job's,
-        /// over the job's length. About 1 when the job had a core to itself.
-        pub fn job_cpu_per_s(&self) -> f64 {
-            ratio(self.cpu.as_secs_f64(), self.job_time().as_secs_f64())
-        }
-
-        fn measured(&self) -> OffloadRow {
-            OffloadRow {
-                name: self.place.name().into(),
-                wall_ms: ms(self.wall),
-                worst_tick_lateness_ms: ms(self.worst_lateness),
-                ticks: self.ticks.len(),
-                ticks_during_job: self.ticks_during_job(),
-                job_ms: ms(self.job_time()),
-                job_cpu_per_s: self.job_cpu_per_s(),
-                idle_core: self.job_cpu_per_s() >= IDLE_CORE_SHARE,
+            let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
+            let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
+            Self {
+                name: place.name().into(),
+                wall_ms: ms(wall),
+                worst_tick_lateness_ms: 0.0,
+                ticks: ticks.len(),
+                ticks_during_job: during.len(),
+                job_ms: ms(end - start),
+                longest_silence_ms: ms(silence.unwrap_or_default()),
+                job_cpu_per_s,
+                idle_core: job_cpu_per_s >= IDLE_CORE_SHARE,
             }
         }
     }
 
-    /// The three rows, and asyncio's.
+    /// Every row, Rust's and asyncio's.
     #[derive(Debug, Clone)]
     pub struct Offload {
-        /// `on_loop`, `spawn_blocking`, `process`, in that order.
-        pub runs: Vec<OffloadRun>,
-        /// `asyncio_on_loop`, `run_in_executor_threads`, `run_in_executor_processes`, when
-        /// Python runs.
-        pub asyncio: Vec<OffloadRow>,
-        /// Their jobs and ticks, from the Python processes.
+        /// `on_loop`, `spawn_blocking`, `process`, then, when Python runs, `asyncio_on_loop`,
+        /// `run_in_executor_threads`, `run_in_executor_processes`.
+        pub rows: Vec<OffloadRow>,
+        /// asyncio's jobs and ticks, from the Python processes.
         pub python_spans: Vec<Span>,
     }
 
-    /// The three rows, with this program as the child process.
+    /// Every row, with this program as the child process.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
         measure_with(sizes, &SelfExe::current()?)
     }
@@ -258,29 +222,28 @@ mod measuring {
     /// [`measure`], with `exe` (this crate's binary) as the child process.
     pub fn measure_with(sizes: &Sizes, exe: &SelfExe) -> anyhow::Result<Offload> {
         let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
-        let mut runs = Vec::new();
+        let (mut rows, mut checksums) = (Vec::new(), Vec::new());
         for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
-            runs.push(measure_place(place, iterations, exe, sizes.trace)?);
+            let (row, checksum) = measure_place(place, iterations, exe, sizes.trace)?;
+            rows.push(row);
+            checksums.push(checksum);
         }
-        if runs.iter().any(|run| run.checksum != runs[0].checksum) {
+        if checksums.iter().any(|&checksum| checksum != checksums[0]) {
             bail!("the job's checksum differs between rows: the same work was not done");
         }
-        let (mut asyncio, mut python_spans) = (Vec::new(), Vec::new());
+        let mut python_spans = Vec::new();
         if let Some(python) = &sizes.python {
             let args = [
                 sizes.job_ms,
                 TICK.as_millis() as u64,
                 MARGIN.as_millis() as u64,
             ];
-            let args = args.map(|arg| arg.to_string());
-            let finished = python.run::<Vec<OffloadRow>>(&super::ASYNCIO, &args)?;
-            (asyncio, python_spans) = (finished.result, finished.spans);
+            let finished =
+                python.run::<Vec<OffloadRow>>(&super::ASYNCIO, &args.map(|arg| arg.to_string()))?;
+            rows.extend(finished.result);
+            python_spans = finished.spans;
         }
-        Ok(Offload {
-            runs,
-            asyncio,
-            python_spans,
-        })
+        Ok(Offload { rows, python_spans })
     }
 
     /// Runs the demo and prints its report.
@@ -296,101 +259,84 @@ mod measuring {
                 sizes.job_ms
             ),
         );
-        let what = "the job in three places";
+        let what = "the job in each place";
         let (measured, mut spans) = narrator.record(what, "", None, || measure(sizes));
-        let Offload {
-            runs,
-            asyncio,
-            python_spans,
-        } = measured?;
+        let Offload { rows, python_spans } = measured?;
         spans.extend(python_spans);
-        let rows = runs.iter().map(OffloadRun::measured).chain(asyncio.clone());
-        narrator.report(&Report::new(NAME, SECTION, rows.collect()));
+        narrator.report(&Report::new(NAME, SECTION, rows.clone()));
         narrator.say(
             "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
              A job's row is the thread that computed it; for the child process, the thread that \
              waited for the child.\n\n",
         );
         narrator.timeline("the job and the ticks, row by row", &spans);
-        let line = |run: &OffloadRun, what: &str| {
+        let line = |row: &OffloadRow, what: &str| {
             format!(
                 "{}: {what}. {} of {} ran during the {} job; the latest was {} late.",
-                run.place.name(),
-                run.ticks_during_job(),
-                plural(run.ticks.len() as u64, "tick", "ticks"),
-                human_ms(ms(run.job_time())),
-                human_ms(ms(run.worst_lateness))
+                row.name,
+                row.ticks_during_job,
+                plural(row.ticks as u64, "tick", "ticks"),
+                human_ms(row.job_ms),
+                human_ms(row.worst_tick_lateness_ms)
             )
         };
-        narrator.summary(
-            "1.7 and its summary",
-            &[
-                line(
-                    &runs[0],
-                    "the job runs inside a task, on the loop's own thread, and never awaits: the \
-                     loop polls nothing else until it returns",
-                ),
-                line(
-                    &runs[1],
-                    "the job runs on another thread (tokio's blocking pool) while the loop keeps \
-                     polling; asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
-                ),
-                line(
-                    &runs[2],
-                    "the job runs in a child process, a thread of ours waits for it, and the loop \
-                     keeps polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
-                ),
-                cores_line(&runs[1..]),
-                "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
-                 so for pure-Python work the process pool is the way; Rust threads have no such lock."
-                    .into(),
-            ]
-            .into_iter()
-            .chain(asyncio_line(&asyncio))
-            .collect::<Vec<_>>(),
-        );
+        let mut summary = vec![
+            line(
+                &rows[0],
+                "the job runs inside a task, on the loop's own thread, and never awaits: the loop \
+                 polls nothing else until it returns",
+            ),
+            line(
+                &rows[1],
+                "the job runs on another thread (tokio's blocking pool) while the loop keeps \
+                 polling; asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
+            ),
+            line(
+                &rows[2],
+                "the job runs in a child process, a thread of ours waits for it, and the loop \
+                 keeps polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
+            ),
+            cores_line(&rows[1..3]),
+            "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
+             so for pure-Python work the process pool is the way; Rust threads have no such lock."
+                .into(),
+        ];
+        if let [on_loop, threads, processes] = &rows[3..] {
+            let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
+            summary.push(format!(
+                "asyncio's own loop, the same job in Python: on the loop the ticker was {} late \
+                 (the job took {}); with run_in_executor in a thread pool {}, and in a process \
+                 pool {}. The pool's thread holds the GIL while it computes, but CPython makes it \
+                 hand the GIL over every few milliseconds (sys.getswitchinterval()), so the loop \
+                 still ticks.",
+                late(on_loop),
+                human_ms(on_loop.job_ms),
+                late(threads),
+                late(processes)
+            ));
+        }
+        narrator.summary("1.7 and its summary", &summary);
         Ok(())
-    }
-
-    /// What asyncio's rows showed, when Python ran.
-    fn asyncio_line(rows: &[OffloadRow]) -> Option<String> {
-        let [on_loop, threads, processes] = rows else {
-            return None;
-        };
-        let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
-        Some(format!(
-            "asyncio's own loop, the same job in Python: on the loop the ticker was {} late (the \
-             job took {}); with run_in_executor in a thread pool {}, and in a process pool {}. \
-             The pool's thread holds the GIL while it computes, but CPython makes it hand the GIL \
-             over every few milliseconds (sys.getswitchinterval()), so the loop still ticks.",
-            late(on_loop),
-            human_ms(on_loop.job_ms),
-            late(threads),
-            late(processes)
-        ))
     }
 
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
     /// that meant for the ticker.
-    fn cores_line(offloaded: &[OffloadRun]) -> String {
+    fn cores_line(offloaded: &[OffloadRow]) -> String {
         let shares: Vec<String> = offloaded
             .iter()
-            .map(|run| format!("{:.2}", run.job_cpu_per_s()))
+            .map(|row| format!("{:.2}", row.job_cpu_per_s))
             .collect();
         let shares = shares.join(" and ");
-        if offloaded
-            .iter()
-            .all(|run| run.job_cpu_per_s() >= IDLE_CORE_SHARE)
-        {
+        if offloaded.iter().all(|row| row.idle_core) {
             return format!(
                 "The offloaded jobs used {shares} CPU-seconds per second: each had a core to \
                  itself, beside the loop's thread."
             );
         }
-        let kept_ticking = offloaded
+        let ticker = match offloaded
             .iter()
-            .all(|run| run.longest_silence_during_job() < run.job_time() / 2);
-        let ticker = match kept_ticking {
+            .all(|row| row.longest_silence_ms < row.job_ms / 2.0)
+        {
             true => "the OS still gave the loop's thread its turns, so the ticks kept coming",
             false => "the loop's thread waited for a CPU too, and ticks were missed",
         };
@@ -423,13 +369,14 @@ mod measuring {
     }
 
     /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
-    /// runs a little longer and stops. With `trace`, prints the loop's iterations (`--trace`).
+    /// runs a little longer and stops; and the job's checksum. With `trace`, prints the loop's
+    /// iterations (`--trace`).
     fn measure_place(
         place: Place,
         iterations: u64,
         exe: &SelfExe,
         trace: bool,
-    ) -> anyhow::Result<OffloadRun> {
+    ) -> anyhow::Result<(OffloadRow, u64)> {
         let blocking_pool = tokio::runtime::Builder::new_current_thread()
             .build()
             .context("could not start a tokio runtime for its blocking pool")?;
@@ -465,15 +412,9 @@ mod measuring {
         })?;
         let cpu = cpu_with_children().saturating_sub(cpu_before);
         drop(watching);
-        Ok(OffloadRun {
-            place,
-            job,
-            ticks: ticks.take(),
-            worst_lateness: worst.get(),
-            wall: started.elapsed(),
-            checksum,
-            cpu,
-        })
+        let mut row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
+        row.worst_tick_lateness_ms = ms(worst.get());
+        Ok((row, checksum))
     }
 
     /// CPU time used so far by this process and by its child processes that have ended.
