@@ -20,12 +20,9 @@ fn new_loop() -> EventLoop {
 /// Tests run in parallel, each with its own thread-local subscriber. `tracing` keeps one global
 /// "most verbose level anyone wants" and recomputes it as subscribers come and go; two threads
 /// doing so at once can leave it lower than a live subscriber wants, and its events are lost. A
-/// global subscriber that wants everything (and does nothing) keeps that level at TRACE.
+/// global subscriber that wants everything (the span recorder's) keeps that level at TRACE.
 fn steady_tracing() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
+    shared::trace::install();
 }
 
 /// Runs `work` with the loop's events counted, as the demos do.
