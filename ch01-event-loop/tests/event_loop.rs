@@ -9,7 +9,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ch01_event_loop::event_loop::{
-    EventLoop, TcpListener, TcpStream, block_on, sleep, spawn, yield_now,
+    EventLoop, TcpListener, TcpStream, block_on, sleep, sleep_until, spawn, yield_now,
 };
 use ch01_event_loop::observe::{Counts, LoopStats, subscriber};
 
@@ -175,7 +175,7 @@ fn timers_fire_in_deadline_order_and_never_early() {
                     let fired = Rc::clone(&fired);
                     let deadline = Instant::now() + Duration::from_millis(ms);
                     spawn(async move {
-                        ch01_event_loop::event_loop::sleep_until(deadline).await;
+                        sleep_until(deadline).await;
                         let now = Instant::now();
                         assert!(now >= deadline, "timer {i} fired early");
                         fired.borrow_mut().push((ms, i));
@@ -204,8 +204,8 @@ fn sleeps_with_the_same_deadline_all_end() {
     within(Duration::from_secs(30), || {
         block_on(async {
             let deadline = Instant::now() + Duration::from_millis(20);
-            let first = spawn(ch01_event_loop::event_loop::sleep_until(deadline));
-            let second = spawn(ch01_event_loop::event_loop::sleep_until(deadline));
+            let first = spawn(sleep_until(deadline));
+            let second = spawn(sleep_until(deadline));
             first.await.unwrap();
             second.await.unwrap();
         })
@@ -247,15 +247,13 @@ fn within(limit: Duration, test: fn()) {
         test();
         let _ = done.send(());
     });
-    match finished.recv_timeout(limit) {
-        Ok(()) => {}
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("still running after {limit:?}: the loop missed a wake-up")
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
+    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+        panic!("still running after {limit:?}: the loop missed a wake-up");
     }
+    // Finished or panicked: a panic is the test's failure.
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
 }
 
 #[test]
@@ -276,11 +274,7 @@ fn echo_one_megabyte() {
             let server = spawn(async move {
                 let (connection, _) = listener.accept().await.unwrap();
                 let mut buf = [0u8; 1000];
-                loop {
-                    let n = connection.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
-                    }
+                while let n @ 1.. = connection.read(&mut buf).await.unwrap() {
                     connection.write_all(&buf[..n]).await.unwrap();
                 }
             });
@@ -299,11 +293,7 @@ fn echo_one_megabyte() {
             };
             let mut received = Vec::with_capacity(SIZE);
             let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = client.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
+            while let n @ 1.. = client.read(&mut buf).await.unwrap() {
                 received.extend_from_slice(&buf[..n]);
             }
             writer.await.unwrap();
