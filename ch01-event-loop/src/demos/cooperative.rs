@@ -61,8 +61,9 @@ async fn ticker(n: usize, finished: Rc<Cell<bool>>) -> Duration {
 /// Spins for `hog` of this thread's CPU time, awaiting every millisecond of it when `polite`.
 /// CPU time, not wall time: on a busy machine the wall clock also counts other programs' turns.
 async fn compute(hog: Duration, polite: bool) {
-    // mutants: `<` for `<=` below is equivalent (one spin more), and so is `<` for `>=`: the
-    // task then awaits after every spin, even more often, which is still the polite variant.
+    // mutants: `<` for `<=` below is equivalent (one spin more), and so are `<` for `>=` and
+    // `+` for the second `-` (always at least 1 ms): the task then awaits after every spin, even
+    // more often, which is still the polite variant.
     let started = thread_cpu_time();
     let mut last_await = started;
     while thread_cpu_time() - started < hog {
