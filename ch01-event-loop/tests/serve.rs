@@ -103,6 +103,69 @@ fn a_slow_reader_that_half_closes_gets_every_byte_back_while_others_are_served()
     assert!(received == data, "in order");
 }
 
+/// The server's resident memory in bytes, from `/proc/<pid>/status`.
+#[cfg(target_os = "linux")]
+fn resident_bytes(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:")?.strip_suffix("kB"));
+    kib.unwrap().trim().parse::<usize>().unwrap() * 1024
+}
+
+/// A client costs the server a buffer only while its data is in hand. First the negative
+/// control: clients that send and never read, so that each task holds data it cannot write; the
+/// measurement sees a buffer each (fails if it could not see one). Then idle clients: fails where
+/// each task takes its 16 KiB buffer up front (as `serve` once did), or before data has come.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
+    let count = 2_000.min(shared::fdlimit::raise_to_hard_limit().saturating_sub(300)) as usize;
+    let (server, addr) = Server::start();
+    let resident = || resident_bytes(server.0.id());
+    let mut idle: Vec<TcpStream> = Vec::new();
+    // Silent clients, then one that is echoed: the loop accepts, and first runs their tasks, in
+    // order, so the echo says that every client before it has its task, waiting.
+    let mut add_idle = |n: usize| {
+        for _ in 0..n / 100 {
+            idle.extend((0..100).map(|_| connect(&addr)));
+            let last = idle.last_mut().unwrap();
+            last.write_all(b"hi").unwrap();
+            last.read_exact(&mut [0u8; 2]).unwrap();
+        }
+    };
+    add_idle(100); // the loop's tables and its spare buffer exist from here on
+
+    // Before the idle clients, whose tables' growth frees memory that new buffers could reuse.
+    let (stuck, before) = (32, resident());
+    let mut senders: Vec<TcpStream> = (0..stuck).map(|_| connect(&addr)).collect();
+    senders
+        .iter()
+        .for_each(|s| s.set_nonblocking(true).unwrap());
+    let (chunk, started) = (vec![7u8; 64 * 1024], std::time::Instant::now());
+    let held = || resident().saturating_sub(before) / stuck;
+    while held() < 12 * 1024 {
+        let waited = started.elapsed();
+        assert!(
+            waited < PATIENCE,
+            "{} bytes per client holding data",
+            held()
+        );
+        for sender in &mut senders {
+            // Would block: the server has stopped reading this client, as it should.
+            if let Err(e) = sender.write(&chunk) {
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let before = resident();
+    add_idle(count);
+    let per_idle = resident().saturating_sub(before) / count;
+    assert!(per_idle < 4096, "{per_idle} bytes per idle client");
+}
+
 /// Closes `stream` with a reset instead of a FIN (what a crashed client looks like): with
 /// SO_LINGER at zero, dropping the socket sends RST.
 fn reset(stream: TcpStream) {
