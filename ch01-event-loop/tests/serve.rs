@@ -23,20 +23,8 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> (Server, String) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-            .to_string();
+        let (child, stdout, addr, _) =
+            shared::testing::start_server(BIN, &["serve", "--port", "0"], None);
         (Server(child, stdout), addr)
     }
 
@@ -189,12 +177,9 @@ fn clients_that_reset_mid_echo_end_only_their_own_task() {
 }
 
 fn assert_one_line_error(args: &[&str], expected: &str) {
-    let output = Command::new(BIN).args(args).output().unwrap();
-    assert!(!output.status.success(), "{args:?} should fail");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(expected), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let output = shared::testing::run(BIN, args);
+    let line = shared::testing::assert_one_line_error(&output, &format!("{args:?}"));
+    assert!(line.contains(expected), "{line}");
 }
 
 #[test]
@@ -252,21 +237,15 @@ fn serve_announces_itself_as_each_output_mode_asks() {
     }
 }
 
-/// Starts `serve` with at most `limit` file descriptors (soft and hard, so that raising the soft
-/// limit to the hard one does not help); its standard error lines arrive on the receiver.
-#[cfg(target_os = "linux")]
-fn start_with_few_descriptors(limit: u64) -> (Server, String, std::sync::mpsc::Receiver<String>) {
-    let (child, stdout, addr, received) =
-        shared::testing::start_server(BIN, &["serve", "--port", "0"], Some(limit));
-    (Server(child, stdout), addr, received)
-}
-
 /// Fails where running out of descriptors is taken for a client that gave up: the server then
 /// says nothing and retries `accept` at once, for ever, serving nobody.
 #[cfg(target_os = "linux")]
 #[test]
 fn out_of_descriptors_the_server_says_so_and_serves_again_when_clients_leave() {
-    let (mut server, addr, stderr) = start_with_few_descriptors(24);
+    // At most 24 descriptors, soft and hard, so that raising the soft limit does not help.
+    let (child, stdout, addr, stderr) =
+        shared::testing::start_server(BIN, &["serve", "--port", "0"], Some(24));
+    let mut server = Server(child, stdout);
     // More clients than descriptors: the kernel queues them, `accept` runs out.
     let clients: Vec<TcpStream> = (0..40).map(|_| connect(&addr)).collect();
     let said = stderr
