@@ -1,5 +1,5 @@
 //! Section 1.7 benchmarks: what a task and a timer cost on the hand-built loop (criterion), then
-//! the loop head to head with tokio's current-thread runtime on three workloads, each measured
+//! the loop head to head with tokio's current-thread runtime on four workloads, each measured
 //! in alternating rounds (hand-built, tokio, hand-built, ...) so that a busy moment on the shared
 //! machine hits both, with the median of each printed as a ratio.
 //!
@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::echo_bench::Watch;
 use ch01_event_loop::demos::timers::ChildResult;
-use ch01_event_loop::demos::{echo_bench, requests};
-use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
+use ch01_event_loop::demos::{echo_bench, requests, serve};
+use ch01_event_loop::event_loop::{EventLoop, TcpListener, sleep_until, spawn};
 use criterion::{Criterion, Throughput, criterion_group};
 use shared::narrate::{Mode, Narrator};
+use shared::timing::thread_cpu_time;
 
 const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
@@ -117,6 +118,44 @@ fn echo_head_to_head() {
     );
 }
 
+/// `serve`'s echo (a buffer only while data is in hand) against tokio's, under the same client.
+fn serve_head_to_head() {
+    let (connections, round_trips) = (32, 2_000);
+    let mut cpu = (Vec::new(), Vec::new());
+    let (hand, tokio) = alternate(
+        || {
+            let (event_loop, before) = (EventLoop::new().unwrap(), thread_cpu_time());
+            let client = event_loop.block_on(async {
+                let listener = TcpListener::bind(([127, 0, 0, 1], 0).into()).unwrap();
+                let addr = listener.local_addr().unwrap();
+                let (done, finished) = futures::channel::oneshot::channel();
+                std::thread::spawn(move || {
+                    done.send(echo_bench::load_client(addr, connections, round_trips))
+                });
+                drop(spawn(serve::serve(listener)));
+                finished.await.unwrap().unwrap()
+            });
+            let server_cpu = thread_cpu_time() - before;
+            cpu.0
+                .push(server_cpu.as_secs_f64() * 1e6 / client.round_trips as f64);
+            client.round_trips as f64 / client.wall.as_secs_f64()
+        },
+        || {
+            let run = echo_bench::with_tokio(connections, round_trips).unwrap();
+            cpu.1
+                .push(run.server_cpu.as_secs_f64() * 1e6 / run.client.round_trips as f64);
+            run.client.round_trips as f64 / run.client.wall.as_secs_f64()
+        },
+    );
+    let (hand_cpu, tokio_cpu) = (median(cpu.0), median(cpu.1));
+    println!(
+        "serve's echo ({connections} x {round_trips}): hand-built {hand:.0}/s, tokio {tokio:.0}/s: \
+         {:.3}x the rate; server CPU {hand_cpu:.2} vs {tokio_cpu:.2} us per round trip: {:.3}x",
+        hand / tokio,
+        hand_cpu / tokio_cpu
+    );
+}
+
 /// A million tasks each sleeping 1 s, each runtime in a fresh process (the demo's hidden
 /// `timers-child`), so that peak memory is its own.
 fn timers_head_to_head(program: &Path) {
@@ -197,6 +236,7 @@ fn main() {
         "\nhead to head with tokio's current-thread runtime, median of {ROUNDS} alternating rounds:"
     );
     echo_head_to_head();
+    serve_head_to_head();
     timers_head_to_head(Path::new(env!("CARGO_BIN_EXE_ch01-event-loop")));
     requests_head_to_head();
 }
