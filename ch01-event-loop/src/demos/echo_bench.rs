@@ -54,7 +54,9 @@ async fn tokio_server(listener: tokio::net::TcpListener, echoed: Arc<AtomicU64>)
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
 
-pub use measuring::{ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, measure, run};
+pub use measuring::{
+    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, load_client, measure, run, with_tokio,
+};
 
 mod measuring {
     use std::cell::Cell;
@@ -335,7 +337,7 @@ mod measuring {
     }
 
     /// The tokio server against the same client, on a fresh current-thread runtime.
-    fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
+    pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -398,7 +400,7 @@ mod measuring {
 
     /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
     /// messages and checking every echo byte for byte. Connecting is not counted in the wall.
-    pub(crate) fn load_client(
+    pub fn load_client(
         addr: SocketAddr,
         connections: u64,
         round_trips: u64,

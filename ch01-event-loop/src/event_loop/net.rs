@@ -63,6 +63,21 @@ impl TcpStream {
         Ok(n)
     }
 
+    /// Waits until a read would not wait (data, end of stream or an error), with no buffer in
+    /// hand. An edge from the OS says so; without one since the last read, a one-byte peek asks.
+    pub async fn readable(&self) -> io::Result<()> {
+        let (socket, mut waited) = (&self.socket, false);
+        poll_fn(|cx| {
+            let ready = self.registration.poll_io(READ, cx, || match waited {
+                true => Ok(()),
+                false => socket.peek(&mut [0]).map(drop),
+            });
+            waited = ready.is_pending();
+            ready
+        })
+        .await
+    }
+
     /// Writes as much of `buf` as the OS takes now (at least one byte) and says how much.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut socket = &self.socket;
