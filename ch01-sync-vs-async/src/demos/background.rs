@@ -52,7 +52,7 @@ mod measuring {
     use shared::timing::{human_ms, ms};
     use shared::trace::{named, threads_used};
     use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -84,6 +84,35 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
+    impl Background {
+        /// The row from its spans: `run` (closed when the main task had the result) holds the
+        /// `background task` and the `main task` ticks.
+        fn new(
+            name: &'static str,
+            (status, main_ticks): (u16, u64),
+            tick_every: Duration,
+            mut spans: Vec<Span>,
+        ) -> Self {
+            let task = named(&spans, "background task")
+                .first()
+                .map(|t| (t.opened, t.closed));
+            let run = named(&spans, "run").first().map(|r| (r.opened, r.closed));
+            let (task, (opened, returned)) = (task.unwrap_or_default(), run.unwrap_or_default());
+            spans.retain(|s| s.name != "run");
+            Self {
+                name,
+                wall_ms: ms(returned.saturating_sub(opened)),
+                main_ticks,
+                task_ms: ms(task.1.saturating_sub(task.0)),
+                notified_after_ms: ms(returned.saturating_sub(task.1)),
+                tick_every_ms: ms(tick_every),
+                status,
+                threads_used: threads_used(&spans),
+                spans,
+            }
+        }
+    }
+
     /// Starts the background request, ticks until it reports back, and measures both.
     pub fn measure(
         sizes: &Sizes,
@@ -98,48 +127,15 @@ mod measuring {
             .enable_all()
             .build()
             .context("could not start the tokio runtime")?;
-
-        let recording = Recording::start();
-        let progress = narrator.progress(
-            &recording,
-            "the background request",
-            "background task",
-            None,
-        );
-        let watch = Stopwatch::start();
-        // The whole run in one span: it closes when block_on returns, the moment the main task
-        // has the background task's result.
-        let (status, main_ticks) = info_span!("run").in_scope(|| {
-            runtime.block_on(super::background_request(
-                client,
-                target.url().clone(),
-                tick_every,
-            ))
-        })?;
-        let wall = watch.elapsed();
-        drop(progress);
-        let mut spans = recording.finish();
-        let task = named(&spans, "background task")
-            .first()
-            .map(|t| (*t).clone());
-        let run = named(&spans, "run").first().map(|r| r.closed);
-        let task_ms = task.as_ref().map_or(0.0, |task| ms(task.wall()));
-        let notified_after_ms = match (&task, run) {
-            (Some(task), Some(returned)) => ms(returned.saturating_sub(task.closed)),
-            _ => 0.0,
-        };
-        spans.retain(|s| s.name != "run");
-        Ok(Background {
-            name: DEMO,
-            wall_ms: ms(wall),
-            main_ticks,
-            task_ms,
-            notified_after_ms,
-            tick_every_ms: ms(tick_every),
-            status,
-            threads_used: threads_used(&spans),
-            spans,
-        })
+        let url = target.url().clone();
+        let what = "the background request";
+        let (done, spans) = crate::record(narrator, what, "background task", None, || {
+            // The whole run in one span: it closes when block_on returns, the moment the main
+            // task has the background task's result.
+            info_span!("run")
+                .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
+        });
+        Ok(Background::new(DEMO, done?, tick_every, spans))
     }
 
     /// Runs the demo with its narration.

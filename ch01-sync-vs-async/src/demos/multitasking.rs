@@ -109,7 +109,7 @@ mod measuring {
     use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
-    use shared::{Narrator, Recording, Report, Usage};
+    use shared::{Narrator, Report, Usage};
 
     use crate::Sizes;
 
@@ -216,19 +216,17 @@ mod measuring {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .context("could not start the tokio runtime")?;
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "cooperative", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::cooperative(steps, TASK_STEP)));
-        drop(progress);
-        done?;
-        let cooperative = tasks("cooperative", usage, recording.finish());
-
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "starved", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::starved(busy, steps, TASK_STEP)));
-        drop(progress);
-        done?;
-        let mut starved = tasks("starved", usage, recording.finish());
+        let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
+            let ((done, usage), spans) =
+                crate::record(narrator, what, "task", Some(2), || timed(work));
+            done.map(|()| tasks(what, usage, spans))
+        };
+        let cooperative = on_one_thread("cooperative", &|| {
+            runtime.block_on(super::cooperative(steps, TASK_STEP))
+        })?;
+        let mut starved = on_one_thread("starved", &|| {
+            runtime.block_on(super::starved(busy, steps, TASK_STEP))
+        })?;
         (starved.switches, starved.os_switches_per_hand_over) = (None, None);
         starved.starved_ms = starved
             .spans
@@ -264,11 +262,20 @@ mod measuring {
     }
 
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
-    /// OS preempts one to run the other.
-    #[cfg(target_os = "linux")]
+    /// OS preempts one to run the other. Pinning needs Linux's `sched_setaffinity`.
     fn one_core(busy: Duration) -> anyhow::Result<Threads> {
         let cpu = shared::affinity::allowed_cpus()?[0];
-        let mut row = threads("preemptive_one_core", busy, [Some(cpu), Some(cpu)])?;
+        let linux = cfg!(target_os = "linux");
+        let busy = if linux { busy } else { Duration::ZERO };
+        let mut row = threads(
+            "preemptive_one_core",
+            busy,
+            [Some(cpu).filter(|_| linux); 2],
+        )?;
+        if !linux {
+            row.note = Some("skipped: pinning two threads to one CPU needs Linux".into());
+            return Ok(row);
+        }
         let switched = switches(&row.spans);
         row.switches = Some(switched);
         row.os_switches_per_hand_over =
@@ -276,17 +283,6 @@ mod measuring {
         row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
-        Ok(row)
-    }
-
-    /// Pinning threads needs Linux's `sched_setaffinity`: elsewhere the row says it was skipped.
-    #[cfg(not(target_os = "linux"))]
-    fn one_core(_busy: Duration) -> anyhow::Result<Threads> {
-        let mut row = threads("preemptive_one_core", Duration::ZERO, [None, None])?;
-        row.note = Some(
-            "skipped: pinning two threads to one CPU needs sched_setaffinity, which only Linux has"
-                .into(),
-        );
         Ok(row)
     }
 
@@ -319,9 +315,8 @@ mod measuring {
         busy: Duration,
         pins: [Option<usize>; 2],
     ) -> anyhow::Result<Threads> {
-        let recording = Recording::start();
-        let (finished_on, usage) = timed(|| super::two_threads(busy, pins));
-        let spans = recording.finish();
+        let ((finished_on, usage), spans) =
+            shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
         let mut cpus: Vec<usize> = finished_on?.into_iter().flatten().collect();
         cpus.sort_unstable();
         cpus.dedup();

@@ -57,7 +57,7 @@ mod measuring {
     use serde::Serialize;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client, http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::{Narrator, Report, Span, Stopwatch};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -85,7 +85,7 @@ mod measuring {
         /// What a reader should know about this row.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
-        /// The spans recorded while the leg ran: one `request` span per request.
+        /// One `leg` span, and one `request` span per request.
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
@@ -109,14 +109,17 @@ mod measuring {
     }
 
     impl Requests {
-        /// The three legs as the `--json` line and the table show them.
-        pub fn report(&self) -> Report<&Leg> {
-            let legs = [
+        fn legs(&self) -> [&Leg; 3] {
+            [
                 &self.sequential_blocking,
                 &self.sequential_async,
                 &self.concurrent,
-            ];
-            Report::new(DEMO, SECTION, legs.to_vec())
+            ]
+        }
+
+        /// The legs as the `--json` line and the table show them.
+        pub fn report(&self) -> Report<&Leg> {
+            Report::new(DEMO, SECTION, self.legs().to_vec())
         }
     }
 
@@ -134,60 +137,50 @@ mod measuring {
         let sockets = if target.is_local() { 2 * n } else { n };
         shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
         let url = target.url();
+        let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
+            target.reset();
+            let watch = Stopwatch::start();
+            let (done, spans) = crate::record(narrator, name, "request", Some(n), || {
+                info_span!("leg", name).in_scope(work)
+            });
+            done?;
+            anyhow::Ok(Leg {
+                name,
+                wall_ms: ms(watch.elapsed()),
+                requests: n,
+                max_in_flight: target.max_in_flight(),
+                speedup: 0.0,
+                ideal: n,
+                note: None,
+                spans,
+            })
+        };
 
         // Before any tokio runtime exists: reqwest::blocking must not live inside one.
         let client = blocking_http_client(url)?;
-        let blocking = run_leg("sequential_blocking", k, &target, narrator, || {
+        let sequential_blocking = leg("sequential_blocking", k, &|| {
             super::sequential_blocking(&client, url, k)
         })?;
         drop(client);
-
         // One thread runs every task, as asyncio's event loop does.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("could not start the tokio runtime")?;
         let client = http_client(url)?;
-        let one_by_one = run_leg("sequential_async", k, &target, narrator, || {
-            runtime.block_on(super::sequential_async(&client, url, k))
-        })?;
-        let all_at_once = run_leg("concurrent", n, &target, narrator, || {
-            runtime.block_on(super::concurrent(&client, url, n))
-        })?;
-
+        let async_leg = |name, n, concurrent: bool| {
+            leg(name, n, &|| match concurrent {
+                true => runtime.block_on(super::concurrent(&client, url, n)),
+                false => runtime.block_on(super::sequential_async(&client, url, n)),
+            })
+        };
         let mut legs = Requests {
-            sequential_blocking: blocking,
-            sequential_async: one_by_one,
-            concurrent: all_at_once,
+            sequential_blocking,
+            sequential_async: async_leg("sequential_async", k, false)?,
+            concurrent: async_leg("concurrent", n, true)?,
         };
         explain(&mut legs, n, sizes, target.is_local());
         Ok(legs)
-    }
-
-    fn run_leg(
-        name: &'static str,
-        n: u64,
-        target: &Target,
-        narrator: &Narrator,
-        leg: impl FnOnce() -> anyhow::Result<Vec<u16>>,
-    ) -> anyhow::Result<Leg> {
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, name, "request", Some(n));
-        target.reset();
-        let watch = Stopwatch::start();
-        info_span!("leg", name).in_scope(leg)?;
-        let wall = watch.elapsed();
-        drop(progress);
-        Ok(Leg {
-            name,
-            wall_ms: ms(wall),
-            requests: n,
-            max_in_flight: target.max_in_flight(),
-            speedup: 0.0,
-            ideal: 0,
-            note: None,
-            spans: recording.finish(),
-        })
     }
 
     /// Speedups against the blocking leg, scaled to N when a sequential leg stopped early, and
@@ -201,7 +194,6 @@ mod measuring {
             &mut legs.concurrent,
         ] {
             leg.speedup = ratio(baseline, per_n(leg));
-            leg.ideal = n;
             if leg.requests < n {
                 leg.note = Some(format!(
                     "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
@@ -238,30 +230,22 @@ mod measuring {
         );
         let legs = measure(sizes, url, narrator)?;
         narrator.report(&legs.report());
-        let all = [
-            &legs.sequential_blocking,
-            &legs.sequential_async,
-            &legs.concurrent,
-        ];
-        for leg in all {
+        for leg in legs.legs() {
             let requests: Vec<Span> = leg.requests().into_iter().cloned().collect();
             narrator.timeline(leg.name, &requests);
         }
-        let on_one_clock: Vec<Span> = all
-            .iter()
-            .flat_map(|leg| leg.spans.iter().filter(|s| s.name == "leg").cloned())
+        let on_one_clock: Vec<Span> = (legs.legs().iter())
+            .flat_map(|leg| shared::trace::named(&leg.spans, "leg"))
+            .cloned()
             .collect();
         narrator.timeline("the three legs on one clock", &on_one_clock);
 
-        let in_flight = |leg: &Leg| {
-            leg.max_in_flight
-                .map_or("unknown".into(), |m| m.to_string())
+        let in_flight = |leg: &Leg| (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
+        let [blocking, one_by_one, concurrent] = legs.legs();
+        let faster = match concurrent.speedup {
+            x if x >= 1.05 => format!("{x:.1}x faster"),
+            x => format!("no faster ({x:.2}x)"),
         };
-        let (blocking, one_by_one, concurrent) = (
-            &legs.sequential_blocking,
-            &legs.sequential_async,
-            &legs.concurrent,
-        );
         narrator.summary(
             SECTION,
             &[
@@ -278,15 +262,10 @@ mod measuring {
                 ),
                 format!(
                     "With all {n} requests in flight at once ({} seen by the server) they took {}, \
-                     {} (ideal {n}x), on one thread: concurrency lets us wait for many things at \
-                     the same time.",
+                     {faster} (ideal {n}x), on one thread: concurrency lets us wait for many \
+                     things at the same time.",
                     in_flight(concurrent),
                     human_ms(concurrent.wall_ms),
-                    if concurrent.speedup >= 1.05 {
-                        format!("{:.1}x faster", concurrent.speedup)
-                    } else {
-                        format!("no faster ({:.2}x)", concurrent.speedup)
-                    }
                 ),
             ],
         );
