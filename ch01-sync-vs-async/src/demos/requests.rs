@@ -57,7 +57,7 @@ mod measuring {
     use serde::Serialize;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client, http_client};
-    use shared::{Narrator, Report, Span, Stopwatch};
+    use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -139,14 +139,14 @@ mod measuring {
         let url = target.url();
         let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
             target.reset();
-            let watch = Stopwatch::start();
             let (done, spans) = crate::record(narrator, name, "request", Some(n), || {
                 info_span!("leg", name).in_scope(work)
             });
             done?;
+            let wall = shared::trace::named(&spans, "leg").first().map(|leg| leg.wall());
             anyhow::Ok(Leg {
                 name,
-                wall_ms: ms(watch.elapsed()),
+                wall_ms: ms(wall.unwrap_or_default()),
                 requests: n,
                 max_in_flight: target.max_in_flight(),
                 speedup: 0.0,
