@@ -5,7 +5,7 @@ pub mod demos;
 
 pub use cli::{Cli, Demo, Sizes};
 
-use shared::{Narrator, Span};
+use shared::Narrator;
 
 /// Runs the demo named on the command line, or all four in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -27,19 +27,4 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         run(&cli.sizes, url, &narrator)?;
     }
     Ok(())
-}
-
-/// Records `work` with a progress bar counting its `span_name` spans.
-pub(crate) fn record<T>(
-    narrator: &Narrator,
-    what: &str,
-    span_name: &'static str,
-    total: Option<u64>,
-    work: impl FnOnce() -> T,
-) -> (T, Vec<Span>) {
-    let recording = shared::Recording::start();
-    let progress = narrator.progress(&recording, what, span_name, total);
-    let value = work();
-    drop(progress);
-    (value, recording.finish())
 }

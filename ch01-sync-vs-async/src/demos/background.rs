@@ -129,7 +129,7 @@ mod measuring {
             .context("could not start the tokio runtime")?;
         let url = target.url().clone();
         let what = "the background request";
-        let (done, spans) = crate::record(narrator, what, "background task", None, || {
+        let (done, spans) = narrator.record(what, "background task", None, || {
             // The whole run in one span: it closes when block_on returns, the moment the main
             // task has the background task's result.
             info_span!("run")

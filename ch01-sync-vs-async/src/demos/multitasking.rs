@@ -217,8 +217,7 @@ mod measuring {
             .build()
             .context("could not start the tokio runtime")?;
         let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
-            let ((done, usage), spans) =
-                crate::record(narrator, what, "task", Some(2), || timed(work));
+            let ((done, usage), spans) = narrator.record(what, "task", Some(2), || timed(work));
             done.map(|()| tasks(what, usage, spans))
         };
         let cooperative = on_one_thread("cooperative", &|| {
@@ -493,26 +492,18 @@ mod measuring {
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
         let m = measure(sizes, url, narrator)?;
+        // One `--json` line; two tables, as tasks and threads have different columns.
+        let tasks = Report::mixed(DEMO, SECTION)
+            .with(&m.cooperative)
+            .with(&m.starved);
+        let threads = Report::mixed(DEMO, SECTION)
+            .with(&m.preemptive_one_core)
+            .with(&m.parallel);
         if narrator.json() {
-            // One line with both kinds of row: each as the JSON object it serialises to.
-            let rows = vec![
-                serde_json::to_value(&m.cooperative)?,
-                serde_json::to_value(&m.starved)?,
-                serde_json::to_value(&m.preemptive_one_core)?,
-                serde_json::to_value(&m.parallel)?,
-            ];
-            narrator.report(&Report::new(DEMO, SECTION, rows));
+            narrator.report(&threads.measurements.into_iter().fold(tasks, Report::with));
         } else {
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&m.cooperative, &m.starved],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&m.preemptive_one_core, &m.parallel],
-            ));
+            narrator.report(&tasks);
+            narrator.report(&threads);
         }
         let cooperative_title = format!(
             "cooperative, its first {TURNS_SHOWN} turns of {} each",

@@ -139,11 +139,13 @@ mod measuring {
         let url = target.url();
         let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
             target.reset();
-            let (done, spans) = crate::record(narrator, name, "request", Some(n), || {
+            let (done, spans) = narrator.record(name, "request", Some(n), || {
                 info_span!("leg", name).in_scope(work)
             });
             done?;
-            let wall = shared::trace::named(&spans, "leg").first().map(|leg| leg.wall());
+            let wall = shared::trace::named(&spans, "leg")
+                .first()
+                .map(|leg| leg.wall());
             anyhow::Ok(Leg {
                 name,
                 wall_ms: ms(wall.unwrap_or_default()),
