@@ -23,16 +23,12 @@ fn all_at_once(leg: &Leg, n: u64) -> bool {
     leg.max_in_flight == Some(n) && spans.len() as u64 == n && overlapping
 }
 
-/// The CPython rows must run in CI; elsewhere a machine without python3 skips them, saying so.
+/// Without python3 the CPython rows are left out: say so (shared's tests fail CI for it).
 fn python_ran(legs: &[Leg]) -> bool {
-    let ran = !legs.is_empty();
-    if !ran && std::env::var_os("CI").is_some() {
-        panic!("CI must run the CPython rows: no python3 of 3.8 or newer on PATH");
-    }
-    if !ran {
+    if legs.is_empty() {
         eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
     }
-    ran
+    !legs.is_empty()
 }
 
 #[test]
@@ -123,5 +119,8 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
     let line = legs.report().to_json_line();
     assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg (the CPython legs' too).
-    assert_eq!(server.requests(), 3 * legs.report().measurements.len() as u64);
+    assert_eq!(
+        server.requests(),
+        3 * legs.report().measurements.len() as u64
+    );
 }
