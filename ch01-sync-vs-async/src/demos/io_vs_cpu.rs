@@ -75,6 +75,10 @@ pub fn on_cpu<T: Send>(
     })
 }
 
+/// Listing 1.1 in CPython: `io_vs_cpu.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("io_vs_cpu.py", include_str!("io_vs_cpu.py"));
+
 pub use measuring::{IoVsCpu, Step, measure, run};
 
 mod measuring {
@@ -163,7 +167,9 @@ mod measuring {
         pub cpu_bound_half_work: Step,
         /// All those rounds, with a spinning thread on the same CPU.
         pub cpu_bound_busy_cpu: Step,
-        /// One `io_bound` span and one `cpu_bound` span: listing 1.1.
+        /// Listing 1.1 in CPython: `python_io_bound`, `python_cpu_bound` (none without python3).
+        pub python: Vec<Step>,
+        /// One `io_bound` span and one `cpu_bound` span: listing 1.1 (and in CPython).
         pub spans: Vec<Span>,
         /// One `leg` span per changed step, and the spinners' steps.
         pub limits: Vec<Span>,
@@ -180,6 +186,7 @@ mod measuring {
                 &self.cpu_bound_half_work,
                 &self.cpu_bound_busy_cpu,
             ]);
+            steps.extend(&self.python);
             steps
         }
     }
@@ -282,10 +289,29 @@ mod measuring {
             cpu_bound_fixed_work: fixed,
             cpu_bound_half_work: half,
             cpu_bound_busy_cpu: busy,
+            python: Vec::new(),
             spans,
             limits,
         };
         compare(&mut steps, cpu);
+        if let Some(python) = narrator.python() {
+            let args = [target.url().to_string(), sizes.cpu_ms.to_string()];
+            let finished = python.run::<u64>(&super::PYTHON, &args)?;
+            for (name, span) in ["python_io_bound", "python_cpu_bound"]
+                .iter()
+                .zip(&finished.spans)
+            {
+                let usage = Usage {
+                    wall: span.wall(),
+                    cpu: span.cpu(),
+                };
+                let rounds = name.ends_with("cpu_bound").then_some(finished.result);
+                let mut step = Step::new(name, usage, rounds);
+                step.delay_ms = local_delay.filter(|_| rounds.is_none());
+                steps.python.push(step);
+            }
+            steps.spans.extend(finished.spans);
+        }
         Ok(steps)
     }
 
@@ -481,6 +507,14 @@ mod measuring {
             );
         }
         summary.extend(limits_lines(&m));
+        if let [io, cpu] = &m.python[..] {
+            summary.push(format!(
+                "CPython: fetching the page used {:.1}% of a CPU, formatting its headers {:.0}%: \
+                 the same split in the book's own language.",
+                io.cpu_per_wall * 100.0,
+                cpu.cpu_per_wall * 100.0
+            ));
+        }
         summary.push(
             "While a program waits on I/O its CPU is free for other work: that gap is what \
              asyncio uses."
