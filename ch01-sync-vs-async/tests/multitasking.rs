@@ -106,29 +106,44 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         ..Sizes::default()
     };
     let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
-    let (coop, one_core) = (&m.cooperative, &m.preemptive_one_core);
-    let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
-    let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
-    println!("cooperative {coop_counts:?}, preemptive_one_core {core_counts:?}");
-
-    assert!(
-        hand_overs_need_no_os_switch(coop_counts.0, coop_counts.1),
-        "cooperative: {coop_counts:?} (hand-overs, OS switches)"
-    );
-    assert!(
-        every_hand_over_is_an_os_switch(core_counts.0, core_counts.1),
-        "preemptive_one_core: {core_counts:?} (hand-overs, OS switches)"
-    );
-    // Negative controls: each check fails on the other kind of multitasking. Threads need the
-    // OS for every hand-over; tasks hand over without it.
-    assert!(!hand_overs_need_no_os_switch(core_counts.0, core_counts.1));
-    assert!(!every_hand_over_is_an_os_switch(
-        coop_counts.0,
-        coop_counts.1
-    ));
-    // The rows say the same in their own field.
-    assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
-    assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
+    let mut pairs = vec![(&m.cooperative, &m.preemptive_one_core)];
+    match (&m.asyncio_cooperative, &m.python_threads_one_core) {
+        // In CPython: asyncio tasks on one thread, and two Python threads pinned to one CPU.
+        (Some(coop), Some(threads)) => pairs.push((coop, threads)),
+        _ => eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH"),
+    }
+    for (coop, one_core) in pairs {
+        let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
+        let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
+        println!(
+            "{} {coop_counts:?}, {} {core_counts:?}",
+            coop.name, one_core.name
+        );
+        assert!(
+            hand_overs_need_no_os_switch(coop_counts.0, coop_counts.1),
+            "{}: {coop_counts:?} (hand-overs, OS switches)",
+            coop.name
+        );
+        assert!(
+            every_hand_over_is_an_os_switch(core_counts.0, core_counts.1),
+            "{}: {core_counts:?} (hand-overs, OS switches)",
+            one_core.name
+        );
+        // Negative controls: each check fails on the other kind of multitasking. Threads need
+        // the OS for every hand-over; tasks hand over without it.
+        assert!(!hand_overs_need_no_os_switch(core_counts.0, core_counts.1));
+        assert!(!every_hand_over_is_an_os_switch(
+            coop_counts.0,
+            coop_counts.1
+        ));
+        // The rows say the same in their own field.
+        assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
+        assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
+        assert_eq!(
+            (coop.threads_used, one_core.threads_used, one_core.cpus_seen),
+            (1, 2, 1)
+        );
+    }
 }
 
 #[test]

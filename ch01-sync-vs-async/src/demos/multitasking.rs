@@ -96,6 +96,10 @@ pub async fn yield_now() {
     .await;
 }
 
+/// The same in CPython: `multitasking.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
+
 pub use measuring::{
     Multitasking, TASK_STEP, Tasks, Threads, first_turns, measure, parallel, run, switches,
 };
@@ -105,7 +109,8 @@ mod measuring {
 
     use anyhow::Context as _;
     use reqwest::Url;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
+    use shared::child::Finished;
     use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
@@ -183,6 +188,9 @@ mod measuring {
         /// CPU-seconds per second); false when other programs held the CPUs part of the time.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cores: Option<bool>,
+        /// The Python row: how often the GIL asks a thread to let the other run.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub switch_interval_ms: Option<f64>,
         /// How the threads were placed, or why the row was skipped.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
@@ -202,6 +210,10 @@ mod measuring {
         pub preemptive_one_core: Threads,
         /// Two threads on two CPUs.
         pub parallel: Threads,
+        /// Two asyncio tasks taking turns (none without python3).
+        pub asyncio_cooperative: Option<Tasks>,
+        /// Two Python threads pinned to one CPU (none without python3, or off Linux).
+        pub python_threads_one_core: Option<Threads>,
     }
 
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
@@ -235,11 +247,14 @@ mod measuring {
 
         let preemptive_one_core = one_core(busy)?;
         let parallel = parallel(busy)?;
+        let (asyncio_cooperative, python_threads_one_core) = in_python(narrator, sizes.busy_ms)?;
         Ok(Multitasking {
             cooperative,
             starved,
             preemptive_one_core,
             parallel,
+            asyncio_cooperative,
+            python_threads_one_core,
         })
     }
 
@@ -264,21 +279,12 @@ mod measuring {
     /// OS preempts one to run the other. Pinning needs Linux's `sched_setaffinity`.
     fn one_core(busy: Duration) -> anyhow::Result<Threads> {
         let cpu = shared::affinity::allowed_cpus()?[0];
-        let linux = cfg!(target_os = "linux");
-        let busy = if linux { busy } else { Duration::ZERO };
-        let mut row = threads(
-            "preemptive_one_core",
-            busy,
-            [Some(cpu).filter(|_| linux); 2],
-        )?;
-        if !linux {
+        if !cfg!(target_os = "linux") {
+            let mut row = threads("preemptive_one_core", Duration::ZERO, [None; 2])?;
             row.note = Some("skipped: pinning two threads to one CPU needs Linux".into());
             return Ok(row);
         }
-        let switched = switches(&row.spans);
-        row.switches = Some(switched);
-        row.os_switches_per_hand_over =
-            Some(ratio(row.os_context_switches as f64, switched as f64));
+        let mut row = count_switches(threads("preemptive_one_core", busy, [Some(cpu); 2])?);
         row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
@@ -316,11 +322,20 @@ mod measuring {
     ) -> anyhow::Result<Threads> {
         let ((finished_on, usage), spans) =
             shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
-        let mut cpus: Vec<usize> = finished_on?.into_iter().flatten().collect();
+        let cpus = finished_on?.into_iter().flatten().collect();
+        Ok(threads_row(name, usage, cpus, spans))
+    }
+
+    fn threads_row(
+        name: &'static str,
+        usage: Usage,
+        mut cpus: Vec<usize>,
+        spans: Vec<Span>,
+    ) -> Threads {
         cpus.sort_unstable();
         cpus.dedup();
         let steps = |label: &str| spans.iter().filter(|s| s.label == label).count();
-        Ok(Threads {
+        Threads {
             name,
             wall_ms: ms(usage.wall),
             cpu_ms: ms(usage.cpu),
@@ -333,9 +348,65 @@ mod measuring {
             os_context_switches: os_context_switches(&spans),
             os_switches_per_hand_over: None,
             idle_cores: None,
+            switch_interval_ms: None,
             note: None,
             spans,
-        })
+        }
+    }
+
+    /// Counts the hand-overs of threads that share one CPU.
+    fn count_switches(mut row: Threads) -> Threads {
+        let switched = switches(&row.spans);
+        row.switches = Some(switched);
+        row.os_switches_per_hand_over =
+            Some(ratio(row.os_context_switches as f64, switched as f64));
+        row
+    }
+
+    /// What `multitasking.py` answers: its process's times, and the CPUs its threads ended on.
+    #[derive(Deserialize)]
+    struct Python {
+        wall_ns: u64,
+        cpu_ns: u64,
+        cpus: Vec<usize>,
+        switch_interval_s: f64,
+    }
+
+    /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU.
+    fn in_python(
+        narrator: &Narrator,
+        busy_ms: u64,
+    ) -> anyhow::Result<(Option<Tasks>, Option<Threads>)> {
+        let Some(python) = narrator.python() else {
+            return Ok((None, None));
+        };
+        let cpu = shared::affinity::allowed_cpus()?[0];
+        let run = |row: &str, last: String| {
+            let args = [row.to_string(), busy_ms.to_string(), last];
+            let Finished {
+                result: r, spans, ..
+            } = python.run::<Python>(&super::PYTHON, &args)?;
+            let usage = Usage {
+                wall: Duration::from_nanos(r.wall_ns),
+                cpu: Duration::from_nanos(r.cpu_ns),
+            };
+            anyhow::Ok((usage, r.cpus, r.switch_interval_s, spans))
+        };
+        let (usage, _, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
+        let cooperative = tasks("asyncio_cooperative", usage, spans);
+        if !cfg!(target_os = "linux") {
+            return Ok((Some(cooperative), None));
+        }
+        let (usage, cpus, interval, spans) = run("threads", cpu.to_string())?;
+        let mut threads =
+            count_switches(threads_row("python_threads_one_core", usage, cpus, spans));
+        threads.switch_interval_ms = Some(interval * 1e3);
+        threads.note = Some(format!(
+            "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets one \
+             run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
+            human_ms(interval * 1e3)
+        ));
+        Ok((Some(cooperative), Some(threads)))
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
@@ -410,7 +481,7 @@ mod measuring {
             .collect()
     }
 
-    fn cooperative_line(coop: &Tasks) -> String {
+    fn cooperative_line(coop: &Tasks, who: &str, at: &str) -> String {
         let (handoffs, os) = (coop.switches.unwrap_or(0) as u64, coop.os_context_switches);
         let why = if os == 0 {
             "a task switch happens inside the thread, without the OS".to_string()
@@ -427,15 +498,14 @@ mod measuring {
                 .to_string()
         };
         format!(
-            "Cooperative: tasks A and B handed the one thread to each other {}, only at an \
-             .await that returned Pending; the OS context switched that thread {} meanwhile: \
-             {why}.",
+            "{who}: tasks A and B handed the one thread to each other {}, only at {at}; the OS \
+             context switched that thread {} meanwhile: {why}.",
             plural(handoffs, "time", "times"),
             plural(os, "time", "times")
         )
     }
 
-    fn one_core_line(one_core: &Threads) -> String {
+    fn one_core_line(one_core: &Threads, who: &str) -> String {
         let Some(switched) = one_core.switches else {
             return "Preemptive time-slicing on one core was skipped on this platform (see the \
                     note)."
@@ -448,7 +518,7 @@ mod measuring {
             "fewer than the hand-overs, which this measurement cannot explain"
         };
         format!(
-            "Preemptive: two threads pinned to one CPU both progressed ({} and {}) with \
+            "{who} pinned to one CPU both progressed ({} and {}) with \
              neither yielding: the OS switched the CPU between them {}, with {}, {each}; {:.2} \
              CPU-seconds per second.",
             plural(one_core.progress_a as u64, "step", "steps"),
@@ -499,11 +569,14 @@ mod measuring {
         let threads = Report::mixed(DEMO, SECTION)
             .with(&m.preemptive_one_core)
             .with(&m.parallel);
+        let (coop, py_threads) = (&m.asyncio_cooperative, &m.python_threads_one_core);
         if narrator.json() {
-            narrator.report(&threads.measurements.into_iter().fold(tasks, Report::with));
+            let all = threads.measurements.into_iter().fold(tasks, Report::with);
+            let all = coop.iter().fold(all, Report::with);
+            narrator.report(&py_threads.iter().fold(all, Report::with));
         } else {
-            narrator.report(&tasks);
-            narrator.report(&threads);
+            narrator.report(&coop.iter().fold(tasks, Report::with));
+            narrator.report(&py_threads.iter().fold(threads, Report::with));
         }
         let cooperative_title = format!(
             "cooperative, its first {TURNS_SHOWN} turns of {} each",
@@ -520,18 +593,39 @@ mod measuring {
         ] {
             narrator.timeline(title, spans);
         }
-        narrator.summary(
-            SECTION,
-            &[
-                cooperative_line(&m.cooperative),
-                format!(
-                    "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
-                    human_ms(m.starved.starved_ms.unwrap_or(0.0))
-                ),
-                one_core_line(&m.preemptive_one_core),
-                parallel_line(&m.parallel),
-            ],
+        if let Some(coop) = coop {
+            let title = format!("asyncio_cooperative, its first {TURNS_SHOWN} turns");
+            narrator.timeline(&title, &first_turns(&coop.spans, TURNS_SHOWN));
+        }
+        if let Some(py_threads) = py_threads {
+            narrator.timeline("python_threads_one_core", &py_threads.spans);
+        }
+        let mut summary = vec![
+            cooperative_line(
+                &m.cooperative,
+                "Cooperative",
+                "an .await that returned Pending",
+            ),
+            format!(
+                "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
+                human_ms(m.starved.starved_ms.unwrap_or(0.0))
+            ),
+            one_core_line(&m.preemptive_one_core, "Preemptive: two threads"),
+            parallel_line(&m.parallel),
+        ];
+        summary.extend(
+            coop.iter()
+                .map(|coop| cooperative_line(coop, "asyncio", "`await asyncio.sleep(0)`")),
         );
+        summary.extend(py_threads.iter().map(|row| {
+            format!(
+                "{} The GIL lets only one of them run Python at a time, asking the running one \
+                 to let go every {}.",
+                one_core_line(row, "CPython: two Python threads"),
+                human_ms(row.switch_interval_ms.unwrap_or(0.0))
+            )
+        }));
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 }
