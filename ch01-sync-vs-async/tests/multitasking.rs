@@ -80,10 +80,13 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // the end before starting the other would count 0 hand-overs.
     let one_core = &m.preemptive_one_core;
     if cfg!(target_os = "linux") {
-        assert!(one_core.progress_a > 0 && one_core.progress_b > 0);
+        assert!(one_core.progress_a > Some(0) && one_core.progress_b > Some(0));
         assert_eq!(one_core.threads_used, 2);
-        assert_eq!(one_core.cpus_seen, 1);
-        assert!(one_core.overlap_ms < one_core.wall_ms * 0.1, "{one_core:?}");
+        assert_eq!(one_core.cpus_seen, Some(1));
+        assert!(
+            one_core.overlap_ms < Some(one_core.wall_ms * 0.1),
+            "{one_core:?}"
+        );
         let switched = one_core.switches.unwrap();
         // Back and forth at least once each way; on a very busy machine the two threads may
         // get only a few milliseconds of this CPU between them, so not many more.
@@ -95,7 +98,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         assert!(one_core.note.as_deref().unwrap().contains("skipped"));
     }
     assert_eq!(m.parallel.threads_used, 2);
-    assert!(m.parallel.progress_a > 0 && m.parallel.progress_b > 0);
+    assert!(m.parallel.progress_a > Some(0) && m.parallel.progress_b > Some(0));
 }
 
 #[test]
@@ -141,7 +144,7 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
         assert_eq!(
             (coop.threads_used, one_core.threads_used, one_core.cpus_seen),
-            (1, 2, 1)
+            (1, 2, Some(1))
         );
     }
 }
@@ -157,8 +160,8 @@ fn parallel_threads_run_on_two_cpus_at_the_same_time() {
     let mut overlaps = Vec::new();
     for _ in 0..5 {
         let row = multitasking::parallel(Duration::from_millis(150)).unwrap();
-        assert_eq!(row.cpus_seen, 2, "pinned to two CPUs");
-        if row.overlap_ms > 0.0 {
+        assert_eq!(row.cpus_seen, Some(2), "pinned to two CPUs");
+        if row.overlap_ms > Some(0.0) {
             return;
         }
         overlaps.push(row.overlap_ms);
