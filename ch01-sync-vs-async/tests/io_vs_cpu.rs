@@ -75,16 +75,6 @@ fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
 #[test]
 fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
     let m = measure();
-    for step in m.steps() {
-        println!(
-            "{:22} wall {:7.1} ms  cpu {:7.1} ms  x{:.2}  spinner {:?}",
-            step.name,
-            step.wall_ms,
-            step.cpu_ms,
-            step.vs_baseline.unwrap_or(1.0),
-            step.spinner_cpu_ms
-        );
-    }
     let (io, half_delay) = (&m.io_bound, m.io_bound_half_delay.as_ref().unwrap());
     let busy_io = &m.io_bound_busy_cpu;
     let (fixed, half, busy) = (

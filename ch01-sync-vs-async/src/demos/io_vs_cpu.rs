@@ -97,7 +97,7 @@ mod measuring {
     const SECTION: &str = "1.2";
 
     /// One step of listing 1.1, measured.
-    #[derive(Debug, Clone, Serialize)]
+    #[derive(Debug, Clone, Default, Serialize)]
     pub struct Step {
         /// `io_bound`, `cpu_bound`, or one of them with its limiting factor (or another) changed:
         /// `io_bound_half_delay`, `io_bound_busy_cpu`, `cpu_bound_fixed_work`,
@@ -141,11 +141,7 @@ mod measuring {
                 cpu_ms: ms(usage.cpu),
                 cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
-                delay_ms: None,
-                spinner_cpu_ms: None,
-                vs_baseline: None,
-                idle_cpu: None,
-                note: None,
+                ..Self::default()
             }
         }
     }
