@@ -480,10 +480,15 @@ mod measuring {
                 .into();
         };
         let os = one_core.os_context_switches;
-        let each = if os >= switched as u64 {
-            "at least one for each hand-over: switching threads goes through the OS"
-        } else {
-            "fewer than the hand-overs, which this measurement cannot explain"
+        let each = match switched as u64 {
+            0 => {
+                "but other programs held this CPU so much that no step of one thread ran \
+                  between two of the other's: run it on a quieter machine to see the hand-overs"
+            }
+            n if os >= n => {
+                "at least one for each hand-over: switching threads goes through the OS"
+            }
+            _ => "fewer than the hand-overs, which this measurement cannot explain",
         };
         format!(
             "{who} pinned to one CPU both progressed ({} and {}) with \
