@@ -95,7 +95,7 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
     };
     let legs = requests::measure(&sizes, None, &silent()).unwrap();
     for leg in [&legs.sequential_blocking, &legs.sequential_async] {
-        assert_eq!(leg.requests, 2);
+        assert_eq!((leg.requests, leg.ideal), (2, 6));
         assert_eq!(leg.requests().len(), 2);
         let note = leg.note.as_deref().unwrap();
         assert!(note.contains("2 of 6"), "{note}");

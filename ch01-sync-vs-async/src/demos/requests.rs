@@ -209,7 +209,7 @@ mod measuring {
                 requests: n,
                 max_in_flight: target.max_in_flight(),
                 speedup: 0.0,
-                ideal: n,
+                ideal: 0,
                 note: None,
                 spans,
             }
@@ -227,7 +227,7 @@ mod measuring {
             &mut legs.concurrent,
         ];
         for leg in rust.into_iter().chain(&mut legs.python) {
-            leg.speedup = ratio(baseline, per_n(leg));
+            (leg.speedup, leg.ideal) = (ratio(baseline, per_n(leg)), n);
             if leg.requests < n {
                 leg.note = Some(format!(
                     "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
