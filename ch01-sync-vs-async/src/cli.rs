@@ -46,16 +46,6 @@ impl Demo {
         Demo::IoVsCpu,
         Demo::Multitasking,
     ];
-
-    /// The name used on the command line and in `--json` output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Demo::Requests => "requests",
-            Demo::Background => "background",
-            Demo::IoVsCpu => "io-vs-cpu",
-            Demo::Multitasking => "multitasking",
-        }
-    }
 }
 
 /// How big each demo is. Defaults make the whole run take about 15 seconds.
@@ -93,14 +83,8 @@ pub struct Sizes {
 }
 
 impl Default for Sizes {
+    /// The command line's defaults.
     fn default() -> Self {
-        Self {
-            requests: 10,
-            delay_ms: 500,
-            sequential_limit: 50,
-            background_ms: 1500,
-            cpu_ms: 500,
-            busy_ms: 300,
-        }
+        Cli::parse_from(["ch01-sync-vs-async"]).sizes
     }
 }

@@ -12,8 +12,20 @@ fn main_ticks_happen_while_the_background_task_runs() {
         background_ms: 600,
         ..Sizes::default()
     };
-    let measured =
-        background::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let both = background::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    if both.asyncio_create_task.is_none() {
+        eprintln!("skipped the CPython row: no python3 of 3.8 or newer on PATH");
+    }
+    for measured in [Some(both.background), both.asyncio_create_task]
+        .iter()
+        .flatten()
+    {
+        in_the_background(measured);
+    }
+}
+
+/// The main task ticked while the background task ran, and had its result at once.
+fn in_the_background(measured: &background::Background) {
     assert!(measured.main_ticks > 0);
     assert_eq!(measured.status, 200);
 

@@ -80,10 +80,13 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // the end before starting the other would count 0 hand-overs.
     let one_core = &m.preemptive_one_core;
     if cfg!(target_os = "linux") {
-        assert!(one_core.progress_a > 0 && one_core.progress_b > 0);
+        assert!(one_core.progress_a > Some(0) && one_core.progress_b > Some(0));
         assert_eq!(one_core.threads_used, 2);
-        assert_eq!(one_core.cpus_seen, 1);
-        assert!(one_core.overlap_ms < one_core.wall_ms * 0.1, "{one_core:?}");
+        assert_eq!(one_core.cpus_seen, Some(1));
+        assert!(
+            one_core.overlap_ms < Some(one_core.wall_ms * 0.1),
+            "{one_core:?}"
+        );
         let switched = one_core.switches.unwrap();
         // Back and forth at least once each way; on a very busy machine the two threads may
         // get only a few milliseconds of this CPU between them, so not many more.
@@ -95,7 +98,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         assert!(one_core.note.as_deref().unwrap().contains("skipped"));
     }
     assert_eq!(m.parallel.threads_used, 2);
-    assert!(m.parallel.progress_a > 0 && m.parallel.progress_b > 0);
+    assert!(m.parallel.progress_a > Some(0) && m.parallel.progress_b > Some(0));
 }
 
 #[test]
@@ -105,30 +108,58 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         busy_ms: 150,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
-    let (coop, one_core) = (&m.cooperative, &m.preemptive_one_core);
-    let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
-    let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
-    println!("cooperative {coop_counts:?}, preemptive_one_core {core_counts:?}");
-
-    assert!(
-        hand_overs_need_no_os_switch(coop_counts.0, coop_counts.1),
-        "cooperative: {coop_counts:?} (hand-overs, OS switches)"
-    );
-    assert!(
-        every_hand_over_is_an_os_switch(core_counts.0, core_counts.1),
-        "preemptive_one_core: {core_counts:?} (hand-overs, OS switches)"
-    );
-    // Negative controls: each check fails on the other kind of multitasking. Threads need the
-    // OS for every hand-over; tasks hand over without it.
-    assert!(!hand_overs_need_no_os_switch(core_counts.0, core_counts.1));
-    assert!(!every_hand_over_is_an_os_switch(
-        coop_counts.0,
-        coop_counts.1
-    ));
-    // The rows say the same in their own field.
-    assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
-    assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
+    // On a busy machine, pinned threads may get so little of their CPU that no running step
+    // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
+    let interleaved = |m: &multitasking::Multitasking| {
+        let python = m.python_threads_one_core.iter();
+        python
+            .chain([&m.preemptive_one_core])
+            .all(|row| row.switches > Some(0))
+    };
+    let narrator = Narrator::with_mode(Mode::Json, false);
+    let measure = || multitasking::measure(&sizes, None, &narrator).unwrap();
+    let m = (0..2)
+        .map(|_| measure())
+        .find(interleaved)
+        .unwrap_or_else(measure);
+    let mut pairs = vec![(&m.cooperative, &m.preemptive_one_core)];
+    match (&m.asyncio_cooperative, &m.python_threads_one_core) {
+        // In CPython: asyncio tasks on one thread, and two Python threads pinned to one CPU.
+        (Some(coop), Some(threads)) => pairs.push((coop, threads)),
+        _ => eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH"),
+    }
+    for (coop, one_core) in pairs {
+        let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
+        let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
+        println!(
+            "{} {coop_counts:?}, {} {core_counts:?}",
+            coop.name, one_core.name
+        );
+        assert!(
+            hand_overs_need_no_os_switch(coop_counts.0, coop_counts.1),
+            "{}: {coop_counts:?} (hand-overs, OS switches)",
+            coop.name
+        );
+        assert!(
+            every_hand_over_is_an_os_switch(core_counts.0, core_counts.1),
+            "{}: {core_counts:?} (hand-overs, OS switches)",
+            one_core.name
+        );
+        // Negative controls: each check fails on the other kind of multitasking. Threads need
+        // the OS for every hand-over; tasks hand over without it.
+        assert!(!hand_overs_need_no_os_switch(core_counts.0, core_counts.1));
+        assert!(!every_hand_over_is_an_os_switch(
+            coop_counts.0,
+            coop_counts.1
+        ));
+        // The rows say the same in their own field.
+        assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
+        assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
+        assert_eq!(
+            (coop.threads_used, one_core.threads_used, one_core.cpus_seen),
+            (1, 2, Some(1))
+        );
+    }
 }
 
 #[test]
@@ -142,8 +173,8 @@ fn parallel_threads_run_on_two_cpus_at_the_same_time() {
     let mut overlaps = Vec::new();
     for _ in 0..5 {
         let row = multitasking::parallel(Duration::from_millis(150)).unwrap();
-        assert_eq!(row.cpus_seen, 2, "pinned to two CPUs");
-        if row.overlap_ms > 0.0 {
+        assert_eq!(row.cpus_seen, Some(2), "pinned to two CPUs");
+        if row.overlap_ms > Some(0.0) {
             return;
         }
         overlaps.push(row.overlap_ms);

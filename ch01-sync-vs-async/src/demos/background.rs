@@ -40,7 +40,11 @@ pub async fn background_request(
 
 // ---- measuring it ----
 
-pub use measuring::{Background, measure, run};
+/// The same in CPython, with `asyncio.create_task`: `background.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("background.py", include_str!("background.py"));
+
+pub use measuring::{Background, Measured, measure, run};
 
 mod measuring {
     use std::time::Duration;
@@ -52,7 +56,7 @@ mod measuring {
     use shared::timing::{human_ms, ms};
     use shared::trace::{named, threads_used};
     use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -84,12 +88,50 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
+    impl Background {
+        /// The row from its spans: `run` (closed when the main task had the result) holds the
+        /// `background task` and the `main task` ticks.
+        fn new(
+            name: &'static str,
+            (status, main_ticks): (u16, u64),
+            tick_every: Duration,
+            mut spans: Vec<Span>,
+        ) -> Self {
+            let task = named(&spans, "background task")
+                .first()
+                .map(|t| (t.opened, t.closed));
+            let run = named(&spans, "run").first().map(|r| (r.opened, r.closed));
+            let (task, (opened, returned)) = (task.unwrap_or_default(), run.unwrap_or_default());
+            spans.retain(|s| s.name != "run");
+            Self {
+                name,
+                wall_ms: ms(returned.saturating_sub(opened)),
+                main_ticks,
+                task_ms: ms(task.1.saturating_sub(task.0)),
+                notified_after_ms: ms(returned.saturating_sub(task.1)),
+                tick_every_ms: ms(tick_every),
+                status,
+                threads_used: threads_used(&spans),
+                spans,
+            }
+        }
+    }
+
+    /// The tokio row and the CPython row.
+    #[derive(Debug, Clone)]
+    pub struct Measured {
+        /// `tokio::spawn`.
+        pub background: Background,
+        /// `asyncio.create_task` (none without python3).
+        pub asyncio_create_task: Option<Background>,
+    }
+
     /// Starts the background request, ticks until it reports back, and measures both.
     pub fn measure(
         sizes: &Sizes,
         url: Option<&Url>,
         narrator: &Narrator,
-    ) -> anyhow::Result<Background> {
+    ) -> anyhow::Result<Measured> {
         let target = Target::new(url, sizes.background_ms)?;
         let client = http_client(target.url())?;
         // About six ticks whatever the length, so the timeline stays readable.
@@ -98,47 +140,27 @@ mod measuring {
             .enable_all()
             .build()
             .context("could not start the tokio runtime")?;
-
-        let recording = Recording::start();
-        let progress = narrator.progress(
-            &recording,
-            "the background request",
-            "background task",
-            None,
-        );
-        let watch = Stopwatch::start();
-        // The whole run in one span: it closes when block_on returns, the moment the main task
-        // has the background task's result.
-        let (status, main_ticks) = info_span!("run").in_scope(|| {
-            runtime.block_on(super::background_request(
-                client,
-                target.url().clone(),
-                tick_every,
-            ))
-        })?;
-        let wall = watch.elapsed();
-        drop(progress);
-        let mut spans = recording.finish();
-        let task = named(&spans, "background task")
-            .first()
-            .map(|t| (*t).clone());
-        let run = named(&spans, "run").first().map(|r| r.closed);
-        let task_ms = task.as_ref().map_or(0.0, |task| ms(task.wall()));
-        let notified_after_ms = match (&task, run) {
-            (Some(task), Some(returned)) => ms(returned.saturating_sub(task.closed)),
-            _ => 0.0,
+        let url = target.url().clone();
+        let what = "the background request";
+        let (done, spans) = narrator.record(what, "background task", None, || {
+            // The whole run in one span: it closes when block_on returns, the moment the main
+            // task has the background task's result.
+            info_span!("run")
+                .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
+        });
+        let background = Background::new(DEMO, done?, tick_every, spans);
+        let asyncio_create_task = match narrator.python() {
+            Some(python) => {
+                let args = [target.url().to_string(), tick_every.as_millis().to_string()];
+                let finished = python.run(&super::PYTHON, &args)?;
+                let (name, spans) = ("asyncio_create_task", finished.spans);
+                Some(Background::new(name, finished.result, tick_every, spans))
+            }
+            None => None,
         };
-        spans.retain(|s| s.name != "run");
-        Ok(Background {
-            name: DEMO,
-            wall_ms: ms(wall),
-            main_ticks,
-            task_ms,
-            notified_after_ms,
-            tick_every_ms: ms(tick_every),
-            status,
-            threads_used: threads_used(&spans),
-            spans,
+        Ok(Measured {
+            background,
+            asyncio_create_task,
         })
     }
 
@@ -150,36 +172,55 @@ mod measuring {
             "A long-running task can run in the background while the main task keeps working; \
              when it is done, the main task is notified and gets its result.",
         );
-        let measured = measure(sizes, url, narrator)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&measured]));
-        narrator.timeline("background", &measured.spans);
-        let threads = match measured.threads_used {
+        let Measured {
+            background: measured,
+            asyncio_create_task: python,
+        } = measure(sizes, url, narrator)?;
+        let rows = [Some(&measured), python.as_ref()];
+        narrator.report(&Report::new(DEMO, SECTION, rows.iter().flatten().collect()));
+        let spans: Vec<Span> = rows
+            .iter()
+            .flatten()
+            .flat_map(|row| row.spans.clone())
+            .collect();
+        narrator.timeline("background", &spans);
+        let on = |threads| match threads {
             1 => "one thread".to_string(),
             n => format!("{n} threads"),
         };
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "The background task ran for {}; meanwhile the main task ticked {}: it was \
+        let threads = on(measured.threads_used);
+        let mut summary = vec![
+            format!(
+                "The background task ran for {}; meanwhile the main task ticked {}: it was \
                      never blocked.",
-                    human_ms(measured.task_ms),
-                    plural(measured.main_ticks, "time", "times")
-                ),
-                format!(
-                    "The main task never stopped to wait for the result: between ticks it slept \
+                human_ms(measured.task_ms),
+                plural(measured.main_ticks, "time", "times")
+            ),
+            format!(
+                "The main task never stopped to wait for the result: between ticks it slept \
                      until the next tick or the task's end, whichever came first (`select!` on \
                      the ticker and the task's JoinHandle). The finished task woke it through \
                      its JoinHandle {} after the task's end, without waiting for a tick: that \
                      wake-up is the notification, as `await task` is for `asyncio.create_task` \
                      (or a callback given to `add_done_callback`).",
-                    human_ms(measured.notified_after_ms)
-                ),
-                format!(
-                    "All of it ran on {threads}: waiting for I/O does not need a thread of its own."
-                ),
-            ],
-        );
+                human_ms(measured.notified_after_ms)
+            ),
+            format!(
+                "All of it ran on {threads}: waiting for I/O does not need a thread of its own."
+            ),
+        ];
+        if let Some(python) = python {
+            summary.push(format!(
+                "CPython: the task from asyncio.create_task ran for {} while the main task ticked \
+                 {}; `await task` had its result {} after the task's end, on {}: asyncio \
+                 notifies the same way.",
+                human_ms(python.task_ms),
+                plural(python.main_ticks, "time", "times"),
+                human_ms(python.notified_after_ms),
+                on(python.threads_used),
+            ));
+        }
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 }

@@ -75,6 +75,10 @@ pub fn on_cpu<T: Send>(
     })
 }
 
+/// Listing 1.1 in CPython: `io_vs_cpu.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("io_vs_cpu.py", include_str!("io_vs_cpu.py"));
+
 pub use measuring::{IoVsCpu, Step, measure, run};
 
 mod measuring {
@@ -82,9 +86,9 @@ mod measuring {
 
     use reqwest::Url;
     use serde::Serialize;
-    use shared::timing::{human_ms, ms, ratio};
+    use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::workloads::{Target, blocking_http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch, Usage};
+    use shared::{Narrator, Report, Span, Stopwatch, Usage};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -93,7 +97,7 @@ mod measuring {
     const SECTION: &str = "1.2";
 
     /// One step of listing 1.1, measured.
-    #[derive(Debug, Clone, Serialize)]
+    #[derive(Debug, Clone, Default, Serialize)]
     pub struct Step {
         /// `io_bound`, `cpu_bound`, or one of them with its limiting factor (or another) changed:
         /// `io_bound_half_delay`, `io_bound_busy_cpu`, `cpu_bound_fixed_work`,
@@ -137,11 +141,7 @@ mod measuring {
                 cpu_ms: ms(usage.cpu),
                 cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
-                delay_ms: None,
-                spinner_cpu_ms: None,
-                vs_baseline: None,
-                idle_cpu: None,
-                note: None,
+                ..Self::default()
             }
         }
     }
@@ -163,7 +163,9 @@ mod measuring {
         pub cpu_bound_half_work: Step,
         /// All those rounds, with a spinning thread on the same CPU.
         pub cpu_bound_busy_cpu: Step,
-        /// One `io_bound` span and one `cpu_bound` span: listing 1.1.
+        /// Listing 1.1 in CPython: `python_io_bound`, `python_cpu_bound` (none without python3).
+        pub python: Vec<Step>,
+        /// One `io_bound` span and one `cpu_bound` span: listing 1.1 (and in CPython).
         pub spans: Vec<Span>,
         /// One `leg` span per changed step, and the spinners' steps.
         pub limits: Vec<Span>,
@@ -180,6 +182,7 @@ mod measuring {
                 &self.cpu_bound_half_work,
                 &self.cpu_bound_busy_cpu,
             ]);
+            steps.extend(&self.python);
             steps
         }
     }
@@ -194,98 +197,86 @@ mod measuring {
         let target = Target::new(url, sizes.delay_ms)?;
         // Built before timing starts: setting up a client is not the lesson.
         let client = blocking_http_client(target.url())?;
-        let recording = Recording::start();
-
-        let progress = narrator.progress(
-            &recording,
-            "io_bound: waiting for the response",
-            "io_bound",
-            None,
-        );
-        let watch = Stopwatch::start();
-        let headers = super::get_headers(&client, target.url())?;
-        let mut io_bound = Step::new("io_bound", watch.usage(), None);
-        drop(progress);
+        let what = "io_bound: waiting for the response";
+        let (got, mut spans) = narrator.record(what, "io_bound", None, || {
+            timed(|| super::get_headers(&client, target.url()))
+        });
+        let (headers, usage) = (got.0?, got.1);
+        let mut io_bound = Step::new("io_bound", usage, None);
 
         // One round takes microseconds: repeat it for --cpu-ms so that it can be measured.
-        let progress = narrator.progress(
-            &recording,
-            "cpu_bound: formatting headers",
-            "cpu_bound",
-            None,
-        );
-        let watch = Stopwatch::start();
-        let until = Instant::now() + Duration::from_millis(sizes.cpu_ms);
-        let mut rounds = 0;
-        info_span!("cpu_bound").in_scope(|| {
-            while Instant::now() < until {
-                super::format_headers(&headers);
-                rounds += 1;
-            }
+        let what = "cpu_bound: formatting headers";
+        let ((rounds, usage), formatting) = narrator.record(what, "cpu_bound", None, || {
+            let until = Instant::now() + Duration::from_millis(sizes.cpu_ms);
+            timed(|| {
+                info_span!("cpu_bound").in_scope(|| {
+                    let mut rounds = 0;
+                    while Instant::now() < until {
+                        super::format_headers(&headers);
+                        rounds += 1;
+                    }
+                    rounds
+                })
+            })
         });
-        let cpu_bound = Step::new("cpu_bound", watch.usage(), Some(rounds));
-        drop(progress);
-        let spans = recording.finish();
+        let cpu_bound = Step::new("cpu_bound", usage, Some(rounds));
+        spans.extend(formatting);
 
         // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
         // the CPU-bound step managed per CPU-second (not per wall-second: other programs may
         // have had part of its CPU).
-        let cpu_of = |name: &str| {
-            let span = spans.iter().find(|s| s.name == name);
-            span.map_or(Duration::ZERO, Span::cpu)
-        };
-        let per_ms = ratio(rounds as f64, ms(cpu_of("cpu_bound")));
+        let cpu_of = |name| shared::trace::named(&spans, name).first().map(|s| s.cpu());
+        let per_ms = ratio(rounds as f64, ms(cpu_of("cpu_bound").unwrap_or_default()));
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
 
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "what limits each step", "leg", Some(5));
         let cpu = shared::affinity::allowed_cpus()?[0];
         let local_delay = target.is_local().then_some(sizes.delay_ms);
         io_bound.delay_ms = local_delay;
-        let io_bound_half_delay = match target.server() {
-            Some(server) => {
-                let delay = sizes.delay_ms / 2;
-                let url: Url = server.delay_url(delay).parse()?;
-                let mut step = leg("io_bound_half_delay", None, || {
-                    super::get_headers(&client, &url)
-                })?;
-                step.delay_ms = Some(delay);
-                Some(step)
-            }
-            None => {
-                io_bound.note = Some(format!(
-                    "{} is not our server: its delay cannot be halved, so io_bound_half_delay \
-                     is left out",
-                    target.url()
-                ));
-                None
-            }
-        };
-        drop(client);
-        let url = target.url();
-        // The client is built on the pinned thread: its own I/O thread then shares that CPU too.
-        let mut io_bound_busy_cpu = super::on_cpu(cpu, true, || {
-            let client = blocking_http_client(url)?;
-            leg("io_bound_busy_cpu", None, || {
-                super::get_headers(&client, url)
-            })
-        })??;
-        io_bound_busy_cpu.delay_ms = local_delay;
-        let formatting = |name, rounds: u64| {
-            let headers = &headers;
-            move || {
-                leg(name, Some(rounds), || {
-                    (0..rounds).for_each(|_| drop(super::format_headers(headers)));
-                    anyhow::Ok(())
+        let what = "what limits each step";
+        let (steps, limits) = narrator.record(what, "leg", Some(5), || {
+            let io_bound_half_delay = match target.server() {
+                Some(server) => {
+                    let delay = sizes.delay_ms / 2;
+                    let url: Url = server.delay_url(delay).parse()?;
+                    let get = || super::get_headers(&client, &url);
+                    let mut step = leg("io_bound_half_delay", None, get)?;
+                    step.delay_ms = Some(delay);
+                    Some(step)
+                }
+                None => {
+                    io_bound.note = Some(format!(
+                        "{} is not our server: its delay cannot be halved, so \
+                         io_bound_half_delay is left out",
+                        target.url()
+                    ));
+                    None
+                }
+            };
+            let url = target.url();
+            // The client is built on the pinned thread: its own I/O thread then shares that CPU.
+            let mut io_bound_busy_cpu = super::on_cpu(cpu, true, || {
+                let client = blocking_http_client(url)?;
+                leg("io_bound_busy_cpu", None, || {
+                    super::get_headers(&client, url)
                 })
-            }
-        };
-        // The busy run right after the one alone: other programs' load changes less between them.
-        let fixed = super::on_cpu(cpu, false, formatting("cpu_bound_fixed_work", work))??;
-        let busy = super::on_cpu(cpu, true, formatting("cpu_bound_busy_cpu", work))??;
-        let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
-        drop(progress);
-
+            })??;
+            io_bound_busy_cpu.delay_ms = local_delay;
+            let formatting = |name, rounds: u64| {
+                let headers = &headers;
+                move || {
+                    leg(name, Some(rounds), || {
+                        (0..rounds).for_each(|_| drop(super::format_headers(headers)));
+                        anyhow::Ok(())
+                    })
+                }
+            };
+            // The busy run right after the one alone: other programs' load changes less between.
+            let fixed = super::on_cpu(cpu, false, formatting("cpu_bound_fixed_work", work))??;
+            let busy = super::on_cpu(cpu, true, formatting("cpu_bound_busy_cpu", work))??;
+            let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
+            anyhow::Ok((io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy))
+        });
+        let (io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy) = steps?;
         let mut steps = IoVsCpu {
             io_bound,
             cpu_bound,
@@ -294,10 +285,29 @@ mod measuring {
             cpu_bound_fixed_work: fixed,
             cpu_bound_half_work: half,
             cpu_bound_busy_cpu: busy,
+            python: Vec::new(),
             spans,
-            limits: recording.finish(),
+            limits,
         };
         compare(&mut steps, cpu);
+        if let Some(python) = narrator.python() {
+            let args = [target.url().to_string(), sizes.cpu_ms.to_string()];
+            let finished = python.run::<u64>(&super::PYTHON, &args)?;
+            for (name, span) in ["python_io_bound", "python_cpu_bound"]
+                .iter()
+                .zip(&finished.spans)
+            {
+                let usage = Usage {
+                    wall: span.wall(),
+                    cpu: span.cpu(),
+                };
+                let rounds = name.ends_with("cpu_bound").then_some(finished.result);
+                let mut step = Step::new(name, usage, rounds);
+                step.delay_ms = local_delay.filter(|_| rounds.is_none());
+                steps.python.push(step);
+            }
+            steps.spans.extend(finished.spans);
+        }
         Ok(steps)
     }
 
@@ -493,6 +503,14 @@ mod measuring {
             );
         }
         summary.extend(limits_lines(&m));
+        if let [io, cpu] = &m.python[..] {
+            summary.push(format!(
+                "CPython: fetching the page used {:.1}% of a CPU, formatting its headers {:.0}%: \
+                 the same split in the book's own language.",
+                io.cpu_per_wall * 100.0,
+                cpu.cpu_per_wall * 100.0
+            ));
+        }
         summary.push(
             "While a program waits on I/O its CPU is free for other work: that gap is what \
              asyncio uses."

@@ -96,20 +96,23 @@ pub async fn yield_now() {
     .await;
 }
 
-pub use measuring::{
-    Multitasking, TASK_STEP, Tasks, Threads, first_turns, measure, parallel, run, switches,
-};
+/// The same in CPython: `multitasking.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
+
+pub use measuring::{Multitasking, Row, TASK_STEP, first_turns, measure, parallel, run, switches};
 
 mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
     use reqwest::Url;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
+    use shared::child::Finished;
     use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
-    use shared::{Narrator, Recording, Report, Usage};
+    use shared::{Narrator, Report, Usage};
 
     use crate::Sizes;
 
@@ -124,37 +127,10 @@ mod measuring {
     /// Two threads that got at least this many CPU-seconds per second ran on two idle cores.
     const IDLE_CORES: f64 = 1.5;
 
-    /// Two tasks on one thread, measured.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Tasks {
-        /// `cooperative` or `starved`.
-        pub name: &'static str,
-        /// Wall time of the whole run.
-        pub wall_ms: f64,
-        /// CPU time of the process during it.
-        pub cpu_ms: f64,
-        /// OS threads that ran the tasks.
-        pub threads_used: usize,
-        /// How often the thread went from one task to the other while both had work left.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub switches: Option<usize>,
-        /// How long the polite task waited for its first turn behind the hog.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub starved_ms: Option<f64>,
-        /// OS context switches of the thread from its first poll of a task to its last.
-        pub os_context_switches: u64,
-        /// `os_context_switches / switches`: far below 1 when handing over needs no OS.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub os_switches_per_hand_over: Option<f64>,
-        /// One `task` span per task.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
-    }
-
-    /// Two spinning threads, measured.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Threads {
-        /// `preemptive_one_core` or `parallel`.
+    /// Two tasks on one thread, or two threads, measured.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct Row {
+        /// `cooperative`, `starved`, `preemptive_one_core`, `parallel`, or a CPython row.
         pub name: &'static str,
         /// Wall time of the whole run.
         pub wall_ms: f64,
@@ -162,46 +138,61 @@ mod measuring {
         pub cpu_ms: f64,
         /// OS threads that ran the work.
         pub threads_used: usize,
-        /// Steps thread A finished: it made progress.
-        pub progress_a: usize,
-        /// Steps thread B finished.
-        pub progress_b: usize,
-        /// Distinct CPUs the threads finished on: 1 when pinned together.
-        pub cpus_seen: usize,
-        /// How long both threads were on a CPU at the same moment.
-        pub overlap_ms: f64,
-        /// How often the CPU went from one thread to the other while both had work left (on
-        /// one core).
+        /// Threads: steps thread A finished (it made progress).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub progress_a: Option<usize>,
+        /// Threads: steps thread B finished.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub progress_b: Option<usize>,
+        /// Threads: distinct CPUs they finished on, 1 when pinned together.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub cpus_seen: Option<usize>,
+        /// Threads: how long both were on a CPU at the same moment.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub overlap_ms: Option<f64>,
+        /// How often the thread (tasks) or the CPU (threads on one core) went from one to the
+        /// other while both had work left.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub switches: Option<usize>,
-        /// OS context switches of the two threads while they worked.
+        /// `starved`: how long the polite task waited for its first turn behind the hog.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub starved_ms: Option<f64>,
+        /// OS context switches of the threads from their first step or poll to their last.
         pub os_context_switches: u64,
-        /// `os_context_switches / switches`: at least 1 when every hand-over goes through the OS.
+        /// `os_context_switches / switches`: far below 1 when handing over needs no OS, at
+        /// least 1 when every hand-over goes through it.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub os_switches_per_hand_over: Option<f64>,
-        /// Parallel row: whether the two threads got two cores' worth of CPU (at least 1.5
+        /// `parallel`: whether the two threads got two cores' worth of CPU (at least 1.5
         /// CPU-seconds per second); false when other programs held the CPUs part of the time.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cores: Option<bool>,
+        /// `python_threads_one_core`: how often the GIL asks a thread to let the other run.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub switch_interval_ms: Option<f64>,
         /// How the threads were placed, or why the row was skipped.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
-        /// One `thread` span per step.
+        /// One `task` span per task, or one `thread` span per step.
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
 
-    /// The four rows.
+    /// The four rows, and the CPython ones.
     #[derive(Debug, Clone)]
     pub struct Multitasking {
         /// Two tasks taking turns on one thread.
-        pub cooperative: Tasks,
+        pub cooperative: Row,
         /// A task that never yields, and one waiting behind it.
-        pub starved: Tasks,
+        pub starved: Row,
         /// Two threads pinned to one CPU.
-        pub preemptive_one_core: Threads,
+        pub preemptive_one_core: Row,
         /// Two threads on two CPUs.
-        pub parallel: Threads,
+        pub parallel: Row,
+        /// Two asyncio tasks taking turns (none without python3).
+        pub asyncio_cooperative: Option<Row>,
+        /// Two Python threads pinned to one CPU (none without python3, or off Linux).
+        pub python_threads_one_core: Option<Row>,
     }
 
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
@@ -216,83 +207,66 @@ mod measuring {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .context("could not start the tokio runtime")?;
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "cooperative", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::cooperative(steps, TASK_STEP)));
-        drop(progress);
-        done?;
-        let cooperative = tasks("cooperative", usage, recording.finish());
-
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "starved", "task", Some(2));
-        let (done, usage) = timed(|| runtime.block_on(super::starved(busy, steps, TASK_STEP)));
-        drop(progress);
-        done?;
-        let mut starved = tasks("starved", usage, recording.finish());
+        let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
+            let ((done, usage), spans) = narrator.record(what, "task", Some(2), || timed(work));
+            done.map(|()| tasks(what, usage, spans))
+        };
+        let cooperative = on_one_thread("cooperative", &|| {
+            runtime.block_on(super::cooperative(steps, TASK_STEP))
+        })?;
+        let mut starved = on_one_thread("starved", &|| {
+            runtime.block_on(super::starved(busy, steps, TASK_STEP))
+        })?;
         (starved.switches, starved.os_switches_per_hand_over) = (None, None);
-        starved.starved_ms = starved
-            .spans
-            .iter()
-            .find(|s| s.label == "task polite")
-            .and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-
-        let preemptive_one_core = one_core(busy)?;
-        let parallel = parallel(busy)?;
+        let polite = starved.spans.iter().find(|s| s.label == "task polite");
+        starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
+        let (asyncio_cooperative, python_threads_one_core) = in_python(narrator, sizes.busy_ms)?;
         Ok(Multitasking {
             cooperative,
             starved,
-            preemptive_one_core,
-            parallel,
+            preemptive_one_core: one_core(busy)?,
+            parallel: parallel(busy)?,
+            asyncio_cooperative,
+            python_threads_one_core,
         })
     }
 
-    fn tasks(name: &'static str, usage: Usage, spans: Vec<Span>) -> Tasks {
+    fn tasks(name: &'static str, usage: Usage, spans: Vec<Span>) -> Row {
         // Every poll is a turn, however much CPU other programs left it.
         let switches = hand_overs(&runs(&spans, false));
         let os = os_context_switches(&spans);
-        Tasks {
+        Row {
             name,
             wall_ms: ms(usage.wall),
             cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             switches: Some(switches),
-            starved_ms: None,
             os_context_switches: os,
             os_switches_per_hand_over: Some(ratio(os as f64, switches as f64)),
             spans,
+            ..Row::default()
         }
     }
 
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
-    /// OS preempts one to run the other.
-    #[cfg(target_os = "linux")]
-    fn one_core(busy: Duration) -> anyhow::Result<Threads> {
+    /// OS preempts one to run the other. Pinning needs Linux's `sched_setaffinity`.
+    fn one_core(busy: Duration) -> anyhow::Result<Row> {
         let cpu = shared::affinity::allowed_cpus()?[0];
-        let mut row = threads("preemptive_one_core", busy, [Some(cpu), Some(cpu)])?;
-        let switched = switches(&row.spans);
-        row.switches = Some(switched);
-        row.os_switches_per_hand_over =
-            Some(ratio(row.os_context_switches as f64, switched as f64));
+        if !cfg!(target_os = "linux") {
+            let mut row = threads("preemptive_one_core", Duration::ZERO, [None; 2])?;
+            row.note = Some("skipped: pinning two threads to one CPU needs Linux".into());
+            return Ok(row);
+        }
+        let mut row = count_switches(threads("preemptive_one_core", busy, [Some(cpu); 2])?);
         row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
         Ok(row)
     }
 
-    /// Pinning threads needs Linux's `sched_setaffinity`: elsewhere the row says it was skipped.
-    #[cfg(not(target_os = "linux"))]
-    fn one_core(_busy: Duration) -> anyhow::Result<Threads> {
-        let mut row = threads("preemptive_one_core", Duration::ZERO, [None, None])?;
-        row.note = Some(
-            "skipped: pinning two threads to one CPU needs sched_setaffinity, which only Linux has"
-                .into(),
-        );
-        Ok(row)
-    }
-
     /// Two threads on two different CPUs. Pinned apart on Linux: left alone, a scheduler on a
     /// busy machine may well put both on one core, and then nothing runs in parallel.
-    pub fn parallel(busy: Duration) -> anyhow::Result<Threads> {
+    pub fn parallel(busy: Duration) -> anyhow::Result<Row> {
         let cpus = shared::affinity::allowed_cpus()?;
         let (pins, note) = match cpus.as_slice() {
             [first, second, ..] if cfg!(target_os = "linux") => (
@@ -318,30 +292,89 @@ mod measuring {
         name: &'static str,
         busy: Duration,
         pins: [Option<usize>; 2],
-    ) -> anyhow::Result<Threads> {
-        let recording = Recording::start();
-        let (finished_on, usage) = timed(|| super::two_threads(busy, pins));
-        let spans = recording.finish();
-        let mut cpus: Vec<usize> = finished_on?.into_iter().flatten().collect();
+    ) -> anyhow::Result<Row> {
+        let ((finished_on, usage), spans) =
+            shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
+        let cpus = finished_on?.into_iter().flatten().collect();
+        Ok(threads_row(name, usage, cpus, spans))
+    }
+
+    fn threads_row(
+        name: &'static str,
+        usage: Usage,
+        mut cpus: Vec<usize>,
+        spans: Vec<Span>,
+    ) -> Row {
         cpus.sort_unstable();
         cpus.dedup();
-        let steps = |label: &str| spans.iter().filter(|s| s.label == label).count();
-        Ok(Threads {
+        let steps = |label: &str| Some(spans.iter().filter(|s| s.label == label).count());
+        Row {
             name,
             wall_ms: ms(usage.wall),
             cpu_ms: ms(usage.cpu),
             threads_used: threads_used(&spans),
             progress_a: steps("thread A"),
             progress_b: steps("thread B"),
-            cpus_seen: cpus.len(),
-            overlap_ms: ms(running_overlap(&spans)),
-            switches: None,
+            cpus_seen: Some(cpus.len()),
+            overlap_ms: Some(ms(running_overlap(&spans))),
             os_context_switches: os_context_switches(&spans),
-            os_switches_per_hand_over: None,
-            idle_cores: None,
-            note: None,
             spans,
-        })
+            ..Row::default()
+        }
+    }
+
+    /// Counts the hand-overs of threads that share one CPU.
+    fn count_switches(mut row: Row) -> Row {
+        let switched = switches(&row.spans);
+        row.switches = Some(switched);
+        row.os_switches_per_hand_over =
+            Some(ratio(row.os_context_switches as f64, switched as f64));
+        row
+    }
+
+    /// What `multitasking.py` answers: its process's times, and the CPUs its threads ended on.
+    #[derive(Deserialize)]
+    struct Python {
+        wall_ns: u64,
+        cpu_ns: u64,
+        cpus: Vec<usize>,
+        switch_interval_s: f64,
+    }
+
+    /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU.
+    fn in_python(narrator: &Narrator, busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+        let Some(python) = narrator.python() else {
+            return Ok((None, None));
+        };
+        let cpu = shared::affinity::allowed_cpus()?[0];
+        let run = |row: &str, last: String| {
+            let args = [row.to_string(), busy_ms.to_string(), last];
+            let Finished {
+                result: r, spans, ..
+            } = python.run::<Python>(&super::PYTHON, &args)?;
+            let (wall, cpu) = (
+                Duration::from_nanos(r.wall_ns),
+                Duration::from_nanos(r.cpu_ns),
+            );
+            anyhow::Ok((Usage { wall, cpu }, r.cpus, r.switch_interval_s, spans))
+        };
+        let (usage, _, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
+        let cooperative = tasks("asyncio_cooperative", usage, spans);
+        if !cfg!(target_os = "linux") {
+            return Ok((Some(cooperative), None));
+        }
+        let (usage, cpus, interval, spans) = run("threads", cpu.to_string())?;
+        let threads = threads_row("python_threads_one_core", usage, cpus, spans);
+        let threads = Row {
+            switch_interval_ms: Some(interval * 1e3),
+            note: Some(format!(
+                "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets \
+                 one run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
+                human_ms(interval * 1e3)
+            )),
+            ..count_switches(threads)
+        };
+        Ok((Some(cooperative), Some(threads)))
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
@@ -416,7 +449,7 @@ mod measuring {
             .collect()
     }
 
-    fn cooperative_line(coop: &Tasks) -> String {
+    fn cooperative_line(coop: &Row, who: &str, at: &str) -> String {
         let (handoffs, os) = (coop.switches.unwrap_or(0) as u64, coop.os_context_switches);
         let why = if os == 0 {
             "a task switch happens inside the thread, without the OS".to_string()
@@ -433,42 +466,47 @@ mod measuring {
                 .to_string()
         };
         format!(
-            "Cooperative: tasks A and B handed the one thread to each other {}, only at an \
-             .await that returned Pending; the OS context switched that thread {} meanwhile: \
-             {why}.",
+            "{who}: tasks A and B handed the one thread to each other {}, only at {at}; the OS \
+             context switched that thread {} meanwhile: {why}.",
             plural(handoffs, "time", "times"),
             plural(os, "time", "times")
         )
     }
 
-    fn one_core_line(one_core: &Threads) -> String {
+    fn one_core_line(one_core: &Row, who: &str) -> String {
         let Some(switched) = one_core.switches else {
             return "Preemptive time-slicing on one core was skipped on this platform (see the \
                     note)."
                 .into();
         };
         let os = one_core.os_context_switches;
-        let each = if os >= switched as u64 {
-            "at least one for each hand-over: switching threads goes through the OS"
-        } else {
-            "fewer than the hand-overs, which this measurement cannot explain"
+        let each = match switched as u64 {
+            0 => {
+                "but other programs held this CPU so much that no step of one thread ran \
+                  between two of the other's: run it on a quieter machine to see the hand-overs"
+            }
+            n if os >= n => {
+                "at least one for each hand-over: switching threads goes through the OS"
+            }
+            _ => "fewer than the hand-overs, which this measurement cannot explain",
         };
         format!(
-            "Preemptive: two threads pinned to one CPU both progressed ({} and {}) with \
+            "{who} pinned to one CPU both progressed ({} and {}) with \
              neither yielding: the OS switched the CPU between them {}, with {}, {each}; {:.2} \
              CPU-seconds per second.",
-            plural(one_core.progress_a as u64, "step", "steps"),
-            plural(one_core.progress_b as u64, "step", "steps"),
+            plural(one_core.progress_a.unwrap_or(0) as u64, "step", "steps"),
+            plural(one_core.progress_b.unwrap_or(0) as u64, "step", "steps"),
             plural(switched as u64, "time", "times"),
             plural(os, "OS context switch", "OS context switches"),
             ratio(one_core.cpu_ms, one_core.wall_ms)
         )
     }
 
-    fn parallel_line(par: &Threads) -> String {
+    fn parallel_line(par: &Row) -> String {
         let cpu_per_wall = ratio(par.cpu_ms, par.wall_ms);
-        let overlap = human_ms(par.overlap_ms);
-        match (par.idle_cores, par.overlap_ms > 0.0) {
+        let overlap_ms = par.overlap_ms.unwrap_or(0.0);
+        let overlap = human_ms(overlap_ms);
+        match (par.idle_cores, overlap_ms > 0.0) {
             (Some(true), true) => format!(
                 "Parallel: on two CPUs, the two threads were running at the same moment for \
                  {overlap} ({cpu_per_wall:.2} CPU-seconds per second): concurrent, and at the \
@@ -498,26 +536,21 @@ mod measuring {
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
         let m = measure(sizes, url, narrator)?;
+        // One `--json` line; two tables, as tasks and threads have different columns.
+        let tasks = Report::mixed(DEMO, SECTION)
+            .with(&m.cooperative)
+            .with(&m.starved);
+        let threads = Report::mixed(DEMO, SECTION)
+            .with(&m.preemptive_one_core)
+            .with(&m.parallel);
+        let (coop, py_threads) = (&m.asyncio_cooperative, &m.python_threads_one_core);
         if narrator.json() {
-            // One line with both kinds of row: each as the JSON object it serialises to.
-            let rows = vec![
-                serde_json::to_value(&m.cooperative)?,
-                serde_json::to_value(&m.starved)?,
-                serde_json::to_value(&m.preemptive_one_core)?,
-                serde_json::to_value(&m.parallel)?,
-            ];
-            narrator.report(&Report::new(DEMO, SECTION, rows));
+            let all = threads.measurements.into_iter().fold(tasks, Report::with);
+            let all = coop.iter().fold(all, Report::with);
+            narrator.report(&py_threads.iter().fold(all, Report::with));
         } else {
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&m.cooperative, &m.starved],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&m.preemptive_one_core, &m.parallel],
-            ));
+            narrator.report(&coop.iter().fold(tasks, Report::with));
+            narrator.report(&py_threads.iter().fold(threads, Report::with));
         }
         let cooperative_title = format!(
             "cooperative, its first {TURNS_SHOWN} turns of {} each",
@@ -534,18 +567,39 @@ mod measuring {
         ] {
             narrator.timeline(title, spans);
         }
-        narrator.summary(
-            SECTION,
-            &[
-                cooperative_line(&m.cooperative),
-                format!(
-                    "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
-                    human_ms(m.starved.starved_ms.unwrap_or(0.0))
-                ),
-                one_core_line(&m.preemptive_one_core),
-                parallel_line(&m.parallel),
-            ],
+        if let Some(coop) = coop {
+            let title = format!("asyncio_cooperative, its first {TURNS_SHOWN} turns");
+            narrator.timeline(&title, &first_turns(&coop.spans, TURNS_SHOWN));
+        }
+        if let Some(py_threads) = py_threads {
+            narrator.timeline("python_threads_one_core", &py_threads.spans);
+        }
+        let mut summary = vec![
+            cooperative_line(
+                &m.cooperative,
+                "Cooperative",
+                "an .await that returned Pending",
+            ),
+            format!(
+                "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
+                human_ms(m.starved.starved_ms.unwrap_or(0.0))
+            ),
+            one_core_line(&m.preemptive_one_core, "Preemptive: two threads"),
+            parallel_line(&m.parallel),
+        ];
+        summary.extend(
+            coop.iter()
+                .map(|coop| cooperative_line(coop, "asyncio", "`await asyncio.sleep(0)`")),
         );
+        summary.extend(py_threads.iter().map(|row| {
+            format!(
+                "{} The GIL lets only one of them run Python at a time, asking the running one \
+                 to let go every {}.",
+                one_core_line(row, "CPython: two Python threads"),
+                human_ms(row.switch_interval_ms.unwrap_or(0.0))
+            )
+        }));
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 }

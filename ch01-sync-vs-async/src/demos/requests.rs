@@ -45,6 +45,10 @@ pub async fn concurrent(client: &reqwest::Client, url: &Url, n: u64) -> anyhow::
     join_all(requests).await.into_iter().collect()
 }
 
+/// The same three legs in CPython, listing 1.7 first: `requests.py` beside this file.
+pub const PYTHON: shared::python::Script =
+    shared::python::Script::new("requests.py", include_str!("requests.py"));
+
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
 pub use measuring::{DEMO, Leg, Requests, measure, run};
@@ -57,7 +61,7 @@ mod measuring {
     use serde::Serialize;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client, http_client};
-    use shared::{Narrator, Recording, Report, Span, Stopwatch};
+    use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use crate::Sizes;
@@ -85,7 +89,7 @@ mod measuring {
         /// What a reader should know about this row.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
-        /// The spans recorded while the leg ran: one `request` span per request.
+        /// One `leg` span, and one `request` span per request.
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
@@ -106,17 +110,24 @@ mod measuring {
         pub sequential_async: Leg,
         /// Async, all at once.
         pub concurrent: Leg,
+        /// The same in CPython: `python_blocking`, `asyncio_sequential`, `asyncio_gather` (none
+        /// without python3).
+        pub python: Vec<Leg>,
     }
 
     impl Requests {
-        /// The three legs as the `--json` line and the table show them.
-        pub fn report(&self) -> Report<&Leg> {
-            let legs = [
+        fn legs(&self) -> Vec<&Leg> {
+            let rust = [
                 &self.sequential_blocking,
                 &self.sequential_async,
                 &self.concurrent,
             ];
-            Report::new(DEMO, SECTION, legs.to_vec())
+            rust.into_iter().chain(&self.python).collect()
+        }
+
+        /// The legs as the `--json` line and the table show them.
+        pub fn report(&self) -> Report<&Leg> {
+            Report::new(DEMO, SECTION, self.legs())
         }
     }
 
@@ -134,60 +145,75 @@ mod measuring {
         let sockets = if target.is_local() { 2 * n } else { n };
         shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
         let url = target.url();
+        let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
+            target.reset();
+            let (done, spans) = narrator.record(name, "request", Some(n), || {
+                info_span!("leg", name).in_scope(work)
+            });
+            done.map(|_| Leg::new(name, n, &target, spans))
+        };
 
         // Before any tokio runtime exists: reqwest::blocking must not live inside one.
         let client = blocking_http_client(url)?;
-        let blocking = run_leg("sequential_blocking", k, &target, narrator, || {
+        let sequential_blocking = leg("sequential_blocking", k, &|| {
             super::sequential_blocking(&client, url, k)
         })?;
         drop(client);
-
         // One thread runs every task, as asyncio's event loop does.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("could not start the tokio runtime")?;
         let client = http_client(url)?;
-        let one_by_one = run_leg("sequential_async", k, &target, narrator, || {
-            runtime.block_on(super::sequential_async(&client, url, k))
-        })?;
-        let all_at_once = run_leg("concurrent", n, &target, narrator, || {
-            runtime.block_on(super::concurrent(&client, url, n))
-        })?;
-
+        let async_leg = |name, n, concurrent: bool| {
+            leg(name, n, &|| match concurrent {
+                true => runtime.block_on(super::concurrent(&client, url, n)),
+                false => runtime.block_on(super::sequential_async(&client, url, n)),
+            })
+        };
+        let (sequential_async, concurrent) = (
+            async_leg("sequential_async", k, false)?,
+            async_leg("concurrent", n, true)?,
+        );
+        let mut python = Vec::new();
+        for (name, n) in [
+            ("python_blocking", k),
+            ("asyncio_sequential", k),
+            ("asyncio_gather", n),
+        ] {
+            let Some(py) = narrator.python() else { break };
+            target.reset();
+            let args = [name.to_string(), url.to_string(), n.to_string()];
+            let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
+            python.push(Leg::new(name, n, &target, finished.spans));
+        }
         let mut legs = Requests {
-            sequential_blocking: blocking,
-            sequential_async: one_by_one,
-            concurrent: all_at_once,
+            sequential_blocking,
+            sequential_async,
+            concurrent,
+            python,
         };
         explain(&mut legs, n, sizes, target.is_local());
         Ok(legs)
     }
 
-    fn run_leg(
-        name: &'static str,
-        n: u64,
-        target: &Target,
-        narrator: &Narrator,
-        leg: impl FnOnce() -> anyhow::Result<Vec<u16>>,
-    ) -> anyhow::Result<Leg> {
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, name, "request", Some(n));
-        target.reset();
-        let watch = Stopwatch::start();
-        info_span!("leg", name).in_scope(leg)?;
-        let wall = watch.elapsed();
-        drop(progress);
-        Ok(Leg {
-            name,
-            wall_ms: ms(wall),
-            requests: n,
-            max_in_flight: target.max_in_flight(),
-            speedup: 0.0,
-            ideal: 0,
-            note: None,
-            spans: recording.finish(),
-        })
+    impl Leg {
+        /// The leg from its spans: one `leg` span holding its `request` spans.
+        fn new(name: &'static str, n: u64, target: &Target, spans: Vec<Span>) -> Self {
+            let wall = shared::trace::named(&spans, "leg")
+                .first()
+                .map(|leg| leg.wall());
+            Leg {
+                name,
+                wall_ms: ms(wall.unwrap_or_default()),
+                requests: n,
+                max_in_flight: target.max_in_flight(),
+                speedup: 0.0,
+                ideal: 0,
+                note: None,
+                spans,
+            }
+        }
     }
 
     /// Speedups against the blocking leg, scaled to N when a sequential leg stopped early, and
@@ -195,13 +221,13 @@ mod measuring {
     fn explain(legs: &mut Requests, n: u64, sizes: &Sizes, local: bool) {
         let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests.max(1) as f64;
         let baseline = per_n(&legs.sequential_blocking);
-        for leg in [
+        let rust = [
             &mut legs.sequential_blocking,
             &mut legs.sequential_async,
             &mut legs.concurrent,
-        ] {
-            leg.speedup = ratio(baseline, per_n(leg));
-            leg.ideal = n;
+        ];
+        for leg in rust.into_iter().chain(&mut legs.python) {
+            (leg.speedup, leg.ideal) = (ratio(baseline, per_n(leg)), n);
             if leg.requests < n {
                 leg.note = Some(format!(
                     "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
@@ -214,9 +240,12 @@ mod measuring {
                 leg.note = Some("max_in_flight unknown: only the embedded server counts it".into());
             }
         }
-        let seen = legs.concurrent.max_in_flight.unwrap_or(n);
-        if seen < n {
-            legs.concurrent.note = Some(format!(
+        let all_at_once = [&mut legs.concurrent]
+            .into_iter()
+            .chain(legs.python.get_mut(2));
+        for leg in all_at_once.filter(|leg| leg.max_in_flight.unwrap_or(n) < n) {
+            let seen = leg.max_in_flight.unwrap_or(n);
+            leg.note = Some(format!(
                 "the server saw at most {seen} of {n} at once: opening {n} connections took \
                  longer than one request's delay, so the first answers came back before the last \
                  requests were sent (a longer --delay-ms shows all {n} in flight)"
@@ -238,58 +267,59 @@ mod measuring {
         );
         let legs = measure(sizes, url, narrator)?;
         narrator.report(&legs.report());
-        let all = [
-            &legs.sequential_blocking,
-            &legs.sequential_async,
-            &legs.concurrent,
-        ];
-        for leg in all {
+        for leg in legs.legs() {
             let requests: Vec<Span> = leg.requests().into_iter().cloned().collect();
             narrator.timeline(leg.name, &requests);
         }
-        let on_one_clock: Vec<Span> = all
-            .iter()
-            .flat_map(|leg| leg.spans.iter().filter(|s| s.name == "leg").cloned())
+        let on_one_clock: Vec<Span> = (legs.legs().iter())
+            .flat_map(|leg| shared::trace::named(&leg.spans, "leg"))
+            .cloned()
             .collect();
-        narrator.timeline("the three legs on one clock", &on_one_clock);
+        narrator.timeline("every leg on one clock", &on_one_clock);
 
-        let in_flight = |leg: &Leg| {
-            leg.max_in_flight
-                .map_or("unknown".into(), |m| m.to_string())
-        };
+        let in_flight = |leg: &Leg| (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
         let (blocking, one_by_one, concurrent) = (
             &legs.sequential_blocking,
             &legs.sequential_async,
             &legs.concurrent,
         );
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "Blocking requests one by one took {}; the server never saw more than {} at a time.",
-                    human_ms(blocking.wall_ms),
-                    in_flight(blocking)
-                ),
-                format!(
-                    "The async version, awaiting each request in turn, took {} with {} in flight: \
+        let faster = match concurrent.speedup {
+            x if x >= 1.05 => format!("{x:.1}x faster"),
+            x => format!("no faster ({x:.2}x)"),
+        };
+        let mut summary = vec![
+            format!(
+                "Blocking requests one by one took {}; the server never saw more than {} at a time.",
+                human_ms(blocking.wall_ms),
+                in_flight(blocking)
+            ),
+            format!(
+                "The async version, awaiting each request in turn, took {} with {} in flight: \
                      async code alone is still sequential.",
-                    human_ms(one_by_one.wall_ms),
-                    in_flight(one_by_one)
-                ),
-                format!(
-                    "With all {n} requests in flight at once ({} seen by the server) they took {}, \
-                     {} (ideal {n}x), on one thread: concurrency lets us wait for many things at \
-                     the same time.",
-                    in_flight(concurrent),
-                    human_ms(concurrent.wall_ms),
-                    if concurrent.speedup >= 1.05 {
-                        format!("{:.1}x faster", concurrent.speedup)
-                    } else {
-                        format!("no faster ({:.2}x)", concurrent.speedup)
-                    }
-                ),
-            ],
-        );
+                human_ms(one_by_one.wall_ms),
+                in_flight(one_by_one)
+            ),
+            format!(
+                "With all {n} requests in flight at once ({} seen by the server) they took {}, \
+                     {faster} (ideal {n}x), on one thread: concurrency lets us wait for many \
+                     things at the same time.",
+                in_flight(concurrent),
+                human_ms(concurrent.wall_ms),
+            ),
+        ];
+        if let [blocking, sequential, gather] = &legs.python[..] {
+            summary.push(format!(
+                "CPython: listing 1.7 with http.client took {}, asyncio awaiting each request {} \
+                 ({} in flight), asyncio.gather {} ({} in flight): the same lesson in the book's \
+                 own language, where the event loop is asyncio's and the waits overlap the same way.",
+                human_ms(blocking.wall_ms),
+                human_ms(sequential.wall_ms),
+                in_flight(sequential),
+                human_ms(gather.wall_ms),
+                in_flight(gather),
+            ));
+        }
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 }
