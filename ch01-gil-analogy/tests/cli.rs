@@ -227,14 +227,3 @@ fn an_unreachable_url_stops_the_whole_run_before_any_demo() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
 }
-
-#[test]
-fn the_hidden_child_answers_with_its_own_pid() {
-    let output = run(&["__child", "hello"]);
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
-    assert_eq!(report["child_report"]["parent_pid"], std::process::id());
-    assert_ne!(report["child_report"]["pid"], std::process::id());
-}

@@ -1,7 +1,7 @@
 //! Coroutines are lightweight threads (section 1.5): N tasks sleep at once on one OS thread; N
 //! threads need N OS threads.
 
-use ch01_gil_analogy::SelfExe;
+use ch01_gil_analogy::shim_child::SelfExe;
 use ch01_gil_analogy::demos::coroutines::{NAP, measure, measure_capped};
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::narrate::{Mode, Narrator};
@@ -9,9 +9,10 @@ use shared::narrate::{Mode, Narrator};
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    // Enough units that a thread's pages show in the peak memory, few enough that even on a busy
+    // Enough units that a thread's pages show in the peak memory, and that the tasks' share
+    // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
-    let units = 500;
+    let units = 2000;
     let [threads, tasks] =
         measure(units, &exe, &Narrator::with_mode(Mode::Json, false)).expect("both ran");
     assert_eq!(

@@ -3,7 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ch01_gil_analogy::SelfExe;
+use ch01_gil_analogy::shim_child::SelfExe;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::trace::record;
@@ -246,16 +246,8 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
-    let children = match cpu {
-        None => demo::two_processes(exe, n, INTERVAL),
-        Some(cpu) => demo::two_processes_on_one_cpu(exe, n, INTERVAL, cpu),
-    }
-    .expect("the children ran");
-    assert!(
-        children
-            .iter()
-            .all(|c| c.report.value == shared::workloads::fib(n))
-    );
+    let children = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
+    assert!(children.iter().all(|c| c.result == shared::workloads::fib(n)));
     let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2, "two processes, two pids");

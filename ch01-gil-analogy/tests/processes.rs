@@ -5,13 +5,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ch01_gil_analogy::SelfExe;
-use ch01_gil_analogy::child::{ChildJob, children_cpu_time, fork};
+use ch01_gil_analogy::child::fork;
 use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_start, processes_copy, threads_share,
 };
-use shared::timing::process_cpu_time;
+use ch01_gil_analogy::shim_child::SelfExe;
+use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
 
 fn exe() -> SelfExe {
@@ -73,7 +73,7 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
 
 #[test]
 fn a_child_names_this_process_as_its_parent() {
-    let child = hello_from_a_child(&exe()).expect("child ran").report;
+    let child = hello_from_a_child(&exe()).expect("child ran").result;
     assert_ne!(child.pid, std::process::id());
     #[cfg(unix)]
     assert_eq!(child.parent_pid, Some(std::process::id()));
@@ -82,15 +82,15 @@ fn a_child_names_this_process_as_its_parent() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_fresh_child_has_exactly_one_thread_its_main_thread_whose_id_is_the_pid() {
-    let child = hello_from_a_child(&exe()).expect("child ran").report;
+    let child = hello_from_a_child(&exe()).expect("child ran").result;
     assert_eq!(child.threads, Some(1), "{child:?}");
     assert_eq!(child.thread_id, u64::from(child.pid), "{child:?}");
     // Negative control: a thread this process spawns is not its main thread, and while it runs
     // the process has more than one.
-    let (thread_id, pid, threads) = hello_from_a_thread();
-    assert_eq!(pid, std::process::id());
-    assert_ne!(thread_id, u64::from(pid));
-    assert!(threads >= Some(2), "{threads:?}");
+    let thread = hello_from_a_thread();
+    assert_eq!(thread.pid, std::process::id());
+    assert_ne!(thread.thread_id, u64::from(thread.pid));
+    assert!(thread.threads >= Some(2), "{thread:?}");
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
-    let child = hello_from_a_child(&exe()).expect("child ran").report;
+    let child = hello_from_a_child(&exe()).expect("child ran").result;
     let [threads, process] = footprint(FOOTPRINT_THREADS, &child).expect("Linux has /proc");
     // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
     // this binary allocate while this one runs, which can only add to the threads' share.
@@ -133,18 +133,6 @@ fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
         process.kb_per_unit >= 3.0 * threads.kb_per_unit,
         "{threads:?} {process:?}"
     );
-}
-
-#[test]
-fn the_parent_knows_its_childs_pid_and_where_the_child_program_is() {
-    let exe = exe();
-    assert_eq!(
-        exe.path(),
-        std::path::Path::new(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
-    );
-    let child = exe.spawn(ChildJob::Hello).expect("started");
-    let pid = child.pid();
-    assert_eq!(child.wait().expect("answered").report.pid, pid);
 }
 
 #[test]

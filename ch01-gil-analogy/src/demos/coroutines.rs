@@ -33,8 +33,6 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
 
 // ---- measuring it ----
 
-/// How the units are made (a child process's job names it, so it lives in [`crate::child`]).
-pub use crate::child::Way;
 pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
 
 mod measuring {
@@ -42,12 +40,12 @@ mod measuring {
     use serde::{Deserialize, Serialize};
     use shared::narrate::{plural, times};
     use shared::timing::{Stopwatch, human_ms, peak_rss_kb, ratio};
-    use shared::{Narrator, Recording, Report};
+    use shared::{Narrator, Report};
 
-    use super::Way;
-    use crate::Sizes;
-    use crate::child::thread_count;
-    use crate::child::{ChildJob, SelfExe};
+    use crate::child::{Job, Way, thread_count};
+    use crate::cli::Sizes;
+    use crate::demos::record;
+    use crate::shim_child::SelfExe;
     use crate::thread_cap::ThreadCap;
 
     const DEMO: &str = "coroutines";
@@ -79,9 +77,8 @@ mod measuring {
         pub note: Option<String>,
     }
 
-    /// Runs in the child: the units, the way asked, measured from inside. Returns the row as a
-    /// JSON line for the parent.
-    pub fn in_child(way: Way, units: u64) -> anyhow::Result<String> {
+    /// Runs in the child: the units, the way asked, measured from inside.
+    pub fn in_child(way: Way, units: u64) -> anyhow::Result<Sleepers> {
         let mut before_kb = peak_rss_kb();
         let mut watch = Stopwatch::start();
         let (spawned, threads_used, note) = match way {
@@ -147,7 +144,7 @@ mod measuring {
         let wall = watch.elapsed();
         let (ran, note) = note;
         let grown_kb = peak_rss_kb().saturating_sub(before_kb);
-        let row = Sleepers {
+        Ok(Sleepers {
             name: match way {
                 Way::Threads => "os_threads",
                 Way::Tasks => "tokio_tasks",
@@ -161,8 +158,7 @@ mod measuring {
             spawn_cpu_us_per_unit: ratio(spawned.cpu.as_secs_f64() * 1e6, ran as f64),
             threads_used,
             note,
-        };
-        Ok(serde_json::to_string(&row)?)
+        })
     }
 
     /// Runs `units` sleepers as threads (capped at what this machine allows), then as tasks,
@@ -188,22 +184,11 @@ mod measuring {
             (Way::Threads, thread_units, "os_threads"),
             (Way::Tasks, units, "tokio_tasks"),
         ] {
-            let recording = Recording::start();
-            let progress = narrator.progress(
-                &recording,
-                &format!("{what}: {n} units sleeping"),
-                "unit",
-                None,
-            );
-            let output = exe.run(ChildJob::Sleepers { way, units: n });
-            drop(progress);
-            drop(recording);
-            let output = output?;
-            let mut row: Sleepers = output
-                .lines
-                .iter()
-                .find_map(|line| serde_json::from_str(line).ok())
-                .context("the sleepers child did not report its measurement")?;
+            let what = format!("{what}: {n} units sleeping");
+            let (output, _) = record(narrator, &what, "unit", None, || {
+                exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
+            });
+            let mut row = output?.result;
             if way == Way::Threads && n < units {
                 let capped = format!("capped from {units} to {n} threads: {}", cap.reason);
                 row.note = Some(match row.note {
@@ -220,7 +205,8 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, exe: &SelfExe, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = SelfExe::current()?;
         narrator.header(
             SECTION,
             "Coroutines: lightweight threads",
@@ -233,7 +219,7 @@ mod measuring {
              thread, each way in a fresh child process so that its memory is its own.\n\n",
             shared::timing::human(super::NAP)
         ));
-        let [threads, tasks] = measure(units, exe, narrator)?;
+        let [threads, tasks] = measure(units, &exe, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
         narrator.summary(SECTION, &summary(&threads, &tasks));
         Ok(())

@@ -12,8 +12,9 @@ use reqwest::Url;
 use reqwest::blocking::Client;
 use shared::workloads::fetch_blocking;
 
-use crate::child::{ChildJob, ChildOutput, SelfExe};
+use crate::child::Job;
 use crate::gil::Gil;
+use crate::shim_child::{Finished, SelfExe};
 
 // ---- the lesson: the book's fib and requests, with and without threads, under one GIL ----
 
@@ -78,13 +79,8 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 
 /// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
 /// lock. Their answers carry their spans.
-pub fn two_processes(
-    exe: &SelfExe,
-    n: u32,
-    switch_interval: std::time::Duration,
-) -> anyhow::Result<Vec<ChildOutput>> {
-    let job = ChildJob::Fib { n, switch_interval };
-    let children = [exe.spawn(job)?, exe.spawn(job)?];
+pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<Vec<Finished<u64>>> {
+    let children = [exe.spawn(&job)?, exe.spawn(&job)?];
     children.into_iter().map(|child| child.wait()).collect()
 }
 
@@ -105,17 +101,16 @@ pub const IO_TASK_FIB: u32 = 15;
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
 /// process each, each making its request as [`request`] does under its own GIL.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
-    let job = ChildJob::Fetch { port, delay_ms };
+    let job = Job::Fetch { port, delay_ms };
     let children: Vec<_> = (0..n)
-        .map(|_| exe.spawn(job))
+        .map(|_| exe.spawn(&job))
         .collect::<anyhow::Result<_>>()?;
     let answers = children.into_iter().map(|child| child.wait());
-    answers.map(|answer| Ok(answer?.report.value)).collect()
+    answers.map(|answer| Ok(answer?.result)).collect()
 }
 
 pub use measuring::{
-    Calibration, GilRun, GilRuns, calibrate, handoffs, holding, lock_wait, measure, run,
-    two_processes_on_one_cpu,
+    Calibration, GilRun, GilRuns, calibrate, fib_job, handoffs, holding, lock_wait, measure, run,
 };
 
 mod measuring {
@@ -127,12 +122,16 @@ mod measuring {
     use shared::narrate::plural;
     use shared::timing::{human_ms, measure as timed, ratio};
     use shared::workloads::{Target, blocking_http_client};
-    use shared::{Narrator, Recording, Report, Span, Usage};
+    use shared::{Narrator, Report, Span, Usage};
 
-    use crate::Sizes;
-    use crate::child::{ChildJob, ChildOutput, SelfExe, children_cpu_time};
+    use shared::timing::children_cpu_time;
+
+    use crate::child::Job;
+    use crate::cli::Sizes;
     use crate::demos::cpython::{self, Python};
+    use crate::demos::record;
     use crate::gil::Gil;
+    use crate::shim_child::SelfExe;
 
     const DEMO: &str = "gil";
     const SECTION: &str = "1.5";
@@ -229,21 +228,15 @@ mod measuring {
         }
     }
 
-    /// [`two_processes`](super::two_processes) with both children pinned to `cpu`: the world
-    /// where two processes can only take turns on one core (the tests' control).
-    pub fn two_processes_on_one_cpu(
-        exe: &SelfExe,
-        n: u32,
-        switch_interval: Duration,
-        cpu: usize,
-    ) -> anyhow::Result<Vec<ChildOutput>> {
-        let job = ChildJob::FibOnCpu {
+    /// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
+    /// one CPU, the world where two processes can only take turns: the tests' control).
+    pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
+        let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
+        Job::Fib {
             n,
-            switch_interval,
+            switch_interval_ms,
             cpu,
-        };
-        let children = [exe.spawn(job)?, exe.spawn(job)?];
-        children.into_iter().map(|child| child.wait()).collect()
+        }
     }
 
     /// The spans during which a thread held the lock (ran bytecode).
@@ -301,13 +294,13 @@ mod measuring {
         what: &str,
         work: impl FnOnce() -> T,
     ) -> (T, Usage, Vec<Span>) {
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, what, "thread", None);
-        let children_before = children_cpu_time();
-        let (value, mut usage) = timed(work);
-        usage.cpu += children_cpu_time().saturating_sub(children_before);
-        drop(progress);
-        (value, usage, recording.finish())
+        let ((value, usage), spans) = record(narrator, what, "thread", None, || {
+            let children_before = children_cpu_time();
+            let (value, mut usage) = timed(work);
+            usage.cpu += children_cpu_time().saturating_sub(children_before);
+            (value, usage)
+        });
+        (value, usage, spans)
     }
 
     /// Runs every way with fib(`n`) and the requests `sizes` asks for.
@@ -344,10 +337,10 @@ mod measuring {
             .with_cores();
 
         let (children, usage, _) = recorded(narrator, "processes", || {
-            super::two_processes(exe, n, interval)
+            super::two_processes(exe, fib_job(n, interval, None))
         });
         let children = children?;
-        let values = children.iter().map(|c| c.report.value).collect();
+        let values = children.iter().map(|c| c.result).collect();
         let spans = children.into_iter().flat_map(|c| c.spans).collect();
         let processes = GilRun::new("processes", usage, values, spans)
             .against(&sequential)
@@ -497,14 +490,10 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<GilRuns> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = &SelfExe::current()?;
         // First, so that an unreachable --url is reported at once, not after the fib runs.
-        let target = Target::new(url, sizes.delay)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay)?;
         narrator.header(
             SECTION,
             "Understanding the global interpreter lock",
@@ -643,6 +632,6 @@ mod measuring {
         }
         lines.extend(cpython::report(&runs, narrator));
         narrator.summary(SECTION, &lines);
-        Ok(runs)
+        Ok(())
     }
 }

@@ -3,27 +3,26 @@
 //! its own memory, so what it changes stays there. A thread is a lighter-weight process: it
 //! starts faster and takes less memory.
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shared::timing::os_thread_id;
+use crate::shim_child::{Finished, SelfExe};
 use tracing::info_span;
 
-use crate::child::{ChildJob, ChildOutput, SelfExe};
+use crate::child::{Hello, Job};
 
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
-    std::thread::spawn(|| (os_thread_id(), std::process::id(), thread_count()))
+    std::thread::spawn(Hello::here)
         .join()
         .expect("the hello thread panicked")
 }
 
 /// Listing 1.4: a child process (this program, started again) reports its own pid and ours, its
 /// thread count and the id of the thread that answered: its main thread.
-pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<ChildOutput> {
-    exe.run(ChildJob::Hello)
+pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<Finished<Hello>> {
+    exe.run(&Job::Hello)
 }
 
 /// Threads count, then add what they counted to one counter the parent owns (shared through an
@@ -75,25 +74,10 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 
 // ---- measuring it ----
 
-// The types and helpers the listings above use, and the start-up loops that are timed.
-
-/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
-/// has while it runs.
-pub type Hello = (u64, u32, Option<u64>);
-
-/// How many threads and how many child processes count.
-pub const WORKERS: u64 = 2;
-
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
-/// processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
-}
+pub use measuring::{
+    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Sharing, Start, WORKERS, count_in_a_copy,
+    footprint, measure_start, run, threads_alive_kb,
+};
 
 /// Without `fork` there is no child that starts from a copy of this memory.
 // mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
@@ -102,104 +86,20 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
-/// Starts `units` threads that do nothing, one after the other, each joined before the next.
-pub fn start_threads(units: u64) {
-    for _ in 0..units {
-        std::thread::spawn(|| ())
-            .join()
-            .expect("an empty thread cannot panic");
-    }
-}
-
-/// Starts `units` child processes that do nothing, one after the other, each waited for.
-pub fn start_processes(units: u64, exe: &SelfExe) -> anyhow::Result<()> {
-    for _ in 0..units {
-        exe.run(ChildJob::Nothing)?;
-    }
-    Ok(())
-}
-
-/// What the memory experiment found for threads or for processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sharing {
-    /// The pids the workers reported.
-    pub worker_pids: Vec<u32>,
-    /// The sum of what each worker added to the counter.
-    pub workers_counted: u64,
-    /// The most any worker read from the counter right after its own addition.
-    pub workers_saw: u64,
-    /// The parent's counter afterwards.
-    pub parent_sees: u64,
-}
-
-impl Sharing {
-    /// From each worker's (pid, what it counted, what it read after adding) and the parent's
-    /// counter afterwards.
-    fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
-        Self {
-            worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
-            workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
-            workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
-            parent_sees,
-        }
-    }
-
-    /// True if any worker ran in another process.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![std::process::id()], workers_counted: 2, workers_saw: 2, parent_sees: 2 };
-    /// assert!(!s.pid_differs());
-    /// ```
-    pub fn pid_differs(&self) -> bool {
-        self.worker_pids
-            .iter()
-            .any(|&pid| pid != std::process::id())
-    }
-
-    /// True if the parent saw every worker's increments in its own counter.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![1], workers_counted: 2, workers_saw: 2, parent_sees: 0 };
-    /// assert!(!s.shared_memory());
-    /// ```
-    pub fn shared_memory(&self) -> bool {
-        self.workers_counted > 0 && self.parent_sees == self.workers_counted
-    }
-
-    /// True if a worker read a value from its counter that the parent's counter never shows: it
-    /// changed a copy of its own.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![1], workers_counted: 2, workers_saw: 2, parent_sees: 0 };
-    /// assert!(s.private_memory());
-    /// ```
-    pub fn private_memory(&self) -> bool {
-        self.workers_saw > self.parent_sees
-    }
-}
-
-/// What a process can read about itself (a child reports them too, so they live in
-/// [`crate::child`]).
-pub use crate::child::{anon_memory_kb, thread_count};
-pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, footprint, measure_start, run,
-    threads_alive_kb,
-};
-
 mod measuring {
+    use std::hint::black_box;
     use std::sync::Barrier;
 
     use serde::Serialize;
+    use serde_json::{Value, to_value};
     use shared::narrate::{plural, times};
-    use shared::timing::{human_ms, measure, os_thread_id, ratio};
-    use shared::{Narrator, Recording, Report, Span, Usage};
+    use shared::timing::{children_cpu_time, human_ms, measure, ms, os_thread_id, ratio};
+    use shared::{Narrator, Report, Span, Usage};
 
-    use super::{Hello, Sharing, WORKERS};
-    use crate::Sizes;
-    use crate::child::{ChildReport, SelfExe, anon_memory_kb, children_cpu_time, thread_count};
+    use crate::child::{Hello, Job, anon_memory_kb, thread_count};
+    use crate::cli::Sizes;
+    use crate::demos::record;
+    use crate::shim_child::SelfExe;
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -207,10 +107,67 @@ mod measuring {
     /// own count started from a copy of the parent's memory.
     const PARENT_START: u64 = 1000;
     /// How many threads, then processes, the start-up rows start.
-    pub const START_UNITS: u64 = 100;
+    const START_UNITS: u64 = 100;
     /// How many threads are alive at once when one thread's memory is measured: enough that a
     /// few pages allocated by something else hardly move the figure per thread.
     pub const FOOTPRINT_THREADS: u64 = 100;
+    /// How many threads and how many child processes count.
+    pub const WORKERS: u64 = 2;
+
+    /// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
+    /// child processes do exactly this same work.
+    pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
+        let mut copy = start;
+        for _ in 0..times {
+            // black_box: count one by one, as written, instead of letting the compiler add `times`.
+            copy = black_box(copy + 1);
+        }
+        copy
+    }
+
+    /// What the memory experiment found for threads or for processes.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Sharing {
+        /// The pids the workers reported.
+        pub worker_pids: Vec<u32>,
+        /// The sum of what each worker added to the counter.
+        pub workers_counted: u64,
+        /// The most any worker read from the counter right after its own addition.
+        pub workers_saw: u64,
+        /// The parent's counter afterwards.
+        pub parent_sees: u64,
+    }
+
+    impl Sharing {
+        /// From each worker's (pid, what it counted, what it read after adding) and the parent's
+        /// counter afterwards.
+        pub(super) fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
+            Self {
+                worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
+                workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
+                workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
+                parent_sees,
+            }
+        }
+
+        /// True if any worker ran in another process.
+        pub fn pid_differs(&self) -> bool {
+            self.worker_pids
+                .iter()
+                .any(|&pid| pid != std::process::id())
+        }
+
+        /// True if the parent saw every worker's increments in its own counter.
+        pub fn shared_memory(&self) -> bool {
+            self.workers_counted > 0 && self.parent_sees == self.workers_counted
+        }
+
+        /// True if a worker read a value from its counter that the parent's counter never
+        /// shows: it changed a copy of its own.
+        pub fn private_memory(&self) -> bool {
+            self.workers_saw > self.parent_sees
+        }
+    }
 
     /// A thread or a child process saying who it is: `thread_hello` or `child_hello`.
     #[derive(Debug, Clone, Serialize)]
@@ -231,14 +188,14 @@ mod measuring {
     }
 
     impl Greeting {
-        fn new(name: &'static str, (thread_id, pid, threads): Hello) -> Self {
+        fn new(name: &'static str, hello: &Hello) -> Self {
             Self {
                 name,
-                pid,
-                thread_id,
-                threads,
-                same_pid: u8::from(pid == std::process::id()),
-                main_thread: u8::from(thread_id == u64::from(pid)),
+                pid: hello.pid,
+                thread_id: hello.thread_id,
+                threads: hello.threads,
+                same_pid: u8::from(hello.pid == std::process::id()),
+                main_thread: u8::from(hello.thread_id == u64::from(hello.pid)),
             }
         }
     }
@@ -267,17 +224,14 @@ mod measuring {
         /// What a reader should know about this row.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub note: Option<String>,
-        /// The workers' spans.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
     }
 
     impl Memory {
-        fn new(name: &'static str, sharing: &Sharing, usage: Usage, spans: Vec<Span>) -> Self {
+        fn new(name: &'static str, sharing: &Sharing, usage: Usage) -> Self {
             Self {
                 name,
-                wall_ms: shared::timing::ms(usage.wall),
-                cpu_ms: shared::timing::ms(usage.cpu),
+                wall_ms: ms(usage.wall),
+                cpu_ms: ms(usage.cpu),
                 pid_differs: u8::from(sharing.pid_differs()),
                 shared_memory: u8::from(sharing.shared_memory()),
                 private_memory: u8::from(sharing.private_memory()),
@@ -287,7 +241,6 @@ mod measuring {
                 // Without getrusage there is no reading of the children's CPU time.
                 note: (name == "processes" && cfg!(not(unix)))
                     .then(|| "cpu leaves out the child processes on this platform".into()),
-                spans,
             }
         }
     }
@@ -305,6 +258,17 @@ mod measuring {
         pub per_unit_us: f64,
     }
 
+    impl Start {
+        fn new(name: &'static str, units: u64, usage: Usage) -> Self {
+            Self {
+                name,
+                units,
+                wall_ms: ms(usage.wall),
+                per_unit_us: ratio(usage.wall.as_secs_f64() * 1e6, units as f64),
+            }
+        }
+    }
+
     /// The memory one thread or one process holds: `thread_memory` or `process_memory`.
     #[derive(Debug, Clone, Serialize)]
     pub struct Footprint {
@@ -317,29 +281,21 @@ mod measuring {
         pub kb_per_unit: f64,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Memory(&'a Memory),
-        Start(&'a Start),
-        Greeting(&'a Greeting),
-        Footprint(&'a Footprint),
-    }
-
-    /// Starts `units` threads, then `units` processes, and measures both.
+    /// Starts `units` threads that do nothing, then `units` child processes that do nothing,
+    /// each joined or waited for before the next, and measures both.
     pub fn measure_start(units: u64, exe: &SelfExe) -> anyhow::Result<[Start; 2]> {
-        let row = |name, usage: Usage| Start {
-            name,
-            units,
-            wall_ms: shared::timing::ms(usage.wall),
-            per_unit_us: usage.wall.as_secs_f64() * 1e6 / units.max(1) as f64,
-        };
-        let ((), threads) = measure(|| super::start_threads(units));
-        let (done, processes) = measure(|| super::start_processes(units, exe));
+        let ((), threads) = measure(|| {
+            for _ in 0..units {
+                std::thread::spawn(|| ()).join().expect("an empty thread");
+            }
+        });
+        let (done, processes) = measure(|| {
+            (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop))
+        });
         done?;
         Ok([
-            row("thread_start", threads),
-            row("process_start", processes),
+            Start::new("thread_start", units, threads),
+            Start::new("process_start", units, processes),
         ])
     }
 
@@ -366,7 +322,7 @@ mod measuring {
 
     /// One thread's memory (`threads` alive at once) beside the memory of a fresh child process
     /// (its own report). None without Linux's `/proc`.
-    pub fn footprint(threads: u64, child: &ChildReport) -> Option<[Footprint; 2]> {
+    pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         let threads_kb = threads_alive_kb(threads)?;
         Some([
             Footprint {
@@ -383,7 +339,8 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, exe: &SelfExe, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = SelfExe::current()?;
         narrator.header(
             SECTION,
             "Processes, threads, multithreading and multiprocessing",
@@ -391,28 +348,24 @@ mod measuring {
              a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
              process.",
         );
-        let threads = thread_count().map_or(
-            "an unknown number of threads (needs Linux /proc)".into(),
-            |n| plural(n, "thread", "threads"),
-        );
+        let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
         narrator.say(format!(
-            "This process: pid {}, {threads} right now, running on thread '{}' (os id {}).",
+            "This process: pid {}, {} right now, running on thread '{}' (os id {}).",
             std::process::id(),
+            threads(thread_count()),
             std::thread::current().name().unwrap_or("unnamed"),
             os_thread_id()
         ));
-        let thread_hello = Greeting::new("thread_hello", super::hello_from_a_thread());
+        let thread_hello = Greeting::new("thread_hello", &super::hello_from_a_thread());
         narrator.say(format!(
             "A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while \
              I run).",
             thread_hello.thread_id,
             thread_hello.pid,
-            thread_hello
-                .threads
-                .map_or("? threads".into(), |n| plural(n, "thread", "threads"))
+            threads(thread_hello.threads)
         ));
-        let child = super::hello_from_a_child(exe)?.report;
-        let child_hello = Greeting::new("child_hello", (child.thread_id, child.pid, child.threads));
+        let child = super::hello_from_a_child(&exe)?.result;
+        let child_hello = Greeting::new("child_hello", &child);
         let parent = child
             .parent_pid
             .map_or("unknown here (Unix only)".into(), |p| p.to_string());
@@ -420,9 +373,7 @@ mod measuring {
             "A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and \
              the one answering is os thread {}.\n\n",
             child.pid,
-            child
-                .threads
-                .map_or("? threads".into(), |n| plural(n, "thread", "threads")),
+            threads(child.threads),
             child.thread_id
         ));
 
@@ -433,62 +384,47 @@ mod measuring {
              child processes, forked from it, each start with a copy of its memory, counter \
              included, and do the same in their copy."
         ));
-        let recording = Recording::start();
-        let (by_threads, usage) = measure(|| super::threads_share(increments));
-        let threads_row = Memory::new("threads", &by_threads, usage, recording.finish());
+        let ((by_threads, usage), spans): (_, Vec<Span>) =
+            record(narrator, "counting in threads", "thread", Some(WORKERS), || {
+                measure(|| super::threads_share(increments))
+            });
+        let threads_row = Memory::new("threads", &by_threads, usage);
         let before = children_cpu_time();
         let (by_processes, mut usage) = measure(|| super::processes_copy(PARENT_START, increments));
         usage.cpu += children_cpu_time().saturating_sub(before);
         let by_processes = by_processes?;
         // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-        let processes_row = Memory::new("processes", &by_processes, usage, Vec::new());
+        let processes_row = Memory::new("processes", &by_processes, usage);
 
         narrator.say(format!(
             "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
              that do nothing, each started and waited for before the next. Memory: \
              {FOOTPRINT_THREADS} threads alive at once, beside the child that said hello.\n\n"
         ));
-        let recording = Recording::start();
-        let progress =
-            narrator.progress(&recording, "starting threads and processes", "start", None);
-        let starts = measure_start(START_UNITS, exe);
-        drop(progress);
-        drop(recording);
+        let (starts, _) = record(narrator, "starting threads and processes", "", None, || {
+            measure_start(START_UNITS, &exe)
+        });
         let [thread_start, process_start] = starts?;
         let footprints = footprint(FOOTPRINT_THREADS, &child);
 
+        let tables: Vec<Vec<Value>> = vec![
+            vec![to_value(&thread_hello)?, to_value(&child_hello)?],
+            vec![to_value(&threads_row)?, to_value(&processes_row)?],
+            vec![to_value(&thread_start)?, to_value(&process_start)?],
+            footprints.iter().flatten().map(to_value).collect::<Result<_, _>>()?,
+        ];
         if narrator.json() {
-            let mut rows = vec![
-                Row::Memory(&threads_row),
-                Row::Memory(&processes_row),
-                Row::Start(&thread_start),
-                Row::Start(&process_start),
-                Row::Greeting(&thread_hello),
-                Row::Greeting(&child_hello),
-            ];
-            rows.extend(footprints.iter().flatten().map(Row::Footprint));
+            // One line: the rows in the order scripts have always read them.
+            let [hellos, memory, starts, footprints] =
+                <[Vec<Value>; 4]>::try_from(tables).map_err(|_| anyhow::anyhow!("four tables"))?;
+            let rows = [memory, starts, hellos, footprints].concat();
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&thread_hello, &child_hello],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&threads_row, &processes_row],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&thread_start, &process_start],
-            ));
-            if let Some(rows) = &footprints {
-                narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
+            for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
+                narrator.report(&Report::new(DEMO, SECTION, rows));
             }
         }
-        narrator.timeline("the counting threads, both in this pid", &threads_row.spans);
+        narrator.timeline("the counting threads, both in this pid", &spans);
 
         let mut lines = Vec::new();
         if child_hello.threads == Some(1) && child_hello.main_thread == 1 {
@@ -528,19 +464,7 @@ mod measuring {
                 by_processes.workers_saw, by_processes.parent_sees
             )
         });
-        let faster = if process_start.per_unit_us > thread_start.per_unit_us {
-            format!(
-                "a thread was {} faster to start here",
-                times(process_start.per_unit_us, thread_start.per_unit_us)
-            )
-        } else {
-            "here a process was not slower to start".into()
-        };
-        lines.push(format!(
-            "A thread started and finished in {} on average, a process in {}: {faster}.",
-            human_ms(thread_start.per_unit_us / 1e3),
-            human_ms(process_start.per_unit_us / 1e3)
-        ));
+        lines.push(start_line("", &thread_start, &process_start));
         if let Some([threads, process]) = &footprints {
             lines.push(format!(
                 "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
@@ -554,5 +478,22 @@ mod measuring {
         }
         narrator.summary(SECTION, &lines);
         Ok(())
+    }
+
+    /// What a pair of start-up rows shows, true to its numbers.
+    fn start_line(who: &str, thread: &Start, process: &Start) -> String {
+        let faster = if process.per_unit_us > thread.per_unit_us {
+            format!(
+                "a thread was {} faster to start here",
+                times(process.per_unit_us, thread.per_unit_us)
+            )
+        } else {
+            "here a process was not slower to start".into()
+        };
+        format!(
+            "A{who} thread started and finished in {} on average, a{who} process in {}: {faster}.",
+            human_ms(thread.per_unit_us / 1e3),
+            human_ms(process.per_unit_us / 1e3)
+        )
     }
 }
