@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser};
 use reqwest::Url;
 
-/// `--json`, `--quiet`, `--no-timeline` and `--url`: the same in every chapter crate.
+/// `--json`, `--quiet`, `--no-timeline`, `--no-python` and `--url`: the same in every chapter crate.
 ///
 /// ```
 /// let args = shared::cli::CommonArgs::default();
@@ -38,6 +38,10 @@ pub struct CommonArgs {
     /// Leave out the timelines.
     #[arg(long, global = true)]
     pub no_timeline: bool,
+
+    /// Leave out the rows that run the book's Python (CPython) beside the Rust.
+    #[arg(long, global = true)]
+    pub no_python: bool,
 
     /// Send requests to this URL instead of the embedded local server (e.g. a real website).
     #[arg(long, global = true, value_name = "URL", value_parser = parse_http_url)]

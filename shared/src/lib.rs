@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod affinity;
+pub mod child;
 pub mod cli;
 pub mod fdlimit;
 pub mod narrate;
+pub mod python;
 pub mod report;
 pub mod server;
 #[cfg(feature = "testing")]

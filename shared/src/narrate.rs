@@ -12,7 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use owo_colors::{OwoColorize as _, Stream};
 use serde::Serialize;
 
+use std::sync::Once;
+
 use crate::cli::CommonArgs;
+use crate::python::Python;
 use crate::report::Report;
 use crate::timeline::{self, Style};
 use crate::trace::{Recording, Span};
@@ -33,6 +36,7 @@ pub enum Mode {
 pub struct Narrator {
     mode: Mode,
     timelines: bool,
+    no_python: bool,
     style: Style,
 }
 
@@ -46,7 +50,10 @@ impl Narrator {
             (false, true) => Mode::Quiet,
             (false, false) => Mode::Narrated,
         };
-        Self::with_mode(mode, !args.no_timeline)
+        Self {
+            no_python: args.no_python,
+            ..Self::with_mode(mode, !args.no_timeline)
+        }
     }
 
     /// A narrator in this mode; tests use `Mode::Json` to print nothing but results.
@@ -54,6 +61,7 @@ impl Narrator {
         Self {
             mode,
             timelines,
+            no_python: false,
             style: Style::detect(),
         }
     }
@@ -85,6 +93,36 @@ impl Narrator {
                 println!("{}", self.wrap(line.trim_start(), indent, indent));
             }
         }
+    }
+
+    /// The `python3` that runs the CPython rows, or `None` after saying in one line why they are
+    /// left out (once per run; on standard error with `--json`).
+    pub fn python(&self) -> Option<Python> {
+        static SAID: Once = Once::new();
+        Python::find(self.no_python)
+            .map_err(|absent| {
+                SAID.call_once(|| match self.mode {
+                    Mode::Json => eprintln!("{absent}"),
+                    _ => println!("{}", self.wrap(&absent.to_string(), "", "")),
+                })
+            })
+            .ok()
+    }
+
+    /// Records what `work` does, with a progress bar counting the `span_name` spans that close
+    /// (`total` expected, a spinner when unknown), and returns its value with its spans.
+    pub fn record<T>(
+        &self,
+        what: &str,
+        span_name: &'static str,
+        total: Option<u64>,
+        work: impl FnOnce() -> T,
+    ) -> (T, Vec<Span>) {
+        let recording = Recording::start();
+        let progress = self.progress(&recording, what, span_name, total);
+        let value = work();
+        drop(progress);
+        (value, recording.finish())
     }
 
     /// A progress bar on standard error that counts the spans named `span_name` as they close

@@ -155,6 +155,48 @@ impl<M: Serialize> Report<M> {
     }
 }
 
+impl Report<Value> {
+    /// A report whose rows are of different kinds (Rust rows and CPython rows, say): add each
+    /// with [`with`](Self::with).
+    ///
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Rust { name: &'static str, wall_ms: f64 }
+    /// #[derive(serde::Serialize)]
+    /// struct Python { name: &'static str, wall_ms: f64, version: &'static str }
+    /// let report = shared::Report::mixed("requests", "1.1")
+    ///     .with(Rust { name: "concurrent", wall_ms: 1.0 })
+    ///     .with(Python { name: "asyncio_gather", wall_ms: 2.0, version: "3.11" });
+    /// assert!(report.to_json_line().contains(r#""version":"3.11""#));
+    /// ```
+    pub fn mixed(demo: &'static str, section: &'static str) -> Self {
+        Self::new(demo, section, Vec::new())
+    }
+
+    /// The report with one more row.
+    pub fn with(mut self, row: impl Serialize) -> Self {
+        self.measurements
+            .push(serde_json::to_value(row).unwrap_or(Value::Null));
+        self
+    }
+}
+
+/// Serialises a `Duration` as milliseconds, for fields named `*_ms`:
+/// `#[serde(serialize_with = "shared::report::as_ms")]`.
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// struct Row { #[serde(serialize_with = "shared::report::as_ms")] wall_ms: std::time::Duration }
+/// let row = Row { wall_ms: std::time::Duration::from_micros(1500) };
+/// assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"wall_ms":1.5}"#);
+/// ```
+pub fn as_ms<S: serde::Serializer>(
+    duration: &std::time::Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(crate::timing::ms(*duration))
+}
+
 fn cell(key: &str, value: Option<&Value>) -> String {
     match value {
         Some(Value::String(text)) => text.clone(),

@@ -127,20 +127,6 @@ impl SlowServer {
         })
     }
 
-    /// Starts the server as tasks of an existing tokio runtime (the caller's). It stops when
-    /// dropped or when that runtime shuts down.
-    pub fn start_on(runtime: &tokio::runtime::Handle) -> anyhow::Result<Self> {
-        fdlimit::raise_to_hard_limit();
-        let _inside = runtime.enter();
-        let (addr, counters, accept_loop) = Self::spawn_accept_loop()?;
-        Ok(Self {
-            addr,
-            counters,
-            accept_loop,
-            own_runtime: None,
-        })
-    }
-
     fn spawn_accept_loop() -> anyhow::Result<(SocketAddr, Arc<Counters>, AbortHandle)> {
         let socket = TcpSocket::new_v4().context("could not create the slow server's socket")?;
         socket

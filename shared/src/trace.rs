@@ -302,15 +302,36 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The instant all recorded offsets count from, shared by every recording of this process, and
-/// the same instant in Unix time, which lines up the clocks of parent and child processes.
+/// the same instant on the machine's monotonic clock, which lines up parent and child processes.
 fn epoch() -> (Instant, u128) {
     static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
-    *EPOCH.get_or_init(|| {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        (Instant::now(), unix.as_nanos())
-    })
+    *EPOCH.get_or_init(|| (Instant::now(), monotonic_now_ns()))
+}
+
+/// The system's monotonic clock in nanoseconds: CLOCK_MONOTONIC on Unix, the clock `Instant`
+/// reads on Linux and Python's `time.monotonic_ns()` reads too, so every process on the machine
+/// shares it. Elsewhere Unix time stands in (child processes of this program still agree).
+fn monotonic_now_ns() -> u128 {
+    #[cfg(unix)]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Unix.
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } == 0 {
+            return now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128;
+        }
+    }
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+/// Now, on the clock of this process's recordings (for checking where a child's spans landed).
+pub fn now() -> Duration {
+    epoch().0.elapsed()
 }
 
 /// A child process's spans as JSON lines for its standard output, each carrying the child's
@@ -347,8 +368,8 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     for line in text.lines() {
         match serde_json::from_str::<ChildSpan>(line) {
             Ok(ChildSpan { clock, mut span }) => {
-                // Both clocks count from an instant; the difference of those instants in Unix
-                // time moves the child's offsets onto ours.
+                // Both clocks count from an instant; the difference of those instants on the
+                // machine's monotonic clock moves the child's offsets onto ours.
                 let shift = |at: Duration| {
                     let nanos = (clock + at.as_nanos()).saturating_sub(ours);
                     Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
@@ -368,7 +389,8 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
 
 #[derive(Serialize, Deserialize)]
 struct ChildSpan {
-    /// The child's epoch in Unix nanoseconds.
+    /// The child's origin on the machine's monotonic clock, in nanoseconds (0 when the span's
+    /// times are already read straight from that clock, as Python's `time.monotonic_ns()`).
     clock: u128,
     span: Span,
 }

@@ -142,14 +142,6 @@ fn the_server_stops_when_dropped() {
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
 
-#[test]
-fn start_on_serves_from_the_callers_runtime() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = SlowServer::start_on(runtime.handle()).unwrap();
-    assert_eq!(get(&server, "/delay/5").0, 200);
-    assert_eq!(server.requests(), 1);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_served() {
     let server = SlowServer::start().unwrap();

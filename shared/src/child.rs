@@ -1,0 +1,235 @@
+//! Re-running this very program as a child process with a typed job (sections 1.4, 1.5, 1.7),
+//! and reading back its result and its spans on the parent's clock.
+//!
+//! Python's `multiprocessing` starts a child by running the interpreter again on the same program
+//! (the "spawn" start method). We do the same: [`SelfExe::spawn`] runs this binary as
+//! `<program> __child '<job as JSON>'`. Its `main` hands the job to [`serve`] first thing, which
+//! records the spans the job opens and prints them, then one result line. The Python programs run
+//! by [`crate::python`] answer in the same format, so one reader serves both.
+//!
+//! ```no_run
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Double(u64);
+//! // In main, before parsing arguments:
+//! if let Some(code) = shared::child::serve(|Double(n): Double| Ok(n * 2)) {
+//!     std::process::exit(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 });
+//! }
+//! // In the parent:
+//! let finished = shared::child::SelfExe::current()?.run::<u64>(&Double(21))?;
+//! assert_eq!(finished.result, 42);
+//! # anyhow::Ok(())
+//! ```
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, bail};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::trace::{Span, from_json_lines, record, to_json_lines};
+
+/// The hidden first argument that makes this program a child.
+pub const CHILD_ARG: &str = "__child";
+
+/// The program to re-run. The demo binary uses its own path ([`SelfExe::current`]); tests and
+/// benchmarks pass the binary Cargo built (`env!("CARGO_BIN_EXE_<name>")`), because inside them
+/// the current executable is the test harness, which knows no `__child`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfExe {
+    path: PathBuf,
+}
+
+impl SelfExe {
+    /// The running executable.
+    pub fn current() -> anyhow::Result<Self> {
+        let path = std::env::current_exe().context("cannot find this program's own path")?;
+        Ok(Self { path })
+    }
+
+    /// A given executable, which must hand `__child` to [`serve`].
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The executable's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a child for `job`, beside this process.
+    pub fn spawn(&self, job: &impl Serialize) -> anyhow::Result<Running> {
+        let mut command = Command::new(&self.path);
+        command.arg(CHILD_ARG).arg(serde_json::to_string(job)?);
+        let what = self.path.display().to_string();
+        Running::start(command, what)
+    }
+
+    /// Runs a child for `job` to the end and reads its answer.
+    pub fn run<R: DeserializeOwned>(&self, job: &impl Serialize) -> anyhow::Result<Finished<R>> {
+        self.spawn(job)?.wait()
+    }
+}
+
+/// What a child answered when it finished.
+#[derive(Debug, Clone)]
+pub struct Finished<R> {
+    /// The job's result.
+    pub result: R,
+    /// The spans it recorded, moved onto this process's clock.
+    pub spans: Vec<Span>,
+    /// Its other lines of output.
+    pub lines: Vec<String>,
+    /// Its process id.
+    pub pid: u32,
+}
+
+/// A child process still running: its standard input and output are pipes to us. A child that
+/// serves something (an echo server) keeps serving until its standard input closes.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// Lines already read with [`read_line`](Self::read_line), kept for [`wait`](Self::wait).
+    read: String,
+    /// Read on its own thread, so that a child writing much to stderr never blocks on a full pipe.
+    stderr: Option<std::thread::JoinHandle<String>>,
+    what: String,
+}
+
+impl Running {
+    /// Starts `command` with piped standard streams; `what` names it in errors.
+    pub(crate) fn start(mut command: Command, what: String) -> anyhow::Result<Self> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        let stdout = BufReader::new(child.stdout.take().context("no stdout pipe")?);
+        let mut pipe = child.stderr.take().context("no stderr pipe")?;
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        });
+        Ok(Self {
+            child,
+            stdout,
+            read: String::new(),
+            stderr: Some(stderr),
+            what,
+        })
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child's next line of output that is not a span (e.g. the address it
+    /// listens on). An error when it ends first.
+    pub fn read_line(&mut self) -> anyhow::Result<String> {
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line)? == 0 {
+                let status = self.child.wait()?;
+                bail!("{} ended before it said anything ({status})", self.what);
+            }
+            self.read.push_str(&line);
+            if from_json_lines(&line).0.is_empty() {
+                return Ok(line.trim_end().to_string());
+            }
+        }
+    }
+
+    /// Closes the child's standard input: a serving child takes it as the signal to finish.
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// Waits for the child to exit and reads its spans, lines and result.
+    pub fn wait<R: DeserializeOwned>(mut self) -> anyhow::Result<Finished<R>> {
+        self.close_stdin();
+        let mut text = std::mem::take(&mut self.read);
+        self.stdout.read_to_string(&mut text)?;
+        let status = self.child.wait()?;
+        let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
+        let stderr = stderr.unwrap_or_default();
+        if !status.success() {
+            let last = stderr.lines().rfind(|line| !line.trim().is_empty());
+            bail!(
+                "{} failed ({status}): {}",
+                self.what,
+                last.unwrap_or("no message")
+            );
+        }
+        let (spans, other) = from_json_lines(&text);
+        let mut result = None;
+        let mut lines = Vec::new();
+        for line in other {
+            match serde_json::from_str::<Answer<R>>(line) {
+                Ok(answer) => result = Some(answer.child_result),
+                Err(_) => lines.push(line.to_string()),
+            }
+        }
+        let result = result.with_context(|| format!("{} did not report a result", self.what))?;
+        Ok(Finished {
+            result,
+            spans,
+            lines,
+            pid: self.child.id(),
+        })
+    }
+}
+
+impl Drop for Running {
+    /// A child left running (an error on the way) is stopped, not left behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Answer<R> {
+    child_result: R,
+}
+
+/// The job this process was started for, when it is a child ([`CHILD_ARG`] first).
+pub fn job<J: DeserializeOwned>() -> Option<anyhow::Result<J>> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some(CHILD_ARG) {
+        return None;
+    }
+    let text = args.next().unwrap_or_default();
+    Some(serde_json::from_str(&text).with_context(|| format!("not a job for a child: {text}")))
+}
+
+/// Prints a child's answer: its spans, then its result line.
+pub fn answer(result: &impl Serialize, spans: &[Span]) -> anyhow::Result<()> {
+    print!("{}", to_json_lines(spans));
+    println!(
+        "{}",
+        serde_json::to_string(&Answer {
+            child_result: result
+        })?
+    );
+    Ok(())
+}
+
+/// When this process is a child: does its job with the spans recorded, answers, and returns the
+/// exit code for `main`. `None` when it is not a child.
+pub fn serve<J: DeserializeOwned, R: Serialize>(
+    work: impl FnOnce(J) -> anyhow::Result<R>,
+) -> Option<ExitCode> {
+    let job = job::<J>()?;
+    let outcome = job.and_then(|job| {
+        let (result, spans) = record(|| work(job));
+        answer(&result?, &spans)
+    });
+    Some(crate::cli::report_errors(outcome))
+}

@@ -1,0 +1,135 @@
+//! The book's own language beside the Rust (sections 1.1 to 1.7): running small CPython programs
+//! that answer like a child of this program, with their spans on the same clock.
+//!
+//! Every program gets `python/spans.py` put in front of it, so it can open spans (`span`,
+//! `traced`) and end with `answer(result)` without importing anything; its output is read by
+//! the same code that reads a Rust child ([`crate::child::Running`]). Only the standard library
+//! is used, so `python3` (3.8 or newer) is all a learner needs.
+
+use std::fmt;
+use std::process::Command;
+use std::sync::{Once, OnceLock};
+
+use serde::de::DeserializeOwned;
+
+use crate::child::{Finished, Running};
+
+/// The span helper put in front of every program.
+pub const SPANS_PY: &str = include_str!("../python/spans.py");
+
+/// A Python program carried inside the binary: `Script::new("requests.py", include_str!("requests.py"))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Script {
+    /// Its file name, for messages.
+    pub name: &'static str,
+    /// Its source.
+    pub source: &'static str,
+}
+
+impl Script {
+    /// A program named `name` with this source.
+    pub const fn new(name: &'static str, source: &'static str) -> Self {
+        Self { name, source }
+    }
+}
+
+/// Why the Python rows are left out. Displays as the one line a demo says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Absent {
+    /// `--no-python`.
+    NotWanted,
+    /// No `python3` on `PATH`.
+    NotFound,
+    /// A `python3` older than 3.8.
+    TooOld(String),
+}
+
+impl fmt::Display for Absent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Absent::NotWanted => write!(f, "CPython rows left out (--no-python)"),
+            Absent::NotFound => write!(f, "CPython rows left out: no python3 on PATH"),
+            Absent::TooOld(version) => {
+                write!(
+                    f,
+                    "CPython rows left out: python3 is {version}, older than 3.8"
+                )
+            }
+        }
+    }
+}
+
+/// A `python3` of version 3.8 or newer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Python {
+    /// Its version, e.g. `3.11.7`.
+    pub version: String,
+}
+
+impl Python {
+    /// The `python3` on `PATH`, unless `not_wanted` (`--no-python`). Looked up once.
+    pub fn find(not_wanted: bool) -> Result<Python, Absent> {
+        static FOUND: OnceLock<Result<Python, Absent>> = OnceLock::new();
+        if not_wanted {
+            return Err(Absent::NotWanted);
+        }
+        FOUND.get_or_init(look_up).clone()
+    }
+
+    /// Starts `script` with `args`, beside this process.
+    pub fn spawn(&self, script: &Script, args: &[String]) -> anyhow::Result<Running> {
+        crate::trace::now(); // the shared clock starts before the program's first span
+        let mut command = Command::new("python3");
+        command
+            .arg("-c")
+            .arg(format!("{SPANS_PY}\n{}", script.source))
+            .args(args);
+        Running::start(command, format!("python3 running {}", script.name))
+    }
+
+    /// Runs `script` with `args` to the end and reads its answer and spans.
+    pub fn run<R: DeserializeOwned>(
+        &self,
+        script: &Script,
+        args: &[String],
+    ) -> anyhow::Result<Finished<R>> {
+        let started = crate::trace::now();
+        let finished = self.spawn(script, args)?.wait()?;
+        check_clock(&finished.spans, started..crate::trace::now());
+        Ok(finished)
+    }
+}
+
+fn look_up() -> Result<Python, Absent> {
+    let output = Command::new("python3")
+        .args(["-c", "import sys; print(*sys.version_info[:3], sep='.')"])
+        .output()
+        .map_err(|_| Absent::NotFound)?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let mut parts = version
+        .split('.')
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if !output.status.success() || (major, minor) < (3, 8) {
+        return Err(Absent::TooOld(version));
+    }
+    Ok(Python { version })
+}
+
+/// Python's `time.monotonic_ns()` and our `Instant` read the same clock on Linux; where they do
+/// not, the program's spans land outside the time it ran, and the timeline would mislead. Say so,
+/// once.
+fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
+    static SAID: Once = Once::new();
+    let outside = spans
+        .iter()
+        .any(|span| span.opened < ran.start || span.closed > ran.end);
+    if outside {
+        SAID.call_once(|| {
+            eprintln!(
+                "note: python3's clock is not this program's here: its spans are drawn where its \
+                 clock puts them"
+            )
+        });
+    }
+}
