@@ -8,7 +8,6 @@ pub mod child;
 pub mod cli;
 pub mod demos;
 pub mod gil;
-pub mod shim_child;
 pub mod thread_cap;
 
 use anyhow::Context as _;

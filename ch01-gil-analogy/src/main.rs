@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     ch01_gil_analogy::die_quietly_on_closed_stdout();
-    if let Some(code) = ch01_gil_analogy::shim_child::serve(ch01_gil_analogy::demos::run_job) {
+    if let Some(code) = shared::child::serve(ch01_gil_analogy::demos::run_job) {
         return code;
     }
     let cli: ch01_gil_analogy::Cli = shared::cli::parse_or_exit();

@@ -1,9 +1,9 @@
 //! Coroutines are lightweight threads (section 1.5): N tasks sleep at once on one OS thread; N
 //! threads need N OS threads.
 
-use ch01_gil_analogy::shim_child::SelfExe;
 use ch01_gil_analogy::demos::coroutines::{NAP, measure, measure_capped};
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
+use shared::child::SelfExe;
 use shared::narrate::{Mode, Narrator};
 
 #[test]

@@ -3,9 +3,11 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ch01_gil_analogy::shim_child::SelfExe;
+use ch01_gil_analogy::demos::cpython;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
+use shared::child::SelfExe;
+use shared::python::Python;
 use shared::trace::record;
 use shared::{SlowServer, Span};
 
@@ -201,38 +203,41 @@ fn io_threads_overlap_their_requests_under_the_gil() {
     assert_eq!(server.max_in_flight(), 1);
 }
 
+/// The `python3` that runs the CPython checks, or None after saying why they are skipped (in CI
+/// a missing python3 fails `shared`'s own test).
+fn python() -> Option<Python> {
+    Python::find(false)
+        .map_err(|absent| eprintln!("skipped: {absent}"))
+        .ok()
+}
+
 #[test]
 fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
-    let Some((python, rows)) =
-        ch01_gil_analogy::demos::cpython::measure(Duration::from_millis(100)).expect("python3 ran")
-    else {
-        // In CI a missing python3 is a broken setup, not a reason to skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but there is no python3 on PATH"
-        );
-        eprintln!("note: no python3 on PATH, the CPython check is skipped");
-        return;
-    };
-    if !python.gil_enabled {
-        eprintln!(
-            "note: python3 {} runs without its GIL, the check is skipped",
-            python.version
-        );
+    let Some(python) = python() else { return };
+    let (cpython, rows) = cpython::measure(&python, Duration::from_millis(100)).expect("ran");
+    if !cpython.gil_enabled {
+        eprintln!("skipped: python3 {} runs without its GIL", cpython.version);
         return;
     }
     let threads = rows
         .iter()
         .find(|r| r.name == "cpython_threads")
         .expect("row");
-    // Not a speed claim: CPU time cannot exceed about one core's worth of wall time when only
-    // one thread at a time may run bytecode (a few ms of slack for the interpreter's start).
+    // Both threads computed (a span each, each with CPU time), and their spans overlapped: both
+    // were started before either finished.
+    let held = holding(&threads.spans);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|s| s.cpu() > Duration::ZERO), "{held:?}");
+    assert!(held[0].overlaps(held[1]), "{held:?}");
+    // Not a speed claim: all their CPU time together cannot exceed about one core's worth of the
+    // time they were open when only one thread at a time may run bytecode. Fails on a
+    // free-threaded CPython (3.13t) with two free cores.
+    let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
+    let wall = extent(&threads.spans);
     assert!(
-        threads.cpu_ms <= threads.wall_ms * 1.1 + 10.0,
-        "CPython {}: {} ms of CPU in {} ms",
-        python.version,
-        threads.cpu_ms,
-        threads.wall_ms
+        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
+        "CPython {}: {cpu:?} of CPU in {wall:?}",
+        cpython.version
     );
 }
 
@@ -247,7 +252,11 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
     let children = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
-    assert!(children.iter().all(|c| c.result == shared::workloads::fib(n)));
+    assert!(
+        children
+            .iter()
+            .all(|c| c.result == shared::workloads::fib(n))
+    );
     let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2, "two processes, two pids");
@@ -314,15 +323,9 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
     // Listing 1.8 in real CPython: threads blocked in urlopen have released the GIL, so the
     // server sees all of them at once; one after the other, never more than one. Fails with a
     // GIL held across I/O (the requests would queue behind it).
+    let Some(python) = python() else { return };
     let target = shared::workloads::Target::new(None, 300).expect("server");
-    let Some(rows) = ch01_gil_analogy::demos::cpython::measure_io(&target, 3).expect("ran") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but there is no python3 on PATH"
-        );
-        eprintln!("note: no python3 on PATH, the CPython check is skipped");
-        return;
-    };
+    let rows = cpython::measure_io(&python, &target, 3).expect("ran");
     let in_flight: Vec<(&str, Option<u64>)> =
         rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
     assert_eq!(
@@ -333,6 +336,11 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
         ]
     );
     assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
+    // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
+    for row in &rows {
+        assert_eq!(row.spans.len(), 3, "{row:?}");
+        assert!(row.spans.iter().all(|s| s.cpu() < s.wall() / 2), "{row:?}");
+    }
 }
 
 #[test]

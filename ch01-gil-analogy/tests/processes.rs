@@ -10,7 +10,7 @@ use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_start, processes_copy, threads_share,
 };
-use ch01_gil_analogy::shim_child::SelfExe;
+use shared::child::SelfExe;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
 

@@ -44,9 +44,8 @@ mod measuring {
 
     use crate::child::{Job, Way, thread_count};
     use crate::cli::Sizes;
-    use crate::demos::record;
-    use crate::shim_child::SelfExe;
     use crate::thread_cap::ThreadCap;
+    use shared::child::SelfExe;
 
     const DEMO: &str = "coroutines";
     const SECTION: &str = "1.5";
@@ -185,7 +184,7 @@ mod measuring {
             (Way::Tasks, units, "tokio_tasks"),
         ] {
             let what = format!("{what}: {n} units sleeping");
-            let (output, _) = record(narrator, &what, "unit", None, || {
+            let (output, _) = narrator.record(&what, "unit", None, || {
                 exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
             });
             let mut row = output?.result;

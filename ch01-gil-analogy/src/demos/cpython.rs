@@ -1,52 +1,47 @@
-//! Section 1.5, the model beside the real thing: when `python3` is on `PATH`, CPython runs the
-//! book's fib twice, one after the other and in two threads (`fib_threads.py`, our own short
-//! script), sized to take about as long as the model's sequential run.
+//! Section 1.5, the model beside the real thing: CPython runs the book's fib twice, one after
+//! the other and in two threads (`fib_threads.py`), sized to take about as long as the model's
+//! sequential run, and the blocking requests one after the other and in threads
+//! (`io_threads.py`). Their spans are drawn beside the model's.
 
-use std::io::ErrorKind;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::ensure;
 use serde::Deserialize;
 use shared::Narrator;
+use shared::python::{Python, Script};
 use shared::timing::{human_ms, ratio};
 use shared::workloads::Target;
 
 use super::gil::{GilRun, GilRuns};
 
-/// The script, run with `python3 -c`.
-pub const SCRIPT: &str = include_str!("fib_threads.py");
+/// The CPU-bound program.
+pub const FIB_THREADS: Script = Script::new("fib_threads.py", include_str!("fib_threads.py"));
 
-/// The I/O script (`io_threads.py`): `n` blocking requests, one after the other or in threads.
-pub const IO_SCRIPT: &str = include_str!("io_threads.py");
+/// The I/O-bound program: `n` blocking requests, one after the other or in threads.
+pub const IO_THREADS: Script = Script::new("io_threads.py", include_str!("io_threads.py"));
 
 /// Which CPython ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Python {
-    /// `sys.version`'s first word, e.g. `3.11.7`.
+pub struct Cpython {
+    /// Its version, e.g. `3.11.7`.
     pub version: String,
     /// `sys._is_gil_enabled()` where it exists (3.13 and later); true before 3.13.
     pub gil_enabled: bool,
 }
 
-/// What the script prints.
+/// What `fib_threads.py` answers: (wall ms, CPU ms) of each run.
 #[derive(Deserialize)]
 struct Answer {
-    version: String,
     gil_enabled: bool,
     fib_n: u32,
-    /// (wall ms, CPU ms)
     sequential: (f64, f64),
     threads: (f64, f64),
 }
 
-/// Runs the script with `budget` per fib. `None` when there is no `python3` on `PATH`.
-pub fn measure(budget: Duration) -> anyhow::Result<Option<(Python, Vec<GilRun>)>> {
-    let Some(stdout) = python(SCRIPT, &[format!("{:.3}", budget.as_secs_f64())])? else {
-        return Ok(None);
-    };
-    let answer: Answer = serde_json::from_str(stdout.trim())
-        .with_context(|| format!("python3 printed something unexpected: {stdout}"))?;
+/// Runs `fib_threads.py` with `budget` per fib: `cpython_sequential` and `cpython_threads`.
+pub fn measure(python: &Python, budget: Duration) -> anyhow::Result<(Cpython, Vec<GilRun>)> {
+    let finished = python.run::<Answer>(&FIB_THREADS, &[format!("{:.3}", budget.as_secs_f64())])?;
+    let answer = finished.result;
     let row = |name, (wall_ms, cpu_ms): (f64, f64)| GilRun {
         name,
         wall_ms,
@@ -57,19 +52,23 @@ pub fn measure(budget: Duration) -> anyhow::Result<Option<(Python, Vec<GilRun>)>
     let mut sequential = row("cpython_sequential", answer.sequential);
     sequential.fib_n = Some(answer.fib_n);
     let mut threads = row("cpython_threads", answer.threads);
+    (sequential.spans, threads.spans) = finished
+        .spans
+        .into_iter()
+        .partition(|span| span.label == "thread cpython main");
     if !answer.gil_enabled {
         threads.note = Some(
             "this Python is free-threaded and runs without its GIL: the real threads_no_gil".into(),
         );
     }
-    let python = Python {
-        version: answer.version,
+    let which = Cpython {
+        version: python.version.clone(),
         gil_enabled: answer.gil_enabled,
     };
-    Ok(Some((python, vec![sequential, threads])))
+    Ok((which, vec![sequential, threads]))
 }
 
-/// What the I/O script prints.
+/// What `io_threads.py` answers.
 #[derive(Deserialize)]
 struct IoAnswer {
     wall_ms: f64,
@@ -77,30 +76,10 @@ struct IoAnswer {
     statuses: Vec<u16>,
 }
 
-/// Runs `python3 -c script args..`: `None` when there is no `python3` on `PATH`, its standard
-/// output when it succeeded.
-fn python(script: &str, args: &[String]) -> anyhow::Result<Option<String>> {
-    let output = match Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-    {
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-        result => result.context("could not run python3")?,
-    };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("no message");
-        bail!("python3 failed ({}): {last}", output.status);
-    }
-    Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()))
-}
-
-/// Real CPython makes `n` blocking requests to `target`, one after the other
+/// CPython makes `n` blocking requests to `target`, one after the other
 /// (`cpython_io_sequential`) and in one thread each (`cpython_io_threads`), with the server's
-/// count of requests in flight when the server is ours. `None` without `python3`.
-pub fn measure_io(target: &Target, n: u64) -> anyhow::Result<Option<Vec<GilRun>>> {
+/// count of requests in flight when the server is ours.
+pub fn measure_io(python: &Python, target: &Target, n: u64) -> anyhow::Result<Vec<GilRun>> {
     let mut rows: Vec<GilRun> = Vec::new();
     for (name, way) in [
         ("cpython_io_sequential", "sequential"),
@@ -108,11 +87,8 @@ pub fn measure_io(target: &Target, n: u64) -> anyhow::Result<Option<Vec<GilRun>>
     ] {
         target.reset();
         let args = [target.url().to_string(), n.to_string(), way.to_string()];
-        let Some(stdout) = python(IO_SCRIPT, &args)? else {
-            return Ok(None);
-        };
-        let answer: IoAnswer = serde_json::from_str(stdout.trim())
-            .with_context(|| format!("python3 printed something unexpected: {stdout}"))?;
+        let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
+        let answer = finished.result;
         ensure!(
             answer.statuses.len() as u64 == n && answer.statuses.iter().all(|s| *s == 200),
             "CPython's requests answered {:?}",
@@ -127,16 +103,16 @@ pub fn measure_io(target: &Target, n: u64) -> anyhow::Result<Option<Vec<GilRun>>
             requests: Some(n),
             max_in_flight: target.max_in_flight(),
             values: answer.statuses.into_iter().map(u64::from).collect(),
+            spans: finished.spans,
             ..GilRun::default()
         });
     }
-    Ok(Some(rows))
+    Ok(rows)
 }
 
 /// Prints the CPython rows (or why there are none) and returns the summary's lines about them.
 pub fn report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
     let Some(python) = &runs.python else {
-        narrator.say("No python3 on PATH: the CPython rows are skipped.\n\n");
         return Vec::new();
     };
     let gil = if python.gil_enabled {

@@ -14,7 +14,7 @@ use shared::workloads::fetch_blocking;
 
 use crate::child::Job;
 use crate::gil::Gil;
-use crate::shim_child::{Finished, SelfExe};
+use shared::child::{Finished, SelfExe};
 
 // ---- the lesson: the book's fib and requests, with and without threads, under one GIL ----
 
@@ -128,10 +128,9 @@ mod measuring {
 
     use crate::child::Job;
     use crate::cli::Sizes;
-    use crate::demos::cpython::{self, Python};
-    use crate::demos::record;
+    use crate::demos::cpython::{self, Cpython};
     use crate::gil::Gil;
-    use crate::shim_child::SelfExe;
+    use shared::child::SelfExe;
 
     const DEMO: &str = "gil";
     const SECTION: &str = "1.5";
@@ -271,7 +270,7 @@ mod measuring {
         /// The model, I/O-bound: io_sequential, io_threads_with_gil.
         pub io: Vec<GilRun>,
         /// Which CPython ran, when one did.
-        pub python: Option<Python>,
+        pub python: Option<Cpython>,
         /// Real CPython: cpython_sequential, cpython_threads (empty without `python3`).
         pub cpython: Vec<GilRun>,
     }
@@ -294,7 +293,7 @@ mod measuring {
         what: &str,
         work: impl FnOnce() -> T,
     ) -> (T, Usage, Vec<Span>) {
-        let ((value, usage), spans) = record(narrator, what, "thread", None, || {
+        let ((value, usage), spans) = narrator.record(what, "thread", None, || {
             let children_before = children_cpu_time();
             let (value, mut usage) = timed(work);
             usage.cpu += children_cpu_time().saturating_sub(children_before);
@@ -365,16 +364,14 @@ mod measuring {
         let io = measure_io(sizes, target, exe, narrator)?;
         // Sized to take about as long as the model's sequential run: half of it per fib.
         let budget = Duration::from_secs_f64(cpu[0].wall_ms / 2e3);
-        let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(budget));
-        let (python, mut cpython) = match answer? {
-            Some((python, rows)) => (Some(python), rows),
-            None => (None, Vec::new()),
-        };
-        if python.is_some() {
-            let (rows, _, _) = recorded(narrator, "CPython requests", || {
-                cpython::measure_io(target, sizes.requests)
+        let (mut python, mut cpython) = (None, Vec::new());
+        if let Some(found) = narrator.python() {
+            let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(&found, budget));
+            let (which, rows) = answer?;
+            let (io, _, _) = recorded(narrator, "CPython requests", || {
+                cpython::measure_io(&found, target, sizes.requests)
             });
-            cpython.extend(rows?.unwrap_or_default());
+            (python, cpython) = (Some(which), [rows, io?].concat());
         }
         Ok(GilRuns {
             cpu,
@@ -560,6 +557,17 @@ mod measuring {
             "io_threads_with_gil: the lock is released during every request",
             &get("io_threads_with_gil").spans,
         );
+        for (name, title) in [
+            ("cpython_threads", "two CPython threads, one GIL"),
+            (
+                "cpython_io_threads",
+                "CPython's GIL is released during every request",
+            ),
+        ] {
+            if let Some(run) = runs.get(name) {
+                narrator.timeline(&format!("{name}: {title}"), &run.spans);
+            }
+        }
 
         let mut lines = Vec::new();
         let with_gil = get("threads_with_gil");

@@ -10,7 +10,6 @@ pub mod refcount;
 use std::time::Duration;
 
 use serde_json::{Value, to_value};
-use shared::{Narrator, Recording, Span};
 
 use crate::child::{Hello, Job};
 use crate::gil::Gil;
@@ -40,19 +39,4 @@ pub fn run_job(job: Job) -> anyhow::Result<Value> {
             to_value(gil::request(&gil, format!("pid {pid}"), &client, &url)?)?
         }
     })
-}
-
-/// Runs `work` while recording its spans, with a progress bar counting the `span_name` spans.
-pub fn record<T>(
-    narrator: &Narrator,
-    what: &str,
-    span_name: &'static str,
-    total: Option<u64>,
-    work: impl FnOnce() -> T,
-) -> (T, Vec<Span>) {
-    let recording = Recording::start();
-    let progress = narrator.progress(&recording, what, span_name, total);
-    let value = work();
-    drop(progress);
-    (value, recording.finish())
 }

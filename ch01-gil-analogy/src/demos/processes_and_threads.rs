@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::shim_child::{Finished, SelfExe};
+use shared::child::{Finished, SelfExe};
 use tracing::info_span;
 
 use crate::child::{Hello, Job};
@@ -98,8 +98,7 @@ mod measuring {
 
     use crate::child::{Hello, Job, anon_memory_kb, thread_count};
     use crate::cli::Sizes;
-    use crate::demos::record;
-    use crate::shim_child::SelfExe;
+    use shared::child::SelfExe;
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -289,9 +288,8 @@ mod measuring {
                 std::thread::spawn(|| ()).join().expect("an empty thread");
             }
         });
-        let (done, processes) = measure(|| {
-            (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop))
-        });
+        let (done, processes) =
+            measure(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
         done?;
         Ok([
             Start::new("thread_start", units, threads),
@@ -348,7 +346,8 @@ mod measuring {
              a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
              process.",
         );
-        let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
+        let threads =
+            |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
         narrator.say(format!(
             "This process: pid {}, {} right now, running on thread '{}' (os id {}).",
             std::process::id(),
@@ -385,7 +384,7 @@ mod measuring {
              included, and do the same in their copy."
         ));
         let ((by_threads, usage), spans): (_, Vec<Span>) =
-            record(narrator, "counting in threads", "thread", Some(WORKERS), || {
+            narrator.record("counting in threads", "thread", Some(WORKERS), || {
                 measure(|| super::threads_share(increments))
             });
         let threads_row = Memory::new("threads", &by_threads, usage);
@@ -401,7 +400,7 @@ mod measuring {
              that do nothing, each started and waited for before the next. Memory: \
              {FOOTPRINT_THREADS} threads alive at once, beside the child that said hello.\n\n"
         ));
-        let (starts, _) = record(narrator, "starting threads and processes", "", None, || {
+        let (starts, _) = narrator.record("starting threads and processes", "", None, || {
             measure_start(START_UNITS, &exe)
         });
         let [thread_start, process_start] = starts?;
@@ -411,7 +410,11 @@ mod measuring {
             vec![to_value(&thread_hello)?, to_value(&child_hello)?],
             vec![to_value(&threads_row)?, to_value(&processes_row)?],
             vec![to_value(&thread_start)?, to_value(&process_start)?],
-            footprints.iter().flatten().map(to_value).collect::<Result<_, _>>()?,
+            footprints
+                .iter()
+                .flatten()
+                .map(to_value)
+                .collect::<Result<_, _>>()?,
         ];
         if narrator.json() {
             // One line: the rows in the order scripts have always read them.
