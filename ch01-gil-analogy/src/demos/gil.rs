@@ -100,7 +100,7 @@ pub const IO_TASK_FIB: u32 = 15;
 
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
 /// process each, each making its request as [`request`] does under its own GIL.
-pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
+pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
     let job = Job::Fetch { port, delay_ms };
     let children: Vec<_> = (0..n)
         .map(|_| exe.spawn(&job))
@@ -109,53 +109,44 @@ pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::
     answers.map(|answer| Ok(answer?.result)).collect()
 }
 
-pub use measuring::{
-    Calibration, GilRun, GilRuns, calibrate, fib_job, handoffs, holding, lock_wait, measure, run,
-};
+pub use measuring::{GilRun, GilRuns, calibrate, fib_job, handoffs, holding, measure, run};
 
 mod measuring {
     use std::time::Duration;
 
     use anyhow::ensure;
-    use reqwest::Url;
     use serde::Serialize;
+    use shared::child::SelfExe;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, measure as timed, ratio};
+    use shared::timing::{children_cpu_time, human, human_ms, measure as timed, ms, ratio};
     use shared::workloads::{Target, blocking_http_client};
     use shared::{Narrator, Report, Span, Usage};
 
-    use shared::timing::children_cpu_time;
-
     use crate::child::Job;
-    use crate::cli::Sizes;
+    use crate::cli::{MAX_FIB, Sizes};
     use crate::demos::cpython::{self, Cpython};
     use crate::gil::Gil;
-    use shared::child::SelfExe;
 
     const DEMO: &str = "gil";
     const SECTION: &str = "1.5";
-
     /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
     /// two takes about a second in a debug build and in `--release` alike.
-    pub const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
-
+    const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
     /// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
-    pub const IDLE_CORES: f64 = 1.5;
-
+    const IDLE_CORES: f64 = 1.5;
     /// CPU-seconds per second below which the sequential run did not have a core to itself.
-    pub const BUSY_BASELINE: f64 = 0.8;
+    const BUSY_BASELINE: f64 = 0.8;
 
     /// One run of the demo, measured.
     #[derive(Debug, Clone, Default, Serialize)]
     pub struct GilRun {
-        /// `sequential`, `threads_with_gil`, ..., `cpython_threads`.
+        /// `sequential`, `threads_with_gil`, ..., `cpython_io_threads`.
         pub name: &'static str,
         /// Wall time of the run.
         pub wall_ms: f64,
         /// CPU time of the run, child processes included.
         pub cpu_ms: f64,
-        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential` or
-        /// `cpython_sequential`).
+        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential`, ...).
         pub ratio: f64,
         /// fib's argument (on the baseline rows).
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,11 +166,11 @@ mod measuring {
         /// The most requests the embedded server saw at once.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_in_flight: Option<u64>,
-        /// CPU-seconds per second of wall time (rows that need two idle cores to speed up).
+        /// CPU-seconds per second of wall time.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub cpu_per_wall: Option<f64>,
-        /// Whether the run got two cores' worth of CPU (at least 1.5 CPU-seconds per second):
-        /// without them, running in parallel cannot be faster than one after the other.
+        /// Whether the run got two cores' worth of CPU: without them, running in parallel
+        /// cannot be faster than one after the other.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cores: Option<bool>,
         /// What a reader should know about this row.
@@ -195,35 +186,18 @@ mod measuring {
 
     impl GilRun {
         fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
+            let (wall_ms, cpu_ms) = (ms(usage.wall), ms(usage.cpu));
+            let cpu_per_wall = Some(ratio(cpu_ms, wall_ms));
+            let (values, spans) = (values, spans);
             Self {
                 name,
-                wall_ms: shared::timing::ms(usage.wall),
-                cpu_ms: shared::timing::ms(usage.cpu),
+                wall_ms,
+                cpu_ms,
+                cpu_per_wall,
                 values,
                 spans,
                 ..Self::default()
             }
-        }
-
-        fn against(mut self, baseline: &GilRun) -> Self {
-            self.ratio = ratio(self.wall_ms, baseline.wall_ms);
-            self
-        }
-
-        /// Adds how much CPU the run got per second, for a row that needs idle cores.
-        fn with_cores(mut self) -> Self {
-            let cores = ratio(self.cpu_ms, self.wall_ms);
-            self.cpu_per_wall = Some(cores);
-            self.idle_cores = Some(cores >= IDLE_CORES);
-            self
-        }
-
-        /// Adds what the lock did, read from the spans.
-        fn with_lock(mut self, gil: &Gil) -> Self {
-            self.handoffs = Some(handoffs(&self.spans));
-            self.drop_requests = Some(gil.drop_requests());
-            self.lock_wait_ms = Some(shared::timing::ms(lock_wait(&self.spans)));
-            self
         }
     }
 
@@ -240,10 +214,8 @@ mod measuring {
 
     /// The spans during which a thread held the lock (ran bytecode).
     pub fn holding(spans: &[Span]) -> Vec<&Span> {
-        spans
-            .iter()
-            .filter(|s| s.name == "thread" && s.waiting_for.is_none())
-            .collect()
+        let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
+        spans.iter().filter(held).collect()
     }
 
     /// How many times the lock went from one thread to a different one: consecutive holding
@@ -253,34 +225,22 @@ mod measuring {
         held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
     }
 
-    /// Time all threads together spent waiting for the lock.
-    pub fn lock_wait(spans: &[Span]) -> Duration {
-        spans
-            .iter()
-            .filter(|s| s.waiting_for.as_deref() == Some("lock"))
-            .map(Span::wall)
-            .sum()
-    }
-
-    /// Every run of the demo.
+    /// Every run of the demo: the model's, then CPython's (none without `python3`).
     #[derive(Debug, Clone)]
     pub struct GilRuns {
-        /// The model, CPU-bound: sequential, threads_with_gil, threads_no_gil, processes, rayon.
-        pub cpu: Vec<GilRun>,
-        /// The model, I/O-bound: io_sequential, io_threads_with_gil.
-        pub io: Vec<GilRun>,
+        /// The model: the fib rows, then the request rows.
+        pub model: Vec<GilRun>,
         /// Which CPython ran, when one did.
         pub python: Option<Cpython>,
-        /// Real CPython: cpython_sequential, cpython_threads (empty without `python3`).
+        /// Real CPython's rows.
         pub cpython: Vec<GilRun>,
     }
 
     impl GilRuns {
         /// The run with this name.
         pub fn get(&self, name: &str) -> Option<&GilRun> {
-            self.cpu
+            self.model
                 .iter()
-                .chain(&self.io)
                 .chain(&self.cpython)
                 .find(|run| run.name == name)
         }
@@ -311,148 +271,129 @@ mod measuring {
         narrator: &Narrator,
     ) -> anyhow::Result<GilRuns> {
         let interval = sizes.switch_interval();
-        let gil = Gil::new(interval);
-        let (values, usage, spans) =
-            recorded(narrator, "sequential", || super::sequential(&gil, n));
-        let mut sequential = GilRun::new("sequential", usage, values.to_vec(), spans);
-        sequential.ratio = 1.0;
-        sequential.cpu_per_wall = Some(ratio(sequential.cpu_ms, sequential.wall_ms));
-        sequential.fib_n = Some(n);
-
-        let gil = Gil::new(interval);
-        let (values, usage, spans) =
-            recorded(narrator, "threads_with_gil", || super::two_threads(&gil, n));
-        let mut with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
-            .with_lock(&gil)
-            .against(&sequential);
-        with_gil.cpu_per_wall = Some(ratio(with_gil.cpu_ms, with_gil.wall_ms));
-
-        let no_gil = Gil::disabled();
-        let (values, usage, spans) = recorded(narrator, "threads_no_gil", || {
-            super::two_threads(&no_gil, n)
-        });
-        let no_gil = GilRun::new("threads_no_gil", usage, values.to_vec(), spans)
-            .against(&sequential)
-            .with_cores();
-
-        let (children, usage, _) = recorded(narrator, "processes", || {
-            super::two_processes(exe, fib_job(n, interval, None))
-        });
-        let children = children?;
-        let values = children.iter().map(|c| c.result).collect();
-        let spans = children.into_iter().flat_map(|c| c.spans).collect();
-        let processes = GilRun::new("processes", usage, values, spans)
-            .against(&sequential)
-            .with_cores();
-
-        let (values, usage, spans) = recorded(narrator, "rayon", || super::rayon_join(n));
-        let rayon = GilRun::new("rayon", usage, values.to_vec(), spans)
-            .against(&sequential)
-            .with_cores();
-
-        let expected = shared::workloads::fib(n);
-        let cpu = vec![sequential, with_gil, no_gil, processes, rayon];
-        for run in &cpu {
+        let mut model: Vec<GilRun> = Vec::new();
+        for name in [
+            "sequential",
+            "threads_with_gil",
+            "threads_no_gil",
+            "processes",
+            "rayon",
+        ] {
+            let gil = if name == "threads_no_gil" {
+                Gil::disabled()
+            } else {
+                Gil::new(interval)
+            };
+            let (values, usage, spans) = recorded(narrator, name, || match name {
+                "sequential" => Ok((super::sequential(&gil, n).to_vec(), Vec::new())),
+                "processes" => {
+                    let children = super::two_processes(exe, fib_job(n, interval, None))?;
+                    let values = children.iter().map(|c| c.result).collect();
+                    anyhow::Ok((values, children.into_iter().flat_map(|c| c.spans).collect()))
+                }
+                "rayon" => Ok((super::rayon_join(n).to_vec(), Vec::new())),
+                _ => Ok((super::two_threads(&gil, n).to_vec(), Vec::new())),
+            });
+            let (values, child_spans) = values?;
+            let expected = shared::workloads::fib(n);
             ensure!(
-                run.values == [expected, expected],
-                "{} computed {:?}, but fib({n}) is {expected}",
-                run.name,
-                run.values
+                values == [expected; 2],
+                "{name} computed {values:?}, not fib({n}) = {expected}"
             );
+            let mut run = GilRun::new(name, usage, values, [spans, child_spans].concat());
+            run.ratio = model
+                .first()
+                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
+            match name {
+                "sequential" => run.fib_n = Some(n),
+                "threads_with_gil" => {
+                    run.handoffs = Some(handoffs(&run.spans));
+                    run.drop_requests = Some(gil.drop_requests());
+                    let waits = run
+                        .spans
+                        .iter()
+                        .filter(|s| s.waiting_for.as_deref() == Some("lock"));
+                    run.lock_wait_ms = Some(ms(waits.map(Span::wall).sum()));
+                }
+                _ => run.idle_cores = run.cpu_per_wall.map(|cores| cores >= IDLE_CORES),
+            }
+            model.push(run);
         }
-
-        let io = measure_io(sizes, target, exe, narrator)?;
+        model.extend(measure_io(sizes, target, exe, narrator)?);
         // Sized to take about as long as the model's sequential run: half of it per fib.
-        let budget = Duration::from_secs_f64(cpu[0].wall_ms / 2e3);
-        let (mut python, mut cpython) = (None, Vec::new());
+        let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
+        let (mut python, mut rows) = (None, Vec::new());
         if let Some(found) = narrator.python() {
-            let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(&found, budget));
-            let (which, rows) = answer?;
+            let (fibs, _, _) = recorded(narrator, "CPython", || cpython::measure(&found, budget));
+            let (which, fibs) = fibs?;
             let (io, _, _) = recorded(narrator, "CPython requests", || {
                 cpython::measure_io(&found, target, sizes.requests)
             });
-            (python, cpython) = (Some(which), [rows, io?].concat());
+            (python, rows) = (Some(which), [fibs, io?].concat());
         }
         Ok(GilRuns {
-            cpu,
-            io,
+            model,
             python,
-            cpython,
+            cpython: rows,
         })
     }
 
+    /// The request rows: one after the other, in threads, and (with the embedded server, which
+    /// child processes reach by its port) in child processes.
     fn measure_io(
         sizes: &Sizes,
         target: &Target,
         exe: &SelfExe,
         narrator: &Narrator,
     ) -> anyhow::Result<Vec<GilRun>> {
-        let url: &Url = target.url();
+        let (url, n) = (target.url(), sizes.requests);
         let client = blocking_http_client(url)?;
-        let n = sizes.requests;
-        let mut runs = Vec::new();
-        for name in ["io_sequential", "io_threads_with_gil"] {
+        let port = target.server().map(|server| server.addr().port());
+        let ways = ["io_sequential", "io_threads_with_gil", "io_processes"];
+        let mut runs: Vec<GilRun> = Vec::new();
+        for name in ways
+            .into_iter()
+            .filter(|&name| name != "io_processes" || port.is_some())
+        {
             target.reset();
             let gil = Gil::new(sizes.switch_interval());
-            let (statuses, usage, spans) = recorded(narrator, name, || {
-                if name == "io_sequential" {
-                    super::io_sequential(&gil, &client, url, n)
-                } else {
-                    super::io_threads(&gil, &client, url, n)
-                }
+            let (values, usage, spans) = recorded(narrator, name, || match (name, port) {
+                ("io_sequential", _) => super::io_sequential(&gil, &client, url, n),
+                ("io_processes", Some(port)) => super::io_processes(exe, port, sizes.delay, n),
+                _ => super::io_threads(&gil, &client, url, n),
             });
-            let values = statuses?.into_iter().map(u64::from).collect();
+            let values = values?.into_iter().map(u64::from).collect();
             let mut run = GilRun::new(name, usage, values, spans);
-            run.requests = Some(n);
-            run.max_in_flight = target.max_in_flight();
+            (run.requests, run.max_in_flight, run.cpu_per_wall) =
+                (Some(n), target.max_in_flight(), None);
+            run.ratio = runs
+                .first()
+                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
             if name == "io_threads_with_gil" {
                 run.handoffs = Some(handoffs(&run.spans));
             }
             runs.push(run);
         }
-        // Child processes reach the embedded server by its port (not with --url).
-        if let Some(server) = target.server() {
-            target.reset();
-            let (values, usage, _) = recorded(narrator, "io_processes", || {
-                super::io_processes(exe, server.addr().port(), sizes.delay, n)
-            });
-            let mut run = GilRun::new("io_processes", usage, values?, Vec::new());
-            run.requests = Some(n);
-            run.max_in_flight = target.max_in_flight();
-            runs.push(run);
-        }
-        let baseline = runs[0].clone();
-        Ok(runs.into_iter().map(|run| run.against(&baseline)).collect())
-    }
-
-    /// The result of [`calibrate`]: the chosen `n` and how long one `fib(n)` should take.
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    pub struct Calibration {
-        /// The chosen argument of fib.
-        pub n: u32,
-        /// One `fib(n)`'s expected time, extrapolated from a measured smaller fib.
-        pub estimate: Duration,
+        Ok(runs)
     }
 
     /// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
-    /// `budget` on this machine and build: grows `n` while one run stays short (about 20 ms),
-    /// then extrapolates, each step up in `n` costing about 1.618 times more (the golden ratio,
-    /// as fib itself grows).
-    pub fn calibrate(budget: Duration) -> Calibration {
+    /// `budget` on this machine and build, and how long it should take: grows `n` while one run
+    /// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
+    /// times more (the golden ratio, as fib itself grows).
+    pub fn calibrate(budget: Duration) -> (u32, Duration) {
         const GROWTH: f64 = 1.618;
         let gil = Gil::disabled();
-        let mut n = 10;
-        let mut took = Duration::ZERO;
-        while n < crate::cli::MAX_FIB {
-            let (_, usage) = timed(|| gil.attach("calibration").run_fib(n));
-            took = usage.wall;
+        let (mut n, mut took) = (10, Duration::ZERO);
+        while n < MAX_FIB {
+            took = timed(|| gil.attach("calibration").run_fib(n)).1.wall;
             if took >= Duration::from_millis(20) || took >= budget {
                 break;
             }
             n += 2;
         }
         let mut estimate = took.as_secs_f64().max(1e-6);
-        while n < crate::cli::MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
+        while n < MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
             estimate *= GROWTH;
             n += 1;
         }
@@ -460,10 +401,7 @@ mod measuring {
             estimate /= GROWTH;
             n -= 1;
         }
-        Calibration {
-            n,
-            estimate: Duration::from_secs_f64(estimate),
-        }
+        (n, Duration::from_secs_f64(estimate))
     }
 
     /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
@@ -480,10 +418,9 @@ mod measuring {
     }
 
     /// ", N of them at the server at once", when the server is ours and counted.
-    fn at_once(run: &GilRun) -> String {
-        run.max_in_flight
-            .map(|m| format!(", {m} of them at the server at once"))
-            .unwrap_or_default()
+    pub(super) fn at_once(run: &GilRun) -> String {
+        let at_once = |m| format!(", {m} of them at the server at once");
+        run.max_in_flight.map(at_once).unwrap_or_default()
     }
 
     /// Runs the demo with its narration.
@@ -499,80 +436,70 @@ mod measuring {
              speed up even under the GIL, because a thread releases it while it waits.",
         );
         let interval = sizes.switch_interval();
-        let n = match sizes.fib {
-            Some(n) => n,
-            None => {
-                let calibration = calibrate(CALIBRATED_FIB_BUDGET);
-                narrator.say(format!(
-                    "Calibrated: one fib({}) should take about {} on the model interpreter in \
-                     this build (choose with --fib N; a release build picks a larger N for the same time).",
-                    calibration.n,
-                    shared::timing::human(calibration.estimate)
-                ));
-                calibration.n
-            }
-        };
+        let n = sizes.fib.unwrap_or_else(|| {
+            let (n, estimate) = calibrate(CALIBRATED_FIB_BUDGET);
+            narrator.say(format!(
+                "Calibrated: one fib({n}) should take about {} on the model interpreter in this \
+                 build (choose with --fib N; a release build picks a larger N for the same time).",
+                human(estimate)
+            ));
+            n
+        });
         narrator.say(format!(
             "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
-            shared::timing::human(interval)
+            human(interval)
         ));
         let runs = measure(n, sizes, &target, exe, narrator)?;
-        if narrator.json() {
-            let all = runs.cpu.iter().chain(&runs.io).chain(&runs.cpython);
-            narrator.report(&Report::new(DEMO, SECTION, all.collect()));
+        let rows = if narrator.json() {
+            [&runs.model[..], &runs.cpython].concat()
         } else {
-            narrator.report(&Report::new(DEMO, SECTION, runs.cpu.iter().collect()));
-            narrator.report(&Report::new(DEMO, SECTION, runs.io.iter().collect()));
-            narrator.say(
-                "ratio = wall time / wall time of sequential (fib rows) or of io_sequential \
-                 (request rows)\n\n",
-            );
-        }
+            runs.model.clone()
+        };
+        narrator.report(&Report::new(DEMO, SECTION, rows));
+        narrator.say("ratio = wall time / wall time of sequential (fib rows) or of io_sequential (request rows)\n\n");
         let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
         let zoom = interval * 12;
-        narrator.timeline(
-            &format!(
-                "threads_with_gil, the first {}: the lock passes back and forth",
-                shared::timing::human(zoom)
-            ),
-            &first(&get("threads_with_gil").spans, zoom),
-        );
-        // The title says what the run got: at once on two cores, or only open at once.
-        let together = |name: &str| {
-            if get(name).idle_cores == Some(true) {
-                "both run at once"
-            } else {
-                "both open at once, but without two free cores mostly waiting for a CPU"
-            }
+        // The titles say what each run got: at once on two cores, or only open at once.
+        let together = |name: &str| match get(name).idle_cores {
+            Some(true) => "both run at once",
+            _ => "both open at once, but without two free cores mostly waiting for a CPU",
         };
-        narrator.timeline(
-            &format!("threads_no_gil: {}", together("threads_no_gil")),
-            &get("threads_no_gil").spans,
-        );
-        narrator.timeline(
-            &format!("processes: one GIL each, {}", together("processes")),
-            &get("processes").spans,
-        );
-        narrator.timeline(
-            "io_threads_with_gil: the lock is released during every request",
-            &get("io_threads_with_gil").spans,
-        );
-        for (name, title) in [
-            ("cpython_threads", "two CPython threads, one GIL"),
+        let lanes = [
             (
-                "cpython_io_threads",
-                "CPython's GIL is released during every request",
+                format!(
+                    "threads_with_gil, the first {}: the lock passes back and forth",
+                    human(zoom)
+                ),
+                first(&get("threads_with_gil").spans, zoom),
             ),
-        ] {
-            if let Some(run) = runs.get(name) {
-                narrator.timeline(&format!("{name}: {title}"), &run.spans);
-            }
+            (
+                format!("threads_no_gil: {}", together("threads_no_gil")),
+                get("threads_no_gil").spans,
+            ),
+            (
+                format!("processes: one GIL each, {}", together("processes")),
+                get("processes").spans,
+            ),
+            (
+                "io_threads_with_gil: the lock is released during every request".into(),
+                get("io_threads_with_gil").spans,
+            ),
+            (
+                "cpython_threads: two CPython threads, one GIL".into(),
+                get("cpython_threads").spans,
+            ),
+            (
+                "cpython_io_threads: CPython's GIL is released during every request".into(),
+                get("cpython_io_threads").spans,
+            ),
+        ];
+        for (title, spans) in lanes.iter().filter(|(_, spans)| !spans.is_empty()) {
+            narrator.timeline(title, spans);
         }
 
-        let mut lines = Vec::new();
         let with_gil = get("threads_with_gil");
-        let cores = ratio(with_gil.cpu_ms, with_gil.wall_ms);
-        lines.push(format!(
+        let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
+        let mut lines = vec![format!(
             "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
              CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} \
              for it in total. Each hand-off costs a wake-up: while the next thread is woken and \
@@ -585,7 +512,7 @@ mod measuring {
             },
             plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
             human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
-        ));
+        )];
         lines.push(format!(
             "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
              A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
@@ -603,8 +530,8 @@ mod measuring {
             ));
         }
         let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
+            .map(get)
             .iter()
-            .map(|name| get(name))
             .filter(|run| run.idle_cores == Some(false))
             .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
             .collect();
@@ -624,20 +551,17 @@ mod measuring {
             io_threads.ratio,
             at_once(&io_threads)
         ));
-        if let Some(processes) = runs.get("io_processes") {
-            lines.push(format!(
+        lines.push(match runs.get("io_processes") {
+            Some(processes) => format!(
                 "In child processes, one request each, they took {:.2}x{}: processes serve \
                  I/O-bound work too, each paying for its start.",
                 processes.ratio,
                 at_once(processes)
-            ));
-        } else {
-            lines.push(
-                "With --url the child processes' row is left out: they reach only the \
-                        embedded server."
-                    .into(),
-            );
-        }
+            ),
+            None => "With --url the child processes' row is left out: they reach only the \
+                     embedded server."
+                .into(),
+        });
         lines.extend(cpython::report(&runs, narrator));
         narrator.summary(SECTION, &lines);
         Ok(())
