@@ -33,19 +33,20 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
 
 // ---- measuring it ----
 
-pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
+pub use measuring::{Sleepers, in_child, measure, python_sleepers, run};
 
 mod measuring {
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
     use shared::narrate::{plural, times};
+    use shared::python::{Python, Script};
     use shared::timing::{Stopwatch, human_ms, peak_rss_kb, ratio};
-    use shared::{Narrator, Report};
+    use shared::{Narrator, Report, Span};
 
     use crate::child::{Job, Way, thread_count};
     use crate::cli::Sizes;
     use crate::thread_cap::ThreadCap;
-    use shared::child::SelfExe;
+    use shared::child::{Finished, SelfExe};
 
     const DEMO: &str = "coroutines";
     const SECTION: &str = "1.5";
@@ -160,47 +161,65 @@ mod measuring {
         })
     }
 
-    /// Runs `units` sleepers as threads (capped at what this machine allows), then as tasks,
-    /// each in a fresh child process.
-    pub fn measure(
+    /// The same sleepers in CPython: `asyncio_tasks` or `python_threads`.
+    const COROUTINES_PY: Script = Script::new("coroutines.py", include_str!("coroutines.py"));
+
+    /// `units` sleepers in CPython, as threads or as asyncio tasks, with their spans.
+    pub fn python_sleepers(
+        python: &Python,
+        threads: bool,
         units: u64,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<[Sleepers; 2]> {
-        measure_capped(units, &crate::thread_cap::current(), exe, narrator)
+    ) -> anyhow::Result<Finished<Sleepers>> {
+        let way = if threads { "threads" } else { "tasks" };
+        python.run(&COROUTINES_PY, &[way.to_string(), units.to_string()])
     }
 
-    /// [`measure`] with the thread cap given.
-    pub fn measure_capped(
+    /// Runs `units` sleepers as threads (capped at what this machine allows), then as tasks,
+    /// each way in a fresh child process: this program (`os_threads`, `tokio_tasks`), then
+    /// CPython when there is one (`asyncio_tasks`, `python_threads`, whose spans are returned).
+    pub fn measure(
         units: u64,
         cap: &ThreadCap,
         exe: &SelfExe,
+        python: Option<&Python>,
         narrator: &Narrator,
-    ) -> anyhow::Result<[Sleepers; 2]> {
-        let thread_units = units.min(cap.max_threads);
-        let mut rows = Vec::new();
-        for (way, n, what) in [
-            (Way::Threads, thread_units, "os_threads"),
-            (Way::Tasks, units, "tokio_tasks"),
-        ] {
-            let what = format!("{what}: {n} units sleeping");
-            let (output, _) = narrator.record(&what, "unit", None, || {
-                exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
+    ) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
+        let (mut rows, mut spans) = (Vec::new(), Vec::new());
+        let ways = [
+            ("os_threads", true),
+            ("tokio_tasks", false),
+            ("asyncio_tasks", false),
+            ("python_threads", true),
+        ];
+        for (name, threads) in ways {
+            let n = if threads {
+                units.min(cap.max_threads)
+            } else {
+                units
+            };
+            let what = format!("{name}: {n} units sleeping");
+            let (finished, _) = narrator.record(&what, "unit", None, || match (name, python) {
+                ("os_threads" | "tokio_tasks", _) => {
+                    let way = if threads { Way::Threads } else { Way::Tasks };
+                    exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
+                        .map(Some)
+                }
+                (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
+                _ => Ok(None),
             });
-            let mut row = output?.result;
-            if way == Way::Threads && n < units {
+            let Some(finished) = finished? else { continue };
+            let mut row = finished.result;
+            if threads && n < units {
                 let capped = format!("capped from {units} to {n} threads: {}", cap.reason);
-                row.note = Some(match row.note {
-                    Some(more) => format!("{capped}; {more}"),
-                    None => capped,
-                });
+                row.note = Some(
+                    row.note
+                        .map_or(capped.clone(), |more| format!("{capped}; {more}")),
+                );
             }
             rows.push(row);
+            spans.extend(finished.spans);
         }
-        let [threads, tasks]: [Sleepers; 2] = rows
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("expected two rows"))?;
-        Ok([threads, tasks])
+        Ok((rows, spans))
     }
 
     /// Runs the demo with its narration.
@@ -215,13 +234,39 @@ mod measuring {
         let units = sizes.units;
         narrator.say(format!(
             "{units} units each sleep {} at once: as OS threads, then as tokio tasks on one \
-             thread, each way in a fresh child process so that its memory is its own.\n\n",
+             thread, then in CPython as asyncio tasks and as threads, each way in a fresh \
+             process so that its memory is its own.\n\n",
             shared::timing::human(super::NAP)
         ));
-        let [threads, tasks] = measure(units, &exe, narrator)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
-        narrator.summary(SECTION, &summary(&threads, &tasks));
+        let python = narrator.python();
+        let cap = crate::thread_cap::current();
+        let (rows, spans) = measure(units, &cap, &exe, python.as_ref(), narrator)?;
+        narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
+        narrator.timeline("CPython: asyncio tasks, then threads", &spans);
+        let mut lines = summary(&rows[0], &rows[1]);
+        if let [.., tasks, threads] = &rows[2..] {
+            lines.push(format!(
+                "In CPython: an asyncio task took {:.2} µs of CPU to create and {:.0} bytes of \
+                 memory, a thread {:.2} µs and {:.0} bytes: {}",
+                tasks.spawn_cpu_us_per_unit,
+                tasks.bytes_per_unit,
+                threads.spawn_cpu_us_per_unit,
+                threads.bytes_per_unit,
+                if lighter(tasks, threads) {
+                    "the same lesson, in the language of the notes."
+                } else {
+                    "here the tasks were not lighter in both."
+                }
+            ));
+        }
+        narrator.summary(SECTION, &lines);
         Ok(())
+    }
+
+    /// True when `tasks` cost less CPU to create and less memory to keep than `threads`.
+    fn lighter(tasks: &Sleepers, threads: &Sleepers) -> bool {
+        tasks.spawn_cpu_us_per_unit < threads.spawn_cpu_us_per_unit
+            && tasks.bytes_per_unit < threads.bytes_per_unit
     }
 
     /// What the two rows show, in sentences true to their numbers.

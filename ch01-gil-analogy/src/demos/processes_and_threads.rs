@@ -75,8 +75,8 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 // ---- measuring it ----
 
 pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Sharing, Start, WORKERS, count_in_a_copy,
-    footprint, measure_start, run, threads_alive_kb,
+    FOOTPRINT_THREADS, Footprint, Sharing, Start, WORKERS, count_in_a_copy, footprint,
+    measure_python_start, measure_start, run,
 };
 
 /// Without `fork` there is no child that starts from a copy of this memory.
@@ -89,16 +89,18 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
 mod measuring {
     use std::hint::black_box;
     use std::sync::Barrier;
+    use std::time::Duration;
 
-    use serde::Serialize;
-    use serde_json::{Value, to_value};
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+    use shared::child::SelfExe;
     use shared::narrate::{plural, times};
+    use shared::python::{Python, Script};
     use shared::timing::{children_cpu_time, human_ms, measure, ms, os_thread_id, ratio};
     use shared::{Narrator, Report, Span, Usage};
 
     use crate::child::{Hello, Job, anon_memory_kb, thread_count};
     use crate::cli::Sizes;
-    use shared::child::SelfExe;
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -112,6 +114,8 @@ mod measuring {
     pub const FOOTPRINT_THREADS: u64 = 100;
     /// How many threads and how many child processes count.
     pub const WORKERS: u64 = 2;
+    /// `threading` and `multiprocessing` starting units that do nothing.
+    const START_PY: Script = Script::new("start.py", include_str!("start.py"));
 
     /// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
     /// child processes do exactly this same work.
@@ -166,88 +170,46 @@ mod measuring {
         pub fn private_memory(&self) -> bool {
             self.workers_saw > self.parent_sees
         }
-    }
 
-    /// A thread or a child process saying who it is: `thread_hello` or `child_hello`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Greeting {
-        /// `thread_hello` or `child_hello`.
-        pub name: &'static str,
-        /// The pid it reported.
-        pub pid: u32,
-        /// The OS id of the thread that answered.
-        pub thread_id: u64,
-        /// Its process's threads while it answered (Linux only).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub threads: Option<u64>,
-        /// 1 when it ran in this process.
-        pub same_pid: u8,
-        /// 1 when its thread id is its pid: on Linux, the process's main thread.
-        pub main_thread: u8,
-    }
-
-    impl Greeting {
-        fn new(name: &'static str, hello: &Hello) -> Self {
-            Self {
-                name,
-                pid: hello.pid,
-                thread_id: hello.thread_id,
-                threads: hello.threads,
-                same_pid: u8::from(hello.pid == std::process::id()),
-                main_thread: u8::from(hello.thread_id == u64::from(hello.pid)),
-            }
+        /// The row: `threads` or `processes` (CPU time includes child processes').
+        fn row(&self, name: &'static str, usage: Usage) -> Value {
+            let flag = |yes: bool| u8::from(yes);
+            serde_json::json!({
+                "name": name,
+                "wall_ms": ms(usage.wall),
+                "cpu_ms": ms(usage.cpu),
+                "pid_differs": flag(self.pid_differs()),
+                "shared_memory": flag(self.shared_memory()),
+                "private_memory": flag(self.private_memory()),
+                "workers_counted": self.workers_counted,
+                "workers_saw": self.workers_saw,
+                "parent_sees": self.parent_sees,
+            })
         }
     }
 
-    /// Who sees the workers' counting: `threads` or `processes`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Memory {
-        /// `threads` or `processes`.
-        pub name: &'static str,
-        /// Wall time, start-up included.
-        pub wall_ms: f64,
-        /// CPU time, child processes included.
-        pub cpu_ms: f64,
-        /// 1 when the workers ran in another process.
-        pub pid_differs: u8,
-        /// 1 when the parent saw the workers' counting.
-        pub shared_memory: u8,
-        /// 1 when a worker read a value of the counter that the parent's never shows.
-        pub private_memory: u8,
-        /// What the workers counted together.
-        pub workers_counted: u64,
-        /// The most a worker read from the counter right after adding to it.
-        pub workers_saw: u64,
-        /// The parent's counter afterwards.
-        pub parent_sees: u64,
-        /// What a reader should know about this row.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub note: Option<String>,
-    }
-
-    impl Memory {
-        fn new(name: &'static str, sharing: &Sharing, usage: Usage) -> Self {
-            Self {
-                name,
-                wall_ms: ms(usage.wall),
-                cpu_ms: ms(usage.cpu),
-                pid_differs: u8::from(sharing.pid_differs()),
-                shared_memory: u8::from(sharing.shared_memory()),
-                private_memory: u8::from(sharing.private_memory()),
-                workers_counted: sharing.workers_counted,
-                workers_saw: sharing.workers_saw,
-                parent_sees: sharing.parent_sees,
-                // Without getrusage there is no reading of the children's CPU time.
-                note: (name == "processes" && cfg!(not(unix)))
-                    .then(|| "cpu leaves out the child processes on this platform".into()),
-            }
+    /// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
+    /// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
+    /// (on Linux, the process's main thread).
+    fn greeting(name: &'static str, hello: &Hello) -> Value {
+        let mut row = serde_json::json!({
+            "name": name,
+            "pid": hello.pid,
+            "thread_id": hello.thread_id,
+            "same_pid": u8::from(hello.pid == std::process::id()),
+            "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
+        });
+        if let Some(threads) = hello.threads {
+            row["threads"] = threads.into();
         }
+        row
     }
 
-    /// Starting threads or processes that do nothing: `thread_start` or `process_start`.
+    /// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
+    /// `python_thread_start` or `python_process_start`.
     #[derive(Debug, Clone, Serialize)]
     pub struct Start {
-        /// `thread_start` or `process_start`.
+        /// Which.
         pub name: &'static str,
         /// How many were started (and joined or waited for), one after the other.
         pub units: u64,
@@ -258,12 +220,13 @@ mod measuring {
     }
 
     impl Start {
-        fn new(name: &'static str, units: u64, usage: Usage) -> Self {
+        fn new(name: &'static str, units: u64, wall: Duration) -> Self {
+            let per_unit_us = ratio(wall.as_secs_f64() * 1e6, units as f64);
             Self {
                 name,
                 units,
-                wall_ms: ms(usage.wall),
-                per_unit_us: ratio(usage.wall.as_secs_f64() * 1e6, units as f64),
+                wall_ms: ms(wall),
+                per_unit_us,
             }
         }
     }
@@ -292,19 +255,43 @@ mod measuring {
             measure(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
         done?;
         Ok([
-            Start::new("thread_start", units, threads),
-            Start::new("process_start", units, processes),
+            Start::new("thread_start", units, threads.wall),
+            Start::new("process_start", units, processes.wall),
         ])
     }
 
-    /// How much this process's anonymous memory grew, in KiB, while `units` threads were alive
-    /// at once (each waits until all have started, then until the reading is done). None
-    /// without Linux's `/proc`.
-    pub fn threads_alive_kb(units: u64) -> Option<u64> {
+    /// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
+    /// a span for each start-to-join.
+    pub fn measure_python_start(
+        python: &Python,
+        units: u64,
+    ) -> anyhow::Result<([Start; 2], Vec<Span>)> {
+        #[derive(Deserialize)]
+        struct Answer {
+            thread_ms: f64,
+            process_ms: f64,
+        }
+        let finished = python.run::<Answer>(&START_PY, &[units.to_string()])?;
+        let wall = |ms: f64| Duration::from_secs_f64(ms / 1e3);
+        let Answer {
+            thread_ms,
+            process_ms,
+        } = finished.result;
+        let rows = [
+            Start::new("python_thread_start", units, wall(thread_ms)),
+            Start::new("python_process_start", units, wall(process_ms)),
+        ];
+        Ok((rows, finished.spans))
+    }
+
+    /// One thread's memory (`threads` alive at once: how much this process's anonymous memory
+    /// grew while they waited) beside a fresh child process's own reading. None without
+    /// Linux's `/proc`.
+    pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         let before = anon_memory_kb()?;
-        let barrier = Barrier::new(units as usize + 1);
+        let barrier = Barrier::new(threads as usize + 1);
         let during = std::thread::scope(|scope| {
-            for _ in 0..units {
+            for _ in 0..threads {
                 scope.spawn(|| {
                     barrier.wait();
                     barrier.wait();
@@ -315,18 +302,12 @@ mod measuring {
             barrier.wait();
             during
         })?;
-        Some(during.saturating_sub(before))
-    }
-
-    /// One thread's memory (`threads` alive at once) beside the memory of a fresh child process
-    /// (its own report). None without Linux's `/proc`.
-    pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
-        let threads_kb = threads_alive_kb(threads)?;
+        let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
         Some([
             Footprint {
                 name: "thread_memory",
                 units: threads,
-                kb_per_unit: ratio(threads_kb as f64, threads as f64),
+                kb_per_unit,
             },
             Footprint {
                 name: "process_memory",
@@ -355,16 +336,15 @@ mod measuring {
             std::thread::current().name().unwrap_or("unnamed"),
             os_thread_id()
         ));
-        let thread_hello = Greeting::new("thread_hello", &super::hello_from_a_thread());
+        let thread = super::hello_from_a_thread();
         narrator.say(format!(
             "A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while \
              I run).",
-            thread_hello.thread_id,
-            thread_hello.pid,
-            threads(thread_hello.threads)
+            thread.thread_id,
+            thread.pid,
+            threads(thread.threads)
         ));
         let child = super::hello_from_a_child(&exe)?.result;
-        let child_hello = Greeting::new("child_hello", &child);
         let parent = child
             .parent_pid
             .map_or("unknown here (Unix only)".into(), |p| p.to_string());
@@ -383,60 +363,76 @@ mod measuring {
              child processes, forked from it, each start with a copy of its memory, counter \
              included, and do the same in their copy."
         ));
-        let ((by_threads, usage), spans): (_, Vec<Span>) =
+        let ((by_threads, threads_usage), spans) =
             narrator.record("counting in threads", "thread", Some(WORKERS), || {
                 measure(|| super::threads_share(increments))
             });
-        let threads_row = Memory::new("threads", &by_threads, usage);
         let before = children_cpu_time();
         let (by_processes, mut usage) = measure(|| super::processes_copy(PARENT_START, increments));
         usage.cpu += children_cpu_time().saturating_sub(before);
         let by_processes = by_processes?;
-        // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-        let processes_row = Memory::new("processes", &by_processes, usage);
 
         narrator.say(format!(
             "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
-             that do nothing, each started and waited for before the next. Memory: \
-             {FOOTPRINT_THREADS} threads alive at once, beside the child that said hello.\n\n"
+             that do nothing, each started and waited for before the next, in Rust and then in \
+             CPython. Memory: {FOOTPRINT_THREADS} threads alive at once, beside the child that \
+             said hello.\n\n"
         ));
         let (starts, _) = narrator.record("starting threads and processes", "", None, || {
             measure_start(START_UNITS, &exe)
         });
         let [thread_start, process_start] = starts?;
+        let python = match narrator.python() {
+            Some(python) => Some(measure_python_start(&python, START_UNITS)?),
+            None => None,
+        };
         let footprints = footprint(FOOTPRINT_THREADS, &child);
 
-        let tables: Vec<Vec<Value>> = vec![
-            vec![to_value(&thread_hello)?, to_value(&child_hello)?],
-            vec![to_value(&threads_row)?, to_value(&processes_row)?],
-            vec![to_value(&thread_start)?, to_value(&process_start)?],
-            footprints
-                .iter()
-                .flatten()
-                .map(to_value)
-                .collect::<Result<_, _>>()?,
+        // A forked child may not record spans (see `child::fork`): the timeline has the threads.
+        let to_rows = |rows: &[Start]| rows.iter().map(serde_json::to_value).collect();
+        let python_rows: Vec<Value> = python.as_ref().map_or(Ok(Vec::new()), |p| to_rows(&p.0))?;
+        let memory = vec![
+            by_threads.row("threads", threads_usage),
+            by_processes.row("processes", usage),
         ];
+        let starts: Vec<Value> = to_rows(&[thread_start.clone(), process_start.clone()])?;
+        let hellos = vec![
+            greeting("thread_hello", &thread),
+            greeting("child_hello", &child),
+        ];
+        let footprint_rows = footprints.iter().flatten().map(serde_json::to_value);
+        let footprint_rows: Vec<Value> = footprint_rows.collect::<Result<_, _>>()?;
         if narrator.json() {
-            // One line: the rows in the order scripts have always read them.
-            let [hellos, memory, starts, footprints] =
-                <[Vec<Value>; 4]>::try_from(tables).map_err(|_| anyhow::anyhow!("four tables"))?;
-            let rows = [memory, starts, hellos, footprints].concat();
+            // Rust's rows in the order scripts have always read them, then CPython's.
+            let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {
+            let tables = [
+                hellos,
+                memory,
+                [starts, python_rows].concat(),
+                footprint_rows,
+            ];
             for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
                 narrator.report(&Report::new(DEMO, SECTION, rows));
             }
         }
         narrator.timeline("the counting threads, both in this pid", &spans);
+        if let Some((_, spans)) = &python {
+            narrator.timeline(
+                "CPython starting threads, then processes, one at a time",
+                spans,
+            );
+        }
 
         let mut lines = Vec::new();
-        if child_hello.threads == Some(1) && child_hello.main_thread == 1 {
+        if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
             lines.push(format!(
                 "The fresh child process had exactly 1 thread, and its id was the child's pid \
                  ({}): a process starts with its main thread. The thread we spawned had id {}, \
                  not our pid {}.",
-                child_hello.pid,
-                thread_hello.thread_id,
+                child.pid,
+                thread.thread_id,
                 std::process::id()
             ));
         }
@@ -467,7 +463,14 @@ mod measuring {
                 by_processes.workers_saw, by_processes.parent_sees
             )
         });
-        lines.push(start_line("", &thread_start, &process_start));
+        lines.push(start_line("A thread", &thread_start, &process_start));
+        if let Some(([thread, process], _)) = &python {
+            lines.push(start_line(
+                "In CPython, a threading.Thread",
+                thread,
+                process,
+            ));
+        }
         if let Some([threads, process]) = &footprints {
             lines.push(format!(
                 "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
@@ -484,17 +487,15 @@ mod measuring {
     }
 
     /// What a pair of start-up rows shows, true to its numbers.
-    fn start_line(who: &str, thread: &Start, process: &Start) -> String {
+    fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
         let faster = if process.per_unit_us > thread.per_unit_us {
-            format!(
-                "a thread was {} faster to start here",
-                times(process.per_unit_us, thread.per_unit_us)
-            )
+            let how_much = times(process.per_unit_us, thread.per_unit_us);
+            format!("a thread was {how_much} faster to start here")
         } else {
             "here a process was not slower to start".into()
         };
         format!(
-            "A{who} thread started and finished in {} on average, a{who} process in {}: {faster}.",
+            "{thread_is} started and finished in {} on average, a process in {}: {faster}.",
             human_ms(thread.per_unit_us / 1e3),
             human_ms(process.per_unit_us / 1e3)
         )

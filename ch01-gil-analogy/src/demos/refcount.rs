@@ -113,20 +113,21 @@ pub enum Increment {
     FetchAdd,
 }
 
-pub use measuring::{Counted, Freed, THREADS, Tally, freed, race, run, tally};
+pub use measuring::{Counted, Freed, THREADS, Tally, cpython_freed, freed, race, run, tally};
 
 mod measuring {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use shared::affinity::{allowed_cpus, to_cpu};
     use shared::narrate::plural;
+    use shared::python::{Python, Script};
     use shared::timing::{measure, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
 
     use super::Increment;
-    use crate::Sizes;
+    use crate::cli::Sizes;
     use crate::demos::gil::handoffs;
     use crate::gil::Gil;
 
@@ -273,11 +274,28 @@ mod measuring {
         pub frees: u64,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Tally(&'a Tally),
-        Freed(&'a Freed),
+    /// `sys.getrefcount` while references are made, then dropped.
+    const REFCOUNT_PY: Script = Script::new("refcount.py", include_str!("refcount.py"));
+
+    /// The same in CPython (`refcount.py`): `cpython_refcount`, its `counts` what
+    /// `sys.getrefcount` said as each reference was made, then as each was dropped.
+    pub fn cpython_freed(python: &Python, references: usize) -> anyhow::Result<Freed> {
+        #[derive(Deserialize)]
+        struct Answer {
+            counts: String,
+            freed_after_drops: u64,
+            frees: u64,
+        }
+        let answer = python
+            .run::<Answer>(&REFCOUNT_PY, &[references.to_string()])?
+            .result;
+        Ok(Freed {
+            name: "cpython_refcount",
+            references: references as u64,
+            counts: answer.counts,
+            freed_after_drops: answer.freed_after_drops,
+            frees: answer.frees,
+        })
     }
 
     /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
@@ -342,16 +360,26 @@ mod measuring {
             Increment::LoadThenStore,
             increments,
         );
+        let cpython = match narrator.python() {
+            Some(python) => Some(cpython_freed(&python, REFERENCES)?),
+            None => None,
+        };
         if narrator.json() {
-            let rows = vec![
-                Row::Tally(&racy),
-                Row::Tally(&atomic),
-                Row::Freed(&freed),
-                Row::Tally(&under_gil),
-            ];
-            narrator.report(&Report::new(DEMO, SECTION, rows));
+            let report = Report::mixed(DEMO, SECTION)
+                .with(&racy)
+                .with(&atomic)
+                .with(&freed);
+            let report = report.with(&under_gil);
+            narrator.report(&cpython.iter().fold(report, |report, row| report.with(row)));
         } else {
-            narrator.report(&Report::new(DEMO, SECTION, vec![&freed]));
+            narrator.report(&Report::new(
+                DEMO,
+                SECTION,
+                [Some(&freed), cpython.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ));
             narrator.report(&Report::new(
                 DEMO,
                 SECTION,
@@ -385,28 +413,39 @@ mod measuring {
                 racy.expected
             )
         };
-        narrator.summary(
-            SECTION,
-            &[
-                freed_line,
-                racy_line,
-                format!(
-                    "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
-                    atomic.lost_updates, atomic.expected
-                ),
-                format!(
-                    "Under the model GIL the same load-then-store lost {} of {} updates while \
-                     the lock changed hands {}: a thread lets go only between two whole adds.",
-                    under_gil.lost_updates,
-                    under_gil.expected,
-                    plural(under_gil.handoffs.unwrap_or(0), "time", "times")
-                ),
+        let cpython_line = cpython.map(|row| {
+            format!(
+                "In CPython, sys.getrefcount said {} as {} references were made and dropped, \
+                 and the object was freed after drop {}, {}.",
+                row.counts,
+                row.references,
+                row.freed_after_drops,
+                plural(row.frees, "time", "times")
+            )
+        });
+        let lines = [
+            Some(freed_line),
+            cpython_line,
+            Some(racy_line),
+            Some(format!(
+                "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
+                atomic.lost_updates, atomic.expected
+            )),
+            Some(format!(
+                "Under the model GIL the same load-then-store lost {} of {} updates while the \
+                 lock changed hands {}: a thread lets go only between two whole adds.",
+                under_gil.lost_updates,
+                under_gil.expected,
+                plural(under_gil.handoffs.unwrap_or(0), "time", "times")
+            )),
+            Some(
                 "CPython's counts are plain read-then-write; the GIL makes them safe by letting \
                  only one thread at a time run bytecode or call the C API. Rust instead refuses \
                  at compile time to send its non-atomic Rc to another thread (see the crate docs)."
                     .into(),
-            ],
-        );
+            ),
+        ];
+        narrator.summary(SECTION, &lines.into_iter().flatten().collect::<Vec<_>>());
         Ok(())
     }
 }
