@@ -110,7 +110,7 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
         tries.push((threads.per_unit_us, processes.per_unit_us));
     };
     assert_eq!(
-        (threads.name, processes.name),
+        (threads.name.as_str(), processes.name.as_str()),
         ("thread_start", "process_start")
     );
     assert!(
@@ -134,7 +134,10 @@ fn a_python_process_starts_slower_than_a_python_thread() {
     let mut tries = Vec::new();
     for _ in 0..5 {
         let ([thread, process], spans) = measure_python_start(&python, 20).expect("start.py ran");
-        assert_eq!((thread.name, thread.units), ("python_thread_start", 20));
+        assert_eq!(
+            (thread.name.as_str(), thread.units),
+            ("python_thread_start", 20)
+        );
         // One span per start-to-join, 20 of each kind.
         let count = |label: &str| spans.iter().filter(|s| s.label == label).count();
         assert_eq!(count("python thread start"), 20, "{spans:?}");

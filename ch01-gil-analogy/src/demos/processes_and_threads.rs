@@ -207,10 +207,10 @@ mod measuring {
 
     /// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
     /// `python_thread_start` or `python_process_start`.
-    #[derive(Debug, Clone, Serialize)]
+    #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct Start {
         /// Which.
-        pub name: &'static str,
+        pub name: String,
         /// How many were started (and joined or waited for), one after the other.
         pub units: u64,
         /// Wall time for all of them.
@@ -220,10 +220,10 @@ mod measuring {
     }
 
     impl Start {
-        fn new(name: &'static str, units: u64, wall: Duration) -> Self {
+        fn new(name: &str, units: u64, wall: Duration) -> Self {
             let per_unit_us = ratio(wall.as_secs_f64() * 1e6, units as f64);
             Self {
-                name,
+                name: name.into(),
                 units,
                 wall_ms: ms(wall),
                 per_unit_us,
@@ -266,22 +266,8 @@ mod measuring {
         python: &Python,
         units: u64,
     ) -> anyhow::Result<([Start; 2], Vec<Span>)> {
-        #[derive(Deserialize)]
-        struct Answer {
-            thread_ms: f64,
-            process_ms: f64,
-        }
-        let finished = python.run::<Answer>(&START_PY, &[units.to_string()])?;
-        let wall = |ms: f64| Duration::from_secs_f64(ms / 1e3);
-        let Answer {
-            thread_ms,
-            process_ms,
-        } = finished.result;
-        let rows = [
-            Start::new("python_thread_start", units, wall(thread_ms)),
-            Start::new("python_process_start", units, wall(process_ms)),
-        ];
-        Ok((rows, finished.spans))
+        let finished = python.run(&START_PY, &[units.to_string()])?;
+        Ok((finished.result, finished.spans))
     }
 
     /// One thread's memory (`threads` alive at once: how much this process's anonymous memory

@@ -25,5 +25,6 @@ while held:
         counts.append(sys.getrefcount(held[0]))
     elif freed:
         freed_after_drops = drops
-answer({"counts": " ".join(map(str, counts)), "freed_after_drops": freed_after_drops,
+answer({"name": "cpython_refcount", "references": references,
+        "counts": " ".join(map(str, counts)), "freed_after_drops": freed_after_drops,
         "frees": len(freed)})

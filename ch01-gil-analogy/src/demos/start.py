@@ -5,7 +5,7 @@ import threading
 import time
 
 
-def start_and_join(make, units, way):
+def start_and_join(name, make, units, way):
     began = time.perf_counter()
     for _ in range(units):
         with span("python", way=way):
@@ -13,11 +13,11 @@ def start_and_join(make, units, way):
             unit = make(target=time.sleep, args=(0,))
             unit.start()
             unit.join()
-    return (time.perf_counter() - began) * 1e3
+    wall_ms = (time.perf_counter() - began) * 1e3
+    return {"name": name, "units": units, "wall_ms": wall_ms, "per_unit_us": wall_ms * 1e3 / units}
 
 
 if __name__ == "__main__":
     units = int(ARGS[0])
-    threads_ms = start_and_join(threading.Thread, units, "thread start")
-    processes_ms = start_and_join(multiprocessing.Process, units, "process start")
-    answer({"thread_ms": threads_ms, "process_ms": processes_ms})
+    answer([start_and_join("python_thread_start", threading.Thread, units, "thread start"),
+            start_and_join("python_process_start", multiprocessing.Process, units, "process start")])
