@@ -244,29 +244,13 @@ mod measuring {
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         narrator.timeline("CPython: asyncio tasks, then threads", &spans);
         let mut lines = summary(&rows[0], &rows[1]);
-        if let [.., tasks, threads] = &rows[2..] {
-            lines.push(format!(
-                "In CPython: an asyncio task took {:.2} µs of CPU to create and {:.0} bytes of \
-                 memory, a thread {:.2} µs and {:.0} bytes: {}",
-                tasks.spawn_cpu_us_per_unit,
-                tasks.bytes_per_unit,
-                threads.spawn_cpu_us_per_unit,
-                threads.bytes_per_unit,
-                if lighter(tasks, threads) {
-                    "the same lesson, in the language of the notes."
-                } else {
-                    "here the tasks were not lighter in both."
-                }
-            ));
+        if let [_, _, tasks, threads] = &rows[..] {
+            let in_python = summary(threads, tasks).into_iter();
+            let lowered = |line: String| line[..1].to_lowercase() + &line[1..];
+            lines.extend(in_python.map(|line| format!("In CPython, {}", lowered(line))));
         }
         narrator.summary(SECTION, &lines);
         Ok(())
-    }
-
-    /// True when `tasks` cost less CPU to create and less memory to keep than `threads`.
-    fn lighter(tasks: &Sleepers, threads: &Sleepers) -> bool {
-        tasks.spawn_cpu_us_per_unit < threads.spawn_cpu_us_per_unit
-            && tasks.bytes_per_unit < threads.bytes_per_unit
     }
 
     /// What the two rows show, in sentences true to their numbers.
