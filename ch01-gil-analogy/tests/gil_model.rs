@@ -3,7 +3,6 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ch01_gil_analogy::demos::cpython;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::child::SelfExe;
@@ -180,7 +179,7 @@ fn python() -> Option<Python> {
 #[test]
 fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
     let Some(python) = python() else { return };
-    let (cpython, rows) = cpython::measure(&python, Duration::from_millis(100)).expect("ran");
+    let (cpython, rows) = demo::measure_cpython(&python, Duration::from_millis(100)).expect("ran");
     if !cpython.gil_enabled {
         eprintln!("skipped: python3 {} runs without its GIL", cpython.version);
         return;
@@ -291,7 +290,7 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
     // GIL held across I/O (the requests would queue behind it).
     let Some(python) = python() else { return };
     let target = shared::workloads::Target::new(None, 300).expect("server");
-    let rows = cpython::measure_io(&python, &target, 3).expect("ran");
+    let rows = demo::measure_cpython_io(&python, &target, 3).expect("ran");
     let in_flight: Vec<(&str, Option<u64>)> =
         rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
     assert_eq!(

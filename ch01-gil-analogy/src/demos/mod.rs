@@ -2,7 +2,6 @@
 //! their child processes do.
 
 pub mod coroutines;
-pub mod cpython;
 pub mod gil;
 pub mod processes_and_threads;
 pub mod refcount;
