@@ -35,14 +35,19 @@ def size(budget):
     return n
 
 
-def fibs(n, name, times):
+def fibs(n, name, times, start_line=None):
     with span("thread", who=name):
+        if start_line:
+            start_line.wait()  # both threads start together: neither gets a head start
         for _ in range(times):
             fib(n)
 
 
 def two_threads(n):
-    threads = [threading.Thread(target=fibs, args=(n, f"cpython {t}", 1)) for t in "AB"]
+    start_line = threading.Barrier(2)
+    threads = [
+        threading.Thread(target=fibs, args=(n, f"cpython {t}", 1, start_line)) for t in "AB"
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
