@@ -188,6 +188,12 @@ fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
         .iter()
         .find(|r| r.name == "cpython_threads")
         .expect("row");
+    // The rows carry what the program measured: the baseline is 1.00x of itself.
+    assert!(
+        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
+        "{rows:?}"
+    );
+    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
     // Both threads computed (a span each, each with CPU time), and their spans overlapped: both
     // were started before either finished.
     let held = holding(&threads.spans);
@@ -301,6 +307,10 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
         ]
     );
     assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
+        "{rows:?}"
+    );
     // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
     for row in &rows {
         assert_eq!(row.spans.len(), 3, "{row:?}");
