@@ -311,6 +311,8 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
         rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
         "{rows:?}"
     );
+    assert!(rows.iter().all(|r| r.requests == Some(3)), "{rows:?}");
+    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
     // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
     for row in &rows {
         assert_eq!(row.spans.len(), 3, "{row:?}");
