@@ -71,6 +71,10 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub units: u64,
+
+    /// The server the `gil` demo's requests go to (`--url`; the embedded one when left out).
+    #[arg(skip)]
+    pub url: Option<reqwest::Url>,
 }
 
 impl Sizes {
@@ -89,6 +93,7 @@ impl Default for Sizes {
             delay: 200,
             increments: 1_000_000,
             units: 10_000,
+            url: None,
         }
     }
 }
@@ -104,13 +109,6 @@ pub enum Demo {
     Refcount,
     /// 1.5: a coroutine is a lightweight thread: N tokio tasks vs N OS threads, each sleeping 1 s
     Coroutines,
-    /// Internal: the child process the demos start (the same binary, re-executed).
-    #[command(name = "__child", hide = true)]
-    Child {
-        /// The child's job.
-        #[command(subcommand)]
-        job: ChildCommand,
-    },
 }
 
 impl Demo {
@@ -121,43 +119,4 @@ impl Demo {
         Demo::Refcount,
         Demo::Coroutines,
     ];
-}
-
-/// Jobs for the hidden child subcommand.
-#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
-pub enum ChildCommand {
-    /// Report the child's pid.
-    Hello,
-    /// Increment a private copy of a counter.
-    Increment {
-        /// The parent's value, copied.
-        #[arg(long)]
-        start: u64,
-        /// How many increments.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
-        times: u64,
-    },
-    /// Run fib under the child's own GIL (uses the global --fib and --switch-interval).
-    Fib,
-    /// Start, do nothing, exit: what starting a process costs.
-    Nothing,
-    /// Sleep 1 s in N units at once (uses the global --units), as OS threads or tokio tasks.
-    Sleepers {
-        /// `threads` or `tasks`.
-        #[arg(long)]
-        way: crate::child::Way,
-    },
-    /// Run fib under the child's own GIL pinned to one CPU (uses the global --fib and
-    /// --switch-interval).
-    FibOnCpu {
-        /// The CPU to run on.
-        #[arg(long)]
-        cpu: usize,
-    },
-    /// One blocking request to the embedded server at 127.0.0.1:PORT (uses the global --delay).
-    Fetch {
-        /// The server's port.
-        #[arg(long)]
-        port: u16,
-    },
 }

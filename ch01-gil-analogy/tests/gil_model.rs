@@ -3,9 +3,10 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ch01_gil_analogy::SelfExe;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
+use shared::child::SelfExe;
+use shared::python::Python;
 use shared::trace::record;
 use shared::{SlowServer, Span};
 
@@ -43,17 +44,6 @@ fn the_interpreter_computes_the_books_fib() {
 }
 
 #[test]
-fn the_interpreter_counts_every_instruction_it_executes() {
-    // fib(1): load, const, less, jump (not taken), const 0, return. fib(2) takes the jump to the
-    // second test instead: load, const, less, jump, load, const, equal, jump, const 1, return.
-    for (n, instructions) in [(1, 6), (2, 10)] {
-        let mut machine = Machine::fib(n);
-        machine.run(|| {});
-        assert_eq!(machine.executed(), instructions, "fib({n})");
-    }
-}
-
-#[test]
 fn every_way_computes_the_same_values() {
     let expected = [shared::workloads::fib(16); 2];
     // Recorded, though the spans are not needed: a recording takes every span in the process,
@@ -76,48 +66,23 @@ fn under_the_gil_lock_holding_spans_never_overlap() {
     let held = holding(&spans);
     let threads: std::collections::BTreeSet<&str> = held.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(threads.len(), 2, "both threads held the lock: {threads:?}");
-    assert!(
-        handoffs(&spans) >= 1,
-        "the lock changed threads at least once"
-    );
     // CPU-bound threads hand over only when asked (drop requests): besides the first take, only
-    // a thread that finishes lets go unasked.
-    let requests = gil.drop_requests();
+    // a thread that finishes lets go unasked. And every request hands the lock over: the holder
+    // that was asked waits until the other thread has really taken it. Fails where the holder
+    // lets go and takes the lock straight back (it wins the race for the state, the waiter
+    // finds it held again).
+    let (handoffs, requests) = (handoffs(&spans), gil.drop_requests());
     assert!(requests >= 1, "nobody asked for the lock");
     assert!(
-        handoffs(&spans) <= requests + 2,
-        "{} hand-offs, {requests} drop requests",
-        handoffs(&spans)
-    );
-    // And every request hands the lock over: the holder that was asked waits until the other
-    // thread has really taken it. Fails where the holder lets go and takes the lock straight
-    // back (it wins the race for the state, the waiter finds it held again).
-    assert!(
-        handoffs(&spans) >= requests,
-        "{} hand-offs, {requests} drop requests",
-        handoffs(&spans)
+        (requests..=requests + 2).contains(&handoffs),
+        "{handoffs} hand-offs, {requests} requests"
     );
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
-    assert!(
-        spans
-            .iter()
-            .any(|s| s.waiting_for.as_deref() == Some("lock"))
-    );
-}
-
-#[test]
-fn without_the_gil_both_threads_run_at_the_same_time() {
-    let gil = Gil::disabled();
-    let (_, spans) = record(|| demo::two_threads(&gil, 24));
-    let held = holding(&spans);
-    assert_eq!(held.len(), 2, "one uninterrupted span per thread");
-    assert!(!overlapping_pairs(&held).is_empty(), "{held:?}");
-    assert_eq!(
-        handoffs(&spans),
-        1,
-        "only the one change from A's span to B's"
-    );
+    let waited = spans
+        .iter()
+        .any(|s| s.waiting_for.as_deref() == Some("lock"));
+    assert!(waited, "{spans:?}");
 }
 
 #[test]
@@ -135,9 +100,11 @@ fn with_the_gil_on_threads_use_at_most_one_core() {
         "{cpu:?} of CPU in {wall:?}"
     );
     // The control: the same threads without the lock do run at once (even on one CPU, where
-    // the OS slices between them), so the check above fails in a world without the lock.
-    let (_, free) = record(|| demo::two_threads(&Gil::disabled(), 24));
-    let free = holding(&free);
+    // the OS slices between them), each in one uninterrupted span, so the check above fails in
+    // a world without the lock.
+    let (_, spans) = record(|| demo::two_threads(&Gil::disabled(), 24));
+    let free = holding(&spans);
+    assert_eq!((free.len(), handoffs(&spans)), (2, 1), "{free:?}");
     assert!(!overlapping_pairs(&free).is_empty(), "{free:?}");
     assert!(free.iter().all(|s| s.cpu() > Duration::ZERO), "{free:?}");
 }
@@ -201,38 +168,47 @@ fn io_threads_overlap_their_requests_under_the_gil() {
     assert_eq!(server.max_in_flight(), 1);
 }
 
+/// The `python3` that runs the CPython checks, or None after saying why they are skipped (in CI
+/// a missing python3 fails `shared`'s own test).
+fn python() -> Option<Python> {
+    Python::find(false)
+        .map_err(|absent| eprintln!("skipped: {absent}"))
+        .ok()
+}
+
 #[test]
 fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
-    let Some((python, rows)) =
-        ch01_gil_analogy::demos::cpython::measure(Duration::from_millis(100)).expect("python3 ran")
-    else {
-        // In CI a missing python3 is a broken setup, not a reason to skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but there is no python3 on PATH"
-        );
-        eprintln!("note: no python3 on PATH, the CPython check is skipped");
-        return;
-    };
-    if !python.gil_enabled {
-        eprintln!(
-            "note: python3 {} runs without its GIL, the check is skipped",
-            python.version
-        );
+    let Some(python) = python() else { return };
+    let (cpython, rows) = demo::measure_cpython(&python, Duration::from_millis(100)).expect("ran");
+    if !cpython.gil_enabled {
+        eprintln!("skipped: python3 {} runs without its GIL", cpython.version);
         return;
     }
     let threads = rows
         .iter()
         .find(|r| r.name == "cpython_threads")
         .expect("row");
-    // Not a speed claim: CPU time cannot exceed about one core's worth of wall time when only
-    // one thread at a time may run bytecode (a few ms of slack for the interpreter's start).
+    // The rows carry what the program measured: the baseline is 1.00x of itself.
     assert!(
-        threads.cpu_ms <= threads.wall_ms * 1.1 + 10.0,
-        "CPython {}: {} ms of CPU in {} ms",
-        python.version,
-        threads.cpu_ms,
-        threads.wall_ms
+        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
+        "{rows:?}"
+    );
+    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
+    // Both threads computed (a span each, each with CPU time), and their spans overlapped: both
+    // were started before either finished.
+    let held = holding(&threads.spans);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|s| s.cpu() > Duration::ZERO), "{held:?}");
+    assert!(held[0].overlaps(held[1]), "{held:?}");
+    // Not a speed claim: all their CPU time together cannot exceed about one core's worth of the
+    // time they were open when only one thread at a time may run bytecode. Fails on a
+    // free-threaded CPython (3.13t) with two free cores.
+    let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
+    let wall = extent(&threads.spans);
+    assert!(
+        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
+        "CPython {}: {cpu:?} of CPU in {wall:?}",
+        cpython.version
     );
 }
 
@@ -246,15 +222,11 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
-    let children = match cpu {
-        None => demo::two_processes(exe, n, INTERVAL),
-        Some(cpu) => demo::two_processes_on_one_cpu(exe, n, INTERVAL, cpu),
-    }
-    .expect("the children ran");
+    let children = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
     assert!(
         children
             .iter()
-            .all(|c| c.report.value == shared::workloads::fib(n))
+            .all(|c| c.result == shared::workloads::fib(n))
     );
     let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
@@ -322,15 +294,9 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
     // Listing 1.8 in real CPython: threads blocked in urlopen have released the GIL, so the
     // server sees all of them at once; one after the other, never more than one. Fails with a
     // GIL held across I/O (the requests would queue behind it).
+    let Some(python) = python() else { return };
     let target = shared::workloads::Target::new(None, 300).expect("server");
-    let Some(rows) = ch01_gil_analogy::demos::cpython::measure_io(&target, 3).expect("ran") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but there is no python3 on PATH"
-        );
-        eprintln!("note: no python3 on PATH, the CPython check is skipped");
-        return;
-    };
+    let rows = demo::measure_cpython_io(&python, &target, 3).expect("ran");
     let in_flight: Vec<(&str, Option<u64>)> =
         rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
     assert_eq!(
@@ -341,6 +307,17 @@ fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
         ]
     );
     assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r.requests == Some(3)), "{rows:?}");
+    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
+    // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
+    for row in &rows {
+        assert_eq!(row.spans.len(), 3, "{row:?}");
+        assert!(row.spans.iter().all(|s| s.cpu() < s.wall() / 2), "{row:?}");
+    }
 }
 
 #[test]

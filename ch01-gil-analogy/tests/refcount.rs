@@ -6,8 +6,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use ch01_gil_analogy::demos::gil::{handoffs, holding};
-use ch01_gil_analogy::demos::refcount::{Counted, Increment, drop_references, freed, tally};
+use ch01_gil_analogy::demos::refcount::{
+    Counted, Increment, cpython_freed, drop_references, freed, tally,
+};
 use ch01_gil_analogy::gil::Gil;
+use shared::python::Python;
 use shared::trace::record;
 
 /// The demo's count, recorded: a recording takes every span in the process, one recording at a
@@ -20,19 +23,34 @@ fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counted {
 fn an_object_is_freed_exactly_when_its_last_reference_goes() {
     let frees = AtomicU64::new(0);
     let steps = drop_references(5, &frees);
-    let counts: Vec<usize> = steps.iter().map(|s| s.count).collect();
-    let freed_yet: Vec<u64> = steps.iter().map(|s| s.frees).collect();
-    assert_eq!(counts, [4, 3, 2, 1, 0]);
-    assert_eq!(
-        freed_yet,
-        [0, 0, 0, 0, 1],
-        "freed before the end, or more than once"
-    );
+    // (count, frees) after each drop: freed at the last, once, and not before.
+    assert_eq!(steps, [(4, 0), (3, 0), (2, 0), (1, 0), (0, 1)]);
     // The demo's row says the same.
     let row = freed(3);
     assert_eq!(
         (row.counts.as_str(), row.freed_after_drops, row.frees),
         ("2 1 0", 3, 1)
+    );
+}
+
+#[test]
+fn in_cpython_the_count_rises_and_falls_with_the_references_and_the_last_frees_it() {
+    // Fails where CPython freed the object before its last reference went, or more than once,
+    // or where getrefcount did not follow the references made and dropped.
+    let Ok(python) = Python::find(false).map_err(|absent| eprintln!("skipped: {absent}")) else {
+        return;
+    };
+    let row = cpython_freed(&python, 4).expect("refcount.py ran");
+    let counts: Vec<i64> = row
+        .counts
+        .split(' ')
+        .map(|c| c.parse().expect("a number"))
+        .collect();
+    let steps: Vec<i64> = counts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(steps, [1, 1, 1, -1, -1, -1], "{row:?}");
+    assert_eq!(
+        (row.name.clone(), row.freed_after_drops, row.frees),
+        ("cpython_refcount".into(), 4, 1)
     );
 }
 

@@ -33,22 +33,20 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
 
 // ---- measuring it ----
 
-/// How the units are made (a child process's job names it, so it lives in [`crate::child`]).
-pub use crate::child::Way;
-pub use measuring::{Sleepers, in_child, measure, measure_capped, run};
+pub use measuring::{Sleepers, in_child, measure, python_sleepers, run};
 
 mod measuring {
     use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
     use shared::narrate::{plural, times};
+    use shared::python::{Python, Script};
     use shared::timing::{Stopwatch, human_ms, peak_rss_kb, ratio};
-    use shared::{Narrator, Recording, Report};
+    use shared::{Narrator, Report, Span};
 
-    use super::Way;
-    use crate::Sizes;
-    use crate::child::thread_count;
-    use crate::child::{ChildJob, SelfExe};
+    use crate::child::{Job, Way, thread_count};
+    use crate::cli::Sizes;
     use crate::thread_cap::ThreadCap;
+    use shared::child::{Finished, SelfExe};
 
     const DEMO: &str = "coroutines";
     const SECTION: &str = "1.5";
@@ -79,9 +77,8 @@ mod measuring {
         pub note: Option<String>,
     }
 
-    /// Runs in the child: the units, the way asked, measured from inside. Returns the row as a
-    /// JSON line for the parent.
-    pub fn in_child(way: Way, units: u64) -> anyhow::Result<String> {
+    /// Runs in the child: the units, the way asked, measured from inside.
+    pub fn in_child(way: Way, units: u64) -> anyhow::Result<Sleepers> {
         let mut before_kb = peak_rss_kb();
         let mut watch = Stopwatch::start();
         let (spawned, threads_used, note) = match way {
@@ -147,7 +144,7 @@ mod measuring {
         let wall = watch.elapsed();
         let (ran, note) = note;
         let grown_kb = peak_rss_kb().saturating_sub(before_kb);
-        let row = Sleepers {
+        Ok(Sleepers {
             name: match way {
                 Way::Threads => "os_threads",
                 Way::Tasks => "tokio_tasks",
@@ -161,66 +158,73 @@ mod measuring {
             spawn_cpu_us_per_unit: ratio(spawned.cpu.as_secs_f64() * 1e6, ran as f64),
             threads_used,
             note,
-        };
-        Ok(serde_json::to_string(&row)?)
+        })
+    }
+
+    /// The same sleepers in CPython: `asyncio_tasks` or `python_threads`.
+    const COROUTINES_PY: Script = Script::new("coroutines.py", include_str!("coroutines.py"));
+
+    /// `units` sleepers in CPython, as threads or as asyncio tasks, with their spans.
+    pub fn python_sleepers(
+        python: &Python,
+        threads: bool,
+        units: u64,
+    ) -> anyhow::Result<Finished<Sleepers>> {
+        let way = if threads { "threads" } else { "tasks" };
+        python.run(&COROUTINES_PY, &[way.to_string(), units.to_string()])
     }
 
     /// Runs `units` sleepers as threads (capped at what this machine allows), then as tasks,
-    /// each in a fresh child process.
+    /// each way in a fresh child process: this program (`os_threads`, `tokio_tasks`), then
+    /// CPython when there is one (`asyncio_tasks`, `python_threads`, whose spans are returned).
     pub fn measure(
-        units: u64,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<[Sleepers; 2]> {
-        measure_capped(units, &crate::thread_cap::current(), exe, narrator)
-    }
-
-    /// [`measure`] with the thread cap given.
-    pub fn measure_capped(
         units: u64,
         cap: &ThreadCap,
         exe: &SelfExe,
+        python: Option<&Python>,
         narrator: &Narrator,
-    ) -> anyhow::Result<[Sleepers; 2]> {
-        let thread_units = units.min(cap.max_threads);
-        let mut rows = Vec::new();
-        for (way, n, what) in [
-            (Way::Threads, thread_units, "os_threads"),
-            (Way::Tasks, units, "tokio_tasks"),
-        ] {
-            let recording = Recording::start();
-            let progress = narrator.progress(
-                &recording,
-                &format!("{what}: {n} units sleeping"),
-                "unit",
-                None,
-            );
-            let output = exe.run(ChildJob::Sleepers { way, units: n });
-            drop(progress);
-            drop(recording);
-            let output = output?;
-            let mut row: Sleepers = output
-                .lines
-                .iter()
-                .find_map(|line| serde_json::from_str(line).ok())
-                .context("the sleepers child did not report its measurement")?;
-            if way == Way::Threads && n < units {
+    ) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
+        let (mut rows, mut spans) = (Vec::new(), Vec::new());
+        let ways = [
+            ("os_threads", true),
+            ("tokio_tasks", false),
+            ("asyncio_tasks", false),
+            ("python_threads", true),
+        ];
+        for (name, threads) in ways {
+            let n = if threads {
+                units.min(cap.max_threads)
+            } else {
+                units
+            };
+            let what = format!("{name}: {n} units sleeping");
+            let (finished, _) = narrator.record(&what, "unit", None, || match (name, python) {
+                ("os_threads" | "tokio_tasks", _) => {
+                    let way = if threads { Way::Threads } else { Way::Tasks };
+                    exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
+                        .map(Some)
+                }
+                (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
+                _ => Ok(None),
+            });
+            let Some(finished) = finished? else { continue };
+            let mut row = finished.result;
+            if threads && n < units {
                 let capped = format!("capped from {units} to {n} threads: {}", cap.reason);
-                row.note = Some(match row.note {
-                    Some(more) => format!("{capped}; {more}"),
-                    None => capped,
-                });
+                row.note = Some(
+                    row.note
+                        .map_or(capped.clone(), |more| format!("{capped}; {more}")),
+                );
             }
             rows.push(row);
+            spans.extend(finished.spans);
         }
-        let [threads, tasks]: [Sleepers; 2] = rows
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("expected two rows"))?;
-        Ok([threads, tasks])
+        Ok((rows, spans))
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, exe: &SelfExe, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = SelfExe::current()?;
         narrator.header(
             SECTION,
             "Coroutines: lightweight threads",
@@ -230,12 +234,22 @@ mod measuring {
         let units = sizes.units;
         narrator.say(format!(
             "{units} units each sleep {} at once: as OS threads, then as tokio tasks on one \
-             thread, each way in a fresh child process so that its memory is its own.\n\n",
+             thread, then in CPython as asyncio tasks and as threads, each way in a fresh \
+             process so that its memory is its own.\n\n",
             shared::timing::human(super::NAP)
         ));
-        let [threads, tasks] = measure(units, exe, narrator)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&threads, &tasks]));
-        narrator.summary(SECTION, &summary(&threads, &tasks));
+        let python = narrator.python();
+        let cap = crate::thread_cap::current();
+        let (rows, spans) = measure(units, &cap, &exe, python.as_ref(), narrator)?;
+        narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
+        narrator.timeline("CPython: asyncio tasks, then threads", &spans);
+        let mut lines = summary(&rows[0], &rows[1]);
+        if let [_, _, tasks, threads] = &rows[..] {
+            let in_python = summary(threads, tasks).into_iter();
+            let lowered = |line: String| line[..1].to_lowercase() + &line[1..];
+            lines.extend(in_python.map(|line| format!("In CPython, {}", lowered(line))));
+        }
+        narrator.summary(SECTION, &lines);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 # Section 1.5 beside the model: the book's fib twice, one after the other (listing 1.5), then in
-# two threads (listing 1.6), in real CPython. Prints one JSON line; the Rust demo reads it.
-import json
+# two threads (listing 1.6), in real CPython. Each thread's fibs are a span, drawn beside the
+# model's threads.
 import sys
 import threading
 import time
@@ -35,23 +35,28 @@ def size(budget):
     return n
 
 
+def fibs(n, name, times, start_line=None):
+    with span("thread", who=name):
+        if start_line:
+            start_line.wait()  # both threads start together: neither gets a head start
+        for _ in range(times):
+            fib(n)
+
+
 def two_threads(n):
-    threads = [threading.Thread(target=fib, args=(n,)) for _ in range(2)]
+    start_line = threading.Barrier(2)
+    threads = [
+        threading.Thread(target=fibs, args=(n, f"cpython {t}", 1, start_line)) for t in "AB"
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
 
-n = size(float(sys.argv[1]))
-sequential = timed(lambda: (fib(n), fib(n)))
+n = size(float(ARGS[0]))
+sequential = timed(lambda: fibs(n, "cpython main", 2))
 threads = timed(lambda: two_threads(n))
 # Free-threaded builds (3.13t, PEP 703) can run without the GIL; older ones always have it.
 gil = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
-print(json.dumps({
-    "version": sys.version.split()[0],
-    "gil_enabled": gil,
-    "fib_n": n,
-    "sequential": sequential,
-    "threads": threads,
-}))
+answer({"gil_enabled": gil, "fib_n": n, "sequential": sequential, "threads": threads})

@@ -3,8 +3,9 @@
 //! The same bytecode (the book's recursive fib) runs one fib after the other, in two threads
 //! under one GIL, in two threads without it, in two processes with a GIL each, and with rayon.
 //! Then blocking requests run one after the other and in threads under the GIL, which each thread
-//! releases while it waits. When `python3` is on `PATH`, real CPython runs the same two fibs
-//! beside the model ([`super::cpython`]).
+//! releases while it waits. When `python3` is on `PATH`, real CPython runs the same two fibs and
+//! requests beside the model (`fib_threads.py`, `io_threads.py`), their spans drawn beside the
+//! model's.
 
 use std::sync::Barrier;
 
@@ -12,8 +13,9 @@ use reqwest::Url;
 use reqwest::blocking::Client;
 use shared::workloads::fetch_blocking;
 
-use crate::child::{ChildJob, ChildOutput, SelfExe};
+use crate::child::Job;
 use crate::gil::Gil;
+use shared::child::{Finished, SelfExe};
 
 // ---- the lesson: the book's fib and requests, with and without threads, under one GIL ----
 
@@ -78,13 +80,8 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 
 /// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
 /// lock. Their answers carry their spans.
-pub fn two_processes(
-    exe: &SelfExe,
-    n: u32,
-    switch_interval: std::time::Duration,
-) -> anyhow::Result<Vec<ChildOutput>> {
-    let job = ChildJob::Fib { n, switch_interval };
-    let children = [exe.spawn(job)?, exe.spawn(job)?];
+pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<Vec<Finished<u64>>> {
+    let children = [exe.spawn(&job)?, exe.spawn(&job)?];
     children.into_iter().map(|child| child.wait()).collect()
 }
 
@@ -104,60 +101,56 @@ pub const IO_TASK_FIB: u32 = 15;
 
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
 /// process each, each making its request as [`request`] does under its own GIL.
-pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u64>> {
-    let job = ChildJob::Fetch { port, delay_ms };
+pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
+    let job = Job::Fetch { port, delay_ms };
     let children: Vec<_> = (0..n)
-        .map(|_| exe.spawn(job))
+        .map(|_| exe.spawn(&job))
         .collect::<anyhow::Result<_>>()?;
     let answers = children.into_iter().map(|child| child.wait());
-    answers.map(|answer| Ok(answer?.report.value)).collect()
+    answers.map(|answer| Ok(answer?.result)).collect()
 }
 
 pub use measuring::{
-    Calibration, GilRun, GilRuns, calibrate, handoffs, holding, lock_wait, measure, run,
-    two_processes_on_one_cpu,
+    Cpython, GilRun, GilRuns, calibrate, fib_job, handoffs, holding, measure, measure_cpython,
+    measure_cpython_io, run,
 };
 
 mod measuring {
     use std::time::Duration;
 
     use anyhow::ensure;
-    use reqwest::Url;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
+    use shared::child::SelfExe;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, measure as timed, ratio};
+    use shared::python::{Python, Script};
+    use shared::timing::{children_cpu_time, human, human_ms, measure as timed, ms, ratio};
     use shared::workloads::{Target, blocking_http_client};
-    use shared::{Narrator, Recording, Report, Span, Usage};
+    use shared::{Narrator, Report, Span, Usage};
 
-    use crate::Sizes;
-    use crate::child::{ChildJob, ChildOutput, SelfExe, children_cpu_time};
-    use crate::demos::cpython::{self, Python};
+    use crate::child::Job;
+    use crate::cli::{MAX_FIB, Sizes};
     use crate::gil::Gil;
 
     const DEMO: &str = "gil";
     const SECTION: &str = "1.5";
-
     /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
     /// two takes about a second in a debug build and in `--release` alike.
-    pub const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
-
+    const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
     /// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
-    pub const IDLE_CORES: f64 = 1.5;
-
+    const IDLE_CORES: f64 = 1.5;
     /// CPU-seconds per second below which the sequential run did not have a core to itself.
-    pub const BUSY_BASELINE: f64 = 0.8;
+    const BUSY_BASELINE: f64 = 0.8;
 
     /// One run of the demo, measured.
     #[derive(Debug, Clone, Default, Serialize)]
     pub struct GilRun {
-        /// `sequential`, `threads_with_gil`, ..., `cpython_threads`.
+        /// `sequential`, `threads_with_gil`, ..., `cpython_io_threads`.
         pub name: &'static str,
         /// Wall time of the run.
         pub wall_ms: f64,
         /// CPU time of the run, child processes included.
         pub cpu_ms: f64,
-        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential` or
-        /// `cpython_sequential`).
+        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential`, ...).
         pub ratio: f64,
         /// fib's argument (on the baseline rows).
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,11 +170,11 @@ mod measuring {
         /// The most requests the embedded server saw at once.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_in_flight: Option<u64>,
-        /// CPU-seconds per second of wall time (rows that need two idle cores to speed up).
+        /// CPU-seconds per second of wall time.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub cpu_per_wall: Option<f64>,
-        /// Whether the run got two cores' worth of CPU (at least 1.5 CPU-seconds per second):
-        /// without them, running in parallel cannot be faster than one after the other.
+        /// Whether the run got two cores' worth of CPU: without them, running in parallel
+        /// cannot be faster than one after the other.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cores: Option<bool>,
         /// What a reader should know about this row.
@@ -197,61 +190,36 @@ mod measuring {
 
     impl GilRun {
         fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
+            let (wall_ms, cpu_ms) = (ms(usage.wall), ms(usage.cpu));
+            let cpu_per_wall = Some(ratio(cpu_ms, wall_ms));
+            let (values, spans) = (values, spans);
             Self {
                 name,
-                wall_ms: shared::timing::ms(usage.wall),
-                cpu_ms: shared::timing::ms(usage.cpu),
+                wall_ms,
+                cpu_ms,
+                cpu_per_wall,
                 values,
                 spans,
                 ..Self::default()
             }
         }
-
-        fn against(mut self, baseline: &GilRun) -> Self {
-            self.ratio = ratio(self.wall_ms, baseline.wall_ms);
-            self
-        }
-
-        /// Adds how much CPU the run got per second, for a row that needs idle cores.
-        fn with_cores(mut self) -> Self {
-            let cores = ratio(self.cpu_ms, self.wall_ms);
-            self.cpu_per_wall = Some(cores);
-            self.idle_cores = Some(cores >= IDLE_CORES);
-            self
-        }
-
-        /// Adds what the lock did, read from the spans.
-        fn with_lock(mut self, gil: &Gil) -> Self {
-            self.handoffs = Some(handoffs(&self.spans));
-            self.drop_requests = Some(gil.drop_requests());
-            self.lock_wait_ms = Some(shared::timing::ms(lock_wait(&self.spans)));
-            self
-        }
     }
 
-    /// [`two_processes`](super::two_processes) with both children pinned to `cpu`: the world
-    /// where two processes can only take turns on one core (the tests' control).
-    pub fn two_processes_on_one_cpu(
-        exe: &SelfExe,
-        n: u32,
-        switch_interval: Duration,
-        cpu: usize,
-    ) -> anyhow::Result<Vec<ChildOutput>> {
-        let job = ChildJob::FibOnCpu {
+    /// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
+    /// one CPU, the world where two processes can only take turns: the tests' control).
+    pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
+        let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
+        Job::Fib {
             n,
-            switch_interval,
+            switch_interval_ms,
             cpu,
-        };
-        let children = [exe.spawn(job)?, exe.spawn(job)?];
-        children.into_iter().map(|child| child.wait()).collect()
+        }
     }
 
     /// The spans during which a thread held the lock (ran bytecode).
     pub fn holding(spans: &[Span]) -> Vec<&Span> {
-        spans
-            .iter()
-            .filter(|s| s.name == "thread" && s.waiting_for.is_none())
-            .collect()
+        let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
+        spans.iter().filter(held).collect()
     }
 
     /// How many times the lock went from one thread to a different one: consecutive holding
@@ -261,34 +229,22 @@ mod measuring {
         held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
     }
 
-    /// Time all threads together spent waiting for the lock.
-    pub fn lock_wait(spans: &[Span]) -> Duration {
-        spans
-            .iter()
-            .filter(|s| s.waiting_for.as_deref() == Some("lock"))
-            .map(Span::wall)
-            .sum()
-    }
-
-    /// Every run of the demo.
+    /// Every run of the demo: the model's, then CPython's (none without `python3`).
     #[derive(Debug, Clone)]
     pub struct GilRuns {
-        /// The model, CPU-bound: sequential, threads_with_gil, threads_no_gil, processes, rayon.
-        pub cpu: Vec<GilRun>,
-        /// The model, I/O-bound: io_sequential, io_threads_with_gil.
-        pub io: Vec<GilRun>,
+        /// The model: the fib rows, then the request rows.
+        pub model: Vec<GilRun>,
         /// Which CPython ran, when one did.
-        pub python: Option<Python>,
-        /// Real CPython: cpython_sequential, cpython_threads (empty without `python3`).
+        pub python: Option<Cpython>,
+        /// Real CPython's rows.
         pub cpython: Vec<GilRun>,
     }
 
     impl GilRuns {
         /// The run with this name.
         pub fn get(&self, name: &str) -> Option<&GilRun> {
-            self.cpu
+            self.model
                 .iter()
-                .chain(&self.io)
                 .chain(&self.cpython)
                 .find(|run| run.name == name)
         }
@@ -301,13 +257,13 @@ mod measuring {
         what: &str,
         work: impl FnOnce() -> T,
     ) -> (T, Usage, Vec<Span>) {
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, what, "thread", None);
-        let children_before = children_cpu_time();
-        let (value, mut usage) = timed(work);
-        usage.cpu += children_cpu_time().saturating_sub(children_before);
-        drop(progress);
-        (value, usage, recording.finish())
+        let ((value, usage), spans) = narrator.record(what, "thread", None, || {
+            let children_before = children_cpu_time();
+            let (value, mut usage) = timed(work);
+            usage.cpu += children_cpu_time().saturating_sub(children_before);
+            (value, usage)
+        });
+        (value, usage, spans)
     }
 
     /// Runs every way with fib(`n`) and the requests `sizes` asks for.
@@ -319,150 +275,129 @@ mod measuring {
         narrator: &Narrator,
     ) -> anyhow::Result<GilRuns> {
         let interval = sizes.switch_interval();
-        let gil = Gil::new(interval);
-        let (values, usage, spans) =
-            recorded(narrator, "sequential", || super::sequential(&gil, n));
-        let mut sequential = GilRun::new("sequential", usage, values.to_vec(), spans);
-        sequential.ratio = 1.0;
-        sequential.cpu_per_wall = Some(ratio(sequential.cpu_ms, sequential.wall_ms));
-        sequential.fib_n = Some(n);
-
-        let gil = Gil::new(interval);
-        let (values, usage, spans) =
-            recorded(narrator, "threads_with_gil", || super::two_threads(&gil, n));
-        let mut with_gil = GilRun::new("threads_with_gil", usage, values.to_vec(), spans)
-            .with_lock(&gil)
-            .against(&sequential);
-        with_gil.cpu_per_wall = Some(ratio(with_gil.cpu_ms, with_gil.wall_ms));
-
-        let no_gil = Gil::disabled();
-        let (values, usage, spans) = recorded(narrator, "threads_no_gil", || {
-            super::two_threads(&no_gil, n)
-        });
-        let no_gil = GilRun::new("threads_no_gil", usage, values.to_vec(), spans)
-            .against(&sequential)
-            .with_cores();
-
-        let (children, usage, _) = recorded(narrator, "processes", || {
-            super::two_processes(exe, n, interval)
-        });
-        let children = children?;
-        let values = children.iter().map(|c| c.report.value).collect();
-        let spans = children.into_iter().flat_map(|c| c.spans).collect();
-        let processes = GilRun::new("processes", usage, values, spans)
-            .against(&sequential)
-            .with_cores();
-
-        let (values, usage, spans) = recorded(narrator, "rayon", || super::rayon_join(n));
-        let rayon = GilRun::new("rayon", usage, values.to_vec(), spans)
-            .against(&sequential)
-            .with_cores();
-
-        let expected = shared::workloads::fib(n);
-        let cpu = vec![sequential, with_gil, no_gil, processes, rayon];
-        for run in &cpu {
-            ensure!(
-                run.values == [expected, expected],
-                "{} computed {:?}, but fib({n}) is {expected}",
-                run.name,
-                run.values
-            );
-        }
-
-        let io = measure_io(sizes, target, exe, narrator)?;
-        // Sized to take about as long as the model's sequential run: half of it per fib.
-        let budget = Duration::from_secs_f64(cpu[0].wall_ms / 2e3);
-        let (answer, _, _) = recorded(narrator, "CPython", || cpython::measure(budget));
-        let (python, mut cpython) = match answer? {
-            Some((python, rows)) => (Some(python), rows),
-            None => (None, Vec::new()),
-        };
-        if python.is_some() {
-            let (rows, _, _) = recorded(narrator, "CPython requests", || {
-                cpython::measure_io(target, sizes.requests)
+        let mut model: Vec<GilRun> = Vec::new();
+        for name in [
+            "sequential",
+            "threads_with_gil",
+            "threads_no_gil",
+            "processes",
+            "rayon",
+        ] {
+            let gil = if name == "threads_no_gil" {
+                Gil::disabled()
+            } else {
+                Gil::new(interval)
+            };
+            let (values, usage, spans) = recorded(narrator, name, || match name {
+                "sequential" => Ok((super::sequential(&gil, n).to_vec(), Vec::new())),
+                "processes" => {
+                    let children = super::two_processes(exe, fib_job(n, interval, None))?;
+                    let values = children.iter().map(|c| c.result).collect();
+                    anyhow::Ok((values, children.into_iter().flat_map(|c| c.spans).collect()))
+                }
+                "rayon" => Ok((super::rayon_join(n).to_vec(), Vec::new())),
+                _ => Ok((super::two_threads(&gil, n).to_vec(), Vec::new())),
             });
-            cpython.extend(rows?.unwrap_or_default());
+            let (values, child_spans) = values?;
+            let expected = shared::workloads::fib(n);
+            ensure!(
+                values == [expected; 2],
+                "{name} computed {values:?}, not fib({n}) = {expected}"
+            );
+            let mut run = GilRun::new(name, usage, values, [spans, child_spans].concat());
+            run.ratio = model
+                .first()
+                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
+            match name {
+                "sequential" => run.fib_n = Some(n),
+                "threads_with_gil" => {
+                    run.handoffs = Some(handoffs(&run.spans));
+                    run.drop_requests = Some(gil.drop_requests());
+                    let waits = run
+                        .spans
+                        .iter()
+                        .filter(|s| s.waiting_for.as_deref() == Some("lock"));
+                    run.lock_wait_ms = Some(ms(waits.map(Span::wall).sum()));
+                }
+                _ => run.idle_cores = run.cpu_per_wall.map(|cores| cores >= IDLE_CORES),
+            }
+            model.push(run);
+        }
+        model.extend(measure_io(sizes, target, exe, narrator)?);
+        // Sized to take about as long as the model's sequential run: half of it per fib.
+        let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
+        let (mut python, mut rows) = (None, Vec::new());
+        if let Some(found) = narrator.python() {
+            let (fibs, _, _) = recorded(narrator, "CPython", || measure_cpython(&found, budget));
+            let (which, fibs) = fibs?;
+            let (io, _, _) = recorded(narrator, "CPython requests", || {
+                measure_cpython_io(&found, target, sizes.requests)
+            });
+            (python, rows) = (Some(which), [fibs, io?].concat());
         }
         Ok(GilRuns {
-            cpu,
-            io,
+            model,
             python,
-            cpython,
+            cpython: rows,
         })
     }
 
+    /// The request rows: one after the other, in threads, and (with the embedded server, which
+    /// child processes reach by its port) in child processes.
     fn measure_io(
         sizes: &Sizes,
         target: &Target,
         exe: &SelfExe,
         narrator: &Narrator,
     ) -> anyhow::Result<Vec<GilRun>> {
-        let url: &Url = target.url();
+        let (url, n) = (target.url(), sizes.requests);
         let client = blocking_http_client(url)?;
-        let n = sizes.requests;
-        let mut runs = Vec::new();
-        for name in ["io_sequential", "io_threads_with_gil"] {
+        let port = target.server().map(|server| server.addr().port());
+        let ways = ["io_sequential", "io_threads_with_gil", "io_processes"];
+        let mut runs: Vec<GilRun> = Vec::new();
+        for name in ways
+            .into_iter()
+            .filter(|&name| name != "io_processes" || port.is_some())
+        {
             target.reset();
             let gil = Gil::new(sizes.switch_interval());
-            let (statuses, usage, spans) = recorded(narrator, name, || {
-                if name == "io_sequential" {
-                    super::io_sequential(&gil, &client, url, n)
-                } else {
-                    super::io_threads(&gil, &client, url, n)
-                }
+            let (values, usage, spans) = recorded(narrator, name, || match (name, port) {
+                ("io_sequential", _) => super::io_sequential(&gil, &client, url, n),
+                ("io_processes", Some(port)) => super::io_processes(exe, port, sizes.delay, n),
+                _ => super::io_threads(&gil, &client, url, n),
             });
-            let values = statuses?.into_iter().map(u64::from).collect();
+            let values = values?.into_iter().map(u64::from).collect();
             let mut run = GilRun::new(name, usage, values, spans);
-            run.requests = Some(n);
-            run.max_in_flight = target.max_in_flight();
+            (run.requests, run.max_in_flight, run.cpu_per_wall) =
+                (Some(n), target.max_in_flight(), None);
+            run.ratio = runs
+                .first()
+                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
             if name == "io_threads_with_gil" {
                 run.handoffs = Some(handoffs(&run.spans));
             }
             runs.push(run);
         }
-        // Child processes reach the embedded server by its port (not with --url).
-        if let Some(server) = target.server() {
-            target.reset();
-            let (values, usage, _) = recorded(narrator, "io_processes", || {
-                super::io_processes(exe, server.addr().port(), sizes.delay, n)
-            });
-            let mut run = GilRun::new("io_processes", usage, values?, Vec::new());
-            run.requests = Some(n);
-            run.max_in_flight = target.max_in_flight();
-            runs.push(run);
-        }
-        let baseline = runs[0].clone();
-        Ok(runs.into_iter().map(|run| run.against(&baseline)).collect())
-    }
-
-    /// The result of [`calibrate`]: the chosen `n` and how long one `fib(n)` should take.
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    pub struct Calibration {
-        /// The chosen argument of fib.
-        pub n: u32,
-        /// One `fib(n)`'s expected time, extrapolated from a measured smaller fib.
-        pub estimate: Duration,
+        Ok(runs)
     }
 
     /// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
-    /// `budget` on this machine and build: grows `n` while one run stays short (about 20 ms),
-    /// then extrapolates, each step up in `n` costing about 1.618 times more (the golden ratio,
-    /// as fib itself grows).
-    pub fn calibrate(budget: Duration) -> Calibration {
+    /// `budget` on this machine and build, and how long it should take: grows `n` while one run
+    /// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
+    /// times more (the golden ratio, as fib itself grows).
+    pub fn calibrate(budget: Duration) -> (u32, Duration) {
         const GROWTH: f64 = 1.618;
         let gil = Gil::disabled();
-        let mut n = 10;
-        let mut took = Duration::ZERO;
-        while n < crate::cli::MAX_FIB {
-            let (_, usage) = timed(|| gil.attach("calibration").run_fib(n));
-            took = usage.wall;
+        let (mut n, mut took) = (10, Duration::ZERO);
+        while n < MAX_FIB {
+            took = timed(|| gil.attach("calibration").run_fib(n)).1.wall;
             if took >= Duration::from_millis(20) || took >= budget {
                 break;
             }
             n += 2;
         }
         let mut estimate = took.as_secs_f64().max(1e-6);
-        while n < crate::cli::MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
+        while n < MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
             estimate *= GROWTH;
             n += 1;
         }
@@ -470,10 +405,7 @@ mod measuring {
             estimate /= GROWTH;
             n -= 1;
         }
-        Calibration {
-            n,
-            estimate: Duration::from_secs_f64(estimate),
-        }
+        (n, Duration::from_secs_f64(estimate))
     }
 
     /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
@@ -491,20 +423,15 @@ mod measuring {
 
     /// ", N of them at the server at once", when the server is ours and counted.
     fn at_once(run: &GilRun) -> String {
-        run.max_in_flight
-            .map(|m| format!(", {m} of them at the server at once"))
-            .unwrap_or_default()
+        let at_once = |m| format!(", {m} of them at the server at once");
+        run.max_in_flight.map(at_once).unwrap_or_default()
     }
 
     /// Runs the demo with its narration.
-    pub fn run(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<GilRuns> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = &SelfExe::current()?;
         // First, so that an unreachable --url is reported at once, not after the fib runs.
-        let target = Target::new(url, sizes.delay)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay)?;
         narrator.header(
             SECTION,
             "Understanding the global interpreter lock",
@@ -513,69 +440,70 @@ mod measuring {
              speed up even under the GIL, because a thread releases it while it waits.",
         );
         let interval = sizes.switch_interval();
-        let n = match sizes.fib {
-            Some(n) => n,
-            None => {
-                let calibration = calibrate(CALIBRATED_FIB_BUDGET);
-                narrator.say(format!(
-                    "Calibrated: one fib({}) should take about {} on the model interpreter in \
-                     this build (choose with --fib N; a release build picks a larger N for the same time).",
-                    calibration.n,
-                    shared::timing::human(calibration.estimate)
-                ));
-                calibration.n
-            }
-        };
+        let n = sizes.fib.unwrap_or_else(|| {
+            let (n, estimate) = calibrate(CALIBRATED_FIB_BUDGET);
+            narrator.say(format!(
+                "Calibrated: one fib({n}) should take about {} on the model interpreter in this \
+                 build (choose with --fib N; a release build picks a larger N for the same time).",
+                human(estimate)
+            ));
+            n
+        });
         narrator.say(format!(
             "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
-            shared::timing::human(interval)
+            human(interval)
         ));
         let runs = measure(n, sizes, &target, exe, narrator)?;
-        if narrator.json() {
-            let all = runs.cpu.iter().chain(&runs.io).chain(&runs.cpython);
-            narrator.report(&Report::new(DEMO, SECTION, all.collect()));
+        let rows = if narrator.json() {
+            [&runs.model[..], &runs.cpython].concat()
         } else {
-            narrator.report(&Report::new(DEMO, SECTION, runs.cpu.iter().collect()));
-            narrator.report(&Report::new(DEMO, SECTION, runs.io.iter().collect()));
-            narrator.say(
-                "ratio = wall time / wall time of sequential (fib rows) or of io_sequential \
-                 (request rows)\n\n",
-            );
-        }
+            runs.model.clone()
+        };
+        narrator.report(&Report::new(DEMO, SECTION, rows));
+        narrator.say("ratio = wall time / wall time of sequential (fib rows) or of io_sequential (request rows)\n\n");
         let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
         let zoom = interval * 12;
-        narrator.timeline(
-            &format!(
-                "threads_with_gil, the first {}: the lock passes back and forth",
-                shared::timing::human(zoom)
-            ),
-            &first(&get("threads_with_gil").spans, zoom),
-        );
-        // The title says what the run got: at once on two cores, or only open at once.
-        let together = |name: &str| {
-            if get(name).idle_cores == Some(true) {
-                "both run at once"
-            } else {
-                "both open at once, but without two free cores mostly waiting for a CPU"
-            }
+        // The titles say what each run got: at once on two cores, or only open at once.
+        let together = |name: &str| match get(name).idle_cores {
+            Some(true) => "both run at once",
+            _ => "both open at once, but without two free cores mostly waiting for a CPU",
         };
-        narrator.timeline(
-            &format!("threads_no_gil: {}", together("threads_no_gil")),
-            &get("threads_no_gil").spans,
-        );
-        narrator.timeline(
-            &format!("processes: one GIL each, {}", together("processes")),
-            &get("processes").spans,
-        );
-        narrator.timeline(
-            "io_threads_with_gil: the lock is released during every request",
-            &get("io_threads_with_gil").spans,
-        );
+        let lanes = [
+            (
+                format!(
+                    "threads_with_gil, the first {}: the lock passes back and forth",
+                    human(zoom)
+                ),
+                first(&get("threads_with_gil").spans, zoom),
+            ),
+            (
+                format!("threads_no_gil: {}", together("threads_no_gil")),
+                get("threads_no_gil").spans,
+            ),
+            (
+                format!("processes: one GIL each, {}", together("processes")),
+                get("processes").spans,
+            ),
+            (
+                "io_threads_with_gil: the lock is released during every request".into(),
+                get("io_threads_with_gil").spans,
+            ),
+            (
+                "cpython_threads: two CPython threads, one GIL".into(),
+                get("cpython_threads").spans,
+            ),
+            (
+                "cpython_io_threads: CPython's GIL is released during every request".into(),
+                get("cpython_io_threads").spans,
+            ),
+        ];
+        for (title, spans) in lanes.iter().filter(|(_, spans)| !spans.is_empty()) {
+            narrator.timeline(title, spans);
+        }
 
-        let mut lines = Vec::new();
         let with_gil = get("threads_with_gil");
-        let cores = ratio(with_gil.cpu_ms, with_gil.wall_ms);
-        lines.push(format!(
+        let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
+        let mut lines = vec![format!(
             "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
              CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} \
              for it in total. Each hand-off costs a wake-up: while the next thread is woken and \
@@ -588,7 +516,7 @@ mod measuring {
             },
             plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
             human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
-        ));
+        )];
         lines.push(format!(
             "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
              A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
@@ -606,8 +534,8 @@ mod measuring {
             ));
         }
         let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
+            .map(get)
             .iter()
-            .map(|name| get(name))
             .filter(|run| run.idle_cores == Some(false))
             .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
             .collect();
@@ -627,22 +555,176 @@ mod measuring {
             io_threads.ratio,
             at_once(&io_threads)
         ));
-        if let Some(processes) = runs.get("io_processes") {
-            lines.push(format!(
+        lines.push(match runs.get("io_processes") {
+            Some(processes) => format!(
                 "In child processes, one request each, they took {:.2}x{}: processes serve \
                  I/O-bound work too, each paying for its start.",
                 processes.ratio,
                 at_once(processes)
-            ));
-        } else {
-            lines.push(
-                "With --url the child processes' row is left out: they reach only the \
-                        embedded server."
+            ),
+            None => "With --url the child processes' row is left out: they reach only the \
+                     embedded server."
+                .into(),
+        });
+        lines.extend(cpython_report(&runs, narrator));
+        narrator.summary(SECTION, &lines);
+        Ok(())
+    }
+
+    /// The CPU-bound program.
+    pub const FIB_THREADS: Script = Script::new("fib_threads.py", include_str!("fib_threads.py"));
+
+    /// The I/O-bound program: `n` blocking requests, one after the other or in threads.
+    pub const IO_THREADS: Script = Script::new("io_threads.py", include_str!("io_threads.py"));
+
+    /// Which CPython ran.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Cpython {
+        /// Its version, e.g. `3.11.7`.
+        pub version: String,
+        /// `sys._is_gil_enabled()` where it exists (3.13 and later); true before 3.13.
+        pub gil_enabled: bool,
+    }
+
+    /// What `fib_threads.py` answers: (wall ms, CPU ms) of each run.
+    #[derive(Deserialize)]
+    struct Answer {
+        gil_enabled: bool,
+        fib_n: u32,
+        sequential: (f64, f64),
+        threads: (f64, f64),
+    }
+
+    /// CPython runs `fib_threads.py` with `budget` per fib: `cpython_sequential` and `cpython_threads`.
+    pub fn measure_cpython(
+        python: &Python,
+        budget: Duration,
+    ) -> anyhow::Result<(Cpython, Vec<GilRun>)> {
+        let finished =
+            python.run::<Answer>(&FIB_THREADS, &[format!("{:.3}", budget.as_secs_f64())])?;
+        let answer = finished.result;
+        let row = |name, (wall_ms, cpu_ms): (f64, f64)| GilRun {
+            name,
+            wall_ms,
+            cpu_ms,
+            ratio: ratio(wall_ms, answer.sequential.0),
+            ..GilRun::default()
+        };
+        let mut sequential = row("cpython_sequential", answer.sequential);
+        sequential.fib_n = Some(answer.fib_n);
+        let mut threads = row("cpython_threads", answer.threads);
+        (sequential.spans, threads.spans) = finished
+            .spans
+            .into_iter()
+            .partition(|span| span.label == "thread cpython main");
+        if !answer.gil_enabled {
+            threads.note = Some(
+                "this Python is free-threaded and runs without its GIL: the real threads_no_gil"
                     .into(),
             );
         }
-        lines.extend(cpython::report(&runs, narrator));
-        narrator.summary(SECTION, &lines);
-        Ok(runs)
+        let which = Cpython {
+            version: python.version.clone(),
+            gil_enabled: answer.gil_enabled,
+        };
+        Ok((which, vec![sequential, threads]))
+    }
+
+    /// What `io_threads.py` answers.
+    #[derive(Deserialize)]
+    struct IoAnswer {
+        wall_ms: f64,
+        cpu_ms: f64,
+        statuses: Vec<u16>,
+    }
+
+    /// CPython makes `n` blocking requests to `target`, one after the other
+    /// (`cpython_io_sequential`) and in one thread each (`cpython_io_threads`), with the server's
+    /// count of requests in flight when the server is ours.
+    pub fn measure_cpython_io(
+        python: &Python,
+        target: &Target,
+        n: u64,
+    ) -> anyhow::Result<Vec<GilRun>> {
+        let mut rows: Vec<GilRun> = Vec::new();
+        for (name, way) in [
+            ("cpython_io_sequential", "sequential"),
+            ("cpython_io_threads", "threads"),
+        ] {
+            target.reset();
+            let args = [target.url().to_string(), n.to_string(), way.to_string()];
+            let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
+            let answer = finished.result;
+            ensure!(
+                answer.statuses.len() as u64 == n && answer.statuses.iter().all(|s| *s == 200),
+                "CPython's requests answered {:?}",
+                answer.statuses
+            );
+            let baseline = rows.first().map_or(answer.wall_ms, |first| first.wall_ms);
+            rows.push(GilRun {
+                name,
+                wall_ms: answer.wall_ms,
+                cpu_ms: answer.cpu_ms,
+                ratio: ratio(answer.wall_ms, baseline),
+                requests: Some(n),
+                max_in_flight: target.max_in_flight(),
+                values: answer.statuses.into_iter().map(u64::from).collect(),
+                spans: finished.spans,
+                ..GilRun::default()
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Prints the CPython rows and returns the summary's lines about them.
+    fn cpython_report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
+        let Some(python) = &runs.python else {
+            return Vec::new();
+        };
+        let gil = match python.gil_enabled {
+            true => "its GIL is on",
+            false => "its GIL is off (a free-threaded build, PEP 703)",
+        };
+        narrator.say(format!(
+            "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
+             model's sequential run, and the same blocking requests:",
+            python.version
+        ));
+        if !narrator.json() {
+            narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
+        }
+        let mut lines = Vec::new();
+        if let (Some(threads), Some(model)) =
+            (runs.get("cpython_threads"), runs.get("threads_with_gil"))
+        {
+            let cores = ratio(threads.cpu_ms, threads.wall_ms);
+            lines.push(format!(
+                "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
+                 CPU-seconds per second); the model's threads_with_gil took {:.2}x. {}",
+                python.version,
+                threads.ratio,
+                human_ms(threads.wall_ms),
+                model.ratio,
+                match (python.gil_enabled, cores <= 1.1) {
+                    (true, true) => "With its GIL on, CPython's threads used at most one core's worth.",
+                    (true, false) =>
+                        "With its GIL on, CPython's threads used more than one core's \
+                                      worth this time, which one GIL should not allow.",
+                    (false, _) =>
+                        "Without a GIL, CPython's threads can use two cores at once, like \
+                                   threads_no_gil.",
+                }
+            ));
+        }
+        if let Some(threads) = runs.get("cpython_io_threads") {
+            lines.push(format!(
+                "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other time{}: \
+                 urlopen waits in a system call, outside the interpreter, with the GIL released.",
+                threads.requests.unwrap_or(0),
+                threads.ratio,
+                at_once(threads)
+            ));
+        }
+        lines
     }
 }

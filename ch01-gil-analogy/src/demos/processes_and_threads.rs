@@ -3,27 +3,26 @@
 //! its own memory, so what it changes stays there. A thread is a lighter-weight process: it
 //! starts faster and takes less memory.
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use shared::timing::os_thread_id;
+use shared::child::{Finished, SelfExe};
 use tracing::info_span;
 
-use crate::child::{ChildJob, ChildOutput, SelfExe};
+use crate::child::{Hello, Job};
 
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
-    std::thread::spawn(|| (os_thread_id(), std::process::id(), thread_count()))
+    std::thread::spawn(Hello::here)
         .join()
         .expect("the hello thread panicked")
 }
 
 /// Listing 1.4: a child process (this program, started again) reports its own pid and ours, its
 /// thread count and the id of the thread that answered: its main thread.
-pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<ChildOutput> {
-    exe.run(ChildJob::Hello)
+pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<Finished<Hello>> {
+    exe.run(&Job::Hello)
 }
 
 /// Threads count, then add what they counted to one counter the parent owns (shared through an
@@ -75,25 +74,10 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 
 // ---- measuring it ----
 
-// The types and helpers the listings above use, and the start-up loops that are timed.
-
-/// What a thread says about itself: its OS thread id, its pid, and how many threads its process
-/// has while it runs.
-pub type Hello = (u64, u32, Option<u64>);
-
-/// How many threads and how many child processes count.
-pub const WORKERS: u64 = 2;
-
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and child
-/// processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
-}
+pub use measuring::{
+    FOOTPRINT_THREADS, Footprint, Sharing, Start, WORKERS, count_in_a_copy, footprint,
+    measure_python_start, measure_start, run,
+};
 
 /// Without `fork` there is no child that starts from a copy of this memory.
 // mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
@@ -102,104 +86,21 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
-/// Starts `units` threads that do nothing, one after the other, each joined before the next.
-pub fn start_threads(units: u64) {
-    for _ in 0..units {
-        std::thread::spawn(|| ())
-            .join()
-            .expect("an empty thread cannot panic");
-    }
-}
-
-/// Starts `units` child processes that do nothing, one after the other, each waited for.
-pub fn start_processes(units: u64, exe: &SelfExe) -> anyhow::Result<()> {
-    for _ in 0..units {
-        exe.run(ChildJob::Nothing)?;
-    }
-    Ok(())
-}
-
-/// What the memory experiment found for threads or for processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sharing {
-    /// The pids the workers reported.
-    pub worker_pids: Vec<u32>,
-    /// The sum of what each worker added to the counter.
-    pub workers_counted: u64,
-    /// The most any worker read from the counter right after its own addition.
-    pub workers_saw: u64,
-    /// The parent's counter afterwards.
-    pub parent_sees: u64,
-}
-
-impl Sharing {
-    /// From each worker's (pid, what it counted, what it read after adding) and the parent's
-    /// counter afterwards.
-    fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
-        Self {
-            worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
-            workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
-            workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
-            parent_sees,
-        }
-    }
-
-    /// True if any worker ran in another process.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![std::process::id()], workers_counted: 2, workers_saw: 2, parent_sees: 2 };
-    /// assert!(!s.pid_differs());
-    /// ```
-    pub fn pid_differs(&self) -> bool {
-        self.worker_pids
-            .iter()
-            .any(|&pid| pid != std::process::id())
-    }
-
-    /// True if the parent saw every worker's increments in its own counter.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![1], workers_counted: 2, workers_saw: 2, parent_sees: 0 };
-    /// assert!(!s.shared_memory());
-    /// ```
-    pub fn shared_memory(&self) -> bool {
-        self.workers_counted > 0 && self.parent_sees == self.workers_counted
-    }
-
-    /// True if a worker read a value from its counter that the parent's counter never shows: it
-    /// changed a copy of its own.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::demos::processes_and_threads::Sharing;
-    /// let s = Sharing { worker_pids: vec![1], workers_counted: 2, workers_saw: 2, parent_sees: 0 };
-    /// assert!(s.private_memory());
-    /// ```
-    pub fn private_memory(&self) -> bool {
-        self.workers_saw > self.parent_sees
-    }
-}
-
-/// What a process can read about itself (a child reports them too, so they live in
-/// [`crate::child`]).
-pub use crate::child::{anon_memory_kb, thread_count};
-pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Greeting, Memory, Start, footprint, measure_start, run,
-    threads_alive_kb,
-};
-
 mod measuring {
+    use std::hint::black_box;
     use std::sync::Barrier;
+    use std::time::Duration;
 
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+    use shared::child::SelfExe;
     use shared::narrate::{plural, times};
-    use shared::timing::{human_ms, measure, os_thread_id, ratio};
-    use shared::{Narrator, Recording, Report, Span, Usage};
+    use shared::python::{Python, Script};
+    use shared::timing::{children_cpu_time, human_ms, measure, ms, os_thread_id, ratio};
+    use shared::{Narrator, Report, Span, Usage};
 
-    use super::{Hello, Sharing, WORKERS};
-    use crate::Sizes;
-    use crate::child::{ChildReport, SelfExe, anon_memory_kb, children_cpu_time, thread_count};
+    use crate::child::{Hello, Job, anon_memory_kb, thread_count};
+    use crate::cli::Sizes;
 
     const DEMO: &str = "processes-and-threads";
     const SECTION: &str = "1.4";
@@ -207,102 +108,127 @@ mod measuring {
     /// own count started from a copy of the parent's memory.
     const PARENT_START: u64 = 1000;
     /// How many threads, then processes, the start-up rows start.
-    pub const START_UNITS: u64 = 100;
+    const START_UNITS: u64 = 100;
     /// How many threads are alive at once when one thread's memory is measured: enough that a
     /// few pages allocated by something else hardly move the figure per thread.
     pub const FOOTPRINT_THREADS: u64 = 100;
+    /// How many threads and how many child processes count.
+    pub const WORKERS: u64 = 2;
+    /// `threading` and `multiprocessing` starting units that do nothing.
+    const START_PY: Script = Script::new("start.py", include_str!("start.py"));
 
-    /// A thread or a child process saying who it is: `thread_hello` or `child_hello`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Greeting {
-        /// `thread_hello` or `child_hello`.
-        pub name: &'static str,
-        /// The pid it reported.
-        pub pid: u32,
-        /// The OS id of the thread that answered.
-        pub thread_id: u64,
-        /// Its process's threads while it answered (Linux only).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub threads: Option<u64>,
-        /// 1 when it ran in this process.
-        pub same_pid: u8,
-        /// 1 when its thread id is its pid: on Linux, the process's main thread.
-        pub main_thread: u8,
-    }
-
-    impl Greeting {
-        fn new(name: &'static str, (thread_id, pid, threads): Hello) -> Self {
-            Self {
-                name,
-                pid,
-                thread_id,
-                threads,
-                same_pid: u8::from(pid == std::process::id()),
-                main_thread: u8::from(thread_id == u64::from(pid)),
-            }
+    /// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
+    /// child processes do exactly this same work.
+    pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
+        let mut copy = start;
+        for _ in 0..times {
+            // black_box: count one by one, as written, instead of letting the compiler add `times`.
+            copy = black_box(copy + 1);
         }
+        copy
     }
 
-    /// Who sees the workers' counting: `threads` or `processes`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Memory {
-        /// `threads` or `processes`.
-        pub name: &'static str,
-        /// Wall time, start-up included.
-        pub wall_ms: f64,
-        /// CPU time, child processes included.
-        pub cpu_ms: f64,
-        /// 1 when the workers ran in another process.
-        pub pid_differs: u8,
-        /// 1 when the parent saw the workers' counting.
-        pub shared_memory: u8,
-        /// 1 when a worker read a value of the counter that the parent's never shows.
-        pub private_memory: u8,
-        /// What the workers counted together.
+    /// What the memory experiment found for threads or for processes.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Sharing {
+        /// The pids the workers reported.
+        pub worker_pids: Vec<u32>,
+        /// The sum of what each worker added to the counter.
         pub workers_counted: u64,
-        /// The most a worker read from the counter right after adding to it.
+        /// The most any worker read from the counter right after its own addition.
         pub workers_saw: u64,
         /// The parent's counter afterwards.
         pub parent_sees: u64,
-        /// What a reader should know about this row.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub note: Option<String>,
-        /// The workers' spans.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
     }
 
-    impl Memory {
-        fn new(name: &'static str, sharing: &Sharing, usage: Usage, spans: Vec<Span>) -> Self {
+    impl Sharing {
+        /// From each worker's (pid, what it counted, what it read after adding) and the parent's
+        /// counter afterwards.
+        pub(super) fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
             Self {
-                name,
-                wall_ms: shared::timing::ms(usage.wall),
-                cpu_ms: shared::timing::ms(usage.cpu),
-                pid_differs: u8::from(sharing.pid_differs()),
-                shared_memory: u8::from(sharing.shared_memory()),
-                private_memory: u8::from(sharing.private_memory()),
-                workers_counted: sharing.workers_counted,
-                workers_saw: sharing.workers_saw,
-                parent_sees: sharing.parent_sees,
-                // Without getrusage there is no reading of the children's CPU time.
-                note: (name == "processes" && cfg!(not(unix)))
-                    .then(|| "cpu leaves out the child processes on this platform".into()),
-                spans,
+                worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
+                workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
+                workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
+                parent_sees,
             }
+        }
+
+        /// True if any worker ran in another process.
+        pub fn pid_differs(&self) -> bool {
+            self.worker_pids
+                .iter()
+                .any(|&pid| pid != std::process::id())
+        }
+
+        /// True if the parent saw every worker's increments in its own counter.
+        pub fn shared_memory(&self) -> bool {
+            self.workers_counted > 0 && self.parent_sees == self.workers_counted
+        }
+
+        /// True if a worker read a value from its counter that the parent's counter never
+        /// shows: it changed a copy of its own.
+        pub fn private_memory(&self) -> bool {
+            self.workers_saw > self.parent_sees
+        }
+
+        /// The row: `threads` or `processes` (CPU time includes child processes').
+        fn row(&self, name: &'static str, usage: Usage) -> Value {
+            let flag = |yes: bool| u8::from(yes);
+            serde_json::json!({
+                "name": name,
+                "wall_ms": ms(usage.wall),
+                "cpu_ms": ms(usage.cpu),
+                "pid_differs": flag(self.pid_differs()),
+                "shared_memory": flag(self.shared_memory()),
+                "private_memory": flag(self.private_memory()),
+                "workers_counted": self.workers_counted,
+                "workers_saw": self.workers_saw,
+                "parent_sees": self.parent_sees,
+            })
         }
     }
 
-    /// Starting threads or processes that do nothing: `thread_start` or `process_start`.
-    #[derive(Debug, Clone, Serialize)]
+    /// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
+    /// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
+    /// (on Linux, the process's main thread).
+    fn greeting(name: &'static str, hello: &Hello) -> Value {
+        let mut row = serde_json::json!({
+            "name": name,
+            "pid": hello.pid,
+            "thread_id": hello.thread_id,
+            "same_pid": u8::from(hello.pid == std::process::id()),
+            "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
+        });
+        if let Some(threads) = hello.threads {
+            row["threads"] = threads.into();
+        }
+        row
+    }
+
+    /// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
+    /// `python_thread_start` or `python_process_start`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct Start {
-        /// `thread_start` or `process_start`.
-        pub name: &'static str,
+        /// Which.
+        pub name: String,
         /// How many were started (and joined or waited for), one after the other.
         pub units: u64,
         /// Wall time for all of them.
         pub wall_ms: f64,
         /// Wall time per unit, in microseconds.
         pub per_unit_us: f64,
+    }
+
+    impl Start {
+        fn new(name: &str, units: u64, wall: Duration) -> Self {
+            let per_unit_us = ratio(wall.as_secs_f64() * 1e6, units as f64);
+            Self {
+                name: name.into(),
+                units,
+                wall_ms: ms(wall),
+                per_unit_us,
+            }
+        }
     }
 
     /// The memory one thread or one process holds: `thread_memory` or `process_memory`.
@@ -317,40 +243,41 @@ mod measuring {
         pub kb_per_unit: f64,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Memory(&'a Memory),
-        Start(&'a Start),
-        Greeting(&'a Greeting),
-        Footprint(&'a Footprint),
-    }
-
-    /// Starts `units` threads, then `units` processes, and measures both.
+    /// Starts `units` threads that do nothing, then `units` child processes that do nothing,
+    /// each joined or waited for before the next, and measures both.
     pub fn measure_start(units: u64, exe: &SelfExe) -> anyhow::Result<[Start; 2]> {
-        let row = |name, usage: Usage| Start {
-            name,
-            units,
-            wall_ms: shared::timing::ms(usage.wall),
-            per_unit_us: usage.wall.as_secs_f64() * 1e6 / units.max(1) as f64,
-        };
-        let ((), threads) = measure(|| super::start_threads(units));
-        let (done, processes) = measure(|| super::start_processes(units, exe));
+        let ((), threads) = measure(|| {
+            for _ in 0..units {
+                std::thread::spawn(|| ()).join().expect("an empty thread");
+            }
+        });
+        let (done, processes) =
+            measure(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
         done?;
         Ok([
-            row("thread_start", threads),
-            row("process_start", processes),
+            Start::new("thread_start", units, threads.wall),
+            Start::new("process_start", units, processes.wall),
         ])
     }
 
-    /// How much this process's anonymous memory grew, in KiB, while `units` threads were alive
-    /// at once (each waits until all have started, then until the reading is done). None
-    /// without Linux's `/proc`.
-    pub fn threads_alive_kb(units: u64) -> Option<u64> {
+    /// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
+    /// a span for each start-to-join.
+    pub fn measure_python_start(
+        python: &Python,
+        units: u64,
+    ) -> anyhow::Result<([Start; 2], Vec<Span>)> {
+        let finished = python.run(&START_PY, &[units.to_string()])?;
+        Ok((finished.result, finished.spans))
+    }
+
+    /// One thread's memory (`threads` alive at once: how much this process's anonymous memory
+    /// grew while they waited) beside a fresh child process's own reading. None without
+    /// Linux's `/proc`.
+    pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         let before = anon_memory_kb()?;
-        let barrier = Barrier::new(units as usize + 1);
+        let barrier = Barrier::new(threads as usize + 1);
         let during = std::thread::scope(|scope| {
-            for _ in 0..units {
+            for _ in 0..threads {
                 scope.spawn(|| {
                     barrier.wait();
                     barrier.wait();
@@ -361,18 +288,12 @@ mod measuring {
             barrier.wait();
             during
         })?;
-        Some(during.saturating_sub(before))
-    }
-
-    /// One thread's memory (`threads` alive at once) beside the memory of a fresh child process
-    /// (its own report). None without Linux's `/proc`.
-    pub fn footprint(threads: u64, child: &ChildReport) -> Option<[Footprint; 2]> {
-        let threads_kb = threads_alive_kb(threads)?;
+        let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
         Some([
             Footprint {
                 name: "thread_memory",
                 units: threads,
-                kb_per_unit: ratio(threads_kb as f64, threads as f64),
+                kb_per_unit,
             },
             Footprint {
                 name: "process_memory",
@@ -383,7 +304,8 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, exe: &SelfExe, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+        let exe = SelfExe::current()?;
         narrator.header(
             SECTION,
             "Processes, threads, multithreading and multiprocessing",
@@ -391,28 +313,24 @@ mod measuring {
              a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
              process.",
         );
-        let threads = thread_count().map_or(
-            "an unknown number of threads (needs Linux /proc)".into(),
-            |n| plural(n, "thread", "threads"),
-        );
+        let threads =
+            |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
         narrator.say(format!(
-            "This process: pid {}, {threads} right now, running on thread '{}' (os id {}).",
+            "This process: pid {}, {} right now, running on thread '{}' (os id {}).",
             std::process::id(),
+            threads(thread_count()),
             std::thread::current().name().unwrap_or("unnamed"),
             os_thread_id()
         ));
-        let thread_hello = Greeting::new("thread_hello", super::hello_from_a_thread());
+        let thread = super::hello_from_a_thread();
         narrator.say(format!(
             "A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while \
              I run).",
-            thread_hello.thread_id,
-            thread_hello.pid,
-            thread_hello
-                .threads
-                .map_or("? threads".into(), |n| plural(n, "thread", "threads"))
+            thread.thread_id,
+            thread.pid,
+            threads(thread.threads)
         ));
-        let child = super::hello_from_a_child(exe)?.report;
-        let child_hello = Greeting::new("child_hello", (child.thread_id, child.pid, child.threads));
+        let child = super::hello_from_a_child(&exe)?.result;
         let parent = child
             .parent_pid
             .map_or("unknown here (Unix only)".into(), |p| p.to_string());
@@ -420,9 +338,7 @@ mod measuring {
             "A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and \
              the one answering is os thread {}.\n\n",
             child.pid,
-            child
-                .threads
-                .map_or("? threads".into(), |n| plural(n, "thread", "threads")),
+            threads(child.threads),
             child.thread_id
         ));
 
@@ -433,71 +349,76 @@ mod measuring {
              child processes, forked from it, each start with a copy of its memory, counter \
              included, and do the same in their copy."
         ));
-        let recording = Recording::start();
-        let (by_threads, usage) = measure(|| super::threads_share(increments));
-        let threads_row = Memory::new("threads", &by_threads, usage, recording.finish());
+        let ((by_threads, threads_usage), spans) =
+            narrator.record("counting in threads", "thread", Some(WORKERS), || {
+                measure(|| super::threads_share(increments))
+            });
         let before = children_cpu_time();
         let (by_processes, mut usage) = measure(|| super::processes_copy(PARENT_START, increments));
         usage.cpu += children_cpu_time().saturating_sub(before);
         let by_processes = by_processes?;
-        // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-        let processes_row = Memory::new("processes", &by_processes, usage, Vec::new());
 
         narrator.say(format!(
             "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
-             that do nothing, each started and waited for before the next. Memory: \
-             {FOOTPRINT_THREADS} threads alive at once, beside the child that said hello.\n\n"
+             that do nothing, each started and waited for before the next, in Rust and then in \
+             CPython. Memory: {FOOTPRINT_THREADS} threads alive at once, beside the child that \
+             said hello.\n\n"
         ));
-        let recording = Recording::start();
-        let progress =
-            narrator.progress(&recording, "starting threads and processes", "start", None);
-        let starts = measure_start(START_UNITS, exe);
-        drop(progress);
-        drop(recording);
+        let (starts, _) = narrator.record("starting threads and processes", "", None, || {
+            measure_start(START_UNITS, &exe)
+        });
         let [thread_start, process_start] = starts?;
+        let python = match narrator.python() {
+            Some(python) => Some(measure_python_start(&python, START_UNITS)?),
+            None => None,
+        };
         let footprints = footprint(FOOTPRINT_THREADS, &child);
 
+        // A forked child may not record spans (see `child::fork`): the timeline has the threads.
+        let to_rows = |rows: &[Start]| rows.iter().map(serde_json::to_value).collect();
+        let python_rows: Vec<Value> = python.as_ref().map_or(Ok(Vec::new()), |p| to_rows(&p.0))?;
+        let memory = vec![
+            by_threads.row("threads", threads_usage),
+            by_processes.row("processes", usage),
+        ];
+        let starts: Vec<Value> = to_rows(&[thread_start.clone(), process_start.clone()])?;
+        let hellos = vec![
+            greeting("thread_hello", &thread),
+            greeting("child_hello", &child),
+        ];
+        let footprint_rows = footprints.iter().flatten().map(serde_json::to_value);
+        let footprint_rows: Vec<Value> = footprint_rows.collect::<Result<_, _>>()?;
         if narrator.json() {
-            let mut rows = vec![
-                Row::Memory(&threads_row),
-                Row::Memory(&processes_row),
-                Row::Start(&thread_start),
-                Row::Start(&process_start),
-                Row::Greeting(&thread_hello),
-                Row::Greeting(&child_hello),
-            ];
-            rows.extend(footprints.iter().flatten().map(Row::Footprint));
+            // Rust's rows in the order scripts have always read them, then CPython's.
+            let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
             narrator.report(&Report::new(DEMO, SECTION, rows));
         } else {
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&thread_hello, &child_hello],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&threads_row, &processes_row],
-            ));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&thread_start, &process_start],
-            ));
-            if let Some(rows) = &footprints {
-                narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
+            let tables = [
+                hellos,
+                memory,
+                [starts, python_rows].concat(),
+                footprint_rows,
+            ];
+            for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
+                narrator.report(&Report::new(DEMO, SECTION, rows));
             }
         }
-        narrator.timeline("the counting threads, both in this pid", &threads_row.spans);
+        narrator.timeline("the counting threads, both in this pid", &spans);
+        if let Some((_, spans)) = &python {
+            narrator.timeline(
+                "CPython starting threads, then processes, one at a time",
+                spans,
+            );
+        }
 
         let mut lines = Vec::new();
-        if child_hello.threads == Some(1) && child_hello.main_thread == 1 {
+        if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
             lines.push(format!(
                 "The fresh child process had exactly 1 thread, and its id was the child's pid \
                  ({}): a process starts with its main thread. The thread we spawned had id {}, \
                  not our pid {}.",
-                child_hello.pid,
-                thread_hello.thread_id,
+                child.pid,
+                thread.thread_id,
                 std::process::id()
             ));
         }
@@ -528,19 +449,14 @@ mod measuring {
                 by_processes.workers_saw, by_processes.parent_sees
             )
         });
-        let faster = if process_start.per_unit_us > thread_start.per_unit_us {
-            format!(
-                "a thread was {} faster to start here",
-                times(process_start.per_unit_us, thread_start.per_unit_us)
-            )
-        } else {
-            "here a process was not slower to start".into()
-        };
-        lines.push(format!(
-            "A thread started and finished in {} on average, a process in {}: {faster}.",
-            human_ms(thread_start.per_unit_us / 1e3),
-            human_ms(process_start.per_unit_us / 1e3)
-        ));
+        lines.push(start_line("A thread", &thread_start, &process_start));
+        if let Some(([thread, process], _)) = &python {
+            lines.push(start_line(
+                "In CPython, a threading.Thread",
+                thread,
+                process,
+            ));
+        }
         if let Some([threads, process]) = &footprints {
             lines.push(format!(
                 "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
@@ -554,5 +470,20 @@ mod measuring {
         }
         narrator.summary(SECTION, &lines);
         Ok(())
+    }
+
+    /// What a pair of start-up rows shows, true to its numbers.
+    fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
+        let faster = if process.per_unit_us > thread.per_unit_us {
+            let how_much = times(process.per_unit_us, thread.per_unit_us);
+            format!("a thread was {how_much} faster to start here")
+        } else {
+            "here a process was not slower to start".into()
+        };
+        format!(
+            "{thread_is} started and finished in {} on average, a process in {}: {faster}.",
+            human_ms(thread.per_unit_us / 1e3),
+            human_ms(process.per_unit_us / 1e3)
+        )
     }
 }

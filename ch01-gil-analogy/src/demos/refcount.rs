@@ -15,8 +15,8 @@ use crate::gil::Gil;
 // ---- the lesson: a count freed at zero, and two ways of adding 1 from two threads ----
 
 /// Makes one object with `references` references to it (`Rc`, Rust's reference count), then
-/// drops them one by one, noting the count and whether the object is still alive after each.
-pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<AfterDrop> {
+/// drops them one by one, noting after each the count and how many times the object was freed.
+pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<(usize, u64)> {
     let first = Rc::new(Object { frees });
     // A weak reference does not count: it lets us watch the count without keeping the object.
     let watcher: Weak<Object> = Rc::downgrade(&first);
@@ -27,10 +27,7 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<AfterDrop> {
     let mut steps = Vec::new();
     while let Some(reference) = all.pop() {
         drop(reference);
-        steps.push(AfterDrop {
-            count: watcher.strong_count(),
-            frees: frees.load(Ordering::SeqCst),
-        });
+        steps.push((watcher.strong_count(), frees.load(Ordering::SeqCst)));
     }
     steps
 }
@@ -51,13 +48,6 @@ fn increment(refcount: &AtomicU64, how: Increment) {
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
 /// (see [`race`] for how they are made to overlap). Each runs its adds as a thread of the model
 /// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
-///
-/// ```
-/// use ch01_gil_analogy::demos::refcount::{Increment, count};
-/// use ch01_gil_analogy::gil::Gil;
-/// let counted = count(&Gil::disabled(), Increment::FetchAdd, 2, 10_000);
-/// assert_eq!(counted.counted, counted.added);
-/// ```
 pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counted {
     let refcount = AtomicU64::new(0);
     let added = race(threads, increments, |t| {
@@ -73,35 +63,16 @@ pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counte
 
 // ---- measuring it ----
 
-/// An object that notes when it is freed, like CPython's `__del__`.
+/// An object that counts in `frees` when it is freed, like CPython's `__del__`.
 #[derive(Debug)]
 pub struct Object<'a> {
-    /// Incremented by `drop`.
-    pub frees: &'a AtomicU64,
+    frees: &'a AtomicU64,
 }
 
 impl Drop for Object<'_> {
     fn drop(&mut self) {
         self.frees.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-/// One step of [`drop_references`]: the reference count just after a reference went away, and
-/// how many times the object had been freed by then.
-///
-/// ```
-/// use std::sync::atomic::AtomicU64;
-/// use ch01_gil_analogy::demos::refcount::drop_references;
-/// let frees = AtomicU64::new(0);
-/// let steps = drop_references(3, &frees);
-/// assert_eq!(steps.iter().map(|s| (s.count, s.frees)).collect::<Vec<_>>(), [(2, 0), (1, 0), (0, 1)]);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AfterDrop {
-    /// `Rc::strong_count` after the drop (0 once the last one is gone).
-    pub count: usize,
-    /// How many times the object's `drop` ran so far.
-    pub frees: u64,
 }
 
 /// How one thread adds 1 to the shared count.
@@ -113,20 +84,21 @@ pub enum Increment {
     FetchAdd,
 }
 
-pub use measuring::{Counted, Freed, THREADS, Tally, freed, race, run, tally};
+pub use measuring::{Counted, Freed, THREADS, Tally, cpython_freed, freed, race, run, tally};
 
 mod measuring {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
     use shared::affinity::{allowed_cpus, to_cpu};
     use shared::narrate::plural;
-    use shared::timing::{measure, thread_cpu_time};
+    use shared::python::{Python, Script};
+    use shared::timing::{measure, ms, thread_cpu_time};
     use shared::{Narrator, Recording, Report, Span};
 
     use super::Increment;
-    use crate::Sizes;
+    use crate::cli::Sizes;
     use crate::demos::gil::handoffs;
     use crate::gil::Gil;
 
@@ -237,14 +209,13 @@ mod measuring {
     /// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
     #[derive(Debug, Clone, Serialize)]
     pub struct Tally {
-        /// `non_atomic`, `atomic` or `non_atomic_under_gil`.
+        /// Which.
         pub name: &'static str,
         /// Wall time.
         pub wall_ms: f64,
         /// CPU time of both threads.
         pub cpu_ms: f64,
-        /// Adds made by all threads (at least threads x --increments): what a correct count
-        /// ends at.
+        /// Adds made by all threads: what a correct count ends at.
         pub expected: u64,
         /// What the count really ended at.
         pub counted: u64,
@@ -258,14 +229,16 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
-    /// An object freed when its last reference went: `freed_at_zero`.
-    #[derive(Debug, Clone, Serialize)]
+    /// An object freed when its last reference went: `freed_at_zero`, or `cpython_refcount`
+    /// from `refcount.py`, whose `counts` are what `sys.getrefcount` said as each reference was
+    /// made, then as each was dropped.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct Freed {
-        /// `freed_at_zero`.
-        pub name: &'static str,
+        /// Which.
+        pub name: String,
         /// References made to the object.
         pub references: u64,
-        /// The reference count after each drop, in order.
+        /// The reference count after each step, in order.
         pub counts: String,
         /// How many drops happened before the object was freed.
         pub freed_after_drops: u64,
@@ -273,11 +246,12 @@ mod measuring {
         pub frees: u64,
     }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Tally(&'a Tally),
-        Freed(&'a Freed),
+    /// `sys.getrefcount` while references are made, then dropped.
+    const REFCOUNT_PY: Script = Script::new("refcount.py", include_str!("refcount.py"));
+
+    /// The same in CPython: `cpython_refcount`.
+    pub fn cpython_freed(python: &Python, references: usize) -> anyhow::Result<Freed> {
+        Ok(python.run(&REFCOUNT_PY, &[references.to_string()])?.result)
     }
 
     /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
@@ -287,8 +261,8 @@ mod measuring {
         let spans = recording.finish();
         Tally {
             name,
-            wall_ms: shared::timing::ms(usage.wall),
-            cpu_ms: shared::timing::ms(usage.cpu),
+            wall_ms: ms(usage.wall),
+            cpu_ms: ms(usage.cpu),
             expected: counted.added,
             counted: counted.counted,
             lost_updates: counted.added.saturating_sub(counted.counted),
@@ -301,14 +275,17 @@ mod measuring {
     pub fn freed(references: usize) -> Freed {
         let frees = AtomicU64::new(0);
         let steps = super::drop_references(references, &frees);
-        let counts: Vec<String> = steps.iter().map(|s| s.count.to_string()).collect();
-        let freed_after = steps.iter().position(|s| s.frees > 0).map_or(0, |i| i + 1);
+        let counts: Vec<String> = steps.iter().map(|(count, _)| count.to_string()).collect();
+        let freed_after = steps
+            .iter()
+            .position(|&(_, frees)| frees > 0)
+            .map_or(0, |i| i + 1);
         Freed {
-            name: "freed_at_zero",
+            name: "freed_at_zero".into(),
             references: references as u64,
             counts: counts.join(" "),
             freed_after_drops: freed_after as u64,
-            frees: steps.last().map_or(0, |s| s.frees),
+            frees: steps.last().map_or(0, |&(_, frees)| frees),
         }
     }
 
@@ -332,26 +309,29 @@ mod measuring {
             plural(increments, "time", "times")
         ));
         let freed = freed(REFERENCES);
-        let no_lock = Gil::disabled();
+        let (no_lock, gil) = (Gil::disabled(), Gil::new(sizes.switch_interval()));
         let racy = tally("non_atomic", &no_lock, Increment::LoadThenStore, increments);
         let atomic = tally("atomic", &no_lock, Increment::FetchAdd, increments);
-        let gil = Gil::new(sizes.switch_interval());
         let under_gil = tally(
             "non_atomic_under_gil",
             &gil,
             Increment::LoadThenStore,
             increments,
         );
+        let python = narrator.python();
+        let cpython = python
+            .map(|python| cpython_freed(&python, REFERENCES))
+            .transpose()?;
+        let frees = [Some(&freed), cpython.as_ref()].into_iter().flatten();
         if narrator.json() {
-            let rows = vec![
-                Row::Tally(&racy),
-                Row::Tally(&atomic),
-                Row::Freed(&freed),
-                Row::Tally(&under_gil),
-            ];
-            narrator.report(&Report::new(DEMO, SECTION, rows));
+            let rows = Report::mixed(DEMO, SECTION)
+                .with(&racy)
+                .with(&atomic)
+                .with(&freed);
+            let rows = rows.with(&under_gil);
+            narrator.report(&cpython.iter().fold(rows, |rows, row| rows.with(row)));
         } else {
-            narrator.report(&Report::new(DEMO, SECTION, vec![&freed]));
+            narrator.report(&Report::new(DEMO, SECTION, frees.collect()));
             narrator.report(&Report::new(
                 DEMO,
                 SECTION,
@@ -363,14 +343,24 @@ mod measuring {
             &racy.spans,
         );
 
-        let freed_line = format!(
+        let mut lines = vec![format!(
             "The object's count went {} as its references were dropped, and it was freed exactly \
              when the last one went (after {}, {}): what CPython does with every object.",
             freed.counts,
             plural(freed.freed_after_drops, "drop", "drops"),
             plural(freed.frees, "time", "times")
-        );
-        let racy_line = if racy.lost_updates > 0 {
+        )];
+        if let Some(row) = &cpython {
+            lines.push(format!(
+                "In CPython, sys.getrefcount said {} as {} references were made and dropped, \
+                 and the object was freed after drop {}, {}.",
+                row.counts,
+                row.references,
+                row.freed_after_drops,
+                plural(row.frees, "time", "times")
+            ));
+        }
+        lines.push(if racy.lost_updates > 0 {
             format!(
                 "Load-then-store lost {} of {} updates: both threads read the same value and both \
                  wrote back value + 1. A lost update to a reference count frees an object still \
@@ -384,29 +374,25 @@ mod measuring {
                  but is never certain. Run it again.",
                 racy.expected
             )
-        };
-        narrator.summary(
-            SECTION,
-            &[
-                freed_line,
-                racy_line,
-                format!(
-                    "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
-                    atomic.lost_updates, atomic.expected
-                ),
-                format!(
-                    "Under the model GIL the same load-then-store lost {} of {} updates while \
-                     the lock changed hands {}: a thread lets go only between two whole adds.",
-                    under_gil.lost_updates,
-                    under_gil.expected,
-                    plural(under_gil.handoffs.unwrap_or(0), "time", "times")
-                ),
-                "CPython's counts are plain read-then-write; the GIL makes them safe by letting \
-                 only one thread at a time run bytecode or call the C API. Rust instead refuses \
-                 at compile time to send its non-atomic Rc to another thread (see the crate docs)."
-                    .into(),
-            ],
+        });
+        lines.push(format!(
+            "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
+            atomic.lost_updates, atomic.expected
+        ));
+        lines.push(format!(
+            "Under the model GIL the same load-then-store lost {} of {} updates while the lock \
+             changed hands {}: a thread lets go only between two whole adds.",
+            under_gil.lost_updates,
+            under_gil.expected,
+            plural(under_gil.handoffs.unwrap_or(0), "time", "times")
+        ));
+        lines.push(
+            "CPython's counts are plain read-then-write; the GIL makes them safe by letting only \
+             one thread at a time run bytecode or call the C API. Rust instead refuses at \
+             compile time to send its non-atomic Rc to another thread (see the crate docs)."
+                .into(),
         );
+        narrator.summary(SECTION, &lines);
         Ok(())
     }
 }

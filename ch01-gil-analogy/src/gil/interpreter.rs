@@ -78,36 +78,17 @@ struct Frame {
     arg: u64,
 }
 
-/// A stack machine running one function call to completion, one instruction per [`step`](Self::step).
-///
-/// ```
-/// use ch01_gil_analogy::gil::interpreter::Machine;
-/// assert_eq!(Machine::fib(10).run(|| {}), shared::workloads::fib(10));
-/// ```
+/// A stack machine running one function call to completion, one instruction per step.
 #[derive(Debug, Clone)]
 pub struct Machine {
     code: &'static [Op],
     pc: usize,
     frames: Vec<Frame>,
     stack: Vec<u64>,
-    executed: u64,
-}
-
-/// What one step did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// More instructions to run.
-    Running,
-    /// The outermost call returned this value.
-    Finished(u64),
 }
 
 impl Machine {
     /// A machine about to call `fib(n)`.
-    ///
-    /// ```
-    /// assert_eq!(ch01_gil_analogy::gil::interpreter::Machine::fib(2).run(|| {}), 1);
-    /// ```
     pub fn fib(n: u32) -> Self {
         Self {
             code: &FIB,
@@ -117,32 +98,13 @@ impl Machine {
                 arg: u64::from(n),
             }],
             stack: Vec::with_capacity(64),
-            executed: 0,
         }
     }
 
-    /// How many instructions have been executed so far.
-    ///
-    /// ```
-    /// let mut machine = ch01_gil_analogy::gil::interpreter::Machine::fib(1);
-    /// machine.step();
-    /// assert_eq!(machine.executed(), 1);
-    /// ```
-    pub fn executed(&self) -> u64 {
-        self.executed
-    }
-
-    /// Executes exactly one instruction.
-    ///
-    /// ```
-    /// use ch01_gil_analogy::gil::interpreter::{Machine, Step};
-    /// let mut machine = Machine::fib(1);
-    /// assert_eq!(machine.step(), Step::Running);
-    /// ```
-    pub fn step(&mut self) -> Step {
+    /// Executes exactly one instruction; the value once the outermost call has returned.
+    fn step(&mut self) -> Option<u64> {
         let op = self.code[self.pc];
         self.pc += 1;
-        self.executed += 1;
         match op {
             Op::LoadArg => {
                 let arg = self.frame().arg;
@@ -170,26 +132,19 @@ impl Machine {
             Op::Return => {
                 let finished = self.frames.pop().expect("a return always has a frame");
                 if self.frames.is_empty() {
-                    return Step::Finished(self.pop());
+                    return Some(self.pop());
                 }
                 self.pc = finished.return_to;
             }
         }
-        Step::Running
+        None
     }
 
     /// Runs to the end, calling `between_instructions` after every instruction (the hook where a
     /// GIL may be handed to another thread).
-    ///
-    /// ```
-    /// let mut ticks = 0;
-    /// let value = ch01_gil_analogy::gil::interpreter::Machine::fib(5).run(|| ticks += 1);
-    /// assert_eq!(value, 3);
-    /// assert!(ticks > 0);
-    /// ```
     pub fn run(&mut self, mut between_instructions: impl FnMut()) -> u64 {
         loop {
-            if let Step::Finished(value) = self.step() {
+            if let Some(value) = self.step() {
                 return value;
             }
             between_instructions();

@@ -43,13 +43,6 @@ struct State {
 }
 
 /// A global interpreter lock (or, made with [`Gil::disabled`], the same interpreter without one).
-///
-/// ```
-/// use std::time::Duration;
-/// use ch01_gil_analogy::gil::Gil;
-/// let gil = Gil::new(Duration::from_millis(5));
-/// assert_eq!(gil.attach("main").run_fib(10), 34);
-/// ```
 #[derive(Debug)]
 pub struct Gil {
     enabled: bool,
@@ -66,23 +59,12 @@ pub struct Gil {
 
 impl Gil {
     /// A lock that is given up every `switch_interval` when another thread asks for it.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// assert!(gil.is_enabled());
-    /// ```
     pub fn new(switch_interval: Duration) -> Self {
         Self::build(true, switch_interval)
     }
 
     /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
     /// CPython (3.13t, PEP 703) or with Rust's own threads.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::disabled();
-    /// assert!(!gil.is_enabled());
-    /// assert_eq!(gil.attach("main").run_fib(3), 1);
-    /// ```
     pub fn disabled() -> Self {
         Self::build(false, Duration::MAX)
     }
@@ -107,11 +89,6 @@ impl Gil {
 
     /// Registers the calling thread with the interpreter under `name` (its timeline row) and
     /// takes the lock. The lock is released when the returned [`PyThread`] is dropped.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// assert_eq!(gil.attach("main").name(), "main");
-    /// ```
     pub fn attach(&self, name: impl Into<String>) -> PyThread<'_> {
         let mut thread = PyThread {
             gil: self,
@@ -124,10 +101,6 @@ impl Gil {
     }
 
     /// How many times a waiting thread, after a whole switch interval, asked the holder to let go.
-    ///
-    /// ```
-    /// assert_eq!(ch01_gil_analogy::gil::Gil::disabled().drop_requests(), 0);
-    /// ```
     pub fn drop_requests(&self) -> u64 {
         self.drop_requests.load(Ordering::Relaxed)
     }
@@ -158,11 +131,6 @@ impl PyThread<'_> {
     }
 
     /// Computes the book's `fib(n)` by executing bytecode, giving the lock away when asked.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// assert_eq!(gil.attach("main").run_fib(20), shared::workloads::fib(20));
-    /// ```
     pub fn run_fib(&mut self, n: u32) -> u64 {
         self.run(&mut Machine::fib(n))
     }
@@ -175,11 +143,6 @@ impl PyThread<'_> {
     /// Executes one "instruction" of our own under the lock, then checks the eval breaker as
     /// after any bytecode instruction. The `refcount` demo's increments run this way, as a
     /// CPython thread's `Py_INCREF` runs while it holds the GIL.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// assert_eq!(gil.attach("main").execute(|| 6 * 7), 42);
-    /// ```
     pub fn execute<T>(&mut self, instruction: impl FnOnce() -> T) -> T {
         let value = instruction();
         self.eval_breaker();
@@ -197,12 +160,6 @@ impl PyThread<'_> {
 
     /// Runs blocking I/O with the lock released, as CPython does around a system call
     /// (`Py_BEGIN_ALLOW_THREADS`), and takes the lock back afterwards.
-    ///
-    /// ```
-    /// let gil = ch01_gil_analogy::gil::Gil::new(std::time::Duration::from_millis(5));
-    /// let mut thread = gil.attach("main");
-    /// thread.blocking_io(|| std::thread::sleep(std::time::Duration::from_millis(2)));
-    /// ```
     pub fn blocking_io<T>(&mut self, io: impl FnOnce() -> T) -> T {
         drop(self.release(false));
         let name = self.name.as_str();
