@@ -88,6 +88,15 @@ fn json_output_has_the_documented_names_and_fields() {
         "ticks_while_blocked",
         "other_thread_ticks",
     ];
+    let mut echo_rows: Vec<Row> = ["one_at_a_time", "thread_per_connection"]
+        .into_iter()
+        .chain(["single_thread_nonblocking", "python_selector"])
+        .map(|name| (name, echo))
+        .collect();
+    // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out).
+    if shared::python::Python::find(false).is_err() {
+        echo_rows.pop();
+    }
     let expected: [(&str, &[Row]); 4] = [
         ("blocking", &[("blocking", blocking)]),
         ("busy-poll", &[("busy_poll", busy)]),
@@ -99,14 +108,7 @@ fn json_output_has_the_documented_names_and_fields() {
                 ("busy_poll", busy),
             ],
         ),
-        (
-            "echo-server",
-            &[
-                ("one_at_a_time", echo),
-                ("thread_per_connection", echo),
-                ("single_thread_nonblocking", echo),
-            ],
-        ),
+        ("echo-server", &echo_rows),
     ];
     // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
     let yes_or_no = ["idle_core", "all_clients_at_once"];
@@ -137,6 +139,27 @@ fn json_output_has_the_documented_names_and_fields() {
             }
         }
     }
+}
+
+#[test]
+fn no_python_leaves_the_python_row_out_and_says_why() {
+    let output = run(&[
+        "echo-server",
+        "--json",
+        "--no-python",
+        "--clients",
+        "2",
+        "--lines",
+        "1",
+    ]);
+    let names: Vec<String> = testing::json_lines(&output)[0]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(testing::stderr_lines(&output)[0].contains("--no-python"));
 }
 
 #[test]

@@ -1,17 +1,17 @@
 //! Section 1.6: the echo servers' properties — every byte back, in order, to the right client;
-//! slow readers and resets handled; how many clients each server had at once.
+//! slow readers and resets handled; how many clients each server had at once, from its spans.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ch01_sockets::demos::echo_server::single_thread_selector;
-use ch01_sockets::echo::connection::MAX_PENDING;
 use ch01_sockets::echo::load::{self, Load};
-use ch01_sockets::echo::nonblocking::{NonblockingServer, Selector};
-use ch01_sockets::echo::stats::EchoStats;
-use ch01_sockets::echo::{ServerKind, any_local_port};
+use ch01_sockets::echo::selector::{MAX_PENDING, Selector};
+use ch01_sockets::echo::{Running, ServerKind, most_at_once};
+use shared::Recording;
+use shared::trace::{named, threads_used};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -29,57 +29,41 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-    let load = Load {
-        clients: 100,
-        lines: 20,
-        line_bytes: 100,
-    };
-    // `load::run` compares every echoed line with what that client sent.
-    load::run(server.addr(), load).unwrap();
-    let stats = server.stats();
-    assert_eq!(
-        stats.max_connected, 100,
-        "all 100 clients were connected at once"
-    );
-    assert_eq!(stats.threads_started, 1);
-    // No client left waiting (WouldBlock) is no reason to stop accepting for a while.
-    assert_eq!(stats.accept_backoffs, 0);
-    assert_eq!(stats.bytes_echoed, 100 * 20 * 100);
-    eventually("every client left", || server.stats().connected == 0);
-    server.stop().unwrap();
+/// Records every span until finished, and counts those that closed so far by name, as they
+/// close: a test can wait for a server's `read paused` or a client's `connection` to end.
+fn watch() -> (Recording, impl Fn(&str) -> usize) {
+    let recording = Recording::start();
+    let closed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&closed);
+    recording.on_close(move |span| sink.lock().unwrap().push(span.name.clone()));
+    let count = move |name: &str| closed.lock().unwrap().iter().filter(|n| *n == name).count();
+    (recording, count)
 }
 
 #[test]
-fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
-    let load = Load {
-        clients: 8,
-        lines: 5,
-        line_bytes: 32,
-    };
-    for (kind, expected) in [
-        (ServerKind::OneAtATime, 1),
-        (ServerKind::SingleThreadNonblocking, 8),
-    ] {
-        let server = kind.start(any_local_port()).unwrap();
+fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
+    let ((), spans) = shared::trace::record(|| {
+        let server = Running::selector(single_thread_selector).unwrap();
+        let load = Load {
+            clients: 100,
+            lines: 20,
+            line_bytes: 100,
+        };
+        // `load::run` compares every echoed line with what that client sent, and checks that
+        // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
         load::run(server.addr(), load).unwrap();
-        let stats = server.stats();
-        assert_eq!(stats.max_connected, expected, "{kind:?}");
-        assert_eq!(stats.threads_started, 1, "{kind:?} uses one thread");
         server.stop().unwrap();
-    }
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
-    load::run(server.addr(), load).unwrap();
+    });
     assert_eq!(
-        server.stats().threads_started,
-        1 + 8,
-        "an acceptor and one thread per client"
+        most_at_once(&spans),
+        100,
+        "all 100 clients connected at once"
     );
-    server.stop().unwrap();
+    // The server's spans only, not the load's `client` spans.
+    let served: Vec<_> = spans.into_iter().filter(|s| s.name != "client").collect();
+    assert_eq!(threads_used(&served), 1);
+    // No client left waiting (WouldBlock) is no reason to stop accepting for a while.
+    assert!(named(&served, "accept paused").is_empty());
 }
 
 fn connect(addr: std::net::SocketAddr, patience: Duration) -> TcpStream {
@@ -98,41 +82,42 @@ fn echoed(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<Vec<u8>> {
 #[test]
 fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_time() {
     for kind in ServerKind::ALL {
-        let server = kind.start(any_local_port()).unwrap();
-        let mut first = connect(server.addr(), PATIENCE);
-        assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
-        // The first client stays connected, and says nothing more.
-        let mut second = connect(server.addr(), PATIENCE);
-        if kind == ServerKind::OneAtATime {
-            // The negative control: the one-at-a-time server is in read() for the first client,
-            // so the second waits in the accept queue. Nothing can come back, however long we
-            // wait: this only bounds the test's time.
-            second
-                .set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
-            // Once the first leaves, the second is served.
-            drop(first);
-            second.set_read_timeout(Some(PATIENCE)).unwrap();
-            let mut echo = [0u8; 4];
-            second.read_exact(&mut echo).unwrap();
-            assert_eq!(&echo, b"two\n");
-            assert_eq!(server.stats().max_connected, 1);
-        } else {
-            assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
-            assert_eq!(server.stats().max_connected, 2, "{kind:?}");
-            drop(first);
-        }
-        drop(second);
-        server.stop().unwrap();
+        let ((), spans) = shared::trace::record(|| {
+            let server = kind.start().unwrap();
+            let mut first = connect(server.addr(), PATIENCE);
+            assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
+            // The first client stays connected, and says nothing more.
+            let mut second = connect(server.addr(), PATIENCE);
+            if kind == ServerKind::OneAtATime {
+                // The negative control: the one-at-a-time server is in read() for the first
+                // client, so the second waits in the accept queue. Nothing can come back, however
+                // long we wait: this only bounds the test's time.
+                second
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
+                // Once the first leaves, the second is served.
+                drop(first);
+                second.set_read_timeout(Some(PATIENCE)).unwrap();
+                let mut echo = [0u8; 4];
+                second.read_exact(&mut echo).unwrap();
+                assert_eq!(&echo, b"two\n");
+            } else {
+                assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
+                drop(first);
+            }
+            drop(second);
+            server.stop().unwrap();
+        });
+        let expected = if kind == ServerKind::OneAtATime { 1 } else { 2 };
+        assert_eq!(most_at_once(&spans), expected, "{kind:?}");
     }
 }
 
 #[test]
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
+    let _recorded = Recording::start();
+    let server = ServerKind::ThreadPerConnection.start().unwrap();
     let mut client = connect(server.addr(), PATIENCE);
     assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
@@ -151,10 +136,20 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     stopper.join().unwrap();
 }
 
+/// The buffer the server held for a client when it paused reading from it: `read paused N`.
+fn buffered_at_pauses(spans: &[shared::Span]) -> Vec<usize> {
+    let pauses = named(spans, "read paused");
+    let bytes = pauses
+        .iter()
+        .map(|span| span.label.rsplit(' ').next().unwrap());
+    bytes.map(|n| n.parse().unwrap()).collect()
+}
+
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 8 * 1024 * 1024;
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     let stream = TcpStream::connect(server.addr()).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
@@ -170,7 +165,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
 
     // Do not read until the server had to stop reading from us: its buffer for us is full.
     eventually("the server paused reading (back-pressure)", || {
-        server.stats().read_pauses > 0
+        closed("read paused") > 0
     });
 
     let mut reader = stream;
@@ -194,14 +189,13 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
         received, TOTAL,
         "every byte came back, then the server closed"
     );
-    let stats = server.stats();
-    assert!(
-        stats.peak_buffered_bytes <= (MAX_PENDING + 64 * 1024) as u64,
-        "the server's buffer for one client stayed bounded: {} bytes",
-        stats.peak_buffered_bytes
-    );
-    assert_eq!(stats.dropped_on_error, 0);
     server.stop().unwrap();
+    let spans = recording.finish();
+    // The server's buffer for one client stayed bounded: it grows only by reading, and
+    // reading stops at the bound (a pause each time), one read at most beyond it.
+    let peak = buffered_at_pauses(&spans).into_iter().max().unwrap();
+    assert!(peak <= MAX_PENDING + 64 * 1024, "{peak} bytes");
+    assert!(named(&spans, "dropped").is_empty());
 }
 
 /// Closes with SO_LINGER set to zero: the kernel sends a reset (RST) instead of a normal close.
@@ -213,7 +207,8 @@ fn reset(stream: TcpStream) {
 
 #[test]
 fn a_client_that_resets_is_dropped_and_others_are_still_served() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (_recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     // A well-behaved client, connected before and served after the resets.
     let mut steady = TcpStream::connect(server.addr()).unwrap();
     steady.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -224,16 +219,16 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
         rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
         reset(rude);
     }
+    // Fails for a server that keeps a reset connection (its span would never close).
     eventually("the server dropped the resetting clients", || {
-        let stats = server.stats();
-        stats.accepted == 6 && stats.connected == 1
+        closed("connection") == 5
     });
-    assert!(server.stats().dropped_on_error >= 1, "{:?}", server.stats());
+    assert!(closed("dropped") >= 1);
 
-    steady.write_all(b"still there?\n").unwrap();
-    let mut echo = [0u8; 13];
-    steady.read_exact(&mut echo).unwrap();
-    assert_eq!(&echo, b"still there?\n");
+    assert_eq!(
+        echoed(&mut steady, b"still there?\n").unwrap(),
+        b"still there?\n"
+    );
     // And new clients are still accepted.
     let load = Load {
         clients: 3,
@@ -246,7 +241,8 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
 
 #[test]
 fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (_recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     let mut client = TcpStream::connect(server.addr()).unwrap();
     client.set_read_timeout(Some(PATIENCE)).unwrap();
     client.write_all(b"partial line without newline").unwrap();
@@ -254,7 +250,7 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     let mut echoed = Vec::new();
     client.read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"partial line without newline");
-    eventually("the client was closed", || server.stats().connected == 0);
+    eventually("the client was closed", || closed("connection") == 1);
     load::run(
         server.addr(),
         Load {
@@ -267,16 +263,6 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     server.stop().unwrap();
 }
 
-#[test]
-fn the_server_stops_when_asked_even_with_clients_connected() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-    let _idle = TcpStream::connect(server.addr()).unwrap();
-    eventually("the idle client was accepted", || {
-        server.stats().connected == 1
-    });
-    server.stop().unwrap();
-}
-
 /// Set in the child process of the test below, which runs only the server, under a low limit.
 #[cfg(target_os = "linux")]
 const LOW_LIMIT_CHILD: &str = "CH01_SOCKETS_LOW_FD_LIMIT_CHILD";
@@ -285,11 +271,11 @@ const LOW_LIMIT_CHILD: &str = "CH01_SOCKETS_LOW_FD_LIMIT_CHILD";
 #[cfg(target_os = "linux")]
 const CHILD_LISTENS: &str = "out-of-descriptors server listening on ";
 
-/// Descriptors the child's server may open beyond those it has at the start: its listener and 5
-/// clients. The clients live in this (parent) process, whose limit is untouched, so they never
+/// Descriptors the child's server may open beyond those it has at the start: its listener (and
+/// the copy that stops it) and 5 clients. The clients live in this (parent) process, whose limit is untouched, so they never
 /// run out themselves.
 #[cfg(target_os = "linux")]
-const ROOM: u64 = 6;
+const ROOM: u64 = 7;
 
 #[cfg(target_os = "linux")]
 #[test]
@@ -411,18 +397,15 @@ fn leave_room_for(room: u64) {
 #[cfg(target_os = "linux")]
 fn serve_under_a_low_limit() {
     leave_room_for(ROOM);
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
+    let recording = Recording::start();
+    let server = ServerKind::ThreadPerConnection.start().unwrap();
     println!("{CHILD_LISTENS}{}", server.addr());
     let mut done = Vec::new();
     std::io::stdin().read_to_end(&mut done).unwrap();
-    // Stopping takes a descriptor of its own (a connection that wakes `accept`).
-    eventually("every client left", || server.stats().connected == 0);
-    let backoffs = server.stats().accept_backoffs;
+    server.stop().unwrap();
+    let backoffs = named(&recording.finish(), "accept paused").len();
     assert!(backoffs > 0, "accept never failed");
     println!("accept backoffs: {backoffs}");
-    server.stop().unwrap();
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
@@ -446,18 +429,26 @@ fn sees_the_server_gone(client: &mut TcpStream) {
 #[test]
 fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
-        let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-        let addr = server.addr();
-        let mut client = TcpStream::connect(addr).unwrap();
-        assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
-        if drop_it {
-            drop(server);
-        } else {
-            server.stop().unwrap();
-        }
+        let (addr, mut client, spans) = {
+            let recording = Recording::start();
+            let server = Running::selector(single_thread_selector).unwrap();
+            let addr = server.addr();
+            let mut client = TcpStream::connect(addr).unwrap();
+            assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
+            if drop_it {
+                drop(server);
+            } else {
+                server.stop().unwrap();
+            }
+            (addr, client, recording.finish())
+        };
         sees_the_server_gone(&mut client);
-        // The listener was closed with the selector: nobody accepts any more.
-        assert!(TcpStream::connect(addr).is_err(), "{addr} still accepts");
+        // The client's connection span closed with the selector (a span still open is left
+        // out of a recording): fails where the stopped server forgets the clients it had.
+        assert_eq!(named(&spans, "connection").len(), 1);
+        // The listener was closed with the selector: nobody accepts any more. (Eventually: a
+        // test spawning a child meanwhile holds a copy of every descriptor until its exec.)
+        eventually("nobody accepts", || TcpStream::connect(addr).is_err());
     }
 }
 
@@ -469,26 +460,10 @@ fn serve_then_fail(selector: Selector) -> std::io::Result<()> {
 
 #[test]
 fn stop_returns_the_servers_error() {
-    let server = NonblockingServer::start(any_local_port(), serve_then_fail).unwrap();
+    let _recorded = Recording::start();
+    let server = Running::selector(serve_then_fail).unwrap();
     let err = server.stop().unwrap_err();
     assert_eq!(err.to_string(), "the poller failed");
-}
-
-#[test]
-fn a_dropped_selector_counts_its_clients_as_gone() {
-    let listener = std::net::TcpListener::bind(any_local_port()).unwrap();
-    let stats = Arc::new(EchoStats::default());
-    let (selector, stop) = Selector::new(listener, Arc::clone(&stats)).unwrap();
-    let addr = selector.local_addr().unwrap();
-    let thread = std::thread::spawn(move || single_thread_selector(selector));
-    let mut client = TcpStream::connect(addr).unwrap();
-    assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
-    assert_eq!(stats.snapshot().connected, 1);
-    stop.stop();
-    thread.join().unwrap().unwrap();
-    // Fails where dropping the selector forgets the clients it closed.
-    assert_eq!(stats.snapshot().connected, 0, "{:?}", stats.snapshot());
-    sees_the_server_gone(&mut client);
 }
 
 #[test]
@@ -496,7 +471,8 @@ fn a_client_that_sends_megabytes_before_reading_gets_them_all_back() {
     // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
     // server must ask to hear when our socket can take more (WRITABLE), or it stalls for ever.
     const TOTAL: usize = 16 * 1024 * 1024;
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (_recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     let stream = TcpStream::connect(server.addr()).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
@@ -507,7 +483,7 @@ fn a_client_that_sends_megabytes_before_reading_gets_them_all_back() {
     });
     // Not reading until the server had to stop reading from us.
     eventually("the server paused reading (back-pressure)", || {
-        server.stats().read_pauses > 0
+        closed("read paused") > 0
     });
     let mut reader = stream;
     let mut received = 0usize;

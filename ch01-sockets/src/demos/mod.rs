@@ -20,7 +20,7 @@ pub fn run(demo: &Demo, sizes: &Sizes, narrator: &Narrator, narrated: bool) -> a
         Demo::Blocking => blocking::run(delay, tick, narrator).map(drop),
         Demo::BusyPoll => busy_poll::run(delay, tick, narrator).map(drop),
         Demo::Readiness => readiness::run(delay, tick, narrator).map(drop),
-        Demo::EchoServer => echo_server::run(echo_server::load_from(sizes), narrator).map(drop),
+        Demo::EchoServer => echo_server::run(sizes, narrator),
         Demo::Serve(args) => serve::run(args, narrator, narrated),
     }
 }

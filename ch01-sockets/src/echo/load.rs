@@ -3,6 +3,7 @@
 //! Every client connects first; then all start together (a barrier), and each sends its lines
 //! one at a time, waiting for each echo before sending the next (a round trip). Each line names
 //! its client and its number, so a byte delivered to the wrong client or out of order is caught.
+//! Each client is a `client` span, from the start to the server's close.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -81,7 +82,8 @@ pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<LoadOutcome> {
                     .name(format!("client-{client}"))
                     .spawn_scoped(scope, move || {
                         start_together.wait();
-                        exchange_lines(stream, client, load)
+                        tracing::info_span!("client", n = client)
+                            .in_scope(|| exchange_lines(stream, client, load))
                             .with_context(|| format!("client {client}"))
                     })
             })
