@@ -263,95 +263,55 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     server.stop().unwrap();
 }
 
-/// Set in the child process of the test below, which runs only the server, under a low limit.
-#[cfg(target_os = "linux")]
-const LOW_LIMIT_CHILD: &str = "CH01_SOCKETS_LOW_FD_LIMIT_CHILD";
-
-/// What the child prints before its address, so that it stands out from the test harness's lines.
-#[cfg(target_os = "linux")]
-const CHILD_LISTENS: &str = "out-of-descriptors server listening on ";
-
-/// Descriptors the child's server may open beyond those it has at the start: its listener (and
-/// the copy that stops it) and 5 clients. The clients live in this (parent) process, whose limit is untouched, so they never
-/// run out themselves.
-#[cfg(target_os = "linux")]
-const ROOM: u64 = 7;
-
+/// The thread-per-connection server in a process of its own (this crate's binary, run as its
+/// own child), whose descriptor limit the test lowers to what it has open plus room for its
+/// listener, the copy that stops it, and 5 clients. The clients live in this process.
 #[cfg(target_os = "linux")]
 #[test]
 fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    if std::env::var_os(LOW_LIMIT_CHILD).is_some() {
-        return serve_under_a_low_limit();
-    }
-    // The same test binary again, alone in a child process that lowers its own limit and serves.
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "thread_per_connection_out_of_descriptors_says_so_and_keeps_serving",
-                "--exact",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(LOW_LIMIT_CHILD, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let stderr = BufReader::new(child.0.stderr.take().unwrap());
-    let (said, heard) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = said.send(line.clone());
-            all.push(line);
-        }
-        all
-    });
-    let addr = loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "the child never listened"
-        );
-        // The harness may have written the test's name on the same line already.
-        if let Some((_, addr)) = line.split_once(CHILD_LISTENS) {
-            break addr.trim().to_string();
-        }
+    let job = serde_json::to_string(&ch01_sockets::Job::Serve(ServerKind::ThreadPerConnection));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ch01-sockets"))
+        .args([shared::child::CHILD_ARG, &job.unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().to_string();
+    let pid = child.id() as libc::pid_t;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: open + 5,
+        rlim_max: open + 5,
     };
+    // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
+    let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(lowered, 0);
 
     // 14 clients, each sending a line: more than the server has descriptors for.
     let mut clients: Vec<TcpStream> = (0..14)
         .map(|i| {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            let mut stream = connect(addr.parse().unwrap(), PATIENCE);
             stream
                 .write_all(format!("client {i:02}\n").as_bytes())
                 .unwrap();
             stream
         })
         .collect();
-    // Accepting failed for want of descriptors, and the server said so on standard error...
-    let deadline = Instant::now() + PATIENCE;
-    let line = std::iter::from_fn(|| {
-        heard
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()
-    })
-    .find(|line| line.contains("out of file descriptors"))
-    .expect("nothing said on standard error about descriptors");
-    assert!(line.contains("`ulimit -n` is"), "{line}");
-    // ...while serving the clients it had.
+    // It serves the clients it had...
     let mut first = [0u8; 10];
     clients[0].read_exact(&mut first).unwrap();
     assert_eq!(&first, b"client 00\n");
-    // The first seven leave; the rest are accepted and echoed.
+    // ...and once the first seven leave, the rest are accepted and echoed.
     clients.drain(..7);
     for (i, mut stream) in clients.into_iter().enumerate() {
         let expected = format!("client {:02}\n", i + 7);
@@ -359,53 +319,13 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
         stream.read_exact(&mut echo).unwrap();
         assert_eq!(echo, expected.as_bytes());
     }
-    // Closing its standard input tells the child that we are done.
-    drop(child.0.stdin.take());
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let status = child.0.wait().unwrap();
-    let stderr = reader.join().unwrap().join("\n");
-    assert!(status.success(), "{rest}\n{stderr}");
-    assert!(rest.contains("accept backoffs: "), "{rest}");
-}
-
-/// A child process that does not outlive a failed assertion.
-#[cfg(target_os = "linux")]
-struct KillOnDrop(std::process::Child);
-
-#[cfg(target_os = "linux")]
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Lowers this process's descriptor limit to what it has open now plus `room`.
-#[cfg(target_os = "linux")]
-fn leave_room_for(room: u64) {
-    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-    let limit = libc::rlimit {
-        rlim_cur: open_now + room,
-        rlim_max: open_now + room,
-    };
-    // SAFETY: `limit` is a valid rlimit that lives across the call.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-}
-
-/// In the child: a thread-per-connection server under the low limit, until standard input closes.
-#[cfg(target_os = "linux")]
-fn serve_under_a_low_limit() {
-    leave_room_for(ROOM);
-    let recording = Recording::start();
-    let server = ServerKind::ThreadPerConnection.start().unwrap();
-    println!("{CHILD_LISTENS}{}", server.addr());
-    let mut done = Vec::new();
-    std::io::stdin().read_to_end(&mut done).unwrap();
-    server.stop().unwrap();
-    let backoffs = named(&recording.finish(), "accept paused").len();
-    assert!(backoffs > 0, "accept never failed");
-    println!("accept backoffs: {backoffs}");
+    // Closing its standard input ends the child, which said why accepting failed meanwhile.
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("out of file descriptors"), "{stderr}");
+    assert!(stderr.contains("`ulimit -n` is"), "{stderr}");
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
