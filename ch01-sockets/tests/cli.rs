@@ -329,15 +329,6 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     );
 }
 
-#[test]
-fn size_defaults_are_what_an_empty_command_line_gives() {
-    use ch01_sockets::cli::{Cli, Sizes};
-    let parsed: Cli = shared::cli::try_parse_from(["ch01-sockets", "echo-server"]).unwrap();
-    assert_eq!(Sizes::default(), parsed.sizes);
-    let changed: Cli = shared::cli::try_parse_from(["ch01-sockets", "--clients", "7"]).unwrap();
-    assert_ne!(Sizes::default(), changed.sizes);
-}
-
 /// Stopped and continued (Ctrl-Z, then `fg`) while it sleeps in poll(), the readiness wait goes
 /// on: Linux ends an `epoll_wait` with EINTR after a stop, even without a signal handler.
 #[cfg(target_os = "linux")]

@@ -21,13 +21,22 @@ use shared::trace::named;
 const DELAY: Duration = Duration::from_millis(150);
 const TICK: Duration = Duration::from_millis(5);
 
+/// The server replies after `DELAY`; tickers tick every `TICK`.
+fn sizes() -> Sizes {
+    Sizes {
+        delay_ms: DELAY.as_millis() as u64,
+        tick_ms: TICK.as_millis() as u64,
+        ..Sizes::default()
+    }
+}
+
 fn quiet() -> Narrator {
     Narrator::with_mode(Mode::Json, false)
 }
 
 #[test]
 fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
-    let outcome = blocking::measure(DELAY, TICK, &quiet()).unwrap();
+    let outcome = blocking::measure(&sizes(), &quiet()).unwrap();
     assert_eq!(outcome.reply, REPLY);
     // The read really waited for the server: it was open for the server's whole delay, measured
     // by the server itself (a span from accept to just before the reply, at least DELAY long).
@@ -62,7 +71,7 @@ fn a_nonblocking_read_on_an_idle_socket_returns_would_block() {
 
 #[test]
 fn busy_polling_keeps_the_thread_free_but_asks_again_and_again() {
-    let outcome = busy_poll::measure(DELAY, TICK, &quiet()).unwrap();
+    let outcome = busy_poll::measure(&sizes(), &quiet()).unwrap();
     assert_eq!(outcome.reply, REPLY);
     assert!(outcome.first_read_would_block);
     // Fails for a blocking socket: its read waits instead of answering WouldBlock.
@@ -76,7 +85,7 @@ fn busy_polling_keeps_the_thread_free_but_asks_again_and_again() {
 
 #[test]
 fn readiness_costs_a_tenth_of_busy_polling_at_most_and_its_ticker_still_ticks() {
-    let (alone, ticking, busy) = readiness::run(DELAY, TICK, &quiet()).unwrap();
+    let (alone, ticking, busy) = readiness::measure(&sizes(), &quiet()).unwrap();
     assert_eq!(
         [alone.name, ticking.name, busy.name],
         ["readiness", "readiness_with_ticker", "busy_poll"]
@@ -118,7 +127,7 @@ fn negative_control_a_poll_that_never_sleeps_fails_the_readiness_check() {
         let spans = recording.finish();
         named(&spans, "readiness")[0].cpu()
     };
-    let busy = busy_poll::measure(DELAY, TICK, &quiet()).unwrap();
+    let busy = busy_poll::measure(&sizes(), &quiet()).unwrap();
     let spin_ms = ms(spin);
     // The check of the test above: it must fail here.
     assert!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ch01_sockets::demos::echo_server::single_thread_selector;
 use ch01_sockets::echo::load::{self, Load};
-use ch01_sockets::echo::selector::{MAX_PENDING, Selector};
+use ch01_sockets::echo::selector::MAX_PENDING;
 use ch01_sockets::echo::{Running, ServerKind, most_at_once};
 use shared::Recording;
 use shared::trace::{named, threads_used};
@@ -145,9 +145,12 @@ fn buffered_at_pauses(spans: &[shared::Span]) -> Vec<usize> {
     bytes.map(|n| n.parse().unwrap()).collect()
 }
 
+// Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
+// server must pause reading, then ask to hear when our socket takes more (WRITABLE), or it
+// stalls for ever (the reads below would time out); after our half-close it still sends all.
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
-    const TOTAL: usize = 8 * 1024 * 1024;
+    const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
     let server = Running::selector(single_thread_selector).unwrap();
     let stream = TcpStream::connect(server.addr()).unwrap();
@@ -370,56 +373,4 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
         // test spawning a child meanwhile holds a copy of every descriptor until its exec.)
         eventually("nobody accepts", || TcpStream::connect(addr).is_err());
     }
-}
-
-/// A serve function whose poller fails: `stop` must hand its error back.
-fn serve_then_fail(selector: Selector) -> std::io::Result<()> {
-    single_thread_selector(selector)?;
-    Err(std::io::Error::other("the poller failed"))
-}
-
-#[test]
-fn stop_returns_the_servers_error() {
-    let _recorded = Recording::start();
-    let server = Running::selector(serve_then_fail).unwrap();
-    let err = server.stop().unwrap_err();
-    assert_eq!(err.to_string(), "the poller failed");
-}
-
-#[test]
-fn a_client_that_sends_megabytes_before_reading_gets_them_all_back() {
-    // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
-    // server must ask to hear when our socket can take more (WRITABLE), or it stalls for ever.
-    const TOTAL: usize = 16 * 1024 * 1024;
-    let (_recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
-    let stream = TcpStream::connect(server.addr()).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
-        writer.write_all(&data)
-    });
-    // Not reading until the server had to stop reading from us.
-    eventually("the server paused reading (back-pressure)", || {
-        closed("read paused") > 0
-    });
-    let mut reader = stream;
-    let mut received = 0usize;
-    let mut chunk = vec![0u8; 64 * 1024];
-    while received < TOTAL {
-        // A stalled server makes this read time out (an error), not hang.
-        let n = reader.read(&mut chunk).expect("the echo stalled");
-        assert!(n > 0, "the server closed after {received} bytes");
-        for (i, &byte) in chunk[..n].iter().enumerate() {
-            assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
-        }
-        received += n;
-    }
-    sender
-        .join()
-        .unwrap()
-        .expect("the server stopped reading for good");
-    server.stop().unwrap();
 }

@@ -1,16 +1,11 @@
-//! Section 1.6: what the three echo servers of `demos/echo_server.rs` stand on, and the load.
+//! Section 1.6: the robust parts the three echo servers of `demos/echo_server.rs` call, so that
+//! the lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
+//! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
+//! [`Running`] (a server on a thread of its own, until stopped), and the [`load`].
 //!
-//! The servers themselves, as the book's listings write them, open `demos/echo_server.rs`. Here
-//! are the robust parts they call so that the lesson can stay the listing:
-//! - [`incoming`]: a blocking accept loop that waits out a shortage of file descriptors;
-//! - [`selector`]: listing 3.7's selector, and each client's buffer (partial writes, slow
-//!   readers, half-closes, resets, out of descriptors);
-//! - [`Running`]: a server on a thread of its own, stopped on demand;
-//! - [`load`]: many clients sending lines and checking every echoed byte.
-//!
-//! Nothing here counts: every server opens a `connection` span per client on the thread that
-//! serves it, and what the demo reports (clients at once, threads) comes from those spans. The
-//! rare events a test waits for are spans too: `accept paused`, `read paused`, `dropped`.
+//! Nothing here counts: each server opens a `connection` span per client on the thread serving
+//! it, and the demo reads clients at once and threads from those spans. The rare events a test
+//! waits for are spans too: `accept paused`, `read paused`, `dropped`.
 
 pub mod load;
 pub mod selector;
@@ -106,11 +101,8 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
     })
 }
 
-/// Says why `accept` fails for want of file descriptors, at most once per second.
-///
-/// Every connection costs the server one descriptor, and a process may hold only `ulimit -n`
-/// of them (`EMFILE`; `ENFILE` when the whole system is out). The kernel still completes the
-/// handshakes and queues the new clients, so from outside they just hang: the server says why.
+/// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
+/// system), at most once per second: the kernel still queues new clients, which would just hang.
 #[derive(Debug, Default)]
 pub struct OutOfFds {
     last_said: Option<Instant>,
@@ -131,32 +123,15 @@ impl OutOfFds {
         } else {
             "this process is"
         };
-        let (soft, hard) = fd_limits();
+        let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
         // Standard error may be closed: the server keeps serving all the same.
         let _ = writeln!(
             io::stderr(),
             "echo server: {who} out of file descriptors ({error}): a process may have {soft} open \
-             at once (`ulimit -n` is {soft}, hard limit {hard}). Still serving the clients \
-             connected; new clients wait in the queue until one leaves."
+             at once (`ulimit -n` is {soft}). Still serving the clients connected; new clients \
+             wait in the queue until one leaves."
         );
     }
-}
-
-/// The soft and hard limits on open descriptors, as `ulimit -n` and `ulimit -Hn` print them.
-fn fd_limits() -> (String, String) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return ("unknown".into(), "unknown".into());
-    }
-    let show = |n: libc::rlim_t| match n {
-        libc::RLIM_INFINITY => "unlimited".to_string(),
-        n => n.to_string(),
-    };
-    (show(limit.rlim_cur), show(limit.rlim_max))
 }
 
 /// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.

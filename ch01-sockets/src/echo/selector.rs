@@ -1,18 +1,12 @@
 //! Section 1.6: what listing 3.7's loop (`single_thread_selector` in `demos/echo_server.rs`)
-//! stands on: one `mio::Poll` (epoll on Linux, kqueue on macOS) with the listening socket and
-//! every client registered, and each client's output buffer.
-//!
-//! With a non-blocking socket every `read` and `write` does only what is possible *right now*,
-//! and mio reports readiness *edges*: after an event the loop must go on until `WouldBlock`, or
-//! it will not hear of that socket again. What that takes, kept out of the lesson:
-//! - partial writes: bytes read but not yet written back wait in the client's buffer, and the
-//!   socket is watched for `WRITABLE` only while some do;
-//! - slow readers: above [`MAX_PENDING`] buffered bytes the server stops reading from that client
-//!   (its TCP window then slows it down) and resumes once the buffer has drained;
-//! - half-close: a client that shuts down its sending side still gets every echoed byte;
-//! - resets: a broken connection is closed, the others never notice;
-//! - fairness: a client gets at most [`READS_PER_TURN`] reads before the others have theirs;
-//! - out of file descriptors: stop listening for a moment instead of spinning, say so once.
+//! stands on: one `mio::Poll` (epoll, kqueue) with the listener and every client registered.
+//! A non-blocking call does only what is possible *now*, and mio reports readiness *edges*
+//! (after an event, go on until `WouldBlock` or hear no more of that socket). Kept out of the
+//! lesson: partial writes (the rest waits in the client's buffer, `WRITABLE` is watched only
+//! while some does), slow readers (over [`MAX_PENDING`] buffered, stop reading from that client
+//! until it drained), half-closes (every echo still goes back), resets (only that client is
+//! closed), fairness ([`READS_PER_TURN`]), and running out of descriptors (stop listening a
+//! moment instead of spinning, and say so).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
