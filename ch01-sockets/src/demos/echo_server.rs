@@ -1,14 +1,13 @@
-//! Section 1.6, demo `echo-server`: many clients, three ways to serve them.
+//! Section 1.6, demo `echo-server`: many clients, three ways to serve them, and CPython's.
 //!
 //! The same load (C clients, each sending lines and waiting for every echo) against three echo
-//! servers, written first below in the shape of the book's chapter 3 listings: blocking sockets
-//! serving one client at a time (listings 3.1 to 3.3), the same accept loop with a thread per
-//! client, and one thread with non-blocking sockets and a selector (listing 3.7). These functions
-//! are the servers that run, here and in `serve`; what they call for counting, partial writes,
-//! slow readers and running out of descriptors is in `src/echo/`.
-//!
-//! Each server counts how many clients it had connected at once, and its threads' OS context
-//! switches: the price of a thread per client that one thread waiting on readiness avoids.
+//! servers in the shape of the book's chapter 3 listings: blocking sockets, one client at a time
+//! (listings 3.1 to 3.3); the same accept loop with a thread per client; one thread with
+//! non-blocking sockets and a selector (listing 3.7), then listing 3.7 itself in CPython
+//! (`echo_server.py`). Partial writes, slow readers and running out of descriptors are handled
+//! in `src/echo/`. Each server runs in a process of its own: its `connection` spans say how many
+//! clients it had at once and on which threads, its `getrusage` what its threads' context
+//! switches cost.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -108,7 +107,7 @@ mod measuring {
     /// Connections with a row in the timelines.
     const TIMELINE_ROWS: usize = 6;
 
-    /// Listing 3.7 in CPython: `selectors`, the same load, the same fields.
+    /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
     const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
     // Each kind of server is one of the lesson's functions above, so starting one is here:
@@ -124,8 +123,8 @@ mod measuring {
         }
     }
 
-    /// What a server process reports when its standard input closes: the OS context switches
-    /// of all its threads (`getrusage(RUSAGE_SELF)`: those that ended included) while it served.
+    /// A server process's context switches while it served (`getrusage(RUSAGE_SELF)`: all its
+    /// threads, those that ended included), reported when its standard input closes.
     #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
     pub struct Served {
         /// The thread blocked (in `read`, `poll`...) and gave up its CPU.
@@ -134,9 +133,8 @@ mod measuring {
         pub involuntary: u64,
     }
 
-    /// In a child process (the job `Job::Serve`): serves on this kind of server, prints its
-    /// address, and stops when standard input closes. Alone in its process, the server's
-    /// threads are the only ones whose context switches the process counts.
+    /// The child's job (`Job::Serve`): serves, prints its address, stops when standard input
+    /// closes. Alone in its process, the server's threads are the ones the process counts.
     pub fn serve(kind: ServerKind) -> anyhow::Result<Served> {
         // Hundreds of clients need hundreds of descriptors.
         shared::fdlimit::raise_to_hard_limit();
@@ -156,21 +154,18 @@ mod measuring {
         // SAFETY: an all-zero rusage is a valid value of this plain C struct.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: `usage` is valid and writable; RUSAGE_SELF is this process, all its threads.
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-            return Served::default();
-        }
+        let _failed = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0;
         Served {
             voluntary: usage.ru_nvcsw as u64,
             involuntary: usage.ru_nivcsw as u64,
         }
     }
 
-    /// A server to measure: one of this binary's, or listing 3.7 in CPython.
+    /// A server to measure: one of this binary's (run as its child), or listing 3.7 in CPython.
     #[derive(Debug, Clone)]
+    #[allow(missing_docs)]
     pub enum Server {
-        /// `exe __child '{"Serve": kind}'`.
         Rust(SelfExe, ServerKind),
-        /// `python3 echo_server.py`, the row `python_selector`.
         Python(Python),
     }
 
@@ -186,8 +181,7 @@ mod measuring {
     /// One server under the load.
     #[derive(Debug, Clone, Serialize)]
     pub struct ServerRun {
-        /// `one_at_a_time`, `thread_per_connection`, `single_thread_nonblocking`, or
-        /// `python_selector`.
+        /// `one_at_a_time`, `thread_per_connection`, `single_thread_nonblocking`, `python_selector`.
         pub name: &'static str,
         /// From the first client's connect to the last client's finish.
         pub wall_ms: f64,
@@ -197,7 +191,7 @@ mod measuring {
         pub max_concurrent_clients: u64,
         /// Lines sent and echoed back, per second of wall time.
         pub round_trips_per_sec: f64,
-        /// OS context switches (voluntary and involuntary) of the server's process while it served.
+        /// OS context switches (voluntary and involuntary) of the server's threads while serving.
         pub server_context_switches: u64,
         /// The same, per line echoed.
         pub context_switches_per_round_trip: f64,
@@ -241,7 +235,7 @@ mod measuring {
         }
 
         /// The spans of the first `rows` connections, for a timeline that fits a terminal.
-        pub fn first_connections(&self, rows: usize) -> Vec<Span> {
+        fn first_connections(&self, rows: usize) -> Vec<Span> {
             let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
             let mut spans = self.spans.clone();
             spans.retain(|span| shown.contains(&span.label));
@@ -279,8 +273,7 @@ mod measuring {
         Ok(ServerRun::new(name, load, outcome, finished))
     }
 
-    /// The servers under the load the command line asks for: the three of the lesson (run by
-    /// `exe`, this program), then listing 3.7 in CPython unless Python is absent.
+    /// The lesson's three servers (run by `exe`, this program), then CPython's unless absent.
     pub fn measure(
         sizes: &Sizes,
         exe: &SelfExe,
@@ -370,6 +363,16 @@ mod measuring {
             plural(single.threads, "thread", "threads"),
             human_ms(single.wall_ms)
         ));
+        if let Some(python) = runs.get(3) {
+            lines.push(format!(
+                "CPython's listing 3.7 (selectors): {} at once on {}, in {}, blocked and woken \
+                 {:.2} times per round trip: the same readiness loop, in the book's language.",
+                clients(python),
+                plural(python.threads, "thread", "threads"),
+                human_ms(python.wall_ms),
+                python.voluntary_switches_per_round_trip
+            ));
+        }
         if single.server_context_switches == 0 && threads.server_context_switches == 0 {
             lines.push("Context switches are counted on Linux only; here they read 0.".into());
             return lines;
