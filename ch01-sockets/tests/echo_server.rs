@@ -310,7 +310,21 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
             stream
         })
         .collect();
-    // It serves the clients it had...
+    // It says why it accepts no more (before any client leaves and makes room)...
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (said, heard) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let lines = stderr.lines().map_while(Result::ok);
+        lines
+            .inspect(|line| drop(said.send(line.clone())))
+            .collect::<Vec<_>>()
+    });
+    let line = heard
+        .recv_timeout(PATIENCE)
+        .expect("nothing said on standard error");
+    assert!(line.contains("out of file descriptors"), "{line}");
+    assert!(line.contains("`ulimit -n` is"), "{line}");
+    // ...serves the clients it had...
     let mut first = [0u8; 10];
     clients[0].read_exact(&mut first).unwrap();
     assert_eq!(&first, b"client 00\n");
@@ -322,13 +336,10 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
         stream.read_exact(&mut echo).unwrap();
         assert_eq!(echo, expected.as_bytes());
     }
-    // Closing its standard input ends the child, which said why accepting failed meanwhile.
+    // Closing its standard input ends the child.
     drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("out of file descriptors"), "{stderr}");
-    assert!(stderr.contains("`ulimit -n` is"), "{stderr}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{:?}", reader.join());
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
