@@ -67,7 +67,7 @@ pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
 
 /// Listing 3.7's `recv` until `WouldBlock`, `send` what fits; the rest waits in `client`'s buffer.
 fn recv_and_send(client: &mut Client) -> io::Result<()> {
-    let mut buffer = [0u8; 16 * 1024];
+    let mut buffer = [0u8; 16 * 1024]; // mutants: `16 + 1024` is equivalent: only more reads
     client.send_what_fits()?;
     while client.may_read() {
         match client.stream.read(&mut buffer) {
