@@ -364,9 +364,18 @@ mod measuring {
             human_ms(single.wall_ms)
         ));
         if let Some(python) = runs.get(3) {
+            let not_all = match python.all_clients_at_once {
+                true => String::new(),
+                false => format!(
+                    " (not all {}: it accepts one client per select(), and the first clients had \
+                     finished their lines before the last was accepted)",
+                    load.clients
+                ),
+            };
             lines.push(format!(
-                "CPython's listing 3.7 (selectors): {} at once on {}, in {}, blocked and woken \
-                 {:.2} times per round trip: the same readiness loop, in the book's language.",
+                "CPython's listing 3.7 (selectors): {} at once{not_all} on {}, in {}, blocked \
+                 and woken {:.2} times per round trip: the same readiness loop, in the book's \
+                 language.",
                 clients(python),
                 plural(python.threads, "thread", "threads"),
                 human_ms(python.wall_ms),
