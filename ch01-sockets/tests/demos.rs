@@ -1,7 +1,6 @@
 //! Section 1.6: the claims of the demos, as properties of the recorded spans and of what the
 //! servers counted (no wall-clock thresholds), each beside the world in which it would fail.
 
-use std::io::{self, Read};
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -59,20 +58,10 @@ fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
 }
 
 #[test]
-fn a_nonblocking_read_on_an_idle_socket_returns_would_block() {
-    // A listener that never sends anything (and opens no span that could land in another test's
-    // recording).
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut stream = busy_poll::connect_nonblocking(listener.local_addr().unwrap()).unwrap();
-    let mut buffer = [0u8; 16];
-    let error = stream.read(&mut buffer).unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
-}
-
-#[test]
 fn busy_polling_keeps_the_thread_free_but_asks_again_and_again() {
     let outcome = busy_poll::measure(&sizes(), &quiet()).unwrap();
     assert_eq!(outcome.reply, REPLY);
+    // A read on a socket with nothing to read yet: WouldBlock at once.
     assert!(outcome.first_read_would_block);
     // Fails for a blocking socket: its read waits instead of answering WouldBlock.
     assert!(outcome.would_block_count > 1, "{outcome:?}");
@@ -188,11 +177,12 @@ fn rust(kind: ServerKind, load: Load) -> ServerRun {
     echo_server::measure_one(&server, load, &quiet()).unwrap()
 }
 
+// The demo's rows and the `connection` spans behind them: who was served when, on which thread.
 #[test]
-fn the_echo_demo_counts_one_client_at_a_time_then_all_on_one_thread() {
+fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread() {
     let sizes = Sizes {
-        clients: 4,
-        lines: 3,
+        clients: 6,
+        lines: 5,
         line_bytes: 20,
         ..Sizes::default()
     };
@@ -206,47 +196,35 @@ fn the_echo_demo_counts_one_client_at_a_time_then_all_on_one_thread() {
             "single_thread_nonblocking"
         ]
     );
-    // Threads: fails for a thread-per-connection server that reuses threads, or a selector that
-    // hands clients to other threads.
-    let threads: Vec<u64> = runs.iter().take(3).map(|run| run.threads).collect();
-    assert_eq!(threads, [1, 5, 1]);
-    // One at a time cannot have two clients (fails for any concurrent server); the selector
-    // accepts every queued client before the first can have finished its lines (fails for one
-    // at a time). Thread per connection: see tests/echo_server.rs (a second client echoed while
-    // the first stays connected), as its accepting thread may fall behind on a busy machine.
-    assert_eq!(runs[0].max_concurrent_clients, 1);
-    assert!(!runs[0].all_clients_at_once);
-    assert_eq!(runs[2].max_concurrent_clients, 4);
-    assert!(runs[2].all_clients_at_once);
+    let [one, threads, single, ..] = &runs[..] else {
+        unreachable!()
+    };
     for run in &runs {
-        assert_eq!(named(&run.spans, "connection").len(), 4, "{}", run.name);
-    }
-}
-
-#[test]
-fn connection_spans_show_who_was_served_when_and_on_which_thread() {
-    let (one, threads, single) = (
-        rust(ServerKind::OneAtATime, load(6, 5)),
-        rust(ServerKind::ThreadPerConnection, load(6, 5)),
-        rust(ServerKind::SingleThreadNonblocking, load(6, 5)),
-    );
-    for run in [&one, &threads, &single] {
         assert_eq!(named(&run.spans, "connection").len(), 6, "{}", run.name);
     }
-    // One at a time: each connection closes before the next one is accepted, on one thread.
+    // Threads: fails for a thread-per-connection server that reuses threads, or a selector that
+    // hands clients to other threads.
+    let counted: Vec<u64> = runs.iter().take(3).map(|run| run.threads).collect();
+    assert_eq!(counted, [1, 7, 1]);
+    assert_eq!([one, threads, single].map(threads_serving), [1, 6, 1]);
+    // One at a time: each connection closes before the next one is accepted, so never two
+    // clients (fails for any concurrent server).
     let in_line = named(&one.spans, "connection");
     assert!(in_line.windows(2).all(|pair| !pair[0].overlaps(pair[1])));
-    assert_eq!(threads_serving(&one), 1);
-    // A thread per connection: six threads.
-    assert_eq!(threads_serving(&threads), 6);
-    // One thread for all six, each connection open alongside the others.
+    assert_eq!(one.max_concurrent_clients, 1);
+    assert!(!one.all_clients_at_once);
+    // The selector accepts every queued client before the first can have finished its lines,
+    // each connection open alongside the others (fails for one at a time). Thread per
+    // connection: see tests/echo_server.rs (a second client echoed while the first stays
+    // connected), as its accepting thread may fall behind on a busy machine.
     let side_by_side = named(&single.spans, "connection");
     assert!(
         side_by_side
             .iter()
             .all(|a| side_by_side.iter().filter(|b| a.overlaps(b)).count() > 1)
     );
-    assert_eq!(threads_serving(&single), 1);
+    assert_eq!(single.max_concurrent_clients, 6);
+    assert!(single.all_clients_at_once);
 }
 
 /// The OS threads that ran (entered) the `connection` spans.
