@@ -8,7 +8,7 @@ use ch01_sockets::cli::Sizes;
 use ch01_sockets::demos::echo_server::{Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, echo_server, readiness};
 use ch01_sockets::echo::ServerKind;
-use ch01_sockets::echo::load::Load;
+use ch01_sockets::load::Load;
 use ch01_sockets::slow_reply::{REPLY, SlowReply};
 use ch01_sockets::ticker::Ticker;
 use shared::Recording;

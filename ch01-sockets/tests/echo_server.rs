@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ch01_sockets::demos::echo_server::single_thread_selector;
-use ch01_sockets::echo::load::{self, Load};
 use ch01_sockets::echo::selector::MAX_PENDING;
 use ch01_sockets::echo::{Running, ServerKind, most_at_once};
+use ch01_sockets::load::{self, Load};
 use shared::Recording;
 use shared::trace::{named, threads_used};
 

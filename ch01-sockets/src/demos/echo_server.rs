@@ -98,8 +98,8 @@ mod measuring {
     use super::{one_at_a_time, single_thread_selector, thread_per_client};
     use crate::SECTION;
     use crate::cli::Sizes;
-    use crate::echo::load::{self, Load, LoadOutcome};
     use crate::echo::{Running, ServerKind, most_at_once};
+    use crate::load::{self, Load, LoadOutcome};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "echo-server";
@@ -339,23 +339,20 @@ mod measuring {
              staircase above).",
             clients(one)
         )];
-        lines.push(if threads.all_clients_at_once {
-            format!(
-                "Thread per connection: {} at once, for {}, in {}.",
-                clients(threads),
-                plural(threads.threads, "thread", "threads"),
-                human_ms(threads.wall_ms)
-            )
-        } else {
-            format!(
-                "Thread per connection: {} at once, not all {}, for {}: its accepting thread is \
-                 one among all the threads that want a CPU, and it accepted the last clients only \
-                 after the first had left.",
-                clients(threads),
-                load.clients,
-                plural(threads.threads, "thread", "threads")
-            )
-        });
+        let behind = match threads.all_clients_at_once {
+            true => String::new(),
+            false => format!(
+                ", not all {}: its accepting thread is one among all the threads that want a CPU, \
+                 and it accepted the last clients only after the first had left",
+                load.clients
+            ),
+        };
+        lines.push(format!(
+            "Thread per connection: {} at once{behind}, for {}, in {}.",
+            clients(threads),
+            plural(threads.threads, "thread", "threads"),
+            human_ms(threads.wall_ms)
+        ));
         lines.push(format!(
             "Non-blocking + mio: {} at once on {}, in {}: waiting on one client never held up \
              another.",

@@ -1,13 +1,13 @@
 //! Section 1.6: the robust parts the three echo servers of `demos/echo_server.rs` call, so that
 //! the lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
 //! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! [`Running`] (a server on a thread of its own, until stopped), and the [`load`].
+//! and [`Running`] (a server on a thread of its own, until stopped). The clients that load them
+//! are `crate::load`.
 //!
 //! Nothing here counts: each server opens a `connection` span per client on the thread serving
 //! it, and the demo reads clients at once and threads from those spans. The rare events a test
 //! waits for are spans too: `accept paused`, `read paused`, `dropped`.
 
-pub mod load;
 pub mod selector;
 
 use std::io::{self, Write as _};
