@@ -34,19 +34,16 @@ pub const MAX_PENDING: usize = 256 * 1024;
 /// Reads per turn before a client lets the others have the thread.
 pub const READS_PER_TURN: usize = 16;
 
-/// Listing 3.7's `selector`: the poller, the listening socket and the clients, all served by
-/// the one thread that calls [`Selector::select`].
+/// Listing 3.7's `selector`: the poller, the listener and the clients, served by one thread.
 pub struct Selector {
     poll: Poll,
     events: Events,
     listener: TcpListener,
-    /// `Some(t)`: accepting is paused until `t` (the listener is deregistered meanwhile).
-    accept_paused_until: Option<Instant>,
+    accept_paused_until: Option<Instant>, // the listener is deregistered until then
     out_of_fds: OutOfFds,
     clients: HashMap<Token, Client>,
     next_token: usize,
-    /// Clients that stopped only because their turn was over, not because of `WouldBlock`.
-    another_turn: Vec<Token>,
+    another_turn: Vec<Token>, // stopped because their turn was over, not by `WouldBlock`
     stop: Arc<AtomicBool>,
 }
 
@@ -58,7 +55,7 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
-    /// Makes the next [`Selector::select`] say "stop", waking it at once.
+    /// Makes the next [`Selector::select`] say "stop", at once.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // A failed wake can only mean the selector is gone already.
@@ -94,7 +91,7 @@ impl Selector {
         Ok((selector, handle))
     }
 
-    /// The address the server listens on.
+    /// Where the server listens.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -131,7 +128,7 @@ impl Selector {
             self.poll
                 .registry()
                 .register(&mut self.listener, LISTENER, Interest::READABLE)?;
-            // Clients that queued up meanwhile gave no new edge: accept them now.
+            // Clients that queued meanwhile gave no new edge: accept them now.
             ready.push(LISTENER);
         }
         Ok(Some(ready))
@@ -235,15 +232,11 @@ pub struct Client {
     pub stream: TcpStream,
     /// Entered for each turn ([`Selector::turn`]).
     span: tracing::Span,
-    /// `pending[written..]` still has to go back.
-    pending: Vec<u8>,
+    pending: Vec<u8>, // `pending[written..]` still has to go back
     written: usize,
-    /// The client shut down its sending side (we read EOF).
-    peer_done_writing: bool,
-    /// Reading is paused because the buffer is over [`MAX_PENDING`].
-    paused: bool,
-    /// Reads this turn (one more once the turn's share is used up).
-    reads: usize,
+    peer_done_writing: bool, // we read EOF
+    paused: bool,            // the buffer is over MAX_PENDING
+    reads: usize,            // this turn's (one more once its share is used up)
     registered: Interest,
 }
 
@@ -261,7 +254,7 @@ impl Client {
         }
     }
 
-    /// Bytes waiting to be written back.
+    /// Bytes read, not yet written back.
     pub fn pending_len(&self) -> usize {
         self.pending.len() - self.written
     }
@@ -332,5 +325,55 @@ impl Client {
             // Not reading means paused (so output is pending) or EOF with output still pending.
             (false, _) => Interest::WRITABLE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    // A client with more queued than one turn may read, that does not read its echoes: the turn
+    // stops after READS_PER_TURN reads, owed another (fails without the limit, where one client
+    // keeps the thread until WouldBlock), and with output pending while still reading it wants
+    // WRITABLE as well (fails where it asks only for READABLE: the echo would wait for more input).
+    #[test]
+    fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
+        // A Unix socket pair: the same read(2) and write(2) as TCP.
+        let (server, mut peer) = UnixStream::pair().unwrap();
+        socket2::SockRef::from(&peer)
+            .set_send_buffer_size(4 << 20)
+            .unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(64 * 1024)
+            .unwrap();
+        server.set_nonblocking(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
+            queued += n;
+        }
+        assert!(
+            queued > (READS_PER_TURN + 1) * 16 * 1024,
+            "only {queued} bytes queued"
+        );
+        // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
+        let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
+        let mut client = Client::new(stream, tracing::Span::none());
+        let mut buffer = [0u8; 16 * 1024];
+        while client.may_read() {
+            let n = client.stream.read(&mut buffer).unwrap();
+            client.send(&buffer[..n]).unwrap();
+        }
+        assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
+        assert!(client.pending_len() > 0 && client.pending_len() < MAX_PENDING);
+        let both = Interest::READABLE | Interest::WRITABLE;
+        assert_eq!(client.wanted_interest(), both);
+        // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
+        client.paused = true;
+        assert_eq!(client.wanted_interest(), Interest::WRITABLE);
     }
 }
