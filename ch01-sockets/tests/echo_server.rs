@@ -146,8 +146,9 @@ fn buffered_at_pauses(spans: &[shared::Span]) -> Vec<usize> {
 }
 
 // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
-// server must pause reading, then ask to hear when our socket takes more (WRITABLE), or it
-// stalls for ever (the reads below would time out); after our half-close it still sends all.
+// server must pause reading, then ask to hear when our socket takes more (WRITABLE), and give
+// a client owed another turn that turn without waiting for an event, or it stalls for ever (the
+// reads below would time out: we half-close only once every byte is back, then see its close).
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
@@ -157,12 +158,14 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
+    let (all_back, heard) = std::sync::mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
         let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
         for chunk in data.chunks(64 * 1024) {
             writer.write_all(chunk).unwrap();
         }
-        // Half-close: "that was all". The server must still send back everything.
+        // Half-close ("that was all") once every byte came back: no event comes from us before.
+        let _ = heard.recv();
         writer.shutdown(Shutdown::Write).unwrap();
     });
 
@@ -174,11 +177,9 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     let mut reader = stream;
     let mut received = 0usize;
     let mut chunk = vec![0u8; 32 * 1024];
-    loop {
-        let n = reader.read(&mut chunk).unwrap();
-        if n == 0 {
-            break;
-        }
+    while received < TOTAL {
+        let n = reader.read(&mut chunk).expect("the echo stalled");
+        assert!(n > 0, "the server closed after {received} bytes");
         for (i, &byte) in chunk[..n].iter().enumerate() {
             assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
         }
@@ -187,10 +188,13 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
             std::thread::sleep(Duration::from_millis(2)); // a slow reader
         }
     }
+    all_back.send(()).unwrap();
     sender.join().unwrap();
+    // Then the server answers our half-close with its own, and nothing more.
     assert_eq!(
-        received, TOTAL,
-        "every byte came back, then the server closed"
+        reader.read(&mut chunk).unwrap(),
+        0,
+        "the server did not close"
     );
     server.stop().unwrap();
     let spans = recording.finish();
