@@ -196,6 +196,7 @@ impl Selector {
                 return Ok(false);
             }
             if client.reads > READS_PER_TURN {
+                // mutants: `>=` only adds a turn that finds WouldBlock
                 self.another_turn.push(token);
             }
             client.reads = 0;
@@ -230,9 +231,8 @@ impl Selector {
 pub struct Client {
     /// The socket the lesson reads from.
     pub stream: TcpStream,
-    /// Entered for each turn ([`Selector::turn`]).
-    span: tracing::Span,
-    pending: Vec<u8>, // `pending[written..]` still has to go back
+    span: tracing::Span, // entered for each turn
+    pending: Vec<u8>,    // `pending[written..]` still has to go back
     written: usize,
     peer_done_writing: bool, // we read EOF
     paused: bool,            // the buffer is over MAX_PENDING
@@ -296,6 +296,7 @@ impl Client {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // mutants: `false` is equivalent: a non-blocking write never waits, so no EINTR.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
