@@ -99,6 +99,14 @@ pub struct Sizes {
     pub line_bytes: u64,
 }
 
+impl Sizes {
+    /// `--delay-ms` and `--tick-ms`.
+    pub fn delay_and_tick(&self) -> (std::time::Duration, std::time::Duration) {
+        let ms = std::time::Duration::from_millis;
+        (ms(self.delay_ms), ms(self.tick_ms))
+    }
+}
+
 /// The defaults are written once, in the `#[arg]` attributes above: this is what an empty
 /// command line gives.
 impl Default for Sizes {

@@ -3,12 +3,14 @@
 pub mod cli;
 pub mod demos;
 pub mod echo;
+pub mod load;
 pub mod slow_reply;
 pub mod ticker;
 
 use shared::Narrator;
 
 use cli::{Cli, Demo};
+use echo::ServerKind;
 
 /// The section of the notes every demo here shows.
 pub const SECTION: &str = "1.6";
@@ -27,5 +29,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         None => Demo::DEFAULT_RUN
             .iter()
             .try_for_each(|demo| demos::run(demo, &cli.sizes, &narrator, narrated)),
+    }
+}
+
+/// What this program does when it runs as its own child process (`shared::child`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub enum Job {
+    /// Serve on one of the `echo-server` demo's servers until standard input closes.
+    Serve(ServerKind),
+}
+
+/// Does a child's job (see [`Job`]).
+pub fn run_job(job: Job) -> anyhow::Result<demos::echo_server::Served> {
+    match job {
+        Job::Serve(kind) => demos::echo_server::serve(kind),
     }
 }

@@ -4,6 +4,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Re-run as a child process: serve one of the echo servers (see `ch01_sockets::Job`).
+    if let Some(code) = shared::child::serve(ch01_sockets::run_job) {
+        return code;
+    }
     let cli: ch01_sockets::cli::Cli = shared::cli::parse_or_exit();
     shared::cli::report_errors(ch01_sockets::run(&cli))
 }

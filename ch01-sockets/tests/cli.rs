@@ -4,7 +4,7 @@ use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 
-use shared::testing::{self, Row};
+use shared::testing;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -46,97 +46,89 @@ fn help_lists_every_demo_with_its_section() {
 
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
-    let mut args = vec!["--json"];
-    args.extend(SMALL);
-    let lines = testing::json_lines(&run(&args));
-    let demos: Vec<&str> = lines.iter().map(|l| l["demo"].as_str().unwrap()).collect();
-    assert_eq!(demos, ["blocking", "busy-poll", "readiness", "echo-server"]);
+    let lines = testing::json_lines(&run(&[&["--json"][..], &SMALL].concat()));
     // Every field of every measurement, in order: scripts read these names.
-    let echo: &[&str] = &[
-        "name",
-        "wall_ms",
-        "threads",
-        "max_concurrent_clients",
-        "round_trips_per_sec",
-        "server_context_switches",
-        "context_switches_per_round_trip",
-        "server_voluntary_switches",
-        "voluntary_switches_per_round_trip",
-        "all_clients_at_once",
+    let echo = "name wall_ms threads max_concurrent_clients round_trips_per_sec \
+                server_context_switches context_switches_per_round_trip server_voluntary_switches \
+                voluntary_switches_per_round_trip all_clients_at_once";
+    let readiness = "name wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
+                     cpu_percent_of_busy_poll";
+    let busy = "name wall_ms cpu_ms would_block_count ticks_while_waiting cpu_percent_of_wall \
+                idle_core";
+    let mut echo_rows = [
+        "one_at_a_time",
+        "thread_per_connection",
+        "single_thread_nonblocking",
+    ]
+    .map(|name| (name, echo))
+    .to_vec();
+    // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
+    if shared::python::Python::find(false).is_ok() {
+        echo_rows.push(("python_selector", echo));
+    }
+    let blocking = "name wall_ms ticks_while_blocked other_thread_ticks";
+    let waits = [
+        ("readiness", readiness),
+        ("readiness_with_ticker", readiness),
+        ("busy_poll", busy),
     ];
-    let readiness: &[&str] = &[
-        "name",
-        "wall_ms",
-        "cpu_ms",
-        "wakeups",
-        "readable_events",
-        "ticks_while_waiting",
-        "cpu_percent_of_busy_poll",
+    let expected = [
+        ("blocking", vec![("blocking", blocking)]),
+        ("busy-poll", vec![("busy_poll", busy)]),
+        ("readiness", waits.to_vec()),
+        ("echo-server", echo_rows),
     ];
-    let busy: &[&str] = &[
-        "name",
-        "wall_ms",
-        "cpu_ms",
-        "would_block_count",
-        "ticks_while_waiting",
-        "cpu_percent_of_wall",
-        "idle_core",
-    ];
-    let blocking: &[&str] = &[
-        "name",
-        "wall_ms",
-        "ticks_while_blocked",
-        "other_thread_ticks",
-    ];
-    let expected: [(&str, &[Row]); 4] = [
-        ("blocking", &[("blocking", blocking)]),
-        ("busy-poll", &[("busy_poll", busy)]),
-        (
-            "readiness",
-            &[
-                ("readiness", readiness),
-                ("readiness_with_ticker", readiness),
-                ("busy_poll", busy),
-            ],
-        ),
-        (
-            "echo-server",
-            &[
-                ("one_at_a_time", echo),
-                ("thread_per_connection", echo),
-                ("single_thread_nonblocking", echo),
-            ],
-        ),
-    ];
+    assert_eq!(lines.len(), expected.len());
     // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
     let yes_or_no = ["idle_core", "all_clients_at_once"];
-    for (line, (demo, measurements)) in lines.iter().zip(expected) {
-        let numeric: Vec<Row> = measurements
+    for (line, (demo, rows)) in lines.iter().zip(expected) {
+        assert_eq!(
+            (line["demo"].as_str(), line["section"].as_str()),
+            (Some(demo), Some("1.6"))
+        );
+        let names: Vec<&str> = line["measurements"]
+            .as_array()
+            .unwrap()
             .iter()
-            .map(|(name, fields)| {
-                let numbers: Vec<&'static str> = fields[1..]
-                    .iter()
-                    .copied()
-                    .filter(|f| !yes_or_no.contains(f))
-                    .collect();
-                (*name, &*numbers.leak())
-            })
+            .map(|m| m["name"].as_str().unwrap())
             .collect();
-        testing::assert_rows(line, demo, "1.6", &numeric);
-        for (name, fields) in measurements {
-            let measurement = testing::measurement(line, name);
-            let keys: Vec<&str> = measurement
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            assert_eq!(keys, *fields, "{demo}/{name}: every field, in order");
-            for field in fields.iter().filter(|f| yes_or_no.contains(f)) {
-                assert!(measurement[field].is_boolean(), "{name}: {field}");
+        assert_eq!(
+            names,
+            rows.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            "{demo}"
+        );
+        for (name, fields) in rows {
+            let row = testing::measurement(line, name).as_object().unwrap();
+            let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+            let fields: Vec<&str> = fields.split_whitespace().collect();
+            assert_eq!(keys, fields, "{demo}/{name}: every field, in order");
+            for (field, value) in row.iter().skip(1) {
+                let boolean = yes_or_no.contains(&field.as_str());
+                let typed = if boolean {
+                    value.is_boolean()
+                } else {
+                    value.is_number()
+                };
+                assert!(typed, "{demo}/{name}: {field} is {value}");
             }
         }
     }
+}
+
+#[test]
+fn no_python_leaves_the_python_row_out_and_says_why() {
+    let output = run(&[
+        "echo-server",
+        "--json",
+        "--no-python",
+        "--clients",
+        "2",
+        "--lines",
+        "1",
+    ]);
+    let rows = testing::json_lines(&output)[0]["measurements"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert!(testing::stderr_lines(&output)[0].contains("--no-python"));
 }
 
 #[test]
@@ -215,14 +207,6 @@ fn echo_once(addr: &str, text: &[u8]) {
     let mut echo = vec![0u8; text.len()];
     stream.read_exact(&mut echo).unwrap();
     assert_eq!(echo, text);
-}
-
-#[test]
-fn serve_prints_its_address_and_echoes() {
-    let (_server, addr) = start_serve(None);
-    assert!(addr.starts_with("127.0.0.1:"));
-    echo_once(&addr, b"hello, echo\n");
-    echo_once(&addr, b"again\n");
 }
 
 /// CPU time (user + system) of a process so far, from /proc.
@@ -306,17 +290,20 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     );
 }
 
-#[test]
-fn size_defaults_are_what_an_empty_command_line_gives() {
-    use ch01_sockets::cli::{Cli, Sizes};
-    let parsed: Cli = shared::cli::try_parse_from(["ch01-sockets", "echo-server"]).unwrap();
-    assert_eq!(Sizes::default(), parsed.sizes);
-    let changed: Cli = shared::cli::try_parse_from(["ch01-sockets", "--clients", "7"]).unwrap();
-    assert_ne!(Sizes::default(), changed.sizes);
+/// Stops and continues (Ctrl-Z, then `fg`) a process of ours, not yet reaped.
+#[cfg(target_os = "linux")]
+fn stop_and_continue(pid: u32) {
+    let pid = pid as libc::pid_t;
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet reaped.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
 }
 
-/// Stopped and continued (Ctrl-Z, then `fg`) while it sleeps in poll(), the readiness wait goes
-/// on: Linux ends an `epoll_wait` with EINTR after a stop, even without a signal handler.
+/// Stopped and continued while it sleeps in poll(), the readiness wait goes on: Linux ends an
+/// `epoll_wait` with EINTR after a stop, even without a signal handler.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_readiness_wait_survives_a_stop_and_continue() {
@@ -326,38 +313,26 @@ fn the_readiness_wait_survives_a_stop_and_continue() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
     // Well inside the first wait (1.5 s). Had the child not reached poll() yet, nothing is
     // interrupted and the test proves less, but never fails.
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet reaped.
-    unsafe {
-        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
-    }
-    let output = child.wait_with_output().unwrap();
-    let lines = testing::json_lines(&output);
+    stop_and_continue(child.id());
+    let lines = testing::json_lines(&child.wait_with_output().unwrap());
     testing::measurement(&lines[0], "readiness_with_ticker");
 }
 
-/// Stopped and continued while it sleeps in poll(), `serve` goes on serving: the selector waits
-/// again after the EINTR (fails in a world that takes EINTR for a failure of the poller: the
-/// server exits, and the second client finds no one listening).
+/// `serve` prints its address and echoes; stopped and continued while it sleeps in poll(), it
+/// goes on serving: the selector waits again after the EINTR (fails in a world that takes EINTR
+/// for a failure of the poller: the server exits, and the second client finds no one listening).
 #[cfg(target_os = "linux")]
 #[test]
-fn serve_survives_a_stop_and_continue() {
+fn serve_echoes_and_survives_a_stop_and_continue() {
     let (server, addr) = start_serve(None);
+    assert!(addr.starts_with("127.0.0.1:"));
     echo_once(&addr, b"before\n");
     // Give it time to go back to poll(). Had it not reached it, nothing is interrupted and the
     // test proves less, but never fails.
     std::thread::sleep(Duration::from_millis(300));
-    let pid = server.child.id() as libc::pid_t;
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet reaped.
-    unsafe {
-        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
-    }
+    stop_and_continue(server.child.id());
     echo_once(&addr, b"after\n");
 }

@@ -1,17 +1,17 @@
 //! Section 1.6: the echo servers' properties — every byte back, in order, to the right client;
-//! slow readers and resets handled; how many clients each server had at once.
+//! slow readers and resets handled; how many clients each server had at once, from its spans.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ch01_sockets::demos::echo_server::single_thread_selector;
-use ch01_sockets::echo::connection::MAX_PENDING;
-use ch01_sockets::echo::load::{self, Load};
-use ch01_sockets::echo::nonblocking::{NonblockingServer, Selector};
-use ch01_sockets::echo::stats::EchoStats;
-use ch01_sockets::echo::{ServerKind, any_local_port};
+use ch01_sockets::echo::selector::MAX_PENDING;
+use ch01_sockets::echo::{Running, ServerKind, most_at_once};
+use ch01_sockets::load::{self, Load};
+use shared::Recording;
+use shared::trace::{named, threads_used};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -29,57 +29,41 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-    let load = Load {
-        clients: 100,
-        lines: 20,
-        line_bytes: 100,
-    };
-    // `load::run` compares every echoed line with what that client sent.
-    load::run(server.addr(), load).unwrap();
-    let stats = server.stats();
-    assert_eq!(
-        stats.max_connected, 100,
-        "all 100 clients were connected at once"
-    );
-    assert_eq!(stats.threads_started, 1);
-    // No client left waiting (WouldBlock) is no reason to stop accepting for a while.
-    assert_eq!(stats.accept_backoffs, 0);
-    assert_eq!(stats.bytes_echoed, 100 * 20 * 100);
-    eventually("every client left", || server.stats().connected == 0);
-    server.stop().unwrap();
+/// Records every span until finished, and counts those that closed so far by name, as they
+/// close: a test can wait for a server's `read paused` or a client's `connection` to end.
+fn watch() -> (Recording, impl Fn(&str) -> usize) {
+    let recording = Recording::start();
+    let closed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&closed);
+    recording.on_close(move |span| sink.lock().unwrap().push(span.name.clone()));
+    let count = move |name: &str| closed.lock().unwrap().iter().filter(|n| *n == name).count();
+    (recording, count)
 }
 
 #[test]
-fn one_at_a_time_serves_one_client_and_nonblocking_serves_all() {
-    let load = Load {
-        clients: 8,
-        lines: 5,
-        line_bytes: 32,
-    };
-    for (kind, expected) in [
-        (ServerKind::OneAtATime, 1),
-        (ServerKind::SingleThreadNonblocking, 8),
-    ] {
-        let server = kind.start(any_local_port()).unwrap();
+fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
+    let ((), spans) = shared::trace::record(|| {
+        let server = Running::selector(single_thread_selector).unwrap();
+        let load = Load {
+            clients: 100,
+            lines: 20,
+            line_bytes: 100,
+        };
+        // `load::run` compares every echoed line with what that client sent, and checks that
+        // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
         load::run(server.addr(), load).unwrap();
-        let stats = server.stats();
-        assert_eq!(stats.max_connected, expected, "{kind:?}");
-        assert_eq!(stats.threads_started, 1, "{kind:?} uses one thread");
         server.stop().unwrap();
-    }
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
-    load::run(server.addr(), load).unwrap();
+    });
     assert_eq!(
-        server.stats().threads_started,
-        1 + 8,
-        "an acceptor and one thread per client"
+        most_at_once(&spans),
+        100,
+        "all 100 clients connected at once"
     );
-    server.stop().unwrap();
+    // The server's spans only, not the load's `client` spans.
+    let served: Vec<_> = spans.into_iter().filter(|s| s.name != "client").collect();
+    assert_eq!(threads_used(&served), 1);
+    // No client left waiting (WouldBlock) is no reason to stop accepting for a while.
+    assert!(named(&served, "accept paused").is_empty());
 }
 
 fn connect(addr: std::net::SocketAddr, patience: Duration) -> TcpStream {
@@ -98,41 +82,42 @@ fn echoed(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<Vec<u8>> {
 #[test]
 fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_time() {
     for kind in ServerKind::ALL {
-        let server = kind.start(any_local_port()).unwrap();
-        let mut first = connect(server.addr(), PATIENCE);
-        assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
-        // The first client stays connected, and says nothing more.
-        let mut second = connect(server.addr(), PATIENCE);
-        if kind == ServerKind::OneAtATime {
-            // The negative control: the one-at-a-time server is in read() for the first client,
-            // so the second waits in the accept queue. Nothing can come back, however long we
-            // wait: this only bounds the test's time.
-            second
-                .set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
-            // Once the first leaves, the second is served.
-            drop(first);
-            second.set_read_timeout(Some(PATIENCE)).unwrap();
-            let mut echo = [0u8; 4];
-            second.read_exact(&mut echo).unwrap();
-            assert_eq!(&echo, b"two\n");
-            assert_eq!(server.stats().max_connected, 1);
-        } else {
-            assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
-            assert_eq!(server.stats().max_connected, 2, "{kind:?}");
-            drop(first);
-        }
-        drop(second);
-        server.stop().unwrap();
+        let ((), spans) = shared::trace::record(|| {
+            let server = kind.start().unwrap();
+            let mut first = connect(server.addr(), PATIENCE);
+            assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
+            // The first client stays connected, and says nothing more.
+            let mut second = connect(server.addr(), PATIENCE);
+            if kind == ServerKind::OneAtATime {
+                // The negative control: the one-at-a-time server is in read() for the first
+                // client, so the second waits in the accept queue. Nothing can come back, however
+                // long we wait: this only bounds the test's time.
+                second
+                    .set_read_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
+                // Once the first leaves, the second is served.
+                drop(first);
+                second.set_read_timeout(Some(PATIENCE)).unwrap();
+                let mut echo = [0u8; 4];
+                second.read_exact(&mut echo).unwrap();
+                assert_eq!(&echo, b"two\n");
+            } else {
+                assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
+                drop(first);
+            }
+            drop(second);
+            server.stop().unwrap();
+        });
+        let expected = if kind == ServerKind::OneAtATime { 1 } else { 2 };
+        assert_eq!(most_at_once(&spans), expected, "{kind:?}");
     }
 }
 
 #[test]
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
+    let _recorded = Recording::start();
+    let server = ServerKind::ThreadPerConnection.start().unwrap();
     let mut client = connect(server.addr(), PATIENCE);
     assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
@@ -151,36 +136,50 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     stopper.join().unwrap();
 }
 
+/// The buffer the server held for a client when it paused reading from it: `read paused N`.
+fn buffered_at_pauses(spans: &[shared::Span]) -> Vec<usize> {
+    let pauses = named(spans, "read paused");
+    let bytes = pauses
+        .iter()
+        .map(|span| span.label.rsplit(' ').next().unwrap());
+    bytes.map(|n| n.parse().unwrap()).collect()
+}
+
+// Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
+// server must pause reading, then ask to hear when our socket takes more (WRITABLE), and give
+// a client owed another turn that turn without waiting for an event, or it stalls for ever (the
+// reads below would time out: we half-close only once every byte is back, then see its close).
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
-    const TOTAL: usize = 8 * 1024 * 1024;
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    const TOTAL: usize = 16 * 1024 * 1024;
+    let (recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     let stream = TcpStream::connect(server.addr()).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
+    let (all_back, heard) = std::sync::mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
         let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
         for chunk in data.chunks(64 * 1024) {
             writer.write_all(chunk).unwrap();
         }
-        // Half-close: "that was all". The server must still send back everything.
+        // Half-close ("that was all") once every byte came back: no event comes from us before.
+        let _ = heard.recv();
         writer.shutdown(Shutdown::Write).unwrap();
     });
 
     // Do not read until the server had to stop reading from us: its buffer for us is full.
     eventually("the server paused reading (back-pressure)", || {
-        server.stats().read_pauses > 0
+        closed("read paused") > 0
     });
 
     let mut reader = stream;
     let mut received = 0usize;
     let mut chunk = vec![0u8; 32 * 1024];
-    loop {
-        let n = reader.read(&mut chunk).unwrap();
-        if n == 0 {
-            break;
-        }
+    while received < TOTAL {
+        let n = reader.read(&mut chunk).expect("the echo stalled");
+        assert!(n > 0, "the server closed after {received} bytes");
         for (i, &byte) in chunk[..n].iter().enumerate() {
             assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
         }
@@ -189,19 +188,21 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
             std::thread::sleep(Duration::from_millis(2)); // a slow reader
         }
     }
+    all_back.send(()).unwrap();
     sender.join().unwrap();
+    // Then the server answers our half-close with its own, and nothing more.
     assert_eq!(
-        received, TOTAL,
-        "every byte came back, then the server closed"
+        reader.read(&mut chunk).unwrap(),
+        0,
+        "the server did not close"
     );
-    let stats = server.stats();
-    assert!(
-        stats.peak_buffered_bytes <= (MAX_PENDING + 64 * 1024) as u64,
-        "the server's buffer for one client stayed bounded: {} bytes",
-        stats.peak_buffered_bytes
-    );
-    assert_eq!(stats.dropped_on_error, 0);
     server.stop().unwrap();
+    let spans = recording.finish();
+    // The server's buffer for one client stayed bounded: it grows only by reading, and
+    // reading stops at the bound (a pause each time), one read at most beyond it.
+    let peak = buffered_at_pauses(&spans).into_iter().max().unwrap();
+    assert!(peak <= MAX_PENDING + 64 * 1024, "{peak} bytes");
+    assert!(named(&spans, "dropped").is_empty());
 }
 
 /// Closes with SO_LINGER set to zero: the kernel sends a reset (RST) instead of a normal close.
@@ -213,27 +214,34 @@ fn reset(stream: TcpStream) {
 
 #[test]
 fn a_client_that_resets_is_dropped_and_others_are_still_served() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (_recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     // A well-behaved client, connected before and served after the resets.
     let mut steady = TcpStream::connect(server.addr()).unwrap();
     steady.set_read_timeout(Some(PATIENCE)).unwrap();
 
-    for _ in 0..5 {
+    for i in 0..5 {
         let mut rude = TcpStream::connect(server.addr()).unwrap();
-        // Mid-transfer: much more than the server can echo before we reset.
-        rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
+        if i % 2 == 0 {
+            // Mid-transfer: much more than the server can echo before we reset.
+            rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
+        } else {
+            // All echoed, nothing in flight: only the server's read can see the reset.
+            rude.set_read_timeout(Some(PATIENCE)).unwrap();
+            assert_eq!(echoed(&mut rude, b"hi\n").unwrap(), b"hi\n");
+        }
         reset(rude);
     }
+    // Fails for a server that keeps a reset connection (its span would never close).
     eventually("the server dropped the resetting clients", || {
-        let stats = server.stats();
-        stats.accepted == 6 && stats.connected == 1
+        closed("connection") == 5
     });
-    assert!(server.stats().dropped_on_error >= 1, "{:?}", server.stats());
+    assert!(closed("dropped") >= 1);
 
-    steady.write_all(b"still there?\n").unwrap();
-    let mut echo = [0u8; 13];
-    steady.read_exact(&mut echo).unwrap();
-    assert_eq!(&echo, b"still there?\n");
+    assert_eq!(
+        echoed(&mut steady, b"still there?\n").unwrap(),
+        b"still there?\n"
+    );
     // And new clients are still accepted.
     let load = Load {
         clients: 3,
@@ -246,7 +254,8 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
 
 #[test]
 fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
+    let (_recording, closed) = watch();
+    let server = Running::selector(single_thread_selector).unwrap();
     let mut client = TcpStream::connect(server.addr()).unwrap();
     client.set_read_timeout(Some(PATIENCE)).unwrap();
     client.write_all(b"partial line without newline").unwrap();
@@ -254,7 +263,7 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     let mut echoed = Vec::new();
     client.read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"partial line without newline");
-    eventually("the client was closed", || server.stats().connected == 0);
+    eventually("the client was closed", || closed("connection") == 1);
     load::run(
         server.addr(),
         Load {
@@ -267,105 +276,69 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     server.stop().unwrap();
 }
 
-#[test]
-fn the_server_stops_when_asked_even_with_clients_connected() {
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-    let _idle = TcpStream::connect(server.addr()).unwrap();
-    eventually("the idle client was accepted", || {
-        server.stats().connected == 1
-    });
-    server.stop().unwrap();
-}
-
-/// Set in the child process of the test below, which runs only the server, under a low limit.
-#[cfg(target_os = "linux")]
-const LOW_LIMIT_CHILD: &str = "CH01_SOCKETS_LOW_FD_LIMIT_CHILD";
-
-/// What the child prints before its address, so that it stands out from the test harness's lines.
-#[cfg(target_os = "linux")]
-const CHILD_LISTENS: &str = "out-of-descriptors server listening on ";
-
-/// Descriptors the child's server may open beyond those it has at the start: its listener and 5
-/// clients. The clients live in this (parent) process, whose limit is untouched, so they never
-/// run out themselves.
-#[cfg(target_os = "linux")]
-const ROOM: u64 = 6;
-
+/// The thread-per-connection server in a process of its own (this crate's binary, run as its
+/// own child), whose descriptor limit the test lowers to what it has open plus room for its
+/// listener, the copy that stops it, and 5 clients. The clients live in this process.
 #[cfg(target_os = "linux")]
 #[test]
 fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    if std::env::var_os(LOW_LIMIT_CHILD).is_some() {
-        return serve_under_a_low_limit();
-    }
-    // The same test binary again, alone in a child process that lowers its own limit and serves.
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "thread_per_connection_out_of_descriptors_says_so_and_keeps_serving",
-                "--exact",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(LOW_LIMIT_CHILD, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let stderr = BufReader::new(child.0.stderr.take().unwrap());
-    let (said, heard) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = said.send(line.clone());
-            all.push(line);
-        }
-        all
-    });
-    let addr = loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "the child never listened"
-        );
-        // The harness may have written the test's name on the same line already.
-        if let Some((_, addr)) = line.split_once(CHILD_LISTENS) {
-            break addr.trim().to_string();
-        }
+    let job = serde_json::to_string(&ch01_sockets::Job::Serve(ServerKind::ThreadPerConnection));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ch01-sockets"))
+        .args([shared::child::CHILD_ARG, &job.unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().to_string();
+    let pid = child.id() as libc::pid_t;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: open + 5,
+        rlim_max: open + 5,
     };
+    // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
+    let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(lowered, 0);
 
     // 14 clients, each sending a line: more than the server has descriptors for.
     let mut clients: Vec<TcpStream> = (0..14)
         .map(|i| {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            let mut stream = connect(addr.parse().unwrap(), PATIENCE);
             stream
                 .write_all(format!("client {i:02}\n").as_bytes())
                 .unwrap();
             stream
         })
         .collect();
-    // Accepting failed for want of descriptors, and the server said so on standard error...
-    let deadline = Instant::now() + PATIENCE;
-    let line = std::iter::from_fn(|| {
-        heard
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()
-    })
-    .find(|line| line.contains("out of file descriptors"))
-    .expect("nothing said on standard error about descriptors");
+    // It says why it accepts no more (before any client leaves and makes room)...
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (said, heard) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let lines = stderr.lines().map_while(Result::ok);
+        lines
+            .inspect(|line| drop(said.send(line.clone())))
+            .collect::<Vec<_>>()
+    });
+    let line = heard
+        .recv_timeout(PATIENCE)
+        .expect("nothing said on standard error");
+    assert!(line.contains("out of file descriptors"), "{line}");
     assert!(line.contains("`ulimit -n` is"), "{line}");
-    // ...while serving the clients it had.
+    // ...serves the clients it had...
     let mut first = [0u8; 10];
     clients[0].read_exact(&mut first).unwrap();
     assert_eq!(&first, b"client 00\n");
-    // The first seven leave; the rest are accepted and echoed.
+    // ...and once the first seven leave, the rest are accepted and echoed.
     clients.drain(..7);
     for (i, mut stream) in clients.into_iter().enumerate() {
         let expected = format!("client {:02}\n", i + 7);
@@ -373,56 +346,10 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
         stream.read_exact(&mut echo).unwrap();
         assert_eq!(echo, expected.as_bytes());
     }
-    // Closing its standard input tells the child that we are done.
-    drop(child.0.stdin.take());
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let status = child.0.wait().unwrap();
-    let stderr = reader.join().unwrap().join("\n");
-    assert!(status.success(), "{rest}\n{stderr}");
-    assert!(rest.contains("accept backoffs: "), "{rest}");
-}
-
-/// A child process that does not outlive a failed assertion.
-#[cfg(target_os = "linux")]
-struct KillOnDrop(std::process::Child);
-
-#[cfg(target_os = "linux")]
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Lowers this process's descriptor limit to what it has open now plus `room`.
-#[cfg(target_os = "linux")]
-fn leave_room_for(room: u64) {
-    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-    let limit = libc::rlimit {
-        rlim_cur: open_now + room,
-        rlim_max: open_now + room,
-    };
-    // SAFETY: `limit` is a valid rlimit that lives across the call.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-}
-
-/// In the child: a thread-per-connection server under the low limit, until standard input closes.
-#[cfg(target_os = "linux")]
-fn serve_under_a_low_limit() {
-    leave_room_for(ROOM);
-    let server = ServerKind::ThreadPerConnection
-        .start(any_local_port())
-        .unwrap();
-    println!("{CHILD_LISTENS}{}", server.addr());
-    let mut done = Vec::new();
-    std::io::stdin().read_to_end(&mut done).unwrap();
-    // Stopping takes a descriptor of its own (a connection that wakes `accept`).
-    eventually("every client left", || server.stats().connected == 0);
-    let backoffs = server.stats().accept_backoffs;
-    assert!(backoffs > 0, "accept never failed");
-    println!("accept backoffs: {backoffs}");
-    server.stop().unwrap();
+    // Closing its standard input ends the child.
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{:?}", reader.join());
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
@@ -446,84 +373,25 @@ fn sees_the_server_gone(client: &mut TcpStream) {
 #[test]
 fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
-        let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-        let addr = server.addr();
-        let mut client = TcpStream::connect(addr).unwrap();
-        assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
-        if drop_it {
-            drop(server);
-        } else {
-            server.stop().unwrap();
-        }
+        let (addr, mut client, spans) = {
+            let recording = Recording::start();
+            let server = Running::selector(single_thread_selector).unwrap();
+            let addr = server.addr();
+            let mut client = TcpStream::connect(addr).unwrap();
+            assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
+            if drop_it {
+                drop(server);
+            } else {
+                server.stop().unwrap();
+            }
+            (addr, client, recording.finish())
+        };
         sees_the_server_gone(&mut client);
-        // The listener was closed with the selector: nobody accepts any more.
-        assert!(TcpStream::connect(addr).is_err(), "{addr} still accepts");
+        // The client's connection span closed with the selector (a span still open is left
+        // out of a recording): fails where the stopped server forgets the clients it had.
+        assert_eq!(named(&spans, "connection").len(), 1);
+        // The listener was closed with the selector: nobody accepts any more. (Eventually: a
+        // test spawning a child meanwhile holds a copy of every descriptor until its exec.)
+        eventually("nobody accepts", || TcpStream::connect(addr).is_err());
     }
-}
-
-/// A serve function whose poller fails: `stop` must hand its error back.
-fn serve_then_fail(selector: Selector) -> std::io::Result<()> {
-    single_thread_selector(selector)?;
-    Err(std::io::Error::other("the poller failed"))
-}
-
-#[test]
-fn stop_returns_the_servers_error() {
-    let server = NonblockingServer::start(any_local_port(), serve_then_fail).unwrap();
-    let err = server.stop().unwrap_err();
-    assert_eq!(err.to_string(), "the poller failed");
-}
-
-#[test]
-fn a_dropped_selector_counts_its_clients_as_gone() {
-    let listener = std::net::TcpListener::bind(any_local_port()).unwrap();
-    let stats = Arc::new(EchoStats::default());
-    let (selector, stop) = Selector::new(listener, Arc::clone(&stats)).unwrap();
-    let addr = selector.local_addr().unwrap();
-    let thread = std::thread::spawn(move || single_thread_selector(selector));
-    let mut client = TcpStream::connect(addr).unwrap();
-    assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
-    assert_eq!(stats.snapshot().connected, 1);
-    stop.stop();
-    thread.join().unwrap().unwrap();
-    // Fails where dropping the selector forgets the clients it closed.
-    assert_eq!(stats.snapshot().connected, 0, "{:?}", stats.snapshot());
-    sees_the_server_gone(&mut client);
-}
-
-#[test]
-fn a_client_that_sends_megabytes_before_reading_gets_them_all_back() {
-    // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
-    // server must ask to hear when our socket can take more (WRITABLE), or it stalls for ever.
-    const TOTAL: usize = 16 * 1024 * 1024;
-    let server = NonblockingServer::start(any_local_port(), single_thread_selector).unwrap();
-    let stream = TcpStream::connect(server.addr()).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
-        writer.write_all(&data)
-    });
-    // Not reading until the server had to stop reading from us.
-    eventually("the server paused reading (back-pressure)", || {
-        server.stats().read_pauses > 0
-    });
-    let mut reader = stream;
-    let mut received = 0usize;
-    let mut chunk = vec![0u8; 64 * 1024];
-    while received < TOTAL {
-        // A stalled server makes this read time out (an error), not hang.
-        let n = reader.read(&mut chunk).expect("the echo stalled");
-        assert!(n > 0, "the server closed after {received} bytes");
-        for (i, &byte) in chunk[..n].iter().enumerate() {
-            assert_eq!(byte, pattern(received + i), "byte {} differs", received + i);
-        }
-        received += n;
-    }
-    sender
-        .join()
-        .unwrap()
-        .expect("the server stopped reading for good");
-    server.stop().unwrap();
 }

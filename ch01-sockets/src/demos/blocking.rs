@@ -34,16 +34,15 @@ pub fn ask_and_wait(server: SocketAddr) -> io::Result<Vec<u8>> {
 pub use measuring::{Blocking, DEMO, measure, run};
 
 mod measuring {
-    use std::time::Duration;
-
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms};
     use shared::trace::named;
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
+    use crate::cli::Sizes;
     use crate::slow_reply::{REPLY, SERVER_WAITS, SlowReply};
     use crate::ticker::{TICK_SPAN, Ticker, TickerThread};
 
@@ -81,30 +80,23 @@ mod measuring {
         }
     }
 
-    /// Runs [`super::ask_and_wait`] against a server that replies after `delay`, with a ticker
-    /// every `tick` on this thread (before and after the read) and one on a thread of its own.
-    pub fn measure(
-        delay: Duration,
-        tick: Duration,
-        narrator: &Narrator,
-    ) -> anyhow::Result<Blocking> {
-        let recording = Recording::start();
-        let progress = narrator.progress(
-            &recording,
-            "waiting in a blocking read()",
-            "blocking read",
-            None,
-        );
-        let server = SlowReply::start(delay).context("starting the local server")?;
-        let other = TickerThread::start(tick, "other thread")?;
-        let mut ticker = Ticker::new(tick, "main");
-        // The main thread ticks happily for a moment, reads, and ticks again afterwards.
-        ticker.tick_for(tick * 3);
-        let reply = super::ask_and_wait(server.addr()).context("reading the reply");
-        ticker.tick_for(tick * 3);
-        other.stop();
-        drop(progress);
-        let spans = recording.finish();
+    /// Runs [`super::ask_and_wait`] against a server that replies after `--delay-ms`, with a
+    /// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
+    /// its own.
+    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Blocking> {
+        let (delay, tick) = sizes.delay_and_tick();
+        let what = "waiting in a blocking read()";
+        let (reply, spans) = narrator.record(what, "blocking read", None, || {
+            let server = SlowReply::start(delay).context("starting the local server")?;
+            let other = TickerThread::start(tick, "other thread")?;
+            let mut ticker = Ticker::new(tick, "main");
+            // The main thread ticks happily for a moment, reads, and ticks again afterwards.
+            ticker.tick_for(tick * 3);
+            let reply = super::ask_and_wait(server.addr()).context("reading the reply");
+            ticker.tick_for(tick * 3);
+            other.stop();
+            reply
+        });
         let reply = reply?;
         ensure!(reply == REPLY, "the server's reply arrived incomplete");
 
@@ -131,7 +123,7 @@ mod measuring {
     }
 
     /// The demo, narrated.
-    pub fn run(delay: Duration, tick: Duration, narrator: &Narrator) -> anyhow::Result<Blocking> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Sockets block by default",
@@ -141,10 +133,10 @@ mod measuring {
         narrator.say(format!(
             "A local server replies {} after we connect. Two tickers want to tick every {}: one \
              on the thread that calls read(), one on a thread of its own.",
-            human(delay),
-            human(tick)
+            human(sizes.delay_and_tick().0),
+            human(sizes.delay_and_tick().1)
         ));
-        let blocking = measure(delay, tick, narrator)?;
+        let blocking = measure(sizes, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&blocking]));
         narrator.timeline(
             "a blocking read (the main thread's ticker stops while read() waits)",
@@ -165,6 +157,6 @@ mod measuring {
                     .into(),
             ],
         );
-        Ok(blocking)
+        Ok(())
     }
 }

@@ -53,12 +53,14 @@ mod measuring {
     use std::io::{self, Read as _};
     use std::time::{Duration, Instant};
 
+    use crate::cli::Sizes;
+
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::trace::named;
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
     use crate::slow_reply::{REPLY, SlowReply};
@@ -103,29 +105,25 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
-    /// Busy-polls a server that replies after `delay`, ticking every `tick` between tries.
-    pub fn measure(
-        delay: Duration,
-        tick: Duration,
-        narrator: &Narrator,
-    ) -> anyhow::Result<BusyPoll> {
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, "busy polling read()", "busy poll", None);
-        let server = SlowReply::start(delay).context("starting the local server")?;
-        let mut stream =
-            super::connect_nonblocking(server.addr()).context("connecting to the local server")?;
-        // One read by hand first, to time it: the server has not sent anything yet.
-        let asked = Instant::now();
-        let mut first = [0u8; 1];
-        let first_read = stream.read(&mut first);
-        let first_read_took = asked.elapsed();
+    /// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
+    /// tries.
+    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<BusyPoll> {
+        let (delay, tick) = sizes.delay_and_tick();
+        let (polled, spans) = narrator.record("busy polling read()", "busy poll", None, || {
+            let server = SlowReply::start(delay).context("starting the local server")?;
+            let mut stream = super::connect_nonblocking(server.addr())
+                .context("connecting to the local server")?;
+            // One read by hand first, to time it: the server has not sent anything yet.
+            let asked = Instant::now();
+            let first_read = stream.read(&mut [0u8; 1]);
+            let first_read_took = asked.elapsed();
+            let mut ticker = Ticker::new(tick, "main");
+            let polled = super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
+            anyhow::Ok((polled?, first_read, first_read_took))
+        });
+        let ((reply, would_block_count), first_read, first_read_took) = polled?;
         let first_read_would_block =
             matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        let mut ticker = Ticker::new(tick, "main");
-        let polled = super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
-        drop(progress);
-        let spans = recording.finish();
-        let (reply, would_block_count) = polled?;
         ensure!(
             first_read_would_block,
             "the first read did not return WouldBlock: {first_read:?}"
@@ -157,7 +155,7 @@ mod measuring {
     }
 
     /// The demo, narrated.
-    pub fn run(delay: Duration, tick: Duration, narrator: &Narrator) -> anyhow::Result<BusyPoll> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Non-blocking mode: the OS answers at once",
@@ -167,9 +165,9 @@ mod measuring {
         narrator.say(format!(
             "Same server (reply after {}), but the socket is non-blocking and we call read() in \
              a loop until the data is there, ticking in between.",
-            human(delay)
+            human(sizes.delay_and_tick().0)
         ));
-        let polled = measure(delay, tick, narrator)?;
+        let polled = measure(sizes, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
         narrator.timeline(
             if polled.idle_core {
@@ -208,6 +206,6 @@ mod measuring {
                     .into(),
             ],
         );
-        Ok(polled)
+        Ok(())
     }
 }

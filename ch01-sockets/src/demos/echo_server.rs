@@ -1,57 +1,46 @@
-//! Section 1.6, demo `echo-server`: many clients, three ways to serve them.
+//! Section 1.6, demo `echo-server`: many clients, three ways to serve them, and CPython's.
 //!
 //! The same load (C clients, each sending lines and waiting for every echo) against three echo
-//! servers, written first below in the shape of the book's chapter 3 listings: blocking sockets
-//! serving one client at a time (listings 3.1 to 3.3), the same accept loop with a thread per
-//! client, and one thread with non-blocking sockets and a selector (listing 3.7). These functions
-//! are the servers that run, here and in `serve`; what they call for counting, partial writes,
-//! slow readers and running out of descriptors is in `src/echo/`.
-//!
-//! Each server counts how many clients it had connected at once, and its threads' OS context
-//! switches: the price of a thread per client that one thread waiting on readiness avoids.
+//! servers in the shape of the book's chapter 3 listings: blocking sockets, one client at a time
+//! (listings 3.1 to 3.3); the same accept loop with a thread per client; one thread with
+//! non-blocking sockets and a selector (listing 3.7), then listing 3.7 itself in CPython
+//! (`echo_server.py`). Partial writes, slow readers and running out of descriptors are handled
+//! in `src/echo/`. Each server runs in a process of its own: its `connection` spans say how many
+//! clients it had at once and on which threads, its `getrusage` what its threads' context
+//! switches cost.
 
 use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use mio::Token;
 use tracing::info_span;
 
-use crate::echo::blocking_servers::{Client, Listener};
-use crate::echo::nonblocking::{LISTENER, Selector};
+use crate::echo::incoming;
+use crate::echo::selector::{Client, LISTENER, Selector};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
-
-/// Listings 3.1 and 3.2: accept a client, echo it until it leaves, only then accept the next.
-/// While it waits in `read` for one client, the others wait in the accept queue (listing 3.3).
-pub fn one_at_a_time(mut listener: Listener) {
-    for (n, mut client) in listener.incoming().enumerate() {
-        // A broken connection ends only this client's turn.
+/// Listings 3.1 and 3.2: echo one client until it leaves; the others wait in the accept queue.
+pub fn one_at_a_time(listener: TcpListener) {
+    for (n, mut client) in incoming(&listener) {
         let _ = info_span!("connection", n).in_scope(|| echo_until_eof(&mut client));
     }
 }
 
-/// Listing 3.3's accept loop with a thread for each client (not a listing of the book, the usual
-/// way out before non-blocking sockets): a thread may block in `read`, the others go on. The
-/// price is a thread per client: its stack, and the OS switching between them all.
-pub fn thread_per_client(mut listener: Listener) {
+/// A thread per client (none left: that client is closed): one blocks in `read`, others go on.
+pub fn thread_per_client(listener: TcpListener) {
     let mut threads = Vec::new();
-    for (n, mut client) in listener.incoming().enumerate() {
-        let spawned = thread::Builder::new()
-            .name("blocking-echo-client".into())
-            .spawn(move || info_span!("connection", n).in_scope(|| echo_until_eof(&mut client)));
-        // Out of threads, this client is dropped (its socket closed) and the others go on.
-        threads.extend(spawned.ok());
+    for (n, mut client) in incoming(&listener) {
+        let connection = info_span!("connection", n); // open from accept, as in one_at_a_time
+        let serve = move || connection.in_scope(|| echo_until_eof(&mut client));
+        threads.extend(thread::Builder::new().spawn(serve).ok());
         threads.retain(|thread| !thread.is_finished());
     }
-    for thread in threads {
-        let _ = thread.join();
-    }
+    threads.into_iter().for_each(|thread| drop(thread.join()));
 }
 
-/// Listing 3.2's loop, `data = connection.recv(...)` then `connection.sendall(data)`, until the
-/// client closes its side. Each `read` halts the thread until the client sends something.
-pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
-    let mut buffer = [0u8; ECHO_CHUNK];
+/// Listing 3.2: `connection.recv`, `sendall` until EOF; each `read` halts the thread till data.
+pub fn echo_until_eof(client: &mut TcpStream) -> io::Result<()> {
+    let mut buffer = [0u8; 16 * 1024];
     loop {
         match client.read(&mut buffer)? {
             0 => return Ok(()),
@@ -60,54 +49,57 @@ pub fn echo_until_eof(client: &mut Client) -> io::Result<()> {
     }
 }
 
-/// Listing 3.7: one thread, non-blocking sockets, and a selector (mio's `Poll`: epoll on Linux,
-/// kqueue on macOS). The thread sleeps in `select` until the OS reports some sockets ready, then
-/// does for each only what it can without blocking, so waiting on one client never holds up
-/// another. Returns when stopped, or if the poller itself fails.
+/// Listing 3.7: one thread sleeps in `select` until sockets are ready, then does what they allow.
 pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
-    let mut ready: Vec<Token> = Vec::new();
-    // `events = selector.select()`: false once the server is asked to stop.
-    while selector.select(&mut ready)? {
-        for &socket in &ready {
-            match socket {
-                // `event_socket == server_socket`: accept the new clients and register them.
-                LISTENER => selector.accept_all(),
-                // A client's socket: `recv`, and `send` back what it takes without blocking.
-                client => selector.echo(client),
+    while let Some(ready) = selector.select()? {
+        for token in ready {
+            if token == LISTENER {
+                while let Some(stream) = selector.accept() {
+                    selector.register(stream);
+                }
+            } else {
+                selector.turn(token, recv_and_send);
             }
         }
     }
     Ok(())
 }
 
-// ---- measuring it: each server under the same load, its own counts, the spans recorded ----
+/// Listing 3.7's `recv` until `WouldBlock`, `send` what fits; the rest waits in `client`'s buffer.
+fn recv_and_send(client: &mut Client) -> io::Result<()> {
+    let mut buffer = [0u8; 16 * 1024]; // mutants: `16 + 1024` is equivalent: only more reads
+    client.send_what_fits()?;
+    while client.may_read() {
+        match client.stream.read(&mut buffer) {
+            Ok(0) => client.closed_by_peer(),
+            Ok(n) => client.send(&buffer[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e), // reset: only this client is dropped
+        }
+    }
+    Ok(())
+}
+// ---- measuring it: each server under the same load, clients and threads from its spans ----
 
-/// How much one blocking `read` of `echo_until_eof` asks for.
-// mutants: `16 + 1024` is equivalent: a smaller buffer only takes more reads.
-const ECHO_CHUNK: usize = 16 * 1024;
-
-pub use measuring::{DEMO, ServerRun, load_from, measure, round_trips_per_sec, run};
+pub use measuring::{DEMO, Served, Server, ServerRun, load_from, measure, measure_one, run, serve};
 
 mod measuring {
-    use std::io;
-    use std::net::SocketAddr;
-    use std::time::Duration;
+    use std::io::{self, Read as _};
 
     use anyhow::Context;
-    use serde::Serialize;
-    use shared::narrate::{Mode, plural};
+    use serde::{Deserialize, Serialize};
+    use shared::child::{Finished, SelfExe};
+    use shared::narrate::plural;
+    use shared::python::{Python, Script};
     use shared::timing::{human_ms, ms, ratio};
     use shared::trace::threads_used;
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::{Narrator, Report, Span};
 
     use super::{one_at_a_time, single_thread_selector, thread_per_client};
     use crate::SECTION;
     use crate::cli::Sizes;
-    use crate::echo::blocking_servers::BlockingServer;
-    use crate::echo::load::{self, Load};
-    use crate::echo::nonblocking::NonblockingServer;
-    use crate::echo::stats::StatsSnapshot;
-    use crate::echo::{RunningServer, ServerKind, any_local_port};
+    use crate::echo::{Running, ServerKind, most_at_once};
+    use crate::load::{self, Load, LoadOutcome};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "echo-server";
@@ -115,39 +107,91 @@ mod measuring {
     /// Connections with a row in the timelines.
     const TIMELINE_ROWS: usize = 6;
 
+    /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
+    const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
+
     // Each kind of server is one of the lesson's functions above, so starting one is here:
     // `echo` holds what they stand on and does not import the lessons.
     impl ServerKind {
-        /// Starts this server on `addr` (port 0: any free port), on a thread of its own.
-        pub fn start(self, addr: SocketAddr) -> io::Result<RunningServer> {
-            Ok(match self {
-                ServerKind::OneAtATime => {
-                    RunningServer::Blocking(BlockingServer::start(addr, one_at_a_time)?)
-                }
-                ServerKind::ThreadPerConnection => {
-                    RunningServer::Blocking(BlockingServer::start(addr, thread_per_client)?)
-                }
-                ServerKind::SingleThreadNonblocking => RunningServer::Nonblocking(
-                    NonblockingServer::start(addr, single_thread_selector)?,
-                ),
-            })
+        /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
+        pub fn start(self) -> io::Result<Running> {
+            match self {
+                ServerKind::OneAtATime => Running::blocking(one_at_a_time),
+                ServerKind::ThreadPerConnection => Running::blocking(thread_per_client),
+                ServerKind::SingleThreadNonblocking => Running::selector(single_thread_selector),
+            }
+        }
+    }
+
+    /// A server process's context switches while it served (`getrusage(RUSAGE_SELF)`: all its
+    /// threads, those that ended included), reported when its standard input closes.
+    #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+    pub struct Served {
+        /// The thread blocked (in `read`, `poll`...) and gave up its CPU.
+        pub voluntary: u64,
+        /// The OS preempted it.
+        pub involuntary: u64,
+    }
+
+    /// The child's job (`Job::Serve`): serves, prints its address, stops when standard input
+    /// closes. Alone in its process, the server's threads are the ones the process counts.
+    pub fn serve(kind: ServerKind) -> anyhow::Result<Served> {
+        // Hundreds of clients need hundreds of descriptors.
+        shared::fdlimit::raise_to_hard_limit();
+        let server = kind.start().context("starting the server")?;
+        println!("{}", server.addr());
+        let before = own_switches();
+        io::stdin().read_to_end(&mut Vec::new())?;
+        server.stop().context("the server failed")?;
+        let after = own_switches();
+        Ok(Served {
+            voluntary: after.voluntary.saturating_sub(before.voluntary),
+            involuntary: after.involuntary.saturating_sub(before.involuntary),
+        })
+    }
+
+    fn own_switches() -> Served {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is valid and writable; RUSAGE_SELF is this process, all its threads.
+        let _failed = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0;
+        Served {
+            voluntary: usage.ru_nvcsw as u64,
+            involuntary: usage.ru_nivcsw as u64,
+        }
+    }
+
+    /// A server to measure: one of this binary's (run as its child), or listing 3.7 in CPython.
+    #[derive(Debug, Clone)]
+    #[allow(missing_docs)]
+    pub enum Server {
+        Rust(SelfExe, ServerKind),
+        Python(Python),
+    }
+
+    impl Server {
+        fn name(&self) -> &'static str {
+            match self {
+                Server::Rust(_, kind) => kind.measurement_name(),
+                Server::Python(_) => "python_selector",
+            }
         }
     }
 
     /// One server under the load.
     #[derive(Debug, Clone, Serialize)]
     pub struct ServerRun {
-        /// `one_at_a_time`, `thread_per_connection` or `single_thread_nonblocking`.
+        /// `one_at_a_time`, `thread_per_connection`, `single_thread_nonblocking`, `python_selector`.
         pub name: &'static str,
         /// From the first client's connect to the last client's finish.
         pub wall_ms: f64,
-        /// Threads the server started (its first thread included).
+        /// Threads that ran the server's spans (the accepting thread included).
         pub threads: u64,
-        /// The most clients connected to it at the same moment, as the server counted them.
+        /// The most `connection` spans open at one instant: clients connected at once.
         pub max_concurrent_clients: u64,
         /// Lines sent and echoed back, per second of wall time.
         pub round_trips_per_sec: f64,
-        /// OS context switches (voluntary and involuntary) of the server's threads during the load.
+        /// OS context switches (voluntary and involuntary) of the server's threads while serving.
         pub server_context_switches: u64,
         /// The same, per line echoed.
         pub context_switches_per_round_trip: f64,
@@ -157,31 +201,45 @@ mod measuring {
         pub voluntary_switches_per_round_trip: f64,
         /// Whether every client of the load was connected to the server at the same moment.
         pub all_clients_at_once: bool,
-        /// Which server.
-        #[serde(skip)]
-        pub kind: ServerKind,
-        /// What the server counted at the end of the load.
-        #[serde(skip)]
-        pub stats: StatsSnapshot,
-        /// One `connection` span per client, on the thread that served it.
+        /// The server's `server` and `connection` spans, from its process, on our clock.
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
 
     impl ServerRun {
-        /// The spans of the first `rows` connections, for a timeline that fits a terminal.
-        pub fn first_connections(&self, rows: usize) -> Vec<Span> {
-            let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
-            self.spans
-                .iter()
-                .filter(|span| shown.contains(&span.label))
-                .cloned()
-                .collect()
+        fn new(
+            name: &'static str,
+            load: Load,
+            outcome: LoadOutcome,
+            server: Finished<Served>,
+        ) -> Self {
+            let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
+            let at_once = most_at_once(&server.spans);
+            let Served {
+                voluntary,
+                involuntary,
+            } = server.result;
+            ServerRun {
+                name,
+                wall_ms: ms(outcome.wall),
+                threads: threads_used(&server.spans) as u64,
+                max_concurrent_clients: at_once,
+                round_trips_per_sec: outcome.round_trips_per_sec(),
+                server_context_switches: voluntary + involuntary,
+                context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
+                server_voluntary_switches: voluntary,
+                voluntary_switches_per_round_trip: per_round_trip(voluntary),
+                all_clients_at_once: at_once == load.clients as u64,
+                spans: server.spans,
+            }
         }
 
-        /// OS threads that ran the `connection` spans.
-        pub fn threads_serving(&self) -> usize {
-            threads_used(&self.spans)
+        /// The spans of the first `rows` connections, for a timeline that fits a terminal.
+        fn first_connections(&self, rows: usize) -> Vec<Span> {
+            let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
+            let mut spans = self.spans.clone();
+            spans.retain(|span| shown.contains(&span.label));
+            spans
         }
     }
 
@@ -194,49 +252,46 @@ mod measuring {
         }
     }
 
-    /// Runs the load against a fresh server of this kind and reads what it counted.
-    pub fn measure(kind: ServerKind, load: Load, narrator: &Narrator) -> anyhow::Result<ServerRun> {
-        let name = kind.measurement_name();
-        let server = kind
-            .start(any_local_port())
-            .with_context(|| format!("starting the {name} server"))?;
-        let recording = Recording::start();
-        let progress = narrator.progress(&recording, name, "connection", Some(load.clients as u64));
-        let before = server.stats();
-        let outcome = load::run(server.addr(), load);
-        let after = server.stats();
-        // Stopping waits for the server's threads, so every connection span has closed.
-        let stopped = server.stop();
-        drop(progress);
-        let spans = recording.finish();
+    /// Runs the load against a fresh server in a process of its own.
+    pub fn measure_one(
+        server: &Server,
+        load: Load,
+        narrator: &Narrator,
+    ) -> anyhow::Result<ServerRun> {
+        let name = server.name();
+        let mut child = match server {
+            Server::Rust(exe, kind) => exe.spawn(&crate::Job::Serve(*kind)),
+            Server::Python(python) => python.spawn(&PYTHON_SELECTOR, &[]),
+        }
+        .with_context(|| format!("starting the {name} server"))?;
+        let addr = child.read_line()?.parse().context("the server's address")?;
+        let total = Some(load.clients as u64);
+        let (outcome, _clients) = narrator.record(name, "client", total, || load::run(addr, load));
         let outcome = outcome.with_context(|| format!("load against the {name} server"))?;
-        stopped.context("stopping the server")?;
-        let switches = after
-            .context_switches
-            .saturating_sub(before.context_switches);
-        let voluntary = after
-            .voluntary_switches
-            .saturating_sub(before.voluntary_switches);
-        let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
-        Ok(ServerRun {
-            name,
-            wall_ms: ms(outcome.wall),
-            threads: after.threads_started,
-            max_concurrent_clients: after.max_connected,
-            round_trips_per_sec: outcome.round_trips_per_sec(),
-            server_context_switches: switches,
-            context_switches_per_round_trip: per_round_trip(switches),
-            server_voluntary_switches: voluntary,
-            voluntary_switches_per_round_trip: per_round_trip(voluntary),
-            all_clients_at_once: after.max_connected == load.clients as u64,
-            kind,
-            stats: after,
-            spans,
-        })
+        // The server stops when its standard input closes, once its clients are gone.
+        let finished = child.wait::<Served>()?;
+        Ok(ServerRun::new(name, load, outcome, finished))
+    }
+
+    /// The lesson's three servers (run by `exe`, this program), then CPython's unless absent.
+    pub fn measure(
+        sizes: &Sizes,
+        exe: &SelfExe,
+        narrator: &Narrator,
+    ) -> anyhow::Result<Vec<ServerRun>> {
+        let load = load_from(sizes);
+        // Each client holds a socket.
+        shared::fdlimit::ensure_available(load.clients as u64 + 16, "the echo clients")?;
+        let rust = ServerKind::ALL.map(|kind| Server::Rust(exe.clone(), kind));
+        let python = narrator.python().map(Server::Python);
+        rust.iter()
+            .chain(&python)
+            .map(|server| measure_one(server, load, narrator))
+            .collect()
     }
 
     /// The demo, narrated.
-    pub fn run(load: Load, narrator: &Narrator) -> anyhow::Result<Vec<ServerRun>> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "One thread, many clients: an echo server on non-blocking sockets",
@@ -244,6 +299,7 @@ mod measuring {
              sockets it is one client at a time, or one thread per client, and the OS switching \
              between those threads.",
         );
+        let load = load_from(sizes);
         let who = match load.clients {
             1 => "1 client connects, then sends".to_string(),
             n => format!("{n} clients connect, then each sends"),
@@ -253,13 +309,7 @@ mod measuring {
             plural(load.lines as u64, "line", "lines"),
             load.line_bytes
         ));
-        // Each client holds a socket, and so does the server for it.
-        shared::fdlimit::ensure_available(2 * load.clients as u64 + 16, "the echo clients")?;
-
-        let runs = ServerKind::ALL
-            .into_iter()
-            .map(|kind| measure(kind, load, narrator))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let runs = measure(sizes, &SelfExe::current()?, narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
         narrator.say(
             "In the timelines, each row is one connection from accept to close, with the OS thread \
@@ -276,16 +326,11 @@ mod measuring {
             );
         }
         narrator.summary(SECTION, &summary(&runs, load));
-        Ok(runs)
+        Ok(())
     }
 
     fn summary(runs: &[ServerRun], load: Load) -> Vec<String> {
-        let by = |kind: ServerKind| runs.iter().find(|r| r.kind == kind);
-        let (Some(one), Some(threads), Some(single)) = (
-            by(ServerKind::OneAtATime),
-            by(ServerKind::ThreadPerConnection),
-            by(ServerKind::SingleThreadNonblocking),
-        ) else {
+        let [one, threads, single, ..] = runs else {
             return Vec::new();
         };
         let clients = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
@@ -294,23 +339,20 @@ mod measuring {
              staircase above).",
             clients(one)
         )];
-        lines.push(if threads.all_clients_at_once {
-            format!(
-                "Thread per connection: {} at once, for {}, in {}.",
-                clients(threads),
-                plural(threads.threads, "thread", "threads"),
-                human_ms(threads.wall_ms)
-            )
-        } else {
-            format!(
-                "Thread per connection: {} at once, not all {}, for {}: its accepting thread is \
-                 one among all the threads that want a CPU, and it accepted the last clients only \
-                 after the first had left.",
-                clients(threads),
-                load.clients,
-                plural(threads.threads, "thread", "threads")
-            )
-        });
+        let behind = match threads.all_clients_at_once {
+            true => String::new(),
+            false => format!(
+                ", not all {}: its accepting thread is one among all the threads that want a CPU, \
+                 and it accepted the last clients only after the first had left",
+                load.clients
+            ),
+        };
+        lines.push(format!(
+            "Thread per connection: {} at once{behind}, for {}, in {}.",
+            clients(threads),
+            plural(threads.threads, "thread", "threads"),
+            human_ms(threads.wall_ms)
+        ));
         lines.push(format!(
             "Non-blocking + mio: {} at once on {}, in {}: waiting on one client never held up \
              another.",
@@ -318,6 +360,25 @@ mod measuring {
             plural(single.threads, "thread", "threads"),
             human_ms(single.wall_ms)
         ));
+        if let Some(python) = runs.get(3) {
+            let not_all = match python.all_clients_at_once {
+                true => String::new(),
+                false => format!(
+                    " (not all {}: it accepts one client per select(), and the first clients had \
+                     finished their lines before the last was accepted)",
+                    load.clients
+                ),
+            };
+            lines.push(format!(
+                "CPython's listing 3.7 (selectors): {} at once{not_all} on {}, in {}, blocked \
+                 and woken {:.2} times per round trip: the same readiness loop, in the book's \
+                 language.",
+                clients(python),
+                plural(python.threads, "thread", "threads"),
+                human_ms(python.wall_ms),
+                python.voluntary_switches_per_round_trip
+            ));
+        }
         if single.server_context_switches == 0 && threads.server_context_switches == 0 {
             lines.push("Context switches are counted on Linux only; here they read 0.".into());
             return lines;
@@ -350,21 +411,5 @@ mod measuring {
             single.context_switches_per_round_trip
         ));
         lines
-    }
-
-    /// Bench helper: the three servers' round trips per second for one load, and their wall times.
-    pub fn round_trips_per_sec(load: Load) -> anyhow::Result<Vec<(ServerKind, f64, Duration)>> {
-        let quiet = Narrator::with_mode(Mode::Json, false);
-        ServerKind::ALL
-            .into_iter()
-            .map(|kind| {
-                let run = measure(kind, load, &quiet)?;
-                Ok((
-                    kind,
-                    run.round_trips_per_sec,
-                    Duration::from_secs_f64(run.wall_ms / 1e3),
-                ))
-            })
-            .collect()
     }
 }

@@ -84,7 +84,7 @@ pub struct Waited {
     pub readable_events: u64,
 }
 
-pub use measuring::{DEMO, Readiness, measure, run};
+pub use measuring::{DEMO, Readiness, measure, measure_one, run};
 
 mod measuring {
     use std::time::Duration;
@@ -94,9 +94,10 @@ mod measuring {
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::trace::named;
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
+    use crate::cli::Sizes;
     use crate::demos::busy_poll::{self, BusyPoll};
     use crate::slow_reply::{REPLY, SlowReply};
     use crate::ticker::{TICK_SPAN, Ticker};
@@ -131,13 +132,13 @@ mod measuring {
 
     /// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
     /// also ticks that often.
-    pub fn measure(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
-        let recording = Recording::start();
-        let server = SlowReply::start(delay).context("starting the local server")?;
-        let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
-        let waited = super::wait_for_readable(server.addr(), ticker.as_mut());
-        let spans = recording.finish();
-        let waited = waited.context("waiting for the reply")?;
+    pub fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
+        let (waited, spans) = shared::trace::record(|| {
+            let server = SlowReply::start(delay).context("starting the local server")?;
+            let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
+            super::wait_for_readable(server.addr(), ticker.as_mut()).context("waiting")
+        });
+        let waited = waited?;
         ensure!(
             waited.reply == REPLY,
             "the server's reply arrived incomplete"
@@ -167,20 +168,23 @@ mod measuring {
         })
     }
 
-    /// The rows of the table: both waits through `poll`, then the busy poll they compare with.
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Row<'a> {
-        Readiness(&'a Readiness),
-        BusyPoll(&'a BusyPoll),
-    }
-
-    /// The demo, narrated; also measures a busy poll of the same wait to compare.
-    pub fn run(
-        delay: Duration,
-        tick: Duration,
+    /// Both waits through `poll`, then a busy poll of the same wait to compare with.
+    pub fn measure(
+        sizes: &Sizes,
         narrator: &Narrator,
     ) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
+        let (delay, tick) = sizes.delay_and_tick();
+        let mut alone = measure_one(delay, None)?;
+        let mut ticking = measure_one(delay, Some(tick))?;
+        let busy = busy_poll::measure(sizes, narrator)?;
+        for wait in [&mut alone, &mut ticking] {
+            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
+        }
+        Ok((alone, ticking, busy))
+    }
+
+    /// The demo, narrated.
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Readiness: the OS tells us when data has come",
@@ -191,20 +195,11 @@ mod measuring {
             "Same server (reply after {}). The thread sleeps in poll() until the socket is \
              readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
              for it), and, for comparison, the busy poll again.",
-            human(delay)
+            human(sizes.delay_and_tick().0)
         ));
-        let mut alone = measure(delay, None)?;
-        let mut ticking = measure(delay, Some(tick))?;
-        let busy = busy_poll::measure(delay, tick, narrator)?;
-        for wait in [&mut alone, &mut ticking] {
-            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
-        }
-        let rows = vec![
-            Row::Readiness(&alone),
-            Row::Readiness(&ticking),
-            Row::BusyPoll(&busy),
-        ];
-        narrator.report(&Report::new(DEMO, SECTION, rows));
+        let (alone, ticking, busy) = measure(sizes, narrator)?;
+        let rows = Report::mixed(DEMO, SECTION).with(&alone).with(&ticking);
+        narrator.report(&rows.with(&busy));
         narrator.timeline(
             "waiting through poll() with a ticker (asleep between wakeups)",
             &ticking.spans,
@@ -250,6 +245,6 @@ mod measuring {
                     .into(),
             ],
         );
-        Ok((alone, ticking, busy))
+        Ok(())
     }
 }

@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use shared::Narrator;
@@ -17,8 +16,7 @@ use shared::Narrator;
 use crate::SECTION;
 use crate::cli::ServeArgs;
 use crate::demos::echo_server::single_thread_selector;
-use crate::echo::nonblocking::Selector;
-use crate::echo::stats::EchoStats;
+use crate::echo::selector::Selector;
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
 pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Result<()> {
@@ -27,8 +25,7 @@ pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Res
         .with_context(|| format!("cannot listen on {wanted}"))?;
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
-    let (selector, _stop) = Selector::new(listener, Arc::new(EchoStats::default()))
-        .context("setting up the echo server")?;
+    let (selector, _stop) = Selector::new(listener).context("setting up the echo server")?;
     let addr = selector.local_addr()?;
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.

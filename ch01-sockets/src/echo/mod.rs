@@ -1,33 +1,28 @@
-//! Section 1.6: what stands behind the three echo servers, and the clients that load them.
+//! Section 1.6: the robust parts the three echo servers of `demos/echo_server.rs` call, so that
+//! the lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
+//! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
+//! and [`Running`] (a server on a thread of its own, until stopped). The clients that load them
+//! are `crate::load`.
 //!
-//! The servers themselves, as the book's listings write them, open `demos/echo_server.rs`. Here:
-//! - [`blocking_servers`]: the listener and client sockets of the two blocking servers;
-//! - [`nonblocking`] (with [`connection`]): the selector of the single-threaded one, and each
-//!   client's buffer;
-//! - [`load`]: many clients sending lines and checking every echoed byte;
-//! - [`stats`]: what each server counted (clients at once, threads, context switches, ...);
-//! - [`out_of_fds`]: what the servers say and do when `accept` runs out of file descriptors.
-//!
-//! Every server opens a `connection` span per client (`connection 0`, `connection 1`, ...), on
-//! the thread that serves it, so a recording shows who was served when, and on which thread.
+//! Nothing here counts: each server opens a `connection` span per client on the thread serving
+//! it, and the demo reads clients at once and threads from those spans. The rare events a test
+//! waits for are spans too: `accept paused`, `read paused`, `dropped`.
 
-pub mod blocking_servers;
-pub mod connection;
-pub mod load;
-pub mod nonblocking;
-pub mod out_of_fds;
-pub mod stats;
+pub mod selector;
 
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use blocking_servers::BlockingServer;
-use nonblocking::NonblockingServer;
-use stats::StatsSnapshot;
+use shared::Span;
+use tracing::info_span;
 
-/// The three servers of the `echo-server` demo. `ServerKind::start` is with the servers, in
-/// `demos/echo_server.rs`: this module does not import the lessons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use selector::{Selector, StopHandle};
+
+/// The three servers of the `echo-server` demo (starting one is with the servers, in
+/// `demos/echo_server.rs`: this module does not import the lessons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServerKind {
     /// Blocking sockets, one thread, one client at a time.
     OneAtATime,
@@ -55,40 +50,167 @@ impl ServerKind {
     }
 }
 
-/// Any of the three servers, running.
-pub enum RunningServer {
-    /// [`ServerKind::OneAtATime`] or [`ServerKind::ThreadPerConnection`].
-    Blocking(BlockingServer),
-    /// [`ServerKind::SingleThreadNonblocking`].
-    Nonblocking(NonblockingServer),
+/// The most `connection` spans open at one instant: the clients a server had at once.
+pub fn most_at_once(spans: &[Span]) -> u64 {
+    let mut edges: Vec<(Duration, i64)> = spans
+        .iter()
+        .filter(|span| span.name == "connection")
+        .flat_map(|span| [(span.opened, 1), (span.closed, -1)])
+        .collect();
+    // At equal times a close comes first (-1 < 1): touching spans were not open together.
+    edges.sort_unstable();
+    let mut open = 0i64;
+    edges
+        .iter()
+        .map(|(_, step)| {
+            open += step;
+            open
+        })
+        .max()
+        .unwrap_or(0) as u64
 }
 
-impl RunningServer {
+/// How long to stop accepting after `accept` failed. Retrying at once would fail again at once:
+/// a loop that only does that burns a core. Queued clients wait in the kernel meanwhile.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Listing 3.1's `server_socket.accept()` for ever, numbering the clients: until the listener is
+/// shut down (see [`Running::stop`]). Out of file descriptors it says so, sleeps a moment and
+/// tries again: a blocking accept loop has nothing else to do, and client threads go on.
+pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStream)> + '_ {
+    let mut out_of_fds = OutOfFds::default();
+    (0..).map_while(move |n| {
+        loop {
+            match listener.accept() {
+                Ok((stream, _peer)) => {
+                    // Echoes are small writes answering small reads: no Nagle delay.
+                    let _ = stream.set_nodelay(true);
+                    return Some((n, stream));
+                }
+                Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
+                    info_span!("accept paused").in_scope(|| {
+                        out_of_fds.say(&e);
+                        std::thread::sleep(ACCEPT_BACKOFF);
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Shut down (EINVAL): the server is stopping.
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
+/// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
+/// system), at most once per second: the kernel still queues new clients, which would just hang.
+#[derive(Debug, Default)]
+pub struct OutOfFds {
+    last_said: Option<Instant>,
+}
+
+impl OutOfFds {
+    /// Prints the line on standard error unless it did less than a second ago.
+    pub fn say(&mut self, error: &io::Error) {
+        if self
+            .last_said
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_said = Some(Instant::now());
+        let who = if error.raw_os_error() == Some(libc::ENFILE) {
+            "the whole system is"
+        } else {
+            "this process is"
+        };
+        let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
+        // Standard error may be closed: the server keeps serving all the same.
+        let _ = writeln!(
+            io::stderr(),
+            "echo server: {who} out of file descriptors ({error}): a process may have {soft} open \
+             at once (`ulimit -n` is {soft}). Still serving the clients connected; new clients \
+             wait in the queue until one leaves."
+        );
+    }
+}
+
+/// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.
+pub struct Running {
+    addr: SocketAddr,
+    stop: Stop,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+enum Stop {
+    /// A blocking server: shutting its listener down ends `accept` (and so [`incoming`]).
+    Listener(TcpListener),
+    Selector(StopHandle),
+}
+
+impl Running {
+    /// A blocking server (`one_at_a_time`, `thread_per_client`) on `127.0.0.1`, any free port.
+    pub fn blocking(serve: fn(TcpListener)) -> io::Result<Self> {
+        let listener = TcpListener::bind(any_local_port())?;
+        let stop = Stop::Listener(listener.try_clone()?);
+        Self::spawn(listener.local_addr()?, stop, move || {
+            serve(listener);
+            Ok(())
+        })
+    }
+
+    /// The selector server (`single_thread_selector`) on `127.0.0.1`, any free port.
+    pub fn selector(serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
+        let (selector, stop) = Selector::new(TcpListener::bind(any_local_port())?)?;
+        Self::spawn(selector.local_addr()?, Stop::Selector(stop), move || {
+            serve(selector)
+        })
+    }
+
+    fn spawn(
+        addr: SocketAddr,
+        stop: Stop,
+        serve: impl FnOnce() -> io::Result<()> + Send + 'static,
+    ) -> io::Result<Self> {
+        let thread = std::thread::Builder::new()
+            .name("echo-server".into())
+            .spawn(|| info_span!("server").in_scope(serve))?;
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
-        match self {
-            RunningServer::Blocking(server) => server.addr(),
-            RunningServer::Nonblocking(server) => server.addr(),
-        }
+        self.addr
     }
 
-    /// The server's counters now.
-    pub fn stats(&self) -> StatsSnapshot {
-        match self {
-            RunningServer::Blocking(server) => server.stats(),
-            RunningServer::Nonblocking(server) => server.stats(),
-        }
+    /// Stops accepting, waits for the server (a blocking one finishes the clients it serves);
+    /// returns the server's error, if it had one.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
     }
 
-    /// Stops the server and waits for its threads.
-    pub fn stop(self) -> io::Result<()> {
-        match self {
-            RunningServer::Blocking(server) => {
-                server.stop();
-                Ok(())
+    fn shutdown(&mut self) -> io::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        match &self.stop {
+            Stop::Listener(listener) => {
+                let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
             }
-            RunningServer::Nonblocking(server) => server.stop(),
+            Stop::Selector(handle) => handle.stop(),
         }
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the echo server thread panicked")))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
     }
 }
 

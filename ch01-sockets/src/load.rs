@@ -3,6 +3,7 @@
 //! Every client connects first; then all start together (a barrier), and each sends its lines
 //! one at a time, waiting for each echo before sending the next (a round trip). Each line names
 //! its client and its number, so a byte delivered to the wrong client or out of order is caught.
+//! Each client is a `client` span, from the start to the server's close.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -70,36 +71,29 @@ pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<LoadOutcome> {
         stream.set_write_timeout(Some(ECHO_TIMEOUT))?;
         streams.push(stream);
     }
-    let start_together = Barrier::new(load.clients);
+    let start_together = &Barrier::new(load.clients);
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = streams
-            .into_iter()
-            .enumerate()
-            .map(|(client, stream)| {
-                let start_together = &start_together;
-                std::thread::Builder::new()
-                    .name(format!("client-{client}"))
-                    .spawn_scoped(scope, move || {
-                        start_together.wait();
-                        exchange_lines(stream, client, load)
-                            .with_context(|| format!("client {client}"))
-                    })
+        let clients = streams.into_iter().enumerate().map(|(client, stream)| {
+            std::thread::Builder::new().spawn_scoped(scope, move || {
+                start_together.wait();
+                tracing::info_span!("client", n = client)
+                    .in_scope(|| exchange_lines(stream, client, load))
+                    .with_context(|| format!("client {client}"))
             })
-            .collect();
-        handles
+        });
+        let started: Vec<_> = clients.collect();
+        let join = |thread: std::thread::ScopedJoinHandle<'_, _>| {
+            thread
+                .join()
+                .unwrap_or_else(|_| bail!("a client thread panicked"))
+        };
+        let joined = started
             .into_iter()
-            .map(|handle| match handle {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked"))),
-                Err(e) => Err(anyhow::Error::new(e).context("cannot start a client thread")),
-            })
-            .collect()
+            .map(|thread| join(thread.context("no client thread")?));
+        joined.collect()
     });
     let wall = started.elapsed();
-    for result in results {
-        result?;
-    }
+    results.into_iter().collect::<anyhow::Result<()>>()?;
     Ok(LoadOutcome {
         wall,
         round_trips: (load.clients * load.lines) as u64,
@@ -126,11 +120,9 @@ fn exchange_lines(mut stream: TcpStream, client: usize, load: Load) -> anyhow::R
     stream
         .shutdown(Shutdown::Write)
         .context("closing the sending side")?;
-    let mut rest = Vec::new();
-    match stream.read_to_end(&mut rest) {
-        Ok(0) => {}
-        Ok(n) => bail!("{n} unexpected bytes after the last echo"),
-        Err(e) => return Err(e).context("waiting for the server to close"),
+    let rest = stream.read_to_end(&mut Vec::new());
+    match rest.context("waiting for the server to close")? {
+        0 => Ok(()),
+        n => bail!("{n} unexpected bytes after the last echo"),
     }
-    Ok(())
 }

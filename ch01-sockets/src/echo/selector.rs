@@ -1,0 +1,380 @@
+//! Section 1.6: what listing 3.7's loop (`single_thread_selector` in `demos/echo_server.rs`)
+//! stands on: one `mio::Poll` (epoll, kqueue) with the listener and every client registered.
+//! A non-blocking call does only what is possible *now*, and mio reports readiness *edges*
+//! (after an event, go on until `WouldBlock` or hear no more of that socket). Kept out of the
+//! lesson: partial writes (the rest waits in the client's buffer, `WRITABLE` is watched only
+//! while some does), slow readers (over [`MAX_PENDING`] buffered, stop reading from that client
+//! until it drained), half-closes (every echo still goes back), resets (only that client is
+//! closed), fairness ([`READS_PER_TURN`]), and running out of descriptors (stop listening a
+//! moment instead of spinning, and say so).
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use tracing::info_span;
+
+use super::{ACCEPT_BACKOFF, OutOfFds};
+
+/// The listening socket's token: "new clients are waiting to be accepted".
+pub const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CLIENT: usize = 2;
+
+/// The most output one client may have buffered before the server stops reading from it.
+// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order, and the
+// tests read the bound from here.
+pub const MAX_PENDING: usize = 256 * 1024;
+
+/// Reads per turn before a client lets the others have the thread.
+pub const READS_PER_TURN: usize = 16;
+
+/// Listing 3.7's `selector`: the poller, the listener and the clients, served by one thread.
+pub struct Selector {
+    poll: Poll,
+    events: Events,
+    listener: TcpListener,
+    accept_paused_until: Option<Instant>, // the listener is deregistered until then
+    out_of_fds: OutOfFds,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    another_turn: Vec<Token>, // stopped because their turn was over, not by `WouldBlock`
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops a running [`Selector`] from any thread.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StopHandle {
+    /// Makes the next [`Selector::select`] say "stop", at once.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // A failed wake can only mean the selector is gone already.
+        let _ = self.waker.wake();
+    }
+}
+
+impl Selector {
+    /// `selector.register(server_socket, selectors.EVENT_READ)` for a bound listener.
+    pub fn new(listener: std::net::TcpListener) -> io::Result<(Self, StopHandle)> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = StopHandle {
+            waker,
+            stop: Arc::clone(&stop),
+        };
+        let selector = Self {
+            poll,
+            events: Events::with_capacity(1024),
+            listener,
+            accept_paused_until: None,
+            out_of_fds: OutOfFds::default(),
+            clients: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            another_turn: Vec::new(),
+            stop,
+        };
+        Ok((selector, handle))
+    }
+
+    /// Where the server listens.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// `selector.select()`: sleeps until the OS reports sockets ready and returns their tokens,
+    /// with the clients owed another turn; `None` once stopped. Only an error of the poller
+    /// itself shows here, never one of a client.
+    pub fn select(&mut self) -> io::Result<Option<Vec<Token>>> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        // Do not sleep with turns owed; sleep only until accepting resumes.
+        let timeout = match self.accept_paused_until {
+            _ if !self.another_turn.is_empty() => Some(Duration::ZERO),
+            Some(until) => Some(until.saturating_duration_since(Instant::now())),
+            None => None,
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            // A stop and continue (Ctrl-Z, `fg`) ends `epoll_wait` with EINTR: wait again.
+            // mutants: `true` is equivalent here: poll fails in no other way we can provoke.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        // The waker's token only ends the wait: the stop flag is read on the next call.
+        let events = self.events.iter().map(|event| event.token());
+        let mut ready: Vec<Token> = events.filter(|&token| token != WAKER).collect();
+        ready.append(&mut self.another_turn);
+        if self
+            .accept_paused_until
+            .is_some_and(|t| Instant::now() >= t)
+        {
+            self.accept_paused_until = None;
+            self.poll
+                .registry()
+                .register(&mut self.listener, LISTENER, Interest::READABLE)?;
+            // Clients that queued meanwhile gave no new edge: accept them now.
+            ready.push(LISTENER);
+        }
+        Ok(Some(ready))
+    }
+
+    /// `server_socket.accept()`: the next waiting client, `None` once none waits (`WouldBlock`).
+    /// Out of file descriptors (or any other failure) it says so, stops listening for
+    /// [`ACCEPT_BACKOFF`] or until a client leaves, and keeps serving the clients it has.
+    pub fn accept(&mut self) -> Option<TcpStream> {
+        while self.accept_paused_until.is_none() {
+            match self.listener.accept() {
+                Ok((stream, _peer)) => return Some(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                // mutants: `false` is equivalent in what clients see: Linux reports neither error
+                // from a non-blocking accept, and it would only make the server back off once.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    info_span!("accept paused").in_scope(|| {
+                        if shared::fdlimit::is_out_of_fds(&e) {
+                            self.out_of_fds.say(&e);
+                        }
+                    });
+                    // Without the listener registered, poll cannot report it over and over.
+                    let _ = self.poll.registry().deregister(&mut self.listener);
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                }
+            }
+        }
+        None
+    }
+
+    /// `selector.register(connection, selectors.EVENT_READ)`, with a `connection` span that each
+    /// of its turns enters.
+    pub fn register(&mut self, mut stream: TcpStream) {
+        // Echoes are small writes answering small reads: no Nagle delay.
+        let _ = stream.set_nodelay(true);
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        let registry = self.poll.registry();
+        if registry
+            .register(&mut stream, token, Interest::READABLE)
+            .is_ok()
+        {
+            let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
+            self.clients.insert(token, Client::new(stream, span));
+        } // else dropping the stream closes it; the server goes on
+    }
+
+    /// Gives the client behind `token` its turn (`echo`, inside its `connection` span), then
+    /// closes it if it is done or broken, or asks for another turn or the events it now needs.
+    pub fn turn(&mut self, token: Token, echo: fn(&mut Client) -> io::Result<()>) {
+        // A token can come twice in one round (an event and another turn), or after a close.
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        let turn = client.span.clone().in_scope(|| echo(client));
+        let keep = turn.and_then(|()| {
+            if client.peer_done_writing && client.pending_len() == 0 {
+                // Everything echoed: tell the client we are done too.
+                let _ = client.stream.shutdown(Shutdown::Write);
+                return Ok(false);
+            }
+            if client.reads > READS_PER_TURN {
+                // mutants: `>=` only adds a turn that finds WouldBlock
+                self.another_turn.push(token);
+            }
+            client.reads = 0;
+            let wanted = client.wanted_interest();
+            if wanted != client.registered {
+                let registry = self.poll.registry();
+                registry.reregister(&mut client.stream, token, wanted)?;
+                client.registered = wanted;
+            }
+            Ok(true)
+        });
+        if !matches!(keep, Ok(true)) {
+            if keep.is_err() {
+                // Reset by the peer, broken pipe...: only this client is affected.
+                client
+                    .span
+                    .in_scope(|| info_span!("dropped").in_scope(|| {}));
+            }
+            if let Some(mut client) = self.clients.remove(&token) {
+                let _ = self.poll.registry().deregister(&mut client.stream);
+            }
+            // A descriptor is free again: if accepting was paused, resume at once.
+            if self.accept_paused_until.is_some() {
+                self.accept_paused_until = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// One client of the selector: its socket and the bytes read but not yet written back.
+#[derive(Debug)]
+pub struct Client {
+    /// The socket the lesson reads from.
+    pub stream: TcpStream,
+    span: tracing::Span, // entered for each turn
+    pending: Vec<u8>,    // `pending[written..]` still has to go back
+    written: usize,
+    peer_done_writing: bool, // we read EOF
+    paused: bool,            // the buffer is over MAX_PENDING
+    reads: usize,            // this turn's (one more once its share is used up)
+    registered: Interest,
+}
+
+impl Client {
+    fn new(stream: TcpStream, span: tracing::Span) -> Self {
+        Self {
+            stream,
+            span,
+            pending: Vec::new(),
+            written: 0,
+            peer_done_writing: false,
+            paused: false,
+            reads: 0,
+            registered: Interest::READABLE,
+        }
+    }
+
+    /// Bytes read, not yet written back.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len() - self.written
+    }
+
+    /// `connection.send(bytes)`: what the socket takes goes now, the rest waits here.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        self.send_what_fits()
+    }
+
+    /// `recv` returned nothing: the client shut down its sending side.
+    pub fn closed_by_peer(&mut self) {
+        self.peer_done_writing = true;
+    }
+
+    /// Whether to `recv` again this turn: not after EOF, not over [`MAX_PENDING`] (until the
+    /// client reads its echoes), not beyond the turn's share of reads.
+    pub fn may_read(&mut self) -> bool {
+        if self.peer_done_writing {
+            return false;
+        }
+        if self.pending_len() >= MAX_PENDING {
+            if !self.paused {
+                self.paused = true;
+                info_span!("read paused", buffered = self.pending_len()).in_scope(|| {});
+            }
+            return false;
+        }
+        // Below the bound again: data that arrived meanwhile gave no new edge, so read now.
+        self.paused = false;
+        self.reads += 1;
+        self.reads <= READS_PER_TURN
+    }
+
+    /// `connection.send(data)`: writes what the socket takes now; the rest stays buffered.
+    pub fn send_what_fits(&mut self) -> io::Result<()> {
+        while self.pending_len() > 0 {
+            match self.stream.write(&self.pending[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // mutants: `false` is equivalent: a non-blocking write never waits, so no EINTR.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.written == self.pending.len() {
+            self.pending.clear();
+            self.written = 0;
+        } else if self.written >= MAX_PENDING / 2 {
+            // Drop the sent prefix now and then so the buffer does not creep forward for ever.
+            // mutants: `<` and `MAX_PENDING * 2` are equivalent in what clients see: they only
+            // move bytes more or less often.
+            self.pending.drain(..self.written);
+            self.written = 0;
+        }
+        Ok(())
+    }
+
+    /// Readable while reading, writable only while output is pending (a writable-interest on
+    /// an idle socket would wake us for nothing).
+    // mutants: `||` for `&&` and `>=` for `>` are equivalent in what clients see: they only ask
+    // for events the turn then does nothing with (readable while paused, writable while idle).
+    pub fn wanted_interest(&self) -> Interest {
+        let reading = !self.peer_done_writing && !self.paused;
+        match (reading, self.pending_len() > 0) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (true, false) => Interest::READABLE,
+            // Not reading means paused (so output is pending) or EOF with output still pending.
+            (false, _) => Interest::WRITABLE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    // A client with more queued than one turn may read, that does not read its echoes: the turn
+    // stops after READS_PER_TURN reads, owed another (fails without the limit, where one client
+    // keeps the thread until WouldBlock), and with output pending while still reading it wants
+    // WRITABLE as well (fails where it asks only for READABLE: the echo would wait for more input).
+    #[test]
+    fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
+        // A Unix socket pair: the same read(2) and write(2) as TCP.
+        let (server, mut peer) = UnixStream::pair().unwrap();
+        socket2::SockRef::from(&peer)
+            .set_send_buffer_size(4 << 20)
+            .unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(64 * 1024)
+            .unwrap();
+        server.set_nonblocking(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
+            queued += n;
+        }
+        assert!(
+            queued > (READS_PER_TURN + 1) * 16 * 1024,
+            "only {queued} bytes queued"
+        );
+        // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
+        let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
+        let mut client = Client::new(stream, tracing::Span::none());
+        let mut buffer = [0u8; 16 * 1024];
+        while client.may_read() {
+            let n = client.stream.read(&mut buffer).unwrap();
+            client.send(&buffer[..n]).unwrap();
+        }
+        assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
+        assert!(client.pending_len() > 0 && client.pending_len() < MAX_PENDING);
+        let both = Interest::READABLE | Interest::WRITABLE;
+        assert_eq!(client.wanted_interest(), both);
+        // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
+        client.paused = true;
+        assert_eq!(client.wanted_interest(), Interest::WRITABLE);
+    }
+}
