@@ -217,6 +217,10 @@ mod measuring {
         pub wall_ms: f64,
         /// Wall time per unit, in microseconds.
         pub per_unit_us: f64,
+        /// CPU time per unit in microseconds, this process's threads and its ended children
+        /// together (the CPython rows): the cost of a start without the wait for a CPU.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cpu_us_per_unit: Option<f64>,
     }
 
     impl Start {
@@ -227,6 +231,7 @@ mod measuring {
                 units,
                 wall_ms: ms(wall),
                 per_unit_us,
+                cpu_us_per_unit: None,
             }
         }
     }
