@@ -485,8 +485,18 @@ mod measuring {
         } else {
             "here a process was not slower to start".into()
         };
+        let cpu = match (thread.cpu_us_per_unit, process.cpu_us_per_unit) {
+            // Wall time includes each new thread's wait for a CPU; CPU time is the start's own cost.
+            (Some(thread), Some(process)) => format!(
+                " In CPU time, {} per thread against {} per process ({} as much).",
+                human_ms(thread / 1e3),
+                human_ms(process / 1e3),
+                times(process, thread)
+            ),
+            _ => String::new(),
+        };
         format!(
-            "{thread_is} started and finished in {} on average, a process in {}: {faster}.",
+            "{thread_is} started and finished in {} on average, a process in {}: {faster}.{cpu}",
             human_ms(thread.per_unit_us / 1e3),
             human_ms(process.per_unit_us / 1e3)
         )
