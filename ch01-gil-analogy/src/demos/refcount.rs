@@ -95,7 +95,8 @@ mod measuring {
     use shared::narrate::plural;
     use shared::python::{Python, Script};
     use shared::timing::{measure, ms, thread_cpu_time};
-    use shared::{Narrator, Recording, Report, Span};
+    use shared::trace::record;
+    use shared::{Narrator, Report, Span};
 
     use super::Increment;
     use crate::cli::Sizes;
@@ -256,9 +257,8 @@ mod measuring {
 
     /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
     pub fn tally(name: &'static str, gil: &Gil, how: Increment, increments: u64) -> Tally {
-        let recording = Recording::start();
-        let (counted, usage) = measure(|| super::count(gil, how, THREADS, increments));
-        let spans = recording.finish();
+        let ((counted, usage), spans) =
+            record(|| measure(|| super::count(gil, how, THREADS, increments)));
         Tally {
             name,
             wall_ms: ms(usage.wall),
