@@ -90,7 +90,7 @@ pub fn ratio(a: f64, b: f64) -> f64 {
 /// CPU time (user + system) used so far by every thread of this process.
 pub fn process_cpu_time() -> Duration {
     #[cfg(unix)]
-    return cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    return read_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
     #[cfg(not(unix))]
     Duration::ZERO
 }
@@ -132,18 +132,19 @@ pub fn children_cpu_time() -> Duration {
 /// ```
 pub fn thread_cpu_time() -> Duration {
     #[cfg(unix)]
-    return cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
+    return read_clock(libc::CLOCK_THREAD_CPUTIME_ID);
     #[cfg(not(unix))]
     Duration::ZERO
 }
 
+/// One of the system's clocks (CPU clocks here, the monotonic clock in `trace`); zero if unreadable.
 #[cfg(unix)]
-fn cpu_clock(clock: libc::clockid_t) -> Duration {
+pub(crate) fn read_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `now` is a valid, writable timespec and both clock ids exist on every Unix.
+    // SAFETY: `now` is a valid, writable timespec; an unknown clock id is an error, not UB.
     if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
         return Duration::ZERO;
     }

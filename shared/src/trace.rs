@@ -28,7 +28,9 @@
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+#[cfg(not(unix))]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tracing::span::{Attributes, Id};
@@ -313,16 +315,8 @@ fn epoch() -> (Instant, u128) {
 /// shares it. Elsewhere Unix time stands in (child processes of this program still agree).
 fn monotonic_now_ns() -> u128 {
     #[cfg(unix)]
-    {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Unix.
-        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } == 0 {
-            return now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128;
-        }
-    }
+    return crate::timing::read_clock(libc::CLOCK_MONOTONIC).as_nanos();
+    #[cfg(not(unix))]
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
