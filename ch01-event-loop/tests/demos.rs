@@ -9,22 +9,12 @@ use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests, timers};
 use shared::Span;
 use shared::child::SelfExe;
-use shared::python::Python;
+use shared::testing::python;
 use shared::trace::{named, threads_used};
 
 /// This crate's binary, which the demos re-run as their child processes.
 fn exe() -> SelfExe {
     SelfExe::at(env!("CARGO_BIN_EXE_ch01-event-loop"))
-}
-
-/// CPython for the asyncio rows. Without it they are left out, and the test says so (in CI, where
-/// they must run, `shared`'s tests fail instead).
-fn python() -> Option<Python> {
-    let python = Python::find(false);
-    if let Err(absent) = &python {
-        eprintln!("note: {absent}: the asyncio rows are not checked");
-    }
-    python.ok()
 }
 
 /// Measures with every span recorded. Each loop has its own thread-local subscriber; the global

@@ -6,7 +6,6 @@ use ch01_gil_analogy::thread_cap::current;
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
 use shared::narrate::{Mode, Narrator};
-use shared::python::Python;
 
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
@@ -57,7 +56,7 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     // interpreter thread state for every thread): fails where an asyncio task were a thread in
     // disguise. The best of three tries counts, since other programs' allocations can move a
     // process's peak memory.
-    let Ok(python) = Python::find(false).map_err(|absent| eprintln!("skipped: {absent}")) else {
+    let Some(python) = shared::testing::python() else {
         return;
     };
     let units = 1000;

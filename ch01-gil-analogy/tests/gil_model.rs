@@ -6,7 +6,7 @@ use std::time::Duration;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::child::SelfExe;
-use shared::python::Python;
+use shared::testing::python;
 use shared::trace::record;
 use shared::{SlowServer, Span};
 
@@ -166,14 +166,6 @@ fn io_threads_overlap_their_requests_under_the_gil() {
     let statuses = demo::io_sequential(&gil, &client, &url, 2).expect("requests");
     assert_eq!(statuses, [200, 200]);
     assert_eq!(server.max_in_flight(), 1);
-}
-
-/// The `python3` that runs the CPython checks, or None after saying why they are skipped (in CI
-/// a missing python3 fails `shared`'s own test).
-fn python() -> Option<Python> {
-    Python::find(false)
-        .map_err(|absent| eprintln!("skipped: {absent}"))
-        .ok()
 }
 
 #[test]

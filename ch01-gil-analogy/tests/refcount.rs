@@ -10,7 +10,6 @@ use ch01_gil_analogy::demos::refcount::{
     Counted, Increment, cpython_freed, drop_references, freed, tally,
 };
 use ch01_gil_analogy::gil::Gil;
-use shared::python::Python;
 use shared::trace::record;
 
 /// The demo's count, recorded: a recording takes every span in the process, one recording at a
@@ -37,7 +36,7 @@ fn an_object_is_freed_exactly_when_its_last_reference_goes() {
 fn in_cpython_the_count_rises_and_falls_with_the_references_and_the_last_frees_it() {
     // Fails where CPython freed the object before its last reference went, or more than once,
     // or where getrefcount did not follow the references made and dropped.
-    let Ok(python) = Python::find(false).map_err(|absent| eprintln!("skipped: {absent}")) else {
+    let Some(python) = shared::testing::python() else {
         return;
     };
     let row = cpython_freed(&python, 4).expect("refcount.py ran");

@@ -10,6 +10,19 @@ use serde_json::Value;
 /// row of `--json`.
 pub type Row = (&'static str, &'static [&'static str]);
 
+/// The `python3` for a test's CPython checks, or `None` after saying why they are skipped. In CI
+/// (`CI` set) the CPython rows must run, so a missing python3 fails the test instead.
+pub fn python() -> Option<crate::python::Python> {
+    match crate::python::Python::find(false) {
+        Ok(python) => Some(python),
+        Err(absent) if std::env::var_os("CI").is_some() => panic!("CI must run CPython: {absent}"),
+        Err(absent) => {
+            eprintln!("skipped: {absent}");
+            None
+        }
+    }
+}
+
 /// Runs the binary with these arguments and waits for it.
 pub fn run(binary: &str, args: &[&str]) -> Output {
     Command::new(binary)
