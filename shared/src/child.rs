@@ -30,22 +30,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::trace::{Span, from_json_lines, record, to_json_lines};
 
+static CURRENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// The hidden first argument that makes this program a child.
 pub const CHILD_ARG: &str = "__child";
 
-/// The program to re-run. The demo binary uses its own path ([`SelfExe::current`]); tests and
-/// benchmarks pass the binary Cargo built (`env!("CARGO_BIN_EXE_<name>")`), because inside them
-/// the current executable is the test harness, which knows no `__child`.
+/// The program to re-run: the running binary ([`SelfExe::current`]). Tests and benchmarks name
+/// the binary Cargo built instead ([`SelfExe::set_current`] with `env!("CARGO_BIN_EXE_<name>")`),
+/// because inside them the running executable is the test harness, which knows no `__child`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfExe {
     path: PathBuf,
 }
 
 impl SelfExe {
-    /// The running executable.
+    /// The running executable, or the one [`set_current`](Self::set_current) named.
     pub fn current() -> anyhow::Result<Self> {
+        if let Some(path) = CURRENT.get() {
+            return Ok(Self::at(path));
+        }
         let path = std::env::current_exe().context("cannot find this program's own path")?;
         Ok(Self { path })
+    }
+
+    /// Makes [`current`](Self::current) return `path` from now on in this process: what a test
+    /// does once, so that the demo code it calls re-runs the demo binary, not the test harness.
+    pub fn set_current(path: impl Into<PathBuf>) {
+        let _ = CURRENT.set(path.into());
     }
 
     /// A given executable, which must hand `__child` to [`serve`].

@@ -4,6 +4,10 @@
 //! One [`Narrator`] per run, made from the [`CommonArgs`]: with `--json` it prints only the JSON
 //! lines, with `--quiet` only the tables, otherwise everything. Narration goes to standard output;
 //! progress (`indicatif`) goes to standard error, and only when that is a terminal.
+//!
+//! Measuring needs no narrator: [`record`] shows progress and [`python`] finds CPython as the
+//! command line asked, so every demo's `measure(&Sizes)` is called the same way by the demo and
+//! by its tests (which ask for no progress and get none).
 
 use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
@@ -13,6 +17,7 @@ use owo_colors::{OwoColorize as _, Stream};
 use serde::Serialize;
 
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::cli::CommonArgs;
 use crate::python::Python;
@@ -22,6 +27,7 @@ use crate::trace::{Recording, Span};
 
 /// What the run prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Mode {
     /// Everything: header, progress, table, timeline, summary.
     Narrated,
@@ -36,12 +42,11 @@ pub enum Mode {
 pub struct Narrator {
     mode: Mode,
     timelines: bool,
-    no_python: bool,
     style: Style,
 }
 
 impl Narrator {
-    /// The narrator the shared flags ask for.
+    /// The narrator the shared flags ask for; [`record`] and [`python`] follow them too.
     pub fn new(args: &CommonArgs) -> Self {
         // Every span of the run, this process's or a child's, is then recorded on one clock.
         crate::trace::install();
@@ -50,10 +55,9 @@ impl Narrator {
             (false, true) => Mode::Quiet,
             (false, false) => Mode::Narrated,
         };
-        Self {
-            no_python: args.no_python,
-            ..Self::with_mode(mode, !args.no_timeline)
-        }
+        MODE.store(mode as u8, Ordering::Relaxed);
+        NO_PYTHON.store(args.no_python, Ordering::Relaxed);
+        Self::with_mode(mode, !args.no_timeline)
     }
 
     /// A narrator in this mode; tests use `Mode::Json` to print nothing but results.
@@ -61,7 +65,6 @@ impl Narrator {
         Self {
             mode,
             timelines,
-            no_python: false,
             style: Style::detect(),
         }
     }
@@ -93,71 +96,6 @@ impl Narrator {
                 println!("{}", self.wrap(line.trim_start(), indent, indent));
             }
         }
-    }
-
-    /// The `python3` that runs the CPython rows, or `None` after saying in one line why they are
-    /// left out (once per run; on standard error with `--json`).
-    pub fn python(&self) -> Option<Python> {
-        static SAID: Once = Once::new();
-        Python::find(self.no_python)
-            .map_err(|absent| {
-                SAID.call_once(|| match self.mode {
-                    Mode::Json => eprintln!("{absent}"),
-                    _ => println!("{}", self.wrap(&absent.to_string(), "", "")),
-                })
-            })
-            .ok()
-    }
-
-    /// Records what `work` does, with a progress bar counting the `span_name` spans that close
-    /// (`total` expected, a spinner when unknown), and returns its value with its spans.
-    pub fn record<T>(
-        &self,
-        what: &str,
-        span_name: &'static str,
-        total: Option<u64>,
-        work: impl FnOnce() -> T,
-    ) -> (T, Vec<Span>) {
-        let recording = Recording::start();
-        let progress = self.progress(&recording, what, span_name, total);
-        let value = work();
-        drop(progress);
-        (value, recording.finish())
-    }
-
-    /// A progress bar on standard error that counts the spans named `span_name` as they close
-    /// in `recording`; `total` of them are expected (a spinner when unknown). Shown only in
-    /// narrated mode on a terminal; it disappears when dropped.
-    pub fn progress(
-        &self,
-        recording: &Recording,
-        what: &str,
-        span_name: &'static str,
-        total: Option<u64>,
-    ) -> Progress {
-        let bar = if self.narrated() && std::io::stderr().is_terminal() {
-            let bar = match total {
-                Some(total) => ProgressBar::new(total).with_style(
-                    ProgressStyle::with_template("  {msg} [{bar:30}] {pos}/{len}, {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                ),
-                None => ProgressBar::new_spinner().with_style(
-                    ProgressStyle::with_template("  {spinner} {msg}, {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                ),
-            };
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar.with_message(what.to_string())
-        } else {
-            ProgressBar::hidden()
-        };
-        let counter = bar.clone();
-        recording.on_close(move |span| {
-            if span.name == span_name {
-                counter.inc(1);
-            }
-        });
-        Progress(bar)
     }
 
     /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
@@ -196,14 +134,69 @@ impl Narrator {
     }
 }
 
-/// A progress bar that goes away when dropped (made by [`Narrator::progress`]).
-#[derive(Debug)]
-pub struct Progress(ProgressBar);
+/// The mode of the run's [`Narrator::new`], as a `Mode as u8`; tests make none and get `Quiet`.
+static MODE: AtomicU8 = AtomicU8::new(Mode::Quiet as u8);
+/// `--no-python`.
+static NO_PYTHON: AtomicBool = AtomicBool::new(false);
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
+fn mode() -> Mode {
+    match MODE.load(Ordering::Relaxed) {
+        m if m == Mode::Narrated as u8 => Mode::Narrated,
+        m if m == Mode::Json as u8 => Mode::Json,
+        _ => Mode::Quiet,
     }
+}
+
+/// Records what `work` does, with a progress bar counting the `span_name` spans that close
+/// (`total` expected, a spinner when unknown), and returns its value with its spans. The bar is
+/// shown only in narrated mode on a terminal, on standard error, and is gone when `work` is.
+pub fn record<T>(
+    what: &str,
+    span_name: &'static str,
+    total: Option<u64>,
+    work: impl FnOnce() -> T,
+) -> (T, Vec<Span>) {
+    let recording = Recording::start();
+    let bar = if mode() == Mode::Narrated && std::io::stderr().is_terminal() {
+        let (bar, template) = match total {
+            Some(total) => (
+                ProgressBar::new(total),
+                "  {msg} [{bar:30}] {pos}/{len}, {elapsed}",
+            ),
+            None => (ProgressBar::new_spinner(), "  {spinner} {msg}, {elapsed}"),
+        };
+        let style = ProgressStyle::with_template(template).unwrap_or(ProgressStyle::default_bar());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar.with_style(style).with_message(what.to_string())
+    } else {
+        ProgressBar::hidden()
+    };
+    let counter = bar.clone();
+    recording.on_close(move |span| {
+        if span.name == span_name {
+            counter.inc(1);
+        }
+    });
+    let value = work();
+    bar.finish_and_clear();
+    (value, recording.finish())
+}
+
+/// The `python3` that runs the CPython rows, or `None` after saying in one line why they are
+/// left out (once per run; on standard error with `--json`).
+pub fn python() -> Option<Python> {
+    static SAID: Once = Once::new();
+    Python::find(NO_PYTHON.load(Ordering::Relaxed))
+        .map_err(|absent| {
+            SAID.call_once(|| match mode() {
+                Mode::Json => eprintln!("{absent}"),
+                _ => println!(
+                    "{}",
+                    textwrap::fill(&absent.to_string(), Style::detect().width)
+                ),
+            })
+        })
+        .ok()
 }
 
 /// A count with its noun in agreement: "1 time", "3 times", "0 clients".

@@ -175,7 +175,7 @@ mod measuring {
             ),
         );
         let what = "the greedy task, then the polite one";
-        let (measured, spans) = narrator.record(what, "", None, || measure(sizes));
+        let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
         let Cooperative {
             never_awaits: greedy,
             awaits_every_ms: polite,

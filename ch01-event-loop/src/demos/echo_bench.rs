@@ -225,7 +225,7 @@ mod measuring {
             ),
         );
         let what = format!("{ROUNDS} alternating rounds of each server");
-        let (measured, mut spans) = narrator.record(&what, "", None, || measure(sizes));
+        let (measured, mut spans) = shared::narrate::record(&what, "", None, || measure(sizes));
         let EchoBench {
             hand_built,
             tokio,

@@ -25,7 +25,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         python: demos
             .iter()
             .any(|demo| !matches!(demo, Demo::Serve(_)))
-            .then(|| narrator.python())
+            .then(shared::narrate::python)
             .flatten(),
         ..cli.sizes.clone()
     };

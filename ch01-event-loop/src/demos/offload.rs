@@ -260,7 +260,7 @@ mod measuring {
             ),
         );
         let what = "the job in each place";
-        let (measured, mut spans) = narrator.record(what, "", None, || measure(sizes));
+        let (measured, mut spans) = shared::narrate::record(what, "", None, || measure(sizes));
         let Offload { rows, python_spans } = measured?;
         spans.extend(python_spans);
         narrator.report(&Report::new(NAME, SECTION, rows.clone()));

@@ -149,7 +149,7 @@ mod measuring {
             ),
         );
         let what = format!("{n} GETs on the hand-built loop, then on tokio + reqwest");
-        let (measured, mut spans) = narrator.record(&what, "", None, || measure(sizes));
+        let (measured, mut spans) = shared::narrate::record(&what, "", None, || measure(sizes));
         let Requests {
             hand_built,
             tokio,

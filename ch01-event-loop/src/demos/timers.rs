@@ -173,7 +173,7 @@ mod measuring {
             "{} of 1 s on each runtime",
             plural(count, "sleep", "sleeps")
         );
-        let (measured, _) = narrator.record(&what, "", None, || measure(sizes));
+        let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
         let Timers { rows, spans } = measured?;
         let row = |name: &str| rows.iter().find(|row| row.name == name);
         let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);

@@ -182,7 +182,7 @@ mod measuring {
         cap: &ThreadCap,
         exe: &SelfExe,
         python: Option<&Python>,
-        narrator: &Narrator,
+        _narrator: &Narrator,
     ) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
         let (mut rows, mut spans) = (Vec::new(), Vec::new());
         let ways = [
@@ -198,15 +198,16 @@ mod measuring {
                 units
             };
             let what = format!("{name}: {n} units sleeping");
-            let (finished, _) = narrator.record(&what, "unit", None, || match (name, python) {
-                ("os_threads" | "tokio_tasks", _) => {
-                    let way = if threads { Way::Threads } else { Way::Tasks };
-                    exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
-                        .map(Some)
-                }
-                (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
-                _ => Ok(None),
-            });
+            let (finished, _) =
+                shared::narrate::record(&what, "unit", None, || match (name, python) {
+                    ("os_threads" | "tokio_tasks", _) => {
+                        let way = if threads { Way::Threads } else { Way::Tasks };
+                        exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
+                            .map(Some)
+                    }
+                    (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
+                    _ => Ok(None),
+                });
             let Some(finished) = finished? else { continue };
             let mut row = finished.result;
             if threads && n < units {
@@ -238,7 +239,7 @@ mod measuring {
              process so that its memory is its own.\n\n",
             shared::timing::human(super::NAP)
         ));
-        let python = narrator.python();
+        let python = shared::narrate::python();
         let cap = crate::thread_cap::current();
         let (rows, spans) = measure(units, &cap, &exe, python.as_ref(), narrator)?;
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));

@@ -253,11 +253,11 @@ mod measuring {
     /// Runs `work` while recording, with a spinner named `what`; returns its value, its usage
     /// (child processes' CPU included) and its spans.
     fn recorded<T>(
-        narrator: &Narrator,
+        _narrator: &Narrator,
         what: &str,
         work: impl FnOnce() -> T,
     ) -> (T, Usage, Vec<Span>) {
-        let ((value, usage), spans) = narrator.record(what, "thread", None, || {
+        let ((value, usage), spans) = shared::narrate::record(what, "thread", None, || {
             let children_before = children_cpu_time();
             let (value, mut usage) = timed(work);
             usage.cpu += children_cpu_time().saturating_sub(children_before);
@@ -327,7 +327,7 @@ mod measuring {
         // Sized to take about as long as the model's sequential run: half of it per fib.
         let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
         let (mut python, mut rows) = (None, Vec::new());
-        if let Some(found) = narrator.python() {
+        if let Some(found) = shared::narrate::python() {
             let (fibs, _, _) = recorded(narrator, "CPython", || measure_cpython(&found, budget));
             let (which, fibs) = fibs?;
             let (io, _, _) = recorded(narrator, "CPython requests", || {

@@ -355,7 +355,7 @@ mod measuring {
              included, and do the same in their copy."
         ));
         let ((by_threads, threads_usage), spans) =
-            narrator.record("counting in threads", "thread", Some(WORKERS), || {
+            shared::narrate::record("counting in threads", "thread", Some(WORKERS), || {
                 measure(|| super::threads_share(increments))
             });
         let before = children_cpu_time();
@@ -369,11 +369,12 @@ mod measuring {
              CPython. Memory: {FOOTPRINT_THREADS} threads alive at once, beside the child that \
              said hello.\n\n"
         ));
-        let (starts, _) = narrator.record("starting threads and processes", "", None, || {
-            measure_start(START_UNITS, &exe)
-        });
+        let (starts, _) =
+            shared::narrate::record("starting threads and processes", "", None, || {
+                measure_start(START_UNITS, &exe)
+            });
         let [thread_start, process_start] = starts?;
-        let python = match narrator.python() {
+        let python = match shared::narrate::python() {
             Some(python) => Some(measure_python_start(&python, START_UNITS)?),
             None => None,
         };

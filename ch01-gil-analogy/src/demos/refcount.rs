@@ -318,7 +318,7 @@ mod measuring {
             Increment::LoadThenStore,
             increments,
         );
-        let python = narrator.python();
+        let python = shared::narrate::python();
         let cpython = python
             .map(|python| cpython_freed(&python, REFERENCES))
             .transpose()?;

@@ -83,10 +83,10 @@ mod measuring {
     /// Runs [`super::ask_and_wait`] against a server that replies after `--delay-ms`, with a
     /// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
     /// its own.
-    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<Blocking> {
+    pub fn measure(sizes: &Sizes, _narrator: &Narrator) -> anyhow::Result<Blocking> {
         let (delay, tick) = sizes.delay_and_tick();
         let what = "waiting in a blocking read()";
-        let (reply, spans) = narrator.record(what, "blocking read", None, || {
+        let (reply, spans) = shared::narrate::record(what, "blocking read", None, || {
             let server = SlowReply::start(delay).context("starting the local server")?;
             let other = TickerThread::start(tick, "other thread")?;
             let mut ticker = Ticker::new(tick, "main");

@@ -107,20 +107,22 @@ mod measuring {
 
     /// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
     /// tries.
-    pub fn measure(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<BusyPoll> {
+    pub fn measure(sizes: &Sizes, _narrator: &Narrator) -> anyhow::Result<BusyPoll> {
         let (delay, tick) = sizes.delay_and_tick();
-        let (polled, spans) = narrator.record("busy polling read()", "busy poll", None, || {
-            let server = SlowReply::start(delay).context("starting the local server")?;
-            let mut stream = super::connect_nonblocking(server.addr())
-                .context("connecting to the local server")?;
-            // One read by hand first, to time it: the server has not sent anything yet.
-            let asked = Instant::now();
-            let first_read = stream.read(&mut [0u8; 1]);
-            let first_read_took = asked.elapsed();
-            let mut ticker = Ticker::new(tick, "main");
-            let polled = super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
-            anyhow::Ok((polled?, first_read, first_read_took))
-        });
+        let (polled, spans) =
+            shared::narrate::record("busy polling read()", "busy poll", None, || {
+                let server = SlowReply::start(delay).context("starting the local server")?;
+                let mut stream = super::connect_nonblocking(server.addr())
+                    .context("connecting to the local server")?;
+                // One read by hand first, to time it: the server has not sent anything yet.
+                let asked = Instant::now();
+                let first_read = stream.read(&mut [0u8; 1]);
+                let first_read_took = asked.elapsed();
+                let mut ticker = Ticker::new(tick, "main");
+                let polled =
+                    super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
+                anyhow::Ok((polled?, first_read, first_read_took))
+            });
         let ((reply, would_block_count), first_read, first_read_took) = polled?;
         let first_read_would_block =
             matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);

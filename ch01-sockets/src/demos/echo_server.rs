@@ -256,7 +256,7 @@ mod measuring {
     pub fn measure_one(
         server: &Server,
         load: Load,
-        narrator: &Narrator,
+        _narrator: &Narrator,
     ) -> anyhow::Result<ServerRun> {
         let name = server.name();
         let mut child = match server {
@@ -266,7 +266,8 @@ mod measuring {
         .with_context(|| format!("starting the {name} server"))?;
         let addr = child.read_line()?.parse().context("the server's address")?;
         let total = Some(load.clients as u64);
-        let (outcome, _clients) = narrator.record(name, "client", total, || load::run(addr, load));
+        let (outcome, _clients) =
+            shared::narrate::record(name, "client", total, || load::run(addr, load));
         let outcome = outcome.with_context(|| format!("load against the {name} server"))?;
         // The server stops when its standard input closes, once its clients are gone.
         let finished = child.wait::<Served>()?;
@@ -283,7 +284,7 @@ mod measuring {
         // Each client holds a socket.
         shared::fdlimit::ensure_available(load.clients as u64 + 16, "the echo clients")?;
         let rust = ServerKind::ALL.map(|kind| Server::Rust(exe.clone(), kind));
-        let python = narrator.python().map(Server::Python);
+        let python = shared::narrate::python().map(Server::Python);
         rust.iter()
             .chain(&python)
             .map(|server| measure_one(server, load, narrator))

@@ -130,7 +130,7 @@ mod measuring {
     pub fn measure(
         sizes: &Sizes,
         url: Option<&Url>,
-        narrator: &Narrator,
+        _narrator: &Narrator,
     ) -> anyhow::Result<Measured> {
         let target = Target::new(url, sizes.background_ms)?;
         let client = http_client(target.url())?;
@@ -142,14 +142,14 @@ mod measuring {
             .context("could not start the tokio runtime")?;
         let url = target.url().clone();
         let what = "the background request";
-        let (done, spans) = narrator.record(what, "background task", None, || {
+        let (done, spans) = shared::narrate::record(what, "background task", None, || {
             // The whole run in one span: it closes when block_on returns, the moment the main
             // task has the background task's result.
             info_span!("run")
                 .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
         });
         let background = Background::new(DEMO, done?, tick_every, spans);
-        let asyncio_create_task = match narrator.python() {
+        let asyncio_create_task = match shared::narrate::python() {
             Some(python) => {
                 let args = [target.url().to_string(), tick_every.as_millis().to_string()];
                 let finished = python.run(&super::PYTHON, &args)?;

@@ -192,13 +192,13 @@ mod measuring {
     pub fn measure(
         sizes: &Sizes,
         url: Option<&Url>,
-        narrator: &Narrator,
+        _narrator: &Narrator,
     ) -> anyhow::Result<IoVsCpu> {
         let target = Target::new(url, sizes.delay_ms)?;
         // Built before timing starts: setting up a client is not the lesson.
         let client = blocking_http_client(target.url())?;
         let what = "io_bound: waiting for the response";
-        let (got, mut spans) = narrator.record(what, "io_bound", None, || {
+        let (got, mut spans) = shared::narrate::record(what, "io_bound", None, || {
             timed(|| super::get_headers(&client, target.url()))
         });
         let (headers, usage) = (got.0?, got.1);
@@ -206,19 +206,20 @@ mod measuring {
 
         // One round takes microseconds: repeat it for --cpu-ms so that it can be measured.
         let what = "cpu_bound: formatting headers";
-        let ((rounds, usage), formatting) = narrator.record(what, "cpu_bound", None, || {
-            let until = Instant::now() + Duration::from_millis(sizes.cpu_ms);
-            timed(|| {
-                info_span!("cpu_bound").in_scope(|| {
-                    let mut rounds = 0;
-                    while Instant::now() < until {
-                        super::format_headers(&headers);
-                        rounds += 1;
-                    }
-                    rounds
+        let ((rounds, usage), formatting) =
+            shared::narrate::record(what, "cpu_bound", None, || {
+                let until = Instant::now() + Duration::from_millis(sizes.cpu_ms);
+                timed(|| {
+                    info_span!("cpu_bound").in_scope(|| {
+                        let mut rounds = 0;
+                        while Instant::now() < until {
+                            super::format_headers(&headers);
+                            rounds += 1;
+                        }
+                        rounds
+                    })
                 })
-            })
-        });
+            });
         let cpu_bound = Step::new("cpu_bound", usage, Some(rounds));
         spans.extend(formatting);
 
@@ -233,7 +234,7 @@ mod measuring {
         let local_delay = target.is_local().then_some(sizes.delay_ms);
         io_bound.delay_ms = local_delay;
         let what = "what limits each step";
-        let (steps, limits) = narrator.record(what, "leg", Some(5), || {
+        let (steps, limits) = shared::narrate::record(what, "leg", Some(5), || {
             let io_bound_half_delay = match target.server() {
                 Some(server) => {
                     let delay = sizes.delay_ms / 2;
@@ -290,7 +291,7 @@ mod measuring {
             limits,
         };
         compare(&mut steps, cpu);
-        if let Some(python) = narrator.python() {
+        if let Some(python) = shared::narrate::python() {
             let args = [target.url().to_string(), sizes.cpu_ms.to_string()];
             let finished = python.run::<u64>(&super::PYTHON, &args)?;
             for (name, span) in ["python_io_bound", "python_cpu_bound"]

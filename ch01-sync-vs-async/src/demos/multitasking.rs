@@ -208,7 +208,8 @@ mod measuring {
             .build()
             .context("could not start the tokio runtime")?;
         let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
-            let ((done, usage), spans) = narrator.record(what, "task", Some(2), || timed(work));
+            let ((done, usage), spans) =
+                shared::narrate::record(what, "task", Some(2), || timed(work));
             done.map(|()| tasks(what, usage, spans))
         };
         let cooperative = on_one_thread("cooperative", &|| {
@@ -342,8 +343,8 @@ mod measuring {
     }
 
     /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU.
-    fn in_python(narrator: &Narrator, busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
-        let Some(python) = narrator.python() else {
+    fn in_python(_narrator: &Narrator, busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+        let Some(python) = shared::narrate::python() else {
             return Ok((None, None));
         };
         let cpu = shared::affinity::allowed_cpus()?[0];

@@ -135,7 +135,7 @@ mod measuring {
     pub fn measure(
         sizes: &Sizes,
         url: Option<&Url>,
-        narrator: &Narrator,
+        _narrator: &Narrator,
     ) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // The sequential legs take N x D each; past the limit they make only the first K.
@@ -147,7 +147,7 @@ mod measuring {
         let url = target.url();
         let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
             target.reset();
-            let (done, spans) = narrator.record(name, "request", Some(n), || {
+            let (done, spans) = shared::narrate::record(name, "request", Some(n), || {
                 info_span!("leg", name).in_scope(work)
             });
             done.map(|_| Leg::new(name, n, &target, spans))
@@ -181,7 +181,9 @@ mod measuring {
             ("asyncio_sequential", k),
             ("asyncio_gather", n),
         ] {
-            let Some(py) = narrator.python() else { break };
+            let Some(py) = shared::narrate::python() else {
+                break;
+            };
             target.reset();
             let args = [name.to_string(), url.to_string(), n.to_string()];
             let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
