@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use clap::{Args, Parser, Subcommand, value_parser};
 use shared::cli::CommonArgs;
 
-/// The most echo-server clients: every client connects before any sends, and the blocking
-/// one-at-a-time server accepts one at a time, so all the others must fit in the kernel's accept
-/// queue (std's `TcpListener::bind` asks for a backlog of 128).
+/// The most echo-server clients: every client connects before any sends, and the one-at-a-time
+/// server accepts one at a time, so all the others must fit in the kernel's accept queue (std's
+/// `TcpListener::bind` asks for a backlog of 128); one more would hang in `connect()`.
 pub const MAX_CLIENTS: u64 = 128;
 
 /// Section 1.6 of the notes, run on your machine: blocking sockets, non-blocking sockets, and
@@ -81,9 +81,7 @@ pub struct Sizes {
           value_parser = value_parser!(u64).range(1..=1_000))]
     pub tick_ms: u64,
 
-    /// echo-server: clients connected at the same time (at most 128: the one-at-a-time server
-    /// leaves the others waiting in the kernel's accept queue, which std's listen backlog sizes
-    /// to 128; any more would hang in connect() until the first client is served).
+    /// echo-server: clients connected at the same time (at most 128, the kernel's accept queue).
     #[arg(long, global = true, default_value_t = 100, value_name = "N",
           value_parser = value_parser!(u64).range(1..=MAX_CLIENTS))]
     pub clients: u64,
@@ -107,19 +105,9 @@ impl Sizes {
     }
 }
 
-/// The defaults are written once, in the `#[arg]` attributes above: this is what an empty
-/// command line gives.
+/// What an empty command line gives: the defaults are written once, in the `#[arg]`s above.
 impl Default for Sizes {
     fn default() -> Self {
-        #[derive(Parser)]
-        struct OnlySizes {
-            #[command(flatten)]
-            sizes: Sizes,
-        }
-        // Cannot fail: every size has a default, and no argument is given.
-        OnlySizes::try_parse_from(["ch01-sockets"]).map_or_else(
-            |error| unreachable!("the size defaults do not parse: {error}"),
-            |only| only.sizes,
-        )
+        Cli::parse_from(["ch01-sockets"]).sizes
     }
 }

@@ -24,12 +24,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     let narrator = Narrator::new(&cli.common);
     let narrated = !cli.common.json && !cli.common.quiet;
-    match &cli.demo {
-        Some(demo) => demos::run(demo, &cli.sizes, &narrator, narrated),
-        None => Demo::DEFAULT_RUN
-            .iter()
-            .try_for_each(|demo| demos::run(demo, &cli.sizes, &narrator, narrated)),
+    let chosen = match &cli.demo {
+        Some(demo) => std::slice::from_ref(demo),
+        None => &Demo::DEFAULT_RUN[..],
+    };
+    for demo in chosen {
+        demos::run(demo, &cli.sizes, &narrator, narrated)?;
     }
+    Ok(())
 }
 
 /// What this program does when it runs as its own child process (`shared::child`).

@@ -26,19 +26,10 @@ pub struct Load {
     pub line_bytes: usize,
 }
 
-/// What the clients measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LoadOutcome {
-    /// From the first connect to the last client finishing.
-    pub wall: Duration,
-    /// Lines sent and echoed back exactly.
-    pub round_trips: u64,
-}
-
-impl LoadOutcome {
-    /// Round trips per second of wall time.
-    pub fn round_trips_per_sec(&self) -> f64 {
-        self.round_trips as f64 / self.wall.as_secs_f64().max(1e-9)
+impl Load {
+    /// Lines sent and echoed back in all.
+    pub fn round_trips(&self) -> u64 {
+        (self.clients * self.lines) as u64
     }
 }
 
@@ -54,8 +45,9 @@ pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
     text
 }
 
-/// Runs the load against the echo server at `addr`; fails if any client got a wrong byte.
-pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<LoadOutcome> {
+/// Runs the load against the echo server at `addr` and returns its wall time, from the first
+/// connect to the last client finishing; fails if any client got a wrong byte.
+pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<Duration> {
     if load.line_bytes < 16 {
         bail!("lines must be at least 16 bytes long");
     }
@@ -72,32 +64,25 @@ pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<LoadOutcome> {
         streams.push(stream);
     }
     let start_together = &Barrier::new(load.clients);
-    let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
-        let clients = streams.into_iter().enumerate().map(|(client, stream)| {
-            std::thread::Builder::new().spawn_scoped(scope, move || {
-                start_together.wait();
-                tracing::info_span!("client", n = client)
-                    .in_scope(|| exchange_lines(stream, client, load))
-                    .with_context(|| format!("client {client}"))
-            })
-        });
-        let started: Vec<_> = clients.collect();
-        let join = |thread: std::thread::ScopedJoinHandle<'_, _>| {
-            thread
-                .join()
-                .unwrap_or_else(|_| bail!("a client thread panicked"))
-        };
-        let joined = started
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = streams
             .into_iter()
-            .map(|thread| join(thread.context("no client thread")?));
-        joined.collect()
-    });
-    let wall = started.elapsed();
-    results.into_iter().collect::<anyhow::Result<()>>()?;
-    Ok(LoadOutcome {
-        wall,
-        round_trips: (load.clients * load.lines) as u64,
-    })
+            .enumerate()
+            .map(|(client, stream)| {
+                scope.spawn(move || {
+                    start_together.wait();
+                    tracing::info_span!("client", n = client)
+                        .in_scope(|| exchange_lines(stream, client, load))
+                        .with_context(|| format!("client {client}"))
+                })
+            })
+            .collect();
+        let panicked = |_| bail!("a client thread panicked");
+        clients
+            .into_iter()
+            .try_for_each(|client| client.join().unwrap_or_else(panicked))
+    })?;
+    Ok(started.elapsed())
 }
 
 fn exchange_lines(mut stream: TcpStream, client: usize, load: Load) -> anyhow::Result<()> {

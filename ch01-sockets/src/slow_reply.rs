@@ -17,32 +17,20 @@ pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
 /// before the reply is written, so no reply can reach a client before this span has closed.
 pub const SERVER_WAITS: &str = "server waits";
 
-/// A one-shot server on 127.0.0.1 with an ephemeral port, on its own thread.
-#[derive(Debug)]
-pub struct SlowReply {
-    addr: SocketAddr,
-}
-
-impl SlowReply {
-    /// Starts the server: it accepts one connection, waits `delay`, sends [`REPLY`] and closes.
-    /// (Should no client come, its thread waits in `accept` until the process ends.)
-    pub fn start(delay: Duration) -> io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
-        std::thread::Builder::new()
-            .name("slow-reply-server".into())
-            .spawn(move || {
-                if let Ok((mut stream, _)) = listener.accept() {
-                    info_span!("server waits").in_scope(|| std::thread::sleep(delay));
-                    // The client may have given up already; that is its business.
-                    let _ = stream.write_all(REPLY);
-                }
-            })?;
-        Ok(Self { addr })
-    }
-
-    /// Where to connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
+/// Starts a one-shot server on 127.0.0.1, on its own thread, and returns its address: it accepts
+/// one connection, waits `delay`, sends [`REPLY`] and closes. (Should no client come, its thread
+/// waits in `accept` until the process ends.)
+pub fn start(delay: Duration) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let addr = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("slow-reply-server".into())
+        .spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                info_span!("server waits").in_scope(|| std::thread::sleep(delay));
+                // The client may have given up already; that is its business.
+                let _ = stream.write_all(REPLY);
+            }
+        })?;
+    Ok(addr)
 }

@@ -5,11 +5,10 @@
 //! thread of its own it ticks whatever the socket does. Which ticks fall inside a wait (the
 //! recorded spans say) shows whether the wait halted the thread.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use shared::Span;
+use shared::trace::named;
 use tracing::info_span;
 
 /// The span every tick records: `ticker main`, `ticker other thread`.
@@ -49,48 +48,26 @@ impl Ticker {
         self.next.saturating_duration_since(Instant::now())
     }
 
-    /// Ticks for `how_long` on the calling thread, sleeping between ticks (it has nothing else
-    /// to do).
-    pub fn tick_for(&mut self, how_long: Duration) {
-        let until = Instant::now() + how_long;
-        while Instant::now() < until {
+    /// Ticks while `go_on()` holds, sleeping between ticks (the thread has nothing else to do).
+    pub fn tick_while(&mut self, go_on: impl Fn() -> bool) {
+        while go_on() {
             self.tick_if_due();
-            std::thread::sleep(
-                self.until_next()
-                    .min(until.saturating_duration_since(Instant::now())),
-            );
+            std::thread::sleep(self.until_next());
         }
     }
+
+    /// Ticks for `how_long`, sleeping between ticks.
+    pub fn tick_for(&mut self, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        self.tick_while(|| Instant::now() < until);
+    }
 }
 
-/// A ticker on a thread of its own, ticking until [`TickerThread::stop`].
-pub struct TickerThread {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl TickerThread {
-    /// Starts ticking every `every` on a new thread; its spans are labelled `ticker <on>`.
-    pub fn start(every: Duration, on: &'static str) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("ticker".into())
-                .spawn(move || {
-                    let mut ticker = Ticker::new(every, on);
-                    while !stop.load(Ordering::SeqCst) {
-                        ticker.tick_if_due();
-                        std::thread::sleep(ticker.until_next());
-                    }
-                })?
-        };
-        Ok(Self { stop, thread })
-    }
-
-    /// Stops the thread and waits for it.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.thread.join();
-    }
+/// How many ticks of the ticker on `on` (`main`, `other thread`) pass `counts`.
+pub fn ticks(spans: &[Span], on: &str, counts: impl Fn(&Span) -> bool) -> u64 {
+    let label = format!("{TICK_SPAN} {on}");
+    let mine = named(spans, TICK_SPAN)
+        .into_iter()
+        .filter(|t| t.label == label);
+    mine.filter(|tick| counts(tick)).count() as u64
 }

@@ -2,7 +2,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use shared::testing;
 use std::sync::mpsc::Receiver;
@@ -29,18 +29,23 @@ fn help_lists_every_demo_with_its_section() {
     let output = run(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for demo in ["blocking", "busy-poll", "readiness", "echo-server", "serve"] {
-        assert!(help.contains(demo), "--help lacks {demo}:\n{help}");
-    }
-    assert!(help.contains("[1.6]"));
-    for flag in [
+    let demos = [
+        "blocking",
+        "busy-poll",
+        "readiness",
+        "echo-server",
+        "serve",
+        "[1.6]",
+    ];
+    let flags = [
         "--json",
         "--quiet",
         "--no-timeline",
         "--clients",
         "--delay-ms",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
+    ];
+    for word in demos.iter().chain(&flags) {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
 }
 
@@ -55,17 +60,17 @@ fn json_output_has_the_documented_names_and_fields() {
                      cpu_percent_of_busy_poll";
     let busy = "name wall_ms cpu_ms would_block_count ticks_while_waiting cpu_percent_of_wall \
                 idle_core";
-    let mut echo_rows = [
+    let servers = [
         "one_at_a_time",
         "thread_per_connection",
         "single_thread_nonblocking",
-    ]
-    .map(|name| (name, echo))
-    .to_vec();
+    ];
     // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
-    if shared::python::Python::find(false).is_ok() {
-        echo_rows.push(("python_selector", echo));
-    }
+    let python = shared::python::Python::find(false).is_ok();
+    let servers = servers
+        .into_iter()
+        .chain(python.then_some("python_selector"));
+    let echo_rows: Vec<_> = servers.map(|name| (name, echo)).collect();
     let blocking = "name wall_ms ticks_while_blocked other_thread_ticks";
     let waits = [
         ("readiness", readiness),
@@ -172,27 +177,27 @@ fn serve_on_a_port_in_use_says_so_in_one_line() {
     assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
 }
 
-/// Kills the server even when an assertion fails; keeps its standard output open meanwhile.
-struct Server {
+/// The `serve` binary, killed even when an assertion fails; its standard output stays open.
+struct Serve {
     child: Child,
-    _stdout: BufReader<std::process::ChildStdout>,
+    _stdout: BufReader<ChildStdout>,
     /// Lines the server printed on standard error so far, read by a thread of their own.
     stderr: Receiver<String>,
 }
 
-impl Drop for Server {
+impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn start_serve(limit_fds: Option<u64>) -> (Server, String) {
-    let (child, stdout, addr, stderr) =
-        shared::testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
-    let server = Server {
+fn start_serve(limit_fds: Option<u64>) -> (Serve, String) {
+    let (child, _stdout, addr, stderr) =
+        testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
+    let server = Serve {
         child,
-        _stdout: stdout,
+        _stdout,
         stderr,
     };
     (server, addr)
@@ -209,25 +214,23 @@ fn echo_once(addr: &str, text: &[u8]) {
     assert_eq!(echo, text);
 }
 
-/// CPU time (user + system) of a process so far, from /proc.
+/// The fields of `/proc/PID/stat` after the command name (the state letter first), `None` once
+/// the process is gone.
+#[cfg(target_os = "linux")]
+fn stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    Some(after_name.split_whitespace().map(String::from).collect())
+}
+
+/// CPU time (user + system) of a process so far: utime and stime, in clock ticks.
 #[cfg(target_os = "linux")]
 fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let fields = stat(pid).unwrap();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_millis(ticks * 1000 / per_second)
-}
-
-#[cfg(target_os = "linux")]
-fn server_alive(pid: u32) -> bool {
-    // A zombie (exited, not yet reaped) still has /proc/PID; its state letter is Z.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
-        .unwrap_or(false)
 }
 
 #[cfg(target_os = "linux")]
@@ -259,7 +262,9 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
         cpu < watched / 2,
         "the server spun: {cpu:?} of CPU in {watched:?}"
     );
-    assert!(server_alive(pid), "the server exited");
+    // A zombie (exited, not yet reaped) still has /proc/PID; its state letter is Z.
+    let alive = stat(pid).is_some_and(|fields| fields[0] != "Z");
+    assert!(alive, "the server exited");
 
     // It said why, in one line that names the limit and `ulimit -n`.
     let first = server

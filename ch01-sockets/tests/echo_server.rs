@@ -66,9 +66,10 @@ fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     assert!(named(&served, "accept paused").is_empty());
 }
 
-fn connect(addr: std::net::SocketAddr, patience: Duration) -> TcpStream {
+/// A client that waits at most `PATIENCE` for each read.
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(patience)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream
 }
 
@@ -84,10 +85,10 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
     for kind in ServerKind::ALL {
         let ((), spans) = shared::trace::record(|| {
             let server = kind.start().unwrap();
-            let mut first = connect(server.addr(), PATIENCE);
+            let mut first = connect(server.addr());
             assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
             // The first client stays connected, and says nothing more.
-            let mut second = connect(server.addr(), PATIENCE);
+            let mut second = connect(server.addr());
             if kind == ServerKind::OneAtATime {
                 // The negative control: the one-at-a-time server is in read() for the first
                 // client, so the second waits in the accept queue. Nothing can come back, however
@@ -118,7 +119,7 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     let _recorded = Recording::start();
     let server = ServerKind::ThreadPerConnection.start().unwrap();
-    let mut client = connect(server.addr(), PATIENCE);
+    let mut client = connect(server.addr());
     assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
     let stopper = std::thread::spawn(move || {
@@ -154,8 +155,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
     let server = Running::selector(single_thread_selector).unwrap();
-    let stream = TcpStream::connect(server.addr()).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let stream = connect(server.addr());
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let (all_back, heard) = std::sync::mpsc::channel::<()>();
@@ -217,17 +217,15 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
     let (_recording, closed) = watch();
     let server = Running::selector(single_thread_selector).unwrap();
     // A well-behaved client, connected before and served after the resets.
-    let mut steady = TcpStream::connect(server.addr()).unwrap();
-    steady.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut steady = connect(server.addr());
 
     for i in 0..5 {
-        let mut rude = TcpStream::connect(server.addr()).unwrap();
+        let mut rude = connect(server.addr());
         if i % 2 == 0 {
             // Mid-transfer: much more than the server can echo before we reset.
             rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
         } else {
             // All echoed, nothing in flight: only the server's read can see the reset.
-            rude.set_read_timeout(Some(PATIENCE)).unwrap();
             assert_eq!(echoed(&mut rude, b"hi\n").unwrap(), b"hi\n");
         }
         reset(rude);
@@ -256,8 +254,7 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
 fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     let (_recording, closed) = watch();
     let server = Running::selector(single_thread_selector).unwrap();
-    let mut client = TcpStream::connect(server.addr()).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut client = connect(server.addr());
     client.write_all(b"partial line without newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
     let mut echoed = Vec::new();
@@ -293,11 +290,9 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().to_string();
+    let mut addr = String::new();
+    let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
+    stdout.unwrap();
     let pid = child.id() as libc::pid_t;
     let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -311,51 +306,51 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     assert_eq!(lowered, 0);
 
     // 14 clients, each sending a line: more than the server has descriptors for.
+    let line = |i: usize| format!("client {i:02}\n");
     let mut clients: Vec<TcpStream> = (0..14)
         .map(|i| {
-            let mut stream = connect(addr.parse().unwrap(), PATIENCE);
-            stream
-                .write_all(format!("client {i:02}\n").as_bytes())
-                .unwrap();
+            let mut stream = connect(addr.trim().parse().unwrap());
+            stream.write_all(line(i).as_bytes()).unwrap();
             stream
         })
         .collect();
     // It says why it accepts no more (before any client leaves and makes room)...
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (said, heard) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let lines = stderr.lines().map_while(Result::ok);
-        lines
-            .inspect(|line| drop(said.send(line.clone())))
-            .collect::<Vec<_>>()
+    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        stderr
+            .map_while(Result::ok)
+            .for_each(|l| drop(lines.send(l)))
     });
-    let line = heard
+    let said = heard
         .recv_timeout(PATIENCE)
         .expect("nothing said on standard error");
-    assert!(line.contains("out of file descriptors"), "{line}");
-    assert!(line.contains("`ulimit -n` is"), "{line}");
+    assert!(said.contains("out of file descriptors"), "{said}");
+    assert!(said.contains("`ulimit -n` is"), "{said}");
     // ...serves the clients it had...
     let mut first = [0u8; 10];
     clients[0].read_exact(&mut first).unwrap();
     assert_eq!(&first, b"client 00\n");
     // ...and once the first seven leave, the rest are accepted and echoed.
     clients.drain(..7);
-    for (i, mut stream) in clients.into_iter().enumerate() {
-        let expected = format!("client {:02}\n", i + 7);
-        let mut echo = vec![0u8; expected.len()];
+    for (i, mut stream) in (7..).zip(clients) {
+        let mut echo = vec![0u8; line(i).len()];
         stream.read_exact(&mut echo).unwrap();
-        assert_eq!(echo, expected.as_bytes());
+        assert_eq!(echo, line(i).as_bytes());
     }
     // Closing its standard input ends the child.
     drop(child.stdin.take());
     let status = child.wait().unwrap();
-    assert!(status.success(), "{:?}", reader.join());
+    assert!(
+        status.success(),
+        "{:?}",
+        heard.try_iter().collect::<Vec<_>>()
+    );
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
 /// (Fails in a world where stopping leaves the server's thread, and so its sockets, alive.)
 fn sees_the_server_gone(client: &mut TcpStream) {
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut byte = [0u8; 1];
     match client.read(&mut byte) {
         Ok(0) => {}
@@ -377,7 +372,7 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
             let recording = Recording::start();
             let server = Running::selector(single_thread_selector).unwrap();
             let addr = server.addr();
-            let mut client = TcpStream::connect(addr).unwrap();
+            let mut client = connect(addr);
             assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
             if drop_it {
                 drop(server);

@@ -34,17 +34,19 @@ pub fn ask_and_wait(server: SocketAddr) -> io::Result<Vec<u8>> {
 pub use measuring::{Blocking, DEMO, measure, run};
 
 mod measuring {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms};
-    use shared::trace::named;
     use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
     use crate::cli::Sizes;
-    use crate::slow_reply::{REPLY, SERVER_WAITS, SlowReply};
-    use crate::ticker::{TICK_SPAN, Ticker, TickerThread};
+    use crate::demos::the_span;
+    use crate::slow_reply::{self, REPLY};
+    use crate::ticker::{Ticker, ticks};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "blocking";
@@ -68,55 +70,39 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
-    impl Blocking {
-        /// The one `blocking read` span.
-        pub fn read(&self) -> Option<&Span> {
-            named(&self.spans, "blocking read").into_iter().next()
-        }
-
-        /// The server's `server waits` span: its delay, between accept and reply.
-        pub fn server_wait(&self) -> Option<&Span> {
-            named(&self.spans, SERVER_WAITS).into_iter().next()
-        }
-    }
-
     /// Runs [`super::ask_and_wait`] against a server that replies after `--delay-ms`, with a
     /// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
     /// its own.
-    pub fn measure(sizes: &Sizes, _narrator: &Narrator) -> anyhow::Result<Blocking> {
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
         let (delay, tick) = sizes.delay_and_tick();
         let what = "waiting in a blocking read()";
         let (reply, spans) = shared::narrate::record(what, "blocking read", None, || {
-            let server = SlowReply::start(delay).context("starting the local server")?;
-            let other = TickerThread::start(tick, "other thread")?;
-            let mut ticker = Ticker::new(tick, "main");
-            // The main thread ticks happily for a moment, reads, and ticks again afterwards.
-            ticker.tick_for(tick * 3);
-            let reply = super::ask_and_wait(server.addr()).context("reading the reply");
-            ticker.tick_for(tick * 3);
-            other.stop();
-            reply
+            let server = slow_reply::start(delay).context("starting the local server")?;
+            let stop = &AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                let mut other = Ticker::new(tick, "other thread");
+                let other = move || other.tick_while(|| !stop.load(Ordering::SeqCst));
+                let builder = std::thread::Builder::new().name("ticker".into());
+                builder.spawn_scoped(scope, other)?;
+                // The main thread ticks happily for a moment, reads, and ticks again afterwards.
+                let mut ticker = Ticker::new(tick, "main");
+                ticker.tick_for(tick * 3);
+                let reply = super::ask_and_wait(server).context("reading the reply");
+                ticker.tick_for(tick * 3);
+                stop.store(true, Ordering::SeqCst);
+                reply
+            })
         });
         let reply = reply?;
         ensure!(reply == REPLY, "the server's reply arrived incomplete");
-
-        let read = named(&spans, "blocking read")
-            .first()
-            .map(|span| (*span).clone())
-            .context("the read recorded no span")?;
-        let ticks = |label: &str, counts: &dyn Fn(&Span) -> bool| {
-            named(&spans, TICK_SPAN)
-                .into_iter()
-                .filter(|tick| tick.label == label && counts(tick))
-                .count() as u64
-        };
+        let read = the_span(&spans, "blocking read")?;
         Ok(Blocking {
             name: "blocking",
             wall_ms: ms(read.wall()),
             // Any overlap at all counts here: the claim is that there is none.
-            ticks_while_blocked: ticks("ticker main", &|tick| tick.overlaps(&read)),
+            ticks_while_blocked: ticks(&spans, "main", |tick| tick.overlaps(&read)),
             // Only ticks wholly inside the read count as "kept going during it".
-            other_thread_ticks: ticks("ticker other thread", &|tick| read.contains(tick)),
+            other_thread_ticks: ticks(&spans, "other thread", |tick| read.contains(tick)),
             reply,
             spans,
         })
@@ -130,18 +116,20 @@ mod measuring {
             "A blocking read halts its thread until the data arrives: nothing else runs on that \
              thread.",
         );
+        let (delay, tick) = sizes.delay_and_tick();
         narrator.say(format!(
             "A local server replies {} after we connect. Two tickers want to tick every {}: one \
              on the thread that calls read(), one on a thread of its own.",
-            human(sizes.delay_and_tick().0),
-            human(sizes.delay_and_tick().1)
+            human(delay),
+            human(tick)
         ));
-        let blocking = measure(sizes, narrator)?;
+        let blocking = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&blocking]));
         narrator.timeline(
             "a blocking read (the main thread's ticker stops while read() waits)",
             &blocking.spans,
         );
+        let times = |count| plural(count, "time", "times");
         narrator.summary(
             SECTION,
             &[
@@ -149,8 +137,8 @@ mod measuring {
                     "read() held the main thread for {}; its ticker ticked {} meanwhile, the \
                      ticker on its own thread {}.",
                     human_ms(blocking.wall_ms),
-                    plural(blocking.ticks_while_blocked, "time", "times"),
-                    plural(blocking.other_thread_ticks, "time", "times")
+                    times(blocking.ticks_while_blocked),
+                    times(blocking.other_thread_ticks)
                 ),
                 "Sockets are blocking by default: waiting for a server's reply halts the program \
                  (or at least the thread) until the data comes."

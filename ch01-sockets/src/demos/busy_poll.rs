@@ -53,18 +53,17 @@ mod measuring {
     use std::io::{self, Read as _};
     use std::time::{Duration, Instant};
 
-    use crate::cli::Sizes;
-
     use anyhow::{Context as _, ensure};
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms, ratio};
-    use shared::trace::named;
     use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
-    use crate::slow_reply::{REPLY, SlowReply};
-    use crate::ticker::{TICK_SPAN, Ticker};
+    use crate::cli::Sizes;
+    use crate::demos::the_span;
+    use crate::slow_reply::{self, REPLY};
+    use crate::ticker::{Ticker, ticks};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "busy-poll";
@@ -107,21 +106,23 @@ mod measuring {
 
     /// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
     /// tries.
-    pub fn measure(sizes: &Sizes, _narrator: &Narrator) -> anyhow::Result<BusyPoll> {
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
         let (delay, tick) = sizes.delay_and_tick();
         let (polled, spans) =
             shared::narrate::record("busy polling read()", "busy poll", None, || {
-                let server = SlowReply::start(delay).context("starting the local server")?;
-                let mut stream = super::connect_nonblocking(server.addr())
-                    .context("connecting to the local server")?;
+                let server = slow_reply::start(delay).context("starting the local server")?;
+                let mut stream =
+                    super::connect_nonblocking(server).context("connecting to the local server")?;
                 // One read by hand first, to time it: the server has not sent anything yet.
                 let asked = Instant::now();
                 let first_read = stream.read(&mut [0u8; 1]);
                 let first_read_took = asked.elapsed();
-                let mut ticker = Ticker::new(tick, "main");
-                let polled =
-                    super::busy_poll(&mut stream, &mut ticker).context("reading the reply");
-                anyhow::Ok((polled?, first_read, first_read_took))
+                let polled = super::busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
+                anyhow::Ok((
+                    polled.context("reading the reply")?,
+                    first_read,
+                    first_read_took,
+                ))
             });
         let ((reply, would_block_count), first_read, first_read_took) = polled?;
         let first_read_would_block =
@@ -131,14 +132,7 @@ mod measuring {
             "the first read did not return WouldBlock: {first_read:?}"
         );
         ensure!(reply == REPLY, "the server's reply arrived incomplete");
-        let busy = named(&spans, "busy poll")
-            .first()
-            .map(|span| (*span).clone())
-            .context("the busy poll recorded no span")?;
-        let ticks_while_waiting = named(&spans, TICK_SPAN)
-            .into_iter()
-            .filter(|tick| busy.contains(tick))
-            .count() as u64;
+        let busy = the_span(&spans, "busy poll")?;
         let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));
         let cpu_percent_of_wall = ratio(cpu_ms, wall_ms) * 100.0;
         Ok(BusyPoll {
@@ -146,7 +140,7 @@ mod measuring {
             wall_ms,
             cpu_ms,
             would_block_count,
-            ticks_while_waiting,
+            ticks_while_waiting: ticks(&spans, "main", |tick| busy.contains(tick)),
             cpu_percent_of_wall,
             idle_core: cpu_percent_of_wall >= IDLE_CORE_PERCENT,
             first_read_would_block,
@@ -169,16 +163,27 @@ mod measuring {
              a loop until the data is there, ticking in between.",
             human(sizes.delay_and_tick().0)
         ));
-        let polled = measure(sizes, narrator)?;
+        let polled = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
+        let (always, all_of_it) = match polled.idle_core {
+            true => (
+                "on the CPU the whole time",
+                ", all of it spent asking.".into(),
+            ),
+            false => (
+                "never asleep: it waits only for a busy CPU",
+                format!(
+                    ". It never stopped asking; the OS gave the core to other programs part of \
+                     the time (this machine is busy), or it would have used all {}.",
+                    human_ms(polled.wall_ms)
+                ),
+            ),
+        };
         narrator.timeline(
-            if polled.idle_core {
-                "busy polling (the loop is on the CPU the whole time)"
-            } else {
-                "busy polling (never asleep: it waits only for a busy CPU)"
-            },
+            &format!("busy polling (the loop is {always})"),
             &polled.spans,
         );
+        let times = |count| plural(count, "time", "times");
         narrator.summary(
             SECTION,
             &[
@@ -189,19 +194,12 @@ mod measuring {
                 ),
                 format!(
                     "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU \
-                     for {} of waiting: {:.0}% of a core{}",
-                    plural(polled.ticks_while_waiting, "time", "times"),
-                    plural(polled.would_block_count, "time", "times"),
+                     for {} of waiting: {:.0}% of a core{all_of_it}",
+                    times(polled.ticks_while_waiting),
+                    times(polled.would_block_count),
                     human_ms(polled.cpu_ms),
                     human_ms(polled.wall_ms),
                     polled.cpu_percent_of_wall,
-                    if polled.idle_core {
-                        ", all of it spent asking."
-                    } else {
-                        ". The loop never stopped asking; the OS gave the core to other \
-                         programs part of the time (this machine is busy), or it would have used \
-                         all of it."
-                    }
                 ),
                 "Non-blocking mode alone lets us do other things while waiting; we still need \
                  the OS to tell us when data came (next demo)."

@@ -1,13 +1,12 @@
 //! Section 1.6, demo `echo-server`: many clients, three ways to serve them, and CPython's.
 //!
 //! The same load (C clients, each sending lines and waiting for every echo) against three echo
-//! servers in the shape of the book's chapter 3 listings: blocking sockets, one client at a time
-//! (listings 3.1 to 3.3); the same accept loop with a thread per client; one thread with
-//! non-blocking sockets and a selector (listing 3.7), then listing 3.7 itself in CPython
-//! (`echo_server.py`). Partial writes, slow readers and running out of descriptors are handled
-//! in `src/echo/`. Each server runs in a process of its own: its `connection` spans say how many
-//! clients it had at once and on which threads, its `getrusage` what its threads' context
-//! switches cost.
+//! servers shaped like the book's chapter 3 listings: blocking sockets, one client at a time
+//! (3.1 to 3.3); the same with a thread per client; one thread with non-blocking sockets and a
+//! selector (3.7), then listing 3.7 itself in CPython (`echo_server.py`). Partial writes, slow
+//! readers and running out of descriptors are handled in `src/echo/`. Each server runs in a
+//! process of its own: its `connection` spans say how many clients it had at once and on which
+//! threads, its `getrusage` what its threads' context switches cost.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -81,14 +80,14 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
 }
 // ---- measuring it: each server under the same load, clients and threads from its spans ----
 
-pub use measuring::{DEMO, Served, Server, ServerRun, load_from, measure, measure_one, run, serve};
+pub use measuring::{DEMO, Served, Server, ServerRun, measure, measure_one, run, serve};
 
 mod measuring {
     use std::io::{self, Read as _};
 
     use anyhow::Context;
     use serde::{Deserialize, Serialize};
-    use shared::child::{Finished, SelfExe};
+    use shared::child::SelfExe;
     use shared::narrate::plural;
     use shared::python::{Python, Script};
     use shared::timing::{human_ms, ms, ratio};
@@ -99,7 +98,7 @@ mod measuring {
     use crate::SECTION;
     use crate::cli::Sizes;
     use crate::echo::{Running, ServerKind, most_at_once};
-    use crate::load::{self, Load, LoadOutcome};
+    use crate::load::{self, Load};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "echo-server";
@@ -165,17 +164,8 @@ mod measuring {
     #[derive(Debug, Clone)]
     #[allow(missing_docs)]
     pub enum Server {
-        Rust(SelfExe, ServerKind),
+        Rust(ServerKind),
         Python(Python),
-    }
-
-    impl Server {
-        fn name(&self) -> &'static str {
-            match self {
-                Server::Rust(_, kind) => kind.measurement_name(),
-                Server::Python(_) => "python_selector",
-            }
-        }
     }
 
     /// One server under the load.
@@ -206,45 +196,46 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
-    impl ServerRun {
-        fn new(
-            name: &'static str,
-            load: Load,
-            outcome: LoadOutcome,
-            server: Finished<Served>,
-        ) -> Self {
-            let per_round_trip = |count: u64| ratio(count as f64, outcome.round_trips as f64);
-            let at_once = most_at_once(&server.spans);
-            let Served {
-                voluntary,
-                involuntary,
-            } = server.result;
-            ServerRun {
-                name,
-                wall_ms: ms(outcome.wall),
-                threads: threads_used(&server.spans) as u64,
-                max_concurrent_clients: at_once,
-                round_trips_per_sec: outcome.round_trips_per_sec(),
-                server_context_switches: voluntary + involuntary,
-                context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
-                server_voluntary_switches: voluntary,
-                voluntary_switches_per_round_trip: per_round_trip(voluntary),
-                all_clients_at_once: at_once == load.clients as u64,
-                spans: server.spans,
-            }
-        }
-
-        /// The spans of the first `rows` connections, for a timeline that fits a terminal.
-        fn first_connections(&self, rows: usize) -> Vec<Span> {
-            let shown: Vec<String> = (0..rows).map(|n| format!("connection {n}")).collect();
-            let mut spans = self.spans.clone();
-            spans.retain(|span| shown.contains(&span.label));
-            spans
-        }
+    /// Runs the load against a fresh server in a process of its own.
+    pub fn measure_one(server: &Server, load: Load) -> anyhow::Result<ServerRun> {
+        let (name, child) = match server {
+            Server::Rust(kind) => (
+                kind.measurement_name(),
+                SelfExe::current()?.spawn(&crate::Job::Serve(*kind)),
+            ),
+            Server::Python(python) => ("python_selector", python.spawn(&PYTHON_SELECTOR, &[])),
+        };
+        let mut child = child.with_context(|| format!("starting the {name} server"))?;
+        let addr = child.read_line()?.parse().context("the server's address")?;
+        let total = Some(load.clients as u64);
+        let (wall, _clients) =
+            shared::narrate::record(name, "client", total, || load::run(addr, load));
+        let wall = wall.with_context(|| format!("load against the {name} server"))?;
+        // The server stops when its standard input closes, once its clients are gone.
+        let server = child.wait::<Served>()?;
+        let Served {
+            voluntary,
+            involuntary,
+        } = server.result;
+        let per_round_trip = |count: u64| ratio(count as f64, load.round_trips() as f64);
+        let at_once = most_at_once(&server.spans);
+        Ok(ServerRun {
+            name,
+            wall_ms: ms(wall),
+            threads: threads_used(&server.spans) as u64,
+            max_concurrent_clients: at_once,
+            round_trips_per_sec: ratio(load.round_trips() as f64, wall.as_secs_f64()),
+            server_context_switches: voluntary + involuntary,
+            context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
+            server_voluntary_switches: voluntary,
+            voluntary_switches_per_round_trip: per_round_trip(voluntary),
+            all_clients_at_once: at_once == load.clients as u64,
+            spans: server.spans,
+        })
     }
 
     /// The load the command line asks for.
-    pub fn load_from(sizes: &Sizes) -> Load {
+    fn load_from(sizes: &Sizes) -> Load {
         Load {
             clients: sizes.clients as usize,
             lines: sizes.lines as usize,
@@ -252,42 +243,15 @@ mod measuring {
         }
     }
 
-    /// Runs the load against a fresh server in a process of its own.
-    pub fn measure_one(
-        server: &Server,
-        load: Load,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<ServerRun> {
-        let name = server.name();
-        let mut child = match server {
-            Server::Rust(exe, kind) => exe.spawn(&crate::Job::Serve(*kind)),
-            Server::Python(python) => python.spawn(&PYTHON_SELECTOR, &[]),
-        }
-        .with_context(|| format!("starting the {name} server"))?;
-        let addr = child.read_line()?.parse().context("the server's address")?;
-        let total = Some(load.clients as u64);
-        let (outcome, _clients) =
-            shared::narrate::record(name, "client", total, || load::run(addr, load));
-        let outcome = outcome.with_context(|| format!("load against the {name} server"))?;
-        // The server stops when its standard input closes, once its clients are gone.
-        let finished = child.wait::<Served>()?;
-        Ok(ServerRun::new(name, load, outcome, finished))
-    }
-
-    /// The lesson's three servers (run by `exe`, this program), then CPython's unless absent.
-    pub fn measure(
-        sizes: &Sizes,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<Vec<ServerRun>> {
+    /// The lesson's three servers (this program, run as its child), then CPython's unless absent.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
         let load = load_from(sizes);
         // Each client holds a socket.
         shared::fdlimit::ensure_available(load.clients as u64 + 16, "the echo clients")?;
-        let rust = ServerKind::ALL.map(|kind| Server::Rust(exe.clone(), kind));
+        let rust = ServerKind::ALL.map(Server::Rust);
         let python = shared::narrate::python().map(Server::Python);
-        rust.iter()
-            .chain(&python)
-            .map(|server| measure_one(server, load, narrator))
+        (rust.iter().chain(&python))
+            .map(|server| measure_one(server, load))
             .collect()
     }
 
@@ -301,16 +265,14 @@ mod measuring {
              between those threads.",
         );
         let load = load_from(sizes);
-        let who = match load.clients {
-            1 => "1 client connects, then sends".to_string(),
-            n => format!("{n} clients connect, then each sends"),
-        };
         narrator.say(format!(
-            "{who} {} of {} bytes, one at a time, checking every echoed byte.",
+            "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
+             byte.",
+            plural(load.clients as u64, "client", "clients"),
             plural(load.lines as u64, "line", "lines"),
             load.line_bytes
         ));
-        let runs = measure(sizes, &SelfExe::current()?, narrator)?;
+        let runs = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
         narrator.say(
             "In the timelines, each row is one connection from accept to close, with the OS thread \
@@ -320,10 +282,15 @@ mod measuring {
             1 => "connection 0".to_string(),
             n => format!("connections 0 to {}", n - 1),
         };
+        let shown: Vec<String> = (0..TIMELINE_ROWS)
+            .map(|n| format!("connection {n}"))
+            .collect();
         for run in &runs {
+            let mut spans = run.spans.clone();
+            spans.retain(|span| shown.contains(&span.label));
             narrator.timeline(
                 &format!("{}, {rows}, each from accept to close", run.name),
-                &run.first_connections(TIMELINE_ROWS),
+                &spans,
             );
         }
         narrator.summary(SECTION, &summary(&runs, load));
@@ -334,49 +301,49 @@ mod measuring {
         let [one, threads, single, ..] = runs else {
             return Vec::new();
         };
-        let clients = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
-        let mut lines = vec![format!(
-            "Blocking, one thread: at most {} connected at a time; the others waited in line (the \
-             staircase above).",
-            clients(one)
-        )];
-        let behind = match threads.all_clients_at_once {
-            true => String::new(),
-            false => format!(
-                ", not all {}: its accepting thread is one among all the threads that want a CPU, \
-                 and it accepted the last clients only after the first had left",
-                load.clients
-            ),
+        let at_once = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
+        let on = |run: &ServerRun| {
+            let threads = plural(run.threads, "thread", "threads");
+            format!("on {threads}, in {}", human_ms(run.wall_ms))
         };
-        lines.push(format!(
-            "Thread per connection: {} at once{behind}, for {}, in {}.",
-            clients(threads),
-            plural(threads.threads, "thread", "threads"),
-            human_ms(threads.wall_ms)
-        ));
-        lines.push(format!(
-            "Non-blocking + mio: {} at once on {}, in {}: waiting on one client never held up \
-             another.",
-            clients(single),
-            plural(single.threads, "thread", "threads"),
-            human_ms(single.wall_ms)
-        ));
-        if let Some(python) = runs.get(3) {
-            let not_all = match python.all_clients_at_once {
-                true => String::new(),
-                false => format!(
-                    " (not all {}: it accepts one client per select(), and the first clients had \
-                     finished their lines before the last was accepted)",
-                    load.clients
+        // Why a concurrent server had fewer than all the clients at once, when it did.
+        let not_all = |run: &ServerRun, why: &str| match run.all_clients_at_once {
+            true => String::new(),
+            false => format!(" (not all {}: {why})", load.clients),
+        };
+        let mut lines = vec![
+            format!(
+                "Blocking, one thread: at most {} connected at a time; the others waited in line \
+                 (the staircase above).",
+                at_once(one)
+            ),
+            format!(
+                "Thread per connection: {} at once{} {}.",
+                at_once(threads),
+                not_all(
+                    threads,
+                    "its accepting thread is one among all the threads that want a CPU, and it \
+                     accepted the last clients only after the first had left"
                 ),
-            };
+                on(threads)
+            ),
+            format!(
+                "Non-blocking + mio: {} at once {}: waiting on one client never held up another.",
+                at_once(single),
+                on(single)
+            ),
+        ];
+        if let Some(python) = runs.get(3) {
             lines.push(format!(
-                "CPython's listing 3.7 (selectors): {} at once{not_all} on {}, in {}, blocked \
-                 and woken {:.2} times per round trip: the same readiness loop, in the book's \
-                 language.",
-                clients(python),
-                plural(python.threads, "thread", "threads"),
-                human_ms(python.wall_ms),
+                "CPython's listing 3.7 (selectors): {} at once{} {}, blocked and woken {:.2} times \
+                 per round trip: the same readiness loop, in the book's language.",
+                at_once(python),
+                not_all(
+                    python,
+                    "it accepts one client per select(), and the first clients had finished \
+                     their lines before the last was accepted"
+                ),
+                on(python),
                 python.voluntary_switches_per_round_trip
             ));
         }
@@ -401,12 +368,13 @@ mod measuring {
                 ", no fewer this time: the clients kept it waiting, one socket ready at a time."
             }
         ));
+        let times = |run: &ServerRun| plural(run.server_context_switches, "time", "times");
         lines.push(format!(
             "Counting the times the OS preempted them too (to run another thread), the servers \
              were switched {}, {} and {} ({:.2}, {:.2} and {:.2} per round trip).",
-            plural(one.server_context_switches, "time", "times"),
-            plural(threads.server_context_switches, "time", "times"),
-            plural(single.server_context_switches, "time", "times"),
+            times(one),
+            times(threads),
+            times(single),
             one.context_switches_per_round_trip,
             threads.context_switches_per_round_trip,
             single.context_switches_per_round_trip

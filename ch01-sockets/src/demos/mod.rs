@@ -6,7 +6,8 @@ pub mod echo_server;
 pub mod readiness;
 pub mod serve;
 
-use shared::Narrator;
+use anyhow::Context as _;
+use shared::{Narrator, Span};
 
 use crate::cli::{Demo, Sizes};
 
@@ -19,4 +20,10 @@ pub fn run(demo: &Demo, sizes: &Sizes, narrator: &Narrator, narrated: bool) -> a
         Demo::EchoServer => echo_server::run(sizes, narrator),
         Demo::Serve(args) => serve::run(args, narrator, narrated),
     }
+}
+
+/// The first span called `name`: the wait a demo measures.
+fn the_span(spans: &[Span], name: &str) -> anyhow::Result<Span> {
+    let first = spans.iter().find(|span| span.name == name);
+    first.cloned().with_context(|| format!("no `{name}` span"))
 }

@@ -84,7 +84,7 @@ pub struct Waited {
     pub readable_events: u64,
 }
 
-pub use measuring::{DEMO, Readiness, measure, measure_one, run};
+pub use measuring::{DEMO, Readiness, measure, run};
 
 mod measuring {
     use std::time::Duration;
@@ -93,14 +93,14 @@ mod measuring {
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human, human_ms, ms, ratio};
-    use shared::trace::named;
     use shared::{Narrator, Report, Span};
 
     use crate::SECTION;
     use crate::cli::Sizes;
     use crate::demos::busy_poll::{self, BusyPoll};
-    use crate::slow_reply::{REPLY, SlowReply};
-    use crate::ticker::{TICK_SPAN, Ticker};
+    use crate::demos::the_span;
+    use crate::slow_reply::{self, REPLY};
+    use crate::ticker::{Ticker, ticks};
 
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "readiness";
@@ -132,55 +132,45 @@ mod measuring {
 
     /// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
     /// also ticks that often.
-    pub fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
+    fn measure_one(
+        delay: Duration,
+        tick: Option<Duration>,
+        busy: &BusyPoll,
+    ) -> anyhow::Result<Readiness> {
         let (waited, spans) = shared::trace::record(|| {
-            let server = SlowReply::start(delay).context("starting the local server")?;
+            let server = slow_reply::start(delay).context("starting the local server")?;
             let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
-            super::wait_for_readable(server.addr(), ticker.as_mut()).context("waiting")
+            super::wait_for_readable(server, ticker.as_mut()).context("waiting")
         });
         let waited = waited?;
         ensure!(
             waited.reply == REPLY,
             "the server's reply arrived incomplete"
         );
-        let wait = named(&spans, "readiness")
-            .first()
-            .map(|span| (*span).clone())
-            .context("the wait recorded no span")?;
-        let ticks_while_waiting = named(&spans, TICK_SPAN)
-            .into_iter()
-            .filter(|tick| wait.contains(tick))
-            .count() as u64;
+        let wait = the_span(&spans, "readiness")?;
+        let cpu_ms = ms(wait.cpu());
         Ok(Readiness {
-            name: if tick.is_some() {
-                "readiness_with_ticker"
-            } else {
-                "readiness"
+            name: match tick {
+                Some(_) => "readiness_with_ticker",
+                None => "readiness",
             },
             wall_ms: ms(wait.wall()),
-            cpu_ms: ms(wait.cpu()),
+            cpu_ms,
             wakeups: waited.wakeups,
             readable_events: waited.readable_events,
-            ticks_while_waiting,
-            cpu_percent_of_busy_poll: 0.0,
+            ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
+            cpu_percent_of_busy_poll: ratio(cpu_ms, busy.cpu_ms) * 100.0,
             reply: waited.reply,
             spans,
         })
     }
 
-    /// Both waits through `poll`, then a busy poll of the same wait to compare with.
-    pub fn measure(
-        sizes: &Sizes,
-        narrator: &Narrator,
-    ) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
+    /// A busy poll of the wait to compare with, then both waits through `poll`: alone and ticking.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
         let (delay, tick) = sizes.delay_and_tick();
-        let mut alone = measure_one(delay, None)?;
-        let mut ticking = measure_one(delay, Some(tick))?;
-        let busy = busy_poll::measure(sizes, narrator)?;
-        for wait in [&mut alone, &mut ticking] {
-            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
-        }
-        Ok((alone, ticking, busy))
+        let busy = busy_poll::measure(sizes)?;
+        let alone = measure_one(delay, None, &busy)?;
+        Ok((alone, measure_one(delay, Some(tick), &busy)?, busy))
     }
 
     /// The demo, narrated.
@@ -193,48 +183,45 @@ mod measuring {
         );
         narrator.say(format!(
             "Same server (reply after {}). The thread sleeps in poll() until the socket is \
-             readable. Then once more with a ticker on the same thread (poll's timeout wakes us \
-             for it), and, for comparison, the busy poll again.",
+             readable; then again with a ticker on the same thread (poll's timeout wakes us for \
+             it). And the busy poll again, to compare.",
             human(sizes.delay_and_tick().0)
         ));
-        let (alone, ticking, busy) = measure(sizes, narrator)?;
+        let (alone, ticking, busy) = measure(sizes)?;
         let rows = Report::mixed(DEMO, SECTION).with(&alone).with(&ticking);
         narrator.report(&rows.with(&busy));
         narrator.timeline(
             "waiting through poll() with a ticker (asleep between wakeups)",
             &ticking.spans,
         );
+        let busy_core = match busy.idle_core {
+            true => ".".to_string(),
+            false => format!(
+                ", and the busy poll got only {:.0}% of a core on this busy machine: on an idle \
+                 core it would have burnt all {}.",
+                busy.cpu_percent_of_wall,
+                human_ms(busy.wall_ms)
+            ),
+        };
+        let times = |count| plural(count, "time", "times");
+        let timeouts = ticking.wakeups - ticking.readable_events;
         narrator.summary(
             SECTION,
             &[
                 format!(
-                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{}",
+                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{busy_core}",
                     human_ms(alone.wall_ms),
                     human_ms(alone.cpu_ms),
                     alone.cpu_percent_of_busy_poll,
                     human_ms(busy.cpu_ms),
-                    if busy.idle_core {
-                        ".".to_string()
-                    } else {
-                        format!(
-                            ", and the busy poll got only {:.0}% of a core on this busy machine: \
-                             on an idle core it would have burnt all {}.",
-                            busy.cpu_percent_of_wall,
-                            human_ms(busy.wall_ms)
-                        )
-                    }
                 ),
                 format!(
                     "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
                      ticker, {} for the socket) and still cost only {} of CPU: the thread was \
                      free for other work and slept in between.",
-                    plural(alone.wakeups, "time", "times"),
-                    plural(ticking.wakeups, "time", "times"),
-                    plural(
-                        ticking.wakeups - ticking.readable_events,
-                        "timeout",
-                        "timeouts"
-                    ),
+                    times(alone.wakeups),
+                    times(ticking.wakeups),
+                    plural(timeouts, "timeout", "timeouts"),
                     ticking.readable_events,
                     human_ms(ticking.cpu_ms)
                 ),

@@ -1,12 +1,11 @@
-//! Section 1.6: the robust parts the three echo servers of `demos/echo_server.rs` call, so that
-//! the lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
+//! Section 1.6: the robust parts the echo servers of `demos/echo_server.rs` call, so that the
+//! lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
 //! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! and [`Running`] (a server on a thread of its own, until stopped). The clients that load them
-//! are `crate::load`.
+//! and [`Running`] (a server on a thread of its own, until stopped).
 //!
 //! Nothing here counts: each server opens a `connection` span per client on the thread serving
-//! it, and the demo reads clients at once and threads from those spans. The rare events a test
-//! waits for are spans too: `accept paused`, `read paused`, `dropped`.
+//! it; the demo reads clients at once and threads from those spans. The rare events a test waits
+//! for are spans too: `accept paused`, `read paused`, `dropped`.
 
 pub mod selector;
 
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 use shared::Span;
 use tracing::info_span;
 
-use selector::{Selector, StopHandle};
+use selector::Selector;
 
 /// The three servers of the `echo-server` demo (starting one is with the servers, in
 /// `demos/echo_server.rs`: this module does not import the lessons).
@@ -111,17 +110,14 @@ pub struct OutOfFds {
 impl OutOfFds {
     /// Prints the line on standard error unless it did less than a second ago.
     pub fn say(&mut self, error: &io::Error) {
-        if self
-            .last_said
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
-        {
+        let recently = |at: &Instant| at.elapsed() < Duration::from_secs(1);
+        if self.last_said.as_ref().is_some_and(recently) {
             return;
         }
         self.last_said = Some(Instant::now());
-        let who = if error.raw_os_error() == Some(libc::ENFILE) {
-            "the whole system is"
-        } else {
-            "this process is"
+        let who = match error.raw_os_error() {
+            Some(libc::ENFILE) => "the whole system is",
+            _ => "this process is",
         };
         let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
         // Standard error may be closed: the server keeps serving all the same.
@@ -137,22 +133,19 @@ impl OutOfFds {
 /// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.
 pub struct Running {
     addr: SocketAddr,
-    stop: Stop,
+    /// Makes the server stop accepting: shuts a blocking server's listener down (which ends
+    /// [`incoming`]), or tells the selector.
+    stop: Box<dyn Fn() + Send>,
     thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-enum Stop {
-    /// A blocking server: shutting its listener down ends `accept` (and so [`incoming`]).
-    Listener(TcpListener),
-    Selector(StopHandle),
 }
 
 impl Running {
     /// A blocking server (`one_at_a_time`, `thread_per_client`) on `127.0.0.1`, any free port.
     pub fn blocking(serve: fn(TcpListener)) -> io::Result<Self> {
-        let listener = TcpListener::bind(any_local_port())?;
-        let stop = Stop::Listener(listener.try_clone()?);
-        Self::spawn(listener.local_addr()?, stop, move || {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let copy = listener.try_clone()?;
+        let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
+        Self::spawn(listener.local_addr()?, Box::new(stop), move || {
             serve(listener);
             Ok(())
         })
@@ -160,15 +153,15 @@ impl Running {
 
     /// The selector server (`single_thread_selector`) on `127.0.0.1`, any free port.
     pub fn selector(serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
-        let (selector, stop) = Selector::new(TcpListener::bind(any_local_port())?)?;
-        Self::spawn(selector.local_addr()?, Stop::Selector(stop), move || {
+        let (selector, stop) = Selector::new(TcpListener::bind(("127.0.0.1", 0))?)?;
+        Self::spawn(selector.local_addr()?, Box::new(stop), move || {
             serve(selector)
         })
     }
 
     fn spawn(
         addr: SocketAddr,
-        stop: Stop,
+        stop: Box<dyn Fn() + Send>,
         serve: impl FnOnce() -> io::Result<()> + Send + 'static,
     ) -> io::Result<Self> {
         let thread = std::thread::Builder::new()
@@ -196,12 +189,7 @@ impl Running {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
-        match &self.stop {
-            Stop::Listener(listener) => {
-                let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
-            }
-            Stop::Selector(handle) => handle.stop(),
-        }
+        (self.stop)();
         thread
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the echo server thread panicked")))
@@ -212,9 +200,4 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
-}
-
-/// `127.0.0.1:0`: loopback, any free port.
-pub fn any_local_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }

@@ -47,35 +47,22 @@ pub struct Selector {
     stop: Arc<AtomicBool>,
 }
 
-/// Stops a running [`Selector`] from any thread.
-#[derive(Debug, Clone)]
-pub struct StopHandle {
-    waker: Arc<Waker>,
-    stop: Arc<AtomicBool>,
-}
-
-impl StopHandle {
-    /// Makes the next [`Selector::select`] say "stop", at once.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // A failed wake can only mean the selector is gone already.
-        let _ = self.waker.wake();
-    }
-}
-
 impl Selector {
-    /// `selector.register(server_socket, selectors.EVENT_READ)` for a bound listener.
-    pub fn new(listener: std::net::TcpListener) -> io::Result<(Self, StopHandle)> {
+    /// `selector.register(server_socket, selectors.EVENT_READ)` for a bound listener; also
+    /// returns what stops it from any thread (the next [`Selector::select`] says "stop", at once).
+    pub fn new(listener: std::net::TcpListener) -> io::Result<(Self, impl Fn() + Send + 'static)> {
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let waker = Waker::new(poll.registry(), WAKER)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = StopHandle {
-            waker,
-            stop: Arc::clone(&stop),
+        let flag = Arc::clone(&stop);
+        let stop_it = move || {
+            flag.store(true, Ordering::SeqCst);
+            // A failed wake can only mean the selector is gone already.
+            let _ = waker.wake();
         };
         let selector = Self {
             poll,
@@ -88,7 +75,7 @@ impl Selector {
             another_turn: Vec::new(),
             stop,
         };
-        Ok((selector, handle))
+        Ok((selector, stop_it))
     }
 
     /// Where the server listens.
