@@ -10,7 +10,6 @@ pub mod ticker;
 use shared::Narrator;
 
 use cli::{Cli, Demo};
-use echo::ServerKind;
 
 /// The section of the notes every demo here shows.
 pub const SECTION: &str = "1.6";
@@ -32,18 +31,4 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         demos::run(demo, &cli.sizes, &narrator, narrated)?;
     }
     Ok(())
-}
-
-/// What this program does when it runs as its own child process (`shared::child`).
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub enum Job {
-    /// Serve on one of the `echo-server` demo's servers until standard input closes.
-    Serve(ServerKind),
-}
-
-/// Does a child's job (see [`Job`]).
-pub fn run_job(job: Job) -> anyhow::Result<demos::echo_server::Served> {
-    match job {
-        Job::Serve(kind) => demos::echo_server::serve(kind),
-    }
 }

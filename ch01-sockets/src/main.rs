@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Re-run as a child process: serve one of the echo servers (see `ch01_sockets::Job`).
-    if let Some(code) = shared::child::serve(ch01_sockets::run_job) {
+    // Re-run as a child process: serve one of the echo servers (the job is its `ServerKind`).
+    if let Some(code) = shared::child::serve(ch01_sockets::demos::echo_server::serve) {
         return code;
     }
     let cli: ch01_sockets::cli::Cli = shared::cli::parse_or_exit();

@@ -13,10 +13,6 @@ use tracing::info_span;
 /// What the server sends after the delay.
 pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
 
-/// The span around the server's delay: it opens once the client is accepted and closes just
-/// before the reply is written, so no reply can reach a client before this span has closed.
-pub const SERVER_WAITS: &str = "server waits";
-
 /// Starts a one-shot server on 127.0.0.1, on its own thread, and returns its address: it accepts
 /// one connection, waits `delay`, sends [`REPLY`] and closes. (Should no client come, its thread
 /// waits in `accept` until the process ends.)
@@ -27,6 +23,7 @@ pub fn start(delay: Duration) -> io::Result<SocketAddr> {
         .name("slow-reply-server".into())
         .spawn(move || {
             if let Ok((mut stream, _)) = listener.accept() {
+                // From accept to just before the reply: no reply reaches a client before it closes.
                 info_span!("server waits").in_scope(|| std::thread::sleep(delay));
                 // The client may have given up already; that is its business.
                 let _ = stream.write_all(REPLY);

@@ -9,49 +9,28 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-sockets");
-const SMALL: [&str; 8] = [
-    "--delay-ms",
-    "20",
-    "--tick-ms",
-    "5",
-    "--clients",
-    "3",
-    "--lines",
-    "2",
-];
 
-fn run(args: &[&str]) -> Output {
-    testing::run(BIN, args)
+/// Runs the binary with these space-separated arguments.
+fn run(args: &str) -> Output {
+    testing::run(BIN, &args.split_whitespace().collect::<Vec<_>>())
 }
 
 #[test]
 fn help_lists_every_demo_with_its_section() {
-    let output = run(&["--help"]);
+    let output = run("--help");
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    let demos = [
-        "blocking",
-        "busy-poll",
-        "readiness",
-        "echo-server",
-        "serve",
-        "[1.6]",
-    ];
-    let flags = [
-        "--json",
-        "--quiet",
-        "--no-timeline",
-        "--clients",
-        "--delay-ms",
-    ];
-    for word in demos.iter().chain(&flags) {
+    let demos = "blocking busy-poll readiness echo-server serve [1.6]";
+    let flags = "--json --quiet --no-timeline --clients --delay-ms";
+    for word in demos.split_whitespace().chain(flags.split_whitespace()) {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
 }
 
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
-    let lines = testing::json_lines(&run(&[&["--json"][..], &SMALL].concat()));
+    let small = "--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2";
+    let lines = testing::json_lines(&run(small));
     // Every field of every measurement, in order: scripts read these names.
     let echo = "name wall_ms threads max_concurrent_clients round_trips_per_sec \
                 server_context_switches context_switches_per_round_trip server_voluntary_switches \
@@ -60,16 +39,11 @@ fn json_output_has_the_documented_names_and_fields() {
                      cpu_percent_of_busy_poll";
     let busy = "name wall_ms cpu_ms would_block_count ticks_while_waiting cpu_percent_of_wall \
                 idle_core";
-    let servers = [
-        "one_at_a_time",
-        "thread_per_connection",
-        "single_thread_nonblocking",
-    ];
+    let servers = "one_at_a_time thread_per_connection single_thread_nonblocking";
     // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
     let python = shared::python::Python::find(false).is_ok();
-    let servers = servers
-        .into_iter()
-        .chain(python.then_some("python_selector"));
+    let servers = servers.split_whitespace();
+    let servers = servers.chain(python.then_some("python_selector"));
     let echo_rows: Vec<_> = servers.map(|name| (name, echo)).collect();
     let blocking = "name wall_ms ticks_while_blocked other_thread_ticks";
     let waits = [
@@ -87,50 +61,41 @@ fn json_output_has_the_documented_names_and_fields() {
     // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
     let yes_or_no = ["idle_core", "all_clients_at_once"];
     for (line, (demo, rows)) in lines.iter().zip(expected) {
-        assert_eq!(
-            (line["demo"].as_str(), line["section"].as_str()),
-            (Some(demo), Some("1.6"))
-        );
-        let names: Vec<&str> = line["measurements"]
-            .as_array()
-            .unwrap()
+        let (name, section) = (line["demo"].as_str(), line["section"].as_str());
+        assert_eq!((name, section), (Some(demo), Some("1.6")));
+        let measurements = line["measurements"].as_array().unwrap();
+        let got: Vec<(&str, Vec<&str>)> = measurements
             .iter()
-            .map(|m| m["name"].as_str().unwrap())
+            .map(|row| (row["name"].as_str().unwrap(), row_keys(row)))
             .collect();
-        assert_eq!(
-            names,
-            rows.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-            "{demo}"
-        );
-        for (name, fields) in rows {
-            let row = testing::measurement(line, name).as_object().unwrap();
-            let keys: Vec<&str> = row.keys().map(String::as_str).collect();
-            let fields: Vec<&str> = fields.split_whitespace().collect();
-            assert_eq!(keys, fields, "{demo}/{name}: every field, in order");
-            for (field, value) in row.iter().skip(1) {
-                let boolean = yes_or_no.contains(&field.as_str());
-                let typed = if boolean {
-                    value.is_boolean()
-                } else {
-                    value.is_number()
+        let wanted: Vec<(&str, Vec<&str>)> = rows
+            .iter()
+            .map(|(name, fields)| (*name, fields.split_whitespace().collect()))
+            .collect();
+        assert_eq!(got, wanted, "{demo}: every row and every field, in order");
+        for row in measurements {
+            for (field, value) in row.as_object().unwrap().iter().skip(1) {
+                let typed = match yes_or_no.contains(&field.as_str()) {
+                    true => value.is_boolean(),
+                    false => value.is_number(),
                 };
-                assert!(typed, "{demo}/{name}: {field} is {value}");
+                assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
             }
         }
     }
 }
 
+fn row_keys(row: &serde_json::Value) -> Vec<&str> {
+    row.as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 #[test]
 fn no_python_leaves_the_python_row_out_and_says_why() {
-    let output = run(&[
-        "echo-server",
-        "--json",
-        "--no-python",
-        "--clients",
-        "2",
-        "--lines",
-        "1",
-    ]);
+    let output = run("echo-server --json --no-python --clients 2 --lines 1");
     let rows = testing::json_lines(&output)[0]["measurements"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
     assert!(testing::stderr_lines(&output)[0].contains("--no-python"));
@@ -138,43 +103,43 @@ fn no_python_leaves_the_python_row_out_and_says_why() {
 
 #[test]
 fn one_demo_runs_alone_and_sizes_work_before_or_after_its_name() {
-    let lines = testing::json_lines(&run(&["--json", "--delay-ms", "10", "blocking"]));
+    let lines = testing::json_lines(&run("--json --delay-ms 10 blocking"));
     assert_eq!(lines.len(), 1);
-    let output = run(&["echo-server", "--quiet", "--clients", "2", "--lines", "1"]);
+    let output = run("echo-server --quiet --clients 2 --lines 1");
     assert!(output.status.success());
-    assert!(
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .contains("single_thread_nonblocking")
-    );
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("single_thread_nonblocking"), "{table}");
 }
 
-fn assert_one_line_error(args: &[&str], mentions: &str) {
-    let line = testing::assert_one_line_error(&run(args), &format!("{args:?}"));
-    assert!(line.contains(mentions), "{args:?}: {line}");
+fn assert_one_line_error(args: &str, mentions: &str) {
+    let line = testing::assert_one_line_error(&run(args), args);
+    assert!(line.contains(mentions), "{args}: {line}");
 }
 
 #[test]
 fn bad_input_gives_one_line_and_a_failing_status() {
-    assert_one_line_error(&["--clients", "0"], "--clients");
+    assert_one_line_error("--clients 0", "--clients");
     // More clients than the one-at-a-time server's accept queue holds would hang in connect().
-    assert_one_line_error(&["echo-server", "--clients", "129"], "1..=128");
-    assert_one_line_error(&["--delay-ms", "soon"], "--delay-ms");
-    assert_one_line_error(&["no-such-demo"], "no-such-demo");
-    assert_one_line_error(&["serve", "--port", "70000"], "--port");
-    assert_one_line_error(&["serve", "--port", "http"], "--port");
-    assert_one_line_error(&["serve", "--port", "-1"], "error");
-    assert_one_line_error(&["serve"], "--port");
-    assert_one_line_error(&["serve", "--port"], "--port");
-    assert_one_line_error(&["serve", "--port", "0", "--host", "nowhere"], "--host");
-    assert_one_line_error(&["--url", "http://127.0.0.1:1/", "blocking"], "--url");
+    assert_one_line_error("echo-server --clients 129", "1..=128");
+    assert_one_line_error("--delay-ms soon", "--delay-ms");
+    assert_one_line_error("no-such-demo", "no-such-demo");
+    assert_one_line_error("serve --port 70000", "--port");
+    assert_one_line_error("serve --port http", "--port");
+    assert_one_line_error("serve --port -1", "error");
+    assert_one_line_error("serve", "--port");
+    assert_one_line_error("serve --port", "--port");
+    assert_one_line_error("serve --port 0 --host nowhere", "--host");
+    assert_one_line_error("--url http://127.0.0.1:1/ blocking", "--url");
 }
 
 #[test]
 fn serve_on_a_port_in_use_says_so_in_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
+    assert_one_line_error(
+        &format!("serve --port {port}"),
+        "cannot listen on 127.0.0.1:",
+    );
 }
 
 /// The `serve` binary, killed even when an assertion fails; its standard output stays open.

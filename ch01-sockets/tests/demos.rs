@@ -30,7 +30,6 @@ fn sizes() -> Sizes {
 #[test]
 fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
     let outcome = blocking::measure(&sizes()).unwrap();
-    assert_eq!(outcome.reply, REPLY);
     // The read really waited for the server: it was open for the server's whole delay, measured
     // by the server itself (a span from accept to just before the reply, at least DELAY long).
     // The read span opened before connect() and cannot close before the reply was sent, however
@@ -58,16 +57,14 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
     let names = [alone.name, ticking.name, busy.name];
     assert_eq!(names, ["readiness", "readiness_with_ticker", "busy_poll"]);
 
-    assert_eq!(busy.reply, REPLY);
-    // A read on a socket with nothing to read yet: WouldBlock at once.
-    assert!(busy.first_read_would_block);
+    // (The busy poll, like every wait here, fails to measure unless the whole reply came, and
+    // unless its first read, on a socket with nothing to read yet, said WouldBlock at once.)
     // Fails for a blocking socket: its read waits instead of answering WouldBlock.
     assert!(busy.would_block_count > 1, "{busy:?}");
     // Fails if the loop blocked: the same thread ticks only between two tries.
     let ticks = busy.ticks_while_waiting;
     assert!(ticks > 0, "the same thread ticked while waiting");
 
-    assert_eq!(alone.reply, REPLY);
     assert!(alone.readable_events >= 1);
     // Coarse on purpose (the demo shows well under 1%): a loaded machine gives the busy poll
     // less CPU, never the sleeping wait more. Fails for a wait that polls (the control below).

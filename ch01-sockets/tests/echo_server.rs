@@ -282,7 +282,7 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let job = serde_json::to_string(&ch01_sockets::Job::Serve(ServerKind::ThreadPerConnection));
+    let job = serde_json::to_string(&ServerKind::ThreadPerConnection);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ch01-sockets"))
         .args([shared::child::CHILD_ARG, &job.unwrap()])
         .stdin(Stdio::piped())

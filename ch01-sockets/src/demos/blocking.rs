@@ -62,9 +62,6 @@ mod measuring {
         pub ticks_while_blocked: u64,
         /// Ticks of the ticker on its own thread during the same read.
         pub other_thread_ticks: u64,
-        /// The bytes received.
-        #[serde(skip)]
-        pub reply: Vec<u8>,
         /// The `blocking read`, the `server waits` and every `ticker` span.
         #[serde(skip)]
         pub spans: Vec<Span>,
@@ -72,7 +69,7 @@ mod measuring {
 
     /// Runs [`super::ask_and_wait`] against a server that replies after `--delay-ms`, with a
     /// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
-    /// its own.
+    /// its own; fails unless the whole reply came.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
         let (delay, tick) = sizes.delay_and_tick();
         let what = "waiting in a blocking read()";
@@ -103,7 +100,6 @@ mod measuring {
             ticks_while_blocked: ticks(&spans, "main", |tick| tick.overlaps(&read)),
             // Only ticks wholly inside the read count as "kept going during it".
             other_thread_ticks: ticks(&spans, "other thread", |tick| read.contains(tick)),
-            reply,
             spans,
         })
     }

@@ -68,10 +68,6 @@ mod measuring {
     /// The demo's name in `--help` and `--json`.
     pub const DEMO: &str = "busy-poll";
 
-    /// A loop that never blocks spends nearly all of its wall time on a CPU when it has a core to
-    /// itself; below this share, other programs had the core part of the time.
-    const IDLE_CORE_PERCENT: f64 = 80.0;
-
     /// What the busy poll cost.
     #[derive(Debug, Clone, Serialize)]
     pub struct BusyPoll {
@@ -87,49 +83,37 @@ mod measuring {
         pub ticks_while_waiting: u64,
         /// `cpu_ms` as a percentage of `wall_ms`: how much of a core the loop got.
         pub cpu_percent_of_wall: f64,
-        /// Whether the loop had a core to itself (at least 80% of the wait on a CPU); on a busy
-        /// machine the OS shares the core with other programs and the loop gets less.
+        /// Whether the loop had a core to itself (at least 80% of the wait on a CPU: a loop that
+        /// never blocks gets less only when the OS shares its core with other programs).
         pub idle_core: bool,
-        /// Whether a `read` right after connecting (nothing sent yet) returned `WouldBlock`.
-        #[serde(skip)]
-        pub first_read_would_block: bool,
-        /// How long that first `read` took.
+        /// How long a `read` right after connecting (nothing sent yet) took to say `WouldBlock`.
         #[serde(skip)]
         pub first_read_took: Duration,
-        /// The bytes received.
-        #[serde(skip)]
-        pub reply: Vec<u8>,
         /// The `busy poll` span, the `server waits` span and the `ticker` spans.
         #[serde(skip)]
         pub spans: Vec<Span>,
     }
 
     /// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
-    /// tries.
+    /// tries; fails unless the first read said `WouldBlock` and the whole reply came.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
         let (delay, tick) = sizes.delay_and_tick();
         let (polled, spans) =
             shared::narrate::record("busy polling read()", "busy poll", None, || {
                 let server = slow_reply::start(delay).context("starting the local server")?;
-                let mut stream =
-                    super::connect_nonblocking(server).context("connecting to the local server")?;
+                let mut stream = super::connect_nonblocking(server).context("connecting")?;
                 // One read by hand first, to time it: the server has not sent anything yet.
                 let asked = Instant::now();
                 let first_read = stream.read(&mut [0u8; 1]);
-                let first_read_took = asked.elapsed();
+                let took = asked.elapsed();
                 let polled = super::busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
-                anyhow::Ok((
-                    polled.context("reading the reply")?,
-                    first_read,
-                    first_read_took,
-                ))
+                anyhow::Ok((polled.context("reading the reply")?, first_read, took))
             });
         let ((reply, would_block_count), first_read, first_read_took) = polled?;
-        let first_read_would_block =
-            matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         ensure!(
-            first_read_would_block,
-            "the first read did not return WouldBlock: {first_read:?}"
+            would_block,
+            "the first read did not say WouldBlock: {first_read:?}"
         );
         ensure!(reply == REPLY, "the server's reply arrived incomplete");
         let busy = the_span(&spans, "busy poll")?;
@@ -142,10 +126,8 @@ mod measuring {
             would_block_count,
             ticks_while_waiting: ticks(&spans, "main", |tick| busy.contains(tick)),
             cpu_percent_of_wall,
-            idle_core: cpu_percent_of_wall >= IDLE_CORE_PERCENT,
-            first_read_would_block,
+            idle_core: cpu_percent_of_wall >= 80.0,
             first_read_took,
-            reply,
             spans,
         })
     }
@@ -184,28 +166,25 @@ mod measuring {
             &polled.spans,
         );
         let times = |count| plural(count, "time", "times");
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "The first read() returned WouldBlock after {}: a non-blocking socket never \
-                     waits.",
-                    human(polled.first_read_took)
-                ),
-                format!(
-                    "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU \
-                     for {} of waiting: {:.0}% of a core{all_of_it}",
-                    times(polled.ticks_while_waiting),
-                    times(polled.would_block_count),
-                    human_ms(polled.cpu_ms),
-                    human_ms(polled.wall_ms),
-                    polled.cpu_percent_of_wall,
-                ),
-                "Non-blocking mode alone lets us do other things while waiting; we still need \
-                 the OS to tell us when data came (next demo)."
-                    .into(),
-            ],
-        );
+        let summary = [
+            format!(
+                "The first read() said WouldBlock after {}: a non-blocking socket never waits.",
+                human(polled.first_read_took)
+            ),
+            format!(
+                "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU for \
+                 {} of waiting: {:.0}% of a core{all_of_it}",
+                times(polled.ticks_while_waiting),
+                times(polled.would_block_count),
+                human_ms(polled.cpu_ms),
+                human_ms(polled.wall_ms),
+                polled.cpu_percent_of_wall,
+            ),
+            "Non-blocking mode alone lets us do other things while waiting; we still need the OS \
+             to tell us when data came (next demo)."
+                .into(),
+        ];
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 }

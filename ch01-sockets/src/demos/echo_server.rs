@@ -132,7 +132,7 @@ mod measuring {
         pub involuntary: u64,
     }
 
-    /// The child's job (`Job::Serve`): serves, prints its address, stops when standard input
+    /// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
     /// closes. Alone in its process, the server's threads are the ones the process counts.
     pub fn serve(kind: ServerKind) -> anyhow::Result<Served> {
         // Hundreds of clients need hundreds of descriptors.
@@ -199,10 +199,7 @@ mod measuring {
     /// Runs the load against a fresh server in a process of its own.
     pub fn measure_one(server: &Server, load: Load) -> anyhow::Result<ServerRun> {
         let (name, child) = match server {
-            Server::Rust(kind) => (
-                kind.measurement_name(),
-                SelfExe::current()?.spawn(&crate::Job::Serve(*kind)),
-            ),
+            Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
             Server::Python(python) => ("python_selector", python.spawn(&PYTHON_SELECTOR, &[])),
         };
         let mut child = child.with_context(|| format!("starting the {name} server"))?;
@@ -351,33 +348,19 @@ mod measuring {
             lines.push("Context switches are counted on Linux only; here they read 0.".into());
             return lines;
         }
-        let fewer = single.voluntary_switches_per_round_trip
-            < one
-                .voluntary_switches_per_round_trip
-                .min(threads.voluntary_switches_per_round_trip);
+        let per_trip = |run: &ServerRun| run.voluntary_switches_per_round_trip;
+        let fewer = per_trip(single) < per_trip(one).min(per_trip(threads));
         lines.push(format!(
             "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
              per connection (each waits in read() for the next line unless it is there already), \
              {:.2} for the single thread{}",
-            one.voluntary_switches_per_round_trip,
-            threads.voluntary_switches_per_round_trip,
-            single.voluntary_switches_per_round_trip,
-            if fewer {
-                ": it slept in poll() only when no socket at all was ready."
-            } else {
-                ", no fewer this time: the clients kept it waiting, one socket ready at a time."
+            per_trip(one),
+            per_trip(threads),
+            per_trip(single),
+            match fewer {
+                true => ": it slept in poll() only when no socket at all was ready.",
+                false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
             }
-        ));
-        let times = |run: &ServerRun| plural(run.server_context_switches, "time", "times");
-        lines.push(format!(
-            "Counting the times the OS preempted them too (to run another thread), the servers \
-             were switched {}, {} and {} ({:.2}, {:.2} and {:.2} per round trip).",
-            times(one),
-            times(threads),
-            times(single),
-            one.context_switches_per_round_trip,
-            threads.context_switches_per_round_trip,
-            single.context_switches_per_round_trip
         ));
         lines
     }

@@ -122,9 +122,6 @@ mod measuring {
         pub ticks_while_waiting: u64,
         /// This wait's CPU time as a percentage of the busy poll's, measured in the same run.
         pub cpu_percent_of_busy_poll: f64,
-        /// The bytes received.
-        #[serde(skip)]
-        pub reply: Vec<u8>,
         /// The `readiness`, `in poll()`, `server waits` and `ticker` spans.
         #[serde(skip)]
         pub spans: Vec<Span>,
@@ -160,7 +157,6 @@ mod measuring {
             readable_events: waited.readable_events,
             ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
             cpu_percent_of_busy_poll: ratio(cpu_ms, busy.cpu_ms) * 100.0,
-            reply: waited.reply,
             spans,
         })
     }
