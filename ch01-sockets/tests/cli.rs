@@ -4,6 +4,7 @@ use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
+use ch01_sockets::echo::ServerKind;
 use shared::testing;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -168,11 +169,12 @@ fn start_serve(limit_fds: Option<u64>) -> (Serve, String) {
     (server, addr)
 }
 
+/// How long a client waits for an echo, or the server for its first line on standard error.
+const PATIENCE: Duration = Duration::from_secs(20);
+
 fn echo_once(addr: &str, text: &[u8]) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.write_all(text).unwrap();
     let mut echo = vec![0u8; text.len()];
     stream.read_exact(&mut echo).unwrap();
@@ -198,6 +200,41 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_millis(ticks * 1000 / per_second)
 }
 
+/// The line client `i` sends.
+fn line(i: usize) -> String {
+    format!("client {i:03}\n")
+}
+
+/// `count` clients of the server at `addr` (more than it has descriptors for), each having sent
+/// its line; the server's first line on standard error says why it accepts no more, naming the
+/// limit (`ulimit -n`).
+fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpStream>, String) {
+    let clients = (0..count).map(|i| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(line(i).as_bytes()).unwrap();
+        stream
+    });
+    let clients = clients.collect();
+    let said = stderr
+        .recv_timeout(PATIENCE)
+        .expect("a line on standard error");
+    assert!(said.contains("out of file descriptors"), "{said}");
+    assert!(said.contains("`ulimit -n` is"), "{said}");
+    (clients, said)
+}
+
+/// Once the first `leave` clients leave, the others, who waited in the queue, are accepted and
+/// get their lines back, in order: each one that leaves makes room for the next.
+fn served_once_some_leave(mut clients: Vec<TcpStream>, leave: usize) {
+    clients.drain(..leave);
+    for (i, mut stream) in (leave..).zip(clients) {
+        let mut echo = vec![0u8; line(i).len()];
+        stream.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, line(i).as_bytes());
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
@@ -206,20 +243,10 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     let started = Instant::now();
     let (server, addr) = start_serve(Some(40));
     let pid = server.child.id();
-    let mut clients: Vec<TcpStream> = (0..100)
-        .map(|i| {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            stream
-                .write_all(format!("client {i:03}\n").as_bytes())
-                .unwrap();
-            stream
-        })
-        .collect();
-    // Accepting now fails with EMFILE for the clients beyond the limit.
+    let (clients, first) = out_of_fds(&addr, 100, &server.stderr);
+    assert!(first.contains("`ulimit -n` is 40"), "{first}");
     let cpu_before = cpu_of(pid);
+    // Accepting fails with EMFILE for the clients beyond the limit, and goes on failing.
     let watched = Duration::from_millis(600);
     std::thread::sleep(watched);
     let cpu = cpu_of(pid).saturating_sub(cpu_before);
@@ -231,23 +258,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     let alive = stat(pid).is_some_and(|fields| fields[0] != "Z");
     assert!(alive, "the server exited");
 
-    // It said why, in one line that names the limit and `ulimit -n`.
-    let first = server
-        .stderr
-        .recv_timeout(Duration::from_secs(20))
-        .expect("a line on standard error");
-    assert!(first.contains("out of file descriptors"), "{first}");
-    assert!(first.contains("`ulimit -n` is 40"), "{first}");
-
-    // Free descriptors: the clients who waited in the queue are accepted and echoed, in order;
-    // each one that leaves makes room for the next.
-    clients.drain(..50);
-    for (i, mut stream) in clients.into_iter().enumerate() {
-        let expected = format!("client {:03}\n", i + 50);
-        let mut echo = vec![0u8; expected.len()];
-        stream.read_exact(&mut echo).unwrap();
-        assert_eq!(echo, expected.as_bytes());
-    }
+    served_once_some_leave(clients, 50);
     // And it still accepts new clients.
     echo_once(&addr, b"after the storm\n");
 
@@ -257,6 +268,62 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     assert!(
         said as f64 <= elapsed.as_secs_f64().ceil() + 1.0,
         "{said} lines in {elapsed:?}"
+    );
+}
+
+/// The thread-per-connection server in a process of its own (this crate's binary, run as its
+/// own child), whose descriptor limit the test lowers to what it has open plus room for its
+/// listener, the copy that stops it, and 5 clients: 14 clients are more than it can hold.
+#[cfg(target_os = "linux")]
+#[test]
+fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
+    use std::io::BufRead as _;
+
+    let job = serde_json::to_string(&ServerKind::ThreadPerConnection).unwrap();
+    let mut child = Command::new(BIN)
+        .args([shared::child::CHILD_ARG, &job])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
+    stdout.unwrap();
+    let pid = child.id() as libc::pid_t;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: open + 5,
+        rlim_max: open + 5,
+    };
+    // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
+    let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(lowered, 0);
+    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        stderr
+            .map_while(Result::ok)
+            .for_each(|l| drop(lines.send(l)))
+    });
+
+    // It says why it accepts no more (before any client leaves and makes room)...
+    let (mut clients, _) = out_of_fds(addr.trim(), 14, &heard);
+    // ...serves the clients it had...
+    let mut first = vec![0u8; line(0).len()];
+    clients[0].read_exact(&mut first).unwrap();
+    assert_eq!(first, line(0).as_bytes());
+    // ...and once the first seven leave, the rest are accepted and echoed.
+    served_once_some_leave(clients, 7);
+    // Closing its standard input ends the child.
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{:?}",
+        heard.try_iter().collect::<Vec<_>>()
     );
 }
 

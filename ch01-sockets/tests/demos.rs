@@ -131,18 +131,6 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
     server.join().unwrap();
 }
 
-/// One of this binary's servers, in a process of its own, under `clients` x `lines` lines.
-fn rust(kind: ServerKind, clients: usize, lines: usize) -> ServerRun {
-    shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
-    let line_bytes = 32;
-    let load = Load {
-        clients,
-        lines,
-        line_bytes,
-    };
-    echo_server::measure_one(&Server::Rust(kind), load).unwrap()
-}
-
 // The demo's rows and the `connection` spans behind them: who was served when, on which thread.
 // Listing 3.7 in CPython is checked like the Rust selector: every byte back (the load checks
 // each line), every client at once, one thread; the one-at-a-time server is the negative
@@ -219,7 +207,14 @@ fn one_thread_on_readiness_sleeps_far_less_per_round_trip_than_a_thread_per_conn
     // Voluntary switches: the server thread blocked (in read(), in poll()) and had to be woken.
     // A loaded machine adds preemptions, which are counted apart, and only makes sockets more
     // likely to be ready when the single thread comes back, so this holds idle or busy.
-    let per_round_trip = |kind| rust(kind, 50, 20).voluntary_switches_per_round_trip;
+    shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
+    let load = Load {
+        clients: 50,
+        lines: 20,
+        line_bytes: 32,
+    };
+    let run = |kind| echo_server::measure_one(&Server::Rust(kind), load).unwrap();
+    let per_round_trip = |kind| run(kind).voluntary_switches_per_round_trip;
     // 50 clients: the more clients, the likelier another socket is ready (20 clients gave up to
     // 0.34 against 0.9 on a machine running 60 busy threads; 100 clients, at most 0.03).
     let threads = per_round_trip(ServerKind::ThreadPerConnection);

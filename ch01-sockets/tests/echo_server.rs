@@ -44,21 +44,14 @@ fn watch() -> (Recording, impl Fn(&str) -> usize) {
 fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     let ((), spans) = shared::trace::record(|| {
         let server = Running::selector(single_thread_selector).unwrap();
-        let load = Load {
-            clients: 100,
-            lines: 20,
-            line_bytes: 100,
-        };
+        let load = load(100, 20, 100);
         // `load::run` compares every echoed line with what that client sent, and checks that
         // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
         load::run(server.addr(), load).unwrap();
         server.stop().unwrap();
     });
-    assert_eq!(
-        most_at_once(&spans),
-        100,
-        "all 100 clients connected at once"
-    );
+    let at_once = most_at_once(&spans);
+    assert_eq!(at_once, 100, "all 100 clients connected at once");
     // The server's spans only, not the load's `client` spans.
     let served: Vec<_> = spans.into_iter().filter(|s| s.name != "client").collect();
     assert_eq!(threads_used(&served), 1);
@@ -80,13 +73,32 @@ fn echoed(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(echo)
 }
 
+/// Sends `line` and asserts that exactly it comes back.
+fn echoes(stream: &mut TcpStream, line: &[u8]) {
+    assert_eq!(
+        echoed(stream, line).unwrap(),
+        line,
+        "{:?}",
+        String::from_utf8_lossy(line)
+    );
+}
+
+fn load(clients: usize, lines: usize, line_bytes: usize) -> Load {
+    Load {
+        clients,
+        lines,
+        line_bytes,
+    }
+}
+
 #[test]
 fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_time() {
     for kind in ServerKind::ALL {
+        eprintln!("the {kind:?} server:");
         let ((), spans) = shared::trace::record(|| {
             let server = kind.start().unwrap();
             let mut first = connect(server.addr());
-            assert_eq!(echoed(&mut first, b"one\n").unwrap(), b"one\n", "{kind:?}");
+            echoes(&mut first, b"one\n");
             // The first client stays connected, and says nothing more.
             let mut second = connect(server.addr());
             if kind == ServerKind::OneAtATime {
@@ -104,7 +116,7 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
                 second.read_exact(&mut echo).unwrap();
                 assert_eq!(&echo, b"two\n");
             } else {
-                assert_eq!(echoed(&mut second, b"two\n").unwrap(), b"two\n", "{kind:?}");
+                echoes(&mut second, b"two\n");
                 drop(first);
             }
             drop(second);
@@ -120,7 +132,7 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     let _recorded = Recording::start();
     let server = ServerKind::ThreadPerConnection.start().unwrap();
     let mut client = connect(server.addr());
-    assert_eq!(echoed(&mut client, b"hi\n").unwrap(), b"hi\n");
+    echoes(&mut client, b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
     let stopper = std::thread::spawn(move || {
         server.stop().unwrap();
@@ -135,15 +147,6 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     drop(client);
     told.recv_timeout(PATIENCE).unwrap();
     stopper.join().unwrap();
-}
-
-/// The buffer the server held for a client when it paused reading from it: `read paused N`.
-fn buffered_at_pauses(spans: &[shared::Span]) -> Vec<usize> {
-    let pauses = named(spans, "read paused");
-    let bytes = pauses
-        .iter()
-        .map(|span| span.label.rsplit(' ').next().unwrap());
-    bytes.map(|n| n.parse().unwrap()).collect()
 }
 
 // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
@@ -191,25 +194,18 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     all_back.send(()).unwrap();
     sender.join().unwrap();
     // Then the server answers our half-close with its own, and nothing more.
-    assert_eq!(
-        reader.read(&mut chunk).unwrap(),
-        0,
-        "the server did not close"
-    );
+    let last = reader.read(&mut chunk).unwrap();
+    assert_eq!(last, 0, "the server did not close");
     server.stop().unwrap();
     let spans = recording.finish();
     // The server's buffer for one client stayed bounded: it grows only by reading, and
     // reading stops at the bound (a pause each time), one read at most beyond it.
-    let peak = buffered_at_pauses(&spans).into_iter().max().unwrap();
+    // Each pause's label gives the bytes buffered for us then: `read paused N`.
+    let buffered = named(&spans, "read paused").into_iter();
+    let buffered = buffered.map(|span| span.label.rsplit(' ').next().unwrap().parse::<usize>());
+    let peak = buffered.map(Result::unwrap).max().unwrap();
     assert!(peak <= MAX_PENDING + 64 * 1024, "{peak} bytes");
     assert!(named(&spans, "dropped").is_empty());
-}
-
-/// Closes with SO_LINGER set to zero: the kernel sends a reset (RST) instead of a normal close.
-fn reset(stream: TcpStream) {
-    socket2::SockRef::from(&stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
 }
 
 #[test]
@@ -226,9 +222,11 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
             rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
         } else {
             // All echoed, nothing in flight: only the server's read can see the reset.
-            assert_eq!(echoed(&mut rude, b"hi\n").unwrap(), b"hi\n");
+            echoes(&mut rude, b"hi\n");
         }
-        reset(rude);
+        // SO_LINGER zero: the kernel sends a reset (RST) instead of a normal close.
+        let linger = socket2::SockRef::from(&rude).set_linger(Some(Duration::ZERO));
+        linger.unwrap();
     }
     // Fails for a server that keeps a reset connection (its span would never close).
     eventually("the server dropped the resetting clients", || {
@@ -236,17 +234,9 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
     });
     assert!(closed("dropped") >= 1);
 
-    assert_eq!(
-        echoed(&mut steady, b"still there?\n").unwrap(),
-        b"still there?\n"
-    );
+    echoes(&mut steady, b"still there?\n");
     // And new clients are still accepted.
-    let load = Load {
-        clients: 3,
-        lines: 3,
-        line_bytes: 20,
-    };
-    load::run(server.addr(), load).unwrap();
+    load::run(server.addr(), load(3, 3, 20)).unwrap();
     server.stop().unwrap();
 }
 
@@ -261,91 +251,8 @@ fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     client.read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"partial line without newline");
     eventually("the client was closed", || closed("connection") == 1);
-    load::run(
-        server.addr(),
-        Load {
-            clients: 2,
-            lines: 2,
-            line_bytes: 16,
-        },
-    )
-    .unwrap();
+    load::run(server.addr(), load(2, 2, 16)).unwrap();
     server.stop().unwrap();
-}
-
-/// The thread-per-connection server in a process of its own (this crate's binary, run as its
-/// own child), whose descriptor limit the test lowers to what it has open plus room for its
-/// listener, the copy that stops it, and 5 clients. The clients live in this process.
-#[cfg(target_os = "linux")]
-#[test]
-fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
-    let job = serde_json::to_string(&ServerKind::ThreadPerConnection);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ch01-sockets"))
-        .args([shared::child::CHILD_ARG, &job.unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut addr = String::new();
-    let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
-    stdout.unwrap();
-    let pid = child.id() as libc::pid_t;
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count() as u64;
-    let limit = libc::rlimit {
-        rlim_cur: open + 5,
-        rlim_max: open + 5,
-    };
-    // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
-    let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
-    assert_eq!(lowered, 0);
-
-    // 14 clients, each sending a line: more than the server has descriptors for.
-    let line = |i: usize| format!("client {i:02}\n");
-    let mut clients: Vec<TcpStream> = (0..14)
-        .map(|i| {
-            let mut stream = connect(addr.trim().parse().unwrap());
-            stream.write_all(line(i).as_bytes()).unwrap();
-            stream
-        })
-        .collect();
-    // It says why it accepts no more (before any client leaves and makes room)...
-    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (lines, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        stderr
-            .map_while(Result::ok)
-            .for_each(|l| drop(lines.send(l)))
-    });
-    let said = heard
-        .recv_timeout(PATIENCE)
-        .expect("nothing said on standard error");
-    assert!(said.contains("out of file descriptors"), "{said}");
-    assert!(said.contains("`ulimit -n` is"), "{said}");
-    // ...serves the clients it had...
-    let mut first = [0u8; 10];
-    clients[0].read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"client 00\n");
-    // ...and once the first seven leave, the rest are accepted and echoed.
-    clients.drain(..7);
-    for (i, mut stream) in (7..).zip(clients) {
-        let mut echo = vec![0u8; line(i).len()];
-        stream.read_exact(&mut echo).unwrap();
-        assert_eq!(echo, line(i).as_bytes());
-    }
-    // Closing its standard input ends the child.
-    drop(child.stdin.take());
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "{:?}",
-        heard.try_iter().collect::<Vec<_>>()
-    );
 }
 
 /// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
@@ -373,7 +280,7 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
             let server = Running::selector(single_thread_selector).unwrap();
             let addr = server.addr();
             let mut client = connect(addr);
-            assert_eq!(echoed(&mut client, b"hello\n").unwrap(), b"hello\n");
+            echoes(&mut client, b"hello\n");
             if drop_it {
                 drop(server);
             } else {

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use shared::Span;
+use shared::trace::named;
 use tracing::info_span;
 
 use selector::Selector;
@@ -51,22 +52,17 @@ impl ServerKind {
 
 /// The most `connection` spans open at one instant: the clients a server had at once.
 pub fn most_at_once(spans: &[Span]) -> u64 {
-    let mut edges: Vec<(Duration, i64)> = spans
-        .iter()
-        .filter(|span| span.name == "connection")
-        .flat_map(|span| [(span.opened, 1), (span.closed, -1)])
-        .collect();
-    // At equal times a close comes first (-1 < 1): touching spans were not open together.
-    edges.sort_unstable();
-    let mut open = 0i64;
-    edges
-        .iter()
-        .map(|(_, step)| {
-            open += step;
-            open
-        })
-        .max()
-        .unwrap_or(0) as u64
+    let connections = named(spans, "connection");
+    // The count peaks as one of them opens; a span that closed at that very instant was not open
+    // together with it.
+    let open_at = |at| {
+        let open = connections
+            .iter()
+            .filter(|s| s.opened <= at && at < s.closed);
+        open.count()
+    };
+    let counts = connections.iter().map(|span| open_at(span.opened));
+    counts.max().unwrap_or(0) as u64
 }
 
 /// How long to stop accepting after `accept` failed. Retrying at once would fail again at once:
