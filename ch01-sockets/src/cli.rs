@@ -21,11 +21,9 @@ pub struct Cli {
     /// The demo to run (default: blocking, busy-poll, readiness, echo-server in that order).
     #[command(subcommand)]
     pub demo: Option<Demo>,
-
     /// The flags every chapter crate shares.
     #[command(flatten)]
     pub common: CommonArgs,
-
     /// Sizes of the work.
     #[command(flatten)]
     pub sizes: Sizes,
@@ -62,7 +60,6 @@ pub struct ServeArgs {
     /// Port to listen on, 0-65535 (0: any free port, printed at start).
     #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
     pub port: u16,
-
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -75,22 +72,18 @@ pub struct Sizes {
     #[arg(long, global = true, default_value_t = 300, value_name = "MS",
           value_parser = value_parser!(u64).range(1..=10_000))]
     pub delay_ms: u64,
-
     /// blocking, busy-poll, readiness: how often the ticker ("other work") wants to run.
     #[arg(long, global = true, default_value_t = 10, value_name = "MS",
           value_parser = value_parser!(u64).range(1..=1_000))]
     pub tick_ms: u64,
-
     /// echo-server: clients connected at the same time (at most 128, the kernel's accept queue).
     #[arg(long, global = true, default_value_t = 100, value_name = "N",
           value_parser = value_parser!(u64).range(1..=MAX_CLIENTS))]
     pub clients: u64,
-
     /// echo-server: lines (round trips) each client sends.
     #[arg(long, global = true, default_value_t = 100, value_name = "N",
           value_parser = value_parser!(u64).range(1..=100_000))]
     pub lines: u64,
-
     /// echo-server: bytes per line.
     #[arg(long, global = true, default_value_t = 64, value_name = "BYTES",
           value_parser = value_parser!(u64).range(16..=65_536))]

@@ -139,25 +139,23 @@ mod measuring {
         shared::fdlimit::raise_to_hard_limit();
         let server = kind.start().context("starting the server")?;
         println!("{}", server.addr());
-        let before = own_switches();
+        let (voluntary, involuntary) = own_switches();
         io::stdin().read_to_end(&mut Vec::new())?;
         server.stop().context("the server failed")?;
-        let after = own_switches();
+        let (v, i) = own_switches();
         Ok(Served {
-            voluntary: after.voluntary.saturating_sub(before.voluntary),
-            involuntary: after.involuntary.saturating_sub(before.involuntary),
+            voluntary: v.saturating_sub(voluntary),
+            involuntary: i.saturating_sub(involuntary),
         })
     }
 
-    fn own_switches() -> Served {
+    /// This process's voluntary and involuntary context switches so far.
+    fn own_switches() -> (u64, u64) {
         // SAFETY: an all-zero rusage is a valid value of this plain C struct.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: `usage` is valid and writable; RUSAGE_SELF is this process, all its threads.
         let _failed = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0;
-        Served {
-            voluntary: usage.ru_nvcsw as u64,
-            involuntary: usage.ru_nivcsw as u64,
-        }
+        (usage.ru_nvcsw as u64, usage.ru_nivcsw as u64)
     }
 
     /// A server to measure: one of this binary's (run as its child), or listing 3.7 in CPython.

@@ -140,10 +140,8 @@ mod measuring {
             super::wait_for_readable(server, ticker.as_mut()).context("waiting")
         });
         let waited = waited?;
-        ensure!(
-            waited.reply == REPLY,
-            "the server's reply arrived incomplete"
-        );
+        let whole = waited.reply == REPLY;
+        ensure!(whole, "the server's reply arrived incomplete");
         let wait = the_span(&spans, "readiness")?;
         let cpu_ms = ms(wait.cpu());
         Ok(Readiness {
