@@ -162,6 +162,15 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
     // hands clients to other threads.
     let counted: Vec<u64> = runs.iter().take(3).map(|run| run.threads).collect();
     assert_eq!(counted, [1, 7, 1]);
+    // The OS threads that ran (entered) the `connection` spans.
+    let threads_serving = |run: &ServerRun| {
+        let runs = named(&run.spans, "connection")
+            .into_iter()
+            .flat_map(|s| &s.runs);
+        runs.map(|r| r.thread_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
     assert_eq!([one, threads, single].map(threads_serving), [1, 6, 1]);
     // One at a time: each connection closes before the next one is accepted, so never two
     // clients (fails for any concurrent server).
@@ -187,18 +196,6 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
         assert_eq!(names.get(3), Some(&"python_selector"));
         assert!(all_at_once_on_one_thread(&runs[3]), "{:?}", runs[3]);
     }
-}
-
-/// The OS threads that ran (entered) the `connection` spans.
-fn threads_serving(run: &ServerRun) -> usize {
-    let spans = named(&run.spans, "connection");
-    let mut threads: Vec<u64> = spans
-        .iter()
-        .flat_map(|s| s.runs.iter().map(|r| r.thread_id))
-        .collect();
-    threads.sort_unstable();
-    threads.dedup();
-    threads.len()
 }
 
 #[cfg(target_os = "linux")]

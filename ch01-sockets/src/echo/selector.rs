@@ -9,6 +9,7 @@
 //! moment instead of spinning, and say so).
 
 use std::collections::HashMap;
+use std::io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -99,7 +100,7 @@ impl Selector {
         match self.poll.poll(&mut self.events, timeout) {
             // A stop and continue (Ctrl-Z, `fg`) ends `epoll_wait` with EINTR: wait again.
             // mutants: `true` is equivalent here: poll fails in no other way we can provoke.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == Interrupted => {}
             Err(e) => return Err(e),
             Ok(()) => {}
         }
@@ -107,10 +108,10 @@ impl Selector {
         let events = self.events.iter().map(|event| event.token());
         let mut ready: Vec<Token> = events.filter(|&token| token != WAKER).collect();
         ready.append(&mut self.another_turn);
-        if self
+        let resume = self
             .accept_paused_until
-            .is_some_and(|t| Instant::now() >= t)
-        {
+            .is_some_and(|t| Instant::now() >= t);
+        if resume {
             self.accept_paused_until = None;
             self.poll
                 .registry()
@@ -128,14 +129,10 @@ impl Selector {
         while self.accept_paused_until.is_none() {
             match self.listener.accept() {
                 Ok((stream, _peer)) => return Some(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == WouldBlock => return None,
                 // mutants: `false` is equivalent in what clients see: Linux reports neither error
                 // from a non-blocking accept, and it would only make the server back off once.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
+                Err(e) if matches!(e.kind(), Interrupted | ConnectionAborted) => {}
                 Err(e) => {
                     info_span!("accept paused").in_scope(|| {
                         if shared::fdlimit::is_out_of_fds(&e) {
@@ -158,11 +155,11 @@ impl Selector {
         let _ = stream.set_nodelay(true);
         let token = Token(self.next_token);
         self.next_token += 1;
-        let registry = self.poll.registry();
-        if registry
-            .register(&mut stream, token, Interest::READABLE)
-            .is_ok()
-        {
+        let registered = self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE);
+        if registered.is_ok() {
             let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
             self.clients.insert(token, Client::new(stream, span));
         } // else dropping the stream closes it; the server goes on
@@ -282,9 +279,9 @@ impl Client {
             match self.stream.write(&self.pending[self.written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == WouldBlock => break,
                 // mutants: `false` is equivalent: a non-blocking write never waits, so no EINTR.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
