@@ -109,8 +109,7 @@ mod measuring {
     /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
     const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-    // Each kind of server is one of the lesson's functions above, so starting one is here:
-    // `echo` holds what they stand on and does not import the lessons.
+    // Starting a server is here, with the lessons: `echo` holds what they stand on.
     impl ServerKind {
         /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
         pub fn start(self) -> io::Result<Running> {

@@ -20,8 +20,7 @@ use tracing::info_span;
 
 use selector::Selector;
 
-/// The three servers of the `echo-server` demo (starting one is with the servers, in
-/// `demos/echo_server.rs`: this module does not import the lessons).
+/// The three servers of the `echo-server` demo (`ServerKind::start` is in `demos/echo_server.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServerKind {
     /// Blocking sockets, one thread, one client at a time.
@@ -150,9 +149,8 @@ impl Running {
     /// The selector server (`single_thread_selector`) on `127.0.0.1`, any free port.
     pub fn selector(serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
         let (selector, stop) = Selector::new(TcpListener::bind(("127.0.0.1", 0))?)?;
-        Self::spawn(selector.local_addr()?, Box::new(stop), move || {
-            serve(selector)
-        })
+        let addr = selector.local_addr()?;
+        Self::spawn(addr, Box::new(stop), move || serve(selector))
     }
 
     fn spawn(
