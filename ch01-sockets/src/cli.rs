@@ -97,10 +97,3 @@ impl Sizes {
         (ms(self.delay_ms), ms(self.tick_ms))
     }
 }
-
-/// What an empty command line gives: the defaults are written once, in the `#[arg]`s above.
-impl Default for Sizes {
-    fn default() -> Self {
-        Cli::parse_from(["ch01-sockets"]).sizes
-    }
-}

@@ -4,13 +4,14 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use ch01_sockets::cli::Sizes;
+use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
 use ch01_sockets::echo::ServerKind;
 use ch01_sockets::load::Load;
 use ch01_sockets::slow_reply::{self, REPLY};
 use ch01_sockets::ticker::Ticker;
+use clap::Parser as _;
 use shared::Recording;
 use shared::timing::ms;
 use shared::trace::named;
@@ -18,18 +19,21 @@ use shared::trace::named;
 const DELAY: Duration = Duration::from_millis(150);
 const TICK: Duration = Duration::from_millis(5);
 
+/// The sizes these flags give, on the real command line.
+fn sizes(flags: &str) -> Sizes {
+    let args = ["ch01-sockets"].into_iter().chain(flags.split_whitespace());
+    Cli::parse_from(args).sizes
+}
+
 /// The server replies after `DELAY`; tickers tick every `TICK`.
-fn sizes() -> Sizes {
-    Sizes {
-        delay_ms: DELAY.as_millis() as u64,
-        tick_ms: TICK.as_millis() as u64,
-        ..Sizes::default()
-    }
+fn waits() -> Sizes {
+    let (delay, tick) = (DELAY.as_millis(), TICK.as_millis());
+    sizes(&format!("--delay-ms {delay} --tick-ms {tick}"))
 }
 
 #[test]
 fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
-    let outcome = blocking::measure(&sizes()).unwrap();
+    let outcome = blocking::measure(&waits()).unwrap();
     // The read really waited for the server: it was open for the server's whole delay, measured
     // by the server itself (a span from accept to just before the reply, at least DELAY long).
     // The read span opened before connect() and cannot close before the reply was sent, however
@@ -53,7 +57,7 @@ fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
 // negative control for the comparison of their CPU times.
 #[test]
 fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most() {
-    let (alone, ticking, busy) = readiness::measure(&sizes()).unwrap();
+    let (alone, ticking, busy) = readiness::measure(&waits()).unwrap();
     let names = [alone.name, ticking.name, busy.name];
     assert_eq!(names, ["readiness", "readiness_with_ticker", "busy_poll"]);
 
@@ -138,13 +142,7 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
 #[test]
 fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_cpython() {
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
-    let sizes = Sizes {
-        clients: 6,
-        lines: 20,
-        line_bytes: 20,
-        ..Sizes::default()
-    };
-    let runs = echo_server::measure(&sizes).unwrap();
+    let runs = echo_server::measure(&sizes("--clients 6 --lines 20 --line-bytes 20")).unwrap();
     let names: Vec<&str> = runs.iter().map(|run| run.name).collect();
     let rust_names = [
         "one_at_a_time",
