@@ -129,11 +129,7 @@ mod measuring {
 
     /// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
     /// also ticks that often.
-    fn measure_one(
-        delay: Duration,
-        tick: Option<Duration>,
-        busy: &BusyPoll,
-    ) -> anyhow::Result<Readiness> {
+    fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
         let (waited, spans) = shared::trace::record(|| {
             let server = slow_reply::start(delay).context("starting the local server")?;
             let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
@@ -143,28 +139,32 @@ mod measuring {
         let whole = waited.reply == REPLY;
         ensure!(whole, "the server's reply arrived incomplete");
         let wait = the_span(&spans, "readiness")?;
-        let cpu_ms = ms(wait.cpu());
         Ok(Readiness {
             name: match tick {
                 Some(_) => "readiness_with_ticker",
                 None => "readiness",
             },
             wall_ms: ms(wait.wall()),
-            cpu_ms,
+            cpu_ms: ms(wait.cpu()),
             wakeups: waited.wakeups,
             readable_events: waited.readable_events,
             ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
-            cpu_percent_of_busy_poll: ratio(cpu_ms, busy.cpu_ms) * 100.0,
+            cpu_percent_of_busy_poll: 0.0, // once the busy poll is measured
             spans,
         })
     }
 
-    /// A busy poll of the wait to compare with, then both waits through `poll`: alone and ticking.
+    /// Both waits through `poll` (alone, then ticking), then a busy poll of the same wait to
+    /// compare with.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
         let (delay, tick) = sizes.delay_and_tick();
+        let mut alone = measure_one(delay, None)?;
+        let mut ticking = measure_one(delay, Some(tick))?;
         let busy = busy_poll::measure(sizes)?;
-        let alone = measure_one(delay, None, &busy)?;
-        Ok((alone, measure_one(delay, Some(tick), &busy)?, busy))
+        for wait in [&mut alone, &mut ticking] {
+            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
+        }
+        Ok((alone, ticking, busy))
     }
 
     /// The demo, narrated.
