@@ -80,6 +80,10 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "MS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub busy_ms: u64,
+
+    /// requests, background, io-vs-cpu: the server to ask (`--url`); `None` starts the embedded one.
+    #[arg(skip)]
+    pub url: Option<reqwest::Url>,
 }
 
 impl Default for Sizes {

@@ -3,7 +3,6 @@
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::background;
-use shared::narrate::{Mode, Narrator};
 use shared::trace::named;
 
 #[test]
@@ -12,7 +11,7 @@ fn main_ticks_happen_while_the_background_task_runs() {
         background_ms: 600,
         ..Sizes::default()
     };
-    let both = background::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let both = background::measure(&sizes).unwrap();
     if both.asyncio_create_task.is_none() {
         eprintln!("skipped the CPython row: no python3 of 3.8 or newer on PATH");
     }

@@ -6,7 +6,6 @@ use std::sync::{Mutex, PoisonError};
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::io_vs_cpu::{self, IoVsCpu};
-use shared::narrate::{Mode, Narrator};
 
 fn measure() -> IoVsCpu {
     // One measurement at a time: each reads the CPU time of the whole process.
@@ -17,7 +16,7 @@ fn measure() -> IoVsCpu {
         cpu_ms: 200,
         ..Sizes::default()
     };
-    io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap()
+    io_vs_cpu::measure(&sizes).unwrap()
 }
 
 #[test]

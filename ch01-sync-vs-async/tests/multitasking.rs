@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::multitasking::{self, TASK_STEP, switches};
-use shared::narrate::{Mode, Narrator};
 use shared::timing::ms;
 use shared::trace::Span;
 
@@ -31,7 +30,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
         busy_ms: 120,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    let m = multitasking::measure(&sizes).unwrap();
 
     // Cooperative: one thread, one poll at a time, and the two tasks' turns strictly alternate
     // (a task that kept the thread for two steps in a row would fail this).
@@ -116,8 +115,7 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
             .chain([&m.preemptive_one_core])
             .all(|row| row.switches > Some(0))
     };
-    let narrator = Narrator::with_mode(Mode::Json, false);
-    let measure = || multitasking::measure(&sizes, None, &narrator).unwrap();
+    let measure = || multitasking::measure(&sizes).unwrap();
     let m = (0..2)
         .map(|_| measure())
         .find(interleaved)

@@ -3,12 +3,7 @@
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::requests::{self, Leg};
-use shared::narrate::{Mode, Narrator};
 use shared::trace::threads_used;
-
-fn silent() -> Narrator {
-    Narrator::with_mode(Mode::Json, false)
-}
 
 /// The server saw one request at a time, and no two of the leg's request spans overlap.
 fn one_at_a_time(leg: &Leg) -> bool {
@@ -39,7 +34,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         delay_ms: 300,
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     let mut pairs = vec![
         (&legs.sequential_blocking, &legs.concurrent),
         (&legs.sequential_async, &legs.concurrent),
@@ -93,7 +88,7 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
         sequential_limit: 2,
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     for leg in [&legs.sequential_blocking, &legs.sequential_async] {
         assert_eq!((leg.requests, leg.ideal), (2, 6));
         assert_eq!(leg.requests().len(), 2);
@@ -110,9 +105,10 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
     let url: reqwest::Url = server.delay_url(20).parse().unwrap();
     let sizes = Sizes {
         requests: 3,
+        url: Some(url),
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, Some(&url), &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     assert_eq!(legs.concurrent.max_in_flight, None);
     let note = legs.concurrent.note.as_deref().unwrap();
     assert!(note.contains("max_in_flight unknown"), "{note}");

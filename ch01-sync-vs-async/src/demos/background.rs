@@ -50,7 +50,6 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
-    use reqwest::Url;
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms};
@@ -127,12 +126,8 @@ mod measuring {
     }
 
     /// Starts the background request, ticks until it reports back, and measures both.
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<Measured> {
-        let target = Target::new(url, sizes.background_ms)?;
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
+        let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
         let client = http_client(target.url())?;
         // About six ticks whatever the length, so the timeline stays readable.
         let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
@@ -165,7 +160,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "What is asyncio: a task in the background",
@@ -175,7 +170,7 @@ mod measuring {
         let Measured {
             background: measured,
             asyncio_create_task: python,
-        } = measure(sizes, url, narrator)?;
+        } = measure(sizes)?;
         let rows = [Some(&measured), python.as_ref()];
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().flatten().collect()));
         let spans: Vec<Span> = rows

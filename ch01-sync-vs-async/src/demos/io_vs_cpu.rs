@@ -189,12 +189,8 @@ mod measuring {
 
     /// Measures the request, then the formatting of its headers; then each again with one thing
     /// changed: the server's delay, the amount of work, or how busy the CPU is.
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<IoVsCpu> {
-        let target = Target::new(url, sizes.delay_ms)?;
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<IoVsCpu> {
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         // Built before timing starts: setting up a client is not the lesson.
         let client = blocking_http_client(target.url())?;
         let what = "io_bound: waiting for the response";
@@ -466,7 +462,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "I/O-bound and CPU-bound",
@@ -474,7 +470,7 @@ mod measuring {
              the answer costs both. What a step is bound by is what limits it: change that and \
              its time changes, change the other and it does not.",
         );
-        let m = measure(sizes, url, narrator)?;
+        let m = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, m.steps()));
         narrator.timeline("listing 1.1", &m.spans);
         let legs: Vec<Span> = m

@@ -106,7 +106,6 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
-    use reqwest::Url;
     use serde::{Deserialize, Serialize};
     use shared::child::Finished;
     use shared::narrate::plural;
@@ -196,12 +195,7 @@ mod measuring {
     }
 
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    /// Nothing here makes a request: `_url` is there so that every demo is called the same way.
-    pub fn measure(
-        sizes: &Sizes,
-        _url: Option<&Url>,
-        narrator: &Narrator,
-    ) -> anyhow::Result<Multitasking> {
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Multitasking> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -221,7 +215,7 @@ mod measuring {
         (starved.switches, starved.os_switches_per_hand_over) = (None, None);
         let polite = starved.spans.iter().find(|s| s.label == "task polite");
         starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-        let (asyncio_cooperative, python_threads_one_core) = in_python(narrator, sizes.busy_ms)?;
+        let (asyncio_cooperative, python_threads_one_core) = in_python(sizes.busy_ms)?;
         Ok(Multitasking {
             cooperative,
             starved,
@@ -343,7 +337,7 @@ mod measuring {
     }
 
     /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU.
-    fn in_python(_narrator: &Narrator, busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+    fn in_python(busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
         let Some(python) = shared::narrate::python() else {
             return Ok((None, None));
         };
@@ -527,7 +521,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
@@ -536,7 +530,7 @@ mod measuring {
              time-slices threads even on one core (preemptive); and with two cores, two threads \
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
-        let m = measure(sizes, url, narrator)?;
+        let m = measure(sizes)?;
         // One `--json` line; two tables, as tasks and threads have different columns.
         let tasks = Report::mixed(DEMO, SECTION)
             .with(&m.cooperative)

@@ -57,7 +57,6 @@ mod measuring {
     use std::time::Duration;
 
     use anyhow::Context as _;
-    use reqwest::Url;
     use serde::Serialize;
     use shared::timing::{human, human_ms, ms, ratio};
     use shared::workloads::{Target, blocking_http_client, http_client};
@@ -132,15 +131,11 @@ mod measuring {
     }
 
     /// Makes the requests three ways against the embedded server (or `url`).
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<Requests> {
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // The sequential legs take N x D each; past the limit they make only the first K.
         let k = n.min(sizes.sequential_limit);
-        let target = Target::new(url, sizes.delay_ms)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         // Each concurrent request holds a socket on the client side, and (locally) one on the server.
         let sockets = if target.is_local() { 2 * n } else { n };
         shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
@@ -256,7 +251,7 @@ mod measuring {
     }
 
     /// Runs the demo with its narration: header, progress, table, timelines, summary.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let (n, d) = (sizes.requests, sizes.delay_ms);
         narrator.header(
             SECTION,
@@ -267,7 +262,7 @@ mod measuring {
                  in flight at once brings it down to about {d} ms."
             ),
         );
-        let legs = measure(sizes, url, narrator)?;
+        let legs = measure(sizes)?;
         narrator.report(&legs.report());
         for leg in legs.legs() {
             let requests: Vec<Span> = leg.requests().into_iter().cloned().collect();
