@@ -3,12 +3,12 @@
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::requests::{self, Leg};
-use shared::trace::threads_used;
+use shared::trace::{named, threads_used};
 
 /// The server saw one request at a time, and no two of the leg's request spans overlap.
 fn one_at_a_time(leg: &Leg) -> bool {
     let spans = leg.requests();
-    leg.max_in_flight == Some(1) && spans.windows(2).all(|pair| !pair[0].overlaps(pair[1]))
+    leg.max_in_flight == Some(1) && spans.windows(2).all(|pair| !pair[0].overlaps(&pair[1]))
 }
 
 /// The server saw all `n` at once, and every request span overlaps every other.
@@ -16,14 +16,6 @@ fn all_at_once(leg: &Leg, n: u64) -> bool {
     let spans = leg.requests();
     let overlapping = spans.iter().all(|a| spans.iter().all(|b| a.overlaps(b)));
     leg.max_in_flight == Some(n) && spans.len() as u64 == n && overlapping
-}
-
-/// Without python3 the CPython rows are left out: say so (shared's tests fail CI for it).
-fn python_ran(legs: &[Leg]) -> bool {
-    if legs.is_empty() {
-        eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
-    }
-    !legs.is_empty()
 }
 
 #[test]
@@ -39,7 +31,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         (&legs.sequential_blocking, &legs.concurrent),
         (&legs.sequential_async, &legs.concurrent),
     ];
-    if python_ran(&legs.python) {
+    if shared::testing::python().is_some() {
         let [blocking, sequential, gather] = &legs.python[..] else {
             panic!("{:?}", legs.python)
         };
@@ -52,7 +44,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         // Negative controls: each check fails on the other kind of leg.
         assert!(!one_at_a_time(together) && !all_at_once(one_by_one, 5));
         // All five waited on one thread, mostly not computing: concurrency without extra threads.
-        let spans: Vec<_> = together.requests().into_iter().cloned().collect();
+        let spans = together.requests();
         assert_eq!(threads_used(&spans), 1, "{}", together.name);
         for span in &spans {
             assert!(span.cpu() < span.wall() / 2, "a request waits: {span:?}");
@@ -60,9 +52,6 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     }
     // Speedup against the blocking leg: about 1 for the async one-by-one leg, about N for the
     // concurrent one. Coarse: a concurrent leg that waited one at a time would score about 1.
-    for leg in legs.report().measurements {
-        assert_eq!(leg.ideal, 5);
-    }
     assert_eq!(legs.sequential_blocking.speedup, 1.0);
     assert!(
         legs.sequential_async.speedup < 1.5,
@@ -72,11 +61,12 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     assert!(legs.concurrent.speedup > 2.5, "{:?}", legs.concurrent);
     // The legs on one clock: each starts after the previous one ended.
     let report = legs.report();
-    let on_clock: Vec<_> = (report.measurements.iter())
-        .map(|leg| shared::trace::named(&leg.spans, "leg")[0].clone())
-        .collect();
-    for pair in on_clock.windows(2) {
-        assert!(pair[0].closed <= pair[1].opened, "{pair:?}");
+    for pair in report.measurements.windows(2) {
+        let [a, b] = [0, 1].map(|i| named(&pair[i].spans, "leg")[0]);
+        assert!(a.closed <= b.opened, "{a:?} {b:?}");
+    }
+    for leg in report.measurements {
+        assert_eq!(leg.ideal, 5);
     }
 }
 
