@@ -2,26 +2,17 @@
 //! "bound" names the limiting factor: change it and the time changes, change the other and it
 //! does not. Alone in its own test binary, because it reads the CPU time of the whole process.
 
-use std::sync::{Mutex, PoisonError};
-
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::io_vs_cpu::{self, IoVsCpu};
 
-fn measure() -> IoVsCpu {
-    // One measurement at a time: each reads the CPU time of the whole process.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+#[test]
+fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
     let sizes = Sizes {
         delay_ms: 300,
         cpu_ms: 200,
         ..Sizes::default()
     };
-    io_vs_cpu::measure(&sizes).unwrap()
-}
-
-#[test]
-fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
-    let m = measure();
+    let m: IoVsCpu = io_vs_cpu::measure(&sizes).unwrap();
     let (io, cpu) = (m.io_bound.cpu_per_wall, m.cpu_bound.cpu_per_wall);
     println!("cpu/wall: io_bound {io:.3}, cpu_bound {cpu:.3}");
     // The request's whole process used a small part of a CPU while it waited; a client that
@@ -60,20 +51,16 @@ fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
     assert_eq!(names, expected);
     // The same split in CPython (its process may run other threads too, so per wall second of
     // its spans): a listing 1.1 whose request spun, or whose formatting slept, would fail this.
-    if let [io, cpu] = &m.python[..] {
+    if shared::testing::python().is_some() {
+        let [io, cpu] = &m.python[..] else {
+            panic!("{:?}", m.python)
+        };
         assert!(io.cpu_per_wall * 3.0 < cpu.cpu_per_wall, "{io:?} {cpu:?}");
-        assert!(
-            io.wall_ms >= 300.0 && cpu.rounds > Some(0),
-            "{io:?} {cpu:?}"
-        );
-    } else {
-        eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
+        let waited_and_computed = io.wall_ms >= 300.0 && cpu.rounds > Some(0);
+        assert!(waited_and_computed, "{io:?} {cpu:?}");
     }
-}
 
-#[test]
-fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
-    let m = measure();
+    // Changing the limiting factor changes the time; changing the other does not.
     let (io, half_delay) = (&m.io_bound, m.io_bound_half_delay.as_ref().unwrap());
     let busy_io = &m.io_bound_busy_cpu;
     let (fixed, half, busy) = (

@@ -117,10 +117,10 @@ mod measuring {
         /// CPU time a spinning thread pinned to the step's CPU took during the step.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub spinner_cpu_ms: Option<f64>,
-        /// Wall time / that of the row with one thing unchanged (`io_bound`, `cpu_bound_fixed_work`).
+        /// Wall time / that of its baseline row (`io_bound` or `cpu_bound_fixed_work`).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub vs_baseline: Option<f64>,
-        /// Busy rows: whether `cpu_bound_fixed_work`, alone, got 0.8 CPU-seconds per second or more.
+        /// Busy rows: whether `cpu_bound_fixed_work` got 0.8 CPU-seconds per second or more.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cpu: Option<bool>,
         /// Where the step ran, or why it could not change what it meant to.
