@@ -129,7 +129,13 @@ mod measuring {
     }
 
     impl Step {
-        fn new(name: &'static str, Usage { wall, cpu }: Usage, rounds: Option<u64>) -> Self {
+        fn new(
+            name: &'static str,
+            usage: Usage,
+            rounds: Option<u64>,
+            delay_ms: Option<u64>,
+        ) -> Self {
+            let Usage { wall, cpu } = usage;
             let (wall_ms, cpu_ms) = (ms(wall), ms(cpu));
             let cpu_per_wall = ratio(cpu_ms, wall_ms);
             Self {
@@ -138,6 +144,7 @@ mod measuring {
                 cpu_ms,
                 cpu_per_wall,
                 rounds,
+                delay_ms,
                 ..Self::default()
             }
         }
@@ -195,10 +202,7 @@ mod measuring {
             timed(|| super::get_headers(&client, target.url()))
         });
         let (headers, local_delay) = (headers?, target.is_local().then_some(sizes.delay_ms));
-        let mut io_bound = Step {
-            delay_ms: local_delay,
-            ..Step::new("io_bound", usage, None)
-        };
+        let mut io_bound = Step::new("io_bound", usage, None, local_delay);
 
         // One round takes microseconds: repeat it for --cpu-ms so that it can be measured.
         let what = "cpu_bound: formatting headers";
@@ -215,7 +219,7 @@ mod measuring {
                     rounds
                 })
             });
-        let cpu_bound = Step::new("cpu_bound", usage, Some(rounds));
+        let cpu_bound = Step::new("cpu_bound", usage, Some(rounds), None);
         spans.extend(formatting);
 
         // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
@@ -231,25 +235,19 @@ mod measuring {
                 let half_delay = target.server().map(|server| {
                     let delay = sizes.delay_ms / 2;
                     let url: Url = server.delay_url(delay).parse()?;
-                    let step = leg("io_bound_half_delay", None, || {
-                        super::get_headers(&client, &url)
-                    })?;
-                    anyhow::Ok(Step {
-                        delay_ms: Some(delay),
-                        ..step
-                    })
+                    let get = || super::get_headers(&client, &url);
+                    leg("io_bound_half_delay", None, Some(delay), get)
                 });
                 let url = target.url();
                 // The client is built on the pinned thread: its own I/O thread then shares that CPU.
                 let busy_io = super::on_cpu(cpu, true, || {
                     let client = blocking_http_client(url)?;
-                    leg("io_bound_busy_cpu", None, || {
-                        super::get_headers(&client, url)
-                    })
+                    let get = || super::get_headers(&client, url);
+                    leg("io_bound_busy_cpu", None, local_delay, get)
                 })??;
                 let formatting = |name, rounds: u64, busier| {
                     super::on_cpu(cpu, busier, || {
-                        leg(name, Some(rounds), || {
+                        leg(name, Some(rounds), None, || {
                             (0..rounds).for_each(|_| drop(super::format_headers(&headers)));
                             anyhow::Ok(())
                         })
@@ -259,10 +257,6 @@ mod measuring {
                 let fixed = formatting("cpu_bound_fixed_work", work, false)?;
                 let busy = formatting("cpu_bound_busy_cpu", work, true)?;
                 let half = formatting("cpu_bound_half_work", work / 2, false)?;
-                let busy_io = Step {
-                    delay_ms: local_delay,
-                    ..busy_io
-                };
                 anyhow::Ok((half_delay.transpose()?, busy_io, fixed, half, busy))
             });
         let (io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy) = steps?;
@@ -294,15 +288,11 @@ mod measuring {
                 ("python_cpu_bound", Some(finished.result)),
             ];
             for ((name, rounds), span) in rows.into_iter().zip(&finished.spans) {
-                let usage = Usage {
-                    wall: span.wall(),
-                    cpu: span.cpu(),
-                };
+                let (wall, cpu) = (span.wall(), span.cpu());
                 let delay_ms = local_delay.filter(|_| rounds.is_none());
-                steps.python.push(Step {
-                    delay_ms,
-                    ..Step::new(name, usage, rounds)
-                });
+                steps
+                    .python
+                    .push(Step::new(name, Usage { wall, cpu }, rounds, delay_ms));
             }
             steps.spans.extend(finished.spans);
         }
@@ -313,11 +303,12 @@ mod measuring {
     fn leg<T>(
         name: &'static str,
         rounds: Option<u64>,
+        delay_ms: Option<u64>,
         work: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<Step> {
         let watch = Stopwatch::start();
         info_span!("leg", name).in_scope(work)?;
-        Ok(Step::new(name, watch.usage(), rounds))
+        Ok(Step::new(name, watch.usage(), rounds, delay_ms))
     }
 
     /// Fills in what needs the other rows or the spans: each row's wall time against its
@@ -371,83 +362,71 @@ mod measuring {
     /// What the changed rows showed, one line each, saying so where this run disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
         let x = |step: &Step| step.vs_baseline.unwrap_or(0.0);
-        let (io, busy_io) = (&m.io_bound, &m.io_bound_busy_cpu);
-        let (fixed, half, busy) = (
-            &m.cpu_bound_fixed_work,
-            &m.cpu_bound_half_work,
-            &m.cpu_bound_busy_cpu,
-        );
+        let took = |step: &Step| format!("{} ({:.2}x)", human_ms(step.wall_ms), x(step));
+        let (io, busy_io) = (human_ms(m.io_bound.wall_ms), &m.io_bound_busy_cpu);
+        let fixed = &m.cpu_bound_fixed_work;
+        let (half, busy) = (&m.cpu_bound_half_work, &m.cpu_bound_busy_cpu);
         let mut lines = Vec::new();
         if let Some(half_delay) = &m.io_bound_half_delay {
             let why = match x(half_delay) < 0.8 {
                 true => "the wait is what limits an I/O-bound step",
                 false => "this run, something other than the server's delay held it up",
             };
+            let half = took(half_delay);
             lines.push(format!(
-                "Halving the server's delay took the request from {} to {} ({:.2}x): {why}.",
-                human_ms(io.wall_ms),
-                human_ms(half_delay.wall_ms),
-                x(half_delay)
+                "With half the server's delay the request took {half}, not {io}: {why}."
             ));
         }
         let why = match (x(busy_io) < 1.25, busy_io.idle_cpu) {
             (true, _) => "a busier CPU does not slow a step that waits",
             (false, Some(false)) => {
-                "slower, as other programs kept this CPU busy too and picking up the answer had \
-                 to wait for a turn; the server's wait itself did not change"
+                "slower, as picking up the answer needed a turn on this CPU, which other \
+                 programs kept busy too; the server's wait itself did not change"
             }
             _ => {
                 "slower, as picking up the answer needed a turn on the busy CPU; the server's \
                  wait itself did not change"
             }
         };
+        let busy_io = took(busy_io);
         lines.push(format!(
-            "With a spinning thread sharing its CPU, the request took {} ({:.2}x): {why}.",
-            human_ms(busy_io.wall_ms),
-            x(busy_io)
+            "With a spinning thread on its CPU the request took {busy_io}: {why}."
         ));
         let cpu_x = ratio(half.cpu_ms, fixed.cpu_ms);
         let why = match (x(half) < 0.8, cpu_x < 0.8) {
             (true, _) => "the amount of computing sets a CPU-bound step's time",
             (false, true) => {
-                "other programs took part of this CPU meanwhile, but the CPU time fell with the \
-                 work all the same"
+                "other programs took part of this CPU, but the CPU time fell all the same"
             }
             (false, false) => {
-                "this run, other programs' load changed between the two and blurred both \
-                 clocks: the work halved, its time did not follow"
+                "this run, other programs' load changed between the two and blurred both clocks"
             }
         };
+        let (half, fixed_wall) = (took(half), human_ms(fixed.wall_ms));
         lines.push(format!(
-            "Half the rounds of formatting took {} instead of {} ({:.2}x, CPU time {cpu_x:.2}x): \
-             {why}.",
-            human_ms(half.wall_ms),
-            human_ms(fixed.wall_ms),
-            x(half)
+            "Half the rounds of formatting took {half} instead of {fixed_wall}, CPU time \
+             {cpu_x:.2}x: {why}."
         ));
         let why = match (x(busy) >= 1.2, busy.idle_cpu) {
-            (true, _) => {
-                "the CPU is what limits a CPU-bound step; the server's delay plays no part in it"
-                    .into()
-            }
+            (true, _) => "the CPU is what limits a CPU-bound step, not the server".into(),
             (false, Some(false)) => format!(
-                "this CPU was not idle (alone, the rounds got only {:.2} CPU-seconds per \
-                 second), so the spinner was one more among other programs and changed the \
-                 share less. The CPU still limits the step; run it on a quieter machine to see \
-                 the spinner alone take half of it",
+                "this CPU was not idle (alone, the rounds got {:.2} CPU-seconds per second), so \
+                 the spinner was one more among other programs and changed the share less; a \
+                 quieter machine shows the spinner take half",
                 fixed.cpu_per_wall
             ),
-            _ => "less slowed than the spinner's share of the CPU predicts: this run, other \
-                  programs' load changed between the two runs"
+            _ => "less slowed than the spinner's share predicts: other programs' load changed \
+                  between the two runs"
                 .into(),
         };
-        lines.push(format!(
-            "The same rounds with a spinning thread on their CPU took {} ({:.2}x), getting {:.2} \
-             CPU-seconds per second while the spinner took {}: {why}.",
-            human_ms(busy.wall_ms),
-            x(busy),
+        let (cpu_per_wall, spun) = (
             busy.cpu_per_wall,
             human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
+        );
+        let busy = took(busy);
+        lines.push(format!(
+            "The same rounds beside a spinning thread took {busy}, at {cpu_per_wall:.2} \
+             CPU-seconds per second while the spinner took {spun}: {why}."
         ));
         lines
     }
@@ -470,32 +449,27 @@ mod measuring {
             .collect();
         narrator.timeline("what limits each step", &legs);
         let percent = |step: &Step| step.cpu_per_wall * 100.0;
+        let (io, cpu) = (percent(&m.io_bound), percent(&m.cpu_bound));
         let mut summary = vec![format!(
-            "The request used {:.1}% of a CPU while it lasted: it is I/O-bound; a faster CPU \
-             would not make it faster, a faster server or network would. Formatting the headers \
-             used {:.0}%: it is CPU-bound; only more or faster CPU would speed it up.",
-            percent(&m.io_bound),
-            percent(&m.cpu_bound)
+            "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
+             or network would speed it up, a faster CPU would not. Formatting the headers used \
+             {cpu:.0}%: it is CPU-bound; only more or faster CPU would speed it up{}.",
+            if cpu < 90.0 {
+                " (below 100%: other programs got part of this CPU)"
+            } else {
+                ""
+            }
         )];
-        if m.cpu_bound.cpu_per_wall < 0.9 {
-            summary.push(
-                "Below 100% for the CPU-bound step means other programs got part of this CPU \
-                 meanwhile: the step wanted all of it."
-                    .into(),
-            );
-        }
         summary.extend(limits_lines(&m));
         if let [io, cpu] = &m.python[..] {
+            let (io, cpu) = (percent(io), percent(cpu));
             summary.push(format!(
-                "CPython: fetching the page used {:.1}% of a CPU, formatting its headers {:.0}%: \
-                 the same split in the book's own language.",
-                percent(io),
-                percent(cpu)
+                "CPython: fetching the page used {io:.1}% of a CPU, formatting its headers \
+                 {cpu:.0}%: the same split in the book's own language."
             ));
         }
         summary.push(
-            "While a program waits on I/O its CPU is free for other work: that gap is what \
-             asyncio uses."
+            "While a program waits on I/O its CPU is free for other work: asyncio uses that gap."
                 .into(),
         );
         narrator.summary(SECTION, &summary);

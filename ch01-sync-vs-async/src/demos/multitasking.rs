@@ -188,14 +188,14 @@ mod measuring {
             }
         }
 
-        /// The row with its hand-overs, and the OS context switches per hand-over.
-        fn handed_over(self, switches: usize) -> Self {
+        /// The row with its hand-overs counted (of the stretches `only_running`, or of every
+        /// one), and the OS context switches per hand-over.
+        fn handed_over(mut self, only_running: bool) -> Self {
+            let switches = hand_overs(&runs(&self.spans, only_running));
+            self.switches = Some(switches);
             let per_hand_over = ratio(self.os_context_switches as f64, switches as f64);
-            Row {
-                switches: Some(switches),
-                os_switches_per_hand_over: Some(per_hand_over),
-                ..self
-            }
+            self.os_switches_per_hand_over = Some(per_hand_over);
+            self
         }
     }
 
@@ -241,21 +241,18 @@ mod measuring {
         let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
             let ((done, usage), spans) =
                 shared::narrate::record(what, "task", Some(2), || timed(work));
-            done.map(|()| tasks(what, usage, spans))
+            done.map(|()| Row::new(what, usage, spans))
         };
+        // Every poll is a turn, however much CPU other programs left it.
         let cooperative = on_one_thread("cooperative", &|| {
             runtime.block_on(super::cooperative(steps, TASK_STEP))
-        })?;
-        let starved = on_one_thread("starved", &|| {
+        })?
+        .handed_over(false);
+        let mut starved = on_one_thread("starved", &|| {
             runtime.block_on(super::starved(busy, steps, TASK_STEP))
         })?;
         let polite = starved.spans.iter().find(|s| s.label == "task polite");
-        let starved = Row {
-            starved_ms: polite.and_then(|s| Some(ms(s.first_entered()? - s.opened))),
-            switches: None,
-            os_switches_per_hand_over: None,
-            ..starved
-        };
+        starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
         let (asyncio_cooperative, python_threads_one_core) = in_python(sizes.busy_ms)?;
         Ok(Multitasking {
             cooperative,
@@ -267,30 +264,20 @@ mod measuring {
         })
     }
 
-    fn tasks(name: &'static str, usage: Usage, spans: Vec<Span>) -> Row {
-        // Every poll is a turn, however much CPU other programs left it.
-        let switches = hand_overs(&runs(&spans, false));
-        Row::new(name, usage, spans).handed_over(switches)
-    }
-
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
     /// OS preempts one to run the other. Pinning needs Linux's `sched_setaffinity`.
     fn one_core(busy: Duration) -> anyhow::Result<Row> {
         let cpu = shared::affinity::allowed_cpus()?[0];
         if !cfg!(target_os = "linux") {
-            let row = threads("preemptive_one_core", Duration::ZERO, [None; 2])?;
-            let note = Some("skipped: pinning two threads to one CPU needs Linux".into());
-            return Ok(Row { note, ..row });
+            let mut row = threads("preemptive_one_core", Duration::ZERO, [None; 2])?;
+            row.note = Some("skipped: pinning two threads to one CPU needs Linux".into());
+            return Ok(row);
         }
-        let row = threads("preemptive_one_core", busy, [Some(cpu); 2])?;
-        let note = Some(format!(
+        let mut row = threads("preemptive_one_core", busy, [Some(cpu); 2])?.handed_over(true);
+        row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
-        let switched = switches(&row.spans);
-        Ok(Row {
-            note,
-            ..row.handed_over(switched)
-        })
+        Ok(row)
     }
 
     /// Two threads on two different CPUs. Pinned apart on Linux: left alone, a scheduler on a
@@ -311,13 +298,10 @@ mod measuring {
                 "only one CPU is available here: nothing can run in parallel".into(),
             ),
         };
-        let row = threads("parallel", busy, pins)?;
-        let idle_cores = Some(ratio(row.cpu_ms, row.wall_ms) >= IDLE_CORES);
-        Ok(Row {
-            idle_cores,
-            note: Some(note),
-            ..row
-        })
+        let mut row = threads("parallel", busy, pins)?;
+        row.idle_cores = Some(ratio(row.cpu_ms, row.wall_ms) >= IDLE_CORES);
+        row.note = Some(note);
+        Ok(row)
     }
 
     fn threads(
@@ -373,23 +357,20 @@ mod measuring {
             anyhow::Ok((Usage { wall, cpu }, r, finished.spans))
         };
         let (usage, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
-        let cooperative = tasks("asyncio_cooperative", usage, spans);
+        let cooperative = Row::new("asyncio_cooperative", usage, spans).handed_over(false);
         if !cfg!(target_os = "linux") {
             return Ok((Some(cooperative), None));
         }
         let (usage, r, spans) = run("threads", cpu.to_string())?;
-        let row = threads_row("python_threads_one_core", usage, &r.cpus, spans);
-        let (switched, interval_ms) = (switches(&row.spans), r.switch_interval_s * 1e3);
-        let threads = Row {
-            switch_interval_ms: Some(interval_ms),
-            note: Some(format!(
-                "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets \
-                 one run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
-                human_ms(interval_ms)
-            )),
-            ..row.handed_over(switched)
-        };
-        Ok((Some(cooperative), Some(threads)))
+        let mut threads = threads_row("python_threads_one_core", usage, &r.cpus, spans);
+        let interval = r.switch_interval_s * 1e3;
+        threads.switch_interval_ms = Some(interval);
+        threads.note = Some(format!(
+            "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets one \
+             run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
+            human_ms(interval)
+        ));
+        Ok((Some(cooperative), Some(threads.handed_over(true))))
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;

@@ -239,51 +239,48 @@ mod measuring {
             ),
         );
         let legs = measure(sizes)?;
-        narrator.report(&legs.report());
-        for leg in legs.legs() {
+        let report = legs.report();
+        narrator.report(&report);
+        for leg in &report.measurements {
             narrator.timeline(leg.name, &leg.requests());
         }
-        let on_one_clock: Vec<Span> = (legs.legs().iter())
+        let on_one_clock: Vec<Span> = (report.measurements.iter())
             .flat_map(|leg| named(&leg.spans, "leg"))
             .cloned()
             .collect();
         narrator.timeline("every leg on one clock", &on_one_clock);
 
-        let took = |leg: &Leg| {
-            let in_flight = leg
-                .max_in_flight
-                .map_or("unknown".into(), |m| m.to_string());
-            format!(
-                "took {}, {in_flight} in flight at most",
-                human_ms(leg.wall_ms)
-            )
+        let took = |leg: &&Leg| {
+            let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
+            format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
         };
+        let rust = [
+            &legs.sequential_blocking,
+            &legs.sequential_async,
+            &legs.concurrent,
+        ];
+        let [blocking, one_by_one, all] = rust.each_ref().map(took);
         let faster = match legs.concurrent.speedup {
             x if x >= 1.05 => format!("{x:.1}x faster"),
             x => format!("no faster ({x:.2}x)"),
         };
         let mut summary = vec![
+            format!("Blocking requests one by one {blocking}."),
             format!(
-                "Blocking requests one by one {}.",
-                took(&legs.sequential_blocking)
+                "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
+                 sequential."
             ),
             format!(
-                "Async, awaiting each request in turn, {}: async code alone is still sequential.",
-                took(&legs.sequential_async)
-            ),
-            format!(
-                "All {n} in flight at once {}: {faster} (ideal {n}x), on one thread. \
-                 Concurrency lets us wait for many things at the same time.",
-                took(&legs.concurrent)
+                "All {n} in flight at once {all}: {faster} (ideal {n}x), on one thread. \
+                 Concurrency lets us wait for many things at the same time."
             ),
         ];
         if let [blocking, sequential, gather] = &legs.python[..] {
+            let [blocking, sequential, gather] =
+                [blocking, sequential, gather].each_ref().map(took);
             summary.push(format!(
-                "CPython: listing 1.7 with http.client {}; asyncio awaiting each {}; \
-                 asyncio.gather {}: the same lesson in the book's own language.",
-                took(blocking),
-                took(sequential),
-                took(gather)
+                "CPython: listing 1.7 with http.client {blocking}; asyncio awaiting each \
+                 {sequential}; asyncio.gather {gather}: the same lesson in the book's own language."
             ));
         }
         narrator.summary(SECTION, &summary);
