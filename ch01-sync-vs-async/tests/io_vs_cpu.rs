@@ -13,13 +13,20 @@ fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
         ..Sizes::default()
     };
     let m: IoVsCpu = io_vs_cpu::measure(&sizes).unwrap();
-    let (io, cpu) = (m.io_bound.cpu_per_wall, m.cpu_bound.cpu_per_wall);
+    let step = |name| {
+        m.step(name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", m.steps))
+    };
+    let (io, cpu) = (
+        step("io_bound").cpu_per_wall,
+        step("cpu_bound").cpu_per_wall,
+    );
     println!("cpu/wall: io_bound {io:.3}, cpu_bound {cpu:.3}");
     // The request's whole process used a small part of a CPU while it waited; a client that
     // spun on its socket would use all of one.
     assert!(io < 0.25, "io_bound used {io:.3} CPU-seconds per second");
     // The request waited for the server's delay (a server that ignored it would fail this).
-    assert!(m.io_bound.wall_ms >= 300.0);
+    assert!(step("io_bound").wall_ms >= 300.0);
     // The same per thread, from the spans: the request's span waited, the formatting ran. Per
     // thread, because other programs may take the CPU from the formatting (on a busy machine
     // it gets a fifth of a CPU or less) but can only ever lower the request's share.
@@ -32,7 +39,7 @@ fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
     );
     assert!(cpu_span.cpu() > io_span.cpu() * 3);
     // Every row of the table is in the report, in the order measured.
-    let names: Vec<_> = m.steps().iter().map(|s| s.name).collect();
+    let names: Vec<_> = m.steps.iter().map(|s| s.name).collect();
     let python = ["python_io_bound", "python_cpu_bound"];
     let rust = [
         "io_bound",
@@ -43,31 +50,23 @@ fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
         "cpu_bound_half_work",
         "cpu_bound_busy_cpu",
     ];
-    let expected: Vec<_> = rust
-        .iter()
-        .chain(&python[..m.python.len()])
-        .copied()
-        .collect();
+    let with_python = names.len() > rust.len();
+    let expected = [&rust[..], if with_python { &python[..] } else { &[] }].concat();
     assert_eq!(names, expected);
     // The same split in CPython (its process may run other threads too, so per wall second of
     // its spans): a listing 1.1 whose request spun, or whose formatting slept, would fail this.
     if shared::testing::python().is_some() {
-        let [io, cpu] = &m.python[..] else {
-            panic!("{:?}", m.python)
-        };
+        let (io, cpu) = (step("python_io_bound"), step("python_cpu_bound"));
         assert!(io.cpu_per_wall * 3.0 < cpu.cpu_per_wall, "{io:?} {cpu:?}");
         let waited_and_computed = io.wall_ms >= 300.0 && cpu.rounds > Some(0);
         assert!(waited_and_computed, "{io:?} {cpu:?}");
     }
 
     // Changing the limiting factor changes the time; changing the other does not.
-    let (io, half_delay) = (&m.io_bound, m.io_bound_half_delay.as_ref().unwrap());
-    let busy_io = &m.io_bound_busy_cpu;
-    let (fixed, half, busy) = (
-        &m.cpu_bound_fixed_work,
-        &m.cpu_bound_half_work,
-        &m.cpu_bound_busy_cpu,
-    );
+    let (io, half_delay) = (step("io_bound"), step("io_bound_half_delay"));
+    let busy_io = step("io_bound_busy_cpu");
+    let fixed = step("cpu_bound_fixed_work");
+    let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
     assert_eq!(half_delay.delay_ms, Some(150));
 
     // I/O-bound: half the server's delay, about half the time (a request that did not wait for
@@ -102,7 +101,7 @@ fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
 
     // Only the busy_cpu rows had a spinner beside them: the others ran alone on their CPU.
     let spinners = shared::trace::named(&m.limits, "spinner");
-    for step in m.steps().into_iter().skip(2).take(5) {
+    for step in &m.steps[2..7] {
         let label = format!("leg {}", step.name);
         let leg = m.limits.iter().find(|s| s.label == label).unwrap();
         let beside = spinners.iter().any(|s| s.overlaps(leg));

@@ -162,43 +162,43 @@ mod measuring {
              when it is done, the main task is notified and gets its result.",
         );
         let m = measure(sizes)?;
-        let rows: Vec<&Background> = [Some(&m.background), m.asyncio_create_task.as_ref()]
+        let rows: Vec<&Background> = [&m.background]
             .into_iter()
-            .flatten()
+            .chain(&m.asyncio_create_task)
             .collect();
         narrator.report(&Report::new(DEMO, SECTION, rows.clone()));
         let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
         narrator.timeline("background", &spans);
-        let (b, ticks) = (&m.background, |row: &Background| {
-            plural(row.main_ticks, "time", "times")
-        });
-        let threads = |row: &Background| plural(row.threads_used as u64, "thread", "threads");
+        let facts = |row: &Background| {
+            let ticks = plural(row.main_ticks, "time", "times");
+            let threads = plural(row.threads_used as u64, "thread", "threads");
+            (
+                human_ms(row.task_ms),
+                ticks,
+                human_ms(row.notified_after_ms),
+                threads,
+            )
+        };
+        let (task, ticks, notified, threads) = facts(&m.background);
         let mut summary = vec![
             format!(
-                "The background task ran for {}; meanwhile the main task ticked {}, all on {}: \
-                 it was never blocked, and waiting for I/O needs no thread of its own.",
-                human_ms(b.task_ms),
-                ticks(b),
-                threads(b)
+                "The background task ran for {task}; meanwhile the main task ticked {ticks}, all \
+                 on {threads}: it was never blocked, and waiting for I/O needs no thread."
             ),
             format!(
                 "Between ticks the main task slept until the next tick or the task's end, \
                  whichever came first (`select!` on the ticker and the task's JoinHandle). The \
-                 finished task woke it through its JoinHandle {} after the task's end, without \
-                 waiting for a tick: that wake-up is the notification, as `await task` is for \
-                 `asyncio.create_task` (or a callback given to `add_done_callback`).",
-                human_ms(b.notified_after_ms)
+                 finished task woke it through its JoinHandle {notified} after the task's end, \
+                 without waiting for a tick: that wake-up is the notification, as `await task` \
+                 is for `asyncio.create_task` (or a callback given to `add_done_callback`)."
             ),
         ];
         if let Some(py) = &m.asyncio_create_task {
+            let (task, ticks, notified, threads) = facts(py);
             summary.push(format!(
-                "CPython: the task from asyncio.create_task ran for {} while the main task ticked \
-                 {}; `await task` had its result {} after the task's end, on {}: asyncio \
-                 notifies the same way.",
-                human_ms(py.task_ms),
-                ticks(py),
-                human_ms(py.notified_after_ms),
-                threads(py),
+                "CPython: the task from asyncio.create_task ran for {task} while the main task \
+                 ticked {ticks}; `await task` had its result {notified} after the task's end, on \
+                 {threads}: asyncio notifies the same way."
             ));
         }
         narrator.summary(SECTION, &summary);

@@ -150,25 +150,16 @@ mod measuring {
         }
     }
 
-    /// Every step and their spans.
+    /// Every step in the order measured, and their spans.
     #[derive(Debug, Clone)]
     pub struct IoVsCpu {
-        /// The request.
-        pub io_bound: Step,
-        /// Formatting its headers, again and again for `--cpu-ms`.
-        pub cpu_bound: Step,
-        /// The request with half the server's delay (left out for a `--url`).
-        pub io_bound_half_delay: Option<Step>,
-        /// The request from a thread whose CPU a spinning thread shares.
-        pub io_bound_busy_cpu: Step,
-        /// As many rounds of formatting as `--cpu-ms` of CPU time gave, alone on one CPU.
-        pub cpu_bound_fixed_work: Step,
-        /// Half those rounds, alone on the same CPU.
-        pub cpu_bound_half_work: Step,
-        /// All those rounds, with a spinning thread on the same CPU.
-        pub cpu_bound_busy_cpu: Step,
-        /// Listing 1.1 in CPython: `python_io_bound`, `python_cpu_bound` (none without python3).
-        pub python: Vec<Step>,
+        /// `io_bound` (the request), `cpu_bound` (formatting its headers for `--cpu-ms`), then
+        /// each with one thing changed: `io_bound_half_delay` (not for a `--url`),
+        /// `io_bound_busy_cpu` (a spinning thread on its CPU), `cpu_bound_fixed_work` (the rounds
+        /// `--cpu-ms` of CPU time gave, alone on one CPU), `cpu_bound_half_work` (half those),
+        /// `cpu_bound_busy_cpu` (all, beside a spinning thread); then CPython's
+        /// `python_io_bound` and `python_cpu_bound` (none without python3).
+        pub steps: Vec<Step>,
         /// One `io_bound` span and one `cpu_bound` span: listing 1.1 (and in CPython).
         pub spans: Vec<Span>,
         /// One `leg` span per changed step, and the spinners' steps.
@@ -176,18 +167,9 @@ mod measuring {
     }
 
     impl IoVsCpu {
-        /// Every row, in the order measured.
-        pub fn steps(&self) -> Vec<&Step> {
-            let mut steps = vec![&self.io_bound, &self.cpu_bound];
-            steps.extend(&self.io_bound_half_delay);
-            steps.extend([
-                &self.io_bound_busy_cpu,
-                &self.cpu_bound_fixed_work,
-                &self.cpu_bound_half_work,
-                &self.cpu_bound_busy_cpu,
-            ]);
-            steps.extend(&self.python);
-            steps
+        /// The step called `name`, if it was measured.
+        pub fn step(&self, name: &str) -> Option<&Step> {
+            self.steps.iter().find(|step| step.name == name)
         }
     }
 
@@ -230,56 +212,54 @@ mod measuring {
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
 
         let cpu = shared::affinity::allowed_cpus()?[0];
-        let (steps, limits) =
-            shared::narrate::record("what limits each step", "leg", Some(5), || {
-                let half_delay = target.server().map(|server| {
-                    let delay = sizes.delay_ms / 2;
-                    let url: Url = server.delay_url(delay).parse()?;
-                    let get = || super::get_headers(&client, &url);
-                    leg("io_bound_half_delay", None, Some(delay), get)
-                });
-                let url = target.url();
-                // The client is built on the pinned thread: its own I/O thread then shares that CPU.
-                let busy_io = super::on_cpu(cpu, true, || {
-                    let client = blocking_http_client(url)?;
-                    let get = || super::get_headers(&client, url);
-                    leg("io_bound_busy_cpu", None, local_delay, get)
-                })??;
-                let formatting = |name, rounds: u64, busier| {
-                    super::on_cpu(cpu, busier, || {
-                        leg(name, Some(rounds), None, || {
-                            (0..rounds).for_each(|_| drop(super::format_headers(&headers)));
-                            anyhow::Ok(())
-                        })
-                    })?
-                };
-                // The busy run right after the one alone: other programs' load changes less between.
-                let fixed = formatting("cpu_bound_fixed_work", work, false)?;
-                let busy = formatting("cpu_bound_busy_cpu", work, true)?;
-                let half = formatting("cpu_bound_half_work", work / 2, false)?;
-                anyhow::Ok((half_delay.transpose()?, busy_io, fixed, half, busy))
-            });
-        let (io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy) = steps?;
-        if io_bound_half_delay.is_none() {
+        let what = "what limits each step";
+        let (changed, limits) = shared::narrate::record(what, "leg", Some(5), || {
+            let mut steps = Vec::new();
+            if let Some(server) = target.server() {
+                let delay = sizes.delay_ms / 2;
+                let url: Url = server.delay_url(delay).parse()?;
+                let get = || super::get_headers(&client, &url);
+                steps.push(leg("io_bound_half_delay", None, Some(delay), get)?);
+            }
+            let url = target.url();
+            // The client is built on the pinned thread: its own I/O thread then shares that CPU.
+            steps.push(super::on_cpu(cpu, true, || {
+                let client = blocking_http_client(url)?;
+                let get = || super::get_headers(&client, url);
+                leg("io_bound_busy_cpu", None, local_delay, get)
+            })??);
+            let formatting = |name, rounds: u64, busier| {
+                super::on_cpu(cpu, busier, || {
+                    leg(name, Some(rounds), None, || {
+                        (0..rounds).for_each(|_| drop(super::format_headers(&headers)));
+                        anyhow::Ok(())
+                    })
+                })?
+            };
+            // The busy run right after the one alone: other programs' load changes less between.
+            let fixed = formatting("cpu_bound_fixed_work", work, false)?;
+            let busy = formatting("cpu_bound_busy_cpu", work, true)?;
+            steps.extend([
+                fixed,
+                formatting("cpu_bound_half_work", work / 2, false)?,
+                busy,
+            ]);
+            anyhow::Ok(steps)
+        });
+        if target.server().is_none() {
             io_bound.note = Some(format!(
                 "{} is not our server: its delay cannot be halved, so io_bound_half_delay is \
                  left out",
                 target.url()
             ));
         }
-        let mut steps = IoVsCpu {
-            io_bound,
-            cpu_bound,
-            io_bound_half_delay,
-            io_bound_busy_cpu,
-            cpu_bound_fixed_work: fixed,
-            cpu_bound_half_work: half,
-            cpu_bound_busy_cpu: busy,
-            python: Vec::new(),
+        let steps = [vec![io_bound, cpu_bound], changed?].concat();
+        let mut m = IoVsCpu {
+            steps,
             spans,
             limits,
         };
-        compare(&mut steps, cpu);
+        compare(&mut m, cpu);
         if let Some(python) = shared::narrate::python() {
             let args = [target.url().to_string(), sizes.cpu_ms.to_string()];
             let finished = python.run::<u64>(&super::PYTHON, &args)?;
@@ -290,13 +270,12 @@ mod measuring {
             for ((name, rounds), span) in rows.into_iter().zip(&finished.spans) {
                 let (wall, cpu) = (span.wall(), span.cpu());
                 let delay_ms = local_delay.filter(|_| rounds.is_none());
-                steps
-                    .python
+                m.steps
                     .push(Step::new(name, Usage { wall, cpu }, rounds, delay_ms));
             }
-            steps.spans.extend(finished.spans);
+            m.spans.extend(finished.spans);
         }
-        Ok(steps)
+        Ok(m)
     }
 
     /// One step measured inside a `leg` span named after its row.
@@ -313,25 +292,25 @@ mod measuring {
 
     /// Fills in what needs the other rows or the spans: each row's wall time against its
     /// baseline, and the spinner's CPU time during a busy step, taken out of the step's own.
-    fn compare(steps: &mut IoVsCpu, cpu: usize) {
-        let (io, cpu_fixed) = (steps.io_bound.wall_ms, steps.cpu_bound_fixed_work.wall_ms);
-        let idle_cpu = steps.cpu_bound_fixed_work.cpu_per_wall >= 0.8;
-        let spinner = named(&steps.limits, "spinner");
-        let rows = [
-            (&mut steps.io_bound_busy_cpu, io),
-            (&mut steps.cpu_bound_fixed_work, cpu_fixed),
-            (&mut steps.cpu_bound_half_work, cpu_fixed),
-            (&mut steps.cpu_bound_busy_cpu, cpu_fixed),
-        ];
-        let half_delay = steps.io_bound_half_delay.as_mut().map(|step| (step, io));
-        for (step, baseline) in rows.into_iter().chain(half_delay) {
+    fn compare(m: &mut IoVsCpu, cpu: usize) {
+        let wall = |name| m.step(name).map_or(0.0, |step| step.wall_ms);
+        let (io, cpu_fixed) = (wall("io_bound"), wall("cpu_bound_fixed_work"));
+        let idle_cpu = (m.step("cpu_bound_fixed_work")).is_some_and(|s| s.cpu_per_wall >= 0.8);
+        let spinner = named(&m.limits, "spinner");
+        // Each changed row against the row it changes one thing of.
+        for step in &mut m.steps[2..] {
+            let baseline = if step.name.starts_with("io_bound") {
+                io
+            } else {
+                cpu_fixed
+            };
             step.vs_baseline = Some(ratio(step.wall_ms, baseline));
             if !step.name.ends_with("busy_cpu") {
                 continue;
             }
             step.idle_cpu = Some(idle_cpu);
             let label = format!("leg {}", step.name);
-            let Some(window) = steps.limits.iter().find(|s| s.label == label) else {
+            let Some(window) = m.limits.iter().find(|s| s.label == label) else {
                 continue;
             };
             // Each spinner run's CPU time, in proportion to how much of it fell in the window.
@@ -347,7 +326,14 @@ mod measuring {
             step.cpu_ms = (step.cpu_ms - ms(spun)).max(0.0);
             step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);
         }
-        steps.io_bound_busy_cpu.note = Some(if cfg!(target_os = "linux") {
+        let busy_io = m
+            .steps
+            .iter_mut()
+            .find(|step| step.name == "io_bound_busy_cpu");
+        let Some(busy_io) = busy_io else {
+            return;
+        };
+        busy_io.note = Some(if cfg!(target_os = "linux") {
             format!(
                 "this row and the cpu_bound rows after it ran on CPU {cpu}, pinned with \
                  sched_setaffinity; in the busy_cpu rows a spinning thread pinned there shared it"
@@ -361,13 +347,18 @@ mod measuring {
 
     /// What the changed rows showed, one line each, saying so where this run disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
+        let none = Step::default();
+        let step = |name| m.step(name).unwrap_or(&none);
         let x = |step: &Step| step.vs_baseline.unwrap_or(0.0);
         let took = |step: &Step| format!("{} ({:.2}x)", human_ms(step.wall_ms), x(step));
-        let (io, busy_io) = (human_ms(m.io_bound.wall_ms), &m.io_bound_busy_cpu);
-        let fixed = &m.cpu_bound_fixed_work;
-        let (half, busy) = (&m.cpu_bound_half_work, &m.cpu_bound_busy_cpu);
+        let (io, busy_io) = (
+            human_ms(step("io_bound").wall_ms),
+            step("io_bound_busy_cpu"),
+        );
+        let fixed = step("cpu_bound_fixed_work");
+        let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
         let mut lines = Vec::new();
-        if let Some(half_delay) = &m.io_bound_half_delay {
+        if let Some(half_delay) = m.step("io_bound_half_delay") {
             let why = match x(half_delay) < 0.8 {
                 true => "the wait is what limits an I/O-bound step",
                 false => "this run, something other than the server's delay held it up",
@@ -441,15 +432,15 @@ mod measuring {
              its time changes, change the other and it does not.",
         );
         let m = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, m.steps()));
+        narrator.report(&Report::new(DEMO, SECTION, m.steps.iter().collect()));
         narrator.timeline("listing 1.1", &m.spans);
         let legs: Vec<Span> = (m.limits.iter())
             .filter(|s| s.name == "leg" || s.name == "spinner")
             .cloned()
             .collect();
         narrator.timeline("what limits each step", &legs);
-        let percent = |step: &Step| step.cpu_per_wall * 100.0;
-        let (io, cpu) = (percent(&m.io_bound), percent(&m.cpu_bound));
+        let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
+        let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
         let mut summary = vec![format!(
             "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
              or network would speed it up, a faster CPU would not. Formatting the headers used \
@@ -461,8 +452,8 @@ mod measuring {
             }
         )];
         summary.extend(limits_lines(&m));
-        if let [io, cpu] = &m.python[..] {
-            let (io, cpu) = (percent(io), percent(cpu));
+        if m.step("python_io_bound").is_some() {
+            let (io, cpu) = (percent("python_io_bound"), percent("python_cpu_bound"));
             summary.push(format!(
                 "CPython: fetching the page used {io:.1}% of a CPU, formatting its headers \
                  {cpu:.0}%: the same split in the book's own language."
