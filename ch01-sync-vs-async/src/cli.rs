@@ -1,7 +1,5 @@
-//! The command line of this crate (sections 1.1-1.3): which demo to run and how big to make it.
-//!
-//! Every size is a global flag, so `-- --requests 5` and `-- requests --requests 5` both work, and
-//! clap checks the ranges, so `--requests 0` is refused with one line instead of a confusing run.
+//! Which demo to run and how big. Every size is a global flag (`-- --requests 5` and
+//! `-- requests --requests 5` both work), and clap refuses one out of range in one line.
 
 use clap::{Args, Parser, Subcommand};
 use shared::cli::CommonArgs;

@@ -53,12 +53,9 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     // Speedup against the blocking leg: about 1 for the async one-by-one leg, about N for the
     // concurrent one. Coarse: a concurrent leg that waited one at a time would score about 1.
     assert_eq!(legs.sequential_blocking.speedup, 1.0);
-    assert!(
-        legs.sequential_async.speedup < 1.5,
-        "{:?}",
-        legs.sequential_async
-    );
-    assert!(legs.concurrent.speedup > 2.5, "{:?}", legs.concurrent);
+    let (one_by_one, concurrent) = (&legs.sequential_async, &legs.concurrent);
+    assert!(one_by_one.speedup < 1.5, "{one_by_one:?}");
+    assert!(concurrent.speedup > 2.5, "{concurrent:?}");
     // The legs on one clock: each starts after the previous one ended.
     let report = legs.report();
     for pair in report.measurements.windows(2) {
@@ -102,11 +99,10 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
     assert_eq!(legs.concurrent.max_in_flight, None);
     let note = legs.concurrent.note.as_deref().unwrap();
     assert!(note.contains("max_in_flight unknown"), "{note}");
-    let line = legs.report().to_json_line();
+    let report = legs.report();
+    let line = report.to_json_line();
     assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg (the CPython legs' too).
-    assert_eq!(
-        server.requests(),
-        3 * legs.report().measurements.len() as u64
-    );
+    let legs_run = report.measurements.len() as u64;
+    assert_eq!(server.requests(), 3 * legs_run);
 }
