@@ -546,7 +546,9 @@ mod measuring {
             parallel_line(&m.parallel),
         ];
         let asyncio = m.asyncio_cooperative.iter();
-        summary.extend(asyncio.map(|row| cooperative_line(row, "asyncio", "`asyncio.sleep(0)`")));
+        summary.extend(
+            asyncio.map(|row| cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`")),
+        );
         summary.extend(m.python_threads_one_core.iter().map(|row| {
             let every = human_ms(row.switch_interval_ms.unwrap_or(0.0));
             format!(

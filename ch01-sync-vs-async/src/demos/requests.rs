@@ -271,7 +271,7 @@ mod measuring {
                  sequential."
             ),
             format!(
-                "All {n} in flight at once {all}: {faster} (ideal {n}x), on one thread. \
+                "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
                  Concurrency lets us wait for many things at the same time."
             ),
         ];
