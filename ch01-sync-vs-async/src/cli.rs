@@ -1,7 +1,5 @@
-//! The command line of this crate (sections 1.1-1.3): which demo to run and how big to make it.
-//!
-//! Every size is a global flag, so `-- --requests 5` and `-- requests --requests 5` both work, and
-//! clap checks the ranges, so `--requests 0` is refused with one line instead of a confusing run.
+//! Which demo to run and how big. Every size is a global flag (`-- --requests 5` and
+//! `-- requests --requests 5` both work), and clap refuses one out of range in one line.
 
 use clap::{Args, Parser, Subcommand};
 use shared::cli::CommonArgs;
@@ -80,6 +78,10 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "MS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub busy_ms: u64,
+
+    /// requests, background, io-vs-cpu: the server to ask (`--url`); `None` starts the embedded one.
+    #[arg(skip)]
+    pub url: Option<reqwest::Url>,
 }
 
 impl Default for Sizes {

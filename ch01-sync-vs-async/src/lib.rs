@@ -10,21 +10,21 @@ use shared::Narrator;
 /// Runs the demo named on the command line, or all four in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
-    let url = cli.common.url.as_ref();
-    let chosen: Vec<Demo> = match cli.demo {
-        Some(demo) => vec![demo],
-        None => Demo::ALL.to_vec(),
+    let sizes = Sizes {
+        url: cli.common.url.clone(),
+        ..cli.sizes.clone()
     };
+    let chosen = cli.demo.map_or(Demo::ALL.to_vec(), |demo| vec![demo]);
     for demo in chosen {
-        // Every demo has the same shape: `run(&Sizes, url, &Narrator)` narrates what
-        // `measure(&Sizes, url, &Narrator)` returns.
+        // Every demo has the same shape: `run(&Sizes, &Narrator)` narrates what `measure(&Sizes)`
+        // returns.
         let run = match demo {
             Demo::Requests => demos::requests::run,
             Demo::Background => demos::background::run,
             Demo::IoVsCpu => demos::io_vs_cpu::run,
             Demo::Multitasking => demos::multitasking::run,
         };
-        run(&cli.sizes, url, &narrator)?;
+        run(&sizes, &narrator)?;
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::background;
-use shared::narrate::{Mode, Narrator};
 use shared::trace::named;
 
 #[test]
@@ -12,15 +11,10 @@ fn main_ticks_happen_while_the_background_task_runs() {
         background_ms: 600,
         ..Sizes::default()
     };
-    let both = background::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
-    if both.asyncio_create_task.is_none() {
-        eprintln!("skipped the CPython row: no python3 of 3.8 or newer on PATH");
-    }
-    for measured in [Some(both.background), both.asyncio_create_task]
-        .iter()
-        .flatten()
-    {
-        in_the_background(measured);
+    let both = background::measure(&sizes).unwrap();
+    in_the_background(&both.background);
+    if shared::testing::python().is_some() {
+        in_the_background(both.asyncio_create_task.as_ref().unwrap());
     }
 }
 

@@ -2,34 +2,31 @@
 //! "bound" names the limiting factor: change it and the time changes, change the other and it
 //! does not. Alone in its own test binary, because it reads the CPU time of the whole process.
 
-use std::sync::{Mutex, PoisonError};
-
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::io_vs_cpu::{self, IoVsCpu};
-use shared::narrate::{Mode, Narrator};
 
-fn measure() -> IoVsCpu {
-    // One measurement at a time: each reads the CPU time of the whole process.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+#[test]
+fn io_bound_waits_cpu_bound_computes_and_each_follows_its_limiting_factor() {
     let sizes = Sizes {
         delay_ms: 300,
         cpu_ms: 200,
         ..Sizes::default()
     };
-    io_vs_cpu::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap()
-}
-
-#[test]
-fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
-    let m = measure();
-    let (io, cpu) = (m.io_bound.cpu_per_wall, m.cpu_bound.cpu_per_wall);
+    let m: IoVsCpu = io_vs_cpu::measure(&sizes).unwrap();
+    let step = |name| {
+        m.step(name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", m.steps))
+    };
+    let (io, cpu) = (
+        step("io_bound").cpu_per_wall,
+        step("cpu_bound").cpu_per_wall,
+    );
     println!("cpu/wall: io_bound {io:.3}, cpu_bound {cpu:.3}");
     // The request's whole process used a small part of a CPU while it waited; a client that
     // spun on its socket would use all of one.
     assert!(io < 0.25, "io_bound used {io:.3} CPU-seconds per second");
     // The request waited for the server's delay (a server that ignored it would fail this).
-    assert!(m.io_bound.wall_ms >= 300.0);
+    assert!(step("io_bound").wall_ms >= 300.0);
     // The same per thread, from the spans: the request's span waited, the formatting ran. Per
     // thread, because other programs may take the CPU from the formatting (on a busy machine
     // it gets a fifth of a CPU or less) but can only ever lower the request's share.
@@ -42,7 +39,7 @@ fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
     );
     assert!(cpu_span.cpu() > io_span.cpu() * 3);
     // Every row of the table is in the report, in the order measured.
-    let names: Vec<_> = m.steps().iter().map(|s| s.name).collect();
+    let names: Vec<_> = m.steps.iter().map(|s| s.name).collect();
     let python = ["python_io_bound", "python_cpu_bound"];
     let rust = [
         "io_bound",
@@ -53,35 +50,23 @@ fn io_bound_uses_far_less_cpu_per_wall_second_than_cpu_bound() {
         "cpu_bound_half_work",
         "cpu_bound_busy_cpu",
     ];
-    let expected: Vec<_> = rust
-        .iter()
-        .chain(&python[..m.python.len()])
-        .copied()
-        .collect();
+    let with_python = names.len() > rust.len();
+    let expected = [&rust[..], if with_python { &python[..] } else { &[] }].concat();
     assert_eq!(names, expected);
     // The same split in CPython (its process may run other threads too, so per wall second of
     // its spans): a listing 1.1 whose request spun, or whose formatting slept, would fail this.
-    if let [io, cpu] = &m.python[..] {
+    if shared::testing::python().is_some() {
+        let (io, cpu) = (step("python_io_bound"), step("python_cpu_bound"));
         assert!(io.cpu_per_wall * 3.0 < cpu.cpu_per_wall, "{io:?} {cpu:?}");
-        assert!(
-            io.wall_ms >= 300.0 && cpu.rounds > Some(0),
-            "{io:?} {cpu:?}"
-        );
-    } else {
-        eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
+        let waited_and_computed = io.wall_ms >= 300.0 && cpu.rounds > Some(0);
+        assert!(waited_and_computed, "{io:?} {cpu:?}");
     }
-}
 
-#[test]
-fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
-    let m = measure();
-    let (io, half_delay) = (&m.io_bound, m.io_bound_half_delay.as_ref().unwrap());
-    let busy_io = &m.io_bound_busy_cpu;
-    let (fixed, half, busy) = (
-        &m.cpu_bound_fixed_work,
-        &m.cpu_bound_half_work,
-        &m.cpu_bound_busy_cpu,
-    );
+    // Changing the limiting factor changes the time; changing the other does not.
+    let (io, half_delay) = (step("io_bound"), step("io_bound_half_delay"));
+    let busy_io = step("io_bound_busy_cpu");
+    let fixed = step("cpu_bound_fixed_work");
+    let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
     assert_eq!(half_delay.delay_ms, Some(150));
 
     // I/O-bound: half the server's delay, about half the time (a request that did not wait for
@@ -116,7 +101,7 @@ fn changing_the_limiting_factor_changes_the_time_changing_the_other_does_not() {
 
     // Only the busy_cpu rows had a spinner beside them: the others ran alone on their CPU.
     let spinners = shared::trace::named(&m.limits, "spinner");
-    for step in m.steps().into_iter().skip(2).take(5) {
+    for step in &m.steps[2..7] {
         let label = format!("leg {}", step.name);
         let leg = m.limits.iter().find(|s| s.label == label).unwrap();
         let beside = spinners.iter().any(|s| s.overlaps(leg));

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use ch01_sync_vs_async::Sizes;
-use ch01_sync_vs_async::demos::multitasking::{self, TASK_STEP, switches};
-use shared::narrate::{Mode, Narrator};
+use ch01_sync_vs_async::demos::multitasking::{self, Multitasking, TASK_STEP, switches};
 use shared::timing::ms;
-use shared::trace::Span;
+use shared::trace::{Run, Span};
 
 fn span<'a>(spans: &'a [Span], label: &str) -> &'a Span {
     spans.iter().find(|s| s.label == label).unwrap()
@@ -28,36 +27,38 @@ fn every_hand_over_is_an_os_switch(hand_overs: usize, os_switches: u64) -> bool 
 #[test]
 fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let sizes = Sizes {
-        busy_ms: 120,
+        busy_ms: 150,
         ..Sizes::default()
     };
-    let m = multitasking::measure(&sizes, None, &Narrator::with_mode(Mode::Json, false)).unwrap();
+    // On a busy machine, pinned threads may get so little of their CPU that no running step
+    // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
+    let interleaved = |m: &Multitasking| {
+        let python = m.python_threads_one_core.iter();
+        (python.chain([&m.preemptive_one_core])).all(|row| row.switches > Some(0))
+    };
+    let measure = || multitasking::measure(&sizes).unwrap();
+    let m = (0..2)
+        .map(|_| measure())
+        .find(interleaved)
+        .unwrap_or_else(measure);
 
     // Cooperative: one thread, one poll at a time, and the two tasks' turns strictly alternate
     // (a task that kept the thread for two steps in a row would fail this).
     let coop = &m.cooperative;
     assert_eq!(coop.threads_used, 1);
-    let mut polls: Vec<_> = coop
-        .spans
-        .iter()
-        .flat_map(|s| {
-            s.runs
-                .iter()
-                .map(move |run| (run.start, run.end, s.label.clone()))
-        })
+    let mut polls: Vec<(&Run, &str)> = (coop.spans.iter())
+        .flat_map(|s| s.runs.iter().map(|run| (run, s.label.as_str())))
         .collect();
-    polls.sort_by_key(|poll| poll.0);
+    polls.sort_by_key(|(run, _)| run.start);
     for pair in polls.windows(2) {
-        assert!(
-            pair[0].1 <= pair[1].0,
-            "one thread polls one task at a time"
-        );
+        let one_at_a_time = pair[0].0.end <= pair[1].0.start;
+        assert!(one_at_a_time, "one thread polls one task at a time");
     }
     // Each task's last poll only finds it done; until then, A, B, A, B...
     let steps = (Duration::from_millis(sizes.busy_ms).as_nanos() / TASK_STEP.as_nanos()) as usize;
     assert!(polls.len() >= 2 * steps, "{}", polls.len());
     for pair in polls[..2 * steps].windows(2) {
-        assert_ne!(pair[0].2, pair[1].2, "tasks must take turns");
+        assert_ne!(pair[0].1, pair[1].1, "tasks must take turns");
     }
     assert!(coop.switches.unwrap() >= 2 * steps - 1);
     // Each turn spun for its step: a task's CPU time covers most of its steps' (a preempted
@@ -74,76 +75,49 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let starved_ms = m.starved.starved_ms.unwrap();
     assert!(starved_ms >= ms(hog.runs[0].cpu()) * 0.9);
     assert_eq!(m.starved.threads_used, 1);
+    assert_eq!(m.parallel.threads_used, 2);
+    assert!(m.parallel.progress_a > Some(0) && m.parallel.progress_b > Some(0));
 
     // Preemptive on one core: both pinned threads progressed, were never on a CPU at the same
     // moment, and the CPU went back and forth between them: a scheduler that ran one thread to
     // the end before starting the other would count 0 hand-overs.
     let one_core = &m.preemptive_one_core;
-    if cfg!(target_os = "linux") {
-        assert!(one_core.progress_a > Some(0) && one_core.progress_b > Some(0));
-        assert_eq!(one_core.threads_used, 2);
-        assert_eq!(one_core.cpus_seen, Some(1));
-        assert!(
-            one_core.overlap_ms < Some(one_core.wall_ms * 0.1),
-            "{one_core:?}"
-        );
-        let switched = one_core.switches.unwrap();
-        // Back and forth at least once each way; on a very busy machine the two threads may
-        // get only a few milliseconds of this CPU between them, so not many more.
-        assert!(
-            switched >= 2,
-            "the CPU switched between the threads {switched} times"
-        );
-    } else {
+    if !cfg!(target_os = "linux") {
         assert!(one_core.note.as_deref().unwrap().contains("skipped"));
+        return;
     }
-    assert_eq!(m.parallel.threads_used, 2);
-    assert!(m.parallel.progress_a > Some(0) && m.parallel.progress_b > Some(0));
-}
+    assert!(one_core.progress_a > Some(0) && one_core.progress_b > Some(0));
+    let overlap = one_core.overlap_ms;
+    assert!(overlap < Some(one_core.wall_ms * 0.1), "{one_core:?}");
+    // Back and forth at least once each way; on a very busy machine the two threads may get only
+    // a few milliseconds of this CPU between them, so not many more.
+    let switched = one_core.switches.unwrap();
+    assert!(
+        switched >= 2,
+        "the CPU switched between the threads {switched} times"
+    );
 
-#[test]
-#[cfg(target_os = "linux")]
-fn task_switches_need_no_os_context_switch_thread_switches_do() {
-    let sizes = Sizes {
-        busy_ms: 150,
-        ..Sizes::default()
-    };
-    // On a busy machine, pinned threads may get so little of their CPU that no running step
-    // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
-    let interleaved = |m: &multitasking::Multitasking| {
-        let python = m.python_threads_one_core.iter();
-        python
-            .chain([&m.preemptive_one_core])
-            .all(|row| row.switches > Some(0))
-    };
-    let narrator = Narrator::with_mode(Mode::Json, false);
-    let measure = || multitasking::measure(&sizes, None, &narrator).unwrap();
-    let m = (0..2)
-        .map(|_| measure())
-        .find(interleaved)
-        .unwrap_or_else(measure);
+    // Task switches need no OS context switch, thread switches do; in CPython too (asyncio
+    // tasks on one thread, and two Python threads pinned to one CPU).
     let mut pairs = vec![(&m.cooperative, &m.preemptive_one_core)];
-    match (&m.asyncio_cooperative, &m.python_threads_one_core) {
-        // In CPython: asyncio tasks on one thread, and two Python threads pinned to one CPU.
-        (Some(coop), Some(threads)) => pairs.push((coop, threads)),
-        _ => eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH"),
+    if shared::testing::python().is_some() {
+        let python = (&m.asyncio_cooperative, &m.python_threads_one_core);
+        pairs.push((python.0.as_ref().unwrap(), python.1.as_ref().unwrap()));
     }
     for (coop, one_core) in pairs {
         let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
         let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
-        println!(
-            "{} {coop_counts:?}, {} {core_counts:?}",
-            coop.name, one_core.name
-        );
+        let (coop_name, core_name) = (coop.name, one_core.name);
+        println!("{coop_name} {coop_counts:?}, {core_name} {core_counts:?}");
+        let (hand_overs, os_switches) = coop_counts;
         assert!(
-            hand_overs_need_no_os_switch(coop_counts.0, coop_counts.1),
-            "{}: {coop_counts:?} (hand-overs, OS switches)",
-            coop.name
+            hand_overs_need_no_os_switch(hand_overs, os_switches),
+            "{coop_name}: {coop_counts:?} (hand-overs, OS switches)"
         );
+        let (hand_overs, os_switches) = core_counts;
         assert!(
-            every_hand_over_is_an_os_switch(core_counts.0, core_counts.1),
-            "{}: {core_counts:?} (hand-overs, OS switches)",
-            one_core.name
+            every_hand_over_is_an_os_switch(hand_overs, os_switches),
+            "{core_name}: {core_counts:?} (hand-overs, OS switches)"
         );
         // Negative controls: each check fails on the other kind of multitasking. Threads need
         // the OS for every hand-over; tasks hand over without it.
@@ -155,10 +129,8 @@ fn task_switches_need_no_os_context_switch_thread_switches_do() {
         // The rows say the same in their own field.
         assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
         assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
-        assert_eq!(
-            (coop.threads_used, one_core.threads_used, one_core.cpus_seen),
-            (1, 2, Some(1))
-        );
+        let threads = (coop.threads_used, one_core.threads_used, one_core.cpus_seen);
+        assert_eq!(threads, (1, 2, Some(1)));
     }
 }
 
@@ -182,9 +154,10 @@ fn parallel_threads_run_on_two_cpus_at_the_same_time() {
     panic!("the two threads never ran at the same time: {overlaps:?}");
 }
 
-fn run(start: u64, end: u64, cpu: u64) -> shared::trace::Run {
+/// A stretch of thread 1 from `start` to `end` ms, with `cpu` ms on a CPU.
+fn run(start: u64, end: u64, cpu: u64) -> Run {
     let ms = Duration::from_millis;
-    shared::trace::Run {
+    Run {
         thread_id: 1,
         start: ms(start),
         end: ms(end),
@@ -196,7 +169,8 @@ fn run(start: u64, end: u64, cpu: u64) -> shared::trace::Run {
     }
 }
 
-fn step(label: &str, runs: Vec<shared::trace::Run>) -> Span {
+/// A `thread` span labelled `label`, open from 0 to 20 ms, with these stretches.
+fn step(label: &str, runs: Vec<Run>) -> Span {
     Span {
         name: "thread".into(),
         label: label.into(),
@@ -210,7 +184,7 @@ fn step(label: &str, runs: Vec<shared::trace::Run>) -> Span {
 }
 
 #[test]
-fn switches_count_hand_overs_while_both_have_work() {
+fn switches_count_hand_overs_while_both_have_work_and_the_timeline_cuts_after_the_first_turns() {
     // The counter behind the preemption assertions: A A B B A, then B B once A is done: two
     // hand-overs while both threads had work left (going on with B after A's last step hands
     // nothing over), and a run that mostly waited (4..9, 1 ms of CPU) never had the CPU.
@@ -227,10 +201,7 @@ fn switches_count_hand_overs_while_both_have_work() {
         step("B", vec![run(2, 3, 1), run(3, 4, 1)]),
     ];
     assert_eq!(switches(&serial), 0);
-}
-
-#[test]
-fn the_cooperative_timeline_shows_only_the_first_turns() {
+    // The cooperative timeline shows only the first turns.
     let spans = [
         step("A", vec![run(0, 1, 1), run(2, 3, 1), run(4, 5, 1)]),
         step("B", vec![run(1, 2, 1), run(3, 4, 1)]),

@@ -3,17 +3,12 @@
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::requests::{self, Leg};
-use shared::narrate::{Mode, Narrator};
-use shared::trace::threads_used;
-
-fn silent() -> Narrator {
-    Narrator::with_mode(Mode::Json, false)
-}
+use shared::trace::{named, threads_used};
 
 /// The server saw one request at a time, and no two of the leg's request spans overlap.
 fn one_at_a_time(leg: &Leg) -> bool {
     let spans = leg.requests();
-    leg.max_in_flight == Some(1) && spans.windows(2).all(|pair| !pair[0].overlaps(pair[1]))
+    leg.max_in_flight == Some(1) && spans.windows(2).all(|pair| !pair[0].overlaps(&pair[1]))
 }
 
 /// The server saw all `n` at once, and every request span overlaps every other.
@@ -21,14 +16,6 @@ fn all_at_once(leg: &Leg, n: u64) -> bool {
     let spans = leg.requests();
     let overlapping = spans.iter().all(|a| spans.iter().all(|b| a.overlaps(b)));
     leg.max_in_flight == Some(n) && spans.len() as u64 == n && overlapping
-}
-
-/// Without python3 the CPython rows are left out: say so (shared's tests fail CI for it).
-fn python_ran(legs: &[Leg]) -> bool {
-    if legs.is_empty() {
-        eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
-    }
-    !legs.is_empty()
 }
 
 #[test]
@@ -39,12 +26,12 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         delay_ms: 300,
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     let mut pairs = vec![
         (&legs.sequential_blocking, &legs.concurrent),
         (&legs.sequential_async, &legs.concurrent),
     ];
-    if python_ran(&legs.python) {
+    if shared::testing::python().is_some() {
         let [blocking, sequential, gather] = &legs.python[..] else {
             panic!("{:?}", legs.python)
         };
@@ -57,7 +44,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         // Negative controls: each check fails on the other kind of leg.
         assert!(!one_at_a_time(together) && !all_at_once(one_by_one, 5));
         // All five waited on one thread, mostly not computing: concurrency without extra threads.
-        let spans: Vec<_> = together.requests().into_iter().cloned().collect();
+        let spans = together.requests();
         assert_eq!(threads_used(&spans), 1, "{}", together.name);
         for span in &spans {
             assert!(span.cpu() < span.wall() / 2, "a request waits: {span:?}");
@@ -65,23 +52,18 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     }
     // Speedup against the blocking leg: about 1 for the async one-by-one leg, about N for the
     // concurrent one. Coarse: a concurrent leg that waited one at a time would score about 1.
-    for leg in legs.report().measurements {
-        assert_eq!(leg.ideal, 5);
-    }
     assert_eq!(legs.sequential_blocking.speedup, 1.0);
-    assert!(
-        legs.sequential_async.speedup < 1.5,
-        "{:?}",
-        legs.sequential_async
-    );
-    assert!(legs.concurrent.speedup > 2.5, "{:?}", legs.concurrent);
+    let (one_by_one, concurrent) = (&legs.sequential_async, &legs.concurrent);
+    assert!(one_by_one.speedup < 1.5, "{one_by_one:?}");
+    assert!(concurrent.speedup > 2.5, "{concurrent:?}");
     // The legs on one clock: each starts after the previous one ended.
     let report = legs.report();
-    let on_clock: Vec<_> = (report.measurements.iter())
-        .map(|leg| shared::trace::named(&leg.spans, "leg")[0].clone())
-        .collect();
-    for pair in on_clock.windows(2) {
-        assert!(pair[0].closed <= pair[1].opened, "{pair:?}");
+    for pair in report.measurements.windows(2) {
+        let [a, b] = [0, 1].map(|i| named(&pair[i].spans, "leg")[0]);
+        assert!(a.closed <= b.opened, "{a:?} {b:?}");
+    }
+    for leg in report.measurements {
+        assert_eq!(leg.ideal, 5);
     }
 }
 
@@ -93,7 +75,7 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
         sequential_limit: 2,
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, None, &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     for leg in [&legs.sequential_blocking, &legs.sequential_async] {
         assert_eq!((leg.requests, leg.ideal), (2, 6));
         assert_eq!(leg.requests().len(), 2);
@@ -110,17 +92,17 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
     let url: reqwest::Url = server.delay_url(20).parse().unwrap();
     let sizes = Sizes {
         requests: 3,
+        url: Some(url),
         ..Sizes::default()
     };
-    let legs = requests::measure(&sizes, Some(&url), &silent()).unwrap();
+    let legs = requests::measure(&sizes).unwrap();
     assert_eq!(legs.concurrent.max_in_flight, None);
     let note = legs.concurrent.note.as_deref().unwrap();
     assert!(note.contains("max_in_flight unknown"), "{note}");
-    let line = legs.report().to_json_line();
+    let report = legs.report();
+    let line = report.to_json_line();
     assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg (the CPython legs' too).
-    assert_eq!(
-        server.requests(),
-        3 * legs.report().measurements.len() as u64
-    );
+    let legs_run = report.measurements.len() as u64;
+    assert_eq!(server.requests(), 3 * legs_run);
 }

@@ -49,8 +49,6 @@ pub use measuring::{Background, Measured, measure, run};
 mod measuring {
     use std::time::Duration;
 
-    use anyhow::Context as _;
-    use reqwest::Url;
     use serde::Serialize;
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms};
@@ -67,7 +65,7 @@ mod measuring {
     /// The background request and the main task's ticks, measured.
     #[derive(Debug, Clone, Serialize)]
     pub struct Background {
-        /// Always `background`.
+        /// `background`, or `asyncio_create_task` for CPython.
         pub name: &'static str,
         /// From spawning the task to being notified of its result.
         pub wall_ms: f64,
@@ -97,18 +95,20 @@ mod measuring {
             tick_every: Duration,
             mut spans: Vec<Span>,
         ) -> Self {
-            let task = named(&spans, "background task")
-                .first()
-                .map(|t| (t.opened, t.closed));
-            let run = named(&spans, "run").first().map(|r| (r.opened, r.closed));
-            let (task, (opened, returned)) = (task.unwrap_or_default(), run.unwrap_or_default());
+            let [(task_opened, task_closed), (opened, returned)] =
+                ["background task", "run"].map(|name| {
+                    named(&spans, name)
+                        .first()
+                        .map(|s| (s.opened, s.closed))
+                        .unwrap_or_default()
+                });
             spans.retain(|s| s.name != "run");
             Self {
                 name,
                 wall_ms: ms(returned.saturating_sub(opened)),
                 main_ticks,
-                task_ms: ms(task.1.saturating_sub(task.0)),
-                notified_after_ms: ms(returned.saturating_sub(task.1)),
+                task_ms: ms(task_closed.saturating_sub(task_opened)),
+                notified_after_ms: ms(returned.saturating_sub(task_closed)),
                 tick_every_ms: ms(tick_every),
                 status,
                 threads_used: threads_used(&spans),
@@ -127,19 +127,12 @@ mod measuring {
     }
 
     /// Starts the background request, ticks until it reports back, and measures both.
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<Measured> {
-        let target = Target::new(url, sizes.background_ms)?;
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
+        let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
         let client = http_client(target.url())?;
         // About six ticks whatever the length, so the timeline stays readable.
         let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start the tokio runtime")?;
+        let runtime = crate::demos::event_loop()?;
         let url = target.url().clone();
         let what = "the background request";
         let (done, spans) = shared::narrate::record(what, "background task", None, || {
@@ -148,76 +141,64 @@ mod measuring {
             info_span!("run")
                 .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
         });
-        let background = Background::new(DEMO, done?, tick_every, spans);
-        let asyncio_create_task = match shared::narrate::python() {
-            Some(python) => {
-                let args = [target.url().to_string(), tick_every.as_millis().to_string()];
-                let finished = python.run(&super::PYTHON, &args)?;
-                let (name, spans) = ("asyncio_create_task", finished.spans);
-                Some(Background::new(name, finished.result, tick_every, spans))
-            }
-            None => None,
-        };
+        let python = shared::narrate::python().map(|python| {
+            let args = [target.url().to_string(), tick_every.as_millis().to_string()];
+            let finished = python.run(&super::PYTHON, &args)?;
+            let (name, spans) = ("asyncio_create_task", finished.spans);
+            anyhow::Ok(Background::new(name, finished.result, tick_every, spans))
+        });
         Ok(Measured {
-            background,
-            asyncio_create_task,
+            background: Background::new(DEMO, done?, tick_every, spans),
+            asyncio_create_task: python.transpose()?,
         })
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "What is asyncio: a task in the background",
             "A long-running task can run in the background while the main task keeps working; \
              when it is done, the main task is notified and gets its result.",
         );
-        let Measured {
-            background: measured,
-            asyncio_create_task: python,
-        } = measure(sizes, url, narrator)?;
-        let rows = [Some(&measured), python.as_ref()];
-        narrator.report(&Report::new(DEMO, SECTION, rows.iter().flatten().collect()));
-        let spans: Vec<Span> = rows
-            .iter()
-            .flatten()
-            .flat_map(|row| row.spans.clone())
+        let m = measure(sizes)?;
+        let rows: Vec<&Background> = [&m.background]
+            .into_iter()
+            .chain(&m.asyncio_create_task)
             .collect();
+        narrator.report(&Report::new(DEMO, SECTION, rows.clone()));
+        let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
         narrator.timeline("background", &spans);
-        let on = |threads| match threads {
-            1 => "one thread".to_string(),
-            n => format!("{n} threads"),
+        let facts = |row: &Background| {
+            let ticks = plural(row.main_ticks, "time", "times");
+            let threads = plural(row.threads_used as u64, "thread", "threads");
+            (
+                human_ms(row.task_ms),
+                ticks,
+                human_ms(row.notified_after_ms),
+                threads,
+            )
         };
-        let threads = on(measured.threads_used);
+        let (task, ticks, notified, threads) = facts(&m.background);
         let mut summary = vec![
             format!(
-                "The background task ran for {}; meanwhile the main task ticked {}: it was \
-                     never blocked.",
-                human_ms(measured.task_ms),
-                plural(measured.main_ticks, "time", "times")
+                "The background task ran for {task}; meanwhile the main task ticked {ticks}, all \
+                 on {threads}: it was never blocked, and waiting for I/O needs no thread."
             ),
             format!(
-                "The main task never stopped to wait for the result: between ticks it slept \
-                     until the next tick or the task's end, whichever came first (`select!` on \
-                     the ticker and the task's JoinHandle). The finished task woke it through \
-                     its JoinHandle {} after the task's end, without waiting for a tick: that \
-                     wake-up is the notification, as `await task` is for `asyncio.create_task` \
-                     (or a callback given to `add_done_callback`).",
-                human_ms(measured.notified_after_ms)
-            ),
-            format!(
-                "All of it ran on {threads}: waiting for I/O does not need a thread of its own."
+                "Between ticks the main task slept until the next tick or the task's end, \
+                 whichever came first (`select!` on the ticker and the task's JoinHandle). The \
+                 finished task woke it through its JoinHandle {notified} after the task's end, \
+                 without waiting for a tick: that wake-up is the notification, as `await task` \
+                 is for `asyncio.create_task` (or a callback given to `add_done_callback`)."
             ),
         ];
-        if let Some(python) = python {
+        if let Some(py) = &m.asyncio_create_task {
+            let (task, ticks, notified, threads) = facts(py);
             summary.push(format!(
-                "CPython: the task from asyncio.create_task ran for {} while the main task ticked \
-                 {}; `await task` had its result {} after the task's end, on {}: asyncio \
-                 notifies the same way.",
-                human_ms(python.task_ms),
-                plural(python.main_ticks, "time", "times"),
-                human_ms(python.notified_after_ms),
-                on(python.threads_used),
+                "CPython: the task from asyncio.create_task ran for {task} while the main task \
+                 ticked {ticks}; `await task` had its result {notified} after the task's end, on \
+                 {threads}: asyncio notifies the same way."
             ));
         }
         narrator.summary(SECTION, &summary);

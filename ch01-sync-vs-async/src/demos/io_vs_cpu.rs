@@ -87,6 +87,7 @@ mod measuring {
     use reqwest::Url;
     use serde::Serialize;
     use shared::timing::{human_ms, measure as timed, ms, ratio};
+    use shared::trace::named;
     use shared::workloads::{Target, blocking_http_client};
     use shared::{Narrator, Report, Span, Stopwatch, Usage};
     use tracing::info_span;
@@ -99,9 +100,7 @@ mod measuring {
     /// One step of listing 1.1, measured.
     #[derive(Debug, Clone, Default, Serialize)]
     pub struct Step {
-        /// `io_bound`, `cpu_bound`, or one of them with its limiting factor (or another) changed:
-        /// `io_bound_half_delay`, `io_bound_busy_cpu`, `cpu_bound_fixed_work`,
-        /// `cpu_bound_half_work`, `cpu_bound_busy_cpu`.
+        /// `io_bound`, `cpu_bound`, or one of them with one thing changed (see [`IoVsCpu`]).
         pub name: &'static str,
         /// Wall time of the step.
         pub wall_ms: f64,
@@ -109,8 +108,7 @@ mod measuring {
         pub cpu_ms: f64,
         /// CPU time / wall time: near 0 waiting, near 1 computing on one core.
         pub cpu_per_wall: f64,
-        /// How often the CPU-bound step formatted the headers (`cpu_bound` repeats for
-        /// `--cpu-ms`; the fixed-work rows do as many as that takes on an idle CPU, or half).
+        /// CPU-bound steps: how often they formatted the headers.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub rounds: Option<u64>,
         /// The server's delay for a request (embedded server only).
@@ -119,13 +117,10 @@ mod measuring {
         /// CPU time a spinning thread pinned to the step's CPU took during the step.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub spinner_cpu_ms: Option<f64>,
-        /// Wall time / the wall time of the row it changes one thing of (`io_bound` for the
-        /// I/O rows, `cpu_bound_fixed_work` for the CPU rows).
+        /// Wall time / that of its baseline row (`io_bound` or `cpu_bound_fixed_work`).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub vs_baseline: Option<f64>,
-        /// Busy rows: whether the CPU was idle apart from the spinner, that is whether
-        /// `cpu_bound_fixed_work`, alone on it, got at least 0.8 CPU-seconds per second. When
-        /// other programs used it too, one more spinning thread changes the step's share less.
+        /// Busy rows: whether `cpu_bound_fixed_work` got 0.8 CPU-seconds per second or more.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cpu: Option<bool>,
         /// Where the step ran, or why it could not change what it meant to.
@@ -134,37 +129,37 @@ mod measuring {
     }
 
     impl Step {
-        fn new(name: &'static str, usage: Usage, rounds: Option<u64>) -> Self {
+        fn new(
+            name: &'static str,
+            usage: Usage,
+            rounds: Option<u64>,
+            delay_ms: Option<u64>,
+        ) -> Self {
+            let Usage { wall, cpu } = usage;
+            let (wall_ms, cpu_ms) = (ms(wall), ms(cpu));
+            let cpu_per_wall = ratio(cpu_ms, wall_ms);
             Self {
                 name,
-                wall_ms: ms(usage.wall),
-                cpu_ms: ms(usage.cpu),
-                cpu_per_wall: usage.cpu_per_wall(),
+                wall_ms,
+                cpu_ms,
+                cpu_per_wall,
                 rounds,
+                delay_ms,
                 ..Self::default()
             }
         }
     }
 
-    /// Every step and their spans.
+    /// Every step in the order measured, and their spans.
     #[derive(Debug, Clone)]
     pub struct IoVsCpu {
-        /// The request.
-        pub io_bound: Step,
-        /// Formatting its headers.
-        pub cpu_bound: Step,
-        /// The request with half the server's delay (left out for a `--url`).
-        pub io_bound_half_delay: Option<Step>,
-        /// The request from a thread whose CPU a spinning thread shares.
-        pub io_bound_busy_cpu: Step,
-        /// A fixed number of rounds of formatting, alone on one CPU: the CPU rows' baseline.
-        pub cpu_bound_fixed_work: Step,
-        /// Half those rounds, alone on the same CPU.
-        pub cpu_bound_half_work: Step,
-        /// All those rounds, with a spinning thread on the same CPU.
-        pub cpu_bound_busy_cpu: Step,
-        /// Listing 1.1 in CPython: `python_io_bound`, `python_cpu_bound` (none without python3).
-        pub python: Vec<Step>,
+        /// `io_bound` (the request), `cpu_bound` (formatting its headers for `--cpu-ms`), then
+        /// each with one thing changed: `io_bound_half_delay` (not for a `--url`),
+        /// `io_bound_busy_cpu` (a spinning thread on its CPU), `cpu_bound_fixed_work` (the rounds
+        /// `--cpu-ms` of CPU time gave, alone on one CPU), `cpu_bound_half_work` (half those),
+        /// `cpu_bound_busy_cpu` (all, beside a spinning thread); then CPython's
+        /// `python_io_bound` and `python_cpu_bound` (none without python3).
+        pub steps: Vec<Step>,
         /// One `io_bound` span and one `cpu_bound` span: listing 1.1 (and in CPython).
         pub spans: Vec<Span>,
         /// One `leg` span per changed step, and the spinners' steps.
@@ -172,199 +167,173 @@ mod measuring {
     }
 
     impl IoVsCpu {
-        /// Every row, in the order measured.
-        pub fn steps(&self) -> Vec<&Step> {
-            let mut steps = vec![&self.io_bound, &self.cpu_bound];
-            steps.extend(self.io_bound_half_delay.as_ref());
-            steps.extend([
-                &self.io_bound_busy_cpu,
-                &self.cpu_bound_fixed_work,
-                &self.cpu_bound_half_work,
-                &self.cpu_bound_busy_cpu,
-            ]);
-            steps.extend(&self.python);
-            steps
+        /// The step called `name`, if it was measured.
+        pub fn step(&self, name: &str) -> Option<&Step> {
+            self.steps.iter().find(|step| step.name == name)
         }
     }
 
     /// Measures the request, then the formatting of its headers; then each again with one thing
     /// changed: the server's delay, the amount of work, or how busy the CPU is.
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<IoVsCpu> {
-        let target = Target::new(url, sizes.delay_ms)?;
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<IoVsCpu> {
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         // Built before timing starts: setting up a client is not the lesson.
         let client = blocking_http_client(target.url())?;
         let what = "io_bound: waiting for the response";
-        let (got, mut spans) = shared::narrate::record(what, "io_bound", None, || {
+        let ((headers, usage), mut spans) = shared::narrate::record(what, "io_bound", None, || {
             timed(|| super::get_headers(&client, target.url()))
         });
-        let (headers, usage) = (got.0?, got.1);
-        let mut io_bound = Step::new("io_bound", usage, None);
+        let (headers, local_delay) = (headers?, target.is_local().then_some(sizes.delay_ms));
+        let mut io_bound = Step::new("io_bound", usage, None, local_delay);
 
         // One round takes microseconds: repeat it for --cpu-ms so that it can be measured.
         let what = "cpu_bound: formatting headers";
         let ((rounds, usage), formatting) =
             shared::narrate::record(what, "cpu_bound", None, || {
                 let until = Instant::now() + Duration::from_millis(sizes.cpu_ms);
+                let _span = info_span!("cpu_bound").entered();
                 timed(|| {
-                    info_span!("cpu_bound").in_scope(|| {
-                        let mut rounds = 0;
-                        while Instant::now() < until {
-                            super::format_headers(&headers);
-                            rounds += 1;
-                        }
-                        rounds
-                    })
+                    let mut rounds = 0;
+                    while Instant::now() < until {
+                        super::format_headers(&headers);
+                        rounds += 1;
+                    }
+                    rounds
                 })
             });
-        let cpu_bound = Step::new("cpu_bound", usage, Some(rounds));
+        let cpu_bound = Step::new("cpu_bound", usage, Some(rounds), None);
         spans.extend(formatting);
 
         // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
         // the CPU-bound step managed per CPU-second (not per wall-second: other programs may
         // have had part of its CPU).
-        let cpu_of = |name| shared::trace::named(&spans, name).first().map(|s| s.cpu());
-        let per_ms = ratio(rounds as f64, ms(cpu_of("cpu_bound").unwrap_or_default()));
+        let cpu_time = named(&spans, "cpu_bound").first().map(|s| s.cpu());
+        let per_ms = ratio(rounds as f64, ms(cpu_time.unwrap_or_default()));
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
 
         let cpu = shared::affinity::allowed_cpus()?[0];
-        let local_delay = target.is_local().then_some(sizes.delay_ms);
-        io_bound.delay_ms = local_delay;
         let what = "what limits each step";
-        let (steps, limits) = shared::narrate::record(what, "leg", Some(5), || {
-            let io_bound_half_delay = match target.server() {
-                Some(server) => {
-                    let delay = sizes.delay_ms / 2;
-                    let url: Url = server.delay_url(delay).parse()?;
-                    let get = || super::get_headers(&client, &url);
-                    let mut step = leg("io_bound_half_delay", None, get)?;
-                    step.delay_ms = Some(delay);
-                    Some(step)
-                }
-                None => {
-                    io_bound.note = Some(format!(
-                        "{} is not our server: its delay cannot be halved, so \
-                         io_bound_half_delay is left out",
-                        target.url()
-                    ));
-                    None
-                }
-            };
+        let (changed, limits) = shared::narrate::record(what, "leg", Some(5), || {
+            let mut steps = Vec::new();
+            if let Some(server) = target.server() {
+                let delay = sizes.delay_ms / 2;
+                let url: Url = server.delay_url(delay).parse()?;
+                let get = || super::get_headers(&client, &url);
+                steps.push(leg("io_bound_half_delay", None, Some(delay), get)?);
+            }
             let url = target.url();
             // The client is built on the pinned thread: its own I/O thread then shares that CPU.
-            let mut io_bound_busy_cpu = super::on_cpu(cpu, true, || {
+            steps.push(super::on_cpu(cpu, true, || {
                 let client = blocking_http_client(url)?;
-                leg("io_bound_busy_cpu", None, || {
-                    super::get_headers(&client, url)
-                })
-            })??;
-            io_bound_busy_cpu.delay_ms = local_delay;
-            let formatting = |name, rounds: u64| {
-                let headers = &headers;
-                move || {
-                    leg(name, Some(rounds), || {
-                        (0..rounds).for_each(|_| drop(super::format_headers(headers)));
+                let get = || super::get_headers(&client, url);
+                leg("io_bound_busy_cpu", None, local_delay, get)
+            })??);
+            let formatting = |name, rounds: u64, busier| {
+                super::on_cpu(cpu, busier, || {
+                    leg(name, Some(rounds), None, || {
+                        (0..rounds).for_each(|_| drop(super::format_headers(&headers)));
                         anyhow::Ok(())
                     })
-                }
+                })?
             };
             // The busy run right after the one alone: other programs' load changes less between.
-            let fixed = super::on_cpu(cpu, false, formatting("cpu_bound_fixed_work", work))??;
-            let busy = super::on_cpu(cpu, true, formatting("cpu_bound_busy_cpu", work))??;
-            let half = super::on_cpu(cpu, false, formatting("cpu_bound_half_work", work / 2))??;
-            anyhow::Ok((io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy))
+            let fixed = formatting("cpu_bound_fixed_work", work, false)?;
+            let busy = formatting("cpu_bound_busy_cpu", work, true)?;
+            steps.extend([
+                fixed,
+                formatting("cpu_bound_half_work", work / 2, false)?,
+                busy,
+            ]);
+            anyhow::Ok(steps)
         });
-        let (io_bound_half_delay, io_bound_busy_cpu, fixed, half, busy) = steps?;
-        let mut steps = IoVsCpu {
-            io_bound,
-            cpu_bound,
-            io_bound_half_delay,
-            io_bound_busy_cpu,
-            cpu_bound_fixed_work: fixed,
-            cpu_bound_half_work: half,
-            cpu_bound_busy_cpu: busy,
-            python: Vec::new(),
+        if target.server().is_none() {
+            io_bound.note = Some(format!(
+                "{} is not our server: its delay cannot be halved, so io_bound_half_delay is \
+                 left out",
+                target.url()
+            ));
+        }
+        let steps = [vec![io_bound, cpu_bound], changed?].concat();
+        let mut m = IoVsCpu {
+            steps,
             spans,
             limits,
         };
-        compare(&mut steps, cpu);
+        compare(&mut m, cpu);
         if let Some(python) = shared::narrate::python() {
             let args = [target.url().to_string(), sizes.cpu_ms.to_string()];
             let finished = python.run::<u64>(&super::PYTHON, &args)?;
-            for (name, span) in ["python_io_bound", "python_cpu_bound"]
-                .iter()
-                .zip(&finished.spans)
-            {
-                let usage = Usage {
-                    wall: span.wall(),
-                    cpu: span.cpu(),
-                };
-                let rounds = name.ends_with("cpu_bound").then_some(finished.result);
-                let mut step = Step::new(name, usage, rounds);
-                step.delay_ms = local_delay.filter(|_| rounds.is_none());
-                steps.python.push(step);
+            let rows = [
+                ("python_io_bound", None),
+                ("python_cpu_bound", Some(finished.result)),
+            ];
+            for ((name, rounds), span) in rows.into_iter().zip(&finished.spans) {
+                let (wall, cpu) = (span.wall(), span.cpu());
+                let delay_ms = local_delay.filter(|_| rounds.is_none());
+                m.steps
+                    .push(Step::new(name, Usage { wall, cpu }, rounds, delay_ms));
             }
-            steps.spans.extend(finished.spans);
+            m.spans.extend(finished.spans);
         }
-        Ok(steps)
+        Ok(m)
     }
 
     /// One step measured inside a `leg` span named after its row.
     fn leg<T>(
         name: &'static str,
         rounds: Option<u64>,
+        delay_ms: Option<u64>,
         work: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<Step> {
         let watch = Stopwatch::start();
         info_span!("leg", name).in_scope(work)?;
-        Ok(Step::new(name, watch.usage(), rounds))
+        Ok(Step::new(name, watch.usage(), rounds, delay_ms))
     }
 
     /// Fills in what needs the other rows or the spans: each row's wall time against its
     /// baseline, and the spinner's CPU time during a busy step, taken out of the step's own.
-    fn compare(steps: &mut IoVsCpu, cpu: usize) {
-        let (io, cpu_fixed) = (steps.io_bound.wall_ms, steps.cpu_bound_fixed_work.wall_ms);
-        let idle_cpu = steps.cpu_bound_fixed_work.cpu_per_wall >= 0.8;
-        let spinner: Vec<&Span> = shared::trace::named(&steps.limits, "spinner");
-        let mut rows: Vec<(&mut Step, f64)> = vec![
-            (&mut steps.io_bound_busy_cpu, io),
-            (&mut steps.cpu_bound_fixed_work, cpu_fixed),
-            (&mut steps.cpu_bound_half_work, cpu_fixed),
-            (&mut steps.cpu_bound_busy_cpu, cpu_fixed),
-        ];
-        if let Some(half) = steps.io_bound_half_delay.as_mut() {
-            rows.push((half, io));
-        }
-        for (step, baseline) in rows {
+    fn compare(m: &mut IoVsCpu, cpu: usize) {
+        let wall = |name| m.step(name).map_or(0.0, |step| step.wall_ms);
+        let (io, cpu_fixed) = (wall("io_bound"), wall("cpu_bound_fixed_work"));
+        let idle_cpu = (m.step("cpu_bound_fixed_work")).is_some_and(|s| s.cpu_per_wall >= 0.8);
+        let spinner = named(&m.limits, "spinner");
+        // Each changed row against the row it changes one thing of.
+        for step in &mut m.steps[2..] {
+            let baseline = if step.name.starts_with("io_bound") {
+                io
+            } else {
+                cpu_fixed
+            };
             step.vs_baseline = Some(ratio(step.wall_ms, baseline));
             if !step.name.ends_with("busy_cpu") {
                 continue;
             }
             step.idle_cpu = Some(idle_cpu);
             let label = format!("leg {}", step.name);
-            let Some(window) = steps.limits.iter().find(|s| s.label == label) else {
+            let Some(window) = m.limits.iter().find(|s| s.label == label) else {
                 continue;
             };
-            let spun: Duration = spinner
-                .iter()
-                .flat_map(|s| &s.runs)
+            // Each spinner run's CPU time, in proportion to how much of it fell in the window.
+            let spun: Duration = (spinner.iter().flat_map(|s| &s.runs))
                 .map(|run| {
                     let (from, to) = (run.start.max(window.opened), run.end.min(window.closed));
                     let wall = run.end.saturating_sub(run.start).as_secs_f64();
                     let inside = to.saturating_sub(from).as_secs_f64();
-                    run.cpu()
-                        .mul_f64(if wall > 0.0 { inside / wall } else { 0.0 })
+                    run.cpu().mul_f64(ratio(inside, wall))
                 })
                 .sum();
-            let spun_ms = ms(spun);
-            step.spinner_cpu_ms = Some(spun_ms);
-            step.cpu_ms = (step.cpu_ms - spun_ms).max(0.0);
+            step.spinner_cpu_ms = Some(ms(spun));
+            step.cpu_ms = (step.cpu_ms - ms(spun)).max(0.0);
             step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);
         }
-        steps.io_bound_busy_cpu.note = Some(if cfg!(target_os = "linux") {
+        let busy_io = m
+            .steps
+            .iter_mut()
+            .find(|step| step.name == "io_bound_busy_cpu");
+        let Some(busy_io) = busy_io else {
+            return;
+        };
+        busy_io.note = Some(if cfg!(target_os = "linux") {
             format!(
                 "this row and the cpu_bound rows after it ran on CPU {cpu}, pinned with \
                  sched_setaffinity; in the busy_cpu rows a spinning thread pinned there shared it"
@@ -378,95 +347,83 @@ mod measuring {
 
     /// What the changed rows showed, one line each, saying so where this run disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
-        let times = |step: &Step| step.vs_baseline.unwrap_or(0.0);
-        let (io, busy_io) = (&m.io_bound, &m.io_bound_busy_cpu);
-        let (fixed, half, busy) = (
-            &m.cpu_bound_fixed_work,
-            &m.cpu_bound_half_work,
-            &m.cpu_bound_busy_cpu,
+        let none = Step::default();
+        let step = |name| m.step(name).unwrap_or(&none);
+        let x = |step: &Step| step.vs_baseline.unwrap_or(0.0);
+        let took = |step: &Step| format!("{} ({:.2}x)", human_ms(step.wall_ms), x(step));
+        let (io, busy_io) = (
+            human_ms(step("io_bound").wall_ms),
+            step("io_bound_busy_cpu"),
         );
+        let fixed = step("cpu_bound_fixed_work");
+        let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
         let mut lines = Vec::new();
-        if let Some(half_delay) = &m.io_bound_half_delay {
-            let x = times(half_delay);
-            lines.push(if x < 0.8 {
-                format!(
-                    "Halving the server's delay took the request from {} to {} ({x:.2}x): the \
-                     wait is what limits an I/O-bound step.",
-                    human_ms(io.wall_ms),
-                    human_ms(half_delay.wall_ms)
-                )
-            } else {
-                format!(
-                    "Halving the server's delay left the request at {x:.2}x of {}: this run, \
-                     something other than the server's delay held it up.",
-                    human_ms(io.wall_ms)
-                )
-            });
+        if let Some(half_delay) = m.step("io_bound_half_delay") {
+            let why = match x(half_delay) < 0.8 {
+                true => "the wait is what limits an I/O-bound step",
+                false => "this run, something other than the server's delay held it up",
+            };
+            let half = took(half_delay);
+            lines.push(format!(
+                "With half the server's delay the request took {half}, not {io}: {why}."
+            ));
         }
-        let x = times(busy_io);
-        lines.push(format!(
-            "With a spinning thread sharing its CPU, the request took {} ({x:.2}x): {}",
-            human_ms(busy_io.wall_ms),
-            match (x < 1.25, busy_io.idle_cpu) {
-                (true, _) => "a busier CPU does not slow a step that waits.",
-                (false, Some(false)) => {
-                    "slower, as other programs kept this CPU busy too and picking up the answer \
-                     had to wait for a turn; the server's wait itself did not change."
-                }
-                _ => {
-                    "slower, as picking up the answer needed a turn on the busy CPU; the server's \
-                     wait itself did not change."
-                }
+        let why = match (x(busy_io) < 1.25, busy_io.idle_cpu) {
+            (true, _) => "a busier CPU does not slow a step that waits",
+            (false, Some(false)) => {
+                "slower, as picking up the answer needed a turn on this CPU, which other \
+                 programs kept busy too; the server's wait itself did not change"
             }
-        ));
-        let (x, cpu_x) = (times(half), ratio(half.cpu_ms, fixed.cpu_ms));
-        lines.push(format!(
-            "Half the rounds of formatting took {} instead of {} ({x:.2}x, CPU time {cpu_x:.2}x): \
-             {}",
-            human_ms(half.wall_ms),
-            human_ms(fixed.wall_ms),
-            match (x < 0.8, cpu_x < 0.8) {
-                (true, _) => "the amount of computing sets a CPU-bound step's time.",
-                (false, true) => {
-                    "other programs took part of this CPU meanwhile, but the CPU time fell with \
-                     the work all the same."
-                }
-                (false, false) => {
-                    "this run, other programs' load changed between the two and blurred both \
-                     clocks: the work halved, its time did not follow."
-                }
+            _ => {
+                "slower, as picking up the answer needed a turn on the busy CPU; the server's \
+                 wait itself did not change"
             }
+        };
+        let busy_io = took(busy_io);
+        lines.push(format!(
+            "With a spinning thread on its CPU the request took {busy_io}: {why}."
         ));
-        let x = times(busy);
-        let took = format!(
-            "The same rounds with a spinning thread on their CPU took {} ({x:.2}x), getting {:.2} \
-             CPU-seconds per second while the spinner took {}:",
-            human_ms(busy.wall_ms),
+        let cpu_x = ratio(half.cpu_ms, fixed.cpu_ms);
+        let why = match (x(half) < 0.8, cpu_x < 0.8) {
+            (true, _) => "the amount of computing sets a CPU-bound step's time",
+            (false, true) => {
+                "other programs took part of this CPU, but the CPU time fell all the same"
+            }
+            (false, false) => {
+                "this run, other programs' load changed between the two and blurred both clocks"
+            }
+        };
+        let (half, fixed_wall) = (took(half), human_ms(fixed.wall_ms));
+        lines.push(format!(
+            "Half the rounds of formatting took {half} instead of {fixed_wall}, CPU time \
+             {cpu_x:.2}x: {why}."
+        ));
+        let why = match (x(busy) >= 1.2, busy.idle_cpu) {
+            (true, _) => "the CPU is what limits a CPU-bound step, not the server".into(),
+            (false, Some(false)) => format!(
+                "this CPU was not idle (alone, the rounds got {:.2} CPU-seconds per second), so \
+                 the spinner was one more among other programs and changed the share less; a \
+                 quieter machine shows the spinner take half",
+                fixed.cpu_per_wall
+            ),
+            _ => "less slowed than the spinner's share predicts: other programs' load changed \
+                  between the two runs"
+                .into(),
+        };
+        let (cpu_per_wall, spun) = (
             busy.cpu_per_wall,
             human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
         );
-        lines.push(match (x >= 1.2, busy.idle_cpu) {
-            (true, _) => format!(
-                "{took} the CPU is what limits a CPU-bound step; the server's delay plays no \
-                 part in it."
-            ),
-            (false, Some(false)) => format!(
-                "{took} this CPU was not idle (alone, the rounds got only {:.2} CPU-seconds per \
-                 second), so the spinner was one more among other programs and changed the \
-                 share less. The CPU still limits the step; run it on a quieter machine to see \
-                 the spinner alone take half of it.",
-                fixed.cpu_per_wall
-            ),
-            _ => format!(
-                "{took} less slowed than the spinner's share of the CPU predicts: this run, \
-                 other programs' load changed between the two runs."
-            ),
-        });
+        let busy = took(busy);
+        lines.push(format!(
+            "The same rounds beside a spinning thread took {busy}, at {cpu_per_wall:.2} \
+             CPU-seconds per second while the spinner took {spun}: {why}."
+        ));
         lines
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "I/O-bound and CPU-bound",
@@ -474,47 +431,36 @@ mod measuring {
              the answer costs both. What a step is bound by is what limits it: change that and \
              its time changes, change the other and it does not.",
         );
-        let m = measure(sizes, url, narrator)?;
-        narrator.report(&Report::new(DEMO, SECTION, m.steps()));
+        let m = measure(sizes)?;
+        narrator.report(&Report::new(DEMO, SECTION, m.steps.iter().collect()));
         narrator.timeline("listing 1.1", &m.spans);
-        let legs: Vec<Span> = m
-            .limits
-            .iter()
+        let legs: Vec<Span> = (m.limits.iter())
             .filter(|s| s.name == "leg" || s.name == "spinner")
             .cloned()
             .collect();
         narrator.timeline("what limits each step", &legs);
-        let mut summary = vec![
-            format!(
-                "The request used {:.1}% of a CPU while it lasted: it is I/O-bound; a faster CPU \
-                 would not make it faster, a faster server or network would.",
-                m.io_bound.cpu_per_wall * 100.0
-            ),
-            format!(
-                "Formatting the headers used {:.0}% of a CPU: it is CPU-bound; only more or \
-                 faster CPU would speed it up.",
-                m.cpu_bound.cpu_per_wall * 100.0
-            ),
-        ];
-        if m.cpu_bound.cpu_per_wall < 0.9 {
-            summary.push(
-                "Below 100% for the CPU-bound step means other programs got part of this CPU \
-                 meanwhile: the step wanted all of it."
-                    .into(),
-            );
-        }
+        let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
+        let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
+        let mut summary = vec![format!(
+            "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
+             or network would speed it up, a faster CPU would not. Formatting the headers used \
+             {cpu:.0}%: it is CPU-bound; only more or faster CPU would speed it up{}.",
+            if cpu < 90.0 {
+                " (below 100%: other programs got part of this CPU)"
+            } else {
+                ""
+            }
+        )];
         summary.extend(limits_lines(&m));
-        if let [io, cpu] = &m.python[..] {
+        if m.step("python_io_bound").is_some() {
+            let (io, cpu) = (percent("python_io_bound"), percent("python_cpu_bound"));
             summary.push(format!(
-                "CPython: fetching the page used {:.1}% of a CPU, formatting its headers {:.0}%: \
-                 the same split in the book's own language.",
-                io.cpu_per_wall * 100.0,
-                cpu.cpu_per_wall * 100.0
+                "CPython: fetching the page used {io:.1}% of a CPU, formatting its headers \
+                 {cpu:.0}%: the same split in the book's own language."
             ));
         }
         summary.push(
-            "While a program waits on I/O its CPU is free for other work: that gap is what \
-             asyncio uses."
+            "While a program waits on I/O its CPU is free for other work: asyncio uses that gap."
                 .into(),
         );
         narrator.summary(SECTION, &summary);

@@ -4,3 +4,13 @@ pub mod background;
 pub mod io_vs_cpu;
 pub mod multitasking;
 pub mod requests;
+
+/// A tokio runtime whose one thread runs every task, as asyncio's event loop does.
+fn event_loop() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder
+        .enable_all()
+        .build()
+        .context("could not start the tokio runtime")
+}

@@ -103,14 +103,12 @@ pub const PYTHON: shared::python::Script =
 pub use measuring::{Multitasking, Row, TASK_STEP, first_turns, measure, parallel, run, switches};
 
 mod measuring {
+    use std::collections::{BTreeSet, HashMap};
     use std::time::Duration;
 
-    use anyhow::Context as _;
-    use reqwest::Url;
     use serde::{Deserialize, Serialize};
-    use shared::child::Finished;
     use shared::narrate::plural;
-    use shared::timing::{human_ms, measure as timed, ms, ratio};
+    use shared::timing::{human, human_ms, measure as timed, ms, ratio};
     use shared::trace::{Run, Span, os_context_switches, threads_used};
     use shared::{Narrator, Report, Usage};
 
@@ -150,8 +148,7 @@ mod measuring {
         /// Threads: how long both were on a CPU at the same moment.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub overlap_ms: Option<f64>,
-        /// How often the thread (tasks) or the CPU (threads on one core) went from one to the
-        /// other while both had work left.
+        /// Hand-overs of the thread (tasks) or of the one CPU (threads) while both had work left.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub switches: Option<usize>,
         /// `starved`: how long the polite task waited for its first turn behind the hog.
@@ -159,12 +156,11 @@ mod measuring {
         pub starved_ms: Option<f64>,
         /// OS context switches of the threads from their first step or poll to their last.
         pub os_context_switches: u64,
-        /// `os_context_switches / switches`: far below 1 when handing over needs no OS, at
-        /// least 1 when every hand-over goes through it.
+        /// `os_context_switches / switches`: far below 1 when a hand-over needs no OS, 1 or more
+        /// when each goes through it.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub os_switches_per_hand_over: Option<f64>,
-        /// `parallel`: whether the two threads got two cores' worth of CPU (at least 1.5
-        /// CPU-seconds per second); false when other programs held the CPUs part of the time.
+        /// `parallel`: whether the threads got two cores' worth of CPU (1.5 CPU-seconds/s or more).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub idle_cores: Option<bool>,
         /// `python_threads_one_core`: how often the GIL asks a thread to let the other run.
@@ -176,6 +172,31 @@ mod measuring {
         /// One `task` span per task, or one `thread` span per step.
         #[serde(skip)]
         pub spans: Vec<Span>,
+    }
+
+    impl Row {
+        /// What every row has: its times, its threads and their OS context switches.
+        fn new(name: &'static str, usage: Usage, spans: Vec<Span>) -> Self {
+            Row {
+                name,
+                wall_ms: ms(usage.wall),
+                cpu_ms: ms(usage.cpu),
+                threads_used: threads_used(&spans),
+                os_context_switches: os_context_switches(&spans),
+                spans,
+                ..Row::default()
+            }
+        }
+
+        /// The row with its hand-overs counted (of the stretches `only_running`, or of every
+        /// one), and the OS context switches per hand-over.
+        fn handed_over(mut self, only_running: bool) -> Self {
+            let switches = hand_overs(&runs(&self.spans, only_running));
+            self.switches = Some(switches);
+            let per_hand_over = ratio(self.os_context_switches as f64, switches as f64);
+            self.os_switches_per_hand_over = Some(per_hand_over);
+            self
+        }
     }
 
     /// The four rows, and the CPython ones.
@@ -195,33 +216,44 @@ mod measuring {
         pub python_threads_one_core: Option<Row>,
     }
 
+    impl Multitasking {
+        /// Every row: the four, then the CPython ones.
+        pub fn rows(&self) -> Vec<&Row> {
+            let rust = [
+                &self.cooperative,
+                &self.starved,
+                &self.preemptive_one_core,
+                &self.parallel,
+            ];
+            let python = self
+                .asyncio_cooperative
+                .iter()
+                .chain(&self.python_threads_one_core);
+            rust.into_iter().chain(python).collect()
+        }
+    }
+
     /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    /// Nothing here makes a request: `_url` is there so that every demo is called the same way.
-    pub fn measure(
-        sizes: &Sizes,
-        _url: Option<&Url>,
-        narrator: &Narrator,
-    ) -> anyhow::Result<Multitasking> {
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Multitasking> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("could not start the tokio runtime")?;
+        let runtime = crate::demos::event_loop()?;
         let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
             let ((done, usage), spans) =
                 shared::narrate::record(what, "task", Some(2), || timed(work));
-            done.map(|()| tasks(what, usage, spans))
+            done.map(|()| Row::new(what, usage, spans))
         };
+        // Every poll is a turn, however much CPU other programs left it.
         let cooperative = on_one_thread("cooperative", &|| {
             runtime.block_on(super::cooperative(steps, TASK_STEP))
-        })?;
+        })?
+        .handed_over(false);
         let mut starved = on_one_thread("starved", &|| {
             runtime.block_on(super::starved(busy, steps, TASK_STEP))
         })?;
-        (starved.switches, starved.os_switches_per_hand_over) = (None, None);
         let polite = starved.spans.iter().find(|s| s.label == "task polite");
         starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-        let (asyncio_cooperative, python_threads_one_core) = in_python(narrator, sizes.busy_ms)?;
+        let (asyncio_cooperative, python_threads_one_core) = in_python(sizes.busy_ms)?;
         Ok(Multitasking {
             cooperative,
             starved,
@@ -230,23 +262,6 @@ mod measuring {
             asyncio_cooperative,
             python_threads_one_core,
         })
-    }
-
-    fn tasks(name: &'static str, usage: Usage, spans: Vec<Span>) -> Row {
-        // Every poll is a turn, however much CPU other programs left it.
-        let switches = hand_overs(&runs(&spans, false));
-        let os = os_context_switches(&spans);
-        Row {
-            name,
-            wall_ms: ms(usage.wall),
-            cpu_ms: ms(usage.cpu),
-            threads_used: threads_used(&spans),
-            switches: Some(switches),
-            os_context_switches: os,
-            os_switches_per_hand_over: Some(ratio(os as f64, switches as f64)),
-            spans,
-            ..Row::default()
-        }
     }
 
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
@@ -258,7 +273,7 @@ mod measuring {
             row.note = Some("skipped: pinning two threads to one CPU needs Linux".into());
             return Ok(row);
         }
-        let mut row = count_switches(threads("preemptive_one_core", busy, [Some(cpu); 2])?);
+        let mut row = threads("preemptive_one_core", busy, [Some(cpu); 2])?.handed_over(true);
         row.note = Some(format!(
             "both threads pinned to CPU {cpu} with sched_setaffinity"
         ));
@@ -296,41 +311,24 @@ mod measuring {
     ) -> anyhow::Result<Row> {
         let ((finished_on, usage), spans) =
             shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
-        let cpus = finished_on?.into_iter().flatten().collect();
-        Ok(threads_row(name, usage, cpus, spans))
+        Ok(threads_row(name, usage, &finished_on?, spans))
     }
 
+    /// A row of two threads, `thread A` and `thread B`, which finished on `cpus`.
     fn threads_row(
         name: &'static str,
         usage: Usage,
-        mut cpus: Vec<usize>,
+        cpus: &[Option<usize>],
         spans: Vec<Span>,
     ) -> Row {
-        cpus.sort_unstable();
-        cpus.dedup();
         let steps = |label: &str| Some(spans.iter().filter(|s| s.label == label).count());
         Row {
-            name,
-            wall_ms: ms(usage.wall),
-            cpu_ms: ms(usage.cpu),
-            threads_used: threads_used(&spans),
             progress_a: steps("thread A"),
             progress_b: steps("thread B"),
-            cpus_seen: Some(cpus.len()),
+            cpus_seen: Some(cpus.iter().flatten().collect::<BTreeSet<_>>().len()),
             overlap_ms: Some(ms(running_overlap(&spans))),
-            os_context_switches: os_context_switches(&spans),
-            spans,
-            ..Row::default()
+            ..Row::new(name, usage, spans)
         }
-    }
-
-    /// Counts the hand-overs of threads that share one CPU.
-    fn count_switches(mut row: Row) -> Row {
-        let switched = switches(&row.spans);
-        row.switches = Some(switched);
-        row.os_switches_per_hand_over =
-            Some(ratio(row.os_context_switches as f64, switched as f64));
-        row
     }
 
     /// What `multitasking.py` answers: its process's times, and the CPUs its threads ended on.
@@ -338,44 +336,41 @@ mod measuring {
     struct Python {
         wall_ns: u64,
         cpu_ns: u64,
-        cpus: Vec<usize>,
+        cpus: Vec<Option<usize>>,
         switch_interval_s: f64,
     }
 
-    /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU.
-    fn in_python(_narrator: &Narrator, busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+    /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU (Linux only).
+    fn in_python(busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
         let Some(python) = shared::narrate::python() else {
             return Ok((None, None));
         };
         let cpu = shared::affinity::allowed_cpus()?[0];
         let run = |row: &str, last: String| {
             let args = [row.to_string(), busy_ms.to_string(), last];
-            let Finished {
-                result: r, spans, ..
-            } = python.run::<Python>(&super::PYTHON, &args)?;
+            let finished = python.run::<Python>(&super::PYTHON, &args)?;
+            let r = finished.result;
             let (wall, cpu) = (
                 Duration::from_nanos(r.wall_ns),
                 Duration::from_nanos(r.cpu_ns),
             );
-            anyhow::Ok((Usage { wall, cpu }, r.cpus, r.switch_interval_s, spans))
+            anyhow::Ok((Usage { wall, cpu }, r, finished.spans))
         };
-        let (usage, _, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
-        let cooperative = tasks("asyncio_cooperative", usage, spans);
+        let (usage, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
+        let cooperative = Row::new("asyncio_cooperative", usage, spans).handed_over(false);
         if !cfg!(target_os = "linux") {
             return Ok((Some(cooperative), None));
         }
-        let (usage, cpus, interval, spans) = run("threads", cpu.to_string())?;
-        let threads = threads_row("python_threads_one_core", usage, cpus, spans);
-        let threads = Row {
-            switch_interval_ms: Some(interval * 1e3),
-            note: Some(format!(
-                "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets \
-                 one run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
-                human_ms(interval * 1e3)
-            )),
-            ..count_switches(threads)
-        };
-        Ok((Some(cooperative), Some(threads)))
+        let (usage, r, spans) = run("threads", cpu.to_string())?;
+        let mut threads = threads_row("python_threads_one_core", usage, &r.cpus, spans);
+        let interval = r.switch_interval_s * 1e3;
+        threads.switch_interval_ms = Some(interval);
+        threads.note = Some(format!(
+            "both Python threads pinned to CPU {cpu} with os.sched_setaffinity; the GIL lets one \
+             run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
+            human_ms(interval)
+        ));
+        Ok((Some(cooperative), Some(threads.handed_over(true))))
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
@@ -394,16 +389,12 @@ mod measuring {
     /// has its last stretch: after that one is done, the other runs on and nothing is handed
     /// over, nor does the OS need to switch anything (the finished thread simply exits).
     fn hand_overs(runs: &[(&str, &Run)]) -> usize {
-        let mut last: Vec<(&str, usize)> = Vec::new();
-        for (i, (label, _)) in runs.iter().enumerate() {
-            match last.iter_mut().find(|(l, _)| l == label) {
-                Some((_, at)) => *at = i,
-                None => last.push((label, i)),
-            }
-        }
-        let both_busy = last.iter().map(|(_, at)| at + 1).min().unwrap_or(0);
-        runs[..both_busy]
-            .windows(2)
+        // Each label's last stretch (a later one replaces an earlier one of the same label).
+        let last: HashMap<&str, usize> = (runs.iter().enumerate())
+            .map(|(i, (label, _))| (*label, i))
+            .collect();
+        let both_busy = last.values().min().map_or(0, |at| at + 1);
+        (runs[..both_busy].windows(2))
             .filter(|pair| pair[0].0 != pair[1].0)
             .count()
     }
@@ -439,9 +430,7 @@ mod measuring {
         let Some(cut) = runs.get(turns.saturating_sub(1)).map(|(_, run)| run.end) else {
             return spans.to_vec();
         };
-        spans
-            .iter()
-            .filter(|s| s.opened < cut)
+        (spans.iter().filter(|s| s.opened < cut))
             .map(|s| Span {
                 closed: s.closed.min(cut),
                 runs: s.runs.iter().filter(|r| r.end <= cut).copied().collect(),
@@ -450,84 +439,74 @@ mod measuring {
             .collect()
     }
 
-    fn cooperative_line(coop: &Row, who: &str, at: &str) -> String {
-        let (handoffs, os) = (coop.switches.unwrap_or(0) as u64, coop.os_context_switches);
-        let why = if os == 0 {
-            "a task switch happens inside the thread, without the OS".to_string()
-        } else if os * 5 <= handoffs {
-            format!(
-                "{} hand-overs for each of those: a task switch happens inside the thread, \
-                 without the OS, and the OS switches were other programs taking their turn on \
-                 this CPU",
-                handoffs / os
-            )
-        } else {
-            "other programs took this CPU unusually often, but a hand-over itself asks the OS \
-             for nothing"
-                .to_string()
+    /// Tasks taking turns on one thread: how often they handed it over, and the OS's part in it.
+    fn cooperative_line(row: &Row, who: &str, at: &str) -> String {
+        let (hand_overs, os) = (row.switches.unwrap_or(0) as u64, row.os_context_switches);
+        let why = match os {
+            0 => "a task switch happens inside the thread, without the OS".to_string(),
+            _ if os * 5 <= hand_overs => format!(
+                "{} hand-overs per OS switch: a task switch needs no OS, the OS switches were \
+                 other programs taking their turn on this CPU",
+                hand_overs / os
+            ),
+            _ => "other programs took this CPU unusually often, but a hand-over itself asks the \
+                  OS for nothing"
+                .into(),
         };
+        let (times, os) = (
+            plural(hand_overs, "time", "times"),
+            plural(os, "time", "times"),
+        );
         format!(
-            "{who}: tasks A and B handed the one thread to each other {}, only at {at}; the OS \
-             context switched that thread {} meanwhile: {why}.",
-            plural(handoffs, "time", "times"),
-            plural(os, "time", "times")
+            "{who}: tasks A and B handed the one thread to each other {times}, only at {at}; the \
+             OS context switched that thread {os} meanwhile: {why}."
         )
     }
 
-    fn one_core_line(one_core: &Row, who: &str) -> String {
-        let Some(switched) = one_core.switches else {
-            return "Preemptive time-slicing on one core was skipped on this platform (see the \
-                    note)."
-                .into();
+    /// Threads pinned to one CPU: both progressed, and every hand-over went through the OS.
+    fn one_core_line(row: &Row, who: &str) -> String {
+        let Some(switched) = row.switches.map(|n| n as u64) else {
+            return "Preemptive time-slicing on one core was skipped here (see the note).".into();
         };
-        let os = one_core.os_context_switches;
-        let each = match switched as u64 {
+        let os = row.os_context_switches;
+        let each = match switched {
             0 => {
-                "but other programs held this CPU so much that no step of one thread ran \
-                  between two of the other's: run it on a quieter machine to see the hand-overs"
+                "but other programs held this CPU so much that no step of one thread ran between \
+                 two of the other's: run it on a quieter machine to see the hand-overs"
             }
-            n if os >= n => {
-                "at least one for each hand-over: switching threads goes through the OS"
-            }
+            n if os >= n => "at least one per hand-over: switching threads goes through the OS",
             _ => "fewer than the hand-overs, which this measurement cannot explain",
         };
+        let steps = |n: Option<usize>| plural(n.unwrap_or(0) as u64, "step", "steps");
+        let (a, b) = (steps(row.progress_a), steps(row.progress_b));
+        let times = plural(switched, "time", "times");
+        let os = plural(os, "OS context switch", "OS context switches");
+        let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
         format!(
-            "{who} pinned to one CPU both progressed ({} and {}) with \
-             neither yielding: the OS switched the CPU between them {}, with {}, {each}; {:.2} \
-             CPU-seconds per second.",
-            plural(one_core.progress_a.unwrap_or(0) as u64, "step", "steps"),
-            plural(one_core.progress_b.unwrap_or(0) as u64, "step", "steps"),
-            plural(switched as u64, "time", "times"),
-            plural(os, "OS context switch", "OS context switches"),
-            ratio(one_core.cpu_ms, one_core.wall_ms)
+            "{who} pinned to one CPU both progressed ({a} and {b}) with neither yielding: the OS \
+             switched the CPU between them {times}, with {os}, {each}; {cpu_per_wall:.2} \
+             CPU-seconds per second."
         )
     }
 
-    fn parallel_line(par: &Row) -> String {
-        let cpu_per_wall = ratio(par.cpu_ms, par.wall_ms);
-        let overlap_ms = par.overlap_ms.unwrap_or(0.0);
-        let overlap = human_ms(overlap_ms);
-        match (par.idle_cores, overlap_ms > 0.0) {
-            (Some(true), true) => format!(
-                "Parallel: on two CPUs, the two threads were running at the same moment for \
-                 {overlap} ({cpu_per_wall:.2} CPU-seconds per second): concurrent, and at the \
-                 same time."
-            ),
-            (_, true) => format!(
-                "Parallel: other programs held these CPUs part of the time, so the two threads \
-                 got {cpu_per_wall:.2} CPU-seconds per second, where two idle cores give 2; \
-                 still, they were running at the same moment for {overlap}."
-            ),
-            (_, false) => format!(
-                "Parallel: no two idle cores this run ({cpu_per_wall:.2} CPU-seconds per \
-                 second): the two threads were never running at the same moment. Run it again \
-                 on a quieter machine to see parallelism."
-            ),
-        }
+    /// Threads on two CPUs: how long both were running at the same moment.
+    fn parallel_line(row: &Row) -> String {
+        let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
+        let overlap = row.overlap_ms.unwrap_or(0.0);
+        let said = match (row.idle_cores, overlap > 0.0) {
+            (Some(true), true) => "concurrent, and at the same time",
+            (_, true) => "other programs held these CPUs part of the time (two idle cores give 2)",
+            (_, false) => "no two idle cores this run; run it on a quieter machine to see it",
+        };
+        format!(
+            "Parallel: on two CPUs, the two threads were both running at the same moment for a \
+             total of {} ({cpu_per_wall:.2} CPU-seconds per second): {said}.",
+            human_ms(overlap)
+        )
     }
 
     /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
@@ -536,68 +515,45 @@ mod measuring {
              time-slices threads even on one core (preemptive); and with two cores, two threads \
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
-        let m = measure(sizes, url, narrator)?;
-        // One `--json` line; two tables, as tasks and threads have different columns.
-        let tasks = Report::mixed(DEMO, SECTION)
-            .with(&m.cooperative)
-            .with(&m.starved);
-        let threads = Report::mixed(DEMO, SECTION)
-            .with(&m.preemptive_one_core)
-            .with(&m.parallel);
-        let (coop, py_threads) = (&m.asyncio_cooperative, &m.python_threads_one_core);
+        let m = measure(sizes)?;
         if narrator.json() {
-            let all = threads.measurements.into_iter().fold(tasks, Report::with);
-            let all = coop.iter().fold(all, Report::with);
-            narrator.report(&py_threads.iter().fold(all, Report::with));
+            narrator.report(&Report::new(DEMO, SECTION, m.rows()));
         } else {
-            narrator.report(&coop.iter().fold(tasks, Report::with));
-            narrator.report(&py_threads.iter().fold(threads, Report::with));
+            // Two tables, as tasks and threads have different columns.
+            let (tasks, threads): (Vec<_>, Vec<_>) = m
+                .rows()
+                .into_iter()
+                .partition(|row| row.progress_a.is_none());
+            narrator.report(&Report::new(DEMO, SECTION, tasks));
+            narrator.report(&Report::new(DEMO, SECTION, threads));
         }
-        let cooperative_title = format!(
-            "cooperative, its first {TURNS_SHOWN} turns of {} each",
-            shared::timing::human(TASK_STEP)
-        );
-        for (title, spans) in [
-            (
-                cooperative_title.as_str(),
-                &first_turns(&m.cooperative.spans, TURNS_SHOWN),
-            ),
-            ("starved", &m.starved.spans),
-            ("preemptive_one_core", &m.preemptive_one_core.spans),
-            ("parallel", &m.parallel.spans),
-        ] {
-            narrator.timeline(title, spans);
+        let step = human(TASK_STEP);
+        for row in m.rows() {
+            if row.name.ends_with("cooperative") {
+                let title = format!("{}, its first {TURNS_SHOWN} turns of {step} each", row.name);
+                narrator.timeline(&title, &first_turns(&row.spans, TURNS_SHOWN));
+            } else {
+                narrator.timeline(row.name, &row.spans);
+            }
         }
-        if let Some(coop) = coop {
-            let title = format!("asyncio_cooperative, its first {TURNS_SHOWN} turns");
-            narrator.timeline(&title, &first_turns(&coop.spans, TURNS_SHOWN));
-        }
-        if let Some(py_threads) = py_threads {
-            narrator.timeline("python_threads_one_core", &py_threads.spans);
-        }
+        let starved = human_ms(m.starved.starved_ms.unwrap_or(0.0));
         let mut summary = vec![
-            cooperative_line(
-                &m.cooperative,
-                "Cooperative",
-                "an .await that returned Pending",
-            ),
+            cooperative_line(&m.cooperative, "Cooperative", "an .await returning Pending"),
             format!(
-                "Starved: a task that never awaits kept the other one waiting {} for its first turn.",
-                human_ms(m.starved.starved_ms.unwrap_or(0.0))
+                "Starved: a task that never awaits kept the other waiting {starved} for a turn."
             ),
             one_core_line(&m.preemptive_one_core, "Preemptive: two threads"),
             parallel_line(&m.parallel),
         ];
+        let asyncio = m.asyncio_cooperative.iter();
         summary.extend(
-            coop.iter()
-                .map(|coop| cooperative_line(coop, "asyncio", "`await asyncio.sleep(0)`")),
+            asyncio.map(|row| cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`")),
         );
-        summary.extend(py_threads.iter().map(|row| {
+        summary.extend(m.python_threads_one_core.iter().map(|row| {
+            let every = human_ms(row.switch_interval_ms.unwrap_or(0.0));
             format!(
-                "{} The GIL lets only one of them run Python at a time, asking the running one \
-                 to let go every {}.",
-                one_core_line(row, "CPython: two Python threads"),
-                human_ms(row.switch_interval_ms.unwrap_or(0.0))
+                "{} The GIL lets one run Python at a time, asking it to let go every {every}.",
+                one_core_line(row, "CPython: two Python threads")
             )
         }));
         narrator.summary(SECTION, &summary);

@@ -29,11 +29,8 @@ pub async fn sequential_async(
 ) -> anyhow::Result<Vec<u16>> {
     let mut statuses = Vec::new();
     for i in 0..n {
-        statuses.push(
-            fetch(client, url)
-                .instrument(info_span!("request", i))
-                .await?,
-        );
+        let request = fetch(client, url).instrument(info_span!("request", i));
+        statuses.push(request.await?);
     }
     Ok(statuses)
 }
@@ -51,29 +48,28 @@ pub const PYTHON: shared::python::Script =
 
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
-pub use measuring::{DEMO, Leg, Requests, measure, run};
+pub use measuring::{Leg, Requests, measure, run};
 
 mod measuring {
+    use std::cell::Cell;
     use std::time::Duration;
 
-    use anyhow::Context as _;
-    use reqwest::Url;
     use serde::Serialize;
     use shared::timing::{human, human_ms, ms, ratio};
+    use shared::trace::named;
     use shared::workloads::{Target, blocking_http_client, http_client};
     use shared::{Narrator, Report, Span};
     use tracing::info_span;
 
     use crate::Sizes;
 
-    /// The demo's name in `--help` and `--json`, and the section of the notes.
-    pub const DEMO: &str = "requests";
+    const DEMO: &str = "requests";
     const SECTION: &str = "1.1";
 
     /// One way of making the requests, measured.
     #[derive(Debug, Clone, Serialize)]
     pub struct Leg {
-        /// `sequential_blocking`, `sequential_async` or `concurrent`.
+        /// `sequential_blocking`, `sequential_async` or `concurrent` (or a CPython leg).
         pub name: &'static str,
         /// Wall time of the whole leg.
         pub wall_ms: f64,
@@ -96,8 +92,8 @@ mod measuring {
 
     impl Leg {
         /// The `request` spans of this leg, in the order they opened.
-        pub fn requests(&self) -> Vec<&Span> {
-            shared::trace::named(&self.spans, "request")
+        pub fn requests(&self) -> Vec<Span> {
+            named(&self.spans, "request").into_iter().cloned().collect()
         }
     }
 
@@ -110,8 +106,7 @@ mod measuring {
         pub sequential_async: Leg,
         /// Async, all at once.
         pub concurrent: Leg,
-        /// The same in CPython: `python_blocking`, `asyncio_sequential`, `asyncio_gather` (none
-        /// without python3).
+        /// `python_blocking`, `asyncio_sequential`, `asyncio_gather` (none without python3).
         pub python: Vec<Leg>,
     }
 
@@ -131,26 +126,43 @@ mod measuring {
         }
     }
 
-    /// Makes the requests three ways against the embedded server (or `url`).
-    pub fn measure(
-        sizes: &Sizes,
-        url: Option<&Url>,
-        _narrator: &Narrator,
-    ) -> anyhow::Result<Requests> {
+    /// Makes the requests three ways against the embedded server (or `sizes.url`).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // The sequential legs take N x D each; past the limit they make only the first K.
         let k = n.min(sizes.sequential_limit);
-        let target = Target::new(url, sizes.delay_ms)?;
+        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         // Each concurrent request holds a socket on the client side, and (locally) one on the server.
         let sockets = if target.is_local() { 2 * n } else { n };
         shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
         let url = target.url();
-        let leg = |name: &'static str, n: u64, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
+        // Set by the first leg, the blocking one: its time for N requests, each speedup's base.
+        let baseline = Cell::new(None);
+        let finish = |name, requests, spans: Vec<Span>| {
+            let wall = named(&spans, "leg").first().map(|leg| leg.wall());
+            let wall_ms = ms(wall.unwrap_or_default());
+            // Per request x N, when a sequential leg stopped early.
+            let per_n = wall_ms * n as f64 / requests as f64;
+            baseline.set(Some(baseline.get().unwrap_or(per_n)));
+            let mut leg = Leg {
+                name,
+                wall_ms,
+                requests,
+                max_in_flight: target.max_in_flight(),
+                speedup: ratio(baseline.get().unwrap_or(per_n), per_n),
+                ideal: n,
+                note: None,
+                spans,
+            };
+            leg.note = note(&leg, sizes, target.is_local());
+            leg
+        };
+        let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
             target.reset();
-            let (done, spans) = shared::narrate::record(name, "request", Some(n), || {
+            let (done, spans) = shared::narrate::record(name, "request", Some(requests), || {
                 info_span!("leg", name).in_scope(work)
             });
-            done.map(|_| Leg::new(name, n, &target, spans))
+            done.map(|_| finish(name, requests, spans))
         };
 
         // Before any tokio runtime exists: reqwest::blocking must not live inside one.
@@ -159,104 +171,63 @@ mod measuring {
             super::sequential_blocking(&client, url, k)
         })?;
         drop(client);
-        // One thread runs every task, as asyncio's event loop does.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start the tokio runtime")?;
+        let runtime = crate::demos::event_loop()?;
         let client = http_client(url)?;
-        let async_leg = |name, n, concurrent: bool| {
-            leg(name, n, &|| match concurrent {
-                true => runtime.block_on(super::concurrent(&client, url, n)),
-                false => runtime.block_on(super::sequential_async(&client, url, n)),
-            })
-        };
-        let (sequential_async, concurrent) = (
-            async_leg("sequential_async", k, false)?,
-            async_leg("concurrent", n, true)?,
-        );
+        let sequential_async = leg("sequential_async", k, &|| {
+            runtime.block_on(super::sequential_async(&client, url, k))
+        })?;
+        let concurrent = leg("concurrent", n, &|| {
+            runtime.block_on(super::concurrent(&client, url, n))
+        })?;
         let mut python = Vec::new();
-        for (name, n) in [
-            ("python_blocking", k),
-            ("asyncio_sequential", k),
-            ("asyncio_gather", n),
-        ] {
-            let Some(py) = shared::narrate::python() else {
-                break;
-            };
-            target.reset();
-            let args = [name.to_string(), url.to_string(), n.to_string()];
-            let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
-            python.push(Leg::new(name, n, &target, finished.spans));
+        if let Some(py) = shared::narrate::python() {
+            let legs = [
+                ("python_blocking", k),
+                ("asyncio_sequential", k),
+                ("asyncio_gather", n),
+            ];
+            for (name, requests) in legs {
+                target.reset();
+                let args = [name.to_string(), url.to_string(), requests.to_string()];
+                let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
+                python.push(finish(name, requests, finished.spans));
+            }
         }
-        let mut legs = Requests {
+        Ok(Requests {
             sequential_blocking,
             sequential_async,
             concurrent,
             python,
-        };
-        explain(&mut legs, n, sizes, target.is_local());
-        Ok(legs)
+        })
     }
 
-    impl Leg {
-        /// The leg from its spans: one `leg` span holding its `request` spans.
-        fn new(name: &'static str, n: u64, target: &Target, spans: Vec<Span>) -> Self {
-            let wall = shared::trace::named(&spans, "leg")
-                .first()
-                .map(|leg| leg.wall());
-            Leg {
-                name,
-                wall_ms: ms(wall.unwrap_or_default()),
-                requests: n,
-                max_in_flight: target.max_in_flight(),
-                speedup: 0.0,
-                ideal: 0,
-                note: None,
-                spans,
-            }
-        }
-    }
-
-    /// Speedups against the blocking leg, scaled to N when a sequential leg stopped early, and
-    /// the notes that say why a number is what it is.
-    fn explain(legs: &mut Requests, n: u64, sizes: &Sizes, local: bool) {
-        let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests.max(1) as f64;
-        let baseline = per_n(&legs.sequential_blocking);
-        let rust = [
-            &mut legs.sequential_blocking,
-            &mut legs.sequential_async,
-            &mut legs.concurrent,
-        ];
-        for leg in rust.into_iter().chain(&mut legs.python) {
-            (leg.speedup, leg.ideal) = (ratio(baseline, per_n(leg)), n);
-            if leg.requests < n {
-                leg.note = Some(format!(
-                    "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
-                     speedup compares time per request x {n}",
-                    leg.requests,
-                    sizes.sequential_limit,
-                    human(Duration::from_millis(n * sizes.delay_ms))
-                ));
-            } else if !local {
-                leg.note = Some("max_in_flight unknown: only the embedded server counts it".into());
-            }
-        }
-        let all_at_once = [&mut legs.concurrent]
-            .into_iter()
-            .chain(legs.python.get_mut(2));
-        for leg in all_at_once.filter(|leg| leg.max_in_flight.unwrap_or(n) < n) {
-            let seen = leg.max_in_flight.unwrap_or(n);
-            leg.note = Some(format!(
+    /// Why a leg's numbers are what they are, when that needs saying.
+    fn note(leg: &Leg, sizes: &Sizes, local: bool) -> Option<String> {
+        let (n, seen) = (sizes.requests, leg.max_in_flight.unwrap_or(0));
+        let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
+        Some(if leg.requests < n {
+            format!(
+                "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
+                 speedup compares time per request x {n}",
+                leg.requests,
+                sizes.sequential_limit,
+                human(Duration::from_millis(n * sizes.delay_ms))
+            )
+        } else if !local {
+            "max_in_flight unknown: only the embedded server counts it".into()
+        } else if all_at_once && seen < n {
+            format!(
                 "the server saw at most {seen} of {n} at once: opening {n} connections took \
                  longer than one request's delay, so the first answers came back before the last \
                  requests were sent (a longer --delay-ms shows all {n} in flight)"
-            ));
-        }
+            )
+        } else {
+            return None;
+        })
     }
 
     /// Runs the demo with its narration: header, progress, table, timelines, summary.
-    pub fn run(sizes: &Sizes, url: Option<&Url>, narrator: &Narrator) -> anyhow::Result<()> {
+    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let (n, d) = (sizes.requests, sizes.delay_ms);
         narrator.header(
             SECTION,
@@ -267,58 +238,49 @@ mod measuring {
                  in flight at once brings it down to about {d} ms."
             ),
         );
-        let legs = measure(sizes, url, narrator)?;
-        narrator.report(&legs.report());
-        for leg in legs.legs() {
-            let requests: Vec<Span> = leg.requests().into_iter().cloned().collect();
-            narrator.timeline(leg.name, &requests);
+        let legs = measure(sizes)?;
+        let report = legs.report();
+        narrator.report(&report);
+        for leg in &report.measurements {
+            narrator.timeline(leg.name, &leg.requests());
         }
-        let on_one_clock: Vec<Span> = (legs.legs().iter())
-            .flat_map(|leg| shared::trace::named(&leg.spans, "leg"))
+        let on_one_clock: Vec<Span> = (report.measurements.iter())
+            .flat_map(|leg| named(&leg.spans, "leg"))
             .cloned()
             .collect();
         narrator.timeline("every leg on one clock", &on_one_clock);
 
-        let in_flight = |leg: &Leg| (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
-        let (blocking, one_by_one, concurrent) = (
+        let took = |leg: &&Leg| {
+            let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
+            format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
+        };
+        let rust = [
             &legs.sequential_blocking,
             &legs.sequential_async,
             &legs.concurrent,
-        );
-        let faster = match concurrent.speedup {
+        ];
+        let [blocking, one_by_one, all] = rust.each_ref().map(took);
+        let faster = match legs.concurrent.speedup {
             x if x >= 1.05 => format!("{x:.1}x faster"),
             x => format!("no faster ({x:.2}x)"),
         };
         let mut summary = vec![
+            format!("Blocking requests one by one {blocking}."),
             format!(
-                "Blocking requests one by one took {}; the server never saw more than {} at a time.",
-                human_ms(blocking.wall_ms),
-                in_flight(blocking)
+                "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
+                 sequential."
             ),
             format!(
-                "The async version, awaiting each request in turn, took {} with {} in flight: \
-                     async code alone is still sequential.",
-                human_ms(one_by_one.wall_ms),
-                in_flight(one_by_one)
-            ),
-            format!(
-                "With all {n} requests in flight at once ({} seen by the server) they took {}, \
-                     {faster} (ideal {n}x), on one thread: concurrency lets us wait for many \
-                     things at the same time.",
-                in_flight(concurrent),
-                human_ms(concurrent.wall_ms),
+                "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
+                 Concurrency lets us wait for many things at the same time."
             ),
         ];
         if let [blocking, sequential, gather] = &legs.python[..] {
+            let [blocking, sequential, gather] =
+                [blocking, sequential, gather].each_ref().map(took);
             summary.push(format!(
-                "CPython: listing 1.7 with http.client took {}, asyncio awaiting each request {} \
-                 ({} in flight), asyncio.gather {} ({} in flight): the same lesson in the book's \
-                 own language, where the event loop is asyncio's and the waits overlap the same way.",
-                human_ms(blocking.wall_ms),
-                human_ms(sequential.wall_ms),
-                in_flight(sequential),
-                human_ms(gather.wall_ms),
-                in_flight(gather),
+                "CPython: listing 1.7 with http.client {blocking}; asyncio awaiting each \
+                 {sequential}; asyncio.gather {gather}: the same lesson in the book's own language."
             ));
         }
         narrator.summary(SECTION, &summary);
