@@ -85,16 +85,9 @@ impl Sizes {
 }
 
 impl Default for Sizes {
+    /// The command line's defaults.
     fn default() -> Self {
-        Self {
-            fib: None,
-            switch_interval: 5,
-            requests: 5,
-            delay: 200,
-            increments: 1_000_000,
-            units: 10_000,
-            url: None,
-        }
+        Cli::parse_from(["ch01-gil-analogy"]).sizes
     }
 }
 

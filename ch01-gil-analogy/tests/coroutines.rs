@@ -1,21 +1,19 @@
 //! Coroutines are lightweight threads (section 1.5): N tasks sleep at once on one OS thread; N
 //! threads need N OS threads.
 
-use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, measure, python_sleepers};
+use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, python_sleepers, sleepers};
 use ch01_gil_analogy::thread_cap::current;
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
-use shared::narrate::{Mode, Narrator};
 
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     // Enough units that a thread's pages show in the peak memory, and that the tasks' share
     // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
     let units = 2000;
-    let quiet = Narrator::with_mode(Mode::Json, false);
-    let (rows, _) = measure(units, &current(), &exe, None, &quiet).expect("both ran");
+    let (rows, _) = sleepers(units, &current(), None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
     assert_eq!(
         (threads.name.as_str(), tasks.name.as_str()),
@@ -99,13 +97,12 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
 
 #[test]
 fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let cap = ThreadCap {
         max_threads: 20,
         reason: "a cap for this test".into(),
     };
-    let quiet = Narrator::with_mode(Mode::Json, false);
-    let (rows, _) = measure(50, &cap, &exe, None, &quiet).expect("both ran");
+    let (rows, _) = sleepers(50, &cap, None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
     assert_eq!(
         (threads.units, tasks.units),

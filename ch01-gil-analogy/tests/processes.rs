@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ch01_gil_analogy::child::fork;
+use ch01_gil_analogy::child::{Hello, fork};
 use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, Start, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_python_start, measure_start, processes_copy, threads_share,
@@ -14,8 +14,10 @@ use shared::child::SelfExe;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
 
-fn exe() -> SelfExe {
-    SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
+/// Names the demo binary, the program a child process runs.
+fn child() -> Hello {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    hello_from_a_child().expect("child ran").result
 }
 
 /// Each worker found the parent's counter at `start`, changed it to `start + increments`, and
@@ -72,17 +74,14 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
 }
 
 #[test]
-fn a_child_names_this_process_as_its_parent() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+fn a_fresh_child_names_this_process_as_its_parent_and_has_one_thread_whose_id_is_its_pid() {
+    let child = child();
     assert_ne!(child.pid, std::process::id());
     #[cfg(unix)]
     assert_eq!(child.parent_pid, Some(std::process::id()));
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_fresh_child_has_exactly_one_thread_its_main_thread_whose_id_is_the_pid() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+    if !cfg!(target_os = "linux") {
+        return;
+    }
     assert_eq!(child.threads, Some(1), "{child:?}");
     assert_eq!(child.thread_id, u64::from(child.pid), "{child:?}");
     // Negative control: a thread this process spawns is not its main thread, and while it runs
@@ -100,9 +99,10 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
     // slower. Wall time also counts each new thread's wait for a CPU, which on a machine with
     // every core busy can be a whole time slice per thread; so the best of a few tries counts.
     // Where a thread costs what a process costs, no try reaches 3x.
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let mut tries = Vec::new();
     let (threads, processes) = loop {
-        let [threads, processes] = measure_start(20, &exe()).expect("started");
+        let [threads, processes] = measure_start(20).expect("started");
         if processes.per_unit_us >= 3.0 * threads.per_unit_us || tries.len() == 4 {
             break (threads, processes);
         }
@@ -162,7 +162,7 @@ fn a_python_process_starts_slower_than_a_python_thread() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+    let child = child();
     let [threads, process] = footprint(FOOTPRINT_THREADS, &child).expect("Linux has /proc");
     // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
     // this binary allocate while this one runs, which can only add to the threads' share.
