@@ -113,24 +113,24 @@ pub const IO_TASK_FIB: u32 = 15;
 /// process each, each making its request as [`request`] does under its own GIL.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
     let job = Job::Fetch { port, delay_ms };
-    let children: Vec<_> = (0..n)
-        .map(|_| exe.spawn(&job))
-        .collect::<anyhow::Result<_>>()?;
-    let answers = children.into_iter().map(|child| child.wait());
-    answers.map(|answer| Ok(answer?.result)).collect()
+    let children = (0..n).map(|_| exe.spawn(&job));
+    let children = children.collect::<anyhow::Result<Vec<_>>>()?;
+    children.into_iter().map(|c| Ok(c.wait()?.result)).collect()
 }
 
 const DEMO: &str = "gil";
 const SECTION: &str = "1.5";
 /// The model's fib rows, then its request rows (`io_processes` only with the embedded server).
-const FIB_WAYS: [&str; 5] = [
+const WAYS: [&str; 8] = [
     "sequential",
     "threads_with_gil",
     "threads_no_gil",
     "processes",
     "rayon",
+    "io_sequential",
+    "io_threads_with_gil",
+    "io_processes",
 ];
-const IO_WAYS: [&str; 3] = ["io_sequential", "io_threads_with_gil", "io_processes"];
 /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
 /// two takes about a second in a debug build and in `--release` alike.
 const FIB_BUDGET: Duration = Duration::from_millis(500);
@@ -188,10 +188,11 @@ pub struct GilRun {
 impl From<(Vec<u64>, Vec<Span>)> for GilRun {
     /// A row with these values and spans, to be measured.
     fn from((values, spans): (Vec<u64>, Vec<Span>)) -> Self {
+        let row = Self::default();
         Self {
             values,
             spans,
-            ..Self::default()
+            ..row
         }
     }
 }
@@ -248,7 +249,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
     let (interval, requests) = (sizes.switch_interval(), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&FIB_WAYS, |name| {
+    let mut model = timed_runs(&WAYS[..5], |name| {
         let values = match name {
             "sequential" => sequential(&gil, n),
             "threads_with_gil" => two_threads(&gil, n),
@@ -281,7 +282,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     // Child processes reach only the embedded server, by its port.
     let (client, url) = (blocking_http_client(target.url())?, target.url());
     let port = target.server().map(|server| server.addr().port());
-    let io_ways = &IO_WAYS[..if port.is_some() { 3 } else { 2 }];
+    let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
     let io = timed_runs(io_ways, |name| {
         target.reset();
         let statuses = match (name, port) {
@@ -474,7 +475,9 @@ fn first(spans: &[Span], window: Duration) -> Vec<Span> {
     let Some(start) = spans.iter().map(|s| s.opened).min() else {
         return Vec::new();
     };
-    let shown = spans.iter().filter(|s| s.closed <= start + window);
+    let shown = spans
+        .iter()
+        .filter(|s| s.closed.saturating_sub(start) <= window);
     shown.cloned().collect()
 }
 
@@ -498,7 +501,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let (n, estimate) = calibrate(FIB_BUDGET);
         narrator.say(format!(
             "Calibrated: one fib({n}) should take about {} on the model interpreter in this \
-             build (choose with --fib N; a release build picks a larger N for the same time).",
+             build (choose with --fib N; a release build picks a larger N).",
             human(estimate)
         ));
         n
@@ -509,97 +512,78 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         human(interval)
     ));
     let runs = measure(&sizes)?;
-    let rows = match narrator.json() {
-        true => [&runs.model[..], &runs.cpython].concat(),
-        false => runs.model.clone(),
-    };
+    let json = narrator.json();
+    let rows = [&runs.model[..], if json { &runs.cpython } else { &[] }].concat();
     narrator.report(&Report::new(DEMO, SECTION, rows));
-    narrator.say("ratio = wall time / wall time of sequential (fib rows) or of io_sequential (request rows)\n\n");
-    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
-    let zoom = interval * 12;
-    // The titles say what each run got: at once on two cores, or only open at once.
-    let together = |name: &str| match get(name).idle_cores {
-        Some(true) => "both run at once",
-        _ => "both open at once, but without two free cores mostly waiting for a CPU",
-    };
-    let lanes = [
-        (
-            "threads_with_gil",
-            format!(
-                ", the first {}: the lock passes back and forth",
-                human(zoom)
-            ),
-        ),
-        (
-            "threads_no_gil",
-            format!(": {}", together("threads_no_gil")),
-        ),
-        (
-            "processes",
-            format!(": one GIL each, {}", together("processes")),
-        ),
-        (
-            "io_threads_with_gil",
-            ": the lock is released during every request".into(),
-        ),
-        ("cpython_threads", ": two CPython threads, one GIL".into()),
-        (
-            "cpython_io_threads",
-            ": CPython's GIL is released during every request".into(),
-        ),
-    ];
-    for (name, what) in lanes {
-        let spans = get(name).spans;
-        let spans = if name == "threads_with_gil" {
-            first(&spans, zoom)
-        } else {
-            spans
+    narrator
+        .say("ratio = wall time / that of sequential (fib rows) or io_sequential (requests)\n\n");
+    let (get, zoom) = (
+        |name: &str| runs.get(name).cloned().unwrap_or_default(),
+        interval * 12,
+    );
+    // Each timeline and its title; the titles say what each run got: at once on two cores, or
+    // only open at once.
+    let lanes = "threads_with_gil: the lock passes back and forth
+        threads_no_gil: {cores}
+        processes: one GIL each, {cores}
+        io_threads_with_gil: the lock is released during every request
+        cpython_threads: two CPython threads, one GIL
+        cpython_io_threads: CPython's GIL is released during every request";
+    for (name, what) in lanes
+        .lines()
+        .filter_map(|lane| lane.trim().split_once(": "))
+    {
+        let run = get(name);
+        let cores = match run.idle_cores {
+            Some(true) => "both run at once",
+            _ => "both open at once, but without two free cores mostly waiting for a CPU",
         };
-        narrator.timeline(&format!("{name}{what}"), &spans);
+        let (window, what) = match name {
+            "threads_with_gil" => (zoom, format!("the first {}: {what}", human(zoom))),
+            _ => (Duration::MAX, what.replace("{cores}", cores)),
+        };
+        narrator.timeline(&format!("{name}: {what}"), &first(&run.spans, window));
     }
 
     let with_gil = get("threads_with_gil");
     let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
     let mut lines = vec![format!(
         "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
-         CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} \
-         for it in total. Each hand-off costs a wake-up: while the next thread is woken and \
-         scheduled, no bytecode runs at all.",
+         CPU-seconds per second ({} one core's worth). The lock changed hands {} and the \
+         threads waited {} for it in all: each hand-off costs a wake-up, during which no \
+         bytecode runs at all.",
         with_gil.ratio,
-        match cores <= 1.1 {
-            true => "at most one core's worth",
-            false => "more than one core's worth, which one lock should not allow",
+        if cores <= 1.1 {
+            "at most"
+        } else {
+            "more than, which one lock should not allow,"
         },
         plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
         human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
     )];
+    let [threads, processes, rayon] = ["threads_no_gil", "processes", "rayon"].map(get);
     lines.push(format!(
         "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
          A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
          (3.13t, PEP 703) is what threads_no_gil models.",
-        get("threads_no_gil").ratio,
-        get("processes").ratio,
-        get("rayon").ratio
+        threads.ratio, processes.ratio, rayon.ratio
     ));
     let baseline = get("sequential").cpu_per_wall.unwrap_or(1.0);
     if baseline < BUSY_BASELINE {
         lines.push(format!(
-            "The sequential run itself got only {baseline:.2} CPU-seconds per second (one \
-             core to itself is 1.00): other programs were using this machine, so the \
-             ratios above compare unequal shares of it."
+            "The sequential run itself got only {baseline:.2} CPU-seconds per second (a core \
+             to itself is 1.00): other programs were busy, so the ratios compare unequal shares."
         ));
     }
-    let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
-        .map(get)
-        .iter()
-        .filter(|run| run.idle_cores == Some(false))
+    let starved = [threads, processes, rayon].into_iter();
+    let starved = starved.filter(|run| run.idle_cores == Some(false));
+    let starved: Vec<String> = starved
         .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
         .collect();
     if !starved.is_empty() {
         lines.push(format!(
-            "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}. \
-             Running at once cannot beat one after the other without a second free core; \
-             run it on a quieter machine to see the speedup.",
+            "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}; \
+             without a second free core, running at once cannot beat one after the other.",
             starved.join(", ")
         ));
     }
@@ -618,20 +602,17 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             processes.ratio,
             at_once(processes)
         ),
-        None => "With --url the child processes' row is left out: they reach only the \
-                 embedded server."
-            .into(),
+        None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    lines.extend(cpython_report(&runs, narrator));
+    if let Some(python) = &runs.python {
+        lines.extend(cpython_report(&runs, python, narrator));
+    }
     narrator.summary(SECTION, &lines);
     Ok(())
 }
 
 /// Prints the CPython rows and returns the summary's lines about them.
-fn cpython_report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
-    let Some(python) = &runs.python else {
-        return Vec::new();
-    };
+fn cpython_report(runs: &GilRuns, python: &Cpython, narrator: &Narrator) -> Vec<String> {
     let gil = match python.gil_enabled {
         true => "its GIL is on",
         false => "its GIL is off (a free-threaded build, PEP 703)",
@@ -644,37 +625,35 @@ fn cpython_report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
     if !narrator.json() {
         narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
     }
-    let mut lines = Vec::new();
-    if let (Some(threads), Some(model)) =
-        (runs.get("cpython_threads"), runs.get("threads_with_gil"))
-    {
-        let cores = ratio(threads.cpu_ms, threads.wall_ms);
-        lines.push(format!(
+    let (threads, io_threads) = (runs.get("cpython_threads"), runs.get("cpython_io_threads"));
+    let (Some(threads), Some(io_threads)) = (threads, io_threads) else {
+        return Vec::new();
+    };
+    let cores = ratio(threads.cpu_ms, threads.wall_ms);
+    let used = match (python.gil_enabled, cores <= 1.1) {
+        (true, true) => "With its GIL on, they used at most one core's worth.",
+        (true, false) => {
+            "With its GIL on, they used more than one core's worth this time, \
+                          which one GIL should not allow."
+        }
+        (false, _) => "Without a GIL, they can use two cores at once, like threads_no_gil.",
+    };
+    vec![
+        format!(
             "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
-             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {}",
+             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {used}",
             python.version,
             threads.ratio,
             human_ms(threads.wall_ms),
-            model.ratio,
-            match (python.gil_enabled, cores <= 1.1) {
-                (true, true) => "With its GIL on, CPython's threads used at most one core's worth.",
-                (true, false) =>
-                    "With its GIL on, CPython's threads used more than one core's \
-                                  worth this time, which one GIL should not allow.",
-                (false, _) =>
-                    "Without a GIL, CPython's threads can use two cores at once, like \
-                               threads_no_gil.",
-            }
-        ));
-    }
-    if let Some(threads) = runs.get("cpython_io_threads") {
-        lines.push(format!(
-            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other time{}: \
-             urlopen waits in a system call, outside the interpreter, with the GIL released.",
-            threads.requests.unwrap_or(0),
-            threads.ratio,
-            at_once(threads)
-        ));
-    }
-    lines
+            runs.get("threads_with_gil").map_or(0.0, |run| run.ratio),
+        ),
+        format!(
+            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
+             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
+             released.",
+            io_threads.requests.unwrap_or(0),
+            io_threads.ratio,
+            at_once(io_threads)
+        ),
+    ]
 }

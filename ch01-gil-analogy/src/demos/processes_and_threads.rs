@@ -25,9 +25,8 @@ use crate::cli::Sizes;
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
-    std::thread::spawn(Hello::here)
-        .join()
-        .expect("the hello thread panicked")
+    let thread = std::thread::spawn(Hello::here);
+    thread.join().expect("the hello thread panicked")
 }
 
 /// Listing 1.4: a child process (this program, started again) reports its own pid and ours, its
@@ -40,24 +39,21 @@ pub fn hello_from_a_child() -> anyhow::Result<Finished<Hello>> {
 /// `Arc`): the parent sees it.
 pub fn threads_share(increments: u64) -> Sharing {
     let counter = Arc::new(AtomicU64::new(0));
-    let answers: Vec<(u32, u64, u64)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (1..=WORKERS)
-            .map(|t| {
-                let counter = Arc::clone(&counter);
-                scope.spawn(move || {
-                    let counted =
-                        info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
-                    let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
-                    (std::process::id(), counted, saw)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a counting thread panicked"))
-            .collect()
-    });
-    Sharing::new(answers, counter.load(Ordering::SeqCst))
+    let worker = |t: u64| {
+        let counter = Arc::clone(&counter);
+        move || {
+            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
+            let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
+            (std::process::id(), counted, saw)
+        }
+    };
+    let threads: Vec<_> = (1..=WORKERS)
+        .map(|t| std::thread::spawn(worker(t)))
+        .collect();
+    let answers = threads
+        .into_iter()
+        .map(|t| t.join().expect("a counting thread panicked"));
+    Sharing::new(answers.collect(), counter.load(Ordering::SeqCst))
 }
 
 /// Child processes made by `fork` (`multiprocessing`'s start method on Linux before Python
@@ -67,16 +63,13 @@ pub fn threads_share(increments: u64) -> Sharing {
 #[cfg(unix)]
 pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
     let counter = AtomicU64::new(start);
-    let children: Vec<crate::child::Forked> = (0..WORKERS)
-        .map(|_| {
-            crate::child::fork(|| {
-                let counted = count_in_a_copy(0, increments);
-                counter.fetch_add(counted, Ordering::SeqCst) + counted
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let add = || {
+        let counted = count_in_a_copy(0, increments);
+        counter.fetch_add(counted, Ordering::SeqCst) + counted
+    };
+    let children = (0..WORKERS).map(|_| crate::child::fork(add));
     let mut answers = Vec::new();
-    for child in children {
+    for child in children.collect::<Result<Vec<_>, _>>()? {
         let (pid, saw) = (child.pid(), child.wait()?);
         answers.push((pid, saw - start, saw));
     }
@@ -145,9 +138,8 @@ impl Sharing {
 
     /// True if any worker ran in another process.
     pub fn pid_differs(&self) -> bool {
-        self.worker_pids
-            .iter()
-            .any(|&pid| pid != std::process::id())
+        let here = std::process::id();
+        self.worker_pids.iter().any(|&pid| pid != here)
     }
 
     /// True if the parent saw every worker's increments in its own counter.
@@ -207,8 +199,7 @@ pub struct Start {
     pub wall_ms: f64,
     /// Wall time per unit, in microseconds.
     pub per_unit_us: f64,
-    /// CPU time per unit in microseconds, this process's threads and its ended children
-    /// together (the CPython rows): the cost of a start without the wait for a CPU.
+    /// CPU time per unit in µs, threads and ended children (CPython rows): no wait for a CPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_unit: Option<f64>,
 }
@@ -232,8 +223,7 @@ pub struct Footprint {
     pub name: &'static str,
     /// How many were alive when memory was read.
     pub units: u64,
-    /// Anonymous resident memory (heap and stacks, pages no other process shares) per unit,
-    /// in KiB. The kernel's own bookkeeping for each is not in it.
+    /// Anonymous resident memory per unit in KiB: heap and stacks, no kernel bookkeeping.
     pub kb_per_unit: f64,
 }
 
@@ -284,14 +274,20 @@ pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         during
     })?;
     let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
-    let row = |name, units, kb_per_unit| Footprint {
+    let (units, name) = (threads, "thread_memory");
+    let thread = Footprint {
         name,
         units,
         kb_per_unit,
     };
+    let (units, name, kb_per_unit) = (1, "process_memory", child.anon_kb? as f64);
     Some([
-        row("thread_memory", threads, kb_per_unit),
-        row("process_memory", 1, child.anon_kb? as f64),
+        thread,
+        Footprint {
+            name,
+            units,
+            kb_per_unit,
+        },
     ])
 }
 
