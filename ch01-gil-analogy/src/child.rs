@@ -97,8 +97,12 @@ pub fn anon_memory_kb() -> Option<u64> {
 }
 
 fn status_number(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    kb_field(&std::fs::read_to_string("/proc/self/status").ok()?, field)
+}
+
+/// The number after `field` in a `/proc` text such as `/proc/meminfo` (`MemAvailable: 123 kB`).
+pub fn kb_field(text: &str, field: &str) -> Option<u64> {
+    let value = text.lines().find_map(|line| line.strip_prefix(field))?;
     value.trim().trim_end_matches("kB").trim().parse().ok()
 }
 

@@ -154,37 +154,25 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
 #[test]
 fn the_limits_are_read_from_this_machine() {
     let limits = Limits::read();
-    let number = |path: &str| {
-        std::fs::read_to_string(path)
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-    };
+    let read = |path: &str| std::fs::read_to_string(path).expect(path);
+    let number = |path: &str| read(path).trim().parse::<u64>().ok();
     assert_eq!(limits.threads_max, number("/proc/sys/kernel/threads-max"));
     assert_eq!(limits.max_map_count, number("/proc/sys/vm/max_map_count"));
     // This test binary alone runs a harness thread and this test's thread.
     assert!(limits.threads_in_use >= 2, "{limits:?}");
     // The kernel's own table of this process's limits says the same (soft limit first).
-    let table = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let table = read("/proc/self/limits");
     let line = table.lines().find_map(|l| l.strip_prefix("Max processes"));
-    let soft = line
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("Max processes");
+    let soft = line.and_then(|rest| rest.split_whitespace().next());
+    let soft = soft.expect("Max processes");
     assert_eq!(limits.nproc, soft.parse().ok(), "Max processes: {soft}");
     // MemAvailable moves a little between two readings, not by a factor.
-    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let meminfo = read("/proc/meminfo");
     let kib = meminfo
         .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .expect("a line");
-    let expected = kib
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<f64>()
-        .expect("kB")
-        * 1024.0;
+        .find_map(|l| l.strip_prefix("MemAvailable:"));
+    let kib = kib.expect("a line").trim().trim_end_matches("kB").trim();
+    let expected = kib.parse::<f64>().expect("kB") * 1024.0;
     let bytes = limits.available_memory.expect("Linux says") as f64;
     assert!(
         (bytes / expected - 1.0).abs() < 0.2,

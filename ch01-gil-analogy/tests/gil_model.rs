@@ -12,6 +12,11 @@ use shared::{SlowServer, Span};
 
 const INTERVAL: Duration = Duration::from_millis(1);
 
+/// The demo binary, which child processes run.
+fn exe() -> SelfExe {
+    SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
+}
+
 /// Every pair of lock-holding spans from different threads that overlaps in time.
 fn overlapping_pairs<'a>(spans: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
     let mut pairs = Vec::new();
@@ -112,25 +117,22 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
     let ((), spans) = record(|| {
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let mut thread = gil.attach("io");
-                assert_eq!(thread.name(), "io", "the name is the timeline row");
-                thread.blocking_io(|| {
+                // The thread's name is its timeline row: its spans are labelled "thread io".
+                gil.attach("io").blocking_io(|| {
                     io_started.send(()).expect("the other thread listens");
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
                 });
             });
-            wait_for_io
-                .recv()
-                .expect("the I/O thread started its request");
+            let started = wait_for_io.recv();
+            started.expect("the I/O thread started its request");
             // If the I/O thread still held the lock, this would wait the whole 500 ms.
             gil.attach("cpu").run_fib(14);
         })
     });
-    let io_wait = spans
-        .iter()
-        .find(|s| s.label == "thread io" && s.waiting_for.as_deref() == Some("io"))
-        .expect("an I/O span");
-    let cpu_inside = holding(&spans)
+    let io = |s: &&Span| s.label == "thread io" && s.waiting_for.as_deref() == Some("io");
+    let io_wait = spans.iter().find(io).expect("an I/O span");
+    let held = holding(&spans);
+    let cpu_inside = held
         .iter()
         .any(|s| s.label == "thread cpu" && io_wait.contains(s));
     assert!(
@@ -140,7 +142,7 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
 }
 
 #[test]
-fn io_threads_overlap_their_requests_under_the_gil() {
+fn io_threads_and_child_processes_overlap_their_requests() {
     let server = SlowServer::start().expect("server");
     // Long enough that three threads have all started their requests before the first answer,
     // however loaded the machine.
@@ -149,16 +151,20 @@ fn io_threads_overlap_their_requests_under_the_gil() {
     let gil = Gil::new(INTERVAL);
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
     assert_eq!(statuses.expect("requests"), [200, 200, 200]);
-    assert_eq!(
-        server.max_in_flight(),
-        3,
-        "the requests overlapped at the server"
-    );
+    let in_flight = server.max_in_flight();
+    assert_eq!(in_flight, 3, "the requests overlapped at the server");
     assert_eq!(overlapping_pairs(&holding(&spans)), []);
     server.reset();
     let statuses = demo::io_sequential(&gil, &client, &url, 2).expect("requests");
     assert_eq!(statuses, [200, 200]);
     assert_eq!(server.max_in_flight(), 1);
+    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
+    // server sees them in flight at once (fails if the parent waited for each child in turn).
+    let (server, exe) = (SlowServer::start().expect("server"), exe());
+    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(server.requests(), 3);
+    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
 
 /// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
@@ -185,7 +191,7 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
     // at once: more CPU-seconds per second than the same two pinned to one CPU (the world where
     // they only take turns) and than two threads under one GIL. That needs two cores nobody
     // else is using; a reference run of two lock-free threads says whether we had them.
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let exe = exe();
     // Fixed, not calibrated: a calibration on a loaded machine picks a fib so short that one
     // child could finish before the next one has started. fib(26) is about 0.1 CPU-second in a
     // debug build.
@@ -241,10 +247,8 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
         demo::measure_cpython(&python, Duration::from_millis(100), &target, 3).expect("ran");
     let row = |name: &str| rows.iter().find(|r| r.name == name).expect("row");
     // The rows carry what the programs measured: each baseline is 1.00x of itself.
-    assert!(
-        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
-        "{rows:?}"
-    );
+    let measured = rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0);
+    assert!(measured, "{rows:?}");
     assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
     assert_eq!(row("cpython_io_sequential").ratio, 1.0, "{rows:?}");
 
@@ -254,13 +258,11 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     let io = &rows[2..];
     let in_flight: Vec<(&str, Option<u64>)> =
         io.iter().map(|r| (r.name, r.max_in_flight)).collect();
-    assert_eq!(
-        in_flight,
-        [
-            ("cpython_io_sequential", Some(1)),
-            ("cpython_io_threads", Some(3))
-        ]
-    );
+    let expected = [
+        ("cpython_io_sequential", Some(1)),
+        ("cpython_io_threads", Some(3)),
+    ];
+    assert_eq!(in_flight, expected);
     assert!(io.iter().all(|r| r.values == [200, 200, 200]), "{io:?}");
     assert!(io.iter().all(|r| r.requests == Some(3)), "{io:?}");
     // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
@@ -290,18 +292,6 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
         "CPython {}: {cpu:?} of CPU in {wall:?}",
         cpython.version
     );
-}
-
-#[test]
-fn child_processes_make_their_requests_at_the_same_time() {
-    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
-    // server sees them in flight at once (fails if the parent waited for each child in turn).
-    let server = SlowServer::start().expect("server");
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
-    assert_eq!(statuses, [200, 200, 200]);
-    assert_eq!(server.requests(), 3);
-    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
 
 #[test]

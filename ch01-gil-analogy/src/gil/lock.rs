@@ -125,19 +125,9 @@ pub struct PyThread<'g> {
 }
 
 impl PyThread<'_> {
-    /// The name shown as this thread's row in timelines.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Computes the book's `fib(n)` by executing bytecode, giving the lock away when asked.
     pub fn run_fib(&mut self, n: u32) -> u64 {
-        self.run(&mut Machine::fib(n))
-    }
-
-    /// Executes a machine to the end under the lock.
-    pub fn run(&mut self, machine: &mut Machine) -> u64 {
-        machine.run(|| self.eval_breaker())
+        Machine::fib(n).run(|| self.eval_breaker())
     }
 
     /// Executes one "instruction" of our own under the lock, then checks the eval breaker as
