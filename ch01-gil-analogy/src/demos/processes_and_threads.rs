@@ -154,7 +154,7 @@ impl Sharing {
     }
 
     /// The row: `threads` or `processes` (CPU time includes child processes').
-    fn row(&self, name: &'static str, usage: Usage) -> Value {
+    fn row(&self, name: &'static str, usage: &Usage) -> Value {
         let flag = |yes: bool| u8::from(yes);
         json!({
             "name": name,
@@ -361,18 +361,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          beside a child that says hello.\n\n",
         sizes.increments
     ));
-    let Measured {
-        thread,
-        child,
-        threads: (by_threads, threads_usage),
-        processes: (by_processes, usage),
-        spans,
-        starts: [thread_start, process_start],
-        python,
-        footprints,
-    } = measure(sizes)?;
+    let m = measure(sizes)?;
     let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
-    let parent = child.parent_pid;
+    let parent = m.child.parent_pid;
     let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
     narrator.say(format!(
         "This process: pid {}, {} right now, running on thread '{}' (os id {}).\n\
@@ -384,26 +375,27 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         threads(thread_count()),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
-        thread.thread_id,
-        thread.pid,
-        threads(thread.threads),
-        child.pid,
-        threads(child.threads),
-        child.thread_id
+        m.thread.thread_id,
+        m.thread.pid,
+        threads(m.thread.threads),
+        m.child.pid,
+        threads(m.child.threads),
+        m.child.thread_id
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-    let python_rows: Vec<Value> = python.iter().flat_map(|p| &p.0).map(|s| json!(s)).collect();
+    let python_rows = m.python.iter().flat_map(|p| &p.0);
+    let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
     let memory = vec![
-        by_threads.row("threads", threads_usage),
-        by_processes.row("processes", usage),
+        m.threads.0.row("threads", &m.threads.1),
+        m.processes.0.row("processes", &m.processes.1),
     ];
-    let starts = vec![json!(thread_start), json!(process_start)];
+    let starts = vec![json!(m.starts[0]), json!(m.starts[1])];
     let hellos = vec![
-        greeting("thread_hello", &thread),
-        greeting("child_hello", &child),
+        greeting("thread_hello", &m.thread),
+        greeting("child_hello", &m.child),
     ];
-    let footprint_rows: Vec<Value> = footprints.iter().flatten().map(|f| json!(f)).collect();
+    let footprint_rows: Vec<Value> = m.footprints.iter().flatten().map(|f| json!(f)).collect();
     if narrator.json() {
         // Rust's rows in the order scripts have always read them, then CPython's.
         let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
@@ -419,57 +411,54 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             narrator.report(&Report::new(DEMO, SECTION, rows));
         }
     }
-    narrator.timeline("the counting threads, both in this pid", &spans);
-    if let Some((_, spans)) = &python {
+    narrator.timeline("the counting threads, both in this pid", &m.spans);
+    if let Some((_, spans)) = &m.python {
         let title = "CPython starting threads, then processes, one at a time";
         narrator.timeline(title, spans);
     }
 
     let mut lines = Vec::new();
-    if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
+    if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
         lines.push(format!(
             "The fresh child process had exactly 1 thread, and its id was the child's pid \
              ({}): a process starts with its main thread. The thread we spawned had id {}, \
              not our pid {}.",
-            child.pid,
-            thread.thread_id,
+            m.child.pid,
+            m.thread.thread_id,
             std::process::id()
         ));
     }
-    lines.push(match by_threads.shared_memory() {
+    lines.push(match m.threads.0.shared_memory() {
         true => format!(
             "The threads ran in this process (pid {}) and the parent's counter shows all {} \
              of their increments: threads share memory.",
             std::process::id(),
-            by_threads.parent_sees
+            m.threads.0.parent_sees
         ),
         false => format!(
             "The threads counted {} but the parent's counter says {}.",
-            by_threads.workers_counted, by_threads.parent_sees
+            m.threads.0.workers_counted, m.threads.0.parent_sees
         ),
     });
-    lines.push(match by_processes.private_memory() {
+    lines.push(match m.processes.0.private_memory() {
         true => format!(
             "The child processes (pids {:?}) started from a copy of the parent's counter \
              ({PARENT_START}) and each read {} after adding to it, while the parent's counter \
              still says {}: a process's memory is private, so results come back as messages \
              (here: a pipe).",
-            by_processes.worker_pids, by_processes.workers_saw, by_processes.parent_sees
+            m.processes.0.worker_pids, m.processes.0.workers_saw, m.processes.0.parent_sees
         ),
         false => format!(
             "The child processes read at most {} from their counter and the parent's says {}.",
-            by_processes.workers_saw, by_processes.parent_sees
+            m.processes.0.workers_saw, m.processes.0.parent_sees
         ),
     });
-    lines.push(start_line("A thread", &thread_start, &process_start));
-    if let Some(([thread, process], _)) = &python {
-        lines.push(start_line(
-            "In CPython, a threading.Thread",
-            thread,
-            process,
-        ));
+    lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
+    if let Some(([thread, process], _)) = &m.python {
+        let in_cpython = "In CPython, a threading.Thread";
+        lines.push(start_line(in_cpython, thread, process));
     }
-    if let Some([threads, process]) = &footprints {
+    if let Some([threads, process]) = &m.footprints {
         lines.push(format!(
             "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
              fresh child process held {:.0} KiB: {} as much. (The kernel's own bookkeeping \

@@ -338,15 +338,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let rows = rows.with(freed).with(under_gil);
         narrator.report(&cpython.iter().fold(rows, |rows, row| rows.with(row)));
     } else {
-        narrator.report(&Report::new(
-            DEMO,
-            SECTION,
-            [freed].into_iter().chain(cpython).collect(),
-        ));
+        let frees = [freed].into_iter().chain(cpython).collect();
+        narrator.report(&Report::new(DEMO, SECTION, frees));
         narrator.report(&Report::new(DEMO, SECTION, tallies.iter().collect()));
     }
-    let title = "the two threads updating the count (non_atomic)";
-    narrator.timeline(title, &racy.spans);
+    narrator.timeline(
+        "the two threads updating the count (non_atomic)",
+        &racy.spans,
+    );
 
     let mut lines = vec![format!(
         "The object's count went {} as its references were dropped, and it was freed exactly \
@@ -365,21 +364,20 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             plural(row.frees, "time", "times")
         ));
     }
-    lines.push(if racy.lost_updates > 0 {
-        format!(
-            "Load-then-store lost {} of {} updates: both threads read the same value and both \
-             wrote back value + 1. A lost update to a reference count frees an object still \
-             in use, or never frees it.",
-            racy.lost_updates, racy.expected
-        )
-    } else {
-        format!(
-            "Load-then-store lost nothing of {} updates this time: losing one needs a thread \
-             to write between the other's load and its store, which can happen at any add \
-             but is never certain. Run it again.",
-            racy.expected
-        )
-    });
+    let why = match racy.lost_updates {
+        0 => {
+            "losing one needs a thread to write between the other's load and its store, which \
+              can happen at any add but is never certain. Run it again."
+        }
+        _ => {
+            "both threads read the same value and both wrote back value + 1. A lost update to a \
+              reference count frees an object still in use, or never frees it."
+        }
+    };
+    let (lost, of) = (racy.lost_updates, racy.expected);
+    lines.push(format!(
+        "Load-then-store lost {lost} of {of} updates: {why}"
+    ));
     lines.push(format!(
         "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
         atomic.lost_updates, atomic.expected
