@@ -70,10 +70,14 @@ freed_at_zero: references freed_after_drops frees
 non_atomic_under_gil: wall_ms lost_updates handoffs
 py cpython_refcount: references freed_after_drops frees
 coroutines 1.5
-os_threads: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit spawn_cpu_us_per_unit threads_used
-tokio_tasks: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit spawn_cpu_us_per_unit threads_used
-py asyncio_tasks: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit spawn_cpu_us_per_unit threads_used
-py python_threads: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit spawn_cpu_us_per_unit threads_used
+os_threads: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit \
+    spawn_cpu_us_per_unit threads_used
+tokio_tasks: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit \
+    spawn_cpu_us_per_unit threads_used
+py asyncio_tasks: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit \
+    spawn_cpu_us_per_unit threads_used
+py python_threads: units wall_ms peak_rss_kb bytes_per_unit spawn_us_per_unit \
+    spawn_cpu_us_per_unit threads_used
 ";
 
 /// [`EXPECTED`] as (demo, section, rows), with CPython's rows when `python`.

@@ -357,8 +357,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          processes, forked from it, each start with a copy of its memory, counter included, \
          and do the same in their copy. Start-up: {START_UNITS} threads that do nothing, then \
          {START_UNITS} child processes that do nothing, each started and waited for before the \
-         next, in Rust and then in CPython. Memory: {FOOTPRINT_THREADS} threads alive at once, \
-         beside a child that says hello.\n\n",
+         next, in Rust and then in CPython. Footprint: {FOOTPRINT_THREADS} threads alive at \
+         once, beside a child that says hello.\n\n",
         sizes.increments
     ));
     let m = measure(sizes)?;
