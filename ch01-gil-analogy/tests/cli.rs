@@ -25,10 +25,8 @@ fn help_lists_every_demo_with_its_section_but_not_the_child() {
         let line = line.unwrap_or_else(|| panic!("{demo} missing from --help:\n{help}"));
         assert!(line.contains(section), "{demo} without its section: {line}");
     }
-    assert!(
-        !help.contains("__child"),
-        "the hidden child shows in --help"
-    );
+    let hidden = !help.contains("__child");
+    assert!(hidden, "the hidden child shows in --help");
     for flag in
         "--json --no-python --fib --switch-interval --requests --increments --units".split(' ')
     {
@@ -176,15 +174,11 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
     for (args, mentions) in cases {
         let output = run(args);
         let usage = mentions != "cannot reach";
-        assert!(
-            !usage || output.status.code() == Some(2),
-            "{args}: bad arguments exit with 2"
-        );
+        let exit_2 = !usage || output.status.code() == Some(2);
+        assert!(exit_2, "{args}: bad arguments exit with 2");
         let line = assert_one_line_error(&output, args);
-        assert!(
-            line.contains(mentions),
-            "{args} does not mention {mentions}: {line}"
-        );
+        let mentioned = line.contains(mentions);
+        assert!(mentioned, "{args} does not mention {mentions}: {line}");
     }
 }
 

@@ -15,15 +15,11 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     let units = 2000;
     let (rows, _) = sleepers(units, &current(), None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
-    assert_eq!(
-        (threads.name.as_str(), tasks.name.as_str()),
-        ("os_threads", "tokio_tasks")
-    );
+    let names = (threads.name.as_str(), tasks.name.as_str());
+    assert_eq!(names, ("os_threads", "tokio_tasks"));
     assert_eq!((threads.units, tasks.units), (units, units));
-    assert_eq!(
-        tasks.threads_used, 1,
-        "every task on the one runtime thread"
-    );
+    let one_thread = tasks.threads_used;
+    assert_eq!(one_thread, 1, "every task on the one runtime thread");
     // One OS thread per unit: all of them alive at once on a quiet machine (units + main). On a
     // busy one the first may finish its nap before the last starts, so at least half: tasks
     // disguised as threads would show 1.
@@ -37,15 +33,11 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     // Lightweight: fails where a task is a thread in disguise (its own stack, a clone() each).
     // CPU time, not wall time, so other programs holding the CPU cannot blur it.
     assert!(threads.bytes_per_unit > 0.0, "{threads:?}");
-    assert!(
-        threads.bytes_per_unit >= 10.0 * tasks.bytes_per_unit,
-        "{threads:?} {tasks:?}"
-    );
+    let lighter = threads.bytes_per_unit >= 10.0 * tasks.bytes_per_unit;
+    assert!(lighter, "{threads:?} {tasks:?}");
     assert!(tasks.spawn_cpu_us_per_unit > 0.0, "{tasks:?}");
-    assert!(
-        threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit,
-        "{threads:?} {tasks:?}"
-    );
+    let cheaper = threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit;
+    assert!(cheaper, "{threads:?} {tasks:?}");
 }
 
 #[test]
@@ -65,26 +57,20 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
         let threads = python_sleepers(&python, true, units)
             .expect("threads ran")
             .result;
-        assert_eq!(
-            (tasks.name.as_str(), threads.name.as_str()),
-            ("asyncio_tasks", "python_threads")
-        );
+        let names = (tasks.name.as_str(), threads.name.as_str());
+        assert_eq!(names, ("asyncio_tasks", "python_threads"));
         assert_eq!((tasks.units, tasks.threads_used), (units, 1), "{tasks:?}");
         assert!(threads.threads_used > units / 2, "{threads:?}");
         let nap_ms = shared::timing::ms(NAP);
         for row in [&tasks, &threads] {
-            assert!(
-                row.wall_ms >= nap_ms && row.wall_ms < nap_ms * units as f64 / 2.0,
-                "{row:?}"
-            );
+            let at_once = row.wall_ms >= nap_ms && row.wall_ms < nap_ms * units as f64 / 2.0;
+            assert!(at_once, "{row:?}");
         }
         // The tasks' spans: created, then asleep (waiting, not running) for the nap.
         assert_eq!(finished.spans.len(), 2, "{:?}", finished.spans);
         let asleep = &finished.spans[1];
-        assert!(
-            asleep.wall() >= NAP && asleep.cpu() < asleep.wall() / 2,
-            "{asleep:?}"
-        );
+        let slept = asleep.wall() >= NAP && asleep.cpu() < asleep.wall() / 2;
+        assert!(slept, "{asleep:?}");
         let memory = threads.bytes_per_unit / tasks.bytes_per_unit.max(1.0);
         let cpu = threads.spawn_cpu_us_per_unit / tasks.spawn_cpu_us_per_unit.max(1e-3);
         if memory >= 4.0 && cpu >= 4.0 {
@@ -104,17 +90,12 @@ fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
     };
     let (rows, _) = sleepers(50, &cap, None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
-    assert_eq!(
-        (threads.units, tasks.units),
-        (20, 50),
-        "tasks are never capped"
-    );
+    let units = (threads.units, tasks.units);
+    assert_eq!(units, (20, 50), "tasks are never capped");
     assert!(threads.threads_used <= 21, "{threads:?}");
     let note = threads.note.expect("a capped row says so");
-    assert!(
-        note.contains("capped from 50 to 20") && note.contains("a cap for this test"),
-        "{note}"
-    );
+    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
+    assert!(says_why, "{note}");
 }
 
 #[test]
@@ -174,8 +155,6 @@ fn the_limits_are_read_from_this_machine() {
     let kib = kib.expect("a line").trim().trim_end_matches("kB").trim();
     let expected = kib.parse::<f64>().expect("kB") * 1024.0;
     let bytes = limits.available_memory.expect("Linux says") as f64;
-    assert!(
-        (bytes / expected - 1.0).abs() < 0.2,
-        "{bytes} vs {expected}"
-    );
+    let close = (bytes / expected - 1.0).abs() < 0.2;
+    assert!(close, "{bytes} vs {expected}");
 }

@@ -40,11 +40,8 @@ fn extent(spans: &[Span]) -> Duration {
 #[test]
 fn the_interpreter_computes_the_books_fib() {
     for n in 0..=22 {
-        assert_eq!(
-            Machine::fib(n).run(|| {}),
-            shared::workloads::fib(n),
-            "fib({n})"
-        );
+        let computed = Machine::fib(n).run(|| {});
+        assert_eq!(computed, shared::workloads::fib(n), "fib({n})");
     }
 }
 
@@ -78,10 +75,8 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     // finds it held again).
     let (handed, requests) = (handoffs(&spans), gil.drop_requests());
     assert!(requests >= 1, "nobody asked for the lock");
-    assert!(
-        (requests..=requests + 2).contains(&handed),
-        "{handed} hand-offs, {requests} requests"
-    );
+    let one_per_request = (requests..=requests + 2).contains(&handed);
+    assert!(one_per_request, "{handed} hand-offs, {requests} requests");
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
     let waited = spans
@@ -93,10 +88,8 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     // busy the machine is.
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     let wall = extent(&spans);
-    assert!(
-        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        "{cpu:?} of CPU in {wall:?}"
-    );
+    let one_core = cpu <= wall.mul_f64(1.1) + Duration::from_millis(10);
+    assert!(one_core, "{cpu:?} of CPU in {wall:?}");
     // The control: the same threads without the lock do run at once (even on one CPU, where
     // the OS slices between them), each in one uninterrupted span, so the checks above fail in
     // a world without the lock.
@@ -209,8 +202,9 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
         // fails in the world where the parent waits for one child before it starts the next).
         let held = holding(&both);
         let (a, b): (Vec<&Span>, Vec<&Span>) = held.iter().partition(|s| s.pid == held[0].pid);
+        let overlapped = a.iter().any(|x| b.iter().any(|y| x.overlaps(y)));
         assert!(
-            a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
+            overlapped,
             "the processes computed one after the other: {held:#?}"
         );
         let (both, pinned, threads) = (
@@ -287,11 +281,11 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     // free-threaded CPython (3.13t) with two free cores.
     let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
     let wall = extent(&threads.spans);
-    assert!(
+    let (one_core, version) = (
         cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        "CPython {}: {cpu:?} of CPU in {wall:?}",
-        cpython.version
+        cpython.version,
     );
+    assert!(one_core, "CPython {version}: {cpu:?} of CPU in {wall:?}");
 }
 
 #[test]
@@ -340,11 +334,8 @@ fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
     });
     let held = holding(&spans);
     let labels: Vec<&str> = held.iter().map(|s| s.label.as_str()).collect();
-    assert_eq!(
-        labels,
-        ["thread A", "thread B", "thread A"],
-        "B had the lock once, in between"
-    );
+    let in_between = ["thread A", "thread B", "thread A"];
+    assert_eq!(labels, in_between, "B had the lock once, in between");
     let free = held[2].opened.saturating_sub(held[1].closed);
     assert!(
         free < Duration::from_millis(500),

@@ -35,11 +35,8 @@ fn threads_share_the_parents_memory() {
     assert_eq!(sharing.workers_counted, 20_000);
     assert_eq!(sharing.parent_sees, 20_000);
     assert!(sharing.shared_memory() && !sharing.private_memory());
-    assert_eq!(
-        shared::trace::threads_used(&spans),
-        2,
-        "two threads counted"
-    );
+    let used = shared::trace::threads_used(&spans);
+    assert_eq!(used, 2, "two threads counted");
 }
 
 #[test]
@@ -108,10 +105,8 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
         }
         tries.push((threads.per_unit_us, processes.per_unit_us));
     };
-    assert_eq!(
-        (threads.name.as_str(), processes.name.as_str()),
-        ("thread_start", "process_start")
-    );
+    let names = (threads.name.as_str(), processes.name.as_str());
+    assert_eq!(names, ("thread_start", "process_start"));
     assert!(
         processes.per_unit_us >= 3.0 * threads.per_unit_us,
         "{threads:?} {processes:?}; earlier tries (thread, process µs per unit): {tries:?}"
@@ -134,10 +129,8 @@ fn a_python_process_starts_slower_than_a_python_thread() {
     let mut tries = Vec::new();
     for _ in 0..5 {
         let ([thread, process], spans) = measure_python_start(&python, 20).expect("start.py ran");
-        assert_eq!(
-            (thread.name.as_str(), thread.units),
-            ("python_thread_start", 20)
-        );
+        let row = (thread.name.as_str(), thread.units);
+        assert_eq!(row, ("python_thread_start", 20));
         // One span per start-to-join, 20 of each kind.
         let count = |label: &str| spans.iter().filter(|s| s.label == label).count();
         assert_eq!(count("python thread start"), 20, "{spans:?}");
@@ -167,10 +160,8 @@ fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
     // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
     // this binary allocate while this one runs, which can only add to the threads' share.
     assert!(threads.kb_per_unit > 0.0, "{threads:?}");
-    assert!(
-        process.kb_per_unit >= 3.0 * threads.kb_per_unit,
-        "{threads:?} {process:?}"
-    );
+    let lighter = process.kb_per_unit >= 3.0 * threads.kb_per_unit;
+    assert!(lighter, "{threads:?} {process:?}");
 }
 
 #[test]
@@ -190,10 +181,8 @@ fn children_cpu_time_counts_what_a_finished_child_used() {
     assert!(child_cpu > Duration::ZERO);
     // Other tests' children may add to it too; none can take away.
     let grown = children_cpu_time().saturating_sub(before);
-    assert!(
-        grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64(),
-        "{grown:?} for a child that used {child_cpu:?}"
-    );
+    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
+    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
 }
 
 #[cfg(unix)]

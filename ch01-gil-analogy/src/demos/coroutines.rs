@@ -127,12 +127,13 @@ pub fn in_child(way: Way, units: u64) -> anyhow::Result<Sleepers> {
         }
     };
     let per_unit = |total: f64| ratio(total, ran as f64);
+    let name = if way == Way::Threads {
+        "os_threads"
+    } else {
+        "tokio_tasks"
+    };
     Ok(Sleepers {
-        name: match way {
-            Way::Threads => "os_threads",
-            Way::Tasks => "tokio_tasks",
-        }
-        .into(),
+        name: name.into(),
         units: ran,
         wall_ms: ms(watch.elapsed()),
         peak_rss_kb: peak_rss_kb(),
