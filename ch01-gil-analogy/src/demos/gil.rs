@@ -188,12 +188,9 @@ pub struct GilRun {
 impl From<(Vec<u64>, Vec<Span>)> for GilRun {
     /// A row with these values and spans, to be measured.
     fn from((values, spans): (Vec<u64>, Vec<Span>)) -> Self {
-        let row = Self::default();
-        Self {
-            values,
-            spans,
-            ..row
-        }
+        let mut row = Self::default();
+        (row.values, row.spans) = (values, spans);
+        row
     }
 }
 
@@ -262,6 +259,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     for run in &mut model {
         let expected = shared::workloads::fib(n);
         let (name, values) = (run.name, &run.values);
+        run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
         ensure!(
             values == &[expected; 2],
             "{name} computed {values:?}, not fib({n}) = {expected}"
@@ -283,7 +281,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let (client, url) = (blocking_http_client(target.url())?, target.url());
     let port = target.server().map(|server| server.addr().port());
     let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
-    let io = timed_runs(io_ways, |name| {
+    let mut io = timed_runs(io_ways, |name| {
         target.reset();
         let statuses = match (name, port) {
             ("io_sequential", _) => io_sequential(&gil, &client, url, requests),
@@ -297,13 +295,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
             ..GilRun::default()
         })
     })?;
-    for mut run in io {
-        run.cpu_per_wall = None;
-        if run.name == "io_threads_with_gil" {
-            run.handoffs = Some(handoffs(&run.spans));
-        }
-        model.push(run);
-    }
+    let threads = &mut io[1];
+    threads.handoffs = Some(handoffs(&threads.spans));
+    model.extend(io);
     // Sized to take about as long as the model's sequential run: half of it per fib.
     let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
     let (python, cpython) = match shared::narrate::python() {
@@ -339,10 +333,8 @@ fn timed_runs(
         });
         let mut run = run?;
         (run.name, run.wall_ms, run.cpu_ms) = (name, ms(usage.wall), ms(usage.cpu));
-        run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
-        run.ratio = runs
-            .first()
-            .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
+        let baseline = runs.first().map_or(run.wall_ms, |first| first.wall_ms);
+        run.ratio = ratio(run.wall_ms, baseline);
         run.spans = [spans, run.spans].concat();
         runs.push(run);
     }

@@ -268,10 +268,8 @@ pub fn freed(references: usize) -> Freed {
     let frees = AtomicU64::new(0);
     let steps = drop_references(references, &frees);
     let counts: Vec<String> = steps.iter().map(|(count, _)| count.to_string()).collect();
-    let freed_after = steps
-        .iter()
-        .position(|&(_, frees)| frees > 0)
-        .map_or(0, |i| i + 1);
+    let freed_at = steps.iter().position(|&(_, frees)| frees > 0);
+    let freed_after = freed_at.map_or(0, |i| i + 1);
     Freed {
         name: "freed_at_zero".into(),
         references: references as u64,
@@ -302,10 +300,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
     let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
     let python = shared::narrate::python();
     let cpython = python.map(|p| cpython_freed(&p, REFERENCES)).transpose()?;
-    let freed = [Some(freed(REFERENCES)), cpython]
-        .into_iter()
-        .flatten()
-        .collect();
+    let freed = [Some(freed(REFERENCES)), cpython].into_iter();
+    let freed = freed.flatten().collect();
     Ok(Refcount { freed, tallies })
 }
 
