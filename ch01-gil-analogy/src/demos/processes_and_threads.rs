@@ -428,29 +428,34 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             std::process::id()
         ));
     }
-    lines.push(match m.threads.0.shared_memory() {
+    let (threads, processes) = (&m.threads.0, &m.processes.0);
+    lines.push(match threads.shared_memory() {
         true => format!(
             "The threads ran in this process (pid {}) and the parent's counter shows all {} \
              of their increments: threads share memory.",
             std::process::id(),
-            m.threads.0.parent_sees
+            threads.parent_sees
         ),
         false => format!(
             "The threads counted {} but the parent's counter says {}.",
-            m.threads.0.workers_counted, m.threads.0.parent_sees
+            threads.workers_counted, threads.parent_sees
         ),
     });
-    lines.push(match m.processes.0.private_memory() {
+    let (pids, saw, parent) = (
+        &processes.worker_pids,
+        processes.workers_saw,
+        processes.parent_sees,
+    );
+    lines.push(match processes.private_memory() {
         true => format!(
-            "The child processes (pids {:?}) started from a copy of the parent's counter \
-             ({PARENT_START}) and each read {} after adding to it, while the parent's counter \
-             still says {}: a process's memory is private, so results come back as messages \
-             (here: a pipe).",
-            m.processes.0.worker_pids, m.processes.0.workers_saw, m.processes.0.parent_sees
+            "The child processes (pids {pids:?}) started from a copy of the parent's counter \
+             ({PARENT_START}) and each read {saw} after adding to it, while the parent's counter \
+             still says {parent}: a process's memory is private, so results come back as \
+             messages (here: a pipe)."
         ),
         false => format!(
-            "The child processes read at most {} from their counter and the parent's says {}.",
-            m.processes.0.workers_saw, m.processes.0.parent_sees
+            "The child processes read at most {saw} from their counter and the parent's says \
+             {parent}."
         ),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
