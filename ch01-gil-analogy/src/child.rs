@@ -26,10 +26,11 @@ pub enum Job {
         /// The one CPU to run on, if any.
         cpu: Option<usize>,
     },
-    /// `units` sleepers at once, as threads or tasks (`coroutines`).
+    /// `units` sleepers at once, as OS threads (`os_threads`) or tokio tasks on one thread
+    /// (`tokio_tasks`): the `coroutines` demo.
     Sleepers {
-        /// Threads or tasks.
-        way: Way,
+        /// OS threads, or else tasks.
+        threads: bool,
         /// How many.
         units: u64,
     },
@@ -41,15 +42,6 @@ pub enum Job {
         /// How long it waits before it answers.
         delay_ms: u64,
     },
-}
-
-/// How a child makes its sleeping units (`coroutines`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Way {
-    /// OS threads (`os_threads`).
-    Threads,
-    /// tokio tasks on one thread (`tokio_tasks`).
-    Tasks,
 }
 
 /// A thread or a process saying who it is (listings 1.2 to 1.4).

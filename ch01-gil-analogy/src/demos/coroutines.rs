@@ -13,7 +13,7 @@ use shared::python::{Python, Script};
 use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio};
 use shared::{Narrator, Report, Span};
 
-use crate::child::{Job, Way, thread_count};
+use crate::child::{Job, thread_count};
 use crate::cli::Sizes;
 use crate::thread_cap::ThreadCap;
 
@@ -74,64 +74,57 @@ pub struct Sleepers {
     pub note: Option<String>,
 }
 
-/// Runs in the child: the units, the way asked, measured from inside. Each way first makes one
-/// unit alone, so that what the first one sets up (thread-local state, the allocator's
-/// bookkeeping; the runtime and its timer) is paid once, not counted per unit.
-pub fn in_child(way: Way, units: u64) -> anyhow::Result<Sleepers> {
-    let (before_kb, watch, spawned, threads_used, ran, note) = match way {
-        Way::Threads => {
-            let first = std::thread::spawn(|| ()).join();
-            first.map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
-            let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
-            let (threads, refused) = spawn_threads(units);
-            let spawned = watch.usage();
-            let ran = threads.len() as u64;
-            let threads_used = thread_count().unwrap_or(ran + 1);
-            for thread in threads {
-                let slept = thread.join();
-                slept.map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
-            }
-            let mut notes = Vec::new();
-            if let Some(error) = refused {
-                notes.push(format!("the OS refused thread {} ({error})", ran + 1));
-            }
-            // The main thread plus every unit would be `ran + 1`.
-            if threads_used <= ran {
-                notes.push(format!(
-                    "starting them took {}, longer than a nap, so the first had finished \
+/// Runs in the child: the units as OS threads (`as_threads`) or tokio tasks, measured from
+/// inside. Each way first makes one unit alone, so that what the first one sets up (thread-local
+/// state, the allocator's bookkeeping; the runtime and its timer) is paid once, not per unit.
+pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
+    let (before_kb, watch, spawned, threads_used, ran, note) = if as_threads {
+        let first = std::thread::spawn(|| ()).join();
+        first.map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
+        let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
+        let (threads, refused) = spawn_threads(units);
+        let spawned = watch.usage();
+        let ran = threads.len() as u64;
+        let threads_used = thread_count().unwrap_or(ran + 1);
+        for thread in threads {
+            let slept = thread.join();
+            slept.map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
+        }
+        let mut notes = Vec::new();
+        if let Some(error) = refused {
+            notes.push(format!("the OS refused thread {} ({error})", ran + 1));
+        }
+        // The main thread plus every unit would be `ran + 1`.
+        if threads_used <= ran {
+            notes.push(format!(
+                "starting them took {}, longer than a nap, so the first had finished \
                      before the last started: {} alive at once",
-                    human(spawned.wall),
-                    plural(threads_used.saturating_sub(1), "thread was", "threads were")
-                ));
+                human(spawned.wall),
+                plural(threads_used.saturating_sub(1), "thread was", "threads were")
+            ));
+        }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
+        (before_kb, watch, spawned, threads_used, ran, note)
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("could not start the tokio runtime")?;
+        runtime.block_on(async {
+            let first = tokio::spawn(tokio::time::sleep(Duration::from_millis(1)));
+            first.await.context("the first task failed")?;
+            let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
+            let tasks = spawn_tasks(units);
+            let spawned = watch.usage();
+            let threads_used = thread_count().unwrap_or(1);
+            for task in tasks {
+                task.await.context("a sleeping task failed")?;
             }
-            let note = (!notes.is_empty()).then(|| notes.join("; "));
-            (before_kb, watch, spawned, threads_used, ran, note)
-        }
-        Way::Tasks => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .context("could not start the tokio runtime")?;
-            runtime.block_on(async {
-                let first = tokio::spawn(tokio::time::sleep(Duration::from_millis(1)));
-                first.await.context("the first task failed")?;
-                let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
-                let tasks = spawn_tasks(units);
-                let spawned = watch.usage();
-                let threads_used = thread_count().unwrap_or(1);
-                for task in tasks {
-                    task.await.context("a sleeping task failed")?;
-                }
-                anyhow::Ok((before_kb, watch, spawned, threads_used, units, None))
-            })?
-        }
+            anyhow::Ok((before_kb, watch, spawned, threads_used, units, None))
+        })?
     };
     let per_unit = |total: f64| ratio(total, ran as f64);
-    let name = if way == Way::Threads {
-        "os_threads"
-    } else {
-        "tokio_tasks"
-    };
+    let name = ["tokio_tasks", "os_threads"][usize::from(as_threads)];
     Ok(Sleepers {
         name: name.into(),
         units: ran,
@@ -182,11 +175,9 @@ pub fn sleepers(
         };
         let what = format!("{name}: {n} units sleeping");
         let (finished, _) = record(&what, "unit", None, || match (name, python) {
-            ("os_threads" | "tokio_tasks", _) => {
-                let way = if threads { Way::Threads } else { Way::Tasks };
-                exe.run::<Sleepers>(&Job::Sleepers { way, units: n })
-                    .map(Some)
-            }
+            ("os_threads" | "tokio_tasks", _) => exe
+                .run::<Sleepers>(&Job::Sleepers { threads, units: n })
+                .map(Some),
             (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
             _ => Ok(None),
         });
