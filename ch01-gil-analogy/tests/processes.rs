@@ -139,12 +139,8 @@ fn a_python_process_starts_slower_than_a_python_thread() {
         if process.per_unit_us > thread.per_unit_us && cpu(&process) >= 3.0 * cpu(&thread) {
             return;
         }
-        tries.push((
-            thread.per_unit_us,
-            process.per_unit_us,
-            cpu(&thread),
-            cpu(&process),
-        ));
+        let wall = (thread.per_unit_us, process.per_unit_us);
+        tries.push((wall.0, wall.1, cpu(&thread), cpu(&process)));
     }
     panic!(
         "a Python process started no slower, or cost less than 3 times a thread's CPU time; \

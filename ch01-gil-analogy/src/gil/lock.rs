@@ -60,19 +60,20 @@ pub struct Gil {
 impl Gil {
     /// A lock that is given up every `switch_interval` when another thread asks for it.
     pub fn new(switch_interval: Duration) -> Self {
-        Self::build(true, switch_interval)
+        let enabled = true;
+        Self {
+            enabled,
+            switch_interval,
+            ..Self::disabled()
+        }
     }
 
     /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
     /// CPython (3.13t, PEP 703) or with Rust's own threads.
     pub fn disabled() -> Self {
-        Self::build(false, Duration::MAX)
-    }
-
-    fn build(enabled: bool, switch_interval: Duration) -> Self {
         Self {
-            enabled,
-            switch_interval,
+            enabled: false,
+            switch_interval: Duration::MAX,
             state: Mutex::new(State::default()),
             released: Condvar::new(),
             taken: Condvar::new(),
