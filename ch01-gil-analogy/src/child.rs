@@ -26,10 +26,11 @@ pub enum Job {
         /// The one CPU to run on, if any.
         cpu: Option<usize>,
     },
-    /// `units` sleepers at once, as threads or tasks (`coroutines`).
+    /// `units` sleepers at once, as OS threads (`os_threads`) or tokio tasks on one thread
+    /// (`tokio_tasks`): the `coroutines` demo.
     Sleepers {
-        /// Threads or tasks.
-        way: Way,
+        /// OS threads, or else tasks.
+        threads: bool,
         /// How many.
         units: u64,
     },
@@ -41,15 +42,6 @@ pub enum Job {
         /// How long it waits before it answers.
         delay_ms: u64,
     },
-}
-
-/// How a child makes its sleeping units (`coroutines`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Way {
-    /// OS threads (`os_threads`).
-    Threads,
-    /// tokio tasks on one thread (`tokio_tasks`).
-    Tasks,
 }
 
 /// A thread or a process saying who it is (listings 1.2 to 1.4).
@@ -97,8 +89,12 @@ pub fn anon_memory_kb() -> Option<u64> {
 }
 
 fn status_number(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    kb_field(&std::fs::read_to_string("/proc/self/status").ok()?, field)
+}
+
+/// The number after `field` in a `/proc` text such as `/proc/meminfo` (`MemAvailable: 123 kB`).
+pub fn kb_field(text: &str, field: &str) -> Option<u64> {
+    let value = text.lines().find_map(|line| line.strip_prefix(field))?;
     value.trim().trim_end_matches("kB").trim().parse().ok()
 }
 

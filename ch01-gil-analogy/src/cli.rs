@@ -10,8 +10,8 @@ use shared::cli::CommonArgs;
 /// code, so even that takes minutes in a debug build.
 pub const MAX_FIB: u32 = 40;
 
-/// The most `--units` (kept in step with the range below): a million tokio tasks fit in a few
-/// hundred MB; more would risk the machine's memory for no new lesson.
+/// The most `--units`: a million tokio tasks fit in a few hundred MB; more would risk the
+/// machine's memory for no new lesson.
 pub const MAX_UNITS: u64 = 1_000_000;
 
 /// Sections 1.4-1.5: processes and threads, and a model of Python's global interpreter lock you
@@ -69,7 +69,7 @@ pub struct Sizes {
     /// coroutines: how many units sleep 1 s at once, as threads and then as tasks (threads are
     /// capped at what this machine allows)
     #[arg(long, global = true, value_name = "N", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_UNITS))]
     pub units: u64,
 
     /// The server the `gil` demo's requests go to (`--url`; the embedded one when left out).
@@ -85,16 +85,9 @@ impl Sizes {
 }
 
 impl Default for Sizes {
+    /// The command line's defaults.
     fn default() -> Self {
-        Self {
-            fib: None,
-            switch_interval: 5,
-            requests: 5,
-            delay: 200,
-            increments: 1_000_000,
-            units: 10_000,
-            url: None,
-        }
+        Cli::parse_from(["ch01-gil-analogy"]).sizes
     }
 }
 

@@ -15,38 +15,28 @@ use shared::Narrator;
 
 pub use cli::{Cli, Demo, Sizes};
 
-/// Runs what the command line asks for.
+/// Runs what the command line asks for: one demo, or every demo in the order of the notes.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
     let sizes = Sizes {
         url: cli.common.url.clone(),
         ..cli.sizes
     };
-    let demos = match &cli.demo {
-        Some(demo) => vec![demo.clone()],
-        None => Demo::ALL.to_vec(),
-    };
+    let demos = cli.demo.map_or(Demo::ALL.to_vec(), |demo| vec![demo]);
     // A wrong --url should fail before any demo runs, not after the first has printed.
-    if let Some(url) = &sizes.url {
-        if demos.contains(&Demo::Gil) {
-            shared::workloads::check_reachable(url)?;
-        }
+    if let Some(url) = sizes.url.as_ref().filter(|_| demos.contains(&Demo::Gil)) {
+        shared::workloads::check_reachable(url)?;
     }
     for demo in &demos {
-        run_demo(demo, &sizes, &narrator)?;
+        match demo {
+            Demo::ProcessesAndThreads => demos::processes_and_threads::run(&sizes, &narrator),
+            Demo::Gil => demos::gil::run(&sizes, &narrator),
+            Demo::Refcount => demos::refcount::run(&sizes, &narrator),
+            Demo::Coroutines => demos::coroutines::run(&sizes, &narrator),
+        }
+        .with_context(|| format!("the {} demo failed", demo_name(demo)))?;
     }
     Ok(())
-}
-
-/// Runs one demo, narrated as `narrator` says.
-pub fn run_demo(demo: &Demo, sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    match demo {
-        Demo::ProcessesAndThreads => demos::processes_and_threads::run(sizes, narrator),
-        Demo::Gil => demos::gil::run(sizes, narrator),
-        Demo::Refcount => demos::refcount::run(sizes, narrator),
-        Demo::Coroutines => demos::coroutines::run(sizes, narrator),
-    }
-    .with_context(|| format!("the {} demo failed", demo_name(demo)))
 }
 
 /// Lets a closed standard output end the program quietly, as it ends `cat` or `ls`

@@ -39,22 +39,18 @@ impl Limits {
     /// Reads the limits of this machine.
     pub fn read() -> Self {
         let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+        let number = |path| read(path).trim().parse().ok();
         let loadavg = read("/proc/loadavg");
         let threads = loadavg
             .split_whitespace()
             .nth(3)
             .and_then(|f| f.split('/').nth(1));
-        let meminfo = read("/proc/meminfo");
-        let available = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemAvailable:"));
-        let kib =
-            available.and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        let kib = crate::child::kb_field(&read("/proc/meminfo"), "MemAvailable:");
         Self {
             nproc: nproc_limit(),
             threads_in_use: threads.and_then(|t| t.parse().ok()).unwrap_or(0),
-            threads_max: read("/proc/sys/kernel/threads-max").trim().parse().ok(),
-            max_map_count: read("/proc/sys/vm/max_map_count").trim().parse().ok(),
+            threads_max: number("/proc/sys/kernel/threads-max"),
+            max_map_count: number("/proc/sys/vm/max_map_count"),
             available_memory: kib.map(|kib| kib * 1024),
         }
     }
@@ -69,15 +65,14 @@ pub fn current() -> ThreadCap {
 pub fn cap(machine: &Limits) -> ThreadCap {
     let in_use = machine.threads_in_use;
     let mut limits: Vec<(u64, String)> = Vec::new();
-    for (limit, what) in [
+    let counts = [
         (machine.nproc, "RLIMIT_NPROC"),
         (machine.threads_max, "kernel.threads-max"),
-    ] {
+    ];
+    for (limit, what) in counts {
         if let Some(left) = limit.map(|max| max.saturating_sub(in_use)) {
-            limits.push((
-                left / 2,
-                format!("half of the {left} threads {what} still allows"),
-            ));
+            let why = format!("half of the {left} threads {what} still allows");
+            limits.push((left / 2, why));
         }
     }
     if let Some(maps) = machine.max_map_count {
@@ -94,13 +89,11 @@ pub fn cap(machine: &Limits) -> ThreadCap {
         }
         None => (
             10_000,
-            "10,000: this platform does not say how much memory is available".into(),
+            "10,000: this platform does not say how much memory is free".into(),
         ),
     });
-    let (max_threads, reason) = limits
-        .into_iter()
-        .min_by_key(|(max, _)| *max)
-        .unwrap_or_default();
+    let tightest = limits.into_iter().min_by_key(|(max, _)| *max);
+    let (max_threads, reason) = tightest.unwrap_or_default();
     ThreadCap {
         max_threads: max_threads.max(1),
         reason,

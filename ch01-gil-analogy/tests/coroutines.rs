@@ -1,31 +1,25 @@
 //! Coroutines are lightweight threads (section 1.5): N tasks sleep at once on one OS thread; N
 //! threads need N OS threads.
 
-use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, measure, python_sleepers};
+use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, python_sleepers, sleepers};
 use ch01_gil_analogy::thread_cap::current;
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
-use shared::narrate::{Mode, Narrator};
 
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     // Enough units that a thread's pages show in the peak memory, and that the tasks' share
     // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
     let units = 2000;
-    let quiet = Narrator::with_mode(Mode::Json, false);
-    let (rows, _) = measure(units, &current(), &exe, None, &quiet).expect("both ran");
+    let (rows, _) = sleepers(units, &current(), None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
-    assert_eq!(
-        (threads.name.as_str(), tasks.name.as_str()),
-        ("os_threads", "tokio_tasks")
-    );
+    let names = (threads.name.as_str(), tasks.name.as_str());
+    assert_eq!(names, ("os_threads", "tokio_tasks"));
     assert_eq!((threads.units, tasks.units), (units, units));
-    assert_eq!(
-        tasks.threads_used, 1,
-        "every task on the one runtime thread"
-    );
+    let one_thread = tasks.threads_used;
+    assert_eq!(one_thread, 1, "every task on the one runtime thread");
     // One OS thread per unit: all of them alive at once on a quiet machine (units + main). On a
     // busy one the first may finish its nap before the last starts, so at least half: tasks
     // disguised as threads would show 1.
@@ -39,15 +33,11 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     // Lightweight: fails where a task is a thread in disguise (its own stack, a clone() each).
     // CPU time, not wall time, so other programs holding the CPU cannot blur it.
     assert!(threads.bytes_per_unit > 0.0, "{threads:?}");
-    assert!(
-        threads.bytes_per_unit >= 10.0 * tasks.bytes_per_unit,
-        "{threads:?} {tasks:?}"
-    );
+    let lighter = threads.bytes_per_unit >= 10.0 * tasks.bytes_per_unit;
+    assert!(lighter, "{threads:?} {tasks:?}");
     assert!(tasks.spawn_cpu_us_per_unit > 0.0, "{tasks:?}");
-    assert!(
-        threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit,
-        "{threads:?} {tasks:?}"
-    );
+    let cheaper = threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit;
+    assert!(cheaper, "{threads:?} {tasks:?}");
 }
 
 #[test]
@@ -67,26 +57,20 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
         let threads = python_sleepers(&python, true, units)
             .expect("threads ran")
             .result;
-        assert_eq!(
-            (tasks.name.as_str(), threads.name.as_str()),
-            ("asyncio_tasks", "python_threads")
-        );
+        let names = (tasks.name.as_str(), threads.name.as_str());
+        assert_eq!(names, ("asyncio_tasks", "python_threads"));
         assert_eq!((tasks.units, tasks.threads_used), (units, 1), "{tasks:?}");
         assert!(threads.threads_used > units / 2, "{threads:?}");
         let nap_ms = shared::timing::ms(NAP);
         for row in [&tasks, &threads] {
-            assert!(
-                row.wall_ms >= nap_ms && row.wall_ms < nap_ms * units as f64 / 2.0,
-                "{row:?}"
-            );
+            let at_once = row.wall_ms >= nap_ms && row.wall_ms < nap_ms * units as f64 / 2.0;
+            assert!(at_once, "{row:?}");
         }
         // The tasks' spans: created, then asleep (waiting, not running) for the nap.
         assert_eq!(finished.spans.len(), 2, "{:?}", finished.spans);
         let asleep = &finished.spans[1];
-        assert!(
-            asleep.wall() >= NAP && asleep.cpu() < asleep.wall() / 2,
-            "{asleep:?}"
-        );
+        let slept = asleep.wall() >= NAP && asleep.cpu() < asleep.wall() / 2;
+        assert!(slept, "{asleep:?}");
         let memory = threads.bytes_per_unit / tasks.bytes_per_unit.max(1.0);
         let cpu = threads.spawn_cpu_us_per_unit / tasks.spawn_cpu_us_per_unit.max(1e-3);
         if memory >= 4.0 && cpu >= 4.0 {
@@ -99,25 +83,19 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
 
 #[test]
 fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let cap = ThreadCap {
         max_threads: 20,
         reason: "a cap for this test".into(),
     };
-    let quiet = Narrator::with_mode(Mode::Json, false);
-    let (rows, _) = measure(50, &cap, &exe, None, &quiet).expect("both ran");
+    let (rows, _) = sleepers(50, &cap, None).expect("both ran");
     let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
-    assert_eq!(
-        (threads.units, tasks.units),
-        (20, 50),
-        "tasks are never capped"
-    );
+    let units = (threads.units, tasks.units);
+    assert_eq!(units, (20, 50), "tasks are never capped");
     assert!(threads.threads_used <= 21, "{threads:?}");
     let note = threads.note.expect("a capped row says so");
-    assert!(
-        note.contains("capped from 50 to 20") && note.contains("a cap for this test"),
-        "{note}"
-    );
+    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
+    assert!(says_why, "{note}");
 }
 
 #[test]
@@ -157,40 +135,26 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
 #[test]
 fn the_limits_are_read_from_this_machine() {
     let limits = Limits::read();
-    let number = |path: &str| {
-        std::fs::read_to_string(path)
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-    };
+    let read = |path: &str| std::fs::read_to_string(path).expect(path);
+    let number = |path: &str| read(path).trim().parse::<u64>().ok();
     assert_eq!(limits.threads_max, number("/proc/sys/kernel/threads-max"));
     assert_eq!(limits.max_map_count, number("/proc/sys/vm/max_map_count"));
     // This test binary alone runs a harness thread and this test's thread.
     assert!(limits.threads_in_use >= 2, "{limits:?}");
     // The kernel's own table of this process's limits says the same (soft limit first).
-    let table = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let table = read("/proc/self/limits");
     let line = table.lines().find_map(|l| l.strip_prefix("Max processes"));
-    let soft = line
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("Max processes");
+    let soft = line.and_then(|rest| rest.split_whitespace().next());
+    let soft = soft.expect("Max processes");
     assert_eq!(limits.nproc, soft.parse().ok(), "Max processes: {soft}");
     // MemAvailable moves a little between two readings, not by a factor.
-    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let meminfo = read("/proc/meminfo");
     let kib = meminfo
         .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .expect("a line");
-    let expected = kib
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<f64>()
-        .expect("kB")
-        * 1024.0;
+        .find_map(|l| l.strip_prefix("MemAvailable:"));
+    let kib = kib.expect("a line").trim().trim_end_matches("kB").trim();
+    let expected = kib.parse::<f64>().expect("kB") * 1024.0;
     let bytes = limits.available_memory.expect("Linux says") as f64;
-    assert!(
-        (bytes / expected - 1.0).abs() < 0.2,
-        "{bytes} vs {expected}"
-    );
+    let close = (bytes / expected - 1.0).abs() < 0.2;
+    assert!(close, "{bytes} vs {expected}");
 }

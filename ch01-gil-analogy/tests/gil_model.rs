@@ -12,6 +12,11 @@ use shared::{SlowServer, Span};
 
 const INTERVAL: Duration = Duration::from_millis(1);
 
+/// The demo binary, which child processes run.
+fn exe() -> SelfExe {
+    SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
+}
+
 /// Every pair of lock-holding spans from different threads that overlaps in time.
 fn overlapping_pairs<'a>(spans: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
     let mut pairs = Vec::new();
@@ -35,11 +40,8 @@ fn extent(spans: &[Span]) -> Duration {
 #[test]
 fn the_interpreter_computes_the_books_fib() {
     for n in 0..=22 {
-        assert_eq!(
-            Machine::fib(n).run(|| {}),
-            shared::workloads::fib(n),
-            "fib({n})"
-        );
+        let computed = Machine::fib(n).run(|| {});
+        assert_eq!(computed, shared::workloads::fib(n), "fib({n})");
     }
 }
 
@@ -60,9 +62,9 @@ fn every_way_computes_the_same_values() {
 }
 
 #[test]
-fn under_the_gil_lock_holding_spans_never_overlap() {
+fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     let gil = Gil::new(INTERVAL);
-    let (_, spans) = record(|| demo::two_threads(&gil, 23));
+    let (_, spans) = record(|| demo::two_threads(&gil, 24));
     let held = holding(&spans);
     let threads: std::collections::BTreeSet<&str> = held.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(threads.len(), 2, "both threads held the lock: {threads:?}");
@@ -71,36 +73,25 @@ fn under_the_gil_lock_holding_spans_never_overlap() {
     // that was asked waits until the other thread has really taken it. Fails where the holder
     // lets go and takes the lock straight back (it wins the race for the state, the waiter
     // finds it held again).
-    let (handoffs, requests) = (handoffs(&spans), gil.drop_requests());
+    let (handed, requests) = (handoffs(&spans), gil.drop_requests());
     assert!(requests >= 1, "nobody asked for the lock");
-    assert!(
-        (requests..=requests + 2).contains(&handoffs),
-        "{handoffs} hand-offs, {requests} requests"
-    );
+    let one_per_request = (requests..=requests + 2).contains(&handed);
+    assert!(one_per_request, "{handed} hand-offs, {requests} requests");
     assert_eq!(overlapping_pairs(&held), []);
     // Some thread really waited for the lock, and said so.
     let waited = spans
         .iter()
         .any(|s| s.waiting_for.as_deref() == Some("lock"));
     assert!(waited, "{spans:?}");
-}
-
-#[test]
-fn with_the_gil_on_threads_use_at_most_one_core() {
-    // Only the holder runs bytecode; the others sleep on a condition variable. So the threads
-    // never hold the lock at once, and all their CPU time together stays within the run's wall
-    // time (plus a little for the hand-offs), however busy the machine is.
-    let gil = Gil::new(INTERVAL);
-    let (_, spans) = record(|| demo::two_threads(&gil, 24));
-    assert_eq!(overlapping_pairs(&holding(&spans)), []);
+    // Only the holder runs bytecode; the others sleep on a condition variable. So all their CPU
+    // time together stays within the run's wall time (plus a little for the hand-offs), however
+    // busy the machine is.
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     let wall = extent(&spans);
-    assert!(
-        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        "{cpu:?} of CPU in {wall:?}"
-    );
+    let one_core = cpu <= wall.mul_f64(1.1) + Duration::from_millis(10);
+    assert!(one_core, "{cpu:?} of CPU in {wall:?}");
     // The control: the same threads without the lock do run at once (even on one CPU, where
-    // the OS slices between them), each in one uninterrupted span, so the check above fails in
+    // the OS slices between them), each in one uninterrupted span, so the checks above fail in
     // a world without the lock.
     let (_, spans) = record(|| demo::two_threads(&Gil::disabled(), 24));
     let free = holding(&spans);
@@ -119,25 +110,22 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
     let ((), spans) = record(|| {
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let mut thread = gil.attach("io");
-                assert_eq!(thread.name(), "io", "the name is the timeline row");
-                thread.blocking_io(|| {
+                // The thread's name is its timeline row: its spans are labelled "thread io".
+                gil.attach("io").blocking_io(|| {
                     io_started.send(()).expect("the other thread listens");
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
                 });
             });
-            wait_for_io
-                .recv()
-                .expect("the I/O thread started its request");
+            let started = wait_for_io.recv();
+            started.expect("the I/O thread started its request");
             // If the I/O thread still held the lock, this would wait the whole 500 ms.
             gil.attach("cpu").run_fib(14);
         })
     });
-    let io_wait = spans
-        .iter()
-        .find(|s| s.label == "thread io" && s.waiting_for.as_deref() == Some("io"))
-        .expect("an I/O span");
-    let cpu_inside = holding(&spans)
+    let io = |s: &&Span| s.label == "thread io" && s.waiting_for.as_deref() == Some("io");
+    let io_wait = spans.iter().find(io).expect("an I/O span");
+    let held = holding(&spans);
+    let cpu_inside = held
         .iter()
         .any(|s| s.label == "thread cpu" && io_wait.contains(s));
     assert!(
@@ -147,7 +135,7 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
 }
 
 #[test]
-fn io_threads_overlap_their_requests_under_the_gil() {
+fn io_threads_and_child_processes_overlap_their_requests() {
     let server = SlowServer::start().expect("server");
     // Long enough that three threads have all started their requests before the first answer,
     // however loaded the machine.
@@ -156,52 +144,20 @@ fn io_threads_overlap_their_requests_under_the_gil() {
     let gil = Gil::new(INTERVAL);
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
     assert_eq!(statuses.expect("requests"), [200, 200, 200]);
-    assert_eq!(
-        server.max_in_flight(),
-        3,
-        "the requests overlapped at the server"
-    );
+    let in_flight = server.max_in_flight();
+    assert_eq!(in_flight, 3, "the requests overlapped at the server");
     assert_eq!(overlapping_pairs(&holding(&spans)), []);
     server.reset();
     let statuses = demo::io_sequential(&gil, &client, &url, 2).expect("requests");
     assert_eq!(statuses, [200, 200]);
     assert_eq!(server.max_in_flight(), 1);
-}
-
-#[test]
-fn real_cpython_threads_use_at_most_one_core_with_the_gil_on() {
-    let Some(python) = python() else { return };
-    let (cpython, rows) = demo::measure_cpython(&python, Duration::from_millis(100)).expect("ran");
-    if !cpython.gil_enabled {
-        eprintln!("skipped: python3 {} runs without its GIL", cpython.version);
-        return;
-    }
-    let threads = rows
-        .iter()
-        .find(|r| r.name == "cpython_threads")
-        .expect("row");
-    // The rows carry what the program measured: the baseline is 1.00x of itself.
-    assert!(
-        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
-        "{rows:?}"
-    );
-    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
-    // Both threads computed (a span each, each with CPU time), and their spans overlapped: both
-    // were started before either finished.
-    let held = holding(&threads.spans);
-    assert_eq!(held.len(), 2, "{held:?}");
-    assert!(held.iter().all(|s| s.cpu() > Duration::ZERO), "{held:?}");
-    assert!(held[0].overlaps(held[1]), "{held:?}");
-    // Not a speed claim: all their CPU time together cannot exceed about one core's worth of the
-    // time they were open when only one thread at a time may run bytecode. Fails on a
-    // free-threaded CPython (3.13t) with two free cores.
-    let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
-    let wall = extent(&threads.spans);
-    assert!(
-        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        "CPython {}: {cpu:?} of CPU in {wall:?}",
-        cpython.version
-    );
+    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
+    // server sees them in flight at once (fails if the parent waited for each child in turn).
+    let (server, exe) = (SlowServer::start().expect("server"), exe());
+    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(server.requests(), 3);
+    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
 
 /// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
@@ -214,13 +170,8 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
-    let children = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
-    assert!(
-        children
-            .iter()
-            .all(|c| c.result == shared::workloads::fib(n))
-    );
-    let spans: Vec<Span> = children.into_iter().flat_map(|c| c.spans).collect();
+    let (values, spans) = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
+    assert_eq!(values, [shared::workloads::fib(n); 2]);
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2, "two processes, two pids");
     assert!(!pids.contains(&std::process::id()));
@@ -233,7 +184,7 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
     // at once: more CPU-seconds per second than the same two pinned to one CPU (the world where
     // they only take turns) and than two threads under one GIL. That needs two cores nobody
     // else is using; a reference run of two lock-free threads says whether we had them.
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let exe = exe();
     // Fixed, not calibrated: a calibration on a loaded machine picks a fib so short that one
     // child could finish before the next one has started. fib(26) is about 0.1 CPU-second in a
     // debug build.
@@ -244,22 +195,19 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
     for _ in 0..3 {
         let before = free_cores();
         let both = processes(&exe, n, None);
-        let pinned = processes(&exe, n, Some(one_cpu));
-        let (_, threads) = record(|| demo::two_threads(&Gil::new(INTERVAL), n));
+        let pinned = cpu_per_wall(&processes(&exe, n, Some(one_cpu)));
+        let threads = cpu_per_wall(&record(|| demo::two_threads(&Gil::new(INTERVAL), n)).1);
         let cores = before.min(free_cores());
         // Always, with idle cores or not: one process's fib ran while the other's did (it
         // fails in the world where the parent waits for one child before it starts the next).
         let held = holding(&both);
         let (a, b): (Vec<&Span>, Vec<&Span>) = held.iter().partition(|s| s.pid == held[0].pid);
+        let overlapped = a.iter().any(|x| b.iter().any(|y| x.overlaps(y)));
         assert!(
-            a.iter().any(|x| b.iter().any(|y| x.overlaps(y))),
-            "the processes computed one after the other: {held:#?}"
+            overlapped,
+            "the processes ran one after the other: {held:#?}"
         );
-        let (both, pinned, threads) = (
-            cpu_per_wall(&both),
-            cpu_per_wall(&pinned),
-            cpu_per_wall(&threads),
-        );
+        let both = cpu_per_wall(&both);
         // Only with two free cores does the comparison say anything; on a loaded machine all
         // three are noise around the same small share.
         if cores >= 1.5 && both >= 1.3 * pinned && both >= 1.3 * threads {
@@ -282,46 +230,58 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
 }
 
 #[test]
-fn real_cpython_threads_overlap_their_requests_with_the_gil_released() {
+fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests() {
+    let Some(python) = python() else { return };
+    let target = shared::workloads::Target::new(None, 300).expect("server");
+    let (cpython, rows) =
+        demo::measure_cpython(&python, Duration::from_millis(100), &target, 3).expect("ran");
+    let row = |name: &str| rows.iter().find(|r| r.name == name).expect("row");
+    // The rows carry what the programs measured: each baseline is 1.00x of itself.
+    let measured = rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0);
+    assert!(measured, "{rows:?}");
+    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
+    assert_eq!(row("cpython_io_sequential").ratio, 1.0, "{rows:?}");
+
     // Listing 1.8 in real CPython: threads blocked in urlopen have released the GIL, so the
     // server sees all of them at once; one after the other, never more than one. Fails with a
     // GIL held across I/O (the requests would queue behind it).
-    let Some(python) = python() else { return };
-    let target = shared::workloads::Target::new(None, 300).expect("server");
-    let rows = demo::measure_cpython_io(&python, &target, 3).expect("ran");
+    let io = &rows[2..];
     let in_flight: Vec<(&str, Option<u64>)> =
-        rows.iter().map(|r| (r.name, r.max_in_flight)).collect();
-    assert_eq!(
-        in_flight,
-        [
-            ("cpython_io_sequential", Some(1)),
-            ("cpython_io_threads", Some(3))
-        ]
-    );
-    assert!(rows.iter().all(|r| r.values == [200, 200, 200]), "{rows:?}");
-    assert!(
-        rows.iter().all(|r| r.wall_ms > 0.0 && r.cpu_ms > 0.0),
-        "{rows:?}"
-    );
-    assert!(rows.iter().all(|r| r.requests == Some(3)), "{rows:?}");
-    assert_eq!(rows[0].ratio, 1.0, "{rows:?}");
+        io.iter().map(|r| (r.name, r.max_in_flight)).collect();
+    let expected = [
+        ("cpython_io_sequential", Some(1)),
+        ("cpython_io_threads", Some(3)),
+    ];
+    assert_eq!(in_flight, expected);
+    assert!(io.iter().all(|r| r.values == [200, 200, 200]), "{io:?}");
+    assert!(io.iter().all(|r| r.requests == Some(3)), "{io:?}");
     // One span per request, each mostly waiting (the GIL released: no CPU while it waits).
-    for row in &rows {
+    for row in io {
         assert_eq!(row.spans.len(), 3, "{row:?}");
         assert!(row.spans.iter().all(|s| s.cpu() < s.wall() / 2), "{row:?}");
     }
-}
 
-#[test]
-fn child_processes_make_their_requests_at_the_same_time() {
-    // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
-    // server sees them in flight at once (fails if the parent waited for each child in turn).
-    let server = SlowServer::start().expect("server");
-    let exe = SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
-    assert_eq!(statuses, [200, 200, 200]);
-    assert_eq!(server.requests(), 3);
-    assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
+    if !cpython.gil_enabled {
+        eprintln!("skipped: python3 {} runs without its GIL", cpython.version);
+        return;
+    }
+    let threads = row("cpython_threads");
+    // Both threads computed (a span each, each with CPU time), and their spans overlapped: both
+    // were started before either finished.
+    let held = holding(&threads.spans);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|s| s.cpu() > Duration::ZERO), "{held:?}");
+    assert!(held[0].overlaps(held[1]), "{held:?}");
+    // Not a speed claim: all their CPU time together cannot exceed about one core's worth of the
+    // time they were open when only one thread at a time may run bytecode. Fails on a
+    // free-threaded CPython (3.13t) with two free cores.
+    let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
+    let wall = extent(&threads.spans);
+    let (one_core, version) = (
+        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
+        cpython.version,
+    );
+    assert!(one_core, "CPython {version}: {cpu:?} of CPU in {wall:?}");
 }
 
 #[test]
@@ -370,11 +330,8 @@ fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
     });
     let held = holding(&spans);
     let labels: Vec<&str> = held.iter().map(|s| s.label.as_str()).collect();
-    assert_eq!(
-        labels,
-        ["thread A", "thread B", "thread A"],
-        "B had the lock once, in between"
-    );
+    let in_between = ["thread A", "thread B", "thread A"];
+    assert_eq!(labels, in_between, "B had the lock once, in between");
     let free = held[2].opened.saturating_sub(held[1].closed);
     assert!(
         free < Duration::from_millis(500),

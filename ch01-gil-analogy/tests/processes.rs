@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ch01_gil_analogy::child::fork;
+use ch01_gil_analogy::child::{Hello, fork};
 use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, Start, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_python_start, measure_start, processes_copy, threads_share,
@@ -14,8 +14,10 @@ use shared::child::SelfExe;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
 
-fn exe() -> SelfExe {
-    SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
+/// Names the demo binary, the program a child process runs.
+fn child() -> Hello {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    hello_from_a_child().expect("child ran").result
 }
 
 /// Each worker found the parent's counter at `start`, changed it to `start + increments`, and
@@ -33,11 +35,8 @@ fn threads_share_the_parents_memory() {
     assert_eq!(sharing.workers_counted, 20_000);
     assert_eq!(sharing.parent_sees, 20_000);
     assert!(sharing.shared_memory() && !sharing.private_memory());
-    assert_eq!(
-        shared::trace::threads_used(&spans),
-        2,
-        "two threads counted"
-    );
+    let used = shared::trace::threads_used(&spans);
+    assert_eq!(used, 2, "two threads counted");
 }
 
 #[test]
@@ -72,17 +71,14 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
 }
 
 #[test]
-fn a_child_names_this_process_as_its_parent() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+fn a_fresh_child_names_this_process_as_its_parent_and_has_one_thread_whose_id_is_its_pid() {
+    let child = child();
     assert_ne!(child.pid, std::process::id());
     #[cfg(unix)]
     assert_eq!(child.parent_pid, Some(std::process::id()));
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_fresh_child_has_exactly_one_thread_its_main_thread_whose_id_is_the_pid() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+    if !cfg!(target_os = "linux") {
+        return;
+    }
     assert_eq!(child.threads, Some(1), "{child:?}");
     assert_eq!(child.thread_id, u64::from(child.pid), "{child:?}");
     // Negative control: a thread this process spawns is not its main thread, and while it runs
@@ -100,18 +96,17 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
     // slower. Wall time also counts each new thread's wait for a CPU, which on a machine with
     // every core busy can be a whole time slice per thread; so the best of a few tries counts.
     // Where a thread costs what a process costs, no try reaches 3x.
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let mut tries = Vec::new();
     let (threads, processes) = loop {
-        let [threads, processes] = measure_start(20, &exe()).expect("started");
+        let [threads, processes] = measure_start(20).expect("started");
         if processes.per_unit_us >= 3.0 * threads.per_unit_us || tries.len() == 4 {
             break (threads, processes);
         }
         tries.push((threads.per_unit_us, processes.per_unit_us));
     };
-    assert_eq!(
-        (threads.name.as_str(), processes.name.as_str()),
-        ("thread_start", "process_start")
-    );
+    let names = (threads.name.as_str(), processes.name.as_str());
+    assert_eq!(names, ("thread_start", "process_start"));
     assert!(
         processes.per_unit_us >= 3.0 * threads.per_unit_us,
         "{threads:?} {processes:?}; earlier tries (thread, process µs per unit): {tries:?}"
@@ -134,10 +129,8 @@ fn a_python_process_starts_slower_than_a_python_thread() {
     let mut tries = Vec::new();
     for _ in 0..5 {
         let ([thread, process], spans) = measure_python_start(&python, 20).expect("start.py ran");
-        assert_eq!(
-            (thread.name.as_str(), thread.units),
-            ("python_thread_start", 20)
-        );
+        let row = (thread.name.as_str(), thread.units);
+        assert_eq!(row, ("python_thread_start", 20));
         // One span per start-to-join, 20 of each kind.
         let count = |label: &str| spans.iter().filter(|s| s.label == label).count();
         assert_eq!(count("python thread start"), 20, "{spans:?}");
@@ -146,12 +139,8 @@ fn a_python_process_starts_slower_than_a_python_thread() {
         if process.per_unit_us > thread.per_unit_us && cpu(&process) >= 3.0 * cpu(&thread) {
             return;
         }
-        tries.push((
-            thread.per_unit_us,
-            process.per_unit_us,
-            cpu(&thread),
-            cpu(&process),
-        ));
+        let wall = (thread.per_unit_us, process.per_unit_us);
+        tries.push((wall.0, wall.1, cpu(&thread), cpu(&process)));
     }
     panic!(
         "a Python process started no slower, or cost less than 3 times a thread's CPU time; \
@@ -162,15 +151,13 @@ fn a_python_process_starts_slower_than_a_python_thread() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
-    let child = hello_from_a_child(&exe()).expect("child ran").result;
+    let child = child();
     let [threads, process] = footprint(FOOTPRINT_THREADS, &child).expect("Linux has /proc");
     // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
     // this binary allocate while this one runs, which can only add to the threads' share.
     assert!(threads.kb_per_unit > 0.0, "{threads:?}");
-    assert!(
-        process.kb_per_unit >= 3.0 * threads.kb_per_unit,
-        "{threads:?} {process:?}"
-    );
+    let lighter = process.kb_per_unit >= 3.0 * threads.kb_per_unit;
+    assert!(lighter, "{threads:?} {process:?}");
 }
 
 #[test]
@@ -190,10 +177,8 @@ fn children_cpu_time_counts_what_a_finished_child_used() {
     assert!(child_cpu > Duration::ZERO);
     // Other tests' children may add to it too; none can take away.
     let grown = children_cpu_time().saturating_sub(before);
-    assert!(
-        grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64(),
-        "{grown:?} for a child that used {child_cpu:?}"
-    );
+    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
+    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
 }
 
 #[cfg(unix)]

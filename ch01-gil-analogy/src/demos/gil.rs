@@ -8,14 +8,22 @@
 //! model's.
 
 use std::sync::Barrier;
+use std::time::Duration;
 
+use anyhow::ensure;
 use reqwest::Url;
 use reqwest::blocking::Client;
-use shared::workloads::fetch_blocking;
+use serde::{Deserialize, Serialize};
+use shared::child::SelfExe;
+use shared::narrate::plural;
+use shared::python::{Python, Script};
+use shared::timing::{children_cpu_time, human, human_ms, measure as timed, ms, ratio};
+use shared::workloads::{Target, blocking_http_client, fetch_blocking};
+use shared::{Narrator, Report, Span};
 
 use crate::child::Job;
+use crate::cli::{MAX_FIB, Sizes};
 use crate::gil::Gil;
-use shared::child::{Finished, SelfExe};
 
 // ---- the lesson: the book's fib and requests, with and without threads, under one GIL ----
 
@@ -79,10 +87,12 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 // lock, and with rayon: the comparisons the lesson's threads are measured against.
 
 /// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
-/// lock. Their answers carry their spans.
-pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<Vec<Finished<u64>>> {
+/// lock. Returns their values and the spans their answers carry.
+pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<(Vec<u64>, Vec<Span>)> {
     let children = [exe.spawn(&job)?, exe.spawn(&job)?];
-    children.into_iter().map(|child| child.wait()).collect()
+    let [a, b] = children.map(|child| child.wait::<u64>());
+    let (a, b) = (a?, b?);
+    Ok((vec![a.result, b.result], [a.spans, b.spans].concat()))
 }
 
 /// Two fibs with `rayon::join`: rayon's worker threads, no lock.
@@ -103,628 +113,539 @@ pub const IO_TASK_FIB: u32 = 15;
 /// process each, each making its request as [`request`] does under its own GIL.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
     let job = Job::Fetch { port, delay_ms };
-    let children: Vec<_> = (0..n)
-        .map(|_| exe.spawn(&job))
-        .collect::<anyhow::Result<_>>()?;
-    let answers = children.into_iter().map(|child| child.wait());
-    answers.map(|answer| Ok(answer?.result)).collect()
+    let children = (0..n).map(|_| exe.spawn(&job));
+    let children = children.collect::<anyhow::Result<Vec<_>>>()?;
+    children.into_iter().map(|c| Ok(c.wait()?.result)).collect()
 }
 
-pub use measuring::{
-    Cpython, GilRun, GilRuns, calibrate, fib_job, handoffs, holding, measure, measure_cpython,
-    measure_cpython_io, run,
-};
+const DEMO: &str = "gil";
+const SECTION: &str = "1.5";
+/// The model's fib rows, then its request rows (`io_processes` only with the embedded server).
+const WAYS: [&str; 8] = [
+    "sequential",
+    "threads_with_gil",
+    "threads_no_gil",
+    "processes",
+    "rayon",
+    "io_sequential",
+    "io_threads_with_gil",
+    "io_processes",
+];
+/// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
+/// two takes about a second in a debug build and in `--release` alike.
+const FIB_BUDGET: Duration = Duration::from_millis(500);
+/// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
+const IDLE_CORES: f64 = 1.5;
+/// CPU-seconds per second below which the sequential run did not have a core to itself.
+const BUSY_BASELINE: f64 = 0.8;
 
-mod measuring {
-    use std::time::Duration;
+/// One run of the demo, measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GilRun {
+    /// `sequential`, `threads_with_gil`, ..., `cpython_io_threads`.
+    pub name: &'static str,
+    /// Wall time of the run.
+    pub wall_ms: f64,
+    /// CPU time of the run, child processes included.
+    pub cpu_ms: f64,
+    /// Wall time / the wall time of its baseline (`sequential`, `io_sequential`, ...).
+    pub ratio: f64,
+    /// fib's argument (on the baseline rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fib_n: Option<u32>,
+    /// How many times the lock went from one thread to another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoffs: Option<u64>,
+    /// How many times a waiting thread asked the holder to let go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_requests: Option<u64>,
+    /// Time all threads together spent waiting for the lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_wait_ms: Option<f64>,
+    /// Requests made (request rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// The most requests the embedded server saw at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+    /// CPU-seconds per second of wall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_per_wall: Option<f64>,
+    /// Whether the run got two cores' worth of CPU: without them, parallel cannot beat sequential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_cores: Option<bool>,
+    /// What a reader should know about this row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The values computed (fib values or HTTP statuses).
+    #[serde(skip)]
+    pub values: Vec<u64>,
+    /// The `thread` spans: holding the lock, waiting for it, waiting on I/O.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-    use anyhow::ensure;
-    use serde::{Deserialize, Serialize};
-    use shared::child::SelfExe;
-    use shared::narrate::plural;
-    use shared::python::{Python, Script};
-    use shared::timing::{children_cpu_time, human, human_ms, measure as timed, ms, ratio};
-    use shared::workloads::{Target, blocking_http_client};
-    use shared::{Narrator, Report, Span, Usage};
-
-    use crate::child::Job;
-    use crate::cli::{MAX_FIB, Sizes};
-    use crate::gil::Gil;
-
-    const DEMO: &str = "gil";
-    const SECTION: &str = "1.5";
-    /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
-    /// two takes about a second in a debug build and in `--release` alike.
-    const CALIBRATED_FIB_BUDGET: Duration = Duration::from_millis(500);
-    /// CPU-seconds per second from which two CPU-bound runs count as having had two cores.
-    const IDLE_CORES: f64 = 1.5;
-    /// CPU-seconds per second below which the sequential run did not have a core to itself.
-    const BUSY_BASELINE: f64 = 0.8;
-
-    /// One run of the demo, measured.
-    #[derive(Debug, Clone, Default, Serialize)]
-    pub struct GilRun {
-        /// `sequential`, `threads_with_gil`, ..., `cpython_io_threads`.
-        pub name: &'static str,
-        /// Wall time of the run.
-        pub wall_ms: f64,
-        /// CPU time of the run, child processes included.
-        pub cpu_ms: f64,
-        /// Wall time / the wall time of its baseline (`sequential`, `io_sequential`, ...).
-        pub ratio: f64,
-        /// fib's argument (on the baseline rows).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub fib_n: Option<u32>,
-        /// How many times the lock went from one thread to another.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub handoffs: Option<u64>,
-        /// How many times a waiting thread asked the holder to let go.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub drop_requests: Option<u64>,
-        /// Time all threads together spent waiting for the lock.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub lock_wait_ms: Option<f64>,
-        /// Requests made (request rows).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub requests: Option<u64>,
-        /// The most requests the embedded server saw at once.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub max_in_flight: Option<u64>,
-        /// CPU-seconds per second of wall time.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub cpu_per_wall: Option<f64>,
-        /// Whether the run got two cores' worth of CPU: without them, running in parallel
-        /// cannot be faster than one after the other.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub idle_cores: Option<bool>,
-        /// What a reader should know about this row.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub note: Option<String>,
-        /// The values computed (fib values or HTTP statuses).
-        #[serde(skip)]
-        pub values: Vec<u64>,
-        /// The `thread` spans: holding the lock, waiting for it, waiting on I/O.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
+impl From<(Vec<u64>, Vec<Span>)> for GilRun {
+    /// A row with these values and spans, to be measured.
+    fn from((values, spans): (Vec<u64>, Vec<Span>)) -> Self {
+        let mut row = Self::default();
+        (row.values, row.spans) = (values, spans);
+        row
     }
+}
 
-    impl GilRun {
-        fn new(name: &'static str, usage: Usage, values: Vec<u64>, spans: Vec<Span>) -> Self {
-            let (wall_ms, cpu_ms) = (ms(usage.wall), ms(usage.cpu));
-            let cpu_per_wall = Some(ratio(cpu_ms, wall_ms));
-            let (values, spans) = (values, spans);
-            Self {
-                name,
-                wall_ms,
-                cpu_ms,
-                cpu_per_wall,
-                values,
-                spans,
-                ..Self::default()
-            }
-        }
+/// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
+/// one CPU, the world where two processes can only take turns: the tests' control).
+pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
+    let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
+    Job::Fib {
+        n,
+        switch_interval_ms,
+        cpu,
     }
+}
 
-    /// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
-    /// one CPU, the world where two processes can only take turns: the tests' control).
-    pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
-        let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
-        Job::Fib {
-            n,
-            switch_interval_ms,
-            cpu,
-        }
+/// The spans during which a thread held the lock (ran bytecode).
+pub fn holding(spans: &[Span]) -> Vec<&Span> {
+    let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
+    spans.iter().filter(held).collect()
+}
+
+/// How many times the lock went from one thread to a different one: consecutive holding
+/// spans (in the order they opened) with different labels.
+pub fn handoffs(spans: &[Span]) -> u64 {
+    let held = holding(spans);
+    held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
+}
+
+/// Every run of the demo: the model's, then CPython's (none without `python3`).
+#[derive(Debug, Clone)]
+pub struct GilRuns {
+    /// The model: the fib rows, then the request rows.
+    pub model: Vec<GilRun>,
+    /// Which CPython ran, when one did.
+    pub python: Option<Cpython>,
+    /// Real CPython's rows.
+    pub cpython: Vec<GilRun>,
+}
+
+impl GilRuns {
+    /// The run with this name.
+    pub fn get(&self, name: &str) -> Option<&GilRun> {
+        let mut all = self.model.iter().chain(&self.cpython);
+        all.find(|run| run.name == name)
     }
+}
 
-    /// The spans during which a thread held the lock (ran bytecode).
-    pub fn holding(spans: &[Span]) -> Vec<&Span> {
-        let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
-        spans.iter().filter(held).collect()
-    }
-
-    /// How many times the lock went from one thread to a different one: consecutive holding
-    /// spans (in the order they opened) with different labels.
-    pub fn handoffs(spans: &[Span]) -> u64 {
-        let held = holding(spans);
-        held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
-    }
-
-    /// Every run of the demo: the model's, then CPython's (none without `python3`).
-    #[derive(Debug, Clone)]
-    pub struct GilRuns {
-        /// The model: the fib rows, then the request rows.
-        pub model: Vec<GilRun>,
-        /// Which CPython ran, when one did.
-        pub python: Option<Cpython>,
-        /// Real CPython's rows.
-        pub cpython: Vec<GilRun>,
-    }
-
-    impl GilRuns {
-        /// The run with this name.
-        pub fn get(&self, name: &str) -> Option<&GilRun> {
-            self.model
-                .iter()
-                .chain(&self.cpython)
-                .find(|run| run.name == name)
-        }
-    }
-
-    /// Runs `work` while recording, with a spinner named `what`; returns its value, its usage
-    /// (child processes' CPU included) and its spans.
-    fn recorded<T>(
-        _narrator: &Narrator,
-        what: &str,
-        work: impl FnOnce() -> T,
-    ) -> (T, Usage, Vec<Span>) {
-        let ((value, usage), spans) = shared::narrate::record(what, "thread", None, || {
-            let children_before = children_cpu_time();
-            let (value, mut usage) = timed(work);
-            usage.cpu += children_cpu_time().saturating_sub(children_before);
-            (value, usage)
-        });
-        (value, usage, spans)
-    }
-
-    /// Runs every way with fib(`n`) and the requests `sizes` asks for.
-    pub fn measure(
-        n: u32,
-        sizes: &Sizes,
-        target: &Target,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<GilRuns> {
-        let interval = sizes.switch_interval();
-        let mut model: Vec<GilRun> = Vec::new();
-        for name in [
-            "sequential",
-            "threads_with_gil",
-            "threads_no_gil",
-            "processes",
-            "rayon",
-        ] {
-            let gil = if name == "threads_no_gil" {
-                Gil::disabled()
-            } else {
-                Gil::new(interval)
-            };
-            let (values, usage, spans) = recorded(narrator, name, || match name {
-                "sequential" => Ok((super::sequential(&gil, n).to_vec(), Vec::new())),
-                "processes" => {
-                    let children = super::two_processes(exe, fib_job(n, interval, None))?;
-                    let values = children.iter().map(|c| c.result).collect();
-                    anyhow::Ok((values, children.into_iter().flat_map(|c| c.spans).collect()))
-                }
-                "rayon" => Ok((super::rayon_join(n).to_vec(), Vec::new())),
-                _ => Ok((super::two_threads(&gil, n).to_vec(), Vec::new())),
-            });
-            let (values, child_spans) = values?;
-            let expected = shared::workloads::fib(n);
-            ensure!(
-                values == [expected; 2],
-                "{name} computed {values:?}, not fib({n}) = {expected}"
-            );
-            let mut run = GilRun::new(name, usage, values, [spans, child_spans].concat());
-            run.ratio = model
-                .first()
-                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
-            match name {
-                "sequential" => run.fib_n = Some(n),
-                "threads_with_gil" => {
-                    run.handoffs = Some(handoffs(&run.spans));
-                    run.drop_requests = Some(gil.drop_requests());
-                    let waits = run
-                        .spans
-                        .iter()
-                        .filter(|s| s.waiting_for.as_deref() == Some("lock"));
-                    run.lock_wait_ms = Some(ms(waits.map(Span::wall).sum()));
-                }
-                _ => run.idle_cores = run.cpu_per_wall.map(|cores| cores >= IDLE_CORES),
-            }
-            model.push(run);
-        }
-        model.extend(measure_io(sizes, target, exe, narrator)?);
-        // Sized to take about as long as the model's sequential run: half of it per fib.
-        let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
-        let (mut python, mut rows) = (None, Vec::new());
-        if let Some(found) = shared::narrate::python() {
-            let (fibs, _, _) = recorded(narrator, "CPython", || measure_cpython(&found, budget));
-            let (which, fibs) = fibs?;
-            let (io, _, _) = recorded(narrator, "CPython requests", || {
-                measure_cpython_io(&found, target, sizes.requests)
-            });
-            (python, rows) = (Some(which), [fibs, io?].concat());
-        }
-        Ok(GilRuns {
-            model,
-            python,
-            cpython: rows,
-        })
-    }
-
-    /// The request rows: one after the other, in threads, and (with the embedded server, which
-    /// child processes reach by its port) in child processes.
-    fn measure_io(
-        sizes: &Sizes,
-        target: &Target,
-        exe: &SelfExe,
-        narrator: &Narrator,
-    ) -> anyhow::Result<Vec<GilRun>> {
-        let (url, n) = (target.url(), sizes.requests);
-        let client = blocking_http_client(url)?;
-        let port = target.server().map(|server| server.addr().port());
-        let ways = ["io_sequential", "io_threads_with_gil", "io_processes"];
-        let mut runs: Vec<GilRun> = Vec::new();
-        for name in ways
-            .into_iter()
-            .filter(|&name| name != "io_processes" || port.is_some())
-        {
-            target.reset();
-            let gil = Gil::new(sizes.switch_interval());
-            let (values, usage, spans) = recorded(narrator, name, || match (name, port) {
-                ("io_sequential", _) => super::io_sequential(&gil, &client, url, n),
-                ("io_processes", Some(port)) => super::io_processes(exe, port, sizes.delay, n),
-                _ => super::io_threads(&gil, &client, url, n),
-            });
-            let values = values?.into_iter().map(u64::from).collect();
-            let mut run = GilRun::new(name, usage, values, spans);
-            (run.requests, run.max_in_flight, run.cpu_per_wall) =
-                (Some(n), target.max_in_flight(), None);
-            run.ratio = runs
-                .first()
-                .map_or(1.0, |first| ratio(run.wall_ms, first.wall_ms));
-            if name == "io_threads_with_gil" {
-                run.handoffs = Some(handoffs(&run.spans));
-            }
-            runs.push(run);
-        }
-        Ok(runs)
-    }
-
-    /// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
-    /// `budget` on this machine and build, and how long it should take: grows `n` while one run
-    /// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
-    /// times more (the golden ratio, as fib itself grows).
-    pub fn calibrate(budget: Duration) -> (u32, Duration) {
-        const GROWTH: f64 = 1.618;
-        let gil = Gil::disabled();
-        let (mut n, mut took) = (10, Duration::ZERO);
-        while n < MAX_FIB {
-            took = timed(|| gil.attach("calibration").run_fib(n)).1.wall;
-            if took >= Duration::from_millis(20) || took >= budget {
-                break;
-            }
-            n += 2;
-        }
-        let mut estimate = took.as_secs_f64().max(1e-6);
-        while n < MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
-            estimate *= GROWTH;
-            n += 1;
-        }
-        while n > 10 && estimate > budget.as_secs_f64() {
-            estimate /= GROWTH;
-            n -= 1;
-        }
-        (n, Duration::from_secs_f64(estimate))
-    }
-
-    /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
-    /// 5 ms slices, too thin to draw; the first dozen show the pattern.
-    fn first(spans: &[Span], window: Duration) -> Vec<Span> {
-        let Some(start) = spans.iter().map(|s| s.opened).min() else {
-            return Vec::new();
+/// Runs every way with fib(`sizes.fib`, calibrated when unset) and `sizes.requests` requests to
+/// the embedded server (or `sizes.url`), then the same in CPython when there is one.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
+    let exe = &SelfExe::current()?;
+    // First, so that an unreachable --url is reported at once, not after the fib runs.
+    let target = &Target::new(sizes.url.as_ref(), sizes.delay)?;
+    let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
+    let (interval, requests) = (sizes.switch_interval(), sizes.requests);
+    let gil = Gil::new(interval);
+    let mut model = timed_runs(&WAYS[..5], |name| {
+        let values = match name {
+            "sequential" => sequential(&gil, n),
+            "threads_with_gil" => two_threads(&gil, n),
+            "threads_no_gil" => two_threads(&Gil::disabled(), n),
+            "rayon" => rayon_join(n),
+            _ => return Ok(two_processes(exe, fib_job(n, interval, None))?.into()),
         };
-        spans
-            .iter()
-            .filter(|s| s.closed <= start + window)
-            .cloned()
-            .collect()
-    }
-
-    /// ", N of them at the server at once", when the server is ours and counted.
-    fn at_once(run: &GilRun) -> String {
-        let at_once = |m| format!(", {m} of them at the server at once");
-        run.max_in_flight.map(at_once).unwrap_or_default()
-    }
-
-    /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let exe = &SelfExe::current()?;
-        // First, so that an unreachable --url is reported at once, not after the fib runs.
-        let target = Target::new(sizes.url.as_ref(), sizes.delay)?;
-        narrator.header(
-            SECTION,
-            "Understanding the global interpreter lock",
-            "Under one GIL, two CPU-bound threads are no faster than one after the other; two \
-             processes (one GIL each), lock-free threads and rayon are. Threads doing blocking I/O \
-             speed up even under the GIL, because a thread releases it while it waits.",
+        Ok((values.to_vec(), Vec::new()).into())
+    })?;
+    for run in &mut model {
+        let expected = shared::workloads::fib(n);
+        let (name, values) = (run.name, &run.values);
+        run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
+        ensure!(
+            values == &[expected; 2],
+            "{name} computed {values:?}, not fib({n}) = {expected}"
         );
-        let interval = sizes.switch_interval();
-        let n = sizes.fib.unwrap_or_else(|| {
-            let (n, estimate) = calibrate(CALIBRATED_FIB_BUDGET);
-            narrator.say(format!(
-                "Calibrated: one fib({n}) should take about {} on the model interpreter in this \
-                 build (choose with --fib N; a release build picks a larger N for the same time).",
-                human(estimate)
-            ));
-            n
-        });
-        narrator.say(format!(
-            "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
-            human(interval)
-        ));
-        let runs = measure(n, sizes, &target, exe, narrator)?;
-        let rows = if narrator.json() {
-            [&runs.model[..], &runs.cpython].concat()
-        } else {
-            runs.model.clone()
+        match name {
+            "sequential" => run.fib_n = Some(n),
+            "threads_with_gil" => {
+                run.handoffs = Some(handoffs(&run.spans));
+                // Only this run has two threads under `gil`: the sequential one never asks.
+                run.drop_requests = Some(gil.drop_requests());
+                let waits = run.spans.iter();
+                let waits = waits.filter(|s| s.waiting_for.as_deref() == Some("lock"));
+                run.lock_wait_ms = Some(ms(waits.map(Span::wall).sum()));
+            }
+            _ => run.idle_cores = run.cpu_per_wall.map(|cores| cores >= IDLE_CORES),
+        }
+    }
+    // Child processes reach only the embedded server, by its port.
+    let (client, url) = (blocking_http_client(target.url())?, target.url());
+    let port = target.server().map(|server| server.addr().port());
+    let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
+    let mut io = timed_runs(io_ways, |name| {
+        target.reset();
+        let statuses = match (name, port) {
+            ("io_sequential", _) => io_sequential(&gil, &client, url, requests),
+            ("io_processes", Some(port)) => io_processes(exe, port, sizes.delay, requests),
+            _ => io_threads(&gil, &client, url, requests),
         };
-        narrator.report(&Report::new(DEMO, SECTION, rows));
-        narrator.say("ratio = wall time / wall time of sequential (fib rows) or of io_sequential (request rows)\n\n");
-        let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
-        let zoom = interval * 12;
-        // The titles say what each run got: at once on two cores, or only open at once.
-        let together = |name: &str| match get(name).idle_cores {
+        Ok(GilRun {
+            values: statuses?.into_iter().map(u64::from).collect(),
+            requests: Some(requests),
+            max_in_flight: target.max_in_flight(),
+            ..GilRun::default()
+        })
+    })?;
+    let threads = &mut io[1];
+    threads.handoffs = Some(handoffs(&threads.spans));
+    model.extend(io);
+    // Sized to take about as long as the model's sequential run: half of it per fib.
+    let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
+    let (python, cpython) = match shared::narrate::python() {
+        Some(python) => {
+            let (runs, _) = shared::narrate::record("CPython", "thread", None, || {
+                measure_cpython(&python, budget, target, requests)
+            });
+            let (which, rows) = runs?;
+            (Some(which), rows)
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(GilRuns {
+        model,
+        python,
+        cpython,
+    })
+}
+
+/// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
+/// first's wall time. `way` returns the row's values and any spans of its children.
+fn timed_runs(
+    ways: &[&'static str],
+    mut way: impl FnMut(&'static str) -> anyhow::Result<GilRun>,
+) -> anyhow::Result<Vec<GilRun>> {
+    let mut runs: Vec<GilRun> = Vec::new();
+    for &name in ways {
+        let ((run, usage), spans) = shared::narrate::record(name, "thread", None, || {
+            let children_before = children_cpu_time();
+            let (run, mut usage) = timed(|| way(name));
+            usage.cpu += children_cpu_time().saturating_sub(children_before);
+            (run, usage)
+        });
+        let mut run = run?;
+        (run.name, run.wall_ms, run.cpu_ms) = (name, ms(usage.wall), ms(usage.cpu));
+        let baseline = runs.first().map_or(run.wall_ms, |first| first.wall_ms);
+        run.ratio = ratio(run.wall_ms, baseline);
+        run.spans = [spans, run.spans].concat();
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
+/// `budget` on this machine and build, and how long it should take: grows `n` while one run
+/// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
+/// times more (the golden ratio, as fib itself grows).
+pub fn calibrate(budget: Duration) -> (u32, Duration) {
+    const GROWTH: f64 = 1.618;
+    let gil = Gil::disabled();
+    let (mut n, mut took) = (10, Duration::ZERO);
+    while n < MAX_FIB {
+        took = timed(|| gil.attach("calibration").run_fib(n)).1.wall;
+        if took >= Duration::from_millis(20) || took >= budget {
+            break;
+        }
+        n += 2;
+    }
+    let mut estimate = took.as_secs_f64().max(1e-6);
+    while n < MAX_FIB && estimate * GROWTH <= budget.as_secs_f64() {
+        estimate *= GROWTH;
+        n += 1;
+    }
+    while n > 10 && estimate > budget.as_secs_f64() {
+        estimate /= GROWTH;
+        n -= 1;
+    }
+    (n, Duration::from_secs_f64(estimate))
+}
+
+/// The CPU-bound program.
+pub const FIB_THREADS: Script = Script::new("fib_threads.py", include_str!("fib_threads.py"));
+
+/// The I/O-bound program: `n` blocking requests, one after the other or in threads.
+pub const IO_THREADS: Script = Script::new("io_threads.py", include_str!("io_threads.py"));
+
+/// Which CPython ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cpython {
+    /// Its version, e.g. `3.11.7`.
+    pub version: String,
+    /// `sys._is_gil_enabled()` where it exists (3.13 and later); true before 3.13.
+    pub gil_enabled: bool,
+}
+
+/// What `fib_threads.py` answers: (wall ms, CPU ms) of each run.
+#[derive(Deserialize)]
+struct Answer {
+    gil_enabled: bool,
+    fib_n: u32,
+    sequential: (f64, f64),
+    threads: (f64, f64),
+}
+
+/// What `io_threads.py` answers.
+#[derive(Deserialize)]
+struct IoAnswer {
+    wall_ms: f64,
+    cpu_ms: f64,
+    statuses: Vec<u16>,
+}
+
+/// Real CPython: `fib_threads.py` with `budget` per fib (`cpython_sequential`,
+/// `cpython_threads`), then `n` blocking requests to `target` one after the other and in one
+/// thread each (`cpython_io_sequential`, `cpython_io_threads`), with the server's count in flight.
+pub fn measure_cpython(
+    python: &Python,
+    budget: Duration,
+    target: &Target,
+    n: u64,
+) -> anyhow::Result<(Cpython, Vec<GilRun>)> {
+    let finished = python.run::<Answer>(&FIB_THREADS, &[format!("{:.3}", budget.as_secs_f64())])?;
+    let answer = finished.result;
+    let row = |name, (wall_ms, cpu_ms): (f64, f64), baseline_ms| GilRun {
+        name,
+        wall_ms,
+        cpu_ms,
+        ratio: ratio(wall_ms, baseline_ms),
+        ..GilRun::default()
+    };
+    let mut sequential = row("cpython_sequential", answer.sequential, answer.sequential.0);
+    sequential.fib_n = Some(answer.fib_n);
+    let mut threads = row("cpython_threads", answer.threads, answer.sequential.0);
+    (sequential.spans, threads.spans) = finished
+        .spans
+        .into_iter()
+        .partition(|span| span.label == "thread cpython main");
+    if !answer.gil_enabled {
+        let note = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
+        threads.note = Some(note.into());
+    }
+    let mut rows = vec![sequential, threads];
+    for (name, way) in [
+        ("cpython_io_sequential", "sequential"),
+        ("cpython_io_threads", "threads"),
+    ] {
+        target.reset();
+        let args = [target.url().to_string(), n.to_string(), way.to_string()];
+        let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
+        let io = finished.result;
+        ensure!(
+            io.statuses.len() as u64 == n && io.statuses.iter().all(|s| *s == 200),
+            "CPython's requests answered {:?}",
+            io.statuses
+        );
+        let baseline = rows.get(2).map_or(io.wall_ms, |first| first.wall_ms);
+        rows.push(GilRun {
+            requests: Some(n),
+            max_in_flight: target.max_in_flight(),
+            values: io.statuses.into_iter().map(u64::from).collect(),
+            spans: finished.spans,
+            ..row(name, (io.wall_ms, io.cpu_ms), baseline)
+        });
+    }
+    let which = Cpython {
+        version: python.version.clone(),
+        gil_enabled: answer.gil_enabled,
+    };
+    Ok((which, rows))
+}
+
+// ---- narrating it ----
+
+/// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
+/// 5 ms slices, too thin to draw; the first dozen show the pattern.
+fn first(spans: &[Span], window: Duration) -> Vec<Span> {
+    let Some(start) = spans.iter().map(|s| s.opened).min() else {
+        return Vec::new();
+    };
+    let shown = spans
+        .iter()
+        .filter(|s| s.closed.saturating_sub(start) <= window);
+    shown.cloned().collect()
+}
+
+/// ", N of them at the server at once", when the server is ours and counted.
+fn at_once(run: &GilRun) -> String {
+    let at_once = |m| format!(", {m} of them at the server at once");
+    run.max_in_flight.map(at_once).unwrap_or_default()
+}
+
+/// Runs the demo with its narration.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "Understanding the global interpreter lock",
+        "Under one GIL, two CPU-bound threads are no faster than one after the other; two \
+         processes (one GIL each), lock-free threads and rayon are. Threads doing blocking I/O \
+         speed up even under the GIL, because a thread releases it while it waits.",
+    );
+    let mut sizes = sizes.clone();
+    let n = *sizes.fib.get_or_insert_with(|| {
+        let (n, estimate) = calibrate(FIB_BUDGET);
+        narrator.say(format!(
+            "Calibrated: one fib({n}) should take about {} on the model interpreter in this \
+             build (choose with --fib N; a release build picks a larger N).",
+            human(estimate)
+        ));
+        n
+    });
+    let interval = sizes.switch_interval();
+    narrator.say(format!(
+        "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
+        human(interval)
+    ));
+    let runs = measure(&sizes)?;
+    let json = narrator.json();
+    let rows = [&runs.model[..], if json { &runs.cpython } else { &[] }].concat();
+    narrator.report(&Report::new(DEMO, SECTION, rows));
+    narrator
+        .say("ratio = wall time / that of sequential (fib rows) or io_sequential (requests)\n\n");
+    let (get, zoom) = (
+        |name: &str| runs.get(name).cloned().unwrap_or_default(),
+        interval * 12,
+    );
+    // Each timeline and its title; the titles say what each run got: at once on two cores, or
+    // only open at once.
+    let lanes = "threads_with_gil: the lock passes back and forth
+        threads_no_gil: {cores}
+        processes: one GIL each, {cores}
+        io_threads_with_gil: the lock is released during every request
+        cpython_threads: two CPython threads, one GIL
+        cpython_io_threads: CPython's GIL is released during every request";
+    for (name, what) in lanes
+        .lines()
+        .filter_map(|lane| lane.trim().split_once(": "))
+    {
+        let run = get(name);
+        let cores = match run.idle_cores {
             Some(true) => "both run at once",
             _ => "both open at once, but without two free cores mostly waiting for a CPU",
         };
-        let lanes = [
-            (
-                format!(
-                    "threads_with_gil, the first {}: the lock passes back and forth",
-                    human(zoom)
-                ),
-                first(&get("threads_with_gil").spans, zoom),
-            ),
-            (
-                format!("threads_no_gil: {}", together("threads_no_gil")),
-                get("threads_no_gil").spans,
-            ),
-            (
-                format!("processes: one GIL each, {}", together("processes")),
-                get("processes").spans,
-            ),
-            (
-                "io_threads_with_gil: the lock is released during every request".into(),
-                get("io_threads_with_gil").spans,
-            ),
-            (
-                "cpython_threads: two CPython threads, one GIL".into(),
-                get("cpython_threads").spans,
-            ),
-            (
-                "cpython_io_threads: CPython's GIL is released during every request".into(),
-                get("cpython_io_threads").spans,
-            ),
-        ];
-        for (title, spans) in lanes.iter().filter(|(_, spans)| !spans.is_empty()) {
-            narrator.timeline(title, spans);
-        }
+        let (window, what) = match name {
+            "threads_with_gil" => (zoom, format!("the first {}: {what}", human(zoom))),
+            _ => (Duration::MAX, what.replace("{cores}", cores)),
+        };
+        narrator.timeline(&format!("{name}: {what}"), &first(&run.spans, window));
+    }
 
-        let with_gil = get("threads_with_gil");
-        let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
-        let mut lines = vec![format!(
-            "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
-             CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} \
-             for it in total. Each hand-off costs a wake-up: while the next thread is woken and \
-             scheduled, no bytecode runs at all.",
-            with_gil.ratio,
-            if cores <= 1.1 {
-                "at most one core's worth"
-            } else {
-                "more than one core's worth, which one lock should not allow"
-            },
-            plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
-            human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
-        )];
+    let with_gil = get("threads_with_gil");
+    let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
+    let mut lines = vec![format!(
+        "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
+         CPU-seconds per second ({} one core's worth). The lock changed hands {} and the \
+         threads waited {} for it in all: each hand-off costs a wake-up, during which no \
+         bytecode runs at all.",
+        with_gil.ratio,
+        if cores <= 1.1 {
+            "at most"
+        } else {
+            "more than, which one lock should not allow,"
+        },
+        plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
+        human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
+    )];
+    let [threads, processes, rayon] = ["threads_no_gil", "processes", "rayon"].map(get);
+    lines.push(format!(
+        "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
+         A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
+         (3.13t, PEP 703) is what threads_no_gil models.",
+        threads.ratio, processes.ratio, rayon.ratio
+    ));
+    let baseline = get("sequential").cpu_per_wall.unwrap_or(1.0);
+    if baseline < BUSY_BASELINE {
         lines.push(format!(
-            "Without the lock: threads {:.2}x, processes {:.2}x, rayon {:.2}x the sequential time. \
-             A process brings its own GIL, as multiprocessing does; a free-threaded CPython \
-             (3.13t, PEP 703) is what threads_no_gil models.",
-            get("threads_no_gil").ratio,
-            get("processes").ratio,
-            get("rayon").ratio
+            "The sequential run itself got only {baseline:.2} CPU-seconds per second (a core \
+             to itself is 1.00): other programs were busy, so the ratios compare unequal shares."
         ));
-        let baseline = get("sequential").cpu_per_wall.unwrap_or(1.0);
-        if baseline < BUSY_BASELINE {
-            lines.push(format!(
-                "The sequential run itself got only {baseline:.2} CPU-seconds per second (one \
-                 core to itself is 1.00): other programs were using this machine, so the \
-                 ratios above compare unequal shares of it."
-            ));
-        }
-        let starved: Vec<String> = ["threads_no_gil", "processes", "rayon"]
-            .map(get)
-            .iter()
-            .filter(|run| run.idle_cores == Some(false))
-            .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
-            .collect();
-        if !starved.is_empty() {
-            lines.push(format!(
-                "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}. \
-                 Running at once cannot beat one after the other without a second free core; \
-                 run it on a quieter machine to see the speedup.",
-                starved.join(", ")
-            ));
-        }
-        let io_threads = get("io_threads_with_gil");
+    }
+    let starved = [threads, processes, rayon].into_iter();
+    let starved = starved.filter(|run| run.idle_cores == Some(false));
+    let starved: Vec<String> = starved
+        .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
+        .collect();
+    if !starved.is_empty() {
         lines.push(format!(
-            "{} in threads under the GIL took {:.2}x the sequential time{}: the lock is \
-             released around I/O, so the waits overlap.",
-            plural(sizes.requests, "blocking request", "blocking requests"),
+            "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}; \
+             without a second free core, running at once cannot beat one after the other.",
+            starved.join(", ")
+        ));
+    }
+    let io_threads = get("io_threads_with_gil");
+    lines.push(format!(
+        "{} in threads under the GIL took {:.2}x the sequential time{}: the lock is \
+         released around I/O, so the waits overlap.",
+        plural(sizes.requests, "blocking request", "blocking requests"),
+        io_threads.ratio,
+        at_once(&io_threads)
+    ));
+    lines.push(match runs.get("io_processes") {
+        Some(processes) => format!(
+            "In child processes, one request each, they took {:.2}x{}: processes serve \
+             I/O-bound work too, each paying for its start.",
+            processes.ratio,
+            at_once(processes)
+        ),
+        None => "With --url there is no child processes' row: they reach only our server.".into(),
+    });
+    if let Some(python) = &runs.python {
+        lines.extend(cpython_report(&runs, python, narrator));
+    }
+    narrator.summary(SECTION, &lines);
+    Ok(())
+}
+
+/// Prints the CPython rows and returns the summary's lines about them.
+fn cpython_report(runs: &GilRuns, python: &Cpython, narrator: &Narrator) -> Vec<String> {
+    let gil = match python.gil_enabled {
+        true => "its GIL is on",
+        false => "its GIL is off (a free-threaded build, PEP 703)",
+    };
+    narrator.say(format!(
+        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
+         model's sequential run, and the same blocking requests:",
+        python.version
+    ));
+    if !narrator.json() {
+        narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
+    }
+    let (threads, io_threads) = (runs.get("cpython_threads"), runs.get("cpython_io_threads"));
+    let (Some(threads), Some(io_threads)) = (threads, io_threads) else {
+        return Vec::new();
+    };
+    let cores = ratio(threads.cpu_ms, threads.wall_ms);
+    let used = match (python.gil_enabled, cores <= 1.1) {
+        (true, true) => "With its GIL on, they used at most one core's worth.",
+        (true, false) => {
+            "With its GIL on, they used more than one core's worth this time, \
+                          which one GIL should not allow."
+        }
+        (false, _) => "Without a GIL, they can use two cores at once, like threads_no_gil.",
+    };
+    vec![
+        format!(
+            "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
+             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {used}",
+            python.version,
+            threads.ratio,
+            human_ms(threads.wall_ms),
+            runs.get("threads_with_gil").map_or(0.0, |run| run.ratio),
+        ),
+        format!(
+            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
+             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
+             released.",
+            io_threads.requests.unwrap_or(0),
             io_threads.ratio,
-            at_once(&io_threads)
-        ));
-        lines.push(match runs.get("io_processes") {
-            Some(processes) => format!(
-                "In child processes, one request each, they took {:.2}x{}: processes serve \
-                 I/O-bound work too, each paying for its start.",
-                processes.ratio,
-                at_once(processes)
-            ),
-            None => "With --url the child processes' row is left out: they reach only the \
-                     embedded server."
-                .into(),
-        });
-        lines.extend(cpython_report(&runs, narrator));
-        narrator.summary(SECTION, &lines);
-        Ok(())
-    }
-
-    /// The CPU-bound program.
-    pub const FIB_THREADS: Script = Script::new("fib_threads.py", include_str!("fib_threads.py"));
-
-    /// The I/O-bound program: `n` blocking requests, one after the other or in threads.
-    pub const IO_THREADS: Script = Script::new("io_threads.py", include_str!("io_threads.py"));
-
-    /// Which CPython ran.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Cpython {
-        /// Its version, e.g. `3.11.7`.
-        pub version: String,
-        /// `sys._is_gil_enabled()` where it exists (3.13 and later); true before 3.13.
-        pub gil_enabled: bool,
-    }
-
-    /// What `fib_threads.py` answers: (wall ms, CPU ms) of each run.
-    #[derive(Deserialize)]
-    struct Answer {
-        gil_enabled: bool,
-        fib_n: u32,
-        sequential: (f64, f64),
-        threads: (f64, f64),
-    }
-
-    /// CPython runs `fib_threads.py` with `budget` per fib: `cpython_sequential` and `cpython_threads`.
-    pub fn measure_cpython(
-        python: &Python,
-        budget: Duration,
-    ) -> anyhow::Result<(Cpython, Vec<GilRun>)> {
-        let finished =
-            python.run::<Answer>(&FIB_THREADS, &[format!("{:.3}", budget.as_secs_f64())])?;
-        let answer = finished.result;
-        let row = |name, (wall_ms, cpu_ms): (f64, f64)| GilRun {
-            name,
-            wall_ms,
-            cpu_ms,
-            ratio: ratio(wall_ms, answer.sequential.0),
-            ..GilRun::default()
-        };
-        let mut sequential = row("cpython_sequential", answer.sequential);
-        sequential.fib_n = Some(answer.fib_n);
-        let mut threads = row("cpython_threads", answer.threads);
-        (sequential.spans, threads.spans) = finished
-            .spans
-            .into_iter()
-            .partition(|span| span.label == "thread cpython main");
-        if !answer.gil_enabled {
-            threads.note = Some(
-                "this Python is free-threaded and runs without its GIL: the real threads_no_gil"
-                    .into(),
-            );
-        }
-        let which = Cpython {
-            version: python.version.clone(),
-            gil_enabled: answer.gil_enabled,
-        };
-        Ok((which, vec![sequential, threads]))
-    }
-
-    /// What `io_threads.py` answers.
-    #[derive(Deserialize)]
-    struct IoAnswer {
-        wall_ms: f64,
-        cpu_ms: f64,
-        statuses: Vec<u16>,
-    }
-
-    /// CPython makes `n` blocking requests to `target`, one after the other
-    /// (`cpython_io_sequential`) and in one thread each (`cpython_io_threads`), with the server's
-    /// count of requests in flight when the server is ours.
-    pub fn measure_cpython_io(
-        python: &Python,
-        target: &Target,
-        n: u64,
-    ) -> anyhow::Result<Vec<GilRun>> {
-        let mut rows: Vec<GilRun> = Vec::new();
-        for (name, way) in [
-            ("cpython_io_sequential", "sequential"),
-            ("cpython_io_threads", "threads"),
-        ] {
-            target.reset();
-            let args = [target.url().to_string(), n.to_string(), way.to_string()];
-            let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
-            let answer = finished.result;
-            ensure!(
-                answer.statuses.len() as u64 == n && answer.statuses.iter().all(|s| *s == 200),
-                "CPython's requests answered {:?}",
-                answer.statuses
-            );
-            let baseline = rows.first().map_or(answer.wall_ms, |first| first.wall_ms);
-            rows.push(GilRun {
-                name,
-                wall_ms: answer.wall_ms,
-                cpu_ms: answer.cpu_ms,
-                ratio: ratio(answer.wall_ms, baseline),
-                requests: Some(n),
-                max_in_flight: target.max_in_flight(),
-                values: answer.statuses.into_iter().map(u64::from).collect(),
-                spans: finished.spans,
-                ..GilRun::default()
-            });
-        }
-        Ok(rows)
-    }
-
-    /// Prints the CPython rows and returns the summary's lines about them.
-    fn cpython_report(runs: &GilRuns, narrator: &Narrator) -> Vec<String> {
-        let Some(python) = &runs.python else {
-            return Vec::new();
-        };
-        let gil = match python.gil_enabled {
-            true => "its GIL is on",
-            false => "its GIL is off (a free-threaded build, PEP 703)",
-        };
-        narrator.say(format!(
-            "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
-             model's sequential run, and the same blocking requests:",
-            python.version
-        ));
-        if !narrator.json() {
-            narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
-        }
-        let mut lines = Vec::new();
-        if let (Some(threads), Some(model)) =
-            (runs.get("cpython_threads"), runs.get("threads_with_gil"))
-        {
-            let cores = ratio(threads.cpu_ms, threads.wall_ms);
-            lines.push(format!(
-                "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
-                 CPU-seconds per second); the model's threads_with_gil took {:.2}x. {}",
-                python.version,
-                threads.ratio,
-                human_ms(threads.wall_ms),
-                model.ratio,
-                match (python.gil_enabled, cores <= 1.1) {
-                    (true, true) => "With its GIL on, CPython's threads used at most one core's worth.",
-                    (true, false) =>
-                        "With its GIL on, CPython's threads used more than one core's \
-                                      worth this time, which one GIL should not allow.",
-                    (false, _) =>
-                        "Without a GIL, CPython's threads can use two cores at once, like \
-                                   threads_no_gil.",
-                }
-            ));
-        }
-        if let Some(threads) = runs.get("cpython_io_threads") {
-            lines.push(format!(
-                "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other time{}: \
-                 urlopen waits in a system call, outside the interpreter, with the GIL released.",
-                threads.requests.unwrap_or(0),
-                threads.ratio,
-                at_once(threads)
-            ));
-        }
-        lines
-    }
+            at_once(io_threads)
+        ),
+    ]
 }

@@ -30,7 +30,7 @@ pub fn run_job(job: Job) -> anyhow::Result<Value> {
             let gil = Gil::new(Duration::from_millis(switch_interval_ms));
             to_value(gil.attach(format!("pid {pid}")).run_fib(n))?
         }
-        Job::Sleepers { way, units } => to_value(coroutines::in_child(way, units)?)?,
+        Job::Sleepers { threads, units } => to_value(coroutines::in_child(threads, units)?)?,
         Job::Fetch { port, delay_ms } => {
             let url: reqwest::Url = format!("http://127.0.0.1:{port}/delay/{delay_ms}").parse()?;
             let client = shared::workloads::blocking_http_client(&url)?;

@@ -3,50 +3,57 @@
 //! its own memory, so what it changes stays there. A thread is a lighter-weight process: it
 //! starts faster and takes less memory.
 
-use std::sync::Arc;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use shared::child::{Finished, SelfExe};
+use shared::narrate::{plural, record, times};
+use shared::python::{Python, Script};
+use shared::timing::{
+    children_cpu_time, human_ms, measure as measure_usage, ms, os_thread_id, ratio,
+};
+use shared::{Narrator, Report, Span, Usage};
 use tracing::info_span;
 
-use crate::child::{Hello, Job};
+use crate::child::{Hello, Job, anon_memory_kb, thread_count};
+use crate::cli::Sizes;
 
 // ---- the lesson: pids and threads, a child process, who sees whose memory ----
 /// Listings 1.2/1.3: a new thread reports its own thread id, but its process's pid.
 pub fn hello_from_a_thread() -> Hello {
-    std::thread::spawn(Hello::here)
-        .join()
-        .expect("the hello thread panicked")
+    let thread = std::thread::spawn(Hello::here);
+    thread.join().expect("the hello thread panicked")
 }
 
 /// Listing 1.4: a child process (this program, started again) reports its own pid and ours, its
 /// thread count and the id of the thread that answered: its main thread.
-pub fn hello_from_a_child(exe: &SelfExe) -> anyhow::Result<Finished<Hello>> {
-    exe.run(&Job::Hello)
+pub fn hello_from_a_child() -> anyhow::Result<Finished<Hello>> {
+    SelfExe::current()?.run(&Job::Hello)
 }
 
 /// Threads count, then add what they counted to one counter the parent owns (shared through an
 /// `Arc`): the parent sees it.
 pub fn threads_share(increments: u64) -> Sharing {
     let counter = Arc::new(AtomicU64::new(0));
-    let answers: Vec<(u32, u64, u64)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (1..=WORKERS)
-            .map(|t| {
-                let counter = Arc::clone(&counter);
-                scope.spawn(move || {
-                    let counted =
-                        info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
-                    let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
-                    (std::process::id(), counted, saw)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a counting thread panicked"))
-            .collect()
-    });
-    Sharing::new(answers, counter.load(Ordering::SeqCst))
+    let worker = |t: u64| {
+        let counter = Arc::clone(&counter);
+        move || {
+            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
+            let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
+            (std::process::id(), counted, saw)
+        }
+    };
+    let threads: Vec<_> = (1..=WORKERS)
+        .map(|t| std::thread::spawn(worker(t)))
+        .collect();
+    let answers = threads
+        .into_iter()
+        .map(|t| t.join().expect("a counting thread panicked"));
+    Sharing::new(answers.collect(), counter.load(Ordering::SeqCst))
 }
 
 /// Child processes made by `fork` (`multiprocessing`'s start method on Linux before Python
@@ -56,16 +63,13 @@ pub fn threads_share(increments: u64) -> Sharing {
 #[cfg(unix)]
 pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
     let counter = AtomicU64::new(start);
-    let children: Vec<crate::child::Forked> = (0..WORKERS)
-        .map(|_| {
-            crate::child::fork(|| {
-                let counted = count_in_a_copy(0, increments);
-                counter.fetch_add(counted, Ordering::SeqCst) + counted
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let add = || {
+        let counted = count_in_a_copy(0, increments);
+        counter.fetch_add(counted, Ordering::SeqCst) + counted
+    };
+    let children = (0..WORKERS).map(|_| crate::child::fork(add));
     let mut answers = Vec::new();
-    for child in children {
+    for child in children.collect::<Result<Vec<_>, _>>()? {
         let (pid, saw) = (child.pid(), child.wait()?);
         answers.push((pid, saw - start, saw));
     }
@@ -74,11 +78,6 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 
 // ---- measuring it ----
 
-pub use measuring::{
-    FOOTPRINT_THREADS, Footprint, Sharing, Start, WORKERS, count_in_a_copy, footprint,
-    measure_python_start, measure_start, run,
-};
-
 /// Without `fork` there is no child that starts from a copy of this memory.
 // mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
 #[cfg(not(unix))]
@@ -86,420 +85,420 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
-mod measuring {
-    use std::hint::black_box;
-    use std::sync::Barrier;
-    use std::time::Duration;
+const DEMO: &str = "processes-and-threads";
+const SECTION: &str = "1.4";
+/// Where the parent sets its counter before forking: a child that reads it back plus its
+/// own count started from a copy of the parent's memory.
+const PARENT_START: u64 = 1000;
+/// How many threads, then processes, the start-up rows start.
+const START_UNITS: u64 = 100;
+/// How many threads are alive at once when one thread's memory is measured: enough that a
+/// few pages allocated by something else hardly move the figure per thread.
+pub const FOOTPRINT_THREADS: u64 = 100;
+/// How many threads and how many child processes count.
+pub const WORKERS: u64 = 2;
+/// `threading` and `multiprocessing` starting units that do nothing.
+const START_PY: Script = Script::new("start.py", include_str!("start.py"));
 
-    use serde::{Deserialize, Serialize};
-    use serde_json::Value;
-    use shared::child::SelfExe;
-    use shared::narrate::{plural, times};
-    use shared::python::{Python, Script};
-    use shared::timing::{children_cpu_time, human_ms, measure, ms, os_thread_id, ratio};
-    use shared::{Narrator, Report, Span, Usage};
-
-    use crate::child::{Hello, Job, anon_memory_kb, thread_count};
-    use crate::cli::Sizes;
-
-    const DEMO: &str = "processes-and-threads";
-    const SECTION: &str = "1.4";
-    /// Where the parent sets its counter before forking: a child that reads it back plus its
-    /// own count started from a copy of the parent's memory.
-    const PARENT_START: u64 = 1000;
-    /// How many threads, then processes, the start-up rows start.
-    const START_UNITS: u64 = 100;
-    /// How many threads are alive at once when one thread's memory is measured: enough that a
-    /// few pages allocated by something else hardly move the figure per thread.
-    pub const FOOTPRINT_THREADS: u64 = 100;
-    /// How many threads and how many child processes count.
-    pub const WORKERS: u64 = 2;
-    /// `threading` and `multiprocessing` starting units that do nothing.
-    const START_PY: Script = Script::new("start.py", include_str!("start.py"));
-
-    /// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
-    /// child processes do exactly this same work.
-    pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-        let mut copy = start;
-        for _ in 0..times {
-            // black_box: count one by one, as written, instead of letting the compiler add `times`.
-            copy = black_box(copy + 1);
-        }
-        copy
+/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
+/// child processes do exactly this same work.
+pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
+    let mut copy = start;
+    for _ in 0..times {
+        // black_box: count one by one, as written, instead of letting the compiler add `times`.
+        copy = black_box(copy + 1);
     }
+    copy
+}
 
-    /// What the memory experiment found for threads or for processes.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Sharing {
-        /// The pids the workers reported.
-        pub worker_pids: Vec<u32>,
-        /// The sum of what each worker added to the counter.
-        pub workers_counted: u64,
-        /// The most any worker read from the counter right after its own addition.
-        pub workers_saw: u64,
-        /// The parent's counter afterwards.
-        pub parent_sees: u64,
-    }
+/// What the memory experiment found for threads or for processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    /// The pids the workers reported.
+    pub worker_pids: Vec<u32>,
+    /// The sum of what each worker added to the counter.
+    pub workers_counted: u64,
+    /// The most any worker read from the counter right after its own addition.
+    pub workers_saw: u64,
+    /// The parent's counter afterwards.
+    pub parent_sees: u64,
+}
 
-    impl Sharing {
-        /// From each worker's (pid, what it counted, what it read after adding) and the parent's
-        /// counter afterwards.
-        pub(super) fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
-            Self {
-                worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
-                workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
-                workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
-                parent_sees,
-            }
-        }
-
-        /// True if any worker ran in another process.
-        pub fn pid_differs(&self) -> bool {
-            self.worker_pids
-                .iter()
-                .any(|&pid| pid != std::process::id())
-        }
-
-        /// True if the parent saw every worker's increments in its own counter.
-        pub fn shared_memory(&self) -> bool {
-            self.workers_counted > 0 && self.parent_sees == self.workers_counted
-        }
-
-        /// True if a worker read a value from its counter that the parent's counter never
-        /// shows: it changed a copy of its own.
-        pub fn private_memory(&self) -> bool {
-            self.workers_saw > self.parent_sees
-        }
-
-        /// The row: `threads` or `processes` (CPU time includes child processes').
-        fn row(&self, name: &'static str, usage: Usage) -> Value {
-            let flag = |yes: bool| u8::from(yes);
-            serde_json::json!({
-                "name": name,
-                "wall_ms": ms(usage.wall),
-                "cpu_ms": ms(usage.cpu),
-                "pid_differs": flag(self.pid_differs()),
-                "shared_memory": flag(self.shared_memory()),
-                "private_memory": flag(self.private_memory()),
-                "workers_counted": self.workers_counted,
-                "workers_saw": self.workers_saw,
-                "parent_sees": self.parent_sees,
-            })
+impl Sharing {
+    /// From each worker's (pid, what it counted, what it read after adding) and the parent's
+    /// counter afterwards.
+    fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
+        Self {
+            worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
+            workers_counted: answers.iter().map(|&(_, counted, _)| counted).sum(),
+            workers_saw: answers.iter().map(|&(_, _, saw)| saw).max().unwrap_or(0),
+            parent_sees,
         }
     }
 
-    /// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
-    /// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
-    /// (on Linux, the process's main thread).
-    fn greeting(name: &'static str, hello: &Hello) -> Value {
-        let mut row = serde_json::json!({
+    /// True if any worker ran in another process.
+    pub fn pid_differs(&self) -> bool {
+        let here = std::process::id();
+        self.worker_pids.iter().any(|&pid| pid != here)
+    }
+
+    /// True if the parent saw every worker's increments in its own counter.
+    pub fn shared_memory(&self) -> bool {
+        self.workers_counted > 0 && self.parent_sees == self.workers_counted
+    }
+
+    /// True if a worker read a value from its counter that the parent's counter never
+    /// shows: it changed a copy of its own.
+    pub fn private_memory(&self) -> bool {
+        self.workers_saw > self.parent_sees
+    }
+
+    /// The row: `threads` or `processes` (CPU time includes child processes').
+    fn row(&self, name: &'static str, usage: &Usage) -> Value {
+        let flag = |yes: bool| u8::from(yes);
+        json!({
             "name": name,
-            "pid": hello.pid,
-            "thread_id": hello.thread_id,
-            "same_pid": u8::from(hello.pid == std::process::id()),
-            "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
-        });
-        if let Some(threads) = hello.threads {
-            row["threads"] = threads.into();
+            "wall_ms": ms(usage.wall),
+            "cpu_ms": ms(usage.cpu),
+            "pid_differs": flag(self.pid_differs()),
+            "shared_memory": flag(self.shared_memory()),
+            "private_memory": flag(self.private_memory()),
+            "workers_counted": self.workers_counted,
+            "workers_saw": self.workers_saw,
+            "parent_sees": self.parent_sees,
+        })
+    }
+}
+
+/// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
+/// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
+/// (on Linux, the process's main thread).
+fn greeting(name: &'static str, hello: &Hello) -> Value {
+    let mut row = json!({
+        "name": name,
+        "pid": hello.pid,
+        "thread_id": hello.thread_id,
+        "same_pid": u8::from(hello.pid == std::process::id()),
+        "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
+    });
+    if let Some(threads) = hello.threads {
+        row["threads"] = threads.into();
+    }
+    row
+}
+
+/// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
+/// `python_thread_start` or `python_process_start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Start {
+    /// Which.
+    pub name: String,
+    /// How many were started (and joined or waited for), one after the other.
+    pub units: u64,
+    /// Wall time for all of them.
+    pub wall_ms: f64,
+    /// Wall time per unit, in microseconds.
+    pub per_unit_us: f64,
+    /// CPU time per unit in µs, threads and ended children (CPython rows): no wait for a CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_unit: Option<f64>,
+}
+
+impl Start {
+    fn new(name: &str, units: u64, wall: Duration) -> Self {
+        Self {
+            name: name.into(),
+            units,
+            wall_ms: ms(wall),
+            per_unit_us: ratio(wall.as_secs_f64() * 1e6, units as f64),
+            cpu_us_per_unit: None,
         }
-        row
     }
+}
 
-    /// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
-    /// `python_thread_start` or `python_process_start`.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub struct Start {
-        /// Which.
-        pub name: String,
-        /// How many were started (and joined or waited for), one after the other.
-        pub units: u64,
-        /// Wall time for all of them.
-        pub wall_ms: f64,
-        /// Wall time per unit, in microseconds.
-        pub per_unit_us: f64,
-        /// CPU time per unit in microseconds, this process's threads and its ended children
-        /// together (the CPython rows): the cost of a start without the wait for a CPU.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub cpu_us_per_unit: Option<f64>,
-    }
+/// The memory one thread or one process holds: `thread_memory` or `process_memory`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    /// `thread_memory` or `process_memory`.
+    pub name: &'static str,
+    /// How many were alive when memory was read.
+    pub units: u64,
+    /// Anonymous resident memory per unit in KiB: heap and stacks, no kernel bookkeeping.
+    pub kb_per_unit: f64,
+}
 
-    impl Start {
-        fn new(name: &str, units: u64, wall: Duration) -> Self {
-            let per_unit_us = ratio(wall.as_secs_f64() * 1e6, units as f64);
-            Self {
-                name: name.into(),
-                units,
-                wall_ms: ms(wall),
-                per_unit_us,
-                cpu_us_per_unit: None,
-            }
+/// Starts `units` threads that do nothing, then `units` child processes that do nothing,
+/// each joined or waited for before the next, and measures both.
+pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
+    let exe = SelfExe::current()?;
+    let ((), threads) = measure_usage(|| {
+        for _ in 0..units {
+            std::thread::spawn(|| ()).join().expect("an empty thread");
         }
-    }
+    });
+    let (done, processes) =
+        measure_usage(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
+    done?;
+    Ok([
+        Start::new("thread_start", units, threads.wall),
+        Start::new("process_start", units, processes.wall),
+    ])
+}
 
-    /// The memory one thread or one process holds: `thread_memory` or `process_memory`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Footprint {
-        /// `thread_memory` or `process_memory`.
-        pub name: &'static str,
-        /// How many were alive when memory was read.
-        pub units: u64,
-        /// Anonymous resident memory (heap and stacks, pages no other process shares) per unit,
-        /// in KiB. The kernel's own bookkeeping for each is not in it.
-        pub kb_per_unit: f64,
-    }
+/// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
+/// a span for each start-to-join.
+pub fn measure_python_start(
+    python: &Python,
+    units: u64,
+) -> anyhow::Result<([Start; 2], Vec<Span>)> {
+    let finished = python.run(&START_PY, &[units.to_string()])?;
+    Ok((finished.result, finished.spans))
+}
 
-    /// Starts `units` threads that do nothing, then `units` child processes that do nothing,
-    /// each joined or waited for before the next, and measures both.
-    pub fn measure_start(units: u64, exe: &SelfExe) -> anyhow::Result<[Start; 2]> {
-        let ((), threads) = measure(|| {
-            for _ in 0..units {
-                std::thread::spawn(|| ()).join().expect("an empty thread");
-            }
-        });
-        let (done, processes) =
-            measure(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
-        done?;
-        Ok([
-            Start::new("thread_start", units, threads.wall),
-            Start::new("process_start", units, processes.wall),
-        ])
-    }
-
-    /// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
-    /// a span for each start-to-join.
-    pub fn measure_python_start(
-        python: &Python,
-        units: u64,
-    ) -> anyhow::Result<([Start; 2], Vec<Span>)> {
-        let finished = python.run(&START_PY, &[units.to_string()])?;
-        Ok((finished.result, finished.spans))
-    }
-
-    /// One thread's memory (`threads` alive at once: how much this process's anonymous memory
-    /// grew while they waited) beside a fresh child process's own reading. None without
-    /// Linux's `/proc`.
-    pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
-        let before = anon_memory_kb()?;
-        let barrier = Barrier::new(threads as usize + 1);
-        let during = std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    barrier.wait();
-                    barrier.wait();
-                });
-            }
-            barrier.wait();
-            let during = anon_memory_kb();
-            barrier.wait();
-            during
-        })?;
-        let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
-        Some([
-            Footprint {
-                name: "thread_memory",
-                units: threads,
-                kb_per_unit,
-            },
-            Footprint {
-                name: "process_memory",
-                units: 1,
-                kb_per_unit: child.anon_kb? as f64,
-            },
-        ])
-    }
-
-    /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let exe = SelfExe::current()?;
-        narrator.header(
-            SECTION,
-            "Processes, threads, multithreading and multiprocessing",
-            "A process has its own memory and at least one thread; its threads share that memory, \
-             a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
-             process.",
-        );
-        let threads =
-            |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
-        narrator.say(format!(
-            "This process: pid {}, {} right now, running on thread '{}' (os id {}).",
-            std::process::id(),
-            threads(thread_count()),
-            std::thread::current().name().unwrap_or("unnamed"),
-            os_thread_id()
-        ));
-        let thread = super::hello_from_a_thread();
-        narrator.say(format!(
-            "A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while \
-             I run).",
-            thread.thread_id,
-            thread.pid,
-            threads(thread.threads)
-        ));
-        let child = super::hello_from_a_child(&exe)?.result;
-        let parent = child
-            .parent_pid
-            .map_or("unknown here (Unix only)".into(), |p| p.to_string());
-        narrator.say(format!(
-            "A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and \
-             the one answering is os thread {}.\n\n",
-            child.pid,
-            threads(child.threads),
-            child.thread_id
-        ));
-
-        let increments = sizes.increments;
-        narrator.say(format!(
-            "Memory: {WORKERS} threads each count to {increments} and add it to one counter this \
-             process owns; then this process sets a counter to {PARENT_START} and {WORKERS} \
-             child processes, forked from it, each start with a copy of its memory, counter \
-             included, and do the same in their copy."
-        ));
-        let ((by_threads, threads_usage), spans) =
-            shared::narrate::record("counting in threads", "thread", Some(WORKERS), || {
-                measure(|| super::threads_share(increments))
+/// One thread's memory (`threads` alive at once: how much this process's anonymous memory
+/// grew while they waited) beside a fresh child process's own reading. None without
+/// Linux's `/proc`.
+pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
+    let before = anon_memory_kb()?;
+    let barrier = Barrier::new(threads as usize + 1);
+    let during = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                barrier.wait();
+                barrier.wait();
             });
-        let before = children_cpu_time();
-        let (by_processes, mut usage) = measure(|| super::processes_copy(PARENT_START, increments));
-        usage.cpu += children_cpu_time().saturating_sub(before);
-        let by_processes = by_processes?;
+        }
+        barrier.wait();
+        let during = anon_memory_kb();
+        barrier.wait();
+        during
+    })?;
+    let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
+    let (units, name) = (threads, "thread_memory");
+    let thread = Footprint {
+        name,
+        units,
+        kb_per_unit,
+    };
+    let (units, name, kb_per_unit) = (1, "process_memory", child.anon_kb? as f64);
+    Some([
+        thread,
+        Footprint {
+            name,
+            units,
+            kb_per_unit,
+        },
+    ])
+}
 
-        narrator.say(format!(
-            "Start-up: {START_UNITS} threads that do nothing, then {START_UNITS} child processes \
-             that do nothing, each started and waited for before the next, in Rust and then in \
-             CPython. Memory: {FOOTPRINT_THREADS} threads alive at once, beside the child that \
-             said hello.\n\n"
-        ));
-        let (starts, _) =
-            shared::narrate::record("starting threads and processes", "", None, || {
-                measure_start(START_UNITS, &exe)
-            });
-        let [thread_start, process_start] = starts?;
-        let python = match shared::narrate::python() {
-            Some(python) => Some(measure_python_start(&python, START_UNITS)?),
-            None => None,
-        };
-        let footprints = footprint(FOOTPRINT_THREADS, &child);
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// A spawned thread saying who it is.
+    pub thread: Hello,
+    /// A fresh child process saying who it is.
+    pub child: Hello,
+    /// Threads counting into the parent's counter, and what that cost.
+    pub threads: (Sharing, Usage),
+    /// Forked children counting into their copies (their CPU included).
+    pub processes: (Sharing, Usage),
+    /// The counting threads' spans.
+    pub spans: Vec<Span>,
+    /// Threads, then processes, started one after the other.
+    pub starts: [Start; 2],
+    /// The same in CPython, with a span per start (none without `python3`).
+    pub python: Option<([Start; 2], Vec<Span>)>,
+    /// A thread's and a process's own memory (Linux only).
+    pub footprints: Option<[Footprint; 2]>,
+}
 
-        // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-        let to_rows = |rows: &[Start]| rows.iter().map(serde_json::to_value).collect();
-        let python_rows: Vec<Value> = python.as_ref().map_or(Ok(Vec::new()), |p| to_rows(&p.0))?;
-        let memory = vec![
-            by_threads.row("threads", threads_usage),
-            by_processes.row("processes", usage),
+/// Hellos from a thread and a child, `sizes.increments` counted by threads and by forked
+/// children, starts in Rust and CPython, and the memory of each.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
+    let (thread, child) = (hello_from_a_thread(), hello_from_a_child()?.result);
+    let threads = record("counting in threads", "thread", Some(WORKERS), || {
+        measure_usage(|| threads_share(sizes.increments))
+    });
+    let before = children_cpu_time();
+    let (processes, mut usage) = measure_usage(|| processes_copy(PARENT_START, sizes.increments));
+    usage.cpu += children_cpu_time().saturating_sub(before);
+    let (starts, _) = record("starting threads and processes", "", None, || {
+        measure_start(START_UNITS)
+    });
+    let python = shared::narrate::python();
+    Ok(Measured {
+        starts: starts?,
+        python: python
+            .map(|p| measure_python_start(&p, START_UNITS))
+            .transpose()?,
+        footprints: footprint(FOOTPRINT_THREADS, &child),
+        thread,
+        child,
+        threads: threads.0,
+        processes: (processes?, usage),
+        spans: threads.1,
+    })
+}
+
+// ---- narrating it ----
+
+/// Runs the demo with its narration.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "Processes, threads, multithreading and multiprocessing",
+        "A process has its own memory and at least one thread; its threads share that memory, \
+         a child process gets a new pid and a memory of its own. A thread is a lighter-weight \
+         process.",
+    );
+    narrator.say(format!(
+        "Memory: {WORKERS} threads each count to {} and add it to one counter this process \
+         owns; then this process sets a counter to {PARENT_START} and {WORKERS} child \
+         processes, forked from it, each start with a copy of its memory, counter included, \
+         and do the same in their copy. Start-up: {START_UNITS} threads that do nothing, then \
+         {START_UNITS} child processes that do nothing, each started and waited for before the \
+         next, in Rust and then in CPython. Footprint: {FOOTPRINT_THREADS} threads alive at \
+         once, beside a child that says hello.\n\n",
+        sizes.increments
+    ));
+    let m = measure(sizes)?;
+    let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
+    let parent = m.child.parent_pid;
+    let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
+    narrator.say(format!(
+        "This process: pid {}, {} right now, running on thread '{}' (os id {}).\n\
+         A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while I \
+         run).\n\
+         A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and the \
+         one answering is os thread {}.\n\n",
+        std::process::id(),
+        threads(thread_count()),
+        std::thread::current().name().unwrap_or("unnamed"),
+        os_thread_id(),
+        m.thread.thread_id,
+        m.thread.pid,
+        threads(m.thread.threads),
+        m.child.pid,
+        threads(m.child.threads),
+        m.child.thread_id
+    ));
+
+    // A forked child may not record spans (see `child::fork`): the timeline has the threads.
+    let python_rows = m.python.iter().flat_map(|p| &p.0);
+    let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
+    let memory = vec![
+        m.threads.0.row("threads", &m.threads.1),
+        m.processes.0.row("processes", &m.processes.1),
+    ];
+    let starts = vec![json!(m.starts[0]), json!(m.starts[1])];
+    let hellos = vec![
+        greeting("thread_hello", &m.thread),
+        greeting("child_hello", &m.child),
+    ];
+    let footprint_rows: Vec<Value> = m.footprints.iter().flatten().map(|f| json!(f)).collect();
+    if narrator.json() {
+        // Rust's rows in the order scripts have always read them, then CPython's.
+        let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
+        narrator.report(&Report::new(DEMO, SECTION, rows));
+    } else {
+        let tables = [
+            hellos,
+            memory,
+            [starts, python_rows].concat(),
+            footprint_rows,
         ];
-        let starts: Vec<Value> = to_rows(&[thread_start.clone(), process_start.clone()])?;
-        let hellos = vec![
-            greeting("thread_hello", &thread),
-            greeting("child_hello", &child),
-        ];
-        let footprint_rows = footprints.iter().flatten().map(serde_json::to_value);
-        let footprint_rows: Vec<Value> = footprint_rows.collect::<Result<_, _>>()?;
-        if narrator.json() {
-            // Rust's rows in the order scripts have always read them, then CPython's.
-            let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
+        for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
             narrator.report(&Report::new(DEMO, SECTION, rows));
-        } else {
-            let tables = [
-                hellos,
-                memory,
-                [starts, python_rows].concat(),
-                footprint_rows,
-            ];
-            for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
-                narrator.report(&Report::new(DEMO, SECTION, rows));
-            }
         }
-        narrator.timeline("the counting threads, both in this pid", &spans);
-        if let Some((_, spans)) = &python {
-            narrator.timeline(
-                "CPython starting threads, then processes, one at a time",
-                spans,
-            );
-        }
-
-        let mut lines = Vec::new();
-        if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
-            lines.push(format!(
-                "The fresh child process had exactly 1 thread, and its id was the child's pid \
-                 ({}): a process starts with its main thread. The thread we spawned had id {}, \
-                 not our pid {}.",
-                child.pid,
-                thread.thread_id,
-                std::process::id()
-            ));
-        }
-        lines.push(if by_threads.shared_memory() {
-            format!(
-                "The threads ran in this process (pid {}) and the parent's counter shows all {} \
-                 of their increments: threads share memory.",
-                std::process::id(),
-                by_threads.parent_sees
-            )
-        } else {
-            format!(
-                "The threads counted {} but the parent's counter says {}.",
-                by_threads.workers_counted, by_threads.parent_sees
-            )
-        });
-        lines.push(if by_processes.private_memory() {
-            format!(
-                "The child processes (pids {:?}) started from a copy of the parent's counter \
-                 ({PARENT_START}) and each read {} after adding to it, while the parent's counter \
-                 still says {}: a process's memory is private, so results come back as messages \
-                 (here: a pipe).",
-                by_processes.worker_pids, by_processes.workers_saw, by_processes.parent_sees
-            )
-        } else {
-            format!(
-                "The child processes read at most {} from their counter and the parent's says {}.",
-                by_processes.workers_saw, by_processes.parent_sees
-            )
-        });
-        lines.push(start_line("A thread", &thread_start, &process_start));
-        if let Some(([thread, process], _)) = &python {
-            lines.push(start_line(
-                "In CPython, a threading.Thread",
-                thread,
-                process,
-            ));
-        }
-        if let Some([threads, process]) = &footprints {
-            lines.push(format!(
-                "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
-                 fresh child process held {:.0} KiB: {} as much. (The kernel's own bookkeeping \
-                 for each is not counted.)",
-                plural(threads.units, "thread", "threads"),
-                threads.kb_per_unit,
-                process.kb_per_unit,
-                times(process.kb_per_unit, threads.kb_per_unit)
-            ));
-        }
-        narrator.summary(SECTION, &lines);
-        Ok(())
+    }
+    narrator.timeline("the counting threads, both in this pid", &m.spans);
+    if let Some((_, spans)) = &m.python {
+        let title = "CPython starting threads, then processes, one at a time";
+        narrator.timeline(title, spans);
     }
 
-    /// What a pair of start-up rows shows, true to its numbers.
-    fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
-        let faster = if process.per_unit_us > thread.per_unit_us {
-            let how_much = times(process.per_unit_us, thread.per_unit_us);
-            format!("a thread was {how_much} faster to start here")
-        } else {
-            "here a process was not slower to start".into()
-        };
-        let cpu = match (thread.cpu_us_per_unit, process.cpu_us_per_unit) {
-            // Wall time includes each new thread's wait for a CPU; CPU time is the start's own cost.
-            (Some(thread), Some(process)) => format!(
-                " In CPU time, {} per thread against {} per process ({} as much).",
-                human_ms(thread / 1e3),
-                human_ms(process / 1e3),
-                times(process, thread)
-            ),
-            _ => String::new(),
-        };
-        format!(
-            "{thread_is} started and finished in {} on average, a process in {}: {faster}.{cpu}",
-            human_ms(thread.per_unit_us / 1e3),
-            human_ms(process.per_unit_us / 1e3)
-        )
+    let mut lines = Vec::new();
+    if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
+        lines.push(format!(
+            "The fresh child process had exactly 1 thread, and its id was the child's pid \
+             ({}): a process starts with its main thread. The thread we spawned had id {}, \
+             not our pid {}.",
+            m.child.pid,
+            m.thread.thread_id,
+            std::process::id()
+        ));
     }
+    let (threads, processes) = (&m.threads.0, &m.processes.0);
+    lines.push(match threads.shared_memory() {
+        true => format!(
+            "The threads ran in this process (pid {}) and the parent's counter shows all {} \
+             of their increments: threads share memory.",
+            std::process::id(),
+            threads.parent_sees
+        ),
+        false => format!(
+            "The threads counted {} but the parent's counter says {}.",
+            threads.workers_counted, threads.parent_sees
+        ),
+    });
+    let (pids, saw, parent) = (
+        &processes.worker_pids,
+        processes.workers_saw,
+        processes.parent_sees,
+    );
+    lines.push(match processes.private_memory() {
+        true => format!(
+            "The child processes (pids {pids:?}) started from a copy of the parent's counter \
+             ({PARENT_START}) and each read {saw} after adding to it, while the parent's counter \
+             still says {parent}: a process's memory is private, so results come back as \
+             messages (here: a pipe)."
+        ),
+        false => format!(
+            "The child processes read at most {saw} from their counter and the parent's says \
+             {parent}."
+        ),
+    });
+    lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
+    if let Some(([thread, process], _)) = &m.python {
+        let in_cpython = "In CPython, a threading.Thread";
+        lines.push(start_line(in_cpython, thread, process));
+    }
+    if let Some([threads, process]) = &m.footprints {
+        lines.push(format!(
+            "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
+             fresh child process held {:.0} KiB: {} as much. (The kernel's own bookkeeping \
+             for each is not counted.)",
+            plural(threads.units, "thread", "threads"),
+            threads.kb_per_unit,
+            process.kb_per_unit,
+            times(process.kb_per_unit, threads.kb_per_unit)
+        ));
+    }
+    narrator.summary(SECTION, &lines);
+    Ok(())
+}
+
+/// What a pair of start-up rows shows, true to its numbers.
+fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
+    let faster = if process.per_unit_us > thread.per_unit_us {
+        let how_much = times(process.per_unit_us, thread.per_unit_us);
+        format!("a thread was {how_much} faster to start here")
+    } else {
+        "here a process was not slower to start".into()
+    };
+    let cpu = match (thread.cpu_us_per_unit, process.cpu_us_per_unit) {
+        // Wall time includes each new thread's wait for a CPU; CPU time is the start's own cost.
+        (Some(thread), Some(process)) => format!(
+            " In CPU time, {} per thread against {} per process ({} as much).",
+            human_ms(thread / 1e3),
+            human_ms(process / 1e3),
+            times(process, thread)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{thread_is} started and finished in {} on average, a process in {}: {faster}.{cpu}",
+        human_ms(thread.per_unit_us / 1e3),
+        human_ms(process.per_unit_us / 1e3)
+    )
 }

@@ -9,7 +9,18 @@
 
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+use shared::affinity::{allowed_cpus, to_cpu};
+use shared::narrate::plural;
+use shared::python::{Python, Script};
+use shared::timing::{measure as measure_usage, ms, thread_cpu_time};
+use shared::trace::record;
+use shared::{Narrator, Report, Span};
+
+use crate::cli::Sizes;
+use crate::demos::gil::handoffs;
 use crate::gil::Gil;
 
 // ---- the lesson: a count freed at zero, and two ways of adding 1 from two threads ----
@@ -84,315 +95,302 @@ pub enum Increment {
     FetchAdd,
 }
 
-pub use measuring::{Counted, Freed, THREADS, Tally, cpython_freed, freed, race, run, tally};
+const DEMO: &str = "refcount";
+const SECTION: &str = "1.5";
+/// How many threads race on the count.
+pub const THREADS: u64 = 2;
+/// How many references the freed-at-zero row makes.
+const REFERENCES: usize = 3;
+/// Steps a racing thread makes between two looks at the others.
+const CHUNK: u64 = 1024;
+/// Steps (64 chunks) the other threads must make while a thread is itself running (on two
+/// cores at the same moment) before they stop...
+const OVERLAP: u64 = 65_536;
+/// ...or how many times a thread must have seen the others advance while it was switched
+/// out (on one core, or under a lock)...
+const SWITCHES: u64 = 64;
+/// ...or how long they go on at most (a lone thread never sees another).
+const PATIENCE: Duration = Duration::from_secs(2);
 
-mod measuring {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
-
-    use serde::{Deserialize, Serialize};
-    use shared::affinity::{allowed_cpus, to_cpu};
-    use shared::narrate::plural;
-    use shared::python::{Python, Script};
-    use shared::timing::{measure, ms, thread_cpu_time};
-    use shared::trace::record;
-    use shared::{Narrator, Report, Span};
-
-    use super::Increment;
-    use crate::cli::Sizes;
-    use crate::demos::gil::handoffs;
-    use crate::gil::Gil;
-
-    const DEMO: &str = "refcount";
-    const SECTION: &str = "1.5";
-    /// How many threads race on the count.
-    pub const THREADS: u64 = 2;
-    /// How many references the freed-at-zero row makes.
-    const REFERENCES: usize = 3;
-    /// Steps a racing thread makes between two looks at the others.
-    const CHUNK: u64 = 1024;
-    /// Steps (64 chunks) the other threads must make while a thread is itself running (on two
-    /// cores at the same moment) before they stop...
-    const OVERLAP: u64 = 65_536;
-    /// ...or how many times a thread must have seen the others advance while it was switched
-    /// out (on one core, or under a lock)...
-    const SWITCHES: u64 = 64;
-    /// ...or how long they go on at most (a lone thread never sees another).
-    const PATIENCE: Duration = Duration::from_secs(2);
-
-    /// Runs `threads` threads, each calling the step `start(t)` made for it (t = 1, 2, ...) over
-    /// and over; returns how many steps they made in all. They are made to really overlap:
-    /// - each is pinned to a CPU of its own where there are two or more, so the OS cannot run
-    ///   them one after the other on one core (as it likes to do with a thread it just woke,
-    ///   next to the one that woke it);
-    /// - they start by spinning on a counter, not by sleeping on a barrier, so none waits to be
-    ///   woken while another already runs;
-    /// - they are sized by what happened, not by a count: each keeps going until every thread
-    ///   has made `min_steps` and the others made `OVERLAP` steps while a thread was running
-    ///   itself, or were switched in `SWITCHES` times while it was switched out, or `PATIENCE`
-    ///   ran out. A busy machine makes them run longer, not overlap less.
-    pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S + Sync) -> u64 {
-        let cpus = allowed_cpus().unwrap_or_default();
-        let ready = AtomicU64::new(0);
-        let progress: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
-        let (overlap, switches) = (AtomicU64::new(0), AtomicU64::new(0));
-        let chunk = CHUNK.min(min_steps).max(1);
-        let shared = (&ready, &progress, &overlap, &switches, &start);
-        std::thread::scope(|scope| {
-            let racers: Vec<_> = (0..progress.len())
-                .map(|i| {
-                    let cpu = (cpus.len() >= 2).then(|| cpus[i % cpus.len()]);
-                    let (ready, progress, overlap, switches, start) = shared;
-                    scope.spawn(move || {
-                        if let Some(cpu) = cpu {
-                            // Pinning helps the race show; where it is refused, race unpinned.
-                            let _ = to_cpu(cpu);
+/// Runs `threads` threads, each calling the step `start(t)` made for it (t = 1, 2, ...) over
+/// and over; returns how many steps they made in all. They are made to really overlap:
+/// - each is pinned to a CPU of its own where there are two or more, so the OS cannot run
+///   them one after the other on one core (as it likes to do with a thread it just woke,
+///   next to the one that woke it);
+/// - they start by spinning on a counter, not by sleeping on a barrier, so none waits to be
+///   woken while another already runs;
+/// - they are sized by what happened, not by a count: each keeps going until every thread
+///   has made `min_steps` and the others made `OVERLAP` steps while a thread was running
+///   itself, or were switched in `SWITCHES` times while it was switched out, or `PATIENCE`
+///   ran out. A busy machine makes them run longer, not overlap less.
+pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S + Sync) -> u64 {
+    let cpus = allowed_cpus().unwrap_or_default();
+    let ready = AtomicU64::new(0);
+    let progress: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
+    let (overlap, switches) = (AtomicU64::new(0), AtomicU64::new(0));
+    let chunk = CHUNK.min(min_steps).max(1);
+    let shared = (&ready, &progress, &overlap, &switches, &start);
+    std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..progress.len())
+            .map(|i| {
+                let cpu = (cpus.len() >= 2).then(|| cpus[i % cpus.len()]);
+                let (ready, progress, overlap, switches, start) = shared;
+                scope.spawn(move || {
+                    if let Some(cpu) = cpu {
+                        // Pinning helps the race show; where it is refused, race unpinned.
+                        let _ = to_cpu(cpu);
+                    }
+                    ready.fetch_add(1, Ordering::SeqCst);
+                    while ready.load(Ordering::SeqCst) < threads {
+                        std::thread::yield_now();
+                    }
+                    let began = Instant::now();
+                    let others = || -> u64 {
+                        let all = progress.iter().map(|p| p.load(Ordering::Relaxed));
+                        all.sum::<u64>() - progress[i].load(Ordering::Relaxed)
+                    };
+                    let mut step = start(i as u64 + 1);
+                    let (mut seen, mut done) = (others(), 0);
+                    loop {
+                        let (wall, cpu) = (Instant::now(), thread_cpu_time());
+                        for _ in 0..chunk {
+                            step();
                         }
-                        ready.fetch_add(1, Ordering::SeqCst);
-                        while ready.load(Ordering::SeqCst) < threads {
-                            std::thread::yield_now();
+                        done += chunk;
+                        progress[i].store(done, Ordering::Relaxed);
+                        let now = others();
+                        if now != seen {
+                            // Running most of the time the others advanced: at the same
+                            // moment. Otherwise they ran while this thread did not.
+                            if (thread_cpu_time() - cpu) * 2 >= wall.elapsed() {
+                                overlap.fetch_add((now - seen).min(chunk), Ordering::Relaxed);
+                            } else {
+                                switches.fetch_add(1, Ordering::Relaxed);
+                            }
+                            seen = now;
                         }
-                        let began = Instant::now();
-                        let others = || -> u64 {
-                            let all = progress.iter().map(|p| p.load(Ordering::Relaxed));
-                            all.sum::<u64>() - progress[i].load(Ordering::Relaxed)
-                        };
-                        let mut step = start(i as u64 + 1);
-                        let (mut seen, mut done) = (others(), 0);
-                        loop {
-                            let (wall, cpu) = (Instant::now(), thread_cpu_time());
-                            for _ in 0..chunk {
-                                step();
-                            }
-                            done += chunk;
-                            progress[i].store(done, Ordering::Relaxed);
-                            let now = others();
-                            if now != seen {
-                                // Running most of the time the others advanced: at the same
-                                // moment. Otherwise they ran while this thread did not.
-                                if (thread_cpu_time() - cpu) * 2 >= wall.elapsed() {
-                                    overlap.fetch_add((now - seen).min(chunk), Ordering::Relaxed);
-                                } else {
-                                    switches.fetch_add(1, Ordering::Relaxed);
-                                }
-                                seen = now;
-                            }
-                            let everyone = progress
-                                .iter()
-                                .all(|p| p.load(Ordering::Relaxed) >= min_steps);
-                            let enough = threads < 2
-                                || overlap.load(Ordering::Relaxed) >= OVERLAP
-                                || switches.load(Ordering::Relaxed) >= SWITCHES
-                                || began.elapsed() >= PATIENCE;
-                            if everyone && enough {
-                                break done;
-                            }
+                        let everyone = progress
+                            .iter()
+                            .all(|p| p.load(Ordering::Relaxed) >= min_steps);
+                        let enough = threads < 2
+                            || overlap.load(Ordering::Relaxed) >= OVERLAP
+                            || switches.load(Ordering::Relaxed) >= SWITCHES
+                            || began.elapsed() >= PATIENCE;
+                        if everyone && enough {
+                            break done;
                         }
-                    })
+                    }
                 })
-                .collect();
-            racers
-                .into_iter()
-                .map(|racer| racer.join().expect("a counting thread panicked"))
-                .sum()
-        })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().expect("a counting thread panicked"))
+            .sum()
+    })
+}
+
+/// What a [`count`] ended at, against how many adds the threads made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Adds made by all threads together: what a correct count ends at.
+    pub added: u64,
+    /// What the count really ended at.
+    pub counted: u64,
+}
+
+/// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tally {
+    /// Which.
+    pub name: &'static str,
+    /// Wall time.
+    pub wall_ms: f64,
+    /// CPU time of both threads.
+    pub cpu_ms: f64,
+    /// Adds made by all threads: what a correct count ends at.
+    pub expected: u64,
+    /// What the count really ended at.
+    pub counted: u64,
+    /// Increments overwritten by another thread and so never counted.
+    pub lost_updates: u64,
+    /// How many times the model GIL went from one thread to the other (under the GIL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoffs: Option<u64>,
+    /// One `thread` span per thread (per turn holding the lock, under the GIL).
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
+
+/// An object freed when its last reference went: `freed_at_zero`, or `cpython_refcount`
+/// from `refcount.py`, whose `counts` are what `sys.getrefcount` said as each reference was
+/// made, then as each was dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Freed {
+    /// Which.
+    pub name: String,
+    /// References made to the object.
+    pub references: u64,
+    /// The reference count after each step, in order.
+    pub counts: String,
+    /// How many drops happened before the object was freed.
+    pub freed_after_drops: u64,
+    /// How many times it was freed (1: exactly once).
+    pub frees: u64,
+}
+
+/// `sys.getrefcount` while references are made, then dropped.
+const REFCOUNT_PY: Script = Script::new("refcount.py", include_str!("refcount.py"));
+
+/// The same in CPython: `cpython_refcount`.
+pub fn cpython_freed(python: &Python, references: usize) -> anyhow::Result<Freed> {
+    Ok(python.run(&REFCOUNT_PY, &[references.to_string()])?.result)
+}
+
+/// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
+pub fn tally(name: &'static str, gil: &Gil, how: Increment, increments: u64) -> Tally {
+    let ((counted, usage), spans) =
+        record(|| measure_usage(|| count(gil, how, THREADS, increments)));
+    Tally {
+        name,
+        wall_ms: ms(usage.wall),
+        cpu_ms: ms(usage.cpu),
+        expected: counted.added,
+        counted: counted.counted,
+        lost_updates: counted.added.saturating_sub(counted.counted),
+        handoffs: gil.is_enabled().then(|| handoffs(&spans)),
+        spans,
     }
+}
 
-    /// What a [`count`](super::count) ended at, against how many adds the threads made.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Counted {
-        /// Adds made by all threads together: what a correct count ends at.
-        pub added: u64,
-        /// What the count really ended at.
-        pub counted: u64,
+/// Drops `references` references to one object one by one and reports when it was freed.
+pub fn freed(references: usize) -> Freed {
+    let frees = AtomicU64::new(0);
+    let steps = drop_references(references, &frees);
+    let counts: Vec<String> = steps.iter().map(|(count, _)| count.to_string()).collect();
+    let freed_at = steps.iter().position(|&(_, frees)| frees > 0);
+    let freed_after = freed_at.map_or(0, |i| i + 1);
+    Freed {
+        name: "freed_at_zero".into(),
+        references: references as u64,
+        counts: counts.join(" "),
+        freed_after_drops: freed_after as u64,
+        frees: steps.last().map_or(0, |&(_, frees)| frees),
     }
+}
 
-    /// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Tally {
-        /// Which.
-        pub name: &'static str,
-        /// Wall time.
-        pub wall_ms: f64,
-        /// CPU time of both threads.
-        pub cpu_ms: f64,
-        /// Adds made by all threads: what a correct count ends at.
-        pub expected: u64,
-        /// What the count really ended at.
-        pub counted: u64,
-        /// Increments overwritten by another thread and so never counted.
-        pub lost_updates: u64,
-        /// How many times the model GIL went from one thread to the other (under the GIL only).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub handoffs: Option<u64>,
-        /// One `thread` span per thread (per turn holding the lock, under the GIL).
-        #[serde(skip)]
-        pub spans: Vec<Span>,
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct Refcount {
+    /// `freed_at_zero`, then `cpython_refcount` when CPython ran.
+    pub freed: Vec<Freed>,
+    /// `non_atomic`, `atomic` and `non_atomic_under_gil`.
+    pub tallies: [Tally; 3],
+}
+
+/// The freed-at-zero rows, then `THREADS` threads adding at least `sizes.increments` times each:
+/// load-then-store, `fetch_add`, then load-then-store under the model GIL.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
+    let (no_lock, gil) = (Gil::disabled(), Gil::new(sizes.switch_interval()));
+    let ways = [
+        ("non_atomic", &no_lock, Increment::LoadThenStore),
+        ("atomic", &no_lock, Increment::FetchAdd),
+        ("non_atomic_under_gil", &gil, Increment::LoadThenStore),
+    ];
+    let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
+    let python = shared::narrate::python();
+    let cpython = python.map(|p| cpython_freed(&p, REFERENCES)).transpose()?;
+    let freed = [Some(freed(REFERENCES)), cpython].into_iter();
+    let freed = freed.flatten().collect();
+    Ok(Refcount { freed, tallies })
+}
+
+// ---- narrating it ----
+
+/// Runs the demo with its narration.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "Why the GIL exists: reference counts",
+        "CPython frees an object when its reference count reaches zero. A count updated as \
+         'read, then write back + 1' by two threads at once loses updates; an atomic \
+         read-modify-write loses none, and neither does the first kind under a GIL. \
+         CPython's counts are the first kind, so it lets only one thread touch interpreter \
+         state at a time.",
+    );
+    narrator.say(format!(
+        "One object with {REFERENCES} references, dropped one by one; then {THREADS} threads \
+         each add 1 to a shared count, at least {} each and until they have run between \
+         each other's adds (on two cores at once, or switched in and out on one): without \
+         a lock, then under the model GIL.\n\n",
+        plural(sizes.increments, "time", "times")
+    ));
+    let Refcount { freed, tallies } = measure(sizes)?;
+    let ([freed, cpython @ ..], [racy, atomic, under_gil]) = (&freed[..], &tallies) else {
+        anyhow::bail!("no freed_at_zero row");
+    };
+    if narrator.json() {
+        let rows = Report::mixed(DEMO, SECTION).with(racy).with(atomic);
+        let rows = rows.with(freed).with(under_gil);
+        narrator.report(&cpython.iter().fold(rows, |rows, row| rows.with(row)));
+    } else {
+        let frees = [freed].into_iter().chain(cpython).collect();
+        narrator.report(&Report::new(DEMO, SECTION, frees));
+        narrator.report(&Report::new(DEMO, SECTION, tallies.iter().collect()));
     }
+    narrator.timeline(
+        "the two threads updating the count (non_atomic)",
+        &racy.spans,
+    );
 
-    /// An object freed when its last reference went: `freed_at_zero`, or `cpython_refcount`
-    /// from `refcount.py`, whose `counts` are what `sys.getrefcount` said as each reference was
-    /// made, then as each was dropped.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub struct Freed {
-        /// Which.
-        pub name: String,
-        /// References made to the object.
-        pub references: u64,
-        /// The reference count after each step, in order.
-        pub counts: String,
-        /// How many drops happened before the object was freed.
-        pub freed_after_drops: u64,
-        /// How many times it was freed (1: exactly once).
-        pub frees: u64,
-    }
-
-    /// `sys.getrefcount` while references are made, then dropped.
-    const REFCOUNT_PY: Script = Script::new("refcount.py", include_str!("refcount.py"));
-
-    /// The same in CPython: `cpython_refcount`.
-    pub fn cpython_freed(python: &Python, references: usize) -> anyhow::Result<Freed> {
-        Ok(python.run(&REFCOUNT_PY, &[references.to_string()])?.result)
-    }
-
-    /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
-    pub fn tally(name: &'static str, gil: &Gil, how: Increment, increments: u64) -> Tally {
-        let ((counted, usage), spans) =
-            record(|| measure(|| super::count(gil, how, THREADS, increments)));
-        Tally {
-            name,
-            wall_ms: ms(usage.wall),
-            cpu_ms: ms(usage.cpu),
-            expected: counted.added,
-            counted: counted.counted,
-            lost_updates: counted.added.saturating_sub(counted.counted),
-            handoffs: gil.is_enabled().then(|| handoffs(&spans)),
-            spans,
-        }
-    }
-
-    /// Drops `references` references to one object one by one and reports when it was freed.
-    pub fn freed(references: usize) -> Freed {
-        let frees = AtomicU64::new(0);
-        let steps = super::drop_references(references, &frees);
-        let counts: Vec<String> = steps.iter().map(|(count, _)| count.to_string()).collect();
-        let freed_after = steps
-            .iter()
-            .position(|&(_, frees)| frees > 0)
-            .map_or(0, |i| i + 1);
-        Freed {
-            name: "freed_at_zero".into(),
-            references: references as u64,
-            counts: counts.join(" "),
-            freed_after_drops: freed_after as u64,
-            frees: steps.last().map_or(0, |&(_, frees)| frees),
-        }
-    }
-
-    /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "Why the GIL exists: reference counts",
-            "CPython frees an object when its reference count reaches zero. A count updated as \
-             'read, then write back + 1' by two threads at once loses updates; an atomic \
-             read-modify-write loses none, and neither does the first kind under a GIL. \
-             CPython's counts are the first kind, so it lets only one thread touch interpreter \
-             state at a time.",
-        );
-        let increments = sizes.increments;
-        narrator.say(format!(
-            "One object with {REFERENCES} references, dropped one by one; then {THREADS} threads \
-             each add 1 to a shared count, at least {} each and until they have run between \
-             each other's adds (on two cores at once, or switched in and out on one): without \
-             a lock, then under the model GIL.\n\n",
-            plural(increments, "time", "times")
-        ));
-        let freed = freed(REFERENCES);
-        let (no_lock, gil) = (Gil::disabled(), Gil::new(sizes.switch_interval()));
-        let racy = tally("non_atomic", &no_lock, Increment::LoadThenStore, increments);
-        let atomic = tally("atomic", &no_lock, Increment::FetchAdd, increments);
-        let under_gil = tally(
-            "non_atomic_under_gil",
-            &gil,
-            Increment::LoadThenStore,
-            increments,
-        );
-        let python = shared::narrate::python();
-        let cpython = python
-            .map(|python| cpython_freed(&python, REFERENCES))
-            .transpose()?;
-        let frees = [Some(&freed), cpython.as_ref()].into_iter().flatten();
-        if narrator.json() {
-            let rows = Report::mixed(DEMO, SECTION)
-                .with(&racy)
-                .with(&atomic)
-                .with(&freed);
-            let rows = rows.with(&under_gil);
-            narrator.report(&cpython.iter().fold(rows, |rows, row| rows.with(row)));
-        } else {
-            narrator.report(&Report::new(DEMO, SECTION, frees.collect()));
-            narrator.report(&Report::new(
-                DEMO,
-                SECTION,
-                vec![&racy, &atomic, &under_gil],
-            ));
-        }
-        narrator.timeline(
-            "the two threads updating the count (non_atomic)",
-            &racy.spans,
-        );
-
-        let mut lines = vec![format!(
-            "The object's count went {} as its references were dropped, and it was freed exactly \
-             when the last one went (after {}, {}): what CPython does with every object.",
-            freed.counts,
-            plural(freed.freed_after_drops, "drop", "drops"),
-            plural(freed.frees, "time", "times")
-        )];
-        if let Some(row) = &cpython {
-            lines.push(format!(
-                "In CPython, sys.getrefcount said {} as {} references were made and dropped, \
-                 and the object was freed after drop {}, {}.",
-                row.counts,
-                row.references,
-                row.freed_after_drops,
-                plural(row.frees, "time", "times")
-            ));
-        }
-        lines.push(if racy.lost_updates > 0 {
-            format!(
-                "Load-then-store lost {} of {} updates: both threads read the same value and both \
-                 wrote back value + 1. A lost update to a reference count frees an object still \
-                 in use, or never frees it.",
-                racy.lost_updates, racy.expected
-            )
-        } else {
-            format!(
-                "Load-then-store lost nothing of {} updates this time: losing one needs a thread \
-                 to write between the other's load and its store, which can happen at any add \
-                 but is never certain. Run it again.",
-                racy.expected
-            )
-        });
+    let mut lines = vec![format!(
+        "The object's count went {} as its references were dropped, and it was freed exactly \
+         when the last one went (after {}, {}): what CPython does with every object.",
+        freed.counts,
+        plural(freed.freed_after_drops, "drop", "drops"),
+        plural(freed.frees, "time", "times")
+    )];
+    if let Some(row) = cpython.first() {
         lines.push(format!(
-            "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
-            atomic.lost_updates, atomic.expected
+            "In CPython, sys.getrefcount said {} as {} references were made and dropped, \
+             and the object was freed after drop {}, {}.",
+            row.counts,
+            row.references,
+            row.freed_after_drops,
+            plural(row.frees, "time", "times")
         ));
-        lines.push(format!(
-            "Under the model GIL the same load-then-store lost {} of {} updates while the lock \
-             changed hands {}: a thread lets go only between two whole adds.",
-            under_gil.lost_updates,
-            under_gil.expected,
-            plural(under_gil.handoffs.unwrap_or(0), "time", "times")
-        ));
-        lines.push(
-            "CPython's counts are plain read-then-write; the GIL makes them safe by letting only \
-             one thread at a time run bytecode or call the C API. Rust instead refuses at \
-             compile time to send its non-atomic Rc to another thread (see the crate docs)."
-                .into(),
-        );
-        narrator.summary(SECTION, &lines);
-        Ok(())
     }
+    let why = match racy.lost_updates {
+        0 => {
+            "losing one needs a thread to write between the other's load and its store, which \
+              can happen at any add but is never certain. Run it again."
+        }
+        _ => {
+            "both threads read the same value and both wrote back value + 1. A lost update to a \
+              reference count frees an object still in use, or never frees it."
+        }
+    };
+    let (lost, of) = (racy.lost_updates, racy.expected);
+    lines.push(format!(
+        "Load-then-store lost {lost} of {of} updates: {why}"
+    ));
+    lines.push(format!(
+        "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
+        atomic.lost_updates, atomic.expected
+    ));
+    lines.push(format!(
+        "Under the model GIL the same load-then-store lost {} of {} updates while the lock \
+         changed hands {}: a thread lets go only between two whole adds.",
+        under_gil.lost_updates,
+        under_gil.expected,
+        plural(under_gil.handoffs.unwrap_or(0), "time", "times")
+    ));
+    lines.push(
+        "CPython's counts are plain read-then-write; the GIL makes them safe by letting only \
+         one thread at a time run bytecode or call the C API. Rust instead refuses at \
+         compile time to send its non-atomic Rc to another thread (see the crate docs)."
+            .into(),
+    );
+    narrator.summary(SECTION, &lines);
+    Ok(())
 }

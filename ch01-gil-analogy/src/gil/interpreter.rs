@@ -13,11 +13,8 @@
 //! ```
 //!
 //! The machine does not know about locks. It calls a hook after every instruction, and the
-//! [GIL](super::lock) uses that hook to give the lock away when another thread asks for it.
-//! CPython has the same kind of place, its "eval breaker" check, but makes it only at some
-//! instructions (backward jumps, that is loop iterations, and calls): its GIL changes hands
-//! there, between two instructions, never in the middle of one. Checking after each only makes
-//! our lock answer a little sooner.
+//! [GIL](super::lock) uses that hook (CPython's "eval breaker") to give the lock away when
+//! another thread asks for it: between two instructions, never in the middle of one.
 
 /// One instruction of the model interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

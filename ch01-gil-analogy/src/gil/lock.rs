@@ -60,19 +60,20 @@ pub struct Gil {
 impl Gil {
     /// A lock that is given up every `switch_interval` when another thread asks for it.
     pub fn new(switch_interval: Duration) -> Self {
-        Self::build(true, switch_interval)
+        let enabled = true;
+        Self {
+            enabled,
+            switch_interval,
+            ..Self::disabled()
+        }
     }
 
     /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
     /// CPython (3.13t, PEP 703) or with Rust's own threads.
     pub fn disabled() -> Self {
-        Self::build(false, Duration::MAX)
-    }
-
-    fn build(enabled: bool, switch_interval: Duration) -> Self {
         Self {
-            enabled,
-            switch_interval,
+            enabled: false,
+            switch_interval: Duration::MAX,
             state: Mutex::new(State::default()),
             released: Condvar::new(),
             taken: Condvar::new(),
@@ -125,19 +126,9 @@ pub struct PyThread<'g> {
 }
 
 impl PyThread<'_> {
-    /// The name shown as this thread's row in timelines.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Computes the book's `fib(n)` by executing bytecode, giving the lock away when asked.
     pub fn run_fib(&mut self, n: u32) -> u64 {
-        self.run(&mut Machine::fib(n))
-    }
-
-    /// Executes a machine to the end under the lock.
-    pub fn run(&mut self, machine: &mut Machine) -> u64 {
-        machine.run(|| self.eval_breaker())
+        Machine::fib(n).run(|| self.eval_breaker())
     }
 
     /// Executes one "instruction" of our own under the lock, then checks the eval breaker as
