@@ -12,9 +12,9 @@ use shared::child::SelfExe;
 use shared::testing::python;
 use shared::trace::{named, threads_used};
 
-/// This crate's binary, which the demos re-run as their child processes.
-fn exe() -> SelfExe {
-    SelfExe::at(env!("CARGO_BIN_EXE_ch01-event-loop"))
+/// The demos re-run this crate's binary as their child processes, not the test harness.
+fn set_exe() {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
 }
 
 /// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
@@ -38,7 +38,6 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
     let sizes = Sizes {
         requests: 20,
         delay_ms: 300,
-        python: python.clone(),
         ..Sizes::default()
     };
     let (result, mut spans) = record(|| requests::measure(&sizes));
@@ -85,10 +84,10 @@ fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
     let python = python();
     let sizes = Sizes {
         count: 50,
-        python: python.clone(),
         ..Sizes::default()
     };
-    let timers = timers::measure_with(&sizes, &exe()).unwrap();
+    set_exe();
+    let timers = timers::measure(&sizes).unwrap();
     assert_eq!(timers.rows.len(), 4 + usize::from(python.is_some()));
     for row in &timers.rows {
         assert!(row.wall_ms >= 1000.0, "{row:?}");
@@ -105,7 +104,6 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let sizes = Sizes {
         connections: 3,
         round_trips: 50,
-        python: python.clone(),
         ..Sizes::default()
     };
     let (bench, _) = record(|| echo_bench::measure(&sizes));
@@ -177,10 +175,10 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     let python = python();
     let sizes = Sizes {
         job_ms: 300,
-        python: python.clone(),
         ..Sizes::default()
     };
-    let (result, mut spans) = record(|| offload::measure_with(&sizes, &exe()));
+    set_exe();
+    let (result, mut spans) = record(|| offload::measure(&sizes));
     spans.extend(result.python_spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();
     let mut expected = vec!["on_loop", "spawn_blocking", "process"];

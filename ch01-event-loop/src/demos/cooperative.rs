@@ -109,8 +109,8 @@ mod measuring {
         pub longest: Iteration,
         /// Iterations made.
         pub iterations: u64,
-        /// Time the loop's thread was ready to run but waited for a CPU (Linux; zero
-        /// elsewhere): other programs' turns, which delay the tickers too.
+        /// Time the loop's thread was ready but waited for a CPU (other programs' turns, which
+        /// delay the tickers too; Linux only, zero elsewhere).
         pub cpu_wait: Duration,
     }
 
@@ -186,51 +186,45 @@ mod measuring {
         ];
         narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.say(format!(
-            "longest iteration, never awaits:  {}",
-            greedy.longest
-        ));
-        narrator.say(format!(
-            "longest iteration, awaits often:  {}\n\n",
-            polite.longest
-        ));
-        narrator.say(
-            "In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
+            "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
+             In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
              the loop's one thread was busy. Each computation's row runs whenever the loop polls \
              it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
-        );
-        narrator.timeline(
-            "the greedy task, then the same work awaiting every ms",
-            &spans,
-        );
+            greedy.longest, polite.longest
+        ));
+        let title = "the greedy task, then the same work awaiting every ms";
+        narrator.timeline(title, &spans);
         let share = polite.cpu_wait_share();
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "Never awaiting: one iteration ran {} of task code and the tickers woke up \
-                     to {} late. The loop runs tasks one at a time; it gets control back only \
-                     when a task's poll returns Pending, at an await on something not ready.",
-                    human_ms(ms(greedy.longest.ran)),
-                    human_ms(ms(greedy.worst_lateness))
-                ),
-                format!(
-                    "Awaiting every millisecond: the longest iteration was {} and the tickers \
-                     were at most {} late. Concurrency on one thread is cooperative.",
-                    human_ms(ms(polite.longest.ran)),
-                    human_ms(ms(polite.worst_lateness))
-                ),
-                format!(
-                    "The loop's thread waited for a CPU {:.0}% of the polite run{}",
-                    share * 100.0,
-                    match share < BUSY_WAIT_SHARE {
-                        true => ": it had a core, so the lateness left is the loop's own.",
-                        false =>
-                            ": other programs were busy on the cores, and that wait, not \
-                                  the computation, made the tickers late there.",
-                    }
-                ),
-            ],
-        );
+        let late = |run: &CooperativeRun| {
+            (
+                human_ms(ms(run.longest.ran)),
+                human_ms(ms(run.worst_lateness)),
+            )
+        };
+        let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(&greedy), late(&polite));
+        let wait = match share < BUSY_WAIT_SHARE {
+            true => "it had a core, so the lateness left is the loop's own.",
+            false => {
+                "other programs were busy on the cores, and that wait, not the computation, made \
+                 the tickers late there."
+            }
+        };
+        let summary = [
+            format!(
+                "Never awaiting: one iteration ran {greedy_ran} of task code and the tickers woke \
+                 up to {greedy_late} late. The loop runs tasks one at a time; it gets control back \
+                 only when a task's poll returns Pending, at an await on something not ready."
+            ),
+            format!(
+                "Awaiting every millisecond: the longest iteration was {polite_ran} and the \
+                 tickers were at most {polite_late} late. Concurrency on one thread is cooperative."
+            ),
+            format!(
+                "The loop's thread waited for a CPU {:.0}% of the polite run: {wait}",
+                share * 100.0
+            ),
+        ];
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 
@@ -241,10 +235,8 @@ mod measuring {
         let (stats, watching) = observe::watch(trace);
         let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
         let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
-        let (wall, cpu_wait) = (
-            stopwatch.elapsed(),
-            run_queue_wait().saturating_sub(wait_before),
-        );
+        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
+        let wall = stopwatch.elapsed();
         drop(watching);
         let counts = stats.get();
         Ok(CooperativeRun {
