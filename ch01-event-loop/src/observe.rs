@@ -221,15 +221,17 @@ pub fn subscriber(stats: &LoopStats) -> impl Subscriber + Send + Sync {
         .with(stats.clone())
 }
 
-/// Counts what the loops on this thread do until the guard is dropped, and prints one line per
-/// iteration to standard error when `trace` is on.
-pub fn watch(trace: bool) -> (LoopStats, tracing::subscriber::DefaultGuard) {
+/// Runs `work` with what the loops on this thread do counted, printing one line per iteration
+/// to standard error when `trace` is on.
+pub fn counted<R>(trace: bool, work: impl FnOnce() -> R) -> (R, Counts) {
     let stats = match trace {
         true => LoopStats::printing_to(Box::new(std::io::stderr())),
         false => LoopStats::default(),
     };
-    let guard = tracing::subscriber::set_default(subscriber(&stats));
-    (stats, guard)
+    (
+        tracing::subscriber::with_default(subscriber(&stats), work),
+        stats.get(),
+    )
 }
 
 /// Time the calling thread has spent ready to run but waiting for a CPU.

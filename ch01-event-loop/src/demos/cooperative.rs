@@ -232,13 +232,14 @@ mod measuring {
     /// await every millisecond of its computation.
     fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
         let event_loop = EventLoop::new()?;
-        let (stats, watching) = observe::watch(trace);
         let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
-        let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
-        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
-        let wall = stopwatch.elapsed();
-        drop(watching);
-        let counts = stats.get();
+        let (worst_lateness, counts) = observe::counted(trace, || {
+            event_loop.block_on(super::tickers_beside_a_computation(hog, polite))
+        });
+        let (wall, cpu_wait) = (
+            stopwatch.elapsed(),
+            run_queue_wait().saturating_sub(wait_before),
+        );
         Ok(CooperativeRun {
             wall,
             worst_lateness: worst_lateness?,

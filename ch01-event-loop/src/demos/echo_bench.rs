@@ -292,21 +292,20 @@ mod measuring {
 
     /// The hand-built server against the load client (on its own thread), on a fresh loop.
     fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
-        let (stats, watching) = observe::watch(trace);
         let event_loop = EventLoop::new()?;
         let echoed = Rc::new(Cell::new(0));
-        let mut run = server_run("thread-self", info_span!("hand-built server"), || {
-            let client = event_loop.block_on(async {
-                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
-                let client = client_thread(listener.local_addr()?, sizes);
-                spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
-                client.await
-            })?;
-            Ok((client, echoed.get()))
-        })?;
-        drop(watching);
-        run.stats = stats.get();
-        Ok(run)
+        let (run, stats) = observe::counted(trace, || {
+            server_run("thread-self", info_span!("hand-built server"), || {
+                let client = event_loop.block_on(async {
+                    let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
+                    let client = client_thread(listener.local_addr()?, sizes);
+                    spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
+                    client.await
+                })?;
+                Ok((client, echoed.get()))
+            })
+        });
+        Ok(EchoRun { stats, ..run? })
     }
 
     /// The tokio server against the same client, on a fresh current-thread runtime.

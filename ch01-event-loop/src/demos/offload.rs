@@ -362,33 +362,33 @@ mod measuring {
             .build()
             .context("could not start a tokio runtime for its blocking pool")?;
         let event_loop = EventLoop::new()?;
-        let (_stats, watching) = observe::watch(trace);
         let (started, cpu_before) = (Instant::now(), cpu_with_children());
         let ticks = Rc::new(RefCell::new(Vec::new()));
-        let (job, checksum) = event_loop.block_on(async {
-            let stop = Rc::new(Cell::new(false));
-            let ticker = {
-                let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
-                spawn(async move {
-                    while !stop.get() {
-                        let due = Instant::now() + TICK;
-                        sleep(TICK).await;
-                        // Each tick is a span: a gap in its row is time the loop did not run it.
-                        let _tick = info_span!("ticker", place = place.name()).entered();
-                        ticks.borrow_mut().push((due, Instant::now()));
-                    }
-                })
-            };
-            sleep(MARGIN).await;
-            let (checksum, started, ended) =
-                run_job(place, iterations, blocking_pool.handle(), exe).await?;
-            sleep(MARGIN).await;
-            stop.set(true);
-            ticker.await?;
-            anyhow::Ok(((started, ended), checksum))
-        })?;
-        let cpu = cpu_with_children().saturating_sub(cpu_before);
-        drop(watching);
+        let (ran, _) = observe::counted(trace, || {
+            event_loop.block_on(async {
+                let stop = Rc::new(Cell::new(false));
+                let ticker = {
+                    let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
+                    spawn(async move {
+                        while !stop.get() {
+                            let due = Instant::now() + TICK;
+                            sleep(TICK).await;
+                            // Each tick is a span: a gap in its row is time the loop did not run it.
+                            let _tick = info_span!("ticker", place = place.name()).entered();
+                            ticks.borrow_mut().push((due, Instant::now()));
+                        }
+                    })
+                };
+                sleep(MARGIN).await;
+                let (checksum, started, ended) =
+                    run_job(place, iterations, blocking_pool.handle(), exe).await?;
+                sleep(MARGIN).await;
+                stop.set(true);
+                ticker.await?;
+                anyhow::Ok(((started, ended), checksum))
+            })
+        });
+        let ((job, checksum), cpu) = (ran?, cpu_with_children().saturating_sub(cpu_before));
         let row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
         Ok((row, checksum))
     }

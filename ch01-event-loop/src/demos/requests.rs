@@ -199,13 +199,11 @@ mod measuring {
 
         let request = Rc::new(Request::from_url(url)?);
         target.reset();
-        let event_loop = EventLoop::new()?;
-        let (stats, watching) = observe::watch(sizes.trace);
-        let stopwatch = Stopwatch::start();
-        let statuses = event_loop.block_on(super::hand_built_requests(request, n));
-        let wall = stopwatch.elapsed();
-        drop(watching);
-        let hand_built = row(statuses, wall, stats.get(), "hand-built")?;
+        let (event_loop, stopwatch) = (EventLoop::new()?, Stopwatch::start());
+        let (statuses, counts) = observe::counted(sizes.trace, || {
+            event_loop.block_on(super::hand_built_requests(request, n))
+        });
+        let hand_built = row(statuses, stopwatch.elapsed(), counts, "hand-built")?;
 
         target.reset();
         let (runtime, client) = (tokio_runtime()?, http_client(url)?);

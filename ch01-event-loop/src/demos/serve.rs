@@ -79,16 +79,17 @@ pub fn run(common: &CommonArgs, args: &ServeArgs, trace: bool) -> anyhow::Result
     let wanted = SocketAddr::new(args.host, args.port()?);
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
-    let (_stats, _watching) = observe::watch(trace);
     let event_loop = EventLoop::new().context("setting up the event loop")?;
-    event_loop.block_on(async {
-        let listener =
-            TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
-        let addr = listener.local_addr()?;
-        announce(common, addr);
-        serve(listener).await;
-        anyhow::Ok(())
-    })
+    let (served, _) = observe::counted(trace, || {
+        event_loop.block_on(async {
+            let listener =
+                TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
+            announce(common, listener.local_addr()?);
+            serve(listener).await;
+            anyhow::Ok(())
+        })
+    });
+    served
 }
 
 /// The first line says where we listen (tests and scripts read it).
