@@ -55,7 +55,8 @@ const ASYNCIO: shared::python::Script =
     shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
 
 pub use measuring::{
-    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, load_client, measure, run, with_tokio,
+    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, client_thread, measure, run,
+    server_run, with_tokio,
 };
 
 mod measuring {
@@ -142,11 +143,13 @@ mod measuring {
     }
 
     impl EchoRun {
-        fn cpu_us_per_round_trip(&self) -> f64 {
+        /// The server's CPU time per round trip, in microseconds.
+        pub fn cpu_us_per_round_trip(&self) -> f64 {
             self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
         }
 
-        fn per_second(&self) -> f64 {
+        /// Round trips per second.
+        pub fn per_second(&self) -> f64 {
             self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
         }
 
@@ -187,22 +190,14 @@ mod measuring {
             hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
             tokio_runs.push(with_tokio(sizes)?);
         }
-        let (asyncio, python_spans) = match shared::narrate::python() {
-            Some(python) => with_asyncio(&python, sizes).map(|(run, spans)| (Some(run), spans))?,
-            None => (None, Vec::new()),
-        };
+        let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
         // The run with the median wall time.
         let median = |mut runs: Vec<EchoRun>| {
             runs.sort_by_key(|run| run.client.wall);
             runs.swap_remove(runs.len() / 2)
         };
         let (hand_built, tokio) = (median(hand_runs), median(tokio_runs));
-        Ok(VsTokio {
-            hand_built,
-            tokio,
-            asyncio,
-            python_spans,
-        })
+        Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
     }
 
     /// Runs the demo and prints its report.
@@ -272,7 +267,7 @@ mod measuring {
 
     /// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
     /// and its wait for a CPU meanwhile, from the kernel's scheduler statistics.
-    fn server_run(
+    pub fn server_run(
         thread: &str,
         span: tracing::Span,
         serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
@@ -347,7 +342,7 @@ mod measuring {
 
     /// Starts the load client on its own thread; its result wakes the server's loop (through
     /// the channel's waker, whichever runtime awaits it).
-    fn client_thread(
+    pub fn client_thread(
         addr: SocketAddr,
         sizes: &Sizes,
     ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
@@ -364,7 +359,7 @@ mod measuring {
 
     /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
     /// messages and checking every echo byte for byte. Connecting is not counted in the wall.
-    pub fn load_client(
+    fn load_client(
         addr: SocketAddr,
         connections: u64,
         round_trips: u64,

@@ -59,6 +59,16 @@ pub struct VsTokio<R> {
 }
 
 impl<R> VsTokio<R> {
+    fn new(hand_built: R, tokio: R, asyncio: Option<(R, Vec<Span>)>) -> Self {
+        let (asyncio, python_spans) = asyncio.map_or((None, Vec::new()), |(r, s)| (Some(r), s));
+        Self {
+            hand_built,
+            tokio,
+            asyncio,
+            python_spans,
+        }
+    }
+
     /// Prints the report, rows named `hand_built`, `tokio`, `asyncio` (each made by `row`), then
     /// the timeline of `spans` with asyncio's.
     fn report<M: Serialize>(

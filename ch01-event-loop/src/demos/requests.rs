@@ -211,23 +211,17 @@ mod measuring {
         let statuses = runtime.block_on(super::tokio_requests(client, url.clone(), n));
         let tokio = row(statuses, stopwatch.elapsed(), Counts::default(), "tokio")?;
 
-        let (mut asyncio, mut python_spans) = (None, Vec::new());
-        if let Some(python) = shared::narrate::python() {
+        let asyncio = shared::narrate::python().map(|python| {
             target.reset();
             let port = url.port_or_known_default().unwrap_or(80).to_string();
             let host = url.host_str().unwrap_or("127.0.0.1");
             let args = [url.scheme(), host, &port, url.path(), &n.to_string()].map(String::from);
             let finished = python.run::<Answer>(&super::ASYNCIO, &args)?;
-            python_spans = finished.spans;
             let Answer { wall_ms, statuses } = finished.result;
             let wall = Duration::from_secs_f64(wall_ms / 1e3);
-            asyncio = Some(row(Ok(statuses), wall, Counts::default(), "asyncio")?);
-        }
-        Ok(VsTokio {
-            hand_built,
-            tokio,
-            asyncio,
-            python_spans,
-        })
+            let asyncio = row(Ok(statuses), wall, Counts::default(), "asyncio")?;
+            anyhow::Ok((asyncio, finished.spans))
+        });
+        Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
     }
 }
