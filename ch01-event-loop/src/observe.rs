@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use shared::narrate::plural;
@@ -148,9 +148,7 @@ impl LoopStats {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -168,12 +166,8 @@ impl<S: Subscriber> Layer<S> for LoopStats {
             Level::TRACE => {
                 if let Some((_, polled)) = printer.as_mut().filter(|(_, p)| p.len() < IDS_SHOWN) {
                     let id = iteration.task.unwrap_or_default();
-                    let main = id == usize::MAX as u64;
-                    polled.push(if main {
-                        "main".into()
-                    } else {
-                        format!("#{id}")
-                    });
+                    let main = (id == usize::MAX as u64).then(|| "main".to_string());
+                    polled.push(main.unwrap_or_else(|| format!("#{id}")));
                 }
             }
             Level::DEBUG => {

@@ -12,16 +12,13 @@ use shared::child::SelfExe;
 use shared::testing::python;
 use shared::trace::{named, threads_used};
 
-/// The demos re-run this crate's binary as their child processes, not the test harness.
-fn set_exe() {
-    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
-}
-
 /// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
 /// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
 /// anyone wants" at TRACE while tests' subscribers come and go (else events get lost). One
-/// recording at a time, so no test's spans land in another's.
+/// recording at a time, so no test's spans land in another's. The demos' child processes re-run
+/// this crate's binary, not the test harness.
 fn record<T>(measure: impl FnOnce() -> anyhow::Result<T>) -> (T, Vec<Span>) {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
     let (result, spans) = shared::trace::record(measure);
     (result.unwrap(), spans)
 }
@@ -82,8 +79,7 @@ fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
         count: 50,
         ..Sizes::default()
     };
-    set_exe();
-    let timers = timers::measure(&sizes).unwrap();
+    let (timers, _) = record(|| timers::measure(&sizes));
     assert_eq!(timers.rows.len(), 4 + usize::from(python.is_some()));
     for row in &timers.rows {
         assert!(row.wall_ms >= 1000.0, "{row:?}");
@@ -171,7 +167,6 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         job_ms: 300,
         ..Sizes::default()
     };
-    set_exe();
     let (result, mut spans) = record(|| offload::measure(&sizes));
     spans.extend(result.python_spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();

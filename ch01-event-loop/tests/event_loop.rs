@@ -238,21 +238,20 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
     assert_eq!(event_loop.task_count(), 0);
 }
 
-/// Runs `test` on its own thread and fails if it takes longer than `limit`: a lost wake-up leaves
-/// a loop asleep forever, and the test should fail rather than hang.
-fn within(limit_s: u64, test: fn()) {
+/// Runs `test` on its own thread and fails if it takes longer than `limit_s` seconds: a lost
+/// wake-up leaves a loop asleep forever, and the test should fail rather than hang.
+fn within<T: Send + 'static>(limit_s: u64, test: fn() -> T) -> T {
+    use std::sync::mpsc::RecvTimeoutError;
     let (limit, (done, finished)) = (Duration::from_secs(limit_s), std::sync::mpsc::channel());
-    let thread = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
-        panic!("still running after {limit:?}: the loop missed a wake-up");
+    let thread = std::thread::spawn(move || drop(done.send(test())));
+    match finished.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit:?}: missed a wake-up"),
+        // The test panicked: that panic is its failure.
+        Err(RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(thread.join().unwrap_err())
+        }
     }
-    // Finished or panicked: a panic is the test's failure.
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
 }
 
 /// A short read can arrive together with the end of stream, whose edge the OS reported earlier:
@@ -418,13 +417,12 @@ fn futures_join_all_select_and_channels_run_unchanged() {
     });
 }
 
+/// Fails (after 30 s, not hanging) if the other thread's wake did not end the loop's sleep: the
+/// loop would sleep forever (no socket, no timer).
 #[test]
 fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
-    // The loop runs on its own thread, so that a broken interrupt fails this test in bounded
-    // time instead of hanging it: the loop would sleep forever (no socket, no timer).
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = counted(|| {
+    let (value, counts) = within(30, || {
+        counted(|| {
             block_on(async {
                 let (sender, receiver) = futures::channel::oneshot::channel();
                 let thread = std::thread::spawn(move || {
@@ -435,12 +433,8 @@ fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
                 thread.join().unwrap();
                 value
             })
-        });
-        let _ = done.send(outcome);
+        })
     });
-    let (value, counts) = result
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the loop never woke up: the other thread's wake did not end its sleep");
     assert_eq!(value, 7);
     // No socket and no timer: only the mio::Waker could have ended the wait.
     assert_eq!((counts.timers_fired, counts.io_events), (0, 0));
