@@ -97,21 +97,17 @@ fn announce(common: &CommonArgs, addr: SocketAddr) {
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
     let mut out = io::stdout().lock();
-    let _ = if common.json {
-        let line =
-            serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
-        writeln!(out, "{line}")
-    } else {
-        writeln!(out, "listening on {addr}")
-    };
-    if !common.json && !common.quiet {
-        let _ = writeln!(
+    let (ip, port) = (addr.ip(), addr.port());
+    let json =
+        serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
+    let _ = match (common.json, common.quiet) {
+        (true, _) => writeln!(out, "{json}"),
+        (false, true) => writeln!(out, "listening on {addr}"),
+        (false, false) => writeln!(
             out,
-            "Echo server on the hand-built event loop: one thread, one task per client. Try \
-             `nc {} {}` (several at once). Ctrl-C stops it.",
-            addr.ip(),
-            addr.port()
-        );
-    }
+            "listening on {addr}\nEcho server on the hand-built event loop: one thread, one task \
+             per client. Try `nc {ip} {port}` (several at once). Ctrl-C stops it."
+        ),
+    };
     let _ = out.flush();
 }
