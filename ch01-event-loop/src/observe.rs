@@ -91,24 +91,28 @@ impl fmt::Display for Iteration {
     }
 }
 
-/// What the loop did, summed over its iterations.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the loop did, summed over its iterations (a report shows the first four).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Counts {
     /// Turns of the loop: run the ready tasks, wait for I/O or a timer, wake what became ready.
     pub iterations: u64,
-    /// Ids taken from the ready queue (one per wake-up).
-    pub wakeups: u64,
     /// Calls to a task's (or the main future's) `poll`.
     pub polls: u64,
+    /// Ids taken from the ready queue (one per wake-up).
+    pub wakeups: u64,
     /// Readiness events the OS reported for our sockets.
     pub io_events: u64,
     /// Timers whose deadline passed and whose task was woken.
+    #[serde(skip)]
     pub timers_fired: u64,
     /// Tasks that panicked (each ended alone; its join handle got the error).
+    #[serde(skip)]
     pub panicked: u64,
     /// Time spent blocked in the OS, all iterations together.
+    #[serde(skip)]
     pub waited: Duration,
     /// The iteration that spent longest inside tasks.
+    #[serde(skip)]
     pub longest: Iteration,
 }
 

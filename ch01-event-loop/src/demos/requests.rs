@@ -73,51 +73,24 @@ mod measuring {
     pub const NAME: &str = "requests";
     const SECTION: &str = "1.7";
 
-    /// What one runtime did with the batch.
-    #[derive(Debug, Clone, Default)]
+    /// What one runtime did with the batch, as the report and `--json` show it.
+    #[derive(Debug, Clone, Serialize)]
     pub struct Row {
+        /// `hand_built`, `tokio` or `asyncio`.
+        pub name: &'static str,
         /// From the first request made to the last answer read.
+        #[serde(rename = "wall_ms", serialize_with = "shared::report::as_ms")]
         pub wall: Duration,
+        /// The hand-built loop's counters (`None` for the others).
+        #[serde(flatten)]
+        pub counts: Option<Counts>,
         /// The most requests the embedded server had in flight at once (`None` with `--url`).
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub max_in_flight: Option<u64>,
-        /// The hand-built loop's counters (zero for tokio).
-        pub counts: Counts,
     }
 
     /// What the demo measured on each runtime.
     pub type Requests = VsTokio<Row>;
-
-    /// One row as the report and `--json` show it: the loop's counters on the hand-built row only.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        iterations: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        polls: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        wakeups: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        io_events: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        max_in_flight: Option<u64>,
-    }
-
-    impl Row {
-        fn measured(&self, name: &'static str) -> Measured {
-            let count = |n: u64| (name == "hand_built").then_some(n);
-            Measured {
-                name,
-                wall_ms: ms(self.wall),
-                iterations: count(self.counts.iterations),
-                polls: count(self.counts.polls),
-                wakeups: count(self.counts.wakeups),
-                io_events: count(self.counts.io_events),
-                max_in_flight: self.max_in_flight,
-            }
-        }
-    }
 
     /// What `requests.py` answers.
     #[derive(Deserialize)]
@@ -145,7 +118,7 @@ mod measuring {
         let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
         let measured = measured?;
         let title = format!("{requests} per row, each a span from connect to last byte");
-        measured.report(narrator, NAME, Row::measured, (&title, spans));
+        measured.report(narrator, NAME, |row, _| row.clone(), (&title, spans));
         let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
         let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
         let asyncio = measured.asyncio.as_ref().map(|asyncio| {
@@ -160,7 +133,11 @@ mod measuring {
                 "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
                  every ready task until it hit I/O, then slept in the OS until sockets were ready.",
                 human_ms(ms(hand_built.wall)),
-                plural(hand_built.counts.iterations, "iteration", "iterations")
+                plural(
+                    hand_built.counts.as_ref().map_or(0, |c| c.iterations),
+                    "iteration",
+                    "iterations"
+                )
             ),
             "The server saw the requests in flight together: one thread, many waits at once."
                 .into(),
@@ -184,16 +161,18 @@ mod measuring {
         let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         let url = target.url();
         // A row, once every request of the runtime got a 2xx answer.
-        let row = |statuses: anyhow::Result<Vec<u16>>, wall, counts, runtime: &str| {
+        let row = |statuses: anyhow::Result<Vec<u16>>, wall, counts, name: &'static str| {
+            let runtime = name.replace('_', "-");
             let statuses = statuses.with_context(|| format!("a {runtime} request failed"))?;
             if let Some(status) = statuses.iter().find(|status| !(200..300).contains(*status)) {
                 bail!("a {runtime} request got HTTP status {status}");
             }
             let max_in_flight = target.max_in_flight();
             anyhow::Ok(Row {
+                name,
                 wall,
-                max_in_flight,
                 counts,
+                max_in_flight,
             })
         };
 
@@ -203,13 +182,13 @@ mod measuring {
         let (statuses, counts) = observe::counted(sizes.trace, || {
             event_loop.block_on(super::hand_built_requests(request, n))
         });
-        let hand_built = row(statuses, stopwatch.elapsed(), counts, "hand-built")?;
+        let hand_built = row(statuses, stopwatch.elapsed(), Some(counts), "hand_built")?;
 
         target.reset();
         let (runtime, client) = (tokio_runtime()?, http_client(url)?);
         let stopwatch = Stopwatch::start();
         let statuses = runtime.block_on(super::tokio_requests(client, url.clone(), n));
-        let tokio = row(statuses, stopwatch.elapsed(), Counts::default(), "tokio")?;
+        let tokio = row(statuses, stopwatch.elapsed(), None, "tokio")?;
 
         let asyncio = shared::narrate::python().map(|python| {
             target.reset();
@@ -219,7 +198,7 @@ mod measuring {
             let finished = python.run::<Answer>(&super::ASYNCIO, &args)?;
             let Answer { wall_ms, statuses } = finished.result;
             let wall = Duration::from_secs_f64(wall_ms / 1e3);
-            let asyncio = row(Ok(statuses), wall, Counts::default(), "asyncio")?;
+            let asyncio = row(Ok(statuses), wall, None, "asyncio")?;
             anyhow::Ok((asyncio, finished.spans))
         });
         Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
