@@ -99,7 +99,7 @@ mod measuring {
     use std::rc::Rc;
     use std::time::{Duration, Instant};
 
-    use anyhow::{Context as _, bail};
+    use anyhow::bail;
     use serde::{Deserialize, Serialize};
     use shared::child::SelfExe;
     use shared::narrate::plural;
@@ -341,12 +341,8 @@ mod measuring {
             black_box(cpu_job(CHUNK));
             done += CHUNK;
         }
-        let spent = if used().is_zero() {
-            wall.elapsed()
-        } else {
-            used()
-        };
-        let per_iteration = spent.as_secs_f64() / done as f64;
+        let spent = Some(used()).filter(|cpu| !cpu.is_zero());
+        let per_iteration = spent.unwrap_or(wall.elapsed()).as_secs_f64() / done as f64;
         ((job_ms as f64 / 1e3 / per_iteration) as u64).max(1)
     }
 
@@ -358,9 +354,8 @@ mod measuring {
         exe: &SelfExe,
         trace: bool,
     ) -> anyhow::Result<(OffloadRow, u64)> {
-        let blocking_pool = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("could not start a tokio runtime for its blocking pool")?;
+        // Only its blocking thread pool is used.
+        let blocking_pool = super::super::tokio_runtime()?;
         let event_loop = EventLoop::new()?;
         let (started, cpu_before) = (Instant::now(), cpu_with_children());
         let ticks = Rc::new(RefCell::new(Vec::new()));

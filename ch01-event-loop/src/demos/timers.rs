@@ -120,17 +120,13 @@ mod measuring {
         let small = count <= JOIN_ALL_LIMIT;
         let (mut rows, mut spans) = (Vec::new(), Vec::new());
         let mut add = |name, finished: shared::child::Finished<ChildResult>| {
-            let ChildResult {
-                wall_ms,
-                peak_rss_kb,
-                start_rss_kb,
-            } = finished.result;
-            let growth = peak_rss_kb.saturating_sub(start_rss_kb);
+            let child = finished.result;
+            let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
             let bytes_per_timer = (growth * 1024) as f64 / count as f64;
             rows.push(TimerRow {
                 name,
-                wall_ms,
-                peak_rss_kb,
+                wall_ms: child.wall_ms,
+                peak_rss_kb: child.peak_rss_kb,
                 rss_growth_kb: growth,
                 bytes_per_timer,
             });
