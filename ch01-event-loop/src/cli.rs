@@ -56,17 +56,6 @@ pub enum Job {
     },
 }
 
-impl Demo {
-    /// Every public demo, in the order `cargo run` runs them.
-    pub const ALL: [Demo; 5] = [
-        Demo::Requests,
-        Demo::Timers,
-        Demo::EchoBench,
-        Demo::Cooperative,
-        Demo::Offload,
-    ];
-}
-
 /// Where `serve` listens.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {

@@ -17,7 +17,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
     let demos: Vec<Demo> = match &cli.demo {
         Some(demo) => vec![demo.clone()],
-        None => Demo::ALL.to_vec(),
+        // Every demo but `serve`, in the order of the notes.
+        None => {
+            use Demo::*;
+            vec![Requests, Timers, EchoBench, Cooperative, Offload]
+        }
     };
     // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
     let sizes = &Sizes {
