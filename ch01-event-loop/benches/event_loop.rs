@@ -9,10 +9,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ch01_event_loop::cli::Sizes;
-use ch01_event_loop::demos::{echo_bench, serve};
+use ch01_event_loop::demos::echo_bench::{self, EchoRun};
+use ch01_event_loop::demos::serve;
 use ch01_event_loop::event_loop::{EventLoop, TcpListener, sleep_until, spawn};
 use criterion::{Criterion, Throughput, criterion_group};
-use shared::timing::thread_cpu_time;
+use tracing::Span;
 
 const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
@@ -67,12 +68,6 @@ criterion_group! {
     targets = spawn_and_complete, timer_throughput
 }
 
-/// The median of `values`.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// `serve`'s echo (a buffer only while data is in hand) against tokio's, under the same client:
 /// round trips per second and server CPU per round trip, medians of `ROUNDS` alternating rounds.
 fn serve_head_to_head() {
@@ -81,37 +76,34 @@ fn serve_head_to_head() {
         round_trips: 2_000,
         ..Sizes::default()
     };
-    let (mut rates, mut cpu) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    let (mut hand, mut tokio) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let (event_loop, before) = (EventLoop::new().unwrap(), thread_cpu_time());
-        let client = event_loop.block_on(async {
-            let listener = TcpListener::bind(([127, 0, 0, 1], 0).into()).unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (done, finished) = futures::channel::oneshot::channel();
-            let (connections, round_trips) = (sizes.connections, sizes.round_trips);
-            std::thread::spawn(move || {
-                done.send(echo_bench::load_client(addr, connections, round_trips))
-            });
-            drop(spawn(serve::serve(listener)));
-            finished.await.unwrap().unwrap()
-        });
-        let server_cpu = thread_cpu_time() - before;
-        let trips = client.round_trips as f64;
-        rates.0.push(trips / client.wall.as_secs_f64());
-        cpu.0.push(server_cpu.as_secs_f64() * 1e6 / trips);
-        let run = echo_bench::with_tokio(&sizes).unwrap();
-        let trips = run.client.round_trips as f64;
-        rates.1.push(trips / run.client.wall.as_secs_f64());
-        cpu.1.push(run.server_cpu.as_secs_f64() * 1e6 / trips);
+        let serve = || {
+            let client = EventLoop::new()?.block_on(async {
+                let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
+                let client = echo_bench::client_thread(listener.local_addr()?, &sizes);
+                drop(spawn(serve::serve(listener)));
+                client.await
+            })?;
+            Ok((client, 0))
+        };
+        hand.push(echo_bench::server_run("thread-self", Span::none(), serve).unwrap());
+        tokio.push(echo_bench::with_tokio(&sizes).unwrap());
     }
-    let (hand, tokio) = (median(rates.0), median(rates.1));
-    let (hand_cpu, tokio_cpu) = (median(cpu.0), median(cpu.1));
+    let median = |runs: &[EchoRun], of: fn(&EchoRun) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (rate, cpu) = (EchoRun::per_second, EchoRun::cpu_us_per_round_trip);
+    let (hand_rate, tokio_rate) = (median(&hand, rate), median(&tokio, rate));
+    let (hand_cpu, tokio_cpu) = (median(&hand, cpu), median(&tokio, cpu));
     println!(
-        "serve's echo ({} x {}): hand-built {hand:.0}/s, tokio {tokio:.0}/s: {:.3}x the rate; \
-         server CPU {hand_cpu:.2} vs {tokio_cpu:.2} us per round trip: {:.3}x",
+        "serve's echo ({} x {}): hand-built {hand_rate:.0}/s, tokio {tokio_rate:.0}/s: {:.3}x the \
+         rate; server CPU {hand_cpu:.2} vs {tokio_cpu:.2} us per round trip: {:.3}x",
         sizes.connections,
         sizes.round_trips,
-        hand / tokio,
+        hand_rate / tokio_rate,
         hand_cpu / tokio_cpu
     );
 }

@@ -39,8 +39,7 @@ pub enum Demo {
     Serve(ServeArgs),
 }
 
-/// What this program does when `timers` or `offload` re-runs it as a child process
-/// (`shared::child`).
+/// What this program does when `timers` or `offload` re-runs it as a child (`shared::child`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
     /// One runtime's batch of `count` sleeps, in a fresh process so that peak memory is its own.
@@ -57,26 +56,14 @@ pub enum Job {
     },
 }
 
-impl Demo {
-    /// Every public demo, in the order `cargo run` runs them.
-    pub const ALL: [Demo; 5] = [
-        Demo::Requests,
-        Demo::Timers,
-        Demo::EchoBench,
-        Demo::Cooperative,
-        Demo::Offload,
-    ];
-}
-
 /// Where `serve` listens.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {
     /// Port to listen on, 0-65535 (0: any free port, printed at start). Required.
-    // Optional for clap only: clap's "required argument missing" message spans several lines;
-    // `port()` gives the one-line error instead.
+    // Optional for clap only: clap's "required argument missing" spans several lines; `port()`
+    // gives the one-line error instead.
     #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
     pub port: Option<u16>,
-
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -100,7 +87,7 @@ pub enum TimerRuntime {
     Tokio,
     /// Every sleep in one `join_all` inside one tokio task.
     TokioJoinAll,
-    /// The same, with tokio's cooperative budget switched off (`tokio::task::unconstrained`).
+    /// The same, with tokio's cooperative budget off (`tokio::task::unconstrained`).
     TokioJoinAllUnconstrained,
 }
 
@@ -111,53 +98,40 @@ pub struct Sizes {
     #[arg(long, global = true, default_value_t = 100, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=20_000))]
     pub requests: u64,
-
     /// requests: how long the server waits before answering each one, in milliseconds.
     #[arg(long, global = true, default_value_t = 500, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
-
     /// timers: how many 1-second sleeps run at once.
     #[arg(long, global = true, default_value_t = 10_000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub count: u64,
-
     /// echo-bench: how many client connections at once.
     #[arg(long, global = true, default_value_t = 32, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=2_000))]
     pub connections: u64,
-
     /// echo-bench: round trips of 64 bytes per connection.
     #[arg(long, global = true, default_value_t = 1_000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub round_trips: u64,
-
     /// cooperative: how long the greedy task computes without awaiting, in milliseconds of CPU time.
     #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub hog_ms: u64,
-
     /// offload: how long the CPU-heavy job computes, in milliseconds of CPU time.
     #[arg(long, global = true, default_value_t = 300, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub job_ms: u64,
-
     /// Print one line per iteration of the hand-built loop (to standard error).
     #[arg(long, global = true)]
     pub trace: bool,
-
-    /// requests: the server to ask (`--url`, among the options every chapter shares); `None`
-    /// starts the embedded one.
+    /// requests: the server to ask (the shared `--url`); `None` starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
-
-    /// CPython, for the rows that run the same workload on asyncio (`None`: left out).
-    #[arg(skip)]
-    pub python: Option<shared::python::Python>,
 }
 
 impl Default for Sizes {
-    /// The defaults of the command line, written once, above.
+    /// The command line's defaults, written once, above.
     fn default() -> Self {
         Cli::parse_from(["ch01-event-loop"]).sizes
     }

@@ -42,14 +42,15 @@ impl Request {
             .with_context(|| format!("cannot resolve {host}"))?
             .next()
             .with_context(|| format!("{host} has no address"))?;
-        let mut path = url.path().to_string();
-        if let Some(query) = url.query() {
-            path = format!("{path}?{query}");
-        }
-        let host = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().into(),
         };
+        let port = url
+            .port()
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default();
+        let host = format!("{host}{port}");
         Ok(Self { addr, host, path })
     }
 }

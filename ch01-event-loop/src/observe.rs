@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use shared::narrate::plural;
@@ -91,24 +91,28 @@ impl fmt::Display for Iteration {
     }
 }
 
-/// What the loop did, summed over its iterations.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the loop did, summed over its iterations (a report shows the first four).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Counts {
     /// Turns of the loop: run the ready tasks, wait for I/O or a timer, wake what became ready.
     pub iterations: u64,
-    /// Ids taken from the ready queue (one per wake-up).
-    pub wakeups: u64,
     /// Calls to a task's (or the main future's) `poll`.
     pub polls: u64,
+    /// Ids taken from the ready queue (one per wake-up).
+    pub wakeups: u64,
     /// Readiness events the OS reported for our sockets.
     pub io_events: u64,
     /// Timers whose deadline passed and whose task was woken.
+    #[serde(skip)]
     pub timers_fired: u64,
     /// Tasks that panicked (each ended alone; its join handle got the error).
+    #[serde(skip)]
     pub panicked: u64,
     /// Time spent blocked in the OS, all iterations together.
+    #[serde(skip)]
     pub waited: Duration,
     /// The iteration that spent longest inside tasks.
+    #[serde(skip)]
     pub longest: Iteration,
 }
 
@@ -148,9 +152,7 @@ impl LoopStats {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -168,12 +170,8 @@ impl<S: Subscriber> Layer<S> for LoopStats {
             Level::TRACE => {
                 if let Some((_, polled)) = printer.as_mut().filter(|(_, p)| p.len() < IDS_SHOWN) {
                     let id = iteration.task.unwrap_or_default();
-                    let main = id == usize::MAX as u64;
-                    polled.push(if main {
-                        "main".into()
-                    } else {
-                        format!("#{id}")
-                    });
+                    let main = (id == usize::MAX as u64).then(|| "main".to_string());
+                    polled.push(main.unwrap_or_else(|| format!("#{id}")));
                 }
             }
             Level::DEBUG => {
@@ -221,15 +219,17 @@ pub fn subscriber(stats: &LoopStats) -> impl Subscriber + Send + Sync {
         .with(stats.clone())
 }
 
-/// Counts what the loops on this thread do until the guard is dropped, and prints one line per
-/// iteration to standard error when `trace` is on.
-pub fn watch(trace: bool) -> (LoopStats, tracing::subscriber::DefaultGuard) {
+/// Runs `work` with what the loops on this thread do counted, printing one line per iteration
+/// to standard error when `trace` is on.
+pub fn counted<R>(trace: bool, work: impl FnOnce() -> R) -> (R, Counts) {
     let stats = match trace {
         true => LoopStats::printing_to(Box::new(std::io::stderr())),
         false => LoopStats::default(),
     };
-    let guard = tracing::subscriber::set_default(subscriber(&stats));
-    (stats, guard)
+    (
+        tracing::subscriber::with_default(subscriber(&stats), work),
+        stats.get(),
+    )
 }
 
 /// Time the calling thread has spent ready to run but waiting for a CPU.

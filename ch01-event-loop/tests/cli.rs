@@ -9,20 +9,17 @@ fn run(args: &[&str]) -> std::process::Output {
     testing::run(BIN, args)
 }
 
+/// The same, with the arguments in one string.
+fn run_line(args: &str) -> std::process::Output {
+    run(&args.split(' ').collect::<Vec<_>>())
+}
+
 #[test]
 fn help_lists_every_demo_with_its_section() {
     let output = run(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for demo in [
-        "requests",
-        "timers",
-        "echo-bench",
-        "cooperative",
-        "offload",
-        "serve",
-        "1.7",
-    ] {
+    for demo in "requests timers echo-bench cooperative offload serve 1.7".split(' ') {
         assert!(help.contains(demo), "{demo} missing from --help");
     }
 }
@@ -93,7 +90,7 @@ const DEMOS: [(&str, &[Row]); 5] = [
 fn json_output_has_the_documented_names_and_fields() {
     let tiny = "--json --no-python --requests 5 --delay-ms 300 --count 50 --connections 2 \
                 --round-trips 20 --hog-ms 30 --job-ms 60";
-    let reports = json_lines(&run(&tiny.split(' ').collect::<Vec<_>>()));
+    let reports = json_lines(&run_line(tiny));
     assert_eq!(reports.len(), DEMOS.len(), "one line per demo");
     for (report, (demo, rows)) in reports.iter().zip(DEMOS) {
         assert_rows(report, demo, "1.7", rows);
@@ -122,15 +119,7 @@ fn bad_input_gives_one_clear_line() {
 
 #[test]
 fn trace_prints_one_line_per_iteration() {
-    let output = run(&[
-        "requests",
-        "--quiet",
-        "--trace",
-        "--requests",
-        "3",
-        "--delay-ms",
-        "20",
-    ]);
+    let output = run_line("requests --quiet --trace --requests 3 --delay-ms 20");
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -12,16 +12,13 @@ use shared::child::SelfExe;
 use shared::testing::python;
 use shared::trace::{named, threads_used};
 
-/// This crate's binary, which the demos re-run as their child processes.
-fn exe() -> SelfExe {
-    SelfExe::at(env!("CARGO_BIN_EXE_ch01-event-loop"))
-}
-
 /// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
 /// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
 /// anyone wants" at TRACE while tests' subscribers come and go (else events get lost). One
-/// recording at a time, so no test's spans land in another's.
+/// recording at a time, so no test's spans land in another's. The demos' child processes re-run
+/// this crate's binary, not the test harness.
 fn record<T>(measure: impl FnOnce() -> anyhow::Result<T>) -> (T, Vec<Span>) {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
     let (result, spans) = shared::trace::record(measure);
     (result.unwrap(), spans)
 }
@@ -38,21 +35,19 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
     let sizes = Sizes {
         requests: 20,
         delay_ms: 300,
-        python: python.clone(),
         ..Sizes::default()
     };
     let (result, mut spans) = record(|| requests::measure(&sizes));
     spans.extend(result.python_spans.clone());
     // Fails if the tasks ran one after the other (a loop that ran each task to completion).
-    let rows = [
-        ("hand_built", Some(&result.hand_built)),
-        ("tokio", Some(&result.tokio)),
-    ];
-    let asyncio = ("asyncio", result.asyncio.as_ref());
-    assert_eq!(asyncio.1.is_some(), python.is_some());
-    for (name, row) in rows.into_iter().chain([asyncio]) {
+    assert_eq!(result.asyncio.is_some(), python.is_some());
+    for row in [
+        Some(&result.hand_built),
+        Some(&result.tokio),
+        result.asyncio.as_ref(),
+    ] {
         let Some(row) = row else { continue };
-        assert_eq!(row.max_in_flight, Some(20), "{name}: all 20 at once");
+        assert_eq!(row.max_in_flight, Some(20), "all 20 at once: {row:?}");
     }
     // The timeline's spans: one per request on each runtime, all open at one instant, and the
     // hand-built loop's on a single thread.
@@ -66,15 +61,12 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
             );
         }
     }
-    let hand_built: Vec<Span> = named(&spans, "hand-built loop")
-        .into_iter()
-        .cloned()
-        .collect();
-    assert_eq!(threads_used(&hand_built), 1);
+    let hand_built = named(&spans, "hand-built loop").into_iter().cloned();
+    assert_eq!(threads_used(&hand_built.collect::<Vec<_>>()), 1);
     // Each iteration serves every ready task: the loop made far fewer iterations than the
     // three per request (connect, answer, end) of a loop that ran one task per iteration and
     // waited in between.
-    let counts = &result.hand_built.counts;
+    let counts = result.hand_built.counts.as_ref().unwrap();
     assert!(counts.iterations < 20 * 3, "{counts:?}");
 }
 
@@ -85,10 +77,9 @@ fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
     let python = python();
     let sizes = Sizes {
         count: 50,
-        python: python.clone(),
         ..Sizes::default()
     };
-    let timers = timers::measure_with(&sizes, &exe()).unwrap();
+    let (timers, _) = record(|| timers::measure(&sizes));
     assert_eq!(timers.rows.len(), 4 + usize::from(python.is_some()));
     for row in &timers.rows {
         assert!(row.wall_ms >= 1000.0, "{row:?}");
@@ -105,7 +96,6 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let sizes = Sizes {
         connections: 3,
         round_trips: 50,
-        python: python.clone(),
         ..Sizes::default()
     };
     let (bench, _) = record(|| echo_bench::measure(&sizes));
@@ -113,14 +103,12 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let trips = sizes.connections * sizes.round_trips;
     // The client checked each echo byte for byte (or failed); the server counted what it
     // wrote back: an echo that lost or repeated bytes would count differently.
-    for run in [
+    let runs = [
         Some(&bench.hand_built),
         Some(&bench.tokio),
         bench.asyncio.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    ];
+    for run in runs.into_iter().flatten() {
         assert_eq!(run.server_echoed, trips * echo_bench::MESSAGE_LEN as u64);
         assert_eq!(run.client.round_trips, trips);
     }
@@ -177,10 +165,9 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     let python = python();
     let sizes = Sizes {
         job_ms: 300,
-        python: python.clone(),
         ..Sizes::default()
     };
-    let (result, mut spans) = record(|| offload::measure_with(&sizes, &exe()));
+    let (result, mut spans) = record(|| offload::measure(&sizes));
     spans.extend(result.python_spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();
     let mut expected = vec!["on_loop", "spawn_blocking", "process"];

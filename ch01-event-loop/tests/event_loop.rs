@@ -17,18 +17,17 @@ fn new_loop() -> EventLoop {
     EventLoop::new().expect("an event loop")
 }
 
-/// Tests run in parallel, each with its own thread-local subscriber. `tracing` keeps one global
-/// "most verbose level anyone wants" and recomputes it as subscribers come and go; two threads
-/// doing so at once can leave it lower than a live subscriber wants, and its events are lost. A
-/// global subscriber that wants everything (the span recorder's) keeps that level at TRACE.
-fn steady_tracing() {
-    shared::trace::install();
-}
-
 /// Runs `work` with the loop's events counted, as the demos do.
 fn counted<R>(work: impl FnOnce() -> R) -> (R, Counts) {
-    steady_tracing();
-    let stats = LoopStats::default();
+    counted_by(LoopStats::default(), work)
+}
+
+/// The same with these `stats`. Tests run in parallel, each with its own thread-local
+/// subscriber; `tracing` keeps one global "most verbose level anyone wants", recomputed as
+/// subscribers come and go, and two threads doing so at once can leave it too low (events are
+/// lost). A global subscriber that wants everything (the span recorder's) keeps it at TRACE.
+fn counted_by<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
+    shared::trace::install();
     let result = tracing::subscriber::with_default(subscriber(&stats), work);
     (result, stats.get())
 }
@@ -201,7 +200,7 @@ fn timers_fire_in_deadline_order_and_never_early() {
 /// timers kept one waker per deadline: the other task would never be woken.
 #[test]
 fn sleeps_with_the_same_deadline_all_end() {
-    within(Duration::from_secs(30), || {
+    within(30, || {
         block_on(async {
             let deadline = Instant::now() + Duration::from_millis(20);
             let first = spawn(sleep_until(deadline));
@@ -239,28 +238,27 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
     assert_eq!(event_loop.task_count(), 0);
 }
 
-/// Runs `test` on its own thread and fails if it takes longer than `limit`: a lost wake-up leaves
-/// a loop asleep forever, and the test should fail rather than hang.
-fn within(limit: Duration, test: fn()) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
-        panic!("still running after {limit:?}: the loop missed a wake-up");
+/// Runs `test` on its own thread and fails if it takes longer than `limit_s` seconds: a lost
+/// wake-up leaves a loop asleep forever, and the test should fail rather than hang.
+fn within<T: Send + 'static>(limit_s: u64, test: fn() -> T) -> T {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (limit, (done, finished)) = (Duration::from_secs(limit_s), std::sync::mpsc::channel());
+    let thread = std::thread::spawn(move || drop(done.send(test())));
+    match finished.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit:?}: missed a wake-up"),
+        // The test panicked: that panic is its failure.
+        Err(RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(thread.join().unwrap_err())
+        }
     }
-    // Finished or panicked: a panic is the test's failure.
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
 }
 
+/// A short read can arrive together with the end of stream, whose edge the OS reported earlier:
+/// the loop must still see it (this once hung instead of failing).
 #[test]
 fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
-    // A short read can arrive together with the end of stream, whose edge the OS reported
-    // earlier: the loop must still see it (this once hung instead of failing).
-    within(Duration::from_secs(60), echo_one_megabyte);
+    within(60, echo_one_megabyte);
 }
 
 fn echo_one_megabyte() {
@@ -316,26 +314,24 @@ fn echo_one_megabyte() {
 /// short read made the socket wait for an edge even after its end.
 #[test]
 fn the_read_after_a_short_read_sees_an_end_of_stream_reported_earlier() {
-    within(Duration::from_secs(30), short_read_then_end_of_stream);
-}
-
-fn short_read_then_end_of_stream() {
-    block_on(async {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = spawn(async move {
-            let (connection, _) = listener.accept().await.unwrap();
-            connection.write_all(b"last words").await.unwrap();
-            // Dropped here: the connection closes after its last words.
-        });
-        let client = TcpStream::connect(addr).await.unwrap();
-        server.await.unwrap();
-        // Meanwhile the loop waits in the OS and takes its report: data, then end of stream.
-        sleep(Duration::from_millis(50)).await;
-        let mut buf = [0u8; 64];
-        let n = client.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"last words");
-        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "end of stream");
+    within(30, || {
+        block_on(async {
+            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = spawn(async move {
+                let (connection, _) = listener.accept().await.unwrap();
+                connection.write_all(b"last words").await.unwrap();
+                // Dropped here: the connection closes after its last words.
+            });
+            let client = TcpStream::connect(addr).await.unwrap();
+            server.await.unwrap();
+            // Meanwhile the loop waits in the OS and takes its report: data, then end of stream.
+            sleep(Duration::from_millis(50)).await;
+            let mut buf = [0u8; 64];
+            let n = client.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"last words");
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "end of stream");
+        })
     });
 }
 
@@ -348,14 +344,14 @@ fn connecting_to_a_closed_port_fails_cleanly() {
     assert!(result.is_err());
 }
 
-#[test]
-fn a_connect_still_in_progress_waits_instead_of_failing() {
-    within(Duration::from_secs(60), connect_while_the_handshake_waits);
-}
-
 /// The listener's accept queue is full, so the kernel drops our SYN and the handshake is still
 /// in progress at the first poll (the SYN is sent again after about a second). Fails where a
 /// socket still connecting ("not connected" yet) is taken for a failed connect.
+#[test]
+fn a_connect_still_in_progress_waits_instead_of_failing() {
+    within(60, connect_while_the_handshake_waits);
+}
+
 fn connect_while_the_handshake_waits() {
     use socket2::{Domain, Socket, Type};
     use std::future::Future;
@@ -371,8 +367,9 @@ fn connect_while_the_handshake_waits() {
     let acceptor = std::thread::spawn(move || {
         accept.recv().unwrap();
         // The filler, then ours once its SYN comes again.
-        let accepted: Vec<_> = (0..2).map(|_| listener.accept().unwrap().0).collect();
-        accepted
+        (0..2)
+            .map(|_| listener.accept().unwrap().0)
+            .collect::<Vec<_>>()
     });
     block_on(async {
         let mut connect = std::pin::pin!(TcpStream::connect(addr));
@@ -420,13 +417,12 @@ fn futures_join_all_select_and_channels_run_unchanged() {
     });
 }
 
+/// Fails (after 30 s, not hanging) if the other thread's wake did not end the loop's sleep: the
+/// loop would sleep forever (no socket, no timer).
 #[test]
 fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
-    // The loop runs on its own thread, so that a broken interrupt fails this test in bounded
-    // time instead of hanging it: the loop would sleep forever (no socket, no timer).
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = counted(|| {
+    let (value, counts) = within(30, || {
+        counted(|| {
             block_on(async {
                 let (sender, receiver) = futures::channel::oneshot::channel();
                 let thread = std::thread::spawn(move || {
@@ -437,12 +433,8 @@ fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
                 thread.join().unwrap();
                 value
             })
-        });
-        let _ = done.send(outcome);
+        })
     });
-    let (value, counts) = result
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the loop never woke up: the other thread's wake did not end its sleep");
     assert_eq!(value, 7);
     // No socket and no timer: only the mio::Waker could have ended the wait.
     assert_eq!((counts.timers_fired, counts.io_events), (0, 0));
@@ -454,8 +446,7 @@ struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
+        self.0.lock().unwrap().write(bytes)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -464,30 +455,22 @@ impl std::io::Write for Buffer {
 
 #[test]
 fn the_trace_prints_every_iteration_and_the_counts_agree() {
-    steady_tracing();
     let buffer = Buffer::default();
     let stats = LoopStats::printing_to(Box::new(buffer.clone()));
-    tracing::subscriber::with_default(subscriber(&stats), || {
-        block_on(async {
-            spawn(sleep(Duration::from_millis(5))).await.unwrap();
-        })
+    let ((), counts) = counted_by(stats, || {
+        block_on(async { spawn(sleep(Duration::from_millis(5))).await.unwrap() })
     });
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let counts = stats.get();
     assert_eq!(lines.len() as u64, counts.iterations, "{text}");
     assert_eq!(counts.timers_fired, 1);
     // main spawns the task; the task registers its sleep; the timer fires; the task ends and
     // wakes main. Four polls of main and task, over at least three iterations.
     assert_eq!(counts.polls, 4, "{text}");
-    assert!(
-        lines[0].starts_with("[loop] iteration 1: polled 1 task (main)"),
-        "{text}"
-    );
-    assert!(
-        lines[1].starts_with("[loop] iteration 2: polled 1 task (#0)"),
-        "{text}"
-    );
+    for (line, start) in [(0, "1: polled 1 task (main)"), (1, "2: polled 1 task (#0)")] {
+        let start = format!("[loop] iteration {start}");
+        assert!(lines[line].starts_with(&start), "{text}");
+    }
     assert!(text.contains("1 timer fired"), "{text}");
 }
 

@@ -16,8 +16,7 @@ struct Server(Child, #[allow(dead_code)] BufReader<ChildStdout>);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.stop();
     }
 }
 
@@ -26,6 +25,11 @@ impl Server {
         let (child, stdout, addr, _) =
             shared::testing::start_server(BIN, &["serve", "--port", "0"], None);
         (Server(child, stdout), addr)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 
     fn is_running(&mut self) -> bool {
@@ -133,11 +137,10 @@ fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
     let (chunk, started) = (vec![7u8; 64 * 1024], std::time::Instant::now());
     let held = || resident().saturating_sub(before) / stuck;
     while held() < 12 * 1024 {
-        let waited = started.elapsed();
+        let held = held();
         assert!(
-            waited < PATIENCE,
-            "{} bytes per client holding data",
-            held()
+            started.elapsed() < PATIENCE,
+            "{held} bytes per holding client"
         );
         for sender in &mut senders {
             // Would block: the server has stopped reading this client, as it should.
@@ -176,22 +179,22 @@ fn clients_that_reset_mid_echo_end_only_their_own_task() {
     echo_once(&addr, b"still here\n");
 }
 
-fn assert_one_line_error(args: &[&str], expected: &str) {
-    let output = shared::testing::run(BIN, args);
-    let line = shared::testing::assert_one_line_error(&output, &format!("{args:?}"));
-    assert!(line.contains(expected), "{line}");
-}
-
 #[test]
 fn bad_ports_and_ports_in_use_give_one_line() {
-    assert_one_line_error(&["serve", "--port", "70000"], "--port");
-    assert_one_line_error(&["serve", "--port", "http"], "--port");
-    assert_one_line_error(&["serve"], "--port");
-    assert_one_line_error(&["serve", "--port"], "--port");
-    assert_one_line_error(&["serve", "--port", "0", "--host", "nowhere"], "--host");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    assert_one_line_error(&["serve", "--port", &port], "cannot listen on 127.0.0.1:");
+    let in_use = format!("serve --port {}", taken.local_addr().unwrap().port());
+    for (args, expected) in [
+        ("serve --port 70000", "--port"),
+        ("serve --port http", "--port"),
+        ("serve", "--port"),
+        ("serve --port", "--port"),
+        ("serve --port 0 --host nowhere", "--host"),
+        (&in_use, "cannot listen on 127.0.0.1:"),
+    ] {
+        let output = shared::testing::run(BIN, &args.split(' ').collect::<Vec<_>>());
+        let line = shared::testing::assert_one_line_error(&output, args);
+        assert!(line.contains(expected), "{line}");
+    }
 }
 
 /// What `serve` prints before it serves: the address and a hint for a learner; the address alone
@@ -216,17 +219,12 @@ fn serve_announces_itself_as_each_output_mode_asks() {
                 assert_eq!(line["demo"], "serve", "{first}");
                 line["listening"].as_str().unwrap().to_string()
             }
-            _ => first
-                .trim()
-                .strip_prefix("listening on ")
-                .unwrap()
-                .to_string(),
+            _ => first.trim().strip_prefix("listening on ").unwrap().into(),
         };
         let mut server = Server(child, stdout);
         // An echo proves it is serving, so it has printed all it prints before serving.
         echo_once(&addr, b"hello\n");
-        let _ = server.0.kill();
-        let _ = server.0.wait();
+        server.stop();
         let mut rest = String::new();
         server.1.read_to_string(&mut rest).unwrap();
         assert_eq!(

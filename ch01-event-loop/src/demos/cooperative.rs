@@ -83,6 +83,7 @@ mod measuring {
     use std::time::Duration;
 
     use serde::Serialize;
+    use shared::report::as_ms;
     use shared::timing::{human_ms, ms, ratio};
     use shared::{Narrator, Report, Stopwatch};
 
@@ -98,50 +99,32 @@ mod measuring {
     /// itself.
     const BUSY_WAIT_SHARE: f64 = 0.1;
 
-    /// What one variant measured.
-    #[derive(Debug, Clone)]
+    /// What one variant measured, as the report and `--json` show it.
+    #[derive(Debug, Clone, Serialize)]
     pub struct CooperativeRun {
+        /// `never_awaits` or `awaits_every_ms`.
+        pub name: &'static str,
         /// The whole run.
+        #[serde(rename = "wall_ms", serialize_with = "as_ms")]
         pub wall: Duration,
-        /// The longest time any ticker woke up after its deadline.
-        pub worst_lateness: Duration,
         /// The iteration that ran longest (time inside tasks).
+        #[serde(rename = "longest_iteration_ms", serialize_with = "ran_ms")]
         pub longest: Iteration,
+        /// The longest time any ticker woke up after its deadline.
+        #[serde(rename = "worst_tick_lateness_ms", serialize_with = "as_ms")]
+        pub worst_lateness: Duration,
         /// Iterations made.
         pub iterations: u64,
-        /// Time the loop's thread was ready to run but waited for a CPU (Linux; zero
-        /// elsewhere): other programs' turns, which delay the tickers too.
-        pub cpu_wait: Duration,
+        /// The share of the run the loop's thread was ready but waited for a CPU (other
+        /// programs' turns, which delay the tickers too; Linux only, zero elsewhere).
+        pub cpu_wait_share: f64,
+        /// Whether that share stayed below `BUSY_WAIT_SHARE`: the thread had a core.
+        pub idle_core: bool,
     }
 
-    /// One variant as the report and `--json` show it.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        longest_iteration_ms: f64,
-        worst_tick_lateness_ms: f64,
-        iterations: u64,
-        cpu_wait_share: f64,
-        idle_core: bool,
-    }
-
-    impl CooperativeRun {
-        fn measured(&self, name: &'static str) -> Measured {
-            Measured {
-                name,
-                wall_ms: ms(self.wall),
-                longest_iteration_ms: ms(self.longest.ran),
-                worst_tick_lateness_ms: ms(self.worst_lateness),
-                iterations: self.iterations,
-                cpu_wait_share: self.cpu_wait_share(),
-                idle_core: self.cpu_wait_share() < BUSY_WAIT_SHARE,
-            }
-        }
-
-        fn cpu_wait_share(&self) -> f64 {
-            ratio(self.cpu_wait.as_secs_f64(), self.wall.as_secs_f64())
-        }
+    /// An iteration's time inside tasks, in milliseconds.
+    fn ran_ms<S: serde::Serializer>(longest: &Iteration, to: S) -> Result<S::Ok, S::Error> {
+        as_ms(&longest.ran, to)
     }
 
     /// Both variants' results.
@@ -180,57 +163,48 @@ mod measuring {
             never_awaits: greedy,
             awaits_every_ms: polite,
         } = measured?;
-        let rows = vec![
-            greedy.measured("never_awaits"),
-            polite.measured("awaits_every_ms"),
-        ];
+        let rows = vec![greedy.clone(), polite.clone()];
         narrator.report(&Report::new(NAME, SECTION, rows));
         narrator.say(format!(
-            "longest iteration, never awaits:  {}",
-            greedy.longest
-        ));
-        narrator.say(format!(
-            "longest iteration, awaits often:  {}\n\n",
-            polite.longest
-        ));
-        narrator.say(
-            "In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
+            "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
+             In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
              the loop's one thread was busy. Each computation's row runs whenever the loop polls \
              it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
-        );
-        narrator.timeline(
-            "the greedy task, then the same work awaiting every ms",
-            &spans,
-        );
-        let share = polite.cpu_wait_share();
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "Never awaiting: one iteration ran {} of task code and the tickers woke up \
-                     to {} late. The loop runs tasks one at a time; it gets control back only \
-                     when a task's poll returns Pending, at an await on something not ready.",
-                    human_ms(ms(greedy.longest.ran)),
-                    human_ms(ms(greedy.worst_lateness))
-                ),
-                format!(
-                    "Awaiting every millisecond: the longest iteration was {} and the tickers \
-                     were at most {} late. Concurrency on one thread is cooperative.",
-                    human_ms(ms(polite.longest.ran)),
-                    human_ms(ms(polite.worst_lateness))
-                ),
-                format!(
-                    "The loop's thread waited for a CPU {:.0}% of the polite run{}",
-                    share * 100.0,
-                    match share < BUSY_WAIT_SHARE {
-                        true => ": it had a core, so the lateness left is the loop's own.",
-                        false =>
-                            ": other programs were busy on the cores, and that wait, not \
-                                  the computation, made the tickers late there.",
-                    }
-                ),
-            ],
-        );
+            greedy.longest, polite.longest
+        ));
+        let title = "the greedy task, then the same work awaiting every ms";
+        narrator.timeline(title, &spans);
+        let share = polite.cpu_wait_share;
+        let late = |run: &CooperativeRun| {
+            (
+                human_ms(ms(run.longest.ran)),
+                human_ms(ms(run.worst_lateness)),
+            )
+        };
+        let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(&greedy), late(&polite));
+        let wait = match polite.idle_core {
+            true => "it had a core, so the lateness left is the loop's own.",
+            false => {
+                "other programs were busy on the cores, and that wait, not the computation, made \
+                 the tickers late there."
+            }
+        };
+        let summary = [
+            format!(
+                "Never awaiting: one iteration ran {greedy_ran} of task code and the tickers woke \
+                 up to {greedy_late} late. The loop runs tasks one at a time; it gets control back \
+                 only when a task's poll returns Pending, at an await on something not ready."
+            ),
+            format!(
+                "Awaiting every millisecond: the longest iteration was {polite_ran} and the \
+                 tickers were at most {polite_late} late. Concurrency on one thread is cooperative."
+            ),
+            format!(
+                "The loop's thread waited for a CPU {:.0}% of the polite run: {wait}",
+                share * 100.0
+            ),
+        ];
+        narrator.summary(SECTION, &summary);
         Ok(())
     }
 
@@ -238,21 +212,21 @@ mod measuring {
     /// await every millisecond of its computation.
     fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
         let event_loop = EventLoop::new()?;
-        let (stats, watching) = observe::watch(trace);
         let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
-        let worst_lateness = event_loop.block_on(super::tickers_beside_a_computation(hog, polite));
-        let (wall, cpu_wait) = (
-            stopwatch.elapsed(),
-            run_queue_wait().saturating_sub(wait_before),
-        );
-        drop(watching);
-        let counts = stats.get();
+        let (worst_lateness, counts) = observe::counted(trace, || {
+            event_loop.block_on(super::tickers_beside_a_computation(hog, polite))
+        });
+        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
+        let wall = stopwatch.elapsed();
+        let cpu_wait_share = ratio(cpu_wait.as_secs_f64(), wall.as_secs_f64());
         Ok(CooperativeRun {
+            name: ["never_awaits", "awaits_every_ms"][usize::from(polite)],
             wall,
             worst_lateness: worst_lateness?,
             longest: counts.longest,
             iterations: counts.iterations,
-            cpu_wait,
+            cpu_wait_share,
+            idle_core: cpu_wait_share < BUSY_WAIT_SHARE,
         })
     }
 }

@@ -55,7 +55,8 @@ const ASYNCIO: shared::python::Script =
     shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
 
 pub use measuring::{
-    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, load_client, measure, run, with_tokio,
+    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, client_thread, measure, run,
+    server_run, with_tokio,
 };
 
 mod measuring {
@@ -69,15 +70,15 @@ mod measuring {
     use anyhow::{Context as _, bail};
     use serde::{Deserialize, Serialize};
     use shared::narrate::plural;
-    use shared::python::Python;
-    use shared::timing::{ms, thread_cpu_time};
-    use shared::{Narrator, Report, Span, fdlimit};
+    use shared::timing::ms;
+    use shared::{Narrator, Span, fdlimit};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tracing::info_span;
 
+    use super::super::{VsTokio, tokio_runtime};
     use crate::cli::Sizes;
     use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, run_queue_wait, schedstat};
+    use crate::observe::{self, Counts, schedstat};
 
     /// The demo's name in `--help` and `--json`.
     pub const NAME: &str = "echo-bench";
@@ -118,18 +119,8 @@ mod measuring {
         pub stats: Counts,
     }
 
-    /// Both servers' median runs.
-    #[derive(Debug, Clone)]
-    pub struct EchoBench {
-        /// The hand-built loop's.
-        pub hand_built: EchoRun,
-        /// tokio's.
-        pub tokio: EchoRun,
-        /// asyncio's (one run), when Python runs.
-        pub asyncio: Option<EchoRun>,
-        /// The asyncio server's span, from the Python process.
-        pub python_spans: Vec<Span>,
-    }
+    /// Each server's median run (asyncio's: its one run).
+    pub type EchoBench = VsTokio<EchoRun>;
 
     /// One server's median run as the report and `--json` show it.
     #[derive(Debug, Serialize)]
@@ -152,11 +143,13 @@ mod measuring {
     }
 
     impl EchoRun {
-        fn cpu_us_per_round_trip(&self) -> f64 {
+        /// The server's CPU time per round trip, in microseconds.
+        pub fn cpu_us_per_round_trip(&self) -> f64 {
             self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
         }
 
-        fn per_second(&self) -> f64 {
+        /// Round trips per second.
+        pub fn per_second(&self) -> f64 {
             self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
         }
 
@@ -187,32 +180,28 @@ mod measuring {
         }
     }
 
-    /// Both servers, `ROUNDS` times alternating; the median run of each. `--trace` follows the
-    /// hand-built loop's first round.
+    /// Both servers, `ROUNDS` times alternating, the median run of each; then asyncio's once.
+    /// `--trace` follows the hand-built loop's first round.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
-        let connections = sizes.connections;
-        let what = plural(connections, "echo connection", "echo connections");
-        fdlimit::ensure_available(2 * connections + 64, &what)?;
+        let what = plural(sizes.connections, "echo connection", "echo connections");
+        fdlimit::ensure_available(2 * sizes.connections + 64, &what)?;
         let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
             tokio_runs.push(with_tokio(sizes)?);
         }
-        let (asyncio, python_spans) = match &sizes.python {
-            Some(python) => with_asyncio(python, sizes).map(|(run, spans)| (Some(run), spans))?,
-            None => (None, Vec::new()),
+        let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
+        // The run with the median wall time.
+        let median = |mut runs: Vec<EchoRun>| {
+            runs.sort_by_key(|run| run.client.wall);
+            runs.swap_remove(runs.len() / 2)
         };
-        Ok(EchoBench {
-            hand_built: median(hand_runs),
-            tokio: median(tokio_runs),
-            asyncio,
-            python_spans,
-        })
+        let (hand_built, tokio) = (median(hand_runs), median(tokio_runs));
+        Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
     }
 
     /// Runs the demo and prints its report.
     pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let (connections, round_trips) = (sizes.connections, sizes.round_trips);
         narrator.header(
             SECTION,
             "How an event loop works: measured against tokio",
@@ -220,130 +209,105 @@ mod measuring {
                 "An echo server on the hand-built loop vs on tokio's current-thread runtime: \
                  {} x {} of {MESSAGE_LEN} bytes each. Same client, same OS calls; the loop that \
                  does less per event wins.",
-                plural(connections, "connection", "connections"),
-                plural(round_trips, "round trip", "round trips")
+                plural(sizes.connections, "connection", "connections"),
+                plural(sizes.round_trips, "round trip", "round trips")
             ),
         );
         let what = format!("{ROUNDS} alternating rounds of each server");
-        let (measured, mut spans) = shared::narrate::record(&what, "", None, || measure(sizes));
-        let EchoBench {
-            hand_built,
-            tokio,
-            asyncio,
-            python_spans,
-        } = measured?;
-        spans.extend(python_spans);
-        let mut rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
-        rows.extend(asyncio.as_ref().map(|asyncio| asyncio.measured("asyncio")));
-        narrator.report(&Report::new(NAME, SECTION, rows));
-        narrator.timeline(
-            "the servers ran in turn, each on its own loop's thread",
-            &spans,
-        );
+        let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
+        let measured = measured?;
+        let title = "the servers ran in turn, each on its own loop's thread";
+        measured.report(narrator, NAME, EchoRun::measured, (title, spans));
+        let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
         let waits = format!(
-            "{:.0}% and {:.0}% of their runs",
+            "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
             hand_built.share(hand_built.server_cpu_wait) * 100.0,
             tokio.share(tokio.server_cpu_wait) * 100.0
         );
         let cores = match hand_built.had_a_core() && tokio.had_a_core() {
-            true => format!(
-                "The servers' threads waited for a CPU {waits}: each had a core to work on, so \
-                 the rates compare the loops."
-            ),
-            false => format!(
-                "The servers' threads waited for a CPU {waits}: other programs were busy on \
-                 the cores, so the round-trip rates measure the OS's scheduling as much as the \
-                 loops; the CPU per round trip compares the loops better."
-            ),
+            true => "each had a core to work on, so the rates compare the loops.",
+            false => {
+                "other programs were busy on the cores, so the round-trip rates measure the OS's \
+                 scheduling as much as the loops; the CPU per round trip compares the loops better."
+            }
         };
+        let asyncio = measured.asyncio.as_ref().map(|asyncio| {
+            format!(
+                "asyncio's start_server under the same client: {:.0} round trips per second, \
+                 {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
+                 underneath, with the interpreter's work for each event on top.",
+                asyncio.per_second(),
+                asyncio.cpu_us_per_round_trip() / hand_built.cpu_us_per_round_trip()
+            )
+        });
+        let summary = [
+            format!(
+                "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
+                 round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
+                hand_built.per_second() / tokio.per_second(),
+                hand_built.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
+            ),
+            format!(
+                "The hand-built loop made {} for {}: each iteration polled every connection whose \
+                 socket the OS reported readable.",
+                plural(hand_built.stats.iterations, "iteration", "iterations"),
+                plural(hand_built.client.round_trips, "round trip", "round trips")
+            ),
+            "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
+             doing nothing else."
+                .into(),
+            format!("{waits}: {cores}"),
+        ];
         narrator.summary(
             SECTION,
-            &[
-                format!(
-                    "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU \
-                     per round trip (median of {ROUNDS} alternating rounds; the machine's cores \
-                     are shared).",
-                    hand_built.per_second() / tokio.per_second(),
-                    hand_built.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
-                ),
-                format!(
-                    "The hand-built loop made {} for {}: each iteration polled every connection \
-                     whose socket the OS reported readable.",
-                    plural(hand_built.stats.iterations, "iteration", "iterations"),
-                    plural(hand_built.client.round_trips, "round trip", "round trips")
-                ),
-                "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-                 doing nothing else."
-                    .into(),
-                cores,
-            ]
-            .into_iter()
-            .chain(asyncio.map(|asyncio| {
-                format!(
-                    "asyncio's start_server under the same client: {:.0} round trips per second, \
-                     {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
-                     underneath, with the interpreter's work for each event on top.",
-                    asyncio.per_second(),
-                    asyncio.cpu_us_per_round_trip() / hand_built.cpu_us_per_round_trip()
-                )
-            }))
-            .collect::<Vec<_>>(),
+            &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
         );
         Ok(())
     }
 
-    /// The run with the median wall time.
-    fn median(mut runs: Vec<EchoRun>) -> EchoRun {
-        runs.sort_by_key(|run| run.client.wall);
-        runs.swap_remove(runs.len() / 2)
-    }
-
-    /// Runs `serve` (one server's whole run) inside `span` on this thread, and measures the
-    /// thread's CPU time and its wait for a CPU meanwhile.
-    fn on_this_thread(
+    /// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
+    /// and its wait for a CPU meanwhile, from the kernel's scheduler statistics.
+    pub fn server_run(
+        thread: &str,
         span: tracing::Span,
         serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
     ) -> anyhow::Result<EchoRun> {
-        let (cpu_before, wait_before) = (thread_cpu_time(), run_queue_wait());
-        let window = Instant::now();
+        let ((cpu, wait), window) = (schedstat(thread), Instant::now());
         let (client, server_echoed) = span.in_scope(serve)?;
+        let ((cpu_after, wait_after), server_window) = (schedstat(thread), window.elapsed());
         Ok(EchoRun {
             client,
             server_echoed,
-            server_cpu: thread_cpu_time().saturating_sub(cpu_before),
-            server_cpu_wait: run_queue_wait().saturating_sub(wait_before),
-            server_window: window.elapsed(),
+            server_cpu: cpu_after.saturating_sub(cpu),
+            server_cpu_wait: wait_after.saturating_sub(wait),
+            server_window,
             stats: Counts::default(),
         })
     }
 
     /// The hand-built server against the load client (on its own thread), on a fresh loop.
     fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
-        let (stats, watching) = observe::watch(trace);
         let event_loop = EventLoop::new()?;
         let echoed = Rc::new(Cell::new(0));
-        let mut run = on_this_thread(info_span!("hand-built server"), || {
-            let client = event_loop.block_on(async {
-                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
-                let client = client_thread(listener.local_addr()?, sizes);
-                spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
-                client.await
-            })?;
-            Ok((client, echoed.get()))
-        })?;
-        drop(watching);
-        run.stats = stats.get();
-        Ok(run)
+        let (run, stats) = observe::counted(trace, || {
+            server_run("thread-self", info_span!("hand-built server"), || {
+                let client = event_loop.block_on(async {
+                    let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
+                    let client = client_thread(listener.local_addr()?, sizes);
+                    spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
+                    client.await
+                })?;
+                Ok((client, echoed.get()))
+            })
+        });
+        Ok(EchoRun { stats, ..run? })
     }
 
     /// The tokio server against the same client, on a fresh current-thread runtime.
     pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start a tokio runtime")?;
+        let runtime = tokio_runtime()?;
         let echoed = Arc::new(AtomicU64::new(0));
-        on_this_thread(info_span!("tokio server"), || {
+        server_run("thread-self", info_span!("tokio server"), || {
             let client = runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
                 let client = client_thread(listener.local_addr()?, sizes);
@@ -360,30 +324,25 @@ mod measuring {
         bytes_echoed: u64,
     }
 
-    /// asyncio's server in a Python process against the same client (on this thread); the
-    /// server's CPU time and wait for a CPU come from its main thread's scheduler statistics.
-    fn with_asyncio(python: &Python, sizes: &Sizes) -> anyhow::Result<(EchoRun, Vec<Span>)> {
+    /// asyncio's server in a Python process against the same client (on this thread): its
+    /// main thread's CPU time and wait for a CPU.
+    fn with_asyncio(
+        python: &shared::python::Python,
+        sizes: &Sizes,
+    ) -> anyhow::Result<(EchoRun, Vec<Span>)> {
         let mut server = python.spawn(&super::ASYNCIO, &[])?;
         let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
-        let pid = server.pid().to_string();
-        let ((cpu_before, wait_before), window) = (schedstat(&pid), Instant::now());
-        let client = load_client(addr, sizes.connections, sizes.round_trips)?;
-        let ((cpu_after, wait_after), server_window) = (schedstat(&pid), window.elapsed());
+        let (pid, span) = (server.pid().to_string(), tracing::Span::none());
+        let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
+        let mut run = server_run(&pid, span, load)?;
         let finished = server.wait::<Echoed>()?;
-        let run = EchoRun {
-            client,
-            server_echoed: finished.result.bytes_echoed,
-            server_cpu: cpu_after.saturating_sub(cpu_before),
-            server_cpu_wait: wait_after.saturating_sub(wait_before),
-            server_window,
-            stats: Counts::default(),
-        };
+        run.server_echoed = finished.result.bytes_echoed;
         Ok((run, finished.spans))
     }
 
     /// Starts the load client on its own thread; its result wakes the server's loop (through
     /// the channel's waker, whichever runtime awaits it).
-    fn client_thread(
+    pub fn client_thread(
         addr: SocketAddr,
         sizes: &Sizes,
     ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
@@ -400,16 +359,12 @@ mod measuring {
 
     /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
     /// messages and checking every echo byte for byte. Connecting is not counted in the wall.
-    pub fn load_client(
+    fn load_client(
         addr: SocketAddr,
         connections: u64,
         round_trips: u64,
     ) -> anyhow::Result<ClientRun> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start the client's tokio runtime")?;
-        runtime.block_on(async {
+        tokio_runtime()?.block_on(async {
             let mut sockets = Vec::new();
             for _ in 0..connections {
                 let socket = tokio::net::TcpStream::connect(addr)

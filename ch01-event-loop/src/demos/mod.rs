@@ -7,7 +7,8 @@ pub mod requests;
 pub mod serve;
 pub mod timers;
 
-use shared::Narrator;
+use serde::Serialize;
+use shared::{Narrator, Report, Span};
 
 use crate::cli::{Cli, Demo, Job, Sizes};
 
@@ -16,17 +17,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
     let demos: Vec<Demo> = match &cli.demo {
         Some(demo) => vec![demo.clone()],
-        None => Demo::ALL.to_vec(),
+        // Every demo but `serve`, in the order of the notes.
+        None => {
+            use Demo::*;
+            vec![Requests, Timers, EchoBench, Cooperative, Offload]
+        }
     };
-    // `--url` and `--no-python` belong to the options every chapter shares; the demos read them
-    // with their sizes. `serve` alone needs no Python.
+    // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
     let sizes = &Sizes {
         url: cli.common.url.clone(),
-        python: demos
-            .iter()
-            .any(|demo| !matches!(demo, Demo::Serve(_)))
-            .then(shared::narrate::python)
-            .flatten(),
         ..cli.sizes.clone()
     };
     for demo in demos {
@@ -48,4 +47,56 @@ pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
         Job::Timers { runtime, count } => serde_json::to_value(timers::child(runtime, count)?)?,
         Job::Offload { iterations } => offload::cpu_job(iterations).into(),
     })
+}
+
+/// What a "hand-built loop vs tokio" demo (`requests`, `echo-bench`) measured, one `R` each.
+#[derive(Debug, Clone)]
+pub struct VsTokio<R> {
+    /// The hand-built loop's.
+    pub hand_built: R,
+    /// tokio's.
+    pub tokio: R,
+    /// asyncio's, when Python runs.
+    pub asyncio: Option<R>,
+    /// asyncio's spans, from the Python process.
+    pub python_spans: Vec<Span>,
+}
+
+impl<R> VsTokio<R> {
+    fn new(hand_built: R, tokio: R, asyncio: Option<(R, Vec<Span>)>) -> Self {
+        let (asyncio, python_spans) = asyncio.map_or((None, Vec::new()), |(r, s)| (Some(r), s));
+        Self {
+            hand_built,
+            tokio,
+            asyncio,
+            python_spans,
+        }
+    }
+
+    /// Prints the report, rows named `hand_built`, `tokio`, `asyncio` (each made by `row`), then
+    /// the timeline of `spans` with asyncio's.
+    fn report<M: Serialize>(
+        &self,
+        narrator: &Narrator,
+        demo: &'static str,
+        row: impl Fn(&R, &'static str) -> M,
+        (title, mut spans): (&str, Vec<Span>),
+    ) {
+        let mut rows = vec![
+            row(&self.hand_built, "hand_built"),
+            row(&self.tokio, "tokio"),
+        ];
+        rows.extend(self.asyncio.as_ref().map(|asyncio| row(asyncio, "asyncio")));
+        narrator.report(&Report::new(demo, "1.7", rows));
+        spans.extend(self.python_spans.iter().cloned());
+        narrator.timeline(title, &spans);
+    }
+}
+
+/// A fresh tokio current-thread runtime with I/O and timers.
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    anyhow::Context::context(runtime, "could not start a tokio runtime")
 }

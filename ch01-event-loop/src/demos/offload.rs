@@ -90,7 +90,8 @@ fn off_thread<T: Send + 'static>(
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("offload.py", include_str!("offload.py"));
 
-pub use measuring::{NAME, Offload, OffloadRow, Place, TICK, measure, measure_with, run};
+use measuring::Place;
+pub use measuring::{NAME, Offload, OffloadRow, TICK, measure, run};
 
 mod measuring {
     use std::cell::{Cell, RefCell};
@@ -98,7 +99,7 @@ mod measuring {
     use std::rc::Rc;
     use std::time::{Duration, Instant};
 
-    use anyhow::{Context as _, bail};
+    use anyhow::bail;
     use serde::{Deserialize, Serialize};
     use shared::child::SelfExe;
     use shared::narrate::plural;
@@ -111,9 +112,9 @@ mod measuring {
     use crate::event_loop::{EventLoop, sleep, spawn};
     use crate::observe;
 
-    /// Where the job runs.
+    /// Where the job runs, named as its row.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Place {
+    pub(super) enum Place {
         /// Inside a task, on the loop's own thread.
         OnLoop,
         /// On tokio's blocking thread pool.
@@ -123,13 +124,8 @@ mod measuring {
     }
 
     impl Place {
-        /// The measurement's name in the report and `--json`.
-        pub fn name(self) -> &'static str {
-            match self {
-                Place::OnLoop => "on_loop",
-                Place::SpawnBlocking => "spawn_blocking",
-                Place::Process => "process",
-            }
+        fn name(self) -> &'static str {
+            ["on_loop", "spawn_blocking", "process"][self as usize]
         }
     }
 
@@ -156,46 +152,45 @@ mod measuring {
         pub ticks: usize,
         /// Ticks that ran while the job ran.
         pub ticks_during_job: usize,
-        /// The job's length, measured where it ran (for the child process: around its run, by
-        /// the thread that waits for it).
+        /// The job's length where it ran (for the child process: by the thread that waits).
         pub job_ms: f64,
         /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
         pub longest_silence_ms: f64,
-        /// CPU-seconds per second of the job: the row's CPU time (this process and its children),
-        /// nearly all of it the job's, over the job's length. About 1 with a core to itself.
+        /// The row's CPU time (this process and its children, nearly all the job's) per second of
+        /// the job: about 1 with a core to itself.
         pub job_cpu_per_s: f64,
         /// Whether the job got (nearly) a whole core: without one, other programs shared it.
         pub idle_core: bool,
     }
 
     impl OffloadRow {
-        /// The row from when the job ran, when each tick ran, the whole row and its CPU time.
+        /// The row from when the job ran, each tick's due and run times, the row's wall and CPU.
         fn new(
             place: Place,
-            job: (Instant, Instant),
-            ticks: &[Instant],
+            (start, end): (Instant, Instant),
+            ticks: &[(Instant, Instant)],
             wall: Duration,
             cpu: Duration,
         ) -> Self {
-            let (start, end) = job;
-            let during: Vec<Instant> = ticks
-                .iter()
-                .copied()
-                .filter(|&ran| ran > start && ran < end)
-                .collect();
-            let moments: Vec<Instant> = [start]
-                .into_iter()
-                .chain(during.iter().copied())
-                .chain([end])
-                .collect();
+            let during = || {
+                ticks
+                    .iter()
+                    .map(|&(_, ran)| ran)
+                    .filter(|&ran| ran > start && ran < end)
+            };
+            let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
             let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
+            let late = ticks
+                .iter()
+                .map(|&(due, ran)| ran.saturating_duration_since(due))
+                .max();
             let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
             Self {
                 name: place.name().into(),
                 wall_ms: ms(wall),
-                worst_tick_lateness_ms: 0.0,
+                worst_tick_lateness_ms: ms(late.unwrap_or_default()),
                 ticks: ticks.len(),
-                ticks_during_job: during.len(),
+                ticks_during_job: during().count(),
                 job_ms: ms(end - start),
                 longest_silence_ms: ms(silence.unwrap_or_default()),
                 job_cpu_per_s,
@@ -214,17 +209,12 @@ mod measuring {
         pub python_spans: Vec<Span>,
     }
 
-    /// Every row, with this program as the child process.
+    /// Every row, with this program as the child process; then asyncio's when Python runs.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
-        measure_with(sizes, &SelfExe::current()?)
-    }
-
-    /// [`measure`], with `exe` (this crate's binary) as the child process.
-    pub fn measure_with(sizes: &Sizes, exe: &SelfExe) -> anyhow::Result<Offload> {
-        let iterations = iterations_for(Duration::from_millis(sizes.job_ms));
+        let (exe, iterations) = (SelfExe::current()?, iterations_for(sizes.job_ms));
         let (mut rows, mut checksums) = (Vec::new(), Vec::new());
         for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
-            let (row, checksum) = measure_place(place, iterations, exe, sizes.trace)?;
+            let (row, checksum) = measure_place(place, iterations, &exe, sizes.trace)?;
             rows.push(row);
             checksums.push(checksum);
         }
@@ -232,14 +222,14 @@ mod measuring {
             bail!("the job's checksum differs between rows: the same work was not done");
         }
         let mut python_spans = Vec::new();
-        if let Some(python) = &sizes.python {
+        if let Some(python) = shared::narrate::python() {
             let args = [
                 sizes.job_ms,
                 TICK.as_millis() as u64,
                 MARGIN.as_millis() as u64,
             ];
-            let finished =
-                python.run::<Vec<OffloadRow>>(&super::ASYNCIO, &args.map(|arg| arg.to_string()))?;
+            let args = args.map(|arg| arg.to_string());
+            let finished = python.run::<Vec<OffloadRow>>(&super::ASYNCIO, &args)?;
             rows.extend(finished.result);
             python_spans = finished.spans;
         }
@@ -270,37 +260,32 @@ mod measuring {
              waited for the child.\n\n",
         );
         narrator.timeline("the job and the ticks, row by row", &spans);
-        let line = |row: &OffloadRow, what: &str| {
-            format!(
-                "{}: {what}. {} of {} ran during the {} job; the latest was {} late.",
-                row.name,
-                row.ticks_during_job,
-                plural(row.ticks as u64, "tick", "ticks"),
-                human_ms(row.job_ms),
-                human_ms(row.worst_tick_lateness_ms)
-            )
-        };
-        let mut summary = vec![
-            line(
-                &rows[0],
-                "the job runs inside a task, on the loop's own thread, and never awaits: the loop \
-                 polls nothing else until it returns",
-            ),
-            line(
-                &rows[1],
-                "the job runs on another thread (tokio's blocking pool) while the loop keeps \
-                 polling; asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
-            ),
-            line(
-                &rows[2],
-                "the job runs in a child process, a thread of ours waits for it, and the loop \
-                 keeps polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
-            ),
-            cores_line(&rows[1..3]),
+        let how = [
+            "the job runs inside a task, on the loop's own thread, and never awaits: the loop \
+             polls nothing else until it returns",
+            "the job runs on another thread (tokio's blocking pool) while the loop keeps polling; \
+             asyncio's loop.run_in_executor(None, job), or asyncio.to_thread(job)",
+            "the job runs in a child process, a thread of ours waits for it, and the loop keeps \
+             polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
+        ];
+        let mut summary: Vec<String> = (rows.iter().zip(how))
+            .map(|(row, how)| {
+                format!(
+                    "{}: {how}. {} of {} ran during the {} job; the latest was {} late.",
+                    row.name,
+                    row.ticks_during_job,
+                    plural(row.ticks as u64, "tick", "ticks"),
+                    human_ms(row.job_ms),
+                    human_ms(row.worst_tick_lateness_ms)
+                )
+            })
+            .collect();
+        summary.push(cores_line(&rows[1..3]));
+        summary.push(
             "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
              so for pure-Python work the process pool is the way; Rust threads have no such lock."
                 .into(),
-        ];
+        );
         if let [on_loop, threads, processes] = &rows[3..] {
             let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
             summary.push(format!(
@@ -322,8 +307,7 @@ mod measuring {
     /// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
     /// that meant for the ticker.
     fn cores_line(offloaded: &[OffloadRow]) -> String {
-        let shares: Vec<String> = offloaded
-            .iter()
+        let shares: Vec<String> = (offloaded.iter())
             .map(|row| format!("{:.2}", row.job_cpu_per_s))
             .collect();
         let shares = shares.join(" and ");
@@ -333,10 +317,8 @@ mod measuring {
                  itself, beside the loop's thread."
             );
         }
-        let ticker = match offloaded
-            .iter()
-            .all(|row| row.longest_silence_ms < row.job_ms / 2.0)
-        {
+        let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
+        let ticker = match ticked {
             true => "the OS still gave the loop's thread its turns, so the ticks kept coming",
             false => "the loop's thread waited for a CPU too, and ticks were missed",
         };
@@ -346,11 +328,11 @@ mod measuring {
         )
     }
 
-    /// How many iterations of [`cpu_job`] take about `job` of CPU time on this machine: measured
-    /// for 20 ms of this thread's CPU time, not assumed. CPU time, not wall time: on a busy
-    /// machine the wall clock also counts the time other programs had the core, which would
+    /// How many iterations of [`cpu_job`] take about `job_ms` of CPU time on this machine:
+    /// measured for 20 ms of this thread's CPU time, not assumed. CPU time, not wall time: on a
+    /// busy machine the wall clock also counts the time other programs had the core, which would
     /// make the job too small; there the job takes longer on the wall instead.
-    fn iterations_for(job: Duration) -> u64 {
+    fn iterations_for(job_ms: u64) -> u64 {
         const CHUNK: u64 = 1 << 16;
         let (started, wall, mut done) = (thread_cpu_time(), Instant::now(), 0);
         let used = || thread_cpu_time().saturating_sub(started);
@@ -359,61 +341,50 @@ mod measuring {
             black_box(cpu_job(CHUNK));
             done += CHUNK;
         }
-        let spent = if used().is_zero() {
-            wall.elapsed()
-        } else {
-            used()
-        };
-        let per_iteration = spent.as_secs_f64() / done as f64;
-        ((job.as_secs_f64() / per_iteration) as u64).max(1)
+        let spent = Some(used()).filter(|cpu| !cpu.is_zero());
+        let per_iteration = spent.unwrap_or(wall.elapsed()).as_secs_f64() / done as f64;
+        ((job_ms as f64 / 1e3 / per_iteration) as u64).max(1)
     }
 
     /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
-    /// runs a little longer and stops; and the job's checksum. With `trace`, prints the loop's
-    /// iterations (`--trace`).
+    /// runs a little longer and stops; and the job's checksum. `trace`: `--trace`.
     fn measure_place(
         place: Place,
         iterations: u64,
         exe: &SelfExe,
         trace: bool,
     ) -> anyhow::Result<(OffloadRow, u64)> {
-        let blocking_pool = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("could not start a tokio runtime for its blocking pool")?;
+        // Only its blocking thread pool is used.
+        let blocking_pool = super::super::tokio_runtime()?;
         let event_loop = EventLoop::new()?;
-        let (_stats, watching) = observe::watch(trace);
         let (started, cpu_before) = (Instant::now(), cpu_with_children());
         let ticks = Rc::new(RefCell::new(Vec::new()));
-        let worst = Rc::new(Cell::new(Duration::ZERO));
-        let (job, checksum) = event_loop.block_on(async {
-            let stop = Rc::new(Cell::new(false));
-            let ticker = {
-                let (ticks, worst, stop) = (Rc::clone(&ticks), Rc::clone(&worst), Rc::clone(&stop));
-                spawn(async move {
-                    while !stop.get() {
-                        let due = Instant::now() + TICK;
-                        sleep(TICK).await;
-                        // Each tick is a span: a gap in its row is time the loop did not run it.
-                        info_span!("ticker", place = place.name()).in_scope(|| {
-                            let ran = Instant::now();
-                            worst.set(worst.get().max(ran.saturating_duration_since(due)));
-                            ticks.borrow_mut().push(ran);
-                        });
-                    }
-                })
-            };
-            sleep(MARGIN).await;
-            let (checksum, started, ended) =
-                run_job(place, iterations, blocking_pool.handle(), exe).await?;
-            sleep(MARGIN).await;
-            stop.set(true);
-            ticker.await?;
-            anyhow::Ok(((started, ended), checksum))
-        })?;
-        let cpu = cpu_with_children().saturating_sub(cpu_before);
-        drop(watching);
-        let mut row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
-        row.worst_tick_lateness_ms = ms(worst.get());
+        let (ran, _) = observe::counted(trace, || {
+            event_loop.block_on(async {
+                let stop = Rc::new(Cell::new(false));
+                let ticker = {
+                    let (ticks, stop) = (Rc::clone(&ticks), Rc::clone(&stop));
+                    spawn(async move {
+                        while !stop.get() {
+                            let due = Instant::now() + TICK;
+                            sleep(TICK).await;
+                            // Each tick is a span: a gap in its row is time the loop did not run it.
+                            let _tick = info_span!("ticker", place = place.name()).entered();
+                            ticks.borrow_mut().push((due, Instant::now()));
+                        }
+                    })
+                };
+                sleep(MARGIN).await;
+                let (checksum, started, ended) =
+                    run_job(place, iterations, blocking_pool.handle(), exe).await?;
+                sleep(MARGIN).await;
+                stop.set(true);
+                ticker.await?;
+                anyhow::Ok(((started, ended), checksum))
+            })
+        });
+        let ((job, checksum), cpu) = (ran?, cpu_with_children().saturating_sub(cpu_before));
+        let row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
         Ok((row, checksum))
     }
 

@@ -61,8 +61,9 @@ mod measuring {
     use shared::narrate::plural;
     use shared::timing::{human_ms, ms};
     use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Report, Span, Stopwatch, fdlimit};
+    use shared::{Narrator, Stopwatch, fdlimit};
 
+    use super::super::{VsTokio, tokio_runtime};
     use crate::cli::Sizes;
     use crate::event_loop::EventLoop;
     use crate::http::Request;
@@ -72,48 +73,24 @@ mod measuring {
     pub const NAME: &str = "requests";
     const SECTION: &str = "1.7";
 
-    /// What one runtime did with the batch.
-    #[derive(Debug, Clone, Default)]
+    /// What one runtime did with the batch, as the report and `--json` show it.
+    #[derive(Debug, Clone, Serialize)]
     pub struct Row {
+        /// `hand_built`, `tokio` or `asyncio`.
+        pub name: &'static str,
         /// From the first request made to the last answer read.
+        #[serde(rename = "wall_ms", serialize_with = "shared::report::as_ms")]
         pub wall: Duration,
+        /// The hand-built loop's counters (`None` for the others).
+        #[serde(flatten)]
+        pub counts: Option<Counts>,
         /// The most requests the embedded server had in flight at once (`None` with `--url`).
+        #[serde(skip_serializing_if = "Option::is_none")]
         pub max_in_flight: Option<u64>,
-        /// The hand-built loop's counters (zero for tokio).
-        pub counts: Counts,
     }
 
-    /// One row as the report and `--json` show it.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        iterations: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        polls: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        wakeups: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        io_events: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        max_in_flight: Option<u64>,
-    }
-
-    impl Row {
-        fn measured(&self, name: &'static str) -> Measured {
-            let count = |n: u64| (name == "hand_built").then_some(n);
-            Measured {
-                name,
-                wall_ms: ms(self.wall),
-                iterations: count(self.counts.iterations),
-                polls: count(self.counts.polls),
-                wakeups: count(self.counts.wakeups),
-                io_events: count(self.counts.io_events),
-                max_in_flight: self.max_in_flight,
-            }
-        }
-    }
+    /// What the demo measured on each runtime.
+    pub type Requests = VsTokio<Row>;
 
     /// What `requests.py` answers.
     #[derive(Deserialize)]
@@ -122,146 +99,108 @@ mod measuring {
         statuses: Vec<u16>,
     }
 
-    /// What the demo measured on each runtime.
-    #[derive(Debug, Clone)]
-    pub struct Requests {
-        /// The hand-built loop's row.
-        pub hand_built: Row,
-        /// tokio + reqwest's row.
-        pub tokio: Row,
-        /// asyncio's row, when Python runs.
-        pub asyncio: Option<Row>,
-        /// One span per asyncio request, from the Python process.
-        pub python_spans: Vec<Span>,
-    }
-
     /// Runs the demo and prints its report.
     pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let n = sizes.requests;
+        let (n, requests) = (
+            sizes.requests,
+            plural(sizes.requests, "request", "requests"),
+        );
         narrator.header(
             SECTION,
             "How an event loop works: many requests on one thread",
             &format!(
-                "One thread, one loop: {} that each wait {} ms on the server all wait at the same \
-                 time, so the batch takes about one delay, not {n} of them.",
-                plural(n, "request", "requests"),
+                "One thread, one loop: {requests} that each wait {} ms on the server all wait at \
+                 the same time, so the batch takes about one delay, not {n} of them.",
                 sizes.delay_ms
             ),
         );
         let what = format!("{n} GETs on the hand-built loop, then on tokio + reqwest");
-        let (measured, mut spans) = shared::narrate::record(&what, "", None, || measure(sizes));
-        let Requests {
-            hand_built,
-            tokio,
-            asyncio,
-            python_spans,
-        } = measured?;
-        spans.extend(python_spans);
-        let mut rows = vec![hand_built.measured("hand_built"), tokio.measured("tokio")];
-        rows.extend(asyncio.as_ref().map(|asyncio| asyncio.measured("asyncio")));
-        narrator.report(&Report::new(NAME, SECTION, rows));
-        let requests = plural(n, "request", "requests");
+        let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
+        let measured = measured?;
         let title = format!("{requests} per row, each a span from connect to last byte");
-        narrator.timeline(&title, &spans);
+        measured.report(narrator, NAME, |row, _| row.clone(), (&title, spans));
+        let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
         let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
+        let asyncio = measured.asyncio.as_ref().map(|asyncio| {
+            format!(
+                "asyncio's own loop took {} for the same batch: the same ready queue, the same \
+                 wait in the OS (its selectors module), so the same one delay, in Python.",
+                human_ms(ms(asyncio.wall))
+            )
+        });
+        let summary = [
+            format!(
+                "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
+                 every ready task until it hit I/O, then slept in the OS until sockets were ready.",
+                human_ms(ms(hand_built.wall)),
+                plural(
+                    hand_built.counts.as_ref().map_or(0, |c| c.iterations),
+                    "iteration",
+                    "iterations"
+                )
+            ),
+            "The server saw the requests in flight together: one thread, many waits at once."
+                .into(),
+            format!(
+                "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the same \
+                 OS tools (epoll via mio), only more polished."
+            ),
+        ];
         narrator.summary(
             SECTION,
-            &[
-                format!(
-                    "The hand-built loop finished {requests} in {} with only {}: each iteration \
-                     ran every ready task until it hit I/O, then slept in the OS until sockets \
-                     were ready.",
-                    human_ms(ms(hand_built.wall)),
-                    plural(hand_built.counts.iterations, "iteration", "iterations")
-                ),
-                "The server saw the requests in flight together: one thread, many waits at once."
-                    .into(),
-                format!(
-                    "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the \
-                     same OS tools (epoll via mio), only more polished."
-                ),
-            ]
-            .into_iter()
-            .chain(asyncio.map(|asyncio| {
-                format!(
-                    "asyncio's own loop took {} for the same batch: the same ready queue, the \
-                     same wait in the OS (its selectors module), so the same one delay, in Python.",
-                    human_ms(ms(asyncio.wall))
-                )
-            }))
-            .collect::<Vec<_>>(),
+            &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
         );
         Ok(())
     }
 
-    /// Both rows, hand-built loop first, each request a span.
+    /// Both rows, hand-built loop first, each request a span; then asyncio's when Python runs.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let n = sizes.requests;
         // Each request needs a socket here and one in the embedded server.
         fdlimit::ensure_available(2 * n + 64, &format!("{n} concurrent requests"))?;
         let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
         let url = target.url();
-        let check = |statuses: anyhow::Result<Vec<u16>>, runtime: &str| {
+        // A row, once every request of the runtime got a 2xx answer.
+        let row = |statuses: anyhow::Result<Vec<u16>>, wall, counts, name: &'static str| {
+            let runtime = name.replace('_', "-");
             let statuses = statuses.with_context(|| format!("a {runtime} request failed"))?;
-            match statuses.iter().find(|status| !(200..300).contains(*status)) {
-                Some(status) => bail!("a {runtime} request got HTTP status {status}"),
-                None => Ok(target.max_in_flight()),
+            if let Some(status) = statuses.iter().find(|status| !(200..300).contains(*status)) {
+                bail!("a {runtime} request got HTTP status {status}");
             }
+            let max_in_flight = target.max_in_flight();
+            anyhow::Ok(Row {
+                name,
+                wall,
+                counts,
+                max_in_flight,
+            })
         };
 
         let request = Rc::new(Request::from_url(url)?);
         target.reset();
-        let event_loop = EventLoop::new()?;
-        let (stats, watching) = observe::watch(sizes.trace);
-        let stopwatch = Stopwatch::start();
-        let statuses = event_loop.block_on(super::hand_built_requests(request, n));
-        let wall = stopwatch.elapsed();
-        drop(watching);
-        let hand_built = Row {
-            wall,
-            max_in_flight: check(statuses, "hand-built")?,
-            counts: stats.get(),
-        };
+        let (event_loop, stopwatch) = (EventLoop::new()?, Stopwatch::start());
+        let (statuses, counts) = observe::counted(sizes.trace, || {
+            event_loop.block_on(super::hand_built_requests(request, n))
+        });
+        let hand_built = row(statuses, stopwatch.elapsed(), Some(counts), "hand_built")?;
 
         target.reset();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start a tokio runtime")?;
-        let client = http_client(url)?;
+        let (runtime, client) = (tokio_runtime()?, http_client(url)?);
         let stopwatch = Stopwatch::start();
         let statuses = runtime.block_on(super::tokio_requests(client, url.clone(), n));
-        let tokio = Row {
-            wall: stopwatch.elapsed(),
-            max_in_flight: check(statuses, "tokio")?,
-            counts: Counts::default(),
-        };
+        let tokio = row(statuses, stopwatch.elapsed(), None, "tokio")?;
 
-        let (mut asyncio, mut python_spans) = (None, Vec::new());
-        if let Some(python) = &sizes.python {
+        let asyncio = shared::narrate::python().map(|python| {
             target.reset();
             let port = url.port_or_known_default().unwrap_or(80).to_string();
-            let host = url.host_str().unwrap_or("127.0.0.1").to_string();
-            let args = [
-                url.scheme().into(),
-                host,
-                port,
-                url.path().into(),
-                n.to_string(),
-            ];
+            let host = url.host_str().unwrap_or("127.0.0.1");
+            let args = [url.scheme(), host, &port, url.path(), &n.to_string()].map(String::from);
             let finished = python.run::<Answer>(&super::ASYNCIO, &args)?;
-            python_spans = finished.spans;
-            asyncio = Some(Row {
-                wall: Duration::from_secs_f64(finished.result.wall_ms / 1e3),
-                max_in_flight: check(Ok(finished.result.statuses), "asyncio")?,
-                counts: Counts::default(),
-            });
-        }
-        Ok(Requests {
-            hand_built,
-            tokio,
-            asyncio,
-            python_spans,
-        })
+            let Answer { wall_ms, statuses } = finished.result;
+            let wall = Duration::from_secs_f64(wall_ms / 1e3);
+            let asyncio = row(Ok(statuses), wall, None, "asyncio")?;
+            anyhow::Ok((asyncio, finished.spans))
+        });
+        Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
     }
 }

@@ -79,16 +79,17 @@ pub fn run(common: &CommonArgs, args: &ServeArgs, trace: bool) -> anyhow::Result
     let wanted = SocketAddr::new(args.host, args.port()?);
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
-    let (_stats, _watching) = observe::watch(trace);
     let event_loop = EventLoop::new().context("setting up the event loop")?;
-    event_loop.block_on(async {
-        let listener =
-            TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
-        let addr = listener.local_addr()?;
-        announce(common, addr);
-        serve(listener).await;
-        anyhow::Ok(())
-    })
+    let (served, _) = observe::counted(trace, || {
+        event_loop.block_on(async {
+            let listener =
+                TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
+            announce(common, listener.local_addr()?);
+            serve(listener).await;
+            anyhow::Ok(())
+        })
+    });
+    served
 }
 
 /// The first line says where we listen (tests and scripts read it).
@@ -96,21 +97,17 @@ fn announce(common: &CommonArgs, addr: SocketAddr) {
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
     let mut out = io::stdout().lock();
-    let _ = if common.json {
-        let line =
-            serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
-        writeln!(out, "{line}")
-    } else {
-        writeln!(out, "listening on {addr}")
-    };
-    if !common.json && !common.quiet {
-        let _ = writeln!(
+    let (ip, port) = (addr.ip(), addr.port());
+    let json =
+        serde_json::json!({"demo": "serve", "section": "1.7", "listening": addr.to_string()});
+    let _ = match (common.json, common.quiet) {
+        (true, _) => writeln!(out, "{json}"),
+        (false, true) => writeln!(out, "listening on {addr}"),
+        (false, false) => writeln!(
             out,
-            "Echo server on the hand-built event loop: one thread, one task per client. Try \
-             `nc {} {}` (several at once). Ctrl-C stops it.",
-            addr.ip(),
-            addr.port()
-        );
-    }
+            "listening on {addr}\nEcho server on the hand-built event loop: one thread, one task \
+             per client. Try `nc {ip} {port}` (several at once). Ctrl-C stops it."
+        ),
+    };
     let _ = out.flush();
 }

@@ -48,12 +48,10 @@ async fn tokio_join_all_unconstrained(count: u64) {
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("timers.py", include_str!("timers.py"));
 
-pub use measuring::{ChildResult, NAME, TimerRow, Timers, child, measure, measure_with, run};
+pub use measuring::{ChildResult, NAME, TimerRow, Timers, child, measure, run};
 
 mod measuring {
-    use std::time::Duration;
 
-    use anyhow::Context as _;
     use serde::{Deserialize, Serialize};
     use shared::child::SelfExe;
     use shared::narrate::plural;
@@ -61,6 +59,7 @@ mod measuring {
     use shared::{Narrator, Report, Span, Stopwatch};
     use tracing::info_span;
 
+    use super::super::tokio_runtime;
     use crate::cli::{Job, Sizes, TimerRuntime};
     use crate::event_loop::EventLoop;
 
@@ -69,9 +68,18 @@ mod measuring {
     const SECTION: &str = "1.7";
     /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
     const JOIN_ALL_LIMIT: u64 = 100_000;
+    /// The Rust rows, in the order they run, with their names.
+    const RUNTIMES: [(TimerRuntime, &str); 4] = [
+        (TimerRuntime::HandBuilt, "hand_built"),
+        (TimerRuntime::Tokio, "tokio"),
+        (TimerRuntime::TokioJoinAll, "tokio_join_all"),
+        (
+            TimerRuntime::TokioJoinAllUnconstrained,
+            "tokio_join_all_unconstrained",
+        ),
+    ];
 
-    /// What a child process measured: the batch's wall time, and its peak resident memory
-    /// before it made any task and at the end.
+    /// What a child process measured.
     #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
     pub struct ChildResult {
         /// From before the first task was made until the last sleep ended.
@@ -97,88 +105,64 @@ mod measuring {
         pub bytes_per_timer: f64,
     }
 
-    impl TimerRow {
-        fn new(name: &'static str, child: ChildResult, count: u64) -> Self {
+    /// Every runtime's row, in the order they ran, and one span per child around its batch.
+    #[derive(Debug, Clone)]
+    pub struct Timers {
+        /// The rows.
+        pub rows: Vec<TimerRow>,
+        /// The spans.
+        pub spans: Vec<Span>,
+    }
+
+    /// Every runtime, each in a fresh child process (this program, or asyncio's).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
+        let (count, exe) = (sizes.count, SelfExe::current()?);
+        let small = count <= JOIN_ALL_LIMIT;
+        let (mut rows, mut spans) = (Vec::new(), Vec::new());
+        let mut add = |name, finished: shared::child::Finished<ChildResult>| {
+            let child = finished.result;
             let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
-            Self {
+            let bytes_per_timer = (growth * 1024) as f64 / count as f64;
+            rows.push(TimerRow {
                 name,
                 wall_ms: child.wall_ms,
                 peak_rss_kb: child.peak_rss_kb,
                 rss_growth_kb: growth,
-                bytes_per_timer: (growth * 1024) as f64 / count as f64,
-            }
-        }
-    }
-
-    /// Every runtime's row, and the spans their child processes recorded.
-    #[derive(Debug, Clone)]
-    pub struct Timers {
-        /// In the order they ran.
-        pub rows: Vec<TimerRow>,
-        /// One span per child, around its batch.
-        pub spans: Vec<Span>,
-    }
-
-    /// Every runtime, each in a fresh child process (this program).
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
-        measure_with(sizes, &SelfExe::current()?)
-    }
-
-    /// [`measure`], with `exe` (this crate's binary) as the child process.
-    pub fn measure_with(sizes: &Sizes, exe: &SelfExe) -> anyhow::Result<Timers> {
-        let count = sizes.count;
-        let mut runtimes = vec![TimerRuntime::HandBuilt, TimerRuntime::Tokio];
-        if count <= JOIN_ALL_LIMIT {
-            runtimes.extend([
-                TimerRuntime::TokioJoinAll,
-                TimerRuntime::TokioJoinAllUnconstrained,
-            ]);
-        }
-        let (mut rows, mut spans) = (Vec::new(), Vec::new());
-        for runtime in runtimes {
-            let finished = exe.run::<ChildResult>(&Job::Timers { runtime, count })?;
+                bytes_per_timer,
+            });
             spans.extend(finished.spans);
-            rows.push(TimerRow::new(name(runtime), finished.result, count));
+        };
+        for (runtime, name) in RUNTIMES.into_iter().take(if small { 4 } else { 2 }) {
+            add(name, exe.run(&Job::Timers { runtime, count })?);
         }
-        if let Some(python) = sizes.python.as_ref().filter(|_| count <= JOIN_ALL_LIMIT) {
-            let finished = python.run::<ChildResult>(&super::ASYNCIO, &[count.to_string()])?;
-            spans.extend(finished.spans);
-            rows.push(TimerRow::new("asyncio", finished.result, count));
+        if let Some(python) = shared::narrate::python().filter(|_| small) {
+            add(
+                "asyncio",
+                python.run(&super::ASYNCIO, &[count.to_string()])?,
+            );
         }
         Ok(Timers { rows, spans })
     }
 
-    fn name(runtime: TimerRuntime) -> &'static str {
-        match runtime {
-            TimerRuntime::HandBuilt => "hand_built",
-            TimerRuntime::Tokio => "tokio",
-            TimerRuntime::TokioJoinAll => "tokio_join_all",
-            TimerRuntime::TokioJoinAllUnconstrained => "tokio_join_all_unconstrained",
-        }
-    }
-
     /// Runs the demo and prints its report.
     pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let count = sizes.count;
+        let sleeps = plural(sizes.count, "sleep", "sleeps");
         narrator.header(
             SECTION,
             "How an event loop works: a sleeping task costs a timer entry, not a thread",
             &format!(
                 "{} each sleep 1 s at the same time on one thread: the loop waits in the OS until \
                  the earliest deadline, so the batch takes about 1 s.",
-                plural(count, "task", "tasks")
+                plural(sizes.count, "task", "tasks")
             ),
         );
-        let what = format!(
-            "{} of 1 s on each runtime",
-            plural(count, "sleep", "sleeps")
-        );
+        let what = format!("{sleeps} of 1 s on each runtime");
         let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
         let Timers { rows, spans } = measured?;
         let row = |name: &str| rows.iter().find(|row| row.name == name);
         let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
         let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
-        let join_all_line = match count <= JOIN_ALL_LIMIT {
+        let join_all_line = match sizes.count <= JOIN_ALL_LIMIT {
             true => {
                 let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
                 format!(
@@ -208,9 +192,8 @@ mod measuring {
         });
         let summary = [
             format!(
-                "hand-built: {} of 1 s took {}: one wait in the OS until the earliest \
+                "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
                  deadline, then the due deadlines taken in order and one wake per timer.",
-                plural(count, "sleep", "sleeps"),
                 human_ms(wall("hand_built"))
             ),
             join_all_line,
@@ -222,18 +205,18 @@ mod measuring {
                 bytes("hand_built") / bytes("tokio")
             ),
         ];
-        let summary: Vec<String> = summary.into_iter().chain(asyncio).collect();
-        narrator.report(&Report::new(NAME, SECTION, rows));
-        narrator.timeline(
-            "each runtime in its own child process (its main thread)",
-            &spans,
+        narrator.report(&Report::new(NAME, SECTION, rows.clone()));
+        let title = "each runtime in its own child process (its main thread)";
+        narrator.timeline(title, &spans);
+        narrator.summary(
+            SECTION,
+            &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
         );
-        narrator.summary(SECTION, &summary);
         Ok(())
     }
 
-    /// A child's job: one runtime's batch, timed inside a span named after its row (drawn on the
-    /// parent's timeline).
+    /// A child's job: one runtime's batch on a fresh loop or runtime, timed around `block_on`
+    /// only, inside a span named after its row (drawn on the parent's timeline).
     pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
         let start_rss_kb = peak_rss_kb();
         let span = match runtime {
@@ -242,37 +225,31 @@ mod measuring {
             TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
             TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
         };
-        let wall = span.in_scope(|| time_batch(runtime, count))?;
-        Ok(ChildResult {
-            wall_ms: ms(wall),
-            peak_rss_kb: peak_rss_kb(),
-            start_rss_kb,
-        })
-    }
-
-    /// The wall time of one runtime's batch, on a fresh loop or runtime: the clock runs around
-    /// `block_on` only, not around making the runtime.
-    fn time_batch(runtime: TimerRuntime, count: u64) -> anyhow::Result<Duration> {
-        if runtime == TimerRuntime::HandBuilt {
+        let _batch = span.entered();
+        let stopwatch = if runtime == TimerRuntime::HandBuilt {
             let event_loop = EventLoop::new()?;
             let stopwatch = Stopwatch::start();
             event_loop.block_on(super::hand_built(count))?;
-            return Ok(stopwatch.elapsed());
-        }
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start a tokio runtime")?;
-        let stopwatch = Stopwatch::start();
-        tokio.block_on(async {
-            match runtime {
-                TimerRuntime::TokioJoinAll => super::tokio_join_all(count).await,
-                TimerRuntime::TokioJoinAllUnconstrained => {
-                    super::tokio_join_all_unconstrained(count).await
+            stopwatch
+        } else {
+            let tokio = tokio_runtime()?;
+            let stopwatch = Stopwatch::start();
+            tokio.block_on(async {
+                match runtime {
+                    TimerRuntime::TokioJoinAll => super::tokio_join_all(count).await,
+                    TimerRuntime::TokioJoinAllUnconstrained => {
+                        super::tokio_join_all_unconstrained(count).await
+                    }
+                    _ => super::tokio_spawned(count).await,
                 }
-                _ => super::tokio_spawned(count).await,
-            }
-        });
-        Ok(stopwatch.elapsed())
+            });
+            stopwatch
+        };
+        let wall_ms = ms(stopwatch.elapsed());
+        Ok(ChildResult {
+            wall_ms,
+            peak_rss_kb: peak_rss_kb(),
+            start_rss_kb,
+        })
     }
 }
