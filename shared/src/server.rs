@@ -33,7 +33,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::fdlimit;
 
@@ -55,8 +55,9 @@ const BACKLOG: u32 = 4096;
 pub struct SlowServer {
     addr: SocketAddr,
     counters: Arc<Counters>,
-    accept_loop: AbortHandle,
-    own_runtime: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Dropping it ends the server's thread, and with its runtime every open connection.
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, Default)]
@@ -91,54 +92,40 @@ impl SlowServer {
     /// works from synchronous code and from any runtime alike.
     pub fn start() -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Entering (not blocking on) our runtime is allowed inside another one.
+        let listener = {
+            let _inside = runtime.enter();
+            let socket =
+                TcpSocket::new_v4().context("could not create the slow server's socket")?;
+            socket
+                .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .context("could not bind the slow server to 127.0.0.1")?;
+            socket
+                .listen(BACKLOG)
+                .context("could not listen on 127.0.0.1")?
+        };
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = accept_loop(listener, Arc::clone(&counters));
         let thread = std::thread::Builder::new()
             .name("slow-server".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(anyhow::Error::new(error)));
-                        return;
-                    }
-                };
-                let started = runtime.block_on(async { Self::spawn_accept_loop() });
-                let failed = started.is_err();
-                let _ = ready_tx.send(started);
-                if !failed {
-                    // Serve until the owner drops us (or goes away without saying so).
-                    let _ = runtime.block_on(stop_rx);
-                }
-                // Dropping the runtime cancels every connection still open.
+                // Serve until the owner drops us; dropping the runtime then closes every connection.
+                runtime.block_on(async {
+                    tokio::select! { () = serving => {}, _ = stopped => {} }
+                })
             })
             .context("could not start the slow server's thread")?;
-        let (addr, counters, accept_loop) = ready_rx
-            .recv()
-            .context("the slow server's thread stopped before it was ready")??;
         Ok(Self {
             addr,
             counters,
-            accept_loop,
-            own_runtime: Some((stop_tx, thread)),
+            stop: Some(stop),
+            thread: Some(thread),
         })
-    }
-
-    fn spawn_accept_loop() -> anyhow::Result<(SocketAddr, Arc<Counters>, AbortHandle)> {
-        let socket = TcpSocket::new_v4().context("could not create the slow server's socket")?;
-        socket
-            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .context("could not bind the slow server to 127.0.0.1")?;
-        let listener = socket
-            .listen(BACKLOG)
-            .context("could not listen on 127.0.0.1")?;
-        let addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&counters)));
-        Ok((addr, counters, task.abort_handle()))
     }
 
     /// The address it listens on (127.0.0.1 and an ephemeral port).
@@ -182,16 +169,15 @@ impl SlowServer {
 
 impl Drop for SlowServer {
     fn drop(&mut self) {
-        self.accept_loop.abort();
-        if let Some((stop, thread)) = self.own_runtime.take() {
-            let _ = stop.send(());
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
 async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
-    // Owning the connections here means aborting this task closes them all.
+    // Owning the connections here means dropping this future closes them all.
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -199,7 +185,10 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let counters = Arc::clone(&counters);
-                    connections.spawn(serve_connection(stream, counters));
+                    let service = service_fn(move |request| answer(request, Arc::clone(&counters)));
+                    // A client that disconnects half-way ends only its own connection.
+                    let io = TokioIo::new(stream);
+                    connections.spawn(http1::Builder::new().serve_connection(io, service));
                 }
                 Err(error) => on_accept_error(&error, &counters).await,
             },
@@ -207,14 +196,6 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, counters: Arc<Counters>) {
-    let service = service_fn(move |request| answer(request, Arc::clone(&counters)));
-    // A client that disconnects half-way ends only its own connection: the error is not ours.
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
 }
 
 async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
@@ -279,34 +260,4 @@ async fn answer(
     let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
     *response.status_mut() = status;
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_parse_numbers_and_reject_the_rest() {
-        let get = Method::GET;
-        assert_eq!(route(&get, "/delay/250"), Ok(Some(250)));
-        assert_eq!(route(&get, "/"), Ok(None));
-        for bad in [
-            "/delay/abc",
-            "/delay/-1",
-            "/delay/99999999999999999999999",
-            "/delay/60001",
-            "/delay/",
-        ] {
-            assert_eq!(
-                route(&get, bad).unwrap_err().0,
-                StatusCode::BAD_REQUEST,
-                "{bad}"
-            );
-        }
-        assert_eq!(route(&get, "/nope").unwrap_err().0, StatusCode::NOT_FOUND);
-        assert_eq!(
-            route(&Method::POST, "/delay/1").unwrap_err().0,
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-    }
 }
