@@ -1,14 +1,9 @@
 //! Typed results: a small table for people, one JSON line per demo for programs (every section).
 //!
 //! A demo defines its own measurement struct with named fields and derives `Serialize`; a
-//! [`Report`] of them prints as exactly one line with `--json`
-//!
-//! ```text
-//! {"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.3,"max_in_flight":10}]}
-//! ```
-//!
-//! and as a table otherwise, both through serde, so the two can never disagree. The demo,
-//! measurement and field names are a public interface: scripts read them.
+//! [`Report`] of them prints as exactly one line with `--json` and as a table otherwise, both
+//! through serde, so the two can never disagree. The demo, measurement and field names are a
+//! public interface: scripts read them.
 //!
 //! ```
 //! #[derive(serde::Serialize)]
@@ -112,12 +107,12 @@ impl<M: Serialize> Report<M> {
             }
             parts
         };
-        let fewest = split(usize::MAX).len();
-        let even = split((keys.len() - 1).div_ceil(fewest));
-        let parts = if even.len() == fewest {
+        let fewest = split(usize::MAX);
+        let even = split((keys.len() - 1).div_ceil(fewest.len()));
+        let parts = if even.len() == fewest.len() {
             even
         } else {
-            split(usize::MAX)
+            fewest
         };
         let mut out = String::new();
         for part in parts {
@@ -161,12 +156,10 @@ impl Report<Value> {
     ///
     /// ```
     /// #[derive(serde::Serialize)]
-    /// struct Rust { name: &'static str, wall_ms: f64 }
-    /// #[derive(serde::Serialize)]
-    /// struct Python { name: &'static str, wall_ms: f64, version: &'static str }
+    /// struct Python { name: &'static str, version: &'static str }
     /// let report = shared::Report::mixed("requests", "1.1")
-    ///     .with(Rust { name: "concurrent", wall_ms: 1.0 })
-    ///     .with(Python { name: "asyncio_gather", wall_ms: 2.0, version: "3.11" });
+    ///     .with(serde_json::json!({ "name": "concurrent", "wall_ms": 1.0 }))
+    ///     .with(Python { name: "asyncio_gather", version: "3.11" });
     /// assert!(report.to_json_line().contains(r#""version":"3.11""#));
     /// ```
     pub fn mixed(demo: &'static str, section: &'static str) -> Self {
@@ -198,18 +191,13 @@ pub fn as_ms<S: serde::Serializer>(
 }
 
 fn cell(key: &str, value: Option<&Value>) -> String {
+    let x = value.and_then(Value::as_f64).unwrap_or(0.0);
     match value {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Bool(yes)) => if *yes { "yes" } else { "no" }.into(),
-        Some(Value::Number(n)) if key.ends_with("_ms") => human_ms(n.as_f64().unwrap_or(0.0)),
-        Some(Value::Number(n)) if n.is_f64() => {
-            let x = n.as_f64().unwrap_or(0.0);
-            if x.abs() >= 100.0 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.2}")
-            }
-        }
+        Some(Value::Number(_)) if key.ends_with("_ms") => human_ms(x),
+        Some(Value::Number(n)) if n.is_f64() && x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(Value::Number(n)) if n.is_f64() => format!("{x:.2}"),
         Some(Value::Number(n)) => n.to_string(),
         _ => "-".into(),
     }

@@ -4,19 +4,8 @@
 use std::time::Duration;
 
 use shared::python::{Python, Script};
-
-/// The Python rows must run in CI: a CI machine without python3 fails here instead of quietly
-/// leaving them out. Elsewhere the test says why it checks nothing.
-fn python() -> Option<Python> {
-    match Python::find(false) {
-        Ok(python) => Some(python),
-        Err(absent) if std::env::var_os("CI").is_some() => panic!("CI must run CPython: {absent}"),
-        Err(absent) => {
-            eprintln!("skipped: {absent}");
-            None
-        }
-    }
-}
+// In CI a machine without python3 fails these tests; elsewhere they say why they check nothing.
+use shared::testing::python;
 
 const TASKS: Script = Script::new(
     "tasks.py",

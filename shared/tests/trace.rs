@@ -26,6 +26,11 @@ fn a_blocking_wait_shows_as_waiting_and_a_busy_loop_as_running() {
     // A busy loop gets CPU even on a loaded machine, if not all of it.
     assert!(busy.cpu() > sleep.cpu() * 2, "{busy:?}");
     assert!(sleep.closed <= busy.opened);
+    // A declared wait is kept and is not part of the label.
+    let ((), spans) =
+        record(|| info_span!("acquire", who = "A", waiting_for = "lock").in_scope(|| ()));
+    assert_eq!(spans[0].label, "acquire A");
+    assert_eq!(spans[0].waiting_for.as_deref(), Some("lock"));
 }
 
 #[test]
@@ -78,26 +83,17 @@ fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
 }
 
 #[test]
-fn a_declared_wait_is_kept_and_not_part_of_the_label() {
-    let ((), spans) =
-        record(|| info_span!("acquire", who = "A", waiting_for = "lock").in_scope(|| ()));
-    assert_eq!(spans[0].label, "acquire A");
-    assert_eq!(spans[0].waiting_for.as_deref(), Some("lock"));
-}
-
-#[test]
 fn recordings_take_turns_so_parallel_tests_never_mix_their_spans() {
-    let threads: Vec<_> = (0..4)
-        .map(|i| {
-            std::thread::spawn(move || {
-                let recording = Recording::start();
-                for _ in 0..20 {
-                    info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
-                }
-                recording.finish()
-            })
-        })
-        .collect();
+    let recorder = |i| {
+        move || {
+            let recording = Recording::start();
+            for _ in 0..20 {
+                info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
+            }
+            recording.finish()
+        }
+    };
+    let threads: Vec<_> = (0..4).map(|i| std::thread::spawn(recorder(i))).collect();
     for (i, thread) in threads.into_iter().enumerate() {
         let spans = thread.join().unwrap();
         assert_eq!(spans.len(), 20);
@@ -124,14 +120,13 @@ fn context_switches_are_counted_per_thread_between_its_first_and_last_span() {
 
 #[test]
 fn a_closed_span_is_counted_as_it_closes() {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let recording = Recording::start();
-    let closed = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&closed);
-    recording.on_close(move |span| {
+    static CLOSED: AtomicU64 = AtomicU64::new(0);
+    let closed = &CLOSED;
+    recording.on_close(|span| {
         if span.name == "request" {
-            counter.fetch_add(1, Ordering::Relaxed);
+            CLOSED.fetch_add(1, Ordering::Relaxed);
         }
     });
     for i in 0..3 {
