@@ -112,12 +112,8 @@ impl Running {
             .spawn()
             .with_context(|| format!("cannot start {what}"))?;
         let stdout = BufReader::new(child.stdout.take().context("no stdout pipe")?);
-        let mut pipe = child.stderr.take().context("no stderr pipe")?;
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        });
+        let pipe = child.stderr.take().context("no stderr pipe")?;
+        let stderr = std::thread::spawn(move || std::io::read_to_string(pipe).unwrap_or_default());
         Ok(Self {
             child,
             stdout,

@@ -14,6 +14,18 @@
 //! assert!(cli.common.json);
 //! let args = shared::cli::CommonArgs::default();
 //! assert!(!args.json && !args.quiet && !args.no_timeline && args.url.is_none());
+//!
+//! use shared::cli::{parse_http_url, report_errors, try_parse_from};
+//! assert!(parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
+//! assert!(parse_http_url("ftp://example.com").is_err() && parse_http_url("not a url").is_err());
+//! #[derive(clap::Parser, Debug)]
+//! struct Requests { #[arg(long)] requests: usize }
+//! let error = try_parse_from::<Requests>(["demo", "--requests", "abc"]).unwrap_err();
+//! assert!(error.starts_with("error: invalid value 'abc'") && !error.contains('\n'));
+//! let missing = try_parse_from::<Requests>(["demo"]).unwrap_err();
+//! assert!(missing.contains("--requests"), "{missing}");
+//! let status = report_errors(Err(anyhow::anyhow!("boom")));
+//! assert_eq!(status, std::process::ExitCode::FAILURE);
 //! ```
 
 use std::process::ExitCode;
@@ -46,12 +58,6 @@ pub struct CommonArgs {
 }
 
 /// Accepts only absolute `http://` or `https://` URLs, with a message that says so.
-///
-/// ```
-/// use shared::cli::parse_http_url;
-/// assert!(parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
-/// assert!(parse_http_url("ftp://example.com").is_err() && parse_http_url("not a url").is_err());
-/// ```
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     match url.scheme() {
@@ -80,15 +86,6 @@ pub fn parse_or_exit<T: Parser>() -> T {
 
 /// Like [`parse_or_exit`], from an explicit argument list (useful in tests and hidden
 /// subcommands); returns the one-line error instead of exiting.
-///
-/// ```
-/// #[derive(clap::Parser, Debug)]
-/// struct Cli { #[arg(long)] requests: usize }
-/// let error = shared::cli::try_parse_from::<Cli>(["demo", "--requests", "abc"]).unwrap_err();
-/// assert!(error.starts_with("error: invalid value 'abc'") && !error.contains('\n'));
-/// let missing = shared::cli::try_parse_from::<Cli>(["demo"]).unwrap_err();
-/// assert!(missing.contains("--requests"), "{missing}");
-/// ```
 pub fn try_parse_from<T: Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> Result<T, String> {
@@ -114,11 +111,6 @@ fn one_line(error: &clap::Error) -> String {
 
 /// Turns a demo's result into the process exit status: errors are printed as one line
 /// (`error: cannot reach http://...: connection refused`) and exit with status 1.
-///
-/// ```
-/// let status = shared::cli::report_errors(Err(anyhow::anyhow!("boom")));
-/// assert_eq!(status, std::process::ExitCode::FAILURE);
-/// ```
 pub fn report_errors(result: anyhow::Result<()>) -> ExitCode {
     let Err(error) = result else {
         return ExitCode::SUCCESS;

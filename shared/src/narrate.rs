@@ -6,7 +6,7 @@
 //! and only when that is a terminal. Measuring needs no narrator: [`record`] and [`python`] follow
 //! the command line too, so a demo and its tests call `measure(&Sizes)` the same way.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::sync::{Once, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -93,12 +93,10 @@ impl Narrator {
 
     /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
     pub fn report<M: Serialize>(&self, report: &Report<M>) {
-        let mut out = std::io::stdout().lock();
-        let _ = match self.mode {
-            Mode::Json => writeln!(out, "{}", report.to_json_line()),
-            _ => writeln!(out, "{}", report.table(self.style.width, self.style.fancy)),
-        };
-        let _ = out.flush();
+        match self.mode {
+            Mode::Json => println!("{}", report.to_json_line()),
+            _ => println!("{}", report.table(self.style.width, self.style.fancy)),
+        }
     }
 
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).

@@ -59,14 +59,8 @@ impl<M: Serialize> Report<M> {
     /// A table for people, at most `width` columns wide: one row per measurement, one column per
     /// field, durations (`*_ms`) in readable units; then each measurement's note.
     pub fn table(&self, width: usize, fancy: bool) -> String {
-        let rows: Vec<serde_json::Map<String, Value>> = self
-            .measurements
-            .iter()
-            .filter_map(|m| match serde_json::to_value(m) {
-                Ok(Value::Object(fields)) => Some(fields),
-                _ => None,
-            })
-            .collect();
+        let as_object = |m| serde_json::to_value(m).ok()?.as_object().cloned();
+        let rows: Vec<_> = self.measurements.iter().filter_map(as_object).collect();
         let mut keys: Vec<&str> = Vec::new();
         for key in rows.iter().flat_map(|row| row.keys()) {
             if key != "note" && !keys.contains(&key.as_str()) {
@@ -114,7 +108,7 @@ impl<M: Serialize> Report<M> {
         } else {
             fewest
         };
-        let mut out = String::new();
+        let mut tables = Vec::new();
         for part in parts {
             let mut table = Table::new();
             table
@@ -131,12 +125,9 @@ impl<M: Serialize> Report<M> {
                     column.set_cell_alignment(CellAlignment::Right);
                 }
             }
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&table.trim_fmt());
-            out.push('\n');
+            tables.push(table.trim_fmt() + "\n");
         }
+        let mut out = tables.join("\n");
         for row in &rows {
             if let (Some(Value::String(name)), Some(Value::String(note))) =
                 (row.get("name"), row.get("note"))

@@ -14,6 +14,10 @@
 //! let server = shared::server::SlowServer::start().unwrap();
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! assert_eq!(server.max_in_flight(), 0);
+//! shared::workloads::use_ring_for_tls();
+//! let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
+//! assert!(body.contains("10 ms"));
+//! assert_eq!(server.requests(), 1);
 //! ```
 
 use std::convert::Infallible;
@@ -38,19 +42,11 @@ use tokio::task::JoinSet;
 use crate::fdlimit;
 
 /// The longest delay `/delay/{ms}` accepts.
-pub const MAX_DELAY_MS: u64 = 60_000;
+const MAX_DELAY_MS: u64 = 60_000;
 /// Pending connections the kernel may queue before we accept them (Linux caps it at somaxconn).
 const BACKLOG: u32 = 4096;
 
 /// A running slow server; stops when dropped.
-///
-/// ```
-/// let server = shared::server::SlowServer::start().unwrap();
-/// shared::workloads::use_ring_for_tls();
-/// let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
-/// assert!(body.contains("10 ms"));
-/// assert_eq!(server.requests(), 1);
-/// ```
 #[derive(Debug)]
 pub struct SlowServer {
     addr: SocketAddr,
@@ -95,18 +91,7 @@ impl SlowServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        // Entering (not blocking on) our runtime is allowed inside another one.
-        let listener = {
-            let _inside = runtime.enter();
-            let socket =
-                TcpSocket::new_v4().context("could not create the slow server's socket")?;
-            socket
-                .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-                .context("could not bind the slow server to 127.0.0.1")?;
-            socket
-                .listen(BACKLOG)
-                .context("could not listen on 127.0.0.1")?
-        };
+        let listener = listen(&runtime).context("the slow server could not listen on 127.0.0.1")?;
         let addr = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -158,13 +143,20 @@ impl SlowServer {
         self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Starts a new measurement: the request count goes to zero and the maximum in flight to the
-    /// number in flight now.
+    /// Starts a new measurement: no requests yet, and as many at most in flight as now.
     pub fn reset(&self) {
         self.counters.requests.store(0, Ordering::SeqCst);
         let now = self.counters.in_flight.load(Ordering::SeqCst);
         self.counters.max_in_flight.store(now, Ordering::SeqCst);
     }
+}
+
+/// A listener on 127.0.0.1, on `runtime`: entering (not blocking on) it works inside another one.
+fn listen(runtime: &tokio::runtime::Runtime) -> std::io::Result<TcpListener> {
+    let _inside = runtime.enter();
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    socket.listen(BACKLOG)
 }
 
 impl Drop for SlowServer {
@@ -199,9 +191,10 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
 }
 
 async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     if fdlimit::is_out_of_fds(error) {
         // Report at most once a second, and back off instead of spinning on a full table.
-        let now = now_secs();
+        let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
         if counters.out_of_fds_reported.swap(now, Ordering::Relaxed) != now {
             eprintln!(
                 "slow server: out of file descriptors (limit {}): connections wait until others close; \
@@ -212,11 +205,6 @@ async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Other accept errors (a client that gave up while queued) concern that client only.
-}
-
-fn now_secs() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs() + 1
 }
 
 /// What a request asks for, judged before any waiting so that bad input is answered at once:

@@ -4,16 +4,39 @@
 //! wall time without spending CPU time. [`Stopwatch`] reads both for the whole process;
 //! [`ThreadUsage`] reads one thread's CPU time and OS context switches, which is what the
 //! [span layer](crate::trace) records at every enter and exit.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shared::timing::*;
+//! let watch = Stopwatch::start();
+//! std::thread::sleep(Duration::from_millis(5));
+//! assert!(watch.usage().wall >= Duration::from_millis(5));
+//! let (sum, usage) = measure(|| (1..=10).sum::<u32>());
+//! assert_eq!(sum, 55);
+//! assert!(usage.cpu_per_wall() >= 0.0);
+//! let waited = Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
+//! assert!((waited.cpu_per_wall() - 0.05).abs() < 1e-9);
+//! let children = children_cpu_time();
+//! assert!(children_cpu_time() >= children);
+//! assert_ne!(os_thread_id(), std::thread::spawn(os_thread_id).join().unwrap());
+//! assert!(peak_rss_kb() > 0);
+//! assert_eq!(human(Duration::from_millis(850)), "850.0 ms");
+//! assert_eq!(human(Duration::from_millis(1250)), "1.25 s");
+//! assert_eq!(human(Duration::from_micros(12)), "12 µs");
+//! assert_eq!((ms(Duration::from_micros(1500)), human_ms(14210.0).as_str()), (1.5, "14.21 s"));
+//!
+//! let before = ThreadUsage::now();
+//! let _busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
+//! std::thread::sleep(Duration::from_millis(2)); // blocking: a voluntary context switch
+//! let after = ThreadUsage::now();
+//! assert!(after.cpu >= before.cpu);
+//! # #[cfg(target_os = "linux")]
+//! assert!(after.context_switches > before.context_switches);
+//! ```
 
 use std::time::{Duration, Instant};
 
 /// Measures wall time and process CPU time from the moment it was started.
-///
-/// ```
-/// let watch = shared::timing::Stopwatch::start();
-/// std::thread::sleep(std::time::Duration::from_millis(5));
-/// assert!(watch.usage().wall >= std::time::Duration::from_millis(5));
-/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch {
     started: Instant,
@@ -65,15 +88,6 @@ impl Usage {
 }
 
 /// Runs `work` and returns its value with the [`Usage`] it took.
-///
-/// ```
-/// let (sum, usage) = shared::timing::measure(|| (1..=10).sum::<u32>());
-/// assert_eq!(sum, 55);
-/// assert!(usage.cpu_per_wall() >= 0.0);
-/// let ms = std::time::Duration::from_millis;
-/// let waited = shared::timing::Usage { wall: ms(100), cpu: ms(5) };
-/// assert!((waited.cpu_per_wall() - 0.05).abs() < 1e-9);
-/// ```
 pub fn measure<T>(work: impl FnOnce() -> T) -> (T, Usage) {
     let watch = Stopwatch::start();
     let value = work();
@@ -117,18 +131,14 @@ fn rusage(who: libc::c_int) -> Option<libc::rusage> {
 }
 
 /// CPU time (user + system) of this process's child processes that have ended and been waited
-/// for (`getrusage(RUSAGE_CHILDREN)`). A process's own CPU clock does not include it, so runs that
-/// use child processes add the difference to their CPU time.
-///
-/// ```
-/// let before = shared::timing::children_cpu_time();
-/// assert!(shared::timing::children_cpu_time() >= before);
-/// ```
+/// for. A process's own CPU clock does not include it, so runs that use child processes add the
+/// difference to their CPU time.
 pub fn children_cpu_time() -> Duration {
     let time = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
-    rusage(libc::RUSAGE_CHILDREN).map_or(Duration::ZERO, |u| time(u.ru_utime) + time(u.ru_stime))
+    let usage = rusage(libc::RUSAGE_CHILDREN);
+    usage.map_or(Duration::ZERO, |u| time(u.ru_utime) + time(u.ru_stime))
 }
 
 /// The calling thread's CPU time and OS context switches so far.
@@ -146,36 +156,21 @@ pub struct ThreadUsage {
 
 impl ThreadUsage {
     /// Reads both for the calling thread.
-    ///
-    /// ```
-    /// let before = shared::timing::ThreadUsage::now();
-    /// let _busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
-    /// std::thread::sleep(std::time::Duration::from_millis(2)); // blocking: a voluntary switch
-    /// let after = shared::timing::ThreadUsage::now();
-    /// assert!(after.cpu >= before.cpu);
-    /// # #[cfg(target_os = "linux")]
-    /// assert!(after.context_switches > before.context_switches);
-    /// ```
     pub fn now() -> Self {
         #[cfg(target_os = "linux")]
-        let switches = rusage(libc::RUSAGE_THREAD).map_or(0, |u| (u.ru_nvcsw + u.ru_nivcsw) as u64);
+        let switches = rusage(libc::RUSAGE_THREAD).map(|u| u.ru_nvcsw + u.ru_nivcsw);
         #[cfg(not(target_os = "linux"))]
-        let switches = 0;
+        let switches: Option<libc::c_long> = None;
         Self {
             // Not getrusage's CPU time: it counts in microseconds; the thread clock is finer.
             cpu: thread_cpu_time(),
-            context_switches: switches,
+            context_switches: switches.unwrap_or(0) as u64,
         }
     }
 }
 
 /// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
 /// a small per-process number elsewhere.
-///
-/// ```
-/// let here = shared::timing::os_thread_id();
-/// assert_ne!(here, std::thread::spawn(shared::timing::os_thread_id).join().unwrap());
-/// ```
 pub fn os_thread_id() -> u64 {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid has no preconditions and cannot fail.
@@ -194,10 +189,6 @@ pub fn os_thread_id() -> u64 {
 /// On Linux this is `VmHWM` from `/proc/self/status`, which belongs to this process alone.
 /// `getrusage`'s `ru_maxrss` (the fallback elsewhere) is inherited across `exec`, so a child
 /// process re-executed from a big parent would report the parent's peak.
-///
-/// ```
-/// assert!(shared::timing::peak_rss_kb() > 0);
-/// ```
 pub fn peak_rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let vm_hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
@@ -210,15 +201,6 @@ pub fn peak_rss_kb() -> u64 {
 }
 
 /// The one duration format of every demo: `850.0 ms`, `1.25 s`, `12 µs`.
-///
-/// ```
-/// use std::time::Duration;
-/// use shared::timing::{human, human_ms, ms};
-/// assert_eq!(human(Duration::from_millis(850)), "850.0 ms");
-/// assert_eq!(human(Duration::from_millis(1250)), "1.25 s");
-/// assert_eq!(human(Duration::from_micros(12)), "12 µs");
-/// assert_eq!((ms(Duration::from_micros(1500)), human_ms(14210.0).as_str()), (1.5, "14.21 s"));
-/// ```
 pub fn human(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
     if secs >= 1.0 {

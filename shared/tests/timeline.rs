@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::timeline::{Style, render};
+use shared::timeline::{MAX_ROWS, Style, render};
 use shared::timing::ThreadUsage;
 use shared::trace::{Run, Span};
 
@@ -118,10 +118,9 @@ fn a_thousand_spans_are_capped_to_the_row_limit() {
     let spans: Vec<Span> = (0..1000)
         .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
         .collect();
-    let style = Style::plain(80);
-    let text = render(&spans, &style);
+    let text = render(&spans, &Style::plain(80));
     let rows = text.lines().filter(|l| l.contains('|')).count();
-    assert_eq!(rows, style.max_rows - 1);
+    assert_eq!(rows, MAX_ROWS - 1);
     assert!(text.contains("(981 more rows not shown)"), "{text}");
 }
 

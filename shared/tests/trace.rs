@@ -36,14 +36,13 @@ fn a_blocking_wait_shows_as_waiting_and_a_busy_loop_as_running() {
 #[test]
 fn spans_on_threads_the_code_spawns_itself_are_recorded_with_their_thread() {
     let ((), spans) = record(|| {
-        let threads: Vec<_> = (0..3)
-            .map(|i| {
-                std::thread::spawn(move || {
+        std::thread::scope(|scope| {
+            for i in 0..3 {
+                scope.spawn(move || {
                     info_span!("worker", i).in_scope(|| spin(Duration::from_millis(5)))
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
+                });
+            }
+        })
     });
     let workers = named(&spans, "worker");
     assert_eq!((workers.len(), spans.len()), (3, 3));
@@ -51,11 +50,12 @@ fn spans_on_threads_the_code_spawns_itself_are_recorded_with_their_thread() {
     labels.sort_unstable();
     assert_eq!(labels, ["worker 0", "worker 1", "worker 2"]);
     assert_eq!(threads_used(&spans), 3);
-    assert!(
-        workers
-            .iter()
-            .all(|s| s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id)
-    );
+    for s in workers {
+        assert!(
+            s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id,
+            "{s:?}"
+        );
+    }
 }
 
 #[test]
