@@ -143,13 +143,11 @@ pub fn record<T>(
 ) -> (T, Vec<Span>) {
     let recording = Recording::start();
     let bar = if flags().0 == Mode::Narrated && std::io::stderr().is_terminal() {
-        let (bar, template) = match total {
-            Some(total) => (
-                ProgressBar::new(total),
-                "  {msg} [{bar:30}] {pos}/{len}, {elapsed}",
-            ),
-            None => (ProgressBar::new_spinner(), "  {spinner} {msg}, {elapsed}"),
+        let template = match total {
+            Some(_) => "  {msg} [{bar:30}] {pos}/{len}, {elapsed}",
+            None => "  {spinner} {msg}, {elapsed}",
         };
+        let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         let style = ProgressStyle::with_template(template).unwrap_or(ProgressStyle::default_bar());
         bar.enable_steady_tick(Duration::from_millis(100));
         bar.with_style(style).with_message(what.to_string())
@@ -157,11 +155,7 @@ pub fn record<T>(
         ProgressBar::hidden()
     };
     let counter = bar.clone();
-    recording.on_close(move |span| {
-        if span.name == span_name {
-            counter.inc(1);
-        }
-    });
+    recording.on_close(move |span| counter.inc(u64::from(span.name == span_name)));
     let value = work();
     bar.finish_and_clear();
     (value, recording.finish())

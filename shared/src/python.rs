@@ -14,9 +14,6 @@ use serde::de::DeserializeOwned;
 
 use crate::child::{Finished, Running};
 
-/// The span helper put in front of every program.
-pub const SPANS_PY: &str = include_str!("../python/spans.py");
-
 /// A Python program carried inside the binary: `Script::new("a.py", include_str!("a.py"))`.
 #[derive(Debug, Clone, Copy)]
 pub struct Script {
@@ -78,7 +75,11 @@ impl Python {
         let mut command = Command::new("python3");
         command
             .arg("-c")
-            .arg(format!("{SPANS_PY}\n{}", script.source))
+            .arg(format!(
+                "{}\n{}",
+                include_str!("../python/spans.py"),
+                script.source
+            ))
             .args(args);
         Running::start(command, format!("python3 running {}", script.name))
     }
@@ -113,8 +114,7 @@ fn look_up() -> Result<Python, Absent> {
 }
 
 /// Python's `time.monotonic_ns()` and our `Instant` read the same clock on Linux; where they do
-/// not, the program's spans land outside the time it ran, and the timeline would mislead. Say so,
-/// once.
+/// not, the program's spans land outside the time it ran, and the timeline would mislead: say so.
 fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
     static SAID: Once = Once::new();
     if spans

@@ -16,6 +16,15 @@
 //!     r#"{"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.346,"max_in_flight":10}]}"#
 //! );
 //! assert!(report.table(80, false).contains("512.3 ms"));
+//!
+//! #[derive(serde::Serialize)]
+//! struct Row { #[serde(serialize_with = "shared::report::as_ms")] wall_ms: std::time::Duration }
+//! let row = Row { wall_ms: std::time::Duration::from_micros(1500) };
+//! assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"wall_ms":1.5}"#);
+//! // Rows of different kinds (Rust rows and CPython rows, say) in one report:
+//! let python = serde_json::json!({ "name": "asyncio_gather", "version": "3.11" });
+//! let mixed = shared::Report::mixed("requests", "1.1").with(row).with(python);
+//! assert!(mixed.to_json_line().contains(r#""version":"3.11""#));
 //! ```
 
 use comfy_table::{
@@ -144,15 +153,6 @@ impl<M: Serialize> Report<M> {
 impl Report<Value> {
     /// A report whose rows are of different kinds (Rust rows and CPython rows, say): add each
     /// with [`with`](Self::with).
-    ///
-    /// ```
-    /// #[derive(serde::Serialize)]
-    /// struct Python { name: &'static str, version: &'static str }
-    /// let report = shared::Report::mixed("requests", "1.1")
-    ///     .with(serde_json::json!({ "name": "concurrent", "wall_ms": 1.0 }))
-    ///     .with(Python { name: "asyncio_gather", version: "3.11" });
-    /// assert!(report.to_json_line().contains(r#""version":"3.11""#));
-    /// ```
     pub fn mixed(demo: &'static str, section: &'static str) -> Self {
         Self::new(demo, section, Vec::new())
     }
@@ -167,13 +167,6 @@ impl Report<Value> {
 
 /// Serialises a `Duration` as milliseconds, for fields named `*_ms`:
 /// `#[serde(serialize_with = "shared::report::as_ms")]`.
-///
-/// ```
-/// #[derive(serde::Serialize)]
-/// struct Row { #[serde(serialize_with = "shared::report::as_ms")] wall_ms: std::time::Duration }
-/// let row = Row { wall_ms: std::time::Duration::from_micros(1500) };
-/// assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"wall_ms":1.5}"#);
-/// ```
 pub fn as_ms<S: serde::Serializer>(
     duration: &std::time::Duration,
     serializer: S,
