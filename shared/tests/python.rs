@@ -21,7 +21,10 @@ answer({"sums": asyncio.run(main()), "args": ARGS})
 );
 
 #[test]
-fn a_python_program_answers_with_its_spans_on_our_clock() {
+fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_error_naming_it() {
+    // `--no-python` leaves the rows out and says why, with or without a python3.
+    let absent = Python::find(true).unwrap_err();
+    assert_eq!(absent.to_string(), "CPython rows left out (--no-python)");
     let Some(python) = python() else { return };
     let before = shared::trace::now();
     let finished = python
@@ -43,11 +46,7 @@ fn a_python_program_answers_with_its_spans_on_our_clock() {
     }
     // Both tasks were open at once: gather runs them concurrently.
     assert!(finished.spans[0].overlaps(&finished.spans[1]));
-}
 
-#[test]
-fn a_broken_python_program_is_an_error_naming_it() {
-    let Some(python) = python() else { return };
     let broken = Script::new("broken.py", "raise SystemExit('the listing broke')");
     let error = python.run::<u64>(&broken, &[]).unwrap_err().to_string();
     assert!(
@@ -57,10 +56,4 @@ fn a_broken_python_program_is_an_error_naming_it() {
     let silent = Script::new("silent.py", "pass");
     let error = python.run::<u64>(&silent, &[]).unwrap_err().to_string();
     assert!(error.contains("did not report a result"), "{error}");
-}
-
-#[test]
-fn no_python_leaves_the_rows_out_and_says_why() {
-    let absent = Python::find(true).unwrap_err();
-    assert_eq!(absent.to_string(), "CPython rows left out (--no-python)");
 }

@@ -32,18 +32,13 @@ fn get(server: &SlowServer, path: &str) -> u16 {
 }
 
 #[test]
-fn delay_waits_at_least_that_long() {
+fn delay_waits_that_long_bad_requests_are_refused_and_the_server_keeps_going() {
     let server = SlowServer::start().unwrap();
     let started = Instant::now();
     let (status, body) = ask(server.addr(), "GET /delay/200");
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(body.contains("200 ms"), "{body}");
-}
-
-#[test]
-fn bad_requests_are_refused_and_the_server_keeps_going() {
-    let server = SlowServer::start().unwrap();
     for path in [
         "/delay/abc",
         "/delay/-1",
@@ -143,11 +138,7 @@ fn a_client_that_disconnects_mid_request_does_not_stop_the_server() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(server.in_flight(), 0);
-}
-
-#[test]
-fn the_server_stops_when_dropped() {
-    let server = SlowServer::start().unwrap();
+    // The server stops when dropped.
     let addr = server.addr();
     drop(server);
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
