@@ -142,17 +142,12 @@ pub fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpanLayer;
 
-/// What the layer keeps in a span's extensions while it is open.
+/// What the layer keeps in a span's extensions while it is open: the span so far.
 struct Open {
     sink: Arc<Sink>,
-    name: &'static str,
-    label: String,
-    waiting_for: Option<String>,
-    thread_id: u64,
-    opened: Instant,
+    span: Span,
     /// Threads inside the span right now: (thread, when it entered, its usage then).
-    inside: Vec<(u64, Instant, ThreadUsage)>,
-    runs: Vec<Run>,
+    inside: Vec<(u64, Duration, ThreadUsage)>,
 }
 
 impl<S> Layer<S> for SpanLayer
@@ -162,19 +157,27 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(sink) = active_sink() else { return };
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = Fields::default();
+        let name = attrs.metadata().name().to_string();
+        let mut fields = Fields {
+            values: vec![name.clone()],
+            waiting_for: None,
+        };
         attrs.record(&mut fields);
-        let name = attrs.metadata().name();
-        fields.values.insert(0, name.to_string());
-        span.extensions_mut().insert(Open {
-            sink,
+        let opened = now();
+        let recorded = Span {
             name,
             label: fields.values.join(" "),
-            waiting_for: fields.waiting_for,
+            pid: std::process::id(),
             thread_id: os_thread_id(),
-            opened: Instant::now(),
-            inside: Vec::new(),
+            opened,
+            closed: opened,
             runs: Vec::new(),
+            waiting_for: fields.waiting_for,
+        };
+        span.extensions_mut().insert(Open {
+            sink,
+            span: recorded,
+            inside: Vec::new(),
         });
     }
 
@@ -184,26 +187,22 @@ where
             // Read the CPU clock before the wall clock, and after it on exit: the run's CPU
             // time can then never exceed its wall time by the cost of the readings.
             let usage = ThreadUsage::now();
-            open.inside.push((os_thread_id(), Instant::now(), usage));
+            open.inside.push((os_thread_id(), now(), usage));
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(open) = span.extensions_mut().get_mut::<Open>() {
-            let (end, usage, thread) = (
-                since_epoch(Instant::now()),
-                ThreadUsage::now(),
-                os_thread_id(),
-            );
-            if let Some(at) = open.inside.iter().rposition(|(t, _, _)| *t == thread) {
+            let (end, at_end, thread_id) = (now(), ThreadUsage::now(), os_thread_id());
+            if let Some(at) = open.inside.iter().rposition(|(t, _, _)| *t == thread_id) {
                 let (_, start, at_start) = open.inside.swap_remove(at);
-                open.runs.push(Run {
-                    thread_id: thread,
-                    start: since_epoch(start),
+                open.span.runs.push(Run {
+                    thread_id,
+                    start,
                     end,
                     at_start,
-                    at_end: usage,
+                    at_end,
                 });
             }
         }
@@ -211,24 +210,14 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(open) = span.extensions_mut().remove::<Open>() else {
-            return;
-        };
-        open.sink.push(Span {
-            name: open.name.to_string(),
-            label: open.label,
-            pid: std::process::id(),
-            thread_id: open.thread_id,
-            opened: since_epoch(open.opened),
-            closed: now(),
-            runs: open.runs,
-            waiting_for: open.waiting_for,
-        });
+        if let Some(mut open) = span.extensions_mut().remove::<Open>() {
+            open.span.closed = now();
+            open.sink.push(open.span);
+        }
     }
 }
 
 /// Collects a span's field values in order, setting aside `waiting_for`.
-#[derive(Default)]
 struct Fields {
     values: Vec<String>,
     waiting_for: Option<String>,
@@ -298,10 +287,6 @@ fn epoch() -> (Instant, u128) {
 /// Now, on the clock of this process's recordings (for checking where a child's spans landed).
 pub fn now() -> Duration {
     epoch().0.elapsed()
-}
-
-fn since_epoch(at: Instant) -> Duration {
-    at.saturating_duration_since(epoch().0)
 }
 
 /// A child process's spans as JSON lines for its standard output, each carrying the child's
