@@ -144,14 +144,10 @@ impl Running {
         }
     }
 
-    /// Closes the child's standard input: a serving child takes it as the signal to finish.
-    pub fn close_stdin(&mut self) {
-        drop(self.child.stdin.take());
-    }
-
     /// Waits for the child to exit and reads its spans, lines and result.
     pub fn wait<R: DeserializeOwned>(mut self) -> anyhow::Result<Finished<R>> {
-        self.close_stdin();
+        // Closing its standard input is the signal a serving child finishes on.
+        drop(self.child.stdin.take());
         let mut text = std::mem::take(&mut self.read);
         self.stdout.read_to_string(&mut text)?;
         let status = self.child.wait()?;

@@ -213,22 +213,20 @@ fn route(method: &Method, path: &str) -> Result<Option<u64>, (StatusCode, String
     if method != Method::GET && method != Method::HEAD {
         return Err((StatusCode::METHOD_NOT_ALLOWED, "only GET".into()));
     }
-    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+    let not_found = (
+        StatusCode::NOT_FOUND,
+        "no such route: try /delay/{ms}".into(),
+    );
     match path.trim_start_matches('/').split_once('/') {
         None if path.trim_matches('/').is_empty() => Ok(None),
         Some(("delay", ms)) => match ms.parse::<u64>() {
             Ok(ms) if ms <= MAX_DELAY_MS => Ok(Some(ms)),
-            Ok(ms) => Err(bad(format!(
-                "the delay must be at most {MAX_DELAY_MS} ms, not {ms}"
-            ))),
-            Err(_) => Err(bad(format!(
-                "the delay in ms must be a whole number, not {ms:?}"
-            ))),
+            _ => {
+                let why = format!("the delay must be a whole number of ms up to {MAX_DELAY_MS}");
+                Err((StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}")))
+            }
         },
-        _ => Err((
-            StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}".into(),
-        )),
+        _ => Err(not_found),
     }
 }
 
