@@ -218,18 +218,16 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     };
     let mut open = vec![0.0f64; bar_w];
     let mut cpu = vec![0.0f64; bar_w];
-    let mut touched = vec![false; bar_w];
     // Columns where a span longer than one column starts, ends or passes.
     let mut long = vec![false; bar_w];
     let mut lock = vec![false; bar_w];
     // Columns where a span too short to time falls.
     let mut brief = vec![false; bar_w];
-    // Spread `seconds` evenly over columns `first..last`.
-    let mut spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
+    // Spread `seconds` evenly over `columns`, at least a trace in each: a span touches them all.
+    let spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
         let n = columns.len() as f64;
         for c in columns {
             into[c] += seconds.max(1e-9) / n;
-            touched[c] = true;
         }
     };
     for span in row {
@@ -268,7 +266,7 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     // The edge of a long wait does not: its last CPU-heavy millisecond is not half a column.
     (0..bar_w)
         .map(|c| match () {
-            _ if !touched[c] => Cell::Empty,
+            _ if open[c] == 0.0 => Cell::Empty,
             _ if cpu[c] * 2.0 >= if long[c] { width } else { open[c].min(width) } => Cell::Running,
             _ if lock[c] => Cell::WaitingForLock,
             // A wait that passes through the column says more than a blip inside it.
