@@ -16,6 +16,11 @@
 //! assert_eq!(spans[0].label, "request 1");
 //! // It slept: 20 ms of wall time with almost no CPU time, so the timeline draws it as waiting.
 //! assert!(spans[0].cpu() < spans[0].wall() / 2);
+//! // A child process prints its spans as JSON lines; the parent reads them onto its own clock.
+//! let ((), spans) = shared::trace::record(|| info_span!("child work").in_scope(|| ()));
+//! let child_output = format!("hello\n{}", shared::trace::to_json_lines(&spans));
+//! let (read, other) = shared::trace::from_json_lines(&child_output);
+//! assert_eq!((read.len(), read[0].label.as_str(), other), (1, "child work", vec!["hello"]));
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
@@ -291,14 +296,6 @@ pub fn now() -> Duration {
 
 /// A child process's spans as JSON lines for its standard output, each carrying the child's
 /// clock so that [`from_json_lines`] can put them on the parent's.
-///
-/// ```
-/// let ((), spans) = shared::trace::record(|| tracing::info_span!("child work").in_scope(|| ()));
-/// let printed = shared::trace::to_json_lines(&spans);
-/// let child_output = format!("hello\n{printed}");
-/// let (read, other) = shared::trace::from_json_lines(&child_output);
-/// assert_eq!((read.len(), read[0].label.as_str(), other), (1, "child work", vec!["hello"]));
-/// ```
 pub fn to_json_lines(spans: &[Span]) -> String {
     let clock = epoch().1;
     let line = |span: &Span| serde_json::json!({ "clock": clock, "span": span }).to_string() + "\n";
