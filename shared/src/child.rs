@@ -45,11 +45,13 @@ pub struct SelfExe {
 impl SelfExe {
     /// The running executable, or the one [`set_current`](Self::set_current) named.
     pub fn current() -> anyhow::Result<Self> {
-        if let Some(path) = CURRENT.get() {
-            return Ok(Self::at(path));
-        }
-        let path = std::env::current_exe().context("cannot find this program's own path")?;
-        Ok(Self::at(path))
+        let path = CURRENT
+            .get()
+            .cloned()
+            .map_or_else(std::env::current_exe, Ok);
+        Ok(Self::at(
+            path.context("cannot find this program's own path")?,
+        ))
     }
 
     /// Makes [`current`](Self::current) return `path` from now on in this process: what a test

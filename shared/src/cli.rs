@@ -39,19 +39,15 @@ pub struct CommonArgs {
     /// Print the results as JSON, one line per demo, and nothing else on standard output.
     #[arg(long, global = true)]
     pub json: bool,
-
     /// Print only the result tables: no narration, no progress, no timeline.
     #[arg(long, global = true, conflicts_with = "json")]
     pub quiet: bool,
-
     /// Leave out the timelines.
     #[arg(long, global = true)]
     pub no_timeline: bool,
-
     /// Leave out the rows that run the book's Python (CPython) beside the Rust.
     #[arg(long, global = true)]
     pub no_python: bool,
-
     /// Send requests to this URL instead of the embedded local server (e.g. a real website).
     #[arg(long, global = true, value_name = "URL", value_parser = parse_http_url)]
     pub url: Option<Url>,

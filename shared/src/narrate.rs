@@ -166,17 +166,15 @@ pub fn record<T>(
 pub fn python() -> Option<Python> {
     static SAID: Once = Once::new();
     let (mode, no_python) = flags();
-    Python::find(no_python)
-        .map_err(|absent| {
-            SAID.call_once(|| match mode {
-                Mode::Json => eprintln!("{absent}"),
-                _ => println!(
-                    "{}",
-                    textwrap::fill(&absent.to_string(), Style::detect().width)
-                ),
-            })
-        })
-        .ok()
+    let absent = match Python::find(no_python) {
+        Ok(python) => return Some(python),
+        Err(absent) => absent.to_string(),
+    };
+    SAID.call_once(|| match mode {
+        Mode::Json => eprintln!("{absent}"),
+        _ => println!("{}", textwrap::fill(&absent, Style::detect().width)),
+    });
+    None
 }
 
 /// A count with its noun in agreement: "1 time", "3 times", "0 clients".
