@@ -7,24 +7,20 @@
 //!
 //! It prints what it counts once a second while something changes, and runs until Ctrl-C.
 
-use std::time::Duration;
-
 use shared::SlowServer;
 
-fn main() -> std::process::ExitCode {
-    shared::cli::report_errors(serve())
-}
-
-fn serve() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let server = SlowServer::start()?;
     let url = server.url();
-    println!("slow server listening on {url}");
-    println!("try: curl {url}/delay/500   Ctrl-C stops it");
-    let counts = |s: &SlowServer| (s.requests(), s.in_flight(), s.max_in_flight());
-    let mut last = counts(&server);
+    println!("slow server listening on {url}\ntry: curl {url}/delay/500   Ctrl-C stops it");
+    let mut last = (0, 0, 0);
     loop {
-        std::thread::sleep(Duration::from_secs(1));
-        let now = counts(&server);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = (
+            server.requests(),
+            server.in_flight(),
+            server.max_in_flight(),
+        );
         if now != last {
             let (requests, in_flight, most) = now;
             println!(

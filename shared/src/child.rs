@@ -1,11 +1,10 @@
 //! Re-running this very program as a child process with a typed job (sections 1.4, 1.5, 1.7),
 //! and reading back its result and its spans on the parent's clock.
 //!
-//! Python's `multiprocessing` starts a child by running the interpreter again on the same program
-//! (the "spawn" start method). We do the same: [`SelfExe::spawn`] runs this binary as
-//! `<program> __child '<job as JSON>'`. Its `main` hands the job to [`serve`] first thing, which
-//! records the spans the job opens and prints them, then one result line. The Python programs run
-//! by [`crate::python`] answer in the same format, so one reader serves both.
+//! Like Python's `multiprocessing` "spawn" start method, [`SelfExe::spawn`] runs this binary
+//! again, as `<program> __child '<job as JSON>'`; its `main` hands the job to [`serve`] first
+//! thing, which prints the job's spans, then one result line. The Python programs of
+//! [`crate::python`] answer in the same format, so one reader serves both.
 //!
 //! ```no_run
 //! #[derive(serde::Serialize, serde::Deserialize)]
@@ -21,7 +20,7 @@
 //! ```
 
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, bail};
@@ -46,11 +45,13 @@ pub struct SelfExe {
 impl SelfExe {
     /// The running executable, or the one [`set_current`](Self::set_current) named.
     pub fn current() -> anyhow::Result<Self> {
-        if let Some(path) = CURRENT.get() {
-            return Ok(Self::at(path));
-        }
-        let path = std::env::current_exe().context("cannot find this program's own path")?;
-        Ok(Self { path })
+        let path = CURRENT
+            .get()
+            .cloned()
+            .map_or_else(std::env::current_exe, Ok);
+        Ok(Self::at(
+            path.context("cannot find this program's own path")?,
+        ))
     }
 
     /// Makes [`current`](Self::current) return `path` from now on in this process: what a test
@@ -64,17 +65,11 @@ impl SelfExe {
         Self { path: path.into() }
     }
 
-    /// The executable's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Starts a child for `job`, beside this process.
     pub fn spawn(&self, job: &impl Serialize) -> anyhow::Result<Running> {
         let mut command = Command::new(&self.path);
         command.arg(CHILD_ARG).arg(serde_json::to_string(job)?);
-        let what = self.path.display().to_string();
-        Running::start(command, what)
+        Running::start(command, self.path.display().to_string())
     }
 
     /// Runs a child for `job` to the end and reads its answer.
@@ -119,12 +114,8 @@ impl Running {
             .spawn()
             .with_context(|| format!("cannot start {what}"))?;
         let stdout = BufReader::new(child.stdout.take().context("no stdout pipe")?);
-        let mut pipe = child.stderr.take().context("no stderr pipe")?;
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        });
+        let pipe = child.stderr.take().context("no stderr pipe")?;
+        let stderr = std::thread::spawn(move || std::io::read_to_string(pipe).unwrap_or_default());
         Ok(Self {
             child,
             stdout,
@@ -155,30 +146,22 @@ impl Running {
         }
     }
 
-    /// Closes the child's standard input: a serving child takes it as the signal to finish.
-    pub fn close_stdin(&mut self) {
-        drop(self.child.stdin.take());
-    }
-
     /// Waits for the child to exit and reads its spans, lines and result.
     pub fn wait<R: DeserializeOwned>(mut self) -> anyhow::Result<Finished<R>> {
-        self.close_stdin();
+        // Closing its standard input is the signal a serving child finishes on.
+        drop(self.child.stdin.take());
         let mut text = std::mem::take(&mut self.read);
         self.stdout.read_to_string(&mut text)?;
         let status = self.child.wait()?;
         let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
-        let stderr = stderr.unwrap_or_default();
         if !status.success() {
+            let stderr = stderr.unwrap_or_default();
             let last = stderr.lines().rfind(|line| !line.trim().is_empty());
-            bail!(
-                "{} failed ({status}): {}",
-                self.what,
-                last.unwrap_or("no message")
-            );
+            let last = last.unwrap_or("no message");
+            bail!("{} failed ({status}): {last}", self.what);
         }
         let (spans, other) = from_json_lines(&text);
-        let mut result = None;
-        let mut lines = Vec::new();
+        let (mut result, mut lines) = (None, Vec::new());
         for line in other {
             match serde_json::from_str::<Answer<R>>(line) {
                 Ok(answer) => result = Some(answer.child_result),
@@ -210,37 +193,23 @@ struct Answer<R> {
     child_result: R,
 }
 
-/// The job this process was started for, when it is a child ([`CHILD_ARG`] first).
-pub fn job<J: DeserializeOwned>() -> Option<anyhow::Result<J>> {
+/// When this process is a child ([`CHILD_ARG`] first): does its job with the spans recorded,
+/// prints them and then its result line, and returns the exit code for `main`. `None` otherwise.
+pub fn serve<J: DeserializeOwned, R: Serialize>(
+    work: impl FnOnce(J) -> anyhow::Result<R>,
+) -> Option<ExitCode> {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() != Some(CHILD_ARG) {
         return None;
     }
     let text = args.next().unwrap_or_default();
-    Some(serde_json::from_str(&text).with_context(|| format!("not a job for a child: {text}")))
-}
-
-/// Prints a child's answer: its spans, then its result line.
-pub fn answer(result: &impl Serialize, spans: &[Span]) -> anyhow::Result<()> {
-    print!("{}", to_json_lines(spans));
-    println!(
-        "{}",
-        serde_json::to_string(&Answer {
-            child_result: result
-        })?
-    );
-    Ok(())
-}
-
-/// When this process is a child: does its job with the spans recorded, answers, and returns the
-/// exit code for `main`. `None` when it is not a child.
-pub fn serve<J: DeserializeOwned, R: Serialize>(
-    work: impl FnOnce(J) -> anyhow::Result<R>,
-) -> Option<ExitCode> {
-    let job = job::<J>()?;
+    let job = serde_json::from_str(&text).with_context(|| format!("not a job for a child: {text}"));
     let outcome = job.and_then(|job| {
         let (result, spans) = record(|| work(job));
-        answer(&result?, &spans)
+        let child_result = result?;
+        print!("{}", to_json_lines(&spans));
+        println!("{}", serde_json::to_string(&Answer { child_result })?);
+        Ok(())
     });
     Some(crate::cli::report_errors(outcome))
 }

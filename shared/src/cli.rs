@@ -12,6 +12,20 @@
 //! }
 //! let cli = Cli::try_parse_from(["demo", "--json"]).unwrap();
 //! assert!(cli.common.json);
+//! let args = shared::cli::CommonArgs::default();
+//! assert!(!args.json && !args.quiet && !args.no_timeline && args.url.is_none());
+//!
+//! use shared::cli::{parse_http_url, report_errors, try_parse_from};
+//! assert!(parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
+//! assert!(parse_http_url("ftp://example.com").is_err() && parse_http_url("not a url").is_err());
+//! #[derive(clap::Parser, Debug)]
+//! struct Requests { #[arg(long)] requests: usize }
+//! let error = try_parse_from::<Requests>(["demo", "--requests", "abc"]).unwrap_err();
+//! assert!(error.starts_with("error: invalid value 'abc'") && !error.contains('\n'));
+//! let missing = try_parse_from::<Requests>(["demo"]).unwrap_err();
+//! assert!(missing.contains("--requests"), "{missing}");
+//! let status = report_errors(Err(anyhow::anyhow!("boom")));
+//! assert_eq!(status, std::process::ExitCode::FAILURE);
 //! ```
 
 use std::process::ExitCode;
@@ -20,41 +34,26 @@ use clap::{Args, Parser};
 use reqwest::Url;
 
 /// `--json`, `--quiet`, `--no-timeline`, `--no-python` and `--url`: the same in every chapter crate.
-///
-/// ```
-/// let args = shared::cli::CommonArgs::default();
-/// assert!(!args.json && !args.quiet && !args.no_timeline && args.url.is_none());
-/// ```
 #[derive(Args, Debug, Clone, Default)]
 pub struct CommonArgs {
     /// Print the results as JSON, one line per demo, and nothing else on standard output.
     #[arg(long, global = true)]
     pub json: bool,
-
     /// Print only the result tables: no narration, no progress, no timeline.
     #[arg(long, global = true, conflicts_with = "json")]
     pub quiet: bool,
-
     /// Leave out the timelines.
     #[arg(long, global = true)]
     pub no_timeline: bool,
-
     /// Leave out the rows that run the book's Python (CPython) beside the Rust.
     #[arg(long, global = true)]
     pub no_python: bool,
-
     /// Send requests to this URL instead of the embedded local server (e.g. a real website).
     #[arg(long, global = true, value_name = "URL", value_parser = parse_http_url)]
     pub url: Option<Url>,
 }
 
 /// Accepts only absolute `http://` or `https://` URLs, with a message that says so.
-///
-/// ```
-/// assert!(shared::cli::parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
-/// assert!(shared::cli::parse_http_url("ftp://example.com").is_err());
-/// assert!(shared::cli::parse_http_url("not a url").is_err());
-/// ```
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     match url.scheme() {
@@ -68,51 +67,25 @@ pub fn parse_http_url(text: &str) -> Result<Url, String> {
 
 /// Parses the command line into `T`. `--help` prints help and exits 0; any error prints one line
 /// (`error: invalid value 'abc' for '--requests <N>': ...`) and exits with status 2.
-///
-/// ```no_run
-/// #[derive(clap::Parser)]
-/// struct Cli { #[arg(long)] requests: usize }
-/// let cli: Cli = shared::cli::parse_or_exit();
-/// ```
 pub fn parse_or_exit<T: Parser>() -> T {
-    match T::try_parse() {
-        Ok(parsed) => parsed,
-        Err(error) => exit_on_clap_error(error),
-    }
+    T::try_parse().unwrap_or_else(|error| {
+        use clap::error::ErrorKind::*;
+        if let DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand =
+            error.kind()
+        {
+            error.exit()
+        }
+        eprintln!("{} (see --help)", one_line(&error));
+        std::process::exit(2)
+    })
 }
 
 /// Like [`parse_or_exit`], from an explicit argument list (useful in tests and hidden
 /// subcommands); returns the one-line error instead of exiting.
-///
-/// ```
-/// #[derive(clap::Parser, Debug)]
-/// struct Cli { #[arg(long)] requests: usize }
-/// let error = shared::cli::try_parse_from::<Cli>(["demo", "--requests", "abc"]).unwrap_err();
-/// assert!(error.starts_with("error: invalid value 'abc'"));
-/// assert!(!error.contains('\n'));
-///
-/// #[derive(clap::Parser, Debug)]
-/// struct Serve { #[arg(long)] port: u16 }
-/// let missing = shared::cli::try_parse_from::<Serve>(["serve"]).unwrap_err();
-/// assert!(missing.contains("--port"), "{missing}");
-/// ```
 pub fn try_parse_from<T: Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> Result<T, String> {
     T::try_parse_from(args).map_err(|error| one_line(&error))
-}
-
-fn exit_on_clap_error(error: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    match error.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
-        _ => {
-            eprintln!("{} (see --help)", one_line(&error));
-            std::process::exit(2);
-        }
-    }
 }
 
 /// Clap's first paragraph on one line: it already names the flag, the value and the problem. A
@@ -127,27 +100,18 @@ fn one_line(error: &clap::Error) -> String {
         .map(str::trim)
         .collect();
     if first_paragraph.is_empty() {
-        "error: invalid arguments".to_string()
-    } else {
-        first_paragraph.join(" ")
+        return "error: invalid arguments".to_string();
     }
+    first_paragraph.join(" ")
 }
 
 /// Turns a demo's result into the process exit status: errors are printed as one line
 /// (`error: cannot reach http://...: connection refused`) and exit with status 1.
-///
-/// ```
-/// let status = shared::cli::report_errors(Err(anyhow::anyhow!("boom")));
-/// assert_eq!(status, std::process::ExitCode::FAILURE);
-/// ```
 pub fn report_errors(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // `{:#}` prints the whole chain of causes on one line, separated by ": ".
-            let message = format!("{error:#}").replace('\n', " ");
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let Err(error) = result else {
+        return ExitCode::SUCCESS;
+    };
+    // `{:#}` prints the whole chain of causes on one line, separated by ": ".
+    eprintln!("error: {}", format!("{error:#}").replace('\n', " "));
+    ExitCode::FAILURE
 }

@@ -5,8 +5,6 @@
 //! limit. We raise it once, and when even the hard limit is too small we say so in one line
 //! instead of failing half-way with "Too many open files".
 
-use std::io;
-
 /// The current soft limit on open file descriptors, if the OS reports one.
 pub fn soft_limit() -> Option<u64> {
     read_limit().map(|limit| limit.rlim_cur)
@@ -17,16 +15,17 @@ pub fn raise_to_hard_limit() -> u64 {
     let Some(mut limit) = read_limit() else {
         return u64::MAX;
     };
-    if limit.rlim_cur < limit.rlim_max {
-        // macOS refuses values above OPEN_MAX even when the hard limit says "unlimited".
-        let wanted = if cfg!(target_os = "macos") {
-            limit.rlim_max.min(10_240)
-        } else {
-            limit.rlim_max
-        };
+    // macOS refuses values above OPEN_MAX even when the hard limit says "unlimited".
+    let max = if cfg!(target_os = "macos") {
+        10_240
+    } else {
+        u64::MAX
+    };
+    let wanted = limit.rlim_max.min(max);
+    if limit.rlim_cur < wanted {
         let raised = libc::rlimit {
             rlim_cur: wanted,
-            rlim_max: limit.rlim_max,
+            ..limit
         };
         // SAFETY: `raised` is a valid rlimit that lives across the call.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
@@ -41,22 +40,17 @@ pub fn raise_to_hard_limit() -> u64 {
 pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
     let limit = raise_to_hard_limit();
     // Leave room for stdio, the runtime's own descriptors and the odd log file.
-    let usable = limit.saturating_sub(64);
-    if needed > usable {
-        anyhow::bail!(
-            "{what} need about {needed} file descriptors, but this process may open only {limit} \
-             (hard limit): lower the number, or raise the limit with `ulimit -n` as root"
-        );
-    }
+    anyhow::ensure!(
+        needed <= limit.saturating_sub(64),
+        "{what} need about {needed} file descriptors, but this process may open only {limit} \
+         (hard limit): lower the number, or raise the limit with `ulimit -n` as root"
+    );
     Ok(())
 }
 
 /// True for "too many open files" (per process or system-wide).
-pub fn is_out_of_fds(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE) | Some(libc::ENFILE)
-    )
+pub fn is_out_of_fds(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 fn read_limit() -> Option<libc::rlimit> {

@@ -2,22 +2,17 @@
 //! progress while it waits, the results table, the timeline, and "what you just saw".
 //!
 //! One [`Narrator`] per run, made from the [`CommonArgs`]: with `--json` it prints only the JSON
-//! lines, with `--quiet` only the tables, otherwise everything. Narration goes to standard output;
-//! progress (`indicatif`) goes to standard error, and only when that is a terminal.
-//!
-//! Measuring needs no narrator: [`record`] shows progress and [`python`] finds CPython as the
-//! command line asked, so every demo's `measure(&Sizes)` is called the same way by the demo and
-//! by its tests (which ask for no progress and get none).
+//! lines, with `--quiet` only the tables, otherwise everything; progress goes to standard error,
+//! and only when that is a terminal. Measuring needs no narrator: [`record`] and [`python`] follow
+//! the command line too, so a demo and its tests call `measure(&Sizes)` the same way.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
+use std::sync::{Once, PoisonError, RwLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use owo_colors::{OwoColorize as _, Stream};
 use serde::Serialize;
-
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::cli::CommonArgs;
 use crate::python::Python;
@@ -27,7 +22,6 @@ use crate::trace::{Recording, Span};
 
 /// What the run prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Mode {
     /// Everything: header, progress, table, timeline, summary.
     Narrated,
@@ -55,8 +49,7 @@ impl Narrator {
             (false, true) => Mode::Quiet,
             (false, false) => Mode::Narrated,
         };
-        MODE.store(mode as u8, Ordering::Relaxed);
-        NO_PYTHON.store(args.no_python, Ordering::Relaxed);
+        *FLAGS.write().unwrap_or_else(PoisonError::into_inner) = (mode, args.no_python);
         Self::with_mode(mode, !args.no_timeline)
     }
 
@@ -100,12 +93,10 @@ impl Narrator {
 
     /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
     pub fn report<M: Serialize>(&self, report: &Report<M>) {
-        let mut out = std::io::stdout().lock();
-        let _ = match self.mode {
-            Mode::Json => writeln!(out, "{}", report.to_json_line()),
-            _ => writeln!(out, "{}", report.table(self.style.width, self.style.fancy)),
-        };
-        let _ = out.flush();
+        match self.mode {
+            Mode::Json => println!("{}", report.to_json_line()),
+            _ => println!("{}", report.table(self.style.width, self.style.fancy)),
+        }
     }
 
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
@@ -134,17 +125,11 @@ impl Narrator {
     }
 }
 
-/// The mode of the run's [`Narrator::new`], as a `Mode as u8`; tests make none and get `Quiet`.
-static MODE: AtomicU8 = AtomicU8::new(Mode::Quiet as u8);
-/// `--no-python`.
-static NO_PYTHON: AtomicBool = AtomicBool::new(false);
+/// The mode and `--no-python` of the run's [`Narrator::new`]; tests make none and get `Quiet`.
+static FLAGS: RwLock<(Mode, bool)> = RwLock::new((Mode::Quiet, false));
 
-fn mode() -> Mode {
-    match MODE.load(Ordering::Relaxed) {
-        m if m == Mode::Narrated as u8 => Mode::Narrated,
-        m if m == Mode::Json as u8 => Mode::Json,
-        _ => Mode::Quiet,
-    }
+fn flags() -> (Mode, bool) {
+    *FLAGS.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Records what `work` does, with a progress bar counting the `span_name` spans that close
@@ -157,14 +142,12 @@ pub fn record<T>(
     work: impl FnOnce() -> T,
 ) -> (T, Vec<Span>) {
     let recording = Recording::start();
-    let bar = if mode() == Mode::Narrated && std::io::stderr().is_terminal() {
-        let (bar, template) = match total {
-            Some(total) => (
-                ProgressBar::new(total),
-                "  {msg} [{bar:30}] {pos}/{len}, {elapsed}",
-            ),
-            None => (ProgressBar::new_spinner(), "  {spinner} {msg}, {elapsed}"),
+    let bar = if flags().0 == Mode::Narrated && std::io::stderr().is_terminal() {
+        let template = match total {
+            Some(_) => "  {msg} [{bar:30}] {pos}/{len}, {elapsed}",
+            None => "  {spinner} {msg}, {elapsed}",
         };
+        let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         let style = ProgressStyle::with_template(template).unwrap_or(ProgressStyle::default_bar());
         bar.enable_steady_tick(Duration::from_millis(100));
         bar.with_style(style).with_message(what.to_string())
@@ -172,11 +155,7 @@ pub fn record<T>(
         ProgressBar::hidden()
     };
     let counter = bar.clone();
-    recording.on_close(move |span| {
-        if span.name == span_name {
-            counter.inc(1);
-        }
-    });
+    recording.on_close(move |span| counter.inc(u64::from(span.name == span_name)));
     let value = work();
     bar.finish_and_clear();
     (value, recording.finish())
@@ -186,39 +165,33 @@ pub fn record<T>(
 /// left out (once per run; on standard error with `--json`).
 pub fn python() -> Option<Python> {
     static SAID: Once = Once::new();
-    Python::find(NO_PYTHON.load(Ordering::Relaxed))
-        .map_err(|absent| {
-            SAID.call_once(|| match mode() {
-                Mode::Json => eprintln!("{absent}"),
-                _ => println!(
-                    "{}",
-                    textwrap::fill(&absent.to_string(), Style::detect().width)
-                ),
-            })
-        })
-        .ok()
+    let (mode, no_python) = flags();
+    let absent = match Python::find(no_python) {
+        Ok(python) => return Some(python),
+        Err(absent) => absent.to_string(),
+    };
+    SAID.call_once(|| match mode {
+        Mode::Json => eprintln!("{absent}"),
+        _ => println!("{}", textwrap::fill(&absent, Style::detect().width)),
+    });
+    None
 }
 
 /// A count with its noun in agreement: "1 time", "3 times", "0 clients".
 ///
 /// ```
-/// use shared::narrate::plural;
+/// use shared::narrate::{plural, times};
 /// assert_eq!(plural(1, "time", "times"), "1 time");
 /// assert_eq!(plural(0, "client", "clients"), "0 clients");
 /// assert_eq!(plural(2, "I/O event", "I/O events"), "2 I/O events");
+/// assert_eq!([times(120.0, 10.0), times(14.0, 10.0)], ["12 times", "1.40x"]);
+/// assert_eq!(times(3.0, 10.0), "0.30x");
 /// ```
 pub fn plural(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// How many times `a` is `b`, in words: "12 times" from 2 up, "1.40x" below (never "0 times").
-///
-/// ```
-/// use shared::narrate::times;
-/// assert_eq!(times(120.0, 10.0), "12 times");
-/// assert_eq!(times(14.0, 10.0), "1.40x");
-/// assert_eq!(times(3.0, 10.0), "0.30x");
-/// ```
 pub fn times(a: f64, b: f64) -> String {
     let r = crate::timing::ratio(a, b);
     if r >= 2.0 {

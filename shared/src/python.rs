@@ -14,10 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::child::{Finished, Running};
 
-/// The span helper put in front of every program.
-pub const SPANS_PY: &str = include_str!("../python/spans.py");
-
-/// A Python program carried inside the binary: `Script::new("requests.py", include_str!("requests.py"))`.
+/// A Python program carried inside the binary: `Script::new("a.py", include_str!("a.py"))`.
 #[derive(Debug, Clone, Copy)]
 pub struct Script {
     /// Its file name, for messages.
@@ -46,15 +43,11 @@ pub enum Absent {
 
 impl fmt::Display for Absent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CPython rows left out")?;
         match self {
-            Absent::NotWanted => write!(f, "CPython rows left out (--no-python)"),
-            Absent::NotFound => write!(f, "CPython rows left out: no python3 on PATH"),
-            Absent::TooOld(version) => {
-                write!(
-                    f,
-                    "CPython rows left out: python3 is {version}, older than 3.8"
-                )
-            }
+            Absent::NotWanted => write!(f, " (--no-python)"),
+            Absent::NotFound => write!(f, ": no python3 on PATH"),
+            Absent::TooOld(version) => write!(f, ": python3 is {version}, older than 3.8"),
         }
     }
 }
@@ -82,7 +75,11 @@ impl Python {
         let mut command = Command::new("python3");
         command
             .arg("-c")
-            .arg(format!("{SPANS_PY}\n{}", script.source))
+            .arg(format!(
+                "{}\n{}",
+                include_str!("../python/spans.py"),
+                script.source
+            ))
             .args(args);
         Running::start(command, format!("python3 running {}", script.name))
     }
@@ -109,22 +106,21 @@ fn look_up() -> Result<Python, Absent> {
     let mut parts = version
         .split('.')
         .map(|part| part.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if !output.status.success() || (major, minor) < (3, 8) {
+    let major_minor = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if !output.status.success() || major_minor < (3, 8) {
         return Err(Absent::TooOld(version));
     }
     Ok(Python { version })
 }
 
 /// Python's `time.monotonic_ns()` and our `Instant` read the same clock on Linux; where they do
-/// not, the program's spans land outside the time it ran, and the timeline would mislead. Say so,
-/// once.
+/// not, the program's spans land outside the time it ran, and the timeline would mislead: say so.
 fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
     static SAID: Once = Once::new();
-    let outside = spans
+    if spans
         .iter()
-        .any(|span| span.opened < ran.start || span.closed > ran.end);
-    if outside {
+        .any(|span| span.opened < ran.start || span.closed > ran.end)
+    {
         SAID.call_once(|| {
             eprintln!(
                 "note: python3's clock is not this program's here: its spans are drawn where its \

@@ -1,14 +1,9 @@
 //! Typed results: a small table for people, one JSON line per demo for programs (every section).
 //!
 //! A demo defines its own measurement struct with named fields and derives `Serialize`; a
-//! [`Report`] of them prints as exactly one line with `--json`
-//!
-//! ```text
-//! {"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.3,"max_in_flight":10}]}
-//! ```
-//!
-//! and as a table otherwise, both through serde, so the two can never disagree. The demo,
-//! measurement and field names are a public interface: scripts read them.
+//! [`Report`] of them prints as exactly one line with `--json` and as a table otherwise, both
+//! through serde, so the two can never disagree. The demo, measurement and field names are a
+//! public interface: scripts read them.
 //!
 //! ```
 //! #[derive(serde::Serialize)]
@@ -21,6 +16,15 @@
 //!     r#"{"demo":"requests","section":"1.1","measurements":[{"name":"concurrent","wall_ms":512.346,"max_in_flight":10}]}"#
 //! );
 //! assert!(report.table(80, false).contains("512.3 ms"));
+//!
+//! #[derive(serde::Serialize)]
+//! struct Row { #[serde(serialize_with = "shared::report::as_ms")] wall_ms: std::time::Duration }
+//! let row = Row { wall_ms: std::time::Duration::from_micros(1500) };
+//! assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"wall_ms":1.5}"#);
+//! // Rows of different kinds (Rust rows and CPython rows, say) in one report:
+//! let python = serde_json::json!({ "name": "asyncio_gather", "version": "3.11" });
+//! let mixed = shared::Report::mixed("requests", "1.1").with(row).with(python);
+//! assert!(mixed.to_json_line().contains(r#""version":"3.11""#));
 //! ```
 
 use comfy_table::{
@@ -64,14 +68,8 @@ impl<M: Serialize> Report<M> {
     /// A table for people, at most `width` columns wide: one row per measurement, one column per
     /// field, durations (`*_ms`) in readable units; then each measurement's note.
     pub fn table(&self, width: usize, fancy: bool) -> String {
-        let rows: Vec<serde_json::Map<String, Value>> = self
-            .measurements
-            .iter()
-            .filter_map(|m| match serde_json::to_value(m) {
-                Ok(Value::Object(fields)) => Some(fields),
-                _ => None,
-            })
-            .collect();
+        let as_object = |m| serde_json::to_value(m).ok()?.as_object().cloned();
+        let rows: Vec<_> = self.measurements.iter().filter_map(as_object).collect();
         let mut keys: Vec<&str> = Vec::new();
         for key in rows.iter().flat_map(|row| row.keys()) {
             if key != "note" && !keys.contains(&key.as_str()) {
@@ -112,14 +110,14 @@ impl<M: Serialize> Report<M> {
             }
             parts
         };
-        let fewest = split(usize::MAX).len();
-        let even = split((keys.len() - 1).div_ceil(fewest));
-        let parts = if even.len() == fewest {
+        let fewest = split(usize::MAX);
+        let even = split((keys.len() - 1).div_ceil(fewest.len()));
+        let parts = if even.len() == fewest.len() {
             even
         } else {
-            split(usize::MAX)
+            fewest
         };
-        let mut out = String::new();
+        let mut tables = Vec::new();
         for part in parts {
             let mut table = Table::new();
             table
@@ -136,12 +134,9 @@ impl<M: Serialize> Report<M> {
                     column.set_cell_alignment(CellAlignment::Right);
                 }
             }
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&table.trim_fmt());
-            out.push('\n');
+            tables.push(table.trim_fmt() + "\n");
         }
+        let mut out = tables.join("\n");
         for row in &rows {
             if let (Some(Value::String(name)), Some(Value::String(note))) =
                 (row.get("name"), row.get("note"))
@@ -158,17 +153,6 @@ impl<M: Serialize> Report<M> {
 impl Report<Value> {
     /// A report whose rows are of different kinds (Rust rows and CPython rows, say): add each
     /// with [`with`](Self::with).
-    ///
-    /// ```
-    /// #[derive(serde::Serialize)]
-    /// struct Rust { name: &'static str, wall_ms: f64 }
-    /// #[derive(serde::Serialize)]
-    /// struct Python { name: &'static str, wall_ms: f64, version: &'static str }
-    /// let report = shared::Report::mixed("requests", "1.1")
-    ///     .with(Rust { name: "concurrent", wall_ms: 1.0 })
-    ///     .with(Python { name: "asyncio_gather", wall_ms: 2.0, version: "3.11" });
-    /// assert!(report.to_json_line().contains(r#""version":"3.11""#));
-    /// ```
     pub fn mixed(demo: &'static str, section: &'static str) -> Self {
         Self::new(demo, section, Vec::new())
     }
@@ -183,13 +167,6 @@ impl Report<Value> {
 
 /// Serialises a `Duration` as milliseconds, for fields named `*_ms`:
 /// `#[serde(serialize_with = "shared::report::as_ms")]`.
-///
-/// ```
-/// #[derive(serde::Serialize)]
-/// struct Row { #[serde(serialize_with = "shared::report::as_ms")] wall_ms: std::time::Duration }
-/// let row = Row { wall_ms: std::time::Duration::from_micros(1500) };
-/// assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"wall_ms":1.5}"#);
-/// ```
 pub fn as_ms<S: serde::Serializer>(
     duration: &std::time::Duration,
     serializer: S,
@@ -198,18 +175,13 @@ pub fn as_ms<S: serde::Serializer>(
 }
 
 fn cell(key: &str, value: Option<&Value>) -> String {
+    let x = value.and_then(Value::as_f64).unwrap_or(0.0);
     match value {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Bool(yes)) => if *yes { "yes" } else { "no" }.into(),
-        Some(Value::Number(n)) if key.ends_with("_ms") => human_ms(n.as_f64().unwrap_or(0.0)),
-        Some(Value::Number(n)) if n.is_f64() => {
-            let x = n.as_f64().unwrap_or(0.0);
-            if x.abs() >= 100.0 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.2}")
-            }
-        }
+        Some(Value::Number(_)) if key.ends_with("_ms") => human_ms(x),
+        Some(Value::Number(n)) if n.is_f64() && x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(Value::Number(n)) if n.is_f64() => format!("{x:.2}"),
         Some(Value::Number(n)) => n.to_string(),
         _ => "-".into(),
     }

@@ -14,6 +14,10 @@
 //! let server = shared::server::SlowServer::start().unwrap();
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! assert_eq!(server.max_in_flight(), 0);
+//! shared::workloads::use_ring_for_tls();
+//! let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
+//! assert!(body.contains("10 ms"));
+//! assert_eq!(server.requests(), 1);
 //! ```
 
 use std::convert::Infallible;
@@ -33,30 +37,23 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::fdlimit;
 
 /// The longest delay `/delay/{ms}` accepts.
-pub const MAX_DELAY_MS: u64 = 60_000;
+const MAX_DELAY_MS: u64 = 60_000;
 /// Pending connections the kernel may queue before we accept them (Linux caps it at somaxconn).
 const BACKLOG: u32 = 4096;
 
 /// A running slow server; stops when dropped.
-///
-/// ```
-/// let server = shared::server::SlowServer::start().unwrap();
-/// shared::workloads::use_ring_for_tls();
-/// let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
-/// assert!(body.contains("10 ms"));
-/// assert_eq!(server.requests(), 1);
-/// ```
 #[derive(Debug)]
 pub struct SlowServer {
     addr: SocketAddr,
     counters: Arc<Counters>,
-    accept_loop: AbortHandle,
-    own_runtime: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Dropping it ends the server's thread, and with its runtime every open connection.
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug, Default)]
@@ -91,54 +88,29 @@ impl SlowServer {
     /// works from synchronous code and from any runtime alike.
     pub fn start() -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = listen(&runtime).context("the slow server could not listen on 127.0.0.1")?;
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = accept_loop(listener, Arc::clone(&counters));
         let thread = std::thread::Builder::new()
             .name("slow-server".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(anyhow::Error::new(error)));
-                        return;
-                    }
-                };
-                let started = runtime.block_on(async { Self::spawn_accept_loop() });
-                let failed = started.is_err();
-                let _ = ready_tx.send(started);
-                if !failed {
-                    // Serve until the owner drops us (or goes away without saying so).
-                    let _ = runtime.block_on(stop_rx);
-                }
-                // Dropping the runtime cancels every connection still open.
+                // Serve until the owner drops us; dropping the runtime then closes every connection.
+                runtime.block_on(async {
+                    tokio::select! { () = serving => {}, _ = stopped => {} }
+                })
             })
             .context("could not start the slow server's thread")?;
-        let (addr, counters, accept_loop) = ready_rx
-            .recv()
-            .context("the slow server's thread stopped before it was ready")??;
         Ok(Self {
             addr,
             counters,
-            accept_loop,
-            own_runtime: Some((stop_tx, thread)),
+            stop: Some(stop),
+            thread: Some(thread),
         })
-    }
-
-    fn spawn_accept_loop() -> anyhow::Result<(SocketAddr, Arc<Counters>, AbortHandle)> {
-        let socket = TcpSocket::new_v4().context("could not create the slow server's socket")?;
-        socket
-            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .context("could not bind the slow server to 127.0.0.1")?;
-        let listener = socket
-            .listen(BACKLOG)
-            .context("could not listen on 127.0.0.1")?;
-        let addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&counters)));
-        Ok((addr, counters, task.abort_handle()))
     }
 
     /// The address it listens on (127.0.0.1 and an ephemeral port).
@@ -171,8 +143,7 @@ impl SlowServer {
         self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Starts a new measurement: the request count goes to zero and the maximum in flight to the
-    /// number in flight now.
+    /// Starts a new measurement: no requests yet, and as many at most in flight as now.
     pub fn reset(&self) {
         self.counters.requests.store(0, Ordering::SeqCst);
         let now = self.counters.in_flight.load(Ordering::SeqCst);
@@ -180,18 +151,25 @@ impl SlowServer {
     }
 }
 
+/// A listener on 127.0.0.1, on `runtime`: entering (not blocking on) it works inside another one.
+fn listen(runtime: &tokio::runtime::Runtime) -> std::io::Result<TcpListener> {
+    let _inside = runtime.enter();
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    socket.listen(BACKLOG)
+}
+
 impl Drop for SlowServer {
     fn drop(&mut self) {
-        self.accept_loop.abort();
-        if let Some((stop, thread)) = self.own_runtime.take() {
-            let _ = stop.send(());
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
 async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
-    // Owning the connections here means aborting this task closes them all.
+    // Owning the connections here means dropping this future closes them all.
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -199,7 +177,10 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let counters = Arc::clone(&counters);
-                    connections.spawn(serve_connection(stream, counters));
+                    let service = service_fn(move |request| answer(request, Arc::clone(&counters)));
+                    // A client that disconnects half-way ends only its own connection.
+                    let io = TokioIo::new(stream);
+                    connections.spawn(http1::Builder::new().serve_connection(io, service));
                 }
                 Err(error) => on_accept_error(&error, &counters).await,
             },
@@ -209,18 +190,11 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, counters: Arc<Counters>) {
-    let service = service_fn(move |request| answer(request, Arc::clone(&counters)));
-    // A client that disconnects half-way ends only its own connection: the error is not ours.
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-}
-
 async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     if fdlimit::is_out_of_fds(error) {
         // Report at most once a second, and back off instead of spinning on a full table.
-        let now = now_secs();
+        let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
         if counters.out_of_fds_reported.swap(now, Ordering::Relaxed) != now {
             eprintln!(
                 "slow server: out of file descriptors (limit {}): connections wait until others close; \
@@ -233,33 +207,26 @@ async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
     // Other accept errors (a client that gave up while queued) concern that client only.
 }
 
-fn now_secs() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs() + 1
-}
-
 /// What a request asks for, judged before any waiting so that bad input is answered at once:
 /// `Ok(None)` for the index, `Ok(Some(ms))` for a delay, or the status and reason to refuse with.
 fn route(method: &Method, path: &str) -> Result<Option<u64>, (StatusCode, String)> {
     if method != Method::GET && method != Method::HEAD {
         return Err((StatusCode::METHOD_NOT_ALLOWED, "only GET".into()));
     }
-    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+    let not_found = (
+        StatusCode::NOT_FOUND,
+        "no such route: try /delay/{ms}".into(),
+    );
     match path.trim_start_matches('/').split_once('/') {
         None if path.trim_matches('/').is_empty() => Ok(None),
         Some(("delay", ms)) => match ms.parse::<u64>() {
             Ok(ms) if ms <= MAX_DELAY_MS => Ok(Some(ms)),
-            Ok(ms) => Err(bad(format!(
-                "the delay must be at most {MAX_DELAY_MS} ms, not {ms}"
-            ))),
-            Err(_) => Err(bad(format!(
-                "the delay in ms must be a whole number, not {ms:?}"
-            ))),
+            _ => {
+                let why = format!("the delay must be a whole number of ms up to {MAX_DELAY_MS}");
+                Err((StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}")))
+            }
         },
-        _ => Err((
-            StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}".into(),
-        )),
+        _ => Err(not_found),
     }
 }
 
@@ -279,34 +246,4 @@ async fn answer(
     let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
     *response.status_mut() = status;
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_parse_numbers_and_reject_the_rest() {
-        let get = Method::GET;
-        assert_eq!(route(&get, "/delay/250"), Ok(Some(250)));
-        assert_eq!(route(&get, "/"), Ok(None));
-        for bad in [
-            "/delay/abc",
-            "/delay/-1",
-            "/delay/99999999999999999999999",
-            "/delay/60001",
-            "/delay/",
-        ] {
-            assert_eq!(
-                route(&get, bad).unwrap_err().0,
-                StatusCode::BAD_REQUEST,
-                "{bad}"
-            );
-        }
-        assert_eq!(route(&get, "/nope").unwrap_err().0, StatusCode::NOT_FOUND);
-        assert_eq!(
-            route(&Method::POST, "/delay/1").unwrap_err().0,
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-    }
 }

@@ -10,17 +10,19 @@ use serde_json::Value;
 /// row of `--json`.
 pub type Row = (&'static str, &'static [&'static str]);
 
-/// The `python3` for a test's CPython checks, or `None` after saying why they are skipped. In CI
-/// (`CI` set) the CPython rows must run, so a missing python3 fails the test instead.
+/// The `python3` for a test's CPython checks, or `None` after saying why they are skipped; in CI
+/// (`CI` set) a missing python3 fails the test instead.
 pub fn python() -> Option<crate::python::Python> {
-    match crate::python::Python::find(false) {
-        Ok(python) => Some(python),
-        Err(absent) if std::env::var_os("CI").is_some() => panic!("CI must run CPython: {absent}"),
-        Err(absent) => {
-            eprintln!("skipped: {absent}");
-            None
-        }
-    }
+    let absent = match crate::python::Python::find(false) {
+        Ok(python) => return Some(python),
+        Err(absent) => absent,
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run CPython: {absent}"
+    );
+    eprintln!("skipped: {absent}");
+    None
 }
 
 /// Runs the binary with these arguments and waits for it.
@@ -109,43 +111,23 @@ pub type Started = (
 #[cfg(unix)]
 pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
     use std::io::BufRead as _;
-    use std::os::unix::process::CommandExt as _;
     use std::process::Stdio;
 
-    let mut command = Command::new(binary);
-    command
+    // `sh`'s `ulimit -n` sets both limits; `exec` then runs the server in the shell's place.
+    let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("{limit}exec \"$0\" \"$@\""), binary])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(limit) = fd_limit {
-        // SAFETY: between fork and exec the closure only calls setrlimit, which is
-        // async-signal-safe, on a stack value.
-        unsafe {
-            command.pre_exec(move || {
-                let rlimit = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-    }
-    let mut child = command
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{binary} did not start: {e}"));
     let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
     let stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
     let (lines, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
+        let mut stderr_lines = stderr.lines().map_while(Result::ok);
+        stderr_lines.try_for_each(|line| lines.send(line))
     });
     let mut first = String::new();
     let _ = stdout.read_line(&mut first);

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use owo_colors::OwoColorize as _;
+use owo_colors::{AnsiColors, OwoColorize as _};
 
 use crate::timing::human;
 use crate::trace::Span;
@@ -32,9 +32,10 @@ pub struct Style {
     pub width: usize,
     /// Unicode blocks and colour when true; plain ASCII when false.
     pub fancy: bool,
-    /// At most this many rows; the rest are counted in one line.
-    pub max_rows: usize,
 }
+
+/// At most this many rows; the rest are counted in one line.
+pub const MAX_ROWS: usize = 20;
 
 impl Style {
     /// Plain ASCII at a fixed width: what tests, pipes and `NO_COLOR` get.
@@ -42,7 +43,6 @@ impl Style {
         Self {
             width,
             fancy: false,
-            max_rows: 20,
         }
     }
 
@@ -58,43 +58,48 @@ impl Style {
         Self {
             width,
             fancy: terminal && !no_color,
-            max_rows: 20,
         }
     }
 }
 
-/// What one column of a row shows.
+/// What one column of a row shows, in the legend's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Cell {
-    Empty,
+    Running,
     Waiting,
     WaitingForLock,
     TooShortToTime,
-    Running,
+    Empty,
 }
 
 impl Cell {
-    fn draw(self, fancy: bool) -> String {
-        match (self, fancy) {
-            (Cell::Empty, _) => " ".into(),
-            (Cell::Waiting, false) => "~".into(),
-            (Cell::WaitingForLock, false) => "!".into(),
-            (Cell::Running, false) => "#".into(),
-            (Cell::TooShortToTime, false) => ".".into(),
-            (Cell::Waiting, true) => "░".cyan().to_string(),
-            (Cell::WaitingForLock, true) => "▒".red().to_string(),
-            (Cell::Running, true) => "█".green().to_string(),
-            (Cell::TooShortToTime, true) => "·".yellow().to_string(),
+    /// The glyph in ASCII, the glyph and colour on a terminal, and the words in the legend.
+    fn look(self) -> (&'static str, &'static str, AnsiColors, &'static str) {
+        match self {
+            Cell::Empty => (" ", " ", AnsiColors::Default, ""),
+            Cell::Waiting => (
+                "~",
+                "░",
+                AnsiColors::Cyan,
+                "waiting (on I/O, a timer or its turn)",
+            ),
+            Cell::WaitingForLock => ("!", "▒", AnsiColors::Red, "waiting for a lock"),
+            Cell::TooShortToTime => (
+                ".",
+                "·",
+                AnsiColors::Yellow,
+                "open too briefly to time (under 50 µs)",
+            ),
+            Cell::Running => ("#", "█", AnsiColors::Green, "running on a CPU"),
         }
     }
 
-    fn describe(self) -> &'static str {
-        match self {
-            Cell::Running => "running on a CPU",
-            Cell::Waiting => "waiting (on I/O, a timer or its turn)",
-            Cell::WaitingForLock => "waiting for a lock",
-            Cell::TooShortToTime => "open too briefly to time (under 50 µs)",
-            Cell::Empty => "",
+    fn draw(self, fancy: bool) -> String {
+        match self.look() {
+            (_, block, colour, _) if fancy && self != Cell::Empty => {
+                block.color(colour).to_string()
+            }
+            (ascii, ..) => ascii.into(),
         }
     }
 }
@@ -114,11 +119,10 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     };
     let total = (t1 - t0).max(Duration::from_nanos(1));
     let rows = group_rows(spans);
-    let shown = if rows.len() > style.max_rows {
-        style.max_rows - 1
-    } else {
-        rows.len()
-    };
+    // All rows fit, or all but one and a line that counts the rest.
+    let shown = rows
+        .len()
+        .min(MAX_ROWS - usize::from(rows.len() > MAX_ROWS));
     let many_processes = spans.iter().any(|s| s.pid != spans[0].pid);
     let whos: Vec<String> = rows[..shown]
         .iter()
@@ -138,44 +142,28 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     let bar_w = style.width.saturating_sub(prefix_w + 2).max(MIN_BAR);
 
     let mut out = String::new();
-    let mut seen = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (((_, row), label), who) in rows[..shown].iter().zip(&labels).zip(&whos) {
         let cells = paint(row, t0, total, bar_w);
         seen.extend(cells.iter().copied());
         let bar: String = cells.iter().map(|cell| cell.draw(style.fancy)).collect();
         let _ = writeln!(out, "{label:<label_w$}{GAP}{who:<who_w$}{GAP}|{bar}|");
     }
-    let _ = writeln!(
-        out,
-        "{:prefix_w$}{}",
-        "",
-        axis(t1 - t0, bar_w + 2).trim_end()
-    );
+    let axis = axis(t1 - t0, bar_w + 2);
+    let _ = writeln!(out, "{:prefix_w$}{}", "", axis.trim_end());
     let mut notes = Vec::new();
     if shown < rows.len() {
         notes.push(format!("({} more rows not shown)", rows.len() - shown));
     }
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
-    for cell in [
-        Cell::Running,
-        Cell::Waiting,
-        Cell::WaitingForLock,
-        Cell::TooShortToTime,
-    ] {
-        if seen.contains(&cell) {
-            notes.push(format!("{} {}", cell.draw(style.fancy), cell.describe()));
-        }
+    for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
+        notes.push(format!("{} {}", cell.draw(style.fancy), cell.look().3));
     }
-    let legend = textwrap::fill(
-        &notes.join(", "),
-        style.width.saturating_sub(prefix_w).max(30),
-    );
-    for line in legend.lines() {
-        let indent = if prefix_w + 30 <= style.width {
-            prefix_w
-        } else {
-            0
-        };
+    let legend_w = style.width.saturating_sub(prefix_w).max(30);
+    let indent = Some(prefix_w)
+        .filter(|w| w + 30 <= style.width)
+        .unwrap_or(0);
+    for line in textwrap::fill(&notes.join(", "), legend_w).lines() {
         let _ = writeln!(out, "{:indent$}{line}", "");
     }
     if !style.fancy {
@@ -203,23 +191,19 @@ fn group_rows(spans: &[Span]) -> Vec<(&str, Vec<&Span>)> {
 fn who(row: &[&Span], many_processes: bool) -> String {
     let mut threads: Vec<u64> = row
         .iter()
-        .flat_map(|s| s.runs.iter().map(|r| r.thread_id))
+        .flat_map(|s| &s.runs)
+        .map(|r| r.thread_id)
         .collect();
-    if threads.is_empty() {
-        threads.push(row[0].thread_id);
-    }
-    let first = threads[0];
+    let first = threads.first().map_or(row[0].thread_id, |&t| t);
     threads.sort_unstable();
     threads.dedup();
-    let mut text = String::new();
-    if many_processes {
-        let _ = write!(text, "p{} ", row[0].pid);
-    }
-    let _ = write!(text, "t{first}");
-    if threads.len() > 1 {
-        let _ = write!(text, "+{}", threads.len() - 1);
-    }
-    text
+    let process = many_processes.then(|| format!("p{} ", row[0].pid));
+    let more = (threads.len() > 1).then(|| format!("+{}", threads.len() - 1));
+    format!(
+        "{}t{first}{}",
+        process.unwrap_or_default(),
+        more.unwrap_or_default()
+    )
 }
 
 /// Below this, a span's or a run's CPU share is lost in the cost of reading the clocks (seconds).
@@ -234,18 +218,16 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     };
     let mut open = vec![0.0f64; bar_w];
     let mut cpu = vec![0.0f64; bar_w];
-    let mut touched = vec![false; bar_w];
     // Columns where a span longer than one column starts, ends or passes.
     let mut long = vec![false; bar_w];
     let mut lock = vec![false; bar_w];
     // Columns where a span too short to time falls.
     let mut brief = vec![false; bar_w];
-    // Spread `seconds` evenly over columns `first..last`.
-    let mut spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
+    // Spread `seconds` evenly over `columns`, at least a trace in each: a span touches them all.
+    let spread = |into: &mut Vec<f64>, columns: std::ops::Range<usize>, seconds: f64| {
         let n = columns.len() as f64;
         for c in columns {
             into[c] += seconds.max(1e-9) / n;
-            touched[c] = true;
         }
     };
     for span in row {
@@ -253,18 +235,16 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
         // screen; a span too short for a column still gets one.
         let first = column(span.opened).min(bar_w - 1);
         let columns = first..column(span.closed).max(first + 1);
-        spread(&mut open, columns.clone(), span.wall().as_secs_f64());
+        let wall = span.wall().as_secs_f64();
+        spread(&mut open, columns.clone(), wall);
         for c in columns.clone() {
             long[c] |= columns.len() > 1;
             lock[c] |= span.waiting_for.as_deref() == Some("lock");
+            brief[c] |= wall < TOO_SHORT_TO_TIME;
         }
         // A span of a few microseconds is below what the two clocks resolve once their own
         // reading costs are counted: its CPU share is noise, so it is marked, not called running.
-        let wall = span.wall().as_secs_f64();
         if wall < TOO_SHORT_TO_TIME {
-            for c in columns {
-                brief[c] = true;
-            }
             continue;
         }
         for run in &span.runs {
@@ -286,7 +266,7 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
     // The edge of a long wait does not: its last CPU-heavy millisecond is not half a column.
     (0..bar_w)
         .map(|c| match () {
-            _ if !touched[c] => Cell::Empty,
+            _ if open[c] == 0.0 => Cell::Empty,
             _ if cpu[c] * 2.0 >= if long[c] { width } else { open[c].min(width) } => Cell::Running,
             _ if lock[c] => Cell::WaitingForLock,
             // A wait that passes through the column says more than a blip inside it.

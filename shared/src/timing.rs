@@ -4,16 +4,39 @@
 //! wall time without spending CPU time. [`Stopwatch`] reads both for the whole process;
 //! [`ThreadUsage`] reads one thread's CPU time and OS context switches, which is what the
 //! [span layer](crate::trace) records at every enter and exit.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shared::timing::*;
+//! let watch = Stopwatch::start();
+//! std::thread::sleep(Duration::from_millis(5));
+//! assert!(watch.usage().wall >= Duration::from_millis(5));
+//! let (sum, usage) = measure(|| (1..=10).sum::<u32>());
+//! assert_eq!(sum, 55);
+//! assert!(usage.cpu_per_wall() >= 0.0);
+//! let waited = Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
+//! assert!((waited.cpu_per_wall() - 0.05).abs() < 1e-9);
+//! let children = children_cpu_time();
+//! assert!(children_cpu_time() >= children);
+//! assert_ne!(os_thread_id(), std::thread::spawn(os_thread_id).join().unwrap());
+//! assert!(peak_rss_kb() > 0);
+//! assert_eq!(human(Duration::from_millis(850)), "850.0 ms");
+//! assert_eq!(human(Duration::from_millis(1250)), "1.25 s");
+//! assert_eq!(human(Duration::from_micros(12)), "12 µs");
+//! assert_eq!((ms(Duration::from_micros(1500)), human_ms(14210.0).as_str()), (1.5, "14.21 s"));
+//!
+//! let before = ThreadUsage::now();
+//! let _busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
+//! std::thread::sleep(Duration::from_millis(2)); // blocking: a voluntary context switch
+//! let after = ThreadUsage::now();
+//! assert!(after.cpu >= before.cpu);
+//! # #[cfg(target_os = "linux")]
+//! assert!(after.context_switches > before.context_switches);
+//! ```
 
 use std::time::{Duration, Instant};
 
 /// Measures wall time and process CPU time from the moment it was started.
-///
-/// ```
-/// let watch = shared::timing::Stopwatch::start();
-/// std::thread::sleep(std::time::Duration::from_millis(5));
-/// assert!(watch.usage().wall >= std::time::Duration::from_millis(5));
-/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch {
     started: Instant,
@@ -23,9 +46,10 @@ pub struct Stopwatch {
 impl Stopwatch {
     /// Starts measuring now.
     pub fn start() -> Self {
+        let cpu_at_start = process_cpu_time();
         Self {
             started: Instant::now(),
-            cpu_at_start: process_cpu_time(),
+            cpu_at_start,
         }
     }
 
@@ -58,24 +82,12 @@ pub struct Usage {
 impl Usage {
     /// CPU time divided by wall time: near 0 for waiting, near 1 for one busy core, up to the
     /// number of cores for parallel work; 0 when no wall time passed.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let usage = shared::timing::Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
-    /// assert!((usage.cpu_per_wall() - 0.05).abs() < 1e-9);
-    /// ```
     pub fn cpu_per_wall(&self) -> f64 {
         ratio(self.cpu.as_secs_f64(), self.wall.as_secs_f64())
     }
 }
 
 /// Runs `work` and returns its value with the [`Usage`] it took.
-///
-/// ```
-/// let (sum, usage) = shared::timing::measure(|| (1..=10).sum::<u32>());
-/// assert_eq!(sum, 55);
-/// assert!(usage.cpu_per_wall() >= 0.0);
-/// ```
 pub fn measure<T>(work: impl FnOnce() -> T) -> (T, Usage) {
     let watch = Stopwatch::start();
     let value = work();
@@ -89,56 +101,15 @@ pub fn ratio(a: f64, b: f64) -> f64 {
 
 /// CPU time (user + system) used so far by every thread of this process.
 pub fn process_cpu_time() -> Duration {
-    #[cfg(unix)]
-    return read_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
-    #[cfg(not(unix))]
-    Duration::ZERO
-}
-
-/// CPU time (user + system) of this process's child processes that have ended and been waited
-/// for (`getrusage(RUSAGE_CHILDREN)`). A process's own CPU clock does not include it, so runs that
-/// use child processes add the difference to their CPU time. Zero where `getrusage` does not exist
-/// (Windows).
-///
-/// ```
-/// let before = shared::timing::children_cpu_time();
-/// assert!(shared::timing::children_cpu_time() >= before);
-/// ```
-pub fn children_cpu_time() -> Duration {
-    #[cfg(unix)]
-    {
-        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
-            return Duration::ZERO;
-        }
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        time(usage.ru_utime) + time(usage.ru_stime)
-    }
-    #[cfg(not(unix))]
-    Duration::ZERO
+    read_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// CPU time (user + system) used so far by the calling thread only.
-///
-/// ```
-/// let before = shared::timing::thread_cpu_time();
-/// let _busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
-/// assert!(shared::timing::thread_cpu_time() >= before);
-/// ```
 pub fn thread_cpu_time() -> Duration {
-    #[cfg(unix)]
-    return read_clock(libc::CLOCK_THREAD_CPUTIME_ID);
-    #[cfg(not(unix))]
-    Duration::ZERO
+    read_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// One of the system's clocks (CPU clocks here, the monotonic clock in `trace`); zero if unreadable.
-#[cfg(unix)]
 pub(crate) fn read_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -149,6 +120,25 @@ pub(crate) fn read_clock(clock: libc::clockid_t) -> Duration {
         return Duration::ZERO;
     }
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// `getrusage(who)`, or `None` when the OS refuses.
+fn rusage(who: libc::c_int) -> Option<libc::rusage> {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
+    (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
+}
+
+/// CPU time (user + system) of this process's child processes that have ended and been waited
+/// for. A process's own CPU clock does not include it, so runs that use child processes add the
+/// difference to their CPU time.
+pub fn children_cpu_time() -> Duration {
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    let usage = rusage(libc::RUSAGE_CHILDREN);
+    usage.map_or(Duration::ZERO, |u| time(u.ru_utime) + time(u.ru_stime))
 }
 
 /// The calling thread's CPU time and OS context switches so far.
@@ -166,48 +156,25 @@ pub struct ThreadUsage {
 
 impl ThreadUsage {
     /// Reads both for the calling thread.
-    ///
-    /// ```
-    /// let before = shared::timing::ThreadUsage::now();
-    /// std::thread::sleep(std::time::Duration::from_millis(2)); // blocking: a voluntary switch
-    /// let after = shared::timing::ThreadUsage::now();
-    /// # #[cfg(target_os = "linux")]
-    /// assert!(after.context_switches > before.context_switches);
-    /// ```
     pub fn now() -> Self {
         #[cfg(target_os = "linux")]
-        {
-            // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-            // SAFETY: `usage` is valid and writable; RUSAGE_THREAD means the calling thread.
-            if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } == 0 {
-                return Self {
-                    // getrusage counts CPU in microseconds; the thread clock is finer.
-                    cpu: thread_cpu_time(),
-                    context_switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
-                };
-            }
-        }
+        let switches = rusage(libc::RUSAGE_THREAD).map(|u| u.ru_nvcsw + u.ru_nivcsw);
+        #[cfg(not(target_os = "linux"))]
+        let switches: Option<libc::c_long> = None;
         Self {
+            // Not getrusage's CPU time: it counts in microseconds; the thread clock is finer.
             cpu: thread_cpu_time(),
-            context_switches: 0,
+            context_switches: switches.unwrap_or(0) as u64,
         }
     }
 }
 
 /// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
 /// a small per-process number elsewhere.
-///
-/// ```
-/// let here = shared::timing::os_thread_id();
-/// assert_ne!(here, std::thread::spawn(shared::timing::os_thread_id).join().unwrap());
-/// ```
 pub fn os_thread_id() -> u64 {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid has no preconditions and cannot fail.
-        (unsafe { libc::gettid() }) as u64
-    }
+    // SAFETY: gettid has no preconditions and cannot fail.
+    return (unsafe { libc::gettid() }) as u64;
     #[cfg(not(target_os = "linux"))]
     {
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,47 +189,18 @@ pub fn os_thread_id() -> u64 {
 /// On Linux this is `VmHWM` from `/proc/self/status`, which belongs to this process alone.
 /// `getrusage`'s `ru_maxrss` (the fallback elsewhere) is inherited across `exec`, so a child
 /// process re-executed from a big parent would report the parent's peak.
-///
-/// ```
-/// assert!(shared::timing::peak_rss_kb() > 0);
-/// ```
 pub fn peak_rss_kb() -> u64 {
-    #[cfg(target_os = "linux")]
-    if let Some(kb) = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-            line.trim().trim_end_matches("kB").trim().parse().ok()
-        })
-    {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let vm_hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    if let Some(kb) = vm_hwm.and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok()) {
         return kb;
     }
-    #[cfg(unix)]
-    {
-        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
-            // Linux reports KiB; macOS reports bytes.
-            let raw = usage.ru_maxrss.max(0) as u64;
-            return if cfg!(target_os = "macos") {
-                raw / 1024
-            } else {
-                raw
-            };
-        }
-    }
-    0
+    // Linux reports KiB; macOS reports bytes.
+    let unit = if cfg!(target_os = "macos") { 1024 } else { 1 };
+    rusage(libc::RUSAGE_SELF).map_or(0, |u| u.ru_maxrss.max(0) as u64 / unit)
 }
 
 /// The one duration format of every demo: `850.0 ms`, `1.25 s`, `12 µs`.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(shared::timing::human(Duration::from_millis(850)), "850.0 ms");
-/// assert_eq!(shared::timing::human(Duration::from_millis(1250)), "1.25 s");
-/// assert_eq!(shared::timing::human(Duration::from_micros(12)), "12 µs");
-/// ```
 pub fn human(duration: Duration) -> String {
     let secs = duration.as_secs_f64();
     if secs >= 1.0 {
@@ -275,19 +213,11 @@ pub fn human(duration: Duration) -> String {
 }
 
 /// A duration in milliseconds, the unit of every `*_ms` field in the results.
-///
-/// ```
-/// assert_eq!(shared::timing::ms(std::time::Duration::from_micros(1500)), 1.5);
-/// ```
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
 /// [`human`] for a number of milliseconds, as the results carry them (`wall_ms`).
-///
-/// ```
-/// assert_eq!(shared::timing::human_ms(14210.0), "14.21 s");
-/// ```
 pub fn human_ms(ms: f64) -> String {
     human(Duration::from_secs_f64(ms.max(0.0) / 1e3))
 }

@@ -1,21 +1,12 @@
 //! Recording `tracing` spans with the CPU time behind them: the raw material of every timeline
-//! and of most tests in this workspace (sections 1.1 to 1.7).
+//! and of most tests in this workspace (sections 1.1 to 1.7); the crate's README tells how.
 //!
-//! Lesson code marks its units of work the standard Rust way and in no other way:
-//! `#[tracing::instrument]`, `.instrument(span)` or `span.in_scope(..)`. [`SpanLayer`] is a
-//! `tracing-subscriber` layer that writes down, for every span, when it opened and closed and
-//! each time a thread entered and left it, together with that thread's CPU time and OS context
-//! switches at both ends ([`Run`]). From those readings the timeline tells *running* (the CPU
-//! advanced while the span was entered) from *waiting* (it did not): an async task that is open but
-//! not being polled waits, and so does a blocking `read()` inside a span, without anyone saying so.
-//! Only a wait the CPU cannot tell apart from another (for a lock rather than on I/O) needs a
-//! field: `waiting_for = "lock"`.
-//!
-//! One [`Recording`] at a time, process-wide: [`Recording::start`] installs the layer as the
-//! global subscriber (once) and takes a lock, and every span opened anywhere in the process until
-//! [`Recording::finish`] belongs to it, including spans on threads the lesson code spawned
-//! without any help from us. Tests that run in parallel in one process therefore take turns while
-//! they record, and never see each other's spans.
+//! [`SpanLayer`] writes down when each span opened and closed and every stretch a thread spent
+//! inside it, with that thread's CPU time and context switches at both ends ([`Run`]): *running*
+//! where the CPU advanced, *waiting* where it did not, so an async task not being polled and a
+//! blocking `read()` both wait without anyone saying so (only a wait for a lock, which the CPU
+//! cannot tell from I/O, says `waiting_for = "lock"`). One [`Recording`] at a time, process-wide,
+//! owns every span opened meanwhile, on any thread: parallel tests take turns and never mix spans.
 //!
 //! ```
 //! use tracing::info_span;
@@ -25,12 +16,15 @@
 //! assert_eq!(spans[0].label, "request 1");
 //! // It slept: 20 ms of wall time with almost no CPU time, so the timeline draws it as waiting.
 //! assert!(spans[0].cpu() < spans[0].wall() / 2);
+//! // A child process prints its spans as JSON lines; the parent reads them onto its own clock.
+//! let ((), spans) = shared::trace::record(|| info_span!("child work").in_scope(|| ()));
+//! let child_output = format!("hello\n{}", shared::trace::to_json_lines(&spans));
+//! let (read, other) = shared::trace::from_json_lines(&child_output);
+//! assert_eq!((read.len(), read[0].label.as_str(), other), (1, "child work", vec!["hello"]));
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-#[cfg(not(unix))]
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tracing::span::{Attributes, Id};
@@ -62,8 +56,7 @@ pub struct Span {
     pub waiting_for: Option<String>,
 }
 
-/// One stretch during which a thread was inside a span (between enter and exit), with that
-/// thread's own readings at both ends.
+/// One stretch a thread spent inside a span (enter to exit), with its readings at both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// The OS thread that entered the span.
@@ -119,15 +112,11 @@ impl Span {
 
 /// How many distinct OS threads opened or entered these spans.
 pub fn threads_used(spans: &[Span]) -> usize {
-    let mut threads: Vec<(u32, u64)> = spans
-        .iter()
-        .flat_map(|s| {
-            let runs = s.runs.iter().map(|run| (s.pid, run.thread_id));
-            std::iter::once((s.pid, s.thread_id)).chain(runs)
-        })
-        .collect();
-    threads.sort_unstable();
-    threads.dedup();
+    let mut threads = std::collections::HashSet::new();
+    for s in spans {
+        threads.insert((s.pid, s.thread_id));
+        threads.extend(s.runs.iter().map(|run| (s.pid, run.thread_id)));
+    }
     threads.len()
 }
 
@@ -135,18 +124,17 @@ pub fn threads_used(spans: &[Span]) -> usize {
 /// entered one of them to the last time it left one (switches between two spans included: a
 /// thread is often preempted just as it leaves one step for the next).
 pub fn os_context_switches(spans: &[Span]) -> u64 {
-    let mut per_thread: Vec<((u32, u64), u64, u64)> = Vec::new();
+    let mut per_thread = std::collections::HashMap::new();
     for span in spans {
         for run in &span.runs {
-            let thread = (span.pid, run.thread_id);
             let (first, last) = (run.at_start.context_switches, run.at_end.context_switches);
-            match per_thread.iter_mut().find(|(t, _, _)| *t == thread) {
-                Some((_, low, high)) => (*low, *high) = ((*low).min(first), (*high).max(last)),
-                None => per_thread.push((thread, first, last)),
-            }
+            let (low, high) = per_thread
+                .entry((span.pid, run.thread_id))
+                .or_insert((first, last));
+            (*low, *high) = ((*low).min(first), (*high).max(last));
         }
     }
-    per_thread.iter().map(|(_, low, high)| high - low).sum()
+    per_thread.values().map(|(low, high)| high - low).sum()
 }
 
 /// The spans with this name, in the order they opened.
@@ -154,23 +142,17 @@ pub fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
     spans.iter().filter(|span| span.name == name).collect()
 }
 
-/// The `tracing-subscriber` layer that records spans into the active [`Recording`]. Install it
-/// yourself only to combine it with other layers (`Registry::default().with(SpanLayer)`) before
-/// the first recording starts; otherwise [`Recording::start`] installs it.
+/// The `tracing-subscriber` layer that records spans into the active [`Recording`]; install it
+/// yourself only to combine it with other layers before the first recording starts.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpanLayer;
 
-/// What the layer keeps in a span's extensions while it is open.
+/// What the layer keeps in a span's extensions while it is open: the span so far.
 struct Open {
     sink: Arc<Sink>,
-    name: &'static str,
-    label: String,
-    waiting_for: Option<String>,
-    thread_id: u64,
-    opened: Instant,
+    span: Span,
     /// Threads inside the span right now: (thread, when it entered, its usage then).
-    inside: Vec<(u64, Instant, ThreadUsage)>,
-    runs: Vec<Run>,
+    inside: Vec<(u64, Duration, ThreadUsage)>,
 }
 
 impl<S> Layer<S> for SpanLayer
@@ -180,22 +162,27 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(sink) = active_sink() else { return };
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = Fields::default();
+        let name = attrs.metadata().name().to_string();
+        let mut fields = Fields {
+            values: vec![name.clone()],
+            waiting_for: None,
+        };
         attrs.record(&mut fields);
-        let name = attrs.metadata().name();
-        let label = std::iter::once(name.to_string())
-            .chain(fields.values)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let opened = now();
+        let recorded = Span {
+            name,
+            label: fields.values.join(" "),
+            pid: std::process::id(),
+            thread_id: os_thread_id(),
+            opened,
+            closed: opened,
+            runs: Vec::new(),
+            waiting_for: fields.waiting_for,
+        };
         span.extensions_mut().insert(Open {
             sink,
-            name,
-            label,
-            waiting_for: fields.waiting_for,
-            thread_id: os_thread_id(),
-            opened: Instant::now(),
+            span: recorded,
             inside: Vec::new(),
-            runs: Vec::new(),
         });
     }
 
@@ -205,25 +192,22 @@ where
             // Read the CPU clock before the wall clock, and after it on exit: the run's CPU
             // time can then never exceed its wall time by the cost of the readings.
             let usage = ThreadUsage::now();
-            open.inside.push((os_thread_id(), Instant::now(), usage));
+            open.inside.push((os_thread_id(), now(), usage));
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(open) = span.extensions_mut().get_mut::<Open>() {
-            let end = Instant::now();
-            let usage = ThreadUsage::now();
-            let thread = os_thread_id();
-            if let Some(at) = open.inside.iter().rposition(|(t, _, _)| *t == thread) {
-                let (_, start, before) = open.inside.swap_remove(at);
-                let origin = open.sink.origin;
-                open.runs.push(Run {
-                    thread_id: thread,
-                    start: start.saturating_duration_since(origin),
-                    end: end.saturating_duration_since(origin),
-                    at_start: before,
-                    at_end: usage,
+            let (end, at_end, thread_id) = (now(), ThreadUsage::now(), os_thread_id());
+            if let Some(at) = open.inside.iter().rposition(|(t, _, _)| *t == thread_id) {
+                let (_, start, at_start) = open.inside.swap_remove(at);
+                open.span.runs.push(Run {
+                    thread_id,
+                    start,
+                    end,
+                    at_start,
+                    at_end,
                 });
             }
         }
@@ -231,26 +215,14 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(open) = span.extensions_mut().remove::<Open>() else {
-            return;
-        };
-        let origin = open.sink.origin;
-        let recorded = Span {
-            name: open.name.to_string(),
-            label: open.label,
-            pid: std::process::id(),
-            thread_id: open.thread_id,
-            opened: open.opened.saturating_duration_since(origin),
-            closed: Instant::now().saturating_duration_since(origin),
-            runs: open.runs,
-            waiting_for: open.waiting_for,
-        };
-        open.sink.push(recorded);
+        if let Some(mut open) = span.extensions_mut().remove::<Open>() {
+            open.span.closed = now();
+            open.sink.push(open.span);
+        }
     }
 }
 
 /// Collects a span's field values in order, setting aside `waiting_for`.
-#[derive(Default)]
 struct Fields {
     values: Vec<String>,
     waiting_for: Option<String>,
@@ -270,9 +242,8 @@ impl field::Visit for Fields {
 }
 
 /// Where the spans of one recording go.
+#[derive(Default)]
 struct Sink {
-    /// The clock every recording shares: the first use of this module in the process.
-    origin: Instant,
     spans: Mutex<Vec<Span>>,
     on_close: Mutex<Vec<CloseHook>>,
 }
@@ -298,29 +269,24 @@ fn active_sink() -> Option<Arc<Sink>> {
         .clone()
 }
 
+fn set_active(sink: Option<Arc<Sink>>) {
+    *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = sink;
+}
+
 /// A panicking test must not take every later recording down with it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The instant all recorded offsets count from, shared by every recording of this process, and
-/// the same instant on the machine's monotonic clock, which lines up parent and child processes.
+/// the same instant on CLOCK_MONOTONIC in nanoseconds: the clock `Instant` reads on Linux and
+/// Python's `time.monotonic_ns()` reads too, so it lines up parent and child processes.
 fn epoch() -> (Instant, u128) {
     static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
-    *EPOCH.get_or_init(|| (Instant::now(), monotonic_now_ns()))
-}
-
-/// The system's monotonic clock in nanoseconds: CLOCK_MONOTONIC on Unix, the clock `Instant`
-/// reads on Linux and Python's `time.monotonic_ns()` reads too, so every process on the machine
-/// shares it. Elsewhere Unix time stands in (child processes of this program still agree).
-fn monotonic_now_ns() -> u128 {
-    #[cfg(unix)]
-    return crate::timing::read_clock(libc::CLOCK_MONOTONIC).as_nanos();
-    #[cfg(not(unix))]
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
+    *EPOCH.get_or_init(|| {
+        let ns = crate::timing::read_clock(libc::CLOCK_MONOTONIC).as_nanos();
+        (Instant::now(), ns)
+    })
 }
 
 /// Now, on the clock of this process's recordings (for checking where a child's spans landed).
@@ -330,35 +296,17 @@ pub fn now() -> Duration {
 
 /// A child process's spans as JSON lines for its standard output, each carrying the child's
 /// clock so that [`from_json_lines`] can put them on the parent's.
-///
-/// ```
-/// let ((), spans) = shared::trace::record(|| tracing::info_span!("child work").in_scope(|| ()));
-/// let printed = shared::trace::to_json_lines(&spans);
-/// let child_output = format!("hello\n{printed}");
-/// let (read, other) = shared::trace::from_json_lines(&child_output);
-/// assert_eq!((read[0].label.as_str(), other), ("child work", vec!["hello"]));
-/// ```
 pub fn to_json_lines(spans: &[Span]) -> String {
     let clock = epoch().1;
-    spans
-        .iter()
-        .filter_map(|span| {
-            serde_json::to_string(&ChildSpan {
-                clock,
-                span: span.clone(),
-            })
-            .ok()
-        })
-        .map(|line| line + "\n")
-        .collect()
+    let line = |span: &Span| serde_json::json!({ "clock": clock, "span": span }).to_string() + "\n";
+    spans.iter().map(line).collect()
 }
 
 /// Reads the spans a child printed with [`to_json_lines`], moved onto this process's clock.
 /// Returns them with the lines of `text` that were not spans.
 pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     let ours = epoch().1;
-    let mut spans = Vec::new();
-    let mut other = Vec::new();
+    let (mut spans, mut other) = (Vec::new(), Vec::new());
     for line in text.lines() {
         match serde_json::from_str::<ChildSpan>(line) {
             Ok(ChildSpan { clock, mut span }) => {
@@ -381,7 +329,7 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     (spans, other)
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct ChildSpan {
     /// The child's origin on the machine's monotonic clock, in nanoseconds (0 when the span's
     /// times are already read straight from that clock, as Python's `time.monotonic_ns()`).
@@ -413,12 +361,8 @@ impl Recording {
     pub fn start() -> Self {
         install();
         let guard = lock(&ONE_AT_A_TIME);
-        let sink = Arc::new(Sink {
-            origin: epoch().0,
-            spans: Mutex::new(Vec::new()),
-            on_close: Mutex::new(Vec::new()),
-        });
-        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&sink));
+        let sink = Arc::new(Sink::default());
+        set_active(Some(Arc::clone(&sink)));
         Self {
             sink,
             _one_at_a_time: guard,
@@ -433,7 +377,7 @@ impl Recording {
     /// Stops recording and returns the spans that closed, in the order they opened. A span still
     /// open now (a task never awaited to the end) is left out.
     pub fn finish(self) -> Vec<Span> {
-        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = None;
+        set_active(None);
         let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
         spans.sort_by_key(|span| span.opened);
         spans
@@ -443,16 +387,11 @@ impl Recording {
 impl Drop for Recording {
     fn drop(&mut self) {
         // Also on an early return or a panic: the next recording must find the slot empty.
-        *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = None;
+        set_active(None);
     }
 }
 
 /// Records what `work` does and returns its value with the spans it opened.
-///
-/// ```
-/// let ((), spans) = shared::trace::record(|| tracing::info_span!("step").in_scope(|| ()));
-/// assert_eq!(spans.len(), 1);
-/// ```
 pub fn record<T>(work: impl FnOnce() -> T) -> (T, Vec<Span>) {
     let recording = Recording::start();
     let value = work();

@@ -4,7 +4,7 @@
 //! [`Target`] decides where the I/O-bound work goes: the embedded [`SlowServer`] by default,
 //! or a `--url` the learner gives.
 
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -112,26 +112,19 @@ impl Target {
     /// With `url`, checks that it can be reached and uses it as it is; without, starts the
     /// embedded server and uses its `/delay/{delay_ms}` route.
     pub fn new(url: Option<&Url>, delay_ms: u64) -> anyhow::Result<Self> {
-        match url {
-            Some(url) => {
-                check_reachable(url)?;
-                Ok(Self {
-                    url: url.clone(),
-                    server: None,
-                })
-            }
-            None => {
-                let server = SlowServer::start()?;
-                let url = server
-                    .delay_url(delay_ms)
-                    .parse()
-                    .context("the slow server's URL did not parse")?;
-                Ok(Self {
-                    url,
-                    server: Some(server),
-                })
-            }
+        if let Some(url) = url {
+            check_reachable(url)?;
+            return Ok(Self {
+                url: url.clone(),
+                server: None,
+            });
         }
+        let server = SlowServer::start()?;
+        let url = server.delay_url(delay_ms).parse()?;
+        Ok(Self {
+            url,
+            server: Some(server),
+        })
     }
 
     /// The URL every request goes to.
@@ -172,13 +165,12 @@ pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
     let port = url
         .port_or_known_default()
         .with_context(|| format!("cannot reach {url}: unknown port"))?;
-    let addrs: Vec<SocketAddr> = (host.trim_matches(['[', ']']), port)
+    let addrs = (host.trim_matches(['[', ']']), port)
         .to_socket_addrs()
-        .with_context(|| format!("cannot reach {url}: could not resolve {host}"))?
-        .collect();
+        .with_context(|| format!("cannot reach {url}: could not resolve {host}"))?;
     let mut last_error = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(_) => return Ok(()),
             Err(error) => last_error = Some(error),
         }
@@ -190,9 +182,6 @@ pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
 }
 
 fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_matches(['[', ']']);
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -4,19 +4,8 @@
 use std::time::Duration;
 
 use shared::python::{Python, Script};
-
-/// The Python rows must run in CI: a CI machine without python3 fails here instead of quietly
-/// leaving them out. Elsewhere the test says why it checks nothing.
-fn python() -> Option<Python> {
-    match Python::find(false) {
-        Ok(python) => Some(python),
-        Err(absent) if std::env::var_os("CI").is_some() => panic!("CI must run CPython: {absent}"),
-        Err(absent) => {
-            eprintln!("skipped: {absent}");
-            None
-        }
-    }
-}
+// In CI a machine without python3 fails these tests; elsewhere they say why they check nothing.
+use shared::testing::python;
 
 const TASKS: Script = Script::new(
     "tasks.py",
@@ -32,7 +21,10 @@ answer({"sums": asyncio.run(main()), "args": ARGS})
 );
 
 #[test]
-fn a_python_program_answers_with_its_spans_on_our_clock() {
+fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_error_naming_it() {
+    // `--no-python` leaves the rows out and says why, with or without a python3.
+    let absent = Python::find(true).unwrap_err();
+    assert_eq!(absent.to_string(), "CPython rows left out (--no-python)");
     let Some(python) = python() else { return };
     let before = shared::trace::now();
     let finished = python
@@ -54,11 +46,7 @@ fn a_python_program_answers_with_its_spans_on_our_clock() {
     }
     // Both tasks were open at once: gather runs them concurrently.
     assert!(finished.spans[0].overlaps(&finished.spans[1]));
-}
 
-#[test]
-fn a_broken_python_program_is_an_error_naming_it() {
-    let Some(python) = python() else { return };
     let broken = Script::new("broken.py", "raise SystemExit('the listing broke')");
     let error = python.run::<u64>(&broken, &[]).unwrap_err().to_string();
     assert!(
@@ -68,10 +56,4 @@ fn a_broken_python_program_is_an_error_naming_it() {
     let silent = Script::new("silent.py", "pass");
     let error = python.run::<u64>(&silent, &[]).unwrap_err().to_string();
     assert!(error.contains("did not report a result"), "{error}");
-}
-
-#[test]
-fn no_python_leaves_the_rows_out_and_says_why() {
-    let absent = Python::find(true).unwrap_err();
-    assert_eq!(absent.to_string(), "CPython rows left out (--no-python)");
 }

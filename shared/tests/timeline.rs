@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::timeline::{Style, render};
+use shared::timeline::{MAX_ROWS, Style, render};
 use shared::timing::ThreadUsage;
 use shared::trace::{Run, Span};
 
@@ -52,11 +52,8 @@ process    t8  |                                ###########|
                waiting (on I/O, a timer or its turn)
 ";
     assert_eq!(text, expected, "\n{text}");
-}
-
-#[test]
-fn an_open_span_that_is_not_entered_waits_and_runs_only_while_entered() {
-    // An async task: open from 0 to 100 ms, polled from 50 to 100 ms with full CPU.
+    // An open span that is not entered waits, and runs only while entered: an async task open
+    // from 0 to 100 ms, polled from 50 to 100 ms with full CPU.
     let mut task = span("task", 0, 100, 50, 1);
     task.runs[0].start = ms(50);
     let text = render(&[task], &Style::plain(40));
@@ -69,16 +66,9 @@ fn an_open_span_that_is_not_entered_waits_and_runs_only_while_entered() {
 
 #[test]
 fn every_line_fits_the_width_and_is_ascii_when_plain() {
+    let name = |i| format!("a rather long task name {i}");
     let spans: Vec<Span> = (0..50)
-        .map(|i| {
-            span(
-                &format!("a rather long task name {i}"),
-                i * 3,
-                i * 3 + 40,
-                40,
-                i,
-            )
-        })
+        .map(|i| span(&name(i), i * 3, i * 3 + 40, 40, i))
         .collect();
     for width in [40, 80, 120] {
         let text = render(&spans, &Style::plain(width));
@@ -87,14 +77,14 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
             assert!(line.len() <= width, "{} > {width}: {line}", line.len());
         }
     }
-}
-
-#[test]
-fn a_zero_length_span_still_gets_one_column() {
-    let spans = vec![span("long", 0, 1000, 0, 1), span("blip", 500, 500, 0, 2)];
-    let text = render(&spans, &Style::plain(60));
-    let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
-    assert_eq!(blip.matches('.').count(), 1, "{text}");
+    // A thousand spans are capped to the row limit.
+    let spans: Vec<Span> = (0..1000)
+        .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
+        .collect();
+    let text = render(&spans, &Style::plain(80));
+    let rows = text.lines().filter(|l| l.contains('|')).count();
+    assert_eq!(rows, MAX_ROWS - 1);
+    assert!(text.contains("(981 more rows not shown)"), "{text}");
 }
 
 #[test]
@@ -115,6 +105,11 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
     assert_eq!(row.matches('.').count(), 5, "{text}");
     assert!(!row.contains('#') && !row.contains('~'), "{text}");
     assert!(text.contains(". open too briefly to time"), "{text}");
+    // A zero-length span still gets one column.
+    let spans = vec![span("long", 0, 1000, 0, 1), span("blip", 500, 500, 0, 2)];
+    let text = render(&spans, &Style::plain(60));
+    let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
+    assert_eq!(blip.matches('.').count(), 1, "{text}");
     // Control: the same ticks lasting 10 ms each are timed, and draw as running.
     let long_ticks: Vec<Span> = (0..5u64)
         .map(|i| span("tick", i * 100, i * 100 + 10, 10, 3))
@@ -124,19 +119,7 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
 }
 
 #[test]
-fn a_thousand_spans_are_capped_to_the_row_limit() {
-    let spans: Vec<Span> = (0..1000)
-        .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
-        .collect();
-    let style = Style::plain(80);
-    let text = render(&spans, &style);
-    let rows = text.lines().filter(|l| l.contains('|')).count();
-    assert_eq!(rows, style.max_rows - 1);
-    assert!(text.contains("(981 more rows not shown)"), "{text}");
-}
-
-#[test]
-fn a_wait_declared_for_a_lock_draws_its_own_glyph() {
+fn a_lock_wait_other_processes_and_the_fancy_style_are_drawn_as_such() {
     let mut waiting = span("worker", 0, 100, 0, 1);
     waiting.waiting_for = Some("lock".into());
     let text = render(
@@ -145,32 +128,25 @@ fn a_wait_declared_for_a_lock_draws_its_own_glyph() {
     );
     assert!(text.lines().next().unwrap().contains('!'), "{text}");
     assert!(text.contains("! waiting for a lock"), "{text}");
-}
-
-#[test]
-fn rows_from_several_processes_name_the_process() {
-    let parent = span("parent", 0, 10, 10, 1);
+    // Rows from several processes name the process.
     let mut child = span("child", 0, 10, 10, 2);
     child.pid = 200;
-    let text = render(&[parent, child], &Style::plain(60));
-    assert!(text.contains("p100 t1"), "{text}");
-    assert!(text.contains("p200 t2"), "{text}");
-}
-
-#[test]
-fn fancy_style_uses_blocks_and_colour() {
-    let style = Style {
+    let text = render(&[span("parent", 0, 10, 10, 1), child], &Style::plain(60));
+    assert!(
+        text.contains("p100 t1") && text.contains("p200 t2"),
+        "{text}"
+    );
+    let fancy = Style {
         fancy: true,
         ..Style::plain(60)
     };
-    let text = render(&[span("x", 0, 10, 10, 1)], &style);
-    assert!(text.contains('█'));
-    assert!(text.contains("\x1b["));
-}
-
-#[test]
-fn no_spans_render_nothing() {
-    assert_eq!(render(&[], &Style::plain(80)), "");
+    let text = render(&[span("x", 0, 10, 10, 1)], &fancy);
+    assert!(text.contains('█') && text.contains("\x1b["), "{text}");
+    assert_eq!(
+        render(&[], &Style::plain(80)),
+        "",
+        "no spans render nothing"
+    );
 }
 
 #[test]
@@ -192,11 +168,8 @@ fn a_report_too_wide_for_the_terminal_is_split_and_every_line_fits() {
         third_long_field_name: 3_000_000,
         fourth_long_field_name: 0.25,
     };
-    let report = shared::Report::new(
-        "demo",
-        "1.0",
-        vec![row("preemptive_one_core"), row("parallel")],
-    );
+    let rows = vec![row("preemptive_one_core"), row("parallel")];
+    let report = shared::Report::new("demo", "1.0", rows);
     let table = report.table(50, false);
     for line in table.lines() {
         assert!(line.chars().count() <= 50, "{line}\n{table}");
