@@ -8,7 +8,6 @@ use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
 use ch01_sockets::echo::ServerKind;
-use ch01_sockets::load::Load;
 use ch01_sockets::slow_reply::{self, REPLY};
 use ch01_sockets::ticker::Ticker;
 use clap::Parser as _;
@@ -203,12 +202,8 @@ fn one_thread_on_readiness_sleeps_far_less_per_round_trip_than_a_thread_per_conn
     // A loaded machine adds preemptions, which are counted apart, and only makes sockets more
     // likely to be ready when the single thread comes back, so this holds idle or busy.
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
-    let load = Load {
-        clients: 50,
-        lines: 20,
-        line_bytes: 32,
-    };
-    let run = |kind| echo_server::measure_one(&Server::Rust(kind), load).unwrap();
+    let load = sizes("--clients 50 --lines 20 --line-bytes 32");
+    let run = |kind| echo_server::measure_one(&Server::Rust(kind), &load).unwrap();
     let per_round_trip = |kind| run(kind).voluntary_switches_per_round_trip;
     // 50 clients: the more clients, the likelier another socket is ready (20 clients gave up to
     // 0.34 against 0.9 on a machine running 60 busy threads; 100 clients, at most 0.03).

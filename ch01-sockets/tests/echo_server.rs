@@ -6,10 +6,11 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ch01_sockets::demos::echo_server::single_thread_selector;
+use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::echo::selector::MAX_PENDING;
-use ch01_sockets::echo::{Running, ServerKind, most_at_once};
-use ch01_sockets::load::{self, Load};
+use ch01_sockets::echo::{ServerKind, most_at_once};
+use ch01_sockets::load;
+use clap::Parser as _;
 use shared::Recording;
 use shared::trace::{named, threads_used};
 
@@ -43,11 +44,11 @@ fn watch() -> (Recording, impl Fn(&str) -> usize) {
 #[test]
 fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     let ((), spans) = shared::trace::record(|| {
-        let server = Running::selector(single_thread_selector).unwrap();
+        let server = ServerKind::SingleThreadNonblocking.start().unwrap();
         let load = load(100, 20, 100);
         // `load::run` compares every echoed line with what that client sent, and checks that
         // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
-        load::run(server.addr(), load).unwrap();
+        load::run(server.addr, &load).unwrap();
         server.stop().unwrap();
     });
     let at_once = most_at_once(&spans);
@@ -83,12 +84,10 @@ fn echoes(stream: &mut TcpStream, line: &[u8]) {
     );
 }
 
-fn load(clients: usize, lines: usize, line_bytes: usize) -> Load {
-    Load {
-        clients,
-        lines,
-        line_bytes,
-    }
+/// The load of `clients` clients, each sending `lines` lines of `line_bytes` bytes.
+fn load(clients: u64, lines: u64, line_bytes: u64) -> Sizes {
+    let flags = format!("x --clients {clients} --lines {lines} --line-bytes {line_bytes}");
+    Cli::parse_from(flags.split_whitespace()).sizes
 }
 
 #[test]
@@ -97,10 +96,10 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
         eprintln!("the {kind:?} server:");
         let ((), spans) = shared::trace::record(|| {
             let server = kind.start().unwrap();
-            let mut first = connect(server.addr());
+            let mut first = connect(server.addr);
             echoes(&mut first, b"one\n");
             // The first client stays connected, and says nothing more.
-            let mut second = connect(server.addr());
+            let mut second = connect(server.addr);
             if kind == ServerKind::OneAtATime {
                 // The negative control: the one-at-a-time server is in read() for the first
                 // client, so the second waits in the accept queue. Nothing can come back, however
@@ -131,7 +130,7 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     let _recorded = Recording::start();
     let server = ServerKind::ThreadPerConnection.start().unwrap();
-    let mut client = connect(server.addr());
+    let mut client = connect(server.addr);
     echoes(&mut client, b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
     let stopper = std::thread::spawn(move || {
@@ -157,8 +156,8 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
-    let stream = connect(server.addr());
+    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let stream = connect(server.addr);
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let (all_back, heard) = std::sync::mpsc::channel::<()>();
@@ -211,12 +210,12 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
 #[test]
 fn a_client_that_resets_is_dropped_and_others_are_still_served() {
     let (_recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
+    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
     // A well-behaved client, connected before and served after the resets.
-    let mut steady = connect(server.addr());
+    let mut steady = connect(server.addr);
 
     for i in 0..5 {
-        let mut rude = connect(server.addr());
+        let mut rude = connect(server.addr);
         if i % 2 == 0 {
             // Mid-transfer: much more than the server can echo before we reset.
             rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
@@ -236,22 +235,22 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
 
     echoes(&mut steady, b"still there?\n");
     // And new clients are still accepted.
-    load::run(server.addr(), load(3, 3, 20)).unwrap();
+    load::run(server.addr, &load(3, 3, 20)).unwrap();
     server.stop().unwrap();
 }
 
 #[test]
 fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     let (_recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
-    let mut client = connect(server.addr());
+    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let mut client = connect(server.addr);
     client.write_all(b"partial line without newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
     let mut echoed = Vec::new();
     client.read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"partial line without newline");
     eventually("the client was closed", || closed("connection") == 1);
-    load::run(server.addr(), load(2, 2, 16)).unwrap();
+    load::run(server.addr, &load(2, 2, 16)).unwrap();
     server.stop().unwrap();
 }
 
@@ -273,8 +272,8 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
         let (addr, mut client, spans) = {
             let recording = Recording::start();
-            let server = Running::selector(single_thread_selector).unwrap();
-            let addr = server.addr();
+            let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+            let addr = server.addr;
             let mut client = connect(addr);
             echoes(&mut client, b"hello\n");
             if drop_it {

@@ -18,9 +18,10 @@ use shared::Span;
 use shared::trace::named;
 use tracing::info_span;
 
+use crate::demos::echo_server::{one_at_a_time, single_thread_selector, thread_per_client};
 use selector::Selector;
 
-/// The three servers of the `echo-server` demo (`ServerKind::start` is in `demos/echo_server.rs`).
+/// The three servers of the `echo-server` demo, each a lesson of `demos/echo_server.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServerKind {
     /// Blocking sockets, one thread, one client at a time.
@@ -127,52 +128,52 @@ impl OutOfFds {
 
 /// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.
 pub struct Running {
-    addr: SocketAddr,
+    /// Where clients connect.
+    pub addr: SocketAddr,
     /// Makes the server stop accepting: shuts a blocking server's listener down (which ends
     /// [`incoming`]), or tells the selector.
     stop: Box<dyn Fn() + Send>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-impl Running {
-    /// A blocking server (`one_at_a_time`, `thread_per_client`) on `127.0.0.1`, any free port.
-    pub fn blocking(serve: fn(TcpListener)) -> io::Result<Self> {
+type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+impl ServerKind {
+    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
+    pub fn start(self) -> io::Result<Running> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let copy = listener.try_clone()?;
-        let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
-        Self::spawn(listener.local_addr()?, Box::new(stop), move || {
-            serve(listener);
-            Ok(())
-        })
-    }
-
-    /// The selector server (`single_thread_selector`) on `127.0.0.1`, any free port.
-    pub fn selector(serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
-        let (selector, stop) = Selector::new(TcpListener::bind(("127.0.0.1", 0))?)?;
-        let addr = selector.local_addr()?;
-        Self::spawn(addr, Box::new(stop), move || serve(selector))
-    }
-
-    fn spawn(
-        addr: SocketAddr,
-        stop: Box<dyn Fn() + Send>,
-        serve: impl FnOnce() -> io::Result<()> + Send + 'static,
-    ) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
+            ServerKind::SingleThreadNonblocking => {
+                let (selector, stop) = Selector::new(listener)?;
+                (
+                    Box::new(stop),
+                    Box::new(|| single_thread_selector(selector)),
+                )
+            }
+            blocking => {
+                let copy = listener.try_clone()?;
+                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
+                let serve = match blocking {
+                    ServerKind::OneAtATime => one_at_a_time,
+                    _ => thread_per_client,
+                };
+                let serve = move || {
+                    serve(listener);
+                    Ok(())
+                };
+                (Box::new(stop), Box::new(serve))
+            }
+        };
         let thread = std::thread::Builder::new()
             .name("echo-server".into())
             .spawn(|| info_span!("server").in_scope(serve))?;
-        Ok(Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        let thread = Some(thread);
+        Ok(Running { addr, stop, thread })
     }
+}
 
-    /// Where clients connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
+impl Running {
     /// Stops accepting, waits for the server (a blocking one finishes the clients it serves);
     /// returns the server's error, if it had one.
     pub fn stop(mut self) -> io::Result<()> {

@@ -8,7 +8,7 @@
 //! closed), fairness ([`READS_PER_TURN`]), and running out of descriptors (stop listening a
 //! moment instead of spinning, and say so).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -215,9 +215,8 @@ impl Selector {
 pub struct Client {
     /// The socket the lesson reads from.
     pub stream: TcpStream,
-    span: tracing::Span, // entered for each turn
-    pending: Vec<u8>,    // `pending[written..]` still has to go back
-    written: usize,
+    span: tracing::Span,     // entered for each turn
+    pending: VecDeque<u8>,   // read, not yet written back
     peer_done_writing: bool, // we read EOF
     paused: bool,            // the buffer is over MAX_PENDING
     reads: usize,            // this turn's (one more once its share is used up)
@@ -229,8 +228,7 @@ impl Client {
         Self {
             stream,
             span,
-            pending: Vec::new(),
-            written: 0,
+            pending: VecDeque::new(),
             peer_done_writing: false,
             paused: false,
             reads: 0,
@@ -240,12 +238,12 @@ impl Client {
 
     /// Bytes read, not yet written back.
     pub fn pending_len(&self) -> usize {
-        self.pending.len() - self.written
+        self.pending.len()
     }
 
     /// `connection.send(bytes)`: what the socket takes goes now, the rest waits here.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(bytes);
+        self.pending.extend(bytes);
         self.send_what_fits()
     }
 
@@ -276,24 +274,14 @@ impl Client {
     /// `connection.send(data)`: writes what the socket takes now; the rest stays buffered.
     pub fn send_what_fits(&mut self) -> io::Result<()> {
         while self.pending_len() > 0 {
-            match self.stream.write(&self.pending[self.written..]) {
+            match self.stream.write(self.pending.as_slices().0) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
+                Ok(n) => drop(self.pending.drain(..n)),
                 Err(e) if e.kind() == WouldBlock => break,
                 // mutants: `false` is equivalent: a non-blocking write never waits, so no EINTR.
                 Err(e) if e.kind() == Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
-        if self.written == self.pending.len() {
-            self.pending.clear();
-            self.written = 0;
-        } else if self.written >= MAX_PENDING / 2 {
-            // Drop the sent prefix now and then so the buffer does not creep forward for ever.
-            // mutants: `<` and `MAX_PENDING * 2` are equivalent in what clients see: they only
-            // move bytes more or less often.
-            self.pending.drain(..self.written);
-            self.written = 0;
         }
         Ok(())
     }
