@@ -30,68 +30,50 @@ fn help_lists_every_demo_with_its_section() {
 
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
-    let small = "--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2";
-    let lines = testing::json_lines(&run(small));
-    // Every field of every measurement, in order: scripts read these names.
-    let echo = "name wall_ms threads max_concurrent_clients round_trips_per_sec \
-                server_context_switches context_switches_per_round_trip server_voluntary_switches \
+    let lines = run("--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2");
+    // Every row and every field, in order, `name` first: scripts read these names.
+    let echo = "wall_ms threads max_concurrent_clients round_trips_per_sec server_context_switches \
+                context_switches_per_round_trip server_voluntary_switches \
                 voluntary_switches_per_round_trip all_clients_at_once";
-    let readiness = "name wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
+    let readiness = "wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
                      cpu_percent_of_busy_poll";
-    let busy = "name wall_ms cpu_ms would_block_count ticks_while_waiting cpu_percent_of_wall \
-                idle_core";
-    let servers = "one_at_a_time thread_per_connection single_thread_nonblocking";
+    let busy = "busy_poll(wall_ms cpu_ms would_block_count ticks_while_waiting \
+                cpu_percent_of_wall idle_core)";
     // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
     let python = shared::python::Python::find(false).is_ok();
-    let servers = servers.split_whitespace();
+    let servers = "one_at_a_time thread_per_connection single_thread_nonblocking".split(' ');
     let servers = servers.chain(python.then_some("python_selector"));
-    let echo_rows: Vec<_> = servers.map(|name| (name, echo)).collect();
-    let blocking = "name wall_ms ticks_while_blocked other_thread_ticks";
-    let waits = [
-        ("readiness", readiness),
-        ("readiness_with_ticker", readiness),
-        ("busy_poll", busy),
-    ];
+    let servers: Vec<String> = servers.map(|name| format!("{name}({echo})")).collect();
     let expected = [
-        ("blocking", vec![("blocking", blocking)]),
-        ("busy-poll", vec![("busy_poll", busy)]),
-        ("readiness", waits.to_vec()),
-        ("echo-server", echo_rows),
+        "blocking 1.6: blocking(wall_ms ticks_while_blocked other_thread_ticks)".to_string(),
+        format!("busy-poll 1.6: {busy}"),
+        format!("readiness 1.6: readiness({readiness}) readiness_with_ticker({readiness}) {busy}"),
+        format!("echo-server 1.6: {}", servers.join(" ")),
     ];
-    assert_eq!(lines.len(), expected.len());
     // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
     let yes_or_no = ["idle_core", "all_clients_at_once"];
-    for (line, (demo, rows)) in lines.iter().zip(expected) {
-        let (name, section) = (line["demo"].as_str(), line["section"].as_str());
-        assert_eq!((name, section), (Some(demo), Some("1.6")));
-        let measurements = line["measurements"].as_array().unwrap();
-        let got: Vec<(&str, Vec<&str>)> = measurements
-            .iter()
-            .map(|row| (row["name"].as_str().unwrap(), row_keys(row)))
-            .collect();
-        let wanted: Vec<(&str, Vec<&str>)> = rows
-            .iter()
-            .map(|(name, fields)| (*name, fields.split_whitespace().collect()))
-            .collect();
-        assert_eq!(got, wanted, "{demo}: every row and every field, in order");
-        for row in measurements {
-            for (field, value) in row.as_object().unwrap().iter().skip(1) {
-                let typed = match yes_or_no.contains(&field.as_str()) {
-                    true => value.is_boolean(),
-                    false => value.is_number(),
-                };
-                assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
-            }
-        }
-    }
-}
-
-fn row_keys(row: &serde_json::Value) -> Vec<&str> {
-    row.as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
+    let row = |demo: &str, row: &serde_json::Value| {
+        let mut fields = row.as_object().unwrap().iter();
+        let (name, _) = fields.next().unwrap();
+        assert_eq!(name, "name", "{demo}: {row}");
+        let fields = fields.map(|(field, value)| {
+            let typed = match yes_or_no.contains(&field.as_str()) {
+                true => value.is_boolean(),
+                false => value.is_number(),
+            };
+            assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
+            field.as_str()
+        });
+        let fields = fields.collect::<Vec<_>>().join(" ");
+        format!("{}({fields})", row["name"].as_str().unwrap())
+    };
+    let got = testing::json_lines(&lines).into_iter().map(|line| {
+        let (demo, section) = (line["demo"].as_str().unwrap(), &line["section"]);
+        let rows = line["measurements"].as_array().unwrap().iter();
+        let rows: Vec<String> = rows.map(|r| row(demo, r)).collect();
+        format!("{demo} {}: {}", section.as_str().unwrap(), rows.join(" "))
+    });
+    assert_eq!(got.collect::<Vec<_>>(), expected);
 }
 
 #[test]

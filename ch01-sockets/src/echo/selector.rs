@@ -12,8 +12,6 @@ use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -45,7 +43,6 @@ pub struct Selector {
     clients: HashMap<Token, Client>,
     next_token: usize,
     another_turn: Vec<Token>, // stopped because their turn was over, not by `WouldBlock`
-    stop: Arc<AtomicBool>,
 }
 
 impl Selector {
@@ -58,13 +55,8 @@ impl Selector {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Waker::new(poll.registry(), WAKER)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let stop_it = move || {
-            flag.store(true, Ordering::SeqCst);
-            // A failed wake can only mean the selector is gone already.
-            let _ = waker.wake();
-        };
+        // A failed wake can only mean the selector is gone already.
+        let stop_it = move || drop(waker.wake());
         let selector = Self {
             poll,
             events: Events::with_capacity(1024),
@@ -74,7 +66,6 @@ impl Selector {
             clients: HashMap::new(),
             next_token: FIRST_CLIENT,
             another_turn: Vec::new(),
-            stop,
         };
         Ok((selector, stop_it))
     }
@@ -88,9 +79,6 @@ impl Selector {
     /// with the clients owed another turn; `None` once stopped. Only an error of the poller
     /// itself shows here, never one of a client.
     pub fn select(&mut self) -> io::Result<Option<Vec<Token>>> {
-        if self.stop.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
         // Do not sleep with turns owed; sleep only until accepting resumes.
         let timeout = match self.accept_paused_until {
             _ if !self.another_turn.is_empty() => Some(Duration::ZERO),
@@ -104,9 +92,11 @@ impl Selector {
             Err(e) => return Err(e),
             Ok(()) => {}
         }
-        // The waker's token only ends the wait: the stop flag is read on the next call.
-        let events = self.events.iter().map(|event| event.token());
-        let mut ready: Vec<Token> = events.filter(|&token| token != WAKER).collect();
+        let mut ready: Vec<Token> = self.events.iter().map(|event| event.token()).collect();
+        // The waker's event stays pending until a wait reports it, however late: it means stop.
+        if ready.contains(&WAKER) {
+            return Ok(None);
+        }
         ready.append(&mut self.another_turn);
         let resume = self
             .accept_paused_until
