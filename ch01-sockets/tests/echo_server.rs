@@ -44,7 +44,7 @@ fn watch() -> (Recording, impl Fn(&str) -> usize) {
 #[test]
 fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     let ((), spans) = shared::trace::record(|| {
-        let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+        let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
         let load = load(100, 20, 100);
         // `load::run` compares every echoed line with what that client sent, and checks that
         // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
@@ -95,7 +95,7 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
     for kind in ServerKind::ALL {
         eprintln!("the {kind:?} server:");
         let ((), spans) = shared::trace::record(|| {
-            let server = kind.start().unwrap();
+            let mut server = kind.start().unwrap();
             let mut first = connect(server.addr);
             echoes(&mut first, b"one\n");
             // The first client stays connected, and says nothing more.
@@ -129,7 +129,7 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
 #[test]
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     let _recorded = Recording::start();
-    let server = ServerKind::ThreadPerConnection.start().unwrap();
+    let mut server = ServerKind::ThreadPerConnection.start().unwrap();
     let mut client = connect(server.addr);
     echoes(&mut client, b"hi\n");
     let (stopped, told) = std::sync::mpsc::channel();
@@ -156,7 +156,7 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
-    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
     let stream = connect(server.addr);
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
@@ -210,7 +210,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
 #[test]
 fn a_client_that_resets_is_dropped_and_others_are_still_served() {
     let (_recording, closed) = watch();
-    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
     // A well-behaved client, connected before and served after the resets.
     let mut steady = connect(server.addr);
 
@@ -242,7 +242,7 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
 #[test]
 fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
     let (_recording, closed) = watch();
-    let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
     let mut client = connect(server.addr);
     client.write_all(b"partial line without newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
@@ -272,7 +272,7 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
         let (addr, mut client, spans) = {
             let recording = Recording::start();
-            let server = ServerKind::SingleThreadNonblocking.start().unwrap();
+            let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
             let addr = server.addr;
             let mut client = connect(addr);
             echoes(&mut client, b"hello\n");

@@ -115,7 +115,7 @@ mod measuring {
     pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
         // Hundreds of clients need hundreds of descriptors.
         shared::fdlimit::raise_to_hard_limit();
-        let server = kind.start().context("starting the server")?;
+        let mut server = kind.start().context("starting the server")?;
         println!("{}", server.addr);
         let (voluntary, involuntary) = own_switches();
         io::stdin().read_to_end(&mut Vec::new())?;
@@ -236,20 +236,17 @@ mod measuring {
             "In the timelines, each row is one connection from accept to close, with the OS thread \
              that served it (t...): one thread in turn, one thread each, one thread for all at once.",
         );
-        let rows = match TIMELINE_ROWS.min(sizes.clients) {
-            1 => "connection 0".to_string(),
-            n => format!("connections 0 to {}", n - 1),
-        };
-        let shown: Vec<String> = (0..TIMELINE_ROWS)
-            .map(|n| format!("connection {n}"))
-            .collect();
+        let first = TIMELINE_ROWS.min(sizes.clients);
+        let rows = plural(first, "connection", "connections");
+        let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
         for run in &runs {
-            let mut spans = run.spans.clone();
-            spans.retain(|span| shown.contains(&span.label));
-            narrator.timeline(
-                &format!("{}, {rows}, each from accept to close", run.name),
-                &spans,
-            );
+            let spans = run
+                .spans
+                .iter()
+                .filter(|s| shown.contains(&s.label))
+                .cloned();
+            let title = format!("{}, the first {rows}, each from accept to close", run.name);
+            narrator.timeline(&title, &spans.collect::<Vec<_>>());
         }
         narrator.summary(SECTION, &summary(&runs, sizes.clients));
         Ok(())
@@ -260,15 +257,19 @@ mod measuring {
             return Vec::new();
         };
         let at_once = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
-        let on = |run: &ServerRun| {
+        // "N clients at once on T threads, in W", and why not all, when not all were.
+        let served = |run: &ServerRun, why: &str| {
+            let not_all = match run.all_clients_at_once {
+                true => String::new(),
+                false => format!(" (not all {clients}: {why})"),
+            };
             let threads = plural(run.threads, "thread", "threads");
-            format!("on {threads}, in {}", human_ms(run.wall_ms))
+            let wall = human_ms(run.wall_ms);
+            format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
         };
-        // Why a concurrent server had fewer than all the clients at once, when it did.
-        let not_all = |run: &ServerRun, why: &str| match run.all_clients_at_once {
-            true => String::new(),
-            false => format!(" (not all {clients}: {why})"),
-        };
+        let finished_early = "the first clients had finished their lines before the last was \
+                              accepted";
+        let one_per_select = format!("it accepts one client per select(), and {finished_early}");
         let mut lines = vec![
             format!(
                 "Blocking, one thread: at most {} connected at a time; the others waited in line \
@@ -276,32 +277,23 @@ mod measuring {
                 at_once(one)
             ),
             format!(
-                "Thread per connection: {} at once{} {}.",
-                at_once(threads),
-                not_all(
+                "Thread per connection: {}.",
+                served(
                     threads,
                     "its accepting thread is one among all the threads that want a CPU, and it \
                      accepted the last clients only after the first had left"
-                ),
-                on(threads)
+                )
             ),
             format!(
-                "Non-blocking + mio: {} at once {}: waiting on one client never held up another.",
-                at_once(single),
-                on(single)
+                "Non-blocking + mio: {}: waiting on one client never held up another.",
+                served(single, finished_early)
             ),
         ];
         if let Some(python) = runs.get(3) {
             lines.push(format!(
-                "CPython's listing 3.7 (selectors): {} at once{} {}, blocked and woken {:.2} times \
-                 per round trip: the same readiness loop, in the book's language.",
-                at_once(python),
-                not_all(
-                    python,
-                    "it accepts one client per select(), and the first clients had finished \
-                     their lines before the last was accepted"
-                ),
-                on(python),
+                "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
+                 trip: the same readiness loop, in the book's language.",
+                served(python, &one_per_select),
                 python.voluntary_switches_per_round_trip
             ));
         }

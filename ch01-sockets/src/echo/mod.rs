@@ -73,7 +73,7 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// shut down (see [`Running::stop`]). Out of file descriptors it says so, sleeps a moment and
 /// tries again: a blocking accept loop has nothing else to do, and client threads go on.
 pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStream)> + '_ {
-    let mut out_of_fds = OutOfFds::default();
+    let mut said_at = None;
     (0..).map_while(move |n| {
         loop {
             match listener.accept() {
@@ -84,7 +84,7 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
                 }
                 Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
                     info_span!("accept paused").in_scope(|| {
-                        out_of_fds.say(&e);
+                        say_out_of_fds(&e, &mut said_at);
                         std::thread::sleep(ACCEPT_BACKOFF);
                     });
                 }
@@ -97,33 +97,25 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
 }
 
 /// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
-/// system), at most once per second: the kernel still queues new clients, which would just hang.
-#[derive(Debug, Default)]
-pub struct OutOfFds {
-    last_said: Option<Instant>,
-}
-
-impl OutOfFds {
-    /// Prints the line on standard error unless it did less than a second ago.
-    pub fn say(&mut self, error: &io::Error) {
-        let recently = |at: &Instant| at.elapsed() < Duration::from_secs(1);
-        if self.last_said.as_ref().is_some_and(recently) {
-            return;
-        }
-        self.last_said = Some(Instant::now());
-        let who = match error.raw_os_error() {
-            Some(libc::ENFILE) => "the whole system is",
-            _ => "this process is",
-        };
-        let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
-        // Standard error may be closed: the server keeps serving all the same.
-        let _ = writeln!(
-            io::stderr(),
-            "echo server: {who} out of file descriptors ({error}): a process may have {soft} open \
-             at once (`ulimit -n` is {soft}). Still serving the clients connected; new clients \
-             wait in the queue until one leaves."
-        );
+/// system), on standard error, at most once per second (`last_said`): the kernel still queues new
+/// clients, which would just hang.
+pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
+    if last_said.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+        return;
     }
+    *last_said = Some(Instant::now());
+    let who = match error.raw_os_error() {
+        Some(libc::ENFILE) => "the whole system is",
+        _ => "this process is",
+    };
+    let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
+    // Standard error may be closed: the server keeps serving all the same.
+    let _ = writeln!(
+        io::stderr(),
+        "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
+         once (`ulimit -n` is {soft}). Still serving the clients connected; new clients wait in \
+         the queue until one leaves."
+    );
 }
 
 /// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.
@@ -175,12 +167,8 @@ impl ServerKind {
 
 impl Running {
     /// Stops accepting, waits for the server (a blocking one finishes the clients it serves);
-    /// returns the server's error, if it had one.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> io::Result<()> {
+    /// returns the server's error, if it had one. Dropping it does the same.
+    pub fn stop(&mut self) -> io::Result<()> {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
@@ -193,6 +181,6 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        let _ = self.stop();
     }
 }

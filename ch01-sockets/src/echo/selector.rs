@@ -18,7 +18,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::info_span;
 
-use super::{ACCEPT_BACKOFF, OutOfFds};
+use super::{ACCEPT_BACKOFF, say_out_of_fds};
 
 /// The listening socket's token: "new clients are waiting to be accepted".
 pub const LISTENER: Token = Token(0);
@@ -39,7 +39,7 @@ pub struct Selector {
     events: Events,
     listener: TcpListener,
     accept_paused_until: Option<Instant>, // the listener is deregistered until then
-    out_of_fds: OutOfFds,
+    out_of_fds_said: Option<Instant>,
     clients: HashMap<Token, Client>,
     next_token: usize,
     another_turn: Vec<Token>, // stopped because their turn was over, not by `WouldBlock`
@@ -62,7 +62,7 @@ impl Selector {
             events: Events::with_capacity(1024),
             listener,
             accept_paused_until: None,
-            out_of_fds: OutOfFds::default(),
+            out_of_fds_said: None,
             clients: HashMap::new(),
             next_token: FIRST_CLIENT,
             another_turn: Vec::new(),
@@ -126,7 +126,7 @@ impl Selector {
                 Err(e) => {
                     info_span!("accept paused").in_scope(|| {
                         if shared::fdlimit::is_out_of_fds(&e) {
-                            self.out_of_fds.say(&e);
+                            say_out_of_fds(&e, &mut self.out_of_fds_said);
                         }
                     });
                     // Without the listener registered, poll cannot report it over and over.
@@ -164,7 +164,7 @@ impl Selector {
         };
         let turn = client.span.clone().in_scope(|| echo(client));
         let keep = turn.and_then(|()| {
-            if client.peer_done_writing && client.pending_len() == 0 {
+            if client.peer_done_writing && client.pending.is_empty() {
                 // Everything echoed: tell the client we are done too.
                 let _ = client.stream.shutdown(Shutdown::Write);
                 return Ok(false);
@@ -226,11 +226,6 @@ impl Client {
         }
     }
 
-    /// Bytes read, not yet written back.
-    pub fn pending_len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// `connection.send(bytes)`: what the socket takes goes now, the rest waits here.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.pending.extend(bytes);
@@ -248,10 +243,10 @@ impl Client {
         if self.peer_done_writing {
             return false;
         }
-        if self.pending_len() >= MAX_PENDING {
+        if self.pending.len() >= MAX_PENDING {
             if !self.paused {
                 self.paused = true;
-                info_span!("read paused", buffered = self.pending_len()).in_scope(|| {});
+                info_span!("read paused", buffered = self.pending.len()).in_scope(|| {});
             }
             return false;
         }
@@ -263,7 +258,7 @@ impl Client {
 
     /// `connection.send(data)`: writes what the socket takes now; the rest stays buffered.
     pub fn send_what_fits(&mut self) -> io::Result<()> {
-        while self.pending_len() > 0 {
+        while !self.pending.is_empty() {
             match self.stream.write(self.pending.as_slices().0) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => drop(self.pending.drain(..n)),
@@ -278,11 +273,11 @@ impl Client {
 
     /// Readable while reading, writable only while output is pending (a writable-interest on
     /// an idle socket would wake us for nothing).
-    // mutants: `||` for `&&` and `>=` for `>` are equivalent in what clients see: they only ask
-    // for events the turn then does nothing with (readable while paused, writable while idle).
+    // mutants: `||` for `&&` is equivalent in what clients see: it only asks for events the
+    // turn then does nothing with (readable while paused).
     pub fn wanted_interest(&self) -> Interest {
         let reading = !self.peer_done_writing && !self.paused;
-        match (reading, self.pending_len() > 0) {
+        match (reading, !self.pending.is_empty()) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (true, false) => Interest::READABLE,
             // Not reading means paused (so output is pending) or EOF with output still pending.
@@ -332,7 +327,7 @@ mod tests {
             client.send(&buffer[..n]).unwrap();
         }
         assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
-        assert!(client.pending_len() > 0 && client.pending_len() < MAX_PENDING);
+        assert!(!client.pending.is_empty() && client.pending.len() < MAX_PENDING);
         let both = Interest::READABLE | Interest::WRITABLE;
         assert_eq!(client.wanted_interest(), both);
         // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
