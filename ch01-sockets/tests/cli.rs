@@ -77,17 +77,13 @@ fn json_output_has_the_documented_names_and_fields() {
 }
 
 #[test]
-fn no_python_leaves_the_python_row_out_and_says_why() {
+fn one_demo_runs_alone_sizes_work_before_or_after_its_name_no_python_leaves_its_row_out() {
+    let lines = testing::json_lines(&run("--json --delay-ms 10 blocking"));
+    assert_eq!(lines.len(), 1);
     let output = run("echo-server --json --no-python --clients 2 --lines 1");
     let rows = testing::json_lines(&output)[0]["measurements"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
     assert!(testing::stderr_lines(&output)[0].contains("--no-python"));
-}
-
-#[test]
-fn one_demo_runs_alone_and_sizes_work_before_or_after_its_name() {
-    let lines = testing::json_lines(&run("--json --delay-ms 10 blocking"));
-    assert_eq!(lines.len(), 1);
     let output = run("echo-server --quiet --clients 2 --lines 1");
     assert!(output.status.success());
     let table = String::from_utf8(output.stdout).unwrap();
@@ -163,19 +159,14 @@ fn echo_once(addr: &str, text: &[u8]) {
     assert_eq!(echo, text);
 }
 
-/// The fields of `/proc/PID/stat` after the command name (the state letter first), `None` once
-/// the process is gone.
-#[cfg(target_os = "linux")]
-fn stat(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    Some(after_name.split_whitespace().map(String::from).collect())
-}
-
-/// CPU time (user + system) of a process so far: utime and stime, in clock ticks.
+/// CPU time (user + system) of a process so far: utime and stime of `/proc/PID/stat`.
 #[cfg(target_os = "linux")]
 fn cpu_of(pid: u32) -> Duration {
-    let fields = stat(pid).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, the state letter first.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -223,7 +214,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     // 40 descriptors: stdio, the poller, its waker and the listener leave room for about 34
     // clients; 100 connect (the kernel queues the rest) and each sends a line.
     let started = Instant::now();
-    let (server, addr) = start_serve(Some(40));
+    let (mut server, addr) = start_serve(Some(40));
     let pid = server.child.id();
     let (clients, first) = out_of_fds(&addr, 100, &server.stderr);
     assert!(first.contains("`ulimit -n` is 40"), "{first}");
@@ -236,9 +227,8 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
         cpu < watched / 2,
         "the server spun: {cpu:?} of CPU in {watched:?}"
     );
-    // A zombie (exited, not yet reaped) still has /proc/PID; its state letter is Z.
-    let alive = stat(pid).is_some_and(|fields| fields[0] != "Z");
-    assert!(alive, "the server exited");
+    let exited = server.child.try_wait().unwrap();
+    assert!(exited.is_none(), "the server exited: {exited:?}");
 
     served_once_some_leave(clients, 50);
     // And it still accepts new clients.

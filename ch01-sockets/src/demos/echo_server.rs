@@ -80,7 +80,7 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
 }
 // ---- measuring it: each server under the same load, clients and threads from its spans ----
 
-pub use measuring::{DEMO, Server, ServerRun, measure, measure_one, run, serve};
+pub use measuring::{Server, ServerRun, measure, measure_one, run, serve};
 
 mod measuring {
     use std::io::{self, Read as _};
@@ -98,9 +98,6 @@ mod measuring {
     use crate::cli::Sizes;
     use crate::echo::{ServerKind, most_at_once};
     use crate::load;
-
-    /// The demo's name in `--help` and `--json`.
-    pub const DEMO: &str = "echo-server";
 
     /// Connections with a row in the timelines.
     const TIMELINE_ROWS: u64 = 6;
@@ -231,7 +228,7 @@ mod measuring {
             sizes.line_bytes
         ));
         let runs = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
+        narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
         narrator.say(
             "In the timelines, each row is one connection from accept to close, with the OS thread \
              that served it (t...): one thread in turn, one thread each, one thread for all at once.",
