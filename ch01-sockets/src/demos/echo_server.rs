@@ -70,7 +70,7 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
     client.send_what_fits()?;
     while client.may_read() {
         match client.stream.read(&mut buffer) {
-            Ok(0) => client.closed_by_peer(),
+            Ok(0) => client.peer_done_writing = true,
             Ok(n) => client.send(&buffer[..n])?,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e), // reset: only this client is dropped

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -70,11 +70,6 @@ impl Selector {
         Ok((selector, stop_it))
     }
 
-    /// Where the server listens.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// `selector.select()`: sleeps until the OS reports sockets ready and returns their tokens,
     /// with the clients owed another turn; `None` once stopped. Only an error of the poller
     /// itself shows here, never one of a client.
@@ -98,10 +93,10 @@ impl Selector {
             return Ok(None);
         }
         ready.append(&mut self.another_turn);
-        let resume = self
+        if self
             .accept_paused_until
-            .is_some_and(|t| Instant::now() >= t);
-        if resume {
+            .is_some_and(|t| Instant::now() >= t)
+        {
             self.accept_paused_until = None;
             self.poll
                 .registry()
@@ -145,11 +140,11 @@ impl Selector {
         let _ = stream.set_nodelay(true);
         let token = Token(self.next_token);
         self.next_token += 1;
-        let registered = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE);
-        if registered.is_ok() {
+        let registry = self.poll.registry();
+        if registry
+            .register(&mut stream, token, Interest::READABLE)
+            .is_ok()
+        {
             let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
             self.clients.insert(token, Client::new(stream, span));
         } // else dropping the stream closes it; the server goes on
@@ -187,7 +182,7 @@ impl Selector {
                 // Reset by the peer, broken pipe...: only this client is affected.
                 client
                     .span
-                    .in_scope(|| info_span!("dropped").in_scope(|| {}));
+                    .in_scope(|| drop(info_span!("dropped").entered()));
             }
             if let Some(mut client) = self.clients.remove(&token) {
                 let _ = self.poll.registry().deregister(&mut client.stream);
@@ -205,11 +200,12 @@ impl Selector {
 pub struct Client {
     /// The socket the lesson reads from.
     pub stream: TcpStream,
-    span: tracing::Span,     // entered for each turn
-    pending: VecDeque<u8>,   // read, not yet written back
-    peer_done_writing: bool, // we read EOF
-    paused: bool,            // the buffer is over MAX_PENDING
-    reads: usize,            // this turn's (one more once its share is used up)
+    span: tracing::Span,   // entered for each turn
+    pending: VecDeque<u8>, // read, not yet written back
+    /// `recv` returned nothing: the client shut down its sending side.
+    pub peer_done_writing: bool,
+    paused: bool, // the buffer is over MAX_PENDING
+    reads: usize, // this turn's (one more once its share is used up)
     registered: Interest,
 }
 
@@ -230,11 +226,6 @@ impl Client {
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.pending.extend(bytes);
         self.send_what_fits()
-    }
-
-    /// `recv` returned nothing: the client shut down its sending side.
-    pub fn closed_by_peer(&mut self) {
-        self.peer_done_writing = true;
     }
 
     /// Whether to `recv` again this turn: not after EOF, not over [`MAX_PENDING`] (until the
@@ -302,12 +293,11 @@ mod tests {
     fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
         // A Unix socket pair: the same read(2) and write(2) as TCP.
         let (server, mut peer) = UnixStream::pair().unwrap();
-        socket2::SockRef::from(&peer)
-            .set_send_buffer_size(4 << 20)
-            .unwrap();
-        socket2::SockRef::from(&server)
-            .set_send_buffer_size(64 * 1024)
-            .unwrap();
+        for (socket, bytes) in [(&peer, 4 << 20), (&server, 64 * 1024)] {
+            socket2::SockRef::from(socket)
+                .set_send_buffer_size(bytes)
+                .unwrap();
+        }
         server.set_nonblocking(true).unwrap();
         peer.set_nonblocking(true).unwrap();
         let mut queued = 0;
