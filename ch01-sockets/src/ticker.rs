@@ -63,8 +63,6 @@ impl Ticker {
 /// How many ticks of the ticker on `on` (`main`, `other thread`) pass `counts`.
 pub fn ticks(spans: &[Span], on: &str, counts: impl Fn(&Span) -> bool) -> u64 {
     let label = format!("ticker {on}");
-    let mine = named(spans, "ticker")
-        .into_iter()
-        .filter(|t| t.label == label);
-    mine.filter(|tick| counts(tick)).count() as u64
+    let mine = |tick: &&Span| tick.label == label && counts(tick);
+    named(spans, "ticker").into_iter().filter(mine).count() as u64
 }

@@ -96,7 +96,7 @@ fn assert_one_line_error(args: &str, mentions: &str) {
 }
 
 #[test]
-fn bad_input_gives_one_line_and_a_failing_status() {
+fn bad_input_and_a_port_in_use_give_one_line_and_a_failing_status() {
     assert_one_line_error("--clients 0", "--clients");
     // More clients than the one-at-a-time server's accept queue holds would hang in connect().
     assert_one_line_error("echo-server --clients 129", "1..=128");
@@ -109,24 +109,18 @@ fn bad_input_gives_one_line_and_a_failing_status() {
     assert_one_line_error("serve --port", "--port");
     assert_one_line_error("serve --port 0 --host nowhere", "--host");
     assert_one_line_error("--url http://127.0.0.1:1/ blocking", "--url");
-}
-
-#[test]
-fn serve_on_a_port_in_use_says_so_in_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    assert_one_line_error(
-        &format!("serve --port {port}"),
-        "cannot listen on 127.0.0.1:",
-    );
+    let port = taken.local_addr().unwrap().port();
+    let in_use = format!("serve --port {port}");
+    assert_one_line_error(&in_use, "cannot listen on 127.0.0.1:");
 }
 
 /// The `serve` binary, killed even when an assertion fails; its standard output stays open.
 struct Serve {
     child: Child,
-    _stdout: BufReader<ChildStdout>,
+    _out: BufReader<ChildStdout>,
     /// Lines the server printed on standard error so far, read by a thread of their own.
-    stderr: Receiver<String>,
+    said: Receiver<String>,
 }
 
 impl Drop for Serve {
@@ -137,14 +131,9 @@ impl Drop for Serve {
 }
 
 fn start_serve(limit_fds: Option<u64>) -> (Serve, String) {
-    let (child, _stdout, addr, stderr) =
+    let (child, _out, addr, said) =
         testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
-    let server = Serve {
-        child,
-        _stdout,
-        stderr,
-    };
-    (server, addr)
+    (Serve { child, _out, said }, addr)
 }
 
 /// How long a client waits for an echo, or the server for its first line on standard error.
@@ -189,9 +178,8 @@ fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpSt
         stream
     });
     let clients = clients.collect();
-    let said = stderr
-        .recv_timeout(PATIENCE)
-        .expect("a line on standard error");
+    let said = stderr.recv_timeout(PATIENCE);
+    let said = said.expect("a line on standard error");
     assert!(said.contains("out of file descriptors"), "{said}");
     assert!(said.contains("`ulimit -n` is"), "{said}");
     (clients, said)
@@ -216,7 +204,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     let started = Instant::now();
     let (mut server, addr) = start_serve(Some(40));
     let pid = server.child.id();
-    let (clients, first) = out_of_fds(&addr, 100, &server.stderr);
+    let (clients, first) = out_of_fds(&addr, 100, &server.said);
     assert!(first.contains("`ulimit -n` is 40"), "{first}");
     let cpu_before = cpu_of(pid);
     // Accepting fails with EMFILE for the clients beyond the limit, and goes on failing.
@@ -236,7 +224,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
 
     // However often accept failed meanwhile, at most one line per second.
     let elapsed = started.elapsed();
-    let said = 1 + server.stderr.try_iter().count();
+    let said = 1 + server.said.try_iter().count();
     assert!(
         said as f64 <= elapsed.as_secs_f64().ceil() + 1.0,
         "{said} lines in {elapsed:?}"
@@ -263,23 +251,18 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
     stdout.unwrap();
     let pid = child.id() as libc::pid_t;
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count() as u64;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    let room = open.count() as u64 + 5;
     let limit = libc::rlimit {
-        rlim_cur: open + 5,
-        rlim_max: open + 5,
+        rlim_cur: room,
+        rlim_max: room,
     };
     // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
     let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
     assert_eq!(lowered, 0);
-    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (lines, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        stderr
-            .map_while(Result::ok)
-            .for_each(|l| drop(lines.send(l)))
-    });
+    let err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || err.map_while(Result::ok).for_each(|l| drop(tx.send(l))));
 
     // It says why it accepts no more (before any client leaves and makes room)...
     let (mut clients, _) = out_of_fds(addr.trim(), 14, &heard);
@@ -292,11 +275,8 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     // Closing its standard input ends the child.
     drop(child.stdin.take());
     let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "{:?}",
-        heard.try_iter().collect::<Vec<_>>()
-    );
+    let said: Vec<_> = heard.try_iter().collect();
+    assert!(status.success(), "{said:?}");
 }
 
 /// Stops and continues (Ctrl-Z, then `fg`) a process of ours, not yet reaped.

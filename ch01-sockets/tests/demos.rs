@@ -1,7 +1,7 @@
 //! Section 1.6: the claims of the demos, as properties of the recorded spans and of what the
 //! servers counted (no wall-clock thresholds), each beside the world in which it would fail.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ch01_sockets::cli::{Cli, Sizes};
@@ -108,8 +108,9 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
 fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever() {
     // The lessons open spans: record them, so that they land in no other test's recording.
     let _turn = Recording::start();
-    // A server that accepts one connection and resets it (SO_LINGER 0: closing sends RST).
-    let resetting = || {
+    // Each wait fails against a server that accepts one connection and resets it (SO_LINGER 0:
+    // closing sends RST).
+    let fails_on_a_reset = |wait: &dyn Fn(SocketAddr) -> bool| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
@@ -117,21 +118,16 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
             let zero = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
             zero.unwrap();
         });
-        (server, addr)
+        assert!(wait(addr));
+        server.join().unwrap();
     };
-    let (server, addr) = resetting();
-    assert!(blocking::ask_and_wait(addr).is_err());
-    server.join().unwrap();
-
-    let (server, addr) = resetting();
-    let mut stream = busy_poll::connect_nonblocking(addr).unwrap();
-    let mut ticker = Ticker::new(TICK, "main");
-    assert!(busy_poll::busy_poll(&mut stream, &mut ticker).is_err());
-    server.join().unwrap();
-
-    let (server, addr) = resetting();
-    assert!(readiness::wait_for_readable(addr, None).is_err());
-    server.join().unwrap();
+    fails_on_a_reset(&|addr| blocking::ask_and_wait(addr).is_err());
+    fails_on_a_reset(&|addr| {
+        let mut stream = busy_poll::connect_nonblocking(addr).unwrap();
+        let mut ticker = Ticker::new(TICK, "main");
+        busy_poll::busy_poll(&mut stream, &mut ticker).is_err()
+    });
+    fails_on_a_reset(&|addr| readiness::wait_for_readable(addr, None).is_err());
 }
 
 // The demo's rows and the `connection` spans behind them: who was served when, on which thread.

@@ -1,7 +1,7 @@
 //! Section 1.6: the echo servers' properties — every byte back, in order, to the right client;
 //! slow readers and resets handled; how many clients each server had at once, from its spans.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -162,9 +162,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     });
 
     // Do not read until the server had to stop reading from us: its buffer for us is full.
-    eventually("the server paused reading (back-pressure)", || {
-        closed("read paused") > 0
-    });
+    eventually("reading paused", || closed("read paused") > 0);
 
     let mut reader = stream;
     let mut received = 0usize;
@@ -218,9 +216,7 @@ fn clients_that_reset_are_dropped_one_that_closes_half_way_gets_its_bytes_others
         linger.unwrap();
     }
     // Fails for a server that keeps a reset connection (its span would never close).
-    eventually("the server dropped the resetting clients", || {
-        closed("connection") == 5
-    });
+    eventually("resets dropped", || closed("connection") == 5);
     assert!(closed("dropped") >= 1);
     echoes(&mut steady, b"still there?\n");
 
@@ -237,36 +233,29 @@ fn clients_that_reset_are_dropped_one_that_closes_half_way_gets_its_bytes_others
     server.stop().unwrap();
 }
 
-/// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
-/// (Fails in a world where stopping leaves the server's thread, and so its sockets, alive.)
-fn sees_the_server_gone(client: &mut TcpStream) {
-    use std::io::ErrorKind::{TimedOut, WouldBlock};
-    match client.read(&mut [0u8; 1]) {
-        Ok(n) => assert_eq!(n, 0, "the stopped server still sent {n} bytes"),
-        Err(e) => assert!(
-            !matches!(e.kind(), WouldBlock | TimedOut),
-            "the connection stayed open after the server stopped: {e}"
-        ),
-    }
-}
-
 #[test]
 fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
-        let (addr, mut client, spans) = {
-            let recording = Recording::start();
-            let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
-            let addr = server.addr;
-            let mut client = connect(addr);
-            echoes(&mut client, b"hello\n");
-            if drop_it {
-                drop(server);
-            } else {
-                server.stop().unwrap();
-            }
-            (addr, client, recording.finish())
-        };
-        sees_the_server_gone(&mut client);
+        let recording = Recording::start();
+        let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
+        let addr = server.addr;
+        let mut client = connect(addr);
+        echoes(&mut client, b"hello\n");
+        if drop_it {
+            drop(server);
+        } else {
+            server.stop().unwrap();
+        }
+        let spans = recording.finish();
+        // The client reads end of stream or a reset, never a timeout. (Fails in a world where
+        // stopping leaves the server's thread, and so its sockets, alive.)
+        match client.read(&mut [0u8; 1]) {
+            Ok(n) => assert_eq!(n, 0, "the stopped server still sent {n} bytes"),
+            Err(e) => assert!(
+                !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "the connection stayed open after the server stopped: {e}"
+            ),
+        }
         // The client's connection span closed with the selector (a span still open is left
         // out of a recording): fails where the stopped server forgets the clients it had.
         assert_eq!(named(&spans, "connection").len(), 1);

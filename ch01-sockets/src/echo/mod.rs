@@ -1,11 +1,9 @@
 //! Section 1.6: the robust parts the echo servers of `demos/echo_server.rs` call, so that the
 //! lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
 //! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! and [`Running`] (a server on a thread of its own, until stopped).
-//!
-//! Nothing here counts: each server opens a `connection` span per client on the thread serving
-//! it; the demo reads clients at once and threads from those spans. The rare events a test waits
-//! for are spans too: `accept paused`, `read paused`, `dropped`.
+//! and [`Running`] (a server on a thread of its own, until stopped). Nothing here counts: each
+//! server opens a `connection` span per client on the thread serving it, which the demo reads;
+//! the rare events a test waits for are spans too: `accept paused`, `read paused`, `dropped`.
 
 pub mod selector;
 
@@ -56,10 +54,8 @@ pub fn most_at_once(spans: &[Span]) -> u64 {
     // The count peaks as one of them opens; a span that closed at that very instant was not open
     // together with it.
     let open_at = |at| {
-        let open = connections
-            .iter()
-            .filter(|s| s.opened <= at && at < s.closed);
-        open.count()
+        let open = |s: &&&Span| s.opened <= at && at < s.closed;
+        connections.iter().filter(open).count()
     };
     let counts = connections.iter().map(|span| open_at(span.opened));
     counts.max().unwrap_or(0) as u64

@@ -26,8 +26,7 @@ const WAKER: Token = Token(1);
 const FIRST_CLIENT: usize = 2;
 
 /// The most output one client may have buffered before the server stops reading from it.
-// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order, and the
-// tests read the bound from here.
+// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order.
 pub const MAX_PENDING: usize = 256 * 1024;
 
 /// Reads per turn before a client lets the others have the thread.
@@ -115,8 +114,7 @@ impl Selector {
             match self.listener.accept() {
                 Ok((stream, _peer)) => return Some(stream),
                 Err(e) if e.kind() == WouldBlock => return None,
-                // mutants: `false` is equivalent in what clients see: Linux reports neither error
-                // from a non-blocking accept, and it would only make the server back off once.
+                // mutants: `false` is equivalent: Linux reports neither from a non-blocking accept.
                 Err(e) if matches!(e.kind(), Interrupted | ConnectionAborted) => {}
                 Err(e) => {
                     info_span!("accept paused").in_scope(|| {
@@ -264,8 +262,7 @@ impl Client {
 
     /// Readable while reading, writable only while output is pending (a writable-interest on
     /// an idle socket would wake us for nothing).
-    // mutants: `||` for `&&` is equivalent in what clients see: it only asks for events the
-    // turn then does nothing with (readable while paused).
+    // mutants: `||` for `&&` is equivalent: it only asks for events a paused turn ignores.
     pub fn wanted_interest(&self) -> Interest {
         let reading = !self.peer_done_writing && !self.paused;
         match (reading, !self.pending.is_empty()) {
@@ -304,10 +301,8 @@ mod tests {
         while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
             queued += n;
         }
-        assert!(
-            queued > (READS_PER_TURN + 1) * 16 * 1024,
-            "only {queued} bytes queued"
-        );
+        let enough = (READS_PER_TURN + 1) * 16 * 1024;
+        assert!(queued > enough, "only {queued} bytes queued");
         // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
         let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
         let mut client = Client::new(stream, tracing::Span::none());
