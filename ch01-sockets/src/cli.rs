@@ -44,16 +44,6 @@ pub enum Demo {
     Serve(ServeArgs),
 }
 
-impl Demo {
-    /// The demos `cargo run -p ch01-sockets` runs, in order.
-    pub const DEFAULT_RUN: [Demo; 4] = [
-        Demo::Blocking,
-        Demo::BusyPoll,
-        Demo::Readiness,
-        Demo::EchoServer,
-    ];
-}
-
 /// Where `serve` listens.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {

@@ -25,10 +25,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrated = !cli.common.json && !cli.common.quiet;
     let chosen = match &cli.demo {
         Some(demo) => std::slice::from_ref(demo),
-        None => &Demo::DEFAULT_RUN[..],
+        None => &[
+            Demo::Blocking,
+            Demo::BusyPoll,
+            Demo::Readiness,
+            Demo::EchoServer,
+        ],
     };
+    let (sizes, narrator) = (&cli.sizes, &narrator);
     for demo in chosen {
-        demos::run(demo, &cli.sizes, &narrator, narrated)?;
+        match demo {
+            Demo::Blocking => demos::blocking::run(sizes, narrator),
+            Demo::BusyPoll => demos::busy_poll::run(sizes, narrator),
+            Demo::Readiness => demos::readiness::run(sizes, narrator),
+            Demo::EchoServer => demos::echo_server::run(sizes, narrator),
+            Demo::Serve(args) => demos::serve::run(args, narrator, narrated),
+        }?;
     }
     Ok(())
 }

@@ -12,32 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::cli::Sizes;
+
 /// A client gives up after waiting this long for an echo (so a broken server cannot hang a test).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The shape of the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Load {
-    /// Clients connected at the same time.
-    pub clients: usize,
-    /// Lines (round trips) per client.
-    pub lines: usize,
-    /// Bytes per line, newline included (at least 16).
-    pub line_bytes: usize,
-}
-
-impl Load {
-    /// Lines sent and echoed back in all.
-    pub fn round_trips(&self) -> u64 {
-        (self.clients * self.lines) as u64
-    }
-}
-
-/// The line client `client` sends as its line number `line`: unique, fixed length.
-pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
+/// The line client `client` sends as its line number `line`: unique, `line_bytes` long.
+fn line_for(client: u64, line: u64, line_bytes: u64) -> Vec<u8> {
     let mut text = format!("c{client:05} l{line:06} ").into_bytes();
     let mut k = client + line;
-    while text.len() + 1 < line_bytes {
+    while text.len() as u64 + 1 < line_bytes {
         text.push(b'a' + (k % 26) as u8);
         k += 1;
     }
@@ -45,16 +29,17 @@ pub fn line_for(client: usize, line: usize, line_bytes: usize) -> Vec<u8> {
     text
 }
 
-/// Runs the load against the echo server at `addr` and returns its wall time, from the first
-/// connect to the last client finishing; fails if any client got a wrong byte.
-pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<Duration> {
+/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against the echo server at `addr` and
+/// returns its wall time, from the first connect to the last client finishing; fails if any
+/// client got a wrong byte.
+pub fn run(addr: SocketAddr, load: &Sizes) -> anyhow::Result<Duration> {
     if load.line_bytes < 16 {
         bail!("lines must be at least 16 bytes long");
     }
     let started = Instant::now();
     // Connect everybody first: a blocking server leaves them queued in the kernel, which is the
     // point: they are all *there*, waiting.
-    let mut streams = Vec::with_capacity(load.clients);
+    let mut streams = Vec::new();
     for client in 0..load.clients {
         let stream = TcpStream::connect(addr)
             .with_context(|| format!("client {client} cannot connect to {addr}"))?;
@@ -63,11 +48,10 @@ pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<Duration> {
         stream.set_write_timeout(Some(ECHO_TIMEOUT))?;
         streams.push(stream);
     }
-    let start_together = &Barrier::new(load.clients);
+    let start_together = &Barrier::new(load.clients as usize);
     std::thread::scope(|scope| {
-        let clients: Vec<_> = streams
-            .into_iter()
-            .enumerate()
+        let clients: Vec<_> = (0..)
+            .zip(streams)
             .map(|(client, stream)| {
                 scope.spawn(move || {
                     start_together.wait();
@@ -85,8 +69,8 @@ pub fn run(addr: SocketAddr, load: Load) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-fn exchange_lines(mut stream: TcpStream, client: usize, load: Load) -> anyhow::Result<()> {
-    let mut echo = vec![0u8; load.line_bytes];
+fn exchange_lines(mut stream: TcpStream, client: u64, load: &Sizes) -> anyhow::Result<()> {
+    let mut echo = vec![0u8; load.line_bytes as usize];
     for line in 0..load.lines {
         let sent = line_for(client, line, load.line_bytes);
         stream.write_all(&sent).context("sending a line")?;

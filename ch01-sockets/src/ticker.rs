@@ -11,9 +11,6 @@ use shared::Span;
 use shared::trace::named;
 use tracing::info_span;
 
-/// The span every tick records: `ticker main`, `ticker other thread`.
-pub const TICK_SPAN: &str = "ticker";
-
 /// Ticks at most once per interval, when asked.
 #[derive(Debug)]
 pub struct Ticker {
@@ -65,9 +62,7 @@ impl Ticker {
 
 /// How many ticks of the ticker on `on` (`main`, `other thread`) pass `counts`.
 pub fn ticks(spans: &[Span], on: &str, counts: impl Fn(&Span) -> bool) -> u64 {
-    let label = format!("{TICK_SPAN} {on}");
-    let mine = named(spans, TICK_SPAN)
-        .into_iter()
-        .filter(|t| t.label == label);
-    mine.filter(|tick| counts(tick)).count() as u64
+    let label = format!("ticker {on}");
+    let mine = |tick: &&Span| tick.label == label && counts(tick);
+    named(spans, "ticker").into_iter().filter(mine).count() as u64
 }

@@ -30,82 +30,60 @@ fn help_lists_every_demo_with_its_section() {
 
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
-    let small = "--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2";
-    let lines = testing::json_lines(&run(small));
-    // Every field of every measurement, in order: scripts read these names.
-    let echo = "name wall_ms threads max_concurrent_clients round_trips_per_sec \
-                server_context_switches context_switches_per_round_trip server_voluntary_switches \
+    let lines = run("--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2");
+    // Every row and every field, in order, `name` first: scripts read these names.
+    let echo = "wall_ms threads max_concurrent_clients round_trips_per_sec server_context_switches \
+                context_switches_per_round_trip server_voluntary_switches \
                 voluntary_switches_per_round_trip all_clients_at_once";
-    let readiness = "name wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
+    let readiness = "wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
                      cpu_percent_of_busy_poll";
-    let busy = "name wall_ms cpu_ms would_block_count ticks_while_waiting cpu_percent_of_wall \
-                idle_core";
-    let servers = "one_at_a_time thread_per_connection single_thread_nonblocking";
+    let busy = "busy_poll(wall_ms cpu_ms would_block_count ticks_while_waiting \
+                cpu_percent_of_wall idle_core)";
     // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
     let python = shared::python::Python::find(false).is_ok();
-    let servers = servers.split_whitespace();
+    let servers = "one_at_a_time thread_per_connection single_thread_nonblocking".split(' ');
     let servers = servers.chain(python.then_some("python_selector"));
-    let echo_rows: Vec<_> = servers.map(|name| (name, echo)).collect();
-    let blocking = "name wall_ms ticks_while_blocked other_thread_ticks";
-    let waits = [
-        ("readiness", readiness),
-        ("readiness_with_ticker", readiness),
-        ("busy_poll", busy),
-    ];
+    let servers: Vec<String> = servers.map(|name| format!("{name}({echo})")).collect();
     let expected = [
-        ("blocking", vec![("blocking", blocking)]),
-        ("busy-poll", vec![("busy_poll", busy)]),
-        ("readiness", waits.to_vec()),
-        ("echo-server", echo_rows),
+        "blocking 1.6: blocking(wall_ms ticks_while_blocked other_thread_ticks)".to_string(),
+        format!("busy-poll 1.6: {busy}"),
+        format!("readiness 1.6: readiness({readiness}) readiness_with_ticker({readiness}) {busy}"),
+        format!("echo-server 1.6: {}", servers.join(" ")),
     ];
-    assert_eq!(lines.len(), expected.len());
     // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
     let yes_or_no = ["idle_core", "all_clients_at_once"];
-    for (line, (demo, rows)) in lines.iter().zip(expected) {
-        let (name, section) = (line["demo"].as_str(), line["section"].as_str());
-        assert_eq!((name, section), (Some(demo), Some("1.6")));
-        let measurements = line["measurements"].as_array().unwrap();
-        let got: Vec<(&str, Vec<&str>)> = measurements
-            .iter()
-            .map(|row| (row["name"].as_str().unwrap(), row_keys(row)))
-            .collect();
-        let wanted: Vec<(&str, Vec<&str>)> = rows
-            .iter()
-            .map(|(name, fields)| (*name, fields.split_whitespace().collect()))
-            .collect();
-        assert_eq!(got, wanted, "{demo}: every row and every field, in order");
-        for row in measurements {
-            for (field, value) in row.as_object().unwrap().iter().skip(1) {
-                let typed = match yes_or_no.contains(&field.as_str()) {
-                    true => value.is_boolean(),
-                    false => value.is_number(),
-                };
-                assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
-            }
-        }
-    }
-}
-
-fn row_keys(row: &serde_json::Value) -> Vec<&str> {
-    row.as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
+    let row = |demo: &str, row: &serde_json::Value| {
+        let mut fields = row.as_object().unwrap().iter();
+        let (name, _) = fields.next().unwrap();
+        assert_eq!(name, "name", "{demo}: {row}");
+        let fields = fields.map(|(field, value)| {
+            let typed = match yes_or_no.contains(&field.as_str()) {
+                true => value.is_boolean(),
+                false => value.is_number(),
+            };
+            assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
+            field.as_str()
+        });
+        let fields = fields.collect::<Vec<_>>().join(" ");
+        format!("{}({fields})", row["name"].as_str().unwrap())
+    };
+    let got = testing::json_lines(&lines).into_iter().map(|line| {
+        let (demo, section) = (line["demo"].as_str().unwrap(), &line["section"]);
+        let rows = line["measurements"].as_array().unwrap().iter();
+        let rows: Vec<String> = rows.map(|r| row(demo, r)).collect();
+        format!("{demo} {}: {}", section.as_str().unwrap(), rows.join(" "))
+    });
+    assert_eq!(got.collect::<Vec<_>>(), expected);
 }
 
 #[test]
-fn no_python_leaves_the_python_row_out_and_says_why() {
+fn one_demo_runs_alone_sizes_work_before_or_after_its_name_no_python_leaves_its_row_out() {
+    let lines = testing::json_lines(&run("--json --delay-ms 10 blocking"));
+    assert_eq!(lines.len(), 1);
     let output = run("echo-server --json --no-python --clients 2 --lines 1");
     let rows = testing::json_lines(&output)[0]["measurements"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
     assert!(testing::stderr_lines(&output)[0].contains("--no-python"));
-}
-
-#[test]
-fn one_demo_runs_alone_and_sizes_work_before_or_after_its_name() {
-    let lines = testing::json_lines(&run("--json --delay-ms 10 blocking"));
-    assert_eq!(lines.len(), 1);
     let output = run("echo-server --quiet --clients 2 --lines 1");
     assert!(output.status.success());
     let table = String::from_utf8(output.stdout).unwrap();
@@ -118,7 +96,7 @@ fn assert_one_line_error(args: &str, mentions: &str) {
 }
 
 #[test]
-fn bad_input_gives_one_line_and_a_failing_status() {
+fn bad_input_and_a_port_in_use_give_one_line_and_a_failing_status() {
     assert_one_line_error("--clients 0", "--clients");
     // More clients than the one-at-a-time server's accept queue holds would hang in connect().
     assert_one_line_error("echo-server --clients 129", "1..=128");
@@ -131,24 +109,18 @@ fn bad_input_gives_one_line_and_a_failing_status() {
     assert_one_line_error("serve --port", "--port");
     assert_one_line_error("serve --port 0 --host nowhere", "--host");
     assert_one_line_error("--url http://127.0.0.1:1/ blocking", "--url");
-}
-
-#[test]
-fn serve_on_a_port_in_use_says_so_in_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    assert_one_line_error(
-        &format!("serve --port {port}"),
-        "cannot listen on 127.0.0.1:",
-    );
+    let port = taken.local_addr().unwrap().port();
+    let in_use = format!("serve --port {port}");
+    assert_one_line_error(&in_use, "cannot listen on 127.0.0.1:");
 }
 
 /// The `serve` binary, killed even when an assertion fails; its standard output stays open.
 struct Serve {
     child: Child,
-    _stdout: BufReader<ChildStdout>,
+    _out: BufReader<ChildStdout>,
     /// Lines the server printed on standard error so far, read by a thread of their own.
-    stderr: Receiver<String>,
+    said: Receiver<String>,
 }
 
 impl Drop for Serve {
@@ -159,14 +131,9 @@ impl Drop for Serve {
 }
 
 fn start_serve(limit_fds: Option<u64>) -> (Serve, String) {
-    let (child, _stdout, addr, stderr) =
+    let (child, _out, addr, said) =
         testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
-    let server = Serve {
-        child,
-        _stdout,
-        stderr,
-    };
-    (server, addr)
+    (Serve { child, _out, said }, addr)
 }
 
 /// How long a client waits for an echo, or the server for its first line on standard error.
@@ -181,19 +148,14 @@ fn echo_once(addr: &str, text: &[u8]) {
     assert_eq!(echo, text);
 }
 
-/// The fields of `/proc/PID/stat` after the command name (the state letter first), `None` once
-/// the process is gone.
-#[cfg(target_os = "linux")]
-fn stat(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    Some(after_name.split_whitespace().map(String::from).collect())
-}
-
-/// CPU time (user + system) of a process so far: utime and stime, in clock ticks.
+/// CPU time (user + system) of a process so far: utime and stime of `/proc/PID/stat`.
 #[cfg(target_os = "linux")]
 fn cpu_of(pid: u32) -> Duration {
-    let fields = stat(pid).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, the state letter first.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -216,9 +178,8 @@ fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpSt
         stream
     });
     let clients = clients.collect();
-    let said = stderr
-        .recv_timeout(PATIENCE)
-        .expect("a line on standard error");
+    let said = stderr.recv_timeout(PATIENCE);
+    let said = said.expect("a line on standard error");
     assert!(said.contains("out of file descriptors"), "{said}");
     assert!(said.contains("`ulimit -n` is"), "{said}");
     (clients, said)
@@ -241,9 +202,9 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     // 40 descriptors: stdio, the poller, its waker and the listener leave room for about 34
     // clients; 100 connect (the kernel queues the rest) and each sends a line.
     let started = Instant::now();
-    let (server, addr) = start_serve(Some(40));
+    let (mut server, addr) = start_serve(Some(40));
     let pid = server.child.id();
-    let (clients, first) = out_of_fds(&addr, 100, &server.stderr);
+    let (clients, first) = out_of_fds(&addr, 100, &server.said);
     assert!(first.contains("`ulimit -n` is 40"), "{first}");
     let cpu_before = cpu_of(pid);
     // Accepting fails with EMFILE for the clients beyond the limit, and goes on failing.
@@ -254,9 +215,8 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
         cpu < watched / 2,
         "the server spun: {cpu:?} of CPU in {watched:?}"
     );
-    // A zombie (exited, not yet reaped) still has /proc/PID; its state letter is Z.
-    let alive = stat(pid).is_some_and(|fields| fields[0] != "Z");
-    assert!(alive, "the server exited");
+    let exited = server.child.try_wait().unwrap();
+    assert!(exited.is_none(), "the server exited: {exited:?}");
 
     served_once_some_leave(clients, 50);
     // And it still accepts new clients.
@@ -264,7 +224,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
 
     // However often accept failed meanwhile, at most one line per second.
     let elapsed = started.elapsed();
-    let said = 1 + server.stderr.try_iter().count();
+    let said = 1 + server.said.try_iter().count();
     assert!(
         said as f64 <= elapsed.as_secs_f64().ceil() + 1.0,
         "{said} lines in {elapsed:?}"
@@ -291,23 +251,18 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
     stdout.unwrap();
     let pid = child.id() as libc::pid_t;
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count() as u64;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    let room = open.count() as u64 + 5;
     let limit = libc::rlimit {
-        rlim_cur: open + 5,
-        rlim_max: open + 5,
+        rlim_cur: room,
+        rlim_max: room,
     };
     // SAFETY: `limit` is a valid rlimit that lives across the call; the child is ours, alive.
     let lowered = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
     assert_eq!(lowered, 0);
-    let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (lines, heard) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        stderr
-            .map_while(Result::ok)
-            .for_each(|l| drop(lines.send(l)))
-    });
+    let err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || err.map_while(Result::ok).for_each(|l| drop(tx.send(l))));
 
     // It says why it accepts no more (before any client leaves and makes room)...
     let (mut clients, _) = out_of_fds(addr.trim(), 14, &heard);
@@ -320,11 +275,8 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     // Closing its standard input ends the child.
     drop(child.stdin.take());
     let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "{:?}",
-        heard.try_iter().collect::<Vec<_>>()
-    );
+    let said: Vec<_> = heard.try_iter().collect();
+    assert!(status.success(), "{said:?}");
 }
 
 /// Stops and continues (Ctrl-Z, then `fg`) a process of ours, not yet reaped.

@@ -1,14 +1,13 @@
 //! Section 1.6: the claims of the demos, as properties of the recorded spans and of what the
 //! servers counted (no wall-clock thresholds), each beside the world in which it would fail.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
 use ch01_sockets::echo::ServerKind;
-use ch01_sockets::load::Load;
 use ch01_sockets::slow_reply::{self, REPLY};
 use ch01_sockets::ticker::Ticker;
 use clap::Parser as _;
@@ -109,8 +108,9 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
 fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever() {
     // The lessons open spans: record them, so that they land in no other test's recording.
     let _turn = Recording::start();
-    // A server that accepts one connection and resets it (SO_LINGER 0: closing sends RST).
-    let resetting = || {
+    // Each wait fails against a server that accepts one connection and resets it (SO_LINGER 0:
+    // closing sends RST).
+    let fails_on_a_reset = |wait: &dyn Fn(SocketAddr) -> bool| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
@@ -118,21 +118,16 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
             let zero = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
             zero.unwrap();
         });
-        (server, addr)
+        assert!(wait(addr));
+        server.join().unwrap();
     };
-    let (server, addr) = resetting();
-    assert!(blocking::ask_and_wait(addr).is_err());
-    server.join().unwrap();
-
-    let (server, addr) = resetting();
-    let mut stream = busy_poll::connect_nonblocking(addr).unwrap();
-    let mut ticker = Ticker::new(TICK, "main");
-    assert!(busy_poll::busy_poll(&mut stream, &mut ticker).is_err());
-    server.join().unwrap();
-
-    let (server, addr) = resetting();
-    assert!(readiness::wait_for_readable(addr, None).is_err());
-    server.join().unwrap();
+    fails_on_a_reset(&|addr| blocking::ask_and_wait(addr).is_err());
+    fails_on_a_reset(&|addr| {
+        let mut stream = busy_poll::connect_nonblocking(addr).unwrap();
+        let mut ticker = Ticker::new(TICK, "main");
+        busy_poll::busy_poll(&mut stream, &mut ticker).is_err()
+    });
+    fails_on_a_reset(&|addr| readiness::wait_for_readable(addr, None).is_err());
 }
 
 // The demo's rows and the `connection` spans behind them: who was served when, on which thread.
@@ -144,12 +139,8 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
     let runs = echo_server::measure(&sizes("--clients 6 --lines 20 --line-bytes 20")).unwrap();
     let names: Vec<&str> = runs.iter().map(|run| run.name).collect();
-    let rust_names = [
-        "one_at_a_time",
-        "thread_per_connection",
-        "single_thread_nonblocking",
-    ];
-    assert_eq!(names[..3], rust_names);
+    let rust_names = "one_at_a_time thread_per_connection single_thread_nonblocking";
+    assert_eq!(names[..3].join(" "), rust_names);
     let [one, threads, single, ..] = &runs[..] else {
         unreachable!()
     };
@@ -203,12 +194,8 @@ fn one_thread_on_readiness_sleeps_far_less_per_round_trip_than_a_thread_per_conn
     // A loaded machine adds preemptions, which are counted apart, and only makes sockets more
     // likely to be ready when the single thread comes back, so this holds idle or busy.
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
-    let load = Load {
-        clients: 50,
-        lines: 20,
-        line_bytes: 32,
-    };
-    let run = |kind| echo_server::measure_one(&Server::Rust(kind), load).unwrap();
+    let load = sizes("--clients 50 --lines 20 --line-bytes 32");
+    let run = |kind| echo_server::measure_one(&Server::Rust(kind), &load).unwrap();
     let per_round_trip = |kind| run(kind).voluntary_switches_per_round_trip;
     // 50 clients: the more clients, the likelier another socket is ready (20 clients gave up to
     // 0.34 against 0.9 on a machine running 60 busy threads; 100 clients, at most 0.03).

@@ -1,15 +1,16 @@
 //! Section 1.6: the echo servers' properties — every byte back, in order, to the right client;
 //! slow readers and resets handled; how many clients each server had at once, from its spans.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ch01_sockets::demos::echo_server::single_thread_selector;
+use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::echo::selector::MAX_PENDING;
-use ch01_sockets::echo::{Running, ServerKind, most_at_once};
-use ch01_sockets::load::{self, Load};
+use ch01_sockets::echo::{ServerKind, most_at_once};
+use ch01_sockets::load;
+use clap::Parser as _;
 use shared::Recording;
 use shared::trace::{named, threads_used};
 
@@ -43,11 +44,11 @@ fn watch() -> (Recording, impl Fn(&str) -> usize) {
 #[test]
 fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     let ((), spans) = shared::trace::record(|| {
-        let server = Running::selector(single_thread_selector).unwrap();
+        let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
         let load = load(100, 20, 100);
         // `load::run` compares every echoed line with what that client sent, and checks that
         // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
-        load::run(server.addr(), load).unwrap();
+        load::run(server.addr, &load).unwrap();
         server.stop().unwrap();
     });
     let at_once = most_at_once(&spans);
@@ -75,20 +76,13 @@ fn echoed(stream: &mut TcpStream, line: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Sends `line` and asserts that exactly it comes back.
 fn echoes(stream: &mut TcpStream, line: &[u8]) {
-    assert_eq!(
-        echoed(stream, line).unwrap(),
-        line,
-        "{:?}",
-        String::from_utf8_lossy(line)
-    );
+    assert_eq!(echoed(stream, line).unwrap(), line);
 }
 
-fn load(clients: usize, lines: usize, line_bytes: usize) -> Load {
-    Load {
-        clients,
-        lines,
-        line_bytes,
-    }
+/// The load of `clients` clients, each sending `lines` lines of `line_bytes` bytes.
+fn load(clients: u64, lines: u64, line_bytes: u64) -> Sizes {
+    let flags = format!("x --clients {clients} --lines {lines} --line-bytes {line_bytes}");
+    Cli::parse_from(flags.split_whitespace()).sizes
 }
 
 #[test]
@@ -96,11 +90,11 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
     for kind in ServerKind::ALL {
         eprintln!("the {kind:?} server:");
         let ((), spans) = shared::trace::record(|| {
-            let server = kind.start().unwrap();
-            let mut first = connect(server.addr());
+            let mut server = kind.start().unwrap();
+            let mut first = connect(server.addr);
             echoes(&mut first, b"one\n");
             // The first client stays connected, and says nothing more.
-            let mut second = connect(server.addr());
+            let mut second = connect(server.addr);
             if kind == ServerKind::OneAtATime {
                 // The negative control: the one-at-a-time server is in read() for the first
                 // client, so the second waits in the accept queue. Nothing can come back, however
@@ -130,22 +124,17 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
 #[test]
 fn thread_per_connection_stop_waits_for_the_clients_being_served() {
     let _recorded = Recording::start();
-    let server = ServerKind::ThreadPerConnection.start().unwrap();
-    let mut client = connect(server.addr());
+    let mut server = ServerKind::ThreadPerConnection.start().unwrap();
+    let mut client = connect(server.addr);
     echoes(&mut client, b"hi\n");
-    let (stopped, told) = std::sync::mpsc::channel();
-    let stopper = std::thread::spawn(move || {
-        server.stop().unwrap();
-        let _ = stopped.send(());
-    });
+    let stopper = std::thread::spawn(move || server.stop().unwrap());
     // Its thread is in read() for the connected client: stop() cannot return yet. (Fails for a
     // server that leaves its client threads running on their own.)
-    assert!(
-        told.recv_timeout(Duration::from_millis(300)).is_err(),
-        "stop() returned while a client was being served"
-    );
+    std::thread::sleep(Duration::from_millis(300));
+    let early = stopper.is_finished();
+    assert!(!early, "stop() returned while a client was being served");
     drop(client);
-    told.recv_timeout(PATIENCE).unwrap();
+    eventually("stop() returned", || stopper.is_finished());
     stopper.join().unwrap();
 }
 
@@ -157,8 +146,8 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
-    let stream = connect(server.addr());
+    let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
+    let stream = connect(server.addr);
     stream.set_write_timeout(Some(PATIENCE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let (all_back, heard) = std::sync::mpsc::channel::<()>();
@@ -173,9 +162,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     });
 
     // Do not read until the server had to stop reading from us: its buffer for us is full.
-    eventually("the server paused reading (back-pressure)", || {
-        closed("read paused") > 0
-    });
+    eventually("reading paused", || closed("read paused") > 0);
 
     let mut reader = stream;
     let mut received = 0usize;
@@ -209,14 +196,14 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
 }
 
 #[test]
-fn a_client_that_resets_is_dropped_and_others_are_still_served() {
+fn clients_that_reset_are_dropped_one_that_closes_half_way_gets_its_bytes_others_are_served() {
     let (_recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
+    let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
     // A well-behaved client, connected before and served after the resets.
-    let mut steady = connect(server.addr());
+    let mut steady = connect(server.addr);
 
     for i in 0..5 {
-        let mut rude = connect(server.addr());
+        let mut rude = connect(server.addr);
         if i % 2 == 0 {
             // Mid-transfer: much more than the server can echo before we reset.
             rude.write_all(&vec![7u8; 512 * 1024]).unwrap_or(());
@@ -229,62 +216,46 @@ fn a_client_that_resets_is_dropped_and_others_are_still_served() {
         linger.unwrap();
     }
     // Fails for a server that keeps a reset connection (its span would never close).
-    eventually("the server dropped the resetting clients", || {
-        closed("connection") == 5
-    });
+    eventually("resets dropped", || closed("connection") == 5);
     assert!(closed("dropped") >= 1);
-
     echoes(&mut steady, b"still there?\n");
-    // And new clients are still accepted.
-    load::run(server.addr(), load(3, 3, 20)).unwrap();
-    server.stop().unwrap();
-}
 
-#[test]
-fn a_client_that_closes_half_way_gets_its_bytes_and_the_server_goes_on() {
-    let (_recording, closed) = watch();
-    let server = Running::selector(single_thread_selector).unwrap();
-    let mut client = connect(server.addr());
+    // Half-closed after a line without its newline: every byte comes back, then the close.
+    let mut client = connect(server.addr);
     client.write_all(b"partial line without newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
     let mut echoed = Vec::new();
     client.read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"partial line without newline");
-    eventually("the client was closed", || closed("connection") == 1);
-    load::run(server.addr(), load(2, 2, 16)).unwrap();
+    eventually("the client was closed", || closed("connection") == 6);
+    // And new clients are still accepted.
+    load::run(server.addr, &load(3, 3, 16)).unwrap();
     server.stop().unwrap();
-}
-
-/// Reads from a client whose server was stopped: end of stream or a reset, never a timeout.
-/// (Fails in a world where stopping leaves the server's thread, and so its sockets, alive.)
-fn sees_the_server_gone(client: &mut TcpStream) {
-    use std::io::ErrorKind::{TimedOut, WouldBlock};
-    match client.read(&mut [0u8; 1]) {
-        Ok(n) => assert_eq!(n, 0, "the stopped server still sent {n} bytes"),
-        Err(e) => assert!(
-            !matches!(e.kind(), WouldBlock | TimedOut),
-            "the connection stayed open after the server stopped: {e}"
-        ),
-    }
 }
 
 #[test]
 fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
     for drop_it in [false, true] {
-        let (addr, mut client, spans) = {
-            let recording = Recording::start();
-            let server = Running::selector(single_thread_selector).unwrap();
-            let addr = server.addr();
-            let mut client = connect(addr);
-            echoes(&mut client, b"hello\n");
-            if drop_it {
-                drop(server);
-            } else {
-                server.stop().unwrap();
-            }
-            (addr, client, recording.finish())
-        };
-        sees_the_server_gone(&mut client);
+        let recording = Recording::start();
+        let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
+        let addr = server.addr;
+        let mut client = connect(addr);
+        echoes(&mut client, b"hello\n");
+        if drop_it {
+            drop(server);
+        } else {
+            server.stop().unwrap();
+        }
+        let spans = recording.finish();
+        // The client reads end of stream or a reset, never a timeout. (Fails in a world where
+        // stopping leaves the server's thread, and so its sockets, alive.)
+        match client.read(&mut [0u8; 1]) {
+            Ok(n) => assert_eq!(n, 0, "the stopped server still sent {n} bytes"),
+            Err(e) => assert!(
+                !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "the connection stayed open after the server stopped: {e}"
+            ),
+        }
         // The client's connection span closed with the selector (a span still open is left
         // out of a recording): fails where the stopped server forgets the clients it had.
         assert_eq!(named(&spans, "connection").len(), 1);

@@ -31,7 +31,7 @@ pub fn ask_and_wait(server: SocketAddr) -> io::Result<Vec<u8>> {
 
 // ---- measuring it: tickers around the read, the spans recorded, ticks counted ----
 
-pub use measuring::{Blocking, DEMO, measure, run};
+pub use measuring::{Blocking, measure, run};
 
 mod measuring {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,9 +47,6 @@ mod measuring {
     use crate::demos::the_span;
     use crate::slow_reply::{self, REPLY};
     use crate::ticker::{Ticker, ticks};
-
-    /// The demo's name in `--help` and `--json`.
-    pub const DEMO: &str = "blocking";
 
     /// What the blocking read did.
     #[derive(Debug, Clone, Serialize)]
@@ -120,7 +117,7 @@ mod measuring {
             human(tick)
         ));
         let blocking = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&blocking]));
+        narrator.report(&Report::new("blocking", SECTION, vec![&blocking]));
         narrator.timeline(
             "a blocking read (the main thread's ticker stops while read() waits)",
             &blocking.spans,

@@ -47,7 +47,7 @@ pub fn busy_poll(stream: &mut TcpStream, ticker: &mut Ticker) -> io::Result<(Vec
 
 // ---- measuring it: the first read timed, the loop's CPU time read from its span ----
 
-pub use measuring::{BusyPoll, DEMO, measure, run};
+pub use measuring::{BusyPoll, measure, run};
 
 mod measuring {
     use std::io::{self, Read as _};
@@ -64,9 +64,6 @@ mod measuring {
     use crate::demos::the_span;
     use crate::slow_reply::{self, REPLY};
     use crate::ticker::{Ticker, ticks};
-
-    /// The demo's name in `--help` and `--json`.
-    pub const DEMO: &str = "busy-poll";
 
     /// What the busy poll cost.
     #[derive(Debug, Clone, Serialize)]
@@ -146,7 +143,7 @@ mod measuring {
             human(sizes.delay_and_tick().0)
         ));
         let polled = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, vec![&polled]));
+        narrator.report(&Report::new("busy-poll", SECTION, vec![&polled]));
         let (always, all_of_it) = match polled.idle_core {
             true => (
                 "on the CPU the whole time",

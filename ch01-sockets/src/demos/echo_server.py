@@ -1,8 +1,8 @@
 # Section 1.6, demo `echo-server`, row `python_selector`: the book's listing 3.7 in CPython.
 # One thread, non-blocking sockets and a selector, under the same load as the three Rust servers.
 # It prints its address, serves until its standard input closes (the demo registers it with the
-# selector too), then answers its process's context switches while it served. Each client is a
-# `connection` span, entered for each of its turns, as on the Rust side.
+# selector too), then answers its [voluntary, involuntary] context switches while it served. Each
+# client is a `connection` span, entered for each of its turns, as on the Rust side.
 import resource
 import selectors
 import socket
@@ -48,9 +48,4 @@ while serving:
                 turn.close()
 
 after = resource.getrusage(resource.RUSAGE_SELF)
-answer(
-    {
-        "voluntary": after.ru_nvcsw - before.ru_nvcsw,
-        "involuntary": after.ru_nivcsw - before.ru_nivcsw,
-    }
-)
+answer([after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw])

@@ -70,7 +70,7 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
     client.send_what_fits()?;
     while client.may_read() {
         match client.stream.read(&mut buffer) {
-            Ok(0) => client.closed_by_peer(),
+            Ok(0) => client.peer_done_writing = true,
             Ok(n) => client.send(&buffer[..n])?,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e), // reset: only this client is dropped
@@ -80,13 +80,13 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
 }
 // ---- measuring it: each server under the same load, clients and threads from its spans ----
 
-pub use measuring::{DEMO, Served, Server, ServerRun, measure, measure_one, run, serve};
+pub use measuring::{Server, ServerRun, measure, measure_one, run, serve};
 
 mod measuring {
     use std::io::{self, Read as _};
 
     use anyhow::Context;
-    use serde::{Deserialize, Serialize};
+    use serde::Serialize;
     use shared::child::SelfExe;
     use shared::narrate::plural;
     use shared::python::{Python, Script};
@@ -94,58 +94,31 @@ mod measuring {
     use shared::trace::threads_used;
     use shared::{Narrator, Report, Span};
 
-    use super::{one_at_a_time, single_thread_selector, thread_per_client};
     use crate::SECTION;
     use crate::cli::Sizes;
-    use crate::echo::{Running, ServerKind, most_at_once};
-    use crate::load::{self, Load};
-
-    /// The demo's name in `--help` and `--json`.
-    pub const DEMO: &str = "echo-server";
+    use crate::echo::{ServerKind, most_at_once};
+    use crate::load;
 
     /// Connections with a row in the timelines.
-    const TIMELINE_ROWS: usize = 6;
+    const TIMELINE_ROWS: u64 = 6;
 
     /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
     const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-    // Starting a server is here, with the lessons: `echo` holds what they stand on.
-    impl ServerKind {
-        /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
-        pub fn start(self) -> io::Result<Running> {
-            match self {
-                ServerKind::OneAtATime => Running::blocking(one_at_a_time),
-                ServerKind::ThreadPerConnection => Running::blocking(thread_per_client),
-                ServerKind::SingleThreadNonblocking => Running::selector(single_thread_selector),
-            }
-        }
-    }
-
-    /// A server process's context switches while it served (`getrusage(RUSAGE_SELF)`: all its
-    /// threads, those that ended included), reported when its standard input closes.
-    #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-    pub struct Served {
-        /// The thread blocked (in `read`, `poll`...) and gave up its CPU.
-        pub voluntary: u64,
-        /// The OS preempted it.
-        pub involuntary: u64,
-    }
-
     /// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
-    /// closes. Alone in its process, the server's threads are the ones the process counts.
-    pub fn serve(kind: ServerKind) -> anyhow::Result<Served> {
+    /// closes, and answers its process's (voluntary, involuntary) context switches meanwhile
+    /// (`getrusage`: all its threads, those that ended included). Alone in its process, the
+    /// server's threads are the ones the process counts.
+    pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
         // Hundreds of clients need hundreds of descriptors.
         shared::fdlimit::raise_to_hard_limit();
-        let server = kind.start().context("starting the server")?;
-        println!("{}", server.addr());
+        let mut server = kind.start().context("starting the server")?;
+        println!("{}", server.addr);
         let (voluntary, involuntary) = own_switches();
         io::stdin().read_to_end(&mut Vec::new())?;
         server.stop().context("the server failed")?;
         let (v, i) = own_switches();
-        Ok(Served {
-            voluntary: v.saturating_sub(voluntary),
-            involuntary: i.saturating_sub(involuntary),
-        })
+        Ok((v.saturating_sub(voluntary), i.saturating_sub(involuntary)))
     }
 
     /// This process's voluntary and involuntary context switches so far.
@@ -193,59 +166,48 @@ mod measuring {
         pub spans: Vec<Span>,
     }
 
-    /// Runs the load against a fresh server in a process of its own.
-    pub fn measure_one(server: &Server, load: Load) -> anyhow::Result<ServerRun> {
+    /// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a fresh server in a
+    /// process of its own.
+    pub fn measure_one(server: &Server, load: &Sizes) -> anyhow::Result<ServerRun> {
         let (name, child) = match server {
             Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
             Server::Python(python) => ("python_selector", python.spawn(&PYTHON_SELECTOR, &[])),
         };
         let mut child = child.with_context(|| format!("starting the {name} server"))?;
         let addr = child.read_line()?.parse().context("the server's address")?;
-        let total = Some(load.clients as u64);
+        let total = Some(load.clients);
         let (wall, _clients) =
             shared::narrate::record(name, "client", total, || load::run(addr, load));
         let wall = wall.with_context(|| format!("load against the {name} server"))?;
         // The server stops when its standard input closes, once its clients are gone.
-        let server = child.wait::<Served>()?;
-        let Served {
-            voluntary,
-            involuntary,
-        } = server.result;
-        let per_round_trip = |count: u64| ratio(count as f64, load.round_trips() as f64);
+        let server = child.wait::<(u64, u64)>()?;
+        let (voluntary, involuntary) = server.result;
+        let round_trips = (load.clients * load.lines) as f64;
+        let per_round_trip = |count: u64| ratio(count as f64, round_trips);
         let at_once = most_at_once(&server.spans);
         Ok(ServerRun {
             name,
             wall_ms: ms(wall),
             threads: threads_used(&server.spans) as u64,
             max_concurrent_clients: at_once,
-            round_trips_per_sec: ratio(load.round_trips() as f64, wall.as_secs_f64()),
+            round_trips_per_sec: ratio(round_trips, wall.as_secs_f64()),
             server_context_switches: voluntary + involuntary,
             context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
             server_voluntary_switches: voluntary,
             voluntary_switches_per_round_trip: per_round_trip(voluntary),
-            all_clients_at_once: at_once == load.clients as u64,
+            all_clients_at_once: at_once == load.clients,
             spans: server.spans,
         })
     }
 
-    /// The load the command line asks for.
-    fn load_from(sizes: &Sizes) -> Load {
-        Load {
-            clients: sizes.clients as usize,
-            lines: sizes.lines as usize,
-            line_bytes: sizes.line_bytes as usize,
-        }
-    }
-
     /// The lesson's three servers (this program, run as its child), then CPython's unless absent.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
-        let load = load_from(sizes);
         // Each client holds a socket.
-        shared::fdlimit::ensure_available(load.clients as u64 + 16, "the echo clients")?;
+        shared::fdlimit::ensure_available(sizes.clients + 16, "the echo clients")?;
         let rust = ServerKind::ALL.map(Server::Rust);
         let python = shared::narrate::python().map(Server::Python);
         (rust.iter().chain(&python))
-            .map(|server| measure_one(server, load))
+            .map(|server| measure_one(server, sizes))
             .collect()
     }
 
@@ -258,53 +220,53 @@ mod measuring {
              sockets it is one client at a time, or one thread per client, and the OS switching \
              between those threads.",
         );
-        let load = load_from(sizes);
         narrator.say(format!(
             "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
              byte.",
-            plural(load.clients as u64, "client", "clients"),
-            plural(load.lines as u64, "line", "lines"),
-            load.line_bytes
+            plural(sizes.clients, "client", "clients"),
+            plural(sizes.lines, "line", "lines"),
+            sizes.line_bytes
         ));
         let runs = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, runs.iter().collect()));
+        narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
         narrator.say(
             "In the timelines, each row is one connection from accept to close, with the OS thread \
              that served it (t...): one thread in turn, one thread each, one thread for all at once.",
         );
-        let rows = match TIMELINE_ROWS.min(load.clients) {
-            1 => "connection 0".to_string(),
-            n => format!("connections 0 to {}", n - 1),
-        };
-        let shown: Vec<String> = (0..TIMELINE_ROWS)
-            .map(|n| format!("connection {n}"))
-            .collect();
+        let first = TIMELINE_ROWS.min(sizes.clients);
+        let rows = plural(first, "connection", "connections");
+        let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
         for run in &runs {
-            let mut spans = run.spans.clone();
-            spans.retain(|span| shown.contains(&span.label));
-            narrator.timeline(
-                &format!("{}, {rows}, each from accept to close", run.name),
-                &spans,
-            );
+            let spans = run
+                .spans
+                .iter()
+                .filter(|s| shown.contains(&s.label))
+                .cloned();
+            let title = format!("{}, the first {rows}, each from accept to close", run.name);
+            narrator.timeline(&title, &spans.collect::<Vec<_>>());
         }
-        narrator.summary(SECTION, &summary(&runs, load));
+        narrator.summary(SECTION, &summary(&runs, sizes.clients));
         Ok(())
     }
 
-    fn summary(runs: &[ServerRun], load: Load) -> Vec<String> {
+    fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         let [one, threads, single, ..] = runs else {
             return Vec::new();
         };
         let at_once = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
-        let on = |run: &ServerRun| {
+        // "N clients at once on T threads, in W", and why not all, when not all were.
+        let served = |run: &ServerRun, why: &str| {
+            let not_all = match run.all_clients_at_once {
+                true => String::new(),
+                false => format!(" (not all {clients}: {why})"),
+            };
             let threads = plural(run.threads, "thread", "threads");
-            format!("on {threads}, in {}", human_ms(run.wall_ms))
+            let wall = human_ms(run.wall_ms);
+            format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
         };
-        // Why a concurrent server had fewer than all the clients at once, when it did.
-        let not_all = |run: &ServerRun, why: &str| match run.all_clients_at_once {
-            true => String::new(),
-            false => format!(" (not all {}: {why})", load.clients),
-        };
+        let finished_early = "the first clients had finished their lines before the last was \
+                              accepted";
+        let one_per_select = format!("it accepts one client per select(), and {finished_early}");
         let mut lines = vec![
             format!(
                 "Blocking, one thread: at most {} connected at a time; the others waited in line \
@@ -312,32 +274,23 @@ mod measuring {
                 at_once(one)
             ),
             format!(
-                "Thread per connection: {} at once{} {}.",
-                at_once(threads),
-                not_all(
+                "Thread per connection: {}.",
+                served(
                     threads,
                     "its accepting thread is one among all the threads that want a CPU, and it \
                      accepted the last clients only after the first had left"
-                ),
-                on(threads)
+                )
             ),
             format!(
-                "Non-blocking + mio: {} at once {}: waiting on one client never held up another.",
-                at_once(single),
-                on(single)
+                "Non-blocking + mio: {}: waiting on one client never held up another.",
+                served(single, finished_early)
             ),
         ];
         if let Some(python) = runs.get(3) {
             lines.push(format!(
-                "CPython's listing 3.7 (selectors): {} at once{} {}, blocked and woken {:.2} times \
-                 per round trip: the same readiness loop, in the book's language.",
-                at_once(python),
-                not_all(
-                    python,
-                    "it accepts one client per select(), and the first clients had finished \
-                     their lines before the last was accepted"
-                ),
-                on(python),
+                "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
+                 trip: the same readiness loop, in the book's language.",
+                served(python, &one_per_select),
                 python.voluntary_switches_per_round_trip
             ));
         }

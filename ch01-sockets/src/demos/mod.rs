@@ -7,20 +7,7 @@ pub mod readiness;
 pub mod serve;
 
 use anyhow::Context as _;
-use shared::{Narrator, Span};
-
-use crate::cli::{Demo, Sizes};
-
-/// Runs one demo, narrated; `narrated` is false with `--json` and `--quiet`.
-pub fn run(demo: &Demo, sizes: &Sizes, narrator: &Narrator, narrated: bool) -> anyhow::Result<()> {
-    match demo {
-        Demo::Blocking => blocking::run(sizes, narrator),
-        Demo::BusyPoll => busy_poll::run(sizes, narrator),
-        Demo::Readiness => readiness::run(sizes, narrator),
-        Demo::EchoServer => echo_server::run(sizes, narrator),
-        Demo::Serve(args) => serve::run(args, narrator, narrated),
-    }
-}
+use shared::Span;
 
 /// The first span called `name`: the wait a demo measures.
 fn the_span(spans: &[Span], name: &str) -> anyhow::Result<Span> {

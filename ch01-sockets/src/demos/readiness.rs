@@ -84,7 +84,7 @@ pub struct Waited {
     pub readable_events: u64,
 }
 
-pub use measuring::{DEMO, Readiness, measure, run};
+pub use measuring::{Readiness, measure, run};
 
 mod measuring {
     use std::time::Duration;
@@ -101,9 +101,6 @@ mod measuring {
     use crate::demos::the_span;
     use crate::slow_reply::{self, REPLY};
     use crate::ticker::{Ticker, ticks};
-
-    /// The demo's name in `--help` and `--json`.
-    pub const DEMO: &str = "readiness";
 
     /// A wait through `poll`, measured.
     #[derive(Debug, Clone, Serialize)]
@@ -182,7 +179,9 @@ mod measuring {
             human(sizes.delay_and_tick().0)
         ));
         let (alone, ticking, busy) = measure(sizes)?;
-        let rows = Report::mixed(DEMO, SECTION).with(&alone).with(&ticking);
+        let rows = Report::mixed("readiness", SECTION)
+            .with(&alone)
+            .with(&ticking);
         narrator.report(&rows.with(&busy));
         narrator.timeline(
             "waiting through poll() with a ticker (asleep between wakeups)",

@@ -1,11 +1,9 @@
 //! Section 1.6: the robust parts the echo servers of `demos/echo_server.rs` call, so that the
 //! lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
 //! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! and [`Running`] (a server on a thread of its own, until stopped).
-//!
-//! Nothing here counts: each server opens a `connection` span per client on the thread serving
-//! it; the demo reads clients at once and threads from those spans. The rare events a test waits
-//! for are spans too: `accept paused`, `read paused`, `dropped`.
+//! and [`Running`] (a server on a thread of its own, until stopped). Nothing here counts: each
+//! server opens a `connection` span per client on the thread serving it, which the demo reads;
+//! the rare events a test waits for are spans too: `accept paused`, `read paused`, `dropped`.
 
 pub mod selector;
 
@@ -18,9 +16,10 @@ use shared::Span;
 use shared::trace::named;
 use tracing::info_span;
 
+use crate::demos::echo_server::{one_at_a_time, single_thread_selector, thread_per_client};
 use selector::Selector;
 
-/// The three servers of the `echo-server` demo (`ServerKind::start` is in `demos/echo_server.rs`).
+/// The three servers of the `echo-server` demo, each a lesson of `demos/echo_server.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServerKind {
     /// Blocking sockets, one thread, one client at a time.
@@ -55,10 +54,8 @@ pub fn most_at_once(spans: &[Span]) -> u64 {
     // The count peaks as one of them opens; a span that closed at that very instant was not open
     // together with it.
     let open_at = |at| {
-        let open = connections
-            .iter()
-            .filter(|s| s.opened <= at && at < s.closed);
-        open.count()
+        let open = |s: &&&Span| s.opened <= at && at < s.closed;
+        connections.iter().filter(open).count()
     };
     let counts = connections.iter().map(|span| open_at(span.opened));
     counts.max().unwrap_or(0) as u64
@@ -72,7 +69,7 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// shut down (see [`Running::stop`]). Out of file descriptors it says so, sleeps a moment and
 /// tries again: a blocking accept loop has nothing else to do, and client threads go on.
 pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStream)> + '_ {
-    let mut out_of_fds = OutOfFds::default();
+    let mut said_at = None;
     (0..).map_while(move |n| {
         loop {
             match listener.accept() {
@@ -83,7 +80,7 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
                 }
                 Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
                     info_span!("accept paused").in_scope(|| {
-                        out_of_fds.say(&e);
+                        say_out_of_fds(&e, &mut said_at);
                         std::thread::sleep(ACCEPT_BACKOFF);
                     });
                 }
@@ -96,90 +93,78 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
 }
 
 /// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
-/// system), at most once per second: the kernel still queues new clients, which would just hang.
-#[derive(Debug, Default)]
-pub struct OutOfFds {
-    last_said: Option<Instant>,
-}
-
-impl OutOfFds {
-    /// Prints the line on standard error unless it did less than a second ago.
-    pub fn say(&mut self, error: &io::Error) {
-        let recently = |at: &Instant| at.elapsed() < Duration::from_secs(1);
-        if self.last_said.as_ref().is_some_and(recently) {
-            return;
-        }
-        self.last_said = Some(Instant::now());
-        let who = match error.raw_os_error() {
-            Some(libc::ENFILE) => "the whole system is",
-            _ => "this process is",
-        };
-        let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
-        // Standard error may be closed: the server keeps serving all the same.
-        let _ = writeln!(
-            io::stderr(),
-            "echo server: {who} out of file descriptors ({error}): a process may have {soft} open \
-             at once (`ulimit -n` is {soft}). Still serving the clients connected; new clients \
-             wait in the queue until one leaves."
-        );
+/// system), on standard error, at most once per second (`last_said`): the kernel still queues new
+/// clients, which would just hang.
+pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
+    if last_said.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+        return;
     }
+    *last_said = Some(Instant::now());
+    let who = match error.raw_os_error() {
+        Some(libc::ENFILE) => "the whole system is",
+        _ => "this process is",
+    };
+    let soft = shared::fdlimit::soft_limit().map_or("unknown".into(), |n| n.to_string());
+    // Standard error may be closed: the server keeps serving all the same.
+    let _ = writeln!(
+        io::stderr(),
+        "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
+         once (`ulimit -n` is {soft}). Still serving the clients connected; new clients wait in \
+         the queue until one leaves."
+    );
 }
 
 /// One of the lesson's servers on a thread of its own (inside a `server` span), until stopped.
 pub struct Running {
-    addr: SocketAddr,
+    /// Where clients connect.
+    pub addr: SocketAddr,
     /// Makes the server stop accepting: shuts a blocking server's listener down (which ends
     /// [`incoming`]), or tells the selector.
     stop: Box<dyn Fn() + Send>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-impl Running {
-    /// A blocking server (`one_at_a_time`, `thread_per_client`) on `127.0.0.1`, any free port.
-    pub fn blocking(serve: fn(TcpListener)) -> io::Result<Self> {
+type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+impl ServerKind {
+    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
+    pub fn start(self) -> io::Result<Running> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let copy = listener.try_clone()?;
-        let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
-        Self::spawn(listener.local_addr()?, Box::new(stop), move || {
-            serve(listener);
-            Ok(())
-        })
-    }
-
-    /// The selector server (`single_thread_selector`) on `127.0.0.1`, any free port.
-    pub fn selector(serve: fn(Selector) -> io::Result<()>) -> io::Result<Self> {
-        let (selector, stop) = Selector::new(TcpListener::bind(("127.0.0.1", 0))?)?;
-        let addr = selector.local_addr()?;
-        Self::spawn(addr, Box::new(stop), move || serve(selector))
-    }
-
-    fn spawn(
-        addr: SocketAddr,
-        stop: Box<dyn Fn() + Send>,
-        serve: impl FnOnce() -> io::Result<()> + Send + 'static,
-    ) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
+            ServerKind::SingleThreadNonblocking => {
+                let (selector, stop) = Selector::new(listener)?;
+                (
+                    Box::new(stop),
+                    Box::new(|| single_thread_selector(selector)),
+                )
+            }
+            blocking => {
+                let copy = listener.try_clone()?;
+                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
+                let serve = match blocking {
+                    ServerKind::OneAtATime => one_at_a_time,
+                    _ => thread_per_client,
+                };
+                let serve = move || {
+                    serve(listener);
+                    Ok(())
+                };
+                (Box::new(stop), Box::new(serve))
+            }
+        };
         let thread = std::thread::Builder::new()
             .name("echo-server".into())
             .spawn(|| info_span!("server").in_scope(serve))?;
-        Ok(Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        let thread = Some(thread);
+        Ok(Running { addr, stop, thread })
     }
+}
 
-    /// Where clients connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
+impl Running {
     /// Stops accepting, waits for the server (a blocking one finishes the clients it serves);
-    /// returns the server's error, if it had one.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> io::Result<()> {
+    /// returns the server's error, if it had one. Dropping it does the same.
+    pub fn stop(&mut self) -> io::Result<()> {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
@@ -192,6 +177,6 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        let _ = self.stop();
     }
 }

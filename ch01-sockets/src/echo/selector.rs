@@ -8,19 +8,17 @@
 //! closed), fairness ([`READS_PER_TURN`]), and running out of descriptors (stop listening a
 //! moment instead of spinning, and say so).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind::{ConnectionAborted, Interrupted, WouldBlock};
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::info_span;
 
-use super::{ACCEPT_BACKOFF, OutOfFds};
+use super::{ACCEPT_BACKOFF, say_out_of_fds};
 
 /// The listening socket's token: "new clients are waiting to be accepted".
 pub const LISTENER: Token = Token(0);
@@ -28,8 +26,7 @@ const WAKER: Token = Token(1);
 const FIRST_CLIENT: usize = 2;
 
 /// The most output one client may have buffered before the server stops reading from it.
-// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order, and the
-// tests read the bound from here.
+// mutants: `256 + 1024` is equivalent: any positive bound keeps every byte in order.
 pub const MAX_PENDING: usize = 256 * 1024;
 
 /// Reads per turn before a client lets the others have the thread.
@@ -41,11 +38,10 @@ pub struct Selector {
     events: Events,
     listener: TcpListener,
     accept_paused_until: Option<Instant>, // the listener is deregistered until then
-    out_of_fds: OutOfFds,
+    out_of_fds_said: Option<Instant>,
     clients: HashMap<Token, Client>,
     next_token: usize,
     another_turn: Vec<Token>, // stopped because their turn was over, not by `WouldBlock`
-    stop: Arc<AtomicBool>,
 }
 
 impl Selector {
@@ -58,39 +54,25 @@ impl Selector {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Waker::new(poll.registry(), WAKER)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let stop_it = move || {
-            flag.store(true, Ordering::SeqCst);
-            // A failed wake can only mean the selector is gone already.
-            let _ = waker.wake();
-        };
+        // A failed wake can only mean the selector is gone already.
+        let stop_it = move || drop(waker.wake());
         let selector = Self {
             poll,
             events: Events::with_capacity(1024),
             listener,
             accept_paused_until: None,
-            out_of_fds: OutOfFds::default(),
+            out_of_fds_said: None,
             clients: HashMap::new(),
             next_token: FIRST_CLIENT,
             another_turn: Vec::new(),
-            stop,
         };
         Ok((selector, stop_it))
-    }
-
-    /// Where the server listens.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
     }
 
     /// `selector.select()`: sleeps until the OS reports sockets ready and returns their tokens,
     /// with the clients owed another turn; `None` once stopped. Only an error of the poller
     /// itself shows here, never one of a client.
     pub fn select(&mut self) -> io::Result<Option<Vec<Token>>> {
-        if self.stop.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
         // Do not sleep with turns owed; sleep only until accepting resumes.
         let timeout = match self.accept_paused_until {
             _ if !self.another_turn.is_empty() => Some(Duration::ZERO),
@@ -104,14 +86,16 @@ impl Selector {
             Err(e) => return Err(e),
             Ok(()) => {}
         }
-        // The waker's token only ends the wait: the stop flag is read on the next call.
-        let events = self.events.iter().map(|event| event.token());
-        let mut ready: Vec<Token> = events.filter(|&token| token != WAKER).collect();
+        let mut ready: Vec<Token> = self.events.iter().map(|event| event.token()).collect();
+        // The waker's event stays pending until a wait reports it, however late: it means stop.
+        if ready.contains(&WAKER) {
+            return Ok(None);
+        }
         ready.append(&mut self.another_turn);
-        let resume = self
+        if self
             .accept_paused_until
-            .is_some_and(|t| Instant::now() >= t);
-        if resume {
+            .is_some_and(|t| Instant::now() >= t)
+        {
             self.accept_paused_until = None;
             self.poll
                 .registry()
@@ -130,13 +114,12 @@ impl Selector {
             match self.listener.accept() {
                 Ok((stream, _peer)) => return Some(stream),
                 Err(e) if e.kind() == WouldBlock => return None,
-                // mutants: `false` is equivalent in what clients see: Linux reports neither error
-                // from a non-blocking accept, and it would only make the server back off once.
+                // mutants: `false` is equivalent: Linux reports neither from a non-blocking accept.
                 Err(e) if matches!(e.kind(), Interrupted | ConnectionAborted) => {}
                 Err(e) => {
                     info_span!("accept paused").in_scope(|| {
                         if shared::fdlimit::is_out_of_fds(&e) {
-                            self.out_of_fds.say(&e);
+                            say_out_of_fds(&e, &mut self.out_of_fds_said);
                         }
                     });
                     // Without the listener registered, poll cannot report it over and over.
@@ -155,11 +138,11 @@ impl Selector {
         let _ = stream.set_nodelay(true);
         let token = Token(self.next_token);
         self.next_token += 1;
-        let registered = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE);
-        if registered.is_ok() {
+        let registry = self.poll.registry();
+        if registry
+            .register(&mut stream, token, Interest::READABLE)
+            .is_ok()
+        {
             let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
             self.clients.insert(token, Client::new(stream, span));
         } // else dropping the stream closes it; the server goes on
@@ -174,7 +157,7 @@ impl Selector {
         };
         let turn = client.span.clone().in_scope(|| echo(client));
         let keep = turn.and_then(|()| {
-            if client.peer_done_writing && client.pending_len() == 0 {
+            if client.peer_done_writing && client.pending.is_empty() {
                 // Everything echoed: tell the client we are done too.
                 let _ = client.stream.shutdown(Shutdown::Write);
                 return Ok(false);
@@ -197,7 +180,7 @@ impl Selector {
                 // Reset by the peer, broken pipe...: only this client is affected.
                 client
                     .span
-                    .in_scope(|| info_span!("dropped").in_scope(|| {}));
+                    .in_scope(|| drop(info_span!("dropped").entered()));
             }
             if let Some(mut client) = self.clients.remove(&token) {
                 let _ = self.poll.registry().deregister(&mut client.stream);
@@ -215,12 +198,12 @@ impl Selector {
 pub struct Client {
     /// The socket the lesson reads from.
     pub stream: TcpStream,
-    span: tracing::Span, // entered for each turn
-    pending: Vec<u8>,    // `pending[written..]` still has to go back
-    written: usize,
-    peer_done_writing: bool, // we read EOF
-    paused: bool,            // the buffer is over MAX_PENDING
-    reads: usize,            // this turn's (one more once its share is used up)
+    span: tracing::Span,   // entered for each turn
+    pending: VecDeque<u8>, // read, not yet written back
+    /// `recv` returned nothing: the client shut down its sending side.
+    pub peer_done_writing: bool,
+    paused: bool, // the buffer is over MAX_PENDING
+    reads: usize, // this turn's (one more once its share is used up)
     registered: Interest,
 }
 
@@ -229,8 +212,7 @@ impl Client {
         Self {
             stream,
             span,
-            pending: Vec::new(),
-            written: 0,
+            pending: VecDeque::new(),
             peer_done_writing: false,
             paused: false,
             reads: 0,
@@ -238,20 +220,10 @@ impl Client {
         }
     }
 
-    /// Bytes read, not yet written back.
-    pub fn pending_len(&self) -> usize {
-        self.pending.len() - self.written
-    }
-
     /// `connection.send(bytes)`: what the socket takes goes now, the rest waits here.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(bytes);
+        self.pending.extend(bytes);
         self.send_what_fits()
-    }
-
-    /// `recv` returned nothing: the client shut down its sending side.
-    pub fn closed_by_peer(&mut self) {
-        self.peer_done_writing = true;
     }
 
     /// Whether to `recv` again this turn: not after EOF, not over [`MAX_PENDING`] (until the
@@ -260,10 +232,10 @@ impl Client {
         if self.peer_done_writing {
             return false;
         }
-        if self.pending_len() >= MAX_PENDING {
+        if self.pending.len() >= MAX_PENDING {
             if !self.paused {
                 self.paused = true;
-                info_span!("read paused", buffered = self.pending_len()).in_scope(|| {});
+                info_span!("read paused", buffered = self.pending.len()).in_scope(|| {});
             }
             return false;
         }
@@ -275,36 +247,25 @@ impl Client {
 
     /// `connection.send(data)`: writes what the socket takes now; the rest stays buffered.
     pub fn send_what_fits(&mut self) -> io::Result<()> {
-        while self.pending_len() > 0 {
-            match self.stream.write(&self.pending[self.written..]) {
+        while !self.pending.is_empty() {
+            match self.stream.write(self.pending.as_slices().0) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
+                Ok(n) => drop(self.pending.drain(..n)),
                 Err(e) if e.kind() == WouldBlock => break,
                 // mutants: `false` is equivalent: a non-blocking write never waits, so no EINTR.
                 Err(e) if e.kind() == Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if self.written == self.pending.len() {
-            self.pending.clear();
-            self.written = 0;
-        } else if self.written >= MAX_PENDING / 2 {
-            // Drop the sent prefix now and then so the buffer does not creep forward for ever.
-            // mutants: `<` and `MAX_PENDING * 2` are equivalent in what clients see: they only
-            // move bytes more or less often.
-            self.pending.drain(..self.written);
-            self.written = 0;
-        }
         Ok(())
     }
 
     /// Readable while reading, writable only while output is pending (a writable-interest on
     /// an idle socket would wake us for nothing).
-    // mutants: `||` for `&&` and `>=` for `>` are equivalent in what clients see: they only ask
-    // for events the turn then does nothing with (readable while paused, writable while idle).
+    // mutants: `||` for `&&` is equivalent: it only asks for events a paused turn ignores.
     pub fn wanted_interest(&self) -> Interest {
         let reading = !self.peer_done_writing && !self.paused;
-        match (reading, self.pending_len() > 0) {
+        match (reading, !self.pending.is_empty()) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (true, false) => Interest::READABLE,
             // Not reading means paused (so output is pending) or EOF with output still pending.
@@ -329,22 +290,19 @@ mod tests {
     fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
         // A Unix socket pair: the same read(2) and write(2) as TCP.
         let (server, mut peer) = UnixStream::pair().unwrap();
-        socket2::SockRef::from(&peer)
-            .set_send_buffer_size(4 << 20)
-            .unwrap();
-        socket2::SockRef::from(&server)
-            .set_send_buffer_size(64 * 1024)
-            .unwrap();
+        for (socket, bytes) in [(&peer, 4 << 20), (&server, 64 * 1024)] {
+            socket2::SockRef::from(socket)
+                .set_send_buffer_size(bytes)
+                .unwrap();
+        }
         server.set_nonblocking(true).unwrap();
         peer.set_nonblocking(true).unwrap();
         let mut queued = 0;
         while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
             queued += n;
         }
-        assert!(
-            queued > (READS_PER_TURN + 1) * 16 * 1024,
-            "only {queued} bytes queued"
-        );
+        let enough = (READS_PER_TURN + 1) * 16 * 1024;
+        assert!(queued > enough, "only {queued} bytes queued");
         // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
         let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
         let mut client = Client::new(stream, tracing::Span::none());
@@ -354,7 +312,7 @@ mod tests {
             client.send(&buffer[..n]).unwrap();
         }
         assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
-        assert!(client.pending_len() > 0 && client.pending_len() < MAX_PENDING);
+        assert!(!client.pending.is_empty() && client.pending.len() < MAX_PENDING);
         let both = Interest::READABLE | Interest::WRITABLE;
         assert_eq!(client.wanted_interest(), both);
         // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
