@@ -44,7 +44,7 @@ pub async fn background_request(
 pub const PYTHON: shared::python::Script =
     shared::python::Script::new("background.py", include_str!("background.py"));
 
-pub use measuring::{Background, Measured, measure, run};
+pub use measuring::{Background, measure, run};
 
 mod measuring {
     use std::time::Duration;
@@ -117,17 +117,9 @@ mod measuring {
         }
     }
 
-    /// The tokio row and the CPython row.
-    #[derive(Debug, Clone)]
-    pub struct Measured {
-        /// `tokio::spawn`.
-        pub background: Background,
-        /// `asyncio.create_task` (none without python3).
-        pub asyncio_create_task: Option<Background>,
-    }
-
-    /// Starts the background request, ticks until it reports back, and measures both.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
+    /// Starts the background request, ticks until it reports back, and measures both: with
+    /// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
         let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
         let client = http_client(target.url())?;
         // About six ticks whatever the length, so the timeline stays readable.
@@ -141,16 +133,14 @@ mod measuring {
             info_span!("run")
                 .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
         });
-        let python = shared::narrate::python().map(|python| {
+        let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
+        if let Some(python) = shared::narrate::python() {
             let args = [target.url().to_string(), tick_every.as_millis().to_string()];
             let finished = python.run(&super::PYTHON, &args)?;
             let (name, spans) = ("asyncio_create_task", finished.spans);
-            anyhow::Ok(Background::new(name, finished.result, tick_every, spans))
-        });
-        Ok(Measured {
-            background: Background::new(DEMO, done?, tick_every, spans),
-            asyncio_create_task: python.transpose()?,
-        })
+            rows.push(Background::new(name, finished.result, tick_every, spans));
+        }
+        Ok(rows)
     }
 
     /// Runs the demo with its narration.
@@ -161,12 +151,8 @@ mod measuring {
             "A long-running task can run in the background while the main task keeps working; \
              when it is done, the main task is notified and gets its result.",
         );
-        let m = measure(sizes)?;
-        let rows: Vec<&Background> = [&m.background]
-            .into_iter()
-            .chain(&m.asyncio_create_task)
-            .collect();
-        narrator.report(&Report::new(DEMO, SECTION, rows.clone()));
+        let rows = measure(sizes)?;
+        narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
         narrator.timeline("background", &spans);
         let facts = |row: &Background| {
@@ -179,7 +165,7 @@ mod measuring {
                 threads,
             )
         };
-        let (task, ticks, notified, threads) = facts(&m.background);
+        let (task, ticks, notified, threads) = facts(&rows[0]);
         let mut summary = vec![
             format!(
                 "The background task ran for {task}; meanwhile the main task ticked {ticks}, all \
@@ -193,7 +179,7 @@ mod measuring {
                  is for `asyncio.create_task` (or a callback given to `add_done_callback`)."
             ),
         ];
-        if let Some(py) = &m.asyncio_create_task {
+        if let Some(py) = rows.get(1) {
             let (task, ticks, notified, threads) = facts(py);
             summary.push(format!(
                 "CPython: the task from asyncio.create_task ran for {task} while the main task \

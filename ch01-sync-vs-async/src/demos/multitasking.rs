@@ -100,7 +100,7 @@ pub async fn yield_now() {
 pub const PYTHON: shared::python::Script =
     shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
 
-pub use measuring::{Multitasking, Row, TASK_STEP, first_turns, measure, parallel, run, switches};
+pub use measuring::{Row, TASK_STEP, first_turns, measure, parallel, run, switches};
 
 mod measuring {
     use std::collections::{BTreeSet, HashMap};
@@ -191,7 +191,7 @@ mod measuring {
         /// The row with its hand-overs counted (of the stretches `only_running`, or of every
         /// one), and the OS context switches per hand-over.
         fn handed_over(mut self, only_running: bool) -> Self {
-            let switches = hand_overs(&runs(&self.spans, only_running));
+            let switches = switches(&self.spans, only_running);
             self.switches = Some(switches);
             let per_hand_over = ratio(self.os_context_switches as f64, switches as f64);
             self.os_switches_per_hand_over = Some(per_hand_over);
@@ -199,42 +199,10 @@ mod measuring {
         }
     }
 
-    /// The four rows, and the CPython ones.
-    #[derive(Debug, Clone)]
-    pub struct Multitasking {
-        /// Two tasks taking turns on one thread.
-        pub cooperative: Row,
-        /// A task that never yields, and one waiting behind it.
-        pub starved: Row,
-        /// Two threads pinned to one CPU.
-        pub preemptive_one_core: Row,
-        /// Two threads on two CPUs.
-        pub parallel: Row,
-        /// Two asyncio tasks taking turns (none without python3).
-        pub asyncio_cooperative: Option<Row>,
-        /// Two Python threads pinned to one CPU (none without python3, or off Linux).
-        pub python_threads_one_core: Option<Row>,
-    }
-
-    impl Multitasking {
-        /// Every row: the four, then the CPython ones.
-        pub fn rows(&self) -> Vec<&Row> {
-            let rust = [
-                &self.cooperative,
-                &self.starved,
-                &self.preemptive_one_core,
-                &self.parallel,
-            ];
-            let python = self
-                .asyncio_cooperative
-                .iter()
-                .chain(&self.python_threads_one_core);
-            rust.into_iter().chain(python).collect()
-        }
-    }
-
-    /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Multitasking> {
+    /// Runs `cooperative`, `starved`, `preemptive_one_core` and `parallel`, then in CPython
+    /// `asyncio_cooperative` and (on Linux) `python_threads_one_core`, none without python3. Each
+    /// task or thread stays busy for about `sizes.busy_ms`.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = crate::demos::event_loop()?;
@@ -253,15 +221,9 @@ mod measuring {
         })?;
         let polite = starved.spans.iter().find(|s| s.label == "task polite");
         starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-        let (asyncio_cooperative, python_threads_one_core) = in_python(sizes.busy_ms)?;
-        Ok(Multitasking {
-            cooperative,
-            starved,
-            preemptive_one_core: one_core(busy)?,
-            parallel: parallel(busy)?,
-            asyncio_cooperative,
-            python_threads_one_core,
-        })
+        let mut rows = vec![cooperative, starved, one_core(busy)?, parallel(busy)?];
+        rows.extend(in_python(sizes.busy_ms)?);
+        Ok(rows)
     }
 
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
@@ -341,9 +303,9 @@ mod measuring {
     }
 
     /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU (Linux only).
-    fn in_python(busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+    fn in_python(busy_ms: u64) -> anyhow::Result<Vec<Row>> {
         let Some(python) = shared::narrate::python() else {
-            return Ok((None, None));
+            return Ok(vec![]);
         };
         let cpu = shared::affinity::allowed_cpus()?[0];
         let run = |row: &str, last: String| {
@@ -359,7 +321,7 @@ mod measuring {
         let (usage, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
         let cooperative = Row::new("asyncio_cooperative", usage, spans).handed_over(false);
         if !cfg!(target_os = "linux") {
-            return Ok((Some(cooperative), None));
+            return Ok(vec![cooperative]);
         }
         let (usage, r, spans) = run("threads", cpu.to_string())?;
         let mut threads = threads_row("python_threads_one_core", usage, &r.cpus, spans);
@@ -370,7 +332,7 @@ mod measuring {
              run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
             human_ms(interval)
         ));
-        Ok((Some(cooperative), Some(threads.handed_over(true))))
+        Ok(vec![cooperative, threads.handed_over(true)])
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
@@ -385,10 +347,13 @@ mod measuring {
         runs
     }
 
-    /// How often the next stretch belongs to a different label, counted until the first label
-    /// has its last stretch: after that one is done, the other runs on and nothing is handed
-    /// over, nor does the OS need to switch anything (the finished thread simply exits).
-    fn hand_overs(runs: &[(&str, &Run)]) -> usize {
+    /// How often the CPU (or, not `only_running`, the thread) went from one label's work to
+    /// another's while both had work left: each time a different label runs next, counted until
+    /// the first label has its last stretch. After that one is done, the other runs on and
+    /// nothing is handed over, nor does the OS need to switch anything (the finished thread
+    /// simply exits). A scheduler that ran one thread to completion would count 0.
+    pub fn switches(spans: &[Span], only_running: bool) -> usize {
+        let runs = runs(spans, only_running);
         // Each label's last stretch (a later one replaces an earlier one of the same label).
         let last: HashMap<&str, usize> = (runs.iter().enumerate())
             .map(|(i, (label, _))| (*label, i))
@@ -397,13 +362,6 @@ mod measuring {
         (runs[..both_busy].windows(2))
             .filter(|pair| pair[0].0 != pair[1].0)
             .count()
-    }
-
-    /// How often the CPU went from one thread's work to another's while both had work left:
-    /// each time a different label runs next. A scheduler that ran one thread to completion
-    /// would count 0.
-    pub fn switches(spans: &[Span]) -> usize {
-        hand_overs(&runs(spans, true))
     }
 
     /// How long work of two different labels was on a CPU at the same moment: parallelism.
@@ -515,20 +473,18 @@ mod measuring {
              time-slices threads even on one core (preemptive); and with two cores, two threads \
              can also execute at the same instant: parallelism, a kind of concurrency.",
         );
-        let m = measure(sizes)?;
+        let rows = measure(sizes)?;
         if narrator.json() {
-            narrator.report(&Report::new(DEMO, SECTION, m.rows()));
+            narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         } else {
             // Two tables, as tasks and threads have different columns.
-            let (tasks, threads): (Vec<_>, Vec<_>) = m
-                .rows()
-                .into_iter()
-                .partition(|row| row.progress_a.is_none());
+            let (tasks, threads): (Vec<_>, Vec<_>) =
+                rows.iter().partition(|row| row.progress_a.is_none());
             narrator.report(&Report::new(DEMO, SECTION, tasks));
             narrator.report(&Report::new(DEMO, SECTION, threads));
         }
         let step = human(TASK_STEP);
-        for row in m.rows() {
+        for row in &rows {
             if row.name.ends_with("cooperative") {
                 let title = format!("{}, its first {TURNS_SHOWN} turns of {step} each", row.name);
                 narrator.timeline(&title, &first_turns(&row.spans, TURNS_SHOWN));
@@ -536,25 +492,25 @@ mod measuring {
                 narrator.timeline(row.name, &row.spans);
             }
         }
-        let starved = human_ms(m.starved.starved_ms.unwrap_or(0.0));
+        let [cooperative, starved, one_core, parallel, python @ ..] = &rows[..] else {
+            anyhow::bail!("measure returns the four rows first");
+        };
+        let starved = human_ms(starved.starved_ms.unwrap_or(0.0));
         let mut summary = vec![
-            cooperative_line(&m.cooperative, "Cooperative", "an .await returning Pending"),
+            cooperative_line(cooperative, "Cooperative", "an .await returning Pending"),
             format!(
                 "Starved: a task that never awaits kept the other waiting {starved} for a turn."
             ),
-            one_core_line(&m.preemptive_one_core, "Preemptive: two threads"),
-            parallel_line(&m.parallel),
+            one_core_line(one_core, "Preemptive: two threads"),
+            parallel_line(parallel),
         ];
-        let asyncio = m.asyncio_cooperative.iter();
-        summary.extend(
-            asyncio.map(|row| cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`")),
-        );
-        summary.extend(m.python_threads_one_core.iter().map(|row| {
-            let every = human_ms(row.switch_interval_ms.unwrap_or(0.0));
-            format!(
-                "{} The GIL lets one run Python at a time, asking it to let go every {every}.",
-                one_core_line(row, "CPython: two Python threads")
-            )
+        summary.extend(python.iter().map(|row| match row.switch_interval_ms {
+            None => cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`"),
+            Some(every) => format!(
+                "{} The GIL lets one run Python at a time, asking it to let go every {}.",
+                one_core_line(row, "CPython: two Python threads"),
+                human_ms(every)
+            ),
         }));
         narrator.summary(SECTION, &summary);
         Ok(())
