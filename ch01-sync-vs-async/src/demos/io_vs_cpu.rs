@@ -135,14 +135,11 @@ mod measuring {
             rounds: Option<u64>,
             delay_ms: Option<u64>,
         ) -> Self {
-            let Usage { wall, cpu } = usage;
-            let (wall_ms, cpu_ms) = (ms(wall), ms(cpu));
-            let cpu_per_wall = ratio(cpu_ms, wall_ms);
             Self {
                 name,
-                wall_ms,
-                cpu_ms,
-                cpu_per_wall,
+                wall_ms: ms(usage.wall),
+                cpu_ms: ms(usage.cpu),
+                cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
                 delay_ms,
                 ..Self::default()
@@ -326,14 +323,7 @@ mod measuring {
             step.cpu_ms = (step.cpu_ms - ms(spun)).max(0.0);
             step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);
         }
-        let busy_io = m
-            .steps
-            .iter_mut()
-            .find(|step| step.name == "io_bound_busy_cpu");
-        let Some(busy_io) = busy_io else {
-            return;
-        };
-        busy_io.note = Some(if cfg!(target_os = "linux") {
+        let pinned = if cfg!(target_os = "linux") {
             format!(
                 "this row and the cpu_bound rows after it ran on CPU {cpu}, pinned with \
                  sched_setaffinity; in the busy_cpu rows a spinning thread pinned there shared it"
@@ -342,33 +332,33 @@ mod measuring {
             "threads are pinned to a CPU on Linux only: here the spinner of the busy_cpu rows \
              may have run on another core"
                 .into()
-        });
+        };
+        if let Some(busy_io) = m.steps.iter_mut().find(|s| s.name == "io_bound_busy_cpu") {
+            busy_io.note = Some(pinned);
+        }
     }
 
-    /// What the changed rows showed, one line each, saying so where this run disagreed.
+    /// What the changed rows showed (as times their baseline's), saying so where this run
+    /// disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
         let none = Step::default();
         let step = |name| m.step(name).unwrap_or(&none);
-        let x = |step: &Step| step.vs_baseline.unwrap_or(0.0);
-        let took = |step: &Step| format!("{} ({:.2}x)", human_ms(step.wall_ms), x(step));
-        let (io, busy_io) = (
-            human_ms(step("io_bound").wall_ms),
-            step("io_bound_busy_cpu"),
-        );
-        let fixed = step("cpu_bound_fixed_work");
-        let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
+        let x = |name| step(name).vs_baseline.unwrap_or(0.0);
         let mut lines = Vec::new();
-        if let Some(half_delay) = m.step("io_bound_half_delay") {
-            let why = match x(half_delay) < 0.8 {
+        if m.step("io_bound_half_delay").is_some() {
+            let why = match x("io_bound_half_delay") < 0.8 {
                 true => "the wait is what limits an I/O-bound step",
                 false => "this run, something other than the server's delay held it up",
             };
-            let half = took(half_delay);
+            let x = x("io_bound_half_delay");
             lines.push(format!(
-                "With half the server's delay the request took {half}, not {io}: {why}."
+                "With half the server's delay the request took {x:.2}x: {why}."
             ));
         }
-        let why = match (x(busy_io) < 1.25, busy_io.idle_cpu) {
+        let why = match (
+            x("io_bound_busy_cpu") < 1.25,
+            step("io_bound_busy_cpu").idle_cpu,
+        ) {
             (true, _) => "a busier CPU does not slow a step that waits",
             (false, Some(false)) => {
                 "slower, as picking up the answer needed a turn on this CPU, which other \
@@ -379,12 +369,13 @@ mod measuring {
                  wait itself did not change"
             }
         };
-        let busy_io = took(busy_io);
+        let busy_io = x("io_bound_busy_cpu");
         lines.push(format!(
-            "With a spinning thread on its CPU the request took {busy_io}: {why}."
+            "With a spinning thread on its CPU the request took {busy_io:.2}x: {why}."
         ));
+        let (fixed, half) = (step("cpu_bound_fixed_work"), step("cpu_bound_half_work"));
         let cpu_x = ratio(half.cpu_ms, fixed.cpu_ms);
-        let why = match (x(half) < 0.8, cpu_x < 0.8) {
+        let why = match (x("cpu_bound_half_work") < 0.8, cpu_x < 0.8) {
             (true, _) => "the amount of computing sets a CPU-bound step's time",
             (false, true) => {
                 "other programs took part of this CPU, but the CPU time fell all the same"
@@ -393,12 +384,12 @@ mod measuring {
                 "this run, other programs' load changed between the two and blurred both clocks"
             }
         };
-        let (half, fixed_wall) = (took(half), human_ms(fixed.wall_ms));
+        let half = x("cpu_bound_half_work");
         lines.push(format!(
-            "Half the rounds of formatting took {half} instead of {fixed_wall}, CPU time \
-             {cpu_x:.2}x: {why}."
+            "Half the rounds of formatting took {half:.2}x, CPU time {cpu_x:.2}x: {why}."
         ));
-        let why = match (x(busy) >= 1.2, busy.idle_cpu) {
+        let busy = step("cpu_bound_busy_cpu");
+        let why = match (x(busy.name) >= 1.2, busy.idle_cpu) {
             (true, _) => "the CPU is what limits a CPU-bound step, not the server".into(),
             (false, Some(false)) => format!(
                 "this CPU was not idle (alone, the rounds got {:.2} CPU-seconds per second), so \
@@ -410,14 +401,12 @@ mod measuring {
                   between the two runs"
                 .into(),
         };
-        let (cpu_per_wall, spun) = (
-            busy.cpu_per_wall,
-            human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
-        );
-        let busy = took(busy);
         lines.push(format!(
-            "The same rounds beside a spinning thread took {busy}, at {cpu_per_wall:.2} \
-             CPU-seconds per second while the spinner took {spun}: {why}."
+            "The same rounds beside a spinning thread took {:.2}x, at {:.2} CPU-seconds per \
+             second while the spinner took {}: {why}.",
+            x(busy.name),
+            busy.cpu_per_wall,
+            human_ms(busy.spinner_cpu_ms.unwrap_or(0.0))
         ));
         lines
     }

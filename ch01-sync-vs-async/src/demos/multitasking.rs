@@ -397,28 +397,21 @@ mod measuring {
             .collect()
     }
 
-    /// Tasks taking turns on one thread: how often they handed it over, and the OS's part in it.
+    /// Tasks taking turns on one thread: their hand-overs against the OS's context switches.
     fn cooperative_line(row: &Row, who: &str, at: &str) -> String {
         let (hand_overs, os) = (row.switches.unwrap_or(0) as u64, row.os_context_switches);
         let why = match os {
-            0 => "a task switch happens inside the thread, without the OS".to_string(),
+            0 => "not one OS context switch: a task switch happens inside the thread".to_string(),
             _ if os * 5 <= hand_overs => format!(
-                "{} hand-overs per OS switch: a task switch needs no OS, the OS switches were \
-                 other programs taking their turn on this CPU",
+                "{} hand-overs per OS context switch: a task switch needs no OS, the OS switches \
+                 were other programs taking their turn on this CPU",
                 hand_overs / os
             ),
             _ => "other programs took this CPU unusually often, but a hand-over itself asks the \
                   OS for nothing"
                 .into(),
         };
-        let (times, os) = (
-            plural(hand_overs, "time", "times"),
-            plural(os, "time", "times"),
-        );
-        format!(
-            "{who}: tasks A and B handed the one thread to each other {times}, only at {at}; the \
-             OS context switched that thread {os} meanwhile: {why}."
-        )
+        format!("{who}: tasks A and B handed the one thread to each other only at {at}; {why}.")
     }
 
     /// Threads pinned to one CPU: both progressed, and every hand-over went through the OS.
@@ -426,24 +419,20 @@ mod measuring {
         let Some(switched) = row.switches.map(|n| n as u64) else {
             return "Preemptive time-slicing on one core was skipped here (see the note).".into();
         };
-        let os = row.os_context_switches;
         let each = match switched {
             0 => {
                 "but other programs held this CPU so much that no step of one thread ran between \
                  two of the other's: run it on a quieter machine to see the hand-overs"
             }
-            n if os >= n => "at least one per hand-over: switching threads goes through the OS",
-            _ => "fewer than the hand-overs, which this measurement cannot explain",
+            n if row.os_context_switches >= n => {
+                "at least one OS context switch each: switching threads goes through the OS"
+            }
+            _ => "with fewer OS context switches, which this measurement cannot explain",
         };
-        let steps = |n: Option<usize>| plural(n.unwrap_or(0) as u64, "step", "steps");
-        let (a, b) = (steps(row.progress_a), steps(row.progress_b));
         let times = plural(switched, "time", "times");
-        let os = plural(os, "OS context switch", "OS context switches");
-        let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
         format!(
-            "{who} pinned to one CPU both progressed ({a} and {b}) with neither yielding: the OS \
-             switched the CPU between them {times}, with {os}, {each}; {cpu_per_wall:.2} \
-             CPU-seconds per second."
+            "{who} pinned to one CPU both progressed with neither yielding: the OS switched the \
+             CPU between them {times}, {each}."
         )
     }
 
