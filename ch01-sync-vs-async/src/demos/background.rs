@@ -155,38 +155,28 @@ mod measuring {
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
         narrator.timeline("background", &spans);
-        let facts = |row: &Background| {
-            let ticks = plural(row.main_ticks, "time", "times");
-            let threads = plural(row.threads_used as u64, "thread", "threads");
-            (
-                human_ms(row.task_ms),
-                ticks,
-                human_ms(row.notified_after_ms),
-                threads,
-            )
-        };
-        let (task, ticks, notified, threads) = facts(&rows[0]);
-        let mut summary = vec![
-            format!(
-                "The background task ran for {task}; meanwhile the main task ticked {ticks}, all \
-                 on {threads}: it was never blocked, and waiting for I/O needs no thread."
-            ),
-            format!(
-                "Between ticks the main task slept until the next tick or the task's end, \
-                 whichever came first (`select!` on the ticker and the task's JoinHandle). The \
-                 finished task woke it through its JoinHandle {notified} after the task's end, \
-                 without waiting for a tick: that wake-up is the notification, as `await task` \
-                 is for `asyncio.create_task` (or a callback given to `add_done_callback`)."
-            ),
-        ];
-        if let Some(py) = rows.get(1) {
-            let (task, ticks, notified, threads) = facts(py);
-            summary.push(format!(
-                "CPython: the task from asyncio.create_task ran for {task} while the main task \
-                 ticked {ticks}; `await task` had its result {notified} after the task's end, on \
-                 {threads}: asyncio notifies the same way."
-            ));
-        }
+        let mut summary: Vec<String> = (rows.iter())
+            .map(|row| {
+                let ticks = plural(row.main_ticks, "time", "times");
+                let threads = plural(row.threads_used as u64, "thread", "threads");
+                let spawn = if row.name == DEMO {
+                    "tokio::spawn"
+                } else {
+                    "asyncio.create_task"
+                };
+                let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
+                format!(
+                    "With {spawn}, the background task ran for {task} while the main task ticked \
+                     {ticks}, all on {threads}, and had its result {notified} after the task's end."
+                )
+            })
+            .collect();
+        summary.push(
+            "The main task was never blocked: waiting for I/O needs no thread. The finished task \
+             woke it through its JoinHandle, not at its next tick (`select!` waits on both): that \
+             wake-up is the notification, as `await task` is for `asyncio.create_task`."
+                .into(),
+        );
         narrator.summary(SECTION, &summary);
         Ok(())
     }

@@ -236,11 +236,8 @@ mod measuring {
             // The busy run right after the one alone: other programs' load changes less between.
             let fixed = formatting("cpu_bound_fixed_work", work, false)?;
             let busy = formatting("cpu_bound_busy_cpu", work, true)?;
-            steps.extend([
-                fixed,
-                formatting("cpu_bound_half_work", work / 2, false)?,
-                busy,
-            ]);
+            let half = formatting("cpu_bound_half_work", work / 2, false)?;
+            steps.extend([fixed, half, busy]);
             anyhow::Ok(steps)
         });
         if target.server().is_none() {
@@ -430,15 +427,16 @@ mod measuring {
         narrator.timeline("what limits each step", &legs);
         let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
         let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
+        let others = if cpu < 90.0 {
+            " (other programs got the rest)"
+        } else {
+            ""
+        };
         let mut summary = vec![format!(
             "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
-             or network would speed it up, a faster CPU would not. Formatting the headers used \
-             {cpu:.0}%: it is CPU-bound; only more or faster CPU would speed it up{}.",
-            if cpu < 90.0 {
-                " (below 100%: other programs got part of this CPU)"
-            } else {
-                ""
-            }
+             or network would speed it up, a faster CPU would not, and its CPU is free for other \
+             work meanwhile: asyncio uses that gap. Formatting the headers used {cpu:.0}%{others}: \
+             it is CPU-bound; only more or faster CPU would speed it up."
         )];
         summary.extend(limits_lines(&m));
         if m.step("python_io_bound").is_some() {
@@ -448,10 +446,6 @@ mod measuring {
                  {cpu:.0}%: the same split in the book's own language."
             ));
         }
-        summary.push(
-            "While a program waits on I/O its CPU is free for other work: asyncio uses that gap."
-                .into(),
-        );
         narrator.summary(SECTION, &summary);
         Ok(())
     }
