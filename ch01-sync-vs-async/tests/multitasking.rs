@@ -94,10 +94,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // Back and forth at least once each way; on a very busy machine the two threads may get only
     // a few milliseconds of this CPU between them, so not many more.
     let switched = one_core.switches.unwrap();
-    assert!(
-        switched >= 2,
-        "the CPU switched between the threads {switched} times"
-    );
+    assert!(switched >= 2, "switched {switched} times");
 
     // Task switches need no OS context switch, thread switches do; in CPython too (asyncio
     // tasks on one thread, and two Python threads pinned to one CPU).
@@ -110,17 +107,9 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     }
     for (coop, one_core) in pairs {
         let counts = |row: &Row| (row.name, row.switches, row.os_context_switches);
-        println!(
-            "{:?} {:?} (hand-overs, OS switches)",
-            counts(coop),
-            counts(one_core)
-        );
-        assert!(hand_overs_need_no_os_switch(coop), "{:?}", counts(coop));
-        assert!(
-            every_hand_over_is_an_os_switch(one_core),
-            "{:?}",
-            counts(one_core)
-        );
+        let (tasks, threads) = (counts(coop), counts(one_core));
+        assert!(hand_overs_need_no_os_switch(coop), "{tasks:?}");
+        assert!(every_hand_over_is_an_os_switch(one_core), "{threads:?}");
         // Negative controls: each check fails on the other kind of multitasking. Threads need
         // the OS for every hand-over; tasks hand over without it.
         assert!(!hand_overs_need_no_os_switch(one_core));

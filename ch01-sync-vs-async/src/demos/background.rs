@@ -95,13 +95,9 @@ mod measuring {
             tick_every: Duration,
             mut spans: Vec<Span>,
         ) -> Self {
+            let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
             let [(task_opened, task_closed), (opened, returned)] =
-                ["background task", "run"].map(|name| {
-                    named(&spans, name)
-                        .first()
-                        .map(|s| (s.opened, s.closed))
-                        .unwrap_or_default()
-                });
+                ["background task", "run"].map(|name| open(name).unwrap_or_default());
             spans.retain(|s| s.name != "run");
             Self {
                 name,

@@ -26,10 +26,8 @@ pub fn get_headers(
         .headers()
         .iter()
         .map(|(key, value)| {
-            (
-                key.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into(),
-            )
+            let value = String::from_utf8_lossy(value.as_bytes());
+            (key.to_string(), value.into_owned())
         })
         .collect();
     response
@@ -210,7 +208,7 @@ mod measuring {
 
         let cpu = shared::affinity::allowed_cpus()?[0];
         let what = "what limits each step";
-        let (changed, limits) = shared::narrate::record(what, "leg", Some(5), || {
+        let (changed, mut limits) = shared::narrate::record(what, "leg", Some(5), || {
             let mut steps = Vec::new();
             if let Some(server) = target.server() {
                 let delay = sizes.delay_ms / 2;
@@ -247,6 +245,7 @@ mod measuring {
                 target.url()
             ));
         }
+        limits.retain(|s| s.name == "leg" || s.name == "spinner");
         let steps = [vec![io_bound, cpu_bound], changed?].concat();
         let mut m = IoVsCpu {
             steps,
@@ -420,11 +419,7 @@ mod measuring {
         let m = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, m.steps.iter().collect()));
         narrator.timeline("listing 1.1", &m.spans);
-        let legs: Vec<Span> = (m.limits.iter())
-            .filter(|s| s.name == "leg" || s.name == "spinner")
-            .cloned()
-            .collect();
-        narrator.timeline("what limits each step", &legs);
+        narrator.timeline("what limits each step", &m.limits);
         let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
         let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
         let others = if cpu < 90.0 {

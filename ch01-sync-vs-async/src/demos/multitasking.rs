@@ -56,10 +56,9 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
                 })
             })
             .collect();
-        let finished = threads
-            .into_iter()
-            .map(|t| t.join().map_err(|_| anyhow::anyhow!("a thread panicked")));
-        finished.map(|result| result?).collect()
+        (threads.into_iter())
+            .map(|t| t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?)
+            .collect()
     })
 }
 
@@ -188,6 +187,18 @@ mod measuring {
             }
         }
 
+        /// The row of two threads, `thread A` and `thread B`, which finished on `cpus`.
+        fn of_threads(self, cpus: &[Option<usize>]) -> Self {
+            let steps = |label: &str| Some(self.spans.iter().filter(|s| s.label == label).count());
+            Row {
+                progress_a: steps("thread A"),
+                progress_b: steps("thread B"),
+                cpus_seen: Some(cpus.iter().flatten().collect::<BTreeSet<_>>().len()),
+                overlap_ms: Some(ms(running_overlap(&self.spans))),
+                ..self
+            }
+        }
+
         /// The row with its hand-overs counted (of the stretches `only_running`, or of every
         /// one), and the OS context switches per hand-over.
         fn handed_over(mut self, only_running: bool) -> Self {
@@ -236,9 +247,8 @@ mod measuring {
             return Ok(row);
         }
         let mut row = threads("preemptive_one_core", busy, [Some(cpu); 2])?.handed_over(true);
-        row.note = Some(format!(
-            "both threads pinned to CPU {cpu} with sched_setaffinity"
-        ));
+        let note = format!("both threads pinned to CPU {cpu} with sched_setaffinity");
+        row.note = Some(note);
         Ok(row)
     }
 
@@ -273,24 +283,7 @@ mod measuring {
     ) -> anyhow::Result<Row> {
         let ((finished_on, usage), spans) =
             shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
-        Ok(threads_row(name, usage, &finished_on?, spans))
-    }
-
-    /// A row of two threads, `thread A` and `thread B`, which finished on `cpus`.
-    fn threads_row(
-        name: &'static str,
-        usage: Usage,
-        cpus: &[Option<usize>],
-        spans: Vec<Span>,
-    ) -> Row {
-        let steps = |label: &str| Some(spans.iter().filter(|s| s.label == label).count());
-        Row {
-            progress_a: steps("thread A"),
-            progress_b: steps("thread B"),
-            cpus_seen: Some(cpus.iter().flatten().collect::<BTreeSet<_>>().len()),
-            overlap_ms: Some(ms(running_overlap(&spans))),
-            ..Row::new(name, usage, spans)
-        }
+        Ok(Row::new(name, usage, spans).of_threads(&finished_on?))
     }
 
     /// What `multitasking.py` answers: its process's times, and the CPUs its threads ended on.
@@ -311,11 +304,8 @@ mod measuring {
         let run = |row: &str, last: String| {
             let args = [row.to_string(), busy_ms.to_string(), last];
             let finished = python.run::<Python>(&super::PYTHON, &args)?;
-            let r = finished.result;
-            let (wall, cpu) = (
-                Duration::from_nanos(r.wall_ns),
-                Duration::from_nanos(r.cpu_ns),
-            );
+            let (r, nanos) = (finished.result, Duration::from_nanos);
+            let (wall, cpu) = (nanos(r.wall_ns), nanos(r.cpu_ns));
             anyhow::Ok((Usage { wall, cpu }, r, finished.spans))
         };
         let (usage, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
@@ -324,7 +314,7 @@ mod measuring {
             return Ok(vec![cooperative]);
         }
         let (usage, r, spans) = run("threads", cpu.to_string())?;
-        let mut threads = threads_row("python_threads_one_core", usage, &r.cpus, spans);
+        let mut threads = Row::new("python_threads_one_core", usage, spans).of_threads(&r.cpus);
         let interval = r.switch_interval_s * 1e3;
         threads.switch_interval_ms = Some(interval);
         threads.note = Some(format!(
@@ -493,13 +483,10 @@ mod measuring {
             one_core_line(one_core, "Preemptive: two threads"),
             parallel_line(parallel),
         ];
+        // The Python threads' note says how the GIL hands over.
         summary.extend(python.iter().map(|row| match row.switch_interval_ms {
             None => cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`"),
-            Some(every) => format!(
-                "{} The GIL lets one run Python at a time, asking it to let go every {}.",
-                one_core_line(row, "CPython: two Python threads"),
-                human_ms(every)
-            ),
+            Some(_) => one_core_line(row, "CPython: two Python threads"),
         }));
         narrator.summary(SECTION, &summary);
         Ok(())
