@@ -9,10 +9,6 @@ use ch01_sync_vs_async::demos::multitasking::{self, Row, TASK_STEP, switches};
 use shared::timing::ms;
 use shared::trace::{Run, Span};
 
-fn span<'a>(spans: &'a [Span], label: &str) -> &'a Span {
-    spans.iter().find(|s| s.label == label).unwrap()
-}
-
 /// The notes' "cooperative multitasking doesn't need context switches": the tasks handed over
 /// at least five times as often as the OS switched their thread.
 fn hand_overs_need_no_os_switch(row: &Row) -> bool {
@@ -73,8 +69,8 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
 
     // Starved: the polite task was not polled at all until the hog finished (a preemptive
     // scheduler would have given it turns meanwhile).
-    let hog = span(&starved.spans, "task hog");
-    let polite = span(&starved.spans, "task polite");
+    let task = |label| starved.spans.iter().find(|s| s.label == label).unwrap();
+    let (hog, polite) = (task("task hog"), task("task polite"));
     assert!(polite.first_entered().unwrap() >= hog.closed);
     assert!(starved.starved_ms.unwrap() >= ms(hog.runs[0].cpu()) * 0.9);
     assert_eq!(starved.threads_used, 1);
@@ -100,10 +96,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // tasks on one thread, and two Python threads pinned to one CPU).
     let mut pairs = vec![(coop, one_core)];
     if shared::testing::python().is_some() {
-        let [asyncio, python_threads] = python else {
-            panic!("{python:?}")
-        };
-        pairs.push((asyncio, python_threads));
+        pairs.push((&python[0], &python[1])); // asyncio tasks, Python threads
     }
     for (coop, one_core) in pairs {
         let counts = |row: &Row| (row.name, row.switches, row.os_context_switches);

@@ -32,9 +32,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     }
     // Blocking, async one by one, all at once: in Rust, then in CPython.
     for three in legs.chunks(3) {
-        let [blocking, sequential, together] = three else {
-            panic!("{three:?}")
-        };
+        let [blocking, sequential, together] = [0, 1, 2].map(|i| &three[i]);
         assert!(all_at_once(together, 5), "{together:?}");
         for one_by_one in [blocking, sequential] {
             assert_eq!(one_by_one.requests, 5, "{}", one_by_one.name);

@@ -199,9 +199,8 @@ mod measuring {
         let cpu_bound = Step::new("cpu_bound", usage, Some(rounds), None);
         spans.extend(formatting);
 
-        // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
-        // the CPU-bound step managed per CPU-second (not per wall-second: other programs may
-        // have had part of its CPU).
+        // The fixed amount of work: the rounds --cpu-ms of CPU time does, at the rate per
+        // CPU-second (not per wall-second: other programs may have had part of its CPU).
         let cpu_time = named(&spans, "cpu_bound").first().map(|s| s.cpu());
         let per_ms = ratio(rounds as f64, ms(cpu_time.unwrap_or_default()));
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
@@ -334,8 +333,7 @@ mod measuring {
         }
     }
 
-    /// What the changed rows showed (as times their baseline's), saying so where this run
-    /// disagreed.
+    /// What the changed rows showed against their baselines, and where this run disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
         let none = Step::default();
         let step = |name| m.step(name).unwrap_or(&none);
@@ -422,16 +420,13 @@ mod measuring {
         narrator.timeline("what limits each step", &m.limits);
         let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
         let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
-        let others = if cpu < 90.0 {
-            " (other programs got the rest)"
-        } else {
-            ""
-        };
+        let others = (cpu < 90.0).then_some(" (other programs got the rest)");
         let mut summary = vec![format!(
             "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
              or network would speed it up, a faster CPU would not, and its CPU is free for other \
-             work meanwhile: asyncio uses that gap. Formatting the headers used {cpu:.0}%{others}: \
-             it is CPU-bound; only more or faster CPU would speed it up."
+             work meanwhile: asyncio uses that gap. Formatting the headers used {cpu:.0}%{}: \
+             it is CPU-bound; only more or faster CPU would speed it up.",
+            others.unwrap_or_default()
         )];
         summary.extend(limits_lines(&m));
         if m.step("python_io_bound").is_some() {

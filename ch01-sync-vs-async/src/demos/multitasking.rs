@@ -155,8 +155,7 @@ mod measuring {
         pub starved_ms: Option<f64>,
         /// OS context switches of the threads from their first step or poll to their last.
         pub os_context_switches: u64,
-        /// `os_context_switches / switches`: far below 1 when a hand-over needs no OS, 1 or more
-        /// when each goes through it.
+        /// `os_context_switches / switches`: far below 1 if hand-overs need no OS, 1+ if each does.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub os_switches_per_hand_over: Option<f64>,
         /// `parallel`: whether the threads got two cores' worth of CPU (1.5 CPU-seconds/s or more).
@@ -199,8 +198,7 @@ mod measuring {
             }
         }
 
-        /// The row with its hand-overs counted (of the stretches `only_running`, or of every
-        /// one), and the OS context switches per hand-over.
+        /// The row with its hand-overs (see [`switches`]) and OS context switches per hand-over.
         fn handed_over(mut self, only_running: bool) -> Self {
             let switches = switches(&self.spans, only_running);
             self.switches = Some(switches);
@@ -210,9 +208,8 @@ mod measuring {
         }
     }
 
-    /// Runs `cooperative`, `starved`, `preemptive_one_core` and `parallel`, then in CPython
-    /// `asyncio_cooperative` and (on Linux) `python_threads_one_core`, none without python3. Each
-    /// task or thread stays busy for about `sizes.busy_ms`.
+    /// Runs `cooperative`, `starved`, `preemptive_one_core`, `parallel`, then `asyncio_cooperative`
+    /// and (Linux) `python_threads_one_core` with python3; each busy for about `sizes.busy_ms`.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
@@ -338,10 +335,9 @@ mod measuring {
     }
 
     /// How often the CPU (or, not `only_running`, the thread) went from one label's work to
-    /// another's while both had work left: each time a different label runs next, counted until
-    /// the first label has its last stretch. After that one is done, the other runs on and
-    /// nothing is handed over, nor does the OS need to switch anything (the finished thread
-    /// simply exits). A scheduler that ran one thread to completion would count 0.
+    /// another's, counted until the first label's last stretch: after it the other runs on, and
+    /// nothing is handed over nor switched by the OS (the finished thread simply exits). A
+    /// scheduler that ran one thread to completion would count 0.
     pub fn switches(spans: &[Span], only_running: bool) -> usize {
         let runs = runs(spans, only_running);
         // Each label's last stretch (a later one replaces an earlier one of the same label).

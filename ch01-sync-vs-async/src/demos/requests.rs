@@ -97,7 +97,7 @@ mod measuring {
     }
 
     /// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
-    /// in CPython: `python_blocking`, `asyncio_sequential`, `asyncio_gather` (none without python3).
+    /// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
     pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
         let n = sizes.requests;
         // The sequential legs take N x D each; past the limit they make only the first K.
@@ -157,8 +157,7 @@ mod measuring {
                 legs.push(finish(name, requests, finished.spans));
             }
         }
-        // Each leg's time per request x N (a sequential leg may have stopped early), against the
-        // blocking leg's.
+        // Time per request x N (a sequential leg may stop early), against the blocking leg's.
         let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests as f64;
         let baseline = per_n(&legs[0]);
         for leg in &mut legs {
