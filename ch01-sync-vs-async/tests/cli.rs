@@ -58,10 +58,8 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
     if !python {
         eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
     }
-    let lines = json_lines(&run(&format!(
-        "--json {SMALL} {}",
-        if python { "" } else { "--no-python" }
-    )));
+    let no_python = if python { "" } else { "--no-python" };
+    let lines = json_lines(&run(&format!("--json {SMALL} {no_python}")));
     let demos = ["requests", "background", "io-vs-cpu", "multitasking"];
     assert_eq!(lines.len(), demos.len(), "{lines:?}");
     for (line, demo) in lines.iter().zip(demos) {
@@ -123,7 +121,6 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
 
 #[test]
 fn sizes_go_before_or_after_the_demo_name() {
-    // Sizes are global: before or after the demo name.
     let after: ch01_sync_vs_async::Cli =
         shared::cli::try_parse_from(["demo", "requests", "--requests", "5"]).unwrap();
     let before: ch01_sync_vs_async::Cli =

@@ -82,10 +82,9 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
 #[test]
 fn a_url_target_has_no_max_in_flight_but_a_note() {
     let server = shared::SlowServer::start().unwrap();
-    let url: reqwest::Url = server.delay_url(20).parse().unwrap();
     let sizes = Sizes {
         requests: 3,
-        url: Some(url),
+        url: Some(server.delay_url(20).parse().unwrap()),
         ..Sizes::default()
     };
     let legs = requests::measure(&sizes).unwrap();

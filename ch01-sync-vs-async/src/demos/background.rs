@@ -20,10 +20,9 @@ pub async fn background_request(
     url: Url,
     tick_every: Duration,
 ) -> anyhow::Result<(u16, u64)> {
-    let task = tokio::spawn(
+    let mut task = tokio::spawn(
         async move { fetch(&client, &url).await }.instrument(info_span!("background task")),
     );
-    tokio::pin!(task);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
     let mut ticks = 0;
     loop {

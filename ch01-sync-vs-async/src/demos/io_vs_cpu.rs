@@ -297,14 +297,12 @@ mod measuring {
                 cpu_fixed
             };
             step.vs_baseline = Some(ratio(step.wall_ms, baseline));
-            if !step.name.ends_with("busy_cpu") {
-                continue;
-            }
-            step.idle_cpu = Some(idle_cpu);
             let label = format!("leg {}", step.name);
-            let Some(window) = m.limits.iter().find(|s| s.label == label) else {
+            let window = m.limits.iter().find(|s| s.label == label);
+            let Some(window) = window.filter(|_| step.name.ends_with("busy_cpu")) else {
                 continue;
             };
+            step.idle_cpu = Some(idle_cpu);
             // Each spinner run's CPU time, in proportion to how much of it fell in the window.
             let spun: Duration = (spinner.iter().flat_map(|s| &s.runs))
                 .map(|run| {
@@ -340,19 +338,17 @@ mod measuring {
         let x = |name| step(name).vs_baseline.unwrap_or(0.0);
         let mut lines = Vec::new();
         if m.step("io_bound_half_delay").is_some() {
-            let why = match x("io_bound_half_delay") < 0.8 {
+            let x = x("io_bound_half_delay");
+            let why = match x < 0.8 {
                 true => "the wait is what limits an I/O-bound step",
                 false => "this run, something other than the server's delay held it up",
             };
-            let x = x("io_bound_half_delay");
             lines.push(format!(
-                "With half the server's delay the request took {x:.2}x: {why}."
+                "With half the server's delay the request took {x:.2}x as long: {why}."
             ));
         }
-        let why = match (
-            x("io_bound_busy_cpu") < 1.25,
-            step("io_bound_busy_cpu").idle_cpu,
-        ) {
+        let busy_io = x("io_bound_busy_cpu");
+        let why = match (busy_io < 1.25, step("io_bound_busy_cpu").idle_cpu) {
             (true, _) => "a busier CPU does not slow a step that waits",
             (false, Some(false)) => {
                 "slower, as picking up the answer needed a turn on this CPU, which other \
@@ -363,13 +359,13 @@ mod measuring {
                  wait itself did not change"
             }
         };
-        let busy_io = x("io_bound_busy_cpu");
         lines.push(format!(
-            "With a spinning thread on its CPU the request took {busy_io:.2}x: {why}."
+            "With a spinning thread on its CPU the request took {busy_io:.2}x as long: {why}."
         ));
         let (fixed, half) = (step("cpu_bound_fixed_work"), step("cpu_bound_half_work"));
         let cpu_x = ratio(half.cpu_ms, fixed.cpu_ms);
-        let why = match (x("cpu_bound_half_work") < 0.8, cpu_x < 0.8) {
+        let half = x("cpu_bound_half_work");
+        let why = match (half < 0.8, cpu_x < 0.8) {
             (true, _) => "the amount of computing sets a CPU-bound step's time",
             (false, true) => {
                 "other programs took part of this CPU, but the CPU time fell all the same"
@@ -378,9 +374,8 @@ mod measuring {
                 "this run, other programs' load changed between the two and blurred both clocks"
             }
         };
-        let half = x("cpu_bound_half_work");
         lines.push(format!(
-            "Half the rounds of formatting took {half:.2}x, CPU time {cpu_x:.2}x: {why}."
+            "Half the rounds of formatting took {half:.2}x as long, CPU time {cpu_x:.2}x: {why}."
         ));
         let busy = step("cpu_bound_busy_cpu");
         let why = match (x(busy.name) >= 1.2, busy.idle_cpu) {

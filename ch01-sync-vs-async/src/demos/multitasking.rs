@@ -443,10 +443,9 @@ mod measuring {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
-            "Concurrency is more than one task in progress at the same time. On one thread, tasks \
-             take turns only where they give the thread up (cooperative multitasking); the OS \
-             time-slices threads even on one core (preemptive); and with two cores, two threads \
-             can also execute at the same instant: parallelism, a kind of concurrency.",
+            "Concurrency is more than one task in progress at a time. Tasks on one thread take \
+             turns only where they give it up (cooperative); the OS time-slices threads even on \
+             one core (preemptive); on two cores two threads run at the same instant: parallelism.",
         );
         let rows = measure(sizes)?;
         if narrator.json() {

@@ -66,7 +66,7 @@ mod measuring {
     const SECTION: &str = "1.1";
 
     /// One way of making the requests, measured.
-    #[derive(Debug, Clone, Serialize)]
+    #[derive(Debug, Clone, Default, Serialize)]
     pub struct Leg {
         /// `sequential_blocking`, `sequential_async` or `concurrent` (or a CPython leg).
         pub name: &'static str,
@@ -114,10 +114,9 @@ mod measuring {
                 wall_ms: ms(wall.unwrap_or_default()),
                 requests,
                 max_in_flight: target.max_in_flight(),
-                speedup: 0.0,
                 ideal: n,
-                note: None,
                 spans,
+                ..Leg::default()
             };
             leg.note = note(&leg, sizes, target.is_local());
             leg
@@ -182,9 +181,8 @@ mod measuring {
             "max_in_flight unknown: only the embedded server counts it".into()
         } else if all_at_once && seen < n {
             format!(
-                "the server saw at most {seen} of {n} at once: opening {n} connections took \
-                 longer than one request's delay, so the first answers came back before the last \
-                 requests were sent (a longer --delay-ms shows all {n} in flight)"
+                "the server saw at most {seen} of {n} at once: the first answers came back before \
+                 the last requests were sent (a longer --delay-ms shows all {n} in flight)"
             )
         } else {
             return None;
