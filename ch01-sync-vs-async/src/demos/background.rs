@@ -168,7 +168,7 @@ mod measuring {
             .collect();
         summary.push(
             "The main task was never blocked: waiting for I/O needs no thread. The finished task \
-             woke it through its JoinHandle, not at its next tick (`select!` waits on both): that \
+             woke it through its JoinHandle, not at its next tick (select! waits on both): that \
              wake-up is the notification, as `await task` is for `asyncio.create_task`."
                 .into(),
         );
