@@ -16,8 +16,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     let chosen = cli.demo.map_or(Demo::ALL.to_vec(), |demo| vec![demo]);
     for demo in chosen {
-        // Every demo has the same shape: `run(&Sizes, &Narrator)` narrates what `measure(&Sizes)`
-        // returns.
+        // Every demo has the same shape: `run(&Sizes, &Narrator)` narrates `measure(&Sizes)`.
         let run = match demo {
             Demo::Requests => demos::requests::run,
             Demo::Background => demos::background::run,

@@ -43,12 +43,8 @@ fn run(args: &str) -> std::process::Output {
 #[test]
 fn help_lists_every_demo_with_its_section() {
     let help = String::from_utf8(run("--help").stdout).unwrap();
-    for demo in [
-        "requests [1.1]",
-        "background [1.1]",
-        "io-vs-cpu [1.2]",
-        "multitasking [1.3]",
-    ] {
+    let demos = "requests [1.1], background [1.1], io-vs-cpu [1.2], multitasking [1.3]";
+    for demo in demos.split(", ") {
         let (name, section) = demo.split_once(' ').unwrap();
         let listed = |line: &str| line.trim_start().starts_with(name) && line.contains(section);
         assert!(help.lines().any(listed), "{demo} missing:\n{help}");
@@ -62,28 +58,18 @@ fn json_has_one_line_per_demo_with_the_documented_names() {
     if !python {
         eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
     }
-    let lines = json_lines(&run(&format!(
-        "--json {SMALL} {}",
-        if python { "" } else { "--no-python" }
-    )));
-    let expected: Vec<Vec<&'static str>> = EXPECTED
-        .lines()
-        .map(|line| line.split(' ').collect())
-        .collect();
-    let mut demos: Vec<&str> = expected.iter().map(|words| words[0]).collect();
-    demos.dedup();
+    let no_python = if python { "" } else { "--no-python" };
+    let lines = json_lines(&run(&format!("--json {SMALL} {no_python}")));
+    let demos = ["requests", "background", "io-vs-cpu", "multitasking"];
     assert_eq!(lines.len(), demos.len(), "{lines:?}");
     for (line, demo) in lines.iter().zip(demos) {
         let rust = |name: &str| !name.starts_with("python_") && !name.starts_with("asyncio_");
-        let rows: Vec<&Vec<&'static str>> = (expected.iter())
+        let rows: Vec<&[&str]> = (EXPECTED.lines())
+            .map(|line| Vec::leak(line.split(' ').collect()) as &[&str])
             .filter(|words| words[0] == demo && (python || rust(words[2])))
             .collect();
-        let section = rows[0][1];
-        let rows: Vec<Row> = rows
-            .iter()
-            .map(|words| (words[2], Vec::leak(words[3..].to_vec()) as &[&str]))
-            .collect();
-        assert_rows(line, demo, section, &rows);
+        let fields: Vec<Row> = rows.iter().map(|words| (words[2], &words[3..])).collect();
+        assert_rows(line, demo, rows[0][1], &fields);
     }
     assert!(measurement(&lines[3], "parallel")["idle_cores"].is_boolean());
     assert_eq!(measurement(&lines[0], "concurrent")["max_in_flight"], 3.0);
@@ -135,7 +121,6 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
 
 #[test]
 fn sizes_go_before_or_after_the_demo_name() {
-    // Sizes are global: before or after the demo name.
     let after: ch01_sync_vs_async::Cli =
         shared::cli::try_parse_from(["demo", "requests", "--requests", "5"]).unwrap();
     let before: ch01_sync_vs_async::Cli =

@@ -5,23 +5,21 @@
 use std::time::Duration;
 
 use ch01_sync_vs_async::Sizes;
-use ch01_sync_vs_async::demos::multitasking::{self, Multitasking, TASK_STEP, switches};
+use ch01_sync_vs_async::demos::multitasking::{self, Row, TASK_STEP, switches};
 use shared::timing::ms;
 use shared::trace::{Run, Span};
 
-fn span<'a>(spans: &'a [Span], label: &str) -> &'a Span {
-    spans.iter().find(|s| s.label == label).unwrap()
-}
-
 /// The notes' "cooperative multitasking doesn't need context switches": the tasks handed over
 /// at least five times as often as the OS switched their thread.
-fn hand_overs_need_no_os_switch(hand_overs: usize, os_switches: u64) -> bool {
-    hand_overs > 0 && hand_overs as u64 >= 5 * os_switches
+fn hand_overs_need_no_os_switch(row: &Row) -> bool {
+    let hand_overs = row.switches.unwrap() as u64;
+    hand_overs > 0 && hand_overs >= 5 * row.os_context_switches
 }
 
 /// Preemption on one CPU: each hand-over from one thread to the other is an OS context switch.
-fn every_hand_over_is_an_os_switch(hand_overs: usize, os_switches: u64) -> bool {
-    hand_overs > 0 && os_switches >= hand_overs as u64
+fn every_hand_over_is_an_os_switch(row: &Row) -> bool {
+    let hand_overs = row.switches.unwrap() as u64;
+    hand_overs > 0 && row.os_context_switches >= hand_overs
 }
 
 #[test]
@@ -32,19 +30,19 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     };
     // On a busy machine, pinned threads may get so little of their CPU that no running step
     // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
-    let interleaved = |m: &Multitasking| {
-        let python = m.python_threads_one_core.iter();
-        (python.chain([&m.preemptive_one_core])).all(|row| row.switches > Some(0))
+    let interleaved = |rows: &Vec<Row>| {
+        let mut one_core = rows.iter().filter(|row| row.name.ends_with("one_core"));
+        one_core.all(|row| row.switches > Some(0))
     };
     let measure = || multitasking::measure(&sizes).unwrap();
-    let m = (0..2)
-        .map(|_| measure())
-        .find(interleaved)
-        .unwrap_or_else(measure);
+    let mut tries = (0..2).map(|_| measure());
+    let rows = tries.find(interleaved).unwrap_or_else(measure);
+    let [coop, starved, one_core, parallel, python @ ..] = &rows[..] else {
+        panic!("{rows:?}")
+    };
 
     // Cooperative: one thread, one poll at a time, and the two tasks' turns strictly alternate
     // (a task that kept the thread for two steps in a row would fail this).
-    let coop = &m.cooperative;
     assert_eq!(coop.threads_used, 1);
     let mut polls: Vec<(&Run, &str)> = (coop.spans.iter())
         .flat_map(|s| s.runs.iter().map(|run| (run, s.label.as_str())))
@@ -69,19 +67,17 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
 
     // Starved: the polite task was not polled at all until the hog finished (a preemptive
     // scheduler would have given it turns meanwhile).
-    let hog = span(&m.starved.spans, "task hog");
-    let polite = span(&m.starved.spans, "task polite");
+    let task = |label| starved.spans.iter().find(|s| s.label == label).unwrap();
+    let (hog, polite) = (task("task hog"), task("task polite"));
     assert!(polite.first_entered().unwrap() >= hog.closed);
-    let starved_ms = m.starved.starved_ms.unwrap();
-    assert!(starved_ms >= ms(hog.runs[0].cpu()) * 0.9);
-    assert_eq!(m.starved.threads_used, 1);
-    assert_eq!(m.parallel.threads_used, 2);
-    assert!(m.parallel.progress_a > Some(0) && m.parallel.progress_b > Some(0));
+    assert!(starved.starved_ms.unwrap() >= ms(hog.runs[0].cpu()) * 0.9);
+    assert_eq!(starved.threads_used, 1);
+    assert_eq!(parallel.threads_used, 2);
+    assert!(parallel.progress_a > Some(0) && parallel.progress_b > Some(0));
 
     // Preemptive on one core: both pinned threads progressed, were never on a CPU at the same
     // moment, and the CPU went back and forth between them: a scheduler that ran one thread to
     // the end before starting the other would count 0 hand-overs.
-    let one_core = &m.preemptive_one_core;
     if !cfg!(target_os = "linux") {
         assert!(one_core.note.as_deref().unwrap().contains("skipped"));
         return;
@@ -92,40 +88,23 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // Back and forth at least once each way; on a very busy machine the two threads may get only
     // a few milliseconds of this CPU between them, so not many more.
     let switched = one_core.switches.unwrap();
-    assert!(
-        switched >= 2,
-        "the CPU switched between the threads {switched} times"
-    );
+    assert!(switched >= 2, "switched {switched} times");
 
     // Task switches need no OS context switch, thread switches do; in CPython too (asyncio
     // tasks on one thread, and two Python threads pinned to one CPU).
-    let mut pairs = vec![(&m.cooperative, &m.preemptive_one_core)];
+    let mut pairs = vec![(coop, one_core)];
     if shared::testing::python().is_some() {
-        let python = (&m.asyncio_cooperative, &m.python_threads_one_core);
-        pairs.push((python.0.as_ref().unwrap(), python.1.as_ref().unwrap()));
+        pairs.push((&python[0], &python[1])); // asyncio tasks, Python threads
     }
     for (coop, one_core) in pairs {
-        let coop_counts = (coop.switches.unwrap(), coop.os_context_switches);
-        let core_counts = (one_core.switches.unwrap(), one_core.os_context_switches);
-        let (coop_name, core_name) = (coop.name, one_core.name);
-        println!("{coop_name} {coop_counts:?}, {core_name} {core_counts:?}");
-        let (hand_overs, os_switches) = coop_counts;
-        assert!(
-            hand_overs_need_no_os_switch(hand_overs, os_switches),
-            "{coop_name}: {coop_counts:?} (hand-overs, OS switches)"
-        );
-        let (hand_overs, os_switches) = core_counts;
-        assert!(
-            every_hand_over_is_an_os_switch(hand_overs, os_switches),
-            "{core_name}: {core_counts:?} (hand-overs, OS switches)"
-        );
+        let counts = |row: &Row| (row.name, row.switches, row.os_context_switches);
+        let (tasks, threads) = (counts(coop), counts(one_core));
+        assert!(hand_overs_need_no_os_switch(coop), "{tasks:?}");
+        assert!(every_hand_over_is_an_os_switch(one_core), "{threads:?}");
         // Negative controls: each check fails on the other kind of multitasking. Threads need
         // the OS for every hand-over; tasks hand over without it.
-        assert!(!hand_overs_need_no_os_switch(core_counts.0, core_counts.1));
-        assert!(!every_hand_over_is_an_os_switch(
-            coop_counts.0,
-            coop_counts.1
-        ));
+        assert!(!hand_overs_need_no_os_switch(one_core));
+        assert!(!every_hand_over_is_an_os_switch(coop));
         // The rows say the same in their own field.
         assert!(coop.os_switches_per_hand_over.unwrap() <= 0.2);
         assert!(one_core.os_switches_per_hand_over.unwrap() >= 1.0);
@@ -154,31 +133,28 @@ fn parallel_threads_run_on_two_cpus_at_the_same_time() {
     panic!("the two threads never ran at the same time: {overlaps:?}");
 }
 
-/// A stretch of thread 1 from `start` to `end` ms, with `cpu` ms on a CPU.
-fn run(start: u64, end: u64, cpu: u64) -> Run {
+/// A `thread` span labelled `label`, open from 0 to 20 ms, with these stretches of thread 1
+/// (`start` to `end` ms, each with 1 ms on a CPU).
+fn step(label: &str, runs: &[(u64, u64)]) -> Span {
     let ms = Duration::from_millis;
-    Run {
+    let run = |&(start, end)| Run {
         thread_id: 1,
         start: ms(start),
         end: ms(end),
         at_start: Default::default(),
         at_end: shared::timing::ThreadUsage {
-            cpu: ms(cpu),
+            cpu: ms(1),
             context_switches: 0,
         },
-    }
-}
-
-/// A `thread` span labelled `label`, open from 0 to 20 ms, with these stretches.
-fn step(label: &str, runs: Vec<Run>) -> Span {
+    };
     Span {
         name: "thread".into(),
         label: label.into(),
         pid: 1,
         thread_id: 1,
         opened: Duration::ZERO,
-        closed: Duration::from_millis(20),
-        runs,
+        closed: ms(20),
+        runs: runs.iter().map(run).collect(),
         waiting_for: None,
     }
 }
@@ -189,22 +165,19 @@ fn switches_count_hand_overs_while_both_have_work_and_the_timeline_cuts_after_th
     // hand-overs while both threads had work left (going on with B after A's last step hands
     // nothing over), and a run that mostly waited (4..9, 1 ms of CPU) never had the CPU.
     let spans = [
-        step("A", vec![run(0, 1, 1), run(1, 2, 1)]),
-        step("B", vec![run(2, 3, 1), run(3, 4, 1), run(4, 9, 1)]),
-        step("A", vec![run(5, 6, 1)]),
-        step("B", vec![run(6, 7, 1), run(7, 8, 1)]),
+        step("A", &[(0, 1), (1, 2)]),
+        step("B", &[(2, 3), (3, 4), (4, 9)]),
+        step("A", &[(5, 6)]),
+        step("B", &[(6, 7), (7, 8)]),
     ];
-    assert_eq!(switches(&spans), 2);
+    assert_eq!(switches(&spans, true), 2);
     // One thread run to completion, then the other: nothing was handed over.
-    let serial = [
-        step("A", vec![run(0, 1, 1), run(1, 2, 1)]),
-        step("B", vec![run(2, 3, 1), run(3, 4, 1)]),
-    ];
-    assert_eq!(switches(&serial), 0);
+    let serial = [step("A", &[(0, 1), (1, 2)]), step("B", &[(2, 3), (3, 4)])];
+    assert_eq!(switches(&serial, true), 0);
     // The cooperative timeline shows only the first turns.
     let spans = [
-        step("A", vec![run(0, 1, 1), run(2, 3, 1), run(4, 5, 1)]),
-        step("B", vec![run(1, 2, 1), run(3, 4, 1)]),
+        step("A", &[(0, 1), (2, 3), (4, 5)]),
+        step("B", &[(1, 2), (3, 4)]),
     ];
     let cut = multitasking::first_turns(&spans, 3);
     assert_eq!(cut[0].runs.len(), 2);

@@ -27,22 +27,19 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
         ..Sizes::default()
     };
     let legs = requests::measure(&sizes).unwrap();
-    let mut pairs = vec![
-        (&legs.sequential_blocking, &legs.concurrent),
-        (&legs.sequential_async, &legs.concurrent),
-    ];
     if shared::testing::python().is_some() {
-        let [blocking, sequential, gather] = &legs.python[..] else {
-            panic!("{:?}", legs.python)
-        };
-        pairs.extend([(blocking, gather), (sequential, gather)]);
+        assert_eq!(legs.len(), 6, "{legs:?}");
     }
-    for (one_by_one, together) in pairs {
-        assert_eq!(one_by_one.requests, 5, "{}", one_by_one.name);
-        assert!(one_at_a_time(one_by_one), "{one_by_one:?}");
+    // Blocking, async one by one, all at once: in Rust, then in CPython.
+    for three in legs.chunks(3) {
+        let [blocking, sequential, together] = [0, 1, 2].map(|i| &three[i]);
         assert!(all_at_once(together, 5), "{together:?}");
-        // Negative controls: each check fails on the other kind of leg.
-        assert!(!one_at_a_time(together) && !all_at_once(one_by_one, 5));
+        for one_by_one in [blocking, sequential] {
+            assert_eq!(one_by_one.requests, 5, "{}", one_by_one.name);
+            assert!(one_at_a_time(one_by_one), "{one_by_one:?}");
+            // Negative controls: each check fails on the other kind of leg.
+            assert!(!one_at_a_time(together) && !all_at_once(one_by_one, 5));
+        }
         // All five waited on one thread, mostly not computing: concurrency without extra threads.
         let spans = together.requests();
         assert_eq!(threads_used(&spans), 1, "{}", together.name);
@@ -52,18 +49,15 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     }
     // Speedup against the blocking leg: about 1 for the async one-by-one leg, about N for the
     // concurrent one. Coarse: a concurrent leg that waited one at a time would score about 1.
-    assert_eq!(legs.sequential_blocking.speedup, 1.0);
-    let (one_by_one, concurrent) = (&legs.sequential_async, &legs.concurrent);
+    assert_eq!(legs[0].speedup, 1.0);
+    let (one_by_one, concurrent) = (&legs[1], &legs[2]);
     assert!(one_by_one.speedup < 1.5, "{one_by_one:?}");
     assert!(concurrent.speedup > 2.5, "{concurrent:?}");
     // The legs on one clock: each starts after the previous one ended.
-    let report = legs.report();
-    for pair in report.measurements.windows(2) {
+    for pair in legs.windows(2) {
         let [a, b] = [0, 1].map(|i| named(&pair[i].spans, "leg")[0]);
         assert!(a.closed <= b.opened, "{a:?} {b:?}");
-    }
-    for leg in report.measurements {
-        assert_eq!(leg.ideal, 5);
+        assert_eq!((pair[0].ideal, pair[1].ideal), (5, 5));
     }
 }
 
@@ -76,33 +70,29 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
         ..Sizes::default()
     };
     let legs = requests::measure(&sizes).unwrap();
-    for leg in [&legs.sequential_blocking, &legs.sequential_async] {
+    for leg in &legs[..2] {
         assert_eq!((leg.requests, leg.ideal), (2, 6));
         assert_eq!(leg.requests().len(), 2);
         let note = leg.note.as_deref().unwrap();
         assert!(note.contains("2 of 6"), "{note}");
     }
-    assert_eq!(legs.concurrent.requests, 6);
-    assert_eq!(legs.concurrent.max_in_flight, Some(6));
+    assert_eq!((legs[2].requests, legs[2].max_in_flight), (6, Some(6)));
 }
 
 #[test]
 fn a_url_target_has_no_max_in_flight_but_a_note() {
     let server = shared::SlowServer::start().unwrap();
-    let url: reqwest::Url = server.delay_url(20).parse().unwrap();
     let sizes = Sizes {
         requests: 3,
-        url: Some(url),
+        url: Some(server.delay_url(20).parse().unwrap()),
         ..Sizes::default()
     };
     let legs = requests::measure(&sizes).unwrap();
-    assert_eq!(legs.concurrent.max_in_flight, None);
-    let note = legs.concurrent.note.as_deref().unwrap();
+    assert_eq!(legs[2].max_in_flight, None);
+    let note = legs[2].note.as_deref().unwrap();
     assert!(note.contains("max_in_flight unknown"), "{note}");
-    let report = legs.report();
-    let line = report.to_json_line();
+    let line = serde_json::to_string(&legs).unwrap();
     assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg (the CPython legs' too).
-    let legs_run = report.measurements.len() as u64;
-    assert_eq!(server.requests(), 3 * legs_run);
+    assert_eq!(server.requests(), 3 * legs.len() as u64);
 }

@@ -20,10 +20,9 @@ pub async fn background_request(
     url: Url,
     tick_every: Duration,
 ) -> anyhow::Result<(u16, u64)> {
-    let task = tokio::spawn(
+    let mut task = tokio::spawn(
         async move { fetch(&client, &url).await }.instrument(info_span!("background task")),
     );
-    tokio::pin!(task);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
     let mut ticks = 0;
     loop {
@@ -44,7 +43,7 @@ pub async fn background_request(
 pub const PYTHON: shared::python::Script =
     shared::python::Script::new("background.py", include_str!("background.py"));
 
-pub use measuring::{Background, Measured, measure, run};
+pub use measuring::{Background, measure, run};
 
 mod measuring {
     use std::time::Duration;
@@ -95,13 +94,9 @@ mod measuring {
             tick_every: Duration,
             mut spans: Vec<Span>,
         ) -> Self {
+            let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
             let [(task_opened, task_closed), (opened, returned)] =
-                ["background task", "run"].map(|name| {
-                    named(&spans, name)
-                        .first()
-                        .map(|s| (s.opened, s.closed))
-                        .unwrap_or_default()
-                });
+                ["background task", "run"].map(|name| open(name).unwrap_or_default());
             spans.retain(|s| s.name != "run");
             Self {
                 name,
@@ -117,17 +112,9 @@ mod measuring {
         }
     }
 
-    /// The tokio row and the CPython row.
-    #[derive(Debug, Clone)]
-    pub struct Measured {
-        /// `tokio::spawn`.
-        pub background: Background,
-        /// `asyncio.create_task` (none without python3).
-        pub asyncio_create_task: Option<Background>,
-    }
-
-    /// Starts the background request, ticks until it reports back, and measures both.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
+    /// Starts the background request, ticks until it reports back, and measures both: with
+    /// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
         let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
         let client = http_client(target.url())?;
         // About six ticks whatever the length, so the timeline stays readable.
@@ -141,16 +128,14 @@ mod measuring {
             info_span!("run")
                 .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
         });
-        let python = shared::narrate::python().map(|python| {
+        let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
+        if let Some(python) = shared::narrate::python() {
             let args = [target.url().to_string(), tick_every.as_millis().to_string()];
             let finished = python.run(&super::PYTHON, &args)?;
             let (name, spans) = ("asyncio_create_task", finished.spans);
-            anyhow::Ok(Background::new(name, finished.result, tick_every, spans))
-        });
-        Ok(Measured {
-            background: Background::new(DEMO, done?, tick_every, spans),
-            asyncio_create_task: python.transpose()?,
-        })
+            rows.push(Background::new(name, finished.result, tick_every, spans));
+        }
+        Ok(rows)
     }
 
     /// Runs the demo with its narration.
@@ -161,46 +146,32 @@ mod measuring {
             "A long-running task can run in the background while the main task keeps working; \
              when it is done, the main task is notified and gets its result.",
         );
-        let m = measure(sizes)?;
-        let rows: Vec<&Background> = [&m.background]
-            .into_iter()
-            .chain(&m.asyncio_create_task)
-            .collect();
-        narrator.report(&Report::new(DEMO, SECTION, rows.clone()));
+        let rows = measure(sizes)?;
+        narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
         narrator.timeline("background", &spans);
-        let facts = |row: &Background| {
-            let ticks = plural(row.main_ticks, "time", "times");
-            let threads = plural(row.threads_used as u64, "thread", "threads");
-            (
-                human_ms(row.task_ms),
-                ticks,
-                human_ms(row.notified_after_ms),
-                threads,
-            )
-        };
-        let (task, ticks, notified, threads) = facts(&m.background);
-        let mut summary = vec![
-            format!(
-                "The background task ran for {task}; meanwhile the main task ticked {ticks}, all \
-                 on {threads}: it was never blocked, and waiting for I/O needs no thread."
-            ),
-            format!(
-                "Between ticks the main task slept until the next tick or the task's end, \
-                 whichever came first (`select!` on the ticker and the task's JoinHandle). The \
-                 finished task woke it through its JoinHandle {notified} after the task's end, \
-                 without waiting for a tick: that wake-up is the notification, as `await task` \
-                 is for `asyncio.create_task` (or a callback given to `add_done_callback`)."
-            ),
-        ];
-        if let Some(py) = &m.asyncio_create_task {
-            let (task, ticks, notified, threads) = facts(py);
-            summary.push(format!(
-                "CPython: the task from asyncio.create_task ran for {task} while the main task \
-                 ticked {ticks}; `await task` had its result {notified} after the task's end, on \
-                 {threads}: asyncio notifies the same way."
-            ));
-        }
+        let mut summary: Vec<String> = (rows.iter())
+            .map(|row| {
+                let ticks = plural(row.main_ticks, "time", "times");
+                let threads = plural(row.threads_used as u64, "thread", "threads");
+                let spawn = if row.name == DEMO {
+                    "tokio::spawn"
+                } else {
+                    "asyncio.create_task"
+                };
+                let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
+                format!(
+                    "With {spawn}, the background task ran for {task} while the main task ticked \
+                     {ticks}, all on {threads}, and had its result {notified} after the task's end."
+                )
+            })
+            .collect();
+        summary.push(
+            "The main task was never blocked: waiting for I/O needs no thread. The finished task \
+             woke it through its JoinHandle, not at its next tick (select! waits on both): that \
+             wake-up is the notification, as `await task` is for `asyncio.create_task`."
+                .into(),
+        );
         narrator.summary(SECTION, &summary);
         Ok(())
     }

@@ -26,10 +26,8 @@ pub fn get_headers(
         .headers()
         .iter()
         .map(|(key, value)| {
-            (
-                key.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into(),
-            )
+            let value = String::from_utf8_lossy(value.as_bytes());
+            (key.to_string(), value.into_owned())
         })
         .collect();
     response
@@ -135,14 +133,11 @@ mod measuring {
             rounds: Option<u64>,
             delay_ms: Option<u64>,
         ) -> Self {
-            let Usage { wall, cpu } = usage;
-            let (wall_ms, cpu_ms) = (ms(wall), ms(cpu));
-            let cpu_per_wall = ratio(cpu_ms, wall_ms);
             Self {
                 name,
-                wall_ms,
-                cpu_ms,
-                cpu_per_wall,
+                wall_ms: ms(usage.wall),
+                cpu_ms: ms(usage.cpu),
+                cpu_per_wall: usage.cpu_per_wall(),
                 rounds,
                 delay_ms,
                 ..Self::default()
@@ -204,16 +199,15 @@ mod measuring {
         let cpu_bound = Step::new("cpu_bound", usage, Some(rounds), None);
         spans.extend(formatting);
 
-        // The fixed amount of work: as many rounds as --cpu-ms of CPU time does, from the rate
-        // the CPU-bound step managed per CPU-second (not per wall-second: other programs may
-        // have had part of its CPU).
+        // The fixed amount of work: the rounds --cpu-ms of CPU time does, at the rate per
+        // CPU-second (not per wall-second: other programs may have had part of its CPU).
         let cpu_time = named(&spans, "cpu_bound").first().map(|s| s.cpu());
         let per_ms = ratio(rounds as f64, ms(cpu_time.unwrap_or_default()));
         let work = ((per_ms * sizes.cpu_ms as f64) as u64).max(2);
 
         let cpu = shared::affinity::allowed_cpus()?[0];
         let what = "what limits each step";
-        let (changed, limits) = shared::narrate::record(what, "leg", Some(5), || {
+        let (changed, mut limits) = shared::narrate::record(what, "leg", Some(5), || {
             let mut steps = Vec::new();
             if let Some(server) = target.server() {
                 let delay = sizes.delay_ms / 2;
@@ -239,11 +233,8 @@ mod measuring {
             // The busy run right after the one alone: other programs' load changes less between.
             let fixed = formatting("cpu_bound_fixed_work", work, false)?;
             let busy = formatting("cpu_bound_busy_cpu", work, true)?;
-            steps.extend([
-                fixed,
-                formatting("cpu_bound_half_work", work / 2, false)?,
-                busy,
-            ]);
+            let half = formatting("cpu_bound_half_work", work / 2, false)?;
+            steps.extend([fixed, half, busy]);
             anyhow::Ok(steps)
         });
         if target.server().is_none() {
@@ -253,6 +244,7 @@ mod measuring {
                 target.url()
             ));
         }
+        limits.retain(|s| s.name == "leg" || s.name == "spinner");
         let steps = [vec![io_bound, cpu_bound], changed?].concat();
         let mut m = IoVsCpu {
             steps,
@@ -305,14 +297,12 @@ mod measuring {
                 cpu_fixed
             };
             step.vs_baseline = Some(ratio(step.wall_ms, baseline));
-            if !step.name.ends_with("busy_cpu") {
-                continue;
-            }
-            step.idle_cpu = Some(idle_cpu);
             let label = format!("leg {}", step.name);
-            let Some(window) = m.limits.iter().find(|s| s.label == label) else {
+            let window = m.limits.iter().find(|s| s.label == label);
+            let Some(window) = window.filter(|_| step.name.ends_with("busy_cpu")) else {
                 continue;
             };
+            step.idle_cpu = Some(idle_cpu);
             // Each spinner run's CPU time, in proportion to how much of it fell in the window.
             let spun: Duration = (spinner.iter().flat_map(|s| &s.runs))
                 .map(|run| {
@@ -326,14 +316,7 @@ mod measuring {
             step.cpu_ms = (step.cpu_ms - ms(spun)).max(0.0);
             step.cpu_per_wall = ratio(step.cpu_ms, step.wall_ms);
         }
-        let busy_io = m
-            .steps
-            .iter_mut()
-            .find(|step| step.name == "io_bound_busy_cpu");
-        let Some(busy_io) = busy_io else {
-            return;
-        };
-        busy_io.note = Some(if cfg!(target_os = "linux") {
+        let pinned = if cfg!(target_os = "linux") {
             format!(
                 "this row and the cpu_bound rows after it ran on CPU {cpu}, pinned with \
                  sched_setaffinity; in the busy_cpu rows a spinning thread pinned there shared it"
@@ -342,33 +325,30 @@ mod measuring {
             "threads are pinned to a CPU on Linux only: here the spinner of the busy_cpu rows \
              may have run on another core"
                 .into()
-        });
+        };
+        if let Some(busy_io) = m.steps.iter_mut().find(|s| s.name == "io_bound_busy_cpu") {
+            busy_io.note = Some(pinned);
+        }
     }
 
-    /// What the changed rows showed, one line each, saying so where this run disagreed.
+    /// What the changed rows showed against their baselines, and where this run disagreed.
     fn limits_lines(m: &IoVsCpu) -> Vec<String> {
         let none = Step::default();
         let step = |name| m.step(name).unwrap_or(&none);
-        let x = |step: &Step| step.vs_baseline.unwrap_or(0.0);
-        let took = |step: &Step| format!("{} ({:.2}x)", human_ms(step.wall_ms), x(step));
-        let (io, busy_io) = (
-            human_ms(step("io_bound").wall_ms),
-            step("io_bound_busy_cpu"),
-        );
-        let fixed = step("cpu_bound_fixed_work");
-        let (half, busy) = (step("cpu_bound_half_work"), step("cpu_bound_busy_cpu"));
+        let x = |name| step(name).vs_baseline.unwrap_or(0.0);
         let mut lines = Vec::new();
-        if let Some(half_delay) = m.step("io_bound_half_delay") {
-            let why = match x(half_delay) < 0.8 {
+        if m.step("io_bound_half_delay").is_some() {
+            let x = x("io_bound_half_delay");
+            let why = match x < 0.8 {
                 true => "the wait is what limits an I/O-bound step",
                 false => "this run, something other than the server's delay held it up",
             };
-            let half = took(half_delay);
             lines.push(format!(
-                "With half the server's delay the request took {half}, not {io}: {why}."
+                "With half the server's delay the request took {x:.2}x as long: {why}."
             ));
         }
-        let why = match (x(busy_io) < 1.25, busy_io.idle_cpu) {
+        let busy_io = x("io_bound_busy_cpu");
+        let why = match (busy_io < 1.25, step("io_bound_busy_cpu").idle_cpu) {
             (true, _) => "a busier CPU does not slow a step that waits",
             (false, Some(false)) => {
                 "slower, as picking up the answer needed a turn on this CPU, which other \
@@ -379,12 +359,13 @@ mod measuring {
                  wait itself did not change"
             }
         };
-        let busy_io = took(busy_io);
         lines.push(format!(
-            "With a spinning thread on its CPU the request took {busy_io}: {why}."
+            "With a spinning thread on its CPU the request took {busy_io:.2}x as long: {why}."
         ));
+        let (fixed, half) = (step("cpu_bound_fixed_work"), step("cpu_bound_half_work"));
         let cpu_x = ratio(half.cpu_ms, fixed.cpu_ms);
-        let why = match (x(half) < 0.8, cpu_x < 0.8) {
+        let half = x("cpu_bound_half_work");
+        let why = match (half < 0.8, cpu_x < 0.8) {
             (true, _) => "the amount of computing sets a CPU-bound step's time",
             (false, true) => {
                 "other programs took part of this CPU, but the CPU time fell all the same"
@@ -393,12 +374,11 @@ mod measuring {
                 "this run, other programs' load changed between the two and blurred both clocks"
             }
         };
-        let (half, fixed_wall) = (took(half), human_ms(fixed.wall_ms));
         lines.push(format!(
-            "Half the rounds of formatting took {half} instead of {fixed_wall}, CPU time \
-             {cpu_x:.2}x: {why}."
+            "Half the rounds of formatting took {half:.2}x as long, CPU time {cpu_x:.2}x: {why}."
         ));
-        let why = match (x(busy) >= 1.2, busy.idle_cpu) {
+        let busy = step("cpu_bound_busy_cpu");
+        let why = match (x(busy.name) >= 1.2, busy.idle_cpu) {
             (true, _) => "the CPU is what limits a CPU-bound step, not the server".into(),
             (false, Some(false)) => format!(
                 "this CPU was not idle (alone, the rounds got {:.2} CPU-seconds per second), so \
@@ -410,14 +390,12 @@ mod measuring {
                   between the two runs"
                 .into(),
         };
-        let (cpu_per_wall, spun) = (
-            busy.cpu_per_wall,
-            human_ms(busy.spinner_cpu_ms.unwrap_or(0.0)),
-        );
-        let busy = took(busy);
         lines.push(format!(
-            "The same rounds beside a spinning thread took {busy}, at {cpu_per_wall:.2} \
-             CPU-seconds per second while the spinner took {spun}: {why}."
+            "The same rounds beside a spinning thread took {:.2}x, at {:.2} CPU-seconds per \
+             second while the spinner took {}: {why}.",
+            x(busy.name),
+            busy.cpu_per_wall,
+            human_ms(busy.spinner_cpu_ms.unwrap_or(0.0))
         ));
         lines
     }
@@ -434,22 +412,16 @@ mod measuring {
         let m = measure(sizes)?;
         narrator.report(&Report::new(DEMO, SECTION, m.steps.iter().collect()));
         narrator.timeline("listing 1.1", &m.spans);
-        let legs: Vec<Span> = (m.limits.iter())
-            .filter(|s| s.name == "leg" || s.name == "spinner")
-            .cloned()
-            .collect();
-        narrator.timeline("what limits each step", &legs);
+        narrator.timeline("what limits each step", &m.limits);
         let percent = |name| m.step(name).map_or(0.0, |step| step.cpu_per_wall * 100.0);
         let (io, cpu) = (percent("io_bound"), percent("cpu_bound"));
+        let others = (cpu < 90.0).then_some(" (other programs got the rest)");
         let mut summary = vec![format!(
             "The request used {io:.1}% of a CPU while it lasted: it is I/O-bound; a faster server \
-             or network would speed it up, a faster CPU would not. Formatting the headers used \
-             {cpu:.0}%: it is CPU-bound; only more or faster CPU would speed it up{}.",
-            if cpu < 90.0 {
-                " (below 100%: other programs got part of this CPU)"
-            } else {
-                ""
-            }
+             or network would speed it up, a faster CPU would not, and its CPU is free for other \
+             work meanwhile: asyncio uses that gap. Formatting the headers used {cpu:.0}%{}: \
+             it is CPU-bound; only more or faster CPU would speed it up.",
+            others.unwrap_or_default()
         )];
         summary.extend(limits_lines(&m));
         if m.step("python_io_bound").is_some() {
@@ -459,10 +431,6 @@ mod measuring {
                  {cpu:.0}%: the same split in the book's own language."
             ));
         }
-        summary.push(
-            "While a program waits on I/O its CPU is free for other work: asyncio uses that gap."
-                .into(),
-        );
         narrator.summary(SECTION, &summary);
         Ok(())
     }

@@ -7,10 +7,8 @@ pub mod requests;
 
 /// A tokio runtime whose one thread runs every task, as asyncio's event loop does.
 fn event_loop() -> anyhow::Result<tokio::runtime::Runtime> {
-    use anyhow::Context as _;
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .context("could not start the tokio runtime")
+        .build();
+    anyhow::Context::context(runtime, "could not start the tokio runtime")
 }

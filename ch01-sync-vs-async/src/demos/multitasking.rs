@@ -56,10 +56,9 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
                 })
             })
             .collect();
-        let finished = threads
-            .into_iter()
-            .map(|t| t.join().map_err(|_| anyhow::anyhow!("a thread panicked")));
-        finished.map(|result| result?).collect()
+        (threads.into_iter())
+            .map(|t| t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?)
+            .collect()
     })
 }
 
@@ -100,7 +99,7 @@ pub async fn yield_now() {
 pub const PYTHON: shared::python::Script =
     shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
 
-pub use measuring::{Multitasking, Row, TASK_STEP, first_turns, measure, parallel, run, switches};
+pub use measuring::{Row, TASK_STEP, first_turns, measure, parallel, run, switches};
 
 mod measuring {
     use std::collections::{BTreeSet, HashMap};
@@ -156,8 +155,7 @@ mod measuring {
         pub starved_ms: Option<f64>,
         /// OS context switches of the threads from their first step or poll to their last.
         pub os_context_switches: u64,
-        /// `os_context_switches / switches`: far below 1 when a hand-over needs no OS, 1 or more
-        /// when each goes through it.
+        /// `os_context_switches / switches`: far below 1 if hand-overs need no OS, 1+ if each does.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub os_switches_per_hand_over: Option<f64>,
         /// `parallel`: whether the threads got two cores' worth of CPU (1.5 CPU-seconds/s or more).
@@ -188,10 +186,21 @@ mod measuring {
             }
         }
 
-        /// The row with its hand-overs counted (of the stretches `only_running`, or of every
-        /// one), and the OS context switches per hand-over.
+        /// The row of two threads, `thread A` and `thread B`, which finished on `cpus`.
+        fn of_threads(self, cpus: &[Option<usize>]) -> Self {
+            let steps = |label: &str| Some(self.spans.iter().filter(|s| s.label == label).count());
+            Row {
+                progress_a: steps("thread A"),
+                progress_b: steps("thread B"),
+                cpus_seen: Some(cpus.iter().flatten().collect::<BTreeSet<_>>().len()),
+                overlap_ms: Some(ms(running_overlap(&self.spans))),
+                ..self
+            }
+        }
+
+        /// The row with its hand-overs (see [`switches`]) and OS context switches per hand-over.
         fn handed_over(mut self, only_running: bool) -> Self {
-            let switches = hand_overs(&runs(&self.spans, only_running));
+            let switches = switches(&self.spans, only_running);
             self.switches = Some(switches);
             let per_hand_over = ratio(self.os_context_switches as f64, switches as f64);
             self.os_switches_per_hand_over = Some(per_hand_over);
@@ -199,42 +208,9 @@ mod measuring {
         }
     }
 
-    /// The four rows, and the CPython ones.
-    #[derive(Debug, Clone)]
-    pub struct Multitasking {
-        /// Two tasks taking turns on one thread.
-        pub cooperative: Row,
-        /// A task that never yields, and one waiting behind it.
-        pub starved: Row,
-        /// Two threads pinned to one CPU.
-        pub preemptive_one_core: Row,
-        /// Two threads on two CPUs.
-        pub parallel: Row,
-        /// Two asyncio tasks taking turns (none without python3).
-        pub asyncio_cooperative: Option<Row>,
-        /// Two Python threads pinned to one CPU (none without python3, or off Linux).
-        pub python_threads_one_core: Option<Row>,
-    }
-
-    impl Multitasking {
-        /// Every row: the four, then the CPython ones.
-        pub fn rows(&self) -> Vec<&Row> {
-            let rust = [
-                &self.cooperative,
-                &self.starved,
-                &self.preemptive_one_core,
-                &self.parallel,
-            ];
-            let python = self
-                .asyncio_cooperative
-                .iter()
-                .chain(&self.python_threads_one_core);
-            rust.into_iter().chain(python).collect()
-        }
-    }
-
-    /// Runs the four measurements; each task or thread stays busy for about `sizes.busy_ms`.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Multitasking> {
+    /// Runs `cooperative`, `starved`, `preemptive_one_core`, `parallel`, then `asyncio_cooperative`
+    /// and (Linux) `python_threads_one_core` with python3; each busy for about `sizes.busy_ms`.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
         let busy = Duration::from_millis(sizes.busy_ms);
         let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
         let runtime = crate::demos::event_loop()?;
@@ -253,15 +229,9 @@ mod measuring {
         })?;
         let polite = starved.spans.iter().find(|s| s.label == "task polite");
         starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-        let (asyncio_cooperative, python_threads_one_core) = in_python(sizes.busy_ms)?;
-        Ok(Multitasking {
-            cooperative,
-            starved,
-            preemptive_one_core: one_core(busy)?,
-            parallel: parallel(busy)?,
-            asyncio_cooperative,
-            python_threads_one_core,
-        })
+        let mut rows = vec![cooperative, starved, one_core(busy)?, parallel(busy)?];
+        rows.extend(in_python(sizes.busy_ms)?);
+        Ok(rows)
     }
 
     /// Two busy threads pinned to the same CPU: neither yields, yet both progress, because the
@@ -274,9 +244,8 @@ mod measuring {
             return Ok(row);
         }
         let mut row = threads("preemptive_one_core", busy, [Some(cpu); 2])?.handed_over(true);
-        row.note = Some(format!(
-            "both threads pinned to CPU {cpu} with sched_setaffinity"
-        ));
+        let note = format!("both threads pinned to CPU {cpu} with sched_setaffinity");
+        row.note = Some(note);
         Ok(row)
     }
 
@@ -311,24 +280,7 @@ mod measuring {
     ) -> anyhow::Result<Row> {
         let ((finished_on, usage), spans) =
             shared::trace::record(|| timed(|| super::two_threads(busy, pins)));
-        Ok(threads_row(name, usage, &finished_on?, spans))
-    }
-
-    /// A row of two threads, `thread A` and `thread B`, which finished on `cpus`.
-    fn threads_row(
-        name: &'static str,
-        usage: Usage,
-        cpus: &[Option<usize>],
-        spans: Vec<Span>,
-    ) -> Row {
-        let steps = |label: &str| Some(spans.iter().filter(|s| s.label == label).count());
-        Row {
-            progress_a: steps("thread A"),
-            progress_b: steps("thread B"),
-            cpus_seen: Some(cpus.iter().flatten().collect::<BTreeSet<_>>().len()),
-            overlap_ms: Some(ms(running_overlap(&spans))),
-            ..Row::new(name, usage, spans)
-        }
+        Ok(Row::new(name, usage, spans).of_threads(&finished_on?))
     }
 
     /// What `multitasking.py` answers: its process's times, and the CPUs its threads ended on.
@@ -341,28 +293,25 @@ mod measuring {
     }
 
     /// The cooperative tasks in asyncio, and two Python threads pinned to one CPU (Linux only).
-    fn in_python(busy_ms: u64) -> anyhow::Result<(Option<Row>, Option<Row>)> {
+    fn in_python(busy_ms: u64) -> anyhow::Result<Vec<Row>> {
         let Some(python) = shared::narrate::python() else {
-            return Ok((None, None));
+            return Ok(vec![]);
         };
         let cpu = shared::affinity::allowed_cpus()?[0];
         let run = |row: &str, last: String| {
             let args = [row.to_string(), busy_ms.to_string(), last];
             let finished = python.run::<Python>(&super::PYTHON, &args)?;
-            let r = finished.result;
-            let (wall, cpu) = (
-                Duration::from_nanos(r.wall_ns),
-                Duration::from_nanos(r.cpu_ns),
-            );
+            let (r, nanos) = (finished.result, Duration::from_nanos);
+            let (wall, cpu) = (nanos(r.wall_ns), nanos(r.cpu_ns));
             anyhow::Ok((Usage { wall, cpu }, r, finished.spans))
         };
         let (usage, _, spans) = run("cooperative", TASK_STEP.as_micros().to_string())?;
         let cooperative = Row::new("asyncio_cooperative", usage, spans).handed_over(false);
         if !cfg!(target_os = "linux") {
-            return Ok((Some(cooperative), None));
+            return Ok(vec![cooperative]);
         }
         let (usage, r, spans) = run("threads", cpu.to_string())?;
-        let mut threads = threads_row("python_threads_one_core", usage, &r.cpus, spans);
+        let mut threads = Row::new("python_threads_one_core", usage, spans).of_threads(&r.cpus);
         let interval = r.switch_interval_s * 1e3;
         threads.switch_interval_ms = Some(interval);
         threads.note = Some(format!(
@@ -370,7 +319,7 @@ mod measuring {
              run Python at a time, asked to hand over every {} (sys.getswitchinterval())",
             human_ms(interval)
         ));
-        Ok((Some(cooperative), Some(threads.handed_over(true))))
+        Ok(vec![cooperative, threads.handed_over(true)])
     }
 
     /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
@@ -385,10 +334,12 @@ mod measuring {
         runs
     }
 
-    /// How often the next stretch belongs to a different label, counted until the first label
-    /// has its last stretch: after that one is done, the other runs on and nothing is handed
-    /// over, nor does the OS need to switch anything (the finished thread simply exits).
-    fn hand_overs(runs: &[(&str, &Run)]) -> usize {
+    /// How often the CPU (or, not `only_running`, the thread) went from one label's work to
+    /// another's, counted until the first label's last stretch: after it the other runs on, and
+    /// nothing is handed over nor switched by the OS (the finished thread simply exits). A
+    /// scheduler that ran one thread to completion would count 0.
+    pub fn switches(spans: &[Span], only_running: bool) -> usize {
+        let runs = runs(spans, only_running);
         // Each label's last stretch (a later one replaces an earlier one of the same label).
         let last: HashMap<&str, usize> = (runs.iter().enumerate())
             .map(|(i, (label, _))| (*label, i))
@@ -397,13 +348,6 @@ mod measuring {
         (runs[..both_busy].windows(2))
             .filter(|pair| pair[0].0 != pair[1].0)
             .count()
-    }
-
-    /// How often the CPU went from one thread's work to another's while both had work left:
-    /// each time a different label runs next. A scheduler that ran one thread to completion
-    /// would count 0.
-    pub fn switches(spans: &[Span]) -> usize {
-        hand_overs(&runs(spans, true))
     }
 
     /// How long work of two different labels was on a CPU at the same moment: parallelism.
@@ -439,28 +383,21 @@ mod measuring {
             .collect()
     }
 
-    /// Tasks taking turns on one thread: how often they handed it over, and the OS's part in it.
+    /// Tasks taking turns on one thread: their hand-overs against the OS's context switches.
     fn cooperative_line(row: &Row, who: &str, at: &str) -> String {
         let (hand_overs, os) = (row.switches.unwrap_or(0) as u64, row.os_context_switches);
         let why = match os {
-            0 => "a task switch happens inside the thread, without the OS".to_string(),
+            0 => "not one OS context switch: a task switch happens inside the thread".to_string(),
             _ if os * 5 <= hand_overs => format!(
-                "{} hand-overs per OS switch: a task switch needs no OS, the OS switches were \
-                 other programs taking their turn on this CPU",
+                "{} hand-overs per OS context switch: a task switch needs no OS, the OS switches \
+                 were other programs taking their turn on this CPU",
                 hand_overs / os
             ),
             _ => "other programs took this CPU unusually often, but a hand-over itself asks the \
                   OS for nothing"
                 .into(),
         };
-        let (times, os) = (
-            plural(hand_overs, "time", "times"),
-            plural(os, "time", "times"),
-        );
-        format!(
-            "{who}: tasks A and B handed the one thread to each other {times}, only at {at}; the \
-             OS context switched that thread {os} meanwhile: {why}."
-        )
+        format!("{who}: tasks A and B handed the one thread to each other only at {at}; {why}.")
     }
 
     /// Threads pinned to one CPU: both progressed, and every hand-over went through the OS.
@@ -468,24 +405,20 @@ mod measuring {
         let Some(switched) = row.switches.map(|n| n as u64) else {
             return "Preemptive time-slicing on one core was skipped here (see the note).".into();
         };
-        let os = row.os_context_switches;
         let each = match switched {
             0 => {
                 "but other programs held this CPU so much that no step of one thread ran between \
                  two of the other's: run it on a quieter machine to see the hand-overs"
             }
-            n if os >= n => "at least one per hand-over: switching threads goes through the OS",
-            _ => "fewer than the hand-overs, which this measurement cannot explain",
+            n if row.os_context_switches >= n => {
+                "at least one OS context switch each: switching threads goes through the OS"
+            }
+            _ => "with fewer OS context switches, which this measurement cannot explain",
         };
-        let steps = |n: Option<usize>| plural(n.unwrap_or(0) as u64, "step", "steps");
-        let (a, b) = (steps(row.progress_a), steps(row.progress_b));
         let times = plural(switched, "time", "times");
-        let os = plural(os, "OS context switch", "OS context switches");
-        let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
         format!(
-            "{who} pinned to one CPU both progressed ({a} and {b}) with neither yielding: the OS \
-             switched the CPU between them {times}, with {os}, {each}; {cpu_per_wall:.2} \
-             CPU-seconds per second."
+            "{who} pinned to one CPU both progressed with neither yielding: the OS switched the \
+             CPU between them {times}, {each}."
         )
     }
 
@@ -510,25 +443,22 @@ mod measuring {
         narrator.header(
             SECTION,
             "Concurrency, parallelism and multitasking",
-            "Concurrency is more than one task in progress at the same time. On one thread, tasks \
-             take turns only where they give the thread up (cooperative multitasking); the OS \
-             time-slices threads even on one core (preemptive); and with two cores, two threads \
-             can also execute at the same instant: parallelism, a kind of concurrency.",
+            "Concurrency is more than one task in progress at a time. Tasks on one thread take \
+             turns only where they give it up (cooperative); the OS time-slices threads even on \
+             one core (preemptive); on two cores two threads run at the same instant: parallelism.",
         );
-        let m = measure(sizes)?;
+        let rows = measure(sizes)?;
         if narrator.json() {
-            narrator.report(&Report::new(DEMO, SECTION, m.rows()));
+            narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
         } else {
             // Two tables, as tasks and threads have different columns.
-            let (tasks, threads): (Vec<_>, Vec<_>) = m
-                .rows()
-                .into_iter()
-                .partition(|row| row.progress_a.is_none());
+            let (tasks, threads): (Vec<_>, Vec<_>) =
+                rows.iter().partition(|row| row.progress_a.is_none());
             narrator.report(&Report::new(DEMO, SECTION, tasks));
             narrator.report(&Report::new(DEMO, SECTION, threads));
         }
         let step = human(TASK_STEP);
-        for row in m.rows() {
+        for row in &rows {
             if row.name.ends_with("cooperative") {
                 let title = format!("{}, its first {TURNS_SHOWN} turns of {step} each", row.name);
                 narrator.timeline(&title, &first_turns(&row.spans, TURNS_SHOWN));
@@ -536,25 +466,22 @@ mod measuring {
                 narrator.timeline(row.name, &row.spans);
             }
         }
-        let starved = human_ms(m.starved.starved_ms.unwrap_or(0.0));
+        let [cooperative, starved, one_core, parallel, python @ ..] = &rows[..] else {
+            anyhow::bail!("measure returns the four rows first");
+        };
+        let starved = human_ms(starved.starved_ms.unwrap_or(0.0));
         let mut summary = vec![
-            cooperative_line(&m.cooperative, "Cooperative", "an .await returning Pending"),
+            cooperative_line(cooperative, "Cooperative", "an .await returning Pending"),
             format!(
                 "Starved: a task that never awaits kept the other waiting {starved} for a turn."
             ),
-            one_core_line(&m.preemptive_one_core, "Preemptive: two threads"),
-            parallel_line(&m.parallel),
+            one_core_line(one_core, "Preemptive: two threads"),
+            parallel_line(parallel),
         ];
-        let asyncio = m.asyncio_cooperative.iter();
-        summary.extend(
-            asyncio.map(|row| cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`")),
-        );
-        summary.extend(m.python_threads_one_core.iter().map(|row| {
-            let every = human_ms(row.switch_interval_ms.unwrap_or(0.0));
-            format!(
-                "{} The GIL lets one run Python at a time, asking it to let go every {every}.",
-                one_core_line(row, "CPython: two Python threads")
-            )
+        // The Python threads' note says how the GIL hands over.
+        summary.extend(python.iter().map(|row| match row.switch_interval_ms {
+            None => cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`"),
+            Some(_) => one_core_line(row, "CPython: two Python threads"),
         }));
         narrator.summary(SECTION, &summary);
         Ok(())

@@ -48,10 +48,9 @@ pub const PYTHON: shared::python::Script =
 
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
-pub use measuring::{Leg, Requests, measure, run};
+pub use measuring::{Leg, measure, run};
 
 mod measuring {
-    use std::cell::Cell;
     use std::time::Duration;
 
     use serde::Serialize;
@@ -67,7 +66,7 @@ mod measuring {
     const SECTION: &str = "1.1";
 
     /// One way of making the requests, measured.
-    #[derive(Debug, Clone, Serialize)]
+    #[derive(Debug, Clone, Default, Serialize)]
     pub struct Leg {
         /// `sequential_blocking`, `sequential_async` or `concurrent` (or a CPython leg).
         pub name: &'static str,
@@ -97,37 +96,9 @@ mod measuring {
         }
     }
 
-    /// The three legs.
-    #[derive(Debug, Clone)]
-    pub struct Requests {
-        /// Listing 1.7: blocking, one by one.
-        pub sequential_blocking: Leg,
-        /// Async, but one by one.
-        pub sequential_async: Leg,
-        /// Async, all at once.
-        pub concurrent: Leg,
-        /// `python_blocking`, `asyncio_sequential`, `asyncio_gather` (none without python3).
-        pub python: Vec<Leg>,
-    }
-
-    impl Requests {
-        fn legs(&self) -> Vec<&Leg> {
-            let rust = [
-                &self.sequential_blocking,
-                &self.sequential_async,
-                &self.concurrent,
-            ];
-            rust.into_iter().chain(&self.python).collect()
-        }
-
-        /// The legs as the `--json` line and the table show them.
-        pub fn report(&self) -> Report<&Leg> {
-            Report::new(DEMO, SECTION, self.legs())
-        }
-    }
-
-    /// Makes the requests three ways against the embedded server (or `sizes.url`).
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
+    /// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
+    /// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
+    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
         let n = sizes.requests;
         // The sequential legs take N x D each; past the limit they make only the first K.
         let k = n.min(sizes.sequential_limit);
@@ -136,23 +107,16 @@ mod measuring {
         let sockets = if target.is_local() { 2 * n } else { n };
         shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
         let url = target.url();
-        // Set by the first leg, the blocking one: its time for N requests, each speedup's base.
-        let baseline = Cell::new(None);
         let finish = |name, requests, spans: Vec<Span>| {
             let wall = named(&spans, "leg").first().map(|leg| leg.wall());
-            let wall_ms = ms(wall.unwrap_or_default());
-            // Per request x N, when a sequential leg stopped early.
-            let per_n = wall_ms * n as f64 / requests as f64;
-            baseline.set(Some(baseline.get().unwrap_or(per_n)));
             let mut leg = Leg {
                 name,
-                wall_ms,
+                wall_ms: ms(wall.unwrap_or_default()),
                 requests,
                 max_in_flight: target.max_in_flight(),
-                speedup: ratio(baseline.get().unwrap_or(per_n), per_n),
                 ideal: n,
-                note: None,
                 spans,
+                ..Leg::default()
             };
             leg.note = note(&leg, sizes, target.is_local());
             leg
@@ -167,38 +131,38 @@ mod measuring {
 
         // Before any tokio runtime exists: reqwest::blocking must not live inside one.
         let client = blocking_http_client(url)?;
-        let sequential_blocking = leg("sequential_blocking", k, &|| {
+        let mut legs = vec![leg("sequential_blocking", k, &|| {
             super::sequential_blocking(&client, url, k)
-        })?;
+        })?];
         drop(client);
         let runtime = crate::demos::event_loop()?;
         let client = http_client(url)?;
-        let sequential_async = leg("sequential_async", k, &|| {
+        legs.push(leg("sequential_async", k, &|| {
             runtime.block_on(super::sequential_async(&client, url, k))
-        })?;
-        let concurrent = leg("concurrent", n, &|| {
+        })?);
+        legs.push(leg("concurrent", n, &|| {
             runtime.block_on(super::concurrent(&client, url, n))
-        })?;
-        let mut python = Vec::new();
+        })?);
         if let Some(py) = shared::narrate::python() {
-            let legs = [
+            let python = [
                 ("python_blocking", k),
                 ("asyncio_sequential", k),
                 ("asyncio_gather", n),
             ];
-            for (name, requests) in legs {
+            for (name, requests) in python {
                 target.reset();
                 let args = [name.to_string(), url.to_string(), requests.to_string()];
                 let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
-                python.push(finish(name, requests, finished.spans));
+                legs.push(finish(name, requests, finished.spans));
             }
         }
-        Ok(Requests {
-            sequential_blocking,
-            sequential_async,
-            concurrent,
-            python,
-        })
+        // Time per request x N (a sequential leg may stop early), against the blocking leg's.
+        let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests as f64;
+        let baseline = per_n(&legs[0]);
+        for leg in &mut legs {
+            leg.speedup = ratio(baseline, per_n(leg));
+        }
+        Ok(legs)
     }
 
     /// Why a leg's numbers are what they are, when that needs saying.
@@ -217,9 +181,8 @@ mod measuring {
             "max_in_flight unknown: only the embedded server counts it".into()
         } else if all_at_once && seen < n {
             format!(
-                "the server saw at most {seen} of {n} at once: opening {n} connections took \
-                 longer than one request's delay, so the first answers came back before the last \
-                 requests were sent (a longer --delay-ms shows all {n} in flight)"
+                "the server saw at most {seen} of {n} at once: the first answers came back before \
+                 the last requests were sent (a longer --delay-ms shows all {n} in flight)"
             )
         } else {
             return None;
@@ -239,28 +202,22 @@ mod measuring {
             ),
         );
         let legs = measure(sizes)?;
-        let report = legs.report();
-        narrator.report(&report);
-        for leg in &report.measurements {
+        narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
+        for leg in &legs {
             narrator.timeline(leg.name, &leg.requests());
         }
-        let on_one_clock: Vec<Span> = (report.measurements.iter())
+        let on_one_clock: Vec<Span> = (legs.iter())
             .flat_map(|leg| named(&leg.spans, "leg"))
             .cloned()
             .collect();
         narrator.timeline("every leg on one clock", &on_one_clock);
 
-        let took = |leg: &&Leg| {
+        let took = |leg: &Leg| {
             let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
             format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
         };
-        let rust = [
-            &legs.sequential_blocking,
-            &legs.sequential_async,
-            &legs.concurrent,
-        ];
-        let [blocking, one_by_one, all] = rust.each_ref().map(took);
-        let faster = match legs.concurrent.speedup {
+        let [blocking, one_by_one, all] = [0, 1, 2].map(|i| took(&legs[i]));
+        let faster = match legs[2].speedup {
             x if x >= 1.05 => format!("{x:.1}x faster"),
             x => format!("no faster ({x:.2}x)"),
         };
@@ -275,9 +232,8 @@ mod measuring {
                  Concurrency lets us wait for many things at the same time."
             ),
         ];
-        if let [blocking, sequential, gather] = &legs.python[..] {
-            let [blocking, sequential, gather] =
-                [blocking, sequential, gather].each_ref().map(took);
+        if let [blocking, sequential, gather] = &legs[3..] {
+            let [blocking, sequential, gather] = [blocking, sequential, gather].map(took);
             summary.push(format!(
                 "CPython: listing 1.7 with http.client {blocking}; asyncio awaiting each \
                  {sequential}; asyncio.gather {gather}: the same lesson in the book's own language."
