@@ -35,8 +35,7 @@ pub fn raise_to_hard_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// Checks that `needed` descriptors fit under the (raised) limit, with a message that says what to
-/// do when they do not.
+/// Checks that `needed` descriptors fit under the (raised) limit, or says what to do.
 pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
     let limit = raise_to_hard_limit();
     // Leave room for stdio, the runtime's own descriptors and the odd log file.

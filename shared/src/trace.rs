@@ -112,12 +112,14 @@ impl Span {
 
 /// How many distinct OS threads opened or entered these spans.
 pub fn threads_used(spans: &[Span]) -> usize {
-    let mut threads = std::collections::HashSet::new();
-    for s in spans {
-        threads.insert((s.pid, s.thread_id));
-        threads.extend(s.runs.iter().map(|run| (s.pid, run.thread_id)));
-    }
-    threads.len()
+    let runs = spans
+        .iter()
+        .flat_map(|s| s.runs.iter().map(|run| (s.pid, run.thread_id)));
+    let opened = spans.iter().map(|s| (s.pid, s.thread_id));
+    opened
+        .chain(runs)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 /// OS context switches of the threads that ran these spans, each counted from the first time it
@@ -142,8 +144,7 @@ pub fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
     spans.iter().filter(|span| span.name == name).collect()
 }
 
-/// The `tracing-subscriber` layer that records spans into the active [`Recording`]; install it
-/// yourself only to combine it with other layers before the first recording starts.
+/// The layer that records spans into the active [`Recording`] (install it yourself to combine it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpanLayer;
 
@@ -217,7 +218,10 @@ where
         let Some(span) = ctx.span(&id) else { return };
         if let Some(mut open) = span.extensions_mut().remove::<Open>() {
             open.span.closed = now();
-            open.sink.push(open.span);
+            lock(&open.sink.on_close)
+                .iter()
+                .for_each(|hook| hook(&open.span));
+            lock(&open.sink.spans).push(open.span);
         }
     }
 }
@@ -249,15 +253,6 @@ struct Sink {
 }
 
 type CloseHook = Box<dyn Fn(&Span) + Send + Sync>;
-
-impl Sink {
-    fn push(&self, span: Span) {
-        for hook in lock(&self.on_close).iter() {
-            hook(&span);
-        }
-        lock(&self.spans).push(span);
-    }
-}
 
 static ACTIVE: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -294,16 +289,14 @@ pub fn now() -> Duration {
     epoch().0.elapsed()
 }
 
-/// A child process's spans as JSON lines for its standard output, each carrying the child's
-/// clock so that [`from_json_lines`] can put them on the parent's.
+/// A child's spans as JSON lines, each with the child's clock for [`from_json_lines`].
 pub fn to_json_lines(spans: &[Span]) -> String {
     let clock = epoch().1;
     let line = |span: &Span| serde_json::json!({ "clock": clock, "span": span }).to_string() + "\n";
     spans.iter().map(line).collect()
 }
 
-/// Reads the spans a child printed with [`to_json_lines`], moved onto this process's clock.
-/// Returns them with the lines of `text` that were not spans.
+/// The spans of [`to_json_lines`], moved onto this process's clock, and the other lines.
 pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     let ours = epoch().1;
     let (mut spans, mut other) = (Vec::new(), Vec::new());
