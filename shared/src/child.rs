@@ -45,10 +45,8 @@ pub struct SelfExe {
 impl SelfExe {
     /// The running executable, or the one [`set_current`](Self::set_current) named.
     pub fn current() -> anyhow::Result<Self> {
-        let path = CURRENT
-            .get()
-            .cloned()
-            .map_or_else(std::env::current_exe, Ok);
+        let path = CURRENT.get().cloned().map(Ok);
+        let path = path.unwrap_or_else(std::env::current_exe);
         Ok(Self::at(
             path.context("cannot find this program's own path")?,
         ))
@@ -85,8 +83,6 @@ pub struct Finished<R> {
     pub result: R,
     /// The spans it recorded, moved onto this process's clock.
     pub spans: Vec<Span>,
-    /// Its process id.
-    pub pid: u32,
 }
 
 /// A child process still running: its standard input and output are pipes to us. A child that
@@ -171,7 +167,6 @@ impl Running {
         Ok(Finished {
             result: child_result,
             spans,
-            pid: self.child.id(),
         })
     }
 }

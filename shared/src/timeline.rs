@@ -73,33 +73,30 @@ enum Cell {
 }
 
 impl Cell {
-    /// The glyph in ASCII, the glyph and colour on a terminal, and the words in the legend.
-    fn look(self) -> (&'static str, &'static str, AnsiColors, &'static str) {
+    /// The words in the legend.
+    fn meaning(self) -> &'static str {
         match self {
-            Cell::Empty => (" ", " ", AnsiColors::Default, ""),
-            Cell::Waiting => (
-                "~",
-                "░",
-                AnsiColors::Cyan,
-                "waiting (on I/O, a timer or its turn)",
-            ),
-            Cell::WaitingForLock => ("!", "▒", AnsiColors::Red, "waiting for a lock"),
-            Cell::TooShortToTime => (
-                ".",
-                "·",
-                AnsiColors::Yellow,
-                "open too briefly to time (under 50 µs)",
-            ),
-            Cell::Running => ("#", "█", AnsiColors::Green, "running on a CPU"),
+            Cell::Empty => "",
+            Cell::Waiting => "waiting (on I/O, a timer or its turn)",
+            Cell::WaitingForLock => "waiting for a lock",
+            Cell::TooShortToTime => "open too briefly to time (under 50 µs)",
+            Cell::Running => "running on a CPU",
         }
     }
 
+    /// The glyph in ASCII, or in Unicode and colour on a terminal.
     fn draw(self, fancy: bool) -> String {
-        match self.look() {
-            (_, block, colour, _) if fancy && self != Cell::Empty => {
-                block.color(colour).to_string()
-            }
-            (ascii, ..) => ascii.into(),
+        let (ascii, block, colour) = match self {
+            Cell::Empty => return " ".into(),
+            Cell::Waiting => ("~", "░", AnsiColors::Cyan),
+            Cell::WaitingForLock => ("!", "▒", AnsiColors::Red),
+            Cell::TooShortToTime => (".", "·", AnsiColors::Yellow),
+            Cell::Running => ("#", "█", AnsiColors::Green),
+        };
+        if fancy {
+            block.color(colour).to_string()
+        } else {
+            ascii.into()
         }
     }
 }
@@ -156,7 +153,7 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     }
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
     for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
-        notes.push(format!("{} {}", cell.draw(style.fancy), cell.look().3));
+        notes.push(format!("{} {}", cell.draw(style.fancy), cell.meaning()));
     }
     let legend_w = style.width.saturating_sub(prefix_w).max(30);
     let indent = Some(prefix_w)

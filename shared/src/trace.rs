@@ -23,7 +23,7 @@
 //! assert_eq!((read.len(), read[0].label.as_str(), other), (1, "child work", vec!["hello"]));
 //! ```
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -161,24 +161,23 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(sink) = active_sink() else { return };
+        let Some(sink) = lock(&ACTIVE).clone() else {
+            return;
+        };
         let Some(span) = ctx.span(id) else { return };
         let name = attrs.metadata().name().to_string();
-        let mut fields = Fields {
-            values: vec![name.clone()],
-            waiting_for: None,
-        };
+        let mut fields = Fields(vec![name.clone()], None);
         attrs.record(&mut fields);
         let opened = now();
         let recorded = Span {
             name,
-            label: fields.values.join(" "),
+            label: fields.0.join(" "),
             pid: std::process::id(),
             thread_id: os_thread_id(),
             opened,
             closed: opened,
             runs: Vec::new(),
-            waiting_for: fields.waiting_for,
+            waiting_for: fields.1,
         };
         span.extensions_mut().insert(Open {
             sink,
@@ -218,25 +217,22 @@ where
         let Some(span) = ctx.span(&id) else { return };
         if let Some(mut open) = span.extensions_mut().remove::<Open>() {
             open.span.closed = now();
-            lock(&open.sink.on_close)
-                .iter()
-                .for_each(|hook| hook(&open.span));
+            for hook in lock(&open.sink.on_close).iter() {
+                hook(&open.span);
+            }
             lock(&open.sink.spans).push(open.span);
         }
     }
 }
 
-/// Collects a span's field values in order, setting aside `waiting_for`.
-struct Fields {
-    values: Vec<String>,
-    waiting_for: Option<String>,
-}
+/// A span's field values in order (`.0`), and `waiting_for` set aside (`.1`).
+struct Fields(Vec<String>, Option<String>);
 
 impl field::Visit for Fields {
     fn record_str(&mut self, field: &field::Field, value: &str) {
         match field.name() {
-            "waiting_for" => self.waiting_for = Some(value.to_string()),
-            _ => self.values.push(value.to_string()),
+            "waiting_for" => self.1 = Some(value.to_string()),
+            _ => self.0.push(value.to_string()),
         }
     }
 
@@ -254,19 +250,9 @@ struct Sink {
 
 type CloseHook = Box<dyn Fn(&Span) + Send + Sync>;
 
-static ACTIVE: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// The active recording's sink (read at every span's opening; a mutex is cheap enough).
+static ACTIVE: Mutex<Option<Arc<Sink>>> = Mutex::new(None);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn active_sink() -> Option<Arc<Sink>> {
-    ACTIVE
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
-}
-
-fn set_active(sink: Option<Arc<Sink>>) {
-    *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = sink;
-}
 
 /// A panicking test must not take every later recording down with it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -355,7 +341,7 @@ impl Recording {
         install();
         let guard = lock(&ONE_AT_A_TIME);
         let sink = Arc::new(Sink::default());
-        set_active(Some(Arc::clone(&sink)));
+        *lock(&ACTIVE) = Some(Arc::clone(&sink));
         Self {
             sink,
             _one_at_a_time: guard,
@@ -370,7 +356,7 @@ impl Recording {
     /// Stops recording and returns the spans that closed, in the order they opened. A span still
     /// open now (a task never awaited to the end) is left out.
     pub fn finish(self) -> Vec<Span> {
-        set_active(None);
+        *lock(&ACTIVE) = None;
         let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
         spans.sort_by_key(|span| span.opened);
         spans
@@ -380,7 +366,7 @@ impl Recording {
 impl Drop for Recording {
     fn drop(&mut self) {
         // Also on an early return or a panic: the next recording must find the slot empty.
-        set_active(None);
+        *lock(&ACTIVE) = None;
     }
 }
 

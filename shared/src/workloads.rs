@@ -107,19 +107,14 @@ impl Target {
     /// With `url`, checks that it can be reached and uses it as it is; without, starts the
     /// embedded server and uses its `/delay/{delay_ms}` route.
     pub fn new(url: Option<&Url>, delay_ms: u64) -> anyhow::Result<Self> {
-        if let Some(url) = url {
-            check_reachable(url)?;
-            return Ok(Self {
-                url: url.clone(),
-                server: None,
-            });
-        }
-        let server = SlowServer::start()?;
-        let url = server.delay_url(delay_ms).parse()?;
-        Ok(Self {
-            url,
-            server: Some(server),
-        })
+        let (url, server) = match url {
+            Some(url) => (check_reachable(url).map(|()| url.clone())?, None),
+            None => {
+                let server = SlowServer::start()?;
+                (server.delay_url(delay_ms).parse()?, Some(server))
+            }
+        };
+        Ok(Self { url, server })
     }
 
     /// The URL every request goes to.
