@@ -16,17 +16,13 @@ fn main() -> anyhow::Result<()> {
     let mut last = (0, 0, 0);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));
-        let now = (
+        let (requests, in_flight, most) = (
             server.requests(),
             server.in_flight(),
             server.max_in_flight(),
         );
-        if now != last {
-            let (requests, in_flight, most) = now;
-            println!(
-                "requests: {requests}, in flight now: {in_flight}, most in flight at once: {most}"
-            );
-            last = now;
+        if std::mem::replace(&mut last, (requests, in_flight, most)) != last {
+            println!("requests: {requests}, in flight now: {in_flight}, most at once: {most}");
         }
     }
 }

@@ -45,10 +45,8 @@ pub struct SelfExe {
 impl SelfExe {
     /// The running executable, or the one [`set_current`](Self::set_current) named.
     pub fn current() -> anyhow::Result<Self> {
-        let path = CURRENT
-            .get()
-            .cloned()
-            .map_or_else(std::env::current_exe, Ok);
+        let path = CURRENT.get().cloned().map(Ok);
+        let path = path.unwrap_or_else(std::env::current_exe);
         Ok(Self::at(
             path.context("cannot find this program's own path")?,
         ))
@@ -85,10 +83,6 @@ pub struct Finished<R> {
     pub result: R,
     /// The spans it recorded, moved onto this process's clock.
     pub spans: Vec<Span>,
-    /// Its other lines of output.
-    pub lines: Vec<String>,
-    /// Its process id.
-    pub pid: u32,
 }
 
 /// A child process still running: its standard input and output are pipes to us. A child that
@@ -146,34 +140,33 @@ impl Running {
         }
     }
 
-    /// Waits for the child to exit and reads its spans, lines and result.
+    /// Waits for the child to exit and reads its spans and result.
     pub fn wait<R: DeserializeOwned>(mut self) -> anyhow::Result<Finished<R>> {
         // Closing its standard input is the signal a serving child finishes on.
         drop(self.child.stdin.take());
         let mut text = std::mem::take(&mut self.read);
         self.stdout.read_to_string(&mut text)?;
         let status = self.child.wait()?;
-        let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
         if !status.success() {
+            let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
             let stderr = stderr.unwrap_or_default();
             let last = stderr.lines().rfind(|line| !line.trim().is_empty());
-            let last = last.unwrap_or("no message");
-            bail!("{} failed ({status}): {last}", self.what);
+            bail!(
+                "{} failed ({status}): {}",
+                self.what,
+                last.unwrap_or("no message")
+            );
         }
         let (spans, other) = from_json_lines(&text);
-        let (mut result, mut lines) = (None, Vec::new());
-        for line in other {
-            match serde_json::from_str::<Answer<R>>(line) {
-                Ok(answer) => result = Some(answer.child_result),
-                Err(_) => lines.push(line.to_string()),
-            }
-        }
-        let result = result.with_context(|| format!("{} did not report a result", self.what))?;
+        let answer = other
+            .iter()
+            .rev()
+            .find_map(|line| serde_json::from_str(line).ok());
+        let Answer { child_result } =
+            answer.with_context(|| format!("{} did not report a result", self.what))?;
         Ok(Finished {
-            result,
+            result: child_result,
             spans,
-            lines,
-            pid: self.child.id(),
         })
     }
 }

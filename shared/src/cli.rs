@@ -80,17 +80,14 @@ pub fn parse_or_exit<T: Parser>() -> T {
     })
 }
 
-/// Like [`parse_or_exit`], from an explicit argument list (useful in tests and hidden
-/// subcommands); returns the one-line error instead of exiting.
+/// Like [`parse_or_exit`] from an argument list, returning the one-line error instead of exiting.
 pub fn try_parse_from<T: Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> Result<T, String> {
     T::try_parse_from(args).map_err(|error| one_line(&error))
 }
 
-/// Clap's first paragraph on one line: it already names the flag, the value and the problem. A
-/// message that continues on indented lines ("the following required arguments were not
-/// provided:" then the flags) keeps those lines, joined with spaces.
+/// Clap's first paragraph (flag, value and problem; a list of missing flags too) on one line.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
     let first_paragraph: Vec<&str> = rendered
@@ -99,14 +96,15 @@ fn one_line(error: &clap::Error) -> String {
         .take_while(|line| !line.trim().is_empty())
         .map(str::trim)
         .collect();
-    if first_paragraph.is_empty() {
-        return "error: invalid arguments".to_string();
+    let line = first_paragraph.join(" ");
+    if line.is_empty() {
+        "error: invalid arguments".into()
+    } else {
+        line
     }
-    first_paragraph.join(" ")
 }
 
-/// Turns a demo's result into the process exit status: errors are printed as one line
-/// (`error: cannot reach http://...: connection refused`) and exit with status 1.
+/// A demo's result as the exit status: an error is printed as one `error: ...` line, status 1.
 pub fn report_errors(result: anyhow::Result<()>) -> ExitCode {
     let Err(error) = result else {
         return ExitCode::SUCCESS;

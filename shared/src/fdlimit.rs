@@ -23,20 +23,16 @@ pub fn raise_to_hard_limit() -> u64 {
     };
     let wanted = limit.rlim_max.min(max);
     if limit.rlim_cur < wanted {
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            ..limit
-        };
-        // SAFETY: `raised` is a valid rlimit that lives across the call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit.rlim_cur = wanted;
+        let before = std::mem::replace(&mut limit.rlim_cur, wanted);
+        // SAFETY: `limit` is a valid rlimit that lives across the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            limit.rlim_cur = before;
         }
     }
     limit.rlim_cur
 }
 
-/// Checks that `needed` descriptors fit under the (raised) limit, with a message that says what to
-/// do when they do not.
+/// Checks that `needed` descriptors fit under the (raised) limit, or says what to do.
 pub fn ensure_available(needed: u64, what: &str) -> anyhow::Result<()> {
     let limit = raise_to_hard_limit();
     // Leave room for stdio, the runtime's own descriptors and the odd log file.

@@ -15,19 +15,16 @@ use owo_colors::{OwoColorize as _, Stream};
 use serde::Serialize;
 
 use crate::cli::CommonArgs;
-use crate::python::Python;
+use crate::python::{Absent, Python};
 use crate::report::Report;
 use crate::timeline::{self, Style};
 use crate::trace::{Recording, Span};
 
-/// What the run prints.
+/// What the run prints: everything, the tables only (`--quiet`), or one JSON line per demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Everything: header, progress, table, timeline, summary.
+enum Mode {
     Narrated,
-    /// The result tables only.
     Quiet,
-    /// One JSON line per demo, nothing else on standard output.
     Json,
 }
 
@@ -50,14 +47,9 @@ impl Narrator {
             (false, false) => Mode::Narrated,
         };
         *FLAGS.write().unwrap_or_else(PoisonError::into_inner) = (mode, args.no_python);
-        Self::with_mode(mode, !args.no_timeline)
-    }
-
-    /// A narrator in this mode; tests use `Mode::Json` to print nothing but results.
-    pub fn with_mode(mode: Mode, timelines: bool) -> Self {
         Self {
             mode,
-            timelines,
+            timelines: !args.no_timeline,
             style: Style::detect(),
         }
     }
@@ -166,19 +158,19 @@ pub fn record<T>(
 pub fn python() -> Option<Python> {
     static SAID: Once = Once::new();
     let (mode, no_python) = flags();
-    let absent = match Python::find(no_python) {
-        Ok(python) => return Some(python),
-        Err(absent) => absent.to_string(),
+    let say = |absent: Absent| {
+        SAID.call_once(|| match mode {
+            Mode::Json => eprintln!("{absent}"),
+            _ => println!(
+                "{}",
+                textwrap::fill(&absent.to_string(), Style::detect().width)
+            ),
+        })
     };
-    SAID.call_once(|| match mode {
-        Mode::Json => eprintln!("{absent}"),
-        _ => println!("{}", textwrap::fill(&absent, Style::detect().width)),
-    });
-    None
+    Python::find(no_python).map_err(say).ok()
 }
 
 /// A count with its noun in agreement: "1 time", "3 times", "0 clients".
-///
 /// ```
 /// use shared::narrate::{plural, times};
 /// assert_eq!(plural(1, "time", "times"), "1 time");

@@ -72,15 +72,9 @@ impl Python {
     /// Starts `script` with `args`, beside this process.
     pub fn spawn(&self, script: &Script, args: &[String]) -> anyhow::Result<Running> {
         crate::trace::now(); // the shared clock starts before the program's first span
+        let program = format!("{}\n{}", include_str!("../python/spans.py"), script.source);
         let mut command = Command::new("python3");
-        command
-            .arg("-c")
-            .arg(format!(
-                "{}\n{}",
-                include_str!("../python/spans.py"),
-                script.source
-            ))
-            .args(args);
+        command.arg("-c").arg(program).args(args);
         Running::start(command, format!("python3 running {}", script.name))
     }
 

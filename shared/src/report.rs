@@ -42,8 +42,7 @@ pub struct Report<M> {
     pub demo: &'static str,
     /// The section of the notes, e.g. `1.1`.
     pub section: &'static str,
-    /// The results, in the order they were measured. Each serialises to an object whose first
-    /// field is `name`; an optional `note` is shown under the table.
+    /// The results in order, each an object led by `name`, with an optional `note` (shown below).
     pub measurements: Vec<M>,
 }
 
@@ -112,11 +111,11 @@ impl<M: Serialize> Report<M> {
         };
         let fewest = split(usize::MAX);
         let even = split((keys.len() - 1).div_ceil(fewest.len()));
-        let parts = if even.len() == fewest.len() {
-            even
-        } else {
-            fewest
-        };
+        // The even split unless it needs more parts.
+        let parts = [even, fewest]
+            .into_iter()
+            .min_by_key(Vec::len)
+            .unwrap_or_default();
         let mut tables = Vec::new();
         for part in parts {
             let mut table = Table::new();
@@ -141,9 +140,7 @@ impl<M: Serialize> Report<M> {
             if let (Some(Value::String(name)), Some(Value::String(note))) =
                 (row.get("name"), row.get("note"))
             {
-                let text = format!("note on {name}: {note}");
-                out.push_str(&textwrap::fill(&text, width));
-                out.push('\n');
+                out += &(textwrap::fill(&format!("note on {name}: {note}"), width) + "\n");
             }
         }
         out

@@ -1,14 +1,10 @@
 //! The embedded slow HTTP server: the stand-in for "the internet" in every demo that makes
 //! requests (sections 1.1, 1.2, 1.5 and 1.7).
 //!
-//! It listens on 127.0.0.1 with a port the OS picks, answers `GET /delay/{ms}` after that many
-//! milliseconds, and counts how many requests it is handling at once. That count is the proof the
-//! demos rely on: ten "concurrent" requests are only concurrent if the server saw ten in flight.
-//!
-//! | route | answer |
-//! | --- | --- |
-//! | `GET /delay/{ms}` | `200` after `ms` milliseconds (0 to 60000) |
-//! | anything malformed | `400`, unknown paths `404`, other methods `405` |
+//! It listens on 127.0.0.1 with a port the OS picks, answers `GET /delay/{ms}` (0 to 60000) after
+//! that many milliseconds (bad input: 400, 404 or 405 at once), and counts how many requests it is
+//! handling at once. That count is the proof the demos rely on: ten "concurrent" requests are
+//! only concurrent if the server saw ten in flight.
 //!
 //! ```
 //! let server = shared::server::SlowServer::start().unwrap();
@@ -23,9 +19,9 @@
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -61,7 +57,7 @@ struct Counters {
     requests: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
-    out_of_fds_reported: AtomicU64,
+    said_out_of_fds: AtomicBool,
 }
 
 /// Counts one request as in flight from creation until drop, even when the client hangs up and
@@ -191,11 +187,9 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
 }
 
 async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     if fdlimit::is_out_of_fds(error) {
-        // Report at most once a second, and back off instead of spinning on a full table.
-        let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
-        if counters.out_of_fds_reported.swap(now, Ordering::Relaxed) != now {
+        // Say it once, and back off instead of spinning on a full table.
+        if !counters.said_out_of_fds.swap(true, Ordering::Relaxed) {
             eprintln!(
                 "slow server: out of file descriptors (limit {}): connections wait until others close; \
                  raise the limit with `ulimit -n`",
@@ -207,41 +201,34 @@ async fn on_accept_error(error: &std::io::Error, counters: &Counters) {
     // Other accept errors (a client that gave up while queued) concern that client only.
 }
 
-/// What a request asks for, judged before any waiting so that bad input is answered at once:
-/// `Ok(None)` for the index, `Ok(Some(ms))` for a delay, or the status and reason to refuse with.
-fn route(method: &Method, path: &str) -> Result<Option<u64>, (StatusCode, String)> {
-    if method != Method::GET && method != Method::HEAD {
-        return Err((StatusCode::METHOD_NOT_ALLOWED, "only GET".into()));
-    }
-    let not_found = (
-        StatusCode::NOT_FOUND,
-        "no such route: try /delay/{ms}".into(),
-    );
-    match path.trim_start_matches('/').split_once('/') {
-        None if path.trim_matches('/').is_empty() => Ok(None),
-        Some(("delay", ms)) => match ms.parse::<u64>() {
-            Ok(ms) if ms <= MAX_DELAY_MS => Ok(Some(ms)),
-            _ => {
-                let why = format!("the delay must be a whole number of ms up to {MAX_DELAY_MS}");
-                Err((StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}")))
-            }
-        },
-        _ => Err(not_found),
-    }
-}
-
+/// Bad input is answered at once; only a valid delay waits.
 async fn answer(
     request: Request<Incoming>,
     counters: Arc<Counters>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::enter(&counters);
-    let (status, body) = match route(request.method(), request.uri().path()) {
-        Ok(None) => (StatusCode::OK, "slow server: GET /delay/{ms}".to_string()),
-        Ok(Some(ms)) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            (StatusCode::OK, format!("waited {ms} ms"))
+    let (method, path) = (request.method(), request.uri().path());
+    let (status, body) = match path.trim_start_matches('/').split_once('/') {
+        _ if method != Method::GET && method != Method::HEAD => {
+            (StatusCode::METHOD_NOT_ALLOWED, "only GET".into())
         }
-        Err(refused) => refused,
+        None if path.trim_matches('/').is_empty() => {
+            (StatusCode::OK, "slow server: GET /delay/{ms}".into())
+        }
+        Some(("delay", ms)) => match ms.parse::<u64>() {
+            Ok(ms) if ms <= MAX_DELAY_MS => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                (StatusCode::OK, format!("waited {ms} ms"))
+            }
+            _ => {
+                let why = format!("the delay must be a whole number of ms up to {MAX_DELAY_MS}");
+                (StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}"))
+            }
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            "no such route: try /delay/{ms}".into(),
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
     *response.status_mut() = status;

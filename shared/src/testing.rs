@@ -6,23 +6,20 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// A measurement's name and the fields it must carry as numbers: the public interface of one
-/// row of `--json`.
+/// A measurement's name and the fields it must carry as numbers (one row of `--json`).
 pub type Row = (&'static str, &'static [&'static str]);
 
 /// The `python3` for a test's CPython checks, or `None` after saying why they are skipped; in CI
 /// (`CI` set) a missing python3 fails the test instead.
 pub fn python() -> Option<crate::python::Python> {
-    let absent = match crate::python::Python::find(false) {
-        Ok(python) => return Some(python),
-        Err(absent) => absent,
+    let skip = |absent: &crate::python::Absent| {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run CPython: {absent}"
+        );
+        eprintln!("skipped: {absent}");
     };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run CPython: {absent}"
-    );
-    eprintln!("skipped: {absent}");
-    None
+    crate::python::Python::find(false).inspect_err(skip).ok()
 }
 
 /// Runs the binary with these arguments and waits for it.
@@ -64,8 +61,7 @@ pub fn measurement<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no measurement {name} in {report}"))
 }
 
-/// One demo's line has this demo name and section, exactly these measurements in this order,
-/// and each of them every listed field as a number.
+/// One demo's line has this name and section, exactly these rows in order, each with its fields.
 pub fn assert_rows(report: &Value, demo: &str, section: &str, rows: &[Row]) {
     assert_eq!(report["demo"], demo, "{report}");
     assert_eq!(report["section"], section, "{report}");
@@ -94,9 +90,8 @@ pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     lines.into_iter().next().unwrap_or_default()
 }
 
-/// A server binary started for a test: the process, its standard output after the first line,
-/// the address that first line announced (`listening on ADDR`), and its standard error lines as
-/// they arrive.
+/// A started server: the process, its stdout after the first line, the address that line
+/// announced (`listening on ADDR`), and its stderr lines as they arrive.
 #[cfg(unix)]
 pub type Started = (
     std::process::Child,
@@ -106,8 +101,7 @@ pub type Started = (
 );
 
 /// Starts a server binary, with at most `fd_limit` file descriptors (soft and hard, so that
-/// raising the soft limit to the hard one does not help) when given, and waits for the first
-/// line, in which it names its address.
+/// raising the soft limit does not help) when given, and waits for its address line.
 #[cfg(unix)]
 pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
     use std::io::BufRead as _;

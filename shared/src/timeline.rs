@@ -73,33 +73,30 @@ enum Cell {
 }
 
 impl Cell {
-    /// The glyph in ASCII, the glyph and colour on a terminal, and the words in the legend.
-    fn look(self) -> (&'static str, &'static str, AnsiColors, &'static str) {
+    /// The words in the legend.
+    fn meaning(self) -> &'static str {
         match self {
-            Cell::Empty => (" ", " ", AnsiColors::Default, ""),
-            Cell::Waiting => (
-                "~",
-                "░",
-                AnsiColors::Cyan,
-                "waiting (on I/O, a timer or its turn)",
-            ),
-            Cell::WaitingForLock => ("!", "▒", AnsiColors::Red, "waiting for a lock"),
-            Cell::TooShortToTime => (
-                ".",
-                "·",
-                AnsiColors::Yellow,
-                "open too briefly to time (under 50 µs)",
-            ),
-            Cell::Running => ("#", "█", AnsiColors::Green, "running on a CPU"),
+            Cell::Empty => "",
+            Cell::Waiting => "waiting (on I/O, a timer or its turn)",
+            Cell::WaitingForLock => "waiting for a lock",
+            Cell::TooShortToTime => "open too briefly to time (under 50 µs)",
+            Cell::Running => "running on a CPU",
         }
     }
 
+    /// The glyph in ASCII, or in Unicode and colour on a terminal.
     fn draw(self, fancy: bool) -> String {
-        match self.look() {
-            (_, block, colour, _) if fancy && self != Cell::Empty => {
-                block.color(colour).to_string()
-            }
-            (ascii, ..) => ascii.into(),
+        let (ascii, block, colour) = match self {
+            Cell::Empty => return " ".into(),
+            Cell::Waiting => ("~", "░", AnsiColors::Cyan),
+            Cell::WaitingForLock => ("!", "▒", AnsiColors::Red),
+            Cell::TooShortToTime => (".", "·", AnsiColors::Yellow),
+            Cell::Running => ("#", "█", AnsiColors::Green),
+        };
+        if fancy {
+            block.color(colour).to_string()
+        } else {
+            ascii.into()
         }
     }
 }
@@ -108,8 +105,7 @@ const GAP: &str = "  ";
 const MAX_LABEL: usize = 24;
 const MIN_BAR: usize = 10;
 
-/// Renders spans as a timeline: rows in order of each label's first span, an axis with units,
-/// the scale of one column and a legend. Empty when there are no spans.
+/// Rows in order of each label's first span, an axis, the column's scale, a legend; or nothing.
 pub fn render(spans: &[Span], style: &Style) -> String {
     let (Some(t0), Some(t1)) = (
         spans.iter().map(|s| s.opened).min(),
@@ -157,7 +153,7 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     }
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
     for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
-        notes.push(format!("{} {}", cell.draw(style.fancy), cell.look().3));
+        notes.push(format!("{} {}", cell.draw(style.fancy), cell.meaning()));
     }
     let legend_w = style.width.saturating_sub(prefix_w).max(30);
     let indent = Some(prefix_w)
@@ -186,8 +182,7 @@ fn group_rows(spans: &[Span]) -> Vec<(&str, Vec<&Span>)> {
     rows
 }
 
-/// `t<tid>` for one thread, `t<tid>+2` when the row ran on three, with `p<pid>` in front when
-/// the spans come from several processes.
+/// `t<tid>`, `t<tid>+2` for a row run on three threads, `p<pid> ` in front if several processes.
 fn who(row: &[&Span], many_processes: bool) -> String {
     let mut threads: Vec<u64> = row
         .iter()
@@ -199,18 +194,14 @@ fn who(row: &[&Span], many_processes: bool) -> String {
     threads.dedup();
     let process = many_processes.then(|| format!("p{} ", row[0].pid));
     let more = (threads.len() > 1).then(|| format!("+{}", threads.len() - 1));
-    format!(
-        "{}t{first}{}",
-        process.unwrap_or_default(),
-        more.unwrap_or_default()
-    )
+    let (process, more) = (process.unwrap_or_default(), more.unwrap_or_default());
+    format!("{process}t{first}{more}")
 }
 
 /// Below this, a span's or a run's CPU share is lost in the cost of reading the clocks (seconds).
 const TOO_SHORT_TO_TIME: f64 = 50e-6;
 
-/// Each column: how much of it the row's spans were open, and how much of that their threads
-/// spent on a CPU.
+/// Each column: how long the row's spans were open in it, and how much of that on a CPU.
 fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell> {
     let column = |at: Duration| -> usize {
         let x = (at - t0).as_secs_f64() / total.as_secs_f64() * bar_w as f64;

@@ -170,18 +170,14 @@ impl ThreadUsage {
 }
 
 /// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
-/// a small per-process number elsewhere.
+/// the `pthread_t` elsewhere.
 pub fn os_thread_id() -> u64 {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid has no preconditions and cannot fail.
     return (unsafe { libc::gettid() }) as u64;
     #[cfg(not(target_os = "linux"))]
-    {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        thread_local!(static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
-        ID.with(|id| *id)
-    }
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    return (unsafe { libc::pthread_self() }) as u64;
 }
 
 /// The most resident memory this process has used so far, in KiB.

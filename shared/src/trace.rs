@@ -23,7 +23,7 @@
 //! assert_eq!((read.len(), read[0].label.as_str(), other), (1, "child work", vec!["hello"]));
 //! ```
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -112,12 +112,14 @@ impl Span {
 
 /// How many distinct OS threads opened or entered these spans.
 pub fn threads_used(spans: &[Span]) -> usize {
-    let mut threads = std::collections::HashSet::new();
-    for s in spans {
-        threads.insert((s.pid, s.thread_id));
-        threads.extend(s.runs.iter().map(|run| (s.pid, run.thread_id)));
-    }
-    threads.len()
+    let runs = spans
+        .iter()
+        .flat_map(|s| s.runs.iter().map(|run| (s.pid, run.thread_id)));
+    let opened = spans.iter().map(|s| (s.pid, s.thread_id));
+    opened
+        .chain(runs)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 /// OS context switches of the threads that ran these spans, each counted from the first time it
@@ -142,8 +144,7 @@ pub fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
     spans.iter().filter(|span| span.name == name).collect()
 }
 
-/// The `tracing-subscriber` layer that records spans into the active [`Recording`]; install it
-/// yourself only to combine it with other layers before the first recording starts.
+/// The layer that records spans into the active [`Recording`] (install it yourself to combine it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpanLayer;
 
@@ -160,24 +161,23 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(sink) = active_sink() else { return };
+        let Some(sink) = lock(&ACTIVE).clone() else {
+            return;
+        };
         let Some(span) = ctx.span(id) else { return };
         let name = attrs.metadata().name().to_string();
-        let mut fields = Fields {
-            values: vec![name.clone()],
-            waiting_for: None,
-        };
+        let mut fields = Fields(vec![name.clone()], None);
         attrs.record(&mut fields);
         let opened = now();
         let recorded = Span {
             name,
-            label: fields.values.join(" "),
+            label: fields.0.join(" "),
             pid: std::process::id(),
             thread_id: os_thread_id(),
             opened,
             closed: opened,
             runs: Vec::new(),
-            waiting_for: fields.waiting_for,
+            waiting_for: fields.1,
         };
         span.extensions_mut().insert(Open {
             sink,
@@ -217,22 +217,22 @@ where
         let Some(span) = ctx.span(&id) else { return };
         if let Some(mut open) = span.extensions_mut().remove::<Open>() {
             open.span.closed = now();
-            open.sink.push(open.span);
+            for hook in lock(&open.sink.on_close).iter() {
+                hook(&open.span);
+            }
+            lock(&open.sink.spans).push(open.span);
         }
     }
 }
 
-/// Collects a span's field values in order, setting aside `waiting_for`.
-struct Fields {
-    values: Vec<String>,
-    waiting_for: Option<String>,
-}
+/// A span's field values in order (`.0`), and `waiting_for` set aside (`.1`).
+struct Fields(Vec<String>, Option<String>);
 
 impl field::Visit for Fields {
     fn record_str(&mut self, field: &field::Field, value: &str) {
         match field.name() {
-            "waiting_for" => self.waiting_for = Some(value.to_string()),
-            _ => self.values.push(value.to_string()),
+            "waiting_for" => self.1 = Some(value.to_string()),
+            _ => self.0.push(value.to_string()),
         }
     }
 
@@ -250,28 +250,9 @@ struct Sink {
 
 type CloseHook = Box<dyn Fn(&Span) + Send + Sync>;
 
-impl Sink {
-    fn push(&self, span: Span) {
-        for hook in lock(&self.on_close).iter() {
-            hook(&span);
-        }
-        lock(&self.spans).push(span);
-    }
-}
-
-static ACTIVE: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// The active recording's sink (read at every span's opening; a mutex is cheap enough).
+static ACTIVE: Mutex<Option<Arc<Sink>>> = Mutex::new(None);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn active_sink() -> Option<Arc<Sink>> {
-    ACTIVE
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
-}
-
-fn set_active(sink: Option<Arc<Sink>>) {
-    *ACTIVE.write().unwrap_or_else(PoisonError::into_inner) = sink;
-}
 
 /// A panicking test must not take every later recording down with it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -294,16 +275,14 @@ pub fn now() -> Duration {
     epoch().0.elapsed()
 }
 
-/// A child process's spans as JSON lines for its standard output, each carrying the child's
-/// clock so that [`from_json_lines`] can put them on the parent's.
+/// A child's spans as JSON lines, each with the child's clock for [`from_json_lines`].
 pub fn to_json_lines(spans: &[Span]) -> String {
     let clock = epoch().1;
     let line = |span: &Span| serde_json::json!({ "clock": clock, "span": span }).to_string() + "\n";
     spans.iter().map(line).collect()
 }
 
-/// Reads the spans a child printed with [`to_json_lines`], moved onto this process's clock.
-/// Returns them with the lines of `text` that were not spans.
+/// The spans of [`to_json_lines`], moved onto this process's clock, and the other lines.
 pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     let ours = epoch().1;
     let (mut spans, mut other) = (Vec::new(), Vec::new());
@@ -362,7 +341,7 @@ impl Recording {
         install();
         let guard = lock(&ONE_AT_A_TIME);
         let sink = Arc::new(Sink::default());
-        set_active(Some(Arc::clone(&sink)));
+        *lock(&ACTIVE) = Some(Arc::clone(&sink));
         Self {
             sink,
             _one_at_a_time: guard,
@@ -377,7 +356,7 @@ impl Recording {
     /// Stops recording and returns the spans that closed, in the order they opened. A span still
     /// open now (a task never awaited to the end) is left out.
     pub fn finish(self) -> Vec<Span> {
-        set_active(None);
+        *lock(&ACTIVE) = None;
         let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
         spans.sort_by_key(|span| span.opened);
         spans
@@ -387,7 +366,7 @@ impl Recording {
 impl Drop for Recording {
     fn drop(&mut self) {
         // Also on an early return or a panic: the next recording must find the slot empty.
-        set_active(None);
+        *lock(&ACTIVE) = None;
     }
 }
 

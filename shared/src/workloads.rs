@@ -7,7 +7,7 @@
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use reqwest::Url;
 
 use crate::server::SlowServer;
@@ -32,10 +32,8 @@ pub fn fib(n: u32) -> u64 {
     }
 }
 
-/// Makes `ring` the process's TLS crypto provider, once; every function here that builds an HTTP
-/// client calls it first, and code that builds its own `reqwest` client must too. reqwest is
-/// built without a provider of its own (its default, aws-lc, costs a long C build), and panics
-/// when it finds none.
+/// Makes `ring` the TLS crypto provider, once: call it before building any `reqwest` client
+/// (reqwest is built without aws-lc, its slow-to-build default, and panics with no provider).
 pub fn use_ring_for_tls() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -44,64 +42,61 @@ pub fn use_ring_for_tls() {
     });
 }
 
-/// An async HTTP client for many concurrent requests: no proxy for loopback, no cap on pooled
-/// connections, and timeouts so that a dead host gives an error instead of a hang.
+/// An async or a blocking client: no proxy for loopback, timeouts so a dead host is an error.
+macro_rules! client {
+    ($builder:expr, $target:expr) => {{
+        use_ring_for_tls();
+        let builder = $builder
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT);
+        let builder = if is_loopback($target) {
+            builder.no_proxy()
+        } else {
+            builder
+        };
+        builder.build().context("could not build the HTTP client")
+    }};
+}
+
+/// An async HTTP client for many concurrent requests (no cap on pooled connections).
 pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
-    use_ring_for_tls();
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .pool_max_idle_per_host(usize::MAX);
-    if is_loopback(target) {
-        builder = builder.no_proxy();
-    }
-    builder.build().context("could not build the HTTP client")
+    client!(
+        reqwest::Client::builder().pool_max_idle_per_host(usize::MAX),
+        target
+    )
 }
 
 /// The blocking twin of [`http_client`], for code without a runtime (it runs its own).
 /// Must not be created or dropped inside an async task.
 pub fn blocking_http_client(target: &Url) -> anyhow::Result<reqwest::blocking::Client> {
-    use_ring_for_tls();
-    let mut builder = reqwest::blocking::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT);
-    if is_loopback(target) {
-        builder = builder.no_proxy();
-    }
-    builder.build().context("could not build the HTTP client")
+    client!(reqwest::blocking::Client::builder(), target)
+}
+
+/// `GET url` with an async client (`.await` given) or a blocking one (nothing given).
+macro_rules! get {
+    ($client:expr, $url:expr, $($await:tt)*) => {{
+        let url = $url;
+        let sent = $client.get(url.clone()).send()$($await)*;
+        let response = sent.with_context(|| format!("request to {url} failed"))?;
+        let status = response.status().as_u16();
+        let body = response.bytes()$($await)*;
+        body.with_context(|| format!("reading the answer from {url} failed"))?;
+        Ok(status)
+    }};
 }
 
 /// Sends `GET url`, reads the whole body and returns the status code: the I/O-bound work of
 /// section 1.2. Fails with the URL in the message when the server cannot be reached.
 pub async fn fetch(client: &reqwest::Client, url: &Url) -> anyhow::Result<u16> {
-    let response = client
-        .get(url.clone())
-        .send()
-        .await
-        .with_context(|| format!("request to {url} failed"))?;
-    let status = response.status().as_u16();
-    response
-        .bytes()
-        .await
-        .with_context(|| format!("reading the answer from {url} failed"))?;
-    Ok(status)
+    get!(client, url, .await)
 }
 
 /// The blocking twin of [`fetch`].
 pub fn fetch_blocking(client: &reqwest::blocking::Client, url: &Url) -> anyhow::Result<u16> {
-    let response = client
-        .get(url.clone())
-        .send()
-        .with_context(|| format!("request to {url} failed"))?;
-    let status = response.status().as_u16();
-    response
-        .bytes()
-        .with_context(|| format!("reading the answer from {url} failed"))?;
-    Ok(status)
+    get!(client, url,)
 }
 
-/// Where a demo's requests go: the embedded slow server (which also counts requests in flight),
-/// or a URL from `--url`.
+/// Where a demo's requests go: the embedded slow server (counting requests in flight) or `--url`.
 #[derive(Debug)]
 pub struct Target {
     url: Url,
@@ -112,19 +107,14 @@ impl Target {
     /// With `url`, checks that it can be reached and uses it as it is; without, starts the
     /// embedded server and uses its `/delay/{delay_ms}` route.
     pub fn new(url: Option<&Url>, delay_ms: u64) -> anyhow::Result<Self> {
-        if let Some(url) = url {
-            check_reachable(url)?;
-            return Ok(Self {
-                url: url.clone(),
-                server: None,
-            });
-        }
-        let server = SlowServer::start()?;
-        let url = server.delay_url(delay_ms).parse()?;
-        Ok(Self {
-            url,
-            server: Some(server),
-        })
+        let (url, server) = match url {
+            Some(url) => (check_reachable(url).map(|()| url.clone())?, None),
+            None => {
+                let server = SlowServer::start()?;
+                (server.delay_url(delay_ms).parse()?, Some(server))
+            }
+        };
+        Ok(Self { url, server })
     }
 
     /// The URL every request goes to.
@@ -156,8 +146,7 @@ impl Target {
     }
 }
 
-/// Connects to the URL's host and port (a TCP handshake, no HTTP), so that a wrong `--url` fails at
-/// once with a clear message instead of after the first of many requests.
+/// A TCP handshake with the URL's host, so a wrong `--url` fails at once with a clear message.
 pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
     let host = url
         .host_str()
@@ -168,17 +157,14 @@ pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
     let addrs = (host.trim_matches(['[', ']']), port)
         .to_socket_addrs()
         .with_context(|| format!("cannot reach {url}: could not resolve {host}"))?;
-    let mut last_error = None;
+    let mut outcome = Err(std::io::Error::other(format!("{host} has no address")));
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(_) => return Ok(()),
-            Err(error) => last_error = Some(error),
+        outcome = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map(drop);
+        if outcome.is_ok() {
+            break;
         }
     }
-    match last_error {
-        Some(error) => Err(error).with_context(|| format!("cannot reach {url}")),
-        None => bail!("cannot reach {url}: {host} has no address"),
-    }
+    outcome.with_context(|| format!("cannot reach {url}"))
 }
 
 fn is_loopback(url: &Url) -> bool {

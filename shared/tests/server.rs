@@ -1,10 +1,12 @@
-//! The embedded slow server: delays, status codes, bad input, overlap counting, resilience.
+//! The embedded slow server (delays, status codes, bad input, overlap counting, resilience) and
+//! the demos' HTTP clients.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use shared::server::SlowServer;
+use shared::workloads::{blocking_http_client, http_client};
 
 /// One raw HTTP/1.1 request (`"GET /delay/10"`), so the tests see exactly what the server answers.
 fn ask(addr: SocketAddr, request: &str) -> (u16, String) {
@@ -55,39 +57,26 @@ fn delay_waits_that_long_bad_requests_are_refused_and_the_server_keeps_going() {
     assert_eq!(get(&server, "/delay/0"), 200, "still serving");
 }
 
-/// `n` requests to `/delay/{ms}` at once through reqwest, and their statuses.
-async fn concurrently(server: &SlowServer, n: usize, ms: u64) -> Vec<reqwest::Result<u16>> {
-    shared::workloads::use_ring_for_tls();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(usize::MAX)
-        .build()
-        .unwrap();
-    let url = server.delay_url(ms);
-    let requests = (0..n).map(|_| client.get(&url).send());
-    let answers = futures::future::join_all(requests).await;
-    answers
-        .into_iter()
-        .map(|r| r.map(|r| r.status().as_u16()))
-        .collect()
+/// `n` requests to `/delay/{ms}` at once through the demos' client: are they all `200`?
+async fn concurrently(server: &SlowServer, n: usize, ms: u64) -> bool {
+    let url = server.delay_url(ms).parse().unwrap();
+    let client = http_client(&url).unwrap();
+    let requests = (0..n).map(|_| shared::workloads::fetch(&client, &url));
+    let statuses = futures::future::join_all(requests).await;
+    statuses.iter().all(|s| matches!(s, Ok(200)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_requests_are_twenty_in_flight() {
+async fn twenty_then_a_thousand_concurrent_requests_are_all_in_flight_at_once() {
     let server = SlowServer::start().unwrap();
-    let statuses = concurrently(&server, 20, 300).await;
-    assert!(statuses.iter().all(|s| matches!(s, Ok(200))));
+    assert!(concurrently(&server, 20, 300).await);
     assert_eq!(server.requests(), 20);
     assert_eq!(server.max_in_flight(), 20);
     assert_eq!(server.in_flight(), 0);
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_connections_are_served() {
-    let server = SlowServer::start().unwrap();
+    server.reset();
     shared::fdlimit::ensure_available(2200, "1000 connections").unwrap();
-    let statuses = concurrently(&server, 1000, 1500).await;
-    assert!(statuses.iter().all(|s| matches!(s, Ok(200))));
+    assert!(concurrently(&server, 1000, 1500).await);
     assert_eq!(server.requests(), 1000);
     // All of them were held open at once: the 1.5 s delay dwarfs the time to connect them all.
     assert!(server.max_in_flight() >= 900, "{}", server.max_in_flight());
@@ -142,4 +131,21 @@ fn a_client_that_disconnects_mid_request_does_not_stop_the_server() {
     let addr = server.addr();
     drop(server);
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+/// `--url https://...` works: reqwest's rustls has a crypto provider (ring) to build its TLS
+/// configuration from; without one, building an https-capable client fails.
+#[test]
+fn https_clients_can_be_built_with_the_ring_provider() {
+    let url = "https://example.com/".parse().unwrap();
+    http_client(&url).expect("async https client");
+    blocking_http_client(&url).expect("blocking https client");
+    let provider = rustls::crypto::CryptoProvider::get_default().expect("a provider was installed");
+    // The suites come from ring: the same list ring's own provider offers.
+    let ring = rustls::crypto::ring::default_provider();
+    assert_eq!(
+        provider.cipher_suites.len(),
+        ring.cipher_suites.len(),
+        "the installed provider is not ring's"
+    );
 }
