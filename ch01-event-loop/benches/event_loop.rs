@@ -87,7 +87,9 @@ fn serve_head_to_head() {
             })?;
             Ok((client, 0))
         };
-        hand.push(echo_bench::server_run("thread-self", Span::none(), serve).unwrap());
+        hand.push(
+            echo_bench::server_run("hand_built", "thread-self", Span::none(), serve).unwrap(),
+        );
         tokio.push(echo_bench::with_tokio(&sizes).unwrap());
     }
     let median = |runs: &[EchoRun], of: fn(&EchoRun) -> f64| {
@@ -95,7 +97,8 @@ fn serve_head_to_head() {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let (rate, cpu) = (EchoRun::per_second, EchoRun::cpu_us_per_round_trip);
+    let rate = |run: &EchoRun| run.round_trips_per_s;
+    let cpu = |run: &EchoRun| run.server_cpu_us_per_round_trip;
     let (hand_rate, tokio_rate) = (median(&hand, rate), median(&tokio, rate));
     let (hand_cpu, tokio_cpu) = (median(&hand, cpu), median(&tokio, cpu));
     println!(

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use shared::narrate::plural;
-use shared::timing::ms;
+use shared::report::as_ms;
+use shared::timing::ratio;
 use shared::{Narrator, Span, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info_span;
@@ -79,91 +80,47 @@ const BUSY_WAIT_SHARE: f64 = 0.1;
 const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
 /// What the load client saw: every echo is checked byte for byte before it counts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ClientRun {
     /// From the first message sent to the last echo received.
+    #[serde(rename = "wall_ms", serialize_with = "as_ms")]
     pub wall: Duration,
     /// Round trips whose echo came back identical.
     pub round_trips: u64,
 }
 
-/// One server's run, measured on its thread (the client's connecting included).
-#[derive(Debug, Clone)]
+/// One server's run, measured on its thread (the client's connecting included), as the report
+/// and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
 pub struct EchoRun {
+    /// `hand_built`, `tokio` or `asyncio`.
+    pub name: &'static str,
     /// What the load client measured.
+    #[serde(flatten)]
     pub client: ClientRun,
     /// Bytes the server wrote back.
+    #[serde(rename = "bytes_echoed")]
     pub server_echoed: u64,
     /// CPU time of the server's thread.
+    #[serde(rename = "cpu_ms", serialize_with = "as_ms")]
     pub server_cpu: Duration,
-    /// Time the server's thread was ready but waited for a CPU.
-    pub server_cpu_wait: Duration,
-    /// The stretch both are measured over.
-    pub server_window: Duration,
-    /// The hand-built loop's counters (zero for tokio).
-    pub stats: Counts,
+    /// Round trips per second.
+    pub round_trips_per_s: f64,
+    /// The server's CPU time per round trip, in microseconds.
+    pub server_cpu_us_per_round_trip: f64,
+    /// The server thread's CPU time per second of its run.
+    pub server_cpu_per_s: f64,
+    /// The share of its run the server's thread was ready but waited for a CPU.
+    pub server_cpu_wait_share: f64,
+    /// Whether that share stayed below `BUSY_WAIT_SHARE`: the server had a core.
+    pub idle_core: bool,
+    /// The hand-built loop's counters (`None` for the others).
+    #[serde(flatten)]
+    pub stats: Option<Counts>,
 }
 
 /// Each server's median run (asyncio's: its one run).
 pub type EchoBench = VsTokio<EchoRun>;
-
-/// One server's median run as the report and `--json` show it.
-#[derive(Debug, Serialize)]
-struct Measured {
-    name: &'static str,
-    wall_ms: f64,
-    /// The server thread's CPU time.
-    cpu_ms: f64,
-    round_trips_per_s: f64,
-    round_trips: u64,
-    bytes_echoed: u64,
-    server_cpu_us_per_round_trip: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iterations: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    polls: Option<u64>,
-    server_cpu_per_s: f64,
-    server_cpu_wait_share: f64,
-    idle_core: bool,
-}
-
-impl EchoRun {
-    /// The server's CPU time per round trip, in microseconds.
-    pub fn cpu_us_per_round_trip(&self) -> f64 {
-        self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
-    }
-
-    /// Round trips per second.
-    pub fn per_second(&self) -> f64 {
-        self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
-    }
-
-    fn share(&self, of: Duration) -> f64 {
-        shared::timing::ratio(of.as_secs_f64(), self.server_window.as_secs_f64())
-    }
-
-    fn had_a_core(&self) -> bool {
-        self.share(self.server_cpu_wait) < BUSY_WAIT_SHARE
-    }
-
-    fn measured(&self, name: &'static str) -> Measured {
-        let hand_built = (name == "hand_built").then_some(&self.stats);
-        Measured {
-            name,
-            wall_ms: ms(self.client.wall),
-            cpu_ms: ms(self.server_cpu),
-            round_trips_per_s: self.per_second(),
-            round_trips: self.client.round_trips,
-            bytes_echoed: self.server_echoed,
-            server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
-            iterations: hand_built.map(|stats| stats.iterations),
-            polls: hand_built.map(|stats| stats.polls),
-            server_cpu_per_s: self.share(self.server_cpu),
-            server_cpu_wait_share: self.share(self.server_cpu_wait),
-            idle_core: self.had_a_core(),
-        }
-    }
-}
 
 /// Both servers, `ROUNDS` times alternating, the median run of each; then asyncio's once.
 /// `--trace` follows the hand-built loop's first round.
@@ -202,14 +159,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
     let measured = measured?;
     let title = "the servers ran in turn, each on its own loop's thread";
-    measured.report(narrator, NAME, EchoRun::measured, (title, spans));
+    measured.report(narrator, NAME, (title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
     let waits = format!(
         "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
-        hand_built.share(hand_built.server_cpu_wait) * 100.0,
-        tokio.share(tokio.server_cpu_wait) * 100.0
+        hand_built.server_cpu_wait_share * 100.0,
+        tokio.server_cpu_wait_share * 100.0
     );
-    let cores = match hand_built.had_a_core() && tokio.had_a_core() {
+    let cores = match hand_built.idle_core && tokio.idle_core {
         true => "each had a core to work on, so the rates compare the loops.",
         false => {
             "other programs were busy on the cores, so the round-trip rates measure the OS's \
@@ -221,21 +178,25 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             "asyncio's start_server under the same client: {:.0} round trips per second, \
              {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
              underneath, with the interpreter's work for each event on top.",
-            asyncio.per_second(),
-            asyncio.cpu_us_per_round_trip() / hand_built.cpu_us_per_round_trip()
+            asyncio.round_trips_per_s,
+            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
         )
     });
     let summary = [
         format!(
             "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
              round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
-            hand_built.per_second() / tokio.per_second(),
-            hand_built.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
+            hand_built.round_trips_per_s / tokio.round_trips_per_s,
+            hand_built.server_cpu_us_per_round_trip / tokio.server_cpu_us_per_round_trip
         ),
         format!(
             "The hand-built loop made {} for {}: each iteration polled every connection whose \
              socket the OS reported readable.",
-            plural(hand_built.stats.iterations, "iteration", "iterations"),
+            plural(
+                hand_built.stats.as_ref().map_or(0, |s| s.iterations),
+                "iteration",
+                "iterations"
+            ),
             plural(hand_built.client.round_trips, "round trip", "round trips")
         ),
         "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
@@ -251,22 +212,31 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 }
 
 /// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
-/// and its wait for a CPU meanwhile, from the kernel's scheduler statistics.
+/// and its wait for a CPU meanwhile, from the kernel's scheduler statistics; `name`: its row.
 pub fn server_run(
+    name: &'static str,
     thread: &str,
     span: tracing::Span,
     serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
 ) -> anyhow::Result<EchoRun> {
     let ((cpu, wait), window) = (schedstat(thread), Instant::now());
     let (client, server_echoed) = span.in_scope(serve)?;
-    let ((cpu_after, wait_after), server_window) = (schedstat(thread), window.elapsed());
+    let ((cpu_after, wait_after), window) = (schedstat(thread), window.elapsed());
+    let server_cpu = cpu_after.saturating_sub(cpu);
+    let share = |of: Duration| ratio(of.as_secs_f64(), window.as_secs_f64());
+    let server_cpu_wait_share = share(wait_after.saturating_sub(wait));
+    let trips = client.round_trips;
     Ok(EchoRun {
+        name,
         client,
         server_echoed,
-        server_cpu: cpu_after.saturating_sub(cpu),
-        server_cpu_wait: wait_after.saturating_sub(wait),
-        server_window,
-        stats: Counts::default(),
+        server_cpu,
+        round_trips_per_s: trips as f64 / client.wall.as_secs_f64().max(1e-9),
+        server_cpu_us_per_round_trip: server_cpu.as_secs_f64() * 1e6 / trips.max(1) as f64,
+        server_cpu_per_s: share(server_cpu),
+        server_cpu_wait_share,
+        idle_core: server_cpu_wait_share < BUSY_WAIT_SHARE,
+        stats: None,
     })
 }
 
@@ -275,24 +245,32 @@ fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let (run, stats) = observe::counted(trace, || {
-        server_run("thread-self", info_span!("hand-built server"), || {
-            let client = event_loop.block_on(async {
-                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
-                let client = client_thread(listener.local_addr()?, sizes);
-                spawn(hand_built_server(listener, Rc::clone(&echoed)));
-                client.await
-            })?;
-            Ok((client, echoed.get()))
-        })
+        server_run(
+            "hand_built",
+            "thread-self",
+            info_span!("hand-built server"),
+            || {
+                let client = event_loop.block_on(async {
+                    let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
+                    let client = client_thread(listener.local_addr()?, sizes);
+                    spawn(hand_built_server(listener, Rc::clone(&echoed)));
+                    client.await
+                })?;
+                Ok((client, echoed.get()))
+            },
+        )
     });
-    Ok(EchoRun { stats, ..run? })
+    Ok(EchoRun {
+        stats: Some(stats),
+        ..run?
+    })
 }
 
 /// The tokio server against the same client, on a fresh current-thread runtime.
 pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
     let runtime = tokio_runtime()?;
     let echoed = Arc::new(AtomicU64::new(0));
-    server_run("thread-self", info_span!("tokio server"), || {
+    server_run("tokio", "thread-self", info_span!("tokio server"), || {
         let client = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
             let client = client_thread(listener.local_addr()?, sizes);
@@ -319,7 +297,7 @@ fn with_asyncio(
     let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
     let (pid, span) = (server.pid().to_string(), tracing::Span::none());
     let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
-    let mut run = server_run(&pid, span, load)?;
+    let mut run = server_run("asyncio", &pid, span, load)?;
     let finished = server.wait::<Echoed>()?;
     run.server_echoed = finished.result.bytes_echoed;
     Ok((run, finished.spans))

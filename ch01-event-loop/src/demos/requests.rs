@@ -108,7 +108,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
     let measured = measured?;
     let title = format!("{requests} per row, each a span from connect to last byte");
-    measured.report(narrator, NAME, |row, _| row.clone(), (&title, spans));
+    measured.report(narrator, NAME, (&title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
     let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
     let asyncio = measured.asyncio.as_ref().map(|asyncio| {
