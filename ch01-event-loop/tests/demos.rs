@@ -158,7 +158,7 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         ..Sizes::default()
     };
     let (result, mut spans) = record(|| offload::measure(&sizes));
-    spans.extend(result.python_spans.clone());
+    spans.extend(result.spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();
     let mut expected = vec!["on_loop", "spawn_blocking", "process"];
     if python.is_some() {

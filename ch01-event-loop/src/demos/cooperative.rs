@@ -15,7 +15,7 @@ use tracing::{Instrument as _, info_span};
 
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, sleep_until, spawn, yield_now};
-use crate::observe::{self, Iteration, run_queue_wait};
+use crate::observe::{self, Iteration, schedstat};
 
 /// How often each ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -202,11 +202,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 /// await every millisecond of its computation.
 fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
     let event_loop = EventLoop::new()?;
-    let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
+    let (stopwatch, wait_before) = (Stopwatch::start(), schedstat("thread-self").1);
     let (worst_lateness, counts) = observe::counted(trace, || {
         event_loop.block_on(tickers_beside_a_computation(hog, polite))
     });
-    let cpu_wait = run_queue_wait().saturating_sub(wait_before);
+    let cpu_wait = schedstat("thread-self").1.saturating_sub(wait_before);
     let wall = stopwatch.elapsed();
     let cpu_wait_share = ratio(cpu_wait.as_secs_f64(), wall.as_secs_f64());
     Ok(CooperativeRun {

@@ -18,6 +18,7 @@ use shared::{Narrator, Span, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info_span;
 
+use super::offload::off_thread;
 use super::{VsTokio, tokio_runtime};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, TcpListener, spawn};
@@ -182,7 +183,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
         )
     });
-    let summary = [
+    let mut summary = vec![
         format!(
             "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
              round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
@@ -204,10 +205,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             .into(),
         format!("{waits}: {cores}"),
     ];
-    narrator.summary(
-        SECTION,
-        &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
-    );
+    summary.extend(asyncio);
+    narrator.summary(SECTION, &summary);
     Ok(())
 }
 
@@ -309,14 +308,11 @@ pub fn client_thread(
     addr: SocketAddr,
     sizes: &Sizes,
 ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
-    let (done, finished) = futures::channel::oneshot::channel();
     let (connections, round_trips) = (sizes.connections, sizes.round_trips);
-    let thread = std::thread::Builder::new().name("echo-client".into());
-    let thread = thread.spawn(move || drop(done.send(load_client(addr, connections, round_trips))));
-    async move {
-        thread.context("cannot start the echo client's thread")?;
-        finished.await.context("the echo client thread died")?
-    }
+    let client = off_thread("echo-client", move || {
+        load_client(addr, connections, round_trips)
+    });
+    async move { client.await? }
 }
 
 /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`

@@ -49,6 +49,15 @@ pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
     })
 }
 
+/// What a demo of a list of rows (`timers`, `offload`) measured.
+#[derive(Debug, Clone)]
+pub struct Rows<R> {
+    /// The rows, in the order they ran.
+    pub rows: Vec<R>,
+    /// The spans recorded in other processes (the children's, asyncio's).
+    pub spans: Vec<Span>,
+}
+
 /// What a "hand-built loop vs tokio" demo (`requests`, `echo-bench`) measured, one `R` each.
 #[derive(Debug, Clone)]
 pub struct VsTokio<R> {

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use shared::child::SelfExe;
 use shared::narrate::plural;
 use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
-use shared::{Narrator, Report, Span};
+use shared::{Narrator, Report};
 use tracing::{Instrument as _, info_span};
 
+use super::Rows;
 use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 use crate::observe;
@@ -69,24 +70,25 @@ async fn run_job(
                 let _job = info_span!("process job").entered();
                 (Instant::now(), exe.run::<u64>(&job), Instant::now())
             };
-            let (started, finished, ended) = off_thread(in_child).await?;
+            let (started, finished, ended) = off_thread("offload-waiter", in_child).await?;
             (started, finished?.result, ended)
         }
     };
     Ok((checksum, started, ended))
 }
 
-/// Runs blocking `work` on a new thread and awaits its result: the thread's send wakes the
-/// loop (this is how a process pool's result gets back to asyncio's loop, too).
-fn off_thread<T: Send + 'static>(
+/// Runs blocking `work` on a new thread named `name` and awaits its result: the thread's send
+/// wakes the loop (this is how a process pool's result gets back to asyncio's loop, too).
+pub(crate) fn off_thread<T: Send + 'static>(
+    name: &'static str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> impl Future<Output = anyhow::Result<T>> {
     let (done, result) = futures::channel::oneshot::channel();
-    let thread = std::thread::Builder::new().name("offload-waiter".into());
+    let thread = std::thread::Builder::new().name(name.into());
     let thread = thread.spawn(move || drop(done.send(work())));
     async move {
         thread.context("cannot start a thread")?;
-        result.await.context("the offload thread died")
+        result.await.context("a thread died before it answered")
     }
 }
 
@@ -184,15 +186,9 @@ impl OffloadRow {
     }
 }
 
-/// Every row, Rust's and asyncio's.
-#[derive(Debug, Clone)]
-pub struct Offload {
-    /// `on_loop`, `spawn_blocking`, `process`, then, when Python runs, `asyncio_on_loop`,
-    /// `run_in_executor_threads`, `run_in_executor_processes`.
-    pub rows: Vec<OffloadRow>,
-    /// asyncio's jobs and ticks, from the Python processes.
-    pub python_spans: Vec<Span>,
-}
+/// Every row: `on_loop`, `spawn_blocking`, `process`, then, when Python runs, `asyncio_on_loop`,
+/// `run_in_executor_threads`, `run_in_executor_processes`; and asyncio's jobs and ticks.
+pub type Offload = Rows<OffloadRow>;
 
 /// Every row, with this program as the child process; then asyncio's when Python runs.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
@@ -206,7 +202,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
     if checksums.iter().any(|&checksum| checksum != checksums[0]) {
         bail!("the job's checksum differs between rows: the same work was not done");
     }
-    let mut python_spans = Vec::new();
+    let mut spans = Vec::new();
     if let Some(python) = shared::narrate::python() {
         let args = [
             sizes.job_ms,
@@ -216,9 +212,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
         let args = args.map(|arg| arg.to_string());
         let finished = python.run::<Vec<OffloadRow>>(&ASYNCIO, &args)?;
         rows.extend(finished.result);
-        python_spans = finished.spans;
+        spans = finished.spans;
     }
-    Ok(Offload { rows, python_spans })
+    Ok(Rows { rows, spans })
 }
 
 /// Runs the demo and prints its report.
@@ -236,8 +232,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     );
     let what = "the job in each place";
     let (measured, mut spans) = shared::narrate::record(what, "", None, || measure(sizes));
-    let Offload { rows, python_spans } = measured?;
-    spans.extend(python_spans);
+    let measured = measured?;
+    spans.extend(measured.spans);
+    let rows = measured.rows;
     narrator.report(&Report::new(NAME, SECTION, rows.clone()));
     narrator.say(
         "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \

@@ -118,7 +118,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             human_ms(ms(asyncio.wall))
         )
     });
-    let summary = [
+    let mut summary = vec![
         format!(
             "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
              every ready task until it hit I/O, then slept in the OS until sockets were ready.",
@@ -135,10 +135,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
              OS tools (epoll via mio), only more polished."
         ),
     ];
-    narrator.summary(
-        SECTION,
-        &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
-    );
+    summary.extend(asyncio);
+    narrator.summary(SECTION, &summary);
     Ok(())
 }
 

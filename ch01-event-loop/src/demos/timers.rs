@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use shared::child::SelfExe;
 use shared::narrate::plural;
 use shared::timing::{human_ms, ms, peak_rss_kb};
-use shared::{Narrator, Report, Span, Stopwatch};
+use shared::{Narrator, Report, Stopwatch};
 use tracing::info_span;
 
-use super::tokio_runtime;
+use super::{Rows, tokio_runtime};
 use crate::cli::{Job, Sizes, TimerRuntime};
 use crate::event_loop::{EventLoop, sleep, spawn};
 
@@ -100,13 +100,7 @@ pub struct TimerRow {
 }
 
 /// Every runtime's row, in the order they ran, and one span per child around its batch.
-#[derive(Debug, Clone)]
-pub struct Timers {
-    /// The rows.
-    pub rows: Vec<TimerRow>,
-    /// The spans.
-    pub spans: Vec<Span>,
-}
+pub type Timers = Rows<TimerRow>;
 
 /// Every runtime, each in a fresh child process (this program, or asyncio's).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
@@ -181,7 +175,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             asyncio.bytes_per_timer / bytes("hand_built")
         )
     });
-    let summary = [
+    let mut summary = vec![
         format!(
             "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
              deadline, then the due deadlines taken in order and one wake per timer.",
@@ -199,10 +193,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     narrator.report(&Report::new(NAME, SECTION, rows.clone()));
     let title = "each runtime in its own child process (its main thread)";
     narrator.timeline(title, &spans);
-    narrator.summary(
-        SECTION,
-        &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
-    );
+    summary.extend(asyncio);
+    narrator.summary(SECTION, &summary);
     Ok(())
 }
 
