@@ -149,10 +149,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     );
     let what = "the greedy task, then the polite one";
     let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
-    let Cooperative {
-        never_awaits: greedy,
-        awaits_every_ms: polite,
-    } = measured?;
+    let measured = measured?;
+    let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
     let rows = vec![greedy.clone(), polite.clone()];
     narrator.report(&Report::new(NAME, SECTION, rows));
     narrator.say(format!(
@@ -164,14 +162,13 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let title = "the greedy task, then the same work awaiting every ms";
     narrator.timeline(title, &spans);
-    let share = polite.cpu_wait_share;
     let late = |run: &CooperativeRun| {
         (
             human_ms(ms(run.longest.ran)),
             human_ms(ms(run.worst_lateness)),
         )
     };
-    let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(&greedy), late(&polite));
+    let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(greedy), late(polite));
     let wait = match polite.idle_core {
         true => "it had a core, so the lateness left is the loop's own.",
         false => {
@@ -191,7 +188,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         format!(
             "The loop's thread waited for a CPU {:.0}% of the polite run: {wait}",
-            share * 100.0
+            polite.cpu_wait_share * 100.0
         ),
     ];
     narrator.summary(SECTION, &summary);

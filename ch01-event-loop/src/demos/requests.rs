@@ -91,10 +91,8 @@ struct Answer {
 
 /// Runs the demo and prints its report.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    let (n, requests) = (
-        sizes.requests,
-        plural(sizes.requests, "request", "requests"),
-    );
+    let n = sizes.requests;
+    let requests = plural(n, "request", "requests");
     narrator.header(
         SECTION,
         "How an event loop works: many requests on one thread",
