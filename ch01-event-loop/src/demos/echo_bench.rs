@@ -244,25 +244,20 @@ fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let (run, stats) = observe::counted(trace, || {
-        server_run(
-            "hand_built",
-            "thread-self",
-            info_span!("hand-built server"),
-            || {
-                let client = event_loop.block_on(async {
-                    let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
-                    let client = client_thread(listener.local_addr()?, sizes);
-                    spawn(hand_built_server(listener, Rc::clone(&echoed)));
-                    client.await
-                })?;
-                Ok((client, echoed.get()))
-            },
-        )
+        let span = info_span!("hand-built server");
+        server_run("hand_built", "thread-self", span, || {
+            let client = event_loop.block_on(async {
+                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
+                let client = client_thread(listener.local_addr()?, sizes);
+                spawn(hand_built_server(listener, Rc::clone(&echoed)));
+                client.await
+            })?;
+            Ok((client, echoed.get()))
+        })
     });
-    Ok(EchoRun {
-        stats: Some(stats),
-        ..run?
-    })
+    let mut run = run?;
+    run.stats = Some(stats);
+    Ok(run)
 }
 
 /// The tokio server against the same client, on a fresh current-thread runtime.
