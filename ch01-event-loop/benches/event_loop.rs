@@ -19,11 +19,13 @@ const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
 /// Alternating rounds in the head-to-head part.
 const ROUNDS: usize = 5;
-/// Spawn a task that finishes at its first poll, and collect its result: per task.
-fn spawn_and_complete(c: &mut Criterion) {
+/// What a task and a timer cost on the hand-built loop, per element: spawn a task that finishes
+/// at its first poll and collect its result; sleep until a timer due almost at once (1 ms), so
+/// that the benchmark measures the timers and the wake-ups, not the waiting.
+fn hand_built_loop(c: &mut Criterion) {
+    let event_loop = EventLoop::new().unwrap();
     let mut group = c.benchmark_group("spawn_complete");
     group.throughput(Throughput::Elements(TASKS));
-    let event_loop = EventLoop::new().unwrap();
     group.bench_function("hand_built", |b| {
         b.iter(|| {
             event_loop.block_on(async {
@@ -37,14 +39,8 @@ fn spawn_and_complete(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Timers that are due almost at once (1 ms), so the benchmark measures the timers and the
-/// wake-ups, not the waiting.
-fn timer_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("timers");
     group.throughput(Throughput::Elements(TIMERS));
-    let event_loop = EventLoop::new().unwrap();
     group.bench_function("hand_built_1ms", |b| {
         b.iter(|| {
             event_loop.block_on(async {
@@ -65,7 +61,7 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = spawn_and_complete, timer_throughput
+    targets = hand_built_loop
 }
 
 /// `serve`'s echo (a buffer only while data is in hand) against tokio's, under the same client:
@@ -87,7 +83,9 @@ fn serve_head_to_head() {
             })?;
             Ok((client, 0))
         };
-        hand.push(echo_bench::server_run("thread-self", Span::none(), serve).unwrap());
+        hand.push(
+            echo_bench::server_run("hand_built", "thread-self", Span::none(), serve).unwrap(),
+        );
         tokio.push(echo_bench::with_tokio(&sizes).unwrap());
     }
     let median = |runs: &[EchoRun], of: fn(&EchoRun) -> f64| {
@@ -95,7 +93,8 @@ fn serve_head_to_head() {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let (rate, cpu) = (EchoRun::per_second, EchoRun::cpu_us_per_round_trip);
+    let rate = |run: &EchoRun| run.round_trips_per_s;
+    let cpu = |run: &EchoRun| run.server_cpu_us_per_round_trip;
     let (hand_rate, tokio_rate) = (median(&hand, rate), median(&tokio, rate));
     let (hand_cpu, tokio_cpu) = (median(&hand, cpu), median(&tokio, cpu));
     println!(

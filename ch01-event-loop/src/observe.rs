@@ -232,11 +232,6 @@ pub fn counted<R>(trace: bool, work: impl FnOnce() -> R) -> (R, Counts) {
     )
 }
 
-/// Time the calling thread has spent ready to run but waiting for a CPU.
-pub fn run_queue_wait() -> Duration {
-    schedstat("thread-self").1
-}
-
 /// A thread's time on a CPU and time ready to run but waiting for one, from the kernel's
 /// scheduler statistics (`/proc/<thread>/schedstat`, in ns; zero where there are none). For a
 /// process id, its main thread's.

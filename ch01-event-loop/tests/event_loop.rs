@@ -17,16 +17,12 @@ fn new_loop() -> EventLoop {
     EventLoop::new().expect("an event loop")
 }
 
-/// Runs `work` with the loop's events counted, as the demos do.
-fn counted<R>(work: impl FnOnce() -> R) -> (R, Counts) {
-    counted_by(LoopStats::default(), work)
-}
-
-/// The same with these `stats`. Tests run in parallel, each with its own thread-local
-/// subscriber; `tracing` keeps one global "most verbose level anyone wants", recomputed as
-/// subscribers come and go, and two threads doing so at once can leave it too low (events are
-/// lost). A global subscriber that wants everything (the span recorder's) keeps it at TRACE.
-fn counted_by<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
+/// Runs `work` with the loop's events counted by `stats` (the default: counted only). Tests run
+/// in parallel, each with its own thread-local subscriber; `tracing` keeps one global "most
+/// verbose level anyone wants", recomputed as subscribers come and go, and two threads doing so
+/// at once can leave it too low (events are lost). A global subscriber that wants everything
+/// (the span recorder's) keeps it at TRACE.
+fn counted<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
     shared::trace::install();
     let result = tracing::subscriber::with_default(subscriber(&stats), work);
     (result, stats.get())
@@ -121,7 +117,7 @@ fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
     let polls = Rc::new(Cell::new(0));
     let saved: Rc<RefCell<Option<Waker>>> = Rc::default();
     let release = Rc::new(Cell::new(false));
-    let ((), counts) = counted(|| {
+    let ((), counts) = counted(LoopStats::default(), || {
         event_loop.block_on(async {
             let task = {
                 let (polls, saved, release) = (polls.clone(), saved.clone(), release.clone());
@@ -165,7 +161,7 @@ fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
 #[test]
 fn timers_fire_in_deadline_order_and_never_early() {
     let fired = Rc::new(RefCell::new(Vec::new()));
-    let ((), counts) = counted(|| {
+    let ((), counts) = counted(LoopStats::default(), || {
         block_on(async {
             let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
                 .into_iter()
@@ -214,7 +210,7 @@ fn sleeps_with_the_same_deadline_all_end() {
 #[test]
 fn a_panicking_task_is_removed_and_the_others_go_on() {
     let event_loop = new_loop();
-    let ((crashed, survivor), counts) = counted(|| {
+    let ((crashed, survivor), counts) = counted(LoopStats::default(), || {
         event_loop.block_on(async {
             let crashed = spawn(async {
                 yield_now().await;
@@ -258,54 +254,52 @@ fn within<T: Send + 'static>(limit_s: u64, test: fn() -> T) -> T {
 /// the loop must still see it (this once hung instead of failing).
 #[test]
 fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
-    within(60, echo_one_megabyte);
-}
-
-fn echo_one_megabyte() {
-    const SIZE: usize = 1024 * 1024;
-    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
-    let (echoed, counts) = counted(|| {
-        block_on(async {
-            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-            let addr = listener.local_addr().unwrap();
-            // The server echoes in small pieces: many partial reads and writes.
-            let server = spawn(async move {
-                let (connection, _) = listener.accept().await.unwrap();
-                let mut buf = [0u8; 1000];
-                while let n @ 1.. = connection.read(&mut buf).await.unwrap() {
-                    connection.write_all(&buf[..n]).await.unwrap();
-                }
-            });
-            let client = Rc::new(TcpStream::connect(addr).await.unwrap());
-            // Write and read at the same time: a megabyte does not fit in the socket buffers.
-            let writer = {
-                let (client, data) = (client.clone(), data.clone());
-                spawn(async move {
-                    let mut rest = &data[..];
-                    while !rest.is_empty() {
-                        let n = client.write(rest).await.unwrap();
-                        rest = &rest[n..];
+    within(60, || {
+        const SIZE: usize = 1024 * 1024;
+        let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+        let (echoed, counts) = counted(LoopStats::default(), || {
+            block_on(async {
+                let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+                let addr = listener.local_addr().unwrap();
+                // The server echoes in small pieces: many partial reads and writes.
+                let server = spawn(async move {
+                    let (connection, _) = listener.accept().await.unwrap();
+                    let mut buf = [0u8; 1000];
+                    while let n @ 1.. = connection.read(&mut buf).await.unwrap() {
+                        connection.write_all(&buf[..n]).await.unwrap();
                     }
-                    client.shutdown_write().unwrap();
-                })
-            };
-            let mut received = Vec::with_capacity(SIZE);
-            let mut buf = vec![0u8; 64 * 1024];
-            while let n @ 1.. = client.read(&mut buf).await.unwrap() {
-                received.extend_from_slice(&buf[..n]);
-            }
-            writer.await.unwrap();
-            server.await.unwrap();
-            received
-        })
+                });
+                let client = Rc::new(TcpStream::connect(addr).await.unwrap());
+                // Write and read at the same time: a megabyte does not fit in the socket buffers.
+                let writer = {
+                    let (client, data) = (client.clone(), data.clone());
+                    spawn(async move {
+                        let mut rest = &data[..];
+                        while !rest.is_empty() {
+                            let n = client.write(rest).await.unwrap();
+                            rest = &rest[n..];
+                        }
+                        client.shutdown_write().unwrap();
+                    })
+                };
+                let mut received = Vec::with_capacity(SIZE);
+                let mut buf = vec![0u8; 64 * 1024];
+                while let n @ 1.. = client.read(&mut buf).await.unwrap() {
+                    received.extend_from_slice(&buf[..n]);
+                }
+                writer.await.unwrap();
+                server.await.unwrap();
+                received
+            })
+        });
+        // The loop learned that data had arrived from the OS's readiness events.
+        assert!(counts.io_events > 0, "{counts:?}");
+        // The server echoes 1000 bytes at a time and the client reads 64 KiB at a time, so the
+        // megabyte crosses the loop in hundreds of partial reads and writes: a lost, repeated or
+        // reordered piece, or a missed wake-up (the test then fails after 60 s), shows here.
+        assert_eq!(echoed.len(), SIZE);
+        assert!(echoed == data, "every byte back, in order");
     });
-    // The loop learned that data had arrived from the OS's readiness events.
-    assert!(counts.io_events > 0, "{counts:?}");
-    // The server echoes 1000 bytes at a time and the client reads 64 KiB at a time, so the
-    // megabyte crosses the loop in hundreds of partial reads and writes: a lost, repeated or
-    // reordered piece, or a missed wake-up (the test then fails after 60 s), shows here.
-    assert_eq!(echoed.len(), SIZE);
-    assert!(echoed == data, "every byte back, in order");
 }
 
 /// The trap of edge-triggered readiness: the OS reports data and end of stream in one edge, the
@@ -349,43 +343,41 @@ fn connecting_to_a_closed_port_fails_cleanly() {
 /// socket still connecting ("not connected" yet) is taken for a failed connect.
 #[test]
 fn a_connect_still_in_progress_waits_instead_of_failing() {
-    within(60, connect_while_the_handshake_waits);
-}
-
-fn connect_while_the_handshake_waits() {
-    use socket2::{Domain, Socket, Type};
-    use std::future::Future;
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    listener
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    listener.listen(0).unwrap(); // room for one connection not yet accepted
-    let listener: std::net::TcpListener = listener.into();
-    let addr = listener.local_addr().unwrap();
-    let filler = std::net::TcpStream::connect(addr).unwrap();
-    let (go, accept) = std::sync::mpsc::channel::<()>();
-    let acceptor = std::thread::spawn(move || {
-        accept.recv().unwrap();
-        // The filler, then ours once its SYN comes again.
-        (0..2)
-            .map(|_| listener.accept().unwrap().0)
-            .collect::<Vec<_>>()
+    within(60, || {
+        use socket2::{Domain, Socket, Type};
+        use std::future::Future;
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        listener.listen(0).unwrap(); // room for one connection not yet accepted
+        let listener: std::net::TcpListener = listener.into();
+        let addr = listener.local_addr().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        let (go, accept) = std::sync::mpsc::channel::<()>();
+        let acceptor = std::thread::spawn(move || {
+            accept.recv().unwrap();
+            // The filler, then ours once its SYN comes again.
+            (0..2)
+                .map(|_| listener.accept().unwrap().0)
+                .collect::<Vec<_>>()
+        });
+        block_on(async {
+            let mut connect = std::pin::pin!(TcpStream::connect(addr));
+            let first = poll_fn(|cx| Poll::Ready(connect.as_mut().poll(cx))).await;
+            go.send(()).unwrap();
+            let client = match first {
+                Poll::Ready(result) => result.expect("the first poll of connect failed"),
+                Poll::Pending => connect.await.expect("connect failed after waiting"),
+            };
+            client.write_all(b"hi").await.unwrap();
+        });
+        let accepted = acceptor.join().unwrap();
+        let mut got = [0u8; 2];
+        std::io::Read::read_exact(&mut &accepted[1], &mut got).unwrap();
+        assert_eq!(&got, b"hi");
+        drop(filler);
     });
-    block_on(async {
-        let mut connect = std::pin::pin!(TcpStream::connect(addr));
-        let first = poll_fn(|cx| Poll::Ready(connect.as_mut().poll(cx))).await;
-        go.send(()).unwrap();
-        let client = match first {
-            Poll::Ready(result) => result.expect("the first poll of connect failed"),
-            Poll::Pending => connect.await.expect("connect failed after waiting"),
-        };
-        client.write_all(b"hi").await.unwrap();
-    });
-    let accepted = acceptor.join().unwrap();
-    let mut got = [0u8; 2];
-    std::io::Read::read_exact(&mut &accepted[1], &mut got).unwrap();
-    assert_eq!(&got, b"hi");
-    drop(filler);
 }
 
 #[test]
@@ -422,7 +414,7 @@ fn futures_join_all_select_and_channels_run_unchanged() {
 #[test]
 fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
     let (value, counts) = within(30, || {
-        counted(|| {
+        counted(LoopStats::default(), || {
             block_on(async {
                 let (sender, receiver) = futures::channel::oneshot::channel();
                 let thread = std::thread::spawn(move || {
@@ -457,7 +449,7 @@ impl std::io::Write for Buffer {
 fn the_trace_prints_every_iteration_and_the_counts_agree() {
     let buffer = Buffer::default();
     let stats = LoopStats::printing_to(Box::new(buffer.clone()));
-    let ((), counts) = counted_by(stats, || {
+    let ((), counts) = counted(stats, || {
         block_on(async { spawn(sleep(Duration::from_millis(5))).await.unwrap() })
     });
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -487,7 +479,9 @@ fn a_signal_during_the_loops_sleep_only_makes_it_wait_again() {
     let sleeper = std::thread::spawn(move || {
         // SAFETY: `pthread_self` only reads the calling thread's id.
         started.send(unsafe { libc::pthread_self() }).unwrap();
-        let ((), counts) = counted(|| block_on(sleep(Duration::from_millis(300))));
+        let ((), counts) = counted(LoopStats::default(), || {
+            block_on(sleep(Duration::from_millis(300)))
+        });
         counts
     });
     let thread = thread_id.recv().unwrap();

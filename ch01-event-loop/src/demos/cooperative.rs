@@ -7,10 +7,15 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use shared::timing::thread_cpu_time;
+use serde::Serialize;
+use shared::report::as_ms;
+use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
+use shared::{Narrator, Report, Stopwatch};
 use tracing::{Instrument as _, info_span};
 
-use crate::event_loop::{sleep, sleep_until, spawn, yield_now};
+use crate::cli::Sizes;
+use crate::event_loop::{EventLoop, sleep, sleep_until, spawn, yield_now};
+use crate::observe::{self, Iteration, schedstat};
 
 /// How often each ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -77,156 +82,137 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-pub use measuring::{Cooperative, CooperativeRun, NAME, measure, run};
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "cooperative";
+const SECTION: &str = "1.7";
+/// A loop thread that spent this share of its run waiting for a CPU did not have a core to
+/// itself.
+const BUSY_WAIT_SHARE: f64 = 0.1;
 
-mod measuring {
-    use std::time::Duration;
+/// What one variant measured, as the report and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CooperativeRun {
+    /// `never_awaits` or `awaits_every_ms`.
+    pub name: &'static str,
+    /// The whole run.
+    #[serde(rename = "wall_ms", serialize_with = "as_ms")]
+    pub wall: Duration,
+    /// The iteration that ran longest (time inside tasks).
+    #[serde(rename = "longest_iteration_ms", serialize_with = "ran_ms")]
+    pub longest: Iteration,
+    /// The longest time any ticker woke up after its deadline.
+    #[serde(rename = "worst_tick_lateness_ms", serialize_with = "as_ms")]
+    pub worst_lateness: Duration,
+    /// Iterations made.
+    pub iterations: u64,
+    /// The share of the run the loop's thread was ready but waited for a CPU (other
+    /// programs' turns, which delay the tickers too; Linux only, zero elsewhere).
+    pub cpu_wait_share: f64,
+    /// Whether that share stayed below `BUSY_WAIT_SHARE`: the thread had a core.
+    pub idle_core: bool,
+}
 
-    use serde::Serialize;
-    use shared::report::as_ms;
-    use shared::timing::{human_ms, ms, ratio};
-    use shared::{Narrator, Report, Stopwatch};
+/// An iteration's time inside tasks, in milliseconds.
+fn ran_ms<S: serde::Serializer>(longest: &Iteration, to: S) -> Result<S::Ok, S::Error> {
+    as_ms(&longest.ran, to)
+}
 
-    use super::TICK;
-    use crate::cli::Sizes;
-    use crate::event_loop::EventLoop;
-    use crate::observe::{self, Iteration, run_queue_wait};
+/// Both variants' results.
+#[derive(Debug, Clone)]
+pub struct Cooperative {
+    /// The greedy task computes without awaiting.
+    pub never_awaits: CooperativeRun,
+    /// The same work, awaiting every millisecond.
+    pub awaits_every_ms: CooperativeRun,
+}
 
-    /// The demo's name in `--help` and `--json`.
-    pub const NAME: &str = "cooperative";
-    const SECTION: &str = "1.7";
-    /// A loop thread that spent this share of its run waiting for a CPU did not have a core to
-    /// itself.
-    const BUSY_WAIT_SHARE: f64 = 0.1;
+/// Both variants, never awaiting first (`--trace` follows that one only).
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
+    let hog = Duration::from_millis(sizes.hog_ms);
+    Ok(Cooperative {
+        never_awaits: variant(hog, false, sizes.trace)?,
+        awaits_every_ms: variant(hog, true, false)?,
+    })
+}
 
-    /// What one variant measured, as the report and `--json` show it.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct CooperativeRun {
-        /// `never_awaits` or `awaits_every_ms`.
-        pub name: &'static str,
-        /// The whole run.
-        #[serde(rename = "wall_ms", serialize_with = "as_ms")]
-        pub wall: Duration,
-        /// The iteration that ran longest (time inside tasks).
-        #[serde(rename = "longest_iteration_ms", serialize_with = "ran_ms")]
-        pub longest: Iteration,
-        /// The longest time any ticker woke up after its deadline.
-        #[serde(rename = "worst_tick_lateness_ms", serialize_with = "as_ms")]
-        pub worst_lateness: Duration,
-        /// Iterations made.
-        pub iterations: u64,
-        /// The share of the run the loop's thread was ready but waited for a CPU (other
-        /// programs' turns, which delay the tickers too; Linux only, zero elsewhere).
-        pub cpu_wait_share: f64,
-        /// Whether that share stayed below `BUSY_WAIT_SHARE`: the thread had a core.
-        pub idle_core: bool,
-    }
+/// Runs the demo and prints its report.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "How an event loop works: one task at a time, until it has to wait",
+        &format!(
+            "A task computes for {} ms of CPU time without awaiting: the loop cannot run \
+             anything else meanwhile, so two tickers that want to run every {} ms fall silent.",
+            sizes.hog_ms,
+            TICK.as_millis()
+        ),
+    );
+    let what = "the greedy task, then the polite one";
+    let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
+    let measured = measured?;
+    let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
+    let rows = vec![greedy.clone(), polite.clone()];
+    narrator.report(&Report::new(NAME, SECTION, rows));
+    narrator.say(format!(
+        "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
+         In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
+         the loop's one thread was busy. Each computation's row runs whenever the loop polls \
+         it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
+        greedy.longest, polite.longest
+    ));
+    let title = "the greedy task, then the same work awaiting every ms";
+    narrator.timeline(title, &spans);
+    let late = |run: &CooperativeRun| {
+        (
+            human_ms(ms(run.longest.ran)),
+            human_ms(ms(run.worst_lateness)),
+        )
+    };
+    let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(greedy), late(polite));
+    let wait = match polite.idle_core {
+        true => "it had a core, so the lateness left is the loop's own.",
+        false => {
+            "other programs were busy on the cores, and that wait, not the computation, made \
+             the tickers late there."
+        }
+    };
+    let summary = [
+        format!(
+            "Never awaiting: one iteration ran {greedy_ran} of task code and the tickers woke \
+             up to {greedy_late} late. The loop runs tasks one at a time; it gets control back \
+             only when a task's poll returns Pending, at an await on something not ready."
+        ),
+        format!(
+            "Awaiting every millisecond: the longest iteration was {polite_ran} and the \
+             tickers were at most {polite_late} late. Concurrency on one thread is cooperative."
+        ),
+        format!(
+            "The loop's thread waited for a CPU {:.0}% of the polite run: {wait}",
+            polite.cpu_wait_share * 100.0
+        ),
+    ];
+    narrator.summary(SECTION, &summary);
+    Ok(())
+}
 
-    /// An iteration's time inside tasks, in milliseconds.
-    fn ran_ms<S: serde::Serializer>(longest: &Iteration, to: S) -> Result<S::Ok, S::Error> {
-        as_ms(&longest.ran, to)
-    }
-
-    /// Both variants' results.
-    #[derive(Debug, Clone)]
-    pub struct Cooperative {
-        /// The greedy task computes without awaiting.
-        pub never_awaits: CooperativeRun,
-        /// The same work, awaiting every millisecond.
-        pub awaits_every_ms: CooperativeRun,
-    }
-
-    /// Both variants, never awaiting first (`--trace` follows that one only).
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
-        let hog = Duration::from_millis(sizes.hog_ms);
-        Ok(Cooperative {
-            never_awaits: variant(hog, false, sizes.trace)?,
-            awaits_every_ms: variant(hog, true, false)?,
-        })
-    }
-
-    /// Runs the demo and prints its report.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "How an event loop works: one task at a time, until it has to wait",
-            &format!(
-                "A task computes for {} ms of CPU time without awaiting: the loop cannot run \
-                 anything else meanwhile, so two tickers that want to run every {} ms fall silent.",
-                sizes.hog_ms,
-                TICK.as_millis()
-            ),
-        );
-        let what = "the greedy task, then the polite one";
-        let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
-        let Cooperative {
-            never_awaits: greedy,
-            awaits_every_ms: polite,
-        } = measured?;
-        let rows = vec![greedy.clone(), polite.clone()];
-        narrator.report(&Report::new(NAME, SECTION, rows));
-        narrator.say(format!(
-            "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
-             In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
-             the loop's one thread was busy. Each computation's row runs whenever the loop polls \
-             it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
-            greedy.longest, polite.longest
-        ));
-        let title = "the greedy task, then the same work awaiting every ms";
-        narrator.timeline(title, &spans);
-        let share = polite.cpu_wait_share;
-        let late = |run: &CooperativeRun| {
-            (
-                human_ms(ms(run.longest.ran)),
-                human_ms(ms(run.worst_lateness)),
-            )
-        };
-        let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(&greedy), late(&polite));
-        let wait = match polite.idle_core {
-            true => "it had a core, so the lateness left is the loop's own.",
-            false => {
-                "other programs were busy on the cores, and that wait, not the computation, made \
-                 the tickers late there."
-            }
-        };
-        let summary = [
-            format!(
-                "Never awaiting: one iteration ran {greedy_ran} of task code and the tickers woke \
-                 up to {greedy_late} late. The loop runs tasks one at a time; it gets control back \
-                 only when a task's poll returns Pending, at an await on something not ready."
-            ),
-            format!(
-                "Awaiting every millisecond: the longest iteration was {polite_ran} and the \
-                 tickers were at most {polite_late} late. Concurrency on one thread is cooperative."
-            ),
-            format!(
-                "The loop's thread waited for a CPU {:.0}% of the polite run: {wait}",
-                share * 100.0
-            ),
-        ];
-        narrator.summary(SECTION, &summary);
-        Ok(())
-    }
-
-    /// Two tickers and one greedy task on a fresh loop, counted; `polite` makes the greedy task
-    /// await every millisecond of its computation.
-    fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
-        let event_loop = EventLoop::new()?;
-        let (stopwatch, wait_before) = (Stopwatch::start(), run_queue_wait());
-        let (worst_lateness, counts) = observe::counted(trace, || {
-            event_loop.block_on(super::tickers_beside_a_computation(hog, polite))
-        });
-        let cpu_wait = run_queue_wait().saturating_sub(wait_before);
-        let wall = stopwatch.elapsed();
-        let cpu_wait_share = ratio(cpu_wait.as_secs_f64(), wall.as_secs_f64());
-        Ok(CooperativeRun {
-            name: ["never_awaits", "awaits_every_ms"][usize::from(polite)],
-            wall,
-            worst_lateness: worst_lateness?,
-            longest: counts.longest,
-            iterations: counts.iterations,
-            cpu_wait_share,
-            idle_core: cpu_wait_share < BUSY_WAIT_SHARE,
-        })
-    }
+/// Two tickers and one greedy task on a fresh loop, counted; `polite` makes the greedy task
+/// await every millisecond of its computation.
+fn variant(hog: Duration, polite: bool, trace: bool) -> anyhow::Result<CooperativeRun> {
+    let event_loop = EventLoop::new()?;
+    let (stopwatch, wait_before) = (Stopwatch::start(), schedstat("thread-self").1);
+    let (worst_lateness, counts) = observe::counted(trace, || {
+        event_loop.block_on(tickers_beside_a_computation(hog, polite))
+    });
+    let cpu_wait = schedstat("thread-self").1.saturating_sub(wait_before);
+    let wall = stopwatch.elapsed();
+    let cpu_wait_share = ratio(cpu_wait.as_secs_f64(), wall.as_secs_f64());
+    Ok(CooperativeRun {
+        name: ["never_awaits", "awaits_every_ms"][usize::from(polite)],
+        wall,
+        worst_lateness: worst_lateness?,
+        longest: counts.longest,
+        iterations: counts.iterations,
+        cpu_wait_share,
+        idle_core: cpu_wait_share < BUSY_WAIT_SHARE,
+    })
 }

@@ -3,13 +3,26 @@
 //! round trips of 64 bytes). A simple loop has little to do per event, so it should keep up.
 
 use std::cell::Cell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use shared::narrate::plural;
+use shared::report::as_ms;
+use shared::timing::ratio;
+use shared::{Narrator, Span, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::info_span;
 
-use crate::event_loop::{TcpListener, spawn};
+use super::offload::off_thread;
+use super::{VsTokio, tokio_runtime};
+use crate::cli::Sizes;
+use crate::event_loop::{EventLoop, TcpListener, spawn};
+use crate::observe::{self, Counts, schedstat};
 
 // ---- the lesson: the echo server, on the hand-built loop and on tokio ----
 
@@ -54,353 +67,288 @@ async fn tokio_server(listener: tokio::net::TcpListener, echoed: Arc<AtomicU64>)
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
 
-pub use measuring::{
-    ClientRun, EchoBench, EchoRun, MESSAGE_LEN, NAME, ROUNDS, client_thread, measure, run,
-    server_run, with_tokio,
-};
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "echo-bench";
+const SECTION: &str = "1.7";
+/// Bytes per message.
+pub const MESSAGE_LEN: usize = 64;
+/// Each server runs this many times, alternating, and the median run counts: other programs
+/// share the machine's cores, and a single unlucky run should not decide the comparison.
+pub const ROUNDS: usize = 3;
+/// A server that spent this share of its run ready but waiting for a CPU did not have a
+/// core to itself: other programs were using them.
+const BUSY_WAIT_SHARE: f64 = 0.1;
+const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
-mod measuring {
-    use std::cell::Cell;
-    use std::net::SocketAddr;
-    use std::rc::Rc;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
+/// What the load client saw: every echo is checked byte for byte before it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClientRun {
+    /// From the first message sent to the last echo received.
+    #[serde(rename = "wall_ms", serialize_with = "as_ms")]
+    pub wall: Duration,
+    /// Round trips whose echo came back identical.
+    pub round_trips: u64,
+}
 
-    use anyhow::{Context as _, bail};
-    use serde::{Deserialize, Serialize};
-    use shared::narrate::plural;
-    use shared::timing::ms;
-    use shared::{Narrator, Span, fdlimit};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tracing::info_span;
+/// One server's run, measured on its thread (the client's connecting included), as the report
+/// and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EchoRun {
+    /// `hand_built`, `tokio` or `asyncio`.
+    pub name: &'static str,
+    /// What the load client measured.
+    #[serde(flatten)]
+    pub client: ClientRun,
+    /// Bytes the server wrote back.
+    #[serde(rename = "bytes_echoed")]
+    pub server_echoed: u64,
+    /// CPU time of the server's thread.
+    #[serde(rename = "cpu_ms", serialize_with = "as_ms")]
+    pub server_cpu: Duration,
+    /// Round trips per second.
+    pub round_trips_per_s: f64,
+    /// The server's CPU time per round trip, in microseconds.
+    pub server_cpu_us_per_round_trip: f64,
+    /// The server thread's CPU time per second of its run.
+    pub server_cpu_per_s: f64,
+    /// The share of its run the server's thread was ready but waited for a CPU.
+    pub server_cpu_wait_share: f64,
+    /// Whether that share stayed below `BUSY_WAIT_SHARE`: the server had a core.
+    pub idle_core: bool,
+    /// The hand-built loop's counters (`None` for the others).
+    #[serde(flatten)]
+    pub stats: Option<Counts>,
+}
 
-    use super::super::{VsTokio, tokio_runtime};
-    use crate::cli::Sizes;
-    use crate::event_loop::{EventLoop, TcpListener, spawn};
-    use crate::observe::{self, Counts, schedstat};
+/// Each server's median run (asyncio's: its one run).
+pub type EchoBench = VsTokio<EchoRun>;
 
-    /// The demo's name in `--help` and `--json`.
-    pub const NAME: &str = "echo-bench";
-    const SECTION: &str = "1.7";
-    /// Bytes per message.
-    pub const MESSAGE_LEN: usize = 64;
-    /// Each server runs this many times, alternating, and the median run counts: other programs
-    /// share the machine's cores, and a single unlucky run should not decide the comparison.
-    pub const ROUNDS: usize = 3;
-    /// A server that spent this share of its run ready but waiting for a CPU did not have a
-    /// core to itself: other programs were using them.
-    const BUSY_WAIT_SHARE: f64 = 0.1;
-    const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
-
-    /// What the load client saw: every echo is checked byte for byte before it counts.
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    pub struct ClientRun {
-        /// From the first message sent to the last echo received.
-        pub wall: Duration,
-        /// Round trips whose echo came back identical.
-        pub round_trips: u64,
+/// Both servers, `ROUNDS` times alternating, the median run of each; then asyncio's once.
+/// `--trace` follows the hand-built loop's first round.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
+    let what = plural(sizes.connections, "echo connection", "echo connections");
+    fdlimit::ensure_available(2 * sizes.connections + 64, &what)?;
+    let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
+        tokio_runs.push(with_tokio(sizes)?);
     }
+    let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
+    // The run with the median wall time.
+    let median = |mut runs: Vec<EchoRun>| {
+        runs.sort_by_key(|run| run.client.wall);
+        runs.swap_remove(runs.len() / 2)
+    };
+    let (hand_built, tokio) = (median(hand_runs), median(tokio_runs));
+    Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
+}
 
-    /// One server's run, measured on its thread (the client's connecting included).
-    #[derive(Debug, Clone)]
-    pub struct EchoRun {
-        /// What the load client measured.
-        pub client: ClientRun,
-        /// Bytes the server wrote back.
-        pub server_echoed: u64,
-        /// CPU time of the server's thread.
-        pub server_cpu: Duration,
-        /// Time the server's thread was ready but waited for a CPU.
-        pub server_cpu_wait: Duration,
-        /// The stretch both are measured over.
-        pub server_window: Duration,
-        /// The hand-built loop's counters (zero for tokio).
-        pub stats: Counts,
-    }
-
-    /// Each server's median run (asyncio's: its one run).
-    pub type EchoBench = VsTokio<EchoRun>;
-
-    /// One server's median run as the report and `--json` show it.
-    #[derive(Debug, Serialize)]
-    struct Measured {
-        name: &'static str,
-        wall_ms: f64,
-        /// The server thread's CPU time.
-        cpu_ms: f64,
-        round_trips_per_s: f64,
-        round_trips: u64,
-        bytes_echoed: u64,
-        server_cpu_us_per_round_trip: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        iterations: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        polls: Option<u64>,
-        server_cpu_per_s: f64,
-        server_cpu_wait_share: f64,
-        idle_core: bool,
-    }
-
-    impl EchoRun {
-        /// The server's CPU time per round trip, in microseconds.
-        pub fn cpu_us_per_round_trip(&self) -> f64 {
-            self.server_cpu.as_secs_f64() * 1e6 / self.client.round_trips.max(1) as f64
+/// Runs the demo and prints its report.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "How an event loop works: measured against tokio",
+        &format!(
+            "An echo server on the hand-built loop vs on tokio's current-thread runtime: \
+             {} x {} of {MESSAGE_LEN} bytes each. Same client, same OS calls; the loop that \
+             does less per event wins.",
+            plural(sizes.connections, "connection", "connections"),
+            plural(sizes.round_trips, "round trip", "round trips")
+        ),
+    );
+    let what = format!("{ROUNDS} alternating rounds of each server");
+    let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
+    let measured = measured?;
+    let title = "the servers ran in turn, each on its own loop's thread";
+    measured.report(narrator, NAME, (title, spans));
+    let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
+    let waits = format!(
+        "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
+        hand_built.server_cpu_wait_share * 100.0,
+        tokio.server_cpu_wait_share * 100.0
+    );
+    let cores = match hand_built.idle_core && tokio.idle_core {
+        true => "each had a core to work on, so the rates compare the loops.",
+        false => {
+            "other programs were busy on the cores, so the round-trip rates measure the OS's \
+             scheduling as much as the loops; the CPU per round trip compares the loops better."
         }
-
-        /// Round trips per second.
-        pub fn per_second(&self) -> f64 {
-            self.client.round_trips as f64 / self.client.wall.as_secs_f64().max(1e-9)
-        }
-
-        fn share(&self, of: Duration) -> f64 {
-            shared::timing::ratio(of.as_secs_f64(), self.server_window.as_secs_f64())
-        }
-
-        fn had_a_core(&self) -> bool {
-            self.share(self.server_cpu_wait) < BUSY_WAIT_SHARE
-        }
-
-        fn measured(&self, name: &'static str) -> Measured {
-            let hand_built = (name == "hand_built").then_some(&self.stats);
-            Measured {
-                name,
-                wall_ms: ms(self.client.wall),
-                cpu_ms: ms(self.server_cpu),
-                round_trips_per_s: self.per_second(),
-                round_trips: self.client.round_trips,
-                bytes_echoed: self.server_echoed,
-                server_cpu_us_per_round_trip: self.cpu_us_per_round_trip(),
-                iterations: hand_built.map(|stats| stats.iterations),
-                polls: hand_built.map(|stats| stats.polls),
-                server_cpu_per_s: self.share(self.server_cpu),
-                server_cpu_wait_share: self.share(self.server_cpu_wait),
-                idle_core: self.had_a_core(),
-            }
-        }
-    }
-
-    /// Both servers, `ROUNDS` times alternating, the median run of each; then asyncio's once.
-    /// `--trace` follows the hand-built loop's first round.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
-        let what = plural(sizes.connections, "echo connection", "echo connections");
-        fdlimit::ensure_available(2 * sizes.connections + 64, &what)?;
-        let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
-            hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
-            tokio_runs.push(with_tokio(sizes)?);
-        }
-        let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
-        // The run with the median wall time.
-        let median = |mut runs: Vec<EchoRun>| {
-            runs.sort_by_key(|run| run.client.wall);
-            runs.swap_remove(runs.len() / 2)
-        };
-        let (hand_built, tokio) = (median(hand_runs), median(tokio_runs));
-        Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
-    }
-
-    /// Runs the demo and prints its report.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "How an event loop works: measured against tokio",
-            &format!(
-                "An echo server on the hand-built loop vs on tokio's current-thread runtime: \
-                 {} x {} of {MESSAGE_LEN} bytes each. Same client, same OS calls; the loop that \
-                 does less per event wins.",
-                plural(sizes.connections, "connection", "connections"),
-                plural(sizes.round_trips, "round trip", "round trips")
+    };
+    let asyncio = measured.asyncio.as_ref().map(|asyncio| {
+        format!(
+            "asyncio's start_server under the same client: {:.0} round trips per second, \
+             {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
+             underneath, with the interpreter's work for each event on top.",
+            asyncio.round_trips_per_s,
+            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
+        )
+    });
+    let mut summary = vec![
+        format!(
+            "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
+             round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
+            hand_built.round_trips_per_s / tokio.round_trips_per_s,
+            hand_built.server_cpu_us_per_round_trip / tokio.server_cpu_us_per_round_trip
+        ),
+        format!(
+            "The hand-built loop made {} for {}: each iteration polled every connection whose \
+             socket the OS reported readable.",
+            plural(
+                hand_built.stats.as_ref().map_or(0, |s| s.iterations),
+                "iteration",
+                "iterations"
             ),
-        );
-        let what = format!("{ROUNDS} alternating rounds of each server");
-        let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
-        let measured = measured?;
-        let title = "the servers ran in turn, each on its own loop's thread";
-        measured.report(narrator, NAME, EchoRun::measured, (title, spans));
-        let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
-        let waits = format!(
-            "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
-            hand_built.share(hand_built.server_cpu_wait) * 100.0,
-            tokio.share(tokio.server_cpu_wait) * 100.0
-        );
-        let cores = match hand_built.had_a_core() && tokio.had_a_core() {
-            true => "each had a core to work on, so the rates compare the loops.",
-            false => {
-                "other programs were busy on the cores, so the round-trip rates measure the OS's \
-                 scheduling as much as the loops; the CPU per round trip compares the loops better."
-            }
-        };
-        let asyncio = measured.asyncio.as_ref().map(|asyncio| {
-            format!(
-                "asyncio's start_server under the same client: {:.0} round trips per second, \
-                 {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
-                 underneath, with the interpreter's work for each event on top.",
-                asyncio.per_second(),
-                asyncio.cpu_us_per_round_trip() / hand_built.cpu_us_per_round_trip()
-            )
-        });
-        let summary = [
-            format!(
-                "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
-                 round trip (median of {ROUNDS} alternating rounds; the machine's cores are shared).",
-                hand_built.per_second() / tokio.per_second(),
-                hand_built.cpu_us_per_round_trip() / tokio.cpu_us_per_round_trip()
-            ),
-            format!(
-                "The hand-built loop made {} for {}: each iteration polled every connection whose \
-                 socket the OS reported readable.",
-                plural(hand_built.stats.iterations, "iteration", "iterations"),
-                plural(hand_built.client.round_trips, "round trip", "round trips")
-            ),
-            "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-             doing nothing else."
-                .into(),
-            format!("{waits}: {cores}"),
-        ];
-        narrator.summary(
-            SECTION,
-            &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
-        );
-        Ok(())
-    }
+            plural(hand_built.client.round_trips, "round trip", "round trips")
+        ),
+        "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
+         doing nothing else."
+            .into(),
+        format!("{waits}: {cores}"),
+    ];
+    summary.extend(asyncio);
+    narrator.summary(SECTION, &summary);
+    Ok(())
+}
 
-    /// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
-    /// and its wait for a CPU meanwhile, from the kernel's scheduler statistics.
-    pub fn server_run(
-        thread: &str,
-        span: tracing::Span,
-        serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
-    ) -> anyhow::Result<EchoRun> {
-        let ((cpu, wait), window) = (schedstat(thread), Instant::now());
-        let (client, server_echoed) = span.in_scope(serve)?;
-        let ((cpu_after, wait_after), server_window) = (schedstat(thread), window.elapsed());
-        Ok(EchoRun {
-            client,
-            server_echoed,
-            server_cpu: cpu_after.saturating_sub(cpu),
-            server_cpu_wait: wait_after.saturating_sub(wait),
-            server_window,
-            stats: Counts::default(),
-        })
-    }
+/// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
+/// and its wait for a CPU meanwhile, from the kernel's scheduler statistics; `name`: its row.
+pub fn server_run(
+    name: &'static str,
+    thread: &str,
+    span: tracing::Span,
+    serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
+) -> anyhow::Result<EchoRun> {
+    let ((cpu, wait), window) = (schedstat(thread), Instant::now());
+    let (client, server_echoed) = span.in_scope(serve)?;
+    let ((cpu_after, wait_after), window) = (schedstat(thread), window.elapsed());
+    let server_cpu = cpu_after.saturating_sub(cpu);
+    let share = |of: Duration| ratio(of.as_secs_f64(), window.as_secs_f64());
+    let server_cpu_wait_share = share(wait_after.saturating_sub(wait));
+    let trips = client.round_trips;
+    Ok(EchoRun {
+        name,
+        client,
+        server_echoed,
+        server_cpu,
+        round_trips_per_s: trips as f64 / client.wall.as_secs_f64().max(1e-9),
+        server_cpu_us_per_round_trip: server_cpu.as_secs_f64() * 1e6 / trips.max(1) as f64,
+        server_cpu_per_s: share(server_cpu),
+        server_cpu_wait_share,
+        idle_core: server_cpu_wait_share < BUSY_WAIT_SHARE,
+        stats: None,
+    })
+}
 
-    /// The hand-built server against the load client (on its own thread), on a fresh loop.
-    fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
-        let event_loop = EventLoop::new()?;
-        let echoed = Rc::new(Cell::new(0));
-        let (run, stats) = observe::counted(trace, || {
-            server_run("thread-self", info_span!("hand-built server"), || {
-                let client = event_loop.block_on(async {
-                    let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
-                    let client = client_thread(listener.local_addr()?, sizes);
-                    spawn(super::hand_built_server(listener, Rc::clone(&echoed)));
-                    client.await
-                })?;
-                Ok((client, echoed.get()))
-            })
-        });
-        Ok(EchoRun { stats, ..run? })
-    }
-
-    /// The tokio server against the same client, on a fresh current-thread runtime.
-    pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
-        let runtime = tokio_runtime()?;
-        let echoed = Arc::new(AtomicU64::new(0));
-        server_run("thread-self", info_span!("tokio server"), || {
-            let client = runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
+/// The hand-built server against the load client (on its own thread), on a fresh loop.
+fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
+    let event_loop = EventLoop::new()?;
+    let echoed = Rc::new(Cell::new(0));
+    let (run, stats) = observe::counted(trace, || {
+        let span = info_span!("hand-built server");
+        server_run("hand_built", "thread-self", span, || {
+            let client = event_loop.block_on(async {
+                let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
                 let client = client_thread(listener.local_addr()?, sizes);
-                tokio::spawn(super::tokio_server(listener, Arc::clone(&echoed)));
+                spawn(hand_built_server(listener, Rc::clone(&echoed)));
                 client.await
             })?;
-            Ok((client, echoed.load(Ordering::Relaxed)))
+            Ok((client, echoed.get()))
         })
-    }
+    });
+    let mut run = run?;
+    run.stats = Some(stats);
+    Ok(run)
+}
 
-    /// What `echo_bench.py` answers when its standard input closes.
-    #[derive(Deserialize)]
-    struct Echoed {
-        bytes_echoed: u64,
-    }
+/// The tokio server against the same client, on a fresh current-thread runtime.
+pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
+    let runtime = tokio_runtime()?;
+    let echoed = Arc::new(AtomicU64::new(0));
+    server_run("tokio", "thread-self", info_span!("tokio server"), || {
+        let client = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
+            let client = client_thread(listener.local_addr()?, sizes);
+            tokio::spawn(tokio_server(listener, Arc::clone(&echoed)));
+            client.await
+        })?;
+        Ok((client, echoed.load(Ordering::Relaxed)))
+    })
+}
 
-    /// asyncio's server in a Python process against the same client (on this thread): its
-    /// main thread's CPU time and wait for a CPU.
-    fn with_asyncio(
-        python: &shared::python::Python,
-        sizes: &Sizes,
-    ) -> anyhow::Result<(EchoRun, Vec<Span>)> {
-        let mut server = python.spawn(&super::ASYNCIO, &[])?;
-        let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
-        let (pid, span) = (server.pid().to_string(), tracing::Span::none());
-        let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
-        let mut run = server_run(&pid, span, load)?;
-        let finished = server.wait::<Echoed>()?;
-        run.server_echoed = finished.result.bytes_echoed;
-        Ok((run, finished.spans))
-    }
+/// What `echo_bench.py` answers when its standard input closes.
+#[derive(Deserialize)]
+struct Echoed {
+    bytes_echoed: u64,
+}
 
-    /// Starts the load client on its own thread; its result wakes the server's loop (through
-    /// the channel's waker, whichever runtime awaits it).
-    pub fn client_thread(
-        addr: SocketAddr,
-        sizes: &Sizes,
-    ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
-        let (done, finished) = futures::channel::oneshot::channel();
-        let (connections, round_trips) = (sizes.connections, sizes.round_trips);
-        let thread = std::thread::Builder::new().name("echo-client".into());
-        let thread =
-            thread.spawn(move || drop(done.send(load_client(addr, connections, round_trips))));
-        async move {
-            thread.context("cannot start the echo client's thread")?;
-            finished.await.context("the echo client thread died")?
+/// asyncio's server in a Python process against the same client (on this thread): its
+/// main thread's CPU time and wait for a CPU.
+fn with_asyncio(
+    python: &shared::python::Python,
+    sizes: &Sizes,
+) -> anyhow::Result<(EchoRun, Vec<Span>)> {
+    let mut server = python.spawn(&ASYNCIO, &[])?;
+    let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
+    let (pid, span) = (server.pid().to_string(), tracing::Span::none());
+    let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
+    let mut run = server_run("asyncio", &pid, span, load)?;
+    let finished = server.wait::<Echoed>()?;
+    run.server_echoed = finished.result.bytes_echoed;
+    Ok((run, finished.spans))
+}
+
+/// Starts the load client on its own thread; its result wakes the server's loop (through
+/// the channel's waker, whichever runtime awaits it).
+pub fn client_thread(
+    addr: SocketAddr,
+    sizes: &Sizes,
+) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
+    let (connections, round_trips) = (sizes.connections, sizes.round_trips);
+    let client = off_thread("echo-client", move || {
+        load_client(addr, connections, round_trips)
+    });
+    async move { client.await? }
+}
+
+/// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
+/// messages and checking every echo byte for byte. Connecting is not counted in the wall.
+fn load_client(addr: SocketAddr, connections: u64, round_trips: u64) -> anyhow::Result<ClientRun> {
+    tokio_runtime()?.block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..connections {
+            let socket = tokio::net::TcpStream::connect(addr)
+                .await
+                .with_context(|| format!("cannot connect to the echo server at {addr}"))?;
+            socket.set_nodelay(true)?;
+            sockets.push(socket);
         }
-    }
-
-    /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
-    /// messages and checking every echo byte for byte. Connecting is not counted in the wall.
-    fn load_client(
-        addr: SocketAddr,
-        connections: u64,
-        round_trips: u64,
-    ) -> anyhow::Result<ClientRun> {
-        tokio_runtime()?.block_on(async {
-            let mut sockets = Vec::new();
-            for _ in 0..connections {
-                let socket = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .with_context(|| format!("cannot connect to the echo server at {addr}"))?;
-                socket.set_nodelay(true)?;
-                sockets.push(socket);
-            }
-            let started = Instant::now();
-            let mut clients = tokio::task::JoinSet::new();
-            for (i, mut socket) in sockets.into_iter().enumerate() {
-                clients.spawn(async move {
-                    // Each connection and each round trip sends different bytes, so an echo sent
-                    // to the wrong client, or an old one, would not match.
-                    let (mut message, mut echoed) = ([0u8; MESSAGE_LEN], [0u8; MESSAGE_LEN]);
-                    for trip in 0..round_trips {
-                        message[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                        message[8..16].copy_from_slice(&trip.to_le_bytes());
-                        socket.write_all(&message).await?;
-                        socket.read_exact(&mut echoed).await?;
-                        if echoed != message {
-                            bail!("the echo server sent back different bytes");
-                        }
+        let started = Instant::now();
+        let mut clients = tokio::task::JoinSet::new();
+        for (i, mut socket) in sockets.into_iter().enumerate() {
+            clients.spawn(async move {
+                // Each connection and each round trip sends different bytes, so an echo sent
+                // to the wrong client, or an old one, would not match.
+                let (mut message, mut echoed) = ([0u8; MESSAGE_LEN], [0u8; MESSAGE_LEN]);
+                for trip in 0..round_trips {
+                    message[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    message[8..16].copy_from_slice(&trip.to_le_bytes());
+                    socket.write_all(&message).await?;
+                    socket.read_exact(&mut echoed).await?;
+                    if echoed != message {
+                        bail!("the echo server sent back different bytes");
                     }
-                    anyhow::Ok(round_trips)
-                });
-            }
-            let mut done = 0;
-            for result in clients.join_all().await {
-                done += result?;
-            }
-            let wall = started.elapsed();
-            Ok(ClientRun {
-                wall,
-                round_trips: done,
-            })
+                }
+                anyhow::Ok(round_trips)
+            });
+        }
+        let mut done = 0;
+        for result in clients.join_all().await {
+            done += result?;
+        }
+        let wall = started.elapsed();
+        Ok(ClientRun {
+            wall,
+            round_trips: done,
         })
-    }
+    })
 }

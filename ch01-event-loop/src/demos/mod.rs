@@ -49,6 +49,15 @@ pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
     })
 }
 
+/// What a demo of a list of rows (`timers`, `offload`) measured.
+#[derive(Debug, Clone)]
+pub struct Rows<R> {
+    /// The rows, in the order they ran.
+    pub rows: Vec<R>,
+    /// The spans recorded in other processes (the children's, asyncio's).
+    pub spans: Vec<Span>,
+}
+
 /// What a "hand-built loop vs tokio" demo (`requests`, `echo-bench`) measured, one `R` each.
 #[derive(Debug, Clone)]
 pub struct VsTokio<R> {
@@ -73,21 +82,23 @@ impl<R> VsTokio<R> {
         }
     }
 
-    /// Prints the report, rows named `hand_built`, `tokio`, `asyncio` (each made by `row`), then
-    /// the timeline of `spans` with asyncio's.
-    fn report<M: Serialize>(
-        &self,
-        narrator: &Narrator,
-        demo: &'static str,
-        row: impl Fn(&R, &'static str) -> M,
-        (title, mut spans): (&str, Vec<Span>),
-    ) {
-        let mut rows = vec![
-            row(&self.hand_built, "hand_built"),
-            row(&self.tokio, "tokio"),
-        ];
-        rows.extend(self.asyncio.as_ref().map(|asyncio| row(asyncio, "asyncio")));
-        narrator.report(&Report::new(demo, "1.7", rows));
+    /// Each runtime's result: hand-built, tokio, then asyncio's when it ran.
+    pub fn rows(&self) -> impl Iterator<Item = &R> {
+        [
+            Some(&self.hand_built),
+            Some(&self.tokio),
+            self.asyncio.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Prints the report (each result is its row), then the timeline of `spans` with asyncio's.
+    fn report(&self, narrator: &Narrator, demo: &'static str, (title, mut spans): (&str, Vec<Span>))
+    where
+        R: Serialize + Clone,
+    {
+        narrator.report(&Report::new(demo, "1.7", self.rows().cloned().collect()));
         spans.extend(self.python_spans.iter().cloned());
         narrator.timeline(title, &spans);
     }

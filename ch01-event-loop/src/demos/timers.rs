@@ -7,7 +7,16 @@
 
 use std::time::Duration;
 
-use crate::event_loop::{sleep, spawn};
+use serde::{Deserialize, Serialize};
+use shared::child::SelfExe;
+use shared::narrate::plural;
+use shared::timing::{human_ms, ms, peak_rss_kb};
+use shared::{Narrator, Report, Stopwatch};
+use tracing::info_span;
+
+use super::{Rows, tokio_runtime};
+use crate::cli::{Job, Sizes, TimerRuntime};
+use crate::event_loop::{EventLoop, sleep, spawn};
 
 /// Every task sleeps this long.
 pub const SLEEP: Duration = Duration::from_secs(1);
@@ -48,208 +57,181 @@ async fn tokio_join_all_unconstrained(count: u64) {
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("timers.py", include_str!("timers.py"));
 
-pub use measuring::{ChildResult, NAME, TimerRow, Timers, child, measure, run};
+/// The demo's name in `--help` and `--json`.
+pub const NAME: &str = "timers";
+const SECTION: &str = "1.7";
+/// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
+const JOIN_ALL_LIMIT: u64 = 100_000;
+/// The Rust rows, in the order they run, with their names.
+const RUNTIMES: [(TimerRuntime, &str); 4] = [
+    (TimerRuntime::HandBuilt, "hand_built"),
+    (TimerRuntime::Tokio, "tokio"),
+    (TimerRuntime::TokioJoinAll, "tokio_join_all"),
+    (
+        TimerRuntime::TokioJoinAllUnconstrained,
+        "tokio_join_all_unconstrained",
+    ),
+];
 
-mod measuring {
+/// What a child process measured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ChildResult {
+    /// From before the first task was made until the last sleep ended.
+    pub wall_ms: f64,
+    /// Peak resident memory at the end.
+    pub peak_rss_kb: u64,
+    /// Peak resident memory before the first task.
+    pub start_rss_kb: u64,
+}
 
-    use serde::{Deserialize, Serialize};
-    use shared::child::SelfExe;
-    use shared::narrate::plural;
-    use shared::timing::{human_ms, ms, peak_rss_kb};
-    use shared::{Narrator, Report, Span, Stopwatch};
-    use tracing::info_span;
+/// One runtime as the report and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimerRow {
+    /// The measurement's name.
+    pub name: &'static str,
+    /// The batch's wall time.
+    pub wall_ms: f64,
+    /// Peak resident memory at the end.
+    pub peak_rss_kb: u64,
+    /// Its growth while the tasks were made and slept.
+    pub rss_growth_kb: u64,
+    /// That growth per sleeping task.
+    pub bytes_per_timer: f64,
+}
 
-    use super::super::tokio_runtime;
-    use crate::cli::{Job, Sizes, TimerRuntime};
-    use crate::event_loop::EventLoop;
+/// Every runtime's row, in the order they ran, and one span per child around its batch.
+pub type Timers = Rows<TimerRow>;
 
-    /// The demo's name in `--help` and `--json`.
-    pub const NAME: &str = "timers";
-    const SECTION: &str = "1.7";
-    /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
-    const JOIN_ALL_LIMIT: u64 = 100_000;
-    /// The Rust rows, in the order they run, with their names.
-    const RUNTIMES: [(TimerRuntime, &str); 4] = [
-        (TimerRuntime::HandBuilt, "hand_built"),
-        (TimerRuntime::Tokio, "tokio"),
-        (TimerRuntime::TokioJoinAll, "tokio_join_all"),
-        (
-            TimerRuntime::TokioJoinAllUnconstrained,
-            "tokio_join_all_unconstrained",
+/// Every runtime, each in a fresh child process (this program, or asyncio's).
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
+    let (count, exe) = (sizes.count, SelfExe::current()?);
+    let small = count <= JOIN_ALL_LIMIT;
+    let (mut rows, mut spans) = (Vec::new(), Vec::new());
+    let mut add = |name, finished: shared::child::Finished<ChildResult>| {
+        let child = finished.result;
+        let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
+        let bytes_per_timer = (growth * 1024) as f64 / count as f64;
+        rows.push(TimerRow {
+            name,
+            wall_ms: child.wall_ms,
+            peak_rss_kb: child.peak_rss_kb,
+            rss_growth_kb: growth,
+            bytes_per_timer,
+        });
+        spans.extend(finished.spans);
+    };
+    for (runtime, name) in RUNTIMES.into_iter().take(if small { 4 } else { 2 }) {
+        add(name, exe.run(&Job::Timers { runtime, count })?);
+    }
+    if let Some(python) = shared::narrate::python().filter(|_| small) {
+        add("asyncio", python.run(&ASYNCIO, &[count.to_string()])?);
+    }
+    Ok(Timers { rows, spans })
+}
+
+/// Runs the demo and prints its report.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    let sleeps = plural(sizes.count, "sleep", "sleeps");
+    narrator.header(
+        SECTION,
+        "How an event loop works: a sleeping task costs a timer entry, not a thread",
+        &format!(
+            "{} each sleep 1 s at the same time on one thread: the loop waits in the OS until \
+             the earliest deadline, so the batch takes about 1 s.",
+            plural(sizes.count, "task", "tasks")
+        ),
+    );
+    let what = format!("{sleeps} of 1 s on each runtime");
+    let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
+    let Timers { rows, spans } = measured?;
+    let row = |name: &str| rows.iter().find(|row| row.name == name);
+    let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
+    let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
+    let join_all_line = match sizes.count <= JOIN_ALL_LIMIT {
+        true => {
+            let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
+            format!(
+                "tokio_join_all (every sleep in one join_all, inside one task) took {}, \
+                 {:.2}x the tokio row (one spawned task per sleep, the idiomatic way); with \
+                 tokio's cooperative budget off for that task (tokio_join_all_unconstrained), \
+                 {}, {:.2}x. The budget lets one task poll about 128 tokio resources per \
+                 turn; after that each Sleep answers Pending and wakes itself, so one task \
+                 holding every sleep takes extra turns.",
+                human_ms(joined),
+                joined / wall("tokio"),
+                human_ms(free),
+                free / wall("tokio")
+            )
+        }
+        false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
+    };
+    let asyncio = row("asyncio").map(|asyncio| {
+        format!(
+            "asyncio's own loop: {} and {:.0} bytes per sleeping task (a Task, its coroutine \
+             and a TimerHandle in the loop's heap): {:.1}x the hand-built loop's bytes, and \
+             still no thread per task.",
+            human_ms(asyncio.wall_ms),
+            asyncio.bytes_per_timer,
+            asyncio.bytes_per_timer / bytes("hand_built")
+        )
+    });
+    let mut summary = vec![
+        format!(
+            "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
+             deadline, then the due deadlines taken in order and one wake per timer.",
+            human_ms(wall("hand_built"))
+        ),
+        join_all_line,
+        format!(
+            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
+             thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
+             timer.",
+            wall("hand_built") / wall("tokio"),
+            bytes("hand_built") / bytes("tokio")
         ),
     ];
+    narrator.report(&Report::new(NAME, SECTION, rows.clone()));
+    let title = "each runtime in its own child process (its main thread)";
+    narrator.timeline(title, &spans);
+    summary.extend(asyncio);
+    narrator.summary(SECTION, &summary);
+    Ok(())
+}
 
-    /// What a child process measured.
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-    pub struct ChildResult {
-        /// From before the first task was made until the last sleep ended.
-        pub wall_ms: f64,
-        /// Peak resident memory at the end.
-        pub peak_rss_kb: u64,
-        /// Peak resident memory before the first task.
-        pub start_rss_kb: u64,
-    }
-
-    /// One runtime as the report and `--json` show it.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct TimerRow {
-        /// The measurement's name.
-        pub name: &'static str,
-        /// The batch's wall time.
-        pub wall_ms: f64,
-        /// Peak resident memory at the end.
-        pub peak_rss_kb: u64,
-        /// Its growth while the tasks were made and slept.
-        pub rss_growth_kb: u64,
-        /// That growth per sleeping task.
-        pub bytes_per_timer: f64,
-    }
-
-    /// Every runtime's row, in the order they ran, and one span per child around its batch.
-    #[derive(Debug, Clone)]
-    pub struct Timers {
-        /// The rows.
-        pub rows: Vec<TimerRow>,
-        /// The spans.
-        pub spans: Vec<Span>,
-    }
-
-    /// Every runtime, each in a fresh child process (this program, or asyncio's).
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
-        let (count, exe) = (sizes.count, SelfExe::current()?);
-        let small = count <= JOIN_ALL_LIMIT;
-        let (mut rows, mut spans) = (Vec::new(), Vec::new());
-        let mut add = |name, finished: shared::child::Finished<ChildResult>| {
-            let child = finished.result;
-            let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
-            let bytes_per_timer = (growth * 1024) as f64 / count as f64;
-            rows.push(TimerRow {
-                name,
-                wall_ms: child.wall_ms,
-                peak_rss_kb: child.peak_rss_kb,
-                rss_growth_kb: growth,
-                bytes_per_timer,
-            });
-            spans.extend(finished.spans);
-        };
-        for (runtime, name) in RUNTIMES.into_iter().take(if small { 4 } else { 2 }) {
-            add(name, exe.run(&Job::Timers { runtime, count })?);
-        }
-        if let Some(python) = shared::narrate::python().filter(|_| small) {
-            add(
-                "asyncio",
-                python.run(&super::ASYNCIO, &[count.to_string()])?,
-            );
-        }
-        Ok(Timers { rows, spans })
-    }
-
-    /// Runs the demo and prints its report.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let sleeps = plural(sizes.count, "sleep", "sleeps");
-        narrator.header(
-            SECTION,
-            "How an event loop works: a sleeping task costs a timer entry, not a thread",
-            &format!(
-                "{} each sleep 1 s at the same time on one thread: the loop waits in the OS until \
-                 the earliest deadline, so the batch takes about 1 s.",
-                plural(sizes.count, "task", "tasks")
-            ),
-        );
-        let what = format!("{sleeps} of 1 s on each runtime");
-        let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
-        let Timers { rows, spans } = measured?;
-        let row = |name: &str| rows.iter().find(|row| row.name == name);
-        let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
-        let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
-        let join_all_line = match sizes.count <= JOIN_ALL_LIMIT {
-            true => {
-                let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
-                format!(
-                    "tokio_join_all (every sleep in one join_all, inside one task) took {}, \
-                     {:.2}x the tokio row (one spawned task per sleep, the idiomatic way); with \
-                     tokio's cooperative budget off for that task (tokio_join_all_unconstrained), \
-                     {}, {:.2}x. The budget lets one task poll about 128 tokio resources per \
-                     turn; after that each Sleep answers Pending and wakes itself, so one task \
-                     holding every sleep takes extra turns.",
-                    human_ms(joined),
-                    joined / wall("tokio"),
-                    human_ms(free),
-                    free / wall("tokio")
-                )
-            }
-            false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
-        };
-        let asyncio = row("asyncio").map(|asyncio| {
-            format!(
-                "asyncio's own loop: {} and {:.0} bytes per sleeping task (a Task, its coroutine \
-                 and a TimerHandle in the loop's heap): {:.1}x the hand-built loop's bytes, and \
-                 still no thread per task.",
-                human_ms(asyncio.wall_ms),
-                asyncio.bytes_per_timer,
-                asyncio.bytes_per_timer / bytes("hand_built")
-            )
-        });
-        let summary = [
-            format!(
-                "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
-                 deadline, then the due deadlines taken in order and one wake per timer.",
-                human_ms(wall("hand_built"))
-            ),
-            join_all_line,
-            format!(
-                "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
-                 thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
-                 timer.",
-                wall("hand_built") / wall("tokio"),
-                bytes("hand_built") / bytes("tokio")
-            ),
-        ];
-        narrator.report(&Report::new(NAME, SECTION, rows.clone()));
-        let title = "each runtime in its own child process (its main thread)";
-        narrator.timeline(title, &spans);
-        narrator.summary(
-            SECTION,
-            &summary.into_iter().chain(asyncio).collect::<Vec<_>>(),
-        );
-        Ok(())
-    }
-
-    /// A child's job: one runtime's batch on a fresh loop or runtime, timed around `block_on`
-    /// only, inside a span named after its row (drawn on the parent's timeline).
-    pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
-        let start_rss_kb = peak_rss_kb();
-        let span = match runtime {
-            TimerRuntime::HandBuilt => info_span!("hand_built"),
-            TimerRuntime::Tokio => info_span!("tokio"),
-            TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
-            TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
-        };
-        let _batch = span.entered();
-        let stopwatch = if runtime == TimerRuntime::HandBuilt {
-            let event_loop = EventLoop::new()?;
-            let stopwatch = Stopwatch::start();
-            event_loop.block_on(super::hand_built(count))?;
-            stopwatch
-        } else {
-            let tokio = tokio_runtime()?;
-            let stopwatch = Stopwatch::start();
-            tokio.block_on(async {
-                match runtime {
-                    TimerRuntime::TokioJoinAll => super::tokio_join_all(count).await,
-                    TimerRuntime::TokioJoinAllUnconstrained => {
-                        super::tokio_join_all_unconstrained(count).await
-                    }
-                    _ => super::tokio_spawned(count).await,
+/// A child's job: one runtime's batch on a fresh loop or runtime, timed around `block_on`
+/// only, inside a span named after its row (drawn on the parent's timeline).
+pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
+    let start_rss_kb = peak_rss_kb();
+    let span = match runtime {
+        TimerRuntime::HandBuilt => info_span!("hand_built"),
+        TimerRuntime::Tokio => info_span!("tokio"),
+        TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
+        TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
+    };
+    let _batch = span.entered();
+    let stopwatch = if runtime == TimerRuntime::HandBuilt {
+        let event_loop = EventLoop::new()?;
+        let stopwatch = Stopwatch::start();
+        event_loop.block_on(hand_built(count))?;
+        stopwatch
+    } else {
+        let tokio = tokio_runtime()?;
+        let stopwatch = Stopwatch::start();
+        tokio.block_on(async {
+            match runtime {
+                TimerRuntime::TokioJoinAll => tokio_join_all(count).await,
+                TimerRuntime::TokioJoinAllUnconstrained => {
+                    tokio_join_all_unconstrained(count).await
                 }
-            });
-            stopwatch
-        };
-        let wall_ms = ms(stopwatch.elapsed());
-        Ok(ChildResult {
-            wall_ms,
-            peak_rss_kb: peak_rss_kb(),
-            start_rss_kb,
-        })
-    }
+                _ => tokio_spawned(count).await,
+            }
+        });
+        stopwatch
+    };
+    let wall_ms = ms(stopwatch.elapsed());
+    Ok(ChildResult {
+        wall_ms,
+        peak_rss_kb: peak_rss_kb(),
+        start_rss_kb,
+    })
 }
