@@ -103,13 +103,3 @@ pub enum Demo {
     /// 1.5: a coroutine is a lightweight thread: N tokio tasks vs N OS threads, each sleeping 1 s
     Coroutines,
 }
-
-impl Demo {
-    /// Every demo, in the order `cargo run` shows them.
-    pub const ALL: [Demo; 4] = [
-        Demo::ProcessesAndThreads,
-        Demo::Gil,
-        Demo::Refcount,
-        Demo::Coroutines,
-    ];
-}

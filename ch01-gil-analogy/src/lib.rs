@@ -22,7 +22,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         url: cli.common.url.clone(),
         ..cli.sizes
     };
-    let demos = cli.demo.map_or(Demo::ALL.to_vec(), |demo| vec![demo]);
+    let all = [
+        Demo::ProcessesAndThreads,
+        Demo::Gil,
+        Demo::Refcount,
+        Demo::Coroutines,
+    ];
+    let demos = cli.demo.map_or(all.to_vec(), |demo| vec![demo]);
     // A wrong --url should fail before any demo runs, not after the first has printed.
     if let Some(url) = sizes.url.as_ref().filter(|_| demos.contains(&Demo::Gil)) {
         shared::workloads::check_reachable(url)?;

@@ -185,15 +185,6 @@ pub struct GilRun {
     pub spans: Vec<Span>,
 }
 
-impl From<(Vec<u64>, Vec<Span>)> for GilRun {
-    /// A row with these values and spans, to be measured.
-    fn from((values, spans): (Vec<u64>, Vec<Span>)) -> Self {
-        let mut row = Self::default();
-        (row.values, row.spans) = (values, spans);
-        row
-    }
-}
-
 /// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
 /// one CPU, the world where two processes can only take turns: the tests' control).
 pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
@@ -216,6 +207,15 @@ pub fn holding(spans: &[Span]) -> Vec<&Span> {
 pub fn handoffs(spans: &[Span]) -> u64 {
     let held = holding(spans);
     held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
+}
+
+/// Every pair of lock-holding spans from different threads that overlaps in time.
+pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
+    let pairs = held.iter().enumerate();
+    let pairs = pairs.flat_map(|(i, a)| held[i + 1..].iter().map(move |b| (*a, *b)));
+    pairs
+        .filter(|(a, b)| a.label != b.label && a.overlaps(b))
+        .collect()
 }
 
 /// Every run of the demo: the model's, then CPython's (none without `python3`).
@@ -247,14 +247,19 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let (interval, requests) = (sizes.switch_interval(), sizes.requests);
     let gil = Gil::new(interval);
     let mut model = timed_runs(&WAYS[..5], |name| {
-        let values = match name {
-            "sequential" => sequential(&gil, n),
-            "threads_with_gil" => two_threads(&gil, n),
-            "threads_no_gil" => two_threads(&Gil::disabled(), n),
-            "rayon" => rayon_join(n),
-            _ => return Ok(two_processes(exe, fib_job(n, interval, None))?.into()),
+        let (values, spans) = match name {
+            "sequential" => (sequential(&gil, n).to_vec(), vec![]),
+            "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
+            "threads_no_gil" => (two_threads(&Gil::disabled(), n).to_vec(), vec![]),
+            "rayon" => (rayon_join(n).to_vec(), vec![]),
+            _ => two_processes(exe, fib_job(n, interval, None))?,
         };
-        Ok((values.to_vec(), Vec::new()).into())
+        let row = GilRun::default();
+        Ok(GilRun {
+            values,
+            spans,
+            ..row
+        })
     })?;
     for run in &mut model {
         let expected = shared::workloads::fib(n);
@@ -504,15 +509,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         human(interval)
     ));
     let runs = measure(&sizes)?;
-    let json = narrator.json();
-    let rows = [&runs.model[..], if json { &runs.cpython } else { &[] }].concat();
+    let rows = [&runs.model[..], &runs.cpython].concat();
     narrator.report(&Report::new(DEMO, SECTION, rows));
-    narrator
-        .say("ratio = wall time / that of sequential (fib rows) or io_sequential (requests)\n\n");
-    let (get, zoom) = (
-        |name: &str| runs.get(name).cloned().unwrap_or_default(),
-        interval * 12,
+    narrator.say(
+        "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
+         CPython's rows, to its own\n\n",
     );
+    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let zoom = interval * 12;
     // Each timeline and its title; the titles say what each run got: at once on two cores, or
     // only open at once.
     let lanes = "threads_with_gil: the lock passes back and forth
@@ -541,15 +545,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
     let mut lines = vec![format!(
         "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
-         CPU-seconds per second ({} one core's worth). The lock changed hands {} and the \
-         threads waited {} for it in all: each hand-off costs a wake-up, during which no \
-         bytecode runs at all.",
+         CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} for \
+         it in all: each hand-off costs a wake-up, during which no bytecode runs at all.",
         with_gil.ratio,
-        if cores <= 1.1 {
-            "at most"
-        } else {
-            "more than, which one lock should not allow,"
-        },
+        one_core(cores),
         plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
         human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
     )];
@@ -568,15 +567,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ));
     }
     let starved = [threads, processes, rayon].into_iter();
-    let starved = starved.filter(|run| run.idle_cores == Some(false));
-    let starved: Vec<String> = starved
-        .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
+    let starved: Vec<_> = starved
+        .filter(|run| run.idle_cores == Some(false))
         .collect();
     if !starved.is_empty() {
+        let names: Vec<_> = starved.iter().map(|run| run.name).collect();
         lines.push(format!(
-            "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}; \
+            "No two idle cores this time: {} got under {IDLE_CORES} CPU-seconds per second; \
              without a second free core, running at once cannot beat one after the other.",
-            starved.join(", ")
+            names.join(", ")
         ));
     }
     let io_threads = get("io_threads_with_gil");
@@ -597,43 +596,36 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
     if let Some(python) = &runs.python {
-        lines.extend(cpython_report(&runs, python, narrator));
+        lines.extend(cpython_lines(&runs, python));
     }
     narrator.summary(SECTION, &lines);
     Ok(())
 }
 
-/// Prints the CPython rows and returns the summary's lines about them.
-fn cpython_report(runs: &GilRuns, python: &Cpython, narrator: &Narrator) -> Vec<String> {
-    let gil = match python.gil_enabled {
-        true => "its GIL is on",
-        false => "its GIL is off (a free-threaded build, PEP 703)",
-    };
-    narrator.say(format!(
-        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
-         model's sequential run, and the same blocking requests:",
-        python.version
-    ));
-    if !narrator.json() {
-        narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
+/// How much CPU two threads under one lock used, at `cores` CPU-seconds per second.
+fn one_core(cores: f64) -> &'static str {
+    match cores <= 1.1 {
+        true => "at most one core's worth",
+        false => "more than one core's worth, which one lock should not allow",
     }
+}
+
+/// The summary's lines about the CPython rows.
+fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
     let (threads, io_threads) = (runs.get("cpython_threads"), runs.get("cpython_io_threads"));
     let (Some(threads), Some(io_threads)) = (threads, io_threads) else {
         return Vec::new();
     };
     let cores = ratio(threads.cpu_ms, threads.wall_ms);
-    let used = match (python.gil_enabled, cores <= 1.1) {
-        (true, true) => "With its GIL on, they used at most one core's worth.",
-        (true, false) => {
-            "With its GIL on, they used more than one core's worth this time, \
-                          which one GIL should not allow."
-        }
-        (false, _) => "Without a GIL, they can use two cores at once, like threads_no_gil.",
+    let used = match python.gil_enabled {
+        true => format!("With its GIL on, they used {}.", one_core(cores)),
+        false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
     };
     vec![
         format!(
-            "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
-             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {used}",
+            "CPython {}, sized to take about as long as the model's sequential run: two threads \
+             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
+             second); the model's threads_with_gil took {:.2}x. {used}",
             python.version,
             threads.ratio,
             human_ms(threads.wall_ms),

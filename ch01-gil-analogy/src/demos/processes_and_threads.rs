@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::child::{Finished, SelfExe};
-use shared::narrate::{plural, record, times};
+use shared::narrate::{record, times};
 use shared::python::{Python, Script};
 use shared::timing::{
     children_cpu_time, human_ms, measure as measure_usage, ms, os_thread_id, ratio,
@@ -273,22 +273,16 @@ pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         barrier.wait();
         during
     })?;
-    let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
-    let (units, name) = (threads, "thread_memory");
-    let thread = Footprint {
+    let per_thread = ratio(during.saturating_sub(before) as f64, threads as f64);
+    let rows = [
+        ("thread_memory", threads, per_thread),
+        ("process_memory", 1, child.anon_kb? as f64),
+    ];
+    Some(rows.map(|(name, units, kb_per_unit)| Footprint {
         name,
         units,
         kb_per_unit,
-    };
-    let (units, name, kb_per_unit) = (1, "process_memory", child.anon_kb? as f64);
-    Some([
-        thread,
-        Footprint {
-            name,
-            units,
-            kb_per_unit,
-        },
-    ])
+    }))
 }
 
 /// What the demo measured.
@@ -352,35 +346,22 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          process.",
     );
     narrator.say(format!(
-        "Memory: {WORKERS} threads each count to {} and add it to one counter this process \
-         owns; then this process sets a counter to {PARENT_START} and {WORKERS} child \
-         processes, forked from it, each start with a copy of its memory, counter included, \
-         and do the same in their copy. Start-up: {START_UNITS} threads that do nothing, then \
-         {START_UNITS} child processes that do nothing, each started and waited for before the \
-         next, in Rust and then in CPython. Footprint: {FOOTPRINT_THREADS} threads alive at \
-         once, beside a child that says hello.\n\n",
+        "{WORKERS} threads, then {WORKERS} forked child processes, each count to {} into a \
+         counter (the children's copy starts at {PARENT_START}); {START_UNITS} threads, then \
+         processes, start one at a time, in Rust and CPython; {FOOTPRINT_THREADS} threads are \
+         alive at once beside a child.\n\n",
         sizes.increments
     ));
     let m = measure(sizes)?;
-    let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
     let parent = m.child.parent_pid;
     let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
     narrator.say(format!(
-        "This process: pid {}, {} right now, running on thread '{}' (os id {}).\n\
-         A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while I \
-         run).\n\
-         A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and the \
-         one answering is os thread {}.\n\n",
+        "This process is pid {}, with {} threads right now, running on thread '{}' (os id {}); \
+         the child says its parent is pid {parent}.\n\n",
         std::process::id(),
-        threads(thread_count()),
+        thread_count().map_or("?".into(), |n| n.to_string()),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
-        m.thread.thread_id,
-        m.thread.pid,
-        threads(m.thread.threads),
-        m.child.pid,
-        threads(m.child.threads),
-        m.child.thread_id
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
@@ -419,44 +400,29 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
     let mut lines = Vec::new();
     if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
-        lines.push(format!(
-            "The fresh child process had exactly 1 thread, and its id was the child's pid \
-             ({}): a process starts with its main thread. The thread we spawned had id {}, \
-             not our pid {}.",
-            m.child.pid,
-            m.thread.thread_id,
-            std::process::id()
-        ));
+        lines.push(
+            "The fresh child process had exactly 1 thread, whose id was the child's pid: a \
+             process starts with its main thread. The thread we spawned had an id of its own."
+                .into(),
+        );
     }
     let (threads, processes) = (&m.threads.0, &m.processes.0);
+    let (counted, saw) = (threads.workers_counted, threads.parent_sees);
     lines.push(match threads.shared_memory() {
         true => format!(
-            "The threads ran in this process (pid {}) and the parent's counter shows all {} \
-             of their increments: threads share memory.",
-            std::process::id(),
-            threads.parent_sees
+            "This process's counter shows all {saw} of the threads' increments: threads share \
+             memory."
         ),
-        false => format!(
-            "The threads counted {} but the parent's counter says {}.",
-            threads.workers_counted, threads.parent_sees
-        ),
+        false => format!("The threads counted {counted} but the parent's counter says {saw}."),
     });
-    let (pids, saw, parent) = (
-        &processes.worker_pids,
-        processes.workers_saw,
-        processes.parent_sees,
-    );
+    let (saw, parent) = (processes.workers_saw, processes.parent_sees);
     lines.push(match processes.private_memory() {
         true => format!(
-            "The child processes (pids {pids:?}) started from a copy of the parent's counter \
-             ({PARENT_START}) and each read {saw} after adding to it, while the parent's counter \
-             still says {parent}: a process's memory is private, so results come back as \
-             messages (here: a pipe)."
+            "The child processes each read {saw} from their copy of the counter, while the \
+             parent's still says {parent}: a process's memory is private, so results come back \
+             as messages (here: a pipe)."
         ),
-        false => format!(
-            "The child processes read at most {saw} from their counter and the parent's says \
-             {parent}."
-        ),
+        false => format!("The child processes read at most {saw}, the parent {parent}."),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
     if let Some(([thread, process], _)) = &m.python {
@@ -465,12 +431,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     }
     if let Some([threads, process]) = &m.footprints {
         lines.push(format!(
-            "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
-             fresh child process held {:.0} KiB: {} as much. (The kernel's own bookkeeping \
-             for each is not counted.)",
-            plural(threads.units, "thread", "threads"),
+            "A thread held {:.1} KiB of memory of its own (its stack, mostly), a fresh child \
+             process {} as much (the kernel's own bookkeeping not counted).",
             threads.kb_per_unit,
-            process.kb_per_unit,
             times(process.kb_per_unit, threads.kb_per_unit)
         ));
     }
