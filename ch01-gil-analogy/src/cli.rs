@@ -1,8 +1,6 @@
 //! The command line: which demo to run (sections 1.4-1.5) and the sizes, checked by clap so bad
 //! input gets one clear line instead of a panic.
 
-use std::time::Duration;
-
 use clap::{Args, Parser, Subcommand};
 use shared::cli::CommonArgs;
 
@@ -75,20 +73,6 @@ pub struct Sizes {
     /// The server the `gil` demo's requests go to (`--url`; the embedded one when left out).
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
-}
-
-impl Sizes {
-    /// The switch interval as a duration.
-    pub fn switch_interval(&self) -> Duration {
-        Duration::from_millis(self.switch_interval)
-    }
-}
-
-impl Default for Sizes {
-    /// The command line's defaults.
-    fn default() -> Self {
-        Cli::parse_from(["ch01-gil-analogy"]).sizes
-    }
 }
 
 /// The demos, in the order of the notes.

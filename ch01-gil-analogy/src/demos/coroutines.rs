@@ -54,7 +54,8 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
 
 // ---- measuring it ----
 
-const DEMO: &str = "coroutines";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "coroutines";
 const SECTION: &str = "1.5";
 
 /// N units sleeping at once, one way, measured inside its own child process.

@@ -118,7 +118,8 @@ pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::
     children.into_iter().map(|c| Ok(c.wait()?.result)).collect()
 }
 
-const DEMO: &str = "gil";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "gil";
 const SECTION: &str = "1.5";
 /// The model's fib rows, then its request rows (`io_processes` only with the embedded server).
 const WAYS: [&str; 8] = [
@@ -244,22 +245,17 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     // First, so that an unreachable --url is reported at once, not after the fib runs.
     let target = &Target::new(sizes.url.as_ref(), sizes.delay)?;
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
-    let (interval, requests) = (sizes.switch_interval(), sizes.requests);
+    let (interval, requests) = (Duration::from_millis(sizes.switch_interval), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&WAYS[..5], |name| {
-        let (values, spans) = match name {
+    let mut model = timed_runs(&WAYS[..5], |name, row| {
+        (row.values, row.spans) = match name {
             "sequential" => (sequential(&gil, n).to_vec(), vec![]),
             "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
             "threads_no_gil" => (two_threads(&Gil::disabled(), n).to_vec(), vec![]),
             "rayon" => (rayon_join(n).to_vec(), vec![]),
             _ => two_processes(exe, fib_job(n, interval, None))?,
         };
-        let row = GilRun::default();
-        Ok(GilRun {
-            values,
-            spans,
-            ..row
-        })
+        Ok(())
     })?;
     for run in &mut model {
         let expected = shared::workloads::fib(n);
@@ -286,33 +282,31 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let (client, url) = (blocking_http_client(target.url())?, target.url());
     let port = target.server().map(|server| server.addr().port());
     let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
-    let mut io = timed_runs(io_ways, |name| {
+    let mut io = timed_runs(io_ways, |name, row| {
         target.reset();
         let statuses = match (name, port) {
             ("io_sequential", _) => io_sequential(&gil, &client, url, requests),
             ("io_processes", Some(port)) => io_processes(exe, port, sizes.delay, requests),
             _ => io_threads(&gil, &client, url, requests),
         };
-        Ok(GilRun {
-            values: statuses?.into_iter().map(u64::from).collect(),
-            requests: Some(requests),
-            max_in_flight: target.max_in_flight(),
-            ..GilRun::default()
-        })
+        row.values = statuses?.into_iter().map(u64::from).collect();
+        (row.requests, row.max_in_flight) = (Some(requests), target.max_in_flight());
+        Ok(())
     })?;
     let threads = &mut io[1];
     threads.handoffs = Some(handoffs(&threads.spans));
     model.extend(io);
     // Sized to take about as long as the model's sequential run: half of it per fib.
     let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
-    let (python, cpython) = match shared::narrate::python() {
-        Some(python) => {
-            let (runs, _) = shared::narrate::record("CPython", "thread", None, || {
-                measure_cpython(&python, budget, target, requests)
-            });
-            let (which, rows) = runs?;
-            (Some(which), rows)
-        }
+    let cpython = shared::narrate::python().map(|python| {
+        let record = shared::narrate::record;
+        record("CPython", "thread", None, || {
+            measure_cpython(&python, budget, target, requests)
+        })
+        .0
+    });
+    let (python, cpython) = match cpython.transpose()? {
+        Some((which, rows)) => (Some(which), rows),
         None => (None, Vec::new()),
     };
     Ok(GilRuns {
@@ -323,20 +317,21 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
-/// first's wall time. `way` returns the row's values and any spans of its children.
+/// first's wall time. `way` fills in the row's values and any spans of its children.
 fn timed_runs(
     ways: &[&'static str],
-    mut way: impl FnMut(&'static str) -> anyhow::Result<GilRun>,
+    mut way: impl FnMut(&'static str, &mut GilRun) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<GilRun>> {
     let mut runs: Vec<GilRun> = Vec::new();
     for &name in ways {
-        let ((run, usage), spans) = shared::narrate::record(name, "thread", None, || {
+        let mut run = GilRun::default();
+        let ((done, usage), spans) = shared::narrate::record(name, "thread", None, || {
             let children_before = children_cpu_time();
-            let (run, mut usage) = timed(|| way(name));
+            let (done, mut usage) = timed(|| way(name, &mut run));
             usage.cpu += children_cpu_time().saturating_sub(children_before);
-            (run, usage)
+            (done, usage)
         });
-        let mut run = run?;
+        done?;
         (run.name, run.wall_ms, run.cpu_ms) = (name, ms(usage.wall), ms(usage.cpu));
         let baseline = runs.first().map_or(run.wall_ms, |first| first.wall_ms);
         run.ratio = ratio(run.wall_ms, baseline);
@@ -503,7 +498,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ));
         n
     });
-    let interval = sizes.switch_interval();
+    let interval = Duration::from_millis(sizes.switch_interval);
     narrator.say(format!(
         "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
         human(interval)

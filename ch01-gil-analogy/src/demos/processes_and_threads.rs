@@ -6,7 +6,6 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -85,7 +84,8 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
-const DEMO: &str = "processes-and-threads";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "processes-and-threads";
 const SECTION: &str = "1.4";
 /// Where the parent sets its counter before forking: a child that reads it back plus its
 /// own count started from a copy of the parent's memory.
@@ -204,18 +204,6 @@ pub struct Start {
     pub cpu_us_per_unit: Option<f64>,
 }
 
-impl Start {
-    fn new(name: &str, units: u64, wall: Duration) -> Self {
-        Self {
-            name: name.into(),
-            units,
-            wall_ms: ms(wall),
-            per_unit_us: ratio(wall.as_secs_f64() * 1e6, units as f64),
-            cpu_us_per_unit: None,
-        }
-    }
-}
-
 /// The memory one thread or one process holds: `thread_memory` or `process_memory`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Footprint {
@@ -239,20 +227,23 @@ pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     let (done, processes) =
         measure_usage(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
     done?;
-    Ok([
-        Start::new("thread_start", units, threads.wall),
-        Start::new("process_start", units, processes.wall),
-    ])
+    let rows = [
+        ("thread_start", threads.wall),
+        ("process_start", processes.wall),
+    ];
+    Ok(rows.map(|(name, wall)| Start {
+        name: name.into(),
+        units,
+        wall_ms: ms(wall),
+        per_unit_us: ratio(wall.as_secs_f64() * 1e6, units as f64),
+        cpu_us_per_unit: None,
+    }))
 }
 
 /// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
 /// a span for each start-to-join.
-pub fn measure_python_start(
-    python: &Python,
-    units: u64,
-) -> anyhow::Result<([Start; 2], Vec<Span>)> {
-    let finished = python.run(&START_PY, &[units.to_string()])?;
-    Ok((finished.result, finished.spans))
+pub fn measure_python_start(python: &Python, units: u64) -> anyhow::Result<Finished<[Start; 2]>> {
+    python.run(&START_PY, &[units.to_string()])
 }
 
 /// One thread's memory (`threads` alive at once: how much this process's anonymous memory
@@ -301,7 +292,7 @@ pub struct Measured {
     /// Threads, then processes, started one after the other.
     pub starts: [Start; 2],
     /// The same in CPython, with a span per start (none without `python3`).
-    pub python: Option<([Start; 2], Vec<Span>)>,
+    pub python: Option<Finished<[Start; 2]>>,
     /// A thread's and a process's own memory (Linux only).
     pub footprints: Option<[Footprint; 2]>,
 }
@@ -365,7 +356,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-    let python_rows = m.python.iter().flat_map(|p| &p.0);
+    let python_rows = m.python.iter().flat_map(|p| &p.result);
     let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
     let memory = vec![
         m.threads.0.row("threads", &m.threads.1),
@@ -393,9 +384,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         }
     }
     narrator.timeline("the counting threads, both in this pid", &m.spans);
-    if let Some((_, spans)) = &m.python {
+    if let Some(python) = &m.python {
         let title = "CPython starting threads, then processes, one at a time";
-        narrator.timeline(title, spans);
+        narrator.timeline(title, &python.spans);
     }
 
     let mut lines = Vec::new();
@@ -425,7 +416,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         false => format!("The child processes read at most {saw}, the parent {parent}."),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
-    if let Some(([thread, process], _)) = &m.python {
+    if let Some(Finished {
+        result: [thread, process],
+        ..
+    }) = &m.python
+    {
         let in_cpython = "In CPython, a threading.Thread";
         lines.push(start_line(in_cpython, thread, process));
     }

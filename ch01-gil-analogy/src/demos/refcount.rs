@@ -93,7 +93,8 @@ pub enum Increment {
     FetchAdd,
 }
 
-const DEMO: &str = "refcount";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "refcount";
 const SECTION: &str = "1.5";
 /// How many threads race on the count.
 pub const THREADS: u64 = 2;
@@ -280,7 +281,8 @@ pub struct Refcount {
 /// The freed-at-zero rows, then `THREADS` threads adding at least `sizes.increments` times each:
 /// load-then-store, `fetch_add`, then load-then-store under the model GIL.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
-    let (no_lock, gil) = (Gil::disabled(), Gil::new(sizes.switch_interval()));
+    let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
+    let no_lock = Gil::disabled();
     let ways = [
         ("non_atomic", &no_lock, Increment::LoadThenStore),
         ("atomic", &no_lock, Increment::FetchAdd),
