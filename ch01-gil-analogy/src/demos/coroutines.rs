@@ -75,7 +75,6 @@ pub struct Sleepers {
     pub spawn_us_per_unit: f64,
     /// CPU time to create one unit (a thread's own start-up included), in microseconds: unlike
     /// the wall time, it does not grow while other programs hold the CPU.
-    #[serde(default)]
     pub spawn_cpu_us_per_unit: f64,
     /// OS threads the process had while the units slept.
     pub threads_used: u64,

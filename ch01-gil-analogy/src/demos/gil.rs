@@ -122,16 +122,14 @@ pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::
 pub const DEMO: &str = "gil";
 const SECTION: &str = "1.5";
 /// The model's fib rows, then its request rows (`io_processes` only with the embedded server).
-const WAYS: [&str; 8] = [
+const FIB_WAYS: [&str; 5] = [
     "sequential",
     "threads_with_gil",
     "threads_no_gil",
     "processes",
     "rayon",
-    "io_sequential",
-    "io_threads_with_gil",
-    "io_processes",
 ];
+const IO_WAYS: [&str; 3] = ["io_sequential", "io_threads_with_gil", "io_processes"];
 /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
 /// two takes about a second in a debug build and in `--release` alike.
 const FIB_BUDGET: Duration = Duration::from_millis(500);
@@ -224,16 +222,15 @@ pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
 pub struct GilRuns {
     /// The model: the fib rows, then the request rows.
     pub model: Vec<GilRun>,
-    /// Which CPython ran, when one did.
-    pub python: Option<Cpython>,
-    /// Real CPython's rows.
-    pub cpython: Vec<GilRun>,
+    /// Which CPython ran and its rows, when one did.
+    pub cpython: Option<(Cpython, Vec<GilRun>)>,
 }
 
 impl GilRuns {
     /// The run with this name.
     pub fn get(&self, name: &str) -> Option<&GilRun> {
-        let mut all = self.model.iter().chain(&self.cpython);
+        let cpython = self.cpython.iter().flat_map(|(_, rows)| rows);
+        let mut all = self.model.iter().chain(cpython);
         all.find(|run| run.name == name)
     }
 }
@@ -247,7 +244,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
     let (interval, requests) = (Duration::from_millis(sizes.switch_interval), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&WAYS[..5], |name, row| {
+    let mut model = timed_runs(&FIB_WAYS, |name, row| {
         (row.values, row.spans) = match name {
             "sequential" => (sequential(&gil, n).to_vec(), vec![]),
             "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
@@ -281,7 +278,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     // Child processes reach only the embedded server, by its port.
     let (client, url) = (blocking_http_client(target.url())?, target.url());
     let port = target.server().map(|server| server.addr().port());
-    let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
+    let io_ways = &IO_WAYS[..if port.is_some() { 3 } else { 2 }];
     let mut io = timed_runs(io_ways, |name, row| {
         target.reset();
         let statuses = match (name, port) {
@@ -305,15 +302,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
         })
         .0
     });
-    let (python, cpython) = match cpython.transpose()? {
-        Some((which, rows)) => (Some(which), rows),
-        None => (None, Vec::new()),
-    };
-    Ok(GilRuns {
-        model,
-        python,
-        cpython,
-    })
+    let cpython = cpython.transpose()?;
+    Ok(GilRuns { model, cpython })
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
@@ -464,9 +454,7 @@ pub fn measure_cpython(
 /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
 /// 5 ms slices, too thin to draw; the first dozen show the pattern.
 fn first(spans: &[Span], window: Duration) -> Vec<Span> {
-    let Some(start) = spans.iter().map(|s| s.opened).min() else {
-        return Vec::new();
-    };
+    let start = spans.iter().map(|s| s.opened).min().unwrap_or_default();
     let shown = spans
         .iter()
         .filter(|s| s.closed.saturating_sub(start) <= window);
@@ -504,7 +492,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         human(interval)
     ));
     let runs = measure(&sizes)?;
-    let rows = [&runs.model[..], &runs.cpython].concat();
+    let cpython = runs.cpython.iter().flat_map(|(_, rows)| rows);
+    let rows: Vec<_> = runs.model.iter().chain(cpython).collect();
     narrator.report(&Report::new(DEMO, SECTION, rows));
     narrator.say(
         "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
@@ -590,7 +579,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    if let Some(python) = &runs.python {
+    if let Some((python, _)) = &runs.cpython {
         lines.extend(cpython_lines(&runs, python));
     }
     narrator.summary(SECTION, &lines);
@@ -607,10 +596,8 @@ fn one_core(cores: f64) -> &'static str {
 
 /// The summary's lines about the CPython rows.
 fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
-    let (threads, io_threads) = (runs.get("cpython_threads"), runs.get("cpython_io_threads"));
-    let (Some(threads), Some(io_threads)) = (threads, io_threads) else {
-        return Vec::new();
-    };
+    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
     let cores = ratio(threads.cpu_ms, threads.wall_ms);
     let used = match python.gil_enabled {
         true => format!("With its GIL on, they used {}.", one_core(cores)),
@@ -624,7 +611,7 @@ fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
             python.version,
             threads.ratio,
             human_ms(threads.wall_ms),
-            runs.get("threads_with_gil").map_or(0.0, |run| run.ratio),
+            get("threads_with_gil").ratio,
         ),
         format!(
             "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
@@ -632,7 +619,7 @@ fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
              released.",
             io_threads.requests.unwrap_or(0),
             io_threads.ratio,
-            at_once(io_threads)
+            at_once(&io_threads)
         ),
     ]
 }
