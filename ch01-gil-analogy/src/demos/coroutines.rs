@@ -213,7 +213,8 @@ pub fn sleepers(
 /// [`sleepers`]).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
     let python = shared::narrate::python();
-    sleepers(sizes.units, &crate::thread_cap::current(), python.as_ref())
+    let cap = crate::thread_cap::cap(&crate::thread_cap::Limits::read());
+    sleepers(sizes.units, &cap, python.as_ref())
 }
 
 // ---- narrating it ----

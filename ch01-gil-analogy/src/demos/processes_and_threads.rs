@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::child::{Finished, SelfExe};
-use shared::narrate::{record, times};
+use shared::narrate::{plural, record, times};
 use shared::python::{Python, Script};
 use shared::timing::{
     children_cpu_time, human_ms, measure as measure_usage, ms, os_thread_id, ratio,
@@ -347,10 +347,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let parent = m.child.parent_pid;
     let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
     narrator.say(format!(
-        "This process is pid {}, with {} threads right now, running on thread '{}' (os id {}); \
+        "This process is pid {}, with {} right now, running on thread '{}' (os id {}); \
          the child says its parent is pid {parent}.\n\n",
         std::process::id(),
-        thread_count().map_or("?".into(), |n| n.to_string()),
+        thread_count().map_or("? threads".into(), |n| plural(n, "thread", "threads")),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
     ));
