@@ -123,34 +123,29 @@ pub fn fork(work: impl FnOnce() -> u64) -> std::io::Result<Forked> {
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let [read_end, write_end] = fds;
+    // SAFETY: pipe just opened both descriptors, and nothing else owns them; dropped, they close.
+    let (answer, write_end) = unsafe {
+        let [read_end, write_end] = fds.map(|fd| std::os::fd::OwnedFd::from_raw_fd(fd));
+        (std::fs::File::from(read_end), write_end)
+    };
     // SAFETY: the child below runs only `work` (arithmetic and atomics, by this function's
     // contract), `write` and `_exit`, all async-signal-safe, and never returns into the caller.
     match unsafe { libc::fork() } {
-        -1 => {
-            let error = std::io::Error::last_os_error();
-            // SAFETY: both descriptors are ours and open.
-            unsafe {
-                libc::close(read_end);
-                libc::close(write_end);
-            }
-            Err(error)
-        }
+        -1 => Err(std::io::Error::last_os_error()),
         0 => {
+            use std::os::fd::AsRawFd as _;
             let answer = work().to_ne_bytes();
-            // SAFETY: `answer` is valid for its length; write and _exit are async-signal-safe.
+            // SAFETY: `answer` is valid for its length; write and _exit are async-signal-safe
+            // (and _exit runs no destructors).
             unsafe {
-                libc::write(write_end, answer.as_ptr().cast(), answer.len());
+                libc::write(write_end.as_raw_fd(), answer.as_ptr().cast(), answer.len());
                 libc::_exit(0)
             }
         }
         pid => {
-            // SAFETY: the parent's copy of the write end is ours to close (the child has its own);
-            // the read end is open and owned by nothing else, so the File may own it.
-            let answer = unsafe {
-                libc::close(write_end);
-                std::fs::File::from_raw_fd(read_end)
-            };
+            // The parent's copy of the write end closes here (the child has its own), so a child
+            // that dies without answering leaves the read end at end-of-file.
+            drop(write_end);
             Ok(Forked { pid, answer })
         }
     }

@@ -1,8 +1,6 @@
 //! The command line: which demo to run (sections 1.4-1.5) and the sizes, checked by clap so bad
 //! input gets one clear line instead of a panic.
 
-use std::time::Duration;
-
 use clap::{Args, Parser, Subcommand};
 use shared::cli::CommonArgs;
 
@@ -77,20 +75,6 @@ pub struct Sizes {
     pub url: Option<reqwest::Url>,
 }
 
-impl Sizes {
-    /// The switch interval as a duration.
-    pub fn switch_interval(&self) -> Duration {
-        Duration::from_millis(self.switch_interval)
-    }
-}
-
-impl Default for Sizes {
-    /// The command line's defaults.
-    fn default() -> Self {
-        Cli::parse_from(["ch01-gil-analogy"]).sizes
-    }
-}
-
 /// The demos, in the order of the notes.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Demo {
@@ -102,14 +86,4 @@ pub enum Demo {
     Refcount,
     /// 1.5: a coroutine is a lightweight thread: N tokio tasks vs N OS threads, each sleeping 1 s
     Coroutines,
-}
-
-impl Demo {
-    /// Every demo, in the order `cargo run` shows them.
-    pub const ALL: [Demo; 4] = [
-        Demo::ProcessesAndThreads,
-        Demo::Gil,
-        Demo::Refcount,
-        Demo::Coroutines,
-    ];
 }

@@ -11,6 +11,7 @@ pub mod gil;
 pub mod thread_cap;
 
 use anyhow::Context as _;
+use demos::{coroutines, processes_and_threads as processes, refcount};
 use shared::Narrator;
 
 pub use cli::{Cli, Demo, Sizes};
@@ -22,19 +23,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         url: cli.common.url.clone(),
         ..cli.sizes
     };
-    let demos = cli.demo.map_or(Demo::ALL.to_vec(), |demo| vec![demo]);
+    let all = [
+        Demo::ProcessesAndThreads,
+        Demo::Gil,
+        Demo::Refcount,
+        Demo::Coroutines,
+    ];
+    let demos = cli.demo.map_or(all.to_vec(), |demo| vec![demo]);
     // A wrong --url should fail before any demo runs, not after the first has printed.
     if let Some(url) = sizes.url.as_ref().filter(|_| demos.contains(&Demo::Gil)) {
         shared::workloads::check_reachable(url)?;
     }
     for demo in &demos {
-        match demo {
-            Demo::ProcessesAndThreads => demos::processes_and_threads::run(&sizes, &narrator),
-            Demo::Gil => demos::gil::run(&sizes, &narrator),
-            Demo::Refcount => demos::refcount::run(&sizes, &narrator),
-            Demo::Coroutines => demos::coroutines::run(&sizes, &narrator),
-        }
-        .with_context(|| format!("the {} demo failed", demo_name(demo)))?;
+        let (name, ran) = match demo {
+            Demo::ProcessesAndThreads => (processes::DEMO, processes::run(&sizes, &narrator)),
+            Demo::Gil => (demos::gil::DEMO, demos::gil::run(&sizes, &narrator)),
+            Demo::Refcount => (refcount::DEMO, refcount::run(&sizes, &narrator)),
+            Demo::Coroutines => (coroutines::DEMO, coroutines::run(&sizes, &narrator)),
+        };
+        ran.with_context(|| format!("the {name} demo failed"))?;
     }
     Ok(())
 }
@@ -48,19 +55,5 @@ pub fn die_quietly_on_closed_stdout() {
     // handler that could break async-signal safety; it is done once, before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// The name a demo has on the command line.
-///
-/// ```
-/// assert_eq!(ch01_gil_analogy::demo_name(&ch01_gil_analogy::Demo::Gil), "gil");
-/// ```
-pub fn demo_name(demo: &Demo) -> &'static str {
-    match demo {
-        Demo::ProcessesAndThreads => "processes-and-threads",
-        Demo::Gil => "gil",
-        Demo::Refcount => "refcount",
-        Demo::Coroutines => "coroutines",
     }
 }

@@ -56,11 +56,6 @@ impl Limits {
     }
 }
 
-/// The cap for this machine right now.
-pub fn current() -> ThreadCap {
-    cap(&Limits::read())
-}
-
 /// The cap under the given limits: the smallest of the shares below, and which one it was.
 pub fn cap(machine: &Limits) -> ThreadCap {
     let in_use = machine.threads_in_use;

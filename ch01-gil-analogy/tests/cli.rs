@@ -88,11 +88,9 @@ fn expected(python: bool) -> Vec<(&'static str, &'static str, Vec<Row>)> {
                 demos.push((demo, section, Vec::new()));
             }
             (Some((name, fields)), Some((_, _, rows))) => {
-                let (py, name) = name
-                    .strip_prefix("py ")
-                    .map_or((false, name), |n| (true, n));
                 let fields: Vec<&'static str> = fields.split(' ').collect();
-                if python || !py {
+                if python || !name.starts_with("py ") {
+                    let name = name.trim_start_matches("py ");
                     rows.push((name, fields.leak()));
                 }
             }

@@ -2,21 +2,26 @@
 //! threads need N OS threads.
 
 use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, python_sleepers, sleepers};
-use ch01_gil_analogy::thread_cap::current;
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
 
+/// `units` sleepers as OS threads (capped by `cap`), then as tokio tasks, in child processes.
+fn in_rust(units: u64, cap: &ThreadCap) -> [Sleepers; 2] {
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let (rows, _) = sleepers(units, cap, None).expect("both ran");
+    let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
+    let names = (threads.name.as_str(), tasks.name.as_str());
+    assert_eq!(names, ("os_threads", "tokio_tasks"));
+    [threads, tasks]
+}
+
 #[test]
 fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
-    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     // Enough units that a thread's pages show in the peak memory, and that the tasks' share
     // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
     let units = 2000;
-    let (rows, _) = sleepers(units, &current(), None).expect("both ran");
-    let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
-    let names = (threads.name.as_str(), tasks.name.as_str());
-    assert_eq!(names, ("os_threads", "tokio_tasks"));
+    let [threads, tasks] = in_rust(units, &cap(&Limits::read()));
     assert_eq!((threads.units, tasks.units), (units, units));
     let one_thread = tasks.threads_used;
     assert_eq!(one_thread, 1, "every task on the one runtime thread");
@@ -83,13 +88,11 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
 
 #[test]
 fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
-    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
     let cap = ThreadCap {
         max_threads: 20,
         reason: "a cap for this test".into(),
     };
-    let (rows, _) = sleepers(50, &cap, None).expect("both ran");
-    let [threads, tasks] = <[Sleepers; 2]>::try_from(rows).expect("two rows");
+    let [threads, tasks] = in_rust(50, &cap);
     let units = (threads.units, tasks.units);
     assert_eq!(units, (20, 50), "tasks are never capped");
     assert!(threads.threads_used <= 21, "{threads:?}");

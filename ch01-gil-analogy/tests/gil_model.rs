@@ -3,7 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding};
+use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding, overlapping};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::child::SelfExe;
 use shared::testing::python;
@@ -15,19 +15,6 @@ const INTERVAL: Duration = Duration::from_millis(1);
 /// The demo binary, which child processes run.
 fn exe() -> SelfExe {
     SelfExe::at(env!("CARGO_BIN_EXE_ch01-gil-analogy"))
-}
-
-/// Every pair of lock-holding spans from different threads that overlaps in time.
-fn overlapping_pairs<'a>(spans: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
-    let mut pairs = Vec::new();
-    for (i, a) in spans.iter().enumerate() {
-        for b in &spans[i + 1..] {
-            if a.label != b.label && a.overlaps(b) {
-                pairs.push((*a, *b));
-            }
-        }
-    }
-    pairs
 }
 
 /// The time from the first span's opening to the last one's closing.
@@ -46,22 +33,6 @@ fn the_interpreter_computes_the_books_fib() {
 }
 
 #[test]
-fn every_way_computes_the_same_values() {
-    let expected = [shared::workloads::fib(16); 2];
-    // Recorded, though the spans are not needed: a recording takes every span in the process,
-    // one at a time, so these threads' spans cannot land in another test's recording.
-    let (values, _) = record(|| {
-        [
-            demo::sequential(&Gil::new(INTERVAL), 16),
-            demo::two_threads(&Gil::new(INTERVAL), 16),
-            demo::two_threads(&Gil::disabled(), 16),
-            demo::rayon_join(16),
-        ]
-    });
-    assert_eq!(values, [expected; 4]);
-}
-
-#[test]
 fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     let gil = Gil::new(INTERVAL);
     let (_, spans) = record(|| demo::two_threads(&gil, 24));
@@ -77,7 +48,7 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     assert!(requests >= 1, "nobody asked for the lock");
     let one_per_request = (requests..=requests + 2).contains(&handed);
     assert!(one_per_request, "{handed} hand-offs, {requests} requests");
-    assert_eq!(overlapping_pairs(&held), []);
+    assert_eq!(overlapping(&held), []);
     // Some thread really waited for the lock, and said so.
     let waited = spans
         .iter()
@@ -96,7 +67,7 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     let (_, spans) = record(|| demo::two_threads(&Gil::disabled(), 24));
     let free = holding(&spans);
     assert_eq!((free.len(), handoffs(&spans)), (2, 1), "{free:?}");
-    assert!(!overlapping_pairs(&free).is_empty(), "{free:?}");
+    assert!(!overlapping(&free).is_empty(), "{free:?}");
     assert!(free.iter().all(|s| s.cpu() > Duration::ZERO), "{free:?}");
 }
 
@@ -146,7 +117,7 @@ fn io_threads_and_child_processes_overlap_their_requests() {
     assert_eq!(statuses.expect("requests"), [200, 200, 200]);
     let in_flight = server.max_in_flight();
     assert_eq!(in_flight, 3, "the requests overlapped at the server");
-    assert_eq!(overlapping_pairs(&holding(&spans)), []);
+    assert_eq!(overlapping(&holding(&spans)), []);
     server.reset();
     let statuses = demo::io_sequential(&gil, &client, &url, 2).expect("requests");
     assert_eq!(statuses, [200, 200]);
@@ -200,9 +171,9 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
         let cores = before.min(free_cores());
         // Always, with idle cores or not: one process's fib ran while the other's did (it
         // fails in the world where the parent waits for one child before it starts the next).
+        // (Each child's thread is labelled with its pid.)
         let held = holding(&both);
-        let (a, b): (Vec<&Span>, Vec<&Span>) = held.iter().partition(|s| s.pid == held[0].pid);
-        let overlapped = a.iter().any(|x| b.iter().any(|y| x.overlaps(y)));
+        let overlapped = !overlapping(&held).is_empty();
         assert!(
             overlapped,
             "the processes ran one after the other: {held:#?}"

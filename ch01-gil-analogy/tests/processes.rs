@@ -37,10 +37,7 @@ fn threads_share_the_parents_memory() {
     assert!(sharing.shared_memory() && !sharing.private_memory());
     let used = shared::trace::threads_used(&spans);
     assert_eq!(used, 2, "two threads counted");
-}
-
-#[test]
-fn nobody_counting_is_not_shared_memory() {
+    // Nobody counting is not shared memory.
     let idle = Sharing {
         worker_pids: vec![std::process::id()],
         workers_counted: 0,
@@ -128,7 +125,8 @@ fn a_python_process_starts_slower_than_a_python_thread() {
     };
     let mut tries = Vec::new();
     for _ in 0..5 {
-        let ([thread, process], spans) = measure_python_start(&python, 20).expect("start.py ran");
+        let started = measure_python_start(&python, 20).expect("start.py ran");
+        let ([thread, process], spans) = (started.result, started.spans);
         let row = (thread.name.as_str(), thread.units);
         assert_eq!(row, ("python_thread_start", 20));
         // One span per start-to-join, 20 of each kind.

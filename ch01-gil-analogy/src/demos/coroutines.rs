@@ -3,6 +3,7 @@
 //! tokio tasks on one thread. Each way runs in a fresh child process, so the memory it reports is
 //! its own.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared::child::{Finished, SelfExe};
 use shared::narrate::{plural, record, times};
 use shared::python::{Python, Script};
-use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio};
+use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Span};
 
 use crate::child::{Job, thread_count};
@@ -22,12 +23,20 @@ use crate::thread_cap::ThreadCap;
 /// How long every unit sleeps.
 pub const NAP: Duration = Duration::from_secs(1);
 
+/// Threads that have begun to run: a thread's start-up runs in the new thread, and is part of
+/// what creating it costs.
+pub static STARTED: AtomicU64 = AtomicU64::new(0);
+
 /// N OS threads, each sleeping `NAP`: every one has its own stack and is scheduled by the OS.
 /// Stops at the first thread the OS refuses, and returns the threads started with that error.
 pub fn spawn_threads(units: u64) -> (Vec<std::thread::JoinHandle<()>>, Option<std::io::Error>) {
     let mut threads = Vec::new();
     for _ in 0..units {
-        match std::thread::Builder::new().spawn(|| std::thread::sleep(NAP)) {
+        let nap = || {
+            STARTED.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(NAP)
+        };
+        match std::thread::Builder::new().spawn(nap) {
             Ok(thread) => threads.push(thread),
             Err(error) => return (threads, Some(error)),
         }
@@ -45,7 +54,8 @@ pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
 
 // ---- measuring it ----
 
-const DEMO: &str = "coroutines";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "coroutines";
 const SECTION: &str = "1.5";
 
 /// N units sleeping at once, one way, measured inside its own child process.
@@ -63,9 +73,8 @@ pub struct Sleepers {
     pub bytes_per_unit: f64,
     /// Time to create one unit, in microseconds.
     pub spawn_us_per_unit: f64,
-    /// CPU time the process spent creating one unit, in microseconds: unlike the wall time,
-    /// it does not grow while other programs hold the CPU.
-    #[serde(default)]
+    /// CPU time to create one unit (a thread's own start-up included), in microseconds: unlike
+    /// the wall time, it does not grow while other programs hold the CPU.
     pub spawn_cpu_us_per_unit: f64,
     /// OS threads the process had while the units slept.
     pub threads_used: u64,
@@ -78,51 +87,61 @@ pub struct Sleepers {
 /// inside. Each way first makes one unit alone, so that what the first one sets up (thread-local
 /// state, the allocator's bookkeeping; the runtime and its timer) is paid once, not per unit.
 pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
-    let (before_kb, watch, spawned, threads_used, ran, note) = if as_threads {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let (before_kb, watch, spawned, threads_used, ran, mut notes) = if as_threads {
         let first = std::thread::spawn(|| ()).join();
         first.map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
         let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
         let (threads, refused) = spawn_threads(units);
-        let spawned = watch.usage();
+        let mut spawned = watch.usage();
         let ran = threads.len() as u64;
         let threads_used = thread_count().unwrap_or(ran + 1);
+        // Each thread's own start-up counts, whenever a busy machine gets round to it; this
+        // thread's CPU while it waits for them does not.
+        let waiting = thread_cpu_time();
+        while STARTED.load(Ordering::SeqCst) < ran {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        spawned.cpu = watch
+            .usage()
+            .cpu
+            .saturating_sub(thread_cpu_time() - waiting);
         for thread in threads {
             let slept = thread.join();
             slept.map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
         }
-        let mut notes = Vec::new();
-        if let Some(error) = refused {
-            notes.push(format!("the OS refused thread {} ({error})", ran + 1));
-        }
-        // The main thread plus every unit would be `ran + 1`.
-        if threads_used <= ran {
-            notes.push(format!(
-                "starting them took {}, longer than a nap, so the first had finished \
-                     before the last started: {} alive at once",
-                human(spawned.wall),
-                plural(threads_used.saturating_sub(1), "thread was", "threads were")
-            ));
-        }
-        let note = (!notes.is_empty()).then(|| notes.join("; "));
-        (before_kb, watch, spawned, threads_used, ran, note)
+        let refused = refused.map(|error| format!("the OS refused thread {} ({error})", ran + 1));
+        (
+            before_kb,
+            watch,
+            spawned,
+            threads_used,
+            ran,
+            Vec::from_iter(refused),
+        )
     } else {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .context("could not start the tokio runtime")?;
         runtime.block_on(async {
-            let first = tokio::spawn(tokio::time::sleep(Duration::from_millis(1)));
-            first.await.context("the first task failed")?;
+            tokio::spawn(tokio::time::sleep(Duration::from_millis(1))).await?;
             let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
             let tasks = spawn_tasks(units);
-            let spawned = watch.usage();
-            let threads_used = thread_count().unwrap_or(1);
+            let (spawned, threads_used) = (watch.usage(), thread_count().unwrap_or(1));
             for task in tasks {
                 task.await.context("a sleeping task failed")?;
             }
-            anyhow::Ok((before_kb, watch, spawned, threads_used, units, None))
+            anyhow::Ok((before_kb, watch, spawned, threads_used, units, Vec::new()))
         })?
     };
+    // The main thread plus every unit would be `ran + 1`.
+    if as_threads && threads_used <= ran {
+        notes.push(format!(
+            "starting them took {}, longer than a nap, so the first had finished before the \
+             last started: {} alive at once",
+            human(spawned.wall),
+            plural(threads_used.saturating_sub(1), "thread was", "threads were")
+        ));
+    }
     let per_unit = |total: f64| ratio(total, ran as f64);
     let name = ["tokio_tasks", "os_threads"][usize::from(as_threads)];
     Ok(Sleepers {
@@ -134,7 +153,7 @@ pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
         spawn_us_per_unit: per_unit(spawned.wall.as_secs_f64() * 1e6),
         spawn_cpu_us_per_unit: per_unit(spawned.cpu.as_secs_f64() * 1e6),
         threads_used,
-        note,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     })
 }
 
@@ -168,11 +187,7 @@ pub fn sleepers(
         ("python_threads", true),
     ];
     for (name, threads) in ways {
-        let n = if threads {
-            units.min(cap.max_threads)
-        } else {
-            units
-        };
+        let n = units.min(if threads { cap.max_threads } else { u64::MAX });
         let what = format!("{name}: {n} units sleeping");
         let (finished, _) = record(&what, "unit", None, || match (name, python) {
             ("os_threads" | "tokio_tasks", _) => exe
@@ -198,7 +213,8 @@ pub fn sleepers(
 /// [`sleepers`]).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
     let python = shared::narrate::python();
-    sleepers(sizes.units, &crate::thread_cap::current(), python.as_ref())
+    let cap = crate::thread_cap::cap(&crate::thread_cap::Limits::read());
+    sleepers(sizes.units, &cap, python.as_ref())
 }
 
 // ---- narrating it ----
@@ -233,39 +249,26 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
 /// What the two rows show, in sentences true to their numbers.
 fn summary(threads: &Sleepers, tasks: &Sleepers) -> Vec<String> {
-    let mut lines = vec![format!(
-        "Spawning: a task took {:.2} µs to create ({:.2} µs of CPU), a thread {:.2} µs ({:.2} \
-         µs of CPU): {}",
-        tasks.spawn_us_per_unit,
-        tasks.spawn_cpu_us_per_unit,
-        threads.spawn_us_per_unit,
-        threads.spawn_cpu_us_per_unit,
-        if threads.spawn_cpu_us_per_unit > tasks.spawn_cpu_us_per_unit {
-            format!(
-                "a thread cost {} the CPU of a task.",
-                times(threads.spawn_cpu_us_per_unit, tasks.spawn_cpu_us_per_unit)
-            )
-        } else {
-            "here a task was not cheaper to create.".into()
+    let (thread_cpu, task_cpu) = (threads.spawn_cpu_us_per_unit, tasks.spawn_cpu_us_per_unit);
+    let mut lines = vec![match thread_cpu > task_cpu {
+        true => format!(
+            "Creating one: a thread cost {} the CPU time of a task.",
+            times(thread_cpu, task_cpu)
+        ),
+        false => "Creating one: here a task was not cheaper in CPU time than a thread.".into(),
+    }];
+    let memory = match (tasks.bytes_per_unit > 0.0, threads.bytes_per_unit > 0.0) {
+        (true, true) => format!(
+            "a thread raised the peak memory {} as much as a task.",
+            times(threads.bytes_per_unit, tasks.bytes_per_unit)
+        ),
+        (false, true) => {
+            "the tasks fit in pages the process already had; the threads did not.".into()
         }
-    )];
-    let bytes = |row: &Sleepers| format!("{:.0} bytes", row.bytes_per_unit);
+        _ => "too few units to raise the peak memory by a page; more --units show it.".into(),
+    };
     lines.push(format!(
-        "Memory: {} All {} shared {}; the threads needed {}.",
-        match (tasks.bytes_per_unit > 0.0, threads.bytes_per_unit > 0.0) {
-            (true, true) => format!(
-                "a task grew the process's peak memory by {}, a thread by {}: {} as much.",
-                bytes(tasks),
-                bytes(threads),
-                times(threads.bytes_per_unit, tasks.bytes_per_unit)
-            ),
-            (false, true) => format!(
-                "the tasks did not raise the process's peak memory at all (they fit in pages \
-                 it already had); each thread added {}.",
-                bytes(threads)
-            ),
-            _ => "too few units to raise the peak memory by a page; more --units show it.".into(),
-        },
+        "Memory: {memory} All {} shared {}; the threads needed {}.",
         plural(tasks.units, "task", "tasks"),
         plural(tasks.threads_used, "OS thread", "OS threads"),
         plural(threads.threads_used, "OS thread", "OS threads")
@@ -274,21 +277,15 @@ fn summary(threads: &Sleepers, tasks: &Sleepers) -> Vec<String> {
     // At once: well under halfway to what one nap after another would take.
     let one_by_one_ms = |row: &Sleepers| nap_ms * row.units as f64;
     let at_once = |row: &Sleepers| row.wall_ms < nap_ms + (one_by_one_ms(row) - nap_ms) / 2.0;
-    lines.push(format!(
-        "{} each sleeping {} took {} in all, {} took {}: {}",
-        plural(tasks.units, "task", "tasks"),
-        human(NAP),
-        human_ms(tasks.wall_ms),
-        plural(threads.units, "thread", "threads"),
-        human_ms(threads.wall_ms),
-        if at_once(tasks) && at_once(threads) {
-            format!(
-                "both ways slept at once; one nap after another would take {} for the tasks.",
-                human_ms(one_by_one_ms(tasks))
-            )
-        } else {
-            "not at once: the machine was too busy to run them side by side.".into()
-        }
-    ));
+    lines.push(match at_once(tasks) && at_once(threads) {
+        true => format!(
+            "Both ways slept at once: the tasks took {} in all, where one {} nap after another \
+             would take {}.",
+            human_ms(tasks.wall_ms),
+            human(NAP),
+            human_ms(one_by_one_ms(tasks))
+        ),
+        false => "Not at once: the machine was too busy to run them side by side.".into(),
+    });
     lines
 }

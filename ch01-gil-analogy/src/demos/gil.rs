@@ -118,19 +118,18 @@ pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::
     children.into_iter().map(|c| Ok(c.wait()?.result)).collect()
 }
 
-const DEMO: &str = "gil";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "gil";
 const SECTION: &str = "1.5";
 /// The model's fib rows, then its request rows (`io_processes` only with the embedded server).
-const WAYS: [&str; 8] = [
+const FIB_WAYS: [&str; 5] = [
     "sequential",
     "threads_with_gil",
     "threads_no_gil",
     "processes",
     "rayon",
-    "io_sequential",
-    "io_threads_with_gil",
-    "io_processes",
 ];
+const IO_WAYS: [&str; 3] = ["io_sequential", "io_threads_with_gil", "io_processes"];
 /// With no `--fib`, one fib(n) is calibrated to take about this long, so the sequential run of
 /// two takes about a second in a debug build and in `--release` alike.
 const FIB_BUDGET: Duration = Duration::from_millis(500);
@@ -185,15 +184,6 @@ pub struct GilRun {
     pub spans: Vec<Span>,
 }
 
-impl From<(Vec<u64>, Vec<Span>)> for GilRun {
-    /// A row with these values and spans, to be measured.
-    fn from((values, spans): (Vec<u64>, Vec<Span>)) -> Self {
-        let mut row = Self::default();
-        (row.values, row.spans) = (values, spans);
-        row
-    }
-}
-
 /// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
 /// one CPU, the world where two processes can only take turns: the tests' control).
 pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
@@ -218,21 +208,29 @@ pub fn handoffs(spans: &[Span]) -> u64 {
     held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
 }
 
+/// Every pair of lock-holding spans from different threads that overlaps in time.
+pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
+    let pairs = held.iter().enumerate();
+    let pairs = pairs.flat_map(|(i, a)| held[i + 1..].iter().map(move |b| (*a, *b)));
+    pairs
+        .filter(|(a, b)| a.label != b.label && a.overlaps(b))
+        .collect()
+}
+
 /// Every run of the demo: the model's, then CPython's (none without `python3`).
 #[derive(Debug, Clone)]
 pub struct GilRuns {
     /// The model: the fib rows, then the request rows.
     pub model: Vec<GilRun>,
-    /// Which CPython ran, when one did.
-    pub python: Option<Cpython>,
-    /// Real CPython's rows.
-    pub cpython: Vec<GilRun>,
+    /// Which CPython ran and its rows, when one did.
+    pub cpython: Option<(Cpython, Vec<GilRun>)>,
 }
 
 impl GilRuns {
     /// The run with this name.
     pub fn get(&self, name: &str) -> Option<&GilRun> {
-        let mut all = self.model.iter().chain(&self.cpython);
+        let cpython = self.cpython.iter().flat_map(|(_, rows)| rows);
+        let mut all = self.model.iter().chain(cpython);
         all.find(|run| run.name == name)
     }
 }
@@ -244,17 +242,17 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     // First, so that an unreachable --url is reported at once, not after the fib runs.
     let target = &Target::new(sizes.url.as_ref(), sizes.delay)?;
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
-    let (interval, requests) = (sizes.switch_interval(), sizes.requests);
+    let (interval, requests) = (Duration::from_millis(sizes.switch_interval), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&WAYS[..5], |name| {
-        let values = match name {
-            "sequential" => sequential(&gil, n),
-            "threads_with_gil" => two_threads(&gil, n),
-            "threads_no_gil" => two_threads(&Gil::disabled(), n),
-            "rayon" => rayon_join(n),
-            _ => return Ok(two_processes(exe, fib_job(n, interval, None))?.into()),
+    let mut model = timed_runs(&FIB_WAYS, |name, row| {
+        (row.values, row.spans) = match name {
+            "sequential" => (sequential(&gil, n).to_vec(), vec![]),
+            "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
+            "threads_no_gil" => (two_threads(&Gil::disabled(), n).to_vec(), vec![]),
+            "rayon" => (rayon_join(n).to_vec(), vec![]),
+            _ => two_processes(exe, fib_job(n, interval, None))?,
         };
-        Ok((values.to_vec(), Vec::new()).into())
+        Ok(())
     })?;
     for run in &mut model {
         let expected = shared::workloads::fib(n);
@@ -280,58 +278,50 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     // Child processes reach only the embedded server, by its port.
     let (client, url) = (blocking_http_client(target.url())?, target.url());
     let port = target.server().map(|server| server.addr().port());
-    let io_ways = &WAYS[5..if port.is_some() { 8 } else { 7 }];
-    let mut io = timed_runs(io_ways, |name| {
+    let io_ways = &IO_WAYS[..if port.is_some() { 3 } else { 2 }];
+    let mut io = timed_runs(io_ways, |name, row| {
         target.reset();
         let statuses = match (name, port) {
             ("io_sequential", _) => io_sequential(&gil, &client, url, requests),
             ("io_processes", Some(port)) => io_processes(exe, port, sizes.delay, requests),
             _ => io_threads(&gil, &client, url, requests),
         };
-        Ok(GilRun {
-            values: statuses?.into_iter().map(u64::from).collect(),
-            requests: Some(requests),
-            max_in_flight: target.max_in_flight(),
-            ..GilRun::default()
-        })
+        row.values = statuses?.into_iter().map(u64::from).collect();
+        (row.requests, row.max_in_flight) = (Some(requests), target.max_in_flight());
+        Ok(())
     })?;
     let threads = &mut io[1];
     threads.handoffs = Some(handoffs(&threads.spans));
     model.extend(io);
     // Sized to take about as long as the model's sequential run: half of it per fib.
     let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
-    let (python, cpython) = match shared::narrate::python() {
-        Some(python) => {
-            let (runs, _) = shared::narrate::record("CPython", "thread", None, || {
-                measure_cpython(&python, budget, target, requests)
-            });
-            let (which, rows) = runs?;
-            (Some(which), rows)
-        }
-        None => (None, Vec::new()),
-    };
-    Ok(GilRuns {
-        model,
-        python,
-        cpython,
-    })
+    let cpython = shared::narrate::python().map(|python| {
+        let record = shared::narrate::record;
+        record("CPython", "thread", None, || {
+            measure_cpython(&python, budget, target, requests)
+        })
+        .0
+    });
+    let cpython = cpython.transpose()?;
+    Ok(GilRuns { model, cpython })
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
-/// first's wall time. `way` returns the row's values and any spans of its children.
+/// first's wall time. `way` fills in the row's values and any spans of its children.
 fn timed_runs(
     ways: &[&'static str],
-    mut way: impl FnMut(&'static str) -> anyhow::Result<GilRun>,
+    mut way: impl FnMut(&'static str, &mut GilRun) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<GilRun>> {
     let mut runs: Vec<GilRun> = Vec::new();
     for &name in ways {
-        let ((run, usage), spans) = shared::narrate::record(name, "thread", None, || {
+        let mut run = GilRun::default();
+        let ((done, usage), spans) = shared::narrate::record(name, "thread", None, || {
             let children_before = children_cpu_time();
-            let (run, mut usage) = timed(|| way(name));
+            let (done, mut usage) = timed(|| way(name, &mut run));
             usage.cpu += children_cpu_time().saturating_sub(children_before);
-            (run, usage)
+            (done, usage)
         });
-        let mut run = run?;
+        done?;
         (run.name, run.wall_ms, run.cpu_ms) = (name, ms(usage.wall), ms(usage.cpu));
         let baseline = runs.first().map_or(run.wall_ms, |first| first.wall_ms);
         run.ratio = ratio(run.wall_ms, baseline);
@@ -464,9 +454,7 @@ pub fn measure_cpython(
 /// The first `window` of a run: the spans that closed by then. A whole run has hundreds of
 /// 5 ms slices, too thin to draw; the first dozen show the pattern.
 fn first(spans: &[Span], window: Duration) -> Vec<Span> {
-    let Some(start) = spans.iter().map(|s| s.opened).min() else {
-        return Vec::new();
-    };
+    let start = spans.iter().map(|s| s.opened).min().unwrap_or_default();
     let shown = spans
         .iter()
         .filter(|s| s.closed.saturating_sub(start) <= window);
@@ -498,21 +486,21 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ));
         n
     });
-    let interval = sizes.switch_interval();
+    let interval = Duration::from_millis(sizes.switch_interval);
     narrator.say(format!(
         "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
         human(interval)
     ));
     let runs = measure(&sizes)?;
-    let json = narrator.json();
-    let rows = [&runs.model[..], if json { &runs.cpython } else { &[] }].concat();
+    let cpython = runs.cpython.iter().flat_map(|(_, rows)| rows);
+    let rows: Vec<_> = runs.model.iter().chain(cpython).collect();
     narrator.report(&Report::new(DEMO, SECTION, rows));
-    narrator
-        .say("ratio = wall time / that of sequential (fib rows) or io_sequential (requests)\n\n");
-    let (get, zoom) = (
-        |name: &str| runs.get(name).cloned().unwrap_or_default(),
-        interval * 12,
+    narrator.say(
+        "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
+         CPython's rows, to its own\n\n",
     );
+    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let zoom = interval * 12;
     // Each timeline and its title; the titles say what each run got: at once on two cores, or
     // only open at once.
     let lanes = "threads_with_gil: the lock passes back and forth
@@ -541,15 +529,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let cores = with_gil.cpu_per_wall.unwrap_or(0.0);
     let mut lines = vec![format!(
         "Two threads under the GIL took {:.2}x the sequential time, using {cores:.2} \
-         CPU-seconds per second ({} one core's worth). The lock changed hands {} and the \
-         threads waited {} for it in all: each hand-off costs a wake-up, during which no \
-         bytecode runs at all.",
+         CPU-seconds per second ({}). The lock changed hands {} and the threads waited {} for \
+         it in all: each hand-off costs a wake-up, during which no bytecode runs at all.",
         with_gil.ratio,
-        if cores <= 1.1 {
-            "at most"
-        } else {
-            "more than, which one lock should not allow,"
-        },
+        one_core(cores),
         plural(with_gil.handoffs.unwrap_or(0), "time", "times"),
         human_ms(with_gil.lock_wait_ms.unwrap_or(0.0))
     )];
@@ -568,15 +551,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ));
     }
     let starved = [threads, processes, rayon].into_iter();
-    let starved = starved.filter(|run| run.idle_cores == Some(false));
-    let starved: Vec<String> = starved
-        .map(|run| format!("{} {:.2}", run.name, run.cpu_per_wall.unwrap_or(0.0)))
+    let starved: Vec<_> = starved
+        .filter(|run| run.idle_cores == Some(false))
         .collect();
     if !starved.is_empty() {
+        let names: Vec<_> = starved.iter().map(|run| run.name).collect();
         lines.push(format!(
-            "No two idle cores this time: CPU-seconds per second {}, below {IDLE_CORES}; \
+            "No two idle cores this time: {} got under {IDLE_CORES} CPU-seconds per second; \
              without a second free core, running at once cannot beat one after the other.",
-            starved.join(", ")
+            names.join(", ")
         ));
     }
     let io_threads = get("io_threads_with_gil");
@@ -596,48 +579,39 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    if let Some(python) = &runs.python {
-        lines.extend(cpython_report(&runs, python, narrator));
+    if let Some((python, _)) = &runs.cpython {
+        lines.extend(cpython_lines(&runs, python));
     }
     narrator.summary(SECTION, &lines);
     Ok(())
 }
 
-/// Prints the CPython rows and returns the summary's lines about them.
-fn cpython_report(runs: &GilRuns, python: &Cpython, narrator: &Narrator) -> Vec<String> {
-    let gil = match python.gil_enabled {
-        true => "its GIL is on",
-        false => "its GIL is off (a free-threaded build, PEP 703)",
-    };
-    narrator.say(format!(
-        "The same two fibs in real CPython {} ({gil}), sized to take about as long as the \
-         model's sequential run, and the same blocking requests:",
-        python.version
-    ));
-    if !narrator.json() {
-        narrator.report(&Report::new(DEMO, SECTION, runs.cpython.iter().collect()));
+/// How much CPU two threads under one lock used, at `cores` CPU-seconds per second.
+fn one_core(cores: f64) -> &'static str {
+    match cores <= 1.1 {
+        true => "at most one core's worth",
+        false => "more than one core's worth, which one lock should not allow",
     }
-    let (threads, io_threads) = (runs.get("cpython_threads"), runs.get("cpython_io_threads"));
-    let (Some(threads), Some(io_threads)) = (threads, io_threads) else {
-        return Vec::new();
-    };
+}
+
+/// The summary's lines about the CPython rows.
+fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
+    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
     let cores = ratio(threads.cpu_ms, threads.wall_ms);
-    let used = match (python.gil_enabled, cores <= 1.1) {
-        (true, true) => "With its GIL on, they used at most one core's worth.",
-        (true, false) => {
-            "With its GIL on, they used more than one core's worth this time, \
-                          which one GIL should not allow."
-        }
-        (false, _) => "Without a GIL, they can use two cores at once, like threads_no_gil.",
+    let used = match python.gil_enabled {
+        true => format!("With its GIL on, they used {}.", one_core(cores)),
+        false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
     };
     vec![
         format!(
-            "CPython {}: two threads took {:.2}x its sequential time ({} of wall time, {cores:.2} \
-             CPU-seconds per second); the model's threads_with_gil took {:.2}x. {used}",
+            "CPython {}, sized to take about as long as the model's sequential run: two threads \
+             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
+             second); the model's threads_with_gil took {:.2}x. {used}",
             python.version,
             threads.ratio,
             human_ms(threads.wall_ms),
-            runs.get("threads_with_gil").map_or(0.0, |run| run.ratio),
+            get("threads_with_gil").ratio,
         ),
         format!(
             "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
@@ -645,7 +619,7 @@ fn cpython_report(runs: &GilRuns, python: &Cpython, narrator: &Narrator) -> Vec<
              released.",
             io_threads.requests.unwrap_or(0),
             io_threads.ratio,
-            at_once(io_threads)
+            at_once(&io_threads)
         ),
     ]
 }

@@ -6,7 +6,6 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -85,7 +84,8 @@ pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> 
     anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
 }
 
-const DEMO: &str = "processes-and-threads";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "processes-and-threads";
 const SECTION: &str = "1.4";
 /// Where the parent sets its counter before forking: a child that reads it back plus its
 /// own count started from a copy of the parent's memory.
@@ -204,18 +204,6 @@ pub struct Start {
     pub cpu_us_per_unit: Option<f64>,
 }
 
-impl Start {
-    fn new(name: &str, units: u64, wall: Duration) -> Self {
-        Self {
-            name: name.into(),
-            units,
-            wall_ms: ms(wall),
-            per_unit_us: ratio(wall.as_secs_f64() * 1e6, units as f64),
-            cpu_us_per_unit: None,
-        }
-    }
-}
-
 /// The memory one thread or one process holds: `thread_memory` or `process_memory`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Footprint {
@@ -239,20 +227,23 @@ pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     let (done, processes) =
         measure_usage(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
     done?;
-    Ok([
-        Start::new("thread_start", units, threads.wall),
-        Start::new("process_start", units, processes.wall),
-    ])
+    let rows = [
+        ("thread_start", threads.wall),
+        ("process_start", processes.wall),
+    ];
+    Ok(rows.map(|(name, wall)| Start {
+        name: name.into(),
+        units,
+        wall_ms: ms(wall),
+        per_unit_us: ratio(wall.as_secs_f64() * 1e6, units as f64),
+        cpu_us_per_unit: None,
+    }))
 }
 
 /// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
 /// a span for each start-to-join.
-pub fn measure_python_start(
-    python: &Python,
-    units: u64,
-) -> anyhow::Result<([Start; 2], Vec<Span>)> {
-    let finished = python.run(&START_PY, &[units.to_string()])?;
-    Ok((finished.result, finished.spans))
+pub fn measure_python_start(python: &Python, units: u64) -> anyhow::Result<Finished<[Start; 2]>> {
+    python.run(&START_PY, &[units.to_string()])
 }
 
 /// One thread's memory (`threads` alive at once: how much this process's anonymous memory
@@ -273,22 +264,16 @@ pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
         barrier.wait();
         during
     })?;
-    let kb_per_unit = ratio(during.saturating_sub(before) as f64, threads as f64);
-    let (units, name) = (threads, "thread_memory");
-    let thread = Footprint {
+    let per_thread = ratio(during.saturating_sub(before) as f64, threads as f64);
+    let rows = [
+        ("thread_memory", threads, per_thread),
+        ("process_memory", 1, child.anon_kb? as f64),
+    ];
+    Some(rows.map(|(name, units, kb_per_unit)| Footprint {
         name,
         units,
         kb_per_unit,
-    };
-    let (units, name, kb_per_unit) = (1, "process_memory", child.anon_kb? as f64);
-    Some([
-        thread,
-        Footprint {
-            name,
-            units,
-            kb_per_unit,
-        },
-    ])
+    }))
 }
 
 /// What the demo measured.
@@ -307,7 +292,7 @@ pub struct Measured {
     /// Threads, then processes, started one after the other.
     pub starts: [Start; 2],
     /// The same in CPython, with a span per start (none without `python3`).
-    pub python: Option<([Start; 2], Vec<Span>)>,
+    pub python: Option<Finished<[Start; 2]>>,
     /// A thread's and a process's own memory (Linux only).
     pub footprints: Option<[Footprint; 2]>,
 }
@@ -352,39 +337,26 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          process.",
     );
     narrator.say(format!(
-        "Memory: {WORKERS} threads each count to {} and add it to one counter this process \
-         owns; then this process sets a counter to {PARENT_START} and {WORKERS} child \
-         processes, forked from it, each start with a copy of its memory, counter included, \
-         and do the same in their copy. Start-up: {START_UNITS} threads that do nothing, then \
-         {START_UNITS} child processes that do nothing, each started and waited for before the \
-         next, in Rust and then in CPython. Footprint: {FOOTPRINT_THREADS} threads alive at \
-         once, beside a child that says hello.\n\n",
+        "{WORKERS} threads, then {WORKERS} forked child processes, each count to {} into a \
+         counter (the children's copy starts at {PARENT_START}); {START_UNITS} threads, then \
+         processes, start one at a time, in Rust and CPython; {FOOTPRINT_THREADS} threads are \
+         alive at once beside a child.\n\n",
         sizes.increments
     ));
     let m = measure(sizes)?;
-    let threads = |n: Option<u64>| n.map_or("? threads".into(), |n| plural(n, "thread", "threads"));
     let parent = m.child.parent_pid;
     let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
     narrator.say(format!(
-        "This process: pid {}, {} right now, running on thread '{}' (os id {}).\n\
-         A spawned thread says hello: I am os thread {}, in pid {} (the process has {} while I \
-         run).\n\
-         A child process says hello: I am pid {}, my parent is pid {parent}; I have {}, and the \
-         one answering is os thread {}.\n\n",
+        "This process is pid {}, with {} right now, running on thread '{}' (os id {}); \
+         the child says its parent is pid {parent}.\n\n",
         std::process::id(),
-        threads(thread_count()),
+        thread_count().map_or("? threads".into(), |n| plural(n, "thread", "threads")),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
-        m.thread.thread_id,
-        m.thread.pid,
-        threads(m.thread.threads),
-        m.child.pid,
-        threads(m.child.threads),
-        m.child.thread_id
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
-    let python_rows = m.python.iter().flat_map(|p| &p.0);
+    let python_rows = m.python.iter().flat_map(|p| &p.result);
     let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
     let memory = vec![
         m.threads.0.row("threads", &m.threads.1),
@@ -412,65 +384,51 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         }
     }
     narrator.timeline("the counting threads, both in this pid", &m.spans);
-    if let Some((_, spans)) = &m.python {
+    if let Some(python) = &m.python {
         let title = "CPython starting threads, then processes, one at a time";
-        narrator.timeline(title, spans);
+        narrator.timeline(title, &python.spans);
     }
 
     let mut lines = Vec::new();
     if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
-        lines.push(format!(
-            "The fresh child process had exactly 1 thread, and its id was the child's pid \
-             ({}): a process starts with its main thread. The thread we spawned had id {}, \
-             not our pid {}.",
-            m.child.pid,
-            m.thread.thread_id,
-            std::process::id()
-        ));
+        lines.push(
+            "The fresh child process had exactly 1 thread, whose id was the child's pid: a \
+             process starts with its main thread. The thread we spawned had an id of its own."
+                .into(),
+        );
     }
     let (threads, processes) = (&m.threads.0, &m.processes.0);
+    let (counted, saw) = (threads.workers_counted, threads.parent_sees);
     lines.push(match threads.shared_memory() {
         true => format!(
-            "The threads ran in this process (pid {}) and the parent's counter shows all {} \
-             of their increments: threads share memory.",
-            std::process::id(),
-            threads.parent_sees
+            "This process's counter shows all {saw} of the threads' increments: threads share \
+             memory."
         ),
-        false => format!(
-            "The threads counted {} but the parent's counter says {}.",
-            threads.workers_counted, threads.parent_sees
-        ),
+        false => format!("The threads counted {counted} but the parent's counter says {saw}."),
     });
-    let (pids, saw, parent) = (
-        &processes.worker_pids,
-        processes.workers_saw,
-        processes.parent_sees,
-    );
+    let (saw, parent) = (processes.workers_saw, processes.parent_sees);
     lines.push(match processes.private_memory() {
         true => format!(
-            "The child processes (pids {pids:?}) started from a copy of the parent's counter \
-             ({PARENT_START}) and each read {saw} after adding to it, while the parent's counter \
-             still says {parent}: a process's memory is private, so results come back as \
-             messages (here: a pipe)."
+            "The child processes each read {saw} from their copy of the counter, while the \
+             parent's still says {parent}: a process's memory is private, so results come back \
+             as messages (here: a pipe)."
         ),
-        false => format!(
-            "The child processes read at most {saw} from their counter and the parent's says \
-             {parent}."
-        ),
+        false => format!("The child processes read at most {saw}, the parent {parent}."),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
-    if let Some(([thread, process], _)) = &m.python {
+    if let Some(Finished {
+        result: [thread, process],
+        ..
+    }) = &m.python
+    {
         let in_cpython = "In CPython, a threading.Thread";
         lines.push(start_line(in_cpython, thread, process));
     }
     if let Some([threads, process]) = &m.footprints {
         lines.push(format!(
-            "With {} alive, each held {:.1} KiB of memory of its own (its stack, mostly); the \
-             fresh child process held {:.0} KiB: {} as much. (The kernel's own bookkeeping \
-             for each is not counted.)",
-            plural(threads.units, "thread", "threads"),
+            "A thread held {:.1} KiB of memory of its own (its stack, mostly), a fresh child \
+             process {} as much (the kernel's own bookkeeping not counted).",
             threads.kb_per_unit,
-            process.kb_per_unit,
             times(process.kb_per_unit, threads.kb_per_unit)
         ));
     }

@@ -59,17 +59,15 @@ fn increment(refcount: &AtomicU64, how: Increment) {
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
 /// (see [`race`] for how they are made to overlap). Each runs its adds as a thread of the model
 /// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
-pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> Counted {
+/// Returns the adds made (what a correct count ends at) and what the count really ended at.
+pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> (u64, u64) {
     let refcount = AtomicU64::new(0);
     let added = race(threads, increments, |t| {
         let mut thread = gil.attach(t.to_string());
         let refcount = &refcount;
         move || thread.execute(|| increment(refcount, how))
     });
-    Counted {
-        added,
-        counted: refcount.load(Ordering::SeqCst),
-    }
+    (added, refcount.load(Ordering::SeqCst))
 }
 
 // ---- measuring it ----
@@ -95,7 +93,8 @@ pub enum Increment {
     FetchAdd,
 }
 
-const DEMO: &str = "refcount";
+/// The demo's name on the command line and in its report.
+pub const DEMO: &str = "refcount";
 const SECTION: &str = "1.5";
 /// How many threads race on the count.
 pub const THREADS: u64 = 2;
@@ -190,15 +189,6 @@ pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S +
     })
 }
 
-/// What a [`count`] ended at, against how many adds the threads made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    /// Adds made by all threads together: what a correct count ends at.
-    pub added: u64,
-    /// What the count really ended at.
-    pub counted: u64,
-}
-
 /// Threads adding to one count: `non_atomic`, `atomic` or `non_atomic_under_gil`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tally {
@@ -249,15 +239,15 @@ pub fn cpython_freed(python: &Python, references: usize) -> anyhow::Result<Freed
 
 /// Races `THREADS` threads on one count, `how` they add, under `gil` or without it.
 pub fn tally(name: &'static str, gil: &Gil, how: Increment, increments: u64) -> Tally {
-    let ((counted, usage), spans) =
+    let (((expected, counted), usage), spans) =
         record(|| measure_usage(|| count(gil, how, THREADS, increments)));
     Tally {
         name,
         wall_ms: ms(usage.wall),
         cpu_ms: ms(usage.cpu),
-        expected: counted.added,
-        counted: counted.counted,
-        lost_updates: counted.added.saturating_sub(counted.counted),
+        expected,
+        counted,
+        lost_updates: expected.saturating_sub(counted),
         handoffs: gil.is_enabled().then(|| handoffs(&spans)),
         spans,
     }
@@ -291,7 +281,8 @@ pub struct Refcount {
 /// The freed-at-zero rows, then `THREADS` threads adding at least `sizes.increments` times each:
 /// load-then-store, `fetch_add`, then load-then-store under the model GIL.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
-    let (no_lock, gil) = (Gil::disabled(), Gil::new(sizes.switch_interval()));
+    let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
+    let no_lock = Gil::disabled();
     let ways = [
         ("non_atomic", &no_lock, Increment::LoadThenStore),
         ("atomic", &no_lock, Increment::FetchAdd),
@@ -320,9 +311,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     );
     narrator.say(format!(
         "One object with {REFERENCES} references, dropped one by one; then {THREADS} threads \
-         each add 1 to a shared count, at least {} each and until they have run between \
-         each other's adds (on two cores at once, or switched in and out on one): without \
-         a lock, then under the model GIL.\n\n",
+         each add 1 to a shared count at least {} and until their adds have interleaved: \
+         without a lock, then under the model GIL.\n\n",
         plural(sizes.increments, "time", "times")
     ));
     let Refcount { freed, tallies } = measure(sizes)?;
@@ -351,22 +341,17 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         plural(freed.frees, "time", "times")
     )];
     if let Some(row) = cpython.first() {
+        let frees = plural(row.frees, "time", "times");
         lines.push(format!(
-            "In CPython, sys.getrefcount said {} as {} references were made and dropped, \
-             and the object was freed after drop {}, {}.",
-            row.counts,
-            row.references,
-            row.freed_after_drops,
-            plural(row.frees, "time", "times")
+            "In CPython, sys.getrefcount rose and fell with the references, and the object was \
+             freed after drop {}, {frees}.",
+            row.freed_after_drops
         ));
     }
     let why = match racy.lost_updates {
-        0 => {
-            "losing one needs a thread to write between the other's load and its store, which \
-              can happen at any add but is never certain. Run it again."
-        }
+        0 => "a loss needs a write between the other's load and store: likely, never certain.",
         _ => {
-            "both threads read the same value and both wrote back value + 1. A lost update to a \
+            "both threads read one value and both wrote back value + 1. A lost update to a \
               reference count frees an object still in use, or never frees it."
         }
     };
@@ -375,14 +360,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         "Load-then-store lost {lost} of {of} updates: {why}"
     ));
     lines.push(format!(
-        "fetch_add lost {} of {}: one indivisible step cannot be interleaved.",
-        atomic.lost_updates, atomic.expected
-    ));
-    lines.push(format!(
-        "Under the model GIL the same load-then-store lost {} of {} updates while the lock \
-         changed hands {}: a thread lets go only between two whole adds.",
+        "fetch_add lost {}: one indivisible step cannot be interleaved. Under the model GIL the \
+         same load-then-store lost {} while the lock changed hands {}: a thread lets go only \
+         between two whole adds.",
+        atomic.lost_updates,
         under_gil.lost_updates,
-        under_gil.expected,
         plural(under_gil.handoffs.unwrap_or(0), "time", "times")
     ));
     lines.push(

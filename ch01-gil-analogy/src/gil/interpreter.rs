@@ -78,7 +78,6 @@ struct Frame {
 /// A stack machine running one function call to completion, one instruction per step.
 #[derive(Debug, Clone)]
 pub struct Machine {
-    code: &'static [Op],
     pc: usize,
     frames: Vec<Frame>,
     stack: Vec<u64>,
@@ -88,7 +87,6 @@ impl Machine {
     /// A machine about to call `fib(n)`.
     pub fn fib(n: u32) -> Self {
         Self {
-            code: &FIB,
             pc: 0,
             frames: vec![Frame {
                 return_to: usize::MAX,
@@ -100,12 +98,13 @@ impl Machine {
 
     /// Executes exactly one instruction; the value once the outermost call has returned.
     fn step(&mut self) -> Option<u64> {
-        let op = self.code[self.pc];
+        let op = FIB[self.pc];
         self.pc += 1;
         match op {
             Op::LoadArg => {
-                let arg = self.frame().arg;
-                self.stack.push(arg);
+                let frame = self.frames.last();
+                self.stack
+                    .push(frame.expect("a running machine has a frame").arg);
             }
             Op::LoadConst(value) => self.stack.push(value),
             Op::Less => self.binary(|a, b| u64::from(a < b)),
@@ -146,12 +145,6 @@ impl Machine {
             }
             between_instructions();
         }
-    }
-
-    fn frame(&self) -> &Frame {
-        self.frames
-            .last()
-            .expect("a running machine always has a frame")
     }
 
     fn pop(&mut self) -> u64 {

@@ -60,9 +60,8 @@ pub struct Gil {
 impl Gil {
     /// A lock that is given up every `switch_interval` when another thread asks for it.
     pub fn new(switch_interval: Duration) -> Self {
-        let enabled = true;
         Self {
-            enabled,
+            enabled: true,
             switch_interval,
             ..Self::disabled()
         }
@@ -191,9 +190,7 @@ impl PyThread<'_> {
                     gil.drop_requests.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            // mutants: `-=` replaced with `+=` or `/=` goes unnoticed: `waiting` only lets a
-            // forced release skip waiting for a taker, and a release is forced only by a waiter's
-            // request, so a waiter is there either way (short of a race no test can provoke).
+            // mutants: `-=` -> `+=`/`/=` go unnoticed: a forced release always has a waiter.
             state.waiting -= 1;
             // `_waiting` closes here, before the holding span opens.
         }
@@ -222,10 +219,8 @@ impl PyThread<'_> {
         drop(self.holding.take()?);
         state.holder = None;
         gil.released.notify_one();
-        // mutants: `>` replaced with `>=`, and `&&` with `||`, go unnoticed: a release is forced
-        // only by a waiter, who is counted until it has the lock, so `forced` implies
-        // `waiting > 0`; and an unasked release that waits for a waiter to take the lock only
-        // waits for what happens next anyway.
+        // mutants: `>` -> `>=` and `&&` -> `||` go unnoticed: `forced` implies `waiting > 0`,
+        // and an unasked release that waits for a taker only waits for what happens next anyway.
         if !(forced && state.waiting > 0) {
             return None;
         }
