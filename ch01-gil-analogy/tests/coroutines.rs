@@ -65,7 +65,9 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
         let names = (tasks.name.as_str(), threads.name.as_str());
         assert_eq!(names, ("asyncio_tasks", "python_threads"));
         assert_eq!((tasks.units, tasks.threads_used), (units, 1), "{tasks:?}");
-        assert!(threads.threads_used > units / 2, "{threads:?}");
+        // Counted as they ran, so a busy machine's slow starts cannot lower it; green threads
+        // (all on one OS thread) would show 2.
+        assert!(threads.threads_used > units, "{threads:?}");
         let nap_ms = shared::timing::ms(NAP);
         for row in [&tasks, &threads] {
             let at_once = row.wall_ms >= nap_ms && row.wall_ms < nap_ms * units as f64 / 2.0;
