@@ -7,10 +7,20 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, ensure};
+use serde::Serialize;
+use shared::narrate::plural;
+use shared::timing::{human, human_ms, ms, ratio};
+use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::ticker::Ticker;
+use crate::SECTION;
+use crate::cli::Sizes;
+use crate::demos::the_span;
+use crate::slow_reply::{self, REPLY};
+use crate::ticker::{Ticker, ticks};
 
 // ---- the lesson: a non-blocking socket, asked again and again ----
 
@@ -47,141 +57,121 @@ pub fn busy_poll(stream: &mut TcpStream, ticker: &mut Ticker) -> io::Result<(Vec
 
 // ---- measuring it: the first read timed, the loop's CPU time read from its span ----
 
-pub use measuring::{BusyPoll, measure, run};
+/// What the busy poll cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct BusyPoll {
+    /// Always `busy_poll`.
+    pub name: &'static str,
+    /// How long the `busy poll` span was open: from the first try to the reply.
+    pub wall_ms: f64,
+    /// CPU time the polling thread used inside that span.
+    pub cpu_ms: f64,
+    /// How many `read` calls answered `WouldBlock`.
+    pub would_block_count: u64,
+    /// Ticks of the same-thread ticker inside the span.
+    pub ticks_while_waiting: u64,
+    /// `cpu_ms` as a percentage of `wall_ms`: how much of a core the loop got.
+    pub cpu_percent_of_wall: f64,
+    /// Whether the loop had a core to itself (at least 80% of the wait on a CPU: a loop that
+    /// never blocks gets less only when the OS shares its core with other programs).
+    pub idle_core: bool,
+    /// How long a `read` right after connecting (nothing sent yet) took to say `WouldBlock`.
+    #[serde(skip)]
+    pub first_read_took: Duration,
+    /// The `busy poll` span, the `server waits` span and the `ticker` spans.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-mod measuring {
-    use std::io::{self, Read as _};
-    use std::time::{Duration, Instant};
+/// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
+/// tries; fails unless the first read said `WouldBlock` and the whole reply came.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
+    let (delay, tick) = sizes.delay_and_tick();
+    let (polled, spans) = shared::narrate::record("busy polling read()", "busy poll", None, || {
+        let server = slow_reply::start(delay).context("starting the local server")?;
+        let mut stream = connect_nonblocking(server).context("connecting")?;
+        // One read by hand first, to time it: the server has not sent anything yet.
+        let asked = Instant::now();
+        let first_read = stream.read(&mut [0u8; 1]);
+        let took = asked.elapsed();
+        let polled = busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
+        anyhow::Ok((polled.context("reading the reply")?, first_read, took))
+    });
+    let ((reply, would_block_count), first_read, first_read_took) = polled?;
+    let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    ensure!(
+        would_block,
+        "the first read did not say WouldBlock: {first_read:?}"
+    );
+    ensure!(reply == REPLY, "the server's reply arrived incomplete");
+    let busy = the_span(&spans, "busy poll")?;
+    let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));
+    let cpu_percent_of_wall = ratio(cpu_ms, wall_ms) * 100.0;
+    Ok(BusyPoll {
+        name: "busy_poll",
+        wall_ms,
+        cpu_ms,
+        would_block_count,
+        ticks_while_waiting: ticks(&spans, "main", |tick| busy.contains(tick)),
+        cpu_percent_of_wall,
+        idle_core: cpu_percent_of_wall >= 80.0,
+        first_read_took,
+        spans,
+    })
+}
 
-    use anyhow::{Context as _, ensure};
-    use serde::Serialize;
-    use shared::narrate::plural;
-    use shared::timing::{human, human_ms, ms, ratio};
-    use shared::{Narrator, Report, Span};
-
-    use crate::SECTION;
-    use crate::cli::Sizes;
-    use crate::demos::the_span;
-    use crate::slow_reply::{self, REPLY};
-    use crate::ticker::{Ticker, ticks};
-
-    /// What the busy poll cost.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct BusyPoll {
-        /// Always `busy_poll`.
-        pub name: &'static str,
-        /// How long the `busy poll` span was open: from the first try to the reply.
-        pub wall_ms: f64,
-        /// CPU time the polling thread used inside that span.
-        pub cpu_ms: f64,
-        /// How many `read` calls answered `WouldBlock`.
-        pub would_block_count: u64,
-        /// Ticks of the same-thread ticker inside the span.
-        pub ticks_while_waiting: u64,
-        /// `cpu_ms` as a percentage of `wall_ms`: how much of a core the loop got.
-        pub cpu_percent_of_wall: f64,
-        /// Whether the loop had a core to itself (at least 80% of the wait on a CPU: a loop that
-        /// never blocks gets less only when the OS shares its core with other programs).
-        pub idle_core: bool,
-        /// How long a `read` right after connecting (nothing sent yet) took to say `WouldBlock`.
-        #[serde(skip)]
-        pub first_read_took: Duration,
-        /// The `busy poll` span, the `server waits` span and the `ticker` spans.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
-    }
-
-    /// Busy-polls a server that replies after `--delay-ms`, ticking every `--tick-ms` between
-    /// tries; fails unless the first read said `WouldBlock` and the whole reply came.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
-        let (delay, tick) = sizes.delay_and_tick();
-        let (polled, spans) =
-            shared::narrate::record("busy polling read()", "busy poll", None, || {
-                let server = slow_reply::start(delay).context("starting the local server")?;
-                let mut stream = super::connect_nonblocking(server).context("connecting")?;
-                // One read by hand first, to time it: the server has not sent anything yet.
-                let asked = Instant::now();
-                let first_read = stream.read(&mut [0u8; 1]);
-                let took = asked.elapsed();
-                let polled = super::busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
-                anyhow::Ok((polled.context("reading the reply")?, first_read, took))
-            });
-        let ((reply, would_block_count), first_read, first_read_took) = polled?;
-        let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        ensure!(
-            would_block,
-            "the first read did not say WouldBlock: {first_read:?}"
-        );
-        ensure!(reply == REPLY, "the server's reply arrived incomplete");
-        let busy = the_span(&spans, "busy poll")?;
-        let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));
-        let cpu_percent_of_wall = ratio(cpu_ms, wall_ms) * 100.0;
-        Ok(BusyPoll {
-            name: "busy_poll",
-            wall_ms,
-            cpu_ms,
-            would_block_count,
-            ticks_while_waiting: ticks(&spans, "main", |tick| busy.contains(tick)),
-            cpu_percent_of_wall,
-            idle_core: cpu_percent_of_wall >= 80.0,
-            first_read_took,
-            spans,
-        })
-    }
-
-    /// The demo, narrated.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "Non-blocking mode: the OS answers at once",
-            "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a \
-             whole core.",
-        );
-        narrator.say(format!(
-            "Same server (reply after {}), but the socket is non-blocking and we call read() in \
-             a loop until the data is there, ticking in between.",
-            human(sizes.delay_and_tick().0)
-        ));
-        let polled = measure(sizes)?;
-        narrator.report(&Report::new("busy-poll", SECTION, vec![&polled]));
-        let (always, all_of_it) = match polled.idle_core {
-            true => (
-                "on the CPU the whole time",
-                ", all of it spent asking.".into(),
-            ),
-            false => (
-                "never asleep: it waits only for a busy CPU",
-                format!(
-                    ". It never stopped asking; the OS gave the core to other programs part of \
-                     the time (this machine is busy), or it would have used all {}.",
-                    human_ms(polled.wall_ms)
-                ),
-            ),
-        };
-        narrator.timeline(
-            &format!("busy polling (the loop is {always})"),
-            &polled.spans,
-        );
-        let times = |count| plural(count, "time", "times");
-        let summary = [
+/// The demo, narrated.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "Non-blocking mode: the OS answers at once",
+        "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a \
+         whole core.",
+    );
+    narrator.say(format!(
+        "Same server (reply after {}), but the socket is non-blocking and we call read() in \
+         a loop until the data is there, ticking in between.",
+        human(sizes.delay_and_tick().0)
+    ));
+    let polled = measure(sizes)?;
+    narrator.report(&Report::new("busy-poll", SECTION, vec![&polled]));
+    let (always, all_of_it) = match polled.idle_core {
+        true => (
+            "on the CPU the whole time",
+            ", all of it spent asking.".into(),
+        ),
+        false => (
+            "never asleep: it waits only for a busy CPU",
             format!(
-                "The first read() said WouldBlock after {}: a non-blocking socket never waits.",
-                human(polled.first_read_took)
+                ". It never stopped asking; the OS gave the core to other programs part of \
+                 the time (this machine is busy), or it would have used all {}.",
+                human_ms(polled.wall_ms)
             ),
-            format!(
-                "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU for \
-                 {} of waiting: {:.0}% of a core{all_of_it}",
-                times(polled.ticks_while_waiting),
-                times(polled.would_block_count),
-                human_ms(polled.cpu_ms),
-                human_ms(polled.wall_ms),
-                polled.cpu_percent_of_wall,
-            ),
-            "Non-blocking mode alone lets us do other things while waiting; we still need the OS \
-             to tell us when data came (next demo)."
-                .into(),
-        ];
-        narrator.summary(SECTION, &summary);
-        Ok(())
-    }
+        ),
+    };
+    narrator.timeline(
+        &format!("busy polling (the loop is {always})"),
+        &polled.spans,
+    );
+    let times = |count| plural(count, "time", "times");
+    let summary = [
+        format!(
+            "The first read() said WouldBlock after {}: a non-blocking socket never waits.",
+            human(polled.first_read_took)
+        ),
+        format!(
+            "The thread stayed free (its ticker ticked {}), but asking {} cost {} of CPU for \
+             {} of waiting: {:.0}% of a core{all_of_it}",
+            times(polled.ticks_while_waiting),
+            times(polled.would_block_count),
+            human_ms(polled.cpu_ms),
+            human_ms(polled.wall_ms),
+            polled.cpu_percent_of_wall,
+        ),
+        "Non-blocking mode alone lets us do other things while waiting; we still need the OS \
+         to tell us when data came (next demo)."
+            .into(),
+    ];
+    narrator.summary(SECTION, &summary);
+    Ok(())
 }

@@ -12,10 +12,20 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
+use anyhow::Context;
+use serde::Serialize;
+use shared::child::SelfExe;
+use shared::narrate::plural;
+use shared::python::{Python, Script};
+use shared::timing::{human_ms, ms, ratio};
+use shared::trace::threads_used;
+use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::echo::incoming;
+use crate::cli::Sizes;
 use crate::echo::selector::{Client, LISTENER, Selector};
+use crate::echo::{ServerKind, incoming, most_at_once};
+use crate::{SECTION, load};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
 /// Listings 3.1 and 3.2: echo one client until it leaves; the others wait in the accept queue.
@@ -80,238 +90,217 @@ fn recv_and_send(client: &mut Client) -> io::Result<()> {
 }
 // ---- measuring it: each server under the same load, clients and threads from its spans ----
 
-pub use measuring::{Server, ServerRun, measure, measure_one, run, serve};
+/// Connections with a row in the timelines.
+const TIMELINE_ROWS: u64 = 6;
 
-mod measuring {
-    use std::io::{self, Read as _};
+/// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
+const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-    use anyhow::Context;
-    use serde::Serialize;
-    use shared::child::SelfExe;
-    use shared::narrate::plural;
-    use shared::python::{Python, Script};
-    use shared::timing::{human_ms, ms, ratio};
-    use shared::trace::threads_used;
-    use shared::{Narrator, Report, Span};
+/// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
+/// closes, and answers its process's (voluntary, involuntary) context switches meanwhile
+/// (`getrusage`: all its threads, those that ended included). Alone in its process, the
+/// server's threads are the ones the process counts.
+pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
+    // Hundreds of clients need hundreds of descriptors.
+    shared::fdlimit::raise_to_hard_limit();
+    let mut server = kind.start().context("starting the server")?;
+    println!("{}", server.addr);
+    let (voluntary, involuntary) = own_switches();
+    io::stdin().read_to_end(&mut Vec::new())?;
+    server.stop().context("the server failed")?;
+    let (v, i) = own_switches();
+    Ok((v.saturating_sub(voluntary), i.saturating_sub(involuntary)))
+}
 
-    use crate::SECTION;
-    use crate::cli::Sizes;
-    use crate::echo::{ServerKind, most_at_once};
-    use crate::load;
+/// This process's voluntary and involuntary context switches so far.
+fn own_switches() -> (u64, u64) {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is valid and writable; RUSAGE_SELF is this process, all its threads.
+    let _failed = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0;
+    (usage.ru_nvcsw as u64, usage.ru_nivcsw as u64)
+}
 
-    /// Connections with a row in the timelines.
-    const TIMELINE_ROWS: u64 = 6;
+/// A server to measure: one of this binary's (run as its child), or listing 3.7 in CPython.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub enum Server {
+    Rust(ServerKind),
+    Python(Python),
+}
 
-    /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
-    const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
+/// One server under the load.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerRun {
+    /// `one_at_a_time`, `thread_per_connection`, `single_thread_nonblocking`, `python_selector`.
+    pub name: &'static str,
+    /// From the first client's connect to the last client's finish.
+    pub wall_ms: f64,
+    /// Threads that ran the server's spans (the accepting thread included).
+    pub threads: u64,
+    /// The most `connection` spans open at one instant: clients connected at once.
+    pub max_concurrent_clients: u64,
+    /// Lines sent and echoed back, per second of wall time.
+    pub round_trips_per_sec: f64,
+    /// OS context switches (voluntary and involuntary) of the server's threads while serving.
+    pub server_context_switches: u64,
+    /// The same, per line echoed.
+    pub context_switches_per_round_trip: f64,
+    /// Of those, the voluntary ones: a server thread blocked (in `read`, or in `poll`).
+    pub server_voluntary_switches: u64,
+    /// The same, per line echoed: about 1 for a server that blocks in `read` for every line.
+    pub voluntary_switches_per_round_trip: f64,
+    /// Whether every client of the load was connected to the server at the same moment.
+    pub all_clients_at_once: bool,
+    /// The server's `server` and `connection` spans, from its process, on our clock.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-    /// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
-    /// closes, and answers its process's (voluntary, involuntary) context switches meanwhile
-    /// (`getrusage`: all its threads, those that ended included). Alone in its process, the
-    /// server's threads are the ones the process counts.
-    pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
-        // Hundreds of clients need hundreds of descriptors.
-        shared::fdlimit::raise_to_hard_limit();
-        let mut server = kind.start().context("starting the server")?;
-        println!("{}", server.addr);
-        let (voluntary, involuntary) = own_switches();
-        io::stdin().read_to_end(&mut Vec::new())?;
-        server.stop().context("the server failed")?;
-        let (v, i) = own_switches();
-        Ok((v.saturating_sub(voluntary), i.saturating_sub(involuntary)))
+/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a fresh server in a
+/// process of its own.
+pub fn measure_one(server: &Server, load: &Sizes) -> anyhow::Result<ServerRun> {
+    let (name, child) = match server {
+        Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
+        Server::Python(python) => ("python_selector", python.spawn(&PYTHON_SELECTOR, &[])),
+    };
+    let mut child = child.with_context(|| format!("starting the {name} server"))?;
+    let addr = child.read_line()?.parse().context("the server's address")?;
+    let total = Some(load.clients);
+    let (wall, _clients) = shared::narrate::record(name, "client", total, || load::run(addr, load));
+    let wall = wall.with_context(|| format!("load against the {name} server"))?;
+    // The server stops when its standard input closes, once its clients are gone.
+    let server = child.wait::<(u64, u64)>()?;
+    let (voluntary, involuntary) = server.result;
+    let round_trips = (load.clients * load.lines) as f64;
+    let per_round_trip = |count: u64| ratio(count as f64, round_trips);
+    let at_once = most_at_once(&server.spans);
+    Ok(ServerRun {
+        name,
+        wall_ms: ms(wall),
+        threads: threads_used(&server.spans) as u64,
+        max_concurrent_clients: at_once,
+        round_trips_per_sec: ratio(round_trips, wall.as_secs_f64()),
+        server_context_switches: voluntary + involuntary,
+        context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
+        server_voluntary_switches: voluntary,
+        voluntary_switches_per_round_trip: per_round_trip(voluntary),
+        all_clients_at_once: at_once == load.clients,
+        spans: server.spans,
+    })
+}
+
+/// The lesson's three servers (this program, run as its child), then CPython's unless absent.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
+    // Each client holds a socket.
+    shared::fdlimit::ensure_available(sizes.clients + 16, "the echo clients")?;
+    let rust = ServerKind::ALL.map(Server::Rust);
+    let python = shared::narrate::python().map(Server::Python);
+    (rust.iter().chain(&python))
+        .map(|server| measure_one(server, sizes))
+        .collect()
+}
+
+/// The demo, narrated.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "One thread, many clients: an echo server on non-blocking sockets",
+        "With readiness notification one thread serves every client at once; with blocking \
+         sockets it is one client at a time, or one thread per client, and the OS switching \
+         between those threads.",
+    );
+    narrator.say(format!(
+        "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
+         byte.",
+        plural(sizes.clients, "client", "clients"),
+        plural(sizes.lines, "line", "lines"),
+        sizes.line_bytes
+    ));
+    let runs = measure(sizes)?;
+    narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
+    narrator.say(
+        "In the timelines, each row is one connection from accept to close, with the OS thread \
+         that served it (t...): one thread in turn, one thread each, one thread for all at once.",
+    );
+    let first = TIMELINE_ROWS.min(sizes.clients);
+    let rows = plural(first, "connection", "connections");
+    let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
+    for run in &runs {
+        let spans = run
+            .spans
+            .iter()
+            .filter(|s| shown.contains(&s.label))
+            .cloned();
+        let title = format!("{}, the first {rows}, each from accept to close", run.name);
+        narrator.timeline(&title, &spans.collect::<Vec<_>>());
     }
+    narrator.summary(SECTION, &summary(&runs, sizes.clients));
+    Ok(())
+}
 
-    /// This process's voluntary and involuntary context switches so far.
-    fn own_switches() -> (u64, u64) {
-        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `usage` is valid and writable; RUSAGE_SELF is this process, all its threads.
-        let _failed = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0;
-        (usage.ru_nvcsw as u64, usage.ru_nivcsw as u64)
-    }
-
-    /// A server to measure: one of this binary's (run as its child), or listing 3.7 in CPython.
-    #[derive(Debug, Clone)]
-    #[allow(missing_docs)]
-    pub enum Server {
-        Rust(ServerKind),
-        Python(Python),
-    }
-
-    /// One server under the load.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct ServerRun {
-        /// `one_at_a_time`, `thread_per_connection`, `single_thread_nonblocking`, `python_selector`.
-        pub name: &'static str,
-        /// From the first client's connect to the last client's finish.
-        pub wall_ms: f64,
-        /// Threads that ran the server's spans (the accepting thread included).
-        pub threads: u64,
-        /// The most `connection` spans open at one instant: clients connected at once.
-        pub max_concurrent_clients: u64,
-        /// Lines sent and echoed back, per second of wall time.
-        pub round_trips_per_sec: f64,
-        /// OS context switches (voluntary and involuntary) of the server's threads while serving.
-        pub server_context_switches: u64,
-        /// The same, per line echoed.
-        pub context_switches_per_round_trip: f64,
-        /// Of those, the voluntary ones: a server thread blocked (in `read`, or in `poll`).
-        pub server_voluntary_switches: u64,
-        /// The same, per line echoed: about 1 for a server that blocks in `read` for every line.
-        pub voluntary_switches_per_round_trip: f64,
-        /// Whether every client of the load was connected to the server at the same moment.
-        pub all_clients_at_once: bool,
-        /// The server's `server` and `connection` spans, from its process, on our clock.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
-    }
-
-    /// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a fresh server in a
-    /// process of its own.
-    pub fn measure_one(server: &Server, load: &Sizes) -> anyhow::Result<ServerRun> {
-        let (name, child) = match server {
-            Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
-            Server::Python(python) => ("python_selector", python.spawn(&PYTHON_SELECTOR, &[])),
+fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
+    let [one, threads, single, ..] = runs else {
+        return Vec::new();
+    };
+    let at_once = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
+    // "N clients at once on T threads, in W", and why not all, when not all were.
+    let served = |run: &ServerRun, why: &str| {
+        let not_all = match run.all_clients_at_once {
+            true => String::new(),
+            false => format!(" (not all {clients}: {why})"),
         };
-        let mut child = child.with_context(|| format!("starting the {name} server"))?;
-        let addr = child.read_line()?.parse().context("the server's address")?;
-        let total = Some(load.clients);
-        let (wall, _clients) =
-            shared::narrate::record(name, "client", total, || load::run(addr, load));
-        let wall = wall.with_context(|| format!("load against the {name} server"))?;
-        // The server stops when its standard input closes, once its clients are gone.
-        let server = child.wait::<(u64, u64)>()?;
-        let (voluntary, involuntary) = server.result;
-        let round_trips = (load.clients * load.lines) as f64;
-        let per_round_trip = |count: u64| ratio(count as f64, round_trips);
-        let at_once = most_at_once(&server.spans);
-        Ok(ServerRun {
-            name,
-            wall_ms: ms(wall),
-            threads: threads_used(&server.spans) as u64,
-            max_concurrent_clients: at_once,
-            round_trips_per_sec: ratio(round_trips, wall.as_secs_f64()),
-            server_context_switches: voluntary + involuntary,
-            context_switches_per_round_trip: per_round_trip(voluntary + involuntary),
-            server_voluntary_switches: voluntary,
-            voluntary_switches_per_round_trip: per_round_trip(voluntary),
-            all_clients_at_once: at_once == load.clients,
-            spans: server.spans,
-        })
-    }
-
-    /// The lesson's three servers (this program, run as its child), then CPython's unless absent.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
-        // Each client holds a socket.
-        shared::fdlimit::ensure_available(sizes.clients + 16, "the echo clients")?;
-        let rust = ServerKind::ALL.map(Server::Rust);
-        let python = shared::narrate::python().map(Server::Python);
-        (rust.iter().chain(&python))
-            .map(|server| measure_one(server, sizes))
-            .collect()
-    }
-
-    /// The demo, narrated.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "One thread, many clients: an echo server on non-blocking sockets",
-            "With readiness notification one thread serves every client at once; with blocking \
-             sockets it is one client at a time, or one thread per client, and the OS switching \
-             between those threads.",
-        );
-        narrator.say(format!(
-            "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
-             byte.",
-            plural(sizes.clients, "client", "clients"),
-            plural(sizes.lines, "line", "lines"),
-            sizes.line_bytes
-        ));
-        let runs = measure(sizes)?;
-        narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
-        narrator.say(
-            "In the timelines, each row is one connection from accept to close, with the OS thread \
-             that served it (t...): one thread in turn, one thread each, one thread for all at once.",
-        );
-        let first = TIMELINE_ROWS.min(sizes.clients);
-        let rows = plural(first, "connection", "connections");
-        let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
-        for run in &runs {
-            let spans = run
-                .spans
-                .iter()
-                .filter(|s| shown.contains(&s.label))
-                .cloned();
-            let title = format!("{}, the first {rows}, each from accept to close", run.name);
-            narrator.timeline(&title, &spans.collect::<Vec<_>>());
-        }
-        narrator.summary(SECTION, &summary(&runs, sizes.clients));
-        Ok(())
-    }
-
-    fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
-        let [one, threads, single, ..] = runs else {
-            return Vec::new();
-        };
-        let at_once = |run: &ServerRun| plural(run.max_concurrent_clients, "client", "clients");
-        // "N clients at once on T threads, in W", and why not all, when not all were.
-        let served = |run: &ServerRun, why: &str| {
-            let not_all = match run.all_clients_at_once {
-                true => String::new(),
-                false => format!(" (not all {clients}: {why})"),
-            };
-            let threads = plural(run.threads, "thread", "threads");
-            let wall = human_ms(run.wall_ms);
-            format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
-        };
-        let finished_early = "the first clients had finished their lines before the last was \
-                              accepted";
-        let one_per_select = format!("it accepts one client per select(), and {finished_early}");
-        let mut lines = vec![
-            format!(
-                "Blocking, one thread: at most {} connected at a time; the others waited in line \
-                 (the staircase above).",
-                at_once(one)
-            ),
-            format!(
-                "Thread per connection: {}.",
-                served(
-                    threads,
-                    "its accepting thread is one among all the threads that want a CPU, and it \
-                     accepted the last clients only after the first had left"
-                )
-            ),
-            format!(
-                "Non-blocking + mio: {}: waiting on one client never held up another.",
-                served(single, finished_early)
-            ),
-        ];
-        if let Some(python) = runs.get(3) {
-            lines.push(format!(
-                "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
-                 trip: the same readiness loop, in the book's language.",
-                served(python, &one_per_select),
-                python.voluntary_switches_per_round_trip
-            ));
-        }
-        if single.server_context_switches == 0 && threads.server_context_switches == 0 {
-            lines.push("Context switches are counted on Linux only; here they read 0.".into());
-            return lines;
-        }
-        let per_trip = |run: &ServerRun| run.voluntary_switches_per_round_trip;
-        let fewer = per_trip(single) < per_trip(one).min(per_trip(threads));
+        let threads = plural(run.threads, "thread", "threads");
+        let wall = human_ms(run.wall_ms);
+        format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
+    };
+    let finished_early = "the first clients had finished their lines before the last was \
+                          accepted";
+    let one_per_select = format!("it accepts one client per select(), and {finished_early}");
+    let mut lines = vec![
+        format!(
+            "Blocking, one thread: at most {} connected at a time; the others waited in line \
+             (the staircase above).",
+            at_once(one)
+        ),
+        format!(
+            "Thread per connection: {}.",
+            served(
+                threads,
+                "its accepting thread is one among all the threads that want a CPU, and it \
+                 accepted the last clients only after the first had left"
+            )
+        ),
+        format!(
+            "Non-blocking + mio: {}: waiting on one client never held up another.",
+            served(single, finished_early)
+        ),
+    ];
+    if let Some(python) = runs.get(3) {
         lines.push(format!(
-            "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
-             per connection (each waits in read() for the next line unless it is there already), \
-             {:.2} for the single thread{}",
-            per_trip(one),
-            per_trip(threads),
-            per_trip(single),
-            match fewer {
-                true => ": it slept in poll() only when no socket at all was ready.",
-                false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
-            }
+            "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
+             trip: the same readiness loop, in the book's language.",
+            served(python, &one_per_select),
+            python.voluntary_switches_per_round_trip
         ));
-        lines
     }
+    if single.server_context_switches == 0 && threads.server_context_switches == 0 {
+        lines.push("Context switches are counted on Linux only; here they read 0.".into());
+        return lines;
+    }
+    let per_trip = |run: &ServerRun| run.voluntary_switches_per_round_trip;
+    let fewer = per_trip(single) < per_trip(one).min(per_trip(threads));
+    lines.push(format!(
+        "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
+         per connection (each waits in read() for the next line unless it is there already), \
+         {:.2} for the single thread{}",
+        per_trip(one),
+        per_trip(threads),
+        per_trip(single),
+        match fewer {
+            true => ": it slept in poll() only when no socket at all was ready.",
+            false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
+        }
+    ));
+    lines
 }

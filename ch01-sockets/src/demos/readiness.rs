@@ -7,12 +7,23 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use anyhow::{Context as _, ensure};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use serde::Serialize;
+use shared::narrate::plural;
+use shared::timing::{human, human_ms, ms, ratio};
+use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::ticker::Ticker;
+use crate::SECTION;
+use crate::cli::Sizes;
+use crate::demos::busy_poll::{self, BusyPoll};
+use crate::demos::the_span;
+use crate::slow_reply::{self, REPLY};
+use crate::ticker::{Ticker, ticks};
 
 // ---- the lesson: register the socket, sleep until the OS says it is readable ----
 
@@ -84,147 +95,128 @@ pub struct Waited {
     pub readable_events: u64,
 }
 
-pub use measuring::{Readiness, measure, run};
+/// A wait through `poll`, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    /// `readiness` (no ticker) or `readiness_with_ticker`.
+    pub name: &'static str,
+    /// How long the `readiness` span was open: connect, register, wait, read.
+    pub wall_ms: f64,
+    /// CPU time the waiting thread used inside it.
+    pub cpu_ms: f64,
+    /// How many times `poll` returned (readiness events and ticker timeouts).
+    pub wakeups: u64,
+    /// How many of those returns reported the socket ready.
+    pub readable_events: u64,
+    /// Ticks of the same-thread ticker during the wait.
+    pub ticks_while_waiting: u64,
+    /// This wait's CPU time as a percentage of the busy poll's, measured in the same run.
+    pub cpu_percent_of_busy_poll: f64,
+    /// The `readiness`, `in poll()`, `server waits` and `ticker` spans.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-mod measuring {
-    use std::time::Duration;
+/// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
+/// also ticks that often.
+fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
+    let (waited, spans) = shared::trace::record(|| {
+        let server = slow_reply::start(delay).context("starting the local server")?;
+        let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
+        wait_for_readable(server, ticker.as_mut()).context("waiting")
+    });
+    let waited = waited?;
+    let whole = waited.reply == REPLY;
+    ensure!(whole, "the server's reply arrived incomplete");
+    let wait = the_span(&spans, "readiness")?;
+    Ok(Readiness {
+        name: match tick {
+            Some(_) => "readiness_with_ticker",
+            None => "readiness",
+        },
+        wall_ms: ms(wait.wall()),
+        cpu_ms: ms(wait.cpu()),
+        wakeups: waited.wakeups,
+        readable_events: waited.readable_events,
+        ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
+        cpu_percent_of_busy_poll: 0.0, // once the busy poll is measured
+        spans,
+    })
+}
 
-    use anyhow::{Context as _, ensure};
-    use serde::Serialize;
-    use shared::narrate::plural;
-    use shared::timing::{human, human_ms, ms, ratio};
-    use shared::{Narrator, Report, Span};
-
-    use crate::SECTION;
-    use crate::cli::Sizes;
-    use crate::demos::busy_poll::{self, BusyPoll};
-    use crate::demos::the_span;
-    use crate::slow_reply::{self, REPLY};
-    use crate::ticker::{Ticker, ticks};
-
-    /// A wait through `poll`, measured.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Readiness {
-        /// `readiness` (no ticker) or `readiness_with_ticker`.
-        pub name: &'static str,
-        /// How long the `readiness` span was open: connect, register, wait, read.
-        pub wall_ms: f64,
-        /// CPU time the waiting thread used inside it.
-        pub cpu_ms: f64,
-        /// How many times `poll` returned (readiness events and ticker timeouts).
-        pub wakeups: u64,
-        /// How many of those returns reported the socket ready.
-        pub readable_events: u64,
-        /// Ticks of the same-thread ticker during the wait.
-        pub ticks_while_waiting: u64,
-        /// This wait's CPU time as a percentage of the busy poll's, measured in the same run.
-        pub cpu_percent_of_busy_poll: f64,
-        /// The `readiness`, `in poll()`, `server waits` and `ticker` spans.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
+/// Both waits through `poll` (alone, then ticking), then a busy poll of the same wait to
+/// compare with.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
+    let (delay, tick) = sizes.delay_and_tick();
+    let mut alone = measure_one(delay, None)?;
+    let mut ticking = measure_one(delay, Some(tick))?;
+    let busy = busy_poll::measure(sizes)?;
+    for wait in [&mut alone, &mut ticking] {
+        wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
     }
+    Ok((alone, ticking, busy))
+}
 
-    /// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
-    /// also ticks that often.
-    fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
-        let (waited, spans) = shared::trace::record(|| {
-            let server = slow_reply::start(delay).context("starting the local server")?;
-            let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
-            super::wait_for_readable(server, ticker.as_mut()).context("waiting")
-        });
-        let waited = waited?;
-        let whole = waited.reply == REPLY;
-        ensure!(whole, "the server's reply arrived incomplete");
-        let wait = the_span(&spans, "readiness")?;
-        Ok(Readiness {
-            name: match tick {
-                Some(_) => "readiness_with_ticker",
-                None => "readiness",
-            },
-            wall_ms: ms(wait.wall()),
-            cpu_ms: ms(wait.cpu()),
-            wakeups: waited.wakeups,
-            readable_events: waited.readable_events,
-            ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
-            cpu_percent_of_busy_poll: 0.0, // once the busy poll is measured
-            spans,
-        })
-    }
-
-    /// Both waits through `poll` (alone, then ticking), then a busy poll of the same wait to
-    /// compare with.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
-        let (delay, tick) = sizes.delay_and_tick();
-        let mut alone = measure_one(delay, None)?;
-        let mut ticking = measure_one(delay, Some(tick))?;
-        let busy = busy_poll::measure(sizes)?;
-        for wait in [&mut alone, &mut ticking] {
-            wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
-        }
-        Ok((alone, ticking, busy))
-    }
-
-    /// The demo, narrated.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "Readiness: the OS tells us when data has come",
-            "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is \
-             readable: the same wait costs almost no CPU.",
-        );
-        narrator.say(format!(
-            "Same server (reply after {}). The thread sleeps in poll() until the socket is \
-             readable; then again with a ticker on the same thread (poll's timeout wakes us for \
-             it). And the busy poll again, to compare.",
-            human(sizes.delay_and_tick().0)
-        ));
-        let (alone, ticking, busy) = measure(sizes)?;
-        let rows = Report::mixed("readiness", SECTION)
-            .with(&alone)
-            .with(&ticking);
-        narrator.report(&rows.with(&busy));
-        narrator.timeline(
-            "waiting through poll() with a ticker (asleep between wakeups)",
-            &ticking.spans,
-        );
-        let busy_core = match busy.idle_core {
-            true => ".".to_string(),
-            false => format!(
-                ", and the busy poll got only {:.0}% of a core on this busy machine: on an idle \
-                 core it would have burnt all {}.",
-                busy.cpu_percent_of_wall,
-                human_ms(busy.wall_ms)
+/// The demo, narrated.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "Readiness: the OS tells us when data has come",
+        "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is \
+         readable: the same wait costs almost no CPU.",
+    );
+    narrator.say(format!(
+        "Same server (reply after {}). The thread sleeps in poll() until the socket is \
+         readable; then again with a ticker on the same thread (poll's timeout wakes us for \
+         it). And the busy poll again, to compare.",
+        human(sizes.delay_and_tick().0)
+    ));
+    let (alone, ticking, busy) = measure(sizes)?;
+    let rows = Report::mixed("readiness", SECTION)
+        .with(&alone)
+        .with(&ticking);
+    narrator.report(&rows.with(&busy));
+    narrator.timeline(
+        "waiting through poll() with a ticker (asleep between wakeups)",
+        &ticking.spans,
+    );
+    let busy_core = match busy.idle_core {
+        true => ".".to_string(),
+        false => format!(
+            ", and the busy poll got only {:.0}% of a core on this busy machine: on an idle \
+             core it would have burnt all {}.",
+            busy.cpu_percent_of_wall,
+            human_ms(busy.wall_ms)
+        ),
+    };
+    let times = |count| plural(count, "time", "times");
+    let timeouts = ticking.wakeups - ticking.readable_events;
+    narrator.summary(
+        SECTION,
+        &[
+            format!(
+                "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{busy_core}",
+                human_ms(alone.wall_ms),
+                human_ms(alone.cpu_ms),
+                alone.cpu_percent_of_busy_poll,
+                human_ms(busy.cpu_ms),
             ),
-        };
-        let times = |count| plural(count, "time", "times");
-        let timeouts = ticking.wakeups - ticking.readable_events;
-        narrator.summary(
-            SECTION,
-            &[
-                format!(
-                    "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{busy_core}",
-                    human_ms(alone.wall_ms),
-                    human_ms(alone.cpu_ms),
-                    alone.cpu_percent_of_busy_poll,
-                    human_ms(busy.cpu_ms),
-                ),
-                format!(
-                    "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
-                     ticker, {} for the socket) and still cost only {} of CPU: the thread was \
-                     free for other work and slept in between.",
-                    times(alone.wakeups),
-                    times(ticking.wakeups),
-                    plural(timeouts, "timeout", "timeouts"),
-                    ticking.readable_events,
-                    human_ms(ticking.cpu_ms)
-                ),
-                "Non-blocking mode only makes a call return at once (WouldBlock) instead of \
-                 waiting; readiness notification (epoll, here through mio) is the OS telling us \
-                 when a socket is ready. With both, one thread can wait on many sockets (next: \
-                 an echo server)."
-                    .into(),
-            ],
-        );
-        Ok(())
-    }
+            format!(
+                "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
+                 ticker, {} for the socket) and still cost only {} of CPU: the thread was \
+                 free for other work and slept in between.",
+                times(alone.wakeups),
+                times(ticking.wakeups),
+                plural(timeouts, "timeout", "timeouts"),
+                ticking.readable_events,
+                human_ms(ticking.cpu_ms)
+            ),
+            "Non-blocking mode only makes a call return at once (WouldBlock) instead of \
+             waiting; readiness notification (epoll, here through mio) is the OS telling us \
+             when a socket is ready. With both, one thread can wait on many sockets (next: \
+             an echo server)."
+                .into(),
+        ],
+    );
+    Ok(())
 }

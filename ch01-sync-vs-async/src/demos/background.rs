@@ -6,8 +6,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use reqwest::Url;
-use shared::workloads::{fetch, fib};
+use serde::Serialize;
+use shared::narrate::plural;
+use shared::timing::{human_ms, ms};
+use shared::trace::{named, threads_used};
+use shared::workloads::{Target, fetch, fib, http_client};
+use shared::{Narrator, Report, Span};
 use tracing::{Instrument as _, info_span};
+
+use crate::Sizes;
 
 // ---- the lesson: a task in the background, a main task that keeps working ----
 
@@ -43,136 +50,119 @@ pub async fn background_request(
 pub const PYTHON: shared::python::Script =
     shared::python::Script::new("background.py", include_str!("background.py"));
 
-pub use measuring::{Background, measure, run};
+const DEMO: &str = "background";
+const SECTION: &str = "1.1";
 
-mod measuring {
-    use std::time::Duration;
+/// The background request and the main task's ticks, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Background {
+    /// `background`, or `asyncio_create_task` for CPython.
+    pub name: &'static str,
+    /// From spawning the task to being notified of its result.
+    pub wall_ms: f64,
+    /// Ticks the main task made while the request was out.
+    pub main_ticks: u64,
+    /// How long the background task's span was open.
+    pub task_ms: f64,
+    /// From the background task's end to the main task having its result: the notification.
+    pub notified_after_ms: f64,
+    /// How often the main task ticks.
+    pub tick_every_ms: f64,
+    /// The HTTP status the background task got.
+    pub status: u16,
+    /// OS threads that ran the two tasks.
+    pub threads_used: usize,
+    /// The `background task` span and one `main task` span per tick.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-    use serde::Serialize;
-    use shared::narrate::plural;
-    use shared::timing::{human_ms, ms};
-    use shared::trace::{named, threads_used};
-    use shared::workloads::{Target, http_client};
-    use shared::{Narrator, Report, Span};
-    use tracing::info_span;
-
-    use crate::Sizes;
-
-    const DEMO: &str = "background";
-    const SECTION: &str = "1.1";
-
-    /// The background request and the main task's ticks, measured.
-    #[derive(Debug, Clone, Serialize)]
-    pub struct Background {
-        /// `background`, or `asyncio_create_task` for CPython.
-        pub name: &'static str,
-        /// From spawning the task to being notified of its result.
-        pub wall_ms: f64,
-        /// Ticks the main task made while the request was out.
-        pub main_ticks: u64,
-        /// How long the background task's span was open.
-        pub task_ms: f64,
-        /// From the background task's end to the main task having its result: the notification.
-        pub notified_after_ms: f64,
-        /// How often the main task ticks.
-        pub tick_every_ms: f64,
-        /// The HTTP status the background task got.
-        pub status: u16,
-        /// OS threads that ran the two tasks.
-        pub threads_used: usize,
-        /// The `background task` span and one `main task` span per tick.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
-    }
-
-    impl Background {
-        /// The row from its spans: `run` (closed when the main task had the result) holds the
-        /// `background task` and the `main task` ticks.
-        fn new(
-            name: &'static str,
-            (status, main_ticks): (u16, u64),
-            tick_every: Duration,
-            mut spans: Vec<Span>,
-        ) -> Self {
-            let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
-            let [(task_opened, task_closed), (opened, returned)] =
-                ["background task", "run"].map(|name| open(name).unwrap_or_default());
-            spans.retain(|s| s.name != "run");
-            Self {
-                name,
-                wall_ms: ms(returned.saturating_sub(opened)),
-                main_ticks,
-                task_ms: ms(task_closed.saturating_sub(task_opened)),
-                notified_after_ms: ms(returned.saturating_sub(task_closed)),
-                tick_every_ms: ms(tick_every),
-                status,
-                threads_used: threads_used(&spans),
-                spans,
-            }
+impl Background {
+    /// The row from its spans: `run` (closed when the main task had the result) holds the
+    /// `background task` and the `main task` ticks.
+    fn new(
+        name: &'static str,
+        (status, main_ticks): (u16, u64),
+        tick_every: Duration,
+        mut spans: Vec<Span>,
+    ) -> Self {
+        let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
+        let [(task_opened, task_closed), (opened, returned)] =
+            ["background task", "run"].map(|name| open(name).unwrap_or_default());
+        spans.retain(|s| s.name != "run");
+        Self {
+            name,
+            wall_ms: ms(returned.saturating_sub(opened)),
+            main_ticks,
+            task_ms: ms(task_closed.saturating_sub(task_opened)),
+            notified_after_ms: ms(returned.saturating_sub(task_closed)),
+            tick_every_ms: ms(tick_every),
+            status,
+            threads_used: threads_used(&spans),
+            spans,
         }
     }
+}
 
-    /// Starts the background request, ticks until it reports back, and measures both: with
-    /// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
-        let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
-        let client = http_client(target.url())?;
-        // About six ticks whatever the length, so the timeline stays readable.
-        let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
-        let runtime = crate::demos::event_loop()?;
-        let url = target.url().clone();
-        let what = "the background request";
-        let (done, spans) = shared::narrate::record(what, "background task", None, || {
-            // The whole run in one span: it closes when block_on returns, the moment the main
-            // task has the background task's result.
-            info_span!("run")
-                .in_scope(|| runtime.block_on(super::background_request(client, url, tick_every)))
-        });
-        let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
-        if let Some(python) = shared::narrate::python() {
-            let args = [target.url().to_string(), tick_every.as_millis().to_string()];
-            let finished = python.run(&super::PYTHON, &args)?;
-            let (name, spans) = ("asyncio_create_task", finished.spans);
-            rows.push(Background::new(name, finished.result, tick_every, spans));
-        }
-        Ok(rows)
+/// Starts the background request, ticks until it reports back, and measures both: with
+/// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
+    let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
+    let client = http_client(target.url())?;
+    // About six ticks whatever the length, so the timeline stays readable.
+    let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
+    let runtime = crate::demos::event_loop()?;
+    let url = target.url().clone();
+    let what = "the background request";
+    let (done, spans) = shared::narrate::record(what, "background task", None, || {
+        // The whole run in one span: it closes when block_on returns, the moment the main
+        // task has the background task's result.
+        info_span!("run").in_scope(|| runtime.block_on(background_request(client, url, tick_every)))
+    });
+    let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
+    if let Some(python) = shared::narrate::python() {
+        let args = [target.url().to_string(), tick_every.as_millis().to_string()];
+        let finished = python.run(&PYTHON, &args)?;
+        let (name, spans) = ("asyncio_create_task", finished.spans);
+        rows.push(Background::new(name, finished.result, tick_every, spans));
     }
+    Ok(rows)
+}
 
-    /// Runs the demo with its narration.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        narrator.header(
-            SECTION,
-            "What is asyncio: a task in the background",
-            "A long-running task can run in the background while the main task keeps working; \
-             when it is done, the main task is notified and gets its result.",
-        );
-        let rows = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
-        let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
-        narrator.timeline("background", &spans);
-        let mut summary: Vec<String> = (rows.iter())
-            .map(|row| {
-                let ticks = plural(row.main_ticks, "time", "times");
-                let threads = plural(row.threads_used as u64, "thread", "threads");
-                let spawn = if row.name == DEMO {
-                    "tokio::spawn"
-                } else {
-                    "asyncio.create_task"
-                };
-                let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
-                format!(
-                    "With {spawn}, the background task ran for {task} while the main task ticked \
-                     {ticks}, all on {threads}, and had its result {notified} after the task's end."
-                )
-            })
-            .collect();
-        summary.push(
-            "The main task was never blocked: waiting for I/O needs no thread. The finished task \
-             woke it through its JoinHandle, not at its next tick (select! waits on both): that \
-             wake-up is the notification, as `await task` is for `asyncio.create_task`."
-                .into(),
-        );
-        narrator.summary(SECTION, &summary);
-        Ok(())
-    }
+/// Runs the demo with its narration.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    narrator.header(
+        SECTION,
+        "What is asyncio: a task in the background",
+        "A long-running task can run in the background while the main task keeps working; \
+         when it is done, the main task is notified and gets its result.",
+    );
+    let rows = measure(sizes)?;
+    narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
+    let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
+    narrator.timeline("background", &spans);
+    let mut summary: Vec<String> = (rows.iter())
+        .map(|row| {
+            let ticks = plural(row.main_ticks, "time", "times");
+            let threads = plural(row.threads_used as u64, "thread", "threads");
+            let spawn = if row.name == DEMO {
+                "tokio::spawn"
+            } else {
+                "asyncio.create_task"
+            };
+            let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
+            format!(
+                "With {spawn}, the background task ran for {task} while the main task ticked \
+                 {ticks}, all on {threads}, and had its result {notified} after the task's end."
+            )
+        })
+        .collect();
+    summary.push(
+        "The main task was never blocked: waiting for I/O needs no thread. The finished task \
+         woke it through its JoinHandle, not at its next tick (select! waits on both): that \
+         wake-up is the notification, as `await task` is for `asyncio.create_task`."
+            .into(),
+    );
+    narrator.summary(SECTION, &summary);
+    Ok(())
 }

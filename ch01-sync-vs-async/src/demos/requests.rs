@@ -1,10 +1,18 @@
 //! Section 1.1: "in a synchronous application, code runs sequentially"; concurrency lets many
 //! web requests be made at the same time. N slow requests, made three ways.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use reqwest::Url;
-use shared::workloads::{fetch, fetch_blocking};
+use serde::Serialize;
+use shared::timing::{human, human_ms, ms, ratio};
+use shared::trace::named;
+use shared::workloads::{Target, blocking_http_client, fetch, fetch_blocking, http_client};
+use shared::{Narrator, Report, Span};
 use tracing::{Instrument as _, info_span};
+
+use crate::Sizes;
 
 // ---- the lesson: the same N requests, three ways ----
 
@@ -48,198 +56,183 @@ pub const PYTHON: shared::python::Script =
 
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
-pub use measuring::{Leg, measure, run};
+const DEMO: &str = "requests";
+const SECTION: &str = "1.1";
 
-mod measuring {
-    use std::time::Duration;
+/// One way of making the requests, measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Leg {
+    /// `sequential_blocking`, `sequential_async` or `concurrent` (or a CPython leg).
+    pub name: &'static str,
+    /// Wall time of the whole leg.
+    pub wall_ms: f64,
+    /// Requests made (fewer than N for a sequential leg past `--sequential-limit`).
+    pub requests: u64,
+    /// The most requests the embedded server handled at once (unknown for a `--url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+    /// Time `sequential_blocking` needs for N requests / time this leg needs for N.
+    pub speedup: f64,
+    /// The most overlapping N waits can give: N.
+    pub ideal: u64,
+    /// What a reader should know about this row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// One `leg` span, and one `request` span per request.
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+}
 
-    use serde::Serialize;
-    use shared::timing::{human, human_ms, ms, ratio};
-    use shared::trace::named;
-    use shared::workloads::{Target, blocking_http_client, http_client};
-    use shared::{Narrator, Report, Span};
-    use tracing::info_span;
-
-    use crate::Sizes;
-
-    const DEMO: &str = "requests";
-    const SECTION: &str = "1.1";
-
-    /// One way of making the requests, measured.
-    #[derive(Debug, Clone, Default, Serialize)]
-    pub struct Leg {
-        /// `sequential_blocking`, `sequential_async` or `concurrent` (or a CPython leg).
-        pub name: &'static str,
-        /// Wall time of the whole leg.
-        pub wall_ms: f64,
-        /// Requests made (fewer than N for a sequential leg past `--sequential-limit`).
-        pub requests: u64,
-        /// The most requests the embedded server handled at once (unknown for a `--url`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub max_in_flight: Option<u64>,
-        /// Time `sequential_blocking` needs for N requests / time this leg needs for N.
-        pub speedup: f64,
-        /// The most overlapping N waits can give: N.
-        pub ideal: u64,
-        /// What a reader should know about this row.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub note: Option<String>,
-        /// One `leg` span, and one `request` span per request.
-        #[serde(skip)]
-        pub spans: Vec<Span>,
+impl Leg {
+    /// The `request` spans of this leg, in the order they opened.
+    pub fn requests(&self) -> Vec<Span> {
+        named(&self.spans, "request").into_iter().cloned().collect()
     }
+}
 
-    impl Leg {
-        /// The `request` spans of this leg, in the order they opened.
-        pub fn requests(&self) -> Vec<Span> {
-            named(&self.spans, "request").into_iter().cloned().collect()
-        }
-    }
-
-    /// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
-    /// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
-    pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
-        let n = sizes.requests;
-        // The sequential legs take N x D each; past the limit they make only the first K.
-        let k = n.min(sizes.sequential_limit);
-        let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
-        // Each concurrent request holds a socket on the client side, and (locally) one on the server.
-        let sockets = if target.is_local() { 2 * n } else { n };
-        shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
-        let url = target.url();
-        let finish = |name, requests, spans: Vec<Span>| {
-            let wall = named(&spans, "leg").first().map(|leg| leg.wall());
-            let mut leg = Leg {
-                name,
-                wall_ms: ms(wall.unwrap_or_default()),
-                requests,
-                max_in_flight: target.max_in_flight(),
-                ideal: n,
-                spans,
-                ..Leg::default()
-            };
-            leg.note = note(&leg, sizes, target.is_local());
-            leg
+/// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
+/// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
+    let n = sizes.requests;
+    // The sequential legs take N x D each; past the limit they make only the first K.
+    let k = n.min(sizes.sequential_limit);
+    let target = Target::new(sizes.url.as_ref(), sizes.delay_ms)?;
+    // Each concurrent request holds a socket on the client side, and (locally) one on the server.
+    let sockets = if target.is_local() { 2 * n } else { n };
+    shared::fdlimit::ensure_available(sockets, &format!("{n} concurrent requests"))?;
+    let url = target.url();
+    let finish = |name, requests, spans: Vec<Span>| {
+        let wall = named(&spans, "leg").first().map(|leg| leg.wall());
+        let mut leg = Leg {
+            name,
+            wall_ms: ms(wall.unwrap_or_default()),
+            requests,
+            max_in_flight: target.max_in_flight(),
+            ideal: n,
+            spans,
+            ..Leg::default()
         };
-        let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
-            target.reset();
-            let (done, spans) = shared::narrate::record(name, "request", Some(requests), || {
-                info_span!("leg", name).in_scope(work)
-            });
-            done.map(|_| finish(name, requests, spans))
-        };
+        leg.note = note(&leg, sizes, target.is_local());
+        leg
+    };
+    let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
+        target.reset();
+        let (done, spans) = shared::narrate::record(name, "request", Some(requests), || {
+            info_span!("leg", name).in_scope(work)
+        });
+        done.map(|_| finish(name, requests, spans))
+    };
 
-        // Before any tokio runtime exists: reqwest::blocking must not live inside one.
-        let client = blocking_http_client(url)?;
-        let mut legs = vec![leg("sequential_blocking", k, &|| {
-            super::sequential_blocking(&client, url, k)
-        })?];
-        drop(client);
-        let runtime = crate::demos::event_loop()?;
-        let client = http_client(url)?;
-        legs.push(leg("sequential_async", k, &|| {
-            runtime.block_on(super::sequential_async(&client, url, k))
-        })?);
-        legs.push(leg("concurrent", n, &|| {
-            runtime.block_on(super::concurrent(&client, url, n))
-        })?);
-        if let Some(py) = shared::narrate::python() {
-            let python = [
-                ("python_blocking", k),
-                ("asyncio_sequential", k),
-                ("asyncio_gather", n),
-            ];
-            for (name, requests) in python {
-                target.reset();
-                let args = [name.to_string(), url.to_string(), requests.to_string()];
-                let finished = py.run::<Vec<u16>>(&super::PYTHON, &args)?;
-                legs.push(finish(name, requests, finished.spans));
-            }
-        }
-        // Time per request x N (a sequential leg may stop early), against the blocking leg's.
-        let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests as f64;
-        let baseline = per_n(&legs[0]);
-        for leg in &mut legs {
-            leg.speedup = ratio(baseline, per_n(leg));
-        }
-        Ok(legs)
-    }
-
-    /// Why a leg's numbers are what they are, when that needs saying.
-    fn note(leg: &Leg, sizes: &Sizes, local: bool) -> Option<String> {
-        let (n, seen) = (sizes.requests, leg.max_in_flight.unwrap_or(0));
-        let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
-        Some(if leg.requests < n {
-            format!(
-                "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
-                 speedup compares time per request x {n}",
-                leg.requests,
-                sizes.sequential_limit,
-                human(Duration::from_millis(n * sizes.delay_ms))
-            )
-        } else if !local {
-            "max_in_flight unknown: only the embedded server counts it".into()
-        } else if all_at_once && seen < n {
-            format!(
-                "the server saw at most {seen} of {n} at once: the first answers came back before \
-                 the last requests were sent (a longer --delay-ms shows all {n} in flight)"
-            )
-        } else {
-            return None;
-        })
-    }
-
-    /// Runs the demo with its narration: header, progress, table, timelines, summary.
-    pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-        let (n, d) = (sizes.requests, sizes.delay_ms);
-        narrator.header(
-            SECTION,
-            "What is asyncio: sequential vs concurrent requests",
-            &format!(
-                "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
-                 and making the code async alone does not change that. Only having all of them \
-                 in flight at once brings it down to about {d} ms."
-            ),
-        );
-        let legs = measure(sizes)?;
-        narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
-        for leg in &legs {
-            narrator.timeline(leg.name, &leg.requests());
-        }
-        let on_one_clock: Vec<Span> = (legs.iter())
-            .flat_map(|leg| named(&leg.spans, "leg"))
-            .cloned()
-            .collect();
-        narrator.timeline("every leg on one clock", &on_one_clock);
-
-        let took = |leg: &Leg| {
-            let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
-            format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
-        };
-        let [blocking, one_by_one, all] = [0, 1, 2].map(|i| took(&legs[i]));
-        let faster = match legs[2].speedup {
-            x if x >= 1.05 => format!("{x:.1}x faster"),
-            x => format!("no faster ({x:.2}x)"),
-        };
-        let mut summary = vec![
-            format!("Blocking requests one by one {blocking}."),
-            format!(
-                "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
-                 sequential."
-            ),
-            format!(
-                "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
-                 Concurrency lets us wait for many things at the same time."
-            ),
+    // Before any tokio runtime exists: reqwest::blocking must not live inside one.
+    let client = blocking_http_client(url)?;
+    let mut legs = vec![leg("sequential_blocking", k, &|| {
+        sequential_blocking(&client, url, k)
+    })?];
+    drop(client);
+    let runtime = crate::demos::event_loop()?;
+    let client = http_client(url)?;
+    legs.push(leg("sequential_async", k, &|| {
+        runtime.block_on(sequential_async(&client, url, k))
+    })?);
+    legs.push(leg("concurrent", n, &|| {
+        runtime.block_on(concurrent(&client, url, n))
+    })?);
+    if let Some(py) = shared::narrate::python() {
+        let python = [
+            ("python_blocking", k),
+            ("asyncio_sequential", k),
+            ("asyncio_gather", n),
         ];
-        if let [blocking, sequential, gather] = &legs[3..] {
-            let [blocking, sequential, gather] = [blocking, sequential, gather].map(took);
-            summary.push(format!(
-                "CPython: listing 1.7 with http.client {blocking}; asyncio awaiting each \
-                 {sequential}; asyncio.gather {gather}: the same lesson in the book's own language."
-            ));
+        for (name, requests) in python {
+            target.reset();
+            let args = [name.to_string(), url.to_string(), requests.to_string()];
+            let finished = py.run::<Vec<u16>>(&PYTHON, &args)?;
+            legs.push(finish(name, requests, finished.spans));
         }
-        narrator.summary(SECTION, &summary);
-        Ok(())
     }
+    // Time per request x N (a sequential leg may stop early), against the blocking leg's.
+    let per_n = |leg: &Leg| leg.wall_ms * n as f64 / leg.requests as f64;
+    let baseline = per_n(&legs[0]);
+    for leg in &mut legs {
+        leg.speedup = ratio(baseline, per_n(leg));
+    }
+    Ok(legs)
+}
+
+/// Why a leg's numbers are what they are, when that needs saying.
+fn note(leg: &Leg, sizes: &Sizes, local: bool) -> Option<String> {
+    let (n, seen) = (sizes.requests, leg.max_in_flight.unwrap_or(0));
+    let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
+    Some(if leg.requests < n {
+        format!(
+            "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
+             speedup compares time per request x {n}",
+            leg.requests,
+            sizes.sequential_limit,
+            human(Duration::from_millis(n * sizes.delay_ms))
+        )
+    } else if !local {
+        "max_in_flight unknown: only the embedded server counts it".into()
+    } else if all_at_once && seen < n {
+        format!(
+            "the server saw at most {seen} of {n} at once: the first answers came back before \
+             the last requests were sent (a longer --delay-ms shows all {n} in flight)"
+        )
+    } else {
+        return None;
+    })
+}
+
+/// Runs the demo with its narration: header, progress, table, timelines, summary.
+pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
+    let (n, d) = (sizes.requests, sizes.delay_ms);
+    narrator.header(
+        SECTION,
+        "What is asyncio: sequential vs concurrent requests",
+        &format!(
+            "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
+             and making the code async alone does not change that. Only having all of them \
+             in flight at once brings it down to about {d} ms."
+        ),
+    );
+    let legs = measure(sizes)?;
+    narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
+    for leg in &legs {
+        narrator.timeline(leg.name, &leg.requests());
+    }
+    let on_one_clock: Vec<Span> = (legs.iter())
+        .flat_map(|leg| named(&leg.spans, "leg"))
+        .cloned()
+        .collect();
+    narrator.timeline("every leg on one clock", &on_one_clock);
+
+    let took = |leg: &Leg| {
+        let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
+        format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
+    };
+    let [blocking, one_by_one, all] = [0, 1, 2].map(|i| took(&legs[i]));
+    let faster = match legs[2].speedup {
+        x if x >= 1.05 => format!("{x:.1}x faster"),
+        x => format!("no faster ({x:.2}x)"),
+    };
+    let mut summary = vec![
+        format!("Blocking requests one by one {blocking}."),
+        format!(
+            "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
+             sequential."
+        ),
+        format!(
+            "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
+             Concurrency lets us wait for many things at the same time."
+        ),
+    ];
+    if let [blocking, sequential, gather] = &legs[3..] {
+        let [blocking, sequential, gather] = [blocking, sequential, gather].map(took);
+        summary.push(format!(
+            "CPython: listing 1.7 with http.client {blocking}; asyncio awaiting each \
+             {sequential}; asyncio.gather {gather}: the same lesson in the book's own language."
+        ));
+    }
+    narrator.summary(SECTION, &summary);
+    Ok(())
 }
