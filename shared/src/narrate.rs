@@ -6,7 +6,7 @@
 //! and only when that is a terminal. Measuring needs no narrator: [`record`] and [`python`] follow
 //! the command line too, so a demo and its tests call `measure(&Sizes)` the same way.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::{Once, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -84,11 +84,14 @@ impl Narrator {
     }
 
     /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
+    /// A closed standard output (`--json | head -1`) ends nothing here: `println!` would panic.
     pub fn report<M: Serialize>(&self, report: &Report<M>) {
-        match self.mode {
-            Mode::Json => println!("{}", report.to_json_line()),
-            _ => println!("{}", report.table(self.style.width, self.style.fancy)),
-        }
+        let text = match self.mode {
+            Mode::Json => report.to_json_line(),
+            _ => report.table(self.style.width, self.style.fancy),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}").and_then(|()| out.flush());
     }
 
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
