@@ -25,7 +25,7 @@ pub const NAP: Duration = Duration::from_secs(1);
 
 /// Threads that have begun to run: a thread's start-up runs in the new thread, and is part of
 /// what creating it costs.
-pub static STARTED: AtomicU64 = AtomicU64::new(0);
+static STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// N OS threads, each sleeping `NAP`: every one has its own stack and is scheduled by the OS.
 /// Stops at the first thread the OS refuses, and returns the threads started with that error.
