@@ -21,11 +21,11 @@ use crate::demos::multitasking::{STEP, spin_for};
 // ---- the lesson: the book's listing 1.1, and what limits each of its steps ----
 
 /// Listing 1.1's `requests.get(...)`: I/O-bound, the answer takes as long as the server does.
-#[tracing::instrument(name = "io_bound", skip_all)]
 pub fn get_headers(
     client: &reqwest::blocking::Client,
     url: &Url,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    let _io_bound = info_span!("io_bound").entered();
     let response = client
         .get(url.clone())
         .send()
