@@ -46,7 +46,7 @@ impl Demo {
     ];
 }
 
-/// How big each demo is. Defaults make the whole run take about 15 seconds.
+/// How big each demo is. With the defaults the whole run takes about half a minute.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct Sizes {
     /// requests: how many requests each leg makes.
@@ -55,7 +55,7 @@ pub struct Sizes {
     pub requests: u64,
 
     /// requests, io-vs-cpu: how long the server takes to answer each request, in ms.
-    #[arg(long, global = true, value_name = "D", default_value_t = 500,
+    #[arg(long, global = true, value_name = "D", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
 
