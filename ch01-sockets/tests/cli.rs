@@ -330,17 +330,20 @@ fn serve_echoes_and_survives_a_stop_and_continue() {
 /// results are printed with `println!`, which panics on a closed pipe).
 #[test]
 fn a_closed_standard_output_is_no_panic() {
-    let mut child = Command::new(BIN)
-        .args(["blocking", "--json", "--delay-ms", "10"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && !stderr.contains("panicked"),
-        "{stderr}"
-    );
+    // Narrated and `--json` alike: each fails if one of its prints used `println!`.
+    for mode in ["--no-timeline", "--json"] {
+        let mut child = Command::new(BIN)
+            .args(["blocking", mode, "--delay-ms", "10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && !stderr.contains("panicked"),
+            "{mode}: {stderr}"
+        );
+    }
 }

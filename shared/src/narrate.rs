@@ -69,7 +69,10 @@ impl Narrator {
             let rule = "=".repeat(self.style.width.min(72));
             let title = format!("{section}  {title}");
             let title = title.if_supports_color(Stream::Stdout, |t| t.bold());
-            println!("\n{rule}\n{title}\n{rule}\n{}\n", self.wrap(claim, "", ""));
+            print(format_args!(
+                "\n{rule}\n{title}\n{rule}\n{}\n",
+                self.wrap(claim, "", "")
+            ));
         }
     }
 
@@ -78,36 +81,37 @@ impl Narrator {
         if self.narrated() {
             for line in text.as_ref().lines() {
                 let indent = &line[..line.len() - line.trim_start().len()];
-                println!("{}", self.wrap(line.trim_start(), indent, indent));
+                print(self.wrap(line.trim_start(), indent, indent));
             }
         }
     }
 
     /// Prints the results: a table (narrated and quiet modes) or one JSON line (`--json`).
-    /// A closed standard output (`--json | head -1`) ends nothing here: `println!` would panic.
     pub fn report<M: Serialize>(&self, report: &Report<M>) {
-        let text = match self.mode {
+        print(match self.mode {
             Mode::Json => report.to_json_line(),
             _ => report.table(self.style.width, self.style.fancy),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+        });
     }
 
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
     pub fn timeline(&self, title: &str, spans: &[Span]) {
         if self.narrated() && self.timelines && !spans.is_empty() {
-            println!("timeline: {title}");
-            println!("{}", timeline::render(spans, &self.style));
+            print(format_args!(
+                "timeline: {title}\n{}",
+                timeline::render(spans, &self.style)
+            ));
         }
     }
 
     /// The closing lines: what the learner just saw, and which section of the notes it shows.
     pub fn summary(&self, section: &str, lines: &[String]) {
         if self.narrated() {
-            println!("What you just saw (notes, section {section}):");
+            print(format_args!(
+                "What you just saw (notes, section {section}):"
+            ));
             for line in lines {
-                println!("{}", self.wrap(line, "  - ", "    "));
+                print(self.wrap(line, "  - ", "    "));
             }
         }
     }
@@ -118,6 +122,13 @@ impl Narrator {
             .subsequent_indent(rest);
         textwrap::fill(text, options)
     }
+}
+
+/// One line of output. A closed standard output (`| head -3`) ends nothing: `println!` would
+/// panic, and the demo would die half-way through a measurement with a backtrace.
+fn print(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// The mode and `--no-python` of the run's [`Narrator::new`]; tests make none and get `Quiet`.
@@ -164,10 +175,7 @@ pub fn python() -> Option<Python> {
     let say = |absent: Absent| {
         SAID.call_once(|| match mode {
             Mode::Json => eprintln!("{absent}"),
-            _ => println!(
-                "{}",
-                textwrap::fill(&absent.to_string(), Style::detect().width)
-            ),
+            _ => print(textwrap::fill(&absent.to_string(), Style::detect().width)),
         })
     };
     Python::find(no_python).map_err(say).ok()
