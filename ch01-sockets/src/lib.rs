@@ -22,7 +22,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         );
     }
     let narrator = Narrator::new(&cli.common);
-    let narrated = !cli.common.json && !cli.common.quiet;
     let chosen = match &cli.demo {
         Some(demo) => std::slice::from_ref(demo),
         None => &[
@@ -39,7 +38,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             Demo::BusyPoll => demos::busy_poll::run(sizes, narrator),
             Demo::Readiness => demos::readiness::run(sizes, narrator),
             Demo::EchoServer => demos::echo_server::run(sizes, narrator),
-            Demo::Serve(args) => demos::serve::run(args, narrator, narrated),
+            Demo::Serve(args) => demos::serve::run(args, narrator),
         }?;
     }
     Ok(())

@@ -33,9 +33,6 @@ fn line_for(client: u64, line: u64, line_bytes: u64) -> Vec<u8> {
 /// returns its wall time, from the first connect to the last client finishing; fails if any
 /// client got a wrong byte.
 pub fn run(addr: SocketAddr, load: &Sizes) -> anyhow::Result<Duration> {
-    if load.line_bytes < 16 {
-        bail!("lines must be at least 16 bytes long");
-    }
     let started = Instant::now();
     // Connect everybody first: a blocking server leaves them queued in the kernel, which is the
     // point: they are all *there*, waiting.

@@ -5,6 +5,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use ch01_sockets::echo::ServerKind;
+use serde_json::Value;
 use shared::testing;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -14,6 +15,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_ch01-sockets");
 /// Runs the binary with these space-separated arguments.
 fn run(args: &str) -> Output {
     testing::run(BIN, &args.split_whitespace().collect::<Vec<_>>())
+}
+
+/// Starts the binary with these space-separated arguments, its standard streams piped to us.
+fn spawn(args: &str) -> Child {
+    let mut command = Command::new(BIN);
+    command.args(args.split_whitespace()).stdin(Stdio::piped());
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.spawn().unwrap()
 }
 
 #[test]
@@ -32,13 +41,14 @@ fn help_lists_every_demo_with_its_section() {
 fn json_output_has_the_documented_names_and_fields() {
     let lines = run("--json --delay-ms 20 --tick-ms 5 --clients 3 --lines 2");
     // Every row and every field, in order, `name` first: scripts read these names.
+    // Numbers, but for the yes-or-no fields (`?`): whether the claim could show on this run.
     let echo = "wall_ms threads max_concurrent_clients round_trips_per_sec server_context_switches \
                 context_switches_per_round_trip server_voluntary_switches \
-                voluntary_switches_per_round_trip all_clients_at_once";
+                voluntary_switches_per_round_trip all_clients_at_once?";
     let readiness = "wall_ms cpu_ms wakeups readable_events ticks_while_waiting \
                      cpu_percent_of_busy_poll";
     let busy = "busy_poll(wall_ms cpu_ms would_block_count ticks_while_waiting \
-                cpu_percent_of_wall idle_core)";
+                cpu_percent_of_wall idle_core?)";
     // Listing 3.7 in CPython, where there is a python3 (`--no-python` leaves it out, below).
     let python = shared::python::Python::find(false).is_ok();
     let servers = "one_at_a_time thread_per_connection single_thread_nonblocking".split(' ');
@@ -50,19 +60,13 @@ fn json_output_has_the_documented_names_and_fields() {
         format!("readiness 1.6: readiness({readiness}) readiness_with_ticker({readiness}) {busy}"),
         format!("echo-server 1.6: {}", servers.join(" ")),
     ];
-    // Yes-or-no fields say whether the claim could show on this run; the rest are numbers.
-    let yes_or_no = ["idle_core", "all_clients_at_once"];
-    let row = |demo: &str, row: &serde_json::Value| {
+    let row = |demo: &str, row: &Value| {
         let mut fields = row.as_object().unwrap().iter();
-        let (name, _) = fields.next().unwrap();
-        assert_eq!(name, "name", "{demo}: {row}");
-        let fields = fields.map(|(field, value)| {
-            let typed = match yes_or_no.contains(&field.as_str()) {
-                true => value.is_boolean(),
-                false => value.is_number(),
-            };
-            assert!(typed, "{demo}/{}: {field} is {value}", row["name"]);
-            field.as_str()
+        assert_eq!(fields.next().unwrap().0, "name", "{demo}: {row}");
+        let fields = fields.map(|(field, value)| match value {
+            Value::Number(_) => field.clone(),
+            Value::Bool(_) => format!("{field}?"),
+            _ => format!("{field}={value}"),
         });
         let fields = fields.collect::<Vec<_>>().join(" ");
         format!("{}({fields})", row["name"].as_str().unwrap())
@@ -115,11 +119,11 @@ fn bad_input_and_a_port_in_use_give_one_line_and_a_failing_status() {
     assert_one_line_error(&in_use, "cannot listen on 127.0.0.1:");
 }
 
-/// The `serve` binary, killed even when an assertion fails; its standard output stays open.
+/// `serve`, killed even when an assertion fails, its standard output open; `said` gets its
+/// standard error's lines as they come.
 struct Serve {
     child: Child,
     _out: BufReader<ChildStdout>,
-    /// Lines the server printed on standard error so far, read by a thread of their own.
     said: Receiver<String>,
 }
 
@@ -240,13 +244,7 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     use std::io::BufRead as _;
 
     let job = serde_json::to_string(&ServerKind::ThreadPerConnection).unwrap();
-    let mut child = Command::new(BIN)
-        .args([shared::child::CHILD_ARG, &job])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&format!("{} {job}", shared::child::CHILD_ARG));
     let mut addr = String::new();
     let stdout = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut addr);
     stdout.unwrap();
@@ -296,12 +294,7 @@ fn stop_and_continue(pid: u32) {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_readiness_wait_survives_a_stop_and_continue() {
-    let child = Command::new(BIN)
-        .args(["readiness", "--json", "--delay-ms", "1500"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn("readiness --json --delay-ms 1500");
     // Well inside the first wait (1.5 s). Had the child not reached poll() yet, nothing is
     // interrupted and the test proves less, but never fails.
     std::thread::sleep(Duration::from_millis(500));
@@ -332,12 +325,7 @@ fn serve_echoes_and_survives_a_stop_and_continue() {
 fn a_closed_standard_output_is_no_panic() {
     // Narrated and `--json` alike: each fails if one of its prints used `println!`.
     for mode in ["--no-timeline", "--json"] {
-        let mut child = Command::new(BIN)
-            .args(["blocking", mode, "--delay-ms", "10"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&format!("blocking {mode} --delay-ms 10"));
         drop(child.stdout.take());
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

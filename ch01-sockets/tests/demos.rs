@@ -18,21 +18,17 @@ use shared::trace::named;
 const DELAY: Duration = Duration::from_millis(150);
 const TICK: Duration = Duration::from_millis(5);
 
-/// The sizes these flags give, on the real command line.
+/// The sizes these flags give on the real command line, with the waits' `DELAY` and `TICK`.
 fn sizes(flags: &str) -> Sizes {
-    let args = ["ch01-sockets"].into_iter().chain(flags.split_whitespace());
-    Cli::parse_from(args).sizes
-}
-
-/// The server replies after `DELAY`; tickers tick every `TICK`.
-fn waits() -> Sizes {
-    let (delay, tick) = (DELAY.as_millis(), TICK.as_millis());
-    sizes(&format!("--delay-ms {delay} --tick-ms {tick}"))
+    let args = format!("ch01-sockets --delay-ms 150 --tick-ms 5 {flags}");
+    let sizes = Cli::parse_from(args.split_whitespace()).sizes;
+    assert_eq!(sizes.delay_and_tick(), (DELAY, TICK));
+    sizes
 }
 
 #[test]
 fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
-    let outcome = blocking::measure(&waits()).unwrap();
+    let outcome = blocking::measure(&sizes("")).unwrap();
     // The read really waited for the server: it was open for the server's whole delay, measured
     // by the server itself (a span from accept to just before the reply, at least DELAY long).
     // The read span opened before connect() and cannot close before the reply was sent, however
@@ -56,7 +52,7 @@ fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
 // negative control for the comparison of their CPU times.
 #[test]
 fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most() {
-    let (alone, ticking, busy) = readiness::measure(&waits()).unwrap();
+    let (alone, ticking, busy) = readiness::measure(&sizes("")).unwrap();
     let names = [alone.name, ticking.name, busy.name];
     assert_eq!(names, ["readiness", "readiness_with_ticker", "busy_poll"]);
 
@@ -90,12 +86,12 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
 
     // Negative control, the wrong world: the same wait through poll(), but its timeout is always
     // zero (a ticker always due), so poll() returns at once and the loop spins like the busy poll.
-    let (waited, spans) = shared::trace::record(|| {
+    let ((reply, ..), spans) = shared::trace::record(|| {
         let mut always_due = Ticker::new(Duration::ZERO, "main");
         let server = slow_reply::start(DELAY).unwrap();
         readiness::wait_for_readable(server, Some(&mut always_due)).unwrap()
     });
-    assert_eq!(waited.reply, REPLY);
+    assert_eq!(reply, REPLY);
     let spin_ms = ms(named(&spans, "readiness")[0].cpu());
     // The check above: it must fail here.
     assert!(
@@ -153,12 +149,9 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
     assert_eq!(counted, [1, 7, 1]);
     // The OS threads that ran (entered) the `connection` spans.
     let threads_serving = |run: &ServerRun| {
-        let runs = named(&run.spans, "connection")
-            .into_iter()
-            .flat_map(|s| &s.runs);
-        runs.map(|r| r.thread_id)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
+        let connections = named(&run.spans, "connection").into_iter();
+        let threads = connections.flat_map(|s| s.runs.iter().map(|r| r.thread_id));
+        threads.collect::<std::collections::BTreeSet<_>>().len()
     };
     assert_eq!([one, threads, single].map(threads_serving), [1, 6, 1]);
     // One at a time: each connection closes before the next one is accepted, so never two

@@ -135,19 +135,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let polled = measure(sizes)?;
     narrator.report(&Report::new("busy-poll", SECTION, vec![&polled]));
+    let busy = format!(
+        ". It never stopped asking; the OS gave the core to other programs part of the time \
+         (this machine is busy), or it would have used all {}.",
+        human_ms(polled.wall_ms)
+    );
     let (always, all_of_it) = match polled.idle_core {
-        true => (
-            "on the CPU the whole time",
-            ", all of it spent asking.".into(),
-        ),
-        false => (
-            "never asleep: it waits only for a busy CPU",
-            format!(
-                ". It never stopped asking; the OS gave the core to other programs part of \
-                 the time (this machine is busy), or it would have used all {}.",
-                human_ms(polled.wall_ms)
-            ),
-        ),
+        true => ("on the CPU the whole time", ", all of it spent asking."),
+        false => ("never asleep: it waits only for a busy CPU", busy.as_str()),
     };
     narrator.timeline(
         &format!("busy polling (the loop is {always})"),

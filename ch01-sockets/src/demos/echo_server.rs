@@ -227,13 +227,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let rows = plural(first, "connection", "connections");
     let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
     for run in &runs {
-        let spans = run
-            .spans
-            .iter()
-            .filter(|s| shown.contains(&s.label))
-            .cloned();
+        let spans = run.spans.iter().filter(|s| shown.contains(&s.label));
         let title = format!("{}, the first {rows}, each from accept to close", run.name);
-        narrator.timeline(&title, &spans.collect::<Vec<_>>());
+        narrator.timeline(&title, &spans.cloned().collect::<Vec<_>>());
     }
     narrator.summary(SECTION, &summary(&runs, sizes.clients));
     Ok(())
@@ -254,33 +250,29 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         let wall = human_ms(run.wall_ms);
         format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
     };
-    let finished_early = "the first clients had finished their lines before the last was \
-                          accepted";
-    let one_per_select = format!("it accepts one client per select(), and {finished_early}");
+    let early = "the first clients had finished their lines before the last was accepted";
+    let behind = "its accepting thread is one among all the threads that want a CPU, and it \
+                  accepted the last clients only after the first had left";
     let mut lines = vec![
         format!(
             "Blocking, one thread: at most {} connected at a time; the others waited in line \
              (the staircase above).",
             at_once(one)
         ),
-        format!(
-            "Thread per connection: {}.",
-            served(
-                threads,
-                "its accepting thread is one among all the threads that want a CPU, and it \
-                 accepted the last clients only after the first had left"
-            )
-        ),
+        format!("Thread per connection: {}.", served(threads, behind)),
         format!(
             "Non-blocking + mio: {}: waiting on one client never held up another.",
-            served(single, finished_early)
+            served(single, early)
         ),
     ];
     if let Some(python) = runs.get(3) {
         lines.push(format!(
             "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
              trip: the same readiness loop, in the book's language.",
-            served(python, &one_per_select),
+            served(
+                python,
+                &format!("it accepts one client per select(), and {early}")
+            ),
             python.voluntary_switches_per_round_trip
         ));
     }
@@ -288,19 +280,15 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         lines.push("Context switches are counted on Linux only; here they read 0.".into());
         return lines;
     }
-    let per_trip = |run: &ServerRun| run.voluntary_switches_per_round_trip;
-    let fewer = per_trip(single) < per_trip(one).min(per_trip(threads));
+    let [o, t, s] = [one, threads, single].map(|run| run.voluntary_switches_per_round_trip);
+    let why = match s < o.min(t) {
+        true => ": it slept in poll() only when no socket at all was ready.",
+        false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
+    };
     lines.push(format!(
-        "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
+        "Blocked and woken again, per round trip: {o:.2} for one at a time and {t:.2} for thread \
          per connection (each waits in read() for the next line unless it is there already), \
-         {:.2} for the single thread{}",
-        per_trip(one),
-        per_trip(threads),
-        per_trip(single),
-        match fewer {
-            true => ": it slept in poll() only when no socket at all was ready.",
-            false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
-        }
+         {s:.2} for the single thread{why}"
     ));
     lines
 }

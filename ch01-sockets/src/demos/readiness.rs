@@ -33,21 +33,20 @@ const SOCKET: Token = Token(0);
 /// until one is ready. mio's `Poll` is the same thing (epoll on Linux, kqueue on macOS), here for
 /// one socket: "wake me when it is readable", then read what is there. With a ticker, `poll`'s
 /// timeout wakes the thread when a tick is due; without one it sleeps until the data comes.
+/// Returns the reply, how many times `poll` returned, and how many of those for our socket.
 pub fn wait_for_readable(
     server: SocketAddr,
     mut ticker: Option<&mut Ticker>,
-) -> io::Result<Waited> {
+) -> io::Result<(Vec<u8>, u64, u64)> {
     info_span!("readiness").in_scope(|| {
-        let std_stream = std::net::TcpStream::connect(server)?;
-        std_stream.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(std_stream);
+        let mut stream = TcpStream::from_std(busy_poll::connect_nonblocking(server)?);
         let mut poll = Poll::new()?;
         poll.registry()
             .register(&mut stream, SOCKET, Interest::READABLE)?;
         let mut events = Events::with_capacity(8);
-        let mut waited = Waited::default();
+        let (mut reply, mut wakeups, mut readable) = (Vec::new(), 0, 0);
         // mio reports an edge (the socket *became* readable): read all there is every time.
-        while !read_what_is_there(&mut stream, &mut waited.reply)? {
+        while !read_what_is_there(&mut stream, &mut reply)? {
             if let Some(ticker) = ticker.as_deref_mut() {
                 ticker.tick_if_due();
             }
@@ -60,12 +59,10 @@ pub fn wait_for_readable(
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
-            waited.wakeups += 1;
-            if events.iter().any(|event| event.token() == SOCKET) {
-                waited.readable_events += 1;
-            }
+            wakeups += 1;
+            readable += u64::from(events.iter().any(|event| event.token() == SOCKET));
         }
-        Ok(waited)
+        Ok((reply, wakeups, readable))
     })
 }
 
@@ -83,17 +80,6 @@ fn read_what_is_there(stream: &mut TcpStream, reply: &mut Vec<u8>) -> io::Result
 }
 
 // ---- measuring it: the same wait three ways, CPU time read from the spans ----
-
-/// What a wait through `poll` returned.
-#[derive(Debug, Clone, Default)]
-pub struct Waited {
-    /// The bytes received.
-    pub reply: Vec<u8>,
-    /// How many times `poll` returned (readiness events and ticker timeouts).
-    pub wakeups: u64,
-    /// How many of those returns reported our socket ready.
-    pub readable_events: u64,
-}
 
 /// A wait through `poll`, measured.
 #[derive(Debug, Clone, Serialize)]
@@ -125,9 +111,8 @@ fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readin
         let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
         wait_for_readable(server, ticker.as_mut()).context("waiting")
     });
-    let waited = waited?;
-    let whole = waited.reply == REPLY;
-    ensure!(whole, "the server's reply arrived incomplete");
+    let (reply, wakeups, readable_events) = waited?;
+    ensure!(reply == REPLY, "the server's reply arrived incomplete");
     let wait = the_span(&spans, "readiness")?;
     Ok(Readiness {
         name: match tick {
@@ -136,8 +121,8 @@ fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readin
         },
         wall_ms: ms(wait.wall()),
         cpu_ms: ms(wait.cpu()),
-        wakeups: waited.wakeups,
-        readable_events: waited.readable_events,
+        wakeups,
+        readable_events,
         ticks_while_waiting: ticks(&spans, "main", |tick| wait.contains(tick)),
         cpu_percent_of_busy_poll: 0.0, // once the busy poll is measured
         spans,
@@ -172,10 +157,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         human(sizes.delay_and_tick().0)
     ));
     let (alone, ticking, busy) = measure(sizes)?;
-    let rows = Report::mixed("readiness", SECTION)
-        .with(&alone)
-        .with(&ticking);
-    narrator.report(&rows.with(&busy));
+    let rows = Report::mixed("readiness", SECTION).with(&alone);
+    narrator.report(&rows.with(&ticking).with(&busy));
     narrator.timeline(
         "waiting through poll() with a ticker (asleep between wakeups)",
         &ticking.spans,

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use serde_json::json;
 use shared::Narrator;
 
 use crate::SECTION;
@@ -16,7 +17,7 @@ use crate::demos::echo_server::single_thread_selector;
 use crate::echo::selector::Selector;
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
-pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Result<()> {
+pub fn run(args: &ServeArgs, narrator: &Narrator) -> anyhow::Result<()> {
     let wanted = SocketAddr::new(args.host, args.port);
     let listener = std::net::TcpListener::bind(wanted)
         .with_context(|| format!("cannot listen on {wanted}"))?;
@@ -24,26 +25,18 @@ pub fn run(args: &ServeArgs, narrator: &Narrator, narrated: bool) -> anyhow::Res
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
     let (selector, _stop) = Selector::new(listener).context("setting up the echo server")?;
+    let line = match narrator.json() {
+        true => json!({"demo": "serve", "section": SECTION, "listening": addr}).to_string(),
+        false => format!("listening on {addr}"),
+    };
     // `writeln!` instead of `println!`: if whoever started us closed our standard output, the
     // server keeps serving instead of panicking on a failed print.
-    let mut out = std::io::stdout().lock();
-    let _ = if narrator.json() {
-        let line =
-            serde_json::json!({"demo": "serve", "section": SECTION, "listening": addr.to_string()});
-        writeln!(out, "{line}")
-    } else {
-        writeln!(out, "listening on {addr}")
-    };
-    if narrated {
-        let _ = writeln!(
-            out,
-            "Echo server: one thread, non-blocking sockets, mio. Try `nc {} {}` (several at \
-             once). Ctrl-C stops it.",
-            addr.ip(),
-            addr.port()
-        );
-    }
-    let _ = out.flush();
-    drop(out);
+    let _ = writeln!(std::io::stdout(), "{line}");
+    narrator.say(format!(
+        "Echo server: one thread, non-blocking sockets, mio. Try `nc {} {}` (several at once). \
+         Ctrl-C stops it.",
+        addr.ip(),
+        addr.port()
+    ));
     single_thread_selector(selector).context("the echo server failed")
 }

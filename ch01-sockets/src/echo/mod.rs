@@ -118,8 +118,7 @@ pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
 pub struct Running {
     /// Where clients connect.
     pub addr: SocketAddr,
-    /// Makes the server stop accepting: shuts a blocking server's listener down (which ends
-    /// [`incoming`]), or tells the selector.
+    /// Stops accepting: shuts a blocking listener down (ending [`incoming`]) or wakes the selector.
     stop: Box<dyn Fn() + Send>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -134,10 +133,8 @@ impl ServerKind {
         let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
             ServerKind::SingleThreadNonblocking => {
                 let (selector, stop) = Selector::new(listener)?;
-                (
-                    Box::new(stop),
-                    Box::new(|| single_thread_selector(selector)),
-                )
+                let serve = || single_thread_selector(selector);
+                (Box::new(stop), Box::new(serve))
             }
             blocking => {
                 let copy = listener.try_clone()?;

@@ -92,10 +92,7 @@ impl Selector {
             return Ok(None);
         }
         ready.append(&mut self.another_turn);
-        if self
-            .accept_paused_until
-            .is_some_and(|t| Instant::now() >= t)
-        {
+        if matches!(self.accept_paused_until, Some(t) if t <= Instant::now()) {
             self.accept_paused_until = None;
             self.poll
                 .registry()
@@ -139,10 +136,7 @@ impl Selector {
         let token = Token(self.next_token);
         self.next_token += 1;
         let registry = self.poll.registry();
-        if registry
-            .register(&mut stream, token, Interest::READABLE)
-            .is_ok()
-        {
+        if let Ok(()) = registry.register(&mut stream, token, Interest::READABLE) {
             let span = info_span!("connection", n = token.0 - FIRST_CLIENT);
             self.clients.insert(token, Client::new(stream, span));
         } // else dropping the stream closes it; the server goes on
