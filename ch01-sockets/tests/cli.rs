@@ -156,11 +156,10 @@ fn echo_once(addr: &str, text: &[u8]) {
 #[cfg(target_os = "linux")]
 fn cpu_of(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name, the state letter first.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The 12th and 13th fields after the command name (the state letter first).
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields = after_name.split_whitespace().skip(11).take(2);
+    let ticks: u64 = fields.map(|f| f.parse::<u64>().unwrap()).sum();
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_millis(ticks * 1000 / per_second)
@@ -182,8 +181,7 @@ fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpSt
         stream
     });
     let clients = clients.collect();
-    let said = stderr.recv_timeout(PATIENCE);
-    let said = said.expect("a line on standard error");
+    let said = stderr.recv_timeout(PATIENCE).expect("a line on stderr");
     assert!(said.contains("out of file descriptors"), "{said}");
     assert!(said.contains("`ulimit -n` is"), "{said}");
     (clients, said)
@@ -215,10 +213,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     let watched = Duration::from_millis(600);
     std::thread::sleep(watched);
     let cpu = cpu_of(pid).saturating_sub(cpu_before);
-    assert!(
-        cpu < watched / 2,
-        "the server spun: {cpu:?} of CPU in {watched:?}"
-    );
+    assert!(cpu < watched / 2, "it spun: {cpu:?} of CPU in {watched:?}");
     let exited = server.child.try_wait().unwrap();
     assert!(exited.is_none(), "the server exited: {exited:?}");
 
@@ -227,12 +222,9 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     echo_once(&addr, b"after the storm\n");
 
     // However often accept failed meanwhile, at most one line per second.
-    let elapsed = started.elapsed();
-    let said = 1 + server.said.try_iter().count();
-    assert!(
-        said as f64 <= elapsed.as_secs_f64().ceil() + 1.0,
-        "{said} lines in {elapsed:?}"
-    );
+    let (elapsed, said) = (started.elapsed(), 1 + server.said.try_iter().count());
+    let seconds = elapsed.as_secs_f64().ceil();
+    assert!(said as f64 <= seconds + 1.0, "{said} lines in {elapsed:?}");
 }
 
 /// The thread-per-connection server in a process of its own (this crate's binary, run as its

@@ -118,20 +118,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         &blocking.spans,
     );
     let times = |count| plural(count, "time", "times");
-    narrator.summary(
-        SECTION,
-        &[
-            format!(
-                "read() held the main thread for {}; its ticker ticked {} meanwhile, the \
-                 ticker on its own thread {}.",
-                human_ms(blocking.wall_ms),
-                times(blocking.ticks_while_blocked),
-                times(blocking.other_thread_ticks)
-            ),
-            "Sockets are blocking by default: waiting for a server's reply halts the program \
-             (or at least the thread) until the data comes."
-                .into(),
-        ],
+    let held = format!(
+        "read() held the main thread for {}; its ticker ticked {} meanwhile, the ticker on its \
+         own thread {}. Sockets block by default: waiting for a server's reply halts the program \
+         (or at least the thread) until the data comes.",
+        human_ms(blocking.wall_ms),
+        times(blocking.ticks_while_blocked),
+        times(blocking.other_thread_ticks)
     );
+    narrator.summary(SECTION, &[held]);
     Ok(())
 }

@@ -94,15 +94,12 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
         let asked = Instant::now();
         let first_read = stream.read(&mut [0u8; 1]);
         let took = asked.elapsed();
+        let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        ensure!(would_block, "the first read said {first_read:?}");
         let polled = busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
-        anyhow::Ok((polled.context("reading the reply")?, first_read, took))
+        anyhow::Ok((polled.context("reading the reply")?, took))
     });
-    let ((reply, would_block_count), first_read, first_read_took) = polled?;
-    let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-    ensure!(
-        would_block,
-        "the first read did not say WouldBlock: {first_read:?}"
-    );
+    let ((reply, would_block_count), first_read_took) = polled?;
     ensure!(reply == REPLY, "the server's reply arrived incomplete");
     let busy = the_span(&spans, "busy poll")?;
     let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));

@@ -96,10 +96,9 @@ const TIMELINE_ROWS: u64 = 6;
 /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
 const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-/// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
-/// closes, and answers its process's (voluntary, involuntary) context switches meanwhile
-/// (`getrusage`: all its threads, those that ended included). Alone in its process, the
-/// server's threads are the ones the process counts.
+/// The child's job: serves, prints its address, stops when standard input closes, and answers
+/// its process's (voluntary, involuntary) context switches meanwhile (`getrusage`: all its
+/// threads, those that ended included; alone in its process, they are the server's).
 pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
@@ -157,8 +156,7 @@ pub struct ServerRun {
     pub spans: Vec<Span>,
 }
 
-/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a fresh server in a
-/// process of its own.
+/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a server in its own process.
 pub fn measure_one(server: &Server, load: &Sizes) -> anyhow::Result<ServerRun> {
     let (name, child) = match server {
         Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
@@ -211,8 +209,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          between those threads.",
     );
     narrator.say(format!(
-        "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
-         byte.",
+        "The load: {}, each sending {} of {} bytes one at a time, every echo checked.",
         plural(sizes.clients, "client", "clients"),
         plural(sizes.lines, "line", "lines"),
         sizes.line_bytes

@@ -108,9 +108,8 @@ pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
     // Standard error may be closed: the server keeps serving all the same.
     let _ = writeln!(
         io::stderr(),
-        "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
-         once (`ulimit -n` is {soft}). Still serving the clients connected; new clients wait in \
-         the queue until one leaves."
+        "echo server: {who} out of file descriptors ({error}; `ulimit -n` is {soft}). Still \
+         serving the clients connected; new clients wait in the queue until one leaves."
     );
 }
 
