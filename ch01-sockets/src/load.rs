@@ -1,9 +1,7 @@
-//! Section 1.6: the load for the echo servers: many clients at once, each checking its echoes.
-//!
-//! Every client connects first; then all start together (a barrier), and each sends its lines
-//! one at a time, waiting for each echo before sending the next (a round trip). Each line names
-//! its client and its number, so a byte delivered to the wrong client or out of order is caught.
-//! Each client is a `client` span, from the start to the server's close.
+//! Section 1.6: the load for the echo servers. Every client connects first, then all start
+//! together and send their lines one round trip at a time. Each line names its client and its
+//! number, so a byte delivered to the wrong client or out of order is caught. Each client is a
+//! `client` span, from the start to the server's close.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

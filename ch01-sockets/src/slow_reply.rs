@@ -1,8 +1,5 @@
-//! Section 1.6: a tiny local TCP server that answers one client after a delay.
-//!
-//! It stands in for "a server on the internet that takes a while": the client connects, and the
-//! reply arrives only `delay` later. Waiting for that reply is what section 1.6's demos do in
-//! three ways (blocking, busy polling, readiness).
+//! Section 1.6: "a server on the internet that takes a while", on 127.0.0.1: the reply that the
+//! first three demos wait for (blocking, busy polling, readiness) arrives `delay` after connect.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -1,9 +1,6 @@
-//! Section 1.6: a stand-in for "other work the program could do while it waits".
-//!
-//! A ticker wants to tick every few milliseconds; each tick is a tiny `ticker` span. On the
-//! thread that waits for a socket it can only tick when that thread gets control back; on a
-//! thread of its own it ticks whatever the socket does. Which ticks fall inside a wait (the
-//! recorded spans say) shows whether the wait halted the thread.
+//! Section 1.6: a stand-in for "other work the program could do while it waits": a tiny
+//! `ticker` span every few milliseconds. On the thread that waits for a socket it ticks only when
+//! that thread gets control back, so the ticks inside a wait show whether it halted the thread.
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,5 @@
-//! Section 1.6, demo `blocking`: sockets block by default.
-//!
-//! A client asks a local server that answers only after a delay. While `read` waits, the thread
-//! that called it is halted: a ticker on that same thread cannot tick once, while a ticker on
-//! another thread keeps ticking.
+//! Section 1.6, demo `blocking`: sockets block by default. While `read` waits for a slow local
+//! server, a ticker on the same thread cannot tick once; a ticker on another thread keeps ticking.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -98,12 +95,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Sockets block by default",
-        "A blocking read halts its thread until the data arrives: nothing else runs on that \
-         thread.",
-    );
+    let claim = "A blocking read halts its thread until the data arrives: nothing else runs on \
+                 that thread.";
+    narrator.header(SECTION, "Sockets block by default", claim);
     let (delay, tick) = sizes.delay_and_tick();
     narrator.say(format!(
         "A local server replies {} after we connect. Two tickers want to tick every {}: one \
@@ -113,10 +107,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let blocking = measure(sizes)?;
     narrator.report(&Report::new("blocking", SECTION, vec![&blocking]));
-    narrator.timeline(
-        "a blocking read (the main thread's ticker stops while read() waits)",
-        &blocking.spans,
-    );
+    let title = "a blocking read (the main thread's ticker stops while read() waits)";
+    narrator.timeline(title, &blocking.spans);
     let times = |count| plural(count, "time", "times");
     let held = format!(
         "read() held the main thread for {}; its ticker ticked {} meanwhile, the ticker on its \

@@ -1,9 +1,6 @@
-//! Section 1.6, demo `busy-poll`: non-blocking mode, and the cost of asking again and again.
-//!
-//! With `set_nonblocking(true)`, `read` on a socket with nothing to read returns `WouldBlock` at
-//! once instead of waiting. The thread is free to do other work (the ticker on the same thread
-//! keeps ticking), but if the only way to learn that data arrived is to call `read` again, the
-//! loop that keeps asking burns a whole core for the entire wait.
+//! Section 1.6, demo `busy-poll`: non-blocking mode, and the cost of asking again and again. The
+//! thread is free to do other work (its ticker keeps ticking), but if the only way to learn that
+//! data arrived is to call `read` again, the loop that keeps asking burns a core the whole wait.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -119,12 +116,10 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Non-blocking mode: the OS answers at once",
-        "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a \
-         whole core.",
-    );
+    let title = "Non-blocking mode: the OS answers at once";
+    let claim = "A non-blocking read returns WouldBlock immediately; asking again in a loop \
+                 burns a whole core.";
+    narrator.header(SECTION, title, claim);
     narrator.say(format!(
         "Same server (reply after {}), but the socket is non-blocking and we call read() in \
          a loop until the data is there, ticking in between.",
@@ -141,10 +136,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         true => ("on the CPU the whole time", ", all of it spent asking."),
         false => ("never asleep: it waits only for a busy CPU", busy.as_str()),
     };
-    narrator.timeline(
-        &format!("busy polling (the loop is {always})"),
-        &polled.spans,
-    );
+    let title = format!("busy polling (the loop is {always})");
+    narrator.timeline(&title, &polled.spans);
     let times = |count| plural(count, "time", "times");
     let summary = [
         format!(

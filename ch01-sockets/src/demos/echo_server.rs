@@ -1,12 +1,8 @@
-//! Section 1.6, demo `echo-server`: many clients, three ways to serve them, and CPython's.
-//!
-//! The same load (C clients, each sending lines and waiting for every echo) against three echo
-//! servers shaped like the book's chapter 3 listings: blocking sockets, one client at a time
-//! (3.1 to 3.3); the same with a thread per client; one thread with non-blocking sockets and a
-//! selector (3.7), then listing 3.7 itself in CPython (`echo_server.py`). Partial writes, slow
-//! readers and running out of descriptors are handled in `src/echo/`. Each server runs in a
-//! process of its own: its `connection` spans say how many clients it had at once and on which
-//! threads, its `getrusage` what its threads' context switches cost.
+//! Section 1.6, demo `echo-server`: the same load against three servers shaped like the book's
+//! chapter 3 listings (blocking, one client at a time, 3.1 to 3.3; a thread per client; one
+//! thread and a selector, 3.7), then listing 3.7 in CPython (`echo_server.py`). `src/echo/`
+//! handles partial writes, slow readers and running out of descriptors. Each server runs in its
+//! own process: its `connection` spans say how many clients it had at once and on which threads.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -201,13 +197,11 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "One thread, many clients: an echo server on non-blocking sockets",
-        "With readiness notification one thread serves every client at once; with blocking \
-         sockets it is one client at a time, or one thread per client, and the OS switching \
-         between those threads.",
-    );
+    let title = "One thread, many clients: an echo server on non-blocking sockets";
+    let claim = "With readiness notification one thread serves every client at once; with \
+                 blocking sockets it is one client at a time, or one thread per client, and the \
+                 OS switching between those threads.";
+    narrator.header(SECTION, title, claim);
     narrator.say(format!(
         "The load: {}, each sending {} of {} bytes one at a time, every echo checked.",
         plural(sizes.clients, "client", "clients"),
@@ -216,10 +210,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let runs = measure(sizes)?;
     narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
-    narrator.say(
-        "In the timelines, each row is one connection from accept to close, with the OS thread \
-         that served it (t...): one thread in turn, one thread each, one thread for all at once.",
-    );
+    let legend = "In the timelines, each row is one connection from accept to close, with the OS \
+                  thread that served it (t...): one thread in turn, one thread each, one for all.";
+    narrator.say(legend);
     let first = TIMELINE_ROWS.min(sizes.clients);
     let rows = plural(first, "connection", "connections");
     let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
@@ -248,6 +241,7 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
     };
     let early = "the first clients had finished their lines before the last was accepted";
+    let one_per_select = format!("it accepts one client per select(), and {early}");
     let behind = "its accepting thread is one among all the threads that want a CPU, and it \
                   accepted the last clients only after the first had left";
     let mut lines = vec![
@@ -266,10 +260,7 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         lines.push(format!(
             "CPython's listing 3.7 (selectors): {}, blocked and woken {:.2} times per round \
              trip: the same readiness loop, in the book's language.",
-            served(
-                python,
-                &format!("it accepts one client per select(), and {early}")
-            ),
+            served(python, &one_per_select),
             python.voluntary_switches_per_round_trip
         ));
     }

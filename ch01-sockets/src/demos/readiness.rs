@@ -1,13 +1,9 @@
-//! Section 1.6, demo `readiness`: let the OS tell us when the data is there.
-//!
-//! The same wait as the busy poll, but the socket is registered with the OS's readiness
-//! notification (epoll on Linux, kqueue on macOS, through mio's `Poll`). The thread sleeps in
-//! `poll` until the socket is readable, or until the ticker is due, because `poll` takes a
-//! timeout. The thread stays free for other work, and the wait costs almost no CPU.
+//! Section 1.6, demo `readiness`: let the OS tell us when the data is there. The busy poll's
+//! wait, but asleep in `poll` (epoll, kqueue) until the socket is readable or a tick is due: the
+//! thread stays free for other work, and the wait costs almost no CPU.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use mio::net::TcpStream;
@@ -102,22 +98,20 @@ pub struct Readiness {
     pub spans: Vec<Span>,
 }
 
-/// Waits through mio for a server that replies after `delay`; with `tick`, the same thread
-/// also ticks that often.
-fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readiness> {
+/// The row `name`: waits through mio for a server that replies after `--delay-ms`, ticking
+/// every `--tick-ms` when `ticking`.
+fn measure_one(name: &'static str, sizes: &Sizes, ticking: bool) -> anyhow::Result<Readiness> {
+    let (delay, tick) = sizes.delay_and_tick();
     let (waited, spans) = shared::trace::record(|| {
         let server = slow_reply::start(delay).context("starting the local server")?;
-        let mut ticker = tick.map(|tick| Ticker::new(tick, "main"));
+        let mut ticker = ticking.then(|| Ticker::new(tick, "main"));
         wait_for_readable(server, ticker.as_mut()).context("waiting")
     });
     let (reply, wakeups, readable_events) = waited?;
     ensure!(reply == REPLY, "the server's reply arrived incomplete");
     let wait = the_span(&spans, "readiness")?;
     Ok(Readiness {
-        name: match tick {
-            Some(_) => "readiness_with_ticker",
-            None => "readiness",
-        },
+        name,
         wall_ms: ms(wait.wall()),
         cpu_ms: ms(wait.cpu()),
         wakeups,
@@ -128,12 +122,10 @@ fn measure_one(delay: Duration, tick: Option<Duration>) -> anyhow::Result<Readin
     })
 }
 
-/// Both waits through `poll` (alone, then ticking), then a busy poll of the same wait to
-/// compare with.
+/// Both waits through `poll` (alone, then ticking), then a busy poll of the same wait.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)> {
-    let (delay, tick) = sizes.delay_and_tick();
-    let mut alone = measure_one(delay, None)?;
-    let mut ticking = measure_one(delay, Some(tick))?;
+    let mut alone = measure_one("readiness", sizes, false)?;
+    let mut ticking = measure_one("readiness_with_ticker", sizes, true)?;
     let busy = busy_poll::measure(sizes)?;
     for wait in [&mut alone, &mut ticking] {
         wait.cpu_percent_of_busy_poll = ratio(wait.cpu_ms, busy.cpu_ms) * 100.0;
@@ -143,12 +135,10 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<(Readiness, Readiness, BusyPoll)
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Readiness: the OS tells us when data has come",
-        "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is \
-         readable: the same wait costs almost no CPU.",
-    );
+    let title = "Readiness: the OS tells us when data has come";
+    let claim = "Register the socket with the OS (epoll/kqueue via mio) and sleep until it is \
+                 readable: the same wait costs almost no CPU.";
+    narrator.header(SECTION, title, claim);
     narrator.say(format!(
         "Same server (reply after {}). The thread sleeps in poll() until the socket is \
          readable; then again with a ticker on the same thread (poll's timeout wakes us for \
@@ -158,10 +148,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (alone, ticking, busy) = measure(sizes)?;
     let rows = Report::mixed("readiness", SECTION).with(&alone);
     narrator.report(&rows.with(&ticking).with(&busy));
-    narrator.timeline(
-        "waiting through poll() with a ticker (asleep between wakeups)",
-        &ticking.spans,
-    );
+    let title = "waiting through poll() with a ticker (asleep between wakeups)";
+    narrator.timeline(title, &ticking.spans);
     let busy_core = match busy.idle_core {
         true => ".".to_string(),
         false => format!(
@@ -173,32 +161,29 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     };
     let times = |count| plural(count, "time", "times");
     let timeouts = ticking.wakeups - ticking.readable_events;
-    narrator.summary(
-        SECTION,
-        &[
-            format!(
-                "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{busy_core}",
-                human_ms(alone.wall_ms),
-                human_ms(alone.cpu_ms),
-                alone.cpu_percent_of_busy_poll,
-                human_ms(busy.cpu_ms),
-            ),
-            format!(
-                "Alone, poll() returned {}. With the ticker it returned {} ({} for the \
-                 ticker, {} for the socket) and still cost only {} of CPU: the thread was \
-                 free for other work and slept in between.",
-                times(alone.wakeups),
-                times(ticking.wakeups),
-                plural(timeouts, "timeout", "timeouts"),
-                ticking.readable_events,
-                human_ms(ticking.cpu_ms)
-            ),
-            "Non-blocking mode only makes a call return at once (WouldBlock) instead of \
-             waiting; readiness notification (epoll, here through mio) is the OS telling us \
-             when a socket is ready. With both, one thread can wait on many sockets (next: \
-             an echo server)."
-                .into(),
-        ],
-    );
+    let lines = [
+        format!(
+            "Waiting {} through poll() cost {} of CPU: {:.2}% of the busy poll's {}{busy_core}",
+            human_ms(alone.wall_ms),
+            human_ms(alone.cpu_ms),
+            alone.cpu_percent_of_busy_poll,
+            human_ms(busy.cpu_ms),
+        ),
+        format!(
+            "Alone, poll() returned {}. With the ticker it returned {} ({} for the ticker, {} \
+             for the socket) and still cost only {} of CPU: the thread was free for other work \
+             and slept in between.",
+            times(alone.wakeups),
+            times(ticking.wakeups),
+            plural(timeouts, "timeout", "timeouts"),
+            ticking.readable_events,
+            human_ms(ticking.cpu_ms)
+        ),
+        "Non-blocking mode only makes a call return at once (WouldBlock) instead of waiting; \
+         readiness notification (epoll, here through mio) is the OS telling us when a socket is \
+         ready. With both, one thread can wait on many sockets (next: an echo server)."
+            .into(),
+    ];
+    narrator.summary(SECTION, &lines);
     Ok(())
 }
