@@ -4,8 +4,7 @@ pub mod cli;
 pub mod demos;
 pub mod echo;
 pub mod load;
-pub mod slow_reply;
-pub mod ticker;
+pub mod waits;
 
 use shared::Narrator;
 

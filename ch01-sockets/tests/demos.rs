@@ -8,8 +8,7 @@ use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
 use ch01_sockets::echo::ServerKind;
-use ch01_sockets::slow_reply::{self, REPLY};
-use ch01_sockets::ticker::Ticker;
+use ch01_sockets::waits::{REPLY, Ticker, slow_server};
 use clap::Parser as _;
 use shared::Recording;
 use shared::timing::ms;
@@ -84,7 +83,7 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
     // zero (a ticker always due), so poll() returns at once and the loop spins like the busy poll.
     let ((reply, ..), spans) = shared::trace::record(|| {
         let mut always_due = Ticker::new(Duration::ZERO, "main");
-        let server = slow_reply::start(DELAY).unwrap();
+        let server = slow_server(DELAY).unwrap();
         readiness::wait_for_readable(server, Some(&mut always_due)).unwrap()
     });
     assert_eq!(reply, REPLY);

@@ -14,9 +14,7 @@ use tracing::info_span;
 
 use crate::SECTION;
 use crate::cli::Sizes;
-use crate::demos::the_span;
-use crate::slow_reply::{self, REPLY};
-use crate::ticker::{Ticker, ticks};
+use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
 
 // ---- the lesson: a read on an ordinary (blocking) socket ----
 
@@ -63,7 +61,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
     let (delay, tick) = sizes.delay_and_tick();
     let what = "waiting in a blocking read()";
     let (reply, spans) = shared::narrate::record(what, "blocking read", None, || {
-        let server = slow_reply::start(delay).context("starting the local server")?;
+        let server = slow_server(delay).context("starting the local server")?;
         let stop = &AtomicBool::new(false);
         std::thread::scope(|scope| {
             let mut other = Ticker::new(tick, "other thread");

@@ -15,9 +15,7 @@ use tracing::info_span;
 
 use crate::SECTION;
 use crate::cli::Sizes;
-use crate::demos::the_span;
-use crate::slow_reply::{self, REPLY};
-use crate::ticker::{Ticker, ticks};
+use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
 
 // ---- the lesson: a non-blocking socket, asked again and again ----
 
@@ -85,7 +83,7 @@ pub struct BusyPoll {
 pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
     let (delay, tick) = sizes.delay_and_tick();
     let (polled, spans) = shared::narrate::record("busy polling read()", "busy poll", None, || {
-        let server = slow_reply::start(delay).context("starting the local server")?;
+        let server = slow_server(delay).context("starting the local server")?;
         let mut stream = connect_nonblocking(server).context("connecting")?;
         // One read by hand first, to time it: the server has not sent anything yet.
         let asked = Instant::now();

@@ -17,9 +17,7 @@ use tracing::info_span;
 use crate::SECTION;
 use crate::cli::Sizes;
 use crate::demos::busy_poll::{self, BusyPoll};
-use crate::demos::the_span;
-use crate::slow_reply::{self, REPLY};
-use crate::ticker::{Ticker, ticks};
+use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
 
 // ---- the lesson: register the socket, sleep until the OS says it is readable ----
 
@@ -103,7 +101,7 @@ pub struct Readiness {
 fn measure_one(name: &'static str, sizes: &Sizes, ticking: bool) -> anyhow::Result<Readiness> {
     let (delay, tick) = sizes.delay_and_tick();
     let (waited, spans) = shared::trace::record(|| {
-        let server = slow_reply::start(delay).context("starting the local server")?;
+        let server = slow_server(delay).context("starting the local server")?;
         let mut ticker = ticking.then(|| Ticker::new(tick, "main"));
         wait_for_readable(server, ticker.as_mut()).context("waiting")
     });

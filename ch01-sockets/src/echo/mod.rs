@@ -79,10 +79,9 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
                     return Some((n, stream));
                 }
                 Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
-                    info_span!("accept paused").in_scope(|| {
-                        say_out_of_fds(&e, &mut said_at);
-                        std::thread::sleep(ACCEPT_BACKOFF);
-                    });
+                    let _paused = info_span!("accept paused").entered();
+                    say_out_of_fds(&e, &mut said_at);
+                    std::thread::sleep(ACCEPT_BACKOFF);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Shut down (EINVAL): the server is stopping.

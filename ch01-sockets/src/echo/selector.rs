@@ -93,9 +93,8 @@ impl Selector {
         ready.append(&mut self.another_turn);
         if matches!(self.accept_paused_until, Some(t) if t <= Instant::now()) {
             self.accept_paused_until = None;
-            self.poll
-                .registry()
-                .register(&mut self.listener, LISTENER, Interest::READABLE)?;
+            let registry = self.poll.registry();
+            registry.register(&mut self.listener, LISTENER, Interest::READABLE)?;
             // Clients that queued meanwhile gave no new edge: accept them now.
             ready.push(LISTENER);
         }
@@ -113,11 +112,10 @@ impl Selector {
                 // mutants: `false` is equivalent: Linux reports neither from a non-blocking accept.
                 Err(e) if matches!(e.kind(), Interrupted | ConnectionAborted) => {}
                 Err(e) => {
-                    info_span!("accept paused").in_scope(|| {
-                        if shared::fdlimit::is_out_of_fds(&e) {
-                            say_out_of_fds(&e, &mut self.out_of_fds_said);
-                        }
-                    });
+                    let _paused = info_span!("accept paused").entered();
+                    if shared::fdlimit::is_out_of_fds(&e) {
+                        say_out_of_fds(&e, &mut self.out_of_fds_said);
+                    }
                     // Without the listener registered, poll cannot report it over and over.
                     let _ = self.poll.registry().deregister(&mut self.listener);
                     self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
@@ -177,9 +175,7 @@ impl Selector {
                 let _ = self.poll.registry().deregister(&mut client.stream);
             }
             // A descriptor is free again: if accepting was paused, resume at once.
-            if self.accept_paused_until.is_some() {
-                self.accept_paused_until = Some(Instant::now());
-            }
+            self.accept_paused_until = self.accept_paused_until.map(|_| Instant::now());
         }
     }
 }

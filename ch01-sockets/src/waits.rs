@@ -1,12 +1,39 @@
-//! Section 1.6: a stand-in for "other work the program could do while it waits": a tiny
-//! `ticker` span every few milliseconds. On the thread that waits for a socket it ticks only when
-//! that thread gets control back, so the ticks inside a wait show whether it halted the thread.
+//! Section 1.6: what the first three demos wait with. A slow server on 127.0.0.1 stands in for
+//! "a server on the internet that takes a while": its reply arrives `delay` after connect. A
+//! ticker stands in for "other work the program could do while it waits": a tiny `ticker` span
+//! every few milliseconds. On the thread that waits for a socket it ticks only when that thread
+//! gets control back, so the ticks inside a wait show whether it halted the thread.
 
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use shared::Span;
 use shared::trace::named;
 use tracing::info_span;
+
+/// What the server sends after the delay.
+pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
+
+/// Starts a one-shot server on 127.0.0.1, on its own thread, and returns its address: it accepts
+/// one connection, waits `delay`, sends [`REPLY`] and closes. (Should no client come, its thread
+/// waits in `accept` until the process ends.)
+pub fn slow_server(delay: Duration) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let addr = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("slow-reply-server".into())
+        .spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                // From accept to just before the reply: no reply reaches a client before it closes.
+                info_span!("server waits").in_scope(|| std::thread::sleep(delay));
+                // The client may have given up already; that is its business.
+                let _ = stream.write_all(REPLY);
+            }
+        })?;
+    Ok(addr)
+}
 
 /// Ticks at most once per interval, when asked.
 #[derive(Debug)]
@@ -62,4 +89,10 @@ pub fn ticks(spans: &[Span], on: &str, counts: impl Fn(&Span) -> bool) -> u64 {
     let label = format!("ticker {on}");
     let mine = |tick: &&Span| tick.label == label && counts(tick);
     named(spans, "ticker").into_iter().filter(mine).count() as u64
+}
+
+/// The first span called `name`: the wait a demo measures.
+pub fn the_span(spans: &[Span], name: &str) -> anyhow::Result<Span> {
+    let first = spans.iter().find(|span| span.name == name);
+    first.cloned().with_context(|| format!("no `{name}` span"))
 }
