@@ -1,6 +1,4 @@
-//! The command line: which demo of section 1.6 to run, and its sizes.
-//!
-//! `main.rs` parses it; [`crate::run`] runs what it asks for.
+//! The command line: which demo of section 1.6 to run, and its sizes ([`crate::run`] runs it).
 
 use std::net::IpAddr;
 

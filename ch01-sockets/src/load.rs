@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 
 use crate::cli::Sizes;
 
@@ -27,9 +27,8 @@ fn line_for(client: u64, line: u64, line_bytes: u64) -> Vec<u8> {
     text
 }
 
-/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against the echo server at `addr` and
-/// returns its wall time, from the first connect to the last client finishing; fails if any
-/// client got a wrong byte.
+/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against the echo server at `addr`;
+/// returns the time from the first connect to the last client's end; fails on any wrong byte.
 pub fn run(addr: SocketAddr, load: &Sizes) -> anyhow::Result<Duration> {
     let started = Instant::now();
     // Connect everybody first: a blocking server leaves them queued in the kernel, which is the
@@ -72,21 +71,15 @@ fn exchange_lines(mut stream: TcpStream, client: u64, load: &Sizes) -> anyhow::R
         stream
             .read_exact(&mut echo)
             .with_context(|| format!("waiting for the echo of line {line}"))?;
-        if echo != sent {
-            bail!(
-                "line {line} came back as {:?} instead of {:?}",
-                String::from_utf8_lossy(&echo),
-                String::from_utf8_lossy(&sent)
-            );
-        }
+        let text = String::from_utf8_lossy(&echo);
+        ensure!(echo == sent, "line {line} came back as {text:?}");
     }
     // Half-close: "no more lines". The server must answer with its own close, and nothing else.
     stream
         .shutdown(Shutdown::Write)
         .context("closing the sending side")?;
     let rest = stream.read_to_end(&mut Vec::new());
-    match rest.context("waiting for the server to close")? {
-        0 => Ok(()),
-        n => bail!("{n} unexpected bytes after the last echo"),
-    }
+    let rest = rest.context("waiting for the server to close")?;
+    ensure!(rest == 0, "{rest} unexpected bytes after the last echo");
+    Ok(())
 }

@@ -16,9 +16,8 @@ use tracing::info_span;
 /// What the server sends after the delay.
 pub const REPLY: &[u8] = b"here is your data, sorry for the wait\n";
 
-/// Starts a one-shot server on 127.0.0.1, on its own thread, and returns its address: it accepts
-/// one connection, waits `delay`, sends [`REPLY`] and closes. (Should no client come, its thread
-/// waits in `accept` until the process ends.)
+/// Starts a one-shot server thread and returns its address: it accepts one connection, waits
+/// `delay`, sends [`REPLY`] and closes (with no client, it waits in `accept` till the end).
 pub fn slow_server(delay: Duration) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(("127.0.0.1", 0))?;
     let addr = listener.local_addr()?;
@@ -53,15 +52,13 @@ impl Ticker {
         }
     }
 
-    /// Ticks if a tick is due (a tiny span of "other work"). Returns true if it ticked.
-    pub fn tick_if_due(&mut self) -> bool {
+    /// Ticks if a tick is due (a tiny span of "other work").
+    pub fn tick_if_due(&mut self) {
         let now = Instant::now();
-        if now < self.next {
-            return false;
+        if now >= self.next {
+            self.next = now + self.every;
+            info_span!("ticker", on = self.on).in_scope(|| std::hint::black_box(now));
         }
-        self.next = now + self.every;
-        info_span!("ticker", on = self.on).in_scope(|| std::hint::black_box(now));
-        true
     }
 
     /// How long until the next tick is due (zero if it is due already).

@@ -2,7 +2,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use ch01_sockets::echo::ServerKind;
 use serde_json::Value;
@@ -119,25 +119,14 @@ fn bad_input_and_a_port_in_use_give_one_line_and_a_failing_status() {
     assert_one_line_error(&in_use, "cannot listen on 127.0.0.1:");
 }
 
-/// `serve`, killed even when an assertion fails, its standard output open; `said` gets its
-/// standard error's lines as they come.
-struct Serve {
-    child: Child,
-    _out: BufReader<ChildStdout>,
-    said: Receiver<String>,
-}
+/// A child process, killed even when an assertion fails.
+struct Killed(Child);
 
-impl Drop for Serve {
+impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-}
-
-fn start_serve(limit_fds: Option<u64>) -> (Serve, String) {
-    let (child, _out, addr, said) =
-        testing::start_server(BIN, &["serve", "--port", "0"], limit_fds);
-    (Serve { child, _out, said }, addr)
 }
 
 /// How long a client waits for an echo, or the server for its first line on standard error.
@@ -198,15 +187,21 @@ fn served_once_some_leave(mut clients: Vec<TcpStream>, leave: usize) {
     }
 }
 
+/// Then, stopped and continued while it sleeps in poll(), it goes on serving: the selector waits
+/// again after the EINTR (fails in a world that takes EINTR for a failure of the poller: the
+/// server exits, and the next client finds no one listening).
 #[cfg(target_os = "linux")]
 #[test]
-fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
+fn out_of_file_descriptors_serve_says_so_backs_off_recovers_and_survives_a_stop_and_continue() {
     // 40 descriptors: stdio, the poller, its waker and the listener leave room for about 34
     // clients; 100 connect (the kernel queues the rest) and each sends a line.
     let started = Instant::now();
-    let (mut server, addr) = start_serve(Some(40));
-    let pid = server.child.id();
-    let (clients, first) = out_of_fds(&addr, 100, &server.said);
+    let args = ["serve", "--port", "0"];
+    let (child, _out, addr, said) = testing::start_server(BIN, &args, Some(40));
+    let mut server = Killed(child);
+    assert!(addr.starts_with("127.0.0.1:"));
+    let pid = server.0.id();
+    let (clients, first) = out_of_fds(&addr, 100, &said);
     assert!(first.contains("`ulimit -n` is 40"), "{first}");
     let cpu_before = cpu_of(pid);
     // Accepting fails with EMFILE for the clients beyond the limit, and goes on failing.
@@ -214,7 +209,7 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     std::thread::sleep(watched);
     let cpu = cpu_of(pid).saturating_sub(cpu_before);
     assert!(cpu < watched / 2, "it spun: {cpu:?} of CPU in {watched:?}");
-    let exited = server.child.try_wait().unwrap();
+    let exited = server.0.try_wait().unwrap();
     assert!(exited.is_none(), "the server exited: {exited:?}");
 
     served_once_some_leave(clients, 50);
@@ -222,9 +217,14 @@ fn out_of_file_descriptors_the_server_says_so_backs_off_and_recovers() {
     echo_once(&addr, b"after the storm\n");
 
     // However often accept failed meanwhile, at most one line per second.
-    let (elapsed, said) = (started.elapsed(), 1 + server.said.try_iter().count());
+    let (elapsed, said) = (started.elapsed(), 1 + said.try_iter().count());
     let seconds = elapsed.as_secs_f64().ceil();
     assert!(said as f64 <= seconds + 1.0, "{said} lines in {elapsed:?}");
+    // Give it time to go back to poll(). Had it not reached it, nothing is interrupted and the
+    // test proves less, but never fails.
+    std::thread::sleep(Duration::from_millis(300));
+    stop_and_continue(pid);
+    echo_once(&addr, b"after a stop\n");
 }
 
 /// The thread-per-connection server in a process of its own (this crate's binary, run as its
@@ -293,22 +293,6 @@ fn the_readiness_wait_survives_a_stop_and_continue() {
     stop_and_continue(child.id());
     let lines = testing::json_lines(&child.wait_with_output().unwrap());
     testing::measurement(&lines[0], "readiness_with_ticker");
-}
-
-/// `serve` prints its address and echoes; stopped and continued while it sleeps in poll(), it
-/// goes on serving: the selector waits again after the EINTR (fails in a world that takes EINTR
-/// for a failure of the poller: the server exits, and the second client finds no one listening).
-#[cfg(target_os = "linux")]
-#[test]
-fn serve_echoes_and_survives_a_stop_and_continue() {
-    let (server, addr) = start_serve(None);
-    assert!(addr.starts_with("127.0.0.1:"));
-    echo_once(&addr, b"before\n");
-    // Give it time to go back to poll(). Had it not reached it, nothing is interrupted and the
-    // test proves less, but never fails.
-    std::thread::sleep(Duration::from_millis(300));
-    stop_and_continue(server.child.id());
-    echo_once(&addr, b"after\n");
 }
 
 /// `--json | head -1`: a reader that goes away early ends nothing with a panic (fails where the

@@ -54,9 +54,8 @@ pub struct Blocking {
     pub spans: Vec<Span>,
 }
 
-/// Runs [`ask_and_wait`] against a server that replies after `--delay-ms`, with a
-/// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
-/// its own; fails unless the whole reply came.
+/// Runs [`ask_and_wait`] against a server that replies after `--delay-ms`, with a ticker every
+/// `--tick-ms` on this thread and one on a thread of its own; fails unless the whole reply came.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
     let (delay, tick) = sizes.delay_and_tick();
     let what = "waiting in a blocking read()";

@@ -91,9 +91,8 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
     })
 }
 
-/// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
-/// system), on standard error, at most once per second (`last_said`): the kernel still queues new
-/// clients, which would just hang.
+/// Says on standard error why `accept` fails (`EMFILE`, or `ENFILE` for the whole system), at
+/// most once per second (`last_said`): the kernel still queues new clients, who would just hang.
 pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
     if last_said.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
         return;
