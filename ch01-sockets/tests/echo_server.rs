@@ -144,15 +144,13 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
     let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
-    let stream = connect(server.addr);
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
+    let mut reader = connect(server.addr);
+    reader.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = reader.try_clone().unwrap();
     let (all_back, heard) = std::sync::mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
         let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
-        for chunk in data.chunks(64 * 1024) {
-            writer.write_all(chunk).unwrap();
-        }
+        writer.write_all(&data).unwrap();
         // Half-close ("that was all") once every byte came back: no event comes from us before.
         let _ = heard.recv();
         writer.shutdown(Shutdown::Write).unwrap();
@@ -161,7 +159,6 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     // Do not read until the server had to stop reading from us: its buffer for us is full.
     eventually("reading paused", || closed("read paused") > 0);
 
-    let mut reader = stream;
     let mut received = 0usize;
     let mut chunk = vec![0u8; 32 * 1024];
     while received < TOTAL {

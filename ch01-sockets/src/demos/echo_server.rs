@@ -71,7 +71,7 @@ pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
 }
 
 /// Listing 3.7's `recv` until `WouldBlock`, `send` what fits; the rest waits in `client`'s buffer.
-fn recv_and_send(client: &mut Client) -> io::Result<()> {
+pub(crate) fn recv_and_send(client: &mut Client) -> io::Result<()> {
     let mut buffer = [0u8; 16 * 1024]; // mutants: `16 + 1024` is equivalent: only more reads
     client.send_what_fits()?;
     while client.may_read() {
@@ -190,9 +190,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
     shared::fdlimit::ensure_available(sizes.clients + 16, "the echo clients")?;
     let rust = ServerKind::ALL.map(Server::Rust);
     let python = shared::narrate::python().map(Server::Python);
-    (rust.iter().chain(&python))
-        .map(|server| measure_one(server, sizes))
-        .collect()
+    let servers = rust.iter().chain(&python);
+    servers.map(|server| measure_one(server, sizes)).collect()
 }
 
 /// The demo, narrated.

@@ -263,7 +263,7 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::{FromRawFd, IntoRawFd};
     use std::os::unix::net::UnixStream;
 
@@ -290,11 +290,8 @@ mod tests {
         // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
         let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
         let mut client = Client::new(stream, tracing::Span::none());
-        let mut buffer = [0u8; 16 * 1024];
-        while client.may_read() {
-            let n = client.stream.read(&mut buffer).unwrap();
-            client.send(&buffer[..n]).unwrap();
-        }
+        // The lesson's turn: reads while it may, every echo left pending (the peer reads none).
+        crate::demos::echo_server::recv_and_send(&mut client).unwrap();
         assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
         assert!(!client.pending.is_empty() && client.pending.len() < MAX_PENDING);
         let both = Interest::READABLE | Interest::WRITABLE;
