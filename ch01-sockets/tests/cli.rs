@@ -94,13 +94,12 @@ fn one_demo_runs_alone_sizes_work_before_or_after_its_name_no_python_leaves_its_
     assert!(table.contains("single_thread_nonblocking"), "{table}");
 }
 
-fn assert_one_line_error(args: &str, mentions: &str) {
-    let line = testing::assert_one_line_error(&run(args), args);
-    assert!(line.contains(mentions), "{args}: {line}");
-}
-
 #[test]
 fn bad_input_and_a_port_in_use_give_one_line_and_a_failing_status() {
+    let assert_one_line_error = |args: &str, mentions: &str| {
+        let line = testing::assert_one_line_error(&run(args), args);
+        assert!(line.contains(mentions), "{args}: {line}");
+    };
     assert_one_line_error("--clients 0", "--clients");
     // More clients than the one-at-a-time server's accept queue holds would hang in connect().
     assert_one_line_error("echo-server --clients 129", "1..=128");
@@ -159,9 +158,8 @@ fn line(i: usize) -> String {
     format!("client {i:03}\n")
 }
 
-/// `count` clients of the server at `addr` (more than it has descriptors for), each having sent
-/// its line; the server's first line on standard error says why it accepts no more, naming the
-/// limit (`ulimit -n`).
+/// `count` clients of `addr` (more than it has descriptors for), each having sent its line; the
+/// server's first line on standard error says why it accepts no more, naming `ulimit -n`.
 fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpStream>, String) {
     let clients = (0..count).map(|i| {
         let mut stream = TcpStream::connect(addr).unwrap();
@@ -227,9 +225,8 @@ fn out_of_file_descriptors_serve_says_so_backs_off_recovers_and_survives_a_stop_
     echo_once(&addr, b"after a stop\n");
 }
 
-/// The thread-per-connection server in a process of its own (this crate's binary, run as its
-/// own child), whose descriptor limit the test lowers to what it has open plus room for its
-/// listener, the copy that stops it, and 5 clients: 14 clients are more than it can hold.
+/// The thread-per-connection server in a child process whose descriptor limit the test lowers to
+/// what it has open plus room for its listener, its stop copy and 5 clients: 14 are too many.
 #[cfg(target_os = "linux")]
 #[test]
 fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {

@@ -120,9 +120,8 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
 }
 
 // The demo's rows and the `connection` spans behind them: who was served when, on which thread.
-// Listing 3.7 in CPython is checked like the Rust selector: every byte back (the load checks
-// each line), every client at once, one thread; the one-at-a-time server is the negative
-// control. Without python3 that row is skipped, saying why (never with `CI` set).
+// CPython's listing 3.7 is checked like the Rust selector (every byte back, every client at once,
+// one thread); one at a time is the negative control. Without python3 (never in CI) it skips.
 #[test]
 fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_cpython() {
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));

@@ -30,8 +30,7 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Records every span until finished, and counts those that closed so far by name, as they
-/// close: a test can wait for a server's `read paused` or a client's `connection` to end.
+/// Records every span, and counts by name those closed so far (a test can wait for one to close).
 fn watch() -> (Recording, impl Fn(&str) -> usize) {
     let recording = Recording::start();
     let closed = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -94,9 +93,8 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
             // The first client stays connected, and says nothing more.
             let mut second = connect(server.addr);
             if kind == ServerKind::OneAtATime {
-                // The negative control: the one-at-a-time server is in read() for the first
-                // client, so the second waits in the accept queue. Nothing can come back, however
-                // long we wait: this only bounds the test's time.
+                // The negative control: one at a time is in read() for the first client, so the
+                // second waits in the accept queue: nothing comes back (the timeout ends the wait).
                 let briefly = Some(Duration::from_millis(300));
                 second.set_read_timeout(briefly).unwrap();
                 assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
@@ -136,9 +134,8 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
 }
 
 // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
-// server must pause reading, then ask to hear when our socket takes more (WRITABLE), and give
-// a client owed another turn that turn without waiting for an event, or it stalls for ever (the
-// reads below would time out: we half-close only once every byte is back, then see its close).
+// server must pause reading, ask to hear when our socket takes more (WRITABLE), and give a client
+// owed another turn that turn without an event, or it stalls (the reads below would time out).
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;

@@ -12,9 +12,8 @@ use shared::timing::{human, human_ms, ms};
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
 use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
+use crate::{SECTION, cli::Sizes};
 
 // ---- the lesson: a read on an ordinary (blocking) socket ----
 
@@ -76,8 +75,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
             reply
         })
     });
-    let reply = reply?;
-    ensure!(reply == REPLY, "the server's reply arrived incomplete");
+    ensure!(reply? == REPLY, "the server's reply arrived incomplete");
     let read = the_span(&spans, "blocking read")?;
     Ok(Blocking {
         name: "blocking",

@@ -13,9 +13,8 @@ use shared::timing::{human, human_ms, ms, ratio};
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
 use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
+use crate::{SECTION, cli::Sizes};
 
 // ---- the lesson: a non-blocking socket, asked again and again ----
 

@@ -18,10 +18,9 @@ use shared::trace::threads_used;
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::cli::Sizes;
 use crate::echo::selector::{Client, LISTENER, Selector};
 use crate::echo::{ServerKind, incoming, most_at_once};
-use crate::{SECTION, load};
+use crate::{SECTION, cli::Sizes, load};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
 /// Listings 3.1 and 3.2: echo one client until it leaves; the others wait in the accept queue.

@@ -14,10 +14,9 @@ use shared::timing::{human, human_ms, ms, ratio};
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
 use crate::demos::busy_poll::{self, BusyPoll};
 use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
+use crate::{SECTION, cli::Sizes};
 
 // ---- the lesson: register the socket, sleep until the OS says it is readable ----
 

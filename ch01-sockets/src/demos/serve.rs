@@ -11,10 +11,9 @@ use anyhow::Context;
 use serde_json::json;
 use shared::Narrator;
 
-use crate::SECTION;
-use crate::cli::ServeArgs;
 use crate::demos::echo_server::single_thread_selector;
 use crate::echo::selector::Selector;
+use crate::{SECTION, cli::ServeArgs};
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
 pub fn run(args: &ServeArgs, narrator: &Narrator) -> anyhow::Result<()> {

@@ -84,8 +84,7 @@ impl ServerKind {
 /// The most `connection` spans open at one instant: the clients a server had at once.
 pub fn most_at_once(spans: &[Span]) -> u64 {
     let connections = named(spans, "connection");
-    // The count peaks as one of them opens; a span that closed at that very instant was not open
-    // together with it.
+    // The count peaks as one opens; one that closed at that very instant was not open with it.
     let open_at = |at| {
         let open = |s: &&&Span| s.opened <= at && at < s.closed;
         connections.iter().filter(open).count()

@@ -70,8 +70,7 @@ impl Selector {
     }
 
     /// `selector.select()`: sleeps until the OS reports sockets ready and returns their tokens,
-    /// with the clients owed another turn; `None` once stopped. Only an error of the poller
-    /// itself shows here, never one of a client.
+    /// with the clients owed another turn; `None` once stopped. Only the poller's errors show.
     pub fn select(&mut self) -> io::Result<Option<Vec<Token>>> {
         // Do not sleep with turns owed; sleep only until accepting resumes.
         let timeout = match self.accept_paused_until {
