@@ -1,8 +1,7 @@
 //! Section 1.6: what the first three demos wait with. A slow server on 127.0.0.1 stands in for
-//! "a server on the internet that takes a while": its reply arrives `delay` after connect. A
-//! ticker stands in for "other work the program could do while it waits": a tiny `ticker` span
-//! every few milliseconds. On the thread that waits for a socket it ticks only when that thread
-//! gets control back, so the ticks inside a wait show whether it halted the thread.
+//! "a server on the internet that takes a while"; a ticker for "other work the program could do
+//! while it waits" (a tiny `ticker` span every few ms). On the waiting thread it ticks only when
+//! that thread gets control back: the ticks inside a wait show whether it halted the thread.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};

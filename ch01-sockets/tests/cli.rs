@@ -131,10 +131,16 @@ impl Drop for Killed {
 /// How long a client waits for an echo, or the server for its first line on standard error.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn echo_once(addr: &str, text: &[u8]) {
+/// A client of `addr` that has sent `text`.
+fn sent(addr: &str, text: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.write_all(text).unwrap();
+    stream
+}
+
+/// `text` comes back on `stream`.
+fn echoed(mut stream: &TcpStream, text: &[u8]) {
     let mut echo = vec![0u8; text.len()];
     stream.read_exact(&mut echo).unwrap();
     assert_eq!(echo, text);
@@ -161,13 +167,7 @@ fn line(i: usize) -> String {
 /// `count` clients of `addr` (more than it has descriptors for), each having sent its line; the
 /// server's first line on standard error says why it accepts no more, naming `ulimit -n`.
 fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpStream>, String) {
-    let clients = (0..count).map(|i| {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.write_all(line(i).as_bytes()).unwrap();
-        stream
-    });
-    let clients = clients.collect();
+    let clients = (0..count).map(|i| sent(addr, line(i).as_bytes())).collect();
     let said = stderr.recv_timeout(PATIENCE).expect("a line on stderr");
     assert!(said.contains("out of file descriptors"), "{said}");
     assert!(said.contains("`ulimit -n` is"), "{said}");
@@ -178,10 +178,8 @@ fn out_of_fds(addr: &str, count: usize, stderr: &Receiver<String>) -> (Vec<TcpSt
 /// get their lines back, in order: each one that leaves makes room for the next.
 fn served_once_some_leave(mut clients: Vec<TcpStream>, leave: usize) {
     clients.drain(..leave);
-    for (i, mut stream) in (leave..).zip(clients) {
-        let mut echo = vec![0u8; line(i).len()];
-        stream.read_exact(&mut echo).unwrap();
-        assert_eq!(echo, line(i).as_bytes());
+    for (i, stream) in (leave..).zip(clients) {
+        echoed(&stream, line(i).as_bytes());
     }
 }
 
@@ -212,7 +210,8 @@ fn out_of_file_descriptors_serve_says_so_backs_off_recovers_and_survives_a_stop_
 
     served_once_some_leave(clients, 50);
     // And it still accepts new clients.
-    echo_once(&addr, b"after the storm\n");
+    let storm = b"after the storm\n";
+    echoed(&sent(&addr, storm), storm);
 
     // However often accept failed meanwhile, at most one line per second.
     let (elapsed, said) = (started.elapsed(), 1 + said.try_iter().count());
@@ -222,7 +221,7 @@ fn out_of_file_descriptors_serve_says_so_backs_off_recovers_and_survives_a_stop_
     // test proves less, but never fails.
     std::thread::sleep(Duration::from_millis(300));
     stop_and_continue(pid);
-    echo_once(&addr, b"after a stop\n");
+    echoed(&sent(&addr, b"stop\n"), b"stop\n");
 }
 
 /// The thread-per-connection server in a child process whose descriptor limit the test lowers to
@@ -252,11 +251,9 @@ fn thread_per_connection_out_of_descriptors_says_so_and_keeps_serving() {
     std::thread::spawn(move || err.map_while(Result::ok).for_each(|l| drop(tx.send(l))));
 
     // It says why it accepts no more (before any client leaves and makes room)...
-    let (mut clients, _) = out_of_fds(addr.trim(), 14, &heard);
+    let (clients, _) = out_of_fds(addr.trim(), 14, &heard);
     // ...serves the clients it had...
-    let mut first = vec![0u8; line(0).len()];
-    clients[0].read_exact(&mut first).unwrap();
-    assert_eq!(first, line(0).as_bytes());
+    echoed(&clients[0], line(0).as_bytes());
     // ...and once the first seven leave, the rest are accepted and echoed.
     served_once_some_leave(clients, 7);
     // Closing its standard input ends the child.

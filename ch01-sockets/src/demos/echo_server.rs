@@ -91,9 +91,8 @@ const TIMELINE_ROWS: u64 = 6;
 /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
 const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-/// The child's job: serves, prints its address, stops when standard input closes, and answers
-/// its process's (voluntary, involuntary) context switches meanwhile (`getrusage`: all its
-/// threads, those that ended included; alone in its process, they are the server's).
+/// The child's job: serves, prints its address, stops when stdin closes, and answers the process's
+/// (voluntary, involuntary) context switches meanwhile (all its threads': the server's alone).
 pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();

@@ -95,8 +95,7 @@ pub struct Readiness {
     pub spans: Vec<Span>,
 }
 
-/// The row `name`: waits through mio for a server that replies after `--delay-ms`, ticking
-/// every `--tick-ms` when `ticking`.
+/// The row `name`: a wait through mio for the slow server, a ticker on the thread if `ticking`.
 fn measure_one(name: &'static str, sizes: &Sizes, ticking: bool) -> anyhow::Result<Readiness> {
     let (delay, tick) = sizes.delay_and_tick();
     let (waited, spans) = shared::trace::record(|| {

@@ -1,8 +1,6 @@
-//! Section 1.6, `serve`: the single-threaded non-blocking echo server, for real clients.
-//!
-//! It binds, prints the address and runs `single_thread_selector` (listing 3.7), the server the
-//! `echo-server` demo measures, until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few terminals at once,
-//! or `strace` it (see the README). Out of descriptors, it says so and serves the clients it has.
+//! Section 1.6, `serve`: listing 3.7's `single_thread_selector`, as measured by `echo-server`,
+//! for real clients until Ctrl-C. Try `nc 127.0.0.1 PORT` in a few terminals at once, or `strace`
+//! it (see the README). Out of descriptors, it says so and serves the clients it has.
 
 use std::io::Write;
 use std::net::SocketAddr;

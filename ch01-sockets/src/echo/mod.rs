@@ -1,9 +1,8 @@
 //! Section 1.6: the robust parts the echo servers of `demos/echo_server.rs` call, so that the
 //! lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
-//! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! and [`Running`] (a server on a thread of its own, until stopped). Nothing here counts: each
-//! server opens a `connection` span per client on the thread serving it, which the demo reads;
-//! the rare events a test waits for are spans too: `accept paused`, `read paused`, `dropped`.
+//! shortage of descriptors), [`selector`] (listing 3.7's selector, each client's buffer) and
+//! [`Running`] (a server on its own thread until stopped). Nothing here counts: each server opens
+//! a `connection` span per client; rare events are spans too (`accept paused`, `read paused`...).
 
 pub mod selector;
 
