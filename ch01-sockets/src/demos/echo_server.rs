@@ -92,7 +92,7 @@ const TIMELINE_ROWS: u64 = 6;
 const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
 /// The child's job: serves, prints its address, stops when stdin closes, and answers the process's
-/// (voluntary, involuntary) context switches meanwhile (all its threads': the server's alone).
+/// (voluntary, involuntary) context switches meanwhile (`getrusage`, ended threads included).
 pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
