@@ -1,15 +1,12 @@
-//! The command line: which demo of section 1.6 to run, and its sizes.
-//!
-//! `main.rs` parses it; [`crate::run`] runs what it asks for.
+//! The command line: which demo of section 1.6 to run, and its sizes ([`crate::run`] runs it).
 
 use std::net::IpAddr;
 
 use clap::{Args, Parser, Subcommand, value_parser};
 use shared::cli::CommonArgs;
 
-/// The most echo-server clients: every client connects before any sends, and the one-at-a-time
-/// server accepts one at a time, so all the others must fit in the kernel's accept queue (std's
-/// `TcpListener::bind` asks for a backlog of 128); one more would hang in `connect()`.
+/// The most echo-server clients: all connect first, and one-at-a-time accepts one at a time, so
+/// the rest wait in the accept queue (std asks `listen` for 128); one more hangs in `connect()`.
 pub const MAX_CLIENTS: u64 = 128;
 
 /// Section 1.6 of the notes, run on your machine: blocking sockets, non-blocking sockets, and

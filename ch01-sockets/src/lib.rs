@@ -4,12 +4,12 @@ pub mod cli;
 pub mod demos;
 pub mod echo;
 pub mod load;
-pub mod slow_reply;
-pub mod ticker;
+pub mod waits;
 
 use shared::Narrator;
 
-use cli::{Cli, Demo};
+use cli::Cli;
+use cli::Demo::{Blocking, BusyPoll, EchoServer, Readiness, Serve};
 
 /// The section of the notes every demo here shows.
 pub const SECTION: &str = "1.6";
@@ -17,29 +17,21 @@ pub const SECTION: &str = "1.6";
 /// Runs the demo the command line asks for, or the four default demos in order.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.common.url {
-        anyhow::bail!(
-            "--url {url} is not used here: section 1.6's demos talk to their own local sockets"
-        );
+        anyhow::bail!("--url {url} is not used: these demos talk to local sockets");
     }
     let narrator = Narrator::new(&cli.common);
-    let narrated = !cli.common.json && !cli.common.quiet;
     let chosen = match &cli.demo {
         Some(demo) => std::slice::from_ref(demo),
-        None => &[
-            Demo::Blocking,
-            Demo::BusyPoll,
-            Demo::Readiness,
-            Demo::EchoServer,
-        ],
+        None => &[Blocking, BusyPoll, Readiness, EchoServer],
     };
     let (sizes, narrator) = (&cli.sizes, &narrator);
     for demo in chosen {
         match demo {
-            Demo::Blocking => demos::blocking::run(sizes, narrator),
-            Demo::BusyPoll => demos::busy_poll::run(sizes, narrator),
-            Demo::Readiness => demos::readiness::run(sizes, narrator),
-            Demo::EchoServer => demos::echo_server::run(sizes, narrator),
-            Demo::Serve(args) => demos::serve::run(args, narrator, narrated),
+            Blocking => demos::blocking::run(sizes, narrator),
+            BusyPoll => demos::busy_poll::run(sizes, narrator),
+            Readiness => demos::readiness::run(sizes, narrator),
+            EchoServer => demos::echo_server::run(sizes, narrator),
+            Serve(args) => demos::serve::run(args, narrator),
         }?;
     }
     Ok(())

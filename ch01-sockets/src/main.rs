@@ -1,5 +1,4 @@
-//! `cargo run -p ch01-sockets [-- <demo>]`: section 1.6, blocking and non-blocking sockets.
-//! Only parses the command line; the demos live in the library.
+//! `cargo run -p ch01-sockets [-- <demo>]`: parses the command line; the demos are in the library.
 
 use std::process::ExitCode;
 

@@ -8,8 +8,7 @@ use ch01_sockets::cli::{Cli, Sizes};
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
 use ch01_sockets::echo::ServerKind;
-use ch01_sockets::slow_reply::{self, REPLY};
-use ch01_sockets::ticker::Ticker;
+use ch01_sockets::waits::{REPLY, Ticker, slow_server};
 use clap::Parser as _;
 use shared::Recording;
 use shared::timing::ms;
@@ -18,25 +17,20 @@ use shared::trace::named;
 const DELAY: Duration = Duration::from_millis(150);
 const TICK: Duration = Duration::from_millis(5);
 
-/// The sizes these flags give, on the real command line.
+/// The sizes these flags give on the real command line, with the waits' `DELAY` and `TICK`.
 fn sizes(flags: &str) -> Sizes {
-    let args = ["ch01-sockets"].into_iter().chain(flags.split_whitespace());
-    Cli::parse_from(args).sizes
-}
-
-/// The server replies after `DELAY`; tickers tick every `TICK`.
-fn waits() -> Sizes {
-    let (delay, tick) = (DELAY.as_millis(), TICK.as_millis());
-    sizes(&format!("--delay-ms {delay} --tick-ms {tick}"))
+    let args = format!("ch01-sockets --delay-ms 150 --tick-ms 5 {flags}");
+    let sizes = Cli::parse_from(args.split_whitespace()).sizes;
+    assert_eq!(sizes.delay_and_tick(), (DELAY, TICK));
+    sizes
 }
 
 #[test]
 fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
-    let outcome = blocking::measure(&waits()).unwrap();
-    // The read really waited for the server: it was open for the server's whole delay, measured
-    // by the server itself (a span from accept to just before the reply, at least DELAY long).
-    // The read span opened before connect() and cannot close before the reply was sent, however
-    // the threads were scheduled. Fails for a read that returns before the data is there.
+    let outcome = blocking::measure(&sizes("")).unwrap();
+    // The read waited for the server: its span (opened before connect()) contains the server's
+    // own `server waits` span (accept to just before the reply, at least DELAY), however the
+    // threads were scheduled. Fails for a read that returns before the data is there.
     let read = named(&outcome.spans, "blocking read")[0];
     let server = named(&outcome.spans, "server waits")[0];
     assert!(read.contains(server), "{read:?}\n{server:?}");
@@ -46,17 +40,15 @@ fn a_blocking_read_waits_asleep_for_the_server_while_another_thread_ticks() {
     assert!(read.cpu() * 2 < read.wall(), "{read:?}");
     // Only the thread was halted, not the program: the ticker on another thread ticked inside
     // the read. Fails if both tickers shared the reading thread, or the whole process blocked.
-    // (`ticks_while_blocked` is 0 by construction: nothing on the reading thread calls its
-    // ticker during the read, so it is not asserted here.)
-    let other = outcome.other_thread_ticks;
-    assert!(other > 0, "the other thread kept ticking: {outcome:?}");
+    // (`ticks_while_blocked` is 0 by construction, so not asserted: nothing on it ticks then.)
+    assert!(outcome.other_thread_ticks > 0, "{outcome:?}");
 }
 
 // One measurement of the readiness demo: its busy poll, both waits through poll(), and the
 // negative control for the comparison of their CPU times.
 #[test]
 fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most() {
-    let (alone, ticking, busy) = readiness::measure(&waits()).unwrap();
+    let (alone, ticking, busy) = readiness::measure(&sizes("")).unwrap();
     let names = [alone.name, ticking.name, busy.name];
     assert_eq!(names, ["readiness", "readiness_with_ticker", "busy_poll"]);
 
@@ -65,8 +57,7 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
     // Fails for a blocking socket: its read waits instead of answering WouldBlock.
     assert!(busy.would_block_count > 1, "{busy:?}");
     // Fails if the loop blocked: the same thread ticks only between two tries.
-    let ticks = busy.ticks_while_waiting;
-    assert!(ticks > 0, "the same thread ticked while waiting");
+    assert!(busy.ticks_while_waiting > 0, "{busy:?}");
 
     assert!(alone.readable_events >= 1);
     // Coarse on purpose (the demo shows well under 1%): a loaded machine gives the busy poll
@@ -74,7 +65,7 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
     let (cpu_ms, busy_ms) = (alone.cpu_ms, busy.cpu_ms);
     assert!(
         cpu_ms * 10.0 < busy_ms,
-        "readiness {cpu_ms} ms vs busy poll {busy_ms} ms"
+        "{cpu_ms} ms vs busy poll {busy_ms} ms"
     );
     assert!(alone.cpu_percent_of_busy_poll < 10.0, "{alone:?}");
     // With a ticker the thread wakes every few milliseconds, each time for a little work (more
@@ -90,17 +81,17 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
 
     // Negative control, the wrong world: the same wait through poll(), but its timeout is always
     // zero (a ticker always due), so poll() returns at once and the loop spins like the busy poll.
-    let (waited, spans) = shared::trace::record(|| {
+    let ((reply, ..), spans) = shared::trace::record(|| {
         let mut always_due = Ticker::new(Duration::ZERO, "main");
-        let server = slow_reply::start(DELAY).unwrap();
+        let server = slow_server(DELAY).unwrap();
         readiness::wait_for_readable(server, Some(&mut always_due)).unwrap()
     });
-    assert_eq!(waited.reply, REPLY);
+    assert_eq!(reply, REPLY);
     let spin_ms = ms(named(&spans, "readiness")[0].cpu());
-    // The check above: it must fail here.
+    // The check above must fail here: a spinning poll is no sleeping wait.
     assert!(
         spin_ms * 10.0 >= busy_ms,
-        "a spinning poll passed as a sleeping wait: {spin_ms} ms vs busy poll {busy_ms} ms"
+        "{spin_ms} ms vs busy poll {busy_ms} ms"
     );
 }
 
@@ -108,18 +99,16 @@ fn busy_polling_asks_again_and_again_and_readiness_costs_a_tenth_of_it_at_most()
 fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever() {
     // The lessons open spans: record them, so that they land in no other test's recording.
     let _turn = Recording::start();
-    // Each wait fails against a server that accepts one connection and resets it (SO_LINGER 0:
-    // closing sends RST).
+    // Each wait fails against a server that accepts one connection and resets it (SO_LINGER 0).
     let fails_on_a_reset = |wait: &dyn Fn(SocketAddr) -> bool| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            let zero = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-            zero.unwrap();
+            socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))
         });
         assert!(wait(addr));
-        server.join().unwrap();
+        server.join().unwrap().unwrap();
     };
     fails_on_a_reset(&|addr| blocking::ask_and_wait(addr).is_err());
     fails_on_a_reset(&|addr| {
@@ -131,9 +120,8 @@ fn a_reset_connection_ends_each_wait_with_an_error_instead_of_waiting_for_ever()
 }
 
 // The demo's rows and the `connection` spans behind them: who was served when, on which thread.
-// Listing 3.7 in CPython is checked like the Rust selector: every byte back (the load checks
-// each line), every client at once, one thread; the one-at-a-time server is the negative
-// control. Without python3 that row is skipped, saying why (never with `CI` set).
+// CPython's listing 3.7 is checked like the Rust selector (every byte back, every client at once,
+// one thread); one at a time is the negative control. Without python3 (never in CI) it skips.
 #[test]
 fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_cpython() {
     shared::child::SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-sockets"));
@@ -149,16 +137,12 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
     }
     // Threads: fails for a thread-per-connection server that reuses threads, or a selector that
     // hands clients to other threads.
-    let counted: Vec<u64> = runs.iter().take(3).map(|run| run.threads).collect();
-    assert_eq!(counted, [1, 7, 1]);
+    assert_eq!([one, threads, single].map(|run| run.threads), [1, 7, 1]);
     // The OS threads that ran (entered) the `connection` spans.
     let threads_serving = |run: &ServerRun| {
-        let runs = named(&run.spans, "connection")
-            .into_iter()
-            .flat_map(|s| &s.runs);
-        runs.map(|r| r.thread_id)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
+        let connections = named(&run.spans, "connection").into_iter();
+        let threads = connections.flat_map(|s| s.runs.iter().map(|r| r.thread_id));
+        threads.collect::<std::collections::BTreeSet<_>>().len()
     };
     assert_eq!([one, threads, single].map(threads_serving), [1, 6, 1]);
     // One at a time: each connection closes before the next one is accepted, so never two
@@ -167,10 +151,9 @@ fn the_echo_demo_serves_one_client_at_a_time_then_all_on_one_thread_in_rust_and_
     assert!(in_line.windows(2).all(|pair| !pair[0].overlaps(pair[1])));
     assert_eq!(one.max_concurrent_clients, 1);
     assert!(!one.all_clients_at_once);
-    // The selector accepts every queued client before the first can have finished its lines,
-    // each connection open alongside the others (fails for one at a time). Thread per
-    // connection: see tests/echo_server.rs (a second client echoed while the first stays
-    // connected), as its accepting thread may fall behind on a busy machine.
+    // The selector accepts every queued client before the first can have finished its lines:
+    // each connection open alongside others (fails for one at a time). Thread per connection's
+    // accepting thread may fall behind on a busy machine: see tests/echo_server.rs.
     let side_by_side = named(&single.spans, "connection");
     let alongside = |a: &&shared::Span| side_by_side.iter().filter(|b| a.overlaps(b)).count() > 1;
     assert!(side_by_side.iter().all(alongside));
@@ -203,7 +186,7 @@ fn one_thread_on_readiness_sleeps_far_less_per_round_trip_than_a_thread_per_conn
     let single = per_round_trip(ServerKind::SingleThreadNonblocking);
     assert!(
         single * 2.0 < threads,
-        "50 clients: single thread {single:.2} vs thread per connection {threads:.2} per round trip"
+        "{single:.2} vs {threads:.2} per trip"
     );
     // The world in which it fails: one client. No other socket can be ready while the single
     // thread waits for the next line, so it sleeps for most lines, like the blocking servers

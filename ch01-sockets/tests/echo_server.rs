@@ -30,8 +30,7 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Records every span until finished, and counts those that closed so far by name, as they
-/// close: a test can wait for a server's `read paused` or a client's `connection` to end.
+/// Records every span, and counts by name those closed so far (a test can wait for one to close).
 fn watch() -> (Recording, impl Fn(&str) -> usize) {
     let recording = Recording::start();
     let closed = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -45,14 +44,12 @@ fn watch() -> (Recording, impl Fn(&str) -> usize) {
 fn hundred_concurrent_clients_each_get_their_own_bytes_back() {
     let ((), spans) = shared::trace::record(|| {
         let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
-        let load = load(100, 20, 100);
         // `load::run` compares every echoed line with what that client sent, and checks that
         // the server then closed with not one byte more: all 100 x 20 x 100 bytes came back.
-        load::run(server.addr, &load).unwrap();
+        load::run(server.addr, &load(100, 20, 100)).unwrap();
         server.stop().unwrap();
     });
-    let at_once = most_at_once(&spans);
-    assert_eq!(at_once, 100, "all 100 clients connected at once");
+    assert_eq!(most_at_once(&spans), 100, "all clients at once");
     // The server's spans only, not the load's `client` spans.
     let served: Vec<_> = spans.into_iter().filter(|s| s.name != "client").collect();
     assert_eq!(threads_used(&served), 1);
@@ -96,12 +93,10 @@ fn a_second_client_is_echoed_while_the_first_stays_connected_except_one_at_a_tim
             // The first client stays connected, and says nothing more.
             let mut second = connect(server.addr);
             if kind == ServerKind::OneAtATime {
-                // The negative control: the one-at-a-time server is in read() for the first
-                // client, so the second waits in the accept queue. Nothing can come back, however
-                // long we wait: this only bounds the test's time.
-                second
-                    .set_read_timeout(Some(Duration::from_millis(300)))
-                    .unwrap();
+                // The negative control: one at a time is in read() for the first client, so the
+                // second waits in the accept queue: nothing comes back (the timeout ends the wait).
+                let briefly = Some(Duration::from_millis(300));
+                second.set_read_timeout(briefly).unwrap();
                 assert!(echoed(&mut second, b"two\n").is_err(), "{kind:?}");
                 // Once the first leaves, the second is served.
                 drop(first);
@@ -139,23 +134,20 @@ fn thread_per_connection_stop_waits_for_the_clients_being_served() {
 }
 
 // Far more than the socket buffers on both sides and the server's bound (MAX_PENDING): the
-// server must pause reading, then ask to hear when our socket takes more (WRITABLE), and give
-// a client owed another turn that turn without waiting for an event, or it stalls for ever (the
-// reads below would time out: we half-close only once every byte is back, then see its close).
+// server must pause reading, ask to hear when our socket takes more (WRITABLE), and give a client
+// owed another turn that turn without an event, or it stalls (the reads below would time out).
 #[test]
 fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     const TOTAL: usize = 16 * 1024 * 1024;
     let (recording, closed) = watch();
     let mut server = ServerKind::SingleThreadNonblocking.start().unwrap();
-    let stream = connect(server.addr);
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
+    let mut reader = connect(server.addr);
+    reader.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = reader.try_clone().unwrap();
     let (all_back, heard) = std::sync::mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
         let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
-        for chunk in data.chunks(64 * 1024) {
-            writer.write_all(chunk).unwrap();
-        }
+        writer.write_all(&data).unwrap();
         // Half-close ("that was all") once every byte came back: no event comes from us before.
         let _ = heard.recv();
         writer.shutdown(Shutdown::Write).unwrap();
@@ -164,7 +156,6 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     // Do not read until the server had to stop reading from us: its buffer for us is full.
     eventually("reading paused", || closed("read paused") > 0);
 
-    let mut reader = stream;
     let mut received = 0usize;
     let mut chunk = vec![0u8; 32 * 1024];
     while received < TOTAL {
@@ -181,8 +172,7 @@ fn slow_reader_sending_megabytes_gets_every_byte_back_in_order() {
     all_back.send(()).unwrap();
     sender.join().unwrap();
     // Then the server answers our half-close with its own, and nothing more.
-    let last = reader.read(&mut chunk).unwrap();
-    assert_eq!(last, 0, "the server did not close");
+    assert_eq!(reader.read(&mut chunk).unwrap(), 0, "not closed");
     server.stop().unwrap();
     let spans = recording.finish();
     // The server's buffer for one client stayed bounded: it grows only by reading, and
@@ -224,9 +214,8 @@ fn clients_that_reset_are_dropped_one_that_closes_half_way_gets_its_bytes_others
     let mut client = connect(server.addr);
     client.write_all(b"partial line without newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
-    let mut echoed = Vec::new();
-    client.read_to_end(&mut echoed).unwrap();
-    assert_eq!(echoed, b"partial line without newline");
+    let echoed = std::io::read_to_string(&client).unwrap();
+    assert_eq!(echoed, "partial line without newline");
     eventually("the client was closed", || closed("connection") == 6);
     // And new clients are still accepted.
     load::run(server.addr, &load(3, 3, 16)).unwrap();
@@ -241,10 +230,9 @@ fn stopping_or_dropping_the_server_closes_its_clients_and_its_listener() {
         let addr = server.addr;
         let mut client = connect(addr);
         echoes(&mut client, b"hello\n");
-        if drop_it {
-            drop(server);
-        } else {
-            server.stop().unwrap();
+        match drop_it {
+            true => drop(server),
+            false => server.stop().unwrap(),
         }
         let spans = recording.finish();
         // The client reads end of stream or a reset, never a timeout. (Fails in a world where

@@ -1,8 +1,5 @@
-//! Section 1.6, demo `blocking`: sockets block by default.
-//!
-//! A client asks a local server that answers only after a delay. While `read` waits, the thread
-//! that called it is halted: a ticker on that same thread cannot tick once, while a ticker on
-//! another thread keeps ticking.
+//! Section 1.6, demo `blocking`: sockets block by default. While `read` waits for a slow local
+//! server, a ticker on the same thread cannot tick once; a ticker on another thread keeps ticking.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -15,11 +12,8 @@ use shared::timing::{human, human_ms, ms};
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
-use crate::demos::the_span;
-use crate::slow_reply::{self, REPLY};
-use crate::ticker::{Ticker, ticks};
+use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
+use crate::{SECTION, cli::Sizes};
 
 // ---- the lesson: a read on an ordinary (blocking) socket ----
 
@@ -59,14 +53,13 @@ pub struct Blocking {
     pub spans: Vec<Span>,
 }
 
-/// Runs [`ask_and_wait`] against a server that replies after `--delay-ms`, with a
-/// ticker every `--tick-ms` on this thread (before and after the read) and one on a thread of
-/// its own; fails unless the whole reply came.
+/// Runs [`ask_and_wait`] against a server that replies after `--delay-ms`, with a ticker every
+/// `--tick-ms` on this thread and one on a thread of its own; fails unless the whole reply came.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
     let (delay, tick) = sizes.delay_and_tick();
     let what = "waiting in a blocking read()";
     let (reply, spans) = shared::narrate::record(what, "blocking read", None, || {
-        let server = slow_reply::start(delay).context("starting the local server")?;
+        let server = slow_server(delay).context("starting the local server")?;
         let stop = &AtomicBool::new(false);
         std::thread::scope(|scope| {
             let mut other = Ticker::new(tick, "other thread");
@@ -82,8 +75,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
             reply
         })
     });
-    let reply = reply?;
-    ensure!(reply == REPLY, "the server's reply arrived incomplete");
+    ensure!(reply? == REPLY, "the server's reply arrived incomplete");
     let read = the_span(&spans, "blocking read")?;
     Ok(Blocking {
         name: "blocking",
@@ -98,12 +90,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Blocking> {
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Sockets block by default",
-        "A blocking read halts its thread until the data arrives: nothing else runs on that \
-         thread.",
-    );
+    let claim = "A blocking read halts its thread until the data arrives: nothing else runs on \
+                 that thread.";
+    narrator.header(SECTION, "Sockets block by default", claim);
     let (delay, tick) = sizes.delay_and_tick();
     narrator.say(format!(
         "A local server replies {} after we connect. Two tickers want to tick every {}: one \
@@ -113,25 +102,17 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let blocking = measure(sizes)?;
     narrator.report(&Report::new("blocking", SECTION, vec![&blocking]));
-    narrator.timeline(
-        "a blocking read (the main thread's ticker stops while read() waits)",
-        &blocking.spans,
-    );
+    let title = "a blocking read (the main thread's ticker stops while read() waits)";
+    narrator.timeline(title, &blocking.spans);
     let times = |count| plural(count, "time", "times");
-    narrator.summary(
-        SECTION,
-        &[
-            format!(
-                "read() held the main thread for {}; its ticker ticked {} meanwhile, the \
-                 ticker on its own thread {}.",
-                human_ms(blocking.wall_ms),
-                times(blocking.ticks_while_blocked),
-                times(blocking.other_thread_ticks)
-            ),
-            "Sockets are blocking by default: waiting for a server's reply halts the program \
-             (or at least the thread) until the data comes."
-                .into(),
-        ],
+    let held = format!(
+        "read() held the main thread for {}; its ticker ticked {} meanwhile, the ticker on its \
+         own thread {}. Sockets block by default: waiting for a server's reply halts the program \
+         (or at least the thread) until the data comes.",
+        human_ms(blocking.wall_ms),
+        times(blocking.ticks_while_blocked),
+        times(blocking.other_thread_ticks)
     );
+    narrator.summary(SECTION, &[held]);
     Ok(())
 }

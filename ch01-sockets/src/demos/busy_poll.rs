@@ -1,9 +1,6 @@
-//! Section 1.6, demo `busy-poll`: non-blocking mode, and the cost of asking again and again.
-//!
-//! With `set_nonblocking(true)`, `read` on a socket with nothing to read returns `WouldBlock` at
-//! once instead of waiting. The thread is free to do other work (the ticker on the same thread
-//! keeps ticking), but if the only way to learn that data arrived is to call `read` again, the
-//! loop that keeps asking burns a whole core for the entire wait.
+//! Section 1.6, demo `busy-poll`: non-blocking mode, and the cost of asking again and again. The
+//! thread is free to do other work (its ticker keeps ticking), but if the only way to learn that
+//! data arrived is to call `read` again, the loop that keeps asking burns a core the whole wait.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -16,11 +13,8 @@ use shared::timing::{human, human_ms, ms, ratio};
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::SECTION;
-use crate::cli::Sizes;
-use crate::demos::the_span;
-use crate::slow_reply::{self, REPLY};
-use crate::ticker::{Ticker, ticks};
+use crate::waits::{REPLY, Ticker, slow_server, the_span, ticks};
+use crate::{SECTION, cli::Sizes};
 
 // ---- the lesson: a non-blocking socket, asked again and again ----
 
@@ -88,21 +82,18 @@ pub struct BusyPoll {
 pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
     let (delay, tick) = sizes.delay_and_tick();
     let (polled, spans) = shared::narrate::record("busy polling read()", "busy poll", None, || {
-        let server = slow_reply::start(delay).context("starting the local server")?;
+        let server = slow_server(delay).context("starting the local server")?;
         let mut stream = connect_nonblocking(server).context("connecting")?;
         // One read by hand first, to time it: the server has not sent anything yet.
         let asked = Instant::now();
         let first_read = stream.read(&mut [0u8; 1]);
         let took = asked.elapsed();
+        let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        ensure!(would_block, "the first read said {first_read:?}");
         let polled = busy_poll(&mut stream, &mut Ticker::new(tick, "main"));
-        anyhow::Ok((polled.context("reading the reply")?, first_read, took))
+        anyhow::Ok((polled.context("reading the reply")?, took))
     });
-    let ((reply, would_block_count), first_read, first_read_took) = polled?;
-    let would_block = matches!(&first_read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-    ensure!(
-        would_block,
-        "the first read did not say WouldBlock: {first_read:?}"
-    );
+    let ((reply, would_block_count), first_read_took) = polled?;
     ensure!(reply == REPLY, "the server's reply arrived incomplete");
     let busy = the_span(&spans, "busy poll")?;
     let (wall_ms, cpu_ms) = (ms(busy.wall()), ms(busy.cpu()));
@@ -122,12 +113,10 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<BusyPoll> {
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Non-blocking mode: the OS answers at once",
-        "A non-blocking read returns WouldBlock immediately; asking again in a loop burns a \
-         whole core.",
-    );
+    let title = "Non-blocking mode: the OS answers at once";
+    let claim = "A non-blocking read returns WouldBlock immediately; asking again in a loop \
+                 burns a whole core.";
+    narrator.header(SECTION, title, claim);
     narrator.say(format!(
         "Same server (reply after {}), but the socket is non-blocking and we call read() in \
          a loop until the data is there, ticking in between.",
@@ -135,24 +124,17 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let polled = measure(sizes)?;
     narrator.report(&Report::new("busy-poll", SECTION, vec![&polled]));
-    let (always, all_of_it) = match polled.idle_core {
-        true => (
-            "on the CPU the whole time",
-            ", all of it spent asking.".into(),
-        ),
-        false => (
-            "never asleep: it waits only for a busy CPU",
-            format!(
-                ". It never stopped asking; the OS gave the core to other programs part of \
-                 the time (this machine is busy), or it would have used all {}.",
-                human_ms(polled.wall_ms)
-            ),
-        ),
-    };
-    narrator.timeline(
-        &format!("busy polling (the loop is {always})"),
-        &polled.spans,
+    let busy = format!(
+        ". It never stopped asking; the OS gave the core to other programs part of the time \
+         (this machine is busy), or it would have used all {}.",
+        human_ms(polled.wall_ms)
     );
+    let (always, all_of_it) = match polled.idle_core {
+        true => ("on the CPU the whole time", ", all of it spent asking."),
+        false => ("never asleep: it waits only for a busy CPU", busy.as_str()),
+    };
+    let title = format!("busy polling (the loop is {always})");
+    narrator.timeline(&title, &polled.spans);
     let times = |count| plural(count, "time", "times");
     let summary = [
         format!(

@@ -1,12 +1,8 @@
-//! Section 1.6, demo `echo-server`: many clients, three ways to serve them, and CPython's.
-//!
-//! The same load (C clients, each sending lines and waiting for every echo) against three echo
-//! servers shaped like the book's chapter 3 listings: blocking sockets, one client at a time
-//! (3.1 to 3.3); the same with a thread per client; one thread with non-blocking sockets and a
-//! selector (3.7), then listing 3.7 itself in CPython (`echo_server.py`). Partial writes, slow
-//! readers and running out of descriptors are handled in `src/echo/`. Each server runs in a
-//! process of its own: its `connection` spans say how many clients it had at once and on which
-//! threads, its `getrusage` what its threads' context switches cost.
+//! Section 1.6, demo `echo-server`: the same load against three servers shaped like the book's
+//! chapter 3 listings (blocking, one client at a time, 3.1 to 3.3; a thread per client; one
+//! thread and a selector, 3.7), then listing 3.7 in CPython (`echo_server.py`). `src/echo/`
+//! handles partial writes, slow readers and running out of descriptors. Each server runs in its
+//! own process: its `connection` spans say how many clients it had at once and on which threads.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,10 +18,9 @@ use shared::trace::threads_used;
 use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
-use crate::cli::Sizes;
 use crate::echo::selector::{Client, LISTENER, Selector};
 use crate::echo::{ServerKind, incoming, most_at_once};
-use crate::{SECTION, load};
+use crate::{SECTION, cli::Sizes, load};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
 /// Listings 3.1 and 3.2: echo one client until it leaves; the others wait in the accept queue.
@@ -75,7 +70,7 @@ pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
 }
 
 /// Listing 3.7's `recv` until `WouldBlock`, `send` what fits; the rest waits in `client`'s buffer.
-fn recv_and_send(client: &mut Client) -> io::Result<()> {
+pub(crate) fn recv_and_send(client: &mut Client) -> io::Result<()> {
     let mut buffer = [0u8; 16 * 1024]; // mutants: `16 + 1024` is equivalent: only more reads
     client.send_what_fits()?;
     while client.may_read() {
@@ -96,10 +91,8 @@ const TIMELINE_ROWS: u64 = 6;
 /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
 const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
 
-/// The child's job (a `ServerKind`): serves, prints its address, stops when standard input
-/// closes, and answers its process's (voluntary, involuntary) context switches meanwhile
-/// (`getrusage`: all its threads, those that ended included). Alone in its process, the
-/// server's threads are the ones the process counts.
+/// The child's job: serves, prints its address, stops when stdin closes, and answers the process's
+/// (voluntary, involuntary) context switches meanwhile (`getrusage`, ended threads included).
 pub fn serve(kind: ServerKind) -> anyhow::Result<(u64, u64)> {
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
@@ -157,8 +150,7 @@ pub struct ServerRun {
     pub spans: Vec<Span>,
 }
 
-/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a fresh server in a
-/// process of its own.
+/// Runs the load (`--clients`, `--lines`, `--line-bytes`) against a server in its own process.
 pub fn measure_one(server: &Server, load: &Sizes) -> anyhow::Result<ServerRun> {
     let (name, child) = match server {
         Server::Rust(kind) => (kind.measurement_name(), SelfExe::current()?.spawn(kind)),
@@ -196,44 +188,35 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<ServerRun>> {
     shared::fdlimit::ensure_available(sizes.clients + 16, "the echo clients")?;
     let rust = ServerKind::ALL.map(Server::Rust);
     let python = shared::narrate::python().map(Server::Python);
-    (rust.iter().chain(&python))
-        .map(|server| measure_one(server, sizes))
-        .collect()
+    let servers = rust.iter().chain(&python);
+    servers.map(|server| measure_one(server, sizes)).collect()
 }
 
 /// The demo, narrated.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "One thread, many clients: an echo server on non-blocking sockets",
-        "With readiness notification one thread serves every client at once; with blocking \
-         sockets it is one client at a time, or one thread per client, and the OS switching \
-         between those threads.",
-    );
+    let title = "One thread, many clients: an echo server on non-blocking sockets";
+    let claim = "With readiness notification one thread serves every client at once; with \
+                 blocking sockets it is one client at a time, or one thread per client, and the \
+                 OS switching between those threads.";
+    narrator.header(SECTION, title, claim);
     narrator.say(format!(
-        "The load: {}, each sending {} of {} bytes one at a time and checking every echoed \
-         byte.",
+        "The load: {}, each sending {} of {} bytes one at a time, every echo checked.",
         plural(sizes.clients, "client", "clients"),
         plural(sizes.lines, "line", "lines"),
         sizes.line_bytes
     ));
     let runs = measure(sizes)?;
     narrator.report(&Report::new("echo-server", SECTION, runs.iter().collect()));
-    narrator.say(
-        "In the timelines, each row is one connection from accept to close, with the OS thread \
-         that served it (t...): one thread in turn, one thread each, one thread for all at once.",
-    );
+    let legend = "In the timelines, each row is one connection from accept to close, with the OS \
+                  thread that served it (t...): one thread in turn, one thread each, one for all.";
+    narrator.say(legend);
     let first = TIMELINE_ROWS.min(sizes.clients);
     let rows = plural(first, "connection", "connections");
     let shown: Vec<String> = (0..first).map(|n| format!("connection {n}")).collect();
     for run in &runs {
-        let spans = run
-            .spans
-            .iter()
-            .filter(|s| shown.contains(&s.label))
-            .cloned();
+        let spans = run.spans.iter().filter(|s| shown.contains(&s.label));
         let title = format!("{}, the first {rows}, each from accept to close", run.name);
-        narrator.timeline(&title, &spans.collect::<Vec<_>>());
+        narrator.timeline(&title, &spans.cloned().collect::<Vec<_>>());
     }
     narrator.summary(SECTION, &summary(&runs, sizes.clients));
     Ok(())
@@ -254,26 +237,20 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         let wall = human_ms(run.wall_ms);
         format!("{} at once{not_all} on {threads}, in {wall}", at_once(run))
     };
-    let finished_early = "the first clients had finished their lines before the last was \
-                          accepted";
-    let one_per_select = format!("it accepts one client per select(), and {finished_early}");
+    let early = "the first clients had finished their lines before the last was accepted";
+    let one_per_select = format!("it accepts one client per select(), and {early}");
+    let behind = "its accepting thread is one among all the threads that want a CPU, and it \
+                  accepted the last clients only after the first had left";
     let mut lines = vec![
         format!(
             "Blocking, one thread: at most {} connected at a time; the others waited in line \
              (the staircase above).",
             at_once(one)
         ),
-        format!(
-            "Thread per connection: {}.",
-            served(
-                threads,
-                "its accepting thread is one among all the threads that want a CPU, and it \
-                 accepted the last clients only after the first had left"
-            )
-        ),
+        format!("Thread per connection: {}.", served(threads, behind)),
         format!(
             "Non-blocking + mio: {}: waiting on one client never held up another.",
-            served(single, finished_early)
+            served(single, early)
         ),
     ];
     if let Some(python) = runs.get(3) {
@@ -288,19 +265,15 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
         lines.push("Context switches are counted on Linux only; here they read 0.".into());
         return lines;
     }
-    let per_trip = |run: &ServerRun| run.voluntary_switches_per_round_trip;
-    let fewer = per_trip(single) < per_trip(one).min(per_trip(threads));
+    let [o, t, s] = [one, threads, single].map(|run| run.voluntary_switches_per_round_trip);
+    let why = match s < o.min(t) {
+        true => ": it slept in poll() only when no socket at all was ready.",
+        false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
+    };
     lines.push(format!(
-        "Blocked and woken again, per round trip: {:.2} for one at a time and {:.2} for thread \
+        "Blocked and woken again, per round trip: {o:.2} for one at a time and {t:.2} for thread \
          per connection (each waits in read() for the next line unless it is there already), \
-         {:.2} for the single thread{}",
-        per_trip(one),
-        per_trip(threads),
-        per_trip(single),
-        match fewer {
-            true => ": it slept in poll() only when no socket at all was ready.",
-            false => ", no fewer this time: the clients kept it waiting, one socket at a time.",
-        }
+         {s:.2} for the single thread{why}"
     ));
     lines
 }

@@ -1,9 +1,8 @@
 //! Section 1.6: the robust parts the echo servers of `demos/echo_server.rs` call, so that the
 //! lesson stays the book's listings: [`incoming`] (a blocking accept loop that waits out a
-//! shortage of file descriptors), [`selector`] (listing 3.7's selector and each client's buffer),
-//! and [`Running`] (a server on a thread of its own, until stopped). Nothing here counts: each
-//! server opens a `connection` span per client on the thread serving it, which the demo reads;
-//! the rare events a test waits for are spans too: `accept paused`, `read paused`, `dropped`.
+//! shortage of descriptors), [`selector`] (listing 3.7's selector, each client's buffer) and
+//! [`Running`] (a server on its own thread until stopped). Nothing here counts: each server opens
+//! a `connection` span per client; rare events are spans too (`accept paused`, `read paused`...).
 
 pub mod selector;
 
@@ -18,6 +17,8 @@ use tracing::info_span;
 
 use crate::demos::echo_server::{one_at_a_time, single_thread_selector, thread_per_client};
 use selector::Selector;
+
+type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
 /// The three servers of the `echo-server` demo, each a lesson of `demos/echo_server.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,13 +47,43 @@ impl ServerKind {
             ServerKind::SingleThreadNonblocking => "single_thread_nonblocking",
         }
     }
+
+    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
+    pub fn start(self) -> io::Result<Running> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
+            ServerKind::SingleThreadNonblocking => {
+                let (selector, stop) = Selector::new(listener)?;
+                let serve = || single_thread_selector(selector);
+                (Box::new(stop), Box::new(serve))
+            }
+            blocking => {
+                let copy = listener.try_clone()?;
+                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
+                let serve = match blocking {
+                    ServerKind::OneAtATime => one_at_a_time,
+                    _ => thread_per_client,
+                };
+                let serve = move || {
+                    serve(listener);
+                    Ok(())
+                };
+                (Box::new(stop), Box::new(serve))
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("echo-server".into())
+            .spawn(|| info_span!("server").in_scope(serve))?;
+        let thread = Some(thread);
+        Ok(Running { addr, stop, thread })
+    }
 }
 
 /// The most `connection` spans open at one instant: the clients a server had at once.
 pub fn most_at_once(spans: &[Span]) -> u64 {
     let connections = named(spans, "connection");
-    // The count peaks as one of them opens; a span that closed at that very instant was not open
-    // together with it.
+    // The count peaks as one opens; one that closed at that very instant was not open with it.
     let open_at = |at| {
         let open = |s: &&&Span| s.opened <= at && at < s.closed;
         connections.iter().filter(open).count()
@@ -79,10 +110,9 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
                     return Some((n, stream));
                 }
                 Err(e) if shared::fdlimit::is_out_of_fds(&e) => {
-                    info_span!("accept paused").in_scope(|| {
-                        say_out_of_fds(&e, &mut said_at);
-                        std::thread::sleep(ACCEPT_BACKOFF);
-                    });
+                    let _paused = info_span!("accept paused").entered();
+                    say_out_of_fds(&e, &mut said_at);
+                    std::thread::sleep(ACCEPT_BACKOFF);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Shut down (EINVAL): the server is stopping.
@@ -92,9 +122,8 @@ pub fn incoming(listener: &TcpListener) -> impl Iterator<Item = (usize, TcpStrea
     })
 }
 
-/// Says why `accept` fails for want of file descriptors (`EMFILE`, or `ENFILE` for the whole
-/// system), on standard error, at most once per second (`last_said`): the kernel still queues new
-/// clients, which would just hang.
+/// Says on standard error why `accept` fails (`EMFILE`, or `ENFILE` for the whole system), at
+/// most once per second (`last_said`): the kernel still queues new clients, who would just hang.
 pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
     if last_said.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
         return;
@@ -108,9 +137,8 @@ pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
     // Standard error may be closed: the server keeps serving all the same.
     let _ = writeln!(
         io::stderr(),
-        "echo server: {who} out of file descriptors ({error}): a process may have {soft} open at \
-         once (`ulimit -n` is {soft}). Still serving the clients connected; new clients wait in \
-         the queue until one leaves."
+        "echo server: {who} out of file descriptors ({error}; `ulimit -n` is {soft}). Still \
+         serving the clients connected; new clients wait in the queue until one leaves."
     );
 }
 
@@ -118,47 +146,9 @@ pub fn say_out_of_fds(error: &io::Error, last_said: &mut Option<Instant>) {
 pub struct Running {
     /// Where clients connect.
     pub addr: SocketAddr,
-    /// Makes the server stop accepting: shuts a blocking server's listener down (which ends
-    /// [`incoming`]), or tells the selector.
+    /// Stops accepting: shuts a blocking listener down (ending [`incoming`]) or wakes the selector.
     stop: Box<dyn Fn() + Send>,
     thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
-
-impl ServerKind {
-    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
-    pub fn start(self) -> io::Result<Running> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
-        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
-            ServerKind::SingleThreadNonblocking => {
-                let (selector, stop) = Selector::new(listener)?;
-                (
-                    Box::new(stop),
-                    Box::new(|| single_thread_selector(selector)),
-                )
-            }
-            blocking => {
-                let copy = listener.try_clone()?;
-                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
-                let serve = match blocking {
-                    ServerKind::OneAtATime => one_at_a_time,
-                    _ => thread_per_client,
-                };
-                let serve = move || {
-                    serve(listener);
-                    Ok(())
-                };
-                (Box::new(stop), Box::new(serve))
-            }
-        };
-        let thread = std::thread::Builder::new()
-            .name("echo-server".into())
-            .spawn(|| info_span!("server").in_scope(serve))?;
-        let thread = Some(thread);
-        Ok(Running { addr, stop, thread })
-    }
 }
 
 impl Running {
