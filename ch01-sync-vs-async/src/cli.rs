@@ -30,20 +30,9 @@ pub enum Demo {
     /// [1.1] A long task runs in the background while the main task keeps working.
     Background,
     /// [1.2] Wall time vs CPU time of an I/O-bound step and a CPU-bound step.
-    #[command(name = "io-vs-cpu")]
     IoVsCpu,
     /// [1.3] Cooperative tasks, a starving task, time-slicing on one core, parallel threads.
     Multitasking,
-}
-
-impl Demo {
-    /// Every demo, in the order `cargo run` shows them.
-    pub const ALL: [Demo; 4] = [
-        Demo::Requests,
-        Demo::Background,
-        Demo::IoVsCpu,
-        Demo::Multitasking,
-    ];
 }
 
 /// How big each demo is. With the defaults the whole run takes about half a minute.
@@ -87,6 +76,14 @@ pub struct Sizes {
 impl Default for Sizes {
     /// The command line's defaults.
     fn default() -> Self {
-        Cli::parse_from(["ch01-sync-vs-async"]).sizes
+        Self::from_flags("")
+    }
+}
+
+impl Sizes {
+    /// The sizes these flags give (`"--busy-ms 150"`), the others at their defaults.
+    pub fn from_flags(flags: &str) -> Self {
+        let args = std::iter::once("ch01-sync-vs-async").chain(flags.split_whitespace());
+        Cli::parse_from(args).sizes
     }
 }

@@ -93,25 +93,22 @@ fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
 #[test]
 fn no_python_leaves_the_cpython_rows_out_and_says_why() {
     let output = run("background --json --no-python --background-ms 100");
-    let rows = [(
+    let fields: &[&str] = &["wall_ms", "main_ticks", "notified_after_ms"];
+    assert_rows(
+        &json_lines(&output)[0],
         "background",
-        &["wall_ms", "main_ticks", "notified_after_ms"][..],
-    )];
-    assert_rows(&json_lines(&output)[0], "background", "1.1", &rows);
+        "1.1",
+        &[("background", fields)],
+    );
     let said = stderr_lines(&output);
     assert_eq!(said, ["CPython rows left out (--no-python)"]);
 }
 
 #[test]
 fn bad_input_gives_one_line_and_a_non_zero_exit() {
-    for args in [
-        "--requests abc",
-        "--requests 0",
-        "requests --requests 3 --url http://127.0.0.1:1/",
-        "frobnicate",
-        "--delay-ms -5",
-        "--url ftp://example.com/",
-    ] {
+    let bad = "--requests abc|--requests 0|requests --requests 3 --url http://127.0.0.1:1/|\
+               frobnicate|--delay-ms -5|--url ftp://example.com/";
+    for args in bad.split('|') {
         assert_one_line_error(&run(args), args);
     }
     let unreachable = run("requests --url http://127.0.0.1:1/");

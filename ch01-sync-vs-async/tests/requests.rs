@@ -21,12 +21,7 @@ fn all_at_once(leg: &Leg, n: u64) -> bool {
 #[test]
 fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     // 300 ms: long enough for all five to be in flight at once even on a busy machine.
-    let sizes = Sizes {
-        requests: 5,
-        delay_ms: 300,
-        ..Sizes::default()
-    };
-    let legs = requests::measure(&sizes).unwrap();
+    let legs = requests::measure(&Sizes::from_flags("--requests 5 --delay-ms 300")).unwrap();
     if shared::testing::python().is_some() {
         assert_eq!(legs.len(), 6, "{legs:?}");
     }
@@ -63,12 +58,7 @@ fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
 
 #[test]
 fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
-    let sizes = Sizes {
-        requests: 6,
-        delay_ms: 300,
-        sequential_limit: 2,
-        ..Sizes::default()
-    };
+    let sizes = Sizes::from_flags("--requests 6 --delay-ms 300 --sequential-limit 2");
     let legs = requests::measure(&sizes).unwrap();
     for leg in &legs[..2] {
         assert_eq!((leg.requests, leg.ideal), (2, 6));
@@ -82,11 +72,8 @@ fn sequential_limit_caps_only_the_sequential_legs_and_says_so() {
 #[test]
 fn a_url_target_has_no_max_in_flight_but_a_note() {
     let server = shared::SlowServer::start().unwrap();
-    let sizes = Sizes {
-        requests: 3,
-        url: Some(server.delay_url(20).parse().unwrap()),
-        ..Sizes::default()
-    };
+    let mut sizes = Sizes::from_flags("--requests 3");
+    sizes.url = Some(server.delay_url(20).parse().unwrap());
     let legs = requests::measure(&sizes).unwrap();
     assert_eq!(legs[2].max_in_flight, None);
     let note = legs[2].note.as_deref().unwrap();

@@ -78,14 +78,10 @@ pub struct Background {
 }
 
 impl Background {
-    /// The row from its spans: `run` (closed when the main task had the result) holds the
-    /// `background task` and the `main task` ticks.
-    fn new(
-        name: &'static str,
-        (status, main_ticks): (u16, u64),
-        tick_every: Duration,
-        mut spans: Vec<Span>,
-    ) -> Self {
+    /// The row from the status and tick count `got` and the spans: `run` (closed when the main
+    /// task had the result) holds the `background task` and the `main task` ticks.
+    fn new(name: &'static str, got: (u16, u64), tick: Duration, mut spans: Vec<Span>) -> Self {
+        let (status, main_ticks) = got;
         let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
         let [(task_opened, task_closed), (opened, returned)] =
             ["background task", "run"].map(|name| open(name).unwrap_or_default());
@@ -96,7 +92,7 @@ impl Background {
             main_ticks,
             task_ms: ms(task_closed.saturating_sub(task_opened)),
             notified_after_ms: ms(returned.saturating_sub(task_closed)),
-            tick_every_ms: ms(tick_every),
+            tick_every_ms: ms(tick),
             status,
             threads_used: threads_used(&spans),
             spans,
@@ -104,8 +100,7 @@ impl Background {
     }
 }
 
-/// Starts the background request, ticks until it reports back, and measures both: with
-/// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
+/// The background request and the ticks, with `tokio::spawn`, then `asyncio.create_task`.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
     let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
     let client = http_client(target.url())?;
@@ -141,15 +136,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
     narrator.timeline("background", &spans);
-    let mut summary: Vec<String> = (rows.iter())
-        .map(|row| {
+    // The rows in the order measured: tokio's, then CPython's.
+    let mut summary: Vec<String> = (rows.iter().zip(["tokio::spawn", "asyncio.create_task"]))
+        .map(|(row, spawn)| {
             let ticks = plural(row.main_ticks, "time", "times");
             let threads = plural(row.threads_used as u64, "thread", "threads");
-            let spawn = if row.name == DEMO {
-                "tokio::spawn"
-            } else {
-                "asyncio.create_task"
-            };
             let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
             format!(
                 "With {spawn}, the background task ran for {task} while the main task ticked \

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use reqwest::Url;
+use reqwest::{Client, Url, blocking};
 use serde::Serialize;
 use shared::timing::{human, human_ms, ms, ratio};
 use shared::trace::named;
@@ -18,23 +18,15 @@ use crate::Sizes;
 
 /// The book's listing 1.7 (synchronously reading status codes): each `get` returns only when
 /// its answer is in, so the next request waits for the one before.
-pub fn sequential_blocking(
-    client: &reqwest::blocking::Client,
-    url: &Url,
-    n: u64,
-) -> anyhow::Result<Vec<u16>> {
+pub fn sequential_blocking(http: &blocking::Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     (0..n)
-        .map(|i| info_span!("request", i).in_scope(|| fetch_blocking(client, url)))
+        .map(|i| info_span!("request", i).in_scope(|| fetch_blocking(http, url)))
         .collect()
 }
 
 /// Listing 1.7 with `async`/`await`: still one request at a time, because each is awaited before
 /// the next is even created. Writing `async` alone buys nothing.
-pub async fn sequential_async(
-    client: &reqwest::Client,
-    url: &Url,
-    n: u64,
-) -> anyhow::Result<Vec<u16>> {
+pub async fn sequential_async(client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     let mut statuses = Vec::new();
     for i in 0..n {
         let request = fetch(client, url).instrument(info_span!("request", i));
@@ -45,7 +37,7 @@ pub async fn sequential_async(
 
 /// `asyncio.gather`: create all N requests, then await them together. They wait for the server
 /// at the same time, on one thread.
-pub async fn concurrent(client: &reqwest::Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
+pub async fn concurrent(client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     let requests = (0..n).map(|i| fetch(client, url).instrument(info_span!("request", i)));
     join_all(requests).await.into_iter().collect()
 }
@@ -90,8 +82,7 @@ impl Leg {
     }
 }
 
-/// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
-/// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
+/// Makes the requests three ways against the embedded server (or `sizes.url`), then in CPython.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let n = sizes.requests;
     // The sequential legs take N x D each; past the limit they make only the first K.
@@ -103,7 +94,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let url = target.url();
     let finish = |name, requests, spans: Vec<Span>| {
         let wall = named(&spans, "leg").first().map(|leg| leg.wall());
-        let mut leg = Leg {
+        Leg {
             name,
             wall_ms: ms(wall.unwrap_or_default()),
             requests,
@@ -111,9 +102,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
             ideal: n,
             spans,
             ..Leg::default()
-        };
-        leg.note = note(&leg, sizes, target.is_local());
-        leg
+        }
     };
     let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
         target.reset();
@@ -138,12 +127,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
         runtime.block_on(concurrent(&client, url, n))
     })?);
     if let Some(py) = shared::narrate::python() {
-        let python = [
-            ("python_blocking", k),
-            ("asyncio_sequential", k),
-            ("asyncio_gather", n),
-        ];
-        for (name, requests) in python {
+        let names = ["python_blocking", "asyncio_sequential", "asyncio_gather"];
+        for (name, requests) in names.into_iter().zip([k, k, n]) {
             target.reset();
             let args = [name.to_string(), url.to_string(), requests.to_string()];
             let finished = py.run::<Vec<u16>>(&PYTHON, &args)?;
@@ -155,31 +140,29 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let baseline = per_n(&legs[0]);
     for leg in &mut legs {
         leg.speedup = ratio(baseline, per_n(leg));
+        leg.note = note(leg, sizes);
     }
     Ok(legs)
 }
 
 /// Why a leg's numbers are what they are, when that needs saying.
-fn note(leg: &Leg, sizes: &Sizes, local: bool) -> Option<String> {
-    let (n, seen) = (sizes.requests, leg.max_in_flight.unwrap_or(0));
+fn note(leg: &Leg, sizes: &Sizes) -> Option<String> {
+    let n = sizes.requests;
     let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
-    Some(if leg.requests < n {
-        format!(
+    Some(match leg.max_in_flight {
+        _ if leg.requests < n => format!(
             "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
              speedup compares time per request x {n}",
             leg.requests,
             sizes.sequential_limit,
             human(Duration::from_millis(n * sizes.delay_ms))
-        )
-    } else if !local {
-        "max_in_flight unknown: only the embedded server counts it".into()
-    } else if all_at_once && seen < n {
-        format!(
+        ),
+        None => "max_in_flight unknown: only the embedded server counts it".into(),
+        Some(seen) if all_at_once && seen < n => format!(
             "the server saw at most {seen} of {n} at once: the first answers came back before \
              the last requests were sent (a longer --delay-ms shows all {n} in flight)"
-        )
-    } else {
-        return None;
+        ),
+        Some(_) => return None,
     })
 }
 
@@ -197,13 +180,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     );
     let legs = measure(sizes)?;
     narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
+    let mut on_one_clock = Vec::new();
     for leg in &legs {
         narrator.timeline(leg.name, &leg.requests());
+        on_one_clock.extend(named(&leg.spans, "leg").into_iter().cloned());
     }
-    let on_one_clock: Vec<Span> = (legs.iter())
-        .flat_map(|leg| named(&leg.spans, "leg"))
-        .cloned()
-        .collect();
     narrator.timeline("every leg on one clock", &on_one_clock);
 
     let took = |leg: &Leg| {
@@ -218,8 +199,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let mut summary = vec![
         format!("Blocking requests one by one {blocking}."),
         format!(
-            "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
-             sequential."
+            "Async, awaiting each in turn, {one_by_one}: async code alone is still sequential."
         ),
         format!(
             "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
