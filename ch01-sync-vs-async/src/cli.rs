@@ -12,11 +12,9 @@ pub struct Cli {
     /// The demo to run (all of them when left out).
     #[command(subcommand)]
     pub demo: Option<Demo>,
-
     /// The flags every chapter crate shares.
     #[command(flatten)]
     pub common: CommonArgs,
-
     /// Sizes of the work.
     #[command(flatten)]
     pub sizes: Sizes,
@@ -42,32 +40,26 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub requests: u64,
-
     /// requests, io-vs-cpu: how long the server takes to answer each request, in ms.
     #[arg(long, global = true, value_name = "D", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
-
     /// requests: the two sequential legs make at most this many requests (they take N x D).
     #[arg(long, global = true, value_name = "K", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub sequential_limit: u64,
-
     /// background: how long the background task (a slow request) takes, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 1500,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub background_ms: u64,
-
     /// io-vs-cpu: how long the CPU-bound step keeps formatting headers, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub cpu_ms: u64,
-
     /// multitasking: how long each busy task or thread runs, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub busy_ms: u64,
-
     /// requests, background, io-vs-cpu: the server to ask (`--url`); `None` starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,

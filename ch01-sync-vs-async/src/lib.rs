@@ -5,12 +5,10 @@ pub mod demos;
 
 pub use cli::{Cli, Demo, Sizes};
 
-use shared::Narrator;
-
 /// Runs the demo named on the command line, or all four in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     use Demo::*;
-    let narrator = Narrator::new(&cli.common);
+    let narrator = shared::Narrator::new(&cli.common);
     let mut sizes = cli.sizes.clone();
     sizes.url = cli.common.url.clone();
     let all = [Requests, Background, IoVsCpu, Multitasking];

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::multitasking::{self, Row, TASK_STEP, switches};
-use shared::timing::ms;
 use shared::trace::{Run, Span};
 
 /// The notes' "cooperative multitasking doesn't need context switches": the tasks handed over
@@ -26,13 +25,12 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let sizes = Sizes::from_flags("--busy-ms 150");
     // On a busy machine, pinned threads may get so little of their CPU that no running step
     // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
-    let interleaved = |rows: &Vec<Row>| {
-        let mut one_core = rows.iter().filter(|row| row.name.ends_with("one_core"));
-        one_core.all(|row| row.switches > Some(0))
-    };
+    let interleaved = |row: &Row| !row.name.ends_with("one_core") || row.switches > Some(0);
     let measure = || multitasking::measure(&sizes).unwrap();
     let mut tries = (0..2).map(|_| measure());
-    let rows = tries.find(interleaved).unwrap_or_else(measure);
+    let rows = tries
+        .find(|rows| rows.iter().all(interleaved))
+        .unwrap_or_else(measure);
     let [coop, starved, one_core, parallel, python @ ..] = &rows[..] else {
         panic!("{rows:?}")
     };
@@ -41,11 +39,10 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     // (a task that kept the thread for two steps in a row would fail this).
     assert_eq!(coop.threads_used, 1);
     let polls = multitasking::runs(&coop.spans, false);
-    let one_at_a_time = |pair: &[(&str, &Run)]| pair[0].1.end <= pair[1].1.start;
-    assert!(
-        polls.windows(2).all(one_at_a_time),
-        "one thread polls one task at a time"
-    );
+    let one_at_a_time = polls
+        .windows(2)
+        .all(|pair| pair[0].1.end <= pair[1].1.start);
+    assert!(one_at_a_time, "one thread polls one task at a time");
     // Each task's last poll only finds it done; until then, A, B, A, B...
     let steps = (Duration::from_millis(sizes.busy_ms).as_nanos() / TASK_STEP.as_nanos()) as usize;
     assert!(polls.len() >= 2 * steps, "{}", polls.len());
@@ -65,7 +62,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let task = |label| starved.spans.iter().find(|s| s.label == label).unwrap();
     let (hog, polite) = (task("task hog"), task("task polite"));
     assert!(polite.first_entered().unwrap() >= hog.closed);
-    assert!(starved.starved_ms.unwrap() >= ms(hog.runs[0].cpu()) * 0.9);
+    assert!(starved.starved_ms.unwrap() >= shared::timing::ms(hog.runs[0].cpu()) * 0.9);
     assert_eq!(starved.threads_used, 1);
     assert_eq!(parallel.threads_used, 2);
     assert!(parallel.progress_a > Some(0) && parallel.progress_b > Some(0));
@@ -106,9 +103,12 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     }
     for (coop, one_core) in pairs {
         let counts = |row: &Row| (row.name, row.switches, row.os_context_switches);
-        let (tasks, threads) = (counts(coop), counts(one_core));
-        assert!(hand_overs_need_no_os_switch(coop), "{tasks:?}");
-        assert!(every_hand_over_is_an_os_switch(one_core), "{threads:?}");
+        assert!(hand_overs_need_no_os_switch(coop), "{:?}", counts(coop));
+        assert!(
+            every_hand_over_is_an_os_switch(one_core),
+            "{:?}",
+            counts(one_core)
+        );
         // Negative controls: each check fails on the other kind of multitasking. Threads need
         // the OS for every hand-over; tasks hand over without it.
         assert!(!hand_overs_need_no_os_switch(one_core));

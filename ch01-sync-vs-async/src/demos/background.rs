@@ -2,7 +2,6 @@
 //! background separate from the main application; once it is completed, we get notified so that
 //! we can process the result."
 
-use std::hint::black_box;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -38,7 +37,7 @@ pub async fn background_request(
             _ = ticker.tick() => {
                 ticks += 1;
                 // The main task's own work meanwhile: a small computation.
-                info_span!("main task").in_scope(|| black_box(fib(25)));
+                info_span!("main task").in_scope(|| std::hint::black_box(fib(25)));
             }
         }
     }
@@ -126,12 +125,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
 
 /// Runs the demo with its narration.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "What is asyncio: a task in the background",
-        "A long-running task can run in the background while the main task keeps working; \
-         when it is done, the main task is notified and gets its result.",
-    );
+    let claim = "A long-running task can run in the background while the main task keeps \
+                 working; when it is done, the main task is notified and gets its result.";
+    narrator.header(SECTION, "What is asyncio: a task in the background", claim);
     let rows = measure(sizes)?;
     narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();

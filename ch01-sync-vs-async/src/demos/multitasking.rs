@@ -5,8 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt as _;
-use futures::future::LocalBoxFuture;
+use futures::{FutureExt as _, future::LocalBoxFuture};
 use serde::{Deserialize, Serialize};
 use shared::narrate::plural;
 use shared::timing::{human, human_ms, measure as timed, ms, ratio};
@@ -47,9 +46,7 @@ pub async fn starved(busy: Duration, steps: u32, step: Duration) -> anyhow::Resu
 /// it can run both at once. Returns the CPU each thread finished on.
 pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<Vec<Option<usize>>> {
     std::thread::scope(|scope| {
-        let threads: Vec<_> = ["A", "B"]
-            .into_iter()
-            .zip(cpus)
+        let threads: Vec<_> = (["A", "B"].into_iter().zip(cpus))
             .map(|(name, cpu)| {
                 scope.spawn(move || {
                     if let Some(cpu) = cpu {
@@ -236,19 +233,16 @@ fn one_core(busy: Duration) -> anyhow::Result<Row> {
 /// busy machine may well put both on one core, and then nothing runs in parallel.
 pub fn parallel(busy: Duration) -> anyhow::Result<Row> {
     let cpus = shared::affinity::allowed_cpus()?;
-    let (pins, note) = match cpus.as_slice() {
-        [first, second, ..] if cfg!(target_os = "linux") => (
-            [Some(*first), Some(*second)],
-            format!("threads pinned to CPUs {first} and {second} with sched_setaffinity"),
-        ),
-        [_, _, ..] => (
-            [None, None],
-            "threads not pinned (Linux only): the OS may or may not use two cores".into(),
-        ),
-        _ => (
-            [None, None],
-            "only one CPU is available here: nothing can run in parallel".into(),
-        ),
+    let pins = match cpus[..] {
+        [a, b, ..] if cfg!(target_os = "linux") => [Some(a), Some(b)],
+        _ => [None; 2],
+    };
+    let note = match pins {
+        [Some(a), Some(b)] => format!("threads pinned to CPUs {a} and {b} with sched_setaffinity"),
+        _ if cpus.len() > 1 => {
+            "threads not pinned (Linux only): the OS may or may not use two cores".into()
+        }
+        _ => "only one CPU is available here: nothing can run in parallel".into(),
     };
     let mut row = threads("parallel", busy, pins)?;
     row.idle_cores = Some(ratio(row.cpu_ms, row.wall_ms) >= IDLE_CORES);
@@ -303,8 +297,7 @@ fn in_python(busy_ms: u64) -> anyhow::Result<Vec<Row>> {
 /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
 /// with `only_running`, only the stretches it spent mostly on a CPU.
 pub fn runs(spans: &[Span], only_running: bool) -> Vec<(&str, &Run)> {
-    let mut runs: Vec<(&str, &Run)> = spans
-        .iter()
+    let mut runs: Vec<(&str, &Run)> = (spans.iter())
         .flat_map(|s| s.runs.iter().map(move |r| (s.label.as_str(), r)))
         .filter(|(_, run)| !only_running || run.was_running())
         .collect();
@@ -332,13 +325,9 @@ fn running_overlap(spans: &[Span]) -> Duration {
     let runs = runs(spans, true);
     let mut total = Duration::ZERO;
     for (i, (a_label, a)) in runs.iter().enumerate() {
-        for (b_label, b) in &runs[i + 1..] {
-            if b.start >= a.end {
-                break;
-            }
-            if a_label != b_label {
-                total += a.end.min(b.end) - b.start;
-            }
+        let during_a = runs[i + 1..].iter().take_while(|(_, b)| b.start < a.end);
+        for (_, b) in during_a.filter(|(b_label, _)| b_label != a_label) {
+            total += a.end.min(b.end) - b.start;
         }
     }
     total
@@ -370,8 +359,7 @@ fn cooperative_line(row: &Row, who: &str, at: &str) -> String {
              were other programs taking their turn on this CPU",
             hand_overs / os
         ),
-        _ => "other programs took this CPU unusually often; a hand-over asks the OS for nothing"
-            .into(),
+        _ => "other programs took this CPU a lot; a hand-over asks the OS for nothing".into(),
     };
     format!("{who}: tasks A and B handed the one thread to each other only at {at}; {why}.")
 }
@@ -381,14 +369,13 @@ fn one_core_line(row: &Row, who: &str) -> String {
     let Some(switched) = row.switches.map(|n| n as u64) else {
         return "Preemptive time-slicing on one core was skipped here (see the note).".into();
     };
+    let os = row.os_context_switches;
     let each = match switched {
         0 => {
             "but other programs held this CPU so much that no step of one thread ran between \
              two of the other's: run it on a quieter machine to see the hand-overs"
         }
-        n if row.os_context_switches >= n => {
-            "at least one OS context switch each: switching threads goes through the OS"
-        }
+        n if os >= n => "at least one OS context switch each: switching threads goes via the OS",
         _ => "with fewer OS context switches, which this measurement cannot explain",
     };
     let times = plural(switched, "time", "times");
@@ -400,8 +387,8 @@ fn one_core_line(row: &Row, who: &str) -> String {
 
 /// Threads on two CPUs: how long both were running at the same moment.
 fn parallel_line(row: &Row) -> String {
-    let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
     let overlap = row.overlap_ms.unwrap_or(0.0);
+    let (total, cpu_per_wall) = (human_ms(overlap), ratio(row.cpu_ms, row.wall_ms));
     let said = match (row.idle_cores, overlap > 0.0) {
         (Some(true), true) => "concurrent, and at the same time",
         (_, true) => "other programs held these CPUs part of the time (two idle cores give 2)",
@@ -409,20 +396,16 @@ fn parallel_line(row: &Row) -> String {
     };
     format!(
         "Parallel: on two CPUs, the two threads were both running at the same moment for a \
-         total of {} ({cpu_per_wall:.2} CPU-seconds per second): {said}.",
-        human_ms(overlap)
+         total of {total} ({cpu_per_wall:.2} CPU-seconds per second): {said}."
     )
 }
 
 /// Runs the demo with its narration.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Concurrency, parallelism and multitasking",
-        "Concurrency is more than one task in progress at a time. Tasks on one thread take \
-         turns only where they give it up (cooperative); the OS time-slices threads even on \
-         one core (preemptive); on two cores two threads run at the same instant: parallelism.",
-    );
+    let claim = "Concurrency is more than one task in progress at a time. Tasks on one thread take \
+                 turns only where they give it up (cooperative); the OS time-slices threads even \
+                 on one core (preemptive); two cores run two at the same instant: parallelism.";
+    narrator.header(SECTION, "Concurrency, parallelism and multitasking", claim);
     let rows = measure(sizes)?;
     if narrator.json() {
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));

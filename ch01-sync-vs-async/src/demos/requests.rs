@@ -1,8 +1,6 @@
 //! Section 1.1: "in a synchronous application, code runs sequentially"; concurrency lets many
 //! web requests be made at the same time. N slow requests, made three ways.
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use reqwest::{Client, Url, blocking};
 use serde::Serialize;
@@ -114,18 +112,15 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
 
     // Before any tokio runtime exists: reqwest::blocking must not live inside one.
     let client = blocking_http_client(url)?;
-    let mut legs = vec![leg("sequential_blocking", k, &|| {
-        sequential_blocking(&client, url, k)
-    })?];
+    let blocking = || sequential_blocking(&client, url, k);
+    let mut legs = vec![leg("sequential_blocking", k, &blocking)?];
     drop(client);
     let runtime = crate::demos::event_loop()?;
     let client = http_client(url)?;
-    legs.push(leg("sequential_async", k, &|| {
-        runtime.block_on(sequential_async(&client, url, k))
-    })?);
-    legs.push(leg("concurrent", n, &|| {
-        runtime.block_on(concurrent(&client, url, n))
-    })?);
+    let one_by_one = || runtime.block_on(sequential_async(&client, url, k));
+    legs.push(leg("sequential_async", k, &one_by_one)?);
+    let all_at_once = || runtime.block_on(concurrent(&client, url, n));
+    legs.push(leg("concurrent", n, &all_at_once)?);
     if let Some(py) = shared::narrate::python() {
         let names = ["python_blocking", "asyncio_sequential", "asyncio_gather"];
         for (name, requests) in names.into_iter().zip([k, k, n]) {
@@ -147,15 +142,13 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
 
 /// Why a leg's numbers are what they are, when that needs saying.
 fn note(leg: &Leg, sizes: &Sizes) -> Option<String> {
-    let n = sizes.requests;
+    let (n, ran, limit) = (sizes.requests, leg.requests, sizes.sequential_limit);
     let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
+    let all_take = human(std::time::Duration::from_millis(n * sizes.delay_ms));
     Some(match leg.max_in_flight {
-        _ if leg.requests < n => format!(
-            "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
-             speedup compares time per request x {n}",
-            leg.requests,
-            sizes.sequential_limit,
-            human(Duration::from_millis(n * sizes.delay_ms))
+        _ if ran < n => format!(
+            "ran {ran} of {n} requests (--sequential-limit {limit}); all {n} would take about \
+             {all_take}. speedup compares time per request x {n}"
         ),
         None => "max_in_flight unknown: only the embedded server counts it".into(),
         Some(seen) if all_at_once && seen < n => format!(
@@ -169,15 +162,13 @@ fn note(leg: &Leg, sizes: &Sizes) -> Option<String> {
 /// Runs the demo with its narration: header, progress, table, timelines, summary.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (n, d) = (sizes.requests, sizes.delay_ms);
-    narrator.header(
-        SECTION,
-        "What is asyncio: sequential vs concurrent requests",
-        &format!(
-            "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
-             and making the code async alone does not change that. Only having all of them \
-             in flight at once brings it down to about {d} ms."
-        ),
+    let claim = format!(
+        "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, and \
+         making the code async alone does not change that. Only having all of them in flight at \
+         once brings it down to about {d} ms."
     );
+    let title = "What is asyncio: sequential vs concurrent requests";
+    narrator.header(SECTION, title, &claim);
     let legs = measure(sizes)?;
     narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
     let mut on_one_clock = Vec::new();
@@ -198,9 +189,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     };
     let mut summary = vec![
         format!("Blocking requests one by one {blocking}."),
-        format!(
-            "Async, awaiting each in turn, {one_by_one}: async code alone is still sequential."
-        ),
+        format!("Async, awaiting each in turn, {one_by_one}: async alone is still sequential."),
         format!(
             "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
              Concurrency lets us wait for many things at the same time."

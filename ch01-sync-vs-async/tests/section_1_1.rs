@@ -1,7 +1,8 @@
-//! Section 1.1: sequential requests never overlap, concurrent ones all do. The proof is the
-//! embedded server's count of requests in flight, and the recorded spans.
+//! Section 1.1: sequential requests never overlap, concurrent ones all do (by the server's count
+//! and the spans); a main task keeps working beside a background task and is told when it ends.
 
 use ch01_sync_vs_async::Sizes;
+use ch01_sync_vs_async::demos::background;
 use ch01_sync_vs_async::demos::requests::{self, Leg};
 use shared::trace::{named, threads_used};
 
@@ -22,9 +23,8 @@ fn all_at_once(leg: &Leg, n: u64) -> bool {
 fn sequential_legs_see_one_in_flight_and_concurrent_sees_all() {
     // 300 ms: long enough for all five to be in flight at once even on a busy machine.
     let legs = requests::measure(&Sizes::from_flags("--requests 5 --delay-ms 300")).unwrap();
-    if shared::testing::python().is_some() {
-        assert_eq!(legs.len(), 6, "{legs:?}");
-    }
+    let python = shared::testing::python().is_some() as usize;
+    assert_eq!(legs.len(), 3 + 3 * python, "{legs:?}");
     // Blocking, async one by one, all at once: in Rust, then in CPython.
     for three in legs.chunks(3) {
         let [blocking, sequential, together] = [0, 1, 2].map(|i| &three[i]);
@@ -82,4 +82,36 @@ fn a_url_target_has_no_max_in_flight_but_a_note() {
     assert!(!line.contains("max_in_flight\""), "{line}");
     // The server we passed as --url did see them all, 3 per leg (the CPython legs' too).
     assert_eq!(server.requests(), 3 * legs.len() as u64);
+}
+
+#[test]
+fn main_ticks_happen_while_the_background_task_runs() {
+    let rows = background::measure(&Sizes::from_flags("--background-ms 600")).unwrap();
+    let python = shared::testing::python().is_some();
+    assert_eq!(rows.len(), 1 + python as usize, "{rows:?}");
+    // Each row: the main task ticked while the background task ran, and had its result at once.
+    for measured in &rows {
+        assert!(measured.main_ticks > 0);
+        assert_eq!(measured.status, 200);
+        let task = named(&measured.spans, "background task");
+        let ticks = named(&measured.spans, "main task");
+        assert_eq!(task.len(), 1);
+        assert_eq!(ticks.len() as u64, measured.main_ticks);
+        // The first tick comes a tick after the start, not at once: the main task had its own
+        // work to pace, not a result to check.
+        assert!(ticks[0].opened >= task[0].opened + std::time::Duration::from_millis(50));
+        // Every tick happened while the background task was still open: the main task was not
+        // blocked by it.
+        assert!(ticks.iter().all(|tick| task[0].contains(tick)));
+        // The background task spent its time waiting, not computing.
+        assert!(task[0].cpu() < task[0].wall() / 2);
+        // The notification: the main task had the result right after the task ended, not at its
+        // next tick. A main task that checked for the result only when it ticked (polling) would
+        // learn of it up to a whole tick late; 600 ms is a multiple of the 100 ms tick, so it
+        // would be nearly a whole tick late here.
+        assert_eq!(measured.tick_every_ms, 100.0);
+        let notified = measured.notified_after_ms;
+        assert!(notified < measured.tick_every_ms / 2.0, "{notified:.1} ms");
+        assert_eq!(measured.threads_used, 1);
+    }
 }
