@@ -66,7 +66,6 @@ pub struct Sizes {
 }
 
 impl Default for Sizes {
-    /// The command line's defaults.
     fn default() -> Self {
         Self::from_flags("")
     }

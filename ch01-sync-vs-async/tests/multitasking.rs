@@ -10,14 +10,12 @@ use shared::trace::{Run, Span};
 /// The notes' "cooperative multitasking doesn't need context switches": the tasks handed over
 /// at least five times as often as the OS switched their thread.
 fn hand_overs_need_no_os_switch(row: &Row) -> bool {
-    let hand_overs = row.switches.unwrap() as u64;
-    hand_overs > 0 && hand_overs >= 5 * row.os_context_switches
+    matches!(row.switches, Some(n) if n > 0 && n as u64 >= 5 * row.os_context_switches)
 }
 
 /// Preemption on one CPU: each hand-over from one thread to the other is an OS context switch.
 fn every_hand_over_is_an_os_switch(row: &Row) -> bool {
-    let hand_overs = row.switches.unwrap() as u64;
-    hand_overs > 0 && row.os_context_switches >= hand_overs
+    matches!(row.switches, Some(n) if n > 0 && row.os_context_switches >= n as u64)
 }
 
 #[test]
@@ -103,12 +101,9 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     }
     for (coop, one_core) in pairs {
         let counts = |row: &Row| (row.name, row.switches, row.os_context_switches);
-        assert!(hand_overs_need_no_os_switch(coop), "{:?}", counts(coop));
-        assert!(
-            every_hand_over_is_an_os_switch(one_core),
-            "{:?}",
-            counts(one_core)
-        );
+        let (tasks, threads) = (counts(coop), counts(one_core));
+        assert!(hand_overs_need_no_os_switch(coop), "{tasks:?}");
+        assert!(every_hand_over_is_an_os_switch(one_core), "{threads:?}");
         // Negative controls: each check fails on the other kind of multitasking. Threads need
         // the OS for every hand-over; tasks hand over without it.
         assert!(!hand_overs_need_no_os_switch(one_core));

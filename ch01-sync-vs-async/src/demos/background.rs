@@ -10,7 +10,7 @@ use shared::narrate::plural;
 use shared::timing::{human_ms, ms};
 use shared::trace::{named, threads_used};
 use shared::workloads::{Target, fetch, fib, http_client};
-use shared::{Narrator, Report, Span};
+use shared::{Narrator, Report, Span, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -46,8 +46,7 @@ pub async fn background_request(
 // ---- measuring it ----
 
 /// The same in CPython, with `asyncio.create_task`: `background.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("background.py", include_str!("background.py"));
+pub const PYTHON: Script = Script::new("background.py", include_str!("background.py"));
 
 const DEMO: &str = "background";
 const SECTION: &str = "1.1";
@@ -106,13 +105,12 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
     // About six ticks whatever the length, so the timeline stays readable.
     let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
     let runtime = crate::demos::event_loop()?;
-    let url = target.url().clone();
+    let request = background_request(client, target.url().clone(), tick_every);
+    // The whole run in one span: it closes when block_on returns, the moment the main task has
+    // the background task's result.
+    let run = || info_span!("run").in_scope(|| runtime.block_on(request));
     let what = "the background request";
-    let (done, spans) = shared::narrate::record(what, "background task", None, || {
-        // The whole run in one span: it closes when block_on returns, the moment the main
-        // task has the background task's result.
-        info_span!("run").in_scope(|| runtime.block_on(background_request(client, url, tick_every)))
-    });
+    let (done, spans) = shared::narrate::record(what, "background task", None, run);
     let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
     if let Some(python) = shared::narrate::python() {
         let args = [target.url().to_string(), tick_every.as_millis().to_string()];
@@ -144,12 +142,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             )
         })
         .collect();
-    summary.push(
-        "The main task was never blocked: waiting for I/O needs no thread. The finished task \
-         woke it through its JoinHandle, not at its next tick (select! waits on both): that \
-         wake-up is the notification, as `await task` is for `asyncio.create_task`."
-            .into(),
-    );
+    let notified = "The main task was never blocked: waiting for I/O needs no thread. The \
+                    finished task woke it through its JoinHandle, not at its next tick (select! \
+                    waits on both): that wake-up is the notification, as `await task` is for \
+                    `asyncio.create_task`.";
+    summary.push(notified.into());
     narrator.summary(SECTION, &summary);
     Ok(())
 }

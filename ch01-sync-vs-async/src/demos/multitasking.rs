@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::narrate::plural;
 use shared::timing::{human, human_ms, measure as timed, ms, ratio};
 use shared::trace::{Run, Span, os_context_switches, threads_used};
-use shared::{Narrator, Report, Usage};
+use shared::{Narrator, Report, Usage, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -96,8 +96,7 @@ pub async fn yield_now() {
 }
 
 /// The same in CPython: `multitasking.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
+pub const PYTHON: Script = Script::new("multitasking.py", include_str!("multitasking.py"));
 
 const DEMO: &str = "multitasking";
 const SECTION: &str = "1.3";
@@ -315,9 +314,8 @@ pub fn switches(spans: &[Span], only_running: bool) -> usize {
         .map(|(i, (label, _))| (*label, i))
         .collect();
     let both_busy = last.values().min().map_or(0, |at| at + 1);
-    (runs[..both_busy].windows(2))
-        .filter(|pair| pair[0].0 != pair[1].0)
-        .count()
+    let pairs = runs[..both_busy].windows(2);
+    pairs.filter(|pair| pair[0].0 != pair[1].0).count()
 }
 
 /// How long work of two different labels was on a CPU at the same moment: parallelism.
@@ -411,8 +409,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     } else {
         // Two tables, as tasks and threads have different columns.
-        let (tasks, threads): (Vec<_>, Vec<_>) =
-            rows.iter().partition(|row| row.progress_a.is_none());
+        let (tasks, threads): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.progress_a.is_none());
         narrator.report(&Report::new(DEMO, SECTION, tasks));
         narrator.report(&Report::new(DEMO, SECTION, threads));
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use shared::timing::{human, human_ms, ms, ratio};
 use shared::trace::named;
 use shared::workloads::{Target, blocking_http_client, fetch, fetch_blocking, http_client};
-use shared::{Narrator, Report, Span};
+use shared::{Narrator, Report, Span, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -41,8 +41,7 @@ pub async fn concurrent(client: &Client, url: &Url, n: u64) -> anyhow::Result<Ve
 }
 
 /// The same three legs in CPython, listing 1.7 first: `requests.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("requests.py", include_str!("requests.py"));
+pub const PYTHON: Script = Script::new("requests.py", include_str!("requests.py"));
 
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
@@ -104,12 +103,10 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     };
     let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
         target.reset();
-        let (done, spans) = shared::narrate::record(name, "request", Some(requests), || {
-            info_span!("leg", name).in_scope(work)
-        });
+        let in_leg = || info_span!("leg", name).in_scope(work);
+        let (done, spans) = shared::narrate::record(name, "request", Some(requests), in_leg);
         done.map(|_| finish(name, requests, spans))
     };
-
     // Before any tokio runtime exists: reqwest::blocking must not live inside one.
     let client = blocking_http_client(url)?;
     let blocking = || sequential_blocking(&client, url, k);
@@ -177,7 +174,6 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         on_one_clock.extend(named(&leg.spans, "leg").into_iter().cloned());
     }
     narrator.timeline("every leg on one clock", &on_one_clock);
-
     let took = |leg: &Leg| {
         let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
         format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
