@@ -81,8 +81,7 @@ fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
     assert!(stdout.contains(" ticks "), "{stdout}");
     assert!(stdout.contains("timeline: background"));
     assert!(stdout.contains("What you just saw (notes, section 1.1)"));
-    // One demo only.
-    assert!(!stdout.contains("section 1.3"));
+    assert!(!stdout.contains("section 1.3"), "one demo only: {stdout}");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use ch01_sync_vs_async::Sizes;
 use ch01_sync_vs_async::demos::multitasking::{self, Row, TASK_STEP, switches};
 use shared::trace::{Run, Span};
 
@@ -20,7 +19,7 @@ fn every_hand_over_is_an_os_switch(row: &Row) -> bool {
 
 #[test]
 fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
-    let sizes = Sizes::from_flags("--busy-ms 150");
+    let sizes = ch01_sync_vs_async::Sizes::from_flags("--busy-ms 150");
     // On a busy machine, pinned threads may get so little of their CPU that no running step
     // of one falls between two of the other's (0 hand-overs): a few tries show them interleave.
     let interleaved = |row: &Row| !row.name.ends_with("one_core") || row.switches > Some(0);
@@ -80,9 +79,8 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let switched = one_core.switches.unwrap();
     assert!(switched >= 2, "switched {switched} times");
 
-    // Parallel, with two CPUs (on one the demo says so in a note): the threads pinned to two
-    // CPUs run at the same moment. Other programs may hold one of them for a while; a few more
-    // tries are enough for the two to overlap at least once.
+    // Parallel (with one CPU the demo says so in a note): threads pinned to two CPUs run at the
+    // same moment. Other programs may hold one CPU a while: a few more tries let them overlap.
     if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
         let again = || multitasking::parallel(Duration::from_millis(150)).unwrap();
         let mut tries = std::iter::once(parallel.clone()).chain((0..4).map(|_| again()));
@@ -163,7 +161,6 @@ fn switches_count_hand_overs_while_both_have_work_and_the_timeline_cuts_after_th
         step("B", &[(1, 2), (3, 4)]),
     ];
     let cut = multitasking::first_turns(&spans, 3);
-    assert_eq!(cut[0].runs.len(), 2);
-    assert_eq!(cut[1].runs.len(), 1);
+    assert_eq!((cut[0].runs.len(), cut[1].runs.len()), (2, 1));
     assert!(cut.iter().all(|s| s.closed == Duration::from_millis(3)));
 }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
 use serde::Serialize;
 use shared::narrate::plural;
 use shared::timing::{human_ms, ms};
@@ -23,12 +22,11 @@ use crate::Sizes;
 /// many ticks the main task made meanwhile.
 pub async fn background_request(
     client: reqwest::Client,
-    url: Url,
+    url: reqwest::Url,
     tick_every: Duration,
 ) -> anyhow::Result<(u16, u64)> {
-    let mut task = tokio::spawn(
-        async move { fetch(&client, &url).await }.instrument(info_span!("background task")),
-    );
+    let request = async move { fetch(&client, &url).await };
+    let mut task = tokio::spawn(request.instrument(info_span!("background task")));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
     let mut ticks = 0;
     loop {
@@ -101,11 +99,10 @@ impl Background {
 /// The background request and the ticks, with `tokio::spawn`, then `asyncio.create_task`.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
     let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
-    let client = http_client(target.url())?;
     // About six ticks whatever the length, so the timeline stays readable.
     let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
     let runtime = crate::demos::event_loop()?;
-    let request = background_request(client, target.url().clone(), tick_every);
+    let request = background_request(http_client(target.url())?, target.url().clone(), tick_every);
     // The whole run in one span: it closes when block_on returns, the moment the main task has
     // the background task's result.
     let run = || info_span!("run").in_scope(|| runtime.block_on(request));
