@@ -46,7 +46,7 @@ fn the_four_kinds_of_multitasking_behave_as_the_notes_say() {
     let take_turns = polls[..2 * steps]
         .windows(2)
         .all(|pair| pair[0].0 != pair[1].0);
-    assert!(take_turns, "tasks must take turns: {polls:?}");
+    assert!(take_turns, "tasks must take turns");
     assert!(coop.switches.unwrap() >= 2 * steps - 1);
     // Each turn spun for its step: a task's CPU time covers most of its steps' (a preempted
     // step ends early, but only one in each time slice of a millisecond or more).
