@@ -12,11 +12,9 @@ pub struct Cli {
     /// The demo to run (all of them when left out).
     #[command(subcommand)]
     pub demo: Option<Demo>,
-
     /// The flags every chapter crate shares.
     #[command(flatten)]
     pub common: CommonArgs,
-
     /// Sizes of the work.
     #[command(flatten)]
     pub sizes: Sizes,
@@ -30,20 +28,9 @@ pub enum Demo {
     /// [1.1] A long task runs in the background while the main task keeps working.
     Background,
     /// [1.2] Wall time vs CPU time of an I/O-bound step and a CPU-bound step.
-    #[command(name = "io-vs-cpu")]
     IoVsCpu,
     /// [1.3] Cooperative tasks, a starving task, time-slicing on one core, parallel threads.
     Multitasking,
-}
-
-impl Demo {
-    /// Every demo, in the order `cargo run` shows them.
-    pub const ALL: [Demo; 4] = [
-        Demo::Requests,
-        Demo::Background,
-        Demo::IoVsCpu,
-        Demo::Multitasking,
-    ];
 }
 
 /// How big each demo is. With the defaults the whole run takes about half a minute.
@@ -53,40 +40,41 @@ pub struct Sizes {
     #[arg(long, global = true, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub requests: u64,
-
     /// requests, io-vs-cpu: how long the server takes to answer each request, in ms.
     #[arg(long, global = true, value_name = "D", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
-
     /// requests: the two sequential legs make at most this many requests (they take N x D).
     #[arg(long, global = true, value_name = "K", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub sequential_limit: u64,
-
     /// background: how long the background task (a slow request) takes, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 1500,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub background_ms: u64,
-
     /// io-vs-cpu: how long the CPU-bound step keeps formatting headers, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub cpu_ms: u64,
-
     /// multitasking: how long each busy task or thread runs, in ms.
     #[arg(long, global = true, value_name = "MS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub busy_ms: u64,
-
     /// requests, background, io-vs-cpu: the server to ask (`--url`); `None` starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
 }
 
 impl Default for Sizes {
-    /// The command line's defaults.
     fn default() -> Self {
-        Cli::parse_from(["ch01-sync-vs-async"]).sizes
+        Self::from_flags("")
+    }
+}
+
+impl Sizes {
+    /// The sizes these flags give (`"--busy-ms 150"`), the others at their defaults.
+    pub fn from_flags(flags: &str) -> Self {
+        let args = std::iter::once("ch01-sync-vs-async").chain(flags.split_whitespace());
+        Cli::parse_from(args).sizes
     }
 }

@@ -1,11 +1,5 @@
-//! `cargo run -p ch01-sync-vs-async [-- <demo>]`: sections 1.1-1.3, measured.
-//! Only parses the arguments; the demos live in the library.
+//! `cargo run -p ch01-sync-vs-async [-- <demo>]`: parses the arguments; the demos are the library.
 
-use std::process::ExitCode;
-
-use ch01_sync_vs_async::Cli;
-
-fn main() -> ExitCode {
-    let cli: Cli = shared::cli::parse_or_exit();
-    shared::cli::report_errors(ch01_sync_vs_async::run(&cli))
+fn main() -> std::process::ExitCode {
+    shared::cli::report_errors(ch01_sync_vs_async::run(&shared::cli::parse_or_exit()))
 }

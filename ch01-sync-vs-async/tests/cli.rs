@@ -1,8 +1,6 @@
 //! The real binary, as a learner or a script uses it: `--help`, `--json`, narration, bad input.
 
-use shared::testing::{
-    Row, assert_one_line_error, assert_rows, json_lines, measurement, stderr_lines,
-};
+use shared::testing::{Row, assert_one_line_error, assert_rows, json_lines, measurement};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ch01-sync-vs-async");
 const SMALL: &str = "--requests 3 --delay-ms 300 --background-ms 100 --cpu-ms 50 --busy-ms 50";
@@ -54,10 +52,7 @@ fn help_lists_every_demo_with_its_section() {
 #[test]
 fn json_has_one_line_per_demo_with_the_documented_names() {
     // Without python3 the CPython rows (python_*, asyncio_*) are left out, on purpose here.
-    let python = shared::python::Python::find(false).is_ok();
-    if !python {
-        eprintln!("skipped the CPython rows: no python3 of 3.8 or newer on PATH");
-    }
+    let python = shared::testing::python().is_some();
     let no_python = if python { "" } else { "--no-python" };
     let lines = json_lines(&run(&format!("--json {SMALL} {no_python}")));
     let demos = ["requests", "background", "io-vs-cpu", "multitasking"];
@@ -86,32 +81,24 @@ fn a_narrated_run_of_one_demo_has_header_table_timeline_and_summary() {
     assert!(stdout.contains(" ticks "), "{stdout}");
     assert!(stdout.contains("timeline: background"));
     assert!(stdout.contains("What you just saw (notes, section 1.1)"));
-    // One demo only.
-    assert!(!stdout.contains("section 1.3"));
+    assert!(!stdout.contains("section 1.3"), "one demo only: {stdout}");
 }
 
 #[test]
 fn no_python_leaves_the_cpython_rows_out_and_says_why() {
     let output = run("background --json --no-python --background-ms 100");
-    let rows = [(
-        "background",
-        &["wall_ms", "main_ticks", "notified_after_ms"][..],
-    )];
-    assert_rows(&json_lines(&output)[0], "background", "1.1", &rows);
-    let said = stderr_lines(&output);
+    let fields: &[&str] = &["wall_ms", "main_ticks", "notified_after_ms"];
+    let json = &json_lines(&output)[0];
+    assert_rows(json, "background", "1.1", &[("background", fields)]);
+    let said = shared::testing::stderr_lines(&output);
     assert_eq!(said, ["CPython rows left out (--no-python)"]);
 }
 
 #[test]
 fn bad_input_gives_one_line_and_a_non_zero_exit() {
-    for args in [
-        "--requests abc",
-        "--requests 0",
-        "requests --requests 3 --url http://127.0.0.1:1/",
-        "frobnicate",
-        "--delay-ms -5",
-        "--url ftp://example.com/",
-    ] {
+    let bad = "--requests abc|--requests 0|requests --requests 3 --url http://127.0.0.1:1/|\
+               frobnicate|--delay-ms -5|--url ftp://example.com/";
+    for args in bad.split('|') {
         assert_one_line_error(&run(args), args);
     }
     let unreachable = run("requests --url http://127.0.0.1:1/");
@@ -121,10 +108,9 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
 
 #[test]
 fn sizes_go_before_or_after_the_demo_name() {
-    let after: ch01_sync_vs_async::Cli =
-        shared::cli::try_parse_from(["demo", "requests", "--requests", "5"]).unwrap();
-    let before: ch01_sync_vs_async::Cli =
-        shared::cli::try_parse_from(["demo", "--requests", "5", "requests"]).unwrap();
-    assert_eq!(after.sizes.requests, 5);
-    assert_eq!(before.sizes, after.sizes);
+    let parse =
+        |args: &str| shared::cli::try_parse_from::<ch01_sync_vs_async::Cli>(args.split(' '));
+    let after = parse("demo requests --requests 5").unwrap().sizes;
+    assert_eq!(after.requests, 5);
+    assert_eq!(parse("demo --requests 5 requests").unwrap().sizes, after);
 }

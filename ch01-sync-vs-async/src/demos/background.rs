@@ -2,16 +2,14 @@
 //! background separate from the main application; once it is completed, we get notified so that
 //! we can process the result."
 
-use std::hint::black_box;
 use std::time::Duration;
 
-use reqwest::Url;
 use serde::Serialize;
 use shared::narrate::plural;
 use shared::timing::{human_ms, ms};
 use shared::trace::{named, threads_used};
 use shared::workloads::{Target, fetch, fib, http_client};
-use shared::{Narrator, Report, Span};
+use shared::{Narrator, Report, Span, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -24,12 +22,11 @@ use crate::Sizes;
 /// many ticks the main task made meanwhile.
 pub async fn background_request(
     client: reqwest::Client,
-    url: Url,
+    url: reqwest::Url,
     tick_every: Duration,
 ) -> anyhow::Result<(u16, u64)> {
-    let mut task = tokio::spawn(
-        async move { fetch(&client, &url).await }.instrument(info_span!("background task")),
-    );
+    let request = async move { fetch(&client, &url).await };
+    let mut task = tokio::spawn(request.instrument(info_span!("background task")));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
     let mut ticks = 0;
     loop {
@@ -38,7 +35,7 @@ pub async fn background_request(
             _ = ticker.tick() => {
                 ticks += 1;
                 // The main task's own work meanwhile: a small computation.
-                info_span!("main task").in_scope(|| black_box(fib(25)));
+                info_span!("main task").in_scope(|| std::hint::black_box(fib(25)));
             }
         }
     }
@@ -47,8 +44,7 @@ pub async fn background_request(
 // ---- measuring it ----
 
 /// The same in CPython, with `asyncio.create_task`: `background.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("background.py", include_str!("background.py"));
+pub const PYTHON: Script = Script::new("background.py", include_str!("background.py"));
 
 const DEMO: &str = "background";
 const SECTION: &str = "1.1";
@@ -78,14 +74,10 @@ pub struct Background {
 }
 
 impl Background {
-    /// The row from its spans: `run` (closed when the main task had the result) holds the
-    /// `background task` and the `main task` ticks.
-    fn new(
-        name: &'static str,
-        (status, main_ticks): (u16, u64),
-        tick_every: Duration,
-        mut spans: Vec<Span>,
-    ) -> Self {
+    /// The row from the status and tick count `got` and the spans: `run` (closed when the main
+    /// task had the result) holds the `background task` and the `main task` ticks.
+    fn new(name: &'static str, got: (u16, u64), tick: Duration, mut spans: Vec<Span>) -> Self {
+        let (status, main_ticks) = got;
         let open = |name| named(&spans, name).first().map(|s| (s.opened, s.closed));
         let [(task_opened, task_closed), (opened, returned)] =
             ["background task", "run"].map(|name| open(name).unwrap_or_default());
@@ -96,7 +88,7 @@ impl Background {
             main_ticks,
             task_ms: ms(task_closed.saturating_sub(task_opened)),
             notified_after_ms: ms(returned.saturating_sub(task_closed)),
-            tick_every_ms: ms(tick_every),
+            tick_every_ms: ms(tick),
             status,
             threads_used: threads_used(&spans),
             spans,
@@ -104,21 +96,18 @@ impl Background {
     }
 }
 
-/// Starts the background request, ticks until it reports back, and measures both: with
-/// `tokio::spawn`, then with `asyncio.create_task` (not without python3).
+/// The background request and the ticks, with `tokio::spawn`, then `asyncio.create_task`.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
     let target = Target::new(sizes.url.as_ref(), sizes.background_ms)?;
-    let client = http_client(target.url())?;
     // About six ticks whatever the length, so the timeline stays readable.
     let tick_every = Duration::from_millis((sizes.background_ms / 6).clamp(10, 250));
     let runtime = crate::demos::event_loop()?;
-    let url = target.url().clone();
+    let request = background_request(http_client(target.url())?, target.url().clone(), tick_every);
+    // The whole run in one span: it closes when block_on returns, the moment the main task has
+    // the background task's result.
+    let run = || info_span!("run").in_scope(|| runtime.block_on(request));
     let what = "the background request";
-    let (done, spans) = shared::narrate::record(what, "background task", None, || {
-        // The whole run in one span: it closes when block_on returns, the moment the main
-        // task has the background task's result.
-        info_span!("run").in_scope(|| runtime.block_on(background_request(client, url, tick_every)))
-    });
+    let (done, spans) = shared::narrate::record(what, "background task", None, run);
     let mut rows = vec![Background::new(DEMO, done?, tick_every, spans)];
     if let Some(python) = shared::narrate::python() {
         let args = [target.url().to_string(), tick_every.as_millis().to_string()];
@@ -131,25 +120,18 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Background>> {
 
 /// Runs the demo with its narration.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "What is asyncio: a task in the background",
-        "A long-running task can run in the background while the main task keeps working; \
-         when it is done, the main task is notified and gets its result.",
-    );
+    let claim = "A long-running task can run in the background while the main task keeps \
+                 working; when it is done, the main task is notified and gets its result.";
+    narrator.header(SECTION, "What is asyncio: a task in the background", claim);
     let rows = measure(sizes)?;
     narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     let spans: Vec<Span> = rows.iter().flat_map(|row| row.spans.clone()).collect();
     narrator.timeline("background", &spans);
-    let mut summary: Vec<String> = (rows.iter())
-        .map(|row| {
+    // The rows in the order measured: tokio's, then CPython's.
+    let mut summary: Vec<String> = (rows.iter().zip(["tokio::spawn", "asyncio.create_task"]))
+        .map(|(row, spawn)| {
             let ticks = plural(row.main_ticks, "time", "times");
             let threads = plural(row.threads_used as u64, "thread", "threads");
-            let spawn = if row.name == DEMO {
-                "tokio::spawn"
-            } else {
-                "asyncio.create_task"
-            };
             let (task, notified) = (human_ms(row.task_ms), human_ms(row.notified_after_ms));
             format!(
                 "With {spawn}, the background task ran for {task} while the main task ticked \
@@ -157,12 +139,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             )
         })
         .collect();
-    summary.push(
-        "The main task was never blocked: waiting for I/O needs no thread. The finished task \
-         woke it through its JoinHandle, not at its next tick (select! waits on both): that \
-         wake-up is the notification, as `await task` is for `asyncio.create_task`."
-            .into(),
-    );
+    let notified = "The main task was never blocked: waiting for I/O needs no thread. The \
+                    finished task woke it through its JoinHandle, not at its next tick (select! \
+                    waits on both): that wake-up is the notification, as `await task` is for \
+                    `asyncio.create_task`.";
+    summary.push(notified.into());
     narrator.summary(SECTION, &summary);
     Ok(())
 }

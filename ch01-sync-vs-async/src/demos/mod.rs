@@ -7,8 +7,7 @@ pub mod requests;
 
 /// A tokio runtime whose one thread runs every task, as asyncio's event loop does.
 fn event_loop() -> anyhow::Result<tokio::runtime::Runtime> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let runtime = builder.enable_all().build();
     anyhow::Context::context(runtime, "could not start the tokio runtime")
 }

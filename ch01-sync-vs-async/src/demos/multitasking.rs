@@ -3,14 +3,14 @@
 //! (preemptive); on two cores two threads run at the same time (parallel).
 
 use std::collections::{BTreeSet, HashMap};
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt as _, future::LocalBoxFuture};
 use serde::{Deserialize, Serialize};
 use shared::narrate::plural;
 use shared::timing::{human, human_ms, measure as timed, ms, ratio};
 use shared::trace::{Run, Span, os_context_switches, threads_used};
-use shared::{Narrator, Report, Usage};
+use shared::{Narrator, Report, Usage, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -41,14 +41,12 @@ pub async fn starved(busy: Duration, steps: u32, step: Duration) -> anyhow::Resu
     Ok(())
 }
 
-/// Preemptive multitasking and parallelism: two OS threads that never yield, each allowed only
-/// on the CPU given (if any). Who runs is the OS's choice: on one CPU it slices time between
-/// them, on two it can run both at once. Returns the CPU each thread finished on.
+/// Preemptive multitasking and parallelism: two OS threads that never yield, each allowed only on
+/// the CPU given (if any). The OS picks who runs: on one CPU it slices time between them, on two
+/// it can run both at once. Returns the CPU each thread finished on.
 pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<Vec<Option<usize>>> {
     std::thread::scope(|scope| {
-        let threads: Vec<_> = ["A", "B"]
-            .into_iter()
-            .zip(cpus)
+        let threads: Vec<_> = (["A", "B"].into_iter().zip(cpus))
             .map(|(name, cpu)| {
                 scope.spawn(move || {
                     if let Some(cpu) = cpu {
@@ -72,25 +70,19 @@ pub fn two_threads(busy: Duration, cpus: [Option<usize>; 2]) -> anyhow::Result<V
 
 // ---- measuring it ----
 
-// What the lesson's work is made of: a busy step that never yields, and one await point.
-
 /// One step of a spinning thread: long enough to show on a timeline, short next to a time slice.
 pub const STEP: Duration = Duration::from_millis(1);
 
 /// Keeps the CPU busy for `how_long` of wall time, never yielding.
 pub fn spin_for(how_long: Duration) {
     let until = Instant::now() + how_long;
-    let mut sum = 0u64;
-    // mutants: `<=` is equivalent: one more round if the clock reads exactly `until`.
-    while Instant::now() < until {
-        sum = black_box(sum.wrapping_add(1));
-    }
+    // Reading the clock is the work. mutants: `<=` is equivalent: one more round at `until`.
+    while Instant::now() < until {}
 }
 
 /// The smallest await point: ask to be polled again, then return `Pending` once, so the runtime
-/// puts this task at the back of its queue. (`tokio::task::yield_now` also defers the wake-up
-/// until the runtime has checked for I/O, so two tasks take their turns in pairs; this one keeps
-/// the turns strictly alternating, which is easier to read.)
+/// puts this task at the back of its queue. (`tokio::task::yield_now` defers the wake-up until the
+/// runtime has checked for I/O, so two tasks take turns in pairs; this one strictly alternates.)
 pub async fn yield_now() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
@@ -104,8 +96,7 @@ pub async fn yield_now() {
 }
 
 /// The same in CPython: `multitasking.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("multitasking.py", include_str!("multitasking.py"));
+pub const PYTHON: Script = Script::new("multitasking.py", include_str!("multitasking.py"));
 
 const DEMO: &str = "multitasking";
 const SECTION: &str = "1.3";
@@ -195,34 +186,29 @@ impl Row {
     /// The row with its hand-overs (see [`switches`]) and OS context switches per hand-over.
     fn handed_over(mut self, only_running: bool) -> Self {
         let switches = switches(&self.spans, only_running);
-        self.switches = Some(switches);
         let per_hand_over = ratio(self.os_context_switches as f64, switches as f64);
-        self.os_switches_per_hand_over = Some(per_hand_over);
+        (self.switches, self.os_switches_per_hand_over) = (Some(switches), Some(per_hand_over));
         self
     }
 }
 
-/// Runs `cooperative`, `starved`, `preemptive_one_core`, `parallel`, then `asyncio_cooperative`
-/// and (Linux) `python_threads_one_core` with python3; each busy for about `sizes.busy_ms`.
+/// Every row, in the order of the lesson, then CPython's; each busy for about `sizes.busy_ms`.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Row>> {
     let busy = Duration::from_millis(sizes.busy_ms);
     let steps = (busy.as_nanos() / TASK_STEP.as_nanos()).max(1) as u32;
     let runtime = crate::demos::event_loop()?;
-    let on_one_thread = |what, work: &dyn Fn() -> anyhow::Result<()>| {
-        let ((done, usage), spans) = shared::narrate::record(what, "task", Some(2), || timed(work));
+    let on_one_thread = |what, work: LocalBoxFuture<anyhow::Result<()>>| {
+        let run = || timed(|| runtime.block_on(work));
+        let ((done, usage), spans) = shared::narrate::record(what, "task", Some(2), run);
         done.map(|()| Row::new(what, usage, spans))
     };
     // Every poll is a turn, however much CPU other programs left it.
-    let cooperative = on_one_thread("cooperative", &|| {
-        runtime.block_on(cooperative(steps, TASK_STEP))
-    })?
-    .handed_over(false);
-    let mut starved = on_one_thread("starved", &|| {
-        runtime.block_on(starved(busy, steps, TASK_STEP))
-    })?;
+    let coop = on_one_thread("cooperative", cooperative(steps, TASK_STEP).boxed_local())?;
+    let mut starved = on_one_thread("starved", starved(busy, steps, TASK_STEP).boxed_local())?;
     let polite = starved.spans.iter().find(|s| s.label == "task polite");
     starved.starved_ms = polite.and_then(|s| Some(ms(s.first_entered()? - s.opened)));
-    let mut rows = vec![cooperative, starved, one_core(busy)?, parallel(busy)?];
+    let coop = coop.handed_over(false);
+    let mut rows = vec![coop, starved, one_core(busy)?, parallel(busy)?];
     rows.extend(in_python(sizes.busy_ms)?);
     Ok(rows)
 }
@@ -246,19 +232,16 @@ fn one_core(busy: Duration) -> anyhow::Result<Row> {
 /// busy machine may well put both on one core, and then nothing runs in parallel.
 pub fn parallel(busy: Duration) -> anyhow::Result<Row> {
     let cpus = shared::affinity::allowed_cpus()?;
-    let (pins, note) = match cpus.as_slice() {
-        [first, second, ..] if cfg!(target_os = "linux") => (
-            [Some(*first), Some(*second)],
-            format!("threads pinned to CPUs {first} and {second} with sched_setaffinity"),
-        ),
-        [_, _, ..] => (
-            [None, None],
-            "threads not pinned (Linux only): the OS may or may not use two cores".into(),
-        ),
-        _ => (
-            [None, None],
-            "only one CPU is available here: nothing can run in parallel".into(),
-        ),
+    let pins = match cpus[..] {
+        [a, b, ..] if cfg!(target_os = "linux") => [Some(a), Some(b)],
+        _ => [None; 2],
+    };
+    let note = match pins {
+        [Some(a), Some(b)] => format!("threads pinned to CPUs {a} and {b} with sched_setaffinity"),
+        _ if cpus.len() > 1 => {
+            "threads not pinned (Linux only): the OS may or may not use two cores".into()
+        }
+        _ => "only one CPU is available here: nothing can run in parallel".into(),
     };
     let mut row = threads("parallel", busy, pins)?;
     row.idle_cores = Some(ratio(row.cpu_ms, row.wall_ms) >= IDLE_CORES);
@@ -312,9 +295,8 @@ fn in_python(busy_ms: u64) -> anyhow::Result<Vec<Row>> {
 
 /// Every stretch a thread spent inside one of the spans, with the span's label, by start;
 /// with `only_running`, only the stretches it spent mostly on a CPU.
-fn runs(spans: &[Span], only_running: bool) -> Vec<(&str, &Run)> {
-    let mut runs: Vec<(&str, &Run)> = spans
-        .iter()
+pub fn runs(spans: &[Span], only_running: bool) -> Vec<(&str, &Run)> {
+    let mut runs: Vec<(&str, &Run)> = (spans.iter())
         .flat_map(|s| s.runs.iter().map(move |r| (s.label.as_str(), r)))
         .filter(|(_, run)| !only_running || run.was_running())
         .collect();
@@ -322,10 +304,9 @@ fn runs(spans: &[Span], only_running: bool) -> Vec<(&str, &Run)> {
     runs
 }
 
-/// How often the CPU (or, not `only_running`, the thread) went from one label's work to
-/// another's, counted until the first label's last stretch: after it the other runs on, and
-/// nothing is handed over nor switched by the OS (the finished thread simply exits). A
-/// scheduler that ran one thread to completion would count 0.
+/// How often the CPU (or, not `only_running`, the thread) went from one label's work to another's
+/// until the first label's last stretch: after it nothing is handed over (the finished thread
+/// exits). A scheduler that ran one thread to completion would count 0.
 pub fn switches(spans: &[Span], only_running: bool) -> usize {
     let runs = runs(spans, only_running);
     // Each label's last stretch (a later one replaces an earlier one of the same label).
@@ -333,9 +314,8 @@ pub fn switches(spans: &[Span], only_running: bool) -> usize {
         .map(|(i, (label, _))| (*label, i))
         .collect();
     let both_busy = last.values().min().map_or(0, |at| at + 1);
-    (runs[..both_busy].windows(2))
-        .filter(|pair| pair[0].0 != pair[1].0)
-        .count()
+    let pairs = runs[..both_busy].windows(2);
+    pairs.filter(|pair| pair[0].0 != pair[1].0).count()
 }
 
 /// How long work of two different labels was on a CPU at the same moment: parallelism.
@@ -343,13 +323,9 @@ fn running_overlap(spans: &[Span]) -> Duration {
     let runs = runs(spans, true);
     let mut total = Duration::ZERO;
     for (i, (a_label, a)) in runs.iter().enumerate() {
-        for (b_label, b) in &runs[i + 1..] {
-            if b.start >= a.end {
-                break;
-            }
-            if a_label != b_label {
-                total += a.end.min(b.end) - b.start;
-            }
+        let during_a = runs[i + 1..].iter().take_while(|(_, b)| b.start < a.end);
+        for (_, b) in during_a.filter(|(b_label, _)| b_label != a_label) {
+            total += a.end.min(b.end) - b.start;
         }
     }
     total
@@ -381,9 +357,7 @@ fn cooperative_line(row: &Row, who: &str, at: &str) -> String {
              were other programs taking their turn on this CPU",
             hand_overs / os
         ),
-        _ => "other programs took this CPU unusually often, but a hand-over itself asks the \
-              OS for nothing"
-            .into(),
+        _ => "other programs took this CPU a lot; a hand-over asks the OS for nothing".into(),
     };
     format!("{who}: tasks A and B handed the one thread to each other only at {at}; {why}.")
 }
@@ -393,14 +367,13 @@ fn one_core_line(row: &Row, who: &str) -> String {
     let Some(switched) = row.switches.map(|n| n as u64) else {
         return "Preemptive time-slicing on one core was skipped here (see the note).".into();
     };
+    let os = row.os_context_switches;
     let each = match switched {
         0 => {
             "but other programs held this CPU so much that no step of one thread ran between \
              two of the other's: run it on a quieter machine to see the hand-overs"
         }
-        n if row.os_context_switches >= n => {
-            "at least one OS context switch each: switching threads goes through the OS"
-        }
+        n if os >= n => "at least one OS context switch each: switching threads goes via the OS",
         _ => "with fewer OS context switches, which this measurement cannot explain",
     };
     let times = plural(switched, "time", "times");
@@ -412,8 +385,8 @@ fn one_core_line(row: &Row, who: &str) -> String {
 
 /// Threads on two CPUs: how long both were running at the same moment.
 fn parallel_line(row: &Row) -> String {
-    let cpu_per_wall = ratio(row.cpu_ms, row.wall_ms);
     let overlap = row.overlap_ms.unwrap_or(0.0);
+    let (total, cpu_per_wall) = (human_ms(overlap), ratio(row.cpu_ms, row.wall_ms));
     let said = match (row.idle_cores, overlap > 0.0) {
         (Some(true), true) => "concurrent, and at the same time",
         (_, true) => "other programs held these CPUs part of the time (two idle cores give 2)",
@@ -421,27 +394,22 @@ fn parallel_line(row: &Row) -> String {
     };
     format!(
         "Parallel: on two CPUs, the two threads were both running at the same moment for a \
-         total of {} ({cpu_per_wall:.2} CPU-seconds per second): {said}.",
-        human_ms(overlap)
+         total of {total} ({cpu_per_wall:.2} CPU-seconds per second): {said}."
     )
 }
 
 /// Runs the demo with its narration.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
-    narrator.header(
-        SECTION,
-        "Concurrency, parallelism and multitasking",
-        "Concurrency is more than one task in progress at a time. Tasks on one thread take \
-         turns only where they give it up (cooperative); the OS time-slices threads even on \
-         one core (preemptive); on two cores two threads run at the same instant: parallelism.",
-    );
+    let claim = "Concurrency is more than one task in progress at a time. Tasks on one thread take \
+                 turns only where they give it up (cooperative); the OS time-slices threads even \
+                 on one core (preemptive); two cores run two at the same instant: parallelism.";
+    narrator.header(SECTION, "Concurrency, parallelism and multitasking", claim);
     let rows = measure(sizes)?;
     if narrator.json() {
         narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     } else {
         // Two tables, as tasks and threads have different columns.
-        let (tasks, threads): (Vec<_>, Vec<_>) =
-            rows.iter().partition(|row| row.progress_a.is_none());
+        let (tasks, threads): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.progress_a.is_none());
         narrator.report(&Report::new(DEMO, SECTION, tasks));
         narrator.report(&Report::new(DEMO, SECTION, threads));
     }
@@ -454,21 +422,19 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             narrator.timeline(row.name, &row.spans);
         }
     }
-    let [cooperative, starved, one_core, parallel, python @ ..] = &rows[..] else {
-        anyhow::bail!("measure returns the four rows first");
-    };
-    let starved = human_ms(starved.starved_ms.unwrap_or(0.0));
-    let mut summary = vec![
-        cooperative_line(cooperative, "Cooperative", "an .await returning Pending"),
-        format!("Starved: a task that never awaits kept the other waiting {starved} for a turn."),
-        one_core_line(one_core, "Preemptive: two threads"),
-        parallel_line(parallel),
-    ];
-    // The Python threads' note says how the GIL hands over.
-    summary.extend(python.iter().map(|row| match row.switch_interval_ms {
-        None => cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`"),
-        Some(_) => one_core_line(row, "CPython: two Python threads"),
-    }));
+    let summary: Vec<String> = (rows.iter().map(|row| match row.name {
+        "cooperative" => cooperative_line(row, "Cooperative", "an .await returning Pending"),
+        "starved" => format!(
+            "Starved: a task that never awaits kept the other waiting {} for a turn.",
+            human_ms(row.starved_ms.unwrap_or(0.0))
+        ),
+        "preemptive_one_core" => one_core_line(row, "Preemptive: two threads"),
+        "parallel" => parallel_line(row),
+        "asyncio_cooperative" => cooperative_line(row, "asyncio", "`await asyncio.sleep(0)`"),
+        // The Python threads' note says how the GIL hands over.
+        _ => one_core_line(row, "CPython: two Python threads"),
+    }))
+    .collect();
     narrator.summary(SECTION, &summary);
     Ok(())
 }

@@ -1,15 +1,13 @@
 //! Section 1.1: "in a synchronous application, code runs sequentially"; concurrency lets many
 //! web requests be made at the same time. N slow requests, made three ways.
 
-use std::time::Duration;
-
 use futures::future::join_all;
-use reqwest::Url;
+use reqwest::{Client, Url, blocking};
 use serde::Serialize;
 use shared::timing::{human, human_ms, ms, ratio};
 use shared::trace::named;
 use shared::workloads::{Target, blocking_http_client, fetch, fetch_blocking, http_client};
-use shared::{Narrator, Report, Span};
+use shared::{Narrator, Report, Span, python::Script};
 use tracing::{Instrument as _, info_span};
 
 use crate::Sizes;
@@ -18,23 +16,15 @@ use crate::Sizes;
 
 /// The book's listing 1.7 (synchronously reading status codes): each `get` returns only when
 /// its answer is in, so the next request waits for the one before.
-pub fn sequential_blocking(
-    client: &reqwest::blocking::Client,
-    url: &Url,
-    n: u64,
-) -> anyhow::Result<Vec<u16>> {
+pub fn sequential_blocking(http: &blocking::Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     (0..n)
-        .map(|i| info_span!("request", i).in_scope(|| fetch_blocking(client, url)))
+        .map(|i| info_span!("request", i).in_scope(|| fetch_blocking(http, url)))
         .collect()
 }
 
 /// Listing 1.7 with `async`/`await`: still one request at a time, because each is awaited before
 /// the next is even created. Writing `async` alone buys nothing.
-pub async fn sequential_async(
-    client: &reqwest::Client,
-    url: &Url,
-    n: u64,
-) -> anyhow::Result<Vec<u16>> {
+pub async fn sequential_async(client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     let mut statuses = Vec::new();
     for i in 0..n {
         let request = fetch(client, url).instrument(info_span!("request", i));
@@ -45,14 +35,13 @@ pub async fn sequential_async(
 
 /// `asyncio.gather`: create all N requests, then await them together. They wait for the server
 /// at the same time, on one thread.
-pub async fn concurrent(client: &reqwest::Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
+pub async fn concurrent(client: &Client, url: &Url, n: u64) -> anyhow::Result<Vec<u16>> {
     let requests = (0..n).map(|i| fetch(client, url).instrument(info_span!("request", i)));
     join_all(requests).await.into_iter().collect()
 }
 
 /// The same three legs in CPython, listing 1.7 first: `requests.py` beside this file.
-pub const PYTHON: shared::python::Script =
-    shared::python::Script::new("requests.py", include_str!("requests.py"));
+pub const PYTHON: Script = Script::new("requests.py", include_str!("requests.py"));
 
 // ---- measuring it: each leg timed, its spans recorded, the server's count read ----
 
@@ -90,8 +79,7 @@ impl Leg {
     }
 }
 
-/// Makes the requests three ways against the embedded server (or `sizes.url`), then the same
-/// in CPython with python3: `python_blocking`, `asyncio_sequential`, `asyncio_gather`.
+/// Makes the requests three ways against the embedded server (or `sizes.url`), then in CPython.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let n = sizes.requests;
     // The sequential legs take N x D each; past the limit they make only the first K.
@@ -103,7 +91,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let url = target.url();
     let finish = |name, requests, spans: Vec<Span>| {
         let wall = named(&spans, "leg").first().map(|leg| leg.wall());
-        let mut leg = Leg {
+        Leg {
             name,
             wall_ms: ms(wall.unwrap_or_default()),
             requests,
@@ -111,39 +99,28 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
             ideal: n,
             spans,
             ..Leg::default()
-        };
-        leg.note = note(&leg, sizes, target.is_local());
-        leg
+        }
     };
     let leg = |name, requests, work: &dyn Fn() -> anyhow::Result<Vec<u16>>| {
         target.reset();
-        let (done, spans) = shared::narrate::record(name, "request", Some(requests), || {
-            info_span!("leg", name).in_scope(work)
-        });
+        let in_leg = || info_span!("leg", name).in_scope(work);
+        let (done, spans) = shared::narrate::record(name, "request", Some(requests), in_leg);
         done.map(|_| finish(name, requests, spans))
     };
-
     // Before any tokio runtime exists: reqwest::blocking must not live inside one.
     let client = blocking_http_client(url)?;
-    let mut legs = vec![leg("sequential_blocking", k, &|| {
-        sequential_blocking(&client, url, k)
-    })?];
+    let blocking = || sequential_blocking(&client, url, k);
+    let mut legs = vec![leg("sequential_blocking", k, &blocking)?];
     drop(client);
     let runtime = crate::demos::event_loop()?;
     let client = http_client(url)?;
-    legs.push(leg("sequential_async", k, &|| {
-        runtime.block_on(sequential_async(&client, url, k))
-    })?);
-    legs.push(leg("concurrent", n, &|| {
-        runtime.block_on(concurrent(&client, url, n))
-    })?);
+    let one_by_one = || runtime.block_on(sequential_async(&client, url, k));
+    legs.push(leg("sequential_async", k, &one_by_one)?);
+    let all_at_once = || runtime.block_on(concurrent(&client, url, n));
+    legs.push(leg("concurrent", n, &all_at_once)?);
     if let Some(py) = shared::narrate::python() {
-        let python = [
-            ("python_blocking", k),
-            ("asyncio_sequential", k),
-            ("asyncio_gather", n),
-        ];
-        for (name, requests) in python {
+        let names = ["python_blocking", "asyncio_sequential", "asyncio_gather"];
+        for (name, requests) in names.into_iter().zip([k, k, n]) {
             target.reset();
             let args = [name.to_string(), url.to_string(), requests.to_string()];
             let finished = py.run::<Vec<u16>>(&PYTHON, &args)?;
@@ -155,57 +132,48 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Vec<Leg>> {
     let baseline = per_n(&legs[0]);
     for leg in &mut legs {
         leg.speedup = ratio(baseline, per_n(leg));
+        leg.note = note(leg, sizes);
     }
     Ok(legs)
 }
 
 /// Why a leg's numbers are what they are, when that needs saying.
-fn note(leg: &Leg, sizes: &Sizes, local: bool) -> Option<String> {
-    let (n, seen) = (sizes.requests, leg.max_in_flight.unwrap_or(0));
+fn note(leg: &Leg, sizes: &Sizes) -> Option<String> {
+    let (n, ran, limit) = (sizes.requests, leg.requests, sizes.sequential_limit);
     let all_at_once = ["concurrent", "asyncio_gather"].contains(&leg.name);
-    Some(if leg.requests < n {
-        format!(
-            "ran {} of {n} requests (--sequential-limit {}); all {n} would take about {}. \
-             speedup compares time per request x {n}",
-            leg.requests,
-            sizes.sequential_limit,
-            human(Duration::from_millis(n * sizes.delay_ms))
-        )
-    } else if !local {
-        "max_in_flight unknown: only the embedded server counts it".into()
-    } else if all_at_once && seen < n {
-        format!(
+    let all_take = human(std::time::Duration::from_millis(n * sizes.delay_ms));
+    Some(match leg.max_in_flight {
+        _ if ran < n => format!(
+            "ran {ran} of {n} requests (--sequential-limit {limit}); all {n} would take about \
+             {all_take}. speedup compares time per request x {n}"
+        ),
+        None => "max_in_flight unknown: only the embedded server counts it".into(),
+        Some(seen) if all_at_once && seen < n => format!(
             "the server saw at most {seen} of {n} at once: the first answers came back before \
              the last requests were sent (a longer --delay-ms shows all {n} in flight)"
-        )
-    } else {
-        return None;
+        ),
+        Some(_) => return None,
     })
 }
 
 /// Runs the demo with its narration: header, progress, table, timelines, summary.
 pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (n, d) = (sizes.requests, sizes.delay_ms);
-    narrator.header(
-        SECTION,
-        "What is asyncio: sequential vs concurrent requests",
-        &format!(
-            "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, \
-             and making the code async alone does not change that. Only having all of them \
-             in flight at once brings it down to about {d} ms."
-        ),
+    let claim = format!(
+        "Waiting for {n} requests of {d} ms one after another takes about {n} x {d} ms, and \
+         making the code async alone does not change that. Only having all of them in flight at \
+         once brings it down to about {d} ms."
     );
+    let title = "What is asyncio: sequential vs concurrent requests";
+    narrator.header(SECTION, title, &claim);
     let legs = measure(sizes)?;
     narrator.report(&Report::new(DEMO, SECTION, legs.iter().collect()));
+    let mut on_one_clock = Vec::new();
     for leg in &legs {
         narrator.timeline(leg.name, &leg.requests());
+        on_one_clock.extend(named(&leg.spans, "leg").into_iter().cloned());
     }
-    let on_one_clock: Vec<Span> = (legs.iter())
-        .flat_map(|leg| named(&leg.spans, "leg"))
-        .cloned()
-        .collect();
     narrator.timeline("every leg on one clock", &on_one_clock);
-
     let took = |leg: &Leg| {
         let seen = (leg.max_in_flight).map_or("unknown".into(), |m| m.to_string());
         format!("took {}, {seen} in flight at most", human_ms(leg.wall_ms))
@@ -217,10 +185,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     };
     let mut summary = vec![
         format!("Blocking requests one by one {blocking}."),
-        format!(
-            "Async, awaiting each request in turn, {one_by_one}: async code alone is still \
-             sequential."
-        ),
+        format!("Async, awaiting each in turn, {one_by_one}: async alone is still sequential."),
         format!(
             "All {n} at once (join_all) {all}: {faster} (ideal {n}x), on one thread. \
              Concurrency lets us wait for many things at the same time."
