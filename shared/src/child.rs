@@ -26,6 +26,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
 use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::from_str;
 
 use crate::trace::{Span, from_json_lines, record, to_json_lines};
 
@@ -47,9 +48,7 @@ impl SelfExe {
     pub fn current() -> anyhow::Result<Self> {
         let path = CURRENT.get().cloned().map(Ok);
         let path = path.unwrap_or_else(std::env::current_exe);
-        Ok(Self::at(
-            path.context("cannot find this program's own path")?,
-        ))
+        Ok(Self::at(path.context("cannot find this program's path")?))
     }
 
     /// Makes [`current`](Self::current) return `path` from now on in this process: what a test
@@ -151,17 +150,11 @@ impl Running {
             let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
             let stderr = stderr.unwrap_or_default();
             let last = stderr.lines().rfind(|line| !line.trim().is_empty());
-            bail!(
-                "{} failed ({status}): {}",
-                self.what,
-                last.unwrap_or("no message")
-            );
+            let last = last.unwrap_or("no message");
+            bail!("{} failed ({status}): {last}", self.what);
         }
         let (spans, other) = from_json_lines(&text);
-        let answer = other
-            .iter()
-            .rev()
-            .find_map(|line| serde_json::from_str(line).ok());
+        let answer = other.iter().rev().find_map(|l| from_str(l).ok());
         let Answer { child_result } =
             answer.with_context(|| format!("{} did not report a result", self.what))?;
         Ok(Finished {
@@ -196,7 +189,7 @@ pub fn serve<J: DeserializeOwned, R: Serialize>(
         return None;
     }
     let text = args.next().unwrap_or_default();
-    let job = serde_json::from_str(&text).with_context(|| format!("not a job for a child: {text}"));
+    let job = from_str(&text).with_context(|| format!("not a job for a child: {text}"));
     let outcome = job.and_then(|job| {
         let (result, spans) = record(|| work(job));
         let child_result = result?;

@@ -18,6 +18,7 @@
 //! use shared::cli::{parse_http_url, report_errors, try_parse_from};
 //! assert!(parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
 //! assert!(parse_http_url("ftp://example.com").is_err() && parse_http_url("not a url").is_err());
+//! assert!(parse_http_url("http://").is_err());
 //! #[derive(clap::Parser, Debug)]
 //! struct Requests { #[arg(long)] requests: usize }
 //! let error = try_parse_from::<Requests>(["demo", "--requests", "abc"]).unwrap_err();
@@ -53,15 +54,12 @@ pub struct CommonArgs {
     pub url: Option<Url>,
 }
 
-/// Accepts only absolute `http://` or `https://` URLs, with a message that says so.
+/// Accepts only absolute `http://` or `https://` URLs (their parser requires a host), or says why.
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(url),
-        "http" | "https" => Err("the URL has no host".into()),
-        other => Err(format!(
-            "only http and https URLs are supported, not {other}"
-        )),
+        "http" | "https" => Ok(url),
+        other => Err(format!("only http and https URLs, not {other}")),
     }
 }
 
@@ -90,18 +88,12 @@ pub fn try_parse_from<T: Parser>(
 /// Clap's first paragraph (flag, value and problem; a list of missing flags too) on one line.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let first_paragraph: Vec<&str> = rendered
-        .lines()
-        .skip_while(|line| line.trim().is_empty())
-        .take_while(|line| !line.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let line = first_paragraph.join(" ");
-    if line.is_empty() {
-        "error: invalid arguments".into()
-    } else {
-        line
+    let lines = rendered.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let paragraph: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+    if paragraph.is_empty() {
+        return "error: invalid arguments".into();
     }
+    paragraph.join(" ")
 }
 
 /// A demo's result as the exit status: an error is printed as one `error: ...` line, status 1.

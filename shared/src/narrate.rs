@@ -69,10 +69,8 @@ impl Narrator {
             let rule = "=".repeat(self.style.width.min(72));
             let title = format!("{section}  {title}");
             let title = title.if_supports_color(Stream::Stdout, |t| t.bold());
-            print(format_args!(
-                "\n{rule}\n{title}\n{rule}\n{}\n",
-                self.wrap(claim, "", "")
-            ));
+            let claim = self.wrap(claim, "", "");
+            print(format_args!("\n{rule}\n{title}\n{rule}\n{claim}\n"));
         }
     }
 
@@ -97,10 +95,8 @@ impl Narrator {
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
     pub fn timeline(&self, title: &str, spans: &[Span]) {
         if self.narrated() && self.timelines && !spans.is_empty() {
-            print(format_args!(
-                "timeline: {title}\n{}",
-                timeline::render(spans, &self.style)
-            ));
+            let drawn = timeline::render(spans, &self.style);
+            print(format_args!("timeline: {title}\n{drawn}"));
         }
     }
 

@@ -97,11 +97,8 @@ fn look_up() -> Result<Python, Absent> {
         .output()
         .map_err(|_| Absent::NotFound)?;
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let mut parts = version
-        .split('.')
-        .map(|part| part.parse::<u32>().unwrap_or(0));
-    let major_minor = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if !output.status.success() || major_minor < (3, 8) {
+    let parts: Vec<u32> = version.split('.').flat_map(str::parse).collect();
+    if !output.status.success() || parts < vec![3, 8] {
         return Err(Absent::TooOld(version));
     }
     Ok(Python { version })
@@ -111,10 +108,8 @@ fn look_up() -> Result<Python, Absent> {
 /// not, the program's spans land outside the time it ran, and the timeline would mislead: say so.
 fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
     static SAID: Once = Once::new();
-    if spans
-        .iter()
-        .any(|span| span.opened < ran.start || span.closed > ran.end)
-    {
+    let outside = |span: &crate::Span| span.opened < ran.start || span.closed > ran.end;
+    if spans.iter().any(outside) {
         SAID.call_once(|| {
             eprintln!(
                 "note: python3's clock is not this program's here: its spans are drawn where its \

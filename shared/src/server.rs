@@ -207,14 +207,12 @@ async fn answer(
     counters: Arc<Counters>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::enter(&counters);
-    let (method, path) = (request.method(), request.uri().path());
+    let path = request.uri().path();
     let (status, body) = match path.trim_start_matches('/').split_once('/') {
-        _ if method != Method::GET && method != Method::HEAD => {
+        _ if ![Method::GET, Method::HEAD].contains(request.method()) => {
             (StatusCode::METHOD_NOT_ALLOWED, "only GET".into())
         }
-        None if path.trim_matches('/').is_empty() => {
-            (StatusCode::OK, "slow server: GET /delay/{ms}".into())
-        }
+        None if path == "/" => (StatusCode::OK, "slow server: GET /delay/{ms}".into()),
         Some(("delay", ms)) => match ms.parse::<u64>() {
             Ok(ms) if ms <= MAX_DELAY_MS => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -225,10 +223,7 @@ async fn answer(
                 (StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}"))
             }
         },
-        _ => (
-            StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}".into(),
-        ),
+        _ => (StatusCode::NOT_FOUND, "not found: try /delay/{ms}".into()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
     *response.status_mut() = status;

@@ -13,10 +13,8 @@ pub type Row = (&'static str, &'static [&'static str]);
 /// (`CI` set) a missing python3 fails the test instead.
 pub fn python() -> Option<crate::python::Python> {
     let skip = |absent: &crate::python::Absent| {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run CPython: {absent}"
-        );
+        let in_ci = std::env::var_os("CI").is_some();
+        assert!(!in_ci, "CI must run CPython: {absent}");
         eprintln!("skipped: {absent}");
     };
     crate::python::Python::find(false).inspect_err(skip).ok()
@@ -41,12 +39,8 @@ pub fn stderr_lines(output: &Output) -> Vec<String> {
 
 /// The `--json` lines of a run that must have succeeded: every line of standard output parsed.
 pub fn json_lines(output: &Output) -> Vec<Value> {
-    assert!(
-        output.status.success(),
-        "the run failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(status.success(), "the run failed ({status}): {stderr}");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))

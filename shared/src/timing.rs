@@ -11,11 +11,8 @@
 //! let watch = Stopwatch::start();
 //! std::thread::sleep(Duration::from_millis(5));
 //! assert!(watch.usage().wall >= Duration::from_millis(5));
-//! let (sum, usage) = measure(|| (1..=10).sum::<u32>());
-//! assert_eq!(sum, 55);
-//! assert!(usage.cpu_per_wall() >= 0.0);
-//! let waited = Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
-//! assert!((waited.cpu_per_wall() - 0.05).abs() < 1e-9);
+//! assert_eq!(measure(|| (1..=10).sum::<u32>()).0, 55);
+//! assert_eq!((ratio(5.0, 100.0), ratio(5.0, 0.0)), (0.05, 0.0));
 //! let children = children_cpu_time();
 //! assert!(children_cpu_time() >= children);
 //! assert_ne!(os_thread_id(), std::thread::spawn(os_thread_id).join().unwrap());
@@ -79,14 +76,6 @@ pub struct Usage {
     pub cpu: Duration,
 }
 
-impl Usage {
-    /// CPU time divided by wall time: near 0 for waiting, near 1 for one busy core, up to the
-    /// number of cores for parallel work; 0 when no wall time passed.
-    pub fn cpu_per_wall(&self) -> f64 {
-        ratio(self.cpu.as_secs_f64(), self.wall.as_secs_f64())
-    }
-}
-
 /// Runs `work` and returns its value with the [`Usage`] it took.
 pub fn measure<T>(work: impl FnOnce() -> T) -> (T, Usage) {
     let watch = Stopwatch::start();
@@ -111,11 +100,8 @@ pub fn thread_cpu_time() -> Duration {
 
 /// One of the system's clocks (CPU clocks here, the monotonic clock in `trace`); zero if unreadable.
 pub(crate) fn read_clock(clock: libc::clockid_t) -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; an unknown clock id is an error, not UB.
+    // SAFETY: an all-zero timespec is valid and writable; an unknown clock id is an error, not UB.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
         return Duration::ZERO;
     }
@@ -130,9 +116,8 @@ fn rusage(who: libc::c_int) -> Option<libc::rusage> {
     (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
 }
 
-/// CPU time (user + system) of this process's child processes that have ended and been waited
-/// for. A process's own CPU clock does not include it, so runs that use child processes add the
-/// difference to their CPU time.
+/// CPU time (user + system) of this process's ended and waited-for children, which its own CPU
+/// clock leaves out: runs that use child processes add the difference.
 pub fn children_cpu_time() -> Duration {
     let time = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
@@ -141,11 +126,9 @@ pub fn children_cpu_time() -> Duration {
     usage.map_or(Duration::ZERO, |u| time(u.ru_utime) + time(u.ru_stime))
 }
 
-/// The calling thread's CPU time and OS context switches so far.
-///
-/// A context switch is the OS taking a thread off its CPU: voluntarily when the thread blocks
-/// (a read, a lock, a sleep), involuntarily when its time slice is up. Section 1.3's claim that
-/// cooperative multitasking "does not need context switches" is about these.
+/// The calling thread's CPU time and OS context switches so far. A context switch is the OS taking
+/// a thread off its CPU: voluntarily when it blocks (a read, a lock, a sleep), involuntarily when
+/// its time slice is up; section 1.3's "cooperative multitasking needs none" is about these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ThreadUsage {
     /// CPU time (user + system).
@@ -180,11 +163,9 @@ pub fn os_thread_id() -> u64 {
     return (unsafe { libc::pthread_self() }) as u64;
 }
 
-/// The most resident memory this process has used so far, in KiB.
-///
-/// On Linux this is `VmHWM` from `/proc/self/status`, which belongs to this process alone.
-/// `getrusage`'s `ru_maxrss` (the fallback elsewhere) is inherited across `exec`, so a child
-/// process re-executed from a big parent would report the parent's peak.
+/// The most resident memory this process has used so far, in KiB: Linux's `VmHWM`, its own alone;
+/// `getrusage`'s `ru_maxrss` (elsewhere) is inherited across `exec`, so a child would report a
+/// big parent's peak.
 pub fn peak_rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let vm_hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));

@@ -60,10 +60,8 @@ macro_rules! client {
 
 /// An async HTTP client for many concurrent requests (no cap on pooled connections).
 pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
-    client!(
-        reqwest::Client::builder().pool_max_idle_per_host(usize::MAX),
-        target
-    )
+    let builder = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX);
+    client!(builder, target)
 }
 
 /// The blocking twin of [`http_client`], for code without a runtime (it runs its own).

@@ -1,13 +1,14 @@
-//! The span layer: what it records, on which thread, with how much CPU, and that parallel
-//! recordings in one process never see each other's spans. The CPython rows' plumbing: a
-//! program's answer and spans come back on this process's clock, an asyncio task's awaits show as
-//! waiting, and a broken program is an error that names it.
+//! The clocks (process and thread CPU time) and the span layer: what it records, on which
+//! thread, with how much CPU, and that parallel recordings never see each other's spans. The
+//! CPython rows' plumbing: a program's answer and spans come back on this process's clock, an
+//! asyncio task's awaits show as waiting, and a broken program is an error that names it.
 
 use std::time::Duration;
 
 use shared::python::{Python, Script};
 // In CI a machine without python3 fails the CPython test; elsewhere it says why it checks nothing.
 use shared::testing::python;
+use shared::timing::{measure, process_cpu_time, thread_cpu_time};
 use shared::trace::{Recording, named, os_context_switches, record, threads_used};
 use tracing::{Instrument as _, info_span};
 
@@ -16,6 +17,34 @@ fn spin(how_long: Duration) {
     while std::time::Instant::now() < until {
         std::hint::black_box(0u64);
     }
+}
+
+#[test]
+fn cpu_time_grows_under_a_busy_loop_in_this_thread_or_another_and_barely_under_a_sleep() {
+    let (_, usage) = measure(|| spin(Duration::from_millis(200)));
+    assert!(usage.wall >= Duration::from_millis(200));
+    // Even on a loaded machine a busy thread gets a good share of a core.
+    let cpu = usage.cpu;
+    assert!(
+        cpu >= Duration::from_millis(40),
+        "cpu {cpu:?} for a 200 ms busy loop"
+    );
+    // Process CPU time counts other threads too.
+    let before = process_cpu_time();
+    std::thread::spawn(|| spin(Duration::from_millis(150)))
+        .join()
+        .unwrap();
+    assert!(process_cpu_time() - before >= Duration::from_millis(30));
+
+    let before = thread_cpu_time();
+    let (_, usage) = measure(|| std::thread::sleep(Duration::from_millis(300)));
+    let thread_cpu = thread_cpu_time() - before;
+    assert!(usage.wall >= Duration::from_millis(300));
+    // This thread slept: it used (almost) no CPU of its own while the wall clock ran.
+    assert!(
+        thread_cpu < Duration::from_millis(30),
+        "thread cpu {thread_cpu:?}"
+    );
 }
 
 #[test]
