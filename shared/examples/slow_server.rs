@@ -16,12 +16,13 @@ fn main() -> anyhow::Result<()> {
     let mut last = (0, 0, 0);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));
-        let (requests, in_flight, most) = (
+        let now = (
             server.requests(),
             server.in_flight(),
             server.max_in_flight(),
         );
-        if std::mem::replace(&mut last, (requests, in_flight, most)) != last {
+        if std::mem::replace(&mut last, now) != now {
+            let (requests, in_flight, most) = now;
             println!("requests: {requests}, in flight now: {in_flight}, most at once: {most}");
         }
     }

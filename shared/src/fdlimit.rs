@@ -50,11 +50,8 @@ pub fn is_out_of_fds(error: &std::io::Error) -> bool {
 }
 
 fn read_limit() -> Option<libc::rlimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    // SAFETY: an all-zero rlimit is a valid, writable value for getrlimit to fill.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     (status == 0).then_some(limit)
 }

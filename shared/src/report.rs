@@ -75,13 +75,11 @@ impl<M: Serialize> Report<M> {
                 keys.push(key);
             }
         }
-        let headers: Vec<String> = keys
-            .iter()
-            .map(|key| match *key {
-                "name" => "measurement".to_string(),
-                key => key.strip_suffix("_ms").unwrap_or(key).replace('_', " "),
-            })
-            .collect();
+        let header = |key: &&str| match *key {
+            "name" => "measurement".to_string(),
+            key => key.strip_suffix("_ms").unwrap_or(key).replace('_', " "),
+        };
+        let headers: Vec<String> = keys.iter().map(header).collect();
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|row| keys.iter().map(|key| cell(key, row.get(*key))).collect())
@@ -109,13 +107,10 @@ impl<M: Serialize> Report<M> {
             }
             parts
         };
-        let fewest = split(usize::MAX);
-        let even = split((keys.len() - 1).div_ceil(fewest.len()));
-        // The even split unless it needs more parts.
-        let parts = [even, fewest]
-            .into_iter()
-            .min_by_key(Vec::len)
-            .unwrap_or_default();
+        let few = split(usize::MAX);
+        let even = split((keys.len() - 1).div_ceil(few.len()));
+        // The even split unless it needs more parts than the fewest.
+        let parts = if even.len() > few.len() { few } else { even };
         let mut tables = Vec::new();
         for part in parts {
             let mut table = Table::new();

@@ -5,16 +5,6 @@
 //! that many milliseconds (bad input: 400, 404 or 405 at once), and counts how many requests it is
 //! handling at once. That count is the proof the demos rely on: ten "concurrent" requests are
 //! only concurrent if the server saw ten in flight.
-//!
-//! ```
-//! let server = shared::server::SlowServer::start().unwrap();
-//! assert!(server.url().starts_with("http://127.0.0.1:"));
-//! assert_eq!(server.max_in_flight(), 0);
-//! shared::workloads::use_ring_for_tls();
-//! let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
-//! assert!(body.contains("10 ms"));
-//! assert_eq!(server.requests(), 1);
-//! ```
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -119,10 +119,7 @@ pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Start
     });
     let mut first = String::new();
     let _ = stdout.read_line(&mut first);
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_string();
+    let addr = first.trim().strip_prefix("listening on ").map(String::from);
+    let addr = addr.unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
     (child, stdout, addr, received)
 }

@@ -107,39 +107,28 @@ const MIN_BAR: usize = 10;
 
 /// Rows in order of each label's first span, an axis, the column's scale, a legend; or nothing.
 pub fn render(spans: &[Span], style: &Style) -> String {
-    let (Some(t0), Some(t1)) = (
-        spans.iter().map(|s| s.opened).min(),
-        spans.iter().map(|s| s.closed).max(),
-    ) else {
+    let opened = spans.iter().map(|s| s.opened).min();
+    let (Some(t0), Some(t1)) = (opened, spans.iter().map(|s| s.closed).max()) else {
         return String::new();
     };
     let total = (t1 - t0).max(Duration::from_nanos(1));
     let rows = group_rows(spans);
     // All rows fit, or all but one and a line that counts the rest.
-    let shown = rows
-        .len()
-        .min(MAX_ROWS - usize::from(rows.len() > MAX_ROWS));
+    let shown = rows.len().min(MAX_ROWS - (rows.len() > MAX_ROWS) as usize);
+    let (rows, hidden) = (&rows[..shown], rows.len() - shown);
     let many_processes = spans.iter().any(|s| s.pid != spans[0].pid);
-    let whos: Vec<String> = rows[..shown]
-        .iter()
-        .map(|(_, row)| who(row, many_processes))
-        .collect();
+    let whos: Vec<String> = rows.iter().map(|(_, r)| who(r, many_processes)).collect();
     let who_w = whos.iter().map(|w| w.len()).max().unwrap_or(0);
-    let label_budget = style
-        .width
-        .saturating_sub(who_w + 2 * GAP.len() + 2 + MIN_BAR)
-        .clamp(4, MAX_LABEL);
-    let labels: Vec<String> = rows[..shown]
-        .iter()
-        .map(|(label, _)| truncate(label, label_budget))
-        .collect();
+    let taken = who_w + 2 * GAP.len() + 2 + MIN_BAR;
+    let room = style.width.saturating_sub(taken).clamp(4, MAX_LABEL);
+    let labels: Vec<String> = rows.iter().map(|(l, _)| truncate(l, room)).collect();
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let prefix_w = label_w + GAP.len() + who_w + GAP.len();
     let bar_w = style.width.saturating_sub(prefix_w + 2).max(MIN_BAR);
 
     let mut out = String::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (((_, row), label), who) in rows[..shown].iter().zip(&labels).zip(&whos) {
+    for (((_, row), label), who) in rows.iter().zip(&labels).zip(&whos) {
         let cells = paint(row, t0, total, bar_w);
         seen.extend(cells.iter().copied());
         let bar: String = cells.iter().map(|cell| cell.draw(style.fancy)).collect();
@@ -148,8 +137,8 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     let axis = axis(t1 - t0, bar_w + 2);
     let _ = writeln!(out, "{:prefix_w$}{}", "", axis.trim_end());
     let mut notes = Vec::new();
-    if shown < rows.len() {
-        notes.push(format!("({} more rows not shown)", rows.len() - shown));
+    if hidden > 0 {
+        notes.push(format!("({hidden} more rows not shown)"));
     }
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
     for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
@@ -184,11 +173,8 @@ fn group_rows(spans: &[Span]) -> Vec<(&str, Vec<&Span>)> {
 
 /// `t<tid>`, `t<tid>+2` for a row run on three threads, `p<pid> ` in front if several processes.
 fn who(row: &[&Span], many_processes: bool) -> String {
-    let mut threads: Vec<u64> = row
-        .iter()
-        .flat_map(|s| &s.runs)
-        .map(|r| r.thread_id)
-        .collect();
+    let runs = row.iter().flat_map(|s| &s.runs);
+    let mut threads: Vec<u64> = runs.map(|r| r.thread_id).collect();
     let first = threads.first().map_or(row[0].thread_id, |&t| t);
     threads.sort_unstable();
     threads.dedup();
@@ -292,16 +278,12 @@ fn axis(total: Duration, width: usize) -> String {
 
 /// A tick label in the unit that suits the whole axis.
 fn tick(at: Duration, total: Duration) -> String {
-    if total < Duration::from_millis(2) {
-        format!("{} µs", at.as_micros())
-    } else if total < Duration::from_millis(20) {
-        format!("{:.1} ms", at.as_secs_f64() * 1e3)
-    } else if total < Duration::from_secs(2) {
-        format!("{} ms", at.as_millis())
-    } else if at.subsec_millis() == 0 {
-        format!("{} s", at.as_secs())
-    } else {
-        format!("{:.1} s", at.as_secs_f64())
+    match total.as_millis() {
+        0..2 => format!("{} µs", at.as_micros()),
+        2..20 => format!("{:.1} ms", at.as_secs_f64() * 1e3),
+        20..2000 => format!("{} ms", at.as_millis()),
+        _ if at.subsec_millis() == 0 => format!("{} s", at.as_secs()),
+        _ => format!("{:.1} s", at.as_secs_f64()),
     }
 }
 

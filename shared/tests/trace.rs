@@ -9,7 +9,7 @@ use shared::python::{Python, Script};
 // In CI a machine without python3 fails the CPython test; elsewhere it says why it checks nothing.
 use shared::testing::python;
 use shared::timing::{measure, process_cpu_time, thread_cpu_time};
-use shared::trace::{Recording, named, os_context_switches, record, threads_used};
+use shared::trace::{Recording, Span, named, os_context_switches, record, threads_used};
 use tracing::{Instrument as _, info_span};
 
 fn spin(how_long: Duration) {
@@ -84,12 +84,8 @@ fn spans_on_threads_the_code_spawns_itself_are_recorded_with_their_thread() {
     labels.sort_unstable();
     assert_eq!(labels, ["worker 0", "worker 1", "worker 2"]);
     assert_eq!(threads_used(&spans), 3);
-    for s in workers {
-        assert!(
-            s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id,
-            "{s:?}"
-        );
-    }
+    let one_run = |s: &&Span| s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id;
+    assert!(workers.iter().all(one_run), "{workers:?}");
 }
 
 #[test]
