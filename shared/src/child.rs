@@ -1,10 +1,7 @@
-//! Re-running this very program as a child process with a typed job (sections 1.4, 1.5, 1.7),
-//! and reading back its result and its spans on the parent's clock.
-//!
-//! Like Python's `multiprocessing` "spawn" start method, [`SelfExe::spawn`] runs this binary
-//! again, as `<program> __child '<job as JSON>'`; its `main` hands the job to [`serve`] first
-//! thing, which prints the job's spans, then one result line. The Python programs of
-//! [`crate::python`] answer in the same format, so one reader serves both.
+//! Re-running this program as a child with a typed job, like `multiprocessing`'s "spawn"
+//! (sections 1.4, 1.5, 1.7): `<program> __child '<job as JSON>'`, whose `main` hands the job to
+//! [`serve`]; it prints the job's spans, then one result line, which the parent reads on its own
+//! clock. The programs of [`crate::python`] answer alike, so one reader serves both.
 //!
 //! ```no_run
 //! #[derive(serde::Serialize, serde::Deserialize)]
@@ -35,9 +32,8 @@ static CURRENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// The hidden first argument that makes this program a child.
 pub const CHILD_ARG: &str = "__child";
 
-/// The program to re-run: the running binary ([`SelfExe::current`]). Tests and benchmarks name
-/// the binary Cargo built instead ([`SelfExe::set_current`] with `env!("CARGO_BIN_EXE_<name>")`),
-/// because inside them the running executable is the test harness, which knows no `__child`.
+/// The program to re-run: the running binary, or in tests and benchmarks (whose running executable
+/// is the harness) the one [`SelfExe::set_current`] names with `env!("CARGO_BIN_EXE_<name>")`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfExe {
     path: PathBuf,
@@ -84,8 +80,7 @@ pub struct Finished<R> {
     pub spans: Vec<Span>,
 }
 
-/// A child process still running: its standard input and output are pipes to us. A child that
-/// serves something (an echo server) keeps serving until its standard input closes.
+/// A running child, its standard streams piped to us; a serving one serves until its stdin closes.
 #[derive(Debug)]
 pub struct Running {
     child: Child,
@@ -179,8 +174,8 @@ struct Answer<R> {
     child_result: R,
 }
 
-/// When this process is a child ([`CHILD_ARG`] first): does its job with the spans recorded,
-/// prints them and then its result line, and returns the exit code for `main`. `None` otherwise.
+/// In a child ([`CHILD_ARG`] first): does the job, prints its spans and result, returns the exit
+/// code for `main`. `None` otherwise.
 pub fn serve<J: DeserializeOwned, R: Serialize>(
     work: impl FnOnce(J) -> anyhow::Result<R>,
 ) -> Option<ExitCode> {

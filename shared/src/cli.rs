@@ -63,8 +63,7 @@ pub fn parse_http_url(text: &str) -> Result<Url, String> {
     }
 }
 
-/// Parses the command line into `T`. `--help` prints help and exits 0; any error prints one line
-/// (`error: invalid value 'abc' for '--requests <N>': ...`) and exits with status 2.
+/// Parses the command line into `T`: `--help` exits 0, an error prints one line and exits 2.
 pub fn parse_or_exit<T: Parser>() -> T {
     T::try_parse().unwrap_or_else(|error| {
         use clap::error::ErrorKind::*;

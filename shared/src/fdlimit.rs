@@ -1,9 +1,6 @@
-//! File-descriptor limits: every open socket costs one descriptor, so a demo with 1,000 concurrent
-//! requests needs about 2,000 (client and server side) (sections 1.1 and 1.6).
-//!
-//! Most systems start programs with a soft limit of 1,024 and allow raising it up to a hard
-//! limit. We raise it once, and when even the hard limit is too small we say so in one line
-//! instead of failing half-way with "Too many open files".
+//! File-descriptor limits (sections 1.1 and 1.6): every socket costs one, so 1,000 concurrent
+//! requests need about 2,000 (client and server side). The soft limit (often 1,024) is raised once
+//! to the hard one; when even that is too small we say so instead of "Too many open files".
 
 /// The current soft limit on open file descriptors, if the OS reports one.
 pub fn soft_limit() -> Option<u64> {

@@ -1,10 +1,6 @@
-//! The book's own language beside the Rust (sections 1.1 to 1.7): running small CPython programs
-//! that answer like a child of this program, with their spans on the same clock.
-//!
-//! Every program gets `python/spans.py` put in front of it, so it can open spans (`span`,
-//! `traced`) and end with `answer(result)` without importing anything; its output is read by
-//! the same code that reads a Rust child ([`crate::child::Running`]). Only the standard library
-//! is used, so `python3` (3.8 or newer) is all a learner needs.
+//! The book's CPython programs beside the Rust (sections 1.1 to 1.7), answering like a child
+//! ([`crate::child::Running`]) with their spans on the same clock: `python/spans.py`, put in front
+//! of each, gives them `span`, `traced` and `answer(result)`. A `python3` (3.8+) is all it needs.
 
 use std::fmt;
 use std::process::Command;
@@ -104,8 +100,7 @@ fn look_up() -> Result<Python, Absent> {
     Ok(Python { version })
 }
 
-/// Python's `time.monotonic_ns()` and our `Instant` read the same clock on Linux; where they do
-/// not, the program's spans land outside the time it ran, and the timeline would mislead: say so.
+/// Says so where python3's clock is not ours (it is on Linux): its spans land outside its run.
 fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
     static SAID: Once = Once::new();
     let outside = |span: &crate::Span| span.opened < ran.start || span.closed > ran.end;

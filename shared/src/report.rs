@@ -1,9 +1,6 @@
-//! Typed results: a small table for people, one JSON line per demo for programs (every section).
-//!
-//! A demo defines its own measurement struct with named fields and derives `Serialize`; a
-//! [`Report`] of them prints as exactly one line with `--json` and as a table otherwise, both
-//! through serde, so the two can never disagree. The demo, measurement and field names are a
-//! public interface: scripts read them.
+//! Typed results (every section): a demo's own `Serialize` measurement struct, as one JSON line
+//! with `--json` or a table, both through serde so they never disagree. The demo, measurement
+//! and field names are a public interface: scripts read them.
 //!
 //! ```
 //! #[derive(serde::Serialize)]
@@ -56,8 +53,7 @@ impl<M: Serialize> Report<M> {
         }
     }
 
-    /// The report as one line of JSON (no trailing newline). Fractions keep three decimals,
-    /// more than any of these measurements can resolve.
+    /// The report as one line of JSON, fractions to three decimals (more than any measurement has).
     pub fn to_json_line(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         round_floats(&mut value);
@@ -143,8 +139,7 @@ impl<M: Serialize> Report<M> {
 }
 
 impl Report<Value> {
-    /// A report whose rows are of different kinds (Rust rows and CPython rows, say): add each
-    /// with [`with`](Self::with).
+    /// A report of rows of different kinds (Rust and CPython rows), each added [`with`](Self::with).
     pub fn mixed(demo: &'static str, section: &'static str) -> Self {
         Self::new(demo, section, Vec::new())
     }
@@ -157,8 +152,7 @@ impl Report<Value> {
     }
 }
 
-/// Serialises a `Duration` as milliseconds, for fields named `*_ms`:
-/// `#[serde(serialize_with = "shared::report::as_ms")]`.
+/// A `Duration` as milliseconds: `#[serde(serialize_with = "shared::report::as_ms")]`.
 pub fn as_ms<S: serde::Serializer>(
     duration: &std::time::Duration,
     serializer: S,

@@ -1,10 +1,7 @@
-//! The embedded slow HTTP server: the stand-in for "the internet" in every demo that makes
-//! requests (sections 1.1, 1.2, 1.5 and 1.7).
-//!
-//! It listens on 127.0.0.1 with a port the OS picks, answers `GET /delay/{ms}` (0 to 60000) after
-//! that many milliseconds (bad input: 400, 404 or 405 at once), and counts how many requests it is
-//! handling at once. That count is the proof the demos rely on: ten "concurrent" requests are
-//! only concurrent if the server saw ten in flight.
+//! The embedded slow HTTP server, "the internet" of every demo that makes requests (sections 1.1,
+//! 1.2, 1.5, 1.7). On 127.0.0.1 and a port the OS picks, it answers `GET /delay/{ms}` (0 to 60000)
+//! after that many milliseconds (bad input: 400, 404 or 405 at once) and counts the requests it
+//! handles at once: ten "concurrent" requests are only concurrent if it saw ten in flight.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,9 +34,8 @@ const BACKLOG: u32 = 4096;
 pub struct SlowServer {
     addr: SocketAddr,
     counters: Arc<Counters>,
-    /// Dropping it ends the server's thread, and with its runtime every open connection.
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropping the sender ends the server's thread, and with its runtime every open connection.
+    stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 #[derive(Debug, Default)]
@@ -50,8 +46,7 @@ struct Counters {
     said_out_of_fds: AtomicBool,
 }
 
-/// Counts one request as in flight from creation until drop, even when the client hangs up and
-/// hyper drops the handler half-way.
+/// One request in flight until dropped, also when a client hangs up and hyper drops the handler.
 struct InFlight(Arc<Counters>);
 
 impl InFlight {
@@ -91,11 +86,11 @@ impl SlowServer {
                 })
             })
             .context("could not start the slow server's thread")?;
+        let stop = Some((stop, thread));
         Ok(Self {
             addr,
             counters,
-            stop: Some(stop),
-            thread: Some(thread),
+            stop,
         })
     }
 
@@ -147,8 +142,8 @@ fn listen(runtime: &tokio::runtime::Runtime) -> std::io::Result<TcpListener> {
 
 impl Drop for SlowServer {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
+        if let Some((stop, thread)) = self.stop.take() {
+            drop(stop);
             let _ = thread.join();
         }
     }

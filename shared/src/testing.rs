@@ -9,8 +9,7 @@ use serde_json::Value;
 /// A measurement's name and the fields it must carry as numbers (one row of `--json`).
 pub type Row = (&'static str, &'static [&'static str]);
 
-/// The `python3` for a test's CPython checks, or `None` after saying why they are skipped; in CI
-/// (`CI` set) a missing python3 fails the test instead.
+/// The `python3` for CPython checks, or `None` after saying why they are skipped (fails in CI).
 pub fn python() -> Option<crate::python::Python> {
     let skip = |absent: &crate::python::Absent| {
         let in_ci = std::env::var_os("CI").is_some();
@@ -73,8 +72,7 @@ pub fn assert_rows(report: &Value, demo: &str, section: &str, rows: &[Row]) {
     }
 }
 
-/// The run failed with a non-zero exit and exactly one line on standard error, an `error:`
-/// that is not a panic; returns that line.
+/// The run failed with exactly one `error:` line on stderr, not a panic; returns that line.
 pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     assert!(!output.status.success(), "{what}: should have failed");
     let lines = stderr_lines(output);
@@ -84,9 +82,7 @@ pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     lines.into_iter().next().unwrap_or_default()
 }
 
-/// A started server: the process, its stdout after the first line, the address that line
-/// announced (`listening on ADDR`), and its stderr lines as they arrive.
-#[cfg(unix)]
+/// A started server: the process, its stdout after `listening on ADDR`, ADDR, its stderr lines.
 pub type Started = (
     std::process::Child,
     std::io::BufReader<std::process::ChildStdout>,
@@ -94,9 +90,7 @@ pub type Started = (
     std::sync::mpsc::Receiver<String>,
 );
 
-/// Starts a server binary, with at most `fd_limit` file descriptors (soft and hard, so that
-/// raising the soft limit does not help) when given, and waits for its address line.
-#[cfg(unix)]
+/// Starts a server binary, with at most `fd_limit` descriptors (soft and hard) when given.
 pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
     use std::io::BufRead as _;
     use std::process::Stdio;

@@ -1,20 +1,15 @@
 //! Draws recorded [`Span`]s as a timeline in the terminal: one row per span label, time running
-//! left to right (sections 1.1 to 1.7).
-//!
-//! A column is drawn *running* (`#`) when the threads inside the row's spans spent at least half
-//! of that time on a CPU, as the [span layer](crate::trace) measured it, and *waiting* (`~`) when
-//! a span was open but its thread was not computing: blocked in a read, sleeping, or an async
-//! task not being polled. `!` is a wait the span declared as one for a lock. `.` marks a span open
-//! for less than the two clocks can tell apart (a few microseconds): something happened there,
-//! but whether it ran or waited cannot be measured, so it is drawn as neither.
-//!
+//! left to right (sections 1.1 to 1.7). A column is *running* (`#`) when the threads inside the
+//! row's spans spent at least half of it on a CPU, as the [span layer](crate::trace) measured,
+//! and *waiting* (`~`) when a span was open but its thread was not computing: blocked in a read,
+//! sleeping, or an async task not being polled. `!` is a wait declared as one for a lock. `.`
+//! marks a span open for less than the two clocks tell apart (a few microseconds): whether it ran
+//! or waited cannot be measured, so it is drawn as neither.
 //! ```text
 //! request 0   t1037  |~~~~~~~~~~~                    |
 //! request 1   t1037  |           ~~~~~~~~~~~         |
 //! ```
-//!
-//! The layout depends only on the spans and the [`Style`], never on the clock, so it is tested
-//! against exact text.
+//! The layout depends only on the spans and the [`Style`], so it is tested against exact text.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;

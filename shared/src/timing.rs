@@ -141,8 +141,7 @@ impl ThreadUsage {
     }
 }
 
-/// The OS id of the calling thread: the kernel's TID on Linux (as `ps -L` and `top -H` show it),
-/// the `pthread_t` elsewhere.
+/// The OS id of the calling thread: Linux's TID (as `ps -L` shows it), the `pthread_t` elsewhere.
 pub fn os_thread_id() -> u64 {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid has no preconditions and cannot fail.

@@ -309,24 +309,21 @@ pub fn install() {
     });
 }
 
-/// The spans opened from [`start`](Self::start) to [`finish`](Self::finish), anywhere in the
-/// process. While one recording runs, another `start` waits for it.
+/// The spans opened anywhere in the process until [`finish`](Self::finish); one at a time.
 pub struct Recording {
     sink: Arc<Sink>,
-    _one_at_a_time: MutexGuard<'static, ()>,
+    /// Held until dropped: the other recordings wait their turn.
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Recording {
     /// Starts recording (installing the layer first if needed).
     pub fn start() -> Self {
         install();
-        let guard = lock(&ONE_AT_A_TIME);
+        let _turn = lock(&ONE_AT_A_TIME);
         let sink = Arc::new(Sink::default());
         *lock(&ACTIVE) = Some(Arc::clone(&sink));
-        Self {
-            sink,
-            _one_at_a_time: guard,
-        }
+        Self { sink, _turn }
     }
 
     /// Calls `hook` with every span of this recording as it closes (progress bars count them).

@@ -64,8 +64,7 @@ pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
     client!(builder, target)
 }
 
-/// The blocking twin of [`http_client`], for code without a runtime (it runs its own).
-/// Must not be created or dropped inside an async task.
+/// The blocking twin of [`http_client`] (it runs its own runtime: not inside an async task).
 pub fn blocking_http_client(target: &Url) -> anyhow::Result<reqwest::blocking::Client> {
     client!(reqwest::blocking::Client::builder(), target)
 }
@@ -83,8 +82,7 @@ macro_rules! get {
     }};
 }
 
-/// Sends `GET url`, reads the whole body and returns the status code: the I/O-bound work of
-/// section 1.2. Fails with the URL in the message when the server cannot be reached.
+/// `GET url`, the whole body read, and its status: section 1.2's I/O-bound work (errors name it).
 pub async fn fetch(client: &reqwest::Client, url: &Url) -> anyhow::Result<u16> {
     get!(client, url, .await)
 }
