@@ -47,8 +47,7 @@ impl SelfExe {
         Ok(Self::at(path.context("cannot find this program's path")?))
     }
 
-    /// Makes [`current`](Self::current) return `path` from now on in this process: what a test
-    /// does once, so that the demo code it calls re-runs the demo binary, not the test harness.
+    /// Makes [`current`](Self::current) return `path`: a test's demo code re-runs the demo binary.
     pub fn set_current(path: impl Into<PathBuf>) {
         let _ = CURRENT.set(path.into());
     }
@@ -118,8 +117,7 @@ impl Running {
         self.child.id()
     }
 
-    /// Waits for the child's next line of output that is not a span (e.g. the address it
-    /// listens on). An error when it ends first.
+    /// The child's next output line that is not a span (e.g. its address); an error if it ends.
     pub fn read_line(&mut self) -> anyhow::Result<String> {
         loop {
             let mut line = String::new();

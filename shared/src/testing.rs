@@ -94,7 +94,6 @@ pub type Started = (
 pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
     use std::io::BufRead as _;
     use std::process::Stdio;
-
     // `sh`'s `ulimit -n` sets both limits; `exec` then runs the server in the shell's place.
     let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
     let mut child = Command::new("sh")

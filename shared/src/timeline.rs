@@ -120,7 +120,6 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let prefix_w = label_w + GAP.len() + who_w + GAP.len();
     let bar_w = style.width.saturating_sub(prefix_w + 2).max(MIN_BAR);
-
     let mut out = String::new();
     let mut seen = std::collections::BTreeSet::new();
     for (((_, row), label), who) in rows.iter().zip(&labels).zip(&whos) {

@@ -144,12 +144,9 @@ impl Target {
 
 /// A TCP handshake with the URL's host, so a wrong `--url` fails at once with a clear message.
 pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
-    let host = url
-        .host_str()
-        .with_context(|| format!("cannot reach {url}: it has no host"))?;
-    let port = url
-        .port_or_known_default()
-        .with_context(|| format!("cannot reach {url}: unknown port"))?;
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        anyhow::bail!("cannot reach {url}: no host or no known port");
+    };
     let addrs = (host.trim_matches(['[', ']']), port)
         .to_socket_addrs()
         .with_context(|| format!("cannot reach {url}: could not resolve {host}"))?;

@@ -29,15 +29,9 @@ fn delay_waits_that_long_bad_requests_are_refused_and_the_server_keeps_going() {
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(body.contains("200 ms"), "{body}");
-    for path in [
-        "/delay/abc",
-        "/delay/-1",
-        "/delay/18446744073709551616",
-        "/delay/100000000",
-        "/delay/60001",
-        "/delay/",
-    ] {
-        assert_eq!(get(&server, path), 400, "{path}");
+    // The last is empty: `/delay/`.
+    for ms in "abc,-1,18446744073709551616,100000000,60001,".split(',') {
+        assert_eq!(get(&server, &format!("/delay/{ms}")), 400, "/delay/{ms}");
     }
     assert_eq!(get(&server, "/nowhere"), 404);
     assert_eq!(ask(&server, "POST /delay/1").0, 405);
@@ -81,12 +75,10 @@ fn sequential_requests_are_never_more_than_one_in_flight_and_reset_starts_anew()
     assert_eq!(server.requests(), 5);
     assert_eq!(server.max_in_flight(), 1);
     std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..3)
-            .map(|_| scope.spawn(|| get(&server, "/delay/300")))
-            .collect();
-        threads
-            .into_iter()
-            .for_each(|t| assert_eq!(t.join().unwrap(), 200));
+        let threads = [(); 3].map(|()| scope.spawn(|| get(&server, "/delay/300")));
+        for thread in threads {
+            assert_eq!(thread.join().unwrap(), 200);
+        }
     });
     assert_eq!(server.max_in_flight(), 3);
     server.reset();
@@ -99,16 +91,14 @@ fn sequential_requests_are_never_more_than_one_in_flight_and_reset_starts_anew()
 fn a_client_that_disconnects_mid_request_does_not_stop_the_server() {
     let server = SlowServer::start().unwrap();
     // Half a request line, then hang up.
-    TcpStream::connect(server.addr())
-        .unwrap()
-        .write_all(b"GET /delay/10 HT")
-        .unwrap();
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"GET /delay/10 HT").unwrap();
+    drop(half);
     {
         // A whole request whose answer we never wait for.
         let mut impatient = TcpStream::connect(server.addr()).unwrap();
-        impatient
-            .write_all(b"GET /delay/500 HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        let request = b"GET /delay/500 HTTP/1.1\r\nHost: x\r\n\r\n";
+        impatient.write_all(request).unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&server, "/delay/10"), 200);

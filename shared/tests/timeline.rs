@@ -122,28 +122,26 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
 fn a_lock_wait_other_processes_and_the_fancy_style_are_drawn_as_such() {
     let mut waiting = span("worker", 0, 100, 0, 1);
     waiting.waiting_for = Some("lock".into());
-    let text = render(
-        &[waiting, span("holder", 0, 100, 100, 2)],
-        &Style::plain(40),
-    );
+    let holder = span("holder", 0, 100, 100, 2);
+    let text = render(&[waiting, holder], &Style::plain(40));
     assert!(text.lines().next().unwrap().contains('!'), "{text}");
     assert!(text.contains("! waiting for a lock"), "{text}");
     // Rows from several processes name the process.
     let mut child = span("child", 0, 10, 10, 2);
     child.pid = 200;
     let text = render(&[span("parent", 0, 10, 10, 1), child], &Style::plain(60));
-    assert!(text.contains("p100 t1"), "{text}");
-    assert!(text.contains("p200 t2"), "{text}");
+    assert!(
+        text.contains("p100 t1") && text.contains("p200 t2"),
+        "{text}"
+    );
     let fancy = Style {
         fancy: true,
         ..Style::plain(60)
     };
     let text = render(&[span("x", 0, 10, 10, 1)], &fancy);
     assert!(text.contains('█') && text.contains("\x1b["), "{text}");
-    assert!(
-        render(&[], &Style::plain(80)).is_empty(),
-        "no spans render nothing"
-    );
+    let nothing = render(&[], &Style::plain(80));
+    assert!(nothing.is_empty(), "no spans render nothing");
 }
 
 #[test]
