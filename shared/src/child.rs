@@ -148,12 +148,10 @@ impl Running {
         }
         let (spans, other) = from_json_lines(&text);
         let answer = other.iter().rev().find_map(|l| from_str(l).ok());
-        let Answer { child_result } =
-            answer.with_context(|| format!("{} did not report a result", self.what))?;
-        Ok(Finished {
-            result: child_result,
-            spans,
-        })
+        let Answer {
+            child_result: result,
+        } = answer.with_context(|| format!("{} did not report a result", self.what))?;
+        Ok(Finished { result, spans })
     }
 }
 

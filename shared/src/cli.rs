@@ -66,10 +66,9 @@ pub fn parse_http_url(text: &str) -> Result<Url, String> {
 /// Parses the command line into `T`: `--help` exits 0, an error prints one line and exits 2.
 pub fn parse_or_exit<T: Parser>() -> T {
     T::try_parse().unwrap_or_else(|error| {
-        use clap::error::ErrorKind::*;
-        if let DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand =
-            error.kind()
-        {
+        // Help and version (to stdout) and the help a missing subcommand shows: as clap prints them.
+        let missing = clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+        if !error.use_stderr() || error.kind() == missing {
             error.exit()
         }
         eprintln!("{} (see --help)", one_line(&error));

@@ -105,11 +105,8 @@ fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>)
     static SAID: Once = Once::new();
     let outside = |span: &crate::Span| span.opened < ran.start || span.closed > ran.end;
     if spans.iter().any(outside) {
-        SAID.call_once(|| {
-            eprintln!(
-                "note: python3's clock is not this program's here: its spans are drawn where its \
-                 clock puts them"
-            )
-        });
+        let note = "python3's clock is not this program's here: its spans are drawn where its clock \
+                    puts them";
+        SAID.call_once(|| eprintln!("note: {note}"));
     }
 }

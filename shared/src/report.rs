@@ -88,8 +88,7 @@ impl<M: Serialize> Report<M> {
                 values.chain(words).max().unwrap_or(1) + 2
             })
             .collect();
-        // Too many columns for the width: split the table, each part led by the names, into as
-        // few parts as fit, with the columns shared out evenly among them.
+        // Too wide: split into as few parts as fit, each led by the names, columns shared evenly.
         let split = |per_part: usize| {
             let mut parts: Vec<Vec<usize>> = vec![vec![0]];
             for c in 1..keys.len() {

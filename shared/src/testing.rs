@@ -29,11 +29,9 @@ pub fn run(binary: &str, args: &[&str]) -> Output {
 
 /// Standard error as its non-empty lines.
 pub fn stderr_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(String::from)
-        .collect()
+    let text = String::from_utf8_lossy(&output.stderr);
+    let lines = text.lines().filter(|line| !line.trim().is_empty());
+    lines.map(String::from).collect()
 }
 
 /// The `--json` lines of a run that must have succeeded: every line of standard output parsed.

@@ -45,15 +45,12 @@ impl Style {
     /// terminal), Unicode and colour only on a terminal without `NO_COLOR`.
     pub fn detect() -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let width = terminal_size::terminal_size()
             .filter(|_| terminal)
             .map_or(80, |(terminal_size::Width(w), _)| usize::from(w))
             .clamp(40, 160);
-        Self {
-            width,
-            fancy: terminal && !no_color,
-        }
+        let fancy = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self { width, fancy }
     }
 }
 
@@ -202,8 +199,7 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
         }
     };
     for span in row {
-        // Round both ends to the nearest column, so that spans touching in time touch on
-        // screen; a span too short for a column still gets one.
+        // Ends round to the nearest column (touching spans touch on screen), at least one column.
         let first = column(span.opened).min(bar_w - 1);
         let columns = first..column(span.closed).max(first + 1);
         let wall = span.wall().as_secs_f64();
@@ -259,13 +255,10 @@ fn axis(total: Duration, width: usize) -> String {
             4 => width.saturating_sub(len),
             _ => (1 + (width - 2) * quarter as usize / 4).saturating_sub(len / 2),
         };
-        if start < free_from {
-            continue;
+        if start >= free_from {
+            line.splice(start..start + len, text.chars());
+            free_from = start + len + 1;
         }
-        for (offset, ch) in text.chars().enumerate() {
-            line[start + offset] = ch;
-        }
-        free_from = start + len + 1;
     }
     line.into_iter().collect()
 }

@@ -26,17 +26,15 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch {
     started: Instant,
-    cpu_at_start: Duration,
+    cpu_then: Duration,
 }
 
 impl Stopwatch {
     /// Starts measuring now.
     pub fn start() -> Self {
-        let cpu_at_start = process_cpu_time();
-        Self {
-            started: Instant::now(),
-            cpu_at_start,
-        }
+        let cpu_then = process_cpu_time();
+        let started = Instant::now();
+        Self { started, cpu_then }
     }
 
     /// Wall-clock time since the start.
@@ -46,13 +44,10 @@ impl Stopwatch {
 
     /// Wall time and the CPU time of every thread of this process since the start.
     pub fn usage(&self) -> Usage {
-        // The CPU clock first: the wall reading after it is the cheaper one, so cpu <= wall holds
-        // for a single busy thread.
-        let cpu = process_cpu_time().saturating_sub(self.cpu_at_start);
-        Usage {
-            wall: self.elapsed(),
-            cpu,
-        }
+        // The CPU clock first, the cheaper wall reading after: cpu <= wall for one busy thread.
+        let cpu = process_cpu_time().saturating_sub(self.cpu_then);
+        let wall = self.elapsed();
+        Usage { wall, cpu }
     }
 }
 

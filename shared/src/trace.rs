@@ -115,9 +115,8 @@ pub fn os_context_switches(spans: &[Span]) -> u64 {
     for span in spans {
         for run in &span.runs {
             let (first, last) = (run.at_start.context_switches, run.at_end.context_switches);
-            let (low, high) = per_thread
-                .entry((span.pid, run.thread_id))
-                .or_insert((first, last));
+            let thread = (span.pid, run.thread_id);
+            let (low, high) = per_thread.entry(thread).or_insert((first, last));
             (*low, *high) = ((*low).min(first), (*high).max(last));
         }
     }
@@ -273,8 +272,7 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     for line in text.lines() {
         match serde_json::from_str::<ChildSpan>(line) {
             Ok(ChildSpan { clock, mut span }) => {
-                // Both clocks count from an instant; the difference of those instants on the
-                // machine's monotonic clock moves the child's offsets onto ours.
+                // Both count from an instant: their difference on the monotonic clock moves it.
                 let shift = |at: Duration| {
                     let nanos = (clock + at.as_nanos()).saturating_sub(ours);
                     Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)

@@ -1,8 +1,6 @@
 //! The two kinds of work the chapter contrasts (section 1.2): CPU-bound work that keeps a core busy
-//! (the book's naive recursive Fibonacci) and I/O-bound work that mostly waits (an HTTP request).
-//!
-//! [`Target`] decides where the I/O-bound work goes: the embedded [`SlowServer`] by default,
-//! or a `--url` the learner gives.
+//! (the book's naive recursive Fibonacci) and I/O-bound work that mostly waits (an HTTP request,
+//! to the embedded [`SlowServer`] or a `--url`: see [`Target`]).
 
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;

@@ -52,8 +52,7 @@ process    t8  |                                ###########|
                waiting (on I/O, a timer or its turn)
 ";
     assert_eq!(text, expected, "\n{text}");
-    // An open span that is not entered waits, and runs only while entered: an async task open
-    // from 0 to 100 ms, polled from 50 to 100 ms with full CPU.
+    // Open but not entered, a span waits: a task open from 0 to 100 ms, polled (full CPU) from 50.
     let mut task = span("task", 0, 100, 50, 1);
     task.runs[0].start = ms(50);
     let text = render(&[task], &Style::plain(40));
@@ -67,9 +66,8 @@ process    t8  |                                ###########|
 #[test]
 fn every_line_fits_the_width_and_is_ascii_when_plain() {
     let name = |i| format!("a rather long task name {i}");
-    let spans: Vec<Span> = (0..50)
-        .map(|i| span(&name(i), i * 3, i * 3 + 40, 40, i))
-        .collect();
+    let long = |i| span(&name(i), i * 3, i * 3 + 40, 40, i);
+    let spans: Vec<Span> = (0..50).map(long).collect();
     for width in [40, 80, 120] {
         let text = render(&spans, &Style::plain(width));
         for line in text.lines() {
@@ -78,9 +76,8 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
         }
     }
     // A thousand spans are capped to the row limit.
-    let spans: Vec<Span> = (0..1000)
-        .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
-        .collect();
+    let request = |i| span(&format!("request {i}"), i, i + 500, 0, 1);
+    let spans: Vec<Span> = (0..1000).map(request).collect();
     let text = render(&spans, &Style::plain(80));
     let rows = text.lines().filter(|l| l.contains('|')).count();
     assert_eq!(rows, MAX_ROWS - 1);
@@ -111,9 +108,8 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
     let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
     assert_eq!(blip.matches('.').count(), 1, "{text}");
     // Control: the same ticks lasting 10 ms each are timed, and draw as running.
-    let long_ticks: Vec<Span> = (0..5u64)
-        .map(|i| span("tick", i * 100, i * 100 + 10, 10, 3))
-        .collect();
+    let long_tick = |i: u64| span("tick", i * 100, i * 100 + 10, 10, 3);
+    let long_ticks: Vec<Span> = (0..5).map(long_tick).collect();
     let text = render(&long_ticks, &Style::plain(60));
     assert!(text.lines().next().unwrap().contains('#'), "{text}");
 }

@@ -91,8 +91,7 @@ async fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
     let spans = recording.finish();
     let task = named(&spans, "task")[0];
     assert!(task.wall() >= ms(100));
-    // Polled when spawned and when the timer fired (and entered once more to drop the future),
-    // but never for the 100 ms in between.
+    // Polled when spawned, when the timer fired, and to drop it; never in the 100 ms between.
     let entered: Duration = task.runs.iter().map(|run| run.end - run.start).sum();
     assert!(entered < task.wall() / 2, "{task:?}");
     assert!(task.runs.len() >= 2);
@@ -100,16 +99,14 @@ async fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
 
 #[test]
 fn recordings_take_turns_so_parallel_tests_never_mix_their_spans() {
-    let recorder = |i| {
-        move || {
-            let recording = Recording::start();
-            for _ in 0..20 {
-                info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
-            }
-            recording.finish()
+    let mine = |i| {
+        let recording = Recording::start();
+        for _ in 0..20 {
+            info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
         }
+        recording.finish()
     };
-    let threads: Vec<_> = (0..4).map(|i| std::thread::spawn(recorder(i))).collect();
+    let threads = [0, 1, 2, 3].map(|i| std::thread::spawn(move || mine(i)));
     for (i, thread) in threads.into_iter().enumerate() {
         let spans = thread.join().unwrap();
         assert_eq!(spans.len(), 20);
@@ -174,9 +171,8 @@ fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_e
         // Wrong clock (Unix time, or not moved onto ours): the span lands outside the run.
         assert!(before <= span.opened && span.closed <= after, "{span:?}");
         assert!(span.label.starts_with("task "));
-        // An asyncio task is stepped at least twice (before and after its sleep), and the 50 ms
-        // it awaited is not CPU time: a helper that timed the task as one stretch would count
-        // it as running only if the sleep burned CPU, and would have one run.
+        // An asyncio task is stepped before and after its sleep, and the 50 ms it awaited is not
+        // CPU time: timed as one stretch, it would have one run.
         assert!(span.runs.len() >= 2, "{span:?}");
         assert!(span.wall() >= ms(50));
         assert!(span.cpu() < span.wall(), "{span:?}");
@@ -186,10 +182,8 @@ fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_e
 
     let broken = Script::new("broken.py", "raise SystemExit('the listing broke')");
     let error = python.run::<u64>(&broken, &[]).unwrap_err().to_string();
-    assert!(
-        error.contains("broken.py") && error.contains("the listing broke"),
-        "{error}"
-    );
+    let names_it = error.contains("broken.py") && error.contains("the listing broke");
+    assert!(names_it, "{error}");
     let silent = Script::new("silent.py", "pass");
     let error = python.run::<u64>(&silent, &[]).unwrap_err().to_string();
     assert!(error.contains("did not report a result"), "{error}");
