@@ -1,11 +1,6 @@
 //! The embedded slow server on its own, to poke at by hand (every section that makes requests):
-//!
-//! ```sh
-//! cargo run -p shared --example slow_server
-//! curl http://127.0.0.1:<port>/delay/500     # in another terminal
-//! ```
-//!
-//! It prints what it counts once a second while something changes, and runs until Ctrl-C.
+//! `cargo run -p shared --example slow_server`, then `curl` the URL it prints from another
+//! terminal. Each second something changed, it prints what it counts; Ctrl-C stops it.
 
 use shared::SlowServer;
 

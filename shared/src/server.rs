@@ -210,7 +210,8 @@ async fn answer(
         },
         _ => (StatusCode::NOT_FOUND, "not found: try /delay/{ms}".into()),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
-    *response.status_mut() = status;
-    Ok(response)
+    let response = Response::builder().status(status);
+    Ok(response
+        .body(Full::new(Bytes::from(body + "\n")))
+        .expect("a valid status"))
 }

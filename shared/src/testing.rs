@@ -1,6 +1,5 @@
-//! What every crate's `tests/cli.rs` does with its real binary (all sections): run it, read its
-//! `--json` lines, check the public names and fields, and check that bad input fails in one line.
-//! Behind the `testing` feature: the chapter crates take it as a dev-dependency, no demo uses it.
+//! What every crate's `tests/cli.rs` does with its binary (feature `testing`, no demo uses it): run
+//! it, read its `--json` lines, check names and fields, check that bad input fails in one line.
 
 use std::process::{Command, Output};
 

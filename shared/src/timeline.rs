@@ -127,10 +127,8 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     }
     let axis = axis(t1 - t0, bar_w + 2);
     let _ = writeln!(out, "{:prefix_w$}{}", "", axis.trim_end());
-    let mut notes = Vec::new();
-    if hidden > 0 {
-        notes.push(format!("({hidden} more rows not shown)"));
-    }
+    let hidden = (hidden > 0).then(|| format!("({hidden} more rows not shown)"));
+    let mut notes: Vec<String> = hidden.into_iter().collect();
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
     for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
         notes.push(format!("{} {}", cell.draw(style.fancy), cell.meaning()));

@@ -1,15 +1,14 @@
-//! Wall time and CPU time, side by side (sections 1.1 to 1.3).
-//!
-//! The difference between the two clocks is the whole lesson of section 1.2: I/O-bound work spends
-//! wall time without spending CPU time. [`Stopwatch`] reads both for the whole process;
-//! [`ThreadUsage`] reads one thread's CPU time and OS context switches, which is what the
-//! [span layer](crate::trace) records at every enter and exit.
+//! Wall time and CPU time, side by side (sections 1.1 to 1.3): their difference is the whole
+//! lesson of section 1.2, I/O-bound work spends wall time without CPU time. [`Stopwatch`] reads
+//! both for the process; [`ThreadUsage`] reads one thread's CPU time and OS context switches,
+//! which the [span layer](crate::trace) records at every enter and exit.
 //!
 //! ```
 //! use std::time::Duration;
 //! use shared::timing::*;
 //! assert_eq!(measure(|| (1..=10).sum::<u32>()).0, 55);
-//! assert_eq!((ratio(5.0, 100.0), ratio(5.0, 0.0)), (0.05, 0.0));
+//! let waited = Usage { wall: Duration::from_millis(100), cpu: Duration::from_millis(5) };
+//! assert!((waited.cpu_per_wall() - 0.05).abs() < 1e-9 && ratio(5.0, 0.0) == 0.0);
 //! let children = children_cpu_time();
 //! assert!(children_cpu_time() >= children);
 //! assert_ne!(os_thread_id(), std::thread::spawn(os_thread_id).join().unwrap());
@@ -58,6 +57,14 @@ pub struct Usage {
     pub wall: Duration,
     /// CPU time of the whole process (user + system) over the same interval.
     pub cpu: Duration,
+}
+
+impl Usage {
+    /// CPU time divided by wall time: near 0 for waiting, near 1 for one busy core, up to the
+    /// number of cores for parallel work; 0 when no wall time passed.
+    pub fn cpu_per_wall(&self) -> f64 {
+        ratio(self.cpu.as_secs_f64(), self.wall.as_secs_f64())
+    }
 }
 
 /// Runs `work` and returns its value with the [`Usage`] it took.

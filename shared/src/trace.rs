@@ -291,20 +291,18 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
 
 #[derive(Deserialize)]
 struct ChildSpan {
-    /// The child's origin on the machine's monotonic clock, in nanoseconds (0 when the span's
-    /// times are already read straight from that clock, as Python's `time.monotonic_ns()`).
+    /// The child's origin on the monotonic clock in ns (0 for Python's `time.monotonic_ns()`).
     clock: u128,
     span: Span,
 }
 
 /// Makes [`SpanLayer`] the process's global subscriber, unless one is set already.
 pub fn install() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
     epoch(); // the clock starts now: a child's spans from before the first recording land after it
-    INSTALLED.get_or_init(|| {
+    if !tracing::dispatcher::has_been_set() {
         let subscriber = tracing_subscriber::registry().with(SpanLayer);
         let _ = tracing::subscriber::set_global_default(subscriber);
-    });
+    }
 }
 
 /// The spans opened anywhere in the process until [`finish`](Self::finish); one at a time.

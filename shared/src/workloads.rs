@@ -33,11 +33,8 @@ pub fn fib(n: u32) -> u64 {
 /// Makes `ring` the TLS crypto provider, once: call it before building any `reqwest` client
 /// (reqwest is built without aws-lc, its slow-to-build default, and panics with no provider).
 pub fn use_ring_for_tls() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err only when a provider is already installed, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    // Err only when a provider is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// An async or a blocking client: no proxy for loopback, timeouts so a dead host is an error.

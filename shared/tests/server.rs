@@ -1,5 +1,4 @@
-//! The embedded slow server (delays, status codes, bad input, overlap counting, resilience) and
-//! the demos' HTTP clients.
+//! The slow server (delays, bad input, overlap counting, resilience) and the demos' HTTP clients.
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -88,15 +88,13 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
 fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
     // A ticker's ticks: 10 µs each, every 100 ms, with the clocks claiming full CPU. Ten
     // microseconds is below what the clocks resolve, so neither running nor waiting is drawn.
-    let ticks: Vec<Span> = (0..5u64)
-        .map(|i| {
-            let mut tick = span("tick", i * 100, i * 100, 0, 3);
-            tick.closed += Duration::from_micros(10);
-            tick.runs[0].end = tick.closed;
-            tick.runs[0].at_end.cpu = Duration::from_micros(10);
-            tick
-        })
-        .collect();
+    let tick = |i: u64| {
+        let mut tick = span("tick", i * 100, i * 100, 0, 3);
+        tick.closed += Duration::from_micros(10);
+        (tick.runs[0].end, tick.runs[0].at_end.cpu) = (tick.closed, Duration::from_micros(10));
+        tick
+    };
+    let ticks: Vec<Span> = (0..5).map(tick).collect();
     let text = render(&ticks, &Style::plain(60));
     let row = text.lines().next().unwrap();
     assert_eq!(row.matches('.').count(), 5, "{text}");
