@@ -25,8 +25,7 @@
 //! assert!(error.starts_with("error: invalid value 'abc'") && !error.contains('\n'));
 //! let missing = try_parse_from::<Requests>(["demo"]).unwrap_err();
 //! assert!(missing.contains("--requests"), "{missing}");
-//! let status = report_errors(Err(anyhow::anyhow!("boom")));
-//! assert_eq!(status, std::process::ExitCode::FAILURE);
+//! assert_eq!(report_errors(Err(anyhow::anyhow!("boom"))), std::process::ExitCode::FAILURE);
 //! ```
 
 use std::process::ExitCode;

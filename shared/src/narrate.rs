@@ -128,9 +128,8 @@ fn flags() -> (Mode, bool) {
     *FLAGS.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Records what `work` does, with a progress bar counting the `span_name` spans that close
-/// (`total` expected, a spinner when unknown), and returns its value with its spans. The bar is
-/// shown only in narrated mode on a terminal, on standard error, and is gone when `work` is.
+/// `work`'s value and spans, with a progress bar on a terminal's stderr (narrated mode) counting
+/// the `span_name` spans that close (`total` expected, a spinner when unknown) until it returns.
 pub fn record<T>(
     what: &str,
     span_name: &'static str,

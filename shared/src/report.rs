@@ -27,7 +27,7 @@
 use comfy_table::{
     CellAlignment, ColumnConstraint, ContentArrangement, Table, TableComponent, Width, presets,
 };
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::timing::human_ms;
@@ -60,8 +60,7 @@ impl<M: Serialize> Report<M> {
         value.to_string()
     }
 
-    /// A table for people, at most `width` columns wide: one row per measurement, one column per
-    /// field, durations (`*_ms`) in readable units; then each measurement's note.
+    /// A table at most `width` wide: a row per measurement, a column per field (`*_ms` readable).
     pub fn table(&self, width: usize, fancy: bool) -> String {
         let as_object = |m| serde_json::to_value(m).ok()?.as_object().cloned();
         let rows: Vec<_> = self.measurements.iter().filter_map(as_object).collect();
@@ -152,11 +151,8 @@ impl Report<Value> {
 }
 
 /// A `Duration` as milliseconds: `#[serde(serialize_with = "shared::report::as_ms")]`.
-pub fn as_ms<S: serde::Serializer>(
-    duration: &std::time::Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_f64(crate::timing::ms(*duration))
+pub fn as_ms<S: Serializer>(duration: &std::time::Duration, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_f64(crate::timing::ms(*duration))
 }
 
 fn cell(key: &str, value: Option<&Value>) -> String {

@@ -65,8 +65,7 @@ impl Drop for InFlight {
 }
 
 impl SlowServer {
-    /// Starts the server on its own thread with its own single-threaded tokio runtime, so it
-    /// works from synchronous code and from any runtime alike.
+    /// Starts it on its own thread and single-threaded runtime: it works from any code alike.
     pub fn start() -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
         let runtime = tokio::runtime::Builder::new_current_thread()

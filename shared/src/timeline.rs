@@ -41,8 +41,7 @@ impl Style {
         }
     }
 
-    /// The style for standard output as it is now: the terminal's width (80 when it is not a
-    /// terminal), Unicode and colour only on a terminal without `NO_COLOR`.
+    /// For stdout now: the terminal's width (else 80), Unicode and colour on one without `NO_COLOR`.
     pub fn detect() -> Self {
         let terminal = std::io::stdout().is_terminal();
         let width = terminal_size::terminal_size()
@@ -86,10 +85,9 @@ impl Cell {
             Cell::Running => ("#", "█", AnsiColors::Green),
         };
         if fancy {
-            block.color(colour).to_string()
-        } else {
-            ascii.into()
+            return block.color(colour).to_string();
         }
+        ascii.into()
     }
 }
 
@@ -134,9 +132,8 @@ pub fn render(spans: &[Span], style: &Style) -> String {
         notes.push(format!("{} {}", cell.draw(style.fancy), cell.meaning()));
     }
     let legend_w = style.width.saturating_sub(prefix_w).max(30);
-    let indent = Some(prefix_w)
-        .filter(|w| w + 30 <= style.width)
-        .unwrap_or(0);
+    let fits = prefix_w + 30 <= style.width;
+    let indent = if fits { prefix_w } else { 0 };
     for line in textwrap::fill(&notes.join(", "), legend_w).lines() {
         let _ = writeln!(out, "{:indent$}{line}", "");
     }

@@ -107,8 +107,7 @@ fn rusage(who: libc::c_int) -> Option<libc::rusage> {
     (unsafe { libc::getrusage(who, &mut usage) } == 0).then_some(usage)
 }
 
-/// CPU time (user + system) of this process's ended and waited-for children, which its own CPU
-/// clock leaves out: runs that use child processes add the difference.
+/// CPU time of this process's ended and waited-for children, which its own CPU clock leaves out.
 pub fn children_cpu_time() -> Duration {
     let time = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)

@@ -242,9 +242,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The instant every recording of this process counts from, and the same instant on
-/// CLOCK_MONOTONIC in nanoseconds: `Instant` and Python's `time.monotonic_ns()` both read that
-/// clock on Linux, so it lines up parent and child processes.
+/// The instant every recording counts from, also on CLOCK_MONOTONIC in ns: `Instant` and Python's
+/// `time.monotonic_ns()` both read that clock on Linux, so it lines up parents and children.
 fn epoch() -> (Instant, u128) {
     static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
     *EPOCH.get_or_init(|| {
@@ -327,8 +326,7 @@ impl Recording {
         lock(&self.sink.on_close).push(Box::new(hook));
     }
 
-    /// Stops recording and returns the spans that closed, in the order they opened. A span still
-    /// open now (a task never awaited to the end) is left out.
+    /// Stops; the spans that closed, in opening order (one still open, never awaited, is left out).
     pub fn finish(self) -> Vec<Span> {
         let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
         spans.sort_by_key(|span| span.opened);

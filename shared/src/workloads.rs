@@ -123,8 +123,7 @@ impl Target {
         self.server.is_some()
     }
 
-    /// The server's highest count of requests in flight since the last [`reset`](Self::reset);
-    /// `None` for a `--url` (a remote server does not tell us).
+    /// The server's most requests in flight since [`reset`](Self::reset); `None` for a `--url`.
     pub fn max_in_flight(&self) -> Option<u64> {
         self.server.as_ref().map(SlowServer::max_in_flight)
     }

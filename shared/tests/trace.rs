@@ -1,7 +1,6 @@
-//! The clocks (process and thread CPU time) and the span layer: what it records, on which
-//! thread, with how much CPU, and that parallel recordings never see each other's spans. The
-//! CPython rows' plumbing: a program's answer and spans come back on this process's clock, an
-//! asyncio task's awaits show as waiting, and a broken program is an error that names it.
+//! The clocks and the span layer: what it records, on which thread, with how much CPU, and that
+//! parallel recordings never mix spans. The CPython rows' plumbing: a program's answer and spans
+//! come back on our clock, asyncio awaits show as waiting, a broken program is a named error.
 
 use std::time::Duration;
 
@@ -50,8 +49,7 @@ fn a_blocking_wait_shows_as_waiting_and_a_busy_loop_as_running() {
         info_span!("sleep").in_scope(|| std::thread::sleep(ms(100)));
         info_span!("spin").in_scope(|| spin(ms(100)));
     });
-    let sleep = named(&spans, "sleep")[0];
-    let busy = named(&spans, "spin")[0];
+    let (sleep, busy) = (named(&spans, "sleep")[0], named(&spans, "spin")[0]);
     assert!(sleep.cpu() < ms(20), "{sleep:?}");
     assert!(!sleep.runs[0].was_running());
     // A busy loop gets CPU even on a loaded machine, if not all of it.
