@@ -1,11 +1,6 @@
 //! The embedded slow server on its own, to poke at by hand (every section that makes requests):
-//!
-//! ```sh
-//! cargo run -p shared --example slow_server
-//! curl http://127.0.0.1:<port>/delay/500     # in another terminal
-//! ```
-//!
-//! It prints what it counts once a second while something changes, and runs until Ctrl-C.
+//! `cargo run -p shared --example slow_server`, then `curl` the URL it prints from another
+//! terminal. Each second something changed, it prints what it counts; Ctrl-C stops it.
 
 use shared::SlowServer;
 
@@ -16,12 +11,13 @@ fn main() -> anyhow::Result<()> {
     let mut last = (0, 0, 0);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));
-        let (requests, in_flight, most) = (
+        let now = (
             server.requests(),
             server.in_flight(),
             server.max_in_flight(),
         );
-        if std::mem::replace(&mut last, (requests, in_flight, most)) != last {
+        if std::mem::replace(&mut last, now) != now {
+            let (requests, in_flight, most) = now;
             println!("requests: {requests}, in flight now: {in_flight}, most at once: {most}");
         }
     }

@@ -9,10 +9,8 @@ pub fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid and writable, and the size passed is its size.
     if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
-        anyhow::bail!(
-            "could not read this process's CPU affinity: {}",
-            std::io::Error::last_os_error()
-        );
+        let error = std::io::Error::last_os_error();
+        anyhow::bail!("could not read this process's CPU affinity: {error}");
     }
     // SAFETY: every index is below CPU_SETSIZE, the number of CPUs a cpu_set_t holds.
     let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
@@ -38,10 +36,8 @@ pub fn to_cpu(cpu: usize) -> anyhow::Result<()> {
         unsafe { libc::CPU_SET(cpu, &mut set) };
         // SAFETY: pid 0 means the calling thread; `set` is valid for the size passed.
         if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } != 0 {
-            anyhow::bail!(
-                "could not pin a thread to CPU {cpu}: {}",
-                std::io::Error::last_os_error()
-            );
+            let error = std::io::Error::last_os_error();
+            anyhow::bail!("could not pin a thread to CPU {cpu}: {error}");
         }
     }
     #[cfg(not(target_os = "linux"))]

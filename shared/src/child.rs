@@ -1,10 +1,7 @@
-//! Re-running this very program as a child process with a typed job (sections 1.4, 1.5, 1.7),
-//! and reading back its result and its spans on the parent's clock.
-//!
-//! Like Python's `multiprocessing` "spawn" start method, [`SelfExe::spawn`] runs this binary
-//! again, as `<program> __child '<job as JSON>'`; its `main` hands the job to [`serve`] first
-//! thing, which prints the job's spans, then one result line. The Python programs of
-//! [`crate::python`] answer in the same format, so one reader serves both.
+//! Re-running this program as a child with a typed job, like `multiprocessing`'s "spawn"
+//! (sections 1.4, 1.5, 1.7): `<program> __child '<job as JSON>'`, whose `main` hands the job to
+//! [`serve`]; it prints the job's spans, then one result line, which the parent reads on its own
+//! clock. The programs of [`crate::python`] answer alike, so one reader serves both.
 //!
 //! ```no_run
 //! #[derive(serde::Serialize, serde::Deserialize)]
@@ -26,6 +23,7 @@ use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
 use anyhow::{Context as _, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::from_str;
 
 use crate::trace::{Span, from_json_lines, record, to_json_lines};
 
@@ -34,9 +32,8 @@ static CURRENT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// The hidden first argument that makes this program a child.
 pub const CHILD_ARG: &str = "__child";
 
-/// The program to re-run: the running binary ([`SelfExe::current`]). Tests and benchmarks name
-/// the binary Cargo built instead ([`SelfExe::set_current`] with `env!("CARGO_BIN_EXE_<name>")`),
-/// because inside them the running executable is the test harness, which knows no `__child`.
+/// The program to re-run: the running binary, or in tests and benchmarks (whose running executable
+/// is the harness) the one [`SelfExe::set_current`] names with `env!("CARGO_BIN_EXE_<name>")`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfExe {
     path: PathBuf,
@@ -47,13 +44,10 @@ impl SelfExe {
     pub fn current() -> anyhow::Result<Self> {
         let path = CURRENT.get().cloned().map(Ok);
         let path = path.unwrap_or_else(std::env::current_exe);
-        Ok(Self::at(
-            path.context("cannot find this program's own path")?,
-        ))
+        Ok(Self::at(path.context("cannot find this program's path")?))
     }
 
-    /// Makes [`current`](Self::current) return `path` from now on in this process: what a test
-    /// does once, so that the demo code it calls re-runs the demo binary, not the test harness.
+    /// Makes [`current`](Self::current) return `path`: a test's demo code re-runs the demo binary.
     pub fn set_current(path: impl Into<PathBuf>) {
         let _ = CURRENT.set(path.into());
     }
@@ -85,8 +79,7 @@ pub struct Finished<R> {
     pub spans: Vec<Span>,
 }
 
-/// A child process still running: its standard input and output are pipes to us. A child that
-/// serves something (an echo server) keeps serving until its standard input closes.
+/// A running child, its standard streams piped to us; a serving one serves until its stdin closes.
 #[derive(Debug)]
 pub struct Running {
     child: Child,
@@ -124,8 +117,7 @@ impl Running {
         self.child.id()
     }
 
-    /// Waits for the child's next line of output that is not a span (e.g. the address it
-    /// listens on). An error when it ends first.
+    /// The child's next output line that is not a span (e.g. its address); an error if it ends.
     pub fn read_line(&mut self) -> anyhow::Result<String> {
         loop {
             let mut line = String::new();
@@ -151,23 +143,15 @@ impl Running {
             let stderr = self.stderr.take().and_then(|reader| reader.join().ok());
             let stderr = stderr.unwrap_or_default();
             let last = stderr.lines().rfind(|line| !line.trim().is_empty());
-            bail!(
-                "{} failed ({status}): {}",
-                self.what,
-                last.unwrap_or("no message")
-            );
+            let last = last.unwrap_or("no message");
+            bail!("{} failed ({status}): {last}", self.what);
         }
         let (spans, other) = from_json_lines(&text);
-        let answer = other
-            .iter()
-            .rev()
-            .find_map(|line| serde_json::from_str(line).ok());
-        let Answer { child_result } =
-            answer.with_context(|| format!("{} did not report a result", self.what))?;
-        Ok(Finished {
-            result: child_result,
-            spans,
-        })
+        let answer = other.iter().rev().find_map(|l| from_str(l).ok());
+        let Answer {
+            child_result: result,
+        } = answer.with_context(|| format!("{} did not report a result", self.what))?;
+        Ok(Finished { result, spans })
     }
 }
 
@@ -186,8 +170,8 @@ struct Answer<R> {
     child_result: R,
 }
 
-/// When this process is a child ([`CHILD_ARG`] first): does its job with the spans recorded,
-/// prints them and then its result line, and returns the exit code for `main`. `None` otherwise.
+/// In a child ([`CHILD_ARG`] first): does the job, prints its spans and result, returns the exit
+/// code for `main`. `None` otherwise.
 pub fn serve<J: DeserializeOwned, R: Serialize>(
     work: impl FnOnce(J) -> anyhow::Result<R>,
 ) -> Option<ExitCode> {
@@ -196,7 +180,7 @@ pub fn serve<J: DeserializeOwned, R: Serialize>(
         return None;
     }
     let text = args.next().unwrap_or_default();
-    let job = serde_json::from_str(&text).with_context(|| format!("not a job for a child: {text}"));
+    let job = from_str(&text).with_context(|| format!("not a job for a child: {text}"));
     let outcome = job.and_then(|job| {
         let (result, spans) = record(|| work(job));
         let child_result = result?;

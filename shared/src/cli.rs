@@ -18,14 +18,14 @@
 //! use shared::cli::{parse_http_url, report_errors, try_parse_from};
 //! assert!(parse_http_url("http://127.0.0.1:8080/delay/100").is_ok());
 //! assert!(parse_http_url("ftp://example.com").is_err() && parse_http_url("not a url").is_err());
+//! assert!(parse_http_url("http://").is_err());
 //! #[derive(clap::Parser, Debug)]
 //! struct Requests { #[arg(long)] requests: usize }
 //! let error = try_parse_from::<Requests>(["demo", "--requests", "abc"]).unwrap_err();
 //! assert!(error.starts_with("error: invalid value 'abc'") && !error.contains('\n'));
 //! let missing = try_parse_from::<Requests>(["demo"]).unwrap_err();
 //! assert!(missing.contains("--requests"), "{missing}");
-//! let status = report_errors(Err(anyhow::anyhow!("boom")));
-//! assert_eq!(status, std::process::ExitCode::FAILURE);
+//! assert_eq!(report_errors(Err(anyhow::anyhow!("boom"))), std::process::ExitCode::FAILURE);
 //! ```
 
 use std::process::ExitCode;
@@ -53,26 +53,21 @@ pub struct CommonArgs {
     pub url: Option<Url>,
 }
 
-/// Accepts only absolute `http://` or `https://` URLs, with a message that says so.
+/// Accepts only absolute `http://` or `https://` URLs (their parser requires a host), or says why.
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(url),
-        "http" | "https" => Err("the URL has no host".into()),
-        other => Err(format!(
-            "only http and https URLs are supported, not {other}"
-        )),
+        "http" | "https" => Ok(url),
+        other => Err(format!("only http and https URLs, not {other}")),
     }
 }
 
-/// Parses the command line into `T`. `--help` prints help and exits 0; any error prints one line
-/// (`error: invalid value 'abc' for '--requests <N>': ...`) and exits with status 2.
+/// Parses the command line into `T`: `--help` exits 0, an error prints one line and exits 2.
 pub fn parse_or_exit<T: Parser>() -> T {
     T::try_parse().unwrap_or_else(|error| {
-        use clap::error::ErrorKind::*;
-        if let DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand =
-            error.kind()
-        {
+        // Help and version (to stdout) and the help a missing subcommand shows: as clap prints them.
+        let missing = clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+        if !error.use_stderr() || error.kind() == missing {
             error.exit()
         }
         eprintln!("{} (see --help)", one_line(&error));
@@ -90,18 +85,12 @@ pub fn try_parse_from<T: Parser>(
 /// Clap's first paragraph (flag, value and problem; a list of missing flags too) on one line.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let first_paragraph: Vec<&str> = rendered
-        .lines()
-        .skip_while(|line| line.trim().is_empty())
-        .take_while(|line| !line.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let line = first_paragraph.join(" ");
-    if line.is_empty() {
-        "error: invalid arguments".into()
-    } else {
-        line
+    let lines = rendered.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let paragraph: Vec<&str> = lines.take_while(|l| !l.is_empty()).collect();
+    if paragraph.is_empty() {
+        return "error: invalid arguments".into();
     }
+    paragraph.join(" ")
 }
 
 /// A demo's result as the exit status: an error is printed as one `error: ...` line, status 1.

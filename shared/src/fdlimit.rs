@@ -1,9 +1,6 @@
-//! File-descriptor limits: every open socket costs one descriptor, so a demo with 1,000 concurrent
-//! requests needs about 2,000 (client and server side) (sections 1.1 and 1.6).
-//!
-//! Most systems start programs with a soft limit of 1,024 and allow raising it up to a hard
-//! limit. We raise it once, and when even the hard limit is too small we say so in one line
-//! instead of failing half-way with "Too many open files".
+//! File-descriptor limits (sections 1.1 and 1.6): every socket costs one, so 1,000 concurrent
+//! requests need about 2,000 (client and server side). The soft limit (often 1,024) is raised once
+//! to the hard one; when even that is too small we say so instead of "Too many open files".
 
 /// The current soft limit on open file descriptors, if the OS reports one.
 pub fn soft_limit() -> Option<u64> {
@@ -50,11 +47,8 @@ pub fn is_out_of_fds(error: &std::io::Error) -> bool {
 }
 
 fn read_limit() -> Option<libc::rlimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    // SAFETY: an all-zero rlimit is a valid, writable value for getrlimit to fill.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     (status == 0).then_some(limit)
 }

@@ -1,10 +1,7 @@
-//! How a demo talks to the learner (every section): a header naming the section and its claim,
-//! progress while it waits, the results table, the timeline, and "what you just saw".
-//!
-//! One [`Narrator`] per run, made from the [`CommonArgs`]: with `--json` it prints only the JSON
-//! lines, with `--quiet` only the tables, otherwise everything; progress goes to standard error,
-//! and only when that is a terminal. Measuring needs no narrator: [`record`] and [`python`] follow
-//! the command line too, so a demo and its tests call `measure(&Sizes)` the same way.
+//! How a demo talks to the learner (every section): header and claim, progress, results table,
+//! timeline, "what you just saw". One [`Narrator`] per run, from the [`CommonArgs`]: `--json`
+//! prints only JSON lines, `--quiet` only tables; progress goes to a terminal's stderr only.
+//! [`record`] and [`python`] follow the flags too, so demos and tests call `measure(&Sizes)` alike.
 
 use std::io::{IsTerminal, Write as _};
 use std::sync::{Once, PoisonError, RwLock};
@@ -69,10 +66,8 @@ impl Narrator {
             let rule = "=".repeat(self.style.width.min(72));
             let title = format!("{section}  {title}");
             let title = title.if_supports_color(Stream::Stdout, |t| t.bold());
-            print(format_args!(
-                "\n{rule}\n{title}\n{rule}\n{}\n",
-                self.wrap(claim, "", "")
-            ));
+            let claim = self.wrap(claim, "", "");
+            print(format_args!("\n{rule}\n{title}\n{rule}\n{claim}\n"));
         }
     }
 
@@ -97,19 +92,15 @@ impl Narrator {
     /// Draws a timeline of the spans (narrated mode, unless `--no-timeline`).
     pub fn timeline(&self, title: &str, spans: &[Span]) {
         if self.narrated() && self.timelines && !spans.is_empty() {
-            print(format_args!(
-                "timeline: {title}\n{}",
-                timeline::render(spans, &self.style)
-            ));
+            let drawn = timeline::render(spans, &self.style);
+            print(format_args!("timeline: {title}\n{drawn}"));
         }
     }
 
     /// The closing lines: what the learner just saw, and which section of the notes it shows.
     pub fn summary(&self, section: &str, lines: &[String]) {
         if self.narrated() {
-            print(format_args!(
-                "What you just saw (notes, section {section}):"
-            ));
+            self.say(format!("What you just saw (notes, section {section}):"));
             for line in lines {
                 print(self.wrap(line, "  - ", "    "));
             }
@@ -124,8 +115,7 @@ impl Narrator {
     }
 }
 
-/// One line of output. A closed standard output (`| head -3`) ends nothing: `println!` would
-/// panic, and the demo would die half-way through a measurement with a backtrace.
+/// One line of output, ignoring a closed stdout (`| head -3`), where `println!` would panic.
 fn print(line: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
@@ -138,9 +128,8 @@ fn flags() -> (Mode, bool) {
     *FLAGS.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Records what `work` does, with a progress bar counting the `span_name` spans that close
-/// (`total` expected, a spinner when unknown), and returns its value with its spans. The bar is
-/// shown only in narrated mode on a terminal, on standard error, and is gone when `work` is.
+/// `work`'s value and spans, with a progress bar on a terminal's stderr (narrated mode) counting
+/// the `span_name` spans that close (`total` expected, a spinner when unknown) until it returns.
 pub fn record<T>(
     what: &str,
     span_name: &'static str,
@@ -167,8 +156,7 @@ pub fn record<T>(
     (value, recording.finish())
 }
 
-/// The `python3` that runs the CPython rows, or `None` after saying in one line why they are
-/// left out (once per run; on standard error with `--json`).
+/// The `python3` for the CPython rows, or `None` after saying why not (once; stderr with `--json`).
 pub fn python() -> Option<Python> {
     static SAID: Once = Once::new();
     let (mode, no_python) = flags();

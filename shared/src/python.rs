@@ -1,10 +1,6 @@
-//! The book's own language beside the Rust (sections 1.1 to 1.7): running small CPython programs
-//! that answer like a child of this program, with their spans on the same clock.
-//!
-//! Every program gets `python/spans.py` put in front of it, so it can open spans (`span`,
-//! `traced`) and end with `answer(result)` without importing anything; its output is read by
-//! the same code that reads a Rust child ([`crate::child::Running`]). Only the standard library
-//! is used, so `python3` (3.8 or newer) is all a learner needs.
+//! The book's CPython programs beside the Rust (sections 1.1 to 1.7), answering like a child
+//! ([`crate::child::Running`]) with their spans on the same clock: `python/spans.py`, put in front
+//! of each, gives them `span`, `traced` and `answer(result)`. A `python3` (3.8+) is all it needs.
 
 use std::fmt;
 use std::process::Command;
@@ -97,29 +93,20 @@ fn look_up() -> Result<Python, Absent> {
         .output()
         .map_err(|_| Absent::NotFound)?;
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let mut parts = version
-        .split('.')
-        .map(|part| part.parse::<u32>().unwrap_or(0));
-    let major_minor = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if !output.status.success() || major_minor < (3, 8) {
+    let parts: Vec<u32> = version.split('.').flat_map(str::parse).collect();
+    if !output.status.success() || parts < vec![3, 8] {
         return Err(Absent::TooOld(version));
     }
     Ok(Python { version })
 }
 
-/// Python's `time.monotonic_ns()` and our `Instant` read the same clock on Linux; where they do
-/// not, the program's spans land outside the time it ran, and the timeline would mislead: say so.
+/// Says so where python3's clock is not ours (it is on Linux): its spans land outside its run.
 fn check_clock(spans: &[crate::Span], ran: std::ops::Range<std::time::Duration>) {
     static SAID: Once = Once::new();
-    if spans
-        .iter()
-        .any(|span| span.opened < ran.start || span.closed > ran.end)
-    {
-        SAID.call_once(|| {
-            eprintln!(
-                "note: python3's clock is not this program's here: its spans are drawn where its \
-                 clock puts them"
-            )
-        });
+    let outside = |span: &crate::Span| span.opened < ran.start || span.closed > ran.end;
+    if spans.iter().any(outside) {
+        let note = "python3's clock is not this program's here: its spans are drawn where its clock \
+                    puts them";
+        SAID.call_once(|| eprintln!("note: {note}"));
     }
 }

@@ -1,9 +1,6 @@
-//! Typed results: a small table for people, one JSON line per demo for programs (every section).
-//!
-//! A demo defines its own measurement struct with named fields and derives `Serialize`; a
-//! [`Report`] of them prints as exactly one line with `--json` and as a table otherwise, both
-//! through serde, so the two can never disagree. The demo, measurement and field names are a
-//! public interface: scripts read them.
+//! Typed results (every section): a demo's own `Serialize` measurement struct, as one JSON line
+//! with `--json` or a table, both through serde so they never disagree. The demo, measurement
+//! and field names are a public interface: scripts read them.
 //!
 //! ```
 //! #[derive(serde::Serialize)]
@@ -30,7 +27,7 @@
 use comfy_table::{
     CellAlignment, ColumnConstraint, ContentArrangement, Table, TableComponent, Width, presets,
 };
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::timing::human_ms;
@@ -56,16 +53,14 @@ impl<M: Serialize> Report<M> {
         }
     }
 
-    /// The report as one line of JSON (no trailing newline). Fractions keep three decimals,
-    /// more than any of these measurements can resolve.
+    /// The report as one line of JSON, fractions to three decimals (more than any measurement has).
     pub fn to_json_line(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         round_floats(&mut value);
         value.to_string()
     }
 
-    /// A table for people, at most `width` columns wide: one row per measurement, one column per
-    /// field, durations (`*_ms`) in readable units; then each measurement's note.
+    /// A table at most `width` wide: a row per measurement, a column per field (`*_ms` readable).
     pub fn table(&self, width: usize, fancy: bool) -> String {
         let as_object = |m| serde_json::to_value(m).ok()?.as_object().cloned();
         let rows: Vec<_> = self.measurements.iter().filter_map(as_object).collect();
@@ -75,13 +70,11 @@ impl<M: Serialize> Report<M> {
                 keys.push(key);
             }
         }
-        let headers: Vec<String> = keys
-            .iter()
-            .map(|key| match *key {
-                "name" => "measurement".to_string(),
-                key => key.strip_suffix("_ms").unwrap_or(key).replace('_', " "),
-            })
-            .collect();
+        let header = |key: &&str| match *key {
+            "name" => "measurement".to_string(),
+            key => key.strip_suffix("_ms").unwrap_or(key).replace('_', " "),
+        };
+        let headers: Vec<String> = keys.iter().map(header).collect();
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|row| keys.iter().map(|key| cell(key, row.get(*key))).collect())
@@ -94,8 +87,7 @@ impl<M: Serialize> Report<M> {
                 values.chain(words).max().unwrap_or(1) + 2
             })
             .collect();
-        // Too many columns for the width: split the table, each part led by the names, into as
-        // few parts as fit, with the columns shared out evenly among them.
+        // Too wide: split into as few parts as fit, each led by the names, columns shared evenly.
         let split = |per_part: usize| {
             let mut parts: Vec<Vec<usize>> = vec![vec![0]];
             for c in 1..keys.len() {
@@ -109,13 +101,10 @@ impl<M: Serialize> Report<M> {
             }
             parts
         };
-        let fewest = split(usize::MAX);
-        let even = split((keys.len() - 1).div_ceil(fewest.len()));
-        // The even split unless it needs more parts.
-        let parts = [even, fewest]
-            .into_iter()
-            .min_by_key(Vec::len)
-            .unwrap_or_default();
+        let few = split(usize::MAX);
+        let even = split((keys.len() - 1).div_ceil(few.len()));
+        // The even split unless it needs more parts than the fewest.
+        let parts = if even.len() > few.len() { few } else { even };
         let mut tables = Vec::new();
         for part in parts {
             let mut table = Table::new();
@@ -148,8 +137,7 @@ impl<M: Serialize> Report<M> {
 }
 
 impl Report<Value> {
-    /// A report whose rows are of different kinds (Rust rows and CPython rows, say): add each
-    /// with [`with`](Self::with).
+    /// A report of rows of different kinds (Rust and CPython rows), each added [`with`](Self::with).
     pub fn mixed(demo: &'static str, section: &'static str) -> Self {
         Self::new(demo, section, Vec::new())
     }
@@ -162,13 +150,9 @@ impl Report<Value> {
     }
 }
 
-/// Serialises a `Duration` as milliseconds, for fields named `*_ms`:
-/// `#[serde(serialize_with = "shared::report::as_ms")]`.
-pub fn as_ms<S: serde::Serializer>(
-    duration: &std::time::Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_f64(crate::timing::ms(*duration))
+/// A `Duration` as milliseconds: `#[serde(serialize_with = "shared::report::as_ms")]`.
+pub fn as_ms<S: Serializer>(duration: &std::time::Duration, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_f64(crate::timing::ms(*duration))
 }
 
 fn cell(key: &str, value: Option<&Value>) -> String {

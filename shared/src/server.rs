@@ -1,20 +1,7 @@
-//! The embedded slow HTTP server: the stand-in for "the internet" in every demo that makes
-//! requests (sections 1.1, 1.2, 1.5 and 1.7).
-//!
-//! It listens on 127.0.0.1 with a port the OS picks, answers `GET /delay/{ms}` (0 to 60000) after
-//! that many milliseconds (bad input: 400, 404 or 405 at once), and counts how many requests it is
-//! handling at once. That count is the proof the demos rely on: ten "concurrent" requests are
-//! only concurrent if the server saw ten in flight.
-//!
-//! ```
-//! let server = shared::server::SlowServer::start().unwrap();
-//! assert!(server.url().starts_with("http://127.0.0.1:"));
-//! assert_eq!(server.max_in_flight(), 0);
-//! shared::workloads::use_ring_for_tls();
-//! let body = reqwest::blocking::get(server.delay_url(10)).unwrap().text().unwrap();
-//! assert!(body.contains("10 ms"));
-//! assert_eq!(server.requests(), 1);
-//! ```
+//! The embedded slow HTTP server, "the internet" of every demo that makes requests (sections 1.1,
+//! 1.2, 1.5, 1.7). On 127.0.0.1 and a port the OS picks, it answers `GET /delay/{ms}` (0 to 60000)
+//! after that many milliseconds (bad input: 400, 404 or 405 at once) and counts the requests it
+//! handles at once: ten "concurrent" requests are only concurrent if it saw ten in flight.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,9 +34,8 @@ const BACKLOG: u32 = 4096;
 pub struct SlowServer {
     addr: SocketAddr,
     counters: Arc<Counters>,
-    /// Dropping it ends the server's thread, and with its runtime every open connection.
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropping the sender ends the server's thread, and with its runtime every open connection.
+    stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 #[derive(Debug, Default)]
@@ -60,8 +46,7 @@ struct Counters {
     said_out_of_fds: AtomicBool,
 }
 
-/// Counts one request as in flight from creation until drop, even when the client hangs up and
-/// hyper drops the handler half-way.
+/// One request in flight until dropped, also when a client hangs up and hyper drops the handler.
 struct InFlight(Arc<Counters>);
 
 impl InFlight {
@@ -80,8 +65,7 @@ impl Drop for InFlight {
 }
 
 impl SlowServer {
-    /// Starts the server on its own thread with its own single-threaded tokio runtime, so it
-    /// works from synchronous code and from any runtime alike.
+    /// Starts it on its own thread and single-threaded runtime: it works from any code alike.
     pub fn start() -> anyhow::Result<Self> {
         fdlimit::raise_to_hard_limit();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -101,11 +85,11 @@ impl SlowServer {
                 })
             })
             .context("could not start the slow server's thread")?;
+        let stop = Some((stop, thread));
         Ok(Self {
             addr,
             counters,
-            stop: Some(stop),
-            thread: Some(thread),
+            stop,
         })
     }
 
@@ -157,8 +141,8 @@ fn listen(runtime: &tokio::runtime::Runtime) -> std::io::Result<TcpListener> {
 
 impl Drop for SlowServer {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
+        if let Some((stop, thread)) = self.stop.take() {
+            drop(stop);
             let _ = thread.join();
         }
     }
@@ -207,14 +191,12 @@ async fn answer(
     counters: Arc<Counters>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::enter(&counters);
-    let (method, path) = (request.method(), request.uri().path());
+    let path = request.uri().path();
     let (status, body) = match path.trim_start_matches('/').split_once('/') {
-        _ if method != Method::GET && method != Method::HEAD => {
+        _ if ![Method::GET, Method::HEAD].contains(request.method()) => {
             (StatusCode::METHOD_NOT_ALLOWED, "only GET".into())
         }
-        None if path.trim_matches('/').is_empty() => {
-            (StatusCode::OK, "slow server: GET /delay/{ms}".into())
-        }
+        None if path == "/" => (StatusCode::OK, "slow server: GET /delay/{ms}".into()),
         Some(("delay", ms)) => match ms.parse::<u64>() {
             Ok(ms) if ms <= MAX_DELAY_MS => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -225,12 +207,10 @@ async fn answer(
                 (StatusCode::BAD_REQUEST, format!("{why}, not {ms:?}"))
             }
         },
-        _ => (
-            StatusCode::NOT_FOUND,
-            "no such route: try /delay/{ms}".into(),
-        ),
+        _ => (StatusCode::NOT_FOUND, "not found: try /delay/{ms}".into()),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body + "\n")));
-    *response.status_mut() = status;
-    Ok(response)
+    let response = Response::builder().status(status);
+    Ok(response
+        .body(Full::new(Bytes::from(body + "\n")))
+        .expect("a valid status"))
 }

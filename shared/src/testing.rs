@@ -1,6 +1,5 @@
-//! What every crate's `tests/cli.rs` does with its real binary (all sections): run it, read its
-//! `--json` lines, check the public names and fields, and check that bad input fails in one line.
-//! Behind the `testing` feature: the chapter crates take it as a dev-dependency, no demo uses it.
+//! What every crate's `tests/cli.rs` does with its binary (feature `testing`, no demo uses it): run
+//! it, read its `--json` lines, check names and fields, check that bad input fails in one line.
 
 use std::process::{Command, Output};
 
@@ -9,14 +8,11 @@ use serde_json::Value;
 /// A measurement's name and the fields it must carry as numbers (one row of `--json`).
 pub type Row = (&'static str, &'static [&'static str]);
 
-/// The `python3` for a test's CPython checks, or `None` after saying why they are skipped; in CI
-/// (`CI` set) a missing python3 fails the test instead.
+/// The `python3` for CPython checks, or `None` after saying why they are skipped (fails in CI).
 pub fn python() -> Option<crate::python::Python> {
     let skip = |absent: &crate::python::Absent| {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run CPython: {absent}"
-        );
+        let in_ci = std::env::var_os("CI").is_some();
+        assert!(!in_ci, "CI must run CPython: {absent}");
         eprintln!("skipped: {absent}");
     };
     crate::python::Python::find(false).inspect_err(skip).ok()
@@ -32,21 +28,15 @@ pub fn run(binary: &str, args: &[&str]) -> Output {
 
 /// Standard error as its non-empty lines.
 pub fn stderr_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(String::from)
-        .collect()
+    let text = String::from_utf8_lossy(&output.stderr);
+    let lines = text.lines().filter(|line| !line.trim().is_empty());
+    lines.map(String::from).collect()
 }
 
 /// The `--json` lines of a run that must have succeeded: every line of standard output parsed.
 pub fn json_lines(output: &Output) -> Vec<Value> {
-    assert!(
-        output.status.success(),
-        "the run failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(status.success(), "the run failed ({status}): {stderr}");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
@@ -79,8 +69,7 @@ pub fn assert_rows(report: &Value, demo: &str, section: &str, rows: &[Row]) {
     }
 }
 
-/// The run failed with a non-zero exit and exactly one line on standard error, an `error:`
-/// that is not a panic; returns that line.
+/// The run failed with exactly one `error:` line on stderr, not a panic; returns that line.
 pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     assert!(!output.status.success(), "{what}: should have failed");
     let lines = stderr_lines(output);
@@ -90,9 +79,7 @@ pub fn assert_one_line_error(output: &Output, what: &str) -> String {
     lines.into_iter().next().unwrap_or_default()
 }
 
-/// A started server: the process, its stdout after the first line, the address that line
-/// announced (`listening on ADDR`), and its stderr lines as they arrive.
-#[cfg(unix)]
+/// A started server: the process, its stdout after `listening on ADDR`, ADDR, its stderr lines.
 pub type Started = (
     std::process::Child,
     std::io::BufReader<std::process::ChildStdout>,
@@ -100,13 +87,10 @@ pub type Started = (
     std::sync::mpsc::Receiver<String>,
 );
 
-/// Starts a server binary, with at most `fd_limit` file descriptors (soft and hard, so that
-/// raising the soft limit does not help) when given, and waits for its address line.
-#[cfg(unix)]
+/// Starts a server binary, with at most `fd_limit` descriptors (soft and hard) when given.
 pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Started {
     use std::io::BufRead as _;
     use std::process::Stdio;
-
     // `sh`'s `ulimit -n` sets both limits; `exec` then runs the server in the shell's place.
     let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
     let mut child = Command::new("sh")
@@ -125,10 +109,7 @@ pub fn start_server(binary: &str, args: &[&str], fd_limit: Option<u64>) -> Start
     });
     let mut first = String::new();
     let _ = stdout.read_line(&mut first);
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_string();
+    let addr = first.trim().strip_prefix("listening on ").map(String::from);
+    let addr = addr.unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
     (child, stdout, addr, received)
 }

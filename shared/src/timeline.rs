@@ -1,20 +1,15 @@
 //! Draws recorded [`Span`]s as a timeline in the terminal: one row per span label, time running
-//! left to right (sections 1.1 to 1.7).
-//!
-//! A column is drawn *running* (`#`) when the threads inside the row's spans spent at least half
-//! of that time on a CPU, as the [span layer](crate::trace) measured it, and *waiting* (`~`) when
-//! a span was open but its thread was not computing: blocked in a read, sleeping, or an async
-//! task not being polled. `!` is a wait the span declared as one for a lock. `.` marks a span open
-//! for less than the two clocks can tell apart (a few microseconds): something happened there,
-//! but whether it ran or waited cannot be measured, so it is drawn as neither.
-//!
+//! left to right (sections 1.1 to 1.7). A column is *running* (`#`) when the threads inside the
+//! row's spans spent at least half of it on a CPU, as the [span layer](crate::trace) measured,
+//! and *waiting* (`~`) when a span was open but its thread was not computing: blocked in a read,
+//! sleeping, or an async task not being polled. `!` is a wait declared as one for a lock. `.`
+//! marks a span open for less than the two clocks tell apart (a few microseconds): whether it ran
+//! or waited cannot be measured, so it is drawn as neither.
 //! ```text
 //! request 0   t1037  |~~~~~~~~~~~                    |
 //! request 1   t1037  |           ~~~~~~~~~~~         |
 //! ```
-//!
-//! The layout depends only on the spans and the [`Style`], never on the clock, so it is tested
-//! against exact text.
+//! The layout depends only on the spans and the [`Style`], so it is tested against exact text.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -46,19 +41,15 @@ impl Style {
         }
     }
 
-    /// The style for standard output as it is now: the terminal's width (80 when it is not a
-    /// terminal), Unicode and colour only on a terminal without `NO_COLOR`.
+    /// For stdout now: the terminal's width (else 80), Unicode and colour on one without `NO_COLOR`.
     pub fn detect() -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let width = terminal_size::terminal_size()
             .filter(|_| terminal)
             .map_or(80, |(terminal_size::Width(w), _)| usize::from(w))
             .clamp(40, 160);
-        Self {
-            width,
-            fancy: terminal && !no_color,
-        }
+        let fancy = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self { width, fancy }
     }
 }
 
@@ -94,10 +85,9 @@ impl Cell {
             Cell::Running => ("#", "█", AnsiColors::Green),
         };
         if fancy {
-            block.color(colour).to_string()
-        } else {
-            ascii.into()
+            return block.color(colour).to_string();
         }
+        ascii.into()
     }
 }
 
@@ -107,39 +97,27 @@ const MIN_BAR: usize = 10;
 
 /// Rows in order of each label's first span, an axis, the column's scale, a legend; or nothing.
 pub fn render(spans: &[Span], style: &Style) -> String {
-    let (Some(t0), Some(t1)) = (
-        spans.iter().map(|s| s.opened).min(),
-        spans.iter().map(|s| s.closed).max(),
-    ) else {
+    let opened = spans.iter().map(|s| s.opened).min();
+    let (Some(t0), Some(t1)) = (opened, spans.iter().map(|s| s.closed).max()) else {
         return String::new();
     };
     let total = (t1 - t0).max(Duration::from_nanos(1));
     let rows = group_rows(spans);
     // All rows fit, or all but one and a line that counts the rest.
-    let shown = rows
-        .len()
-        .min(MAX_ROWS - usize::from(rows.len() > MAX_ROWS));
+    let shown = rows.len().min(MAX_ROWS - (rows.len() > MAX_ROWS) as usize);
+    let (rows, hidden) = (&rows[..shown], rows.len() - shown);
     let many_processes = spans.iter().any(|s| s.pid != spans[0].pid);
-    let whos: Vec<String> = rows[..shown]
-        .iter()
-        .map(|(_, row)| who(row, many_processes))
-        .collect();
+    let whos: Vec<String> = rows.iter().map(|(_, r)| who(r, many_processes)).collect();
     let who_w = whos.iter().map(|w| w.len()).max().unwrap_or(0);
-    let label_budget = style
-        .width
-        .saturating_sub(who_w + 2 * GAP.len() + 2 + MIN_BAR)
-        .clamp(4, MAX_LABEL);
-    let labels: Vec<String> = rows[..shown]
-        .iter()
-        .map(|(label, _)| truncate(label, label_budget))
-        .collect();
+    let taken = who_w + 2 * GAP.len() + 2 + MIN_BAR;
+    let room = style.width.saturating_sub(taken).clamp(4, MAX_LABEL);
+    let labels: Vec<String> = rows.iter().map(|(l, _)| truncate(l, room)).collect();
     let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let prefix_w = label_w + GAP.len() + who_w + GAP.len();
     let bar_w = style.width.saturating_sub(prefix_w + 2).max(MIN_BAR);
-
     let mut out = String::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (((_, row), label), who) in rows[..shown].iter().zip(&labels).zip(&whos) {
+    for (((_, row), label), who) in rows.iter().zip(&labels).zip(&whos) {
         let cells = paint(row, t0, total, bar_w);
         seen.extend(cells.iter().copied());
         let bar: String = cells.iter().map(|cell| cell.draw(style.fancy)).collect();
@@ -147,18 +125,15 @@ pub fn render(spans: &[Span], style: &Style) -> String {
     }
     let axis = axis(t1 - t0, bar_w + 2);
     let _ = writeln!(out, "{:prefix_w$}{}", "", axis.trim_end());
-    let mut notes = Vec::new();
-    if shown < rows.len() {
-        notes.push(format!("({} more rows not shown)", rows.len() - shown));
-    }
+    let hidden = (hidden > 0).then(|| format!("({hidden} more rows not shown)"));
+    let mut notes: Vec<String> = hidden.into_iter().collect();
     notes.push(format!("1 column = {}", human(total / bar_w as u32)));
     for cell in seen.into_iter().filter(|&cell| cell != Cell::Empty) {
         notes.push(format!("{} {}", cell.draw(style.fancy), cell.meaning()));
     }
     let legend_w = style.width.saturating_sub(prefix_w).max(30);
-    let indent = Some(prefix_w)
-        .filter(|w| w + 30 <= style.width)
-        .unwrap_or(0);
+    let fits = prefix_w + 30 <= style.width;
+    let indent = if fits { prefix_w } else { 0 };
     for line in textwrap::fill(&notes.join(", "), legend_w).lines() {
         let _ = writeln!(out, "{:indent$}{line}", "");
     }
@@ -184,11 +159,8 @@ fn group_rows(spans: &[Span]) -> Vec<(&str, Vec<&Span>)> {
 
 /// `t<tid>`, `t<tid>+2` for a row run on three threads, `p<pid> ` in front if several processes.
 fn who(row: &[&Span], many_processes: bool) -> String {
-    let mut threads: Vec<u64> = row
-        .iter()
-        .flat_map(|s| &s.runs)
-        .map(|r| r.thread_id)
-        .collect();
+    let runs = row.iter().flat_map(|s| &s.runs);
+    let mut threads: Vec<u64> = runs.map(|r| r.thread_id).collect();
     let first = threads.first().map_or(row[0].thread_id, |&t| t);
     threads.sort_unstable();
     threads.dedup();
@@ -222,8 +194,7 @@ fn paint(row: &[&Span], t0: Duration, total: Duration, bar_w: usize) -> Vec<Cell
         }
     };
     for span in row {
-        // Round both ends to the nearest column, so that spans touching in time touch on
-        // screen; a span too short for a column still gets one.
+        // Ends round to the nearest column (touching spans touch on screen), at least one column.
         let first = column(span.opened).min(bar_w - 1);
         let columns = first..column(span.closed).max(first + 1);
         let wall = span.wall().as_secs_f64();
@@ -279,29 +250,22 @@ fn axis(total: Duration, width: usize) -> String {
             4 => width.saturating_sub(len),
             _ => (1 + (width - 2) * quarter as usize / 4).saturating_sub(len / 2),
         };
-        if start < free_from {
-            continue;
+        if start >= free_from {
+            line.splice(start..start + len, text.chars());
+            free_from = start + len + 1;
         }
-        for (offset, ch) in text.chars().enumerate() {
-            line[start + offset] = ch;
-        }
-        free_from = start + len + 1;
     }
     line.into_iter().collect()
 }
 
 /// A tick label in the unit that suits the whole axis.
 fn tick(at: Duration, total: Duration) -> String {
-    if total < Duration::from_millis(2) {
-        format!("{} µs", at.as_micros())
-    } else if total < Duration::from_millis(20) {
-        format!("{:.1} ms", at.as_secs_f64() * 1e3)
-    } else if total < Duration::from_secs(2) {
-        format!("{} ms", at.as_millis())
-    } else if at.subsec_millis() == 0 {
-        format!("{} s", at.as_secs())
-    } else {
-        format!("{:.1} s", at.as_secs_f64())
+    match total.as_millis() {
+        0..2 => format!("{} µs", at.as_micros()),
+        2..20 => format!("{:.1} ms", at.as_secs_f64() * 1e3),
+        20..2000 => format!("{} ms", at.as_millis()),
+        _ if at.subsec_millis() == 0 => format!("{} s", at.as_secs()),
+        _ => format!("{:.1} s", at.as_secs_f64()),
     }
 }
 

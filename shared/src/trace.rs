@@ -1,21 +1,9 @@
-//! Recording `tracing` spans with the CPU time behind them: the raw material of every timeline
-//! and of most tests in this workspace (sections 1.1 to 1.7); the crate's README tells how.
-//!
-//! [`SpanLayer`] writes down when each span opened and closed and every stretch a thread spent
-//! inside it, with that thread's CPU time and context switches at both ends ([`Run`]): *running*
-//! where the CPU advanced, *waiting* where it did not, so an async task not being polled and a
-//! blocking `read()` both wait without anyone saying so (only a wait for a lock, which the CPU
-//! cannot tell from I/O, says `waiting_for = "lock"`). One [`Recording`] at a time, process-wide,
-//! owns every span opened meanwhile, on any thread: parallel tests take turns and never mix spans.
+//! Recording `tracing` spans with the CPU time behind them, for every timeline and most tests
+//! (sections 1.1 to 1.7): [`SpanLayer`] keeps each stretch a thread spent inside a span ([`Run`]),
+//! and one [`Recording`] at a time owns every span opened meanwhile. The crate's README tells how.
 //!
 //! ```
 //! use tracing::info_span;
-//! let recording = shared::trace::Recording::start();
-//! info_span!("request", i = 1).in_scope(|| std::thread::sleep(std::time::Duration::from_millis(20)));
-//! let spans = recording.finish();
-//! assert_eq!(spans[0].label, "request 1");
-//! // It slept: 20 ms of wall time with almost no CPU time, so the timeline draws it as waiting.
-//! assert!(spans[0].cpu() < spans[0].wall() / 2);
 //! // A child process prints its spans as JSON lines; the parent reads them onto its own clock.
 //! let ((), spans) = shared::trace::record(|| info_span!("child work").in_scope(|| ()));
 //! let child_output = format!("hello\n{}", shared::trace::to_json_lines(&spans));
@@ -46,9 +34,9 @@ pub struct Span {
     pub pid: u32,
     /// The OS thread it was opened on (the `TID` column of `ps -L` on Linux).
     pub thread_id: u64,
-    /// When it opened and closed, on the clock every recording in this process shares.
+    /// When it opened, on the clock every recording in this process shares.
     pub opened: Duration,
-    /// See `opened`; never before it.
+    /// When it closed, on the same clock.
     pub closed: Duration,
     /// Each time a thread entered the span and left it again.
     pub runs: Vec<Run>,
@@ -112,27 +100,23 @@ impl Span {
 
 /// How many distinct OS threads opened or entered these spans.
 pub fn threads_used(spans: &[Span]) -> usize {
-    let runs = spans
-        .iter()
-        .flat_map(|s| s.runs.iter().map(|run| (s.pid, run.thread_id)));
-    let opened = spans.iter().map(|s| (s.pid, s.thread_id));
-    opened
-        .chain(runs)
-        .collect::<std::collections::HashSet<_>>()
-        .len()
+    let mut threads = std::collections::HashSet::new();
+    for s in spans {
+        threads.insert((s.pid, s.thread_id));
+        threads.extend(s.runs.iter().map(|run| (s.pid, run.thread_id)));
+    }
+    threads.len()
 }
 
-/// OS context switches of the threads that ran these spans, each counted from the first time it
-/// entered one of them to the last time it left one (switches between two spans included: a
-/// thread is often preempted just as it leaves one step for the next).
+/// OS context switches of the threads that ran these spans, each from the first time it entered
+/// one to the last time it left one: a thread is often preempted just between two steps.
 pub fn os_context_switches(spans: &[Span]) -> u64 {
     let mut per_thread = std::collections::HashMap::new();
     for span in spans {
         for run in &span.runs {
             let (first, last) = (run.at_start.context_switches, run.at_end.context_switches);
-            let (low, high) = per_thread
-                .entry((span.pid, run.thread_id))
-                .or_insert((first, last));
+            let thread = (span.pid, run.thread_id);
+            let (low, high) = per_thread.entry(thread).or_insert((first, last));
             (*low, *high) = ((*low).min(first), (*high).max(last));
         }
     }
@@ -161,10 +145,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(sink) = lock(&ACTIVE).clone() else {
+        let (Some(sink), Some(span)) = (lock(&ACTIVE).clone(), ctx.span(id)) else {
             return;
         };
-        let Some(span) = ctx.span(id) else { return };
         let name = attrs.metadata().name().to_string();
         let mut fields = Fields(vec![name.clone()], None);
         attrs.record(&mut fields);
@@ -259,9 +242,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The instant all recorded offsets count from, shared by every recording of this process, and
-/// the same instant on CLOCK_MONOTONIC in nanoseconds: the clock `Instant` reads on Linux and
-/// Python's `time.monotonic_ns()` reads too, so it lines up parent and child processes.
+/// The instant every recording counts from, also on CLOCK_MONOTONIC in ns: `Instant` and Python's
+/// `time.monotonic_ns()` both read that clock on Linux, so it lines up parents and children.
 fn epoch() -> (Instant, u128) {
     static EPOCH: OnceLock<(Instant, u128)> = OnceLock::new();
     *EPOCH.get_or_init(|| {
@@ -289,14 +271,12 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
     for line in text.lines() {
         match serde_json::from_str::<ChildSpan>(line) {
             Ok(ChildSpan { clock, mut span }) => {
-                // Both clocks count from an instant; the difference of those instants on the
-                // machine's monotonic clock moves the child's offsets onto ours.
+                // Both count from an instant: their difference on the monotonic clock moves it.
                 let shift = |at: Duration| {
                     let nanos = (clock + at.as_nanos()).saturating_sub(ours);
                     Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
                 };
-                span.opened = shift(span.opened);
-                span.closed = shift(span.closed);
+                (span.opened, span.closed) = (shift(span.opened), shift(span.closed));
                 for run in &mut span.runs {
                     (run.start, run.end) = (shift(run.start), shift(run.end));
                 }
@@ -310,42 +290,35 @@ pub fn from_json_lines(text: &str) -> (Vec<Span>, Vec<&str>) {
 
 #[derive(Deserialize)]
 struct ChildSpan {
-    /// The child's origin on the machine's monotonic clock, in nanoseconds (0 when the span's
-    /// times are already read straight from that clock, as Python's `time.monotonic_ns()`).
+    /// The child's origin on the monotonic clock in ns (0 for Python's `time.monotonic_ns()`).
     clock: u128,
     span: Span,
 }
 
 /// Makes [`SpanLayer`] the process's global subscriber, unless one is set already.
 pub fn install() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    // Start the shared clock now: a child's spans from before the first recording still land
-    // after it.
-    epoch();
-    INSTALLED.get_or_init(|| {
+    epoch(); // the clock starts now: a child's spans from before the first recording land after it
+    if !tracing::dispatcher::has_been_set() {
         let subscriber = tracing_subscriber::registry().with(SpanLayer);
         let _ = tracing::subscriber::set_global_default(subscriber);
-    });
+    }
 }
 
-/// The spans opened from [`start`](Self::start) to [`finish`](Self::finish), anywhere in the
-/// process. While one recording runs, another `start` waits for it.
+/// The spans opened anywhere in the process until [`finish`](Self::finish); one at a time.
 pub struct Recording {
     sink: Arc<Sink>,
-    _one_at_a_time: MutexGuard<'static, ()>,
+    /// Held until dropped: the other recordings wait their turn.
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Recording {
     /// Starts recording (installing the layer first if needed).
     pub fn start() -> Self {
         install();
-        let guard = lock(&ONE_AT_A_TIME);
+        let _turn = lock(&ONE_AT_A_TIME);
         let sink = Arc::new(Sink::default());
         *lock(&ACTIVE) = Some(Arc::clone(&sink));
-        Self {
-            sink,
-            _one_at_a_time: guard,
-        }
+        Self { sink, _turn }
     }
 
     /// Calls `hook` with every span of this recording as it closes (progress bars count them).
@@ -353,10 +326,8 @@ impl Recording {
         lock(&self.sink.on_close).push(Box::new(hook));
     }
 
-    /// Stops recording and returns the spans that closed, in the order they opened. A span still
-    /// open now (a task never awaited to the end) is left out.
+    /// Stops; the spans that closed, in opening order (one still open, never awaited, is left out).
     pub fn finish(self) -> Vec<Span> {
-        *lock(&ACTIVE) = None;
         let mut spans = std::mem::take(&mut *lock(&self.sink.spans));
         spans.sort_by_key(|span| span.opened);
         spans
@@ -365,7 +336,7 @@ impl Recording {
 
 impl Drop for Recording {
     fn drop(&mut self) {
-        // Also on an early return or a panic: the next recording must find the slot empty.
+        // At the end of `finish`, an early return or a panic: the next recording finds it empty.
         *lock(&ACTIVE) = None;
     }
 }

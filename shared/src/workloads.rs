@@ -1,8 +1,6 @@
 //! The two kinds of work the chapter contrasts (section 1.2): CPU-bound work that keeps a core busy
-//! (the book's naive recursive Fibonacci) and I/O-bound work that mostly waits (an HTTP request).
-//!
-//! [`Target`] decides where the I/O-bound work goes: the embedded [`SlowServer`] by default,
-//! or a `--url` the learner gives.
+//! (the book's naive recursive Fibonacci) and I/O-bound work that mostly waits (an HTTP request,
+//! to the embedded [`SlowServer`] or a `--url`: see [`Target`]).
 
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -35,11 +33,8 @@ pub fn fib(n: u32) -> u64 {
 /// Makes `ring` the TLS crypto provider, once: call it before building any `reqwest` client
 /// (reqwest is built without aws-lc, its slow-to-build default, and panics with no provider).
 pub fn use_ring_for_tls() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err only when a provider is already installed, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    // Err only when a provider is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// An async or a blocking client: no proxy for loopback, timeouts so a dead host is an error.
@@ -60,14 +55,11 @@ macro_rules! client {
 
 /// An async HTTP client for many concurrent requests (no cap on pooled connections).
 pub fn http_client(target: &Url) -> anyhow::Result<reqwest::Client> {
-    client!(
-        reqwest::Client::builder().pool_max_idle_per_host(usize::MAX),
-        target
-    )
+    let builder = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX);
+    client!(builder, target)
 }
 
-/// The blocking twin of [`http_client`], for code without a runtime (it runs its own).
-/// Must not be created or dropped inside an async task.
+/// The blocking twin of [`http_client`] (it runs its own runtime: not inside an async task).
 pub fn blocking_http_client(target: &Url) -> anyhow::Result<reqwest::blocking::Client> {
     client!(reqwest::blocking::Client::builder(), target)
 }
@@ -85,8 +77,7 @@ macro_rules! get {
     }};
 }
 
-/// Sends `GET url`, reads the whole body and returns the status code: the I/O-bound work of
-/// section 1.2. Fails with the URL in the message when the server cannot be reached.
+/// `GET url`, the whole body read, and its status: section 1.2's I/O-bound work (errors name it).
 pub async fn fetch(client: &reqwest::Client, url: &Url) -> anyhow::Result<u16> {
     get!(client, url, .await)
 }
@@ -132,8 +123,7 @@ impl Target {
         self.server.is_some()
     }
 
-    /// The server's highest count of requests in flight since the last [`reset`](Self::reset);
-    /// `None` for a `--url` (a remote server does not tell us).
+    /// The server's most requests in flight since [`reset`](Self::reset); `None` for a `--url`.
     pub fn max_in_flight(&self) -> Option<u64> {
         self.server.as_ref().map(SlowServer::max_in_flight)
     }
@@ -148,12 +138,9 @@ impl Target {
 
 /// A TCP handshake with the URL's host, so a wrong `--url` fails at once with a clear message.
 pub fn check_reachable(url: &Url) -> anyhow::Result<()> {
-    let host = url
-        .host_str()
-        .with_context(|| format!("cannot reach {url}: it has no host"))?;
-    let port = url
-        .port_or_known_default()
-        .with_context(|| format!("cannot reach {url}: unknown port"))?;
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        anyhow::bail!("cannot reach {url}: no host or no known port");
+    };
     let addrs = (host.trim_matches(['[', ']']), port)
         .to_socket_addrs()
         .with_context(|| format!("cannot reach {url}: could not resolve {host}"))?;

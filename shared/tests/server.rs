@@ -1,58 +1,39 @@
-//! The embedded slow server (delays, status codes, bad input, overlap counting, resilience) and
-//! the demos' HTTP clients.
+//! The slow server (delays, bad input, overlap counting, resilience) and the demos' HTTP clients.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use shared::server::SlowServer;
 use shared::workloads::{blocking_http_client, http_client};
 
-/// One raw HTTP/1.1 request (`"GET /delay/10"`), so the tests see exactly what the server answers.
-fn ask(addr: SocketAddr, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{request} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok());
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status.unwrap_or(0), body)
+/// One request (`"GET /delay/10"`) through the demos' blocking client: the status and the body.
+fn ask(server: &SlowServer, request: &str) -> (u16, String) {
+    let (method, path) = request.split_once(' ').unwrap();
+    let url: reqwest::Url = format!("{}{path}", server.url()).parse().unwrap();
+    let client = blocking_http_client(&url).unwrap();
+    let answer = client.request(method.parse().unwrap(), url).send().unwrap();
+    (answer.status().as_u16(), answer.text().unwrap())
 }
 
 fn get(server: &SlowServer, path: &str) -> u16 {
-    ask(server.addr(), &format!("GET {path}")).0
+    ask(server, &format!("GET {path}")).0
 }
 
 #[test]
 fn delay_waits_that_long_bad_requests_are_refused_and_the_server_keeps_going() {
     let server = SlowServer::start().unwrap();
     let started = Instant::now();
-    let (status, body) = ask(server.addr(), "GET /delay/200");
+    let (status, body) = ask(&server, "GET /delay/200");
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(body.contains("200 ms"), "{body}");
-    for path in [
-        "/delay/abc",
-        "/delay/-1",
-        "/delay/18446744073709551616",
-        "/delay/100000000",
-        "/delay/60001",
-        "/delay/",
-    ] {
-        assert_eq!(get(&server, path), 400, "{path}");
+    // The last is empty: `/delay/`.
+    for ms in "abc,-1,18446744073709551616,100000000,60001,".split(',') {
+        assert_eq!(get(&server, &format!("/delay/{ms}")), 400, "/delay/{ms}");
     }
     assert_eq!(get(&server, "/nowhere"), 404);
-    assert_eq!(ask(server.addr(), "POST /delay/1").0, 405);
+    assert_eq!(ask(&server, "POST /delay/1").0, 405);
     assert_eq!(get(&server, "/"), 200, "the index");
     assert_eq!(get(&server, "/delay/0"), 200, "still serving");
 }
@@ -85,18 +66,19 @@ async fn twenty_then_a_thousand_concurrent_requests_are_all_in_flight_at_once() 
 #[test]
 fn sequential_requests_are_never_more_than_one_in_flight_and_reset_starts_anew() {
     let server = SlowServer::start().unwrap();
+    assert!(server.url().starts_with("http://127.0.0.1:"));
+    assert_eq!(server.max_in_flight(), 0);
     for _ in 0..5 {
         assert_eq!(get(&server, "/delay/20"), 200);
     }
     assert_eq!(server.requests(), 5);
     assert_eq!(server.max_in_flight(), 1);
-    let addr = server.addr();
-    let threads: Vec<_> = (0..3)
-        .map(|_| std::thread::spawn(move || ask(addr, "GET /delay/100")))
-        .collect();
-    threads
-        .into_iter()
-        .for_each(|t| assert_eq!(t.join().unwrap().0, 200));
+    std::thread::scope(|scope| {
+        let threads = [(); 3].map(|()| scope.spawn(|| get(&server, "/delay/300")));
+        for thread in threads {
+            assert_eq!(thread.join().unwrap(), 200);
+        }
+    });
     assert_eq!(server.max_in_flight(), 3);
     server.reset();
     assert_eq!(server.requests(), 0);
@@ -108,16 +90,14 @@ fn sequential_requests_are_never_more_than_one_in_flight_and_reset_starts_anew()
 fn a_client_that_disconnects_mid_request_does_not_stop_the_server() {
     let server = SlowServer::start().unwrap();
     // Half a request line, then hang up.
-    TcpStream::connect(server.addr())
-        .unwrap()
-        .write_all(b"GET /delay/10 HT")
-        .unwrap();
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"GET /delay/10 HT").unwrap();
+    drop(half);
     {
         // A whole request whose answer we never wait for.
         let mut impatient = TcpStream::connect(server.addr()).unwrap();
-        impatient
-            .write_all(b"GET /delay/500 HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        let request = b"GET /delay/500 HTTP/1.1\r\nHost: x\r\n\r\n";
+        impatient.write_all(request).unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&server, "/delay/10"), 200);
@@ -142,10 +122,7 @@ fn https_clients_can_be_built_with_the_ring_provider() {
     blocking_http_client(&url).expect("blocking https client");
     let provider = rustls::crypto::CryptoProvider::get_default().expect("a provider was installed");
     // The suites come from ring: the same list ring's own provider offers.
-    let ring = rustls::crypto::ring::default_provider();
-    assert_eq!(
-        provider.cipher_suites.len(),
-        ring.cipher_suites.len(),
-        "the installed provider is not ring's"
-    );
+    let ring = rustls::crypto::ring::default_provider().cipher_suites.len();
+    let ours = provider.cipher_suites.len();
+    assert_eq!(ours, ring, "the installed provider is not ring's");
 }

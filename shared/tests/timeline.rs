@@ -52,8 +52,7 @@ process    t8  |                                ###########|
                waiting (on I/O, a timer or its turn)
 ";
     assert_eq!(text, expected, "\n{text}");
-    // An open span that is not entered waits, and runs only while entered: an async task open
-    // from 0 to 100 ms, polled from 50 to 100 ms with full CPU.
+    // Open but not entered, a span waits: a task open from 0 to 100 ms, polled (full CPU) from 50.
     let mut task = span("task", 0, 100, 50, 1);
     task.runs[0].start = ms(50);
     let text = render(&[task], &Style::plain(40));
@@ -67,9 +66,8 @@ process    t8  |                                ###########|
 #[test]
 fn every_line_fits_the_width_and_is_ascii_when_plain() {
     let name = |i| format!("a rather long task name {i}");
-    let spans: Vec<Span> = (0..50)
-        .map(|i| span(&name(i), i * 3, i * 3 + 40, 40, i))
-        .collect();
+    let long = |i| span(&name(i), i * 3, i * 3 + 40, 40, i);
+    let spans: Vec<Span> = (0..50).map(long).collect();
     for width in [40, 80, 120] {
         let text = render(&spans, &Style::plain(width));
         for line in text.lines() {
@@ -78,9 +76,8 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
         }
     }
     // A thousand spans are capped to the row limit.
-    let spans: Vec<Span> = (0..1000)
-        .map(|i| span(&format!("request {i}"), i, i + 500, 0, 1))
-        .collect();
+    let request = |i| span(&format!("request {i}"), i, i + 500, 0, 1);
+    let spans: Vec<Span> = (0..1000).map(request).collect();
     let text = render(&spans, &Style::plain(80));
     let rows = text.lines().filter(|l| l.contains('|')).count();
     assert_eq!(rows, MAX_ROWS - 1);
@@ -91,15 +88,13 @@ fn every_line_fits_the_width_and_is_ascii_when_plain() {
 fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
     // A ticker's ticks: 10 µs each, every 100 ms, with the clocks claiming full CPU. Ten
     // microseconds is below what the clocks resolve, so neither running nor waiting is drawn.
-    let ticks: Vec<Span> = (0..5u64)
-        .map(|i| {
-            let mut tick = span("tick", i * 100, i * 100, 0, 3);
-            tick.closed += Duration::from_micros(10);
-            tick.runs[0].end = tick.closed;
-            tick.runs[0].at_end.cpu = Duration::from_micros(10);
-            tick
-        })
-        .collect();
+    let tick = |i: u64| {
+        let mut tick = span("tick", i * 100, i * 100, 0, 3);
+        tick.closed += Duration::from_micros(10);
+        (tick.runs[0].end, tick.runs[0].at_end.cpu) = (tick.closed, Duration::from_micros(10));
+        tick
+    };
+    let ticks: Vec<Span> = (0..5).map(tick).collect();
     let text = render(&ticks, &Style::plain(60));
     let row = text.lines().next().unwrap();
     assert_eq!(row.matches('.').count(), 5, "{text}");
@@ -111,9 +106,8 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
     let blip = text.lines().find(|l| l.starts_with("blip")).unwrap();
     assert_eq!(blip.matches('.').count(), 1, "{text}");
     // Control: the same ticks lasting 10 ms each are timed, and draw as running.
-    let long_ticks: Vec<Span> = (0..5u64)
-        .map(|i| span("tick", i * 100, i * 100 + 10, 10, 3))
-        .collect();
+    let long_tick = |i: u64| span("tick", i * 100, i * 100 + 10, 10, 3);
+    let long_ticks: Vec<Span> = (0..5).map(long_tick).collect();
     let text = render(&long_ticks, &Style::plain(60));
     assert!(text.lines().next().unwrap().contains('#'), "{text}");
 }
@@ -122,28 +116,26 @@ fn a_span_too_short_to_time_is_marked_not_drawn_as_running() {
 fn a_lock_wait_other_processes_and_the_fancy_style_are_drawn_as_such() {
     let mut waiting = span("worker", 0, 100, 0, 1);
     waiting.waiting_for = Some("lock".into());
-    let text = render(
-        &[waiting, span("holder", 0, 100, 100, 2)],
-        &Style::plain(40),
-    );
+    let holder = span("holder", 0, 100, 100, 2);
+    let text = render(&[waiting, holder], &Style::plain(40));
     assert!(text.lines().next().unwrap().contains('!'), "{text}");
     assert!(text.contains("! waiting for a lock"), "{text}");
     // Rows from several processes name the process.
     let mut child = span("child", 0, 10, 10, 2);
     child.pid = 200;
     let text = render(&[span("parent", 0, 10, 10, 1), child], &Style::plain(60));
-    assert!(text.contains("p100 t1"), "{text}");
-    assert!(text.contains("p200 t2"), "{text}");
+    assert!(
+        text.contains("p100 t1") && text.contains("p200 t2"),
+        "{text}"
+    );
     let fancy = Style {
         fancy: true,
         ..Style::plain(60)
     };
     let text = render(&[span("x", 0, 10, 10, 1)], &fancy);
     assert!(text.contains('█') && text.contains("\x1b["), "{text}");
-    assert!(
-        render(&[], &Style::plain(80)).is_empty(),
-        "no spans render nothing"
-    );
+    let nothing = render(&[], &Style::plain(80));
+    assert!(nothing.is_empty(), "no spans render nothing");
 }
 
 #[test]

@@ -1,15 +1,20 @@
-//! The span layer: what it records, on which thread, with how much CPU, and that parallel
-//! recordings in one process never see each other's spans. The CPython rows' plumbing: a
-//! program's answer and spans come back on this process's clock, an asyncio task's awaits show as
-//! waiting, and a broken program is an error that names it.
+//! The clocks and the span layer: what it records, on which thread, with how much CPU, and that
+//! parallel recordings never mix spans. The CPython rows' plumbing: a program's answer and spans
+//! come back on our clock, asyncio awaits show as waiting, a broken program is a named error.
 
 use std::time::Duration;
 
+use serde_json::Value;
 use shared::python::{Python, Script};
 // In CI a machine without python3 fails the CPython test; elsewhere it says why it checks nothing.
 use shared::testing::python;
-use shared::trace::{Recording, named, os_context_switches, record, threads_used};
+use shared::timing::{measure, process_cpu_time, thread_cpu_time};
+use shared::trace::{Recording, Span, named, os_context_switches, record, threads_used};
 use tracing::{Instrument as _, info_span};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 fn spin(how_long: Duration) {
     let until = std::time::Instant::now() + how_long;
@@ -19,14 +24,33 @@ fn spin(how_long: Duration) {
 }
 
 #[test]
+fn cpu_time_grows_under_a_busy_loop_in_this_thread_or_another_and_barely_under_a_sleep() {
+    let (_, usage) = measure(|| spin(ms(200)));
+    assert!(usage.wall >= ms(200));
+    // Even on a loaded machine a busy thread gets a good share of a core.
+    let cpu = usage.cpu;
+    assert!(cpu >= ms(40), "cpu {cpu:?} for a 200 ms busy loop");
+    // Process CPU time counts other threads too.
+    let before = process_cpu_time();
+    std::thread::spawn(|| spin(ms(150))).join().unwrap();
+    assert!(process_cpu_time() - before >= ms(30));
+
+    let before = thread_cpu_time();
+    let (_, usage) = measure(|| std::thread::sleep(ms(300)));
+    let thread_cpu = thread_cpu_time() - before;
+    assert!(usage.wall >= ms(300));
+    // This thread slept: it used (almost) no CPU of its own while the wall clock ran.
+    assert!(thread_cpu < ms(30), "thread cpu {thread_cpu:?}");
+}
+
+#[test]
 fn a_blocking_wait_shows_as_waiting_and_a_busy_loop_as_running() {
     let ((), spans) = record(|| {
-        info_span!("sleep").in_scope(|| std::thread::sleep(Duration::from_millis(100)));
-        info_span!("spin").in_scope(|| spin(Duration::from_millis(100)));
+        info_span!("sleep").in_scope(|| std::thread::sleep(ms(100)));
+        info_span!("spin").in_scope(|| spin(ms(100)));
     });
-    let sleep = named(&spans, "sleep")[0];
-    let busy = named(&spans, "spin")[0];
-    assert!(sleep.cpu() < Duration::from_millis(20), "{sleep:?}");
+    let (sleep, busy) = (named(&spans, "sleep")[0], named(&spans, "spin")[0]);
+    assert!(sleep.cpu() < ms(20), "{sleep:?}");
     assert!(!sleep.runs[0].was_running());
     // A busy loop gets CPU even on a loaded machine, if not all of it.
     assert!(busy.cpu() > sleep.cpu() * 2, "{busy:?}");
@@ -43,9 +67,7 @@ fn spans_on_threads_the_code_spawns_itself_are_recorded_with_their_thread() {
     let ((), spans) = record(|| {
         std::thread::scope(|scope| {
             for i in 0..3 {
-                scope.spawn(move || {
-                    info_span!("worker", i).in_scope(|| spin(Duration::from_millis(5)))
-                });
+                scope.spawn(move || info_span!("worker", i).in_scope(|| spin(ms(5))));
             }
         })
     });
@@ -55,33 +77,19 @@ fn spans_on_threads_the_code_spawns_itself_are_recorded_with_their_thread() {
     labels.sort_unstable();
     assert_eq!(labels, ["worker 0", "worker 1", "worker 2"]);
     assert_eq!(threads_used(&spans), 3);
-    for s in workers {
-        assert!(
-            s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id,
-            "{s:?}"
-        );
-    }
+    let one_run = |s: &&Span| s.runs.len() == 1 && s.runs[0].thread_id == s.thread_id;
+    assert!(workers.iter().all(one_run), "{workers:?}");
 }
 
-#[test]
-fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let ((), spans) = record(|| {
-        runtime.block_on(async {
-            let task = tokio::spawn(
-                async { tokio::time::sleep(Duration::from_millis(100)).await }
-                    .instrument(info_span!("task")),
-            );
-            task.await.unwrap();
-        })
-    });
+#[tokio::test]
+async fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
+    let recording = Recording::start();
+    let task = async { tokio::time::sleep(ms(100)).await }.instrument(info_span!("task"));
+    tokio::spawn(task).await.unwrap();
+    let spans = recording.finish();
     let task = named(&spans, "task")[0];
-    assert!(task.wall() >= Duration::from_millis(100));
-    // Polled when spawned and when the timer fired (and entered once more to drop the future),
-    // but never for the 100 ms in between.
+    assert!(task.wall() >= ms(100));
+    // Polled when spawned, when the timer fired, and to drop it; never in the 100 ms between.
     let entered: Duration = task.runs.iter().map(|run| run.end - run.start).sum();
     assert!(entered < task.wall() / 2, "{task:?}");
     assert!(task.runs.len() >= 2);
@@ -89,16 +97,14 @@ fn an_async_task_that_is_not_polled_is_open_but_not_entered() {
 
 #[test]
 fn recordings_take_turns_so_parallel_tests_never_mix_their_spans() {
-    let recorder = |i| {
-        move || {
-            let recording = Recording::start();
-            for _ in 0..20 {
-                info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
-            }
-            recording.finish()
+    let mine = |i| {
+        let recording = Recording::start();
+        for _ in 0..20 {
+            info_span!("mine", i).in_scope(|| spin(Duration::from_micros(100)));
         }
+        recording.finish()
     };
-    let threads: Vec<_> = (0..4).map(|i| std::thread::spawn(recorder(i))).collect();
+    let threads = [0, 1, 2, 3].map(|i| std::thread::spawn(move || mine(i)));
     for (i, thread) in threads.into_iter().enumerate() {
         let spans = thread.join().unwrap();
         assert_eq!(spans.len(), 20);
@@ -128,7 +134,7 @@ fn context_switches_are_counted_per_thread_between_its_first_and_last_span() {
     let ((), spans) = record(|| {
         for _ in 0..5 {
             info_span!("step").in_scope(|| ());
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(ms(1));
         }
         info_span!("step").in_scope(|| ());
     });
@@ -155,9 +161,7 @@ fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_e
     assert_eq!(absent.to_string(), "CPython rows left out (--no-python)");
     let Some(python) = python() else { return };
     let before = shared::trace::now();
-    let finished = python
-        .run::<serde_json::Value>(&TASKS, &["x".into()])
-        .unwrap();
+    let finished = python.run::<Value>(&TASKS, &["x".into()]).unwrap();
     let after = shared::trace::now();
     assert_eq!(finished.result["args"][0], "x");
     assert_eq!(finished.spans.len(), 2);
@@ -165,11 +169,10 @@ fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_e
         // Wrong clock (Unix time, or not moved onto ours): the span lands outside the run.
         assert!(before <= span.opened && span.closed <= after, "{span:?}");
         assert!(span.label.starts_with("task "));
-        // An asyncio task is stepped at least twice (before and after its sleep), and the 50 ms
-        // it awaited is not CPU time: a helper that timed the task as one stretch would count
-        // it as running only if the sleep burned CPU, and would have one run.
+        // An asyncio task is stepped before and after its sleep, and the 50 ms it awaited is not
+        // CPU time: timed as one stretch, it would have one run.
         assert!(span.runs.len() >= 2, "{span:?}");
-        assert!(span.wall() >= Duration::from_millis(50));
+        assert!(span.wall() >= ms(50));
         assert!(span.cpu() < span.wall(), "{span:?}");
     }
     // Both tasks were open at once: gather runs them concurrently.
@@ -177,10 +180,8 @@ fn a_python_program_answers_with_its_spans_on_our_clock_and_a_broken_one_is_an_e
 
     let broken = Script::new("broken.py", "raise SystemExit('the listing broke')");
     let error = python.run::<u64>(&broken, &[]).unwrap_err().to_string();
-    assert!(
-        error.contains("broken.py") && error.contains("the listing broke"),
-        "{error}"
-    );
+    let names_it = error.contains("broken.py") && error.contains("the listing broke");
+    assert!(names_it, "{error}");
     let silent = Script::new("silent.py", "pass");
     let error = python.run::<u64>(&silent, &[]).unwrap_err().to_string();
     assert!(error.contains("did not report a result"), "{error}");
