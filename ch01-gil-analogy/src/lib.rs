@@ -50,7 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// (`cargo run -p ch01-gil-analogy | head`), instead of a panic in the middle of `println!`.
 /// Rust ignores SIGPIPE by default; this puts back the operating system's default.
 pub fn die_quietly_on_closed_stdout() {
-    #[cfg(unix)]
     // SAFETY: setting a signal's disposition to SIG_DFL installs no handler of ours, so there is no
     // handler that could break async-signal safety; it is done once, before any thread starts.
     unsafe {

@@ -1,6 +1,6 @@
 //! Section 1.5's coroutine demo starts up to a million units; as OS threads that many would take
 //! the machine down. This module says how many threads are safe to start here, and why: half of
-//! what is left under each of four limits (Linux; elsewhere only memory is guessed at):
+//! what is left under each of four limits (the last three read from Linux's `/proc`):
 //! - `RLIMIT_NPROC` (`ulimit -u`): threads and processes one user may have, all programs together;
 //! - `/proc/sys/kernel/threads-max`: threads the whole system may have;
 //! - `/proc/sys/vm/max_map_count`: memory mappings per process; each thread takes four (its
@@ -97,22 +97,17 @@ pub fn cap(machine: &Limits) -> ThreadCap {
 
 /// The soft `RLIMIT_NPROC`, if there is one.
 fn nproc_limit() -> Option<u64> {
-    #[cfg(target_os = "linux")]
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // mutants: `||` -> `&&` differs only where the limit is unlimited or getrlimit fails;
+    // a test cannot lift its own soft limit above a finite hard one to see it.
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
     {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // mutants: `||` -> `&&` differs only where the limit is unlimited or getrlimit fails;
-        // a test cannot lift its own soft limit above a finite hard one to see it.
-        // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0
-            || limit.rlim_cur == libc::RLIM_INFINITY
-        {
-            return None;
-        }
-        Some(limit.rlim_cur)
+        return None;
     }
-    #[cfg(not(target_os = "linux"))]
-    None
+    Some(limit.rlim_cur)
 }

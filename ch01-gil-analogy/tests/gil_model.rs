@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use ch01_gil_analogy::child::Job;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding, overlapping};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::child::SelfExe;
@@ -72,9 +73,11 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
 }
 
 #[test]
-fn the_lock_is_released_while_a_thread_waits_for_io() {
+fn the_lock_is_released_during_io_so_threads_and_child_processes_overlap_their_requests() {
     let server = SlowServer::start().expect("server");
-    let url = server.delay_url(500).parse().expect("url");
+    // Long enough that three threads have all started their requests before the first answer,
+    // however loaded the machine.
+    let url = server.delay_url(1000).parse().expect("url");
     let client = shared::workloads::blocking_http_client(&url).expect("client");
     let gil = Gil::new(INTERVAL);
     let (io_started, wait_for_io) = mpsc::channel();
@@ -87,32 +90,20 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
                 });
             });
-            let started = wait_for_io.recv();
-            started.expect("the I/O thread started its request");
-            // If the I/O thread still held the lock, this would wait the whole 500 ms.
+            wait_for_io
+                .recv()
+                .expect("the I/O thread started its request");
+            // If the I/O thread still held the lock, this would wait the whole request.
             gil.attach("cpu").run_fib(14);
         })
     });
     let io = |s: &&Span| s.label == "thread io" && s.waiting_for.as_deref() == Some("io");
     let io_wait = spans.iter().find(io).expect("an I/O span");
-    let held = holding(&spans);
-    let cpu_inside = held
-        .iter()
-        .any(|s| s.label == "thread cpu" && io_wait.contains(s));
-    assert!(
-        cpu_inside,
-        "no bytecode ran during the I/O wait: {spans:#?}"
-    );
-}
+    let mut held = holding(&spans).into_iter();
+    let cpu_inside = held.any(|s| s.label == "thread cpu" && io_wait.contains(s));
+    assert!(cpu_inside, "no bytecode ran during the I/O: {spans:#?}");
 
-#[test]
-fn io_threads_and_child_processes_overlap_their_requests() {
-    let server = SlowServer::start().expect("server");
-    // Long enough that three threads have all started their requests before the first answer,
-    // however loaded the machine.
-    let url = server.delay_url(1000).parse().expect("url");
-    let client = shared::workloads::blocking_http_client(&url).expect("client");
-    let gil = Gil::new(INTERVAL);
+    server.reset();
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
     assert_eq!(statuses.expect("requests"), [200, 200, 200]);
     let in_flight = server.max_in_flight();
@@ -124,8 +115,8 @@ fn io_threads_and_child_processes_overlap_their_requests() {
     assert_eq!(server.max_in_flight(), 1);
     // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
     // server sees them in flight at once (fails if the parent waited for each child in turn).
-    let (server, exe) = (SlowServer::start().expect("server"), exe());
-    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    server.reset();
+    let statuses = demo::io_processes(&exe(), server.addr().port(), 1000, 3).expect("children");
     assert_eq!(statuses, [200, 200, 200]);
     assert_eq!(server.requests(), 3);
     assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
@@ -141,7 +132,7 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
-    let (values, spans) = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
+    let (values, spans) = demo::two_processes(exe, Job::Fib { n, cpu }).expect("ran");
     assert_eq!(values, [shared::workloads::fib(n); 2]);
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2, "two processes, two pids");
@@ -174,10 +165,7 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
         // (Each child's thread is labelled with its pid.)
         let held = holding(&both);
         let overlapped = !overlapping(&held).is_empty();
-        assert!(
-            overlapped,
-            "the processes ran one after the other: {held:#?}"
-        );
+        assert!(overlapped, "the processes took turns: {held:#?}");
         let both = cpu_per_wall(&both);
         // Only with two free cores does the comparison say anything; on a loaded machine all
         // three are noise around the same small share.
@@ -217,8 +205,7 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     // server sees all of them at once; one after the other, never more than one. Fails with a
     // GIL held across I/O (the requests would queue behind it).
     let io = &rows[2..];
-    let in_flight: Vec<(&str, Option<u64>)> =
-        io.iter().map(|r| (r.name, r.max_in_flight)).collect();
+    let in_flight: Vec<_> = io.iter().map(|r| (r.name, r.max_in_flight)).collect();
     let expected = [
         ("cpython_io_sequential", Some(1)),
         ("cpython_io_threads", Some(3)),
@@ -248,11 +235,9 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     // free-threaded CPython (3.13t) with two free cores.
     let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
     let wall = extent(&threads.spans);
-    let (one_core, version) = (
-        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        cpython.version,
-    );
-    assert!(one_core, "CPython {version}: {cpu:?} of CPU in {wall:?}");
+    let one_core = cpu <= wall.mul_f64(1.1) + Duration::from_millis(10);
+    let version = &cpython.version;
+    assert!(one_core, "CPython {version}: {cpu:?} in {wall:?}");
 }
 
 #[test]
@@ -304,8 +289,5 @@ fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
     let in_between = ["thread A", "thread B", "thread A"];
     assert_eq!(labels, in_between, "B had the lock once, in between");
     let free = held[2].opened.saturating_sub(held[1].closed);
-    assert!(
-        free < Duration::from_millis(500),
-        "the lock was free {free:?}"
-    );
+    assert!(free < Duration::from_millis(500), "lock free for {free:?}");
 }

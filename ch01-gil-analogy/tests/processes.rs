@@ -47,7 +47,6 @@ fn threads_share_the_parents_memory() {
     assert!(!idle.shared_memory() && !idle.private_memory());
 }
 
-#[cfg(unix)]
 #[test]
 fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
     let sharing = processes_copy(1000, 10_000).expect("children ran");
@@ -71,8 +70,7 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
 fn a_fresh_child_names_this_process_as_its_parent_and_has_one_thread_whose_id_is_its_pid() {
     let child = child();
     assert_ne!(child.pid, std::process::id());
-    #[cfg(unix)]
-    assert_eq!(child.parent_pid, Some(std::process::id()));
+    assert_eq!(child.parent_pid, std::process::id());
     if !cfg!(target_os = "linux") {
         return;
     }
@@ -179,7 +177,6 @@ fn children_cpu_time_counts_what_a_finished_child_used() {
     assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
 }
 
-#[cfg(unix)]
 #[test]
 fn a_forked_child_that_dies_is_an_error_and_one_never_waited_for_is_reaped() {
     let killed = fork(|| {

@@ -5,8 +5,10 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use ch01_gil_analogy::demos::gil::{handoffs, holding, overlapping};
-use ch01_gil_analogy::demos::refcount::{Increment, cpython_freed, drop_references, freed, tally};
+use ch01_gil_analogy::demos::gil::{holding, overlapping};
+use ch01_gil_analogy::demos::refcount::{
+    Increment, cpython_freed, drop_references, fetch_add, freed, load_then_store, tally,
+};
 use ch01_gil_analogy::gil::Gil;
 use shared::trace::record;
 
@@ -52,54 +54,37 @@ fn fetch_add_never_loses_an_update_and_load_then_store_loses_some_every_time() {
     // The threads run until they have interleaved, so every run loses updates: fails in a world
     // where the two threads ran one after the other (or the add were one indivisible step).
     for _ in 0..3 {
-        let (added, counted) = count(&Gil::disabled(), Increment::FetchAdd, 2, 200_000);
+        let (added, counted) = count(&Gil::disabled(), fetch_add, 2, 200_000);
         assert!(added >= 400_000, "{added}");
         assert_eq!(counted, added);
-        let (added, counted) = count(&Gil::disabled(), Increment::LoadThenStore, 2, 200_000);
+        let (added, counted) = count(&Gil::disabled(), load_then_store, 2, 200_000);
         assert!(added >= 400_000, "{added}");
-        assert!(
-            counted < added,
-            "two racing threads lost no update: {counted} of {added}"
-        );
+        assert!(counted < added, "no update lost: {counted} of {added}");
     }
 }
 
 #[test]
 fn under_the_gil_load_then_store_loses_nothing_and_without_it_loses_updates() {
     let gil = Gil::new(Duration::from_millis(1));
-    let ((added, counted), spans) = record(|| {
-        ch01_gil_analogy::demos::refcount::count(&gil, Increment::LoadThenStore, 2, 100_000)
-    });
+    let row = tally("non_atomic_under_gil", &gil, load_then_store, 100_000);
+    let (added, counted, handed) = (row.expected, row.counted, row.handoffs);
     assert!(added >= 200_000, "{added}");
-    assert_eq!(added - counted, 0, "lost updates under the lock");
+    let lost = (row.lost_updates, added);
+    assert_eq!(lost, (0, counted), "lost updates under the lock");
     // Both threads really took turns, and never held the lock at once.
-    assert!(handoffs(&spans) >= 2, "the lock never went back and forth");
-    assert_eq!(overlapping(&holding(&spans)), []);
-    // The negative control: the very same count with the lock taken away loses updates.
-    let (added, counted) = count(&Gil::disabled(), Increment::LoadThenStore, 2, 100_000);
+    assert!(handed >= Some(2), "never handed over: {handed:?}");
+    assert_eq!(overlapping(&holding(&row.spans)), []);
+    // The negative control: the very same count with the lock taken away loses updates; there is
+    // no lock to hand off, and the row says nothing about it.
+    let row = tally("non_atomic", &Gil::disabled(), load_then_store, 100_000);
+    let (counted, added) = (row.counted, row.expected);
     assert!(counted < added, "{counted} of {added}");
-    // The demo's row says so too; without a lock there is no lock to hand off, and the row says
-    // nothing about it.
-    let row = tally(
-        "non_atomic_under_gil",
-        &gil,
-        Increment::LoadThenStore,
-        10_000,
-    );
-    assert_eq!((row.lost_updates, row.expected), (0, row.counted));
-    assert!(row.handoffs.is_some_and(|h| h >= 1), "{row:?}");
-    let row = tally(
-        "non_atomic",
-        &Gil::disabled(),
-        Increment::LoadThenStore,
-        10_000,
-    );
     assert_eq!(row.handoffs, None);
 }
 
 #[test]
 fn one_thread_alone_loses_nothing_even_with_load_then_store() {
     // Fails if the count itself were wrong (an add skipped or counted twice), racing or not.
-    let counted = count(&Gil::disabled(), Increment::LoadThenStore, 1, 200_000);
+    let counted = count(&Gil::disabled(), load_then_store, 1, 200_000);
     assert_eq!(counted, (200_704, 200_704));
 }

@@ -13,6 +13,7 @@ use shared::narrate::{plural, record, times};
 use shared::python::{Python, Script};
 use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Span};
+use tokio::runtime::Builder;
 
 use crate::child::{Job, thread_count};
 use crate::cli::Sizes;
@@ -88,42 +89,30 @@ pub struct Sleepers {
 /// inside. Each way first makes one unit alone, so that what the first one sets up (thread-local
 /// state, the allocator's bookkeeping; the runtime and its timer) is paid once, not per unit.
 pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    let (before_kb, watch, spawned, threads_used, ran, mut notes) = if as_threads {
+    let (before_kb, watch, mut spawned, threads_used, ran, mut notes);
+    if as_threads {
         let first = std::thread::spawn(|| ()).join();
         first.map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
-        let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
+        (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
         let (threads, refused) = spawn_threads(units);
-        let mut spawned = watch.usage();
-        let ran = threads.len() as u64;
-        let threads_used = thread_count().unwrap_or(ran + 1);
+        (spawned, ran) = (watch.usage(), threads.len() as u64);
+        threads_used = thread_count().unwrap_or(ran + 1);
         // Each thread's own start-up counts, whenever a busy machine gets round to it; this
         // thread's CPU while it waits for them does not.
         let waiting = thread_cpu_time();
         while STARTED.load(Ordering::SeqCst) < ran {
             std::thread::sleep(Duration::from_millis(1));
         }
-        spawned.cpu = watch
-            .usage()
-            .cpu
-            .saturating_sub(thread_cpu_time() - waiting);
+        let waited = thread_cpu_time() - waiting;
+        spawned.cpu = watch.usage().cpu.saturating_sub(waited);
         for thread in threads {
             let slept = thread.join();
             slept.map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
         }
-        let refused = refused.map(|error| format!("the OS refused thread {} ({error})", ran + 1));
-        (
-            before_kb,
-            watch,
-            spawned,
-            threads_used,
-            ran,
-            Vec::from_iter(refused),
-        )
+        notes = Vec::from_iter(refused.map(|e| format!("the OS refused thread {} ({e})", ran + 1)));
     } else {
-        runtime.block_on(async {
+        let runtime = Builder::new_current_thread().enable_time().build()?;
+        (before_kb, watch, spawned, threads_used) = runtime.block_on(async {
             tokio::spawn(tokio::time::sleep(Duration::from_millis(1))).await?;
             let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
             let tasks = spawn_tasks(units);
@@ -131,9 +120,10 @@ pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
             for task in tasks {
                 task.await.context("a sleeping task failed")?;
             }
-            anyhow::Ok((before_kb, watch, spawned, threads_used, units, Vec::new()))
-        })?
-    };
+            anyhow::Ok((before_kb, watch, spawned, threads_used))
+        })?;
+        (ran, notes) = (units, Vec::new());
+    }
     // The main thread plus every unit would be `ran + 1`.
     if as_threads && threads_used <= ran {
         notes.push(format!(

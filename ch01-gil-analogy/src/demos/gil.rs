@@ -184,17 +184,6 @@ pub struct GilRun {
     pub spans: Vec<Span>,
 }
 
-/// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
-/// one CPU, the world where two processes can only take turns: the tests' control).
-pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
-    let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
-    Job::Fib {
-        n,
-        switch_interval_ms,
-        cpu,
-    }
-}
-
 /// The spans during which a thread held the lock (ran bytecode).
 pub fn holding(spans: &[Span]) -> Vec<&Span> {
     let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
@@ -250,7 +239,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
             "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
             "threads_no_gil" => (two_threads(&Gil::disabled(), n).to_vec(), vec![]),
             "rayon" => (rayon_join(n).to_vec(), vec![]),
-            _ => two_processes(exe, fib_job(n, interval, None))?,
+            _ => two_processes(exe, Job::Fib { n, cpu: None })?,
         };
         Ok(())
     })?;

@@ -59,7 +59,6 @@ pub fn threads_share(increments: u64) -> Sharing {
 /// 3.14): each starts with a copy of the parent's whole memory, this counter (at `start`)
 /// included, adds what it counted to it and reports what it then reads. The parent's counter
 /// stays at `start`.
-#[cfg(unix)]
 pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
     let counter = AtomicU64::new(start);
     let add = || {
@@ -76,13 +75,6 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 }
 
 // ---- measuring it ----
-
-/// Without `fork` there is no child that starts from a copy of this memory.
-// mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
-#[cfg(not(unix))]
-pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> {
-    anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
-}
 
 /// The demo's name on the command line and in its report.
 pub const DEMO: &str = "processes-and-threads";
@@ -344,15 +336,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         sizes.increments
     ));
     let m = measure(sizes)?;
-    let parent = m.child.parent_pid;
-    let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
     narrator.say(format!(
         "This process is pid {}, with {} right now, running on thread '{}' (os id {}); \
-         the child says its parent is pid {parent}.\n\n",
+         the child says its parent is pid {}.\n\n",
         std::process::id(),
         thread_count().map_or("? threads".into(), |n| plural(n, "thread", "threads")),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
+        m.child.parent_pid,
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.

@@ -43,17 +43,19 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<(usize, u64)
     steps
 }
 
-fn increment(refcount: &AtomicU64, how: Increment) {
-    match how {
-        Increment::LoadThenStore => {
-            let seen = refcount.load(Ordering::Relaxed);
-            // Another thread may store here; our store below then overwrites its update.
-            refcount.store(seen + 1, Ordering::Relaxed);
-        }
-        Increment::FetchAdd => {
-            refcount.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+/// How one thread adds 1 to the shared count.
+pub type Increment = fn(&AtomicU64);
+
+/// Read, then write back the value + 1: two steps another thread can come between.
+pub fn load_then_store(refcount: &AtomicU64) {
+    let seen = refcount.load(Ordering::Relaxed);
+    // Another thread may store here; our store below then overwrites its update.
+    refcount.store(seen + 1, Ordering::Relaxed);
+}
+
+/// One indivisible read-modify-write.
+pub fn fetch_add(refcount: &AtomicU64) {
+    refcount.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
@@ -65,7 +67,7 @@ pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> (u64, 
     let added = race(threads, increments, |t| {
         let mut thread = gil.attach(t.to_string());
         let refcount = &refcount;
-        move || thread.execute(|| increment(refcount, how))
+        move || thread.execute(|| how(refcount))
     });
     (added, refcount.load(Ordering::SeqCst))
 }
@@ -82,15 +84,6 @@ impl Drop for Object<'_> {
     fn drop(&mut self) {
         self.frees.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-/// How one thread adds 1 to the shared count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Increment {
-    /// Read, then write back the value + 1: two steps another thread can come between.
-    LoadThenStore,
-    /// One indivisible read-modify-write (`fetch_add`).
-    FetchAdd,
 }
 
 /// The demo's name on the command line and in its report.
@@ -284,9 +277,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
     let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
     let no_lock = Gil::disabled();
     let ways = [
-        ("non_atomic", &no_lock, Increment::LoadThenStore),
-        ("atomic", &no_lock, Increment::FetchAdd),
-        ("non_atomic_under_gil", &gil, Increment::LoadThenStore),
+        ("non_atomic", &no_lock, load_then_store as Increment),
+        ("atomic", &no_lock, fetch_add),
+        ("non_atomic_under_gil", &gil, load_then_store),
     ];
     let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
     let python = shared::narrate::python();

@@ -43,7 +43,7 @@ struct State {
 }
 
 /// A global interpreter lock (or, made with [`Gil::disabled`], the same interpreter without one).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Gil {
     enabled: bool,
     switch_interval: Duration,
@@ -70,16 +70,7 @@ impl Gil {
     /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
     /// CPython (3.13t, PEP 703) or with Rust's own threads.
     pub fn disabled() -> Self {
-        Self {
-            enabled: false,
-            switch_interval: Duration::MAX,
-            state: Mutex::new(State::default()),
-            released: Condvar::new(),
-            taken: Condvar::new(),
-            drop_request: AtomicBool::new(false),
-            drop_requests: AtomicU64::new(0),
-            next_thread: AtomicU64::new(1),
-        }
+        Self::default()
     }
 
     /// True for a real lock, false for [`Gil::disabled`].
