@@ -29,26 +29,18 @@ fn kept_to_themselves(sharing: &Sharing, start: u64, increments: u64) -> bool {
 }
 
 #[test]
-fn threads_share_the_parents_memory() {
-    let (sharing, spans) = record(|| threads_share(10_000));
-    assert!(!sharing.pid_differs());
-    assert_eq!(sharing.workers_counted, 20_000);
-    assert_eq!(sharing.parent_sees, 20_000);
-    assert!(sharing.shared_memory() && !sharing.private_memory());
+fn threads_share_the_parents_memory_and_a_forked_child_changes_only_its_copy() {
+    let (threads, spans) = record(|| threads_share(10_000));
+    assert!(!threads.pid_differs());
+    assert_eq!(threads.workers_counted, 20_000);
+    assert_eq!(threads.parent_sees, 20_000);
+    assert!(threads.shared_memory() && !threads.private_memory());
     let used = shared::trace::threads_used(&spans);
     assert_eq!(used, 2, "two threads counted");
     // Nobody counting is not shared memory.
-    let idle = Sharing {
-        worker_pids: vec![std::process::id()],
-        workers_counted: 0,
-        workers_saw: 0,
-        parent_sees: 0,
-    };
+    let idle = Sharing::default();
     assert!(!idle.shared_memory() && !idle.private_memory());
-}
 
-#[test]
-fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
     let sharing = processes_copy(1000, 10_000).expect("children ran");
     assert!(sharing.pid_differs());
     let mut pids = sharing.worker_pids.clone();
@@ -60,9 +52,8 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
     // sibling's) while the parent's counter stayed at 1000.
     assert!(kept_to_themselves(&sharing, 1000, 10_000), "{sharing:?}");
     assert!(!sharing.shared_memory());
-    // Negative control: threads doing the same thing change the parent's counter, and the same
-    // check fails for them.
-    let threads = threads_share(10_000);
+    // Negative control: the threads, doing the same thing, changed the parent's counter, and the
+    // same check fails for them.
     assert!(!kept_to_themselves(&threads, 0, 10_000), "{threads:?}");
 }
 
@@ -161,7 +152,7 @@ fn children_cpu_time_counts_what_a_finished_child_used() {
     let before = children_cpu_time();
     let child = fork(|| {
         // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
-        black_box(count_in_a_copy(0, 3_000_000));
+        black_box(count_in_a_copy(3_000_000));
         for _ in 0..200_000 {
             // SAFETY: getppid has no preconditions and is async-signal-safe.
             black_box(unsafe { libc::getppid() });

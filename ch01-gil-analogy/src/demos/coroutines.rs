@@ -162,8 +162,7 @@ pub fn python_sleepers(
 }
 
 /// Runs `units` sleepers as threads (capped by `cap`), then as tasks, each way in a fresh child
-/// process: this program (`os_threads`, `tokio_tasks`), then `python` when given
-/// (`asyncio_tasks`, `python_threads`, whose spans are returned).
+/// process: this program, then `python` when given (whose spans are returned).
 pub fn sleepers(
     units: u64,
     cap: &ThreadCap,
@@ -200,8 +199,7 @@ pub fn sleepers(
     Ok((rows, spans))
 }
 
-/// `sizes.units` sleepers each way, threads capped at what this machine allows (see
-/// [`sleepers`]).
+/// `sizes.units` sleepers each way, threads capped at what this machine allows.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
     let python = shared::narrate::python();
     let cap = crate::thread_cap::cap(&crate::thread_cap::Limits::read());

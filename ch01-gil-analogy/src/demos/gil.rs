@@ -98,15 +98,11 @@ pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<(Vec<u64>, Vec<S
 /// Two fibs with `rayon::join`: rayon's worker threads, no lock.
 pub fn rayon_join(n: u32) -> [u64; 2] {
     let gil = Gil::disabled();
-    let (a, b) = rayon::join(
-        || gil.attach("rayon A").run_fib(n),
-        || gil.attach("rayon B").run_fib(n),
-    );
-    [a, b]
+    let fib = |name: &str| gil.attach(name).run_fib(n);
+    rayon::join(|| fib("rayon A"), || fib("rayon B")).into()
 }
 
-/// The bytecode each request runs before and after it (handling the answer): small next to the
-/// request, but enough to need the lock.
+/// The bytecode a request runs before and after it: small next to the wait, but it needs the lock.
 pub const IO_TASK_FIB: u32 = 15;
 
 /// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
@@ -206,26 +202,23 @@ pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
         .collect()
 }
 
-/// Every run of the demo: the model's, then CPython's (none without `python3`).
+/// Every run of the demo.
 #[derive(Debug, Clone)]
 pub struct GilRuns {
-    /// The model: the fib rows, then the request rows.
-    pub model: Vec<GilRun>,
-    /// Which CPython ran and its rows, when one did.
-    pub cpython: Option<(Cpython, Vec<GilRun>)>,
+    /// The model's fib rows, its request rows, then CPython's (none without `python3`).
+    pub rows: Vec<GilRun>,
+    /// Which CPython ran, when one did.
+    pub cpython: Option<Cpython>,
 }
 
 impl GilRuns {
     /// The run with this name.
     pub fn get(&self, name: &str) -> Option<&GilRun> {
-        let cpython = self.cpython.iter().flat_map(|(_, rows)| rows);
-        let mut all = self.model.iter().chain(cpython);
-        all.find(|run| run.name == name)
+        self.rows.iter().find(|run| run.name == name)
     }
 }
 
-/// Runs every way with fib(`sizes.fib`, calibrated when unset) and `sizes.requests` requests to
-/// the embedded server (or `sizes.url`), then the same in CPython when there is one.
+/// Every way with fib(`sizes.fib`, or calibrated) and `sizes.requests` requests, then CPython.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let exe = &SelfExe::current()?;
     // First, so that an unreachable --url is reported at once, not after the fib runs.
@@ -233,7 +226,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
     let (interval, requests) = (Duration::from_millis(sizes.switch_interval), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&FIB_WAYS, |name, row| {
+    let mut rows = timed_runs(&FIB_WAYS, |name, row| {
         (row.values, row.spans) = match name {
             "sequential" => (sequential(&gil, n).to_vec(), vec![]),
             "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
@@ -243,7 +236,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
         };
         Ok(())
     })?;
-    for run in &mut model {
+    for run in &mut rows {
         let expected = shared::workloads::fib(n);
         let (name, values) = (run.name, &run.values);
         run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
@@ -281,9 +274,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     })?;
     let threads = &mut io[1];
     threads.handoffs = Some(handoffs(&threads.spans));
-    model.extend(io);
+    rows.extend(io);
     // Sized to take about as long as the model's sequential run: half of it per fib.
-    let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
+    let budget = Duration::from_secs_f64(rows[0].wall_ms / 2e3);
     let cpython = shared::narrate::python().map(|python| {
         let record = shared::narrate::record;
         record("CPython", "thread", None, || {
@@ -291,8 +284,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
         })
         .0
     });
-    let cpython = cpython.transpose()?;
-    Ok(GilRuns { model, cpython })
+    let (cpython, python_rows) = cpython.transpose()?.unzip();
+    rows.extend(python_rows.into_iter().flatten());
+    Ok(GilRuns { rows, cpython })
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
@@ -379,9 +373,8 @@ struct IoAnswer {
     statuses: Vec<u16>,
 }
 
-/// Real CPython: `fib_threads.py` with `budget` per fib (`cpython_sequential`,
-/// `cpython_threads`), then `n` blocking requests to `target` one after the other and in one
-/// thread each (`cpython_io_sequential`, `cpython_io_threads`), with the server's count in flight.
+/// Real CPython: `fib_threads.py` with `budget` per fib, then `n` blocking requests to `target`
+/// one after the other and in one thread each, with the server's count in flight.
 pub fn measure_cpython(
     python: &Python,
     budget: Duration,
@@ -404,24 +397,17 @@ pub fn measure_cpython(
         .spans
         .into_iter()
         .partition(|span| span.label == "thread cpython main");
-    if !answer.gil_enabled {
-        let note = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
-        threads.note = Some(note.into());
-    }
+    let free = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
+    threads.note = (!answer.gil_enabled).then(|| free.into());
     let mut rows = vec![sequential, threads];
-    for (name, way) in [
-        ("cpython_io_sequential", "sequential"),
-        ("cpython_io_threads", "threads"),
-    ] {
+    for name in ["cpython_io_sequential", "cpython_io_threads"] {
         target.reset();
-        let args = [target.url().to_string(), n.to_string(), way.to_string()];
+        let way = name.trim_start_matches("cpython_io_").to_string();
+        let args = [target.url().to_string(), n.to_string(), way];
         let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
         let io = finished.result;
-        ensure!(
-            io.statuses.len() as u64 == n && io.statuses.iter().all(|s| *s == 200),
-            "CPython's requests answered {:?}",
-            io.statuses
-        );
+        let all_ok = io.statuses.len() as u64 == n && io.statuses.iter().all(|s| *s == 200);
+        ensure!(all_ok, "CPython's requests answered {:?}", io.statuses);
         let baseline = rows.get(2).map_or(io.wall_ms, |first| first.wall_ms);
         rows.push(GilRun {
             requests: Some(n),
@@ -444,9 +430,7 @@ pub fn measure_cpython(
 /// 5 ms slices, too thin to draw; the first dozen show the pattern.
 fn first(spans: &[Span], window: Duration) -> Vec<Span> {
     let start = spans.iter().map(|s| s.opened).min().unwrap_or_default();
-    let shown = spans
-        .iter()
-        .filter(|s| s.closed.saturating_sub(start) <= window);
+    let shown = spans.iter().filter(|s| s.closed - start <= window);
     shown.cloned().collect()
 }
 
@@ -481,9 +465,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         human(interval)
     ));
     let runs = measure(&sizes)?;
-    let cpython = runs.cpython.iter().flat_map(|(_, rows)| rows);
-    let rows: Vec<_> = runs.model.iter().chain(cpython).collect();
-    narrator.report(&Report::new(DEMO, SECTION, rows));
+    narrator.report(&Report::new(DEMO, SECTION, runs.rows.iter().collect()));
     narrator.say(
         "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
          CPython's rows, to its own\n\n",
@@ -539,16 +521,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
              to itself is 1.00): other programs were busy, so the ratios compare unequal shares."
         ));
     }
-    let starved = [threads, processes, rayon].into_iter();
-    let starved: Vec<_> = starved
-        .filter(|run| run.idle_cores == Some(false))
-        .collect();
+    let starved = [threads, processes, rayon]
+        .into_iter()
+        .filter(|run| run.idle_cores == Some(false));
+    let starved: Vec<_> = starved.map(|run| run.name).collect();
     if !starved.is_empty() {
-        let names: Vec<_> = starved.iter().map(|run| run.name).collect();
         lines.push(format!(
             "No two idle cores this time: {} got under {IDLE_CORES} CPU-seconds per second; \
              without a second free core, running at once cannot beat one after the other.",
-            names.join(", ")
+            starved.join(", ")
         ));
     }
     let io_threads = get("io_threads_with_gil");
@@ -568,8 +549,30 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    if let Some((python, _)) = &runs.cpython {
-        lines.extend(cpython_lines(&runs, python));
+    if let Some(python) = &runs.cpython {
+        let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
+        let cores = ratio(threads.cpu_ms, threads.wall_ms);
+        let used = match python.gil_enabled {
+            true => format!("With its GIL on, they used {}.", one_core(cores)),
+            false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
+        };
+        lines.push(format!(
+            "CPython {}, sized to take about as long as the model's sequential run: two threads \
+             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
+             second); the model's threads_with_gil took {:.2}x. {used}",
+            python.version,
+            threads.ratio,
+            human_ms(threads.wall_ms),
+            with_gil.ratio,
+        ));
+        lines.push(format!(
+            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
+             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
+             released.",
+            io_threads.requests.unwrap_or(0),
+            io_threads.ratio,
+            at_once(&io_threads)
+        ));
     }
     narrator.summary(SECTION, &lines);
     Ok(())
@@ -581,34 +584,4 @@ fn one_core(cores: f64) -> &'static str {
         true => "at most one core's worth",
         false => "more than one core's worth, which one lock should not allow",
     }
-}
-
-/// The summary's lines about the CPython rows.
-fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
-    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
-    let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
-    let cores = ratio(threads.cpu_ms, threads.wall_ms);
-    let used = match python.gil_enabled {
-        true => format!("With its GIL on, they used {}.", one_core(cores)),
-        false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
-    };
-    vec![
-        format!(
-            "CPython {}, sized to take about as long as the model's sequential run: two threads \
-             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
-             second); the model's threads_with_gil took {:.2}x. {used}",
-            python.version,
-            threads.ratio,
-            human_ms(threads.wall_ms),
-            get("threads_with_gil").ratio,
-        ),
-        format!(
-            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
-             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
-             released.",
-            io_threads.requests.unwrap_or(0),
-            io_threads.ratio,
-            at_once(&io_threads)
-        ),
-    ]
 }

@@ -41,7 +41,7 @@ pub fn threads_share(increments: u64) -> Sharing {
     let worker = |t: u64| {
         let counter = Arc::clone(&counter);
         move || {
-            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
+            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(increments));
             let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
             (std::process::id(), counted, saw)
         }
@@ -62,7 +62,7 @@ pub fn threads_share(increments: u64) -> Sharing {
 pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
     let counter = AtomicU64::new(start);
     let add = || {
-        let counted = count_in_a_copy(0, increments);
+        let counted = count_in_a_copy(increments);
         counter.fetch_add(counted, Ordering::SeqCst) + counted
     };
     let children = (0..WORKERS).map(|_| crate::child::fork(add));
@@ -79,8 +79,7 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 /// The demo's name on the command line and in its report.
 pub const DEMO: &str = "processes-and-threads";
 const SECTION: &str = "1.4";
-/// Where the parent sets its counter before forking: a child that reads it back plus its
-/// own count started from a copy of the parent's memory.
+/// The parent's counter before it forks: a child that reads this plus its count had a copy.
 const PARENT_START: u64 = 1000;
 /// How many threads, then processes, the start-up rows start.
 const START_UNITS: u64 = 100;
@@ -92,19 +91,14 @@ pub const WORKERS: u64 = 2;
 /// `threading` and `multiprocessing` starting units that do nothing.
 const START_PY: Script = Script::new("start.py", include_str!("start.py"));
 
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
-/// child processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
+/// Adds 1 to a private counter `times` times and returns it: what threads and children all do.
+pub fn count_in_a_copy(times: u64) -> u64 {
+    // black_box: count one by one, as written, instead of letting the compiler add `times`.
+    (0..times).fold(0, |copy, _| black_box(copy + 1))
 }
 
 /// What the memory experiment found for threads or for processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sharing {
     /// The pids the workers reported.
     pub worker_pids: Vec<u32>,
@@ -162,9 +156,8 @@ impl Sharing {
     }
 }
 
-/// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
-/// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
-/// (on Linux, the process's main thread).
+/// `thread_hello` or `child_hello`: `same_pid` when it ran in this process, `main_thread` when
+/// its thread id is its pid (on Linux, the process's main thread).
 fn greeting(name: &'static str, hello: &Hello) -> Value {
     let mut row = json!({
         "name": name,
@@ -179,8 +172,7 @@ fn greeting(name: &'static str, hello: &Hello) -> Value {
     row
 }
 
-/// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
-/// `python_thread_start` or `python_process_start`.
+/// `thread_start`, `process_start`, `python_thread_start` or `python_process_start`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Start {
     /// Which.
@@ -207,8 +199,7 @@ pub struct Footprint {
     pub kb_per_unit: f64,
 }
 
-/// Starts `units` threads that do nothing, then `units` child processes that do nothing,
-/// each joined or waited for before the next, and measures both.
+/// Starts `units` idle threads, then `units` idle children, each ended before the next.
 pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     let exe = SelfExe::current()?;
     let ((), threads) = measure_usage(|| {
@@ -232,8 +223,7 @@ pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     }))
 }
 
-/// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
-/// a span for each start-to-join.
+/// The same in CPython (`start.py`), with a span for each start-to-join.
 pub fn measure_python_start(python: &Python, units: u64) -> anyhow::Result<Finished<[Start; 2]>> {
     python.run(&START_PY, &[units.to_string()])
 }
@@ -289,8 +279,7 @@ pub struct Measured {
     pub footprints: Option<[Footprint; 2]>,
 }
 
-/// Hellos from a thread and a child, `sizes.increments` counted by threads and by forked
-/// children, starts in Rust and CPython, and the memory of each.
+/// Hellos, `sizes.increments` counted by threads and forked children, starts and memory.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
     let (thread, child) = (hello_from_a_thread(), hello_from_a_child()?.result);
     let threads = record("counting in threads", "thread", Some(WORKERS), || {
@@ -302,12 +291,10 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
     let (starts, _) = record("starting threads and processes", "", None, || {
         measure_start(START_UNITS)
     });
-    let python = shared::narrate::python();
+    let python = shared::narrate::python().map(|p| measure_python_start(&p, START_UNITS));
     Ok(Measured {
         starts: starts?,
-        python: python
-            .map(|p| measure_python_start(&p, START_UNITS))
-            .transpose()?,
+        python: python.transpose()?,
         footprints: footprint(FOOTPRINT_THREADS, &child),
         thread,
         child,

@@ -265,14 +265,15 @@ pub fn freed(references: usize) -> Freed {
 /// What the demo measured.
 #[derive(Debug, Clone)]
 pub struct Refcount {
-    /// `freed_at_zero`, then `cpython_refcount` when CPython ran.
-    pub freed: Vec<Freed>,
+    /// `freed_at_zero`.
+    pub freed: Freed,
+    /// `cpython_refcount`, when CPython ran.
+    pub cpython: Option<Freed>,
     /// `non_atomic`, `atomic` and `non_atomic_under_gil`.
     pub tallies: [Tally; 3],
 }
 
-/// The freed-at-zero rows, then `THREADS` threads adding at least `sizes.increments` times each:
-/// load-then-store, `fetch_add`, then load-then-store under the model GIL.
+/// The freed-at-zero rows, then `THREADS` threads adding each way at least `sizes.increments` times.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
     let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
     let no_lock = Gil::disabled();
@@ -282,11 +283,13 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
         ("non_atomic_under_gil", &gil, load_then_store),
     ];
     let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
-    let python = shared::narrate::python();
-    let cpython = python.map(|p| cpython_freed(&p, REFERENCES)).transpose()?;
-    let freed = [Some(freed(REFERENCES)), cpython].into_iter();
-    let freed = freed.flatten().collect();
-    Ok(Refcount { freed, tallies })
+    let cpython = shared::narrate::python().map(|p| cpython_freed(&p, REFERENCES));
+    let (freed, cpython) = (freed(REFERENCES), cpython.transpose()?);
+    Ok(Refcount {
+        freed,
+        cpython,
+        tallies,
+    })
 }
 
 // ---- narrating it ----
@@ -308,10 +311,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          without a lock, then under the model GIL.\n\n",
         plural(sizes.increments, "time", "times")
     ));
-    let Refcount { freed, tallies } = measure(sizes)?;
-    let ([freed, cpython @ ..], [racy, atomic, under_gil]) = (&freed[..], &tallies) else {
-        anyhow::bail!("no freed_at_zero row");
-    };
+    let m = measure(sizes)?;
+    let (freed, cpython, [racy, atomic, under_gil]) = (&m.freed, &m.cpython, &m.tallies);
     if narrator.json() {
         let rows = Report::mixed(DEMO, SECTION).with(racy).with(atomic);
         let rows = rows.with(freed).with(under_gil);
@@ -319,12 +320,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     } else {
         let frees = [freed].into_iter().chain(cpython).collect();
         narrator.report(&Report::new(DEMO, SECTION, frees));
-        narrator.report(&Report::new(DEMO, SECTION, tallies.iter().collect()));
+        narrator.report(&Report::new(DEMO, SECTION, m.tallies.iter().collect()));
     }
-    narrator.timeline(
-        "the two threads updating the count (non_atomic)",
-        &racy.spans,
-    );
+    let title = "the two threads updating the count (non_atomic)";
+    narrator.timeline(title, &racy.spans);
 
     let mut lines = vec![format!(
         "The object's count went {} as its references were dropped, and it was freed exactly \
@@ -333,7 +332,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         plural(freed.freed_after_drops, "drop", "drops"),
         plural(freed.frees, "time", "times")
     )];
-    if let Some(row) = cpython.first() {
+    if let Some(row) = cpython {
         let frees = plural(row.frees, "time", "times");
         lines.push(format!(
             "In CPython, sys.getrefcount rose and fell with the references, and the object was \
@@ -341,14 +340,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             row.freed_after_drops
         ));
     }
-    let why = match racy.lost_updates {
+    let (lost, of) = (racy.lost_updates, racy.expected);
+    let why = match lost {
         0 => "a loss needs a write between the other's load and store: likely, never certain.",
         _ => {
             "both threads read one value and both wrote back value + 1. A lost update to a \
               reference count frees an object still in use, or never frees it."
         }
     };
-    let (lost, of) = (racy.lost_updates, racy.expected);
     lines.push(format!(
         "Load-then-store lost {lost} of {of} updates: {why}"
     ));

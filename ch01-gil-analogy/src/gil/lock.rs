@@ -21,7 +21,7 @@
 //! (`waiting_for = "io"`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::info_span;
@@ -98,9 +98,7 @@ impl Gil {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // The state is a few integers updated in single steps; a poisoned lock still holds them.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -151,14 +149,13 @@ impl PyThread<'_> {
 
     /// Takes the lock, waiting while another thread holds it. `waiting` is the lock-wait span
     /// already open when this thread was made to let go a moment ago.
-    fn take(&mut self, waiting: Option<EnteredSpan>) {
+    fn take(&mut self, mut waiting: Option<EnteredSpan>) {
         let gil = self.gil;
         let name = self.name.as_str();
         if !gil.enabled {
             self.holding = Some(info_span!("thread", name).entered());
             return;
         }
-        let mut waiting = waiting;
         let mut state = gil.state();
         if state.holder.is_some() {
             let _waiting = waiting
@@ -170,7 +167,7 @@ impl PyThread<'_> {
                 let (next, timeout) = gil
                     .released
                     .wait_timeout(state, gil.switch_interval)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    .unwrap_or_else(PoisonError::into_inner);
                 state = next;
                 if timeout.timed_out()
                     && state.holder.is_some()
@@ -224,7 +221,7 @@ impl PyThread<'_> {
             state = gil
                 .taken
                 .wait_timeout(state, gil.switch_interval)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         Some(waiting)
