@@ -41,10 +41,8 @@ impl Limits {
         let read = |path| std::fs::read_to_string(path).unwrap_or_default();
         let number = |path| read(path).trim().parse().ok();
         let loadavg = read("/proc/loadavg");
-        let threads = loadavg
-            .split_whitespace()
-            .nth(3)
-            .and_then(|f| f.split('/').nth(1));
+        let running_and_total = loadavg.split_whitespace().nth(3);
+        let threads = running_and_total.and_then(|f| f.split('/').nth(1));
         let kib = crate::child::kb_field(&read("/proc/meminfo"), "MemAvailable:");
         Self {
             nproc: nproc_limit(),

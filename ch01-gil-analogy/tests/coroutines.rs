@@ -59,9 +59,7 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     for _ in 0..3 {
         let finished = python_sleepers(&python, false, units).expect("asyncio tasks ran");
         let tasks = finished.result;
-        let threads = python_sleepers(&python, true, units)
-            .expect("threads ran")
-            .result;
+        let threads = python_sleepers(&python, true, units).expect("ran").result;
         let names = (tasks.name.as_str(), threads.name.as_str());
         assert_eq!(names, ("asyncio_tasks", "python_threads"));
         assert_eq!((tasks.units, tasks.threads_used), (units, 1), "{tasks:?}");

@@ -51,9 +51,7 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     assert!(one_per_request, "{handed} hand-offs, {requests} requests");
     assert_eq!(overlapping(&held), []);
     // Some thread really waited for the lock, and said so.
-    let waited = spans
-        .iter()
-        .any(|s| s.waiting_for.as_deref() == Some("lock"));
+    let waited = spans.iter().any(|s| s.waiting_for == Some("lock".into()));
     assert!(waited, "{spans:?}");
     // Only the holder runs bytecode; the others sleep on a condition variable. So all their CPU
     // time together stays within the run's wall time (plus a little for the hand-offs), however
@@ -90,9 +88,7 @@ fn the_lock_is_released_during_io_so_threads_and_child_processes_overlap_their_r
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
                 });
             });
-            wait_for_io
-                .recv()
-                .expect("the I/O thread started its request");
+            wait_for_io.recv().expect("the request began");
             // If the I/O thread still held the lock, this would wait the whole request.
             gil.attach("cpu").run_fib(14);
         })

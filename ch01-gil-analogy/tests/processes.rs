@@ -176,10 +176,7 @@ fn a_forked_child_that_dies_is_an_error_and_one_never_waited_for_is_reaped() {
         0
     })
     .expect("forked");
-    let error = killed
-        .wait()
-        .expect_err("a killed child answers nothing")
-        .to_string();
+    let error = killed.wait().expect_err("no answer").to_string();
     assert!(error.contains("failed"), "{error}");
 
     let dropped = fork(|| 7).expect("forked");

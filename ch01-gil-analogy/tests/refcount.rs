@@ -38,11 +38,11 @@ fn in_cpython_the_count_rises_and_falls_with_the_references_and_the_last_frees_i
         return;
     };
     let row = cpython_freed(&python, 4).expect("refcount.py ran");
-    let counts: Vec<i64> = row
+    let counts = row
         .counts
         .split(' ')
-        .map(|c| c.parse().expect("a number"))
-        .collect();
+        .map(|c| c.parse::<i64>().expect("a number"));
+    let counts: Vec<i64> = counts.collect();
     let steps: Vec<i64> = counts.windows(2).map(|w| w[1] - w[0]).collect();
     assert_eq!(steps, [1, 1, 1, -1, -1, -1], "{row:?}");
     let got = (row.name.as_str(), row.freed_after_drops, row.frees);

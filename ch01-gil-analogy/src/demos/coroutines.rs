@@ -14,6 +14,7 @@ use shared::python::{Python, Script};
 use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Span};
 use tokio::runtime::Builder;
+use tokio::time::sleep;
 
 use crate::child::{Job, thread_count};
 use crate::cli::Sizes;
@@ -24,8 +25,7 @@ use crate::thread_cap::ThreadCap;
 /// How long every unit sleeps.
 pub const NAP: Duration = Duration::from_secs(1);
 
-/// Threads that have begun to run: a thread's start-up runs in the new thread, and is part of
-/// what creating it costs.
+/// Threads that have begun to run: a thread's start-up, part of its cost, runs in the new thread.
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// N OS threads, each sleeping `NAP`: every one has its own stack and is scheduled by the OS.
@@ -48,9 +48,7 @@ pub fn spawn_threads(units: u64) -> (Vec<std::thread::JoinHandle<()>>, Option<st
 /// N tokio tasks, each sleeping `NAP` (asyncio's `create_task(asyncio.sleep(1))`): a task is a
 /// future and a small header on the heap, and all of them share the runtime's one thread.
 pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..units)
-        .map(|_| tokio::spawn(tokio::time::sleep(NAP)))
-        .collect()
+    (0..units).map(|_| tokio::spawn(sleep(NAP))).collect()
 }
 
 // ---- measuring it ----
@@ -113,7 +111,7 @@ pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
     } else {
         let runtime = Builder::new_current_thread().enable_time().build()?;
         (before_kb, watch, spawned, threads_used) = runtime.block_on(async {
-            tokio::spawn(tokio::time::sleep(Duration::from_millis(1))).await?;
+            tokio::spawn(sleep(Duration::from_millis(1))).await?;
             let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
             let tasks = spawn_tasks(units);
             let (spawned, threads_used) = (watch.usage(), thread_count().unwrap_or(1));
@@ -179,10 +177,9 @@ pub fn sleepers(
     for (name, threads) in ways {
         let n = units.min(if threads { cap.max_threads } else { u64::MAX });
         let what = format!("{name}: {n} units sleeping");
+        let job = Job::Sleepers { threads, units: n };
         let (finished, _) = record(&what, "unit", None, || match (name, python) {
-            ("os_threads" | "tokio_tasks", _) => exe
-                .run::<Sleepers>(&Job::Sleepers { threads, units: n })
-                .map(Some),
+            ("os_threads" | "tokio_tasks", _) => exe.run(&job).map(Some),
             (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
             _ => Ok(None),
         });

@@ -393,10 +393,8 @@ pub fn measure_cpython(
     let mut sequential = row("cpython_sequential", answer.sequential, answer.sequential.0);
     sequential.fib_n = Some(answer.fib_n);
     let mut threads = row("cpython_threads", answer.threads, answer.sequential.0);
-    (sequential.spans, threads.spans) = finished
-        .spans
-        .into_iter()
-        .partition(|span| span.label == "thread cpython main");
+    let main = |span: &Span| span.label == "thread cpython main";
+    (sequential.spans, threads.spans) = finished.spans.into_iter().partition(main);
     let free = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
     threads.note = (!answer.gil_enabled).then(|| free.into());
     let mut rows = vec![sequential, threads];
@@ -480,10 +478,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         io_threads_with_gil: the lock is released during every request
         cpython_threads: two CPython threads, one GIL
         cpython_io_threads: CPython's GIL is released during every request";
-    for (name, what) in lanes
+    let lanes = lanes
         .lines()
-        .filter_map(|lane| lane.trim().split_once(": "))
-    {
+        .filter_map(|lane| lane.trim().split_once(": "));
+    for (name, what) in lanes {
         let run = get(name);
         let cores = match run.idle_cores {
             Some(true) => "both run at once",

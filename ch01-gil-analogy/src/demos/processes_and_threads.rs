@@ -6,6 +6,7 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -46,13 +47,10 @@ pub fn threads_share(increments: u64) -> Sharing {
             (std::process::id(), counted, saw)
         }
     };
-    let threads: Vec<_> = (1..=WORKERS)
-        .map(|t| std::thread::spawn(worker(t)))
-        .collect();
-    let answers = threads
-        .into_iter()
-        .map(|t| t.join().expect("a counting thread panicked"));
-    Sharing::new(answers.collect(), counter.load(Ordering::SeqCst))
+    let threads: Vec<_> = (1..=WORKERS).map(worker).map(std::thread::spawn).collect();
+    let answers: Result<_, _> = threads.into_iter().map(JoinHandle::join).collect();
+    let answers = answers.expect("a counting thread panicked");
+    Sharing::new(answers, counter.load(Ordering::SeqCst))
 }
 
 /// Child processes made by `fork` (`multiprocessing`'s start method on Linux before Python

@@ -8,7 +8,9 @@
 //! read-modify-write as one indivisible step and loses nothing.
 
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -38,7 +40,7 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<(usize, u64)
     let mut steps = Vec::new();
     while let Some(reference) = all.pop() {
         drop(reference);
-        steps.push((watcher.strong_count(), frees.load(Ordering::SeqCst)));
+        steps.push((watcher.strong_count(), frees.load(SeqCst)));
     }
     steps
 }
@@ -48,14 +50,14 @@ pub type Increment = fn(&AtomicU64);
 
 /// Read, then write back the value + 1: two steps another thread can come between.
 pub fn load_then_store(refcount: &AtomicU64) {
-    let seen = refcount.load(Ordering::Relaxed);
+    let seen = refcount.load(Relaxed);
     // Another thread may store here; our store below then overwrites its update.
-    refcount.store(seen + 1, Ordering::Relaxed);
+    refcount.store(seen + 1, Relaxed);
 }
 
 /// One indivisible read-modify-write.
 pub fn fetch_add(refcount: &AtomicU64) {
-    refcount.fetch_add(1, Ordering::Relaxed);
+    refcount.fetch_add(1, Relaxed);
 }
 
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
@@ -69,7 +71,7 @@ pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> (u64, 
         let refcount = &refcount;
         move || thread.execute(|| how(refcount))
     });
-    (added, refcount.load(Ordering::SeqCst))
+    (added, refcount.load(SeqCst))
 }
 
 // ---- measuring it ----
@@ -82,7 +84,7 @@ pub struct Object<'a> {
 
 impl Drop for Object<'_> {
     fn drop(&mut self) {
-        self.frees.fetch_add(1, Ordering::SeqCst);
+        self.frees.fetch_add(1, SeqCst);
     }
 }
 
@@ -117,29 +119,26 @@ const PATIENCE: Duration = Duration::from_secs(2);
 ///   ran out. A busy machine makes them run longer, not overlap less.
 pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S + Sync) -> u64 {
     let cpus = allowed_cpus().unwrap_or_default();
-    let ready = AtomicU64::new(0);
-    let progress: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
-    let (overlap, switches) = (AtomicU64::new(0), AtomicU64::new(0));
-    let chunk = CHUNK.min(min_steps).max(1);
-    let shared = (&ready, &progress, &overlap, &switches, &start);
+    let progress: &Vec<AtomicU64> = &(0..threads).map(|_| AtomicU64::new(0)).collect();
+    let (ready, overlap, switches) = (&AtomicU64::new(0), &AtomicU64::new(0), &AtomicU64::new(0));
+    let (chunk, start) = (CHUNK.min(min_steps).max(1), &start);
     std::thread::scope(|scope| {
         let racers: Vec<_> = (0..progress.len())
             .map(|i| {
                 let cpu = (cpus.len() >= 2).then(|| cpus[i % cpus.len()]);
-                let (ready, progress, overlap, switches, start) = shared;
                 scope.spawn(move || {
                     if let Some(cpu) = cpu {
                         // Pinning helps the race show; where it is refused, race unpinned.
                         let _ = to_cpu(cpu);
                     }
-                    ready.fetch_add(1, Ordering::SeqCst);
-                    while ready.load(Ordering::SeqCst) < threads {
+                    ready.fetch_add(1, SeqCst);
+                    while ready.load(SeqCst) < threads {
                         std::thread::yield_now();
                     }
                     let began = Instant::now();
                     let others = || -> u64 {
-                        let all = progress.iter().map(|p| p.load(Ordering::Relaxed));
-                        all.sum::<u64>() - progress[i].load(Ordering::Relaxed)
+                        let all = progress.iter().map(|p| p.load(Relaxed));
+                        all.sum::<u64>() - progress[i].load(Relaxed)
                     };
                     let mut step = start(i as u64 + 1);
                     let (mut seen, mut done) = (others(), 0);
@@ -149,24 +148,22 @@ pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S +
                             step();
                         }
                         done += chunk;
-                        progress[i].store(done, Ordering::Relaxed);
+                        progress[i].store(done, Relaxed);
                         let now = others();
                         if now != seen {
                             // Running most of the time the others advanced: at the same
                             // moment. Otherwise they ran while this thread did not.
                             if (thread_cpu_time() - cpu) * 2 >= wall.elapsed() {
-                                overlap.fetch_add((now - seen).min(chunk), Ordering::Relaxed);
+                                overlap.fetch_add((now - seen).min(chunk), Relaxed);
                             } else {
-                                switches.fetch_add(1, Ordering::Relaxed);
+                                switches.fetch_add(1, Relaxed);
                             }
                             seen = now;
                         }
-                        let everyone = progress
-                            .iter()
-                            .all(|p| p.load(Ordering::Relaxed) >= min_steps);
+                        let everyone = progress.iter().all(|p| p.load(Relaxed) >= min_steps);
                         let enough = threads < 2
-                            || overlap.load(Ordering::Relaxed) >= OVERLAP
-                            || switches.load(Ordering::Relaxed) >= SWITCHES
+                            || overlap.load(Relaxed) >= OVERLAP
+                            || switches.load(Relaxed) >= SWITCHES
                             || began.elapsed() >= PATIENCE;
                         if everyone && enough {
                             break done;
@@ -175,10 +172,8 @@ pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S +
                 })
             })
             .collect();
-        racers
-            .into_iter()
-            .map(|racer| racer.join().expect("a counting thread panicked"))
-            .sum()
+        let steps: Result<Vec<u64>, _> = racers.into_iter().map(ScopedJoinHandle::join).collect();
+        steps.expect("a counting thread panicked").iter().sum()
     })
 }
 

@@ -102,9 +102,8 @@ impl Machine {
         self.pc += 1;
         match op {
             Op::LoadArg => {
-                let frame = self.frames.last();
-                self.stack
-                    .push(frame.expect("a running machine has a frame").arg);
+                let arg = self.frames.last().map(|frame| frame.arg);
+                self.stack.push(arg.expect("a running machine has a frame"));
             }
             Op::LoadConst(value) => self.stack.push(value),
             Op::Less => self.binary(|a, b| u64::from(a < b)),
@@ -148,9 +147,8 @@ impl Machine {
     }
 
     fn pop(&mut self) -> u64 {
-        self.stack
-            .pop()
-            .expect("the bytecode never pops an empty stack")
+        let top = self.stack.pop();
+        top.expect("the bytecode never pops an empty stack")
     }
 
     fn binary(&mut self, op: impl Fn(u64, u64) -> u64) {
