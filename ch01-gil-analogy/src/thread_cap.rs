@@ -56,37 +56,30 @@ impl Limits {
 
 /// The cap under the given limits: the smallest of the shares below, and which one it was.
 pub fn cap(machine: &Limits) -> ThreadCap {
-    let in_use = machine.threads_in_use;
-    let mut limits: Vec<(u64, String)> = Vec::new();
-    let counts = [
-        (machine.nproc, "RLIMIT_NPROC"),
-        (machine.threads_max, "kernel.threads-max"),
-    ];
-    for (limit, what) in counts {
-        if let Some(left) = limit.map(|max| max.saturating_sub(in_use)) {
-            let why = format!("half of the {left} threads {what} still allows");
-            limits.push((left / 2, why));
-        }
-    }
-    if let Some(maps) = machine.max_map_count {
-        // Running out of mappings does not fail the spawn cleanly: the new thread aborts the
-        // process. An eighth (four mappings a thread) leaves the other half for everything else.
+    let left = |limit: Option<u64>, what| {
+        let left = limit?.saturating_sub(machine.threads_in_use);
+        let why = format!("half of the {left} threads {what} still allows");
+        Some((left / 2, why))
+    };
+    // Running out of mappings does not fail the spawn cleanly: the new thread aborts the
+    // process. An eighth (four mappings a thread) leaves the other half for everything else.
+    let maps = machine.max_map_count.map(|maps| {
         let why = format!("vm.max_map_count = {maps}, at four mappings per thread, halved");
-        limits.push((maps / 8, why));
-    }
-    limits.push(match machine.available_memory {
-        Some(bytes) => {
-            let mib = bytes >> 20;
-            let why = format!("half of {mib} MiB of available memory at 256 KiB per thread");
-            (bytes / BYTES_PER_THREAD / 2, why)
-        }
-        None => (
-            10_000,
-            "10,000: this platform does not say how much memory is free".into(),
-        ),
+        (maps / 8, why)
     });
-    let tightest = limits.into_iter().min_by_key(|(max, _)| *max);
-    let (max_threads, reason) = tightest.unwrap_or_default();
+    let memory = machine.available_memory.map(|bytes| {
+        let mib = bytes >> 20;
+        let why = format!("half of {mib} MiB of available memory at 256 KiB per thread");
+        (bytes / BYTES_PER_THREAD / 2, why)
+    });
+    let unknown = "10,000: this platform does not say how much memory is free";
+    let memory = memory.unwrap_or((10_000, unknown.into()));
+    let nproc = left(machine.nproc, "RLIMIT_NPROC");
+    let threads_max = left(machine.threads_max, "kernel.threads-max");
+    let tightest = [nproc, threads_max, maps, Some(memory)]
+        .into_iter()
+        .flatten();
+    let (max_threads, reason) = tightest.min_by_key(|(max, _)| *max).unwrap_or_default();
     ThreadCap {
         max_threads: max_threads.max(1),
         reason,

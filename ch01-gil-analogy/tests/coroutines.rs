@@ -105,6 +105,7 @@ fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
 fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
     // (RLIMIT_NPROC, threads in use, threads-max, max_map_count, available memory): cap, why.
     let gib = Some(1 << 30);
+    let all = (Some(1000), 200, Some(10_000), Some(65_530), gib);
     let cases = [
         ((Some(1000), 200, None, None, None), 400, "RLIMIT_NPROC"),
         ((None, 2000, Some(10_000), None, None), 4000, "threads-max"),
@@ -113,11 +114,7 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
         ((None, 0, None, None, gib), 2048, "1024 MiB"),
         ((None, 0, None, None, None), 10_000, "does not say"),
         // The tightest wins, and never below one thread.
-        (
-            (Some(1000), 200, Some(10_000), Some(65_530), gib),
-            400,
-            "RLIMIT_NPROC",
-        ),
+        (all, 400, "RLIMIT_NPROC"),
         ((Some(100), 200, None, None, None), 1, "RLIMIT_NPROC"),
     ];
     for ((nproc, threads_in_use, threads_max, max_map_count, available_memory), max, why) in cases {

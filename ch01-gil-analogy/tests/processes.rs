@@ -148,7 +148,7 @@ fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
 }
 
 #[test]
-fn children_cpu_time_counts_what_a_finished_child_used() {
+fn a_forked_childs_cpu_is_counted_one_that_dies_is_an_error_and_one_dropped_is_reaped() {
     let before = children_cpu_time();
     let child = fork(|| {
         // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
@@ -166,10 +166,7 @@ fn children_cpu_time_counts_what_a_finished_child_used() {
     let grown = children_cpu_time().saturating_sub(before);
     let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
     assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
-}
 
-#[test]
-fn a_forked_child_that_dies_is_an_error_and_one_never_waited_for_is_reaped() {
     let killed = fork(|| {
         // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
         unsafe { libc::raise(libc::SIGKILL) };
