@@ -75,8 +75,7 @@ pub fn thread_count() -> Option<u64> {
     status_number("Threads:")
 }
 
-/// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
-/// shares (Linux: `RssAnon:` in `/proc/self/status`).
+/// This process's anonymous resident memory in KiB: heap and stacks, pages it shares with none.
 pub fn anon_memory_kb() -> Option<u64> {
     status_number("RssAnon:")
 }

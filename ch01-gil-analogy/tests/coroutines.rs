@@ -4,6 +4,7 @@
 use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, python_sleepers, sleepers};
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
+use shared::testing::python;
 
 /// `units` sleepers as OS threads (capped by `cap`), then as tokio tasks, in child processes.
 fn in_rust(units: u64, cap: &ThreadCap) -> [Sleepers; 2] {
@@ -51,9 +52,7 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     // interpreter thread state for every thread): fails where an asyncio task were a thread in
     // disguise. The best of three tries counts, since other programs' allocations can move a
     // process's peak memory.
-    let Some(python) = shared::testing::python() else {
-        return;
-    };
+    let Some(python) = python() else { return };
     let units = 1000;
     let mut tries = Vec::new();
     for _ in 0..3 {
@@ -141,18 +140,17 @@ fn the_limits_are_read_from_this_machine() {
     assert_eq!(limits.max_map_count, number("/proc/sys/vm/max_map_count"));
     // This test binary alone runs a harness thread and this test's thread.
     assert!(limits.threads_in_use >= 2, "{limits:?}");
+    // The first word after `name` in the text at `path`.
+    let after = |path: &str, name: &str| {
+        let text = read(path);
+        let rest = text.lines().find_map(|l| l.strip_prefix(name)).expect(name);
+        rest.split_whitespace().next().expect(name).to_string()
+    };
     // The kernel's own table of this process's limits says the same (soft limit first).
-    let table = read("/proc/self/limits");
-    let line = table.lines().find_map(|l| l.strip_prefix("Max processes"));
-    let soft = line.and_then(|rest| rest.split_whitespace().next());
-    let soft = soft.expect("Max processes");
+    let soft = after("/proc/self/limits", "Max processes");
     assert_eq!(limits.nproc, soft.parse().ok(), "Max processes: {soft}");
     // MemAvailable moves a little between two readings, not by a factor.
-    let meminfo = read("/proc/meminfo");
-    let kib = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"));
-    let kib = kib.expect("a line").trim().trim_end_matches("kB").trim();
+    let kib = after("/proc/meminfo", "MemAvailable:");
     let expected = kib.parse::<f64>().expect("kB") * 1024.0;
     let bytes = limits.available_memory.expect("Linux says") as f64;
     let close = (bytes / expected - 1.0).abs() < 0.2;

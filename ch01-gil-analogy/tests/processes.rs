@@ -11,6 +11,7 @@ use ch01_gil_analogy::demos::processes_and_threads::{
     hello_from_a_thread, measure_python_start, measure_start, processes_copy, threads_share,
 };
 use shared::child::SelfExe;
+use shared::testing::python;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
 
@@ -109,9 +110,7 @@ fn a_python_process_starts_slower_than_a_python_thread() {
     // process as cheap as a thread). The 3x is on CPU time (this process and its children): with
     // two CPU hogs each new Python thread waits milliseconds for a CPU, as long as a process
     // takes to start, so wall time keeps only "slower"; best of a few tries, as above.
-    let Some(python) = shared::testing::python() else {
-        return;
-    };
+    let Some(python) = python() else { return };
     let mut tries = Vec::new();
     for _ in 0..5 {
         let started = measure_python_start(&python, 20).expect("start.py ran");

@@ -10,6 +10,7 @@ use ch01_gil_analogy::demos::refcount::{
     Increment, cpython_freed, drop_references, fetch_add, freed, load_then_store, tally,
 };
 use ch01_gil_analogy::gil::Gil;
+use shared::testing::python;
 use shared::trace::record;
 
 /// The demo's count, recorded: a recording takes every span in the process, one recording at a
@@ -31,9 +32,7 @@ fn an_object_is_freed_exactly_when_its_last_reference_goes_in_rust_and_in_cpytho
     // In CPython the count rises and falls with the references, and the last one frees it.
     // Fails where CPython freed the object before its last reference went, or more than once,
     // or where getrefcount did not follow the references made and dropped.
-    let Some(python) = shared::testing::python() else {
-        return;
-    };
+    let Some(python) = python() else { return };
     let row = cpython_freed(&python, 4).expect("refcount.py ran");
     let parse = |count: &str| count.parse::<i64>().expect("a number");
     let counts: Vec<i64> = row.counts.split(' ').map(parse).collect();

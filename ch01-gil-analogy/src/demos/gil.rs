@@ -86,8 +86,7 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 // The same work in child processes (`multiprocessing`), each with its own interpreter and
 // lock, and with rayon: the comparisons the lesson's threads are measured against.
 
-/// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
-/// lock. Returns their values and the spans their answers carry.
+/// `multiprocessing`: two fibs in two children, each with its own interpreter and lock.
 pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<(Vec<u64>, Vec<Span>)> {
     let children = [exe.spawn(&job)?, exe.spawn(&job)?];
     let [a, b] = children.map(|child| child.wait::<u64>());
@@ -105,8 +104,7 @@ pub fn rayon_join(n: u32) -> [u64; 2] {
 /// The bytecode a request runs before and after it: small next to the wait, but it needs the lock.
 pub const IO_TASK_FIB: u32 = 15;
 
-/// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
-/// process each, each making its request as [`request`] does under its own GIL.
+/// `multiprocessing` for I/O: `n` children each make one [`request`] to our server on `port`.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
     let job = Job::Fetch { port, delay_ms };
     let children = (0..n).map(|_| exe.spawn(&job));
@@ -186,8 +184,7 @@ pub fn holding(spans: &[Span]) -> Vec<&Span> {
     spans.iter().filter(held).collect()
 }
 
-/// How many times the lock went from one thread to a different one: consecutive holding
-/// spans (in the order they opened) with different labels.
+/// How many times the lock went to another thread: consecutive holding spans, other labels.
 pub fn handoffs(spans: &[Span]) -> u64 {
     let held = holding(spans);
     held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
@@ -236,14 +233,15 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
         };
         Ok(())
     })?;
+    let expected = shared::workloads::fib(n);
     for run in &mut rows {
-        let expected = shared::workloads::fib(n);
         let (name, values) = (run.name, &run.values);
-        run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
+        let right = values == &[expected; 2];
         ensure!(
-            values == &[expected; 2],
+            right,
             "{name} computed {values:?}, not fib({n}) = {expected}"
         );
+        run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
         match name {
             "sequential" => run.fib_n = Some(n),
             "threads_with_gil" => {

@@ -81,8 +81,7 @@ const SECTION: &str = "1.4";
 const PARENT_START: u64 = 1000;
 /// How many threads, then processes, the start-up rows start.
 const START_UNITS: u64 = 100;
-/// How many threads are alive at once when one thread's memory is measured: enough that a
-/// few pages allocated by something else hardly move the figure per thread.
+/// Threads alive at once when a thread's memory is measured: others' pages hardly move it.
 pub const FOOTPRINT_THREADS: u64 = 100;
 /// How many threads and how many child processes count.
 pub const WORKERS: u64 = 2;
@@ -226,9 +225,8 @@ pub fn measure_python_start(python: &Python, units: u64) -> anyhow::Result<Finis
     python.run(&START_PY, &[units.to_string()])
 }
 
-/// One thread's memory (`threads` alive at once: how much this process's anonymous memory
-/// grew while they waited) beside a fresh child process's own reading. None without
-/// Linux's `/proc`.
+/// One thread's memory (growth of ours with `threads` alive at once) beside a fresh child's own
+/// reading. None without Linux's `/proc`.
 pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
     let before = anon_memory_kb()?;
     let barrier = Barrier::new(threads as usize + 1);
@@ -392,13 +390,12 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         false => format!("The child processes read at most {saw}, the parent {parent}."),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
-    if let Some(Finished {
-        result: [thread, process],
-        ..
-    }) = &m.python
-    {
-        let in_cpython = "In CPython, a threading.Thread";
-        lines.push(start_line(in_cpython, thread, process));
+    if let Some([thread, process]) = m.python.as_ref().map(|python| &python.result) {
+        lines.push(start_line(
+            "In CPython, a threading.Thread",
+            thread,
+            process,
+        ));
     }
     if let Some([threads, process]) = &m.footprints {
         lines.push(format!(
@@ -414,11 +411,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
 /// What a pair of start-up rows shows, true to its numbers.
 fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
-    let faster = if process.per_unit_us > thread.per_unit_us {
-        let how_much = times(process.per_unit_us, thread.per_unit_us);
-        format!("a thread was {how_much} faster to start here")
-    } else {
-        "here a process was not slower to start".into()
+    let (t, p) = (thread.per_unit_us, process.per_unit_us);
+    let faster = match p > t {
+        true => format!("a thread was {} faster to start here", times(p, t)),
+        false => "here a process was not slower to start".into(),
     };
     let cpu = match (thread.cpu_us_per_unit, process.cpu_us_per_unit) {
         // Wall time includes each new thread's wait for a CPU; CPU time is the start's own cost.
@@ -432,7 +428,7 @@ fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
     };
     format!(
         "{thread_is} started and finished in {} on average, a process in {}: {faster}.{cpu}",
-        human_ms(thread.per_unit_us / 1e3),
-        human_ms(process.per_unit_us / 1e3)
+        human_ms(t / 1e3),
+        human_ms(p / 1e3)
     )
 }

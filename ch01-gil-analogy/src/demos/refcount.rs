@@ -200,9 +200,8 @@ pub struct Tally {
     pub spans: Vec<Span>,
 }
 
-/// An object freed when its last reference went: `freed_at_zero`, or `cpython_refcount`
-/// from `refcount.py`, whose `counts` are what `sys.getrefcount` said as each reference was
-/// made, then as each was dropped.
+/// `freed_at_zero`, or `cpython_refcount` (`refcount.py`), whose `counts` are what
+/// `sys.getrefcount` said as each reference was made, then as each was dropped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Freed {
     /// Which.

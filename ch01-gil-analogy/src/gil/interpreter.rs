@@ -111,11 +111,7 @@ impl Machine {
             // Saturating: the code never subtracts below zero, but a model must not panic.
             Op::Sub => self.binary(u64::saturating_sub),
             Op::Add => self.binary(u64::wrapping_add),
-            Op::JumpIfFalse(target) => {
-                if self.pop() == 0 {
-                    self.pc = target;
-                }
-            }
+            Op::JumpIfFalse(target) => self.pc = if self.pop() == 0 { target } else { self.pc },
             Op::Call => {
                 let arg = self.pop();
                 self.frames.push(Frame {
@@ -152,8 +148,7 @@ impl Machine {
     }
 
     fn binary(&mut self, op: impl Fn(u64, u64) -> u64) {
-        let b = self.pop();
-        let a = self.pop();
+        let (b, a) = (self.pop(), self.pop()); // b was pushed last
         self.stack.push(op(a, b));
     }
 }
