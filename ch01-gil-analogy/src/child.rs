@@ -24,16 +24,14 @@ pub enum Job {
         /// The one CPU to run on, if any.
         cpu: Option<usize>,
     },
-    /// `units` sleepers at once, as OS threads (`os_threads`) or tokio tasks on one thread
-    /// (`tokio_tasks`): the `coroutines` demo.
+    /// `units` sleepers at once, as OS threads or as tokio tasks on one thread (`coroutines`).
     Sleepers {
         /// OS threads, or else tasks.
         threads: bool,
         /// How many.
         units: u64,
     },
-    /// One blocking request to the embedded server on 127.0.0.1:`port`, as a thread of the
-    /// child's own model interpreter (`gil`'s `io_processes`).
+    /// One blocking request to our server on 127.0.0.1:`port` under the child's own GIL.
     Fetch {
         /// The embedded server's port.
         port: u16,

@@ -214,9 +214,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          thread: it waits like a thread, but costs far less to create and to keep.",
     );
     narrator.say(format!(
-        "{} units each sleep {} at once: as OS threads, then as tokio tasks on one \
-         thread, then in CPython as asyncio tasks and as threads, each way in a fresh \
-         process so that its memory is its own.\n\n",
+        "{} units each sleep {} at once, as OS threads and as tokio tasks on one thread, then in \
+         CPython as asyncio tasks and threads; each way in a fresh process, its memory its own.\n\n",
         sizes.units,
         human(NAP)
     ));

@@ -16,10 +16,8 @@ use crate::gil::Gil;
 /// Does `job` in this child process and returns its result for the parent.
 pub fn run_job(job: Job) -> anyhow::Result<Value> {
     // The child's own GIL, for its one thread (CPython's default switch interval).
-    let (gil, name) = (
-        Gil::new(Duration::from_millis(5)),
-        format!("pid {}", std::process::id()),
-    );
+    let gil = Gil::new(Duration::from_millis(5));
+    let name = format!("pid {}", std::process::id());
     Ok(match job {
         Job::Hello => to_value(Hello::here())?,
         Job::Nothing => Value::Null,

@@ -108,8 +108,7 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// From each worker's (pid, what it counted, what it read after adding) and the parent's
-    /// counter afterwards.
+    /// From each worker's (pid, count, what it read after adding) and the parent's counter.
     fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
         Self {
             worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
@@ -130,22 +129,20 @@ impl Sharing {
         self.workers_counted > 0 && self.parent_sees == self.workers_counted
     }
 
-    /// True if a worker read a value from its counter that the parent's counter never
-    /// shows: it changed a copy of its own.
+    /// True if a worker read a value the parent's counter never shows: it changed its own copy.
     pub fn private_memory(&self) -> bool {
         self.workers_saw > self.parent_sees
     }
 
     /// The row: `threads` or `processes` (CPU time includes child processes').
     fn row(&self, name: &'static str, usage: &Usage) -> Value {
-        let flag = |yes: bool| u8::from(yes);
         json!({
             "name": name,
             "wall_ms": ms(usage.wall),
             "cpu_ms": ms(usage.cpu),
-            "pid_differs": flag(self.pid_differs()),
-            "shared_memory": flag(self.shared_memory()),
-            "private_memory": flag(self.private_memory()),
+            "pid_differs": u8::from(self.pid_differs()),
+            "shared_memory": u8::from(self.shared_memory()),
+            "private_memory": u8::from(self.private_memory()),
             "workers_counted": self.workers_counted,
             "workers_saw": self.workers_saw,
             "parent_sees": self.parent_sees,
@@ -156,17 +153,14 @@ impl Sharing {
 /// `thread_hello` or `child_hello`: `same_pid` when it ran in this process, `main_thread` when
 /// its thread id is its pid (on Linux, the process's main thread).
 fn greeting(name: &'static str, hello: &Hello) -> Value {
-    let mut row = json!({
+    json!({
         "name": name,
         "pid": hello.pid,
         "thread_id": hello.thread_id,
+        "threads": hello.threads,
         "same_pid": u8::from(hello.pid == std::process::id()),
         "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
-    });
-    if let Some(threads) = hello.threads {
-        row["threads"] = threads.into();
-    }
-    row
+    })
 }
 
 /// `thread_start`, `process_start`, `python_thread_start` or `python_process_start`.
@@ -312,10 +306,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          process.",
     );
     narrator.say(format!(
-        "{WORKERS} threads, then {WORKERS} forked child processes, each count to {} into a \
-         counter (the children's copy starts at {PARENT_START}); {START_UNITS} threads, then \
-         processes, start one at a time, in Rust and CPython; {FOOTPRINT_THREADS} threads are \
-         alive at once beside a child.\n\n",
+        "{WORKERS} threads, then {WORKERS} forked children (whose copy starts at {PARENT_START}), \
+         each count to {}; {START_UNITS} threads, then processes, start one at a time, in Rust \
+         and CPython; {FOOTPRINT_THREADS} threads stay alive beside a child.\n\n",
         sizes.increments
     ));
     let m = measure(sizes)?;
@@ -347,12 +340,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
         narrator.report(&Report::new(DEMO, SECTION, rows));
     } else {
-        let tables = [
-            hellos,
-            memory,
-            [starts, python_rows].concat(),
-            footprint_rows,
-        ];
+        let starts = [starts, python_rows].concat();
+        let tables = [hellos, memory, starts, footprint_rows];
         for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
             narrator.report(&Report::new(DEMO, SECTION, rows));
         }
