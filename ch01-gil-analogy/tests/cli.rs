@@ -113,14 +113,14 @@ fn expected(python: bool) -> Vec<Demo> {
 const TINY: &str = "--fib 14 --requests 2 --delay 300 --increments 2000 --units 20";
 
 #[test]
-fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
+fn json_prints_one_line_per_demo_with_the_documented_names_and_no_python_leaves_cpython_out() {
     let output = run(&format!("--json {TINY}"));
     let lines = json_lines(&output);
     let python = Python::find(false).map_err(|e| eprintln!("note: {e}"));
     let python = python.is_ok();
-    let expected = expected(python);
-    assert_eq!(lines.len(), expected.len(), "one line per demo: {lines:?}");
-    for (line, (demo, section, rows, facts)) in lines.iter().zip(expected) {
+    let demos = expected(python);
+    assert_eq!(lines.len(), demos.len(), "one line per demo: {lines:?}");
+    for (line, (demo, section, rows, facts)) in lines.iter().zip(demos) {
         assert_rows(line, demo, section, &rows);
         // The facts, as the JSON states them.
         for (row, field, value) in facts {
@@ -128,10 +128,8 @@ fn json_prints_one_parseable_line_per_demo_with_the_documented_names() {
             assert_eq!(stated, Some(value), "{demo}: {row}.{field}");
         }
     }
-}
 
-#[test]
-fn no_python_leaves_the_cpython_rows_out_and_says_why_once() {
+    // With --no-python: the same without the CPython rows, and one line says why.
     let output = run(&format!("--json --no-python {TINY}"));
     let lines = json_lines(&output);
     for (line, (demo, section, rows, _)) in lines.iter().zip(expected(false)) {

@@ -17,7 +17,7 @@ fn in_rust(units: u64, cap: &ThreadCap) -> [Sleepers; 2] {
 }
 
 #[test]
-fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
+fn tasks_sleep_at_once_on_one_thread_cost_a_tenth_of_a_thread_and_are_never_capped() {
     // Enough units that a thread's pages show in the peak memory, and that the tasks' share
     // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
@@ -44,6 +44,18 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     assert!(tasks.spawn_cpu_us_per_unit > 0.0, "{tasks:?}");
     let cheaper = threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit;
     assert!(cheaper, "{threads:?} {tasks:?}");
+    // Threads beyond a cap are not started, and the row says why.
+    let cap = ThreadCap {
+        max_threads: 20,
+        reason: "a cap for this test".into(),
+    };
+    let [threads, tasks] = in_rust(50, &cap);
+    let units = (threads.units, tasks.units);
+    assert_eq!(units, (20, 50), "tasks are never capped");
+    assert!(threads.threads_used <= 21, "{threads:?}");
+    let note = threads.note.expect("a capped row says so");
+    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
+    assert!(says_why, "{note}");
 }
 
 #[test]
@@ -83,21 +95,6 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
         tries.push((memory, cpu, tasks, threads));
     }
     panic!("asyncio tasks were not 4 times lighter (memory, CPU to create): {tries:?}");
-}
-
-#[test]
-fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
-    let cap = ThreadCap {
-        max_threads: 20,
-        reason: "a cap for this test".into(),
-    };
-    let [threads, tasks] = in_rust(50, &cap);
-    let units = (threads.units, tasks.units);
-    assert_eq!(units, (20, 50), "tasks are never capped");
-    assert!(threads.threads_used <= 21, "{threads:?}");
-    let note = threads.note.expect("a capped row says so");
-    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
-    assert!(says_why, "{note}");
 }
 
 #[test]

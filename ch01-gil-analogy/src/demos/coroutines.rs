@@ -235,18 +235,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 /// What the two rows show, in sentences true to their numbers.
 fn summary(threads: &Sleepers, tasks: &Sleepers) -> Vec<String> {
     let (thread_cpu, task_cpu) = (threads.spawn_cpu_us_per_unit, tasks.spawn_cpu_us_per_unit);
+    let cpu = times(thread_cpu, task_cpu);
     let mut lines = vec![match thread_cpu > task_cpu {
-        true => format!(
-            "Creating one: a thread cost {} the CPU time of a task.",
-            times(thread_cpu, task_cpu)
-        ),
+        true => format!("Creating one: a thread cost {cpu} the CPU time of a task."),
         false => "Creating one: here a task was not cheaper in CPU time than a thread.".into(),
     }];
+    let memory = times(threads.bytes_per_unit, tasks.bytes_per_unit);
     let memory = match (tasks.bytes_per_unit > 0.0, threads.bytes_per_unit > 0.0) {
-        (true, true) => format!(
-            "a thread raised the peak memory {} as much as a task.",
-            times(threads.bytes_per_unit, tasks.bytes_per_unit)
-        ),
+        (true, true) => format!("a thread raised the peak memory {memory} as much as a task."),
         (false, true) => {
             "the tasks fit in pages the process already had; the threads did not.".into()
         }
