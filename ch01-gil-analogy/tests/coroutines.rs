@@ -97,8 +97,9 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     panic!("asyncio tasks were not 4 times lighter (memory, CPU to create): {tries:?}");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
-fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
+fn the_limits_are_read_from_this_machine_and_the_cap_is_half_of_what_the_tightest_leaves() {
     // (RLIMIT_NPROC, threads in use, threads-max, max_map_count, available memory): cap, why.
     let gib = Some(1 << 30);
     let all = (Some(1000), 200, Some(10_000), Some(65_530), gib);
@@ -125,11 +126,8 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
         assert_eq!(capped.max_threads, max, "{limits:?}: {capped:?}");
         assert!(capped.reason.contains(why), "{capped:?}");
     }
-}
 
-#[cfg(target_os = "linux")]
-#[test]
-fn the_limits_are_read_from_this_machine() {
+    // The limits themselves, as this machine states them.
     let limits = Limits::read();
     let read = |path: &str| std::fs::read_to_string(path).expect(path);
     let number = |path: &str| read(path).trim().parse::<u64>().ok();

@@ -26,15 +26,11 @@ fn extent(spans: &[Span]) -> Duration {
 }
 
 #[test]
-fn the_interpreter_computes_the_books_fib() {
+fn the_interpreter_computes_fib_and_under_the_gil_holding_spans_never_overlap_on_one_core() {
     for n in 0..=22 {
         let computed = Machine::fib(n).run(|| {});
         assert_eq!(computed, shared::workloads::fib(n), "fib({n})");
     }
-}
-
-#[test]
-fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     let gil = Gil::new(INTERVAL);
     let (_, spans) = record(|| demo::two_threads(&gil, 24));
     let held = holding(&spans);

@@ -30,7 +30,7 @@ fn kept_to_themselves(sharing: &Sharing, start: u64, increments: u64) -> bool {
 }
 
 #[test]
-fn threads_share_the_parents_memory_and_a_forked_child_changes_only_its_copy() {
+fn threads_share_memory_a_forked_child_changes_its_copy_is_counted_and_reaped_when_dropped() {
     let (threads, spans) = record(|| threads_share(10_000));
     assert!(!threads.pid_differs());
     assert_eq!(threads.workers_counted, 20_000);
@@ -56,6 +56,41 @@ fn threads_share_the_parents_memory_and_a_forked_child_changes_only_its_copy() {
     // Negative control: the threads, doing the same thing, changed the parent's counter, and the
     // same check fails for them.
     assert!(!kept_to_themselves(&threads, 0, 10_000), "{threads:?}");
+
+    // A forked child's CPU time is counted once it ends, one that dies is an error, one dropped is reaped.
+    let before = children_cpu_time();
+    let child = fork(|| {
+        // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
+        black_box(count_in_a_copy(3_000_000));
+        for _ in 0..200_000 {
+            // SAFETY: getppid has no preconditions and is async-signal-safe.
+            black_box(unsafe { libc::getppid() });
+        }
+        process_cpu_time().as_micros() as u64
+    })
+    .expect("forked");
+    let child_cpu = Duration::from_micros(child.wait().expect("answered"));
+    assert!(child_cpu > Duration::ZERO);
+    // Other tests' children may add to it too; none can take away.
+    let grown = children_cpu_time().saturating_sub(before);
+    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
+    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
+
+    let killed = fork(|| {
+        // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
+        unsafe { libc::raise(libc::SIGKILL) };
+        0
+    })
+    .expect("forked");
+    let error = killed.wait().expect_err("no answer").to_string();
+    assert!(error.contains("failed"), "{error}");
+
+    let dropped = fork(|| 7).expect("forked");
+    let pid = dropped.pid() as libc::pid_t;
+    drop(dropped);
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!exists, "the dropped child {pid} is still there (a zombie)");
 }
 
 #[test]
@@ -136,41 +171,4 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process_in_rust_and_in_cpy
         "a Python process started no slower, or cost less than 3 times a thread's CPU time; \
          (thread, process) wall then CPU µs per unit: {tries:?}"
     );
-}
-
-#[test]
-fn a_forked_childs_cpu_is_counted_one_that_dies_is_an_error_and_one_dropped_is_reaped() {
-    let before = children_cpu_time();
-    let child = fork(|| {
-        // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
-        black_box(count_in_a_copy(3_000_000));
-        for _ in 0..200_000 {
-            // SAFETY: getppid has no preconditions and is async-signal-safe.
-            black_box(unsafe { libc::getppid() });
-        }
-        process_cpu_time().as_micros() as u64
-    })
-    .expect("forked");
-    let child_cpu = Duration::from_micros(child.wait().expect("answered"));
-    assert!(child_cpu > Duration::ZERO);
-    // Other tests' children may add to it too; none can take away.
-    let grown = children_cpu_time().saturating_sub(before);
-    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
-    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
-
-    let killed = fork(|| {
-        // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
-        unsafe { libc::raise(libc::SIGKILL) };
-        0
-    })
-    .expect("forked");
-    let error = killed.wait().expect_err("no answer").to_string();
-    assert!(error.contains("failed"), "{error}");
-
-    let dropped = fork(|| 7).expect("forked");
-    let pid = dropped.pid() as libc::pid_t;
-    drop(dropped);
-    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-    let exists = unsafe { libc::kill(pid, 0) } == 0;
-    assert!(!exists, "the dropped child {pid} is still there (a zombie)");
 }

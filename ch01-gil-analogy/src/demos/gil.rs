@@ -237,10 +237,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     for run in &mut rows {
         let (name, values) = (run.name, &run.values);
         let right = values == &[expected; 2];
-        ensure!(
-            right,
-            "{name} computed {values:?}, not fib({n}) = {expected}"
-        );
+        ensure!(right, "{name}: {values:?}, not fib({n}) = {expected}");
         run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
         match name {
             "sequential" => run.fib_n = Some(n),

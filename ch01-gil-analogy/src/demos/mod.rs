@@ -22,9 +22,7 @@ pub fn run_job(job: Job) -> anyhow::Result<Value> {
         Job::Hello => to_value(Hello::here())?,
         Job::Nothing => Value::Null,
         Job::Fib { n, cpu } => {
-            if let Some(cpu) = cpu {
-                shared::affinity::to_cpu(cpu)?;
-            }
+            cpu.map(shared::affinity::to_cpu).transpose()?;
             to_value(gil.attach(name).run_fib(n))?
         }
         Job::Sleepers { threads, units } => to_value(coroutines::in_child(threads, units)?)?,

@@ -33,10 +33,8 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<(usize, u64)
     let first = Rc::new(Object { frees });
     // A weak reference does not count: it lets us watch the count without keeping the object.
     let watcher: Weak<Object> = Rc::downgrade(&first);
-    let mut all: Vec<Rc<Object>> = vec![first];
-    while all.len() < references {
-        all.push(Rc::clone(&all[0]));
-    }
+    // `references` handles to the one object: `vec!` clones the `Rc`, and each clone counts.
+    let mut all: Vec<Rc<Object>> = vec![first; references];
     let mut steps = Vec::new();
     while let Some(reference) = all.pop() {
         drop(reference);
@@ -65,10 +63,9 @@ pub fn fetch_add(refcount: &AtomicU64) {
 /// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
 /// Returns the adds made (what a correct count ends at) and what the count really ended at.
 pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> (u64, u64) {
-    let refcount = AtomicU64::new(0);
+    let refcount = &AtomicU64::new(0);
     let added = race(threads, increments, |t| {
         let mut thread = gil.attach(t.to_string());
-        let refcount = &refcount;
         move || thread.execute(|| how(refcount))
     });
     (added, refcount.load(SeqCst))
@@ -144,9 +141,7 @@ pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S +
                     let (mut seen, mut done) = (others(), 0);
                     loop {
                         let (wall, cpu) = (Instant::now(), thread_cpu_time());
-                        for _ in 0..chunk {
-                            step();
-                        }
+                        (0..chunk).for_each(|_| step());
                         done += chunk;
                         progress[i].store(done, Relaxed);
                         let now = others();
