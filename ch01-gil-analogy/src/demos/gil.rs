@@ -199,24 +199,9 @@ pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
         .collect()
 }
 
-/// Every run of the demo.
-#[derive(Debug, Clone)]
-pub struct GilRuns {
-    /// The model's fib rows, its request rows, then CPython's (none without `python3`).
-    pub rows: Vec<GilRun>,
-    /// Which CPython ran, when one did.
-    pub cpython: Option<Cpython>,
-}
-
-impl GilRuns {
-    /// The run with this name.
-    pub fn get(&self, name: &str) -> Option<&GilRun> {
-        self.rows.iter().find(|run| run.name == name)
-    }
-}
-
-/// Every way with fib(`sizes.fib`, or calibrated) and `sizes.requests` requests, then CPython.
-pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
+/// Every way with fib(`sizes.fib`, or calibrated) and `sizes.requests` requests, then CPython:
+/// the model's fib rows, its request rows, CPython's rows, and which CPython ran (if one did).
+pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<GilRun>, Option<Cpython>)> {
     let exe = &SelfExe::current()?;
     // First, so that an unreachable --url is reported at once, not after the fib runs.
     let target = &Target::new(sizes.url.as_ref(), sizes.delay)?;
@@ -281,7 +266,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     });
     let (cpython, python_rows) = cpython.transpose()?.unzip();
     rows.extend(python_rows.into_iter().flatten());
-    Ok(GilRuns { rows, cpython })
+    Ok((rows, cpython))
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
@@ -457,13 +442,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
         human(interval)
     ));
-    let runs = measure(&sizes)?;
-    narrator.report(&Report::new(DEMO, SECTION, runs.rows.iter().collect()));
+    let (rows, cpython) = measure(&sizes)?;
+    narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     narrator.say(
         "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
          CPython's rows, to its own\n\n",
     );
-    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let find = |name: &str| rows.iter().find(|run| run.name == name);
+    let get = |name: &str| find(name).cloned().unwrap_or_default();
     let zoom = interval * 12;
     // Each timeline and its title; the titles say what each run got: at once on two cores, or
     // only open at once.
@@ -533,7 +519,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         io_threads.ratio,
         at_once(&io_threads)
     ));
-    lines.push(match runs.get("io_processes") {
+    lines.push(match find("io_processes") {
         Some(processes) => format!(
             "In child processes, one request each, they took {:.2}x{}: processes serve \
              I/O-bound work too, each paying for its start.",
@@ -542,7 +528,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    if let Some(python) = &runs.cpython {
+    if let Some(python) = &cpython {
         let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
         let cores = ratio(threads.cpu_ms, threads.wall_ms);
         let used = match python.gil_enabled {

@@ -193,19 +193,14 @@ pub struct Footprint {
 /// Starts `units` idle threads, then `units` idle children, each ended before the next.
 pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     let exe = SelfExe::current()?;
-    let ((), threads) = measure_usage(|| {
-        for _ in 0..units {
-            std::thread::spawn(|| ()).join().expect("an empty thread");
-        }
-    });
+    let (joined, threads) =
+        measure_usage(|| (0..units).try_for_each(|_| std::thread::spawn(|| ()).join()));
+    joined.expect("an empty thread panicked");
     let (done, processes) =
         measure_usage(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
     done?;
-    let rows = [
-        ("thread_start", threads.wall),
-        ("process_start", processes.wall),
-    ];
-    Ok(rows.map(|(name, wall)| Start {
+    let rows = [("thread_start", threads), ("process_start", processes)];
+    Ok(rows.map(|(name, Usage { wall, .. })| Start {
         name: name.into(),
         units,
         wall_ms: ms(wall),

@@ -251,19 +251,9 @@ pub fn freed(references: usize) -> Freed {
     }
 }
 
-/// What the demo measured.
-#[derive(Debug, Clone)]
-pub struct Refcount {
-    /// `freed_at_zero`.
-    pub freed: Freed,
-    /// `cpython_refcount`, when CPython ran.
-    pub cpython: Option<Freed>,
-    /// `non_atomic`, `atomic` and `non_atomic_under_gil`.
-    pub tallies: [Tally; 3],
-}
-
-/// The freed-at-zero rows, then `THREADS` threads adding each way at least `sizes.increments` times.
-pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
+/// `freed_at_zero`, `cpython_refcount` when CPython ran, then `non_atomic`, `atomic` and
+/// `non_atomic_under_gil`: `THREADS` threads adding each way at least `sizes.increments` times.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<(Freed, Option<Freed>, [Tally; 3])> {
     let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
     let no_lock = Gil::disabled();
     let ways = [
@@ -274,11 +264,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
     let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
     let cpython = shared::narrate::python().map(|p| cpython_freed(&p, REFERENCES));
     let (freed, cpython) = (freed(REFERENCES), cpython.transpose()?);
-    Ok(Refcount {
-        freed,
-        cpython,
-        tallies,
-    })
+    Ok((freed, cpython, tallies))
 }
 
 // ---- narrating it ----
@@ -300,8 +286,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          without a lock, then under the model GIL.\n\n",
         plural(sizes.increments, "time", "times")
     ));
-    let m = measure(sizes)?;
-    let (freed, cpython, [racy, atomic, under_gil]) = (&m.freed, &m.cpython, &m.tallies);
+    let (freed, cpython, tallies) = &measure(sizes)?;
+    let [racy, atomic, under_gil] = tallies;
     if narrator.json() {
         let rows = Report::mixed(DEMO, SECTION).with(racy).with(atomic);
         let rows = rows.with(freed).with(under_gil);
@@ -309,7 +295,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     } else {
         let frees = [freed].into_iter().chain(cpython).collect();
         narrator.report(&Report::new(DEMO, SECTION, frees));
-        narrator.report(&Report::new(DEMO, SECTION, m.tallies.iter().collect()));
+        narrator.report(&Report::new(DEMO, SECTION, tallies.iter().collect()));
     }
     let title = "the two threads updating the count (non_atomic)";
     narrator.timeline(title, &racy.spans);
