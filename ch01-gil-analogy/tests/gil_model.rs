@@ -114,8 +114,7 @@ fn the_lock_is_released_during_io_so_threads_and_child_processes_overlap_their_r
     assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
 
-/// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
-/// opening to the last one's closing.
+/// CPU-seconds per second: the CPU time used inside the spans over their [`extent`].
 fn cpu_per_wall(spans: &[Span]) -> f64 {
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     cpu.as_secs_f64() / extent(spans).as_secs_f64().max(1e-9)

@@ -246,14 +246,11 @@ pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
 /// What the demo measured.
 #[derive(Debug, Clone)]
 pub struct Measured {
-    /// A spawned thread saying who it is.
-    pub thread: Hello,
-    /// A fresh child process saying who it is.
-    pub child: Hello,
-    /// Threads counting into the parent's counter, and what that cost.
-    pub threads: (Sharing, Usage),
-    /// Forked children counting into their copies (their CPU included).
-    pub processes: (Sharing, Usage),
+    /// A spawned thread, then a fresh child process, saying who it is.
+    pub hellos: [Hello; 2],
+    /// Threads counting into the parent's counter, then forked children into their copies (their
+    /// CPU included), and what each cost.
+    pub counts: [(Sharing, Usage); 2],
     /// The counting threads' spans.
     pub spans: Vec<Span>,
     /// Threads, then processes, started one after the other.
@@ -281,10 +278,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
         starts: starts?,
         python: python.transpose()?,
         footprints: footprint(FOOTPRINT_THREADS, &child),
-        thread,
-        child,
-        threads: threads.0,
-        processes: (processes?, usage),
+        hellos: [thread, child],
+        counts: [threads.0, (processes?, usage)],
         spans: threads.1,
     })
 }
@@ -307,6 +302,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         sizes.increments
     ));
     let m = measure(sizes)?;
+    let ([thread, child], [(threads, t_usage), (processes, p_usage)]) = (&m.hellos, &m.counts);
     narrator.say(format!(
         "This process is pid {}, with {} right now, running on thread '{}' (os id {}); \
          the child says its parent is pid {}.\n\n",
@@ -314,20 +310,20 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         thread_count().map_or("? threads".into(), |n| plural(n, "thread", "threads")),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
-        m.child.parent_pid,
+        child.parent_pid,
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
     let python_rows = m.python.iter().flat_map(|p| &p.result);
     let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
     let memory = vec![
-        m.threads.0.row("threads", &m.threads.1),
-        m.processes.0.row("processes", &m.processes.1),
+        threads.row("threads", t_usage),
+        processes.row("processes", p_usage),
     ];
     let starts = vec![json!(m.starts[0]), json!(m.starts[1])];
     let hellos = vec![
-        greeting("thread_hello", &m.thread),
-        greeting("child_hello", &m.child),
+        greeting("thread_hello", thread),
+        greeting("child_hello", child),
     ];
     let footprint_rows: Vec<Value> = m.footprints.iter().flatten().map(|f| json!(f)).collect();
     if narrator.json() {
@@ -348,14 +344,13 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     }
 
     let mut lines = Vec::new();
-    if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
+    if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
         lines.push(
             "The fresh child process had exactly 1 thread, whose id was the child's pid: a \
              process starts with its main thread. The thread we spawned had an id of its own."
                 .into(),
         );
     }
-    let (threads, processes) = (&m.threads.0, &m.processes.0);
     let (counted, saw) = (threads.workers_counted, threads.parent_sees);
     lines.push(match threads.shared_memory() {
         true => format!(

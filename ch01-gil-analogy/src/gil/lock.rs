@@ -150,8 +150,7 @@ impl PyThread<'_> {
     /// Takes the lock, waiting while another thread holds it. `waiting` is the lock-wait span
     /// already open when this thread was made to let go a moment ago.
     fn take(&mut self, mut waiting: Option<EnteredSpan>) {
-        let gil = self.gil;
-        let name = self.name.as_str();
+        let (gil, name) = (self.gil, self.name.as_str());
         if !gil.enabled {
             self.holding = Some(info_span!("thread", name).entered());
             return;
