@@ -1,8 +1,7 @@
 #![doc = include_str!("../README.md")]
 //!
-//! Modules: [`demos`] (one per demo), [`gil`] (the model interpreter and its lock), [`child`]
-//! (the jobs of child processes, and `fork`), [`thread_cap`] (how many threads are safe to
-//! start), [`cli`] (arguments).
+//! Modules: [`demos`], [`gil`] (the model interpreter and its lock), [`child`] (child jobs and
+//! `fork`), [`thread_cap`] (how many threads are safe to start), [`cli`].
 
 pub mod child;
 pub mod cli;

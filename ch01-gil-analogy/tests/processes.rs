@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ch01_gil_analogy::child::{Hello, fork};
+use ch01_gil_analogy::child::fork;
 use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, Start, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_python_start, measure_start, processes_copy, threads_share,
@@ -14,12 +14,6 @@ use shared::child::SelfExe;
 use shared::testing::python;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
-
-/// Names the demo binary, the program a child process runs.
-fn child() -> Hello {
-    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    hello_from_a_child().expect("child ran").result
-}
 
 /// Each worker found the parent's counter at `start`, changed it to `start + increments`, and
 /// the parent's counter did not move: each worked on a copy of its own.
@@ -95,7 +89,9 @@ fn threads_share_memory_a_forked_child_changes_its_copy_is_counted_and_reaped_wh
 
 #[test]
 fn a_fresh_child_names_its_parent_has_one_thread_whose_id_is_its_pid_and_far_more_memory() {
-    let child = child();
+    // The demo binary is the program a child process runs.
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let child = hello_from_a_child().expect("child ran").result;
     assert_ne!(child.pid, std::process::id());
     assert_eq!(child.parent_pid, std::process::id());
     if !cfg!(target_os = "linux") {

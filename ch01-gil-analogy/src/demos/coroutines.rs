@@ -72,11 +72,9 @@ pub struct Sleepers {
     pub bytes_per_unit: f64,
     /// Time to create one unit, in microseconds.
     pub spawn_us_per_unit: f64,
-    /// CPU time to create one unit (a thread's own start-up included), in microseconds: unlike
-    /// the wall time, it does not grow while other programs hold the CPU.
+    /// CPU µs to create one (a thread's own start-up too): unlike wall time, deaf to a busy CPU.
     pub spawn_cpu_us_per_unit: f64,
-    /// OS threads the process had while the units slept (CPython's threads: each one that ran a
-    /// unit, and the main one, counted as they ran, even if the first ended before the last began).
+    /// OS threads while the units slept (CPython: each that ran a unit, and main, as they ran).
     pub threads_used: u64,
     /// Why fewer units ran than asked for, when they did.
     #[serde(skip_serializing_if = "Option::is_none")]

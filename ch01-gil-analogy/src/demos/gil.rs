@@ -459,10 +459,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         io_threads_with_gil: the lock is released during every request
         cpython_threads: two CPython threads, one GIL
         cpython_io_threads: CPython's GIL is released during every request";
-    let lanes = lanes
-        .lines()
-        .filter_map(|lane| lane.trim().split_once(": "));
-    for (name, what) in lanes {
+    for (name, what) in lanes.lines().filter_map(|l| l.trim().split_once(": ")) {
         let run = get(name);
         let cores = match run.idle_cores {
             Some(true) => "both run at once",

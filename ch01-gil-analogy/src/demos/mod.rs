@@ -1,5 +1,4 @@
-//! The demos, one module each, in the order of the notes (sections 1.4 and 1.5), and the jobs
-//! their child processes do.
+//! The demos, one module each, in the order of the notes, and the jobs their children do.
 
 pub mod coroutines;
 pub mod gil;

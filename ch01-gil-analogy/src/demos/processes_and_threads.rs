@@ -345,11 +345,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
     let mut lines = Vec::new();
     if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
-        lines.push(
+        lines.push(String::from(
             "The fresh child process had exactly 1 thread, whose id was the child's pid: a \
-             process starts with its main thread. The thread we spawned had an id of its own."
-                .into(),
-        );
+             process starts with its main thread. The thread we spawned had an id of its own.",
+        ));
     }
     let (counted, saw) = (threads.workers_counted, threads.parent_sees);
     lines.push(match threads.shared_memory() {

@@ -334,12 +334,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         under_gil.lost_updates,
         plural(under_gil.handoffs.unwrap_or(0), "time", "times")
     ));
-    lines.push(
+    lines.push(String::from(
         "CPython's counts are plain read-then-write; the GIL makes them safe by letting only \
          one thread at a time run bytecode or call the C API. Rust instead refuses at \
-         compile time to send its non-atomic Rc to another thread (see the crate docs)."
-            .into(),
-    );
+         compile time to send its non-atomic Rc to another thread (see the crate docs).",
+    ));
     narrator.summary(SECTION, &lines);
     Ok(())
 }
