@@ -159,12 +159,10 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
     ];
     for (args, mentions) in cases {
         let output = run(args);
-        let usage = mentions != "cannot reach";
-        let exit_2 = !usage || output.status.code() == Some(2);
+        let exit_2 = mentions == "cannot reach" || output.status.code() == Some(2);
         assert!(exit_2, "{args}: bad arguments exit with 2");
         let line = assert_one_line_error(&output, args);
-        let mentioned = line.contains(mentions);
-        assert!(mentioned, "{args} does not mention {mentions}: {line}");
+        assert!(line.contains(mentions), "{args}: no {mentions} in {line}");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.is_empty(), "{args}: a demo ran first: {stdout}");
     }

@@ -37,10 +37,9 @@ pub fn sequential(gil: &Gil, n: u32) -> [u64; 2] {
 /// enabled, truly in parallel if it is [`Gil::disabled`].
 pub fn two_threads(gil: &Gil, n: u32) -> [u64; 2] {
     // Both threads start together, so neither gets a head start while the other is created.
-    let start_line = Barrier::new(2);
+    let start_line = &Barrier::new(2);
     std::thread::scope(|scope| {
         let [a, b] = ["A", "B"].map(|name| {
-            let start_line = &start_line;
             scope.spawn(move || {
                 start_line.wait();
                 gil.attach(name).run_fib(n)
@@ -294,10 +293,9 @@ fn timed_runs(
     Ok(runs)
 }
 
-/// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
-/// `budget` on this machine and build, and how long it should take: grows `n` while one run
-/// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
-/// times more (the golden ratio, as fib itself grows).
+/// Picks the largest `n` whose model-interpreter `fib(n)` should take at most `budget` on this
+/// machine and build, and how long: grows `n` while one run stays short (about 20 ms), then
+/// extrapolates, each step costing about 1.618 times more (the golden ratio, as fib grows).
 pub fn calibrate(budget: Duration) -> (u32, Duration) {
     const GROWTH: f64 = 1.618;
     let gil = Gil::disabled();

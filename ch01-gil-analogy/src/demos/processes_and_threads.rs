@@ -152,7 +152,7 @@ impl Sharing {
 
 /// `thread_hello` or `child_hello`: `same_pid` when it ran in this process, `main_thread` when
 /// its thread id is its pid (on Linux, the process's main thread).
-fn greeting(name: &'static str, hello: &Hello) -> Value {
+fn greet(name: &'static str, hello: &Hello) -> Value {
     json!({
         "name": name,
         "pid": hello.pid,
@@ -321,10 +321,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         processes.row("processes", p_usage),
     ];
     let starts = vec![json!(m.starts[0]), json!(m.starts[1])];
-    let hellos = vec![
-        greeting("thread_hello", thread),
-        greeting("child_hello", child),
-    ];
+    let hellos = vec![greet("thread_hello", thread), greet("child_hello", child)];
     let footprint_rows: Vec<Value> = m.footprints.iter().flatten().map(|f| json!(f)).collect();
     if narrator.json() {
         // Rust's rows in the order scripts have always read them, then CPython's.

@@ -131,8 +131,7 @@ impl Machine {
         None
     }
 
-    /// Runs to the end, calling `between_instructions` after every instruction (the hook where a
-    /// GIL may be handed to another thread).
+    /// Runs to the end, calling `between_instructions` (where a GIL may change hands) after each.
     pub fn run(&mut self, mut between_instructions: impl FnMut()) -> u64 {
         loop {
             if let Some(value) = self.step() {
