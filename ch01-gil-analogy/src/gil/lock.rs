@@ -4,7 +4,7 @@
 //! module and type dictionaries, and every call into the C API. A thread must hold it to touch any
 //! of that, which in practice means to execute bytecode. How CPython's lock behaves, and so how
 //! this one does:
-//! - A thread must hold the lock to execute bytecode ([`PyThread::run`]).
+//! - A thread must hold the lock to execute bytecode ([`PyThread::run_fib`]).
 //! - A thread that wants the lock waits at most one *switch interval* (5 ms by default, what
 //!   `sys.getswitchinterval()` returns). If in that time nobody gave the lock up, it sets a "drop
 //!   request". The holder does not see it between any two instructions: CPython checks its "eval
