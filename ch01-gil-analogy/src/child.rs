@@ -16,26 +16,22 @@ pub enum Job {
     Hello,
     /// Start and exit: what starting a process costs.
     Nothing,
-    /// The model interpreter's fib(n) under the child's own GIL, on one CPU if `cpu` says so
-    /// (the world where two processes can only take turns).
+    /// The model interpreter's fib(n) under the child's own GIL (its one thread never has to
+    /// hand it over), on one CPU if `cpu` says so (the world where two processes take turns).
     Fib {
         /// fib's argument.
         n: u32,
-        /// The child's switch interval.
-        switch_interval_ms: u64,
         /// The one CPU to run on, if any.
         cpu: Option<usize>,
     },
-    /// `units` sleepers at once, as OS threads (`os_threads`) or tokio tasks on one thread
-    /// (`tokio_tasks`): the `coroutines` demo.
+    /// `units` sleepers at once, as OS threads or as tokio tasks on one thread (`coroutines`).
     Sleepers {
         /// OS threads, or else tasks.
         threads: bool,
         /// How many.
         units: u64,
     },
-    /// One blocking request to the embedded server on 127.0.0.1:`port`, as a thread of the
-    /// child's own model interpreter (`gil`'s `io_processes`).
+    /// One blocking request to our server on 127.0.0.1:`port` under the child's own GIL.
     Fetch {
         /// The embedded server's port.
         port: u16,
@@ -49,8 +45,8 @@ pub enum Job {
 pub struct Hello {
     /// Its process id.
     pub pid: u32,
-    /// Known on Unix only.
-    pub parent_pid: Option<u32>,
+    /// Its parent's process id.
+    pub parent_pid: u32,
     /// The OS id of the thread that answered.
     pub thread_id: u64,
     /// How many threads its process had (Linux only).
@@ -62,14 +58,9 @@ pub struct Hello {
 impl Hello {
     /// Who the calling thread is.
     pub fn here() -> Self {
-        #[cfg(unix)]
-        let parent_pid = Some(std::os::unix::process::parent_id());
-        // Windows keeps no parent link a process can ask for without walking a snapshot.
-        #[cfg(not(unix))]
-        let parent_pid = None;
         Self {
             pid: std::process::id(),
-            parent_pid,
+            parent_pid: std::os::unix::process::parent_id(),
             thread_id: shared::timing::os_thread_id(),
             threads: thread_count(),
             anon_kb: anon_memory_kb(),
@@ -82,8 +73,7 @@ pub fn thread_count() -> Option<u64> {
     status_number("Threads:")
 }
 
-/// This process's anonymous resident memory in KiB: heap and stacks, pages no other process
-/// shares (Linux: `RssAnon:` in `/proc/self/status`).
+/// This process's anonymous resident memory in KiB: heap and stacks, pages it shares with none.
 pub fn anon_memory_kb() -> Option<u64> {
     status_number("RssAnon:")
 }
@@ -99,7 +89,6 @@ pub fn kb_field(text: &str, field: &str) -> Option<u64> {
 }
 
 /// A child process made by [`fork`], not yet waited for.
-#[cfg(unix)]
 #[derive(Debug)]
 pub struct Forked {
     /// 0 once waited for.
@@ -115,7 +104,6 @@ pub struct Forked {
 /// gets only the calling thread: a lock any other thread held at that moment (the allocator's,
 /// stdout's, the tracing recorder's) stays locked forever in the child. So the child never
 /// allocates, prints or records a span, and leaves with `_exit`, which runs no destructors.
-#[cfg(unix)]
 pub fn fork(work: impl FnOnce() -> u64) -> std::io::Result<Forked> {
     use std::os::fd::FromRawFd as _;
     let mut fds = [0; 2];
@@ -151,7 +139,6 @@ pub fn fork(work: impl FnOnce() -> u64) -> std::io::Result<Forked> {
     }
 }
 
-#[cfg(unix)]
 impl Forked {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
@@ -186,7 +173,6 @@ impl Forked {
     }
 }
 
-#[cfg(unix)]
 impl Drop for Forked {
     /// A child never waited for would stay a zombie until this process exits.
     fn drop(&mut self) {

@@ -1,5 +1,4 @@
-//! The command line: which demo to run (sections 1.4-1.5) and the sizes, checked by clap so bad
-//! input gets one clear line instead of a panic.
+//! The command line: which demo to run and the sizes, checked by clap (bad input: one line).
 
 use clap::{Args, Parser, Subcommand};
 use shared::cli::CommonArgs;

@@ -1,5 +1,4 @@
-//! Sections 1.4-1.5: parses the arguments and hands them to the library; as a child process,
-//! does its job instead.
+//! Sections 1.4-1.5: hands the parsed arguments to the library; a child process does its job.
 
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
 //! Section 1.5's coroutine demo starts up to a million units; as OS threads that many would take
 //! the machine down. This module says how many threads are safe to start here, and why: half of
-//! what is left under each of four limits (Linux; elsewhere only memory is guessed at):
+//! what is left under each of four limits (the last three read from Linux's `/proc`):
 //! - `RLIMIT_NPROC` (`ulimit -u`): threads and processes one user may have, all programs together;
 //! - `/proc/sys/kernel/threads-max`: threads the whole system may have;
 //! - `/proc/sys/vm/max_map_count`: memory mappings per process; each thread takes four (its
@@ -41,10 +41,8 @@ impl Limits {
         let read = |path| std::fs::read_to_string(path).unwrap_or_default();
         let number = |path| read(path).trim().parse().ok();
         let loadavg = read("/proc/loadavg");
-        let threads = loadavg
-            .split_whitespace()
-            .nth(3)
-            .and_then(|f| f.split('/').nth(1));
+        let running_and_total = loadavg.split_whitespace().nth(3);
+        let threads = running_and_total.and_then(|f| f.split('/').nth(1));
         let kib = crate::child::kb_field(&read("/proc/meminfo"), "MemAvailable:");
         Self {
             nproc: nproc_limit(),
@@ -58,37 +56,30 @@ impl Limits {
 
 /// The cap under the given limits: the smallest of the shares below, and which one it was.
 pub fn cap(machine: &Limits) -> ThreadCap {
-    let in_use = machine.threads_in_use;
-    let mut limits: Vec<(u64, String)> = Vec::new();
-    let counts = [
-        (machine.nproc, "RLIMIT_NPROC"),
-        (machine.threads_max, "kernel.threads-max"),
-    ];
-    for (limit, what) in counts {
-        if let Some(left) = limit.map(|max| max.saturating_sub(in_use)) {
-            let why = format!("half of the {left} threads {what} still allows");
-            limits.push((left / 2, why));
-        }
-    }
-    if let Some(maps) = machine.max_map_count {
-        // Running out of mappings does not fail the spawn cleanly: the new thread aborts the
-        // process. An eighth (four mappings a thread) leaves the other half for everything else.
+    let left = |limit: Option<u64>, what| {
+        let left = limit?.saturating_sub(machine.threads_in_use);
+        let why = format!("half of the {left} threads {what} still allows");
+        Some((left / 2, why))
+    };
+    // Running out of mappings does not fail the spawn cleanly: the new thread aborts the
+    // process. An eighth (four mappings a thread) leaves the other half for everything else.
+    let maps = machine.max_map_count.map(|maps| {
         let why = format!("vm.max_map_count = {maps}, at four mappings per thread, halved");
-        limits.push((maps / 8, why));
-    }
-    limits.push(match machine.available_memory {
-        Some(bytes) => {
-            let mib = bytes >> 20;
-            let why = format!("half of {mib} MiB of available memory at 256 KiB per thread");
-            (bytes / BYTES_PER_THREAD / 2, why)
-        }
-        None => (
-            10_000,
-            "10,000: this platform does not say how much memory is free".into(),
-        ),
+        (maps / 8, why)
     });
-    let tightest = limits.into_iter().min_by_key(|(max, _)| *max);
-    let (max_threads, reason) = tightest.unwrap_or_default();
+    let memory = machine.available_memory.map(|bytes| {
+        let mib = bytes >> 20;
+        let why = format!("half of {mib} MiB of available memory at 256 KiB per thread");
+        (bytes / BYTES_PER_THREAD / 2, why)
+    });
+    let unknown = "10,000: this platform does not say how much memory is free";
+    let memory = memory.unwrap_or((10_000, unknown.into()));
+    let nproc = left(machine.nproc, "RLIMIT_NPROC");
+    let threads_max = left(machine.threads_max, "kernel.threads-max");
+    let tightest = [nproc, threads_max, maps, Some(memory)]
+        .into_iter()
+        .flatten();
+    let (max_threads, reason) = tightest.min_by_key(|(max, _)| *max).unwrap_or_default();
     ThreadCap {
         max_threads: max_threads.max(1),
         reason,
@@ -97,22 +88,17 @@ pub fn cap(machine: &Limits) -> ThreadCap {
 
 /// The soft `RLIMIT_NPROC`, if there is one.
 fn nproc_limit() -> Option<u64> {
-    #[cfg(target_os = "linux")]
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // mutants: `||` -> `&&` differs only where the limit is unlimited or getrlimit fails;
+    // a test cannot lift its own soft limit above a finite hard one to see it.
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
     {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // mutants: `||` -> `&&` differs only where the limit is unlimited or getrlimit fails;
-        // a test cannot lift its own soft limit above a finite hard one to see it.
-        // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0
-            || limit.rlim_cur == libc::RLIM_INFINITY
-        {
-            return None;
-        }
-        Some(limit.rlim_cur)
+        return None;
     }
-    #[cfg(not(target_os = "linux"))]
-    None
+    Some(limit.rlim_cur)
 }

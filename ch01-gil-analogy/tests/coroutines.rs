@@ -4,6 +4,7 @@
 use ch01_gil_analogy::demos::coroutines::{NAP, Sleepers, python_sleepers, sleepers};
 use ch01_gil_analogy::thread_cap::{Limits, ThreadCap, cap};
 use shared::child::SelfExe;
+use shared::testing::python;
 
 /// `units` sleepers as OS threads (capped by `cap`), then as tokio tasks, in child processes.
 fn in_rust(units: u64, cap: &ThreadCap) -> [Sleepers; 2] {
@@ -16,7 +17,7 @@ fn in_rust(units: u64, cap: &ThreadCap) -> [Sleepers; 2] {
 }
 
 #[test]
-fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
+fn tasks_sleep_at_once_on_one_thread_cost_a_tenth_of_a_thread_and_are_never_capped() {
     // Enough units that a thread's pages show in the peak memory, and that the tasks' share
     // outweighs what the runtime sets up once (a few hundred KiB); few enough that even on a busy
     // machine starting the threads takes well under a nap.
@@ -43,6 +44,18 @@ fn tasks_sleep_at_once_on_one_thread_and_cost_a_tenth_of_a_thread_or_less() {
     assert!(tasks.spawn_cpu_us_per_unit > 0.0, "{tasks:?}");
     let cheaper = threads.spawn_cpu_us_per_unit >= 10.0 * tasks.spawn_cpu_us_per_unit;
     assert!(cheaper, "{threads:?} {tasks:?}");
+    // Threads beyond a cap are not started, and the row says why.
+    let cap = ThreadCap {
+        max_threads: 20,
+        reason: "a cap for this test".into(),
+    };
+    let [threads, tasks] = in_rust(50, &cap);
+    let units = (threads.units, tasks.units);
+    assert_eq!(units, (20, 50), "tasks are never capped");
+    assert!(threads.threads_used <= 21, "{threads:?}");
+    let note = threads.note.expect("a capped row says so");
+    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
+    assert!(says_why, "{note}");
 }
 
 #[test]
@@ -51,17 +64,13 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     // interpreter thread state for every thread): fails where an asyncio task were a thread in
     // disguise. The best of three tries counts, since other programs' allocations can move a
     // process's peak memory.
-    let Some(python) = shared::testing::python() else {
-        return;
-    };
+    let Some(python) = python() else { return };
     let units = 1000;
     let mut tries = Vec::new();
     for _ in 0..3 {
         let finished = python_sleepers(&python, false, units).expect("asyncio tasks ran");
         let tasks = finished.result;
-        let threads = python_sleepers(&python, true, units)
-            .expect("threads ran")
-            .result;
+        let threads = python_sleepers(&python, true, units).expect("ran").result;
         let names = (tasks.name.as_str(), threads.name.as_str());
         assert_eq!(names, ("asyncio_tasks", "python_threads"));
         assert_eq!((tasks.units, tasks.threads_used), (units, 1), "{tasks:?}");
@@ -88,25 +97,12 @@ fn asyncio_tasks_sleep_at_once_on_one_thread_and_are_lighter_than_python_threads
     panic!("asyncio tasks were not 4 times lighter (memory, CPU to create): {tries:?}");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
-fn threads_beyond_the_cap_are_not_started_and_the_row_says_why() {
-    let cap = ThreadCap {
-        max_threads: 20,
-        reason: "a cap for this test".into(),
-    };
-    let [threads, tasks] = in_rust(50, &cap);
-    let units = (threads.units, tasks.units);
-    assert_eq!(units, (20, 50), "tasks are never capped");
-    assert!(threads.threads_used <= 21, "{threads:?}");
-    let note = threads.note.expect("a capped row says so");
-    let says_why = note.contains("capped from 50 to 20") && note.contains("a cap for this test");
-    assert!(says_why, "{note}");
-}
-
-#[test]
-fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
+fn the_limits_are_read_from_this_machine_and_the_cap_is_half_of_what_the_tightest_leaves() {
     // (RLIMIT_NPROC, threads in use, threads-max, max_map_count, available memory): cap, why.
     let gib = Some(1 << 30);
+    let all = (Some(1000), 200, Some(10_000), Some(65_530), gib);
     let cases = [
         ((Some(1000), 200, None, None, None), 400, "RLIMIT_NPROC"),
         ((None, 2000, Some(10_000), None, None), 4000, "threads-max"),
@@ -115,11 +111,7 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
         ((None, 0, None, None, gib), 2048, "1024 MiB"),
         ((None, 0, None, None, None), 10_000, "does not say"),
         // The tightest wins, and never below one thread.
-        (
-            (Some(1000), 200, Some(10_000), Some(65_530), gib),
-            400,
-            "RLIMIT_NPROC",
-        ),
+        (all, 400, "RLIMIT_NPROC"),
         ((Some(100), 200, None, None, None), 1, "RLIMIT_NPROC"),
     ];
     for ((nproc, threads_in_use, threads_max, max_map_count, available_memory), max, why) in cases {
@@ -134,11 +126,8 @@ fn the_cap_is_half_of_what_is_left_under_the_tightest_limit() {
         assert_eq!(capped.max_threads, max, "{limits:?}: {capped:?}");
         assert!(capped.reason.contains(why), "{capped:?}");
     }
-}
 
-#[cfg(target_os = "linux")]
-#[test]
-fn the_limits_are_read_from_this_machine() {
+    // The limits themselves, as this machine states them.
     let limits = Limits::read();
     let read = |path: &str| std::fs::read_to_string(path).expect(path);
     let number = |path: &str| read(path).trim().parse::<u64>().ok();
@@ -146,18 +135,17 @@ fn the_limits_are_read_from_this_machine() {
     assert_eq!(limits.max_map_count, number("/proc/sys/vm/max_map_count"));
     // This test binary alone runs a harness thread and this test's thread.
     assert!(limits.threads_in_use >= 2, "{limits:?}");
+    // The first word after `name` in the text at `path`.
+    let after = |path: &str, name: &str| {
+        let text = read(path);
+        let rest = text.lines().find_map(|l| l.strip_prefix(name)).expect(name);
+        rest.split_whitespace().next().expect(name).to_string()
+    };
     // The kernel's own table of this process's limits says the same (soft limit first).
-    let table = read("/proc/self/limits");
-    let line = table.lines().find_map(|l| l.strip_prefix("Max processes"));
-    let soft = line.and_then(|rest| rest.split_whitespace().next());
-    let soft = soft.expect("Max processes");
+    let soft = after("/proc/self/limits", "Max processes");
     assert_eq!(limits.nproc, soft.parse().ok(), "Max processes: {soft}");
     // MemAvailable moves a little between two readings, not by a factor.
-    let meminfo = read("/proc/meminfo");
-    let kib = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"));
-    let kib = kib.expect("a line").trim().trim_end_matches("kB").trim();
+    let kib = after("/proc/meminfo", "MemAvailable:");
     let expected = kib.parse::<f64>().expect("kB") * 1024.0;
     let bytes = limits.available_memory.expect("Linux says") as f64;
     let close = (bytes / expected - 1.0).abs() < 0.2;

@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use ch01_gil_analogy::child::Job;
 use ch01_gil_analogy::demos::gil::{self as demo, handoffs, holding, overlapping};
 use ch01_gil_analogy::gil::{Gil, interpreter::Machine};
 use shared::child::SelfExe;
@@ -25,15 +26,11 @@ fn extent(spans: &[Span]) -> Duration {
 }
 
 #[test]
-fn the_interpreter_computes_the_books_fib() {
+fn the_interpreter_computes_fib_and_under_the_gil_holding_spans_never_overlap_on_one_core() {
     for n in 0..=22 {
         let computed = Machine::fib(n).run(|| {});
         assert_eq!(computed, shared::workloads::fib(n), "fib({n})");
     }
-}
-
-#[test]
-fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     let gil = Gil::new(INTERVAL);
     let (_, spans) = record(|| demo::two_threads(&gil, 24));
     let held = holding(&spans);
@@ -50,9 +47,7 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
     assert!(one_per_request, "{handed} hand-offs, {requests} requests");
     assert_eq!(overlapping(&held), []);
     // Some thread really waited for the lock, and said so.
-    let waited = spans
-        .iter()
-        .any(|s| s.waiting_for.as_deref() == Some("lock"));
+    let waited = spans.iter().any(|s| s.waiting_for == Some("lock".into()));
     assert!(waited, "{spans:?}");
     // Only the holder runs bytecode; the others sleep on a condition variable. So all their CPU
     // time together stays within the run's wall time (plus a little for the hand-offs), however
@@ -72,9 +67,11 @@ fn under_the_gil_lock_holding_spans_never_overlap_and_use_at_most_one_core() {
 }
 
 #[test]
-fn the_lock_is_released_while_a_thread_waits_for_io() {
+fn the_lock_is_released_during_io_so_threads_and_child_processes_overlap_their_requests() {
     let server = SlowServer::start().expect("server");
-    let url = server.delay_url(500).parse().expect("url");
+    // Long enough that three threads have all started their requests before the first answer,
+    // however loaded the machine.
+    let url = server.delay_url(1000).parse().expect("url");
     let client = shared::workloads::blocking_http_client(&url).expect("client");
     let gil = Gil::new(INTERVAL);
     let (io_started, wait_for_io) = mpsc::channel();
@@ -87,36 +84,21 @@ fn the_lock_is_released_while_a_thread_waits_for_io() {
                     shared::workloads::fetch_blocking(&client, &url).expect("request")
                 });
             });
-            let started = wait_for_io.recv();
-            started.expect("the I/O thread started its request");
-            // If the I/O thread still held the lock, this would wait the whole 500 ms.
+            wait_for_io.recv().expect("the request began");
+            // If the I/O thread still held the lock, this would wait the whole request.
             gil.attach("cpu").run_fib(14);
         })
     });
     let io = |s: &&Span| s.label == "thread io" && s.waiting_for.as_deref() == Some("io");
     let io_wait = spans.iter().find(io).expect("an I/O span");
-    let held = holding(&spans);
-    let cpu_inside = held
-        .iter()
-        .any(|s| s.label == "thread cpu" && io_wait.contains(s));
-    assert!(
-        cpu_inside,
-        "no bytecode ran during the I/O wait: {spans:#?}"
-    );
-}
+    let mut held = holding(&spans).into_iter();
+    let cpu_inside = held.any(|s| s.label == "thread cpu" && io_wait.contains(s));
+    assert!(cpu_inside, "no bytecode ran during the I/O: {spans:#?}");
 
-#[test]
-fn io_threads_and_child_processes_overlap_their_requests() {
-    let server = SlowServer::start().expect("server");
-    // Long enough that three threads have all started their requests before the first answer,
-    // however loaded the machine.
-    let url = server.delay_url(1000).parse().expect("url");
-    let client = shared::workloads::blocking_http_client(&url).expect("client");
-    let gil = Gil::new(INTERVAL);
+    server.reset();
     let (statuses, spans) = record(|| demo::io_threads(&gil, &client, &url, 3));
     assert_eq!(statuses.expect("requests"), [200, 200, 200]);
-    let in_flight = server.max_in_flight();
-    assert_eq!(in_flight, 3, "the requests overlapped at the server");
+    assert_eq!(server.max_in_flight(), 3, "the requests overlapped");
     assert_eq!(overlapping(&holding(&spans)), []);
     server.reset();
     let statuses = demo::io_sequential(&gil, &client, &url, 2).expect("requests");
@@ -124,15 +106,14 @@ fn io_threads_and_child_processes_overlap_their_requests() {
     assert_eq!(server.max_in_flight(), 1);
     // Summary: processes serve I/O-bound work too. Each child blocks on its own request, and the
     // server sees them in flight at once (fails if the parent waited for each child in turn).
-    let (server, exe) = (SlowServer::start().expect("server"), exe());
-    let statuses = demo::io_processes(&exe, server.addr().port(), 1000, 3).expect("children");
+    server.reset();
+    let statuses = demo::io_processes(&exe(), server.addr().port(), 1000, 3).expect("children");
     assert_eq!(statuses, [200, 200, 200]);
     assert_eq!(server.requests(), 3);
     assert!(server.max_in_flight() >= 2, "{}", server.max_in_flight());
 }
 
-/// CPU-seconds per second: the CPU time used inside the spans over the time from the first one's
-/// opening to the last one's closing.
+/// CPU-seconds per second: the CPU time used inside the spans over their [`extent`].
 fn cpu_per_wall(spans: &[Span]) -> f64 {
     let cpu: Duration = spans.iter().map(Span::cpu).sum();
     cpu.as_secs_f64() / extent(spans).as_secs_f64().max(1e-9)
@@ -141,7 +122,7 @@ fn cpu_per_wall(spans: &[Span]) -> f64 {
 /// Two fibs in two processes, pinned to `cpu` or not; returns their spans after checking what
 /// they computed and that they are two processes other than this one.
 fn processes(exe: &SelfExe, n: u32, cpu: Option<usize>) -> Vec<Span> {
-    let (values, spans) = demo::two_processes(exe, demo::fib_job(n, INTERVAL, cpu)).expect("ran");
+    let (values, spans) = demo::two_processes(exe, Job::Fib { n, cpu }).expect("ran");
     assert_eq!(values, [shared::workloads::fib(n); 2]);
     let pids: std::collections::BTreeSet<u32> = spans.iter().map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2, "two processes, two pids");
@@ -174,10 +155,7 @@ fn two_processes_compute_at_the_same_time_each_under_its_own_lock() {
         // (Each child's thread is labelled with its pid.)
         let held = holding(&both);
         let overlapped = !overlapping(&held).is_empty();
-        assert!(
-            overlapped,
-            "the processes ran one after the other: {held:#?}"
-        );
+        assert!(overlapped, "the processes took turns: {held:#?}");
         let both = cpu_per_wall(&both);
         // Only with two free cores does the comparison say anything; on a loaded machine all
         // three are noise around the same small share.
@@ -217,8 +195,7 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     // server sees all of them at once; one after the other, never more than one. Fails with a
     // GIL held across I/O (the requests would queue behind it).
     let io = &rows[2..];
-    let in_flight: Vec<(&str, Option<u64>)> =
-        io.iter().map(|r| (r.name, r.max_in_flight)).collect();
+    let in_flight: Vec<_> = io.iter().map(|r| (r.name, r.max_in_flight)).collect();
     let expected = [
         ("cpython_io_sequential", Some(1)),
         ("cpython_io_threads", Some(3)),
@@ -248,15 +225,13 @@ fn real_cpython_threads_use_one_core_with_the_gil_on_and_overlap_their_requests(
     // free-threaded CPython (3.13t) with two free cores.
     let cpu: Duration = held.iter().map(|s| s.cpu()).sum();
     let wall = extent(&threads.spans);
-    let (one_core, version) = (
-        cpu <= wall.mul_f64(1.1) + Duration::from_millis(10),
-        cpython.version,
-    );
-    assert!(one_core, "CPython {version}: {cpu:?} of CPU in {wall:?}");
+    let one_core = cpu <= wall.mul_f64(1.1) + Duration::from_millis(10);
+    let version = &cpython.version;
+    assert!(one_core, "CPython {version}: {cpu:?} in {wall:?}");
 }
 
 #[test]
-fn a_waiting_thread_asks_once_however_long_the_holder_keeps_the_lock() {
+fn a_waiter_asks_once_however_long_the_holder_keeps_the_lock_and_gets_it_at_once() {
     // The holder runs one 200 ms "instruction" and so cannot answer for 200 ms; the waiter's
     // 20 ms intervals run out again and again, but a request already raised is not raised (or
     // counted) again. Fails if every interval counted as a new request.
@@ -273,10 +248,7 @@ fn a_waiting_thread_asks_once_however_long_the_holder_keeps_the_lock() {
     });
     let requests = gil.drop_requests();
     assert!((1..=2).contains(&requests), "{requests} drop requests");
-}
 
-#[test]
-fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
     // A keeps executing until B, who asked for the lock, has had it and let it go. A waits for
     // B to take the lock, sees it taken, and queues again: the lock is free only for a thread
     // wake-up. Fails where A's wait ignores the switch and sits out its whole safety net (1 s):
@@ -304,8 +276,5 @@ fn a_holder_made_to_let_go_takes_the_lock_back_as_soon_as_the_other_is_done() {
     let in_between = ["thread A", "thread B", "thread A"];
     assert_eq!(labels, in_between, "B had the lock once, in between");
     let free = held[2].opened.saturating_sub(held[1].closed);
-    assert!(
-        free < Duration::from_millis(500),
-        "the lock was free {free:?}"
-    );
+    assert!(free < Duration::from_millis(500), "lock free for {free:?}");
 }

@@ -5,20 +5,15 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ch01_gil_analogy::child::{Hello, fork};
+use ch01_gil_analogy::child::fork;
 use ch01_gil_analogy::demos::processes_and_threads::{
     FOOTPRINT_THREADS, Sharing, Start, count_in_a_copy, footprint, hello_from_a_child,
     hello_from_a_thread, measure_python_start, measure_start, processes_copy, threads_share,
 };
 use shared::child::SelfExe;
+use shared::testing::python;
 use shared::timing::{children_cpu_time, process_cpu_time};
 use shared::trace::record;
-
-/// Names the demo binary, the program a child process runs.
-fn child() -> Hello {
-    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
-    hello_from_a_child().expect("child ran").result
-}
 
 /// Each worker found the parent's counter at `start`, changed it to `start + increments`, and
 /// the parent's counter did not move: each worked on a copy of its own.
@@ -29,27 +24,18 @@ fn kept_to_themselves(sharing: &Sharing, start: u64, increments: u64) -> bool {
 }
 
 #[test]
-fn threads_share_the_parents_memory() {
-    let (sharing, spans) = record(|| threads_share(10_000));
-    assert!(!sharing.pid_differs());
-    assert_eq!(sharing.workers_counted, 20_000);
-    assert_eq!(sharing.parent_sees, 20_000);
-    assert!(sharing.shared_memory() && !sharing.private_memory());
+fn threads_share_memory_a_forked_child_changes_its_copy_is_counted_and_reaped_when_dropped() {
+    let (threads, spans) = record(|| threads_share(10_000));
+    assert!(!threads.pid_differs());
+    assert_eq!(threads.workers_counted, 20_000);
+    assert_eq!(threads.parent_sees, 20_000);
+    assert!(threads.shared_memory() && !threads.private_memory());
     let used = shared::trace::threads_used(&spans);
     assert_eq!(used, 2, "two threads counted");
     // Nobody counting is not shared memory.
-    let idle = Sharing {
-        worker_pids: vec![std::process::id()],
-        workers_counted: 0,
-        workers_saw: 0,
-        parent_sees: 0,
-    };
+    let idle = Sharing::default();
     assert!(!idle.shared_memory() && !idle.private_memory());
-}
 
-#[cfg(unix)]
-#[test]
-fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
     let sharing = processes_copy(1000, 10_000).expect("children ran");
     assert!(sharing.pid_differs());
     let mut pids = sharing.worker_pids.clone();
@@ -61,18 +47,53 @@ fn a_forked_child_changes_its_copy_of_the_counter_and_the_parents_stays() {
     // sibling's) while the parent's counter stayed at 1000.
     assert!(kept_to_themselves(&sharing, 1000, 10_000), "{sharing:?}");
     assert!(!sharing.shared_memory());
-    // Negative control: threads doing the same thing change the parent's counter, and the same
-    // check fails for them.
-    let threads = threads_share(10_000);
+    // Negative control: the threads, doing the same thing, changed the parent's counter, and the
+    // same check fails for them.
     assert!(!kept_to_themselves(&threads, 0, 10_000), "{threads:?}");
+
+    // A forked child's CPU time is counted once it ends, one that dies is an error, one dropped is reaped.
+    let before = children_cpu_time();
+    let child = fork(|| {
+        // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
+        black_box(count_in_a_copy(3_000_000));
+        for _ in 0..200_000 {
+            // SAFETY: getppid has no preconditions and is async-signal-safe.
+            black_box(unsafe { libc::getppid() });
+        }
+        process_cpu_time().as_micros() as u64
+    })
+    .expect("forked");
+    let child_cpu = Duration::from_micros(child.wait().expect("answered"));
+    assert!(child_cpu > Duration::ZERO);
+    // Other tests' children may add to it too; none can take away.
+    let grown = children_cpu_time().saturating_sub(before);
+    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
+    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
+
+    let killed = fork(|| {
+        // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
+        unsafe { libc::raise(libc::SIGKILL) };
+        0
+    })
+    .expect("forked");
+    let error = killed.wait().expect_err("no answer").to_string();
+    assert!(error.contains("failed"), "{error}");
+
+    let dropped = fork(|| 7).expect("forked");
+    let pid = dropped.pid() as libc::pid_t;
+    drop(dropped);
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!exists, "the dropped child {pid} is still there (a zombie)");
 }
 
 #[test]
-fn a_fresh_child_names_this_process_as_its_parent_and_has_one_thread_whose_id_is_its_pid() {
-    let child = child();
+fn a_fresh_child_names_its_parent_has_one_thread_whose_id_is_its_pid_and_far_more_memory() {
+    // The demo binary is the program a child process runs.
+    SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-gil-analogy"));
+    let child = hello_from_a_child().expect("child ran").result;
     assert_ne!(child.pid, std::process::id());
-    #[cfg(unix)]
-    assert_eq!(child.parent_pid, Some(std::process::id()));
+    assert_eq!(child.parent_pid, std::process::id());
     if !cfg!(target_os = "linux") {
         return;
     }
@@ -84,10 +105,17 @@ fn a_fresh_child_names_this_process_as_its_parent_and_has_one_thread_whose_id_is
     assert_eq!(thread.pid, std::process::id());
     assert_ne!(thread.thread_id, u64::from(thread.pid));
     assert!(thread.threads >= Some(2), "{thread:?}");
+    // A thread holds far less memory of its own than the fresh child.
+    let [threads, process] = footprint(FOOTPRINT_THREADS, &child).expect("Linux has /proc");
+    // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
+    // this binary allocate while this one runs, which can only add to the threads' share.
+    assert!(threads.kb_per_unit > 0.0, "{threads:?}");
+    let lighter = process.kb_per_unit >= 3.0 * threads.kb_per_unit;
+    assert!(lighter, "{threads:?} {process:?}");
 }
 
 #[test]
-fn a_thread_starts_at_least_three_times_faster_than_a_process() {
+fn a_thread_starts_at_least_three_times_faster_than_a_process_in_rust_and_in_cpython() {
     // Fails where starting a thread costs what starting a process costs (a thread made as a whole
     // new process, as some old systems did). Measured here: a process is tens to hundreds of times
     // slower. Wall time also counts each new thread's wait for a CPU, which on a machine with
@@ -111,18 +139,13 @@ fn a_thread_starts_at_least_three_times_faster_than_a_process() {
     // A thread really was started each time: the clone() system call alone takes microseconds,
     // an empty loop takes nanoseconds.
     assert!(threads.per_unit_us >= 1.0, "{threads:?}");
-}
 
-#[test]
-fn a_python_process_starts_slower_than_a_python_thread() {
     // The same claim in CPython: multiprocessing.Process against threading.Thread, each started
     // and joined before the next. Fails where a Python "thread" were a process in disguise (or a
     // process as cheap as a thread). The 3x is on CPU time (this process and its children): with
     // two CPU hogs each new Python thread waits milliseconds for a CPU, as long as a process
     // takes to start, so wall time keeps only "slower"; best of a few tries, as above.
-    let Some(python) = shared::testing::python() else {
-        return;
-    };
+    let Some(python) = python() else { return };
     let mut tries = Vec::new();
     for _ in 0..5 {
         let started = measure_python_start(&python, 20).expect("start.py ran");
@@ -144,60 +167,4 @@ fn a_python_process_starts_slower_than_a_python_thread() {
         "a Python process started no slower, or cost less than 3 times a thread's CPU time; \
          (thread, process) wall then CPU µs per unit: {tries:?}"
     );
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_thread_holds_far_less_memory_of_its_own_than_a_process() {
-    let child = child();
-    let [threads, process] = footprint(FOOTPRINT_THREADS, &child).expect("Linux has /proc");
-    // Fails where a thread costs a process's memory (its own heap and runtime). Other tests in
-    // this binary allocate while this one runs, which can only add to the threads' share.
-    assert!(threads.kb_per_unit > 0.0, "{threads:?}");
-    let lighter = process.kb_per_unit >= 3.0 * threads.kb_per_unit;
-    assert!(lighter, "{threads:?} {process:?}");
-}
-
-#[test]
-fn children_cpu_time_counts_what_a_finished_child_used() {
-    let before = children_cpu_time();
-    let child = fork(|| {
-        // CPU time in user mode (counting), then in the kernel (system calls): both are counted.
-        black_box(count_in_a_copy(0, 3_000_000));
-        for _ in 0..200_000 {
-            // SAFETY: getppid has no preconditions and is async-signal-safe.
-            black_box(unsafe { libc::getppid() });
-        }
-        process_cpu_time().as_micros() as u64
-    })
-    .expect("forked");
-    let child_cpu = Duration::from_micros(child.wait().expect("answered"));
-    assert!(child_cpu > Duration::ZERO);
-    // Other tests' children may add to it too; none can take away.
-    let grown = children_cpu_time().saturating_sub(before);
-    let counted = grown.as_secs_f64() >= 0.8 * child_cpu.as_secs_f64();
-    assert!(counted, "{grown:?} for a child that used {child_cpu:?}");
-}
-
-#[cfg(unix)]
-#[test]
-fn a_forked_child_that_dies_is_an_error_and_one_never_waited_for_is_reaped() {
-    let killed = fork(|| {
-        // SAFETY: raise is async-signal-safe; SIGKILL ends this (child) process here.
-        unsafe { libc::raise(libc::SIGKILL) };
-        0
-    })
-    .expect("forked");
-    let error = killed
-        .wait()
-        .expect_err("a killed child answers nothing")
-        .to_string();
-    assert!(error.contains("failed"), "{error}");
-
-    let dropped = fork(|| 7).expect("forked");
-    let pid = dropped.pid() as libc::pid_t;
-    drop(dropped);
-    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-    let exists = unsafe { libc::kill(pid, 0) } == 0;
-    assert!(!exists, "the dropped child {pid} is still there (a zombie)");
 }

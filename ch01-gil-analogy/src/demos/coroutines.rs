@@ -13,6 +13,8 @@ use shared::narrate::{plural, record, times};
 use shared::python::{Python, Script};
 use shared::timing::{Stopwatch, human, human_ms, ms, peak_rss_kb, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Span};
+use tokio::runtime::Builder;
+use tokio::time::sleep;
 
 use crate::child::{Job, thread_count};
 use crate::cli::Sizes;
@@ -23,8 +25,7 @@ use crate::thread_cap::ThreadCap;
 /// How long every unit sleeps.
 pub const NAP: Duration = Duration::from_secs(1);
 
-/// Threads that have begun to run: a thread's start-up runs in the new thread, and is part of
-/// what creating it costs.
+/// Threads that have begun to run: a thread's start-up, part of its cost, runs in the new thread.
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// N OS threads, each sleeping `NAP`: every one has its own stack and is scheduled by the OS.
@@ -47,9 +48,7 @@ pub fn spawn_threads(units: u64) -> (Vec<std::thread::JoinHandle<()>>, Option<st
 /// N tokio tasks, each sleeping `NAP` (asyncio's `create_task(asyncio.sleep(1))`): a task is a
 /// future and a small header on the heap, and all of them share the runtime's one thread.
 pub fn spawn_tasks(units: u64) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..units)
-        .map(|_| tokio::spawn(tokio::time::sleep(NAP)))
-        .collect()
+    (0..units).map(|_| tokio::spawn(sleep(NAP))).collect()
 }
 
 // ---- measuring it ----
@@ -73,11 +72,9 @@ pub struct Sleepers {
     pub bytes_per_unit: f64,
     /// Time to create one unit, in microseconds.
     pub spawn_us_per_unit: f64,
-    /// CPU time to create one unit (a thread's own start-up included), in microseconds: unlike
-    /// the wall time, it does not grow while other programs hold the CPU.
+    /// CPU µs to create one (a thread's own start-up too): unlike wall time, deaf to a busy CPU.
     pub spawn_cpu_us_per_unit: f64,
-    /// OS threads the process had while the units slept (CPython's threads: each one that ran a
-    /// unit, and the main one, counted as they ran, even if the first ended before the last began).
+    /// OS threads while the units slept (CPython: each that ran a unit, and main, as they ran).
     pub threads_used: u64,
     /// Why fewer units ran than asked for, when they did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,52 +85,41 @@ pub struct Sleepers {
 /// inside. Each way first makes one unit alone, so that what the first one sets up (thread-local
 /// state, the allocator's bookkeeping; the runtime and its timer) is paid once, not per unit.
 pub fn in_child(as_threads: bool, units: u64) -> anyhow::Result<Sleepers> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    let (before_kb, watch, spawned, threads_used, ran, mut notes) = if as_threads {
+    let (before_kb, watch, mut spawned, threads_used, ran, mut notes);
+    if as_threads {
         let first = std::thread::spawn(|| ()).join();
         first.map_err(|_| anyhow::anyhow!("an empty thread panicked"))?;
-        let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
+        (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
         let (threads, refused) = spawn_threads(units);
-        let mut spawned = watch.usage();
-        let ran = threads.len() as u64;
-        let threads_used = thread_count().unwrap_or(ran + 1);
+        (spawned, ran) = (watch.usage(), threads.len() as u64);
+        threads_used = thread_count().unwrap_or(ran + 1);
         // Each thread's own start-up counts, whenever a busy machine gets round to it; this
         // thread's CPU while it waits for them does not.
         let waiting = thread_cpu_time();
         while STARTED.load(Ordering::SeqCst) < ran {
             std::thread::sleep(Duration::from_millis(1));
         }
-        spawned.cpu = watch
-            .usage()
-            .cpu
-            .saturating_sub(thread_cpu_time() - waiting);
+        let waited = thread_cpu_time() - waiting;
+        spawned.cpu = watch.usage().cpu.saturating_sub(waited);
         for thread in threads {
             let slept = thread.join();
             slept.map_err(|_| anyhow::anyhow!("a sleeping thread panicked"))?;
         }
-        let refused = refused.map(|error| format!("the OS refused thread {} ({error})", ran + 1));
-        (
-            before_kb,
-            watch,
-            spawned,
-            threads_used,
-            ran,
-            Vec::from_iter(refused),
-        )
+        notes = Vec::from_iter(refused.map(|e| format!("the OS refused thread {} ({e})", ran + 1)));
     } else {
-        runtime.block_on(async {
-            tokio::spawn(tokio::time::sleep(Duration::from_millis(1))).await?;
+        let runtime = Builder::new_current_thread().enable_time().build()?;
+        (before_kb, watch, spawned, threads_used) = runtime.block_on(async {
+            tokio::spawn(sleep(Duration::from_millis(1))).await?;
             let (before_kb, watch) = (peak_rss_kb(), Stopwatch::start());
             let tasks = spawn_tasks(units);
             let (spawned, threads_used) = (watch.usage(), thread_count().unwrap_or(1));
             for task in tasks {
                 task.await.context("a sleeping task failed")?;
             }
-            anyhow::Ok((before_kb, watch, spawned, threads_used, units, Vec::new()))
-        })?
-    };
+            anyhow::Ok((before_kb, watch, spawned, threads_used))
+        })?;
+        (ran, notes) = (units, Vec::new());
+    }
     // The main thread plus every unit would be `ran + 1`.
     if as_threads && threads_used <= ran {
         notes.push(format!(
@@ -172,8 +158,7 @@ pub fn python_sleepers(
 }
 
 /// Runs `units` sleepers as threads (capped by `cap`), then as tasks, each way in a fresh child
-/// process: this program (`os_threads`, `tokio_tasks`), then `python` when given
-/// (`asyncio_tasks`, `python_threads`, whose spans are returned).
+/// process: this program, then `python` when given (whose spans are returned).
 pub fn sleepers(
     units: u64,
     cap: &ThreadCap,
@@ -190,10 +175,9 @@ pub fn sleepers(
     for (name, threads) in ways {
         let n = units.min(if threads { cap.max_threads } else { u64::MAX });
         let what = format!("{name}: {n} units sleeping");
+        let job = Job::Sleepers { threads, units: n };
         let (finished, _) = record(&what, "unit", None, || match (name, python) {
-            ("os_threads" | "tokio_tasks", _) => exe
-                .run::<Sleepers>(&Job::Sleepers { threads, units: n })
-                .map(Some),
+            ("os_threads" | "tokio_tasks", _) => exe.run(&job).map(Some),
             (_, Some(python)) => python_sleepers(python, threads, n).map(Some),
             _ => Ok(None),
         });
@@ -210,8 +194,7 @@ pub fn sleepers(
     Ok((rows, spans))
 }
 
-/// `sizes.units` sleepers each way, threads capped at what this machine allows (see
-/// [`sleepers`]).
+/// `sizes.units` sleepers each way, threads capped at what this machine allows.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<Sleepers>, Vec<Span>)> {
     let python = shared::narrate::python();
     let cap = crate::thread_cap::cap(&crate::thread_cap::Limits::read());
@@ -229,9 +212,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          thread: it waits like a thread, but costs far less to create and to keep.",
     );
     narrator.say(format!(
-        "{} units each sleep {} at once: as OS threads, then as tokio tasks on one \
-         thread, then in CPython as asyncio tasks and as threads, each way in a fresh \
-         process so that its memory is its own.\n\n",
+        "{} units each sleep {} at once, as OS threads and as tokio tasks on one thread, then in \
+         CPython as asyncio tasks and threads; each way in a fresh process, its memory its own.\n\n",
         sizes.units,
         human(NAP)
     ));
@@ -251,18 +233,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 /// What the two rows show, in sentences true to their numbers.
 fn summary(threads: &Sleepers, tasks: &Sleepers) -> Vec<String> {
     let (thread_cpu, task_cpu) = (threads.spawn_cpu_us_per_unit, tasks.spawn_cpu_us_per_unit);
+    let cpu = times(thread_cpu, task_cpu);
     let mut lines = vec![match thread_cpu > task_cpu {
-        true => format!(
-            "Creating one: a thread cost {} the CPU time of a task.",
-            times(thread_cpu, task_cpu)
-        ),
+        true => format!("Creating one: a thread cost {cpu} the CPU time of a task."),
         false => "Creating one: here a task was not cheaper in CPU time than a thread.".into(),
     }];
+    let memory = times(threads.bytes_per_unit, tasks.bytes_per_unit);
     let memory = match (tasks.bytes_per_unit > 0.0, threads.bytes_per_unit > 0.0) {
-        (true, true) => format!(
-            "a thread raised the peak memory {} as much as a task.",
-            times(threads.bytes_per_unit, tasks.bytes_per_unit)
-        ),
+        (true, true) => format!("a thread raised the peak memory {memory} as much as a task."),
         (false, true) => {
             "the tasks fit in pages the process already had; the threads did not.".into()
         }

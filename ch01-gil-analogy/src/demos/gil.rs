@@ -37,10 +37,9 @@ pub fn sequential(gil: &Gil, n: u32) -> [u64; 2] {
 /// enabled, truly in parallel if it is [`Gil::disabled`].
 pub fn two_threads(gil: &Gil, n: u32) -> [u64; 2] {
     // Both threads start together, so neither gets a head start while the other is created.
-    let start_line = Barrier::new(2);
+    let start_line = &Barrier::new(2);
     std::thread::scope(|scope| {
         let [a, b] = ["A", "B"].map(|name| {
-            let start_line = &start_line;
             scope.spawn(move || {
                 start_line.wait();
                 gil.attach(name).run_fib(n)
@@ -86,8 +85,7 @@ pub fn io_threads(gil: &Gil, client: &Client, url: &Url, n: u64) -> anyhow::Resu
 // The same work in child processes (`multiprocessing`), each with its own interpreter and
 // lock, and with rayon: the comparisons the lesson's threads are measured against.
 
-/// `multiprocessing`: two fibs in two child processes, each with its own interpreter and its own
-/// lock. Returns their values and the spans their answers carry.
+/// `multiprocessing`: two fibs in two children, each with its own interpreter and lock.
 pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<(Vec<u64>, Vec<Span>)> {
     let children = [exe.spawn(&job)?, exe.spawn(&job)?];
     let [a, b] = children.map(|child| child.wait::<u64>());
@@ -98,19 +96,14 @@ pub fn two_processes(exe: &SelfExe, job: Job) -> anyhow::Result<(Vec<u64>, Vec<S
 /// Two fibs with `rayon::join`: rayon's worker threads, no lock.
 pub fn rayon_join(n: u32) -> [u64; 2] {
     let gil = Gil::disabled();
-    let (a, b) = rayon::join(
-        || gil.attach("rayon A").run_fib(n),
-        || gil.attach("rayon B").run_fib(n),
-    );
-    [a, b]
+    let fib = |name: &str| gil.attach(name).run_fib(n);
+    rayon::join(|| fib("rayon A"), || fib("rayon B")).into()
 }
 
-/// The bytecode each request runs before and after it (handling the answer): small next to the
-/// request, but enough to need the lock.
+/// The bytecode a request runs before and after it: small next to the wait, but it needs the lock.
 pub const IO_TASK_FIB: u32 = 15;
 
-/// `multiprocessing` for I/O: `n` blocking requests to the embedded server on `port`, one child
-/// process each, each making its request as [`request`] does under its own GIL.
+/// `multiprocessing` for I/O: `n` children each make one [`request`] to our server on `port`.
 pub fn io_processes(exe: &SelfExe, port: u16, delay_ms: u64, n: u64) -> anyhow::Result<Vec<u16>> {
     let job = Job::Fetch { port, delay_ms };
     let children = (0..n).map(|_| exe.spawn(&job));
@@ -184,25 +177,13 @@ pub struct GilRun {
     pub spans: Vec<Span>,
 }
 
-/// A child's fib(n) under its own GIL, on one CPU if `cpu` says so (with both children on
-/// one CPU, the world where two processes can only take turns: the tests' control).
-pub fn fib_job(n: u32, switch_interval: Duration, cpu: Option<usize>) -> Job {
-    let switch_interval_ms = switch_interval.as_millis().max(1) as u64;
-    Job::Fib {
-        n,
-        switch_interval_ms,
-        cpu,
-    }
-}
-
 /// The spans during which a thread held the lock (ran bytecode).
 pub fn holding(spans: &[Span]) -> Vec<&Span> {
     let held = |s: &&Span| s.name == "thread" && s.waiting_for.is_none();
     spans.iter().filter(held).collect()
 }
 
-/// How many times the lock went from one thread to a different one: consecutive holding
-/// spans (in the order they opened) with different labels.
+/// How many times the lock went to another thread: consecutive holding spans, other labels.
 pub fn handoffs(spans: &[Span]) -> u64 {
     let held = holding(spans);
     held.windows(2).filter(|w| w[0].label != w[1].label).count() as u64
@@ -217,51 +198,31 @@ pub fn overlapping<'a>(held: &[&'a Span]) -> Vec<(&'a Span, &'a Span)> {
         .collect()
 }
 
-/// Every run of the demo: the model's, then CPython's (none without `python3`).
-#[derive(Debug, Clone)]
-pub struct GilRuns {
-    /// The model: the fib rows, then the request rows.
-    pub model: Vec<GilRun>,
-    /// Which CPython ran and its rows, when one did.
-    pub cpython: Option<(Cpython, Vec<GilRun>)>,
-}
-
-impl GilRuns {
-    /// The run with this name.
-    pub fn get(&self, name: &str) -> Option<&GilRun> {
-        let cpython = self.cpython.iter().flat_map(|(_, rows)| rows);
-        let mut all = self.model.iter().chain(cpython);
-        all.find(|run| run.name == name)
-    }
-}
-
-/// Runs every way with fib(`sizes.fib`, calibrated when unset) and `sizes.requests` requests to
-/// the embedded server (or `sizes.url`), then the same in CPython when there is one.
-pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
+/// Every way with fib(`sizes.fib`, or calibrated) and `sizes.requests` requests, then CPython:
+/// the model's fib rows, its request rows, CPython's rows, and which CPython ran (if one did).
+pub fn measure(sizes: &Sizes) -> anyhow::Result<(Vec<GilRun>, Option<Cpython>)> {
     let exe = &SelfExe::current()?;
     // First, so that an unreachable --url is reported at once, not after the fib runs.
     let target = &Target::new(sizes.url.as_ref(), sizes.delay)?;
     let n = sizes.fib.unwrap_or_else(|| calibrate(FIB_BUDGET).0);
     let (interval, requests) = (Duration::from_millis(sizes.switch_interval), sizes.requests);
     let gil = Gil::new(interval);
-    let mut model = timed_runs(&FIB_WAYS, |name, row| {
+    let mut rows = timed_runs(&FIB_WAYS, |name, row| {
         (row.values, row.spans) = match name {
             "sequential" => (sequential(&gil, n).to_vec(), vec![]),
             "threads_with_gil" => (two_threads(&gil, n).to_vec(), vec![]),
             "threads_no_gil" => (two_threads(&Gil::disabled(), n).to_vec(), vec![]),
             "rayon" => (rayon_join(n).to_vec(), vec![]),
-            _ => two_processes(exe, fib_job(n, interval, None))?,
+            _ => two_processes(exe, Job::Fib { n, cpu: None })?,
         };
         Ok(())
     })?;
-    for run in &mut model {
-        let expected = shared::workloads::fib(n);
+    let expected = shared::workloads::fib(n);
+    for run in &mut rows {
         let (name, values) = (run.name, &run.values);
+        let right = values == &[expected; 2];
+        ensure!(right, "{name}: {values:?}, not fib({n}) = {expected}");
         run.cpu_per_wall = Some(ratio(run.cpu_ms, run.wall_ms));
-        ensure!(
-            values == &[expected; 2],
-            "{name} computed {values:?}, not fib({n}) = {expected}"
-        );
         match name {
             "sequential" => run.fib_n = Some(n),
             "threads_with_gil" => {
@@ -292,9 +253,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
     })?;
     let threads = &mut io[1];
     threads.handoffs = Some(handoffs(&threads.spans));
-    model.extend(io);
+    rows.extend(io);
     // Sized to take about as long as the model's sequential run: half of it per fib.
-    let budget = Duration::from_secs_f64(model[0].wall_ms / 2e3);
+    let budget = Duration::from_secs_f64(rows[0].wall_ms / 2e3);
     let cpython = shared::narrate::python().map(|python| {
         let record = shared::narrate::record;
         record("CPython", "thread", None, || {
@@ -302,8 +263,9 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<GilRuns> {
         })
         .0
     });
-    let cpython = cpython.transpose()?;
-    Ok(GilRuns { model, cpython })
+    let (cpython, python_rows) = cpython.transpose()?.unzip();
+    rows.extend(python_rows.into_iter().flatten());
+    Ok((rows, cpython))
 }
 
 /// Runs each way, recorded and timed (child processes' CPU included), each row's ratio to the
@@ -331,10 +293,9 @@ fn timed_runs(
     Ok(runs)
 }
 
-/// Picks the largest `n` for which one model-interpreter `fib(n)` should take at most
-/// `budget` on this machine and build, and how long it should take: grows `n` while one run
-/// stays short (about 20 ms), then extrapolates, each step up in `n` costing about 1.618
-/// times more (the golden ratio, as fib itself grows).
+/// Picks the largest `n` whose model-interpreter `fib(n)` should take at most `budget` on this
+/// machine and build, and how long: grows `n` while one run stays short (about 20 ms), then
+/// extrapolates, each step costing about 1.618 times more (the golden ratio, as fib grows).
 pub fn calibrate(budget: Duration) -> (u32, Duration) {
     const GROWTH: f64 = 1.618;
     let gil = Gil::disabled();
@@ -390,9 +351,8 @@ struct IoAnswer {
     statuses: Vec<u16>,
 }
 
-/// Real CPython: `fib_threads.py` with `budget` per fib (`cpython_sequential`,
-/// `cpython_threads`), then `n` blocking requests to `target` one after the other and in one
-/// thread each (`cpython_io_sequential`, `cpython_io_threads`), with the server's count in flight.
+/// Real CPython: `fib_threads.py` with `budget` per fib, then `n` blocking requests to `target`
+/// one after the other and in one thread each, with the server's count in flight.
 pub fn measure_cpython(
     python: &Python,
     budget: Duration,
@@ -411,28 +371,19 @@ pub fn measure_cpython(
     let mut sequential = row("cpython_sequential", answer.sequential, answer.sequential.0);
     sequential.fib_n = Some(answer.fib_n);
     let mut threads = row("cpython_threads", answer.threads, answer.sequential.0);
-    (sequential.spans, threads.spans) = finished
-        .spans
-        .into_iter()
-        .partition(|span| span.label == "thread cpython main");
-    if !answer.gil_enabled {
-        let note = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
-        threads.note = Some(note.into());
-    }
+    let main = |span: &Span| span.label == "thread cpython main";
+    (sequential.spans, threads.spans) = finished.spans.into_iter().partition(main);
+    let free = "this Python is free-threaded and runs without its GIL: the real threads_no_gil";
+    threads.note = (!answer.gil_enabled).then(|| free.into());
     let mut rows = vec![sequential, threads];
-    for (name, way) in [
-        ("cpython_io_sequential", "sequential"),
-        ("cpython_io_threads", "threads"),
-    ] {
+    for name in ["cpython_io_sequential", "cpython_io_threads"] {
         target.reset();
-        let args = [target.url().to_string(), n.to_string(), way.to_string()];
+        let way = name.trim_start_matches("cpython_io_").to_string();
+        let args = [target.url().to_string(), n.to_string(), way];
         let finished = python.run::<IoAnswer>(&IO_THREADS, &args)?;
         let io = finished.result;
-        ensure!(
-            io.statuses.len() as u64 == n && io.statuses.iter().all(|s| *s == 200),
-            "CPython's requests answered {:?}",
-            io.statuses
-        );
+        let all_ok = io.statuses.len() as u64 == n && io.statuses.iter().all(|s| *s == 200);
+        ensure!(all_ok, "CPython's requests answered {:?}", io.statuses);
         let baseline = rows.get(2).map_or(io.wall_ms, |first| first.wall_ms);
         rows.push(GilRun {
             requests: Some(n),
@@ -455,9 +406,7 @@ pub fn measure_cpython(
 /// 5 ms slices, too thin to draw; the first dozen show the pattern.
 fn first(spans: &[Span], window: Duration) -> Vec<Span> {
     let start = spans.iter().map(|s| s.opened).min().unwrap_or_default();
-    let shown = spans
-        .iter()
-        .filter(|s| s.closed.saturating_sub(start) <= window);
+    let shown = spans.iter().filter(|s| s.closed - start <= window);
     shown.cloned().collect()
 }
 
@@ -491,15 +440,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         "Each run computes fib({n}) twice by executing bytecode; the switch interval is {}.\n\n",
         human(interval)
     ));
-    let runs = measure(&sizes)?;
-    let cpython = runs.cpython.iter().flat_map(|(_, rows)| rows);
-    let rows: Vec<_> = runs.model.iter().chain(cpython).collect();
-    narrator.report(&Report::new(DEMO, SECTION, rows));
+    let (rows, cpython) = measure(&sizes)?;
+    narrator.report(&Report::new(DEMO, SECTION, rows.iter().collect()));
     narrator.say(
         "ratio = wall time / that of sequential (fib rows) or io_sequential (requests); \
          CPython's rows, to its own\n\n",
     );
-    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
+    let find = |name: &str| rows.iter().find(|run| run.name == name);
+    let get = |name: &str| find(name).cloned().unwrap_or_default();
     let zoom = interval * 12;
     // Each timeline and its title; the titles say what each run got: at once on two cores, or
     // only open at once.
@@ -509,10 +457,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         io_threads_with_gil: the lock is released during every request
         cpython_threads: two CPython threads, one GIL
         cpython_io_threads: CPython's GIL is released during every request";
-    for (name, what) in lanes
-        .lines()
-        .filter_map(|lane| lane.trim().split_once(": "))
-    {
+    for (name, what) in lanes.lines().filter_map(|l| l.trim().split_once(": ")) {
         let run = get(name);
         let cores = match run.idle_cores {
             Some(true) => "both run at once",
@@ -550,16 +495,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
              to itself is 1.00): other programs were busy, so the ratios compare unequal shares."
         ));
     }
-    let starved = [threads, processes, rayon].into_iter();
-    let starved: Vec<_> = starved
-        .filter(|run| run.idle_cores == Some(false))
-        .collect();
+    let starved = [threads, processes, rayon]
+        .into_iter()
+        .filter(|run| run.idle_cores == Some(false));
+    let starved: Vec<_> = starved.map(|run| run.name).collect();
     if !starved.is_empty() {
-        let names: Vec<_> = starved.iter().map(|run| run.name).collect();
         lines.push(format!(
             "No two idle cores this time: {} got under {IDLE_CORES} CPU-seconds per second; \
              without a second free core, running at once cannot beat one after the other.",
-            names.join(", ")
+            starved.join(", ")
         ));
     }
     let io_threads = get("io_threads_with_gil");
@@ -570,7 +514,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         io_threads.ratio,
         at_once(&io_threads)
     ));
-    lines.push(match runs.get("io_processes") {
+    lines.push(match find("io_processes") {
         Some(processes) => format!(
             "In child processes, one request each, they took {:.2}x{}: processes serve \
              I/O-bound work too, each paying for its start.",
@@ -579,8 +523,30 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
         None => "With --url there is no child processes' row: they reach only our server.".into(),
     });
-    if let Some((python, _)) = &runs.cpython {
-        lines.extend(cpython_lines(&runs, python));
+    if let Some(python) = &cpython {
+        let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
+        let cores = ratio(threads.cpu_ms, threads.wall_ms);
+        let used = match python.gil_enabled {
+            true => format!("With its GIL on, they used {}.", one_core(cores)),
+            false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
+        };
+        lines.push(format!(
+            "CPython {}, sized to take about as long as the model's sequential run: two threads \
+             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
+             second); the model's threads_with_gil took {:.2}x. {used}",
+            python.version,
+            threads.ratio,
+            human_ms(threads.wall_ms),
+            with_gil.ratio,
+        ));
+        lines.push(format!(
+            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
+             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
+             released.",
+            io_threads.requests.unwrap_or(0),
+            io_threads.ratio,
+            at_once(&io_threads)
+        ));
     }
     narrator.summary(SECTION, &lines);
     Ok(())
@@ -592,34 +558,4 @@ fn one_core(cores: f64) -> &'static str {
         true => "at most one core's worth",
         false => "more than one core's worth, which one lock should not allow",
     }
-}
-
-/// The summary's lines about the CPython rows.
-fn cpython_lines(runs: &GilRuns, python: &Cpython) -> Vec<String> {
-    let get = |name: &str| runs.get(name).cloned().unwrap_or_default();
-    let (threads, io_threads) = (get("cpython_threads"), get("cpython_io_threads"));
-    let cores = ratio(threads.cpu_ms, threads.wall_ms);
-    let used = match python.gil_enabled {
-        true => format!("With its GIL on, they used {}.", one_core(cores)),
-        false => "Its GIL is off (a free-threaded build, PEP 703): like threads_no_gil.".into(),
-    };
-    vec![
-        format!(
-            "CPython {}, sized to take about as long as the model's sequential run: two threads \
-             took {:.2}x its sequential time ({} of wall time, {cores:.2} CPU-seconds per \
-             second); the model's threads_with_gil took {:.2}x. {used}",
-            python.version,
-            threads.ratio,
-            human_ms(threads.wall_ms),
-            get("threads_with_gil").ratio,
-        ),
-        format!(
-            "CPython's {} blocking requests in threads took {:.2}x its one-after-the-other \
-             time{}: urlopen waits in a system call, outside the interpreter, with the GIL \
-             released.",
-            io_threads.requests.unwrap_or(0),
-            io_threads.ratio,
-            at_once(&io_threads)
-        ),
-    ]
 }

@@ -6,6 +6,7 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -41,29 +42,25 @@ pub fn threads_share(increments: u64) -> Sharing {
     let worker = |t: u64| {
         let counter = Arc::clone(&counter);
         move || {
-            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(0, increments));
+            let counted = info_span!("thread", t).in_scope(|| count_in_a_copy(increments));
             let saw = counter.fetch_add(counted, Ordering::SeqCst) + counted;
             (std::process::id(), counted, saw)
         }
     };
-    let threads: Vec<_> = (1..=WORKERS)
-        .map(|t| std::thread::spawn(worker(t)))
-        .collect();
-    let answers = threads
-        .into_iter()
-        .map(|t| t.join().expect("a counting thread panicked"));
-    Sharing::new(answers.collect(), counter.load(Ordering::SeqCst))
+    let threads: Vec<_> = (1..=WORKERS).map(worker).map(std::thread::spawn).collect();
+    let answers: Result<_, _> = threads.into_iter().map(JoinHandle::join).collect();
+    let answers = answers.expect("a counting thread panicked");
+    Sharing::new(answers, counter.load(Ordering::SeqCst))
 }
 
 /// Child processes made by `fork` (`multiprocessing`'s start method on Linux before Python
 /// 3.14): each starts with a copy of the parent's whole memory, this counter (at `start`)
 /// included, adds what it counted to it and reports what it then reads. The parent's counter
 /// stays at `start`.
-#[cfg(unix)]
 pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
     let counter = AtomicU64::new(start);
     let add = || {
-        let counted = count_in_a_copy(0, increments);
+        let counted = count_in_a_copy(increments);
         counter.fetch_add(counted, Ordering::SeqCst) + counted
     };
     let children = (0..WORKERS).map(|_| crate::child::fork(add));
@@ -77,42 +74,28 @@ pub fn processes_copy(start: u64, increments: u64) -> anyhow::Result<Sharing> {
 
 // ---- measuring it ----
 
-/// Without `fork` there is no child that starts from a copy of this memory.
-// mutants: a mutant of this body is never compiled on Unix, so no Unix test can see it.
-#[cfg(not(unix))]
-pub fn processes_copy(_start: u64, _increments: u64) -> anyhow::Result<Sharing> {
-    anyhow::bail!("the private-memory experiment forks a child, which needs Unix")
-}
-
 /// The demo's name on the command line and in its report.
 pub const DEMO: &str = "processes-and-threads";
 const SECTION: &str = "1.4";
-/// Where the parent sets its counter before forking: a child that reads it back plus its
-/// own count started from a copy of the parent's memory.
+/// The parent's counter before it forks: a child that reads this plus its count had a copy.
 const PARENT_START: u64 = 1000;
 /// How many threads, then processes, the start-up rows start.
 const START_UNITS: u64 = 100;
-/// How many threads are alive at once when one thread's memory is measured: enough that a
-/// few pages allocated by something else hardly move the figure per thread.
+/// Threads alive at once when a thread's memory is measured: others' pages hardly move it.
 pub const FOOTPRINT_THREADS: u64 = 100;
 /// How many threads and how many child processes count.
 pub const WORKERS: u64 = 2;
 /// `threading` and `multiprocessing` starting units that do nothing.
 const START_PY: Script = Script::new("start.py", include_str!("start.py"));
 
-/// Adds 1 to a private copy of a counter `times` times and returns the copy. Threads and
-/// child processes do exactly this same work.
-pub fn count_in_a_copy(start: u64, times: u64) -> u64 {
-    let mut copy = start;
-    for _ in 0..times {
-        // black_box: count one by one, as written, instead of letting the compiler add `times`.
-        copy = black_box(copy + 1);
-    }
-    copy
+/// Adds 1 to a private counter `times` times and returns it: what threads and children all do.
+pub fn count_in_a_copy(times: u64) -> u64 {
+    // black_box: count one by one, as written, instead of letting the compiler add `times`.
+    (0..times).fold(0, |copy, _| black_box(copy + 1))
 }
 
 /// What the memory experiment found for threads or for processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sharing {
     /// The pids the workers reported.
     pub worker_pids: Vec<u32>,
@@ -125,8 +108,7 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// From each worker's (pid, what it counted, what it read after adding) and the parent's
-    /// counter afterwards.
+    /// From each worker's (pid, count, what it read after adding) and the parent's counter.
     fn new(answers: Vec<(u32, u64, u64)>, parent_sees: u64) -> Self {
         Self {
             worker_pids: answers.iter().map(|&(pid, _, _)| pid).collect(),
@@ -147,22 +129,20 @@ impl Sharing {
         self.workers_counted > 0 && self.parent_sees == self.workers_counted
     }
 
-    /// True if a worker read a value from its counter that the parent's counter never
-    /// shows: it changed a copy of its own.
+    /// True if a worker read a value the parent's counter never shows: it changed its own copy.
     pub fn private_memory(&self) -> bool {
         self.workers_saw > self.parent_sees
     }
 
     /// The row: `threads` or `processes` (CPU time includes child processes').
     fn row(&self, name: &'static str, usage: &Usage) -> Value {
-        let flag = |yes: bool| u8::from(yes);
         json!({
             "name": name,
             "wall_ms": ms(usage.wall),
             "cpu_ms": ms(usage.cpu),
-            "pid_differs": flag(self.pid_differs()),
-            "shared_memory": flag(self.shared_memory()),
-            "private_memory": flag(self.private_memory()),
+            "pid_differs": u8::from(self.pid_differs()),
+            "shared_memory": u8::from(self.shared_memory()),
+            "private_memory": u8::from(self.private_memory()),
             "workers_counted": self.workers_counted,
             "workers_saw": self.workers_saw,
             "parent_sees": self.parent_sees,
@@ -170,25 +150,20 @@ impl Sharing {
     }
 }
 
-/// A thread or a child process saying who it is: `thread_hello` or `child_hello`, with 1 in
-/// `same_pid` when it ran in this process and in `main_thread` when its thread id is its pid
-/// (on Linux, the process's main thread).
-fn greeting(name: &'static str, hello: &Hello) -> Value {
-    let mut row = json!({
+/// `thread_hello` or `child_hello`: `same_pid` when it ran in this process, `main_thread` when
+/// its thread id is its pid (on Linux, the process's main thread).
+fn greet(name: &'static str, hello: &Hello) -> Value {
+    json!({
         "name": name,
         "pid": hello.pid,
         "thread_id": hello.thread_id,
+        "threads": hello.threads,
         "same_pid": u8::from(hello.pid == std::process::id()),
         "main_thread": u8::from(hello.thread_id == u64::from(hello.pid)),
-    });
-    if let Some(threads) = hello.threads {
-        row["threads"] = threads.into();
-    }
-    row
+    })
 }
 
-/// Starting units that do nothing, one after the other: `thread_start`, `process_start`,
-/// `python_thread_start` or `python_process_start`.
+/// `thread_start`, `process_start`, `python_thread_start` or `python_process_start`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Start {
     /// Which.
@@ -215,23 +190,17 @@ pub struct Footprint {
     pub kb_per_unit: f64,
 }
 
-/// Starts `units` threads that do nothing, then `units` child processes that do nothing,
-/// each joined or waited for before the next, and measures both.
+/// Starts `units` idle threads, then `units` idle children, each ended before the next.
 pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     let exe = SelfExe::current()?;
-    let ((), threads) = measure_usage(|| {
-        for _ in 0..units {
-            std::thread::spawn(|| ()).join().expect("an empty thread");
-        }
-    });
+    let (joined, threads) =
+        measure_usage(|| (0..units).try_for_each(|_| std::thread::spawn(|| ()).join()));
+    joined.expect("an empty thread panicked");
     let (done, processes) =
         measure_usage(|| (0..units).try_for_each(|_| exe.run::<Value>(&Job::Nothing).map(drop)));
     done?;
-    let rows = [
-        ("thread_start", threads.wall),
-        ("process_start", processes.wall),
-    ];
-    Ok(rows.map(|(name, wall)| Start {
+    let rows = [("thread_start", threads), ("process_start", processes)];
+    Ok(rows.map(|(name, Usage { wall, .. })| Start {
         name: name.into(),
         units,
         wall_ms: ms(wall),
@@ -240,15 +209,13 @@ pub fn measure_start(units: u64) -> anyhow::Result<[Start; 2]> {
     }))
 }
 
-/// The same in CPython: `threading.Thread` and `multiprocessing.Process` (`start.py`), with
-/// a span for each start-to-join.
+/// The same in CPython (`start.py`), with a span for each start-to-join.
 pub fn measure_python_start(python: &Python, units: u64) -> anyhow::Result<Finished<[Start; 2]>> {
     python.run(&START_PY, &[units.to_string()])
 }
 
-/// One thread's memory (`threads` alive at once: how much this process's anonymous memory
-/// grew while they waited) beside a fresh child process's own reading. None without
-/// Linux's `/proc`.
+/// One thread's memory (growth of ours with `threads` alive at once) beside a fresh child's own
+/// reading. None without Linux's `/proc`.
 pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
     let before = anon_memory_kb()?;
     let barrier = Barrier::new(threads as usize + 1);
@@ -279,14 +246,11 @@ pub fn footprint(threads: u64, child: &Hello) -> Option<[Footprint; 2]> {
 /// What the demo measured.
 #[derive(Debug, Clone)]
 pub struct Measured {
-    /// A spawned thread saying who it is.
-    pub thread: Hello,
-    /// A fresh child process saying who it is.
-    pub child: Hello,
-    /// Threads counting into the parent's counter, and what that cost.
-    pub threads: (Sharing, Usage),
-    /// Forked children counting into their copies (their CPU included).
-    pub processes: (Sharing, Usage),
+    /// A spawned thread, then a fresh child process, saying who it is.
+    pub hellos: [Hello; 2],
+    /// Threads counting into the parent's counter, then forked children into their copies (their
+    /// CPU included), and what each cost.
+    pub counts: [(Sharing, Usage); 2],
     /// The counting threads' spans.
     pub spans: Vec<Span>,
     /// Threads, then processes, started one after the other.
@@ -297,8 +261,7 @@ pub struct Measured {
     pub footprints: Option<[Footprint; 2]>,
 }
 
-/// Hellos from a thread and a child, `sizes.increments` counted by threads and by forked
-/// children, starts in Rust and CPython, and the memory of each.
+/// Hellos, `sizes.increments` counted by threads and forked children, starts and memory.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
     let (thread, child) = (hello_from_a_thread(), hello_from_a_child()?.result);
     let threads = record("counting in threads", "thread", Some(WORKERS), || {
@@ -310,17 +273,13 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Measured> {
     let (starts, _) = record("starting threads and processes", "", None, || {
         measure_start(START_UNITS)
     });
-    let python = shared::narrate::python();
+    let python = shared::narrate::python().map(|p| measure_python_start(&p, START_UNITS));
     Ok(Measured {
         starts: starts?,
-        python: python
-            .map(|p| measure_python_start(&p, START_UNITS))
-            .transpose()?,
+        python: python.transpose()?,
         footprints: footprint(FOOTPRINT_THREADS, &child),
-        thread,
-        child,
-        threads: threads.0,
-        processes: (processes?, usage),
+        hellos: [thread, child],
+        counts: [threads.0, (processes?, usage)],
         spans: threads.1,
     })
 }
@@ -337,48 +296,40 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          process.",
     );
     narrator.say(format!(
-        "{WORKERS} threads, then {WORKERS} forked child processes, each count to {} into a \
-         counter (the children's copy starts at {PARENT_START}); {START_UNITS} threads, then \
-         processes, start one at a time, in Rust and CPython; {FOOTPRINT_THREADS} threads are \
-         alive at once beside a child.\n\n",
+        "{WORKERS} threads, then {WORKERS} forked children (whose copy starts at {PARENT_START}), \
+         each count to {}; {START_UNITS} threads, then processes, start one at a time, in Rust \
+         and CPython; {FOOTPRINT_THREADS} threads stay alive beside a child.\n\n",
         sizes.increments
     ));
     let m = measure(sizes)?;
-    let parent = m.child.parent_pid;
-    let parent = parent.map_or("unknown here (Unix only)".into(), |p| p.to_string());
+    let ([thread, child], [(threads, t_usage), (processes, p_usage)]) = (&m.hellos, &m.counts);
     narrator.say(format!(
         "This process is pid {}, with {} right now, running on thread '{}' (os id {}); \
-         the child says its parent is pid {parent}.\n\n",
+         the child says its parent is pid {}.\n\n",
         std::process::id(),
         thread_count().map_or("? threads".into(), |n| plural(n, "thread", "threads")),
         std::thread::current().name().unwrap_or("unnamed"),
         os_thread_id(),
+        child.parent_pid,
     ));
 
     // A forked child may not record spans (see `child::fork`): the timeline has the threads.
     let python_rows = m.python.iter().flat_map(|p| &p.result);
     let python_rows: Vec<Value> = python_rows.map(|s| json!(s)).collect();
     let memory = vec![
-        m.threads.0.row("threads", &m.threads.1),
-        m.processes.0.row("processes", &m.processes.1),
+        threads.row("threads", t_usage),
+        processes.row("processes", p_usage),
     ];
     let starts = vec![json!(m.starts[0]), json!(m.starts[1])];
-    let hellos = vec![
-        greeting("thread_hello", &m.thread),
-        greeting("child_hello", &m.child),
-    ];
+    let hellos = vec![greet("thread_hello", thread), greet("child_hello", child)];
     let footprint_rows: Vec<Value> = m.footprints.iter().flatten().map(|f| json!(f)).collect();
     if narrator.json() {
         // Rust's rows in the order scripts have always read them, then CPython's.
         let rows = [memory, starts, hellos, footprint_rows, python_rows].concat();
         narrator.report(&Report::new(DEMO, SECTION, rows));
     } else {
-        let tables = [
-            hellos,
-            memory,
-            [starts, python_rows].concat(),
-            footprint_rows,
-        ];
+        let starts = [starts, python_rows].concat();
+        let tables = [hellos, memory, starts, footprint_rows];
         for rows in tables.into_iter().filter(|rows| !rows.is_empty()) {
             narrator.report(&Report::new(DEMO, SECTION, rows));
         }
@@ -390,14 +341,12 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     }
 
     let mut lines = Vec::new();
-    if m.child.threads == Some(1) && m.child.thread_id == u64::from(m.child.pid) {
-        lines.push(
+    if child.threads == Some(1) && child.thread_id == u64::from(child.pid) {
+        lines.push(String::from(
             "The fresh child process had exactly 1 thread, whose id was the child's pid: a \
-             process starts with its main thread. The thread we spawned had an id of its own."
-                .into(),
-        );
+             process starts with its main thread. The thread we spawned had an id of its own.",
+        ));
     }
-    let (threads, processes) = (&m.threads.0, &m.processes.0);
     let (counted, saw) = (threads.workers_counted, threads.parent_sees);
     lines.push(match threads.shared_memory() {
         true => format!(
@@ -416,13 +365,12 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         false => format!("The child processes read at most {saw}, the parent {parent}."),
     });
     lines.push(start_line("A thread", &m.starts[0], &m.starts[1]));
-    if let Some(Finished {
-        result: [thread, process],
-        ..
-    }) = &m.python
-    {
-        let in_cpython = "In CPython, a threading.Thread";
-        lines.push(start_line(in_cpython, thread, process));
+    if let Some([thread, process]) = m.python.as_ref().map(|python| &python.result) {
+        lines.push(start_line(
+            "In CPython, a threading.Thread",
+            thread,
+            process,
+        ));
     }
     if let Some([threads, process]) = &m.footprints {
         lines.push(format!(
@@ -438,11 +386,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
 /// What a pair of start-up rows shows, true to its numbers.
 fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
-    let faster = if process.per_unit_us > thread.per_unit_us {
-        let how_much = times(process.per_unit_us, thread.per_unit_us);
-        format!("a thread was {how_much} faster to start here")
-    } else {
-        "here a process was not slower to start".into()
+    let (t, p) = (thread.per_unit_us, process.per_unit_us);
+    let faster = match p > t {
+        true => format!("a thread was {} faster to start here", times(p, t)),
+        false => "here a process was not slower to start".into(),
     };
     let cpu = match (thread.cpu_us_per_unit, process.cpu_us_per_unit) {
         // Wall time includes each new thread's wait for a CPU; CPU time is the start's own cost.
@@ -456,7 +403,7 @@ fn start_line(thread_is: &str, thread: &Start, process: &Start) -> String {
     };
     format!(
         "{thread_is} started and finished in {} on average, a process in {}: {faster}.{cpu}",
-        human_ms(thread.per_unit_us / 1e3),
-        human_ms(process.per_unit_us / 1e3)
+        human_ms(t / 1e3),
+        human_ms(p / 1e3)
     )
 }

@@ -8,7 +8,9 @@
 //! read-modify-write as one indivisible step and loses nothing.
 
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -31,29 +33,29 @@ pub fn drop_references(references: usize, frees: &AtomicU64) -> Vec<(usize, u64)
     let first = Rc::new(Object { frees });
     // A weak reference does not count: it lets us watch the count without keeping the object.
     let watcher: Weak<Object> = Rc::downgrade(&first);
-    let mut all: Vec<Rc<Object>> = vec![first];
-    while all.len() < references {
-        all.push(Rc::clone(&all[0]));
-    }
+    // `references` handles to the one object: `vec!` clones the `Rc`, and each clone counts.
+    let mut all: Vec<Rc<Object>> = vec![first; references];
     let mut steps = Vec::new();
     while let Some(reference) = all.pop() {
         drop(reference);
-        steps.push((watcher.strong_count(), frees.load(Ordering::SeqCst)));
+        steps.push((watcher.strong_count(), frees.load(SeqCst)));
     }
     steps
 }
 
-fn increment(refcount: &AtomicU64, how: Increment) {
-    match how {
-        Increment::LoadThenStore => {
-            let seen = refcount.load(Ordering::Relaxed);
-            // Another thread may store here; our store below then overwrites its update.
-            refcount.store(seen + 1, Ordering::Relaxed);
-        }
-        Increment::FetchAdd => {
-            refcount.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+/// How one thread adds 1 to the shared count.
+pub type Increment = fn(&AtomicU64);
+
+/// Read, then write back the value + 1: two steps another thread can come between.
+pub fn load_then_store(refcount: &AtomicU64) {
+    let seen = refcount.load(Relaxed);
+    // Another thread may store here; our store below then overwrites its update.
+    refcount.store(seen + 1, Relaxed);
+}
+
+/// One indivisible read-modify-write.
+pub fn fetch_add(refcount: &AtomicU64) {
+    refcount.fetch_add(1, Relaxed);
 }
 
 /// `threads` threads each add 1 to one count, at least `increments` times each, all at once
@@ -61,13 +63,12 @@ fn increment(refcount: &AtomicU64, how: Increment) {
 /// interpreter: holding `gil` if it is enabled, free to run any time if it is [`Gil::disabled`].
 /// Returns the adds made (what a correct count ends at) and what the count really ended at.
 pub fn count(gil: &Gil, how: Increment, threads: u64, increments: u64) -> (u64, u64) {
-    let refcount = AtomicU64::new(0);
+    let refcount = &AtomicU64::new(0);
     let added = race(threads, increments, |t| {
         let mut thread = gil.attach(t.to_string());
-        let refcount = &refcount;
-        move || thread.execute(|| increment(refcount, how))
+        move || thread.execute(|| how(refcount))
     });
-    (added, refcount.load(Ordering::SeqCst))
+    (added, refcount.load(SeqCst))
 }
 
 // ---- measuring it ----
@@ -80,17 +81,8 @@ pub struct Object<'a> {
 
 impl Drop for Object<'_> {
     fn drop(&mut self) {
-        self.frees.fetch_add(1, Ordering::SeqCst);
+        self.frees.fetch_add(1, SeqCst);
     }
-}
-
-/// How one thread adds 1 to the shared count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Increment {
-    /// Read, then write back the value + 1: two steps another thread can come between.
-    LoadThenStore,
-    /// One indivisible read-modify-write (`fetch_add`).
-    FetchAdd,
 }
 
 /// The demo's name on the command line and in its report.
@@ -124,56 +116,49 @@ const PATIENCE: Duration = Duration::from_secs(2);
 ///   ran out. A busy machine makes them run longer, not overlap less.
 pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S + Sync) -> u64 {
     let cpus = allowed_cpus().unwrap_or_default();
-    let ready = AtomicU64::new(0);
-    let progress: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
-    let (overlap, switches) = (AtomicU64::new(0), AtomicU64::new(0));
-    let chunk = CHUNK.min(min_steps).max(1);
-    let shared = (&ready, &progress, &overlap, &switches, &start);
+    let progress: &Vec<AtomicU64> = &(0..threads).map(|_| AtomicU64::new(0)).collect();
+    let (ready, overlap, switches) = (&AtomicU64::new(0), &AtomicU64::new(0), &AtomicU64::new(0));
+    let (chunk, start) = (CHUNK.min(min_steps).max(1), &start);
     std::thread::scope(|scope| {
         let racers: Vec<_> = (0..progress.len())
             .map(|i| {
                 let cpu = (cpus.len() >= 2).then(|| cpus[i % cpus.len()]);
-                let (ready, progress, overlap, switches, start) = shared;
                 scope.spawn(move || {
                     if let Some(cpu) = cpu {
                         // Pinning helps the race show; where it is refused, race unpinned.
                         let _ = to_cpu(cpu);
                     }
-                    ready.fetch_add(1, Ordering::SeqCst);
-                    while ready.load(Ordering::SeqCst) < threads {
+                    ready.fetch_add(1, SeqCst);
+                    while ready.load(SeqCst) < threads {
                         std::thread::yield_now();
                     }
                     let began = Instant::now();
                     let others = || -> u64 {
-                        let all = progress.iter().map(|p| p.load(Ordering::Relaxed));
-                        all.sum::<u64>() - progress[i].load(Ordering::Relaxed)
+                        let all = progress.iter().map(|p| p.load(Relaxed));
+                        all.sum::<u64>() - progress[i].load(Relaxed)
                     };
                     let mut step = start(i as u64 + 1);
                     let (mut seen, mut done) = (others(), 0);
                     loop {
                         let (wall, cpu) = (Instant::now(), thread_cpu_time());
-                        for _ in 0..chunk {
-                            step();
-                        }
+                        (0..chunk).for_each(|_| step());
                         done += chunk;
-                        progress[i].store(done, Ordering::Relaxed);
+                        progress[i].store(done, Relaxed);
                         let now = others();
                         if now != seen {
                             // Running most of the time the others advanced: at the same
                             // moment. Otherwise they ran while this thread did not.
                             if (thread_cpu_time() - cpu) * 2 >= wall.elapsed() {
-                                overlap.fetch_add((now - seen).min(chunk), Ordering::Relaxed);
+                                overlap.fetch_add((now - seen).min(chunk), Relaxed);
                             } else {
-                                switches.fetch_add(1, Ordering::Relaxed);
+                                switches.fetch_add(1, Relaxed);
                             }
                             seen = now;
                         }
-                        let everyone = progress
-                            .iter()
-                            .all(|p| p.load(Ordering::Relaxed) >= min_steps);
+                        let everyone = progress.iter().all(|p| p.load(Relaxed) >= min_steps);
                         let enough = threads < 2
-                            || overlap.load(Ordering::Relaxed) >= OVERLAP
-                            || switches.load(Ordering::Relaxed) >= SWITCHES
+                            || overlap.load(Relaxed) >= OVERLAP
+                            || switches.load(Relaxed) >= SWITCHES
                             || began.elapsed() >= PATIENCE;
                         if everyone && enough {
                             break done;
@@ -182,10 +167,8 @@ pub fn race<S: FnMut()>(threads: u64, min_steps: u64, start: impl Fn(u64) -> S +
                 })
             })
             .collect();
-        racers
-            .into_iter()
-            .map(|racer| racer.join().expect("a counting thread panicked"))
-            .sum()
+        let steps: Result<Vec<u64>, _> = racers.into_iter().map(ScopedJoinHandle::join).collect();
+        steps.expect("a counting thread panicked").iter().sum()
     })
 }
 
@@ -212,9 +195,8 @@ pub struct Tally {
     pub spans: Vec<Span>,
 }
 
-/// An object freed when its last reference went: `freed_at_zero`, or `cpython_refcount`
-/// from `refcount.py`, whose `counts` are what `sys.getrefcount` said as each reference was
-/// made, then as each was dropped.
+/// `freed_at_zero`, or `cpython_refcount` (`refcount.py`), whose `counts` are what
+/// `sys.getrefcount` said as each reference was made, then as each was dropped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Freed {
     /// Which.
@@ -269,31 +251,20 @@ pub fn freed(references: usize) -> Freed {
     }
 }
 
-/// What the demo measured.
-#[derive(Debug, Clone)]
-pub struct Refcount {
-    /// `freed_at_zero`, then `cpython_refcount` when CPython ran.
-    pub freed: Vec<Freed>,
-    /// `non_atomic`, `atomic` and `non_atomic_under_gil`.
-    pub tallies: [Tally; 3],
-}
-
-/// The freed-at-zero rows, then `THREADS` threads adding at least `sizes.increments` times each:
-/// load-then-store, `fetch_add`, then load-then-store under the model GIL.
-pub fn measure(sizes: &Sizes) -> anyhow::Result<Refcount> {
+/// `freed_at_zero`, `cpython_refcount` when CPython ran, then `non_atomic`, `atomic` and
+/// `non_atomic_under_gil`: `THREADS` threads adding each way at least `sizes.increments` times.
+pub fn measure(sizes: &Sizes) -> anyhow::Result<(Freed, Option<Freed>, [Tally; 3])> {
     let gil = Gil::new(Duration::from_millis(sizes.switch_interval));
     let no_lock = Gil::disabled();
     let ways = [
-        ("non_atomic", &no_lock, Increment::LoadThenStore),
-        ("atomic", &no_lock, Increment::FetchAdd),
-        ("non_atomic_under_gil", &gil, Increment::LoadThenStore),
+        ("non_atomic", &no_lock, load_then_store as Increment),
+        ("atomic", &no_lock, fetch_add),
+        ("non_atomic_under_gil", &gil, load_then_store),
     ];
     let tallies = ways.map(|(name, gil, how)| tally(name, gil, how, sizes.increments));
-    let python = shared::narrate::python();
-    let cpython = python.map(|p| cpython_freed(&p, REFERENCES)).transpose()?;
-    let freed = [Some(freed(REFERENCES)), cpython].into_iter();
-    let freed = freed.flatten().collect();
-    Ok(Refcount { freed, tallies })
+    let cpython = shared::narrate::python().map(|p| cpython_freed(&p, REFERENCES));
+    let (freed, cpython) = (freed(REFERENCES), cpython.transpose()?);
+    Ok((freed, cpython, tallies))
 }
 
 // ---- narrating it ----
@@ -315,10 +286,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          without a lock, then under the model GIL.\n\n",
         plural(sizes.increments, "time", "times")
     ));
-    let Refcount { freed, tallies } = measure(sizes)?;
-    let ([freed, cpython @ ..], [racy, atomic, under_gil]) = (&freed[..], &tallies) else {
-        anyhow::bail!("no freed_at_zero row");
-    };
+    let (freed, cpython, tallies) = &measure(sizes)?;
+    let [racy, atomic, under_gil] = tallies;
     if narrator.json() {
         let rows = Report::mixed(DEMO, SECTION).with(racy).with(atomic);
         let rows = rows.with(freed).with(under_gil);
@@ -328,10 +297,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         narrator.report(&Report::new(DEMO, SECTION, frees));
         narrator.report(&Report::new(DEMO, SECTION, tallies.iter().collect()));
     }
-    narrator.timeline(
-        "the two threads updating the count (non_atomic)",
-        &racy.spans,
-    );
+    let title = "the two threads updating the count (non_atomic)";
+    narrator.timeline(title, &racy.spans);
 
     let mut lines = vec![format!(
         "The object's count went {} as its references were dropped, and it was freed exactly \
@@ -340,7 +307,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         plural(freed.freed_after_drops, "drop", "drops"),
         plural(freed.frees, "time", "times")
     )];
-    if let Some(row) = cpython.first() {
+    if let Some(row) = cpython {
         let frees = plural(row.frees, "time", "times");
         lines.push(format!(
             "In CPython, sys.getrefcount rose and fell with the references, and the object was \
@@ -348,14 +315,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             row.freed_after_drops
         ));
     }
-    let why = match racy.lost_updates {
+    let (lost, of) = (racy.lost_updates, racy.expected);
+    let why = match lost {
         0 => "a loss needs a write between the other's load and store: likely, never certain.",
         _ => {
             "both threads read one value and both wrote back value + 1. A lost update to a \
               reference count frees an object still in use, or never frees it."
         }
     };
-    let (lost, of) = (racy.lost_updates, racy.expected);
     lines.push(format!(
         "Load-then-store lost {lost} of {of} updates: {why}"
     ));
@@ -367,12 +334,11 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         under_gil.lost_updates,
         plural(under_gil.handoffs.unwrap_or(0), "time", "times")
     ));
-    lines.push(
+    lines.push(String::from(
         "CPython's counts are plain read-then-write; the GIL makes them safe by letting only \
          one thread at a time run bytecode or call the C API. Rust instead refuses at \
-         compile time to send its non-atomic Rc to another thread (see the crate docs)."
-            .into(),
-    );
+         compile time to send its non-atomic Rc to another thread (see the crate docs).",
+    ));
     narrator.summary(SECTION, &lines);
     Ok(())
 }

@@ -102,9 +102,8 @@ impl Machine {
         self.pc += 1;
         match op {
             Op::LoadArg => {
-                let frame = self.frames.last();
-                self.stack
-                    .push(frame.expect("a running machine has a frame").arg);
+                let arg = self.frames.last().map(|frame| frame.arg);
+                self.stack.push(arg.expect("a running machine has a frame"));
             }
             Op::LoadConst(value) => self.stack.push(value),
             Op::Less => self.binary(|a, b| u64::from(a < b)),
@@ -112,11 +111,7 @@ impl Machine {
             // Saturating: the code never subtracts below zero, but a model must not panic.
             Op::Sub => self.binary(u64::saturating_sub),
             Op::Add => self.binary(u64::wrapping_add),
-            Op::JumpIfFalse(target) => {
-                if self.pop() == 0 {
-                    self.pc = target;
-                }
-            }
+            Op::JumpIfFalse(target) => self.pc = if self.pop() == 0 { target } else { self.pc },
             Op::Call => {
                 let arg = self.pop();
                 self.frames.push(Frame {
@@ -136,8 +131,7 @@ impl Machine {
         None
     }
 
-    /// Runs to the end, calling `between_instructions` after every instruction (the hook where a
-    /// GIL may be handed to another thread).
+    /// Runs to the end, calling `between_instructions` (where a GIL may change hands) after each.
     pub fn run(&mut self, mut between_instructions: impl FnMut()) -> u64 {
         loop {
             if let Some(value) = self.step() {
@@ -148,14 +142,12 @@ impl Machine {
     }
 
     fn pop(&mut self) -> u64 {
-        self.stack
-            .pop()
-            .expect("the bytecode never pops an empty stack")
+        let top = self.stack.pop();
+        top.expect("the bytecode never pops an empty stack")
     }
 
     fn binary(&mut self, op: impl Fn(u64, u64) -> u64) {
-        let b = self.pop();
-        let a = self.pop();
+        let (b, a) = (self.pop(), self.pop()); // b was pushed last
         self.stack.push(op(a, b));
     }
 }

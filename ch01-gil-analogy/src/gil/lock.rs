@@ -4,7 +4,7 @@
 //! module and type dictionaries, and every call into the C API. A thread must hold it to touch any
 //! of that, which in practice means to execute bytecode. How CPython's lock behaves, and so how
 //! this one does:
-//! - A thread must hold the lock to execute bytecode ([`PyThread::run`]).
+//! - A thread must hold the lock to execute bytecode ([`PyThread::run_fib`]).
 //! - A thread that wants the lock waits at most one *switch interval* (5 ms by default, what
 //!   `sys.getswitchinterval()` returns). If in that time nobody gave the lock up, it sets a "drop
 //!   request". The holder does not see it between any two instructions: CPython checks its "eval
@@ -21,7 +21,7 @@
 //! (`waiting_for = "io"`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::info_span;
@@ -43,7 +43,7 @@ struct State {
 }
 
 /// A global interpreter lock (or, made with [`Gil::disabled`], the same interpreter without one).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Gil {
     enabled: bool,
     switch_interval: Duration,
@@ -70,16 +70,7 @@ impl Gil {
     /// No lock at all: every thread runs bytecode whenever the OS lets it, as on a free-threaded
     /// CPython (3.13t, PEP 703) or with Rust's own threads.
     pub fn disabled() -> Self {
-        Self {
-            enabled: false,
-            switch_interval: Duration::MAX,
-            state: Mutex::new(State::default()),
-            released: Condvar::new(),
-            taken: Condvar::new(),
-            drop_request: AtomicBool::new(false),
-            drop_requests: AtomicU64::new(0),
-            next_thread: AtomicU64::new(1),
-        }
+        Self::default()
     }
 
     /// True for a real lock, false for [`Gil::disabled`].
@@ -107,9 +98,7 @@ impl Gil {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // The state is a few integers updated in single steps; a poisoned lock still holds them.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -160,14 +149,12 @@ impl PyThread<'_> {
 
     /// Takes the lock, waiting while another thread holds it. `waiting` is the lock-wait span
     /// already open when this thread was made to let go a moment ago.
-    fn take(&mut self, waiting: Option<EnteredSpan>) {
-        let gil = self.gil;
-        let name = self.name.as_str();
+    fn take(&mut self, mut waiting: Option<EnteredSpan>) {
+        let (gil, name) = (self.gil, self.name.as_str());
         if !gil.enabled {
             self.holding = Some(info_span!("thread", name).entered());
             return;
         }
-        let mut waiting = waiting;
         let mut state = gil.state();
         if state.holder.is_some() {
             let _waiting = waiting
@@ -179,7 +166,7 @@ impl PyThread<'_> {
                 let (next, timeout) = gil
                     .released
                     .wait_timeout(state, gil.switch_interval)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    .unwrap_or_else(PoisonError::into_inner);
                 state = next;
                 if timeout.timed_out()
                     && state.holder.is_some()
@@ -233,7 +220,7 @@ impl PyThread<'_> {
             state = gil
                 .taken
                 .wait_timeout(state, gil.switch_interval)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         Some(waiting)

@@ -1,5 +1,4 @@
-//! Section 1.5: a model of CPython's global interpreter lock: a bytecode interpreter
-//! ([`interpreter`]) and the lock ([`lock`]). The runs that compare them live in the `gil` demo.
+//! Section 1.5: a model of CPython's GIL, a bytecode [`interpreter`] and its [`lock`].
 
 pub mod interpreter;
 pub mod lock;
