@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use ch01_event_loop::cli::Sizes;
 use ch01_event_loop::demos::echo_bench::{self, EchoRun};
 use ch01_event_loop::demos::serve;
-use ch01_event_loop::event_loop::{EventLoop, TcpListener, sleep_until, spawn};
+use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
 use criterion::{Criterion, Throughput, criterion_group};
-use tracing::Span;
 
 const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
@@ -74,18 +73,8 @@ fn serve_head_to_head() {
     };
     let (mut hand, mut tokio) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let serve = || {
-            let client = EventLoop::new()?.block_on(async {
-                let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
-                let client = echo_bench::client_thread(listener.local_addr()?, &sizes);
-                drop(spawn(serve::serve(listener)));
-                client.await
-            })?;
-            Ok((client, 0))
-        };
-        hand.push(
-            echo_bench::server_run("hand_built", "thread-self", Span::none(), serve).unwrap(),
-        );
+        let serve = |listener, _| serve::serve(listener);
+        hand.push(echo_bench::hand_built(&sizes, false, serve).unwrap());
         tokio.push(echo_bench::with_tokio(&sizes).unwrap());
     }
     let median = |runs: &[EchoRun], of: fn(&EchoRun) -> f64| {

@@ -36,21 +36,20 @@ impl Request {
         if url.scheme() != "http" {
             bail!("the hand-built HTTP client speaks plain http only, not {url}");
         }
-        let host = url.host_str().context("the URL has no host")?.to_string();
+        let name = url.host_str().context("the URL has no host")?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-            .with_context(|| format!("cannot resolve {host}"))?
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(name, port))
+            .with_context(|| format!("cannot resolve {name}"))?
             .next()
-            .with_context(|| format!("{host} has no address"))?;
+            .with_context(|| format!("{name} has no address"))?;
         let path = match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().into(),
         };
-        let port = url
+        // The Host header names the port only when the URL does.
+        let host = url
             .port()
-            .map(|port| format!(":{port}"))
-            .unwrap_or_default();
-        let host = format!("{host}{port}");
+            .map_or(name.into(), |port| format!("{name}:{port}"));
         Ok(Self { addr, host, path })
     }
 }

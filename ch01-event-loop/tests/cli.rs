@@ -24,76 +24,37 @@ fn help_lists_every_demo_with_its_section() {
     }
 }
 
-const TIMERS: &[&str] = &["wall_ms", "peak_rss_kb", "rss_growth_kb", "bytes_per_timer"];
-const ECHO: &[&str] = &[
-    "wall_ms",
-    "round_trips_per_s",
-    "round_trips",
-    "bytes_echoed",
-    "cpu_ms",
-    "server_cpu_us_per_round_trip",
-    "server_cpu_per_s",
-    "server_cpu_wait_share",
-];
-const TICKS: &[&str] = &[
-    "longest_iteration_ms",
-    "worst_tick_lateness_ms",
-    "iterations",
-    "wall_ms",
-    "cpu_wait_share",
-];
-const OFFLOAD: &[&str] = &[
-    "worst_tick_lateness_ms",
-    "ticks",
-    "ticks_during_job",
-    "job_ms",
-    "wall_ms",
-    "job_cpu_per_s",
-];
-const HAND_BUILT: &[&str] = &["wall_ms", "max_in_flight", "iterations", "polls"];
-
-/// Every demo of a plain run without Python, in order, with its rows: the public names and
-/// numeric fields. (The CPython rows are checked where they are measured, `tests/demos.rs`.)
-const DEMOS: [(&str, &[Row]); 5] = [
-    (
-        "requests",
-        &[
-            ("hand_built", HAND_BUILT),
-            ("tokio", &["wall_ms", "max_in_flight"]),
-        ],
-    ),
-    (
-        "timers",
-        &[
-            ("hand_built", TIMERS),
-            ("tokio", TIMERS),
-            ("tokio_join_all", TIMERS),
-            ("tokio_join_all_unconstrained", TIMERS),
-        ],
-    ),
-    ("echo-bench", &[("hand_built", ECHO), ("tokio", ECHO)]),
-    (
-        "cooperative",
-        &[("never_awaits", TICKS), ("awaits_every_ms", TICKS)],
-    ),
-    (
-        "offload",
-        &[
-            ("on_loop", OFFLOAD),
-            ("spawn_blocking", OFFLOAD),
-            ("process", OFFLOAD),
-        ],
-    ),
-];
+/// Rows named `names`, each with `fields` (both space-separated), as `assert_rows` takes them.
+fn rows(names: &'static str, fields: &'static str) -> Vec<Row> {
+    let fields: &[&str] = Vec::leak(fields.split(' ').collect());
+    names.split(' ').map(|name| (name, fields)).collect()
+}
 
 #[test]
 fn json_output_has_the_documented_names_and_fields() {
     let tiny = "--json --no-python --requests 5 --delay-ms 300 --count 50 --connections 2 \
                 --round-trips 20 --hog-ms 30 --job-ms 60";
+    // Every demo of a plain run without Python, in order, with its rows: the public names and
+    // numeric fields. (The CPython rows are checked where they are measured, `tests/demos.rs`.)
+    let demos = ["requests", "timers", "echo-bench", "cooperative", "offload"];
+    let mut requests = rows("hand_built", "wall_ms max_in_flight iterations polls");
+    requests.extend(rows("tokio", "wall_ms max_in_flight"));
+    let timers = "hand_built tokio tokio_join_all tokio_join_all_unconstrained";
+    let echo = "wall_ms round_trips_per_s round_trips bytes_echoed cpu_ms \
+                server_cpu_us_per_round_trip server_cpu_per_s server_cpu_wait_share";
+    let ticks = "longest_iteration_ms worst_tick_lateness_ms iterations wall_ms cpu_wait_share";
+    let offload = "worst_tick_lateness_ms ticks ticks_during_job job_ms wall_ms job_cpu_per_s";
+    let demo_rows = [
+        requests,
+        rows(timers, "wall_ms peak_rss_kb rss_growth_kb bytes_per_timer"),
+        rows("hand_built tokio", echo),
+        rows("never_awaits awaits_every_ms", ticks),
+        rows("on_loop spawn_blocking process", offload),
+    ];
     let reports = json_lines(&run_line(tiny));
-    assert_eq!(reports.len(), DEMOS.len(), "one line per demo");
-    for (report, (demo, rows)) in reports.iter().zip(DEMOS) {
-        assert_rows(report, demo, "1.7", rows);
+    assert_eq!(reports.len(), demos.len(), "one line per demo");
+    for (report, (demo, rows)) in reports.iter().zip(demos.into_iter().zip(demo_rows)) {
+        assert_rows(report, demo, "1.7", &rows);
         for row in report["measurements"].as_array().unwrap() {
             // Where a comparison needs a core, whether it had one is measured and said.
             let needs_a_core = ["echo-bench", "cooperative", "offload"].contains(&demo);

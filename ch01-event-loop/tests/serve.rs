@@ -138,10 +138,7 @@ fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
     let held = || resident().saturating_sub(before) / stuck;
     while held() < 12 * 1024 {
         let held = held();
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{held} bytes per holding client"
-        );
+        assert!(started.elapsed() < PATIENCE, "{held} bytes per holder");
         for sender in &mut senders {
             // Would block: the server has stopped reading this client, as it should.
             if let Err(e) = sender.write(&chunk) {
@@ -160,9 +157,8 @@ fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
 /// Closes `stream` with a reset instead of a FIN (what a crashed client looks like): with
 /// SO_LINGER at zero, dropping the socket sends RST.
 fn reset(stream: TcpStream) {
-    socket2::SockRef::from(&stream)
-        .set_linger(Some(std::time::Duration::ZERO))
-        .unwrap();
+    let linger = Some(Duration::ZERO);
+    socket2::SockRef::from(&stream).set_linger(linger).unwrap();
 }
 
 #[test]
@@ -227,11 +223,8 @@ fn serve_announces_itself_as_each_output_mode_asks() {
         server.stop();
         let mut rest = String::new();
         server.1.read_to_string(&mut rest).unwrap();
-        assert_eq!(
-            1 + rest.lines().count(),
-            expected_lines,
-            "{flags:?}: {first}{rest}"
-        );
+        let lines = 1 + rest.lines().count();
+        assert_eq!(lines, expected_lines, "{flags:?}: {first}{rest}");
     }
 }
 
@@ -246,9 +239,7 @@ fn out_of_descriptors_the_server_says_so_and_serves_again_when_clients_leave() {
     let mut server = Server(child, stdout);
     // More clients than descriptors: the kernel queues them, `accept` runs out.
     let clients: Vec<TcpStream> = (0..40).map(|_| connect(&addr)).collect();
-    let said = stderr
-        .recv_timeout(PATIENCE)
-        .expect("the server said nothing");
+    let said = stderr.recv_timeout(PATIENCE).expect("said nothing");
     assert!(said.contains("out of file descriptors"), "{said:?}");
     drop(clients);
     echo_once(&addr, b"room again\n");

@@ -117,22 +117,16 @@ fn ran_ms<S: serde::Serializer>(longest: &Iteration, to: S) -> Result<S::Ok, S::
     as_ms(&longest.ran, to)
 }
 
-/// Both variants' results.
-#[derive(Debug, Clone)]
-pub struct Cooperative {
-    /// The greedy task computes without awaiting.
-    pub never_awaits: CooperativeRun,
-    /// The same work, awaiting every millisecond.
-    pub awaits_every_ms: CooperativeRun,
-}
+/// Both variants' results: `never_awaits`, then `awaits_every_ms`.
+pub type Cooperative = [CooperativeRun; 2];
 
 /// Both variants, never awaiting first (`--trace` follows that one only).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
     let hog = Duration::from_millis(sizes.hog_ms);
-    Ok(Cooperative {
-        never_awaits: variant(hog, false, sizes.trace)?,
-        awaits_every_ms: variant(hog, true, false)?,
-    })
+    Ok([
+        variant(hog, false, sizes.trace)?,
+        variant(hog, true, false)?,
+    ])
 }
 
 /// Runs the demo and prints its report.
@@ -150,9 +144,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let what = "the greedy task, then the polite one";
     let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
     let measured = measured?;
-    let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
-    let rows = vec![greedy.clone(), polite.clone()];
-    narrator.report(&Report::new(NAME, SECTION, rows));
+    narrator.report(&Report::new(NAME, SECTION, measured.to_vec()));
+    let [greedy, polite] = &measured;
     narrator.say(format!(
         "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
          In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
@@ -162,13 +155,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     ));
     let title = "the greedy task, then the same work awaiting every ms";
     narrator.timeline(title, &spans);
-    let late = |run: &CooperativeRun| {
-        (
-            human_ms(ms(run.longest.ran)),
-            human_ms(ms(run.worst_lateness)),
-        )
-    };
-    let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(greedy), late(polite));
+    let late =
+        |run: &CooperativeRun| [run.longest.ran, run.worst_lateness].map(|d| human_ms(ms(d)));
+    let ([greedy_ran, greedy_late], [polite_ran, polite_late]) = (late(greedy), late(polite));
     let wait = match polite.idle_core {
         true => "it had a core, so the lateness left is the loop's own.",
         false => {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::narrate::plural;
 use shared::report::as_ms;
 use shared::timing::ratio;
@@ -100,8 +100,7 @@ pub struct EchoRun {
     #[serde(flatten)]
     pub client: ClientRun,
     /// Bytes the server wrote back.
-    #[serde(rename = "bytes_echoed")]
-    pub server_echoed: u64,
+    pub bytes_echoed: u64,
     /// CPU time of the server's thread.
     #[serde(rename = "cpu_ms", serialize_with = "as_ms")]
     pub server_cpu: Duration,
@@ -130,7 +129,8 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
     fdlimit::ensure_available(2 * sizes.connections + 64, &what)?;
     let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
+        let trace = sizes.trace && round == 0;
+        hand_runs.push(hand_built(sizes, trace, hand_built_server)?);
         tokio_runs.push(with_tokio(sizes)?);
     }
     let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
@@ -162,18 +162,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let title = "the servers ran in turn, each on its own loop's thread";
     measured.report(narrator, NAME, (title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
-    let waits = format!(
-        "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
-        hand_built.server_cpu_wait_share * 100.0,
-        tokio.server_cpu_wait_share * 100.0
-    );
     let cores = match hand_built.idle_core && tokio.idle_core {
-        true => "each had a core to work on, so the rates compare the loops.",
+        true => "each had a core to work on, so the rates compare the loops",
         false => {
             "other programs were busy on the cores, so the round-trip rates measure the OS's \
-             scheduling as much as the loops; the CPU per round trip compares the loops better."
+             scheduling as much as the loops; the CPU per round trip compares the loops better"
         }
     };
+    let iterations = hand_built.stats.as_ref().map_or(0, |s| s.iterations);
     let asyncio = measured.asyncio.as_ref().map(|asyncio| {
         format!(
             "asyncio's start_server under the same client: {:.0} round trips per second, \
@@ -193,17 +189,17 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         format!(
             "The hand-built loop made {} for {}: each iteration polled every connection whose \
              socket the OS reported readable.",
-            plural(
-                hand_built.stats.as_ref().map_or(0, |s| s.iterations),
-                "iteration",
-                "iterations"
-            ),
+            plural(iterations, "iteration", "iterations"),
             plural(hand_built.client.round_trips, "round trip", "round trips")
         ),
         "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
          doing nothing else."
             .into(),
-        format!("{waits}: {cores}"),
+        format!(
+            "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs: {cores}.",
+            hand_built.server_cpu_wait_share * 100.0,
+            tokio.server_cpu_wait_share * 100.0
+        ),
     ];
     summary.extend(asyncio);
     narrator.summary(SECTION, &summary);
@@ -212,14 +208,14 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 
 /// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
 /// and its wait for a CPU meanwhile, from the kernel's scheduler statistics; `name`: its row.
-pub fn server_run(
+fn server_run(
     name: &'static str,
     thread: &str,
     span: tracing::Span,
     serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
 ) -> anyhow::Result<EchoRun> {
     let ((cpu, wait), window) = (schedstat(thread), Instant::now());
-    let (client, server_echoed) = span.in_scope(serve)?;
+    let (client, bytes_echoed) = span.in_scope(serve)?;
     let ((cpu_after, wait_after), window) = (schedstat(thread), window.elapsed());
     let server_cpu = cpu_after.saturating_sub(cpu);
     let share = |of: Duration| ratio(of.as_secs_f64(), window.as_secs_f64());
@@ -228,7 +224,7 @@ pub fn server_run(
     Ok(EchoRun {
         name,
         client,
-        server_echoed,
+        bytes_echoed,
         server_cpu,
         round_trips_per_s: trips as f64 / client.wall.as_secs_f64().max(1e-9),
         server_cpu_us_per_round_trip: server_cpu.as_secs_f64() * 1e6 / trips.max(1) as f64,
@@ -239,8 +235,13 @@ pub fn server_run(
     })
 }
 
-/// The hand-built server against the load client (on its own thread), on a fresh loop.
-fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
+/// A hand-built `server` (the benchmark passes `serve`'s) against the load client (on its own
+/// thread), on a fresh loop.
+pub fn hand_built<F: Future<Output = ()> + 'static>(
+    sizes: &Sizes,
+    trace: bool,
+    server: impl FnOnce(TcpListener, Rc<Cell<u64>>) -> F,
+) -> anyhow::Result<EchoRun> {
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let (run, stats) = observe::counted(trace, || {
@@ -249,7 +250,7 @@ fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
             let client = event_loop.block_on(async {
                 let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
                 let client = client_thread(listener.local_addr()?, sizes);
-                spawn(hand_built_server(listener, Rc::clone(&echoed)));
+                spawn(server(listener, Rc::clone(&echoed)));
                 client.await
             })?;
             Ok((client, echoed.get()))
@@ -275,12 +276,6 @@ pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
     })
 }
 
-/// What `echo_bench.py` answers when its standard input closes.
-#[derive(Deserialize)]
-struct Echoed {
-    bytes_echoed: u64,
-}
-
 /// asyncio's server in a Python process against the same client (on this thread): its
 /// main thread's CPU time and wait for a CPU.
 fn with_asyncio(
@@ -292,14 +287,16 @@ fn with_asyncio(
     let (pid, span) = (server.pid().to_string(), tracing::Span::none());
     let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
     let mut run = server_run("asyncio", &pid, span, load)?;
-    let finished = server.wait::<Echoed>()?;
-    run.server_echoed = finished.result.bytes_echoed;
+    // It answers `{"bytes_echoed": N}` when its standard input closes.
+    let finished = server.wait::<serde_json::Value>()?;
+    let echoed = finished.result["bytes_echoed"].as_u64();
+    run.bytes_echoed = echoed.context("asyncio's answer has no bytes_echoed")?;
     Ok((run, finished.spans))
 }
 
 /// Starts the load client on its own thread; its result wakes the server's loop (through
 /// the channel's waker, whichever runtime awaits it).
-pub fn client_thread(
+fn client_thread(
     addr: SocketAddr,
     sizes: &Sizes,
 ) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {

@@ -15,13 +15,11 @@ use crate::cli::{Cli, Demo, Job, Sizes};
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
+    use Demo::*;
     let demos: Vec<Demo> = match &cli.demo {
         Some(demo) => vec![demo.clone()],
         // Every demo but `serve`, in the order of the notes.
-        None => {
-            use Demo::*;
-            vec![Requests, Timers, EchoBench, Cooperative, Offload]
-        }
+        None => vec![Requests, Timers, EchoBench, Cooperative, Offload],
     };
     // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
     let sizes = &Sizes {
@@ -30,12 +28,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     for demo in demos {
         match demo {
-            Demo::Requests => requests::run(sizes, &narrator)?,
-            Demo::Timers => timers::run(sizes, &narrator)?,
-            Demo::EchoBench => echo_bench::run(sizes, &narrator)?,
-            Demo::Cooperative => cooperative::run(sizes, &narrator)?,
-            Demo::Offload => offload::run(sizes, &narrator)?,
-            Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
+            Requests => requests::run(sizes, &narrator)?,
+            Timers => timers::run(sizes, &narrator)?,
+            EchoBench => echo_bench::run(sizes, &narrator)?,
+            Cooperative => cooperative::run(sizes, &narrator)?,
+            Offload => offload::run(sizes, &narrator)?,
+            Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
         }
     }
     Ok(())
@@ -84,13 +82,8 @@ impl<R> VsTokio<R> {
 
     /// Each runtime's result: hand-built, tokio, then asyncio's when it ran.
     pub fn rows(&self) -> impl Iterator<Item = &R> {
-        [
-            Some(&self.hand_built),
-            Some(&self.tokio),
-            self.asyncio.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
+        let rust = [&self.hand_built, &self.tokio];
+        rust.into_iter().chain(&self.asyncio)
     }
 
     /// Prints the report (each result is its row), then the timeline of `spans` with asyncio's.

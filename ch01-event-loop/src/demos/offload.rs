@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use shared::child::SelfExe;
-use shared::narrate::plural;
+use shared::narrate::{plural, record};
 use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report};
 use tracing::{Instrument as _, info_span};
@@ -48,15 +48,15 @@ pub fn cpu_job(iterations: u64) -> u64 {
 }
 
 /// Runs the job at `place` (the loop runs on while it waits, except on the loop itself); returns
-/// its checksum, start and end. Its span is on the thread that runs it or waits for the child.
+/// its start, checksum and end. Its span is on the thread that runs it or waits for the child.
 async fn run_job(
     place: Place,
     iterations: u64,
     blocking_pool: &tokio::runtime::Handle,
     exe: &SelfExe,
-) -> anyhow::Result<(u64, Instant, Instant)> {
+) -> anyhow::Result<(Instant, u64, Instant)> {
     let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
-    let (started, checksum, ended) = match place {
+    Ok(match place {
         Place::OnLoop => {
             spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?
         }
@@ -73,8 +73,7 @@ async fn run_job(
             let (started, finished, ended) = off_thread("offload-waiter", in_child).await?;
             (started, finished?.result, ended)
         }
-    };
-    Ok((checksum, started, ended))
+    })
 }
 
 /// Runs blocking `work` on a new thread named `name` and awaits its result: the thread's send
@@ -99,14 +98,11 @@ pub(crate) fn off_thread<T: Send + 'static>(
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("offload.py", include_str!("offload.py"));
 
-/// Where the job runs, named as its row.
+/// Where the job runs (see the module's doc), named as its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
-    /// Inside a task, on the loop's own thread.
     OnLoop,
-    /// On tokio's blocking thread pool.
     SpawnBlocking,
-    /// In a child process.
     Process,
 }
 
@@ -159,12 +155,8 @@ impl OffloadRow {
         wall: Duration,
         cpu: Duration,
     ) -> Self {
-        let during = || {
-            ticks
-                .iter()
-                .map(|&(_, ran)| ran)
-                .filter(|&ran| ran > start && ran < end)
-        };
+        let ran = ticks.iter().map(|&(_, ran)| ran);
+        let during = || ran.clone().filter(|&ran| ran > start && ran < end);
         let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
         let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
         let late = ticks
@@ -193,23 +185,18 @@ pub type Offload = Rows<OffloadRow>;
 /// Every row, with this program as the child process; then asyncio's when Python runs.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
     let (exe, iterations) = (SelfExe::current()?, iterations_for(sizes.job_ms));
-    let (mut rows, mut checksums) = (Vec::new(), Vec::new());
+    let (mut rows, mut first) = (Vec::new(), None);
     for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
         let (row, checksum) = measure_place(place, iterations, &exe, sizes.trace)?;
+        if *first.get_or_insert(checksum) != checksum {
+            bail!("the job's checksum differs between rows: the same work was not done");
+        }
         rows.push(row);
-        checksums.push(checksum);
-    }
-    if checksums.iter().any(|&checksum| checksum != checksums[0]) {
-        bail!("the job's checksum differs between rows: the same work was not done");
     }
     let mut spans = Vec::new();
     if let Some(python) = shared::narrate::python() {
-        let args = [
-            sizes.job_ms,
-            TICK.as_millis() as u64,
-            MARGIN.as_millis() as u64,
-        ];
-        let args = args.map(|arg| arg.to_string());
+        let args = [Duration::from_millis(sizes.job_ms), TICK, MARGIN];
+        let args = args.map(|arg| arg.as_millis().to_string());
         let finished = python.run::<Vec<OffloadRow>>(&ASYNCIO, &args)?;
         rows.extend(finished.result);
         spans = finished.spans;
@@ -230,11 +217,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             sizes.job_ms
         ),
     );
-    let what = "the job in each place";
-    let (measured, mut spans) = shared::narrate::record(what, "", None, || measure(sizes));
-    let measured = measured?;
-    spans.extend(measured.spans);
-    let rows = measured.rows;
+    let (measured, mut spans) = record("the job in each place", "", None, || measure(sizes));
+    let Rows { rows, spans: more } = measured?;
+    spans.extend(more);
     narrator.report(&Report::new(NAME, SECTION, rows.clone()));
     narrator.say(
         "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
@@ -263,11 +248,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         })
         .collect();
     summary.push(cores_line(&rows[1..3]));
-    summary.push(
-        "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
-         so for pure-Python work the process pool is the way; Rust threads have no such lock."
-            .into(),
-    );
+    let gil = "In CPython a thread runs Python code only while it holds the GIL (sections \
+               1.4-1.5), so for pure-Python work the process pool is the way; Rust threads have \
+               no such lock.";
+    summary.push(gil.into());
     if let [on_loop, threads, processes] = &rows[3..] {
         let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
         summary.push(format!(
@@ -292,22 +276,20 @@ fn cores_line(offloaded: &[OffloadRow]) -> String {
     let shares: Vec<String> = (offloaded.iter())
         .map(|row| format!("{:.2}", row.job_cpu_per_s))
         .collect();
-    let shares = shares.join(" and ");
-    if offloaded.iter().all(|row| row.idle_core) {
-        return format!(
-            "The offloaded jobs used {shares} CPU-seconds per second: each had a core to \
-             itself, beside the loop's thread."
-        );
-    }
     let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
-    let ticker = match ticked {
-        true => "the OS still gave the loop's thread its turns, so the ticks kept coming",
-        false => "the loop's thread waited for a CPU too, and ticks were missed",
+    let why = match (offloaded.iter().all(|row| row.idle_core), ticked) {
+        (true, _) => "each had a core to itself, beside the loop's thread",
+        (false, true) => {
+            "other programs shared the cores with them, but the OS still gave the \
+             loop's thread its turns, so the ticks kept coming"
+        }
+        (false, false) => {
+            "other programs shared the cores with them, and the loop's thread \
+             waited for a CPU too: ticks were missed"
+        }
     };
-    format!(
-        "The offloaded jobs used only {shares} CPU-seconds per second: other programs were \
-         busy on the cores, so a job shared one with them; {ticker}."
-    )
+    let shares = shares.join(" and ");
+    format!("The offloaded jobs used {shares} CPU-seconds per second: {why}.")
 }
 
 /// How many iterations of [`cpu_job`] take about `job_ms` of CPU time on this machine:
@@ -339,7 +321,9 @@ fn measure_place(
     // Only its blocking thread pool is used.
     let blocking_pool = super::tokio_runtime()?;
     let event_loop = EventLoop::new()?;
-    let (started, cpu_before) = (Instant::now(), cpu_with_children());
+    // This process's CPU time and its ended children's: nearly all of it the job's.
+    let cpu = || shared::timing::process_cpu_time() + shared::timing::children_cpu_time();
+    let (started, cpu_before) = (Instant::now(), cpu());
     let ticks = Rc::new(RefCell::new(Vec::new()));
     let (ran, _) = observe::counted(trace, || {
         event_loop.block_on(async {
@@ -357,7 +341,7 @@ fn measure_place(
                 })
             };
             sleep(MARGIN).await;
-            let (checksum, started, ended) =
+            let (started, checksum, ended) =
                 run_job(place, iterations, blocking_pool.handle(), exe).await?;
             sleep(MARGIN).await;
             stop.set(true);
@@ -365,12 +349,7 @@ fn measure_place(
             anyhow::Ok(((started, ended), checksum))
         })
     });
-    let ((job, checksum), cpu) = (ran?, cpu_with_children().saturating_sub(cpu_before));
+    let ((job, checksum), cpu) = (ran?, cpu().saturating_sub(cpu_before));
     let row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
     Ok((row, checksum))
-}
-
-/// CPU time used so far by this process and by its child processes that have ended.
-fn cpu_with_children() -> Duration {
-    shared::timing::process_cpu_time() + shared::timing::children_cpu_time()
 }

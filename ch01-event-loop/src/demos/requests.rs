@@ -109,6 +109,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     measured.report(narrator, NAME, (&title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
     let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
+    let iterations = hand_built.counts.as_ref().map_or(0, |c| c.iterations);
     let asyncio = measured.asyncio.as_ref().map(|asyncio| {
         format!(
             "asyncio's own loop took {} for the same batch: the same ready queue, the same \
@@ -121,11 +122,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
              every ready task until it hit I/O, then slept in the OS until sockets were ready.",
             human_ms(ms(hand_built.wall)),
-            plural(
-                hand_built.counts.as_ref().map_or(0, |c| c.iterations),
-                "iteration",
-                "iterations"
-            )
+            plural(iterations, "iteration", "iterations")
         ),
         "The server saw the requests in flight together: one thread, many waits at once.".into(),
         format!(
@@ -152,12 +149,11 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         if let Some(status) = statuses.iter().find(|status| !(200..300).contains(*status)) {
             bail!("a {runtime} request got HTTP status {status}");
         }
-        let max_in_flight = target.max_in_flight();
         anyhow::Ok(Row {
             name,
             wall,
             counts,
-            max_in_flight,
+            max_in_flight: target.max_in_flight(),
         })
     };
 
@@ -183,8 +179,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let finished = python.run::<Answer>(&ASYNCIO, &args)?;
         let Answer { wall_ms, statuses } = finished.result;
         let wall = Duration::from_secs_f64(wall_ms / 1e3);
-        let asyncio = row(Ok(statuses), wall, None, "asyncio")?;
-        anyhow::Ok((asyncio, finished.spans))
+        anyhow::Ok((row(Ok(statuses), wall, None, "asyncio")?, finished.spans))
     });
     Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
 }

@@ -15,7 +15,8 @@ use shared::{Narrator, Report, Stopwatch};
 use tracing::info_span;
 
 use super::{Rows, tokio_runtime};
-use crate::cli::{Job, Sizes, TimerRuntime};
+use crate::cli::TimerRuntime::{self, *};
+use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 
 /// Every task sleeps this long.
@@ -64,13 +65,10 @@ const SECTION: &str = "1.7";
 const JOIN_ALL_LIMIT: u64 = 100_000;
 /// The Rust rows, in the order they run, with their names.
 const RUNTIMES: [(TimerRuntime, &str); 4] = [
-    (TimerRuntime::HandBuilt, "hand_built"),
-    (TimerRuntime::Tokio, "tokio"),
-    (TimerRuntime::TokioJoinAll, "tokio_join_all"),
-    (
-        TimerRuntime::TokioJoinAllUnconstrained,
-        "tokio_join_all_unconstrained",
-    ),
+    (HandBuilt, "hand_built"),
+    (Tokio, "tokio"),
+    (TokioJoinAll, "tokio_join_all"),
+    (TokioJoinAllUnconstrained, "tokio_join_all_unconstrained"),
 ];
 
 /// What a child process measured.
@@ -110,13 +108,12 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
     let mut add = |name, finished: shared::child::Finished<ChildResult>| {
         let child = finished.result;
         let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
-        let bytes_per_timer = (growth * 1024) as f64 / count as f64;
         rows.push(TimerRow {
             name,
             wall_ms: child.wall_ms,
             peak_rss_kb: child.peak_rss_kb,
             rss_growth_kb: growth,
-            bytes_per_timer,
+            bytes_per_timer: (growth * 1024) as f64 / count as f64,
         });
         spans.extend(finished.spans);
     };
@@ -203,34 +200,29 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
 pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
     let start_rss_kb = peak_rss_kb();
     let span = match runtime {
-        TimerRuntime::HandBuilt => info_span!("hand_built"),
-        TimerRuntime::Tokio => info_span!("tokio"),
-        TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
-        TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
+        HandBuilt => info_span!("hand_built"),
+        Tokio => info_span!("tokio"),
+        TokioJoinAll => info_span!("tokio_join_all"),
+        TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
     };
     let _batch = span.entered();
-    let stopwatch = if runtime == TimerRuntime::HandBuilt {
+    let wall = if runtime == HandBuilt {
         let event_loop = EventLoop::new()?;
         let stopwatch = Stopwatch::start();
         event_loop.block_on(hand_built(count))?;
-        stopwatch
+        stopwatch.elapsed()
     } else {
         let tokio = tokio_runtime()?;
         let stopwatch = Stopwatch::start();
-        tokio.block_on(async {
-            match runtime {
-                TimerRuntime::TokioJoinAll => tokio_join_all(count).await,
-                TimerRuntime::TokioJoinAllUnconstrained => {
-                    tokio_join_all_unconstrained(count).await
-                }
-                _ => tokio_spawned(count).await,
-            }
-        });
-        stopwatch
+        match runtime {
+            TokioJoinAll => tokio.block_on(tokio_join_all(count)),
+            TokioJoinAllUnconstrained => tokio.block_on(tokio_join_all_unconstrained(count)),
+            _ => tokio.block_on(tokio_spawned(count)),
+        }
+        stopwatch.elapsed()
     };
-    let wall_ms = ms(stopwatch.elapsed());
     Ok(ChildResult {
-        wall_ms,
+        wall_ms: ms(wall),
         peak_rss_kb: peak_rss_kb(),
         start_rss_kb,
     })
