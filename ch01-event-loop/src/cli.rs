@@ -60,22 +60,13 @@ pub enum Job {
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {
     /// Port to listen on, 0-65535 (0: any free port, printed at start). Required.
-    // Optional for clap only: clap's "required argument missing" spans several lines; `port()`
-    // gives the one-line error instead.
+    // Optional for clap only: clap's "required argument missing" spans several lines;
+    // `serve::run` gives the one-line error instead.
     #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
     pub port: Option<u16>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-}
-
-impl ServeArgs {
-    /// The port, or a one-line error naming the missing flag.
-    pub fn port(&self) -> anyhow::Result<u16> {
-        self.port.ok_or_else(|| {
-            anyhow::anyhow!("serve needs --port <PORT> (0-65535; 0 picks a free port)")
-        })
-    }
 }
 
 /// The runtimes the timers demo compares.

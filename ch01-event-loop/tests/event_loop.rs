@@ -248,11 +248,7 @@ fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
                 let writer = {
                     let (client, data) = (client.clone(), data.clone());
                     spawn(async move {
-                        let mut rest = &data[..];
-                        while !rest.is_empty() {
-                            let n = client.write(rest).await.unwrap();
-                            rest = &rest[n..];
-                        }
+                        client.write_all(&data).await.unwrap();
                         client.shutdown_write().unwrap();
                     })
                 };

@@ -16,7 +16,8 @@ struct Server(Child, #[allow(dead_code)] BufReader<ChildStdout>);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -25,11 +26,6 @@ impl Server {
         let (child, stdout, addr, _) =
             shared::testing::start_server(BIN, &["serve", "--port", "0"], None);
         (Server(child, stdout), addr)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 
     fn is_running(&mut self) -> bool {
@@ -50,24 +46,6 @@ fn echo_once(addr: &str, text: &[u8]) {
     let mut echo = vec![0u8; text.len()];
     stream.read_exact(&mut echo).unwrap();
     assert_eq!(echo, text);
-}
-
-#[test]
-fn serve_prints_its_address_and_echoes_many_clients_at_once() {
-    let (_server, addr) = Server::start();
-    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    // All connected and waiting before any is answered: one thread serves them together.
-    let mut clients: Vec<TcpStream> = (0..50).map(|_| connect(&addr)).collect();
-    for (i, client) in clients.iter_mut().enumerate() {
-        client
-            .write_all(format!("client {i:02}\n").as_bytes())
-            .unwrap();
-    }
-    for (i, client) in clients.iter_mut().enumerate() {
-        let mut echo = [0u8; 10];
-        client.read_exact(&mut echo).unwrap();
-        assert_eq!(&echo, format!("client {i:02}\n").as_bytes());
-    }
 }
 
 #[test]
@@ -195,8 +173,9 @@ fn bad_ports_and_ports_in_use_give_one_line() {
 
 /// What `serve` prints before it serves: the address and a hint for a learner; the address alone
 /// with `--quiet`; one JSON line with `--json`. Fails if a mode printed another mode's lines.
+/// Each server then echoes 50 clients at once.
 #[test]
-fn serve_announces_itself_as_each_output_mode_asks() {
+fn serve_announces_itself_as_each_output_mode_asks_and_echoes_many_clients_at_once() {
     let modes: [(&[&str], usize); 3] = [(&[], 2), (&["--quiet"], 1), (&["--json"], 1)];
     for (flags, expected_lines) in modes {
         let mut child = Command::new(BIN)
@@ -217,10 +196,22 @@ fn serve_announces_itself_as_each_output_mode_asks() {
             }
             _ => first.trim().strip_prefix("listening on ").unwrap().into(),
         };
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         let mut server = Server(child, stdout);
-        // An echo proves it is serving, so it has printed all it prints before serving.
-        echo_once(&addr, b"hello\n");
-        server.stop();
+        // All connected and waiting before any is answered: one thread serves them together.
+        // The echoes also prove it is serving, so it has printed all it prints before serving.
+        let mut clients: Vec<TcpStream> = (0..50).map(|_| connect(&addr)).collect();
+        for (i, client) in clients.iter_mut().enumerate() {
+            client
+                .write_all(format!("client {i:02}\n").as_bytes())
+                .unwrap();
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let mut echo = [0u8; 10];
+            client.read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, format!("client {i:02}\n").as_bytes());
+        }
+        server.0.kill().unwrap();
         let mut rest = String::new();
         server.1.read_to_string(&mut rest).unwrap();
         let lines = 1 + rest.lines().count();

@@ -13,6 +13,7 @@ use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Stopwatch};
 use tracing::{Instrument as _, info_span};
 
+use super::SECTION;
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, sleep_until, spawn, yield_now};
 use crate::observe::{self, Iteration, schedstat};
@@ -82,9 +83,6 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "cooperative";
-const SECTION: &str = "1.7";
 /// A loop thread that spent this share of its run waiting for a CPU did not have a core to
 /// itself.
 const BUSY_WAIT_SHARE: f64 = 0.1;
@@ -144,7 +142,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let what = "the greedy task, then the polite one";
     let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
     let measured = measured?;
-    narrator.report(&Report::new(NAME, SECTION, measured.to_vec()));
+    narrator.report(&Report::new("cooperative", SECTION, measured.to_vec()));
     let [greedy, polite] = &measured;
     narrator.say(format!(
         "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\

@@ -12,6 +12,9 @@ use shared::{Narrator, Report, Span};
 
 use crate::cli::{Cli, Demo, Job, Sizes};
 
+/// The notes' section of every demo here.
+const SECTION: &str = "1.7";
+
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
@@ -91,7 +94,7 @@ impl<R> VsTokio<R> {
     where
         R: Serialize + Clone,
     {
-        narrator.report(&Report::new(demo, "1.7", self.rows().cloned().collect()));
+        narrator.report(&Report::new(demo, SECTION, self.rows().cloned().collect()));
         spans.extend(self.python_spans.iter().cloned());
         narrator.timeline(title, &spans);
     }

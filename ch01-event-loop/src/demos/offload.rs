@@ -26,7 +26,7 @@ use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report};
 use tracing::{Instrument as _, info_span};
 
-use super::Rows;
+use super::{Rows, SECTION};
 use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 use crate::observe;
@@ -112,9 +112,6 @@ impl Place {
     }
 }
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "offload";
-const SECTION: &str = "1.7";
 /// How often the ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
 /// The ticker runs alone for this long before the job starts, and after it ends.
@@ -220,7 +217,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, mut spans) = record("the job in each place", "", None, || measure(sizes));
     let Rows { rows, spans: more } = measured?;
     spans.extend(more);
-    narrator.report(&Report::new(NAME, SECTION, rows.clone()));
+    narrator.report(&Report::new("offload", SECTION, rows.clone()));
     narrator.say(
         "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
          A job's row is the thread that computed it; for the child process, the thread that \

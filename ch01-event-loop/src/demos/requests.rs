@@ -15,7 +15,7 @@ use shared::workloads::{Target, fetch, http_client};
 use shared::{Narrator, Stopwatch, fdlimit};
 use tracing::{Instrument as _, info_span};
 
-use super::{VsTokio, tokio_runtime};
+use super::{SECTION, VsTokio, tokio_runtime};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, spawn};
 use crate::http::{self, Request};
@@ -30,14 +30,13 @@ pub async fn hand_built_requests(request: Rc<Request>, n: u64) -> anyhow::Result
     let handles: Vec<_> = (0..n)
         .map(|_| {
             let request = Rc::clone(&request);
-            spawn(async move { http::get(&request).await }.instrument(info_span!(HAND_BUILT_SPAN)))
+            // Each request is a span, named after its runtime: one timeline row per runtime.
+            let request = async move { http::get(&request).await };
+            spawn(request.instrument(info_span!("hand-built loop")))
         })
         .collect();
-    let mut statuses = Vec::new();
-    for handle in futures::future::join_all(handles).await {
-        statuses.push(handle??);
-    }
-    Ok(statuses)
+    let joined = futures::future::join_all(handles).await;
+    joined.into_iter().map(|status| status?).collect()
 }
 
 /// The same on tokio with reqwest: one spawned task per request (`JoinSet`).
@@ -45,23 +44,16 @@ pub async fn tokio_requests(client: reqwest::Client, url: Url, n: u64) -> anyhow
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (client, url) = (client.clone(), url.clone());
-        tasks.spawn(async move { fetch(&client, &url).await }.instrument(info_span!(TOKIO_SPAN)));
+        let request = async move { fetch(&client, &url).await };
+        tasks.spawn(request.instrument(info_span!("tokio + reqwest")));
     }
     tasks.join_all().await.into_iter().collect()
 }
-
-/// The span of one request on each runtime: one timeline row per runtime.
-const HAND_BUILT_SPAN: &str = "hand-built loop";
-const TOKIO_SPAN: &str = "tokio + reqwest";
 
 // ---- measuring it ----
 
 /// asyncio's own loop doing the same (`requests.py`): raw HTTP/1.1 over `open_connection`.
 const ASYNCIO: Script = Script::new("requests.py", include_str!("requests.py"));
-
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "requests";
-const SECTION: &str = "1.7";
 
 /// What one runtime did with the batch, as the report and `--json` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +98,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
     let measured = measured?;
     let title = format!("{requests} per row, each a span from connect to last byte");
-    measured.report(narrator, NAME, (&title, spans));
+    measured.report(narrator, "requests", (&title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
     let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
     let iterations = hand_built.counts.as_ref().map_or(0, |c| c.iterations);
@@ -124,13 +116,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             human_ms(ms(hand_built.wall)),
             plural(iterations, "iteration", "iterations")
         ),
-        "The server saw the requests in flight together: one thread, many waits at once.".into(),
         format!(
             "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the same \
              OS tools (epoll via mio), only more polished."
         ),
     ];
-    summary.extend(asyncio);
+    let in_flight = hand_built.max_in_flight.map(|max| {
+        format!("The server had up to {max} of them in flight at once: one thread, many waits.")
+    });
+    summary.extend(in_flight.into_iter().chain(asyncio));
     narrator.summary(SECTION, &summary);
     Ok(())
 }

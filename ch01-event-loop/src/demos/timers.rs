@@ -14,7 +14,7 @@ use shared::timing::{human_ms, ms, peak_rss_kb};
 use shared::{Narrator, Report, Stopwatch};
 use tracing::info_span;
 
-use super::{Rows, tokio_runtime};
+use super::{Rows, SECTION, tokio_runtime};
 use crate::cli::TimerRuntime::{self, *};
 use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
@@ -58,9 +58,6 @@ async fn tokio_join_all_unconstrained(count: u64) {
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("timers.py", include_str!("timers.py"));
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "timers";
-const SECTION: &str = "1.7";
 /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
 const JOIN_ALL_LIMIT: u64 = 100_000;
 /// The Rust rows, in the order they run, with their names.
@@ -187,7 +184,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             bytes("hand_built") / bytes("tokio")
         ),
     ];
-    narrator.report(&Report::new(NAME, SECTION, rows.clone()));
+    narrator.report(&Report::new("timers", SECTION, rows.clone()));
     let title = "each runtime in its own child process (its main thread)";
     narrator.timeline(title, &spans);
     summary.extend(asyncio);
