@@ -41,9 +41,7 @@ fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
             })
             .collect();
         let after_spawn = (event_loop.queued(), event_loop.task_count(), ran.get());
-        for handle in handles {
-            handle.await.unwrap();
-        }
+        futures::future::try_join_all(handles).await.unwrap();
         after_spawn
     });
     assert_eq!(after_spawn, (5, 5, 0), "five tasks queued, none run yet");
@@ -97,9 +95,7 @@ fn ready_tasks_run_in_fifo_order() {
                 })
             })
             .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
+        futures::future::try_join_all(handles).await.unwrap();
     });
     assert_eq!(*order.borrow(), ["a", "b", "c", "a", "b", "c"]);
 }
@@ -168,9 +164,7 @@ fn timers_fire_in_deadline_order_and_never_early() {
                         })
                     })
                     .collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
+                futures::future::try_join_all(handles).await.unwrap();
             })
         });
         (fired.take(), counts)
@@ -317,9 +311,8 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
         use socket2::{Domain, Socket, Type};
         use std::future::Future;
         let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        listener
-            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .unwrap();
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        listener.bind(&local.into()).unwrap();
         listener.listen(0).unwrap(); // room for one connection not yet accepted
         let listener: std::net::TcpListener = listener.into();
         let addr = listener.local_addr().unwrap();
@@ -328,9 +321,7 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
         let acceptor = std::thread::spawn(move || {
             accept.recv().unwrap();
             // The filler, then ours once its SYN comes again.
-            (0..2)
-                .map(|_| listener.accept().unwrap().0)
-                .collect::<Vec<_>>()
+            [(); 2].map(|()| listener.accept().unwrap().0)
         });
         block_on(async {
             let mut connect = std::pin::pin!(TcpStream::connect(addr));
@@ -437,10 +428,8 @@ fn a_signal_during_the_loops_sleep_only_makes_it_wait_again() {
     let sleeper = std::thread::spawn(move || {
         // SAFETY: `pthread_self` only reads the calling thread's id.
         started.send(unsafe { libc::pthread_self() }).unwrap();
-        let ((), counts) = counted(LoopStats::default(), || {
-            block_on(sleep(Duration::from_millis(300)))
-        });
-        counts
+        let sleep_300_ms = || block_on(sleep(Duration::from_millis(300)));
+        counted(LoopStats::default(), sleep_300_ms).1
     });
     let thread = thread_id.recv().unwrap();
     for _ in 0..10 {

@@ -13,7 +13,7 @@ use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Stopwatch};
 use tracing::{Instrument as _, info_span};
 
-use super::SECTION;
+use super::{BUSY_WAIT_SHARE, SECTION};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, sleep_until, spawn, yield_now};
 use crate::observe::{self, Iteration, schedstat};
@@ -83,10 +83,6 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-/// A loop thread that spent this share of its run waiting for a CPU did not have a core to
-/// itself.
-const BUSY_WAIT_SHARE: f64 = 0.1;
-
 /// What one variant measured, as the report and `--json` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CooperativeRun {
@@ -103,8 +99,7 @@ pub struct CooperativeRun {
     pub worst_lateness: Duration,
     /// Iterations made.
     pub iterations: u64,
-    /// The share of the run the loop's thread was ready but waited for a CPU (other
-    /// programs' turns, which delay the tickers too; Linux only, zero elsewhere).
+    /// Share of the run the loop's thread waited for a CPU (other programs' turns; 0 off Linux).
     pub cpu_wait_share: f64,
     /// Whether that share stayed below `BUSY_WAIT_SHARE`: the thread had a core.
     pub idle_core: bool,
@@ -121,10 +116,8 @@ pub type Cooperative = [CooperativeRun; 2];
 /// Both variants, never awaiting first (`--trace` follows that one only).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
     let hog = Duration::from_millis(sizes.hog_ms);
-    Ok([
-        variant(hog, false, sizes.trace)?,
-        variant(hog, true, false)?,
-    ])
+    let never_awaits = variant(hog, false, sizes.trace)?;
+    Ok([never_awaits, variant(hog, true, false)?])
 }
 
 /// Runs the demo and prints its report.

@@ -18,7 +18,7 @@ use shared::{Narrator, Span, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info_span;
 
-use super::{SECTION, VsTokio, offload::off_thread, tokio_runtime};
+use super::{BUSY_WAIT_SHARE, SECTION, VsTokio, offload::off_thread, tokio_runtime};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, TcpListener, spawn};
 use crate::observe::{self, Counts, schedstat};
@@ -71,9 +71,6 @@ pub const MESSAGE_LEN: usize = 64;
 /// Each server runs this many times, alternating, and the median run counts: other programs
 /// share the machine's cores, and a single unlucky run should not decide the comparison.
 pub const ROUNDS: usize = 3;
-/// A server that spent this share of its run ready but waiting for a CPU did not have a
-/// core to itself: other programs were using them.
-const BUSY_WAIT_SHARE: f64 = 0.1;
 const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
 /// One server's run, measured on its thread (the client's connecting included), as the report
@@ -180,9 +177,6 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             plural(iterations, "iteration", "iterations"),
             plural(hand_built.round_trips, "round trip", "round trips")
         ),
-        "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-         doing nothing else."
-            .into(),
         format!(
             "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs: {cores}.",
             hand_built.server_cpu_wait_share * 100.0,

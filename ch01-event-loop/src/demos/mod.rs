@@ -14,6 +14,9 @@ use crate::cli::{Cli, Demo, Job, Sizes};
 
 /// The notes' section of every demo here.
 const SECTION: &str = "1.7";
+/// A thread that spent this share of its run ready but waiting for a CPU did not have a core to
+/// itself: other programs were using them.
+const BUSY_WAIT_SHARE: f64 = 0.1;
 
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {

@@ -50,21 +50,20 @@ pub fn cpu_job(iterations: u64) -> u64 {
 /// Runs the job at `place` (the loop runs on while it waits, except on the loop itself); returns
 /// its start, checksum and end. Its span is on the thread that runs it or waits for the child.
 async fn run_job(
-    place: Place,
+    place: &str,
     iterations: u64,
     blocking_pool: &tokio::runtime::Handle,
     exe: &SelfExe,
 ) -> anyhow::Result<(Instant, u64, Instant)> {
     let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
     Ok(match place {
-        Place::OnLoop => {
-            spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?
-        }
-        Place::SpawnBlocking => {
+        "on_loop" => spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?,
+        "spawn_blocking" => {
             let in_pool = move || info_span!("spawn_blocking job").in_scope(timed);
             blocking_pool.spawn_blocking(in_pool).await?
         }
-        Place::Process => {
+        _ => {
+            // "process": this same program, re-run as a child process with the job.
             let (exe, job) = (exe.clone(), Job::Offload { iterations });
             let in_child = move || {
                 let _job = info_span!("process job").entered();
@@ -98,19 +97,9 @@ pub(crate) fn off_thread<T: Send + 'static>(
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("offload.py", include_str!("offload.py"));
 
-/// Where the job runs (see the module's doc), named as its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    OnLoop,
-    SpawnBlocking,
-    Process,
-}
-
-impl Place {
-    fn name(self) -> &'static str {
-        ["on_loop", "spawn_blocking", "process"][self as usize]
-    }
-}
+/// Where the job runs (see the module's doc), named as its row; `run_job` takes any other
+/// name for the child process.
+const PLACES: [&str; 3] = ["on_loop", "spawn_blocking", "process"];
 
 /// How often the ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -136,8 +125,7 @@ pub struct OffloadRow {
     pub job_ms: f64,
     /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
     pub longest_silence_ms: f64,
-    /// The row's CPU time (this process and its children, nearly all the job's) per second of
-    /// the job: about 1 with a core to itself.
+    /// The row's CPU time (nearly all the job's) per second of the job: 1 with a core to itself.
     pub job_cpu_per_s: f64,
     /// Whether the job got (nearly) a whole core: without one, other programs shared it.
     pub idle_core: bool,
@@ -146,7 +134,7 @@ pub struct OffloadRow {
 impl OffloadRow {
     /// The row from when the job ran, each tick's due and run times, the row's wall and CPU.
     fn new(
-        place: Place,
+        place: &str,
         (start, end): (Instant, Instant),
         ticks: &[(Instant, Instant)],
         wall: Duration,
@@ -162,7 +150,7 @@ impl OffloadRow {
             .max();
         let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
         Self {
-            name: place.name().into(),
+            name: place.into(),
             wall_ms: ms(wall),
             worst_tick_lateness_ms: ms(late.unwrap_or_default()),
             ticks: ticks.len(),
@@ -183,7 +171,7 @@ pub type Offload = Rows<OffloadRow>;
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
     let (exe, iterations) = (SelfExe::current()?, iterations_for(sizes.job_ms));
     let (mut rows, mut first) = (Vec::new(), None);
-    for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
+    for place in PLACES {
         let (row, checksum) = measure_place(place, iterations, &exe, sizes.trace)?;
         if *first.get_or_insert(checksum) != checksum {
             bail!("the job's checksum differs between rows: the same work was not done");
@@ -310,7 +298,7 @@ fn iterations_for(job_ms: u64) -> u64 {
 /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
 /// runs a little longer and stops; and the job's checksum. `trace`: `--trace`.
 fn measure_place(
-    place: Place,
+    place: &'static str,
     iterations: u64,
     exe: &SelfExe,
     trace: bool,
@@ -332,7 +320,7 @@ fn measure_place(
                         let due = Instant::now() + TICK;
                         sleep(TICK).await;
                         // Each tick is a span: a gap in its row is time the loop did not run it.
-                        let _tick = info_span!("ticker", place = place.name()).entered();
+                        let _tick = info_span!("ticker", place).entered();
                         ticks.borrow_mut().push((due, Instant::now()));
                     }
                 })
