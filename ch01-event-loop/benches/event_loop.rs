@@ -8,10 +8,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ch01_event_loop::cli::Sizes;
+use ch01_event_loop::cli::Cli;
 use ch01_event_loop::demos::echo_bench::{self, EchoRun};
 use ch01_event_loop::demos::serve;
 use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
+use clap::Parser as _;
 use criterion::{Criterion, Throughput, criterion_group};
 
 const TASKS: u64 = 10_000;
@@ -66,11 +67,8 @@ criterion_group! {
 /// `serve`'s echo (a buffer only while data is in hand) against tokio's, under the same client:
 /// round trips per second and server CPU per round trip, medians of `ROUNDS` alternating rounds.
 fn serve_head_to_head() {
-    let sizes = Sizes {
-        connections: 32,
-        round_trips: 2_000,
-        ..Sizes::default()
-    };
+    let flags = ["bench", "--connections", "32", "--round-trips", "2000"];
+    let sizes = Cli::parse_from(flags).sizes;
     let (mut hand, mut tokio) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let serve = |listener, _| serve::serve(listener);

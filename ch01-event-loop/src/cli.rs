@@ -40,12 +40,12 @@ pub enum Demo {
 }
 
 /// What this program does when `timers` or `offload` re-runs it as a child (`shared::child`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
     /// One runtime's batch of `count` sleeps, in a fresh process so that peak memory is its own.
     Timers {
-        /// Which runtime.
-        runtime: TimerRuntime,
+        /// Which runtime, by its row's name (`hand_built`, `tokio`, ...).
+        runtime: String,
         /// How many sleeps.
         count: u64,
     },
@@ -67,19 +67,6 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-}
-
-/// The runtimes the timers demo compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TimerRuntime {
-    /// One task per sleep on the hand-built loop.
-    HandBuilt,
-    /// One spawned task per sleep on tokio's current-thread runtime (the idiomatic way).
-    Tokio,
-    /// Every sleep in one `join_all` inside one tokio task.
-    TokioJoinAll,
-    /// The same, with tokio's cooperative budget off (`tokio::task::unconstrained`).
-    TokioJoinAllUnconstrained,
 }
 
 /// The sizes of the demos.
@@ -119,11 +106,4 @@ pub struct Sizes {
     /// requests: the server to ask (the shared `--url`); `None` starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
-}
-
-impl Default for Sizes {
-    /// The command line's defaults, written once, above.
-    fn default() -> Self {
-        Cli::parse_from(["ch01-event-loop"]).sizes
-    }
 }

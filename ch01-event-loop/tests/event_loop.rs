@@ -206,15 +206,13 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
 /// wake-up leaves a loop asleep forever, and the test should fail rather than hang.
 fn within<T: Send + 'static>(limit_s: u64, test: fn() -> T) -> T {
     use std::sync::mpsc::RecvTimeoutError;
-    let (limit, (done, finished)) = (Duration::from_secs(limit_s), std::sync::mpsc::channel());
+    let (done, finished) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || drop(done.send(test())));
-    match finished.recv_timeout(limit) {
+    match finished.recv_timeout(Duration::from_secs(limit_s)) {
         Ok(value) => value,
-        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit:?}: missed a wake-up"),
-        // The test panicked: that panic is its failure.
-        Err(RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit_s} s: lost wake-up"),
+        // Disconnected: the test panicked, and that panic is its failure.
+        Err(_) => std::panic::resume_unwind(thread.join().unwrap_err()),
     }
 }
 

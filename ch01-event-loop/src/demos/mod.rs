@@ -48,7 +48,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 /// A child process's job (see `main.rs`), and its answer.
 pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
     Ok(match job {
-        Job::Timers { runtime, count } => serde_json::to_value(timers::child(runtime, count)?)?,
+        Job::Timers { runtime, count } => serde_json::to_value(timers::child(&runtime, count)?)?,
         Job::Offload { iterations } => offload::cpu_job(iterations).into(),
     })
 }

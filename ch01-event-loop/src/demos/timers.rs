@@ -15,7 +15,6 @@ use shared::{Narrator, Report, Stopwatch};
 use tracing::info_span;
 
 use super::{Rows, SECTION, tokio_runtime};
-use crate::cli::TimerRuntime::{self, *};
 use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 
@@ -60,13 +59,8 @@ const ASYNCIO: shared::python::Script =
 
 /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
 const JOIN_ALL_LIMIT: u64 = 100_000;
-/// The Rust rows, in the order they run, with their names.
-const RUNTIMES: [(TimerRuntime, &str); 4] = [
-    (HandBuilt, "hand_built"),
-    (Tokio, "tokio"),
-    (TokioJoinAll, "tokio_join_all"),
-    (TokioJoinAllUnconstrained, "tokio_join_all_unconstrained"),
-];
+/// The Rust rows, in the order they run: each runtime by its row's name (`child` runs it).
+const RUNTIMES: &str = "hand_built tokio tokio_join_all tokio_join_all_unconstrained";
 
 /// What a child process measured.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -114,8 +108,14 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
         });
         spans.extend(finished.spans);
     };
-    for (runtime, name) in RUNTIMES.into_iter().take(if small { 4 } else { 2 }) {
-        add(name, exe.run(&Job::Timers { runtime, count })?);
+    for name in RUNTIMES.split(' ').take(if small { 4 } else { 2 }) {
+        add(
+            name,
+            exe.run(&Job::Timers {
+                runtime: name.into(),
+                count,
+            })?,
+        );
     }
     if let Some(python) = shared::narrate::python().filter(|_| small) {
         add("asyncio", python.run(&ASYNCIO, &[count.to_string()])?);
@@ -138,13 +138,24 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let what = format!("{sleeps} of 1 s on each runtime");
     let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
     let Timers { rows, spans } = measured?;
+    narrator.report(&Report::new("timers", SECTION, rows.clone()));
+    narrator.timeline(
+        "each runtime in its own child process (its main thread)",
+        &spans,
+    );
     let row = |name: &str| rows.iter().find(|row| row.name == name);
     let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
     let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
-    let join_all_line = match sizes.count <= JOIN_ALL_LIMIT {
-        true => {
-            let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
-            format!(
+    let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
+    let tokio = wall("tokio");
+    let mut summary = vec![
+        format!(
+            "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
+             deadline, then the due deadlines taken in order and one wake per timer.",
+            human_ms(wall("hand_built"))
+        ),
+        match sizes.count <= JOIN_ALL_LIMIT {
+            true => format!(
                 "tokio_join_all (every sleep in one join_all, inside one task) took {}, \
                  {:.2}x the tokio row (one spawned task per sleep, the idiomatic way); with \
                  tokio's cooperative budget off for that task (tokio_join_all_unconstrained), \
@@ -152,14 +163,21 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
                  turn; after that each Sleep answers Pending and wakes itself, so one task \
                  holding every sleep takes extra turns.",
                 human_ms(joined),
-                joined / wall("tokio"),
+                joined / tokio,
                 human_ms(free),
-                free / wall("tokio")
-            )
-        }
-        false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
-    };
-    let asyncio = row("asyncio").map(|asyncio| {
+                free / tokio
+            ),
+            false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
+        },
+        format!(
+            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
+             thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
+             timer.",
+            wall("hand_built") / tokio,
+            bytes("hand_built") / bytes("tokio")
+        ),
+    ];
+    summary.extend(row("asyncio").map(|asyncio| {
         format!(
             "asyncio's own loop: {} and {:.0} bytes per sleeping task (a Task, its coroutine \
              and a TimerHandle in the loop's heap): {:.1}x the hand-built loop's bytes, and \
@@ -168,42 +186,24 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             asyncio.bytes_per_timer,
             asyncio.bytes_per_timer / bytes("hand_built")
         )
-    });
-    let mut summary = vec![
-        format!(
-            "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
-             deadline, then the due deadlines taken in order and one wake per timer.",
-            human_ms(wall("hand_built"))
-        ),
-        join_all_line,
-        format!(
-            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
-             thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
-             timer.",
-            wall("hand_built") / wall("tokio"),
-            bytes("hand_built") / bytes("tokio")
-        ),
-    ];
-    narrator.report(&Report::new("timers", SECTION, rows.clone()));
-    let title = "each runtime in its own child process (its main thread)";
-    narrator.timeline(title, &spans);
-    summary.extend(asyncio);
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }
 
 /// A child's job: one runtime's batch on a fresh loop or runtime, timed around `block_on`
 /// only, inside a span named after its row (drawn on the parent's timeline).
-pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
+pub fn child(runtime: &str, count: u64) -> anyhow::Result<ChildResult> {
     let start_rss_kb = peak_rss_kb();
     let span = match runtime {
-        HandBuilt => info_span!("hand_built"),
-        Tokio => info_span!("tokio"),
-        TokioJoinAll => info_span!("tokio_join_all"),
-        TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
+        "hand_built" => info_span!("hand_built"),
+        "tokio" => info_span!("tokio"),
+        "tokio_join_all" => info_span!("tokio_join_all"),
+        "tokio_join_all_unconstrained" => info_span!("tokio_join_all_unconstrained"),
+        _ => anyhow::bail!("no runtime {runtime}"),
     };
     let _batch = span.entered();
-    let wall = if runtime == HandBuilt {
+    let wall = if runtime == "hand_built" {
         let event_loop = EventLoop::new()?;
         let stopwatch = Stopwatch::start();
         event_loop.block_on(hand_built(count))?;
@@ -212,8 +212,8 @@ pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
         let tokio = tokio_runtime()?;
         let stopwatch = Stopwatch::start();
         match runtime {
-            TokioJoinAll => tokio.block_on(tokio_join_all(count)),
-            TokioJoinAllUnconstrained => tokio.block_on(tokio_join_all_unconstrained(count)),
+            "tokio_join_all" => tokio.block_on(tokio_join_all(count)),
+            "tokio_join_all_unconstrained" => tokio.block_on(tokio_join_all_unconstrained(count)),
             _ => tokio.block_on(tokio_spawned(count)),
         }
         stopwatch.elapsed()
