@@ -100,19 +100,12 @@ pub fn complete_response(bytes: &[u8], at_eof: bool) -> anyhow::Result<Option<u1
         httparse::Status::Partial => return Ok(None),
     };
     let status = response.code.context("HTTP answer without a status")?;
-    let length = response
-        .headers
-        .iter()
-        .find(|header| header.name.eq_ignore_ascii_case("content-length"))
-        .map(|header| {
-            std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|text| text.trim().parse::<usize>().ok())
-                .context("malformed Content-Length")
-        })
-        .transpose()?;
-    let complete = match length {
-        Some(length) => bytes.len() >= head_len + length,
+    let mut headers = response.headers.iter();
+    let length = headers.find(|header| header.name.eq_ignore_ascii_case("content-length"));
+    let parse = |value| -> Option<usize> { std::str::from_utf8(value).ok()?.trim().parse().ok() };
+    let complete = match length.map(|header| parse(header.value)) {
+        Some(None) => bail!("malformed Content-Length"),
+        Some(Some(length)) => bytes.len() >= head_len + length,
         None => at_eof,
     };
     Ok(complete.then_some(status))

@@ -13,20 +13,16 @@ use shared::child::SelfExe;
 use shared::testing::python;
 use shared::trace::{named, threads_used};
 
-/// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
-/// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
-/// anyone wants" at TRACE while tests' subscribers come and go (else events get lost). One
-/// recording at a time, so no test's spans land in another's. The demos' child processes re-run
-/// this crate's binary, not the test harness.
-fn record<T>(measure: impl FnOnce() -> anyhow::Result<T>) -> (T, Vec<Span>) {
+/// Measures with the sizes these flags give, every span recorded, one recording at a time (no
+/// test's spans land in another's). The recorder's global subscriber wants every level, which
+/// keeps `tracing`'s global "most verbose level anyone wants" at TRACE while the loops'
+/// thread-local subscribers come and go (else events get lost). Children re-run this crate's
+/// binary, not the test harness.
+fn record<T>(flags: &str, measure: fn(&Sizes) -> anyhow::Result<T>) -> (T, Vec<Span>) {
     SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
-    let (result, spans) = shared::trace::record(measure);
+    let sizes = Cli::parse_from(["ch01-event-loop"].into_iter().chain(flags.split(' '))).sizes;
+    let (result, spans) = shared::trace::record(|| measure(&sizes));
     (result.unwrap(), spans)
-}
-
-/// The sizes these flags give on the command line.
-fn sizes(flags: &str) -> Sizes {
-    Cli::parse_from(["ch01-event-loop"].into_iter().chain(flags.split(' '))).sizes
 }
 
 /// Whether every one of these spans was open at one instant.
@@ -38,8 +34,7 @@ fn all_open_at_once(spans: &[&Span]) -> bool {
 #[test]
 fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
     let python = python();
-    let sizes = sizes("--requests 20 --delay-ms 300");
-    let (result, mut spans) = record(|| requests::measure(&sizes));
+    let (result, mut spans) = record("--requests 20 --delay-ms 300", requests::measure);
     spans.extend(result.python_spans.clone());
     // Fails if the tasks ran one after the other (a loop that ran each task to completion).
     assert_eq!(result.asyncio.is_some(), python.is_some());
@@ -69,8 +64,7 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
 #[test]
 fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
     let python = python();
-    let sizes = sizes("--count 50");
-    let (timers, _) = record(|| timers::measure(&sizes));
+    let (timers, _) = record("--count 50", timers::measure);
     assert_eq!(timers.rows.len(), 4 + usize::from(python.is_some()));
     for row in &timers.rows {
         assert!(row.wall_ms >= 1000.0, "{row:?}");
@@ -84,10 +78,9 @@ fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
 #[test]
 fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let python = python();
-    let sizes = sizes("--connections 3 --round-trips 50");
-    let (bench, _) = record(|| echo_bench::measure(&sizes));
+    let (bench, _) = record("--connections 3 --round-trips 50", echo_bench::measure);
     assert_eq!(bench.asyncio.is_some(), python.is_some());
-    let trips = sizes.connections * sizes.round_trips;
+    let trips = 3 * 50;
     // The client checked each echo byte for byte (or failed); the server counted what it
     // wrote back: an echo that lost or repeated bytes would count differently.
     for run in bench.rows() {
@@ -101,9 +94,8 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
 
 #[test]
 fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
-    let sizes = sizes("--hog-ms 300");
-    let hog = Duration::from_millis(sizes.hog_ms);
-    let (result, spans) = record(|| cooperative::measure(&sizes));
+    let hog = Duration::from_millis(300);
+    let (result, spans) = record("--hog-ms 300", cooperative::measure);
     let [greedy, polite] = &result;
     // A ticker due during the computation waits for its end: up to one tick less than the hog.
     assert!(
@@ -139,8 +131,7 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
 #[test]
 fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     let python = python();
-    let sizes = sizes("--job-ms 300");
-    let (result, mut spans) = record(|| offload::measure(&sizes));
+    let (result, mut spans) = record("--job-ms 300", offload::measure);
     spans.extend(result.spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();
     let all = "on_loop spawn_blocking process \

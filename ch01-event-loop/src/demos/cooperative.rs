@@ -44,11 +44,8 @@ pub async fn tickers_beside_a_computation(hog: Duration, polite: bool) -> anyhow
     };
     compute(hog, polite).instrument(span).await;
     finished.set(true);
-    let mut worst = Duration::ZERO;
-    for ticker in tickers {
-        worst = worst.max(ticker.await?);
-    }
-    Ok(worst)
+    let lateness = futures::future::try_join_all(tickers).await?;
+    Ok(lateness.into_iter().max().unwrap_or_default())
 }
 
 /// Sleeps [`TICK`] again and again until `finished`; returns the worst lateness of a wake-up.

@@ -1,16 +1,9 @@
 //! Section 1.7 and the notes' summary: asyncio "exposes APIs for making CPU-bound work concurrent
 //! as well". Demo `offload`: a ticker task wants to run every 10 ms on the hand-built loop while a
-//! CPU-heavy job (about 300 ms) runs three ways:
-//!
-//! - `on_loop`: the job is called inside a task. The loop's one thread computes, so the ticker
-//!   is starved until the job ends (what calling a CPU-bound function in a coroutine does).
-//! - `spawn_blocking`: the job goes to tokio's blocking thread pool, and the task awaits its
-//!   result (asyncio's `loop.run_in_executor(None, job)` / `asyncio.to_thread`).
-//! - `process`: the job runs in a child process, this same program re-run with a `Job::Offload`
-//!   (`loop.run_in_executor(ProcessPoolExecutor(), job)`).
-//!
-//! Either way the loop hands the job to another thread or process and goes on polling; the
-//! job's end comes back as a wake-up from another thread, like asyncio's `call_soon_threadsafe`.
+//! CPU-heavy job runs inside a task (`on_loop`: the loop's one thread computes, the ticker starves),
+//! on tokio's blocking pool (`spawn_blocking`, asyncio's `run_in_executor(None, job)`), or in a
+//! child process (`process`, a `ProcessPoolExecutor`). Off the loop, the job's end comes back as a
+//! wake-up from another thread, like asyncio's `call_soon_threadsafe`.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

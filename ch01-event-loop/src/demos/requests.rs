@@ -100,15 +100,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let title = format!("{requests} per row, each a span from connect to last byte");
     measured.report(narrator, "requests", (&title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
-    let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
     let iterations = hand_built.counts.as_ref().map_or(0, |c| c.iterations);
-    let asyncio = measured.asyncio.as_ref().map(|asyncio| {
-        format!(
-            "asyncio's own loop took {} for the same batch: the same ready queue, the same \
-             wait in the OS (its selectors module), so the same one delay, in Python.",
-            human_ms(ms(asyncio.wall))
-        )
-    });
     let mut summary = vec![
         format!(
             "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
@@ -117,14 +109,21 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             plural(iterations, "iteration", "iterations")
         ),
         format!(
-            "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the same \
-             OS tools (epoll via mio), only more polished."
+            "hand-built / tokio wall time: {:.2}x. tokio does the same thing with the same OS \
+             tools (epoll via mio), only more polished.",
+            hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64()
         ),
     ];
-    let in_flight = hand_built.max_in_flight.map(|max| {
+    summary.extend(hand_built.max_in_flight.map(|max| {
         format!("The server had up to {max} of them in flight at once: one thread, many waits.")
-    });
-    summary.extend(in_flight.into_iter().chain(asyncio));
+    }));
+    summary.extend(measured.asyncio.as_ref().map(|asyncio| {
+        format!(
+            "asyncio's own loop took {} for the same batch: the same ready queue, the same \
+             wait in the OS (its selectors module), so the same one delay, in Python.",
+            human_ms(ms(asyncio.wall))
+        )
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }
