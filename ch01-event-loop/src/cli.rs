@@ -49,11 +49,8 @@ pub enum Job {
         /// How many sleeps.
         count: u64,
     },
-    /// The offload demo's CPU-heavy job; answers its checksum.
-    Offload {
-        /// Rounds of the job.
-        iterations: u64,
-    },
+    /// The offload demo's CPU-heavy job, this many rounds; answers its checksum.
+    Offload(u64),
 }
 
 /// Where `serve` listens.

@@ -27,25 +27,22 @@ pub const PRINT_LIMIT: u64 = 200;
 /// Task ids listed per printed line; `...` stands for the rest.
 const IDS_SHOWN: usize = 6;
 
-/// One iteration of the loop, read back from its event.
+/// One iteration of the loop, read back from its event (its fields as in [`Counts`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Iteration {
     /// Counted from 1 in each `block_on`.
-    pub number: u64,
+    number: u64,
     /// Ids taken from the ready queue (one per wake-up, including wake-ups of finished tasks).
-    pub woken: u64,
-    /// Tasks polled.
-    pub polled: u64,
+    woken: u64,
+    polled: u64,
     /// The first few tasks polled, as `--trace` prints them (`main`, `#0`, ..., then `...`).
-    pub first_polled: Vec<String>,
+    first_polled: Vec<String>,
     /// Time inside tasks' `poll` (the loop cannot wait while a task runs).
     pub ran: Duration,
     /// Time blocked in the OS waiting for I/O or the next timer.
-    pub waited: Duration,
-    /// Readiness events the OS reported.
-    pub io_events: u64,
-    /// Timers that fired after the wait.
-    pub timers_fired: u64,
+    waited: Duration,
+    io_events: u64,
+    timers_fired: u64,
     /// The task of a `poll` event.
     task: Option<u64>,
 }
@@ -135,11 +132,9 @@ struct State {
 impl LoopStats {
     /// Counts, and prints one line per iteration to `out` (a test passes a buffer).
     pub fn printing_to(out: Box<dyn Write + Send>) -> Self {
-        let state = State {
-            printer: Some((out, Vec::new())),
-            ..State::default()
-        };
-        Self(Arc::new(Mutex::new(state)))
+        let stats = Self::default();
+        stats.state().printer = Some((out, Vec::new()));
+        stats
     }
 
     /// The counts so far.

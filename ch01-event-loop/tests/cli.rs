@@ -140,13 +140,6 @@ fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
     assert!(per_idle < 4096, "{per_idle} bytes per idle client");
 }
 
-/// Closes `stream` with a reset instead of a FIN (what a crashed client looks like): with
-/// SO_LINGER at zero, dropping the socket sends RST.
-fn reset(stream: TcpStream) {
-    let linger = Some(Duration::ZERO);
-    socket2::SockRef::from(&stream).set_linger(linger).unwrap();
-}
-
 #[test]
 fn clients_that_reset_mid_echo_end_only_their_own_task() {
     let (mut server, addr) = Server::start();
@@ -154,7 +147,10 @@ fn clients_that_reset_mid_echo_end_only_their_own_task() {
         let mut client = connect(&addr);
         // Enough that the server is still echoing when the reset arrives.
         client.write_all(&vec![7u8; 256 * 1024]).unwrap_or(());
-        reset(client);
+        // Dropped with SO_LINGER at zero, the socket sends a reset instead of a FIN (what a
+        // crashed client looks like).
+        let linger = Some(Duration::ZERO);
+        socket2::SockRef::from(&client).set_linger(linger).unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.is_running(), "the server died of a client's reset");

@@ -13,11 +13,10 @@ use ch01_event_loop::event_loop::{
 };
 use ch01_event_loop::observe::{Counts, LoopStats, subscriber};
 
-/// Runs `work` with the loop's events counted by `stats` (the default: counted only). Tests run
-/// in parallel, each with its own thread-local subscriber; `tracing` keeps one global "most
-/// verbose level anyone wants", recomputed as subscribers come and go, and two threads doing so
-/// at once can leave it too low (events are lost). A global subscriber that wants everything
-/// (the span recorder's) keeps it at TRACE.
+/// Runs `work` with the loop's events counted by `stats`. Tests run in parallel, each with its own
+/// thread-local subscriber; `tracing`'s global "most verbose level anyone wants", recomputed as
+/// subscribers come and go, can be left too low (events lost): a global subscriber that wants
+/// everything (the span recorder's) keeps it at TRACE.
 fn counted<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
     shared::trace::install();
     let result = tracing::subscriber::with_default(subscriber(&stats), work);
@@ -343,8 +342,7 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
 fn futures_join_all_select_and_channels_run_unchanged() {
     use futures::future::{self, Either};
     use futures::{SinkExt, StreamExt};
-    let event_loop = EventLoop::new().unwrap();
-    event_loop.block_on(async {
+    block_on(async {
         let joined = future::join_all((0..5u64).map(|i| async move {
             sleep(Duration::from_millis(5 * (5 - i))).await;
             i

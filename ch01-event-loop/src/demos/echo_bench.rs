@@ -155,15 +155,6 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         }
     };
     let iterations = hand_built.stats.as_ref().map_or(0, |s| s.iterations);
-    let asyncio = measured.asyncio.as_ref().map(|asyncio| {
-        format!(
-            "asyncio's start_server under the same client: {:.0} round trips per second, \
-             {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
-             underneath, with the interpreter's work for each event on top.",
-            asyncio.round_trips_per_s,
-            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
-        )
-    });
     let mut summary = vec![
         format!(
             "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
@@ -183,7 +174,15 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             tokio.server_cpu_wait_share * 100.0
         ),
     ];
-    summary.extend(asyncio);
+    summary.extend(measured.asyncio.as_ref().map(|asyncio| {
+        format!(
+            "asyncio's start_server under the same client: {:.0} round trips per second, \
+             {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
+             underneath, with the interpreter's work for each event on top.",
+            asyncio.round_trips_per_s,
+            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
+        )
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }

@@ -49,7 +49,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
     Ok(match job {
         Job::Timers { runtime, count } => serde_json::to_value(timers::child(&runtime, count)?)?,
-        Job::Offload { iterations } => offload::cpu_job(iterations).into(),
+        Job::Offload(iterations) => offload::cpu_job(iterations).into(),
     })
 }
 

@@ -57,7 +57,7 @@ async fn run_job(
         }
         _ => {
             // "process": this same program, re-run as a child process with the job.
-            let (exe, job) = (exe.clone(), Job::Offload { iterations });
+            let (exe, job) = (exe.clone(), Job::Offload(iterations));
             let in_child = move || {
                 let _job = info_span!("process job").entered();
                 (Instant::now(), exe.run::<u64>(&job), Instant::now())
