@@ -19,40 +19,38 @@ const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
 /// Alternating rounds in the head-to-head part.
 const ROUNDS: usize = 5;
+/// Benchmarks `work` as `group/name`, `elements` per run.
+fn bench<T>(c: &mut Criterion, (group, name): (&str, &str), elements: u64, work: impl Fn() -> T) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(elements));
+    group.bench_function(name, |b| b.iter(&work));
+    group.finish();
+}
+
 /// What a task and a timer cost on the hand-built loop, per element: spawn a task that finishes
 /// at its first poll and collect its result; sleep until a timer due almost at once (1 ms), so
 /// that the benchmark measures the timers and the wake-ups, not the waiting.
 fn hand_built_loop(c: &mut Criterion) {
     let event_loop = EventLoop::new().unwrap();
-    let mut group = c.benchmark_group("spawn_complete");
-    group.throughput(Throughput::Elements(TASKS));
-    group.bench_function("hand_built", |b| {
-        b.iter(|| {
-            event_loop.block_on(async {
-                let handles: Vec<_> = (0..TASKS).map(|i| spawn(async move { i })).collect();
-                let mut sum = 0;
-                for handle in handles {
-                    sum += handle.await.unwrap();
-                }
-                black_box(sum)
-            })
+    bench(c, ("spawn_complete", "hand_built"), TASKS, || {
+        event_loop.block_on(async {
+            let handles: Vec<_> = (0..TASKS).map(|i| spawn(async move { i })).collect();
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.unwrap();
+            }
+            black_box(sum)
         })
     });
-    group.finish();
-    let mut group = c.benchmark_group("timers");
-    group.throughput(Throughput::Elements(TIMERS));
-    group.bench_function("hand_built_1ms", |b| {
-        b.iter(|| {
-            event_loop.block_on(async {
-                let deadline = Instant::now() + Duration::from_millis(1);
-                let handles: Vec<_> = (0..TIMERS).map(|_| spawn(sleep_until(deadline))).collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
+    bench(c, ("timers", "hand_built_1ms"), TIMERS, || {
+        event_loop.block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(1);
+            let handles: Vec<_> = (0..TIMERS).map(|_| spawn(sleep_until(deadline))).collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
         })
     });
-    group.finish();
 }
 
 criterion_group! {

@@ -29,16 +29,11 @@ impl Drop for Server {
     }
 }
 
-impl Server {
-    fn start() -> (Server, String) {
-        let (child, stdout, addr, _) =
-            shared::testing::start_server(BIN, &["serve", "--port", "0"], None);
-        (Server(child, stdout), addr)
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.0.try_wait().unwrap().is_none()
-    }
+/// Starts `serve` on a free port; returns it and its address.
+fn start_server() -> (Server, String) {
+    let (child, stdout, addr, _) =
+        shared::testing::start_server(BIN, &["serve", "--port", "0"], None);
+    (Server(child, stdout), addr)
 }
 
 fn connect(addr: &str) -> TcpStream {
@@ -59,7 +54,7 @@ fn echo_once(addr: &str, text: &[u8]) {
 #[test]
 fn a_slow_reader_that_half_closes_gets_every_byte_back_while_others_are_served() {
     const SIZE: usize = 8 * 1024 * 1024;
-    let (_server, addr) = Server::start();
+    let (_server, addr) = start_server();
     let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 % 251) as u8).collect();
     let mut client = connect(&addr);
     // Far more than the socket buffers hold: the server's writes are partial and then wait,
@@ -99,7 +94,7 @@ fn resident_bytes(pid: u32) -> usize {
 #[test]
 fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
     let count = 2_000.min(shared::fdlimit::raise_to_hard_limit().saturating_sub(300)) as usize;
-    let (server, addr) = Server::start();
+    let (server, addr) = start_server();
     let resident = || resident_bytes(server.0.id());
     let mut idle: Vec<TcpStream> = Vec::new();
     // Silent clients, then one that is echoed: the loop accepts, and first runs their tasks, in
@@ -142,7 +137,7 @@ fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
 
 #[test]
 fn clients_that_reset_mid_echo_end_only_their_own_task() {
-    let (mut server, addr) = Server::start();
+    let (mut server, addr) = start_server();
     for _ in 0..5 {
         let mut client = connect(&addr);
         // Enough that the server is still echoing when the reset arrives.
@@ -153,7 +148,8 @@ fn clients_that_reset_mid_echo_end_only_their_own_task() {
         socket2::SockRef::from(&client).set_linger(linger).unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(server.is_running(), "the server died of a client's reset");
+    let running = server.0.try_wait().unwrap().is_none();
+    assert!(running, "the server died of a client's reset");
     echo_once(&addr, b"still here\n");
 }
 
@@ -243,7 +239,7 @@ fn out_of_descriptors_the_server_says_so_and_serves_again_when_clients_leave() {
     assert!(said.contains("out of file descriptors"), "{said:?}");
     drop(clients);
     echo_once(&addr, b"room again\n");
-    assert!(server.is_running());
+    assert!(server.0.try_wait().unwrap().is_none(), "the server died");
 }
 
 #[test]

@@ -63,10 +63,9 @@ fn tasks_queued_behind_a_finished_main_future_run_in_the_next_block_on() {
     let ran = Rc::new(Cell::new(false));
     let mut first_poll = true;
     event_loop.block_on(poll_fn(|cx| {
-        if !first_poll {
+        if !std::mem::replace(&mut first_poll, false) {
             return Poll::Ready(());
         }
-        first_poll = false;
         // The next iteration takes [main, task]: main finishes first.
         cx.waker().wake_by_ref();
         let ran = Rc::clone(&ran);
@@ -102,9 +101,8 @@ fn ready_tasks_run_in_fifo_order() {
 #[test]
 fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
     let event_loop = EventLoop::new().unwrap();
-    let polls = Rc::new(Cell::new(0));
+    let (polls, release) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
     let saved: Rc<RefCell<Option<Waker>>> = Rc::default();
-    let release = Rc::new(Cell::new(false));
     let ((), counts) = counted(LoopStats::default(), || {
         event_loop.block_on(async {
             let task = {

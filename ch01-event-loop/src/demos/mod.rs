@@ -105,8 +105,7 @@ impl<R> VsTokio<R> {
 
 /// A fresh tokio current-thread runtime with I/O and timers.
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let runtime = builder.enable_all().build();
     anyhow::Context::context(runtime, "could not start a tokio runtime")
 }

@@ -124,38 +124,6 @@ pub struct OffloadRow {
     pub idle_core: bool,
 }
 
-impl OffloadRow {
-    /// The row from when the job ran, each tick's due and run times, the row's wall and CPU.
-    fn new(
-        place: &str,
-        (start, end): (Instant, Instant),
-        ticks: &[(Instant, Instant)],
-        wall: Duration,
-        cpu: Duration,
-    ) -> Self {
-        let ran = ticks.iter().map(|&(_, ran)| ran);
-        let during = || ran.clone().filter(|&ran| ran > start && ran < end);
-        let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
-        let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
-        let late = ticks
-            .iter()
-            .map(|&(due, ran)| ran.saturating_duration_since(due))
-            .max();
-        let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
-        Self {
-            name: place.into(),
-            wall_ms: ms(wall),
-            worst_tick_lateness_ms: ms(late.unwrap_or_default()),
-            ticks: ticks.len(),
-            ticks_during_job: during().count(),
-            job_ms: ms(end - start),
-            longest_silence_ms: ms(silence.unwrap_or_default()),
-            job_cpu_per_s,
-            idle_core: job_cpu_per_s >= IDLE_CORE_SHARE,
-        }
-    }
-}
-
 /// Every row: `on_loop`, `spawn_blocking`, `process`, then, when Python runs, `asyncio_on_loop`,
 /// `run_in_executor_threads`, `run_in_executor_processes`; and asyncio's jobs and ticks.
 pub type Offload = Rows<OffloadRow>;
@@ -327,7 +295,28 @@ fn measure_place(
             anyhow::Ok(((started, ended), checksum))
         })
     });
-    let ((job, checksum), cpu) = (ran?, cpu().saturating_sub(cpu_before));
-    let row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
+    let (((start, end), checksum), wall) = (ran?, started.elapsed());
+    let (cpu, ticks) = (cpu().saturating_sub(cpu_before), ticks.take());
+    // The row, from when the job ran and each tick's due and run times.
+    let ran = ticks.iter().map(|&(_, ran)| ran);
+    let during = || ran.clone().filter(|&ran| ran > start && ran < end);
+    let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
+    let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
+    let late = ticks
+        .iter()
+        .map(|&(due, ran)| ran.saturating_duration_since(due))
+        .max();
+    let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
+    let row = OffloadRow {
+        name: place.into(),
+        wall_ms: ms(wall),
+        worst_tick_lateness_ms: ms(late.unwrap_or_default()),
+        ticks: ticks.len(),
+        ticks_during_job: during().count(),
+        job_ms: ms(end - start),
+        longest_silence_ms: ms(silence.unwrap_or_default()),
+        job_cpu_per_s,
+        idle_core: job_cpu_per_s >= IDLE_CORE_SHARE,
+    };
     Ok((row, checksum))
 }
