@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 
 use crate::event_loop::TcpStream;
 
@@ -73,9 +73,7 @@ pub async fn get(request: &Request) -> anyhow::Result<u16> {
         if let Some(status) = complete_response(&response, n == 0)? {
             return Ok(status);
         }
-        if n == 0 {
-            bail!("the server closed the connection before the answer was complete");
-        }
+        ensure!(n > 0, "the server closed the connection mid-answer");
         if response.len() > MAX_RESPONSE {
             bail!("the answer is larger than {MAX_RESPONSE} bytes");
         }

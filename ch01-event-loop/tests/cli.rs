@@ -76,16 +76,6 @@ fn a_slow_reader_that_half_closes_gets_every_byte_back_while_others_are_served()
     assert!(received == data, "in order");
 }
 
-/// The server's resident memory in bytes, from `/proc/<pid>/status`.
-#[cfg(target_os = "linux")]
-fn resident_bytes(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.strip_suffix("kB"));
-    kib.unwrap().trim().parse::<usize>().unwrap() * 1024
-}
-
 /// A client costs the server a buffer only while its data is in hand. First the negative
 /// control: clients that send and never read, so that each task holds data it cannot write; the
 /// measurement sees a buffer each (fails if it could not see one). Then idle clients: fails where
@@ -95,7 +85,14 @@ fn resident_bytes(pid: u32) -> usize {
 fn a_client_costs_a_buffer_only_while_its_data_is_in_hand() {
     let count = 2_000.min(shared::fdlimit::raise_to_hard_limit().saturating_sub(300)) as usize;
     let (server, addr) = start_server();
-    let resident = || resident_bytes(server.0.id());
+    // The server's resident memory in bytes.
+    let resident = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.0.id())).unwrap();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:")?.strip_suffix("kB"));
+        kib.unwrap().trim().parse::<usize>().unwrap() * 1024
+    };
     let mut idle: Vec<TcpStream> = Vec::new();
     // Silent clients, then one that is echoed: the loop accepts, and first runs their tasks, in
     // order, so the echo says that every client before it has its task, waiting.

@@ -33,12 +33,10 @@ fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
     assert_eq!(event_loop.task_count(), 0, "and no tasks");
     let ran = Rc::new(Cell::new(0));
     let after_spawn = event_loop.block_on(async {
-        let handles: Vec<_> = (0..5)
-            .map(|_| {
-                let ran = Rc::clone(&ran);
-                spawn(async move { ran.set(ran.get() + 1) })
-            })
-            .collect();
+        let handles = [(); 5].map(|()| {
+            let ran = Rc::clone(&ran);
+            spawn(async move { ran.set(ran.get() + 1) })
+        });
         let after_spawn = (event_loop.queued(), event_loop.task_count(), ran.get());
         futures::future::try_join_all(handles).await.unwrap();
         after_spawn
@@ -82,17 +80,14 @@ fn tasks_queued_behind_a_finished_main_future_run_in_the_next_block_on() {
 fn ready_tasks_run_in_fifo_order() {
     let order = Rc::new(RefCell::new(Vec::new()));
     block_on(async {
-        let handles: Vec<_> = ["a", "b", "c"]
-            .into_iter()
-            .map(|name| {
-                let order = Rc::clone(&order);
-                spawn(async move {
-                    order.borrow_mut().push(name);
-                    yield_now().await;
-                    order.borrow_mut().push(name);
-                })
+        let handles = ["a", "b", "c"].map(|name| {
+            let order = Rc::clone(&order);
+            spawn(async move {
+                order.borrow_mut().push(name);
+                yield_now().await;
+                order.borrow_mut().push(name);
             })
-            .collect();
+        });
         futures::future::try_join_all(handles).await.unwrap();
     });
     assert_eq!(*order.borrow(), ["a", "b", "c", "a", "b", "c"]);
@@ -148,19 +143,16 @@ fn timers_fire_in_deadline_order_and_never_early() {
         let (fired, start) = (Rc::new(RefCell::new(Vec::new())), Instant::now());
         let ((), counts) = counted(LoopStats::default(), || {
             block_on(async {
-                let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, ms)| {
-                        let fired = Rc::clone(&fired);
-                        let deadline = start + Duration::from_millis(ms);
-                        spawn(async move {
-                            sleep_until(deadline).await;
-                            assert!(Instant::now() >= deadline, "timer {i} fired early");
-                            fired.borrow_mut().push((ms, i));
-                        })
-                    })
-                    .collect();
+                let mut handles = Vec::new();
+                for (i, ms) in [30u64, 10, 25, 0, 15, 10].into_iter().enumerate() {
+                    let fired = Rc::clone(&fired);
+                    let deadline = start + Duration::from_millis(ms);
+                    handles.push(spawn(async move {
+                        sleep_until(deadline).await;
+                        assert!(Instant::now() >= deadline, "timer {i} fired early");
+                        fired.borrow_mut().push((ms, i));
+                    }));
+                }
                 futures::future::try_join_all(handles).await.unwrap();
             })
         });
@@ -241,8 +233,7 @@ fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
                         client.shutdown_write().unwrap();
                     })
                 };
-                let mut received = Vec::with_capacity(SIZE);
-                let mut buf = vec![0u8; 64 * 1024];
+                let (mut received, mut buf) = (Vec::with_capacity(SIZE), vec![0u8; 64 * 1024]);
                 while let n @ 1.. = client.read(&mut buf).await.unwrap() {
                     received.extend_from_slice(&buf[..n]);
                 }
@@ -293,8 +284,7 @@ fn connecting_to_a_closed_port_fails_cleanly() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap();
     drop(free);
-    let result = block_on(TcpStream::connect(addr));
-    assert!(result.is_err());
+    assert!(block_on(TcpStream::connect(addr)).is_err());
 }
 
 /// The listener's accept queue is full, so the kernel drops our SYN and the handshake is still

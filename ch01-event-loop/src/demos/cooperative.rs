@@ -141,10 +141,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
         greedy.longest, polite.longest
     ));
-    let title = "the greedy task, then the same work awaiting every ms";
-    narrator.timeline(title, &spans);
-    let late =
-        |run: &CooperativeRun| [run.longest.ran, run.worst_lateness].map(|d| human_ms(ms(d)));
+    narrator.timeline(what, &spans);
+    let late = |r: &CooperativeRun| [r.longest.ran, r.worst_lateness].map(|d| human_ms(ms(d)));
     let ([greedy_ran, greedy_late], [polite_ran, polite_late]) = (late(greedy), late(polite));
     let wait = match polite.idle_core {
         true => "it had a core, so the lateness left is the loop's own.",

@@ -320,11 +320,7 @@ fn load_client(addr: SocketAddr, sizes: &Sizes) -> anyhow::Result<(Duration, u64
                 anyhow::Ok(round_trips)
             });
         }
-        let done = clients
-            .join_all()
-            .await
-            .into_iter()
-            .sum::<anyhow::Result<u64>>();
+        let done: anyhow::Result<u64> = clients.join_all().await.into_iter().sum();
         Ok((started.elapsed(), done?))
     })
 }

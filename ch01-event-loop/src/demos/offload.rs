@@ -181,19 +181,38 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         "the job runs in a child process, a thread of ours waits for it, and the loop keeps \
          polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
     ];
-    let mut summary: Vec<String> = (rows.iter().zip(how))
-        .map(|(row, how)| {
-            format!(
-                "{}: {how}. {} of {} ran during the {} job; the latest was {} late.",
-                row.name,
-                row.ticks_during_job,
-                plural(row.ticks as u64, "tick", "ticks"),
-                human_ms(row.job_ms),
-                human_ms(row.worst_tick_lateness_ms)
-            )
-        })
+    let mut summary = Vec::new();
+    for (row, how) in rows.iter().zip(how) {
+        summary.push(format!(
+            "{}: {how}. {} of {} ran during the {} job; the latest was {} late.",
+            row.name,
+            row.ticks_during_job,
+            plural(row.ticks as u64, "tick", "ticks"),
+            human_ms(row.job_ms),
+            human_ms(row.worst_tick_lateness_ms)
+        ));
+    }
+    // Whether the offloaded jobs had a core each beside the loop's thread, and what that meant.
+    let offloaded = &rows[1..3];
+    let shares: Vec<String> = (offloaded.iter())
+        .map(|row| format!("{:.2}", row.job_cpu_per_s))
         .collect();
-    summary.push(cores_line(&rows[1..3]));
+    let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
+    let why = match (offloaded.iter().all(|row| row.idle_core), ticked) {
+        (true, _) => "each had a core to itself, beside the loop's thread",
+        (false, true) => {
+            "other programs shared the cores with them, but the OS still gave the \
+             loop's thread its turns, so the ticks kept coming"
+        }
+        (false, false) => {
+            "other programs shared the cores with them, and the loop's thread \
+             waited for a CPU too: ticks were missed"
+        }
+    };
+    let shares = shares.join(" and ");
+    summary.push(format!(
+        "The offloaded jobs used {shares} CPU-seconds per second: {why}."
+    ));
     let gil = "In CPython a thread runs Python code only while it holds the GIL (sections \
                1.4-1.5), so for pure-Python work the process pool is the way; Rust threads have \
                no such lock.";
@@ -214,28 +233,6 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     }
     narrator.summary("1.7 and its summary", &summary);
     Ok(())
-}
-
-/// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
-/// that meant for the ticker.
-fn cores_line(offloaded: &[OffloadRow]) -> String {
-    let shares: Vec<String> = (offloaded.iter())
-        .map(|row| format!("{:.2}", row.job_cpu_per_s))
-        .collect();
-    let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
-    let why = match (offloaded.iter().all(|row| row.idle_core), ticked) {
-        (true, _) => "each had a core to itself, beside the loop's thread",
-        (false, true) => {
-            "other programs shared the cores with them, but the OS still gave the \
-             loop's thread its turns, so the ticks kept coming"
-        }
-        (false, false) => {
-            "other programs shared the cores with them, and the loop's thread \
-             waited for a CPU too: ticks were missed"
-        }
-    };
-    let shares = shares.join(" and ");
-    format!("The offloaded jobs used {shares} CPU-seconds per second: {why}.")
 }
 
 /// How many iterations of [`cpu_job`] take about `job_ms` of CPU time on this machine:
@@ -302,10 +299,8 @@ fn measure_place(
     let during = || ran.clone().filter(|&ran| ran > start && ran < end);
     let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
     let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
-    let late = ticks
-        .iter()
-        .map(|&(due, ran)| ran.saturating_duration_since(due))
-        .max();
+    let lateness = |&(due, ran): &(Instant, Instant)| ran.saturating_duration_since(due);
+    let late = ticks.iter().map(lateness).max();
     let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
     let row = OffloadRow {
         name: place.into(),
