@@ -187,8 +187,7 @@ fn serve_announces_itself_as_each_output_mode_asks_and_echoes_many_clients_at_on
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
+        let (mut stdout, mut first) = (BufReader::new(child.stdout.take().unwrap()), String::new());
         stdout.read_line(&mut first).unwrap();
         let addr = match flags {
             ["--json"] => {

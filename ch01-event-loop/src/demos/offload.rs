@@ -1,6 +1,6 @@
 //! Section 1.7 and the notes' summary: asyncio "exposes APIs for making CPU-bound work concurrent
 //! as well". Demo `offload`: a ticker task wants to run every 10 ms on the hand-built loop while a
-//! CPU-heavy job runs inside a task (`on_loop`: the loop's one thread computes, the ticker starves),
+//! CPU-heavy job runs inside a task (`on_loop`: the loop's thread computes, the ticker starves),
 //! on tokio's blocking pool (`spawn_blocking`, asyncio's `run_in_executor(None, job)`), or in a
 //! child process (`process`, a `ProcessPoolExecutor`). Off the loop, the job's end comes back as a
 //! wake-up from another thread, like asyncio's `call_soon_threadsafe`.

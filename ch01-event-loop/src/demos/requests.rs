@@ -115,7 +115,7 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         ),
     ];
     summary.extend(hand_built.max_in_flight.map(|max| {
-        format!("The server had up to {max} of them in flight at once: one thread, many waits.")
+        format!("Requests in flight at once at the server, at most: {max}. One thread, many waits.")
     }));
     summary.extend(measured.asyncio.as_ref().map(|asyncio| {
         format!(
