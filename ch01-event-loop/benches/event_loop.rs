@@ -8,51 +8,49 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ch01_event_loop::cli::Sizes;
+use ch01_event_loop::cli::Cli;
 use ch01_event_loop::demos::echo_bench::{self, EchoRun};
 use ch01_event_loop::demos::serve;
-use ch01_event_loop::event_loop::{EventLoop, TcpListener, sleep_until, spawn};
+use ch01_event_loop::event_loop::{EventLoop, sleep_until, spawn};
+use clap::Parser as _;
 use criterion::{Criterion, Throughput, criterion_group};
-use tracing::Span;
 
 const TASKS: u64 = 10_000;
 const TIMERS: u64 = 10_000;
 /// Alternating rounds in the head-to-head part.
 const ROUNDS: usize = 5;
+/// Benchmarks `work` as `group/name`, `elements` per run.
+fn bench<T>(c: &mut Criterion, (group, name): (&str, &str), elements: u64, work: impl Fn() -> T) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(elements));
+    group.bench_function(name, |b| b.iter(&work));
+    group.finish();
+}
+
 /// What a task and a timer cost on the hand-built loop, per element: spawn a task that finishes
 /// at its first poll and collect its result; sleep until a timer due almost at once (1 ms), so
 /// that the benchmark measures the timers and the wake-ups, not the waiting.
 fn hand_built_loop(c: &mut Criterion) {
     let event_loop = EventLoop::new().unwrap();
-    let mut group = c.benchmark_group("spawn_complete");
-    group.throughput(Throughput::Elements(TASKS));
-    group.bench_function("hand_built", |b| {
-        b.iter(|| {
-            event_loop.block_on(async {
-                let handles: Vec<_> = (0..TASKS).map(|i| spawn(async move { i })).collect();
-                let mut sum = 0;
-                for handle in handles {
-                    sum += handle.await.unwrap();
-                }
-                black_box(sum)
-            })
+    bench(c, ("spawn_complete", "hand_built"), TASKS, || {
+        event_loop.block_on(async {
+            let handles: Vec<_> = (0..TASKS).map(|i| spawn(async move { i })).collect();
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.unwrap();
+            }
+            black_box(sum)
         })
     });
-    group.finish();
-    let mut group = c.benchmark_group("timers");
-    group.throughput(Throughput::Elements(TIMERS));
-    group.bench_function("hand_built_1ms", |b| {
-        b.iter(|| {
-            event_loop.block_on(async {
-                let deadline = Instant::now() + Duration::from_millis(1);
-                let handles: Vec<_> = (0..TIMERS).map(|_| spawn(sleep_until(deadline))).collect();
-                for handle in handles {
-                    handle.await.unwrap();
-                }
-            })
+    bench(c, ("timers", "hand_built_1ms"), TIMERS, || {
+        event_loop.block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(1);
+            let handles: Vec<_> = (0..TIMERS).map(|_| spawn(sleep_until(deadline))).collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
         })
     });
-    group.finish();
 }
 
 criterion_group! {
@@ -67,25 +65,12 @@ criterion_group! {
 /// `serve`'s echo (a buffer only while data is in hand) against tokio's, under the same client:
 /// round trips per second and server CPU per round trip, medians of `ROUNDS` alternating rounds.
 fn serve_head_to_head() {
-    let sizes = Sizes {
-        connections: 32,
-        round_trips: 2_000,
-        ..Sizes::default()
-    };
+    let flags = ["bench", "--connections", "32", "--round-trips", "2000"];
+    let sizes = Cli::parse_from(flags).sizes;
     let (mut hand, mut tokio) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let serve = || {
-            let client = EventLoop::new()?.block_on(async {
-                let listener = TcpListener::bind(([127, 0, 0, 1], 0).into())?;
-                let client = echo_bench::client_thread(listener.local_addr()?, &sizes);
-                drop(spawn(serve::serve(listener)));
-                client.await
-            })?;
-            Ok((client, 0))
-        };
-        hand.push(
-            echo_bench::server_run("hand_built", "thread-self", Span::none(), serve).unwrap(),
-        );
+        let serve = |listener, _| serve::serve(listener);
+        hand.push(echo_bench::hand_built(&sizes, false, serve).unwrap());
         tokio.push(echo_bench::with_tokio(&sizes).unwrap());
     }
     let median = |runs: &[EchoRun], of: fn(&EchoRun) -> f64| {

@@ -40,55 +40,30 @@ pub enum Demo {
 }
 
 /// What this program does when `timers` or `offload` re-runs it as a child (`shared::child`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
     /// One runtime's batch of `count` sleeps, in a fresh process so that peak memory is its own.
     Timers {
-        /// Which runtime.
-        runtime: TimerRuntime,
+        /// Which runtime, by its row's name (`hand_built`, `tokio`, ...).
+        runtime: String,
         /// How many sleeps.
         count: u64,
     },
-    /// The offload demo's CPU-heavy job; answers its checksum.
-    Offload {
-        /// Rounds of the job.
-        iterations: u64,
-    },
+    /// The offload demo's CPU-heavy job, this many rounds; answers its checksum.
+    Offload(u64),
 }
 
 /// Where `serve` listens.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {
     /// Port to listen on, 0-65535 (0: any free port, printed at start). Required.
-    // Optional for clap only: clap's "required argument missing" spans several lines; `port()`
-    // gives the one-line error instead.
+    // Optional for clap only: clap's "required argument missing" spans several lines;
+    // `serve::run` gives the one-line error instead.
     #[arg(long, value_name = "PORT", value_parser = value_parser!(u16))]
     pub port: Option<u16>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-}
-
-impl ServeArgs {
-    /// The port, or a one-line error naming the missing flag.
-    pub fn port(&self) -> anyhow::Result<u16> {
-        self.port.ok_or_else(|| {
-            anyhow::anyhow!("serve needs --port <PORT> (0-65535; 0 picks a free port)")
-        })
-    }
-}
-
-/// The runtimes the timers demo compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TimerRuntime {
-    /// One task per sleep on the hand-built loop.
-    HandBuilt,
-    /// One spawned task per sleep on tokio's current-thread runtime (the idiomatic way).
-    Tokio,
-    /// Every sleep in one `join_all` inside one tokio task.
-    TokioJoinAll,
-    /// The same, with tokio's cooperative budget off (`tokio::task::unconstrained`).
-    TokioJoinAllUnconstrained,
 }
 
 /// The sizes of the demos.
@@ -128,11 +103,4 @@ pub struct Sizes {
     /// requests: the server to ask (the shared `--url`); `None` starts the embedded one.
     #[arg(skip)]
     pub url: Option<reqwest::Url>,
-}
-
-impl Default for Sizes {
-    /// The command line's defaults, written once, above.
-    fn default() -> Self {
-        Cli::parse_from(["ch01-event-loop"]).sizes
-    }
 }

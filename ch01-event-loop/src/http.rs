@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 
 use crate::event_loop::TcpStream;
 
@@ -36,21 +36,20 @@ impl Request {
         if url.scheme() != "http" {
             bail!("the hand-built HTTP client speaks plain http only, not {url}");
         }
-        let host = url.host_str().context("the URL has no host")?.to_string();
+        let name = url.host_str().context("the URL has no host")?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-            .with_context(|| format!("cannot resolve {host}"))?
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(name, port))
+            .with_context(|| format!("cannot resolve {name}"))?
             .next()
-            .with_context(|| format!("{host} has no address"))?;
+            .with_context(|| format!("{name} has no address"))?;
         let path = match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().into(),
         };
-        let port = url
+        // The Host header names the port only when the URL does.
+        let host = url
             .port()
-            .map(|port| format!(":{port}"))
-            .unwrap_or_default();
-        let host = format!("{host}{port}");
+            .map_or(name.into(), |port| format!("{name}:{port}"));
         Ok(Self { addr, host, path })
     }
 }
@@ -74,9 +73,7 @@ pub async fn get(request: &Request) -> anyhow::Result<u16> {
         if let Some(status) = complete_response(&response, n == 0)? {
             return Ok(status);
         }
-        if n == 0 {
-            bail!("the server closed the connection before the answer was complete");
-        }
+        ensure!(n > 0, "the server closed the connection mid-answer");
         if response.len() > MAX_RESPONSE {
             bail!("the answer is larger than {MAX_RESPONSE} bytes");
         }
@@ -101,19 +98,12 @@ pub fn complete_response(bytes: &[u8], at_eof: bool) -> anyhow::Result<Option<u1
         httparse::Status::Partial => return Ok(None),
     };
     let status = response.code.context("HTTP answer without a status")?;
-    let length = response
-        .headers
-        .iter()
-        .find(|header| header.name.eq_ignore_ascii_case("content-length"))
-        .map(|header| {
-            std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|text| text.trim().parse::<usize>().ok())
-                .context("malformed Content-Length")
-        })
-        .transpose()?;
-    let complete = match length {
-        Some(length) => bytes.len() >= head_len + length,
+    let mut headers = response.headers.iter();
+    let length = headers.find(|header| header.name.eq_ignore_ascii_case("content-length"));
+    let parse = |value| -> Option<usize> { std::str::from_utf8(value).ok()?.trim().parse().ok() };
+    let complete = match length.map(|header| parse(header.value)) {
+        Some(None) => bail!("malformed Content-Length"),
+        Some(Some(length)) => bytes.len() >= head_len + length,
         None => at_eof,
     };
     Ok(complete.then_some(status))

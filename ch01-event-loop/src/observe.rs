@@ -24,28 +24,25 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 pub const TARGET: &str = "event_loop";
 /// At most this many lines are printed, so a benchmark cannot flood the terminal.
 pub const PRINT_LIMIT: u64 = 200;
-/// Task ids listed per printed line; the rest are counted.
+/// Task ids listed per printed line; `...` stands for the rest.
 const IDS_SHOWN: usize = 6;
 
-/// One iteration of the loop, read back from its event.
+/// One iteration of the loop, read back from its event (its fields as in [`Counts`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Iteration {
     /// Counted from 1 in each `block_on`.
-    pub number: u64,
+    number: u64,
     /// Ids taken from the ready queue (one per wake-up, including wake-ups of finished tasks).
-    pub woken: u64,
-    /// Tasks polled.
-    pub polled: u64,
-    /// The first few tasks polled, as `--trace` prints them (`main`, `#0`, ...).
-    pub first_polled: Vec<String>,
+    woken: u64,
+    polled: u64,
+    /// The first few tasks polled, as `--trace` prints them (`main`, `#0`, ..., then `...`).
+    first_polled: Vec<String>,
     /// Time inside tasks' `poll` (the loop cannot wait while a task runs).
     pub ran: Duration,
     /// Time blocked in the OS waiting for I/O or the next timer.
-    pub waited: Duration,
-    /// Readiness events the OS reported.
-    pub io_events: u64,
-    /// Timers that fired after the wait.
-    pub timers_fired: u64,
+    waited: Duration,
+    io_events: u64,
+    timers_fired: u64,
     /// The task of a `poll` event.
     task: Option<u64>,
 }
@@ -72,12 +69,8 @@ impl fmt::Display for Iteration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let polled = plural(self.polled, "task", "tasks");
         write!(f, "iteration {}: polled {polled}", self.number)?;
-        if self.polled > 0 && !self.first_polled.is_empty() {
-            let more = match self.polled as usize > self.first_polled.len() {
-                true => " ...",
-                false => "",
-            };
-            write!(f, " ({}{more})", self.first_polled.join(" "))?;
+        if !self.first_polled.is_empty() {
+            write!(f, " ({})", self.first_polled.join(" "))?;
         }
         let ms = |duration: Duration| format!("{:.1} ms", shared::timing::ms(duration));
         write!(
@@ -139,11 +132,9 @@ struct State {
 impl LoopStats {
     /// Counts, and prints one line per iteration to `out` (a test passes a buffer).
     pub fn printing_to(out: Box<dyn Write + Send>) -> Self {
-        let state = State {
-            printer: Some((out, Vec::new())),
-            ..State::default()
-        };
-        Self(Arc::new(Mutex::new(state)))
+        let stats = Self::default();
+        stats.state().printer = Some((out, Vec::new()));
+        stats
     }
 
     /// The counts so far.
@@ -168,10 +159,12 @@ impl<S: Subscriber> Layer<S> for LoopStats {
         match *event.metadata().level() {
             Level::WARN => counts.panicked += 1,
             Level::TRACE => {
-                if let Some((_, polled)) = printer.as_mut().filter(|(_, p)| p.len() < IDS_SHOWN) {
-                    let id = iteration.task.unwrap_or_default();
-                    let main = (id == usize::MAX as u64).then(|| "main".to_string());
-                    polled.push(main.unwrap_or_else(|| format!("#{id}")));
+                if let Some((_, polled)) = printer.as_mut().filter(|(_, p)| p.len() <= IDS_SHOWN) {
+                    polled.push(match iteration.task.unwrap_or_default() {
+                        _ if polled.len() == IDS_SHOWN => "...".into(),
+                        id if id == usize::MAX as u64 => "main".into(),
+                        id => format!("#{id}"),
+                    });
                 }
             }
             Level::DEBUG => {
@@ -186,11 +179,8 @@ impl<S: Subscriber> Layer<S> for LoopStats {
                     // A closed standard error must not stop the loop: printing is best effort.
                     let _ = match counts.iterations {
                         n if n <= PRINT_LIMIT => writeln!(out, "[loop] {iteration}"),
-                        n if n == PRINT_LIMIT + 1 => writeln!(
-                            out,
-                            "[loop] ... more iterations not printed (limit {PRINT_LIMIT})"
-                        ),
-                        _ => Ok(()),
+                        n if n > PRINT_LIMIT + 1 => Ok(()),
+                        _ => writeln!(out, "[loop] ... no more lines (limit {PRINT_LIMIT})"),
                     };
                 }
                 if iteration.ran >= counts.longest.ran {
@@ -226,10 +216,8 @@ pub fn counted<R>(trace: bool, work: impl FnOnce() -> R) -> (R, Counts) {
         true => LoopStats::printing_to(Box::new(std::io::stderr())),
         false => LoopStats::default(),
     };
-    (
-        tracing::subscriber::with_default(subscriber(&stats), work),
-        stats.get(),
-    )
+    let result = tracing::subscriber::with_default(subscriber(&stats), work);
+    (result, stats.get())
 }
 
 /// A thread's time on a CPU and time ready to run but waiting for one, from the kernel's

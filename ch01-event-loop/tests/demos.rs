@@ -5,39 +5,30 @@
 
 use std::time::Duration;
 
-use ch01_event_loop::cli::Sizes;
+use ch01_event_loop::cli::{Cli, Sizes};
 use ch01_event_loop::demos::{cooperative, echo_bench, offload, requests, timers};
+use clap::Parser as _;
 use shared::Span;
 use shared::child::SelfExe;
 use shared::testing::python;
 use shared::trace::{named, threads_used};
 
-/// Measures with every span recorded. Each loop has its own thread-local subscriber; the global
-/// one of the span recorder wants every level, which keeps `tracing`'s global "most verbose level
-/// anyone wants" at TRACE while tests' subscribers come and go (else events get lost). One
-/// recording at a time, so no test's spans land in another's. The demos' child processes re-run
-/// this crate's binary, not the test harness.
-fn record<T>(measure: impl FnOnce() -> anyhow::Result<T>) -> (T, Vec<Span>) {
+/// Measures with the sizes these flags give, every span recorded, one recording at a time (no
+/// test's spans land in another's). The recorder's global subscriber wants every level, which
+/// keeps `tracing`'s global "most verbose level anyone wants" at TRACE while the loops'
+/// thread-local subscribers come and go (else events get lost). Children re-run this crate's
+/// binary, not the test harness.
+fn record<T>(flags: &str, measure: fn(&Sizes) -> anyhow::Result<T>) -> (T, Vec<Span>) {
     SelfExe::set_current(env!("CARGO_BIN_EXE_ch01-event-loop"));
-    let (result, spans) = shared::trace::record(measure);
+    let sizes = Cli::parse_from(["ch01-event-loop"].into_iter().chain(flags.split(' '))).sizes;
+    let (result, spans) = shared::trace::record(|| measure(&sizes));
     (result.unwrap(), spans)
-}
-
-/// Whether every one of these spans was open at one instant.
-fn all_open_at_once(spans: &[&Span]) -> bool {
-    let last_opened = spans.iter().map(|s| s.opened).max().unwrap();
-    last_opened < spans.iter().map(|s| s.closed).min().unwrap()
 }
 
 #[test]
 fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
     let python = python();
-    let sizes = Sizes {
-        requests: 20,
-        delay_ms: 300,
-        ..Sizes::default()
-    };
-    let (result, mut spans) = record(|| requests::measure(&sizes));
+    let (result, mut spans) = record("--requests 20 --delay-ms 300", requests::measure);
     spans.extend(result.python_spans.clone());
     // Fails if the tasks ran one after the other (a loop that ran each task to completion).
     assert_eq!(result.asyncio.is_some(), python.is_some());
@@ -50,10 +41,9 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
         let spans = named(&spans, name);
         if name != "asyncio" || python.is_some() {
             assert_eq!(spans.len(), 20, "{name}");
-            assert!(
-                all_open_at_once(&spans),
-                "{name}: not all in flight at once"
-            );
+            let last_opened = spans.iter().map(|s| s.opened).max().unwrap();
+            let first_closed = spans.iter().map(|s| s.closed).min().unwrap();
+            assert!(last_opened < first_closed, "{name}: not all at once");
         }
     }
     let hand_built = named(&spans, "hand-built loop").into_iter().cloned();
@@ -70,11 +60,7 @@ fn requests_demo_has_every_request_in_flight_at_once_on_every_runtime() {
 #[test]
 fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
     let python = python();
-    let sizes = Sizes {
-        count: 50,
-        ..Sizes::default()
-    };
-    let (timers, _) = record(|| timers::measure(&sizes));
+    let (timers, _) = record("--count 50", timers::measure);
     assert_eq!(timers.rows.len(), 4 + usize::from(python.is_some()));
     for row in &timers.rows {
         assert!(row.wall_ms >= 1000.0, "{row:?}");
@@ -88,19 +74,14 @@ fn every_timers_row_sleeps_its_whole_second_in_a_process_of_its_own() {
 #[test]
 fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
     let python = python();
-    let sizes = Sizes {
-        connections: 3,
-        round_trips: 50,
-        ..Sizes::default()
-    };
-    let (bench, _) = record(|| echo_bench::measure(&sizes));
+    let (bench, _) = record("--connections 3 --round-trips 50", echo_bench::measure);
     assert_eq!(bench.asyncio.is_some(), python.is_some());
-    let trips = sizes.connections * sizes.round_trips;
+    let trips = 3 * 50;
     // The client checked each echo byte for byte (or failed); the server counted what it
     // wrote back: an echo that lost or repeated bytes would count differently.
     for run in bench.rows() {
-        assert_eq!(run.server_echoed, trips * echo_bench::MESSAGE_LEN as u64);
-        assert_eq!(run.client.round_trips, trips);
+        assert_eq!(run.bytes_echoed, trips * echo_bench::MESSAGE_LEN as u64);
+        assert_eq!(run.round_trips, trips);
     }
     // The hand-built loop waited for the OS to report each socket ready: a loop that spun on
     // its sockets instead, or one that woke only on timers, would count no I/O events.
@@ -109,23 +90,16 @@ fn echo_bench_servers_echo_every_byte_of_every_round_trip() {
 
 #[test]
 fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
-    let sizes = Sizes {
-        hog_ms: 300,
-        ..Sizes::default()
-    };
-    let hog = Duration::from_millis(sizes.hog_ms);
-    let (result, spans) = record(|| cooperative::measure(&sizes));
-    let (greedy, polite) = (&result.never_awaits, &result.awaits_every_ms);
+    let hog = Duration::from_millis(300);
+    let (result, spans) = record("--hog-ms 300", cooperative::measure);
+    let [greedy, polite] = &result;
     // A ticker due during the computation waits for its end: up to one tick less than the hog.
     assert!(
         greedy.worst_lateness >= hog - cooperative::TICK * 2,
         "never awaiting: tickers only {:?} late",
         greedy.worst_lateness
     );
-    assert!(
-        greedy.longest.ran >= hog,
-        "the computation ran in one iteration"
-    );
+    assert!(greedy.longest.ran >= hog, "computed in one iteration");
     // Awaiting every millisecond, the computation gives the loop back many times: the loop
     // entered its span once per slice, and made more iterations. (How late the tickers were is
     // not asserted: on a busy machine the OS may take the loop's thread away for longer than
@@ -153,22 +127,13 @@ fn cooperative_tickers_wait_for_the_whole_hog_only_when_it_never_awaits() {
 #[test]
 fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
     let python = python();
-    let sizes = Sizes {
-        job_ms: 300,
-        ..Sizes::default()
-    };
-    let (result, mut spans) = record(|| offload::measure(&sizes));
+    let (result, mut spans) = record("--job-ms 300", offload::measure);
     spans.extend(result.spans.clone());
     let names: Vec<&str> = result.rows.iter().map(|row| row.name.as_str()).collect();
-    let mut expected = vec!["on_loop", "spawn_blocking", "process"];
-    if python.is_some() {
-        expected.extend([
-            "asyncio_on_loop",
-            "run_in_executor_threads",
-            "run_in_executor_processes",
-        ]);
-    }
-    assert_eq!(names, expected);
+    let all = "on_loop spawn_blocking process \
+               asyncio_on_loop run_in_executor_threads run_in_executor_processes";
+    let expected = all.split(' ').take(if python.is_some() { 6 } else { 3 });
+    assert_eq!(names, expected.collect::<Vec<_>>());
     for row in &result.rows {
         let (name, half_the_job) = (&row.name, row.job_ms / 2.0);
         let on_loop = name.ends_with("on_loop");
@@ -186,16 +151,11 @@ fn offloaded_jobs_leave_the_ticker_running_and_the_job_on_the_loop_does_not() {
         // loop, and in another process only in asyncio's process pool (the Rust row's span is
         // on the thread that waits for its child).
         let job = named(&spans, &format!("{name} job"))[0];
-        let ticker = spans
-            .iter()
-            .find(|s| s.label == format!("ticker {name}"))
-            .unwrap();
+        let ticker = spans.iter().find(|s| s.label == format!("ticker {name}"));
+        let ticker = ticker.unwrap();
         assert_eq!(job.thread_id == ticker.thread_id, on_loop, "{name}");
-        assert_eq!(
-            job.pid != ticker.pid,
-            name == "run_in_executor_processes",
-            "{name}"
-        );
+        let in_a_process_pool = name == "run_in_executor_processes";
+        assert_eq!(job.pid != ticker.pid, in_a_process_pool, "{name}");
     }
 }
 

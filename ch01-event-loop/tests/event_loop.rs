@@ -13,15 +13,10 @@ use ch01_event_loop::event_loop::{
 };
 use ch01_event_loop::observe::{Counts, LoopStats, subscriber};
 
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("an event loop")
-}
-
-/// Runs `work` with the loop's events counted by `stats` (the default: counted only). Tests run
-/// in parallel, each with its own thread-local subscriber; `tracing` keeps one global "most
-/// verbose level anyone wants", recomputed as subscribers come and go, and two threads doing so
-/// at once can leave it too low (events are lost). A global subscriber that wants everything
-/// (the span recorder's) keeps it at TRACE.
+/// Runs `work` with the loop's events counted by `stats`. Tests run in parallel, each with its own
+/// thread-local subscriber; `tracing`'s global "most verbose level anyone wants", recomputed as
+/// subscribers come and go, can be left too low (events lost): a global subscriber that wants
+/// everything (the span recorder's) keeps it at TRACE.
 fn counted<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
     shared::trace::install();
     let result = tracing::subscriber::with_default(subscriber(&stats), work);
@@ -33,21 +28,17 @@ fn counted<R>(stats: LoopStats, work: impl FnOnce() -> R) -> (R, Counts) {
 /// at once instead of queueing it, or if running the loop left work behind.
 #[test]
 fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
-    let event_loop = new_loop();
+    let event_loop = EventLoop::new().unwrap();
     assert_eq!(event_loop.queued(), 0, "a new loop has nothing queued");
     assert_eq!(event_loop.task_count(), 0, "and no tasks");
     let ran = Rc::new(Cell::new(0));
     let after_spawn = event_loop.block_on(async {
-        let handles: Vec<_> = (0..5)
-            .map(|_| {
-                let ran = Rc::clone(&ran);
-                spawn(async move { ran.set(ran.get() + 1) })
-            })
-            .collect();
+        let handles = [(); 5].map(|()| {
+            let ran = Rc::clone(&ran);
+            spawn(async move { ran.set(ran.get() + 1) })
+        });
         let after_spawn = (event_loop.queued(), event_loop.task_count(), ran.get());
-        for handle in handles {
-            handle.await.unwrap();
-        }
+        futures::future::try_join_all(handles).await.unwrap();
         after_spawn
     });
     assert_eq!(after_spawn, (5, 5, 0), "five tasks queued, none run yet");
@@ -56,7 +47,7 @@ fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
 
     // Negative control: the same check on a loop that does have work queued (a task spawned by
     // a main future that returned before the loop ran it) sees it.
-    let busy = new_loop();
+    let busy = EventLoop::new().unwrap();
     busy.block_on(async { drop(spawn(async {})) });
     assert_eq!((busy.queued(), busy.task_count()), (1, 1));
 }
@@ -66,24 +57,20 @@ fn a_new_loop_has_an_empty_queue_spawn_queues_and_running_empties_it() {
 /// the loop dropped the rest of the iteration's tasks when the main future finished.
 #[test]
 fn tasks_queued_behind_a_finished_main_future_run_in_the_next_block_on() {
-    let event_loop = new_loop();
+    let event_loop = EventLoop::new().unwrap();
     let ran = Rc::new(Cell::new(false));
     let mut first_poll = true;
     event_loop.block_on(poll_fn(|cx| {
-        if !first_poll {
+        if !std::mem::replace(&mut first_poll, false) {
             return Poll::Ready(());
         }
-        first_poll = false;
         // The next iteration takes [main, task]: main finishes first.
         cx.waker().wake_by_ref();
         let ran = Rc::clone(&ran);
         drop(spawn(async move { ran.set(true) }));
         Poll::Pending
     }));
-    assert!(
-        !ran.get(),
-        "block_on returns as soon as its own future is done"
-    );
+    assert!(!ran.get(), "block_on returns once its own future is done");
     assert_eq!(event_loop.queued(), 1, "the task is still queued");
     event_loop.block_on(async {});
     assert!(ran.get(), "the next block_on ran it");
@@ -93,30 +80,24 @@ fn tasks_queued_behind_a_finished_main_future_run_in_the_next_block_on() {
 fn ready_tasks_run_in_fifo_order() {
     let order = Rc::new(RefCell::new(Vec::new()));
     block_on(async {
-        let handles: Vec<_> = ["a", "b", "c"]
-            .into_iter()
-            .map(|name| {
-                let order = Rc::clone(&order);
-                spawn(async move {
-                    order.borrow_mut().push(name);
-                    yield_now().await;
-                    order.borrow_mut().push(name);
-                })
+        let handles = ["a", "b", "c"].map(|name| {
+            let order = Rc::clone(&order);
+            spawn(async move {
+                order.borrow_mut().push(name);
+                yield_now().await;
+                order.borrow_mut().push(name);
             })
-            .collect();
-        for handle in handles {
-            handle.await.unwrap();
-        }
+        });
+        futures::future::try_join_all(handles).await.unwrap();
     });
     assert_eq!(*order.borrow(), ["a", "b", "c", "a", "b", "c"]);
 }
 
 #[test]
 fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
-    let event_loop = new_loop();
-    let polls = Rc::new(Cell::new(0));
+    let event_loop = EventLoop::new().unwrap();
+    let (polls, release) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
     let saved: Rc<RefCell<Option<Waker>>> = Rc::default();
-    let release = Rc::new(Cell::new(false));
     let ((), counts) = counted(LoopStats::default(), || {
         event_loop.block_on(async {
             let task = {
@@ -150,66 +131,45 @@ fn a_waker_called_twice_queues_twice_and_a_stale_wake_is_ignored() {
         })
     });
     assert_eq!(polls.get(), 4, "a stale wake must not poll anything");
-    assert_eq!(
-        counts.wakeups - counts.polls,
-        1,
-        "one id taken, nothing polled"
-    );
+    assert_eq!(counts.wakeups - counts.polls, 1, "one id, no poll");
     assert_eq!(event_loop.task_count(), 0);
 }
 
+/// The two 10 ms sleeps share the very same deadline: fails (after 30 s, not hanging) if the
+/// timers kept one waker per deadline, since the other task would never be woken.
 #[test]
 fn timers_fire_in_deadline_order_and_never_early() {
-    let fired = Rc::new(RefCell::new(Vec::new()));
-    let ((), counts) = counted(LoopStats::default(), || {
-        block_on(async {
-            let handles: Vec<_> = [30u64, 10, 25, 0, 15, 10]
-                .into_iter()
-                .enumerate()
-                .map(|(i, ms)| {
+    let (fired, counts) = within(30, || {
+        let (fired, start) = (Rc::new(RefCell::new(Vec::new())), Instant::now());
+        let ((), counts) = counted(LoopStats::default(), || {
+            block_on(async {
+                let mut handles = Vec::new();
+                for (i, ms) in [30u64, 10, 25, 0, 15, 10].into_iter().enumerate() {
                     let fired = Rc::clone(&fired);
-                    let deadline = Instant::now() + Duration::from_millis(ms);
-                    spawn(async move {
+                    let deadline = start + Duration::from_millis(ms);
+                    handles.push(spawn(async move {
                         sleep_until(deadline).await;
-                        let now = Instant::now();
-                        assert!(now >= deadline, "timer {i} fired early");
+                        assert!(Instant::now() >= deadline, "timer {i} fired early");
                         fired.borrow_mut().push((ms, i));
-                    })
-                })
-                .collect();
-            for handle in handles {
-                handle.await.unwrap();
-            }
-        })
+                    }));
+                }
+                futures::future::try_join_all(handles).await.unwrap();
+            })
+        });
+        (fired.take(), counts)
     });
-    let fired = fired.borrow();
     let mut expected = fired.clone();
     expected.sort();
-    assert_eq!(*fired, expected, "deadline order, ties in spawn order");
+    assert_eq!(fired, expected, "deadline order, ties in spawn order");
     // The zero-length sleep is already due at its first poll: no timer needed.
     assert_eq!(counts.timers_fired, 5);
     // The loop slept in the OS until the deadlines, rather than spinning on the clock.
     assert!(counts.waited >= Duration::from_millis(15), "{counts:?}");
 }
 
-/// Two sleeps with the very same deadline both end. Fails (after 30 s, not hanging) if the
-/// timers kept one waker per deadline: the other task would never be woken.
-#[test]
-fn sleeps_with_the_same_deadline_all_end() {
-    within(30, || {
-        block_on(async {
-            let deadline = Instant::now() + Duration::from_millis(20);
-            let first = spawn(sleep_until(deadline));
-            let second = spawn(sleep_until(deadline));
-            first.await.unwrap();
-            second.await.unwrap();
-        })
-    });
-}
-
 #[test]
 fn a_panicking_task_is_removed_and_the_others_go_on() {
-    let event_loop = new_loop();
+    let event_loop = EventLoop::new().unwrap();
     let ((crashed, survivor), counts) = counted(LoopStats::default(), || {
         event_loop.block_on(async {
             let crashed = spawn(async {
@@ -225,10 +185,7 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
     });
     let error = crashed.unwrap_err();
     assert!(error.message.contains("boom in a task"), "{error}");
-    assert!(
-        error.to_string().contains("panicked: boom in a task"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("panicked: boom in a task"));
     assert_eq!(survivor.unwrap(), 5);
     assert_eq!(counts.panicked, 1);
     assert_eq!(event_loop.task_count(), 0);
@@ -238,15 +195,13 @@ fn a_panicking_task_is_removed_and_the_others_go_on() {
 /// wake-up leaves a loop asleep forever, and the test should fail rather than hang.
 fn within<T: Send + 'static>(limit_s: u64, test: fn() -> T) -> T {
     use std::sync::mpsc::RecvTimeoutError;
-    let (limit, (done, finished)) = (Duration::from_secs(limit_s), std::sync::mpsc::channel());
+    let (done, finished) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || drop(done.send(test())));
-    match finished.recv_timeout(limit) {
+    match finished.recv_timeout(Duration::from_secs(limit_s)) {
         Ok(value) => value,
-        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit:?}: missed a wake-up"),
-        // The test panicked: that panic is its failure.
-        Err(RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit_s} s: lost wake-up"),
+        // Disconnected: the test panicked, and that panic is its failure.
+        Err(_) => std::panic::resume_unwind(thread.join().unwrap_err()),
     }
 }
 
@@ -274,16 +229,11 @@ fn echo_over_the_loops_sockets_round_trips_one_megabyte_exactly() {
                 let writer = {
                     let (client, data) = (client.clone(), data.clone());
                     spawn(async move {
-                        let mut rest = &data[..];
-                        while !rest.is_empty() {
-                            let n = client.write(rest).await.unwrap();
-                            rest = &rest[n..];
-                        }
+                        client.write_all(&data).await.unwrap();
                         client.shutdown_write().unwrap();
                     })
                 };
-                let mut received = Vec::with_capacity(SIZE);
-                let mut buf = vec![0u8; 64 * 1024];
+                let (mut received, mut buf) = (Vec::with_capacity(SIZE), vec![0u8; 64 * 1024]);
                 while let n @ 1.. = client.read(&mut buf).await.unwrap() {
                     received.extend_from_slice(&buf[..n]);
                 }
@@ -334,8 +284,7 @@ fn connecting_to_a_closed_port_fails_cleanly() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap();
     drop(free);
-    let result = block_on(TcpStream::connect(addr));
-    assert!(result.is_err());
+    assert!(block_on(TcpStream::connect(addr)).is_err());
 }
 
 /// The listener's accept queue is full, so the kernel drops our SYN and the handshake is still
@@ -347,9 +296,8 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
         use socket2::{Domain, Socket, Type};
         use std::future::Future;
         let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        listener
-            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .unwrap();
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        listener.bind(&local.into()).unwrap();
         listener.listen(0).unwrap(); // room for one connection not yet accepted
         let listener: std::net::TcpListener = listener.into();
         let addr = listener.local_addr().unwrap();
@@ -358,9 +306,7 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
         let acceptor = std::thread::spawn(move || {
             accept.recv().unwrap();
             // The filler, then ours once its SYN comes again.
-            (0..2)
-                .map(|_| listener.accept().unwrap().0)
-                .collect::<Vec<_>>()
+            [(); 2].map(|()| listener.accept().unwrap().0)
         });
         block_on(async {
             let mut connect = std::pin::pin!(TcpStream::connect(addr));
@@ -384,8 +330,7 @@ fn a_connect_still_in_progress_waits_instead_of_failing() {
 fn futures_join_all_select_and_channels_run_unchanged() {
     use futures::future::{self, Either};
     use futures::{SinkExt, StreamExt};
-    let event_loop = new_loop();
-    event_loop.block_on(async {
+    block_on(async {
         let joined = future::join_all((0..5u64).map(|i| async move {
             sleep(Duration::from_millis(5 * (5 - i))).await;
             i
@@ -432,27 +377,15 @@ fn a_wake_from_another_thread_interrupts_the_loops_sleep() {
     assert_eq!((counts.timers_fired, counts.io_events), (0, 0));
 }
 
-/// A `Write` the test can read back.
-#[derive(Clone, Default)]
-struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().write(bytes)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_trace_prints_every_iteration_and_the_counts_agree() {
-    let buffer = Buffer::default();
-    let stats = LoopStats::printing_to(Box::new(buffer.clone()));
+    let path = std::env::temp_dir().join(format!("ch01-event-loop-trace-{}", std::process::id()));
+    let stats = LoopStats::printing_to(Box::new(std::fs::File::create(&path).unwrap()));
     let ((), counts) = counted(stats, || {
         block_on(async { spawn(sleep(Duration::from_millis(5))).await.unwrap() })
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len() as u64, counts.iterations, "{text}");
     assert_eq!(counts.timers_fired, 1);
@@ -479,10 +412,8 @@ fn a_signal_during_the_loops_sleep_only_makes_it_wait_again() {
     let sleeper = std::thread::spawn(move || {
         // SAFETY: `pthread_self` only reads the calling thread's id.
         started.send(unsafe { libc::pthread_self() }).unwrap();
-        let ((), counts) = counted(LoopStats::default(), || {
-            block_on(sleep(Duration::from_millis(300)))
-        });
-        counts
+        let sleep_300_ms = || block_on(sleep(Duration::from_millis(300)));
+        counted(LoopStats::default(), sleep_300_ms).1
     });
     let thread = thread_id.recv().unwrap();
     for _ in 0..10 {

@@ -13,6 +13,7 @@ use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report, Stopwatch};
 use tracing::{Instrument as _, info_span};
 
+use super::{BUSY_WAIT_SHARE, SECTION};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, sleep, sleep_until, spawn, yield_now};
 use crate::observe::{self, Iteration, schedstat};
@@ -43,11 +44,8 @@ pub async fn tickers_beside_a_computation(hog: Duration, polite: bool) -> anyhow
     };
     compute(hog, polite).instrument(span).await;
     finished.set(true);
-    let mut worst = Duration::ZERO;
-    for ticker in tickers {
-        worst = worst.max(ticker.await?);
-    }
-    Ok(worst)
+    let lateness = futures::future::try_join_all(tickers).await?;
+    Ok(lateness.into_iter().max().unwrap_or_default())
 }
 
 /// Sleeps [`TICK`] again and again until `finished`; returns the worst lateness of a wake-up.
@@ -82,13 +80,6 @@ async fn compute(hog: Duration, polite: bool) {
 
 // ---- measuring it ----
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "cooperative";
-const SECTION: &str = "1.7";
-/// A loop thread that spent this share of its run waiting for a CPU did not have a core to
-/// itself.
-const BUSY_WAIT_SHARE: f64 = 0.1;
-
 /// What one variant measured, as the report and `--json` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CooperativeRun {
@@ -105,8 +96,7 @@ pub struct CooperativeRun {
     pub worst_lateness: Duration,
     /// Iterations made.
     pub iterations: u64,
-    /// The share of the run the loop's thread was ready but waited for a CPU (other
-    /// programs' turns, which delay the tickers too; Linux only, zero elsewhere).
+    /// Share of the run the loop's thread waited for a CPU (other programs' turns; 0 off Linux).
     pub cpu_wait_share: f64,
     /// Whether that share stayed below `BUSY_WAIT_SHARE`: the thread had a core.
     pub idle_core: bool,
@@ -117,22 +107,14 @@ fn ran_ms<S: serde::Serializer>(longest: &Iteration, to: S) -> Result<S::Ok, S::
     as_ms(&longest.ran, to)
 }
 
-/// Both variants' results.
-#[derive(Debug, Clone)]
-pub struct Cooperative {
-    /// The greedy task computes without awaiting.
-    pub never_awaits: CooperativeRun,
-    /// The same work, awaiting every millisecond.
-    pub awaits_every_ms: CooperativeRun,
-}
+/// Both variants' results: `never_awaits`, then `awaits_every_ms`.
+pub type Cooperative = [CooperativeRun; 2];
 
 /// Both variants, never awaiting first (`--trace` follows that one only).
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Cooperative> {
     let hog = Duration::from_millis(sizes.hog_ms);
-    Ok(Cooperative {
-        never_awaits: variant(hog, false, sizes.trace)?,
-        awaits_every_ms: variant(hog, true, false)?,
-    })
+    let never_awaits = variant(hog, false, sizes.trace)?;
+    Ok([never_awaits, variant(hog, true, false)?])
 }
 
 /// Runs the demo and prints its report.
@@ -150,9 +132,8 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let what = "the greedy task, then the polite one";
     let (measured, spans) = shared::narrate::record(what, "", None, || measure(sizes));
     let measured = measured?;
-    let (greedy, polite) = (&measured.never_awaits, &measured.awaits_every_ms);
-    let rows = vec![greedy.clone(), polite.clone()];
-    narrator.report(&Report::new(NAME, SECTION, rows));
+    narrator.report(&Report::new("cooperative", SECTION, measured.to_vec()));
+    let [greedy, polite] = &measured;
     narrator.say(format!(
         "longest iteration, never awaits:  {}\nlongest iteration, awaits often:  {}\n\n\
          In the timeline a ticker's row marks each tick it ran: a gap is time it was due but \
@@ -160,15 +141,9 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
          it: first the one that never awaits, then the one that awaits every millisecond.\n\n",
         greedy.longest, polite.longest
     ));
-    let title = "the greedy task, then the same work awaiting every ms";
-    narrator.timeline(title, &spans);
-    let late = |run: &CooperativeRun| {
-        (
-            human_ms(ms(run.longest.ran)),
-            human_ms(ms(run.worst_lateness)),
-        )
-    };
-    let ((greedy_ran, greedy_late), (polite_ran, polite_late)) = (late(greedy), late(polite));
+    narrator.timeline(what, &spans);
+    let late = |r: &CooperativeRun| [r.longest.ran, r.worst_lateness].map(|d| human_ms(ms(d)));
+    let ([greedy_ran, greedy_late], [polite_ran, polite_late]) = (late(greedy), late(polite));
     let wait = match polite.idle_core {
         true => "it had a core, so the lateness left is the loop's own.",
         false => {

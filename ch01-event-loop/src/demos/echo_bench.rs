@@ -10,16 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::narrate::plural;
 use shared::report::as_ms;
-use shared::timing::ratio;
+use shared::timing::{ms, ratio};
 use shared::{Narrator, Span, fdlimit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info_span;
 
-use super::offload::off_thread;
-use super::{VsTokio, tokio_runtime};
+use super::{BUSY_WAIT_SHARE, SECTION, VsTokio, offload::off_thread, tokio_runtime};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, TcpListener, spawn};
 use crate::observe::{self, Counts, schedstat};
@@ -67,28 +66,12 @@ async fn tokio_server(listener: tokio::net::TcpListener, echoed: Arc<AtomicU64>)
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("echo_bench.py", include_str!("echo_bench.py"));
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "echo-bench";
-const SECTION: &str = "1.7";
 /// Bytes per message.
 pub const MESSAGE_LEN: usize = 64;
 /// Each server runs this many times, alternating, and the median run counts: other programs
 /// share the machine's cores, and a single unlucky run should not decide the comparison.
 pub const ROUNDS: usize = 3;
-/// A server that spent this share of its run ready but waiting for a CPU did not have a
-/// core to itself: other programs were using them.
-const BUSY_WAIT_SHARE: f64 = 0.1;
 const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
-
-/// What the load client saw: every echo is checked byte for byte before it counts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ClientRun {
-    /// From the first message sent to the last echo received.
-    #[serde(rename = "wall_ms", serialize_with = "as_ms")]
-    pub wall: Duration,
-    /// Round trips whose echo came back identical.
-    pub round_trips: u64,
-}
 
 /// One server's run, measured on its thread (the client's connecting included), as the report
 /// and `--json` show it.
@@ -96,12 +79,13 @@ pub struct ClientRun {
 pub struct EchoRun {
     /// `hand_built`, `tokio` or `asyncio`.
     pub name: &'static str,
-    /// What the load client measured.
-    #[serde(flatten)]
-    pub client: ClientRun,
+    /// The load client's time from the first message sent to the last echo received.
+    #[serde(rename = "wall_ms", serialize_with = "as_ms")]
+    pub wall: Duration,
+    /// Round trips whose echo the client checked came back identical, byte for byte.
+    pub round_trips: u64,
     /// Bytes the server wrote back.
-    #[serde(rename = "bytes_echoed")]
-    pub server_echoed: u64,
+    pub bytes_echoed: u64,
     /// CPU time of the server's thread.
     #[serde(rename = "cpu_ms", serialize_with = "as_ms")]
     pub server_cpu: Duration,
@@ -130,13 +114,14 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<EchoBench> {
     fdlimit::ensure_available(2 * sizes.connections + 64, &what)?;
     let (mut hand_runs, mut tokio_runs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        hand_runs.push(hand_built(sizes, sizes.trace && round == 0)?);
+        let trace = sizes.trace && round == 0;
+        hand_runs.push(hand_built(sizes, trace, hand_built_server)?);
         tokio_runs.push(with_tokio(sizes)?);
     }
     let asyncio = shared::narrate::python().map(|python| with_asyncio(&python, sizes));
     // The run with the median wall time.
     let median = |mut runs: Vec<EchoRun>| {
-        runs.sort_by_key(|run| run.client.wall);
+        runs.sort_by_key(|run| run.wall);
         runs.swap_remove(runs.len() / 2)
     };
     let (hand_built, tokio) = (median(hand_runs), median(tokio_runs));
@@ -160,29 +145,16 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
     let measured = measured?;
     let title = "the servers ran in turn, each on its own loop's thread";
-    measured.report(narrator, NAME, (title, spans));
+    measured.report(narrator, "echo-bench", (title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
-    let waits = format!(
-        "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs",
-        hand_built.server_cpu_wait_share * 100.0,
-        tokio.server_cpu_wait_share * 100.0
-    );
     let cores = match hand_built.idle_core && tokio.idle_core {
-        true => "each had a core to work on, so the rates compare the loops.",
+        true => "each had a core to work on, so the rates compare the loops",
         false => {
             "other programs were busy on the cores, so the round-trip rates measure the OS's \
-             scheduling as much as the loops; the CPU per round trip compares the loops better."
+             scheduling as much as the loops; the CPU per round trip compares the loops better"
         }
     };
-    let asyncio = measured.asyncio.as_ref().map(|asyncio| {
-        format!(
-            "asyncio's start_server under the same client: {:.0} round trips per second, \
-             {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
-             underneath, with the interpreter's work for each event on top.",
-            asyncio.round_trips_per_s,
-            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
-        )
-    });
+    let iterations = hand_built.stats.as_ref().map_or(0, |s| s.iterations);
     let mut summary = vec![
         format!(
             "hand-built / tokio: {:.2}x the round trips per second, {:.2}x the server CPU per \
@@ -193,45 +165,51 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         format!(
             "The hand-built loop made {} for {}: each iteration polled every connection whose \
              socket the OS reported readable.",
-            plural(
-                hand_built.stats.as_ref().map_or(0, |s| s.iterations),
-                "iteration",
-                "iterations"
-            ),
-            plural(hand_built.client.round_trips, "round trip", "round trips")
+            plural(iterations, "iteration", "iterations"),
+            plural(hand_built.round_trips, "round trip", "round trips")
         ),
-        "Both loops do the same work per event: epoll_wait, read, write. Speed comes from \
-         doing nothing else."
-            .into(),
-        format!("{waits}: {cores}"),
+        format!(
+            "The servers' threads waited for a CPU {:.0}% and {:.0}% of their runs: {cores}.",
+            hand_built.server_cpu_wait_share * 100.0,
+            tokio.server_cpu_wait_share * 100.0
+        ),
     ];
-    summary.extend(asyncio);
+    summary.extend(measured.asyncio.as_ref().map(|asyncio| {
+        format!(
+            "asyncio's start_server under the same client: {:.0} round trips per second, \
+             {:.2}x the hand-built loop's server CPU per round trip: the same epoll \
+             underneath, with the interpreter's work for each event on top.",
+            asyncio.round_trips_per_s,
+            asyncio.server_cpu_us_per_round_trip / hand_built.server_cpu_us_per_round_trip
+        )
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }
 
-/// Runs `serve` (one server's whole run) inside `span`, and measures `thread`'s CPU time
+/// Runs `serve` (one server's whole run: the client's wall time and round trips, the bytes
+/// echoed) inside `span`, and measures `thread`'s CPU time
 /// and its wait for a CPU meanwhile, from the kernel's scheduler statistics; `name`: its row.
-pub fn server_run(
+fn server_run(
     name: &'static str,
     thread: &str,
     span: tracing::Span,
-    serve: impl FnOnce() -> anyhow::Result<(ClientRun, u64)>,
+    serve: impl FnOnce() -> anyhow::Result<(Duration, u64, u64)>,
 ) -> anyhow::Result<EchoRun> {
     let ((cpu, wait), window) = (schedstat(thread), Instant::now());
-    let (client, server_echoed) = span.in_scope(serve)?;
+    let (wall, round_trips, bytes_echoed) = span.in_scope(serve)?;
     let ((cpu_after, wait_after), window) = (schedstat(thread), window.elapsed());
     let server_cpu = cpu_after.saturating_sub(cpu);
     let share = |of: Duration| ratio(of.as_secs_f64(), window.as_secs_f64());
     let server_cpu_wait_share = share(wait_after.saturating_sub(wait));
-    let trips = client.round_trips;
     Ok(EchoRun {
         name,
-        client,
-        server_echoed,
+        wall,
+        round_trips,
+        bytes_echoed,
         server_cpu,
-        round_trips_per_s: trips as f64 / client.wall.as_secs_f64().max(1e-9),
-        server_cpu_us_per_round_trip: server_cpu.as_secs_f64() * 1e6 / trips.max(1) as f64,
+        round_trips_per_s: round_trips as f64 / wall.as_secs_f64().max(1e-9),
+        server_cpu_us_per_round_trip: ms(server_cpu) * 1e3 / round_trips.max(1) as f64,
         server_cpu_per_s: share(server_cpu),
         server_cpu_wait_share,
         idle_core: server_cpu_wait_share < BUSY_WAIT_SHARE,
@@ -239,20 +217,25 @@ pub fn server_run(
     })
 }
 
-/// The hand-built server against the load client (on its own thread), on a fresh loop.
-fn hand_built(sizes: &Sizes, trace: bool) -> anyhow::Result<EchoRun> {
+/// A hand-built `server` (the benchmark passes `serve`'s) against the load client (on its own
+/// thread), on a fresh loop.
+pub fn hand_built<F: Future<Output = ()> + 'static>(
+    sizes: &Sizes,
+    trace: bool,
+    server: impl FnOnce(TcpListener, Rc<Cell<u64>>) -> F,
+) -> anyhow::Result<EchoRun> {
     let event_loop = EventLoop::new()?;
     let echoed = Rc::new(Cell::new(0));
     let (run, stats) = observe::counted(trace, || {
         let span = info_span!("hand-built server");
         server_run("hand_built", "thread-self", span, || {
-            let client = event_loop.block_on(async {
+            let (wall, trips) = event_loop.block_on(async {
                 let listener = TcpListener::bind(SocketAddr::from(LOCALHOST))?;
                 let client = client_thread(listener.local_addr()?, sizes);
-                spawn(hand_built_server(listener, Rc::clone(&echoed)));
+                spawn(server(listener, Rc::clone(&echoed)));
                 client.await
             })?;
-            Ok((client, echoed.get()))
+            Ok((wall, trips, echoed.get()))
         })
     });
     let mut run = run?;
@@ -265,20 +248,14 @@ pub fn with_tokio(sizes: &Sizes) -> anyhow::Result<EchoRun> {
     let runtime = tokio_runtime()?;
     let echoed = Arc::new(AtomicU64::new(0));
     server_run("tokio", "thread-self", info_span!("tokio server"), || {
-        let client = runtime.block_on(async {
+        let (wall, trips) = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOCALHOST)).await?;
             let client = client_thread(listener.local_addr()?, sizes);
             tokio::spawn(tokio_server(listener, Arc::clone(&echoed)));
             client.await
         })?;
-        Ok((client, echoed.load(Ordering::Relaxed)))
+        Ok((wall, trips, echoed.load(Ordering::Relaxed)))
     })
-}
-
-/// What `echo_bench.py` answers when its standard input closes.
-#[derive(Deserialize)]
-struct Echoed {
-    bytes_echoed: u64,
 }
 
 /// asyncio's server in a Python process against the same client (on this thread): its
@@ -290,32 +267,34 @@ fn with_asyncio(
     let mut server = python.spawn(&ASYNCIO, &[])?;
     let addr: SocketAddr = server.read_line()?.parse().context("asyncio's address")?;
     let (pid, span) = (server.pid().to_string(), tracing::Span::none());
-    let load = || Ok((load_client(addr, sizes.connections, sizes.round_trips)?, 0));
+    let load = || load_client(addr, sizes).map(|(wall, trips)| (wall, trips, 0));
     let mut run = server_run("asyncio", &pid, span, load)?;
-    let finished = server.wait::<Echoed>()?;
-    run.server_echoed = finished.result.bytes_echoed;
+    // It answers `{"bytes_echoed": N}` when its standard input closes.
+    let finished = server.wait::<serde_json::Value>()?;
+    let echoed = finished.result["bytes_echoed"].as_u64();
+    run.bytes_echoed = echoed.context("asyncio's answer has no bytes_echoed")?;
     Ok((run, finished.spans))
 }
 
 /// Starts the load client on its own thread; its result wakes the server's loop (through
 /// the channel's waker, whichever runtime awaits it).
-pub fn client_thread(
+fn client_thread(
     addr: SocketAddr,
     sizes: &Sizes,
-) -> impl Future<Output = anyhow::Result<ClientRun>> + use<> {
-    let (connections, round_trips) = (sizes.connections, sizes.round_trips);
-    let client = off_thread("echo-client", move || {
-        load_client(addr, connections, round_trips)
-    });
+) -> impl Future<Output = anyhow::Result<(Duration, u64)>> + use<> {
+    let sizes = sizes.clone();
+    let client = off_thread("echo-client", move || load_client(addr, &sizes));
     async move { client.await? }
 }
 
 /// The load client: its own tokio runtime, `connections` sockets, each sending `round_trips`
-/// messages and checking every echo byte for byte. Connecting is not counted in the wall.
-fn load_client(addr: SocketAddr, connections: u64, round_trips: u64) -> anyhow::Result<ClientRun> {
+/// messages and checking every echo byte for byte. Returns its wall time (connecting not
+/// counted) and the round trips done.
+fn load_client(addr: SocketAddr, sizes: &Sizes) -> anyhow::Result<(Duration, u64)> {
+    let round_trips = sizes.round_trips;
     tokio_runtime()?.block_on(async {
         let mut sockets = Vec::new();
-        for _ in 0..connections {
+        for _ in 0..sizes.connections {
             let socket = tokio::net::TcpStream::connect(addr)
                 .await
                 .with_context(|| format!("cannot connect to the echo server at {addr}"))?;
@@ -341,14 +320,7 @@ fn load_client(addr: SocketAddr, connections: u64, round_trips: u64) -> anyhow::
                 anyhow::Ok(round_trips)
             });
         }
-        let mut done = 0;
-        for result in clients.join_all().await {
-            done += result?;
-        }
-        let wall = started.elapsed();
-        Ok(ClientRun {
-            wall,
-            round_trips: done,
-        })
+        let done: anyhow::Result<u64> = clients.join_all().await.into_iter().sum();
+        Ok((started.elapsed(), done?))
     })
 }

@@ -12,16 +12,20 @@ use shared::{Narrator, Report, Span};
 
 use crate::cli::{Cli, Demo, Job, Sizes};
 
+/// The notes' section of every demo here.
+const SECTION: &str = "1.7";
+/// A thread that spent this share of its run ready but waiting for a CPU did not have a core to
+/// itself: other programs were using them.
+const BUSY_WAIT_SHARE: f64 = 0.1;
+
 /// Runs the demo the command line names, or every demo in the order of the notes.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let narrator = Narrator::new(&cli.common);
+    use Demo::*;
     let demos: Vec<Demo> = match &cli.demo {
         Some(demo) => vec![demo.clone()],
         // Every demo but `serve`, in the order of the notes.
-        None => {
-            use Demo::*;
-            vec![Requests, Timers, EchoBench, Cooperative, Offload]
-        }
+        None => vec![Requests, Timers, EchoBench, Cooperative, Offload],
     };
     // `--url` belongs to the options every chapter shares; `requests` reads it with its sizes.
     let sizes = &Sizes {
@@ -30,12 +34,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     for demo in demos {
         match demo {
-            Demo::Requests => requests::run(sizes, &narrator)?,
-            Demo::Timers => timers::run(sizes, &narrator)?,
-            Demo::EchoBench => echo_bench::run(sizes, &narrator)?,
-            Demo::Cooperative => cooperative::run(sizes, &narrator)?,
-            Demo::Offload => offload::run(sizes, &narrator)?,
-            Demo::Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
+            Requests => requests::run(sizes, &narrator)?,
+            Timers => timers::run(sizes, &narrator)?,
+            EchoBench => echo_bench::run(sizes, &narrator)?,
+            Cooperative => cooperative::run(sizes, &narrator)?,
+            Offload => offload::run(sizes, &narrator)?,
+            Serve(args) => serve::run(&cli.common, &args, cli.sizes.trace)?,
         }
     }
     Ok(())
@@ -44,8 +48,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 /// A child process's job (see `main.rs`), and its answer.
 pub fn run_job(job: Job) -> anyhow::Result<serde_json::Value> {
     Ok(match job {
-        Job::Timers { runtime, count } => serde_json::to_value(timers::child(runtime, count)?)?,
-        Job::Offload { iterations } => offload::cpu_job(iterations).into(),
+        Job::Timers { runtime, count } => serde_json::to_value(timers::child(&runtime, count)?)?,
+        Job::Offload(iterations) => offload::cpu_job(iterations).into(),
     })
 }
 
@@ -84,13 +88,8 @@ impl<R> VsTokio<R> {
 
     /// Each runtime's result: hand-built, tokio, then asyncio's when it ran.
     pub fn rows(&self) -> impl Iterator<Item = &R> {
-        [
-            Some(&self.hand_built),
-            Some(&self.tokio),
-            self.asyncio.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
+        let rust = [&self.hand_built, &self.tokio];
+        rust.into_iter().chain(&self.asyncio)
     }
 
     /// Prints the report (each result is its row), then the timeline of `spans` with asyncio's.
@@ -98,7 +97,7 @@ impl<R> VsTokio<R> {
     where
         R: Serialize + Clone,
     {
-        narrator.report(&Report::new(demo, "1.7", self.rows().cloned().collect()));
+        narrator.report(&Report::new(demo, SECTION, self.rows().cloned().collect()));
         spans.extend(self.python_spans.iter().cloned());
         narrator.timeline(title, &spans);
     }
@@ -106,8 +105,7 @@ impl<R> VsTokio<R> {
 
 /// A fresh tokio current-thread runtime with I/O and timers.
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let runtime = builder.enable_all().build();
     anyhow::Context::context(runtime, "could not start a tokio runtime")
 }

@@ -1,16 +1,9 @@
 //! Section 1.7 and the notes' summary: asyncio "exposes APIs for making CPU-bound work concurrent
 //! as well". Demo `offload`: a ticker task wants to run every 10 ms on the hand-built loop while a
-//! CPU-heavy job (about 300 ms) runs three ways:
-//!
-//! - `on_loop`: the job is called inside a task. The loop's one thread computes, so the ticker
-//!   is starved until the job ends (what calling a CPU-bound function in a coroutine does).
-//! - `spawn_blocking`: the job goes to tokio's blocking thread pool, and the task awaits its
-//!   result (asyncio's `loop.run_in_executor(None, job)` / `asyncio.to_thread`).
-//! - `process`: the job runs in a child process, this same program re-run with a `Job::Offload`
-//!   (`loop.run_in_executor(ProcessPoolExecutor(), job)`).
-//!
-//! Either way the loop hands the job to another thread or process and goes on polling; the
-//! job's end comes back as a wake-up from another thread, like asyncio's `call_soon_threadsafe`.
+//! CPU-heavy job runs inside a task (`on_loop`: the loop's thread computes, the ticker starves),
+//! on tokio's blocking pool (`spawn_blocking`, asyncio's `run_in_executor(None, job)`), or in a
+//! child process (`process`, a `ProcessPoolExecutor`). Off the loop, the job's end comes back as a
+//! wake-up from another thread, like asyncio's `call_soon_threadsafe`.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -21,12 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use shared::child::SelfExe;
-use shared::narrate::plural;
+use shared::narrate::{plural, record};
 use shared::timing::{human_ms, ms, ratio, thread_cpu_time};
 use shared::{Narrator, Report};
 use tracing::{Instrument as _, info_span};
 
-use super::Rows;
+use super::{Rows, SECTION};
 use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 use crate::observe;
@@ -48,24 +41,23 @@ pub fn cpu_job(iterations: u64) -> u64 {
 }
 
 /// Runs the job at `place` (the loop runs on while it waits, except on the loop itself); returns
-/// its checksum, start and end. Its span is on the thread that runs it or waits for the child.
+/// its start, checksum and end. Its span is on the thread that runs it or waits for the child.
 async fn run_job(
-    place: Place,
+    place: &str,
     iterations: u64,
     blocking_pool: &tokio::runtime::Handle,
     exe: &SelfExe,
-) -> anyhow::Result<(u64, Instant, Instant)> {
+) -> anyhow::Result<(Instant, u64, Instant)> {
     let timed = move || (Instant::now(), cpu_job(iterations), Instant::now());
-    let (started, checksum, ended) = match place {
-        Place::OnLoop => {
-            spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?
-        }
-        Place::SpawnBlocking => {
+    Ok(match place {
+        "on_loop" => spawn(async move { timed() }.instrument(info_span!("on_loop job"))).await?,
+        "spawn_blocking" => {
             let in_pool = move || info_span!("spawn_blocking job").in_scope(timed);
             blocking_pool.spawn_blocking(in_pool).await?
         }
-        Place::Process => {
-            let (exe, job) = (exe.clone(), Job::Offload { iterations });
+        _ => {
+            // "process": this same program, re-run as a child process with the job.
+            let (exe, job) = (exe.clone(), Job::Offload(iterations));
             let in_child = move || {
                 let _job = info_span!("process job").entered();
                 (Instant::now(), exe.run::<u64>(&job), Instant::now())
@@ -73,8 +65,7 @@ async fn run_job(
             let (started, finished, ended) = off_thread("offload-waiter", in_child).await?;
             (started, finished?.result, ended)
         }
-    };
-    Ok((checksum, started, ended))
+    })
 }
 
 /// Runs blocking `work` on a new thread named `name` and awaits its result: the thread's send
@@ -99,26 +90,10 @@ pub(crate) fn off_thread<T: Send + 'static>(
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("offload.py", include_str!("offload.py"));
 
-/// Where the job runs, named as its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// Inside a task, on the loop's own thread.
-    OnLoop,
-    /// On tokio's blocking thread pool.
-    SpawnBlocking,
-    /// In a child process.
-    Process,
-}
+/// Where the job runs (see the module's doc), named as its row; `run_job` takes any other
+/// name for the child process.
+const PLACES: [&str; 3] = ["on_loop", "spawn_blocking", "process"];
 
-impl Place {
-    fn name(self) -> &'static str {
-        ["on_loop", "spawn_blocking", "process"][self as usize]
-    }
-}
-
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "offload";
-const SECTION: &str = "1.7";
 /// How often the ticker wants to run.
 pub const TICK: Duration = Duration::from_millis(10);
 /// The ticker runs alone for this long before the job starts, and after it ends.
@@ -143,47 +118,10 @@ pub struct OffloadRow {
     pub job_ms: f64,
     /// The longest stretch of the job with no tick (from its start, between ticks, to its end).
     pub longest_silence_ms: f64,
-    /// The row's CPU time (this process and its children, nearly all the job's) per second of
-    /// the job: about 1 with a core to itself.
+    /// The row's CPU time (nearly all the job's) per second of the job: 1 with a core to itself.
     pub job_cpu_per_s: f64,
     /// Whether the job got (nearly) a whole core: without one, other programs shared it.
     pub idle_core: bool,
-}
-
-impl OffloadRow {
-    /// The row from when the job ran, each tick's due and run times, the row's wall and CPU.
-    fn new(
-        place: Place,
-        (start, end): (Instant, Instant),
-        ticks: &[(Instant, Instant)],
-        wall: Duration,
-        cpu: Duration,
-    ) -> Self {
-        let during = || {
-            ticks
-                .iter()
-                .map(|&(_, ran)| ran)
-                .filter(|&ran| ran > start && ran < end)
-        };
-        let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
-        let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
-        let late = ticks
-            .iter()
-            .map(|&(due, ran)| ran.saturating_duration_since(due))
-            .max();
-        let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
-        Self {
-            name: place.name().into(),
-            wall_ms: ms(wall),
-            worst_tick_lateness_ms: ms(late.unwrap_or_default()),
-            ticks: ticks.len(),
-            ticks_during_job: during().count(),
-            job_ms: ms(end - start),
-            longest_silence_ms: ms(silence.unwrap_or_default()),
-            job_cpu_per_s,
-            idle_core: job_cpu_per_s >= IDLE_CORE_SHARE,
-        }
-    }
 }
 
 /// Every row: `on_loop`, `spawn_blocking`, `process`, then, when Python runs, `asyncio_on_loop`,
@@ -193,23 +131,18 @@ pub type Offload = Rows<OffloadRow>;
 /// Every row, with this program as the child process; then asyncio's when Python runs.
 pub fn measure(sizes: &Sizes) -> anyhow::Result<Offload> {
     let (exe, iterations) = (SelfExe::current()?, iterations_for(sizes.job_ms));
-    let (mut rows, mut checksums) = (Vec::new(), Vec::new());
-    for place in [Place::OnLoop, Place::SpawnBlocking, Place::Process] {
+    let (mut rows, mut first) = (Vec::new(), None);
+    for place in PLACES {
         let (row, checksum) = measure_place(place, iterations, &exe, sizes.trace)?;
+        if *first.get_or_insert(checksum) != checksum {
+            bail!("the job's checksum differs between rows: the same work was not done");
+        }
         rows.push(row);
-        checksums.push(checksum);
-    }
-    if checksums.iter().any(|&checksum| checksum != checksums[0]) {
-        bail!("the job's checksum differs between rows: the same work was not done");
     }
     let mut spans = Vec::new();
     if let Some(python) = shared::narrate::python() {
-        let args = [
-            sizes.job_ms,
-            TICK.as_millis() as u64,
-            MARGIN.as_millis() as u64,
-        ];
-        let args = args.map(|arg| arg.to_string());
+        let args = [Duration::from_millis(sizes.job_ms), TICK, MARGIN];
+        let args = args.map(|arg| arg.as_millis().to_string());
         let finished = python.run::<Vec<OffloadRow>>(&ASYNCIO, &args)?;
         rows.extend(finished.result);
         spans = finished.spans;
@@ -230,12 +163,10 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             sizes.job_ms
         ),
     );
-    let what = "the job in each place";
-    let (measured, mut spans) = shared::narrate::record(what, "", None, || measure(sizes));
-    let measured = measured?;
-    spans.extend(measured.spans);
-    let rows = measured.rows;
-    narrator.report(&Report::new(NAME, SECTION, rows.clone()));
+    let (measured, mut spans) = record("the job in each place", "", None, || measure(sizes));
+    let Rows { rows, spans: more } = measured?;
+    spans.extend(more);
+    narrator.report(&Report::new("offload", SECTION, rows.clone()));
     narrator.say(
         "In the timeline each tick the ticker ran is a mark, and a gap is time it did not run. \
          A job's row is the thread that computed it; for the child process, the thread that \
@@ -250,24 +181,42 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
         "the job runs in a child process, a thread of ours waits for it, and the loop keeps \
          polling; asyncio's loop.run_in_executor(ProcessPoolExecutor(), job)",
     ];
-    let mut summary: Vec<String> = (rows.iter().zip(how))
-        .map(|(row, how)| {
-            format!(
-                "{}: {how}. {} of {} ran during the {} job; the latest was {} late.",
-                row.name,
-                row.ticks_during_job,
-                plural(row.ticks as u64, "tick", "ticks"),
-                human_ms(row.job_ms),
-                human_ms(row.worst_tick_lateness_ms)
-            )
-        })
+    let mut summary = Vec::new();
+    for (row, how) in rows.iter().zip(how) {
+        summary.push(format!(
+            "{}: {how}. {} of {} ran during the {} job; the latest was {} late.",
+            row.name,
+            row.ticks_during_job,
+            plural(row.ticks as u64, "tick", "ticks"),
+            human_ms(row.job_ms),
+            human_ms(row.worst_tick_lateness_ms)
+        ));
+    }
+    // Whether the offloaded jobs had a core each beside the loop's thread, and what that meant.
+    let offloaded = &rows[1..3];
+    let shares: Vec<String> = (offloaded.iter())
+        .map(|row| format!("{:.2}", row.job_cpu_per_s))
         .collect();
-    summary.push(cores_line(&rows[1..3]));
-    summary.push(
-        "In CPython a thread runs Python code only while it holds the GIL (sections 1.4-1.5), \
-         so for pure-Python work the process pool is the way; Rust threads have no such lock."
-            .into(),
-    );
+    let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
+    let why = match (offloaded.iter().all(|row| row.idle_core), ticked) {
+        (true, _) => "each had a core to itself, beside the loop's thread",
+        (false, true) => {
+            "other programs shared the cores with them, but the OS still gave the \
+             loop's thread its turns, so the ticks kept coming"
+        }
+        (false, false) => {
+            "other programs shared the cores with them, and the loop's thread \
+             waited for a CPU too: ticks were missed"
+        }
+    };
+    let shares = shares.join(" and ");
+    summary.push(format!(
+        "The offloaded jobs used {shares} CPU-seconds per second: {why}."
+    ));
+    let gil = "In CPython a thread runs Python code only while it holds the GIL (sections \
+               1.4-1.5), so for pure-Python work the process pool is the way; Rust threads have \
+               no such lock.";
+    summary.push(gil.into());
     if let [on_loop, threads, processes] = &rows[3..] {
         let late = |row: &OffloadRow| human_ms(row.worst_tick_lateness_ms);
         summary.push(format!(
@@ -284,30 +233,6 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     }
     narrator.summary("1.7 and its summary", &summary);
     Ok(())
-}
-
-/// Whether the offloaded jobs had a core each beside the loop's thread, measured, and what
-/// that meant for the ticker.
-fn cores_line(offloaded: &[OffloadRow]) -> String {
-    let shares: Vec<String> = (offloaded.iter())
-        .map(|row| format!("{:.2}", row.job_cpu_per_s))
-        .collect();
-    let shares = shares.join(" and ");
-    if offloaded.iter().all(|row| row.idle_core) {
-        return format!(
-            "The offloaded jobs used {shares} CPU-seconds per second: each had a core to \
-             itself, beside the loop's thread."
-        );
-    }
-    let ticked = (offloaded.iter()).all(|row| row.longest_silence_ms < row.job_ms / 2.0);
-    let ticker = match ticked {
-        true => "the OS still gave the loop's thread its turns, so the ticks kept coming",
-        false => "the loop's thread waited for a CPU too, and ticks were missed",
-    };
-    format!(
-        "The offloaded jobs used only {shares} CPU-seconds per second: other programs were \
-         busy on the cores, so a job shared one with them; {ticker}."
-    )
 }
 
 /// How many iterations of [`cpu_job`] take about `job_ms` of CPU time on this machine:
@@ -331,7 +256,7 @@ fn iterations_for(job_ms: u64) -> u64 {
 /// One row on a fresh loop: the ticker starts, then the job runs at `place`, then the ticker
 /// runs a little longer and stops; and the job's checksum. `trace`: `--trace`.
 fn measure_place(
-    place: Place,
+    place: &'static str,
     iterations: u64,
     exe: &SelfExe,
     trace: bool,
@@ -339,7 +264,9 @@ fn measure_place(
     // Only its blocking thread pool is used.
     let blocking_pool = super::tokio_runtime()?;
     let event_loop = EventLoop::new()?;
-    let (started, cpu_before) = (Instant::now(), cpu_with_children());
+    // This process's CPU time and its ended children's: nearly all of it the job's.
+    let cpu = || shared::timing::process_cpu_time() + shared::timing::children_cpu_time();
+    let (started, cpu_before) = (Instant::now(), cpu());
     let ticks = Rc::new(RefCell::new(Vec::new()));
     let (ran, _) = observe::counted(trace, || {
         event_loop.block_on(async {
@@ -351,13 +278,13 @@ fn measure_place(
                         let due = Instant::now() + TICK;
                         sleep(TICK).await;
                         // Each tick is a span: a gap in its row is time the loop did not run it.
-                        let _tick = info_span!("ticker", place = place.name()).entered();
+                        let _tick = info_span!("ticker", place).entered();
                         ticks.borrow_mut().push((due, Instant::now()));
                     }
                 })
             };
             sleep(MARGIN).await;
-            let (checksum, started, ended) =
+            let (started, checksum, ended) =
                 run_job(place, iterations, blocking_pool.handle(), exe).await?;
             sleep(MARGIN).await;
             stop.set(true);
@@ -365,12 +292,26 @@ fn measure_place(
             anyhow::Ok(((started, ended), checksum))
         })
     });
-    let ((job, checksum), cpu) = (ran?, cpu_with_children().saturating_sub(cpu_before));
-    let row = OffloadRow::new(place, job, &ticks.take(), started.elapsed(), cpu);
+    let (((start, end), checksum), wall) = (ran?, started.elapsed());
+    let (cpu, ticks) = (cpu().saturating_sub(cpu_before), ticks.take());
+    // The row, from when the job ran and each tick's due and run times.
+    let ran = ticks.iter().map(|&(_, ran)| ran);
+    let during = || ran.clone().filter(|&ran| ran > start && ran < end);
+    let moments: Vec<Instant> = [start].into_iter().chain(during()).chain([end]).collect();
+    let silence = moments.windows(2).map(|pair| pair[1] - pair[0]).max();
+    let lateness = |&(due, ran): &(Instant, Instant)| ran.saturating_duration_since(due);
+    let late = ticks.iter().map(lateness).max();
+    let job_cpu_per_s = ratio(cpu.as_secs_f64(), (end - start).as_secs_f64());
+    let row = OffloadRow {
+        name: place.into(),
+        wall_ms: ms(wall),
+        worst_tick_lateness_ms: ms(late.unwrap_or_default()),
+        ticks: ticks.len(),
+        ticks_during_job: during().count(),
+        job_ms: ms(end - start),
+        longest_silence_ms: ms(silence.unwrap_or_default()),
+        job_cpu_per_s,
+        idle_core: job_cpu_per_s >= IDLE_CORE_SHARE,
+    };
     Ok((row, checksum))
-}
-
-/// CPU time used so far by this process and by its child processes that have ended.
-fn cpu_with_children() -> Duration {
-    shared::timing::process_cpu_time() + shared::timing::children_cpu_time()
 }

@@ -15,7 +15,7 @@ use shared::workloads::{Target, fetch, http_client};
 use shared::{Narrator, Stopwatch, fdlimit};
 use tracing::{Instrument as _, info_span};
 
-use super::{VsTokio, tokio_runtime};
+use super::{SECTION, VsTokio, tokio_runtime};
 use crate::cli::Sizes;
 use crate::event_loop::{EventLoop, spawn};
 use crate::http::{self, Request};
@@ -30,14 +30,13 @@ pub async fn hand_built_requests(request: Rc<Request>, n: u64) -> anyhow::Result
     let handles: Vec<_> = (0..n)
         .map(|_| {
             let request = Rc::clone(&request);
-            spawn(async move { http::get(&request).await }.instrument(info_span!(HAND_BUILT_SPAN)))
+            // Each request is a span, named after its runtime: one timeline row per runtime.
+            let request = async move { http::get(&request).await };
+            spawn(request.instrument(info_span!("hand-built loop")))
         })
         .collect();
-    let mut statuses = Vec::new();
-    for handle in futures::future::join_all(handles).await {
-        statuses.push(handle??);
-    }
-    Ok(statuses)
+    let joined = futures::future::join_all(handles).await;
+    joined.into_iter().map(|status| status?).collect()
 }
 
 /// The same on tokio with reqwest: one spawned task per request (`JoinSet`).
@@ -45,23 +44,16 @@ pub async fn tokio_requests(client: reqwest::Client, url: Url, n: u64) -> anyhow
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (client, url) = (client.clone(), url.clone());
-        tasks.spawn(async move { fetch(&client, &url).await }.instrument(info_span!(TOKIO_SPAN)));
+        let request = async move { fetch(&client, &url).await };
+        tasks.spawn(request.instrument(info_span!("tokio + reqwest")));
     }
     tasks.join_all().await.into_iter().collect()
 }
-
-/// The span of one request on each runtime: one timeline row per runtime.
-const HAND_BUILT_SPAN: &str = "hand-built loop";
-const TOKIO_SPAN: &str = "tokio + reqwest";
 
 // ---- measuring it ----
 
 /// asyncio's own loop doing the same (`requests.py`): raw HTTP/1.1 over `open_connection`.
 const ASYNCIO: Script = Script::new("requests.py", include_str!("requests.py"));
-
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "requests";
-const SECTION: &str = "1.7";
 
 /// What one runtime did with the batch, as the report and `--json` show it.
 #[derive(Debug, Clone, Serialize)]
@@ -106,34 +98,32 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let (measured, spans) = shared::narrate::record(&what, "", None, || measure(sizes));
     let measured = measured?;
     let title = format!("{requests} per row, each a span from connect to last byte");
-    measured.report(narrator, NAME, (&title, spans));
+    measured.report(narrator, "requests", (&title, spans));
     let (hand_built, tokio) = (&measured.hand_built, &measured.tokio);
-    let ratio = hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64();
-    let asyncio = measured.asyncio.as_ref().map(|asyncio| {
-        format!(
-            "asyncio's own loop took {} for the same batch: the same ready queue, the same \
-             wait in the OS (its selectors module), so the same one delay, in Python.",
-            human_ms(ms(asyncio.wall))
-        )
-    });
+    let iterations = hand_built.counts.as_ref().map_or(0, |c| c.iterations);
     let mut summary = vec![
         format!(
             "The hand-built loop finished {requests} in {} with only {}: each iteration ran \
              every ready task until it hit I/O, then slept in the OS until sockets were ready.",
             human_ms(ms(hand_built.wall)),
-            plural(
-                hand_built.counts.as_ref().map_or(0, |c| c.iterations),
-                "iteration",
-                "iterations"
-            )
+            plural(iterations, "iteration", "iterations")
         ),
-        "The server saw the requests in flight together: one thread, many waits at once.".into(),
         format!(
-            "hand-built / tokio wall time: {ratio:.2}x. tokio does the same thing with the same \
-             OS tools (epoll via mio), only more polished."
+            "hand-built / tokio wall time: {:.2}x. tokio does the same thing with the same OS \
+             tools (epoll via mio), only more polished.",
+            hand_built.wall.as_secs_f64() / tokio.wall.as_secs_f64()
         ),
     ];
-    summary.extend(asyncio);
+    summary.extend(hand_built.max_in_flight.map(|max| {
+        format!("Requests in flight at once at the server, at most: {max}. One thread, many waits.")
+    }));
+    summary.extend(measured.asyncio.as_ref().map(|asyncio| {
+        format!(
+            "asyncio's own loop took {} for the same batch: the same ready queue, the same \
+             wait in the OS (its selectors module), so the same one delay, in Python.",
+            human_ms(ms(asyncio.wall))
+        )
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }
@@ -152,12 +142,11 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         if let Some(status) = statuses.iter().find(|status| !(200..300).contains(*status)) {
             bail!("a {runtime} request got HTTP status {status}");
         }
-        let max_in_flight = target.max_in_flight();
         anyhow::Ok(Row {
             name,
             wall,
             counts,
-            max_in_flight,
+            max_in_flight: target.max_in_flight(),
         })
     };
 
@@ -183,8 +172,7 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Requests> {
         let finished = python.run::<Answer>(&ASYNCIO, &args)?;
         let Answer { wall_ms, statuses } = finished.result;
         let wall = Duration::from_secs_f64(wall_ms / 1e3);
-        let asyncio = row(Ok(statuses), wall, None, "asyncio")?;
-        anyhow::Ok((asyncio, finished.spans))
+        anyhow::Ok((row(Ok(statuses), wall, None, "asyncio")?, finished.spans))
     });
     Ok(VsTokio::new(hand_built, tokio, asyncio.transpose()?))
 }

@@ -76,11 +76,12 @@ thread_local! {
 
 /// Binds, prints the address, and serves on this thread until the process is stopped.
 pub fn run(common: &CommonArgs, args: &ServeArgs, trace: bool) -> anyhow::Result<()> {
-    let wanted = SocketAddr::new(args.host, args.port()?);
+    let no_port = "serve needs --port <PORT> (0-65535; 0 picks a free port)";
+    let wanted = SocketAddr::new(args.host, args.port.context(no_port)?);
     // Hundreds of clients need hundreds of descriptors.
     shared::fdlimit::raise_to_hard_limit();
     let event_loop = EventLoop::new().context("setting up the event loop")?;
-    let (served, _) = observe::counted(trace, || {
+    let (served, _counts) = observe::counted(trace, || {
         event_loop.block_on(async {
             let listener =
                 TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;

@@ -14,8 +14,8 @@ use shared::timing::{human_ms, ms, peak_rss_kb};
 use shared::{Narrator, Report, Stopwatch};
 use tracing::info_span;
 
-use super::{Rows, tokio_runtime};
-use crate::cli::{Job, Sizes, TimerRuntime};
+use super::{Rows, SECTION, tokio_runtime};
+use crate::cli::{Job, Sizes};
 use crate::event_loop::{EventLoop, sleep, spawn};
 
 /// Every task sleeps this long.
@@ -57,21 +57,10 @@ async fn tokio_join_all_unconstrained(count: u64) {
 const ASYNCIO: shared::python::Script =
     shared::python::Script::new("timers.py", include_str!("timers.py"));
 
-/// The demo's name in `--help` and `--json`.
-pub const NAME: &str = "timers";
-const SECTION: &str = "1.7";
 /// Above this many timers the `join_all` variants and asyncio, the slowest rows, are skipped.
 const JOIN_ALL_LIMIT: u64 = 100_000;
-/// The Rust rows, in the order they run, with their names.
-const RUNTIMES: [(TimerRuntime, &str); 4] = [
-    (TimerRuntime::HandBuilt, "hand_built"),
-    (TimerRuntime::Tokio, "tokio"),
-    (TimerRuntime::TokioJoinAll, "tokio_join_all"),
-    (
-        TimerRuntime::TokioJoinAllUnconstrained,
-        "tokio_join_all_unconstrained",
-    ),
-];
+/// The Rust rows, in the order they run: each runtime by its row's name (`child` runs it).
+const RUNTIMES: &str = "hand_built tokio tokio_join_all tokio_join_all_unconstrained";
 
 /// What a child process measured.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -110,18 +99,23 @@ pub fn measure(sizes: &Sizes) -> anyhow::Result<Timers> {
     let mut add = |name, finished: shared::child::Finished<ChildResult>| {
         let child = finished.result;
         let growth = child.peak_rss_kb.saturating_sub(child.start_rss_kb);
-        let bytes_per_timer = (growth * 1024) as f64 / count as f64;
         rows.push(TimerRow {
             name,
             wall_ms: child.wall_ms,
             peak_rss_kb: child.peak_rss_kb,
             rss_growth_kb: growth,
-            bytes_per_timer,
+            bytes_per_timer: (growth * 1024) as f64 / count as f64,
         });
         spans.extend(finished.spans);
     };
-    for (runtime, name) in RUNTIMES.into_iter().take(if small { 4 } else { 2 }) {
-        add(name, exe.run(&Job::Timers { runtime, count })?);
+    for name in RUNTIMES.split(' ').take(if small { 4 } else { 2 }) {
+        add(
+            name,
+            exe.run(&Job::Timers {
+                runtime: name.into(),
+                count,
+            })?,
+        );
     }
     if let Some(python) = shared::narrate::python().filter(|_| small) {
         add("asyncio", python.run(&ASYNCIO, &[count.to_string()])?);
@@ -144,13 +138,24 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
     let what = format!("{sleeps} of 1 s on each runtime");
     let (measured, _) = shared::narrate::record(&what, "", None, || measure(sizes));
     let Timers { rows, spans } = measured?;
+    narrator.report(&Report::new("timers", SECTION, rows.clone()));
+    narrator.timeline(
+        "each runtime in its own child process (its main thread)",
+        &spans,
+    );
     let row = |name: &str| rows.iter().find(|row| row.name == name);
     let wall = |name: &str| row(name).map_or(f64::NAN, |row| row.wall_ms);
     let bytes = |name: &str| row(name).map_or(f64::NAN, |row| row.bytes_per_timer);
-    let join_all_line = match sizes.count <= JOIN_ALL_LIMIT {
-        true => {
-            let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
-            format!(
+    let (joined, free) = (wall("tokio_join_all"), wall("tokio_join_all_unconstrained"));
+    let tokio = wall("tokio");
+    let mut summary = vec![
+        format!(
+            "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
+             deadline, then the due deadlines taken in order and one wake per timer.",
+            human_ms(wall("hand_built"))
+        ),
+        match sizes.count <= JOIN_ALL_LIMIT {
+            true => format!(
                 "tokio_join_all (every sleep in one join_all, inside one task) took {}, \
                  {:.2}x the tokio row (one spawned task per sleep, the idiomatic way); with \
                  tokio's cooperative budget off for that task (tokio_join_all_unconstrained), \
@@ -158,14 +163,21 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
                  turn; after that each Sleep answers Pending and wakes itself, so one task \
                  holding every sleep takes extra turns.",
                 human_ms(joined),
-                joined / wall("tokio"),
+                joined / tokio,
                 human_ms(free),
-                free / wall("tokio")
-            )
-        }
-        false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
-    };
-    let asyncio = row("asyncio").map(|asyncio| {
+                free / tokio
+            ),
+            false => format!("join_all and asyncio were skipped above {JOIN_ALL_LIMIT} timers."),
+        },
+        format!(
+            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
+             thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
+             timer.",
+            wall("hand_built") / tokio,
+            bytes("hand_built") / bytes("tokio")
+        ),
+    ];
+    summary.extend(row("asyncio").map(|asyncio| {
         format!(
             "asyncio's own loop: {} and {:.0} bytes per sleeping task (a Task, its coroutine \
              and a TimerHandle in the loop's heap): {:.1}x the hand-built loop's bytes, and \
@@ -174,63 +186,40 @@ pub fn run(sizes: &Sizes, narrator: &Narrator) -> anyhow::Result<()> {
             asyncio.bytes_per_timer,
             asyncio.bytes_per_timer / bytes("hand_built")
         )
-    });
-    let mut summary = vec![
-        format!(
-            "hand-built: {sleeps} of 1 s took {}: one wait in the OS until the earliest \
-             deadline, then the due deadlines taken in order and one wake per timer.",
-            human_ms(wall("hand_built"))
-        ),
-        join_all_line,
-        format!(
-            "Memory per sleeping task is a boxed future, a join handle and a timer entry: no \
-             thread, no stack. hand-built / tokio: {:.2}x the time, {:.2}x the bytes per \
-             timer.",
-            wall("hand_built") / wall("tokio"),
-            bytes("hand_built") / bytes("tokio")
-        ),
-    ];
-    narrator.report(&Report::new(NAME, SECTION, rows.clone()));
-    let title = "each runtime in its own child process (its main thread)";
-    narrator.timeline(title, &spans);
-    summary.extend(asyncio);
+    }));
     narrator.summary(SECTION, &summary);
     Ok(())
 }
 
 /// A child's job: one runtime's batch on a fresh loop or runtime, timed around `block_on`
 /// only, inside a span named after its row (drawn on the parent's timeline).
-pub fn child(runtime: TimerRuntime, count: u64) -> anyhow::Result<ChildResult> {
+pub fn child(runtime: &str, count: u64) -> anyhow::Result<ChildResult> {
     let start_rss_kb = peak_rss_kb();
     let span = match runtime {
-        TimerRuntime::HandBuilt => info_span!("hand_built"),
-        TimerRuntime::Tokio => info_span!("tokio"),
-        TimerRuntime::TokioJoinAll => info_span!("tokio_join_all"),
-        TimerRuntime::TokioJoinAllUnconstrained => info_span!("tokio_join_all_unconstrained"),
+        "hand_built" => info_span!("hand_built"),
+        "tokio" => info_span!("tokio"),
+        "tokio_join_all" => info_span!("tokio_join_all"),
+        "tokio_join_all_unconstrained" => info_span!("tokio_join_all_unconstrained"),
+        _ => anyhow::bail!("no runtime {runtime}"),
     };
     let _batch = span.entered();
-    let stopwatch = if runtime == TimerRuntime::HandBuilt {
+    let wall = if runtime == "hand_built" {
         let event_loop = EventLoop::new()?;
         let stopwatch = Stopwatch::start();
         event_loop.block_on(hand_built(count))?;
-        stopwatch
+        stopwatch.elapsed()
     } else {
         let tokio = tokio_runtime()?;
         let stopwatch = Stopwatch::start();
-        tokio.block_on(async {
-            match runtime {
-                TimerRuntime::TokioJoinAll => tokio_join_all(count).await,
-                TimerRuntime::TokioJoinAllUnconstrained => {
-                    tokio_join_all_unconstrained(count).await
-                }
-                _ => tokio_spawned(count).await,
-            }
-        });
-        stopwatch
+        match runtime {
+            "tokio_join_all" => tokio.block_on(tokio_join_all(count)),
+            "tokio_join_all_unconstrained" => tokio.block_on(tokio_join_all_unconstrained(count)),
+            _ => tokio.block_on(tokio_spawned(count)),
+        }
+        stopwatch.elapsed()
     };
-    let wall_ms = ms(stopwatch.elapsed());
     Ok(ChildResult {
-        wall_ms,
+        wall_ms: ms(wall),
         peak_rss_kb: peak_rss_kb(),
         start_rss_kb,
     })

@@ -65,7 +65,7 @@ pub(crate) fn task_body<F: Future + 'static>(
 /// polls it, so that it can spawn others meanwhile.
 pub(crate) type TaskTable = slab::Slab<Option<Task>>;
 
-/// Why a [`JoinHandle`] gave no value: the task panicked (its text: `join_error.rs`).
+/// Why a [`JoinHandle`] gave no value: the task panicked (its text: `outside.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinError {
     /// The task that panicked.

@@ -83,8 +83,6 @@ impl Wake for TaskWaker {
 
 /// The waker of task `id` (made once per task, at spawn).
 pub(crate) fn task_waker(id: TaskId, queue: &Arc<ReadyQueue>) -> Waker {
-    Waker::from(Arc::new(TaskWaker {
-        id,
-        queue: Arc::clone(queue),
-    }))
+    let queue = Arc::clone(queue);
+    Waker::from(Arc::new(TaskWaker { id, queue }))
 }
