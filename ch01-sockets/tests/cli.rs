@@ -4,7 +4,7 @@ use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 
-use ch01_sockets::echo::ServerKind;
+use ch01_sockets::demos::echo_server::ServerKind;
 use serde_json::Value;
 use shared::testing;
 use std::sync::mpsc::Receiver;

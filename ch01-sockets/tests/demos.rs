@@ -5,9 +5,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use ch01_sockets::cli::{Cli, Sizes};
+use ch01_sockets::demos::echo_server::ServerKind;
 use ch01_sockets::demos::echo_server::{self, Server, ServerRun};
 use ch01_sockets::demos::{blocking, busy_poll, readiness};
-use ch01_sockets::echo::ServerKind;
 use ch01_sockets::waits::{REPLY, Ticker, slow_server};
 use clap::Parser as _;
 use shared::Recording;

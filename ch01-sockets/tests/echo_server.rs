@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ch01_sockets::cli::{Cli, Sizes};
+use ch01_sockets::demos::echo_server::ServerKind;
+use ch01_sockets::echo::most_at_once;
 use ch01_sockets::echo::selector::MAX_PENDING;
-use ch01_sockets::echo::{ServerKind, most_at_once};
 use ch01_sockets::load;
 use clap::Parser as _;
 use shared::Recording;

@@ -5,7 +5,7 @@
 //! own process: its `connection` spans say how many clients it had at once and on which threads.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 
 use anyhow::Context;
@@ -19,7 +19,7 @@ use shared::{Narrator, Report, Span};
 use tracing::info_span;
 
 use crate::echo::selector::{Client, LISTENER, Selector};
-use crate::echo::{ServerKind, incoming, most_at_once};
+use crate::echo::{Running, incoming, most_at_once};
 use crate::{SECTION, cli::Sizes, load};
 
 // ---- the lesson: three echo servers, as the book's chapter 3 would write them in Rust ----
@@ -70,7 +70,7 @@ pub fn single_thread_selector(mut selector: Selector) -> io::Result<()> {
 }
 
 /// Listing 3.7's `recv` until `WouldBlock`, `send` what fits; the rest waits in `client`'s buffer.
-pub(crate) fn recv_and_send(client: &mut Client) -> io::Result<()> {
+fn recv_and_send(client: &mut Client) -> io::Result<()> {
     let mut buffer = [0u8; 16 * 1024]; // mutants: `16 + 1024` is equivalent: only more reads
     client.send_what_fits()?;
     while client.may_read() {
@@ -90,6 +90,68 @@ const TIMELINE_ROWS: u64 = 6;
 
 /// Listing 3.7 in CPython (`selectors`): the row `python_selector`.
 const PYTHON_SELECTOR: Script = Script::new("echo_server.py", include_str!("echo_server.py"));
+
+type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+/// The three servers of the lesson, each a child process's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ServerKind {
+    /// Blocking sockets, one thread, one client at a time.
+    OneAtATime,
+    /// Blocking sockets, one thread per client.
+    ThreadPerConnection,
+    /// Non-blocking sockets and mio, one thread for every client.
+    SingleThreadNonblocking,
+}
+
+impl ServerKind {
+    /// All three, in the order the demo runs them.
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::OneAtATime,
+        ServerKind::ThreadPerConnection,
+        ServerKind::SingleThreadNonblocking,
+    ];
+
+    /// The measurement name in the report (a public interface: scripts read it).
+    pub fn measurement_name(self) -> &'static str {
+        match self {
+            ServerKind::OneAtATime => "one_at_a_time",
+            ServerKind::ThreadPerConnection => "thread_per_connection",
+            ServerKind::SingleThreadNonblocking => "single_thread_nonblocking",
+        }
+    }
+
+    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
+    pub fn start(self) -> io::Result<Running> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
+            ServerKind::SingleThreadNonblocking => {
+                let (selector, stop) = Selector::new(listener)?;
+                let serve = || single_thread_selector(selector);
+                (Box::new(stop), Box::new(serve))
+            }
+            blocking => {
+                let copy = listener.try_clone()?;
+                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
+                let serve = match blocking {
+                    ServerKind::OneAtATime => one_at_a_time,
+                    _ => thread_per_client,
+                };
+                let serve = move || {
+                    serve(listener);
+                    Ok(())
+                };
+                (Box::new(stop), Box::new(serve))
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("echo-server".into())
+            .spawn(|| info_span!("server").in_scope(serve))?;
+        let thread = Some(thread);
+        Ok(Running { addr, stop, thread })
+    }
+}
 
 /// The child's job: serves, prints its address, stops when stdin closes, and answers the process's
 /// (voluntary, involuntary) context switches meanwhile (`getrusage`, ended threads included).
@@ -276,4 +338,48 @@ fn summary(runs: &[ServerRun], clients: u64) -> Vec<String> {
          {s:.2} for the single thread{why}"
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::net::UnixStream;
+
+    use mio::Interest;
+
+    use super::*;
+    use crate::echo::selector::{MAX_PENDING, READS_PER_TURN};
+
+    // A client with more queued than one turn may read, that does not read its echoes: the turn
+    // stops after READS_PER_TURN reads, owed another (fails without the limit, where one client
+    // keeps the thread until WouldBlock), and with output pending while still reading it wants
+    // WRITABLE as well (fails where it asks only for READABLE: the echo would wait for more input).
+    #[test]
+    fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
+        // A Unix socket pair: the same read(2) and write(2) as TCP.
+        let (server, mut peer) = UnixStream::pair().unwrap();
+        for (socket, bytes) in [(&peer, 4 << 20), (&server, 64 * 1024)] {
+            let sized = socket2::SockRef::from(socket).set_send_buffer_size(bytes);
+            sized.and_then(|()| socket.set_nonblocking(true)).unwrap();
+        }
+        let mut queued = 0;
+        while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
+            queued += n;
+        }
+        let enough = (READS_PER_TURN + 1) * 16 * 1024;
+        assert!(queued > enough, "only {queued} bytes queued");
+        // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
+        let stream = unsafe { mio::net::TcpStream::from_raw_fd(server.into_raw_fd()) };
+        let mut client = Client::new(stream, tracing::Span::none());
+        // The lesson's turn: reads while it may, every echo left pending (the peer reads none).
+        recv_and_send(&mut client).unwrap();
+        assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
+        assert!(!client.pending.is_empty() && client.pending.len() < MAX_PENDING);
+        let both = Interest::READABLE | Interest::WRITABLE;
+        assert_eq!(client.wanted_interest(), both);
+        // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
+        client.paused = true;
+        assert_eq!(client.wanted_interest(), Interest::WRITABLE);
+    }
 }

@@ -7,78 +7,13 @@
 pub mod selector;
 
 use std::io::{self, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use shared::Span;
 use shared::trace::named;
 use tracing::info_span;
-
-use crate::demos::echo_server::{one_at_a_time, single_thread_selector, thread_per_client};
-use selector::Selector;
-
-type Serve = Box<dyn FnOnce() -> io::Result<()> + Send>;
-
-/// The three servers of the `echo-server` demo, each a lesson of `demos/echo_server.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ServerKind {
-    /// Blocking sockets, one thread, one client at a time.
-    OneAtATime,
-    /// Blocking sockets, one thread per client.
-    ThreadPerConnection,
-    /// Non-blocking sockets and mio, one thread for every client.
-    SingleThreadNonblocking,
-}
-
-impl ServerKind {
-    /// All three, in the order the demo runs them.
-    pub const ALL: [ServerKind; 3] = [
-        ServerKind::OneAtATime,
-        ServerKind::ThreadPerConnection,
-        ServerKind::SingleThreadNonblocking,
-    ];
-
-    /// The measurement name in the report (a public interface: scripts read it).
-    pub fn measurement_name(self) -> &'static str {
-        match self {
-            ServerKind::OneAtATime => "one_at_a_time",
-            ServerKind::ThreadPerConnection => "thread_per_connection",
-            ServerKind::SingleThreadNonblocking => "single_thread_nonblocking",
-        }
-    }
-
-    /// Starts this server on `127.0.0.1`, any free port, on a thread of its own.
-    pub fn start(self) -> io::Result<Running> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
-        let (stop, serve): (Box<dyn Fn() + Send>, Serve) = match self {
-            ServerKind::SingleThreadNonblocking => {
-                let (selector, stop) = Selector::new(listener)?;
-                let serve = || single_thread_selector(selector);
-                (Box::new(stop), Box::new(serve))
-            }
-            blocking => {
-                let copy = listener.try_clone()?;
-                let stop = move || drop(socket2::SockRef::from(&copy).shutdown(Shutdown::Read));
-                let serve = match blocking {
-                    ServerKind::OneAtATime => one_at_a_time,
-                    _ => thread_per_client,
-                };
-                let serve = move || {
-                    serve(listener);
-                    Ok(())
-                };
-                (Box::new(stop), Box::new(serve))
-            }
-        };
-        let thread = std::thread::Builder::new()
-            .name("echo-server".into())
-            .spawn(|| info_span!("server").in_scope(serve))?;
-        let thread = Some(thread);
-        Ok(Running { addr, stop, thread })
-    }
-}
 
 /// The most `connection` spans open at one instant: the clients a server had at once.
 pub fn most_at_once(spans: &[Span]) -> u64 {
@@ -147,8 +82,8 @@ pub struct Running {
     /// Where clients connect.
     pub addr: SocketAddr,
     /// Stops accepting: shuts a blocking listener down (ending [`incoming`]) or wakes the selector.
-    stop: Box<dyn Fn() + Send>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    pub(crate) stop: Box<dyn Fn() + Send>,
+    pub(crate) thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl Running {

@@ -184,17 +184,17 @@ impl Selector {
 pub struct Client {
     /// The socket the lesson reads from.
     pub stream: TcpStream,
-    span: tracing::Span,   // entered for each turn
-    pending: VecDeque<u8>, // read, not yet written back
+    span: tracing::Span,              // entered for each turn
+    pub(crate) pending: VecDeque<u8>, // read, not yet written back
     /// `recv` returned nothing: the client shut down its sending side.
     pub peer_done_writing: bool,
-    paused: bool, // the buffer is over MAX_PENDING
-    reads: usize, // this turn's (one more once its share is used up)
+    pub(crate) paused: bool, // the buffer is over MAX_PENDING
+    pub(crate) reads: usize, // this turn's (one more once its share is used up)
     registered: Interest,
 }
 
 impl Client {
-    fn new(stream: TcpStream, span: tracing::Span) -> Self {
+    pub(crate) fn new(stream: TcpStream, span: tracing::Span) -> Self {
         Self {
             stream,
             span,
@@ -257,46 +257,5 @@ impl Client {
             // Not reading means paused (so output is pending) or EOF with output still pending.
             (false, _) => Interest::WRITABLE,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    use std::os::unix::net::UnixStream;
-
-    use super::*;
-
-    // A client with more queued than one turn may read, that does not read its echoes: the turn
-    // stops after READS_PER_TURN reads, owed another (fails without the limit, where one client
-    // keeps the thread until WouldBlock), and with output pending while still reading it wants
-    // WRITABLE as well (fails where it asks only for READABLE: the echo would wait for more input).
-    #[test]
-    fn a_turn_stops_after_its_share_of_reads_and_then_wants_both_events() {
-        // A Unix socket pair: the same read(2) and write(2) as TCP.
-        let (server, mut peer) = UnixStream::pair().unwrap();
-        for (socket, bytes) in [(&peer, 4 << 20), (&server, 64 * 1024)] {
-            let sized = socket2::SockRef::from(socket).set_send_buffer_size(bytes);
-            sized.and_then(|()| socket.set_nonblocking(true)).unwrap();
-        }
-        let mut queued = 0;
-        while let Ok(n) = peer.write(&[7u8; 64 * 1024]) {
-            queued += n;
-        }
-        let enough = (READS_PER_TURN + 1) * 16 * 1024;
-        assert!(queued > enough, "only {queued} bytes queued");
-        // SAFETY: the descriptor was just released by `into_raw_fd`: the stream owns it alone.
-        let stream = unsafe { TcpStream::from_raw_fd(server.into_raw_fd()) };
-        let mut client = Client::new(stream, tracing::Span::none());
-        // The lesson's turn: reads while it may, every echo left pending (the peer reads none).
-        crate::demos::echo_server::recv_and_send(&mut client).unwrap();
-        assert_eq!(client.reads, READS_PER_TURN + 1, "owed another turn");
-        assert!(!client.pending.is_empty() && client.pending.len() < MAX_PENDING);
-        let both = Interest::READABLE | Interest::WRITABLE;
-        assert_eq!(client.wanted_interest(), both);
-        // Negative control: the same client, paused by back-pressure, wants only WRITABLE.
-        client.paused = true;
-        assert_eq!(client.wanted_interest(), Interest::WRITABLE);
     }
 }
